@@ -1,0 +1,36 @@
+"""The base of every wire model: Kubernetes' camelCase names, unknown fields kept."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class Model(BaseModel):
+    """A Kubernetes JSON object.
+
+    ``extra="allow"`` keeps fields this project does not model, so that an object
+    read, changed and written back loses nothing a newer client put there.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="allow",
+        validate_assignment=False,
+        serialize_by_alias=True,
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form: camelCase, with unset (None) fields left out."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return cls.model_validate(data)
+
+    def copy_deep(self) -> Self:
+        """A deep copy: cached objects are never changed in place."""
+        return self.model_copy(deep=True)

@@ -1,0 +1,87 @@
+"""apps/v1 kinds: Deployment, ReplicaSet, and autoscaling/v1 Scale."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from api.base import Model
+from api.models.core import IntOrString, PodTemplateSpec, TypedObject
+from api.models.meta import Condition, LabelSelector
+
+
+class RollingUpdateDeployment(Model):
+    max_surge: IntOrString | None = None
+    max_unavailable: IntOrString | None = None
+
+
+class DeploymentStrategy(Model):
+    type: str | None = None
+    rolling_update: RollingUpdateDeployment | None = None
+
+
+class DeploymentSpec(Model):
+    replicas: int | None = None
+    selector: LabelSelector
+    template: PodTemplateSpec
+    strategy: DeploymentStrategy | None = None
+    min_ready_seconds: int | None = None
+    revision_history_limit: int | None = None
+    paused: bool | None = None
+    progress_deadline_seconds: int | None = None
+
+
+class DeploymentStatus(Model):
+    observed_generation: int | None = None
+    replicas: int | None = None
+    updated_replicas: int | None = None
+    ready_replicas: int | None = None
+    available_replicas: int | None = None
+    unavailable_replicas: int | None = None
+    conditions: list[Condition] | None = None
+    collision_count: int | None = None
+
+
+class Deployment(TypedObject):
+    api_version: str | None = "apps/v1"
+    kind: str | None = "Deployment"
+    spec: DeploymentSpec
+    status: DeploymentStatus | None = None
+
+
+class ReplicaSetSpec(Model):
+    replicas: int | None = None
+    selector: LabelSelector
+    template: PodTemplateSpec | None = None
+    min_ready_seconds: int | None = None
+
+
+class ReplicaSetStatus(Model):
+    replicas: int = 0
+    fully_labeled_replicas: int | None = None
+    ready_replicas: int | None = None
+    available_replicas: int | None = None
+    observed_generation: int | None = None
+    conditions: list[Condition] | None = None
+
+
+class ReplicaSet(TypedObject):
+    api_version: str | None = "apps/v1"
+    kind: str | None = "ReplicaSet"
+    spec: ReplicaSetSpec
+    status: ReplicaSetStatus | None = None
+
+
+class ScaleSpec(Model):
+    replicas: int | None = None
+
+
+class ScaleStatus(Model):
+    replicas: int = 0
+    selector: str | None = None
+
+
+class Scale(TypedObject):
+    api_version: str | None = "autoscaling/v1"
+    kind: str | None = "Scale"
+    spec: ScaleSpec = Field(default_factory=ScaleSpec)
+    status: ScaleStatus | None = None

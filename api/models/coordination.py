@@ -1,0 +1,22 @@
+"""coordination.k8s.io/v1 Lease: leader election and node heartbeats."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from api.base import Model
+from api.models.core import TypedObject
+
+
+class LeaseSpec(Model):
+    holder_identity: str | None = None
+    lease_duration_seconds: int | None = None
+    acquire_time: str | None = None
+    renew_time: str | None = None
+    lease_transitions: int | None = None
+
+
+class Lease(TypedObject):
+    api_version: str | None = "coordination.k8s.io/v1"
+    kind: str | None = "Lease"
+    spec: LeaseSpec = Field(default_factory=LeaseSpec)

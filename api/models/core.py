@@ -1,0 +1,374 @@
+"""core/v1 kinds: Namespace, Node, Pod, Event, Binding."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from api.base import Model
+from api.models.meta import Condition, ObjectMeta, ListMeta
+
+IntOrString = int | str
+
+
+class TypedObject(Model):
+    """An object with apiVersion, kind and metadata."""
+
+    api_version: str | None = None
+    kind: str | None = None
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+
+
+# ---- Namespace -------------------------------------------------------------
+
+
+class NamespaceSpec(Model):
+    finalizers: list[str] | None = None
+
+
+class NamespaceStatus(Model):
+    phase: str | None = None
+    conditions: list[Condition] | None = None
+
+
+class Namespace(TypedObject):
+    api_version: str | None = "v1"
+    kind: str | None = "Namespace"
+    spec: NamespaceSpec | None = None
+    status: NamespaceStatus | None = None
+
+
+# ---- Node ------------------------------------------------------------------
+
+
+class Taint(Model):
+    key: str
+    value: str | None = None
+    effect: str
+    time_added: str | None = None
+
+
+class NodeSpec(Model):
+    unschedulable: bool | None = None
+    taints: list[Taint] | None = None
+    pod_cidr: str | None = Field(default=None, alias="podCIDR")
+    provider_id: str | None = Field(default=None, alias="providerID")
+
+
+class NodeAddress(Model):
+    type: str
+    address: str
+
+
+class NodeSystemInfo(Model):
+    machine_id: str | None = Field(default=None, alias="machineID")
+    system_uuid: str | None = Field(default=None, alias="systemUUID")
+    boot_id: str | None = Field(default=None, alias="bootID")
+    kernel_version: str | None = None
+    os_image: str | None = None
+    container_runtime_version: str | None = None
+    kubelet_version: str | None = None
+    kube_proxy_version: str | None = None
+    operating_system: str | None = None
+    architecture: str | None = None
+
+
+class DaemonEndpoint(Model):
+    port: int = Field(alias="Port")
+
+
+class NodeDaemonEndpoints(Model):
+    kubelet_endpoint: DaemonEndpoint | None = None
+
+
+class NodeStatus(Model):
+    capacity: dict[str, str] | None = None
+    allocatable: dict[str, str] | None = None
+    conditions: list[Condition] | None = None
+    addresses: list[NodeAddress] | None = None
+    node_info: NodeSystemInfo | None = None
+    daemon_endpoints: NodeDaemonEndpoints | None = None
+    phase: str | None = None
+
+
+class Node(TypedObject):
+    api_version: str | None = "v1"
+    kind: str | None = "Node"
+    spec: NodeSpec | None = None
+    status: NodeStatus | None = None
+
+
+# ---- Pod -------------------------------------------------------------------
+
+
+class EnvVar(Model):
+    name: str
+    value: str | None = None
+
+
+class ContainerPort(Model):
+    container_port: int
+    host_port: int | None = None
+    host_ip: str | None = Field(default=None, alias="hostIP")
+    name: str | None = None
+    protocol: str | None = None
+
+
+class ResourceRequirements(Model):
+    limits: dict[str, str] | None = None
+    requests: dict[str, str] | None = None
+
+
+class ExecAction(Model):
+    command: list[str] | None = None
+
+
+class HTTPHeader(Model):
+    name: str
+    value: str
+
+
+class HTTPGetAction(Model):
+    path: str | None = None
+    port: IntOrString
+    host: str | None = None
+    scheme: str | None = None
+    http_headers: list[HTTPHeader] | None = None
+
+
+class TCPSocketAction(Model):
+    port: IntOrString
+    host: str | None = None
+
+
+class Probe(Model):
+    exec: ExecAction | None = None
+    http_get: HTTPGetAction | None = None
+    tcp_socket: TCPSocketAction | None = None
+    initial_delay_seconds: int | None = None
+    period_seconds: int | None = None
+    timeout_seconds: int | None = None
+    success_threshold: int | None = None
+    failure_threshold: int | None = None
+
+
+class VolumeMount(Model):
+    name: str
+    mount_path: str
+    read_only: bool | None = None
+    sub_path: str | None = None
+
+
+class Container(Model):
+    name: str
+    image: str | None = None
+    command: list[str] | None = None
+    args: list[str] | None = None
+    working_dir: str | None = None
+    env: list[EnvVar] | None = None
+    ports: list[ContainerPort] | None = None
+    resources: ResourceRequirements | None = None
+    volume_mounts: list[VolumeMount] | None = None
+    liveness_probe: Probe | None = None
+    readiness_probe: Probe | None = None
+    startup_probe: Probe | None = None
+    image_pull_policy: str | None = None
+    termination_message_path: str | None = None
+    termination_message_policy: str | None = None
+
+
+class EmptyDirVolumeSource(Model):
+    medium: str | None = None
+    size_limit: str | None = None
+
+
+class HostPathVolumeSource(Model):
+    path: str
+    type: str | None = None
+
+
+class Volume(Model):
+    name: str
+    empty_dir: EmptyDirVolumeSource | None = None
+    host_path: HostPathVolumeSource | None = None
+
+
+class NodeSelectorRequirement(Model):
+    key: str
+    operator: str
+    values: list[str] | None = None
+
+
+class NodeSelectorTerm(Model):
+    match_expressions: list[NodeSelectorRequirement] | None = None
+    match_fields: list[NodeSelectorRequirement] | None = None
+
+
+class NodeSelector(Model):
+    node_selector_terms: list[NodeSelectorTerm]
+
+
+class PreferredSchedulingTerm(Model):
+    weight: int
+    preference: NodeSelectorTerm
+
+
+class NodeAffinity(Model):
+    required_during_scheduling_ignored_during_execution: NodeSelector | None = None
+    preferred_during_scheduling_ignored_during_execution: list[PreferredSchedulingTerm] | None = None
+
+
+class Affinity(Model):
+    node_affinity: NodeAffinity | None = None
+
+
+class Toleration(Model):
+    key: str | None = None
+    operator: str | None = None
+    value: str | None = None
+    effect: str | None = None
+    toleration_seconds: int | None = None
+
+
+class PodSpec(Model):
+    containers: list[Container]
+    init_containers: list[Container] | None = None
+    restart_policy: str | None = None
+    node_name: str | None = None
+    node_selector: dict[str, str] | None = None
+    affinity: Affinity | None = None
+    tolerations: list[Toleration] | None = None
+    termination_grace_period_seconds: int | None = None
+    volumes: list[Volume] | None = None
+    scheduler_name: str | None = None
+    priority: int | None = None
+    priority_class_name: str | None = None
+    host_network: bool | None = None
+    hostname: str | None = None
+    service_account_name: str | None = None
+    dns_policy: str | None = None
+
+
+class ContainerStateWaiting(Model):
+    reason: str | None = None
+    message: str | None = None
+
+
+class ContainerStateRunning(Model):
+    started_at: str | None = None
+
+
+class ContainerStateTerminated(Model):
+    exit_code: int
+    signal: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    container_id: str | None = Field(default=None, alias="containerID")
+
+
+class ContainerState(Model):
+    waiting: ContainerStateWaiting | None = None
+    running: ContainerStateRunning | None = None
+    terminated: ContainerStateTerminated | None = None
+
+
+class ContainerStatus(Model):
+    name: str
+    state: ContainerState | None = None
+    last_state: ContainerState | None = None
+    ready: bool = False
+    restart_count: int = 0
+    image: str | None = None
+    image_id: str | None = Field(default=None, alias="imageID")
+    container_id: str | None = Field(default=None, alias="containerID")
+    started: bool | None = None
+
+
+class PodIP(Model):
+    ip: str
+
+
+class PodStatus(Model):
+    phase: str | None = None
+    conditions: list[Condition] | None = None
+    message: str | None = None
+    reason: str | None = None
+    host_ip: str | None = Field(default=None, alias="hostIP")
+    pod_ip: str | None = Field(default=None, alias="podIP")
+    pod_ips: list[PodIP] | None = Field(default=None, alias="podIPs")
+    start_time: str | None = None
+    container_statuses: list[ContainerStatus] | None = None
+    init_container_statuses: list[ContainerStatus] | None = None
+    qos_class: str | None = None
+    nominated_node_name: str | None = None
+
+
+class PodTemplateSpec(Model):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PodSpec
+
+
+class Pod(TypedObject):
+    api_version: str | None = "v1"
+    kind: str | None = "Pod"
+    spec: PodSpec
+    status: PodStatus | None = None
+
+
+# ---- Event -----------------------------------------------------------------
+
+
+class ObjectReference(Model):
+    api_version: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    field_path: str | None = None
+
+
+class EventSource(Model):
+    component: str | None = None
+    host: str | None = None
+
+
+class Event(TypedObject):
+    api_version: str | None = "v1"
+    kind: str | None = "Event"
+    involved_object: ObjectReference
+    reason: str | None = None
+    message: str | None = None
+    source: EventSource | None = None
+    first_timestamp: str | None = None
+    last_timestamp: str | None = None
+    count: int | None = None
+    type: str | None = None
+    event_time: str | None = None
+    reporting_component: str | None = None
+    reporting_instance: str | None = None
+    action: str | None = None
+
+
+# ---- Binding ---------------------------------------------------------------
+
+
+class Binding(TypedObject):
+    api_version: str | None = "v1"
+    kind: str | None = "Binding"
+    target: ObjectReference
+
+
+class ObjectList(Model):
+    """A list as the server returns it; items stay dicts until a client types them."""
+
+    api_version: str | None = None
+    kind: str | None = None
+    metadata: ListMeta = Field(default_factory=ListMeta)
+    items: list[dict[str, object]] = Field(default_factory=list)
+
+
+PodPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]

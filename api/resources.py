@@ -1,0 +1,113 @@
+"""The registry of served kinds: one place that maps a kind to its REST path and model.
+
+The API server routes by it, clients build URLs from it, and minictl resolves
+short names through it, so the three can never disagree on a path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from api.models import Deployment, Event, Lease, Namespace, Node, Pod, ReplicaSet
+from api.models.core import TypedObject
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    kind: str
+    plural: str  # the path segment and the etcd key segment
+    singular: str
+    group: str  # "" for the core group
+    version: str
+    namespaced: bool
+    model: type[TypedObject]
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = (
+        "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch",
+    )
+    list_kind: str = field(default="")
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_resource(self) -> str:
+        """What Kubernetes prints in messages: ``pods`` or ``deployments.apps``."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def base_path(self) -> str:
+        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+
+    def collection_path(self, namespace: str | None = None) -> str:
+        """The path of the collection, all namespaces when ``namespace`` is None."""
+        if self.namespaced and namespace is not None:
+            return f"{self.base_path()}/namespaces/{namespace}/{self.plural}"
+        return f"{self.base_path()}/{self.plural}"
+
+    def object_path(self, name: str, namespace: str | None = None) -> str:
+        return f"{self.collection_path(namespace)}/{name}"
+
+
+def _info(**kw: object) -> ResourceInfo:
+    info = ResourceInfo(**kw)  # type: ignore[arg-type]
+    return ResourceInfo(**{**info.__dict__, "list_kind": info.kind + "List"})
+
+
+PODS = _info(
+    kind="Pod", plural="pods", singular="pod", group="", version="v1", namespaced=True,
+    model=Pod, short_names=("po",), categories=("all",),
+    subresources=("status", "binding", "log"),
+)
+NODES = _info(
+    kind="Node", plural="nodes", singular="node", group="", version="v1", namespaced=False,
+    model=Node, short_names=("no",), subresources=("status",),
+)
+NAMESPACES = _info(
+    kind="Namespace", plural="namespaces", singular="namespace", group="", version="v1",
+    namespaced=False, model=Namespace, short_names=("ns",), subresources=("status",),
+)
+EVENTS = _info(
+    kind="Event", plural="events", singular="event", group="", version="v1", namespaced=True,
+    model=Event, short_names=("ev",),
+)
+DEPLOYMENTS = _info(
+    kind="Deployment", plural="deployments", singular="deployment", group="apps",
+    version="v1", namespaced=True, model=Deployment, short_names=("deploy",),
+    categories=("all",), subresources=("status", "scale"),
+)
+REPLICASETS = _info(
+    kind="ReplicaSet", plural="replicasets", singular="replicaset", group="apps",
+    version="v1", namespaced=True, model=ReplicaSet, short_names=("rs",),
+    categories=("all",), subresources=("status", "scale"),
+)
+LEASES = _info(
+    kind="Lease", plural="leases", singular="lease", group="coordination.k8s.io",
+    version="v1", namespaced=True, model=Lease,
+)
+
+ALL: tuple[ResourceInfo, ...] = (PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, LEASES)
+
+_BY_KIND = {r.kind: r for r in ALL}
+_BY_MODEL = {r.model: r for r in ALL}
+
+
+def by_kind(kind: str) -> ResourceInfo:
+    return _BY_KIND[kind]
+
+
+def for_model(model: type[TypedObject]) -> ResourceInfo:
+    return _BY_MODEL[model]
+
+
+def lookup(name: str) -> ResourceInfo | None:
+    """Resolve what a user types: plural, singular, short name, kind, or ``plural.group``."""
+    n = name.lower()
+    for r in ALL:
+        if n in (r.plural, r.singular, r.kind.lower(), *r.short_names, r.group_resource):
+            return r
+        if r.group and n in (f"{r.singular}.{r.group}", f"{r.plural}.{r.version}.{r.group}"):
+            return r
+    return None

@@ -1,0 +1,3 @@
+from kubelet.main import main
+
+main()
