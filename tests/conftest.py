@@ -7,22 +7,37 @@ starts its own with ``support.Etcd`` / ``support.ApiServer``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
 from tests.support import ApiServer, Etcd
 
 
+@dataclass
+class ExternalEtcd:
+    url: str
+
+
 @pytest.fixture(scope="session")
-def etcd() -> Iterator[Etcd]:
+def etcd() -> Iterator[Etcd | ExternalEtcd]:
+    """CI starts one etcd for the run (MINIK8S_TEST_ETCD); locally each run starts its own.
+
+    Tests that compact or restart etcd must start a private one (``support.Etcd``).
+    """
+    external = os.environ.get("MINIK8S_TEST_ETCD")
+    if external:
+        yield ExternalEtcd(external)
+        return
     e = Etcd().start()
     yield e
     e.stop()
 
 
 @pytest.fixture(scope="session")
-def apiserver(etcd: Etcd) -> Iterator[ApiServer]:
+def apiserver(etcd: Etcd | ExternalEtcd) -> Iterator[ApiServer]:
     s = ApiServer(etcd.url).start()
     yield s
     s.stop()
