@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from api.base import Model
-from api.models.meta import Condition, ObjectMeta, ListMeta
+from api.models.meta import Condition, ListMeta, ObjectMeta
 
 IntOrString = int | str
 
