@@ -84,7 +84,8 @@ def apply_patch(content_type: str, original: dict[str, Any], patch: bytes) -> di
     if kind == JSON_PATCH:
         return _json_patch(original, patch)
     if kind == MERGE_PATCH:
-        return merge_patch(original, _decode_object(patch))
+        merged: dict[str, Any] = merge_patch(original, _decode_object(patch))
+        return merged
     if kind == STRATEGIC_MERGE_PATCH:
         return strategic_merge_patch(original, _decode_object(patch))
     if kind == APPLY_PATCH:
@@ -183,7 +184,9 @@ def _merge_map(original: dict[str, Any] | None, patch: dict[str, Any]) -> dict[s
         if directive == "delete":
             return None
         if directive == "replace":
-            return _strip_directives({k: v for k, v in patch.items() if k != _DIRECTIVE})
+            replaced: dict[str, Any] = _strip_directives(
+                {k: v for k, v in patch.items() if k != _DIRECTIVE})
+            return replaced
         if directive != "merge":
             raise PatchError(f"unknown patch type: {directive!r} in map")
     result: dict[str, Any] = dict(original) if isinstance(original, dict) else {}

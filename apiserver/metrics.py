@@ -1,0 +1,185 @@
+"""Prometheus metrics with Kubernetes' names, a middleware that records every request,
+and the hooks storage and the watch cache call (``observe_etcd``, ``set_watch_cache_size``).
+
+Metric names follow the real API server's where one exists, so dashboards and people
+who know Kubernetes find them where they expect.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from apiserver import requestinfo
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0, 30.0, 60.0)
+
+REQUESTS = Counter(
+    "apiserver_request_total",
+    "Counter of apiserver requests broken out for each verb, resource, subresource and "
+    "HTTP response code.",
+    ["verb", "resource", "subresource", "code"])
+REQUEST_LATENCY = Histogram(
+    "apiserver_request_duration_seconds",
+    "Response latency distribution in seconds for each verb, resource and subresource "
+    "(watches excluded: they last as long as the client wants).",
+    ["verb", "resource", "subresource"], buckets=_LATENCY_BUCKETS)
+OPEN_WATCHES = Gauge(
+    "apiserver_registered_watchers", "Number of currently open watch requests per resource.",
+    ["resource"])
+INFLIGHT = Gauge("apiserver_current_inflight_requests",
+                 "Requests being served now, watches excluded.")
+ETCD_LATENCY = Histogram(
+    "etcd_request_duration_seconds", "etcd request latency in seconds for each operation "
+    "and resource.", ["operation", "type"], buckets=_LATENCY_BUCKETS)
+ETCD_ERRORS = Counter("etcd_request_errors_total", "etcd requests that failed.",
+                      ["operation", "type"])
+WATCH_CACHE_OBJECTS = Gauge(
+    "apiserver_watch_cache_objects", "Objects held in the watch cache per resource.",
+    ["resource"])
+WATCH_CACHE_EVENTS = Gauge(
+    "apiserver_watch_cache_events", "Events held in the watch cache's ring per resource.",
+    ["resource"])
+WATCH_EVENTS = Counter("apiserver_watch_events_total",
+                       "Watch events sent to clients per resource.", ["resource"])
+WATCHERS_TERMINATED = Counter(
+    "apiserver_terminated_watchers_total",
+    "Watchers closed by the server because they could not keep up.", ["resource"])
+
+
+def observe_etcd(operation: str, seconds: float, resource: str = "", ok: bool = True) -> None:
+    """Record one etcd call: ``operation`` like get, list, create, update, delete, txn."""
+    ETCD_LATENCY.labels(operation, resource).observe(seconds)
+    if not ok:
+        ETCD_ERRORS.labels(operation, resource).inc()
+
+
+@contextmanager
+def etcd_timer(operation: str, resource: str = "") -> Iterator[None]:
+    """``with etcd_timer("get", "pods"): await ...`` records latency, and errors if it raises."""
+    start = time.perf_counter()
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        observe_etcd(operation, time.perf_counter() - start, resource, ok)
+
+
+def set_watch_cache_size(resource: str, objects: int, events: int | None = None) -> None:
+    WATCH_CACHE_OBJECTS.labels(resource).set(objects)
+    if events is not None:
+        WATCH_CACHE_EVENTS.labels(resource).set(events)
+
+
+def watch_event_sent(resource: str, n: int = 1) -> None:
+    WATCH_EVENTS.labels(resource).inc(n)
+
+
+def watcher_terminated(resource: str) -> None:
+    WATCHERS_TERMINATED.labels(resource).inc()
+
+
+class _CallbackCollector(Collector):
+    """Watch cache sizes read at scrape time from a callback the core registers."""
+
+    def __init__(self, fn: Callable[[], dict[str, tuple[int, int]]]) -> None:
+        self._fn = fn
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            sizes = self._fn()
+        except Exception:  # a scrape must never fail because the cache is mid-restart
+            sizes = {}
+        objects = GaugeMetricFamily("apiserver_watch_cache_size",
+                                    "Objects and ring events in the watch cache.",
+                                    labels=["resource", "kind"])
+        for resource, (n_objects, n_events) in sizes.items():
+            objects.add_metric([resource, "objects"], n_objects)
+            objects.add_metric([resource, "events"], n_events)
+        yield objects
+
+
+_callback: _CallbackCollector | None = None
+
+
+def register_watch_cache_sizes(fn: Callable[[], dict[str, tuple[int, int]]],
+                               registry: CollectorRegistry = REGISTRY) -> None:
+    """Let the scrape read resource -> (objects, ring events) from the watch cache."""
+    global _callback
+    if _callback is not None:
+        registry.unregister(_callback)
+    _callback = _CallbackCollector(fn)
+    registry.register(_callback)
+
+
+_VERB_LABEL = {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": "DELETE",
+               "deletecollection": "DELETECOLLECTION", "get": "GET", "list": "LIST",
+               "watch": "WATCH"}
+
+
+class MetricsMiddleware:
+    """Counts and times every request by Kubernetes verb, resource and code."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = dict(parse_qsl(bytes(scope.get("query_string") or b"").decode("latin-1")))
+        info = requestinfo.parse(scope["method"], scope["path"], query)
+        if info is None:
+            verb, resource, sub = scope["method"], "", ""
+        else:
+            verb = _VERB_LABEL.get(info.verb, info.verb.upper())
+            resource, sub = info.resource.plural, info.subresource or ""
+        code = 500
+        watching = verb == "WATCH"
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal code
+            if message["type"] == "http.response.start":
+                code = int(message["status"])
+            await send(message)
+
+        start = time.perf_counter()
+        if watching:
+            OPEN_WATCHES.labels(resource).inc()
+        else:
+            INFLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if watching:
+                OPEN_WATCHES.labels(resource).dec()
+            else:
+                INFLIGHT.dec()
+                REQUEST_LATENCY.labels(verb, resource, sub).observe(time.perf_counter() - start)
+            REQUESTS.labels(verb, resource, sub, str(code)).inc()
+
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/metrics")
+async def get_metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
