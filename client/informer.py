@@ -1,0 +1,326 @@
+"""Informers: a local, indexed cache of one kind kept current by list + watch.
+
+The loop (client-go's reflector): list, then watch from the list's resourceVersion.
+A watch the server ends cleanly (its timeout) is resumed from the last resourceVersion
+seen. A 410 Expired, a broken connection or any other failure leads to a fresh list
+(after a jittered backoff, except for the first 410), whose difference from the cache
+is delivered as adds, updates and deletes: a deletion that happened while we were
+disconnected still reaches the handlers, as a delete of the last state we knew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+from api.models import TypedObject
+from client.cache import IndexFunc, Store, meta_key
+from client.errors import ApiError, Gone
+from client.rest import AsyncClient, WatchEvent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=TypedObject)
+
+OnAdd = Callable[[Any], Awaitable[None] | None]
+OnUpdate = Callable[[Any, Any], Awaitable[None] | None]
+OnDelete = Callable[[Any], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class _HandlerSet:
+    on_add: OnAdd | None
+    on_update: OnUpdate | None
+    on_delete: OnDelete | None
+
+
+class Backoff:
+    """Jittered exponential backoff with a cap; ``reset()`` after a healthy period."""
+
+    def __init__(self, initial: float = 0.2, maximum: float = 10.0, factor: float = 2.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.factor = factor
+        self._next = initial
+
+    def next(self) -> float:
+        d = self._next
+        self._next = min(self.maximum, self._next * self.factor)
+        return d * random.uniform(0.8, 1.2)
+
+    def reset(self) -> None:
+        self._next = self.initial
+
+
+class Informer(Generic[T]):
+    def __init__(self, client: AsyncClient, model_cls: type[T], namespace: str | None = None, *,
+                 label_selector: str | None = None, field_selector: str | None = None,
+                 resync_period: float | None = None,
+                 watch_timeout: tuple[int, int] = (300, 600),
+                 backoff: Backoff | None = None) -> None:
+        self.client = client
+        self.model_cls = model_cls
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.resync_period = resync_period
+        self.watch_timeout = watch_timeout
+        self.backoff = backoff or Backoff()
+        self.store: Store[T] = Store()
+        self.resource_version = ""
+        self._handlers: list[_HandlerSet] = []
+        self._synced = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[Any]] = set()
+        # counters, for tests and the benchmark
+        self.lists = 0
+        self.watches = 0
+        self.events = 0
+        self.gone = 0
+        self.errors = 0
+
+    def __repr__(self) -> str:
+        return (f"Informer({self.model_cls.__name__}, ns={self.namespace!r}, "
+                f"labels={self.label_selector!r}, fields={self.field_selector!r})")
+
+    # ---- handlers --------------------------------------------------------------------
+
+    def add_handler(self, on_add: OnAdd | None = None, on_update: OnUpdate | None = None,
+                    on_delete: OnDelete | None = None) -> None:
+        """Register callbacks (sync or async). Added after the cache has synced, the
+        handler first gets an add for every cached object, like client-go's."""
+        hs = _HandlerSet(on_add, on_update, on_delete)
+        self._handlers.append(hs)
+        if self._synced.is_set() and on_add is not None:
+            for obj in self.store.list():
+                res = self._call(on_add, obj)
+                if res is not None:
+                    task = asyncio.ensure_future(res)
+                    self._pending.add(task)
+                    task.add_done_callback(self._pending.discard)
+
+    def add_index(self, name: str, fn: IndexFunc) -> None:
+        self.store.add_index(name, fn)
+
+    def _call(self, fn: Callable[..., Awaitable[None] | None], *args: Any) -> Awaitable[None] | None:
+        try:
+            res = fn(*args)
+        except Exception:
+            log.exception("%r: handler %s failed", self, getattr(fn, "__qualname__", fn))
+            return None
+        if inspect.isawaitable(res):
+            return self._guard(res)
+        return None
+
+    async def _guard(self, aw: Awaitable[None]) -> None:
+        try:
+            await aw
+        except Exception:
+            log.exception("%r: async handler failed", self)
+
+    async def _dispatch(self, kind: str, a: T, b: T | None = None) -> None:
+        for hs in self._handlers:
+            if kind == "add":
+                fn: Any = hs.on_add
+                args: tuple[Any, ...] = (a,)
+            elif kind == "update":
+                fn, args = hs.on_update, (a, b)
+            else:
+                fn, args = hs.on_delete, (a,)
+            if fn is None:
+                continue
+            res = self._call(fn, *args)
+            if res is not None:
+                await res
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    @property
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    async def wait_for_sync(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._synced.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def start(self) -> None:
+        """Start the list/watch loop in the background (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name=repr(self))
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if (cur := asyncio.current_task()) is not None and cur.cancelling():
+                    raise
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def run(self) -> None:
+        """List and watch until cancelled."""
+        resync: asyncio.Task[None] | None = None
+        if self.resync_period:
+            resync = asyncio.create_task(self._resync_loop(self.resync_period))
+        try:
+            relist_now = False
+            while True:
+                try:
+                    await self._list()
+                    await self._watch_until_error()
+                except asyncio.CancelledError:
+                    raise
+                except Gone as exc:
+                    self.gone += 1
+                    log.info("%r: %s; re-listing", self, exc.message)
+                    # The first 410 re-lists at once; repeated ones back off.
+                    if relist_now:
+                        await asyncio.sleep(self.backoff.next())
+                    relist_now = True
+                    continue
+                except Exception as exc:
+                    self.errors += 1
+                    delay = self.backoff.next()
+                    level = logging.WARNING if not isinstance(exc, ApiError) else logging.INFO
+                    log.log(level, "%r: %s: %s; re-listing in %.2fs", self, type(exc).__name__,
+                            exc, delay, exc_info=not isinstance(exc, ApiError))
+                    await asyncio.sleep(delay)
+                relist_now = False
+        finally:
+            if resync is not None:
+                resync.cancel()
+
+    # ---- list and watch --------------------------------------------------------------
+
+    async def _list(self) -> None:
+        res = await self.client.list(self.model_cls, self.namespace,
+                                     label_selector=self.label_selector,
+                                     field_selector=self.field_selector)
+        self.lists += 1
+        fresh = {meta_key(o): o for o in res.items}
+        store = self.store
+        deleted = [store.get_by_key(k) for k in store.keys() if k not in fresh]
+        for old in deleted:
+            if old is not None:
+                store.delete(meta_key(old))
+                await self._dispatch("delete", old)
+        for key, obj in fresh.items():
+            prev = store.get_by_key(key)
+            if prev is None:
+                store.put(obj)
+                await self._dispatch("add", obj)
+            elif prev.metadata.resource_version != obj.metadata.resource_version:
+                store.put(obj)
+                await self._dispatch("update", prev, obj)
+        self.resource_version = res.resource_version
+        self._synced.set()
+
+    async def _watch_until_error(self) -> None:
+        """Watch from the last resourceVersion, resuming after clean server-side ends;
+        returns only by raising."""
+        while True:
+            started = time.monotonic()
+            n_before = self.events
+            lo, hi = self.watch_timeout
+            self.watches += 1
+            async for ev in self.client.watch(
+                    self.model_cls, self.namespace, resource_version=self.resource_version,
+                    label_selector=self.label_selector, field_selector=self.field_selector,
+                    timeout_seconds=random.randint(lo, hi), allow_bookmarks=True):
+                await self._apply(ev)
+            if self.events > n_before or time.monotonic() - started > 1.0:
+                self.backoff.reset()
+            else:
+                # ended at once with nothing in it: don't spin on a misbehaving server
+                await asyncio.sleep(self.backoff.next())
+
+    async def _apply(self, ev: WatchEvent[T]) -> None:
+        obj = ev.object
+        rv = obj.metadata.resource_version
+        if ev.type == "BOOKMARK":
+            if rv:
+                self.resource_version = rv
+            return
+        self.events += 1
+        if ev.type == "DELETED":
+            old = self.store.delete(meta_key(obj))
+            if rv:
+                self.resource_version = rv
+            # the event carries the final state; deliver it even if we never cached it
+            del old
+            await self._dispatch("delete", obj)
+            return
+        prev = self.store.put(obj)
+        if rv:
+            self.resource_version = rv
+        if prev is None:
+            await self._dispatch("add", obj)
+        else:
+            await self._dispatch("update", prev, obj)
+
+    async def _resync_loop(self, period: float) -> None:
+        while True:
+            await asyncio.sleep(period)
+            if not self._synced.is_set():
+                continue
+            for obj in self.store.list():
+                await self._dispatch("update", obj, obj)
+
+
+class SharedInformerFactory:
+    """One informer per (kind, namespace, selectors) in a process, shared by all its
+    controllers, so N controllers watching pods cost one list and one watch."""
+
+    def __init__(self, client: AsyncClient, *, resync_period: float | None = None) -> None:
+        self.client = client
+        self.resync_period = resync_period
+        self._informers: dict[tuple[Any, ...], Informer[Any]] = {}
+
+    def informer(self, model_cls: type[T], namespace: str | None = None, *,
+                 label_selector: str | None = None, field_selector: str | None = None,
+                 resync_period: float | None = None) -> Informer[T]:
+        key = (model_cls, namespace, label_selector, field_selector)
+        inf = self._informers.get(key)
+        if inf is None:
+            inf = Informer(self.client, model_cls, namespace, label_selector=label_selector,
+                           field_selector=field_selector,
+                           resync_period=resync_period or self.resync_period)
+            self._informers[key] = inf
+        return cast(Informer[T], inf)
+
+    @property
+    def informers(self) -> list[Informer[Any]]:
+        return list(self._informers.values())
+
+    async def start_all(self) -> None:
+        for inf in self._informers.values():
+            await inf.start()
+
+    async def wait_for_sync(self, timeout: float | None = None) -> bool:
+        if not self._informers:
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                for inf in list(self._informers.values()):
+                    await inf.wait_for_sync()
+        except TimeoutError:
+            return False
+        return True
+
+    async def stop_all(self) -> None:
+        for inf in self._informers.values():
+            await inf.stop()
