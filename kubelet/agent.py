@@ -1,0 +1,145 @@
+"""Wiring: a kubelet (or N hollow ones) with its client, informer, node agent and server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from api.models import Pod, TypedObject
+from client.informer import Informer
+from client.rest import AsyncClient
+from kubelet.kubelet import Kubelet, KubeletConfig
+from kubelet.node import NodeAgent
+from kubelet.runtime.base import ContainerRuntime
+from kubelet.server import serve
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[TypedObject, str, str, str, str | None], None]
+
+
+def make_event_sink(client: AsyncClient, host: str) -> tuple[EventSink, Any]:
+    """An event function writing through the client's EventRecorder (never blocking)."""
+    from client.events import EventRecorder
+
+    recorder = EventRecorder(client, component="kubelet", host=host)
+
+    def sink(obj: TypedObject, type_: str, reason: str, message: str,
+             field_path: str | None = None) -> None:
+        recorder.event(obj, type_, reason, message, field_path=field_path)
+    return sink, recorder
+
+
+def pod_handlers(route: Callable[[Pod], Kubelet | None]) -> dict[str, Callable[..., None]]:
+    """Informer handlers dispatching each pod to the kubelet of its node."""
+    def add(pod: Pod) -> None:
+        kl = route(pod)
+        if kl is not None:
+            kl.on_pod(pod)
+
+    def update(old: Pod, new: Pod) -> None:
+        kl = route(new)
+        if kl is not None:
+            kl.on_pod(new)
+        old_kl = route(old)
+        if old_kl is not None and old_kl is not kl:
+            old_kl.on_pod_deleted(old)
+
+    def delete(pod: Pod) -> None:
+        kl = route(pod)
+        if kl is not None:
+            kl.on_pod_deleted(pod)
+    return {"on_add": add, "on_update": update, "on_delete": delete}
+
+
+class KubeletAgent:
+    """One or many kubelets in this process, sharing one API client and one pod informer."""
+
+    def __init__(self, server: str, runtime_factory: Callable[[str], ContainerRuntime],
+                 config: KubeletConfig, fake_nodes: int = 0, bind_address: str = "0.0.0.0",
+                 serve_http: bool = True, events: bool = True) -> None:
+        self.server = server
+        self.config = config
+        self.runtime_factory = runtime_factory
+        self.fake_nodes = fake_nodes
+        self.bind_address = bind_address
+        self.serve_http = serve_http
+        self.events = events
+        self.client: AsyncClient | None = None
+        self.kubelets: dict[str, Kubelet] = {}
+        self.node_agents: list[NodeAgent] = []
+        self.informer: Informer[Pod] | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._runner: web.AppRunner | None = None
+        self._recorder: Any = None
+
+    async def start(self) -> None:
+        self.client = AsyncClient(self.server)
+        sink: EventSink | None = None
+        if self.events:
+            try:
+                sink, self._recorder = make_event_sink(self.client, self.config.node_name)
+            except ImportError:
+                log.warning("client.events is not available: no events")
+        names = ([f"{self.config.node_name}-{i}" for i in range(self.fake_nodes)]
+                 if self.fake_nodes else [self.config.node_name])
+        hollow = self.fake_nodes > 0
+        for name in names:
+            cfg = replace(self.config, node_name=name)
+            kl = Kubelet(self.client, self.runtime_factory(name), cfg, event_fn=sink)
+            self.kubelets[name] = kl
+            self.node_agents.append(NodeAgent(self.client, kl, hollow=hollow,
+                                              event_fn=(lambda o, t, r, m: sink(o, t, r, m, None))
+                                              if sink else None))
+        for i, na in enumerate(self.node_agents):
+            self._tasks.append(asyncio.create_task(self._stagger(na, i), name=f"node-{na.name}"))
+        # One watch for the whole process: a single node watches only its pods; hollow
+        # nodes share a watch of every pod and route by spec.nodeName.
+        selector = None if hollow else f"spec.nodeName={self.config.node_name}"
+        self.informer = Informer(self.client, Pod, field_selector=selector)
+        self.informer.add_handler(**pod_handlers(lambda p: self.kubelets.get(p.spec.node_name or "")))
+        for kl in self.kubelets.values():
+            kl.start()
+        await self.informer.start()
+        self._tasks.append(asyncio.create_task(self._mark_synced(), name="informer-sync"))
+        if self.serve_http:
+            first = next(iter(self.kubelets.values()))
+            self._runner = await serve(first, self.bind_address, self.config.port)
+
+    async def _stagger(self, na: NodeAgent, i: int) -> None:
+        # Spread hollow nodes' heartbeats over the lease interval instead of bursts.
+        if self.fake_nodes:
+            await asyncio.sleep((i % 100) * na.lease_interval / max(1, min(100, self.fake_nodes)))
+        await na.run()
+
+    async def _mark_synced(self) -> None:
+        assert self.informer is not None
+        await self.informer.wait_for_sync()
+        for kl in self.kubelets.values():
+            kl.mark_synced()
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self.informer is not None:
+            await self.informer.stop()
+        for kl in self.kubelets.values():
+            await kl.stop()
+            with contextlib.suppress(Exception):
+                await kl.runtime.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._recorder is not None:
+            with contextlib.suppress(Exception):
+                await self._recorder.stop()
+        if self.client is not None:
+            await self.client.close()

@@ -1,0 +1,248 @@
+"""The kubelet of one node: pod workers, runtime observation, cleanup and API writes.
+
+Desired state comes in through ``on_pod`` / ``on_pod_deleted`` (fed by an informer
+on pods with ``spec.nodeName=<node>``); actual state comes from the runtime, which is
+listed by label, so everything can be rebuilt after a restart of the kubelet or of
+the daemon. The runtime's event stream wakes the worker of the pod concerned; a
+periodic relist catches anything the stream missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from api.models import Pod
+from client.errors import ApiError, Conflict, NotFound
+from client.rest import AsyncClient
+from kubelet.backoff import Backoff
+from kubelet.podworker import PodWorker
+from kubelet.runtime.base import ContainerInfo, ContainerRuntime, RuntimeUnavailable
+
+log = logging.getLogger(__name__)
+
+EventFn = Callable[[Pod, str, str, str, str | None], None]
+
+# Runtime events that change what a pod worker sees (exec_* from probes do not).
+_WAKING_ACTIONS = {"start", "die", "oom", "destroy", "kill", "stop", "create"}
+
+
+@dataclass
+class KubeletConfig:
+    node_name: str
+    node_ip: str = "127.0.0.1"
+    port: int = 10250
+    backoff_base: float = 10.0
+    backoff_cap: float = 300.0
+    resync_seconds: float = 60.0  # a worker's own safety-net resync
+    relist_seconds: float = 5.0  # the runtime relist that catches missed events
+    cpu: str | None = None
+    memory: str | None = None
+    max_pods: int = 110
+    root_dir: str = "/var/lib/minik8s"
+    lease_seconds: int = 40
+    watch_runtime_events: bool = True
+
+
+class Kubelet:
+    def __init__(self, client: AsyncClient, runtime: ContainerRuntime, config: KubeletConfig,
+                 event_fn: EventFn | None = None) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.config = config
+        self.node_name = config.node_name
+        self.node_ip = config.node_ip
+        self.crash_backoff = Backoff(config.backoff_base, config.backoff_cap)
+        self.pull_backoff = Backoff(config.backoff_base, config.backoff_cap)
+        self.workers: dict[str, PodWorker] = {}
+        # Pods whose worker finished (terminated and deleted): a late update must not
+        # bring them back. uid -> monotonic time of finishing.
+        self._finished: dict[str, float] = {}
+        self._event_fn = event_fn
+        self._synced = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._fingerprints: dict[str, tuple[tuple[str, str], ...]] = {}
+        self.runtime_ready = True
+        self._relist_now = asyncio.Event()
+
+    # ---- desired state ---------------------------------------------------
+
+    def on_pod(self, pod: Pod) -> None:
+        if pod.spec.node_name != self.node_name:
+            return
+        uid = pod.metadata.uid or ""
+        w = self.workers.get(uid)
+        if w is not None:
+            w.update(pod)
+            return
+        if uid in self._finished:
+            return
+        w = PodWorker(self, pod)
+        self.workers[uid] = w
+        w.start()
+
+    def on_pod_deleted(self, pod: Pod) -> None:
+        uid = pod.metadata.uid or ""
+        w = self.workers.get(uid)
+        if w is not None:
+            w.mark_deleted()
+        else:
+            self._relist_now.set()  # its containers (if any) are orphans now
+
+    def mark_synced(self) -> None:
+        """The informer has listed: containers of pods it does not know are orphans."""
+        self._synced = True
+        self._relist_now.set()
+
+    def worker_done(self, w: PodWorker) -> None:
+        if self.workers.get(w.uid) is w:
+            del self.workers[w.uid]
+        self._finished[w.uid] = time.monotonic()
+        cutoff = time.monotonic() - 600
+        for uid, t in list(self._finished.items()):
+            if t < cutoff:
+                del self._finished[uid]
+
+    # ---- helpers for workers ---------------------------------------------
+
+    async def runtime_containers(self, pod_uid: str) -> list[ContainerInfo]:
+        return await self.runtime.list_containers(self.node_name, pod_uid)
+
+    def record_event(self, pod: Pod, type_: str, reason: str, message: str,
+                     field_path: str | None = None) -> None:
+        if self._event_fn is not None:
+            try:
+                self._event_fn(pod, type_, reason, message, field_path)
+            except Exception:
+                log.exception("recording event %s", reason)
+
+    def crash_backoff_forget(self, uid: str, names: list[str]) -> None:
+        for n in names:
+            self.crash_backoff.reset(f"{uid}/{n}")
+
+    async def patch_status(self, pod: Pod, patch: dict[str, Any]) -> None:
+        try:
+            await self.client.patch(Pod, pod.metadata.name or "", patch, pod.metadata.namespace,
+                                    subresource="status")
+        except NotFound:
+            w = self.workers.get(pod.metadata.uid or "")
+            if w is not None:
+                w.mark_deleted()
+
+    async def delete_pod(self, pod: Pod) -> None:
+        """The final delete: the containers are gone, so the object may go at once."""
+        try:
+            await self.client.delete(Pod, pod.metadata.name or "", pod.metadata.namespace,
+                                     grace_period_seconds=0, preconditions_uid=pod.metadata.uid)
+        except (NotFound, Conflict):
+            pass
+
+    # ---- actual state ----------------------------------------------------
+
+    async def relist(self) -> None:
+        """List the node's containers: wake workers whose containers changed, remove orphans."""
+        try:
+            containers = await self.runtime.list_containers(self.node_name)
+        except RuntimeUnavailable:
+            self.runtime_ready = False
+            raise
+        self.runtime_ready = True
+        by_pod: dict[str, list[ContainerInfo]] = {}
+        for c in containers:
+            by_pod.setdefault(c.pod_uid, []).append(c)
+        fps: dict[str, tuple[tuple[str, str], ...]] = {}
+        for uid, cs in by_pod.items():
+            fps[uid] = tuple(sorted((c.id, c.state) for c in cs))
+        for uid, w in self.workers.items():
+            if fps.get(uid) != self._fingerprints.get(uid):
+                w.wake()
+        self._fingerprints = fps
+        if not self._synced:
+            return
+        for uid, cs in by_pod.items():
+            if uid in self.workers:
+                continue
+            await self._remove_orphan(uid, cs)
+
+    async def _remove_orphan(self, uid: str, cs: list[ContainerInfo]) -> None:
+        """Containers of a pod this node no longer has (deleted while the kubelet was down)."""
+        log.info("removing %d containers of deleted pod %s", len(cs), uid)
+        running = [c for c in cs if c.running and not c.is_sandbox]
+        await asyncio.gather(*(self.runtime.stop_container(c.id, _grace(c)) for c in running),
+                             return_exceptions=True)
+        for c in cs:
+            with contextlib.suppress(Exception):
+                await self.runtime.stop_container(c.id, 0)
+                await self.runtime.remove_container(c.id)
+        await self.runtime.remove_pod_dirs(uid)
+
+    async def _relist_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._relist_now.wait(), self.config.relist_seconds)
+            self._relist_now.clear()
+            try:
+                await self.relist()
+            except RuntimeUnavailable as exc:
+                log.warning("relist: %s", exc)
+            except Exception:
+                log.exception("relist failed")
+
+    async def _event_loop(self) -> None:
+        while True:
+            try:
+                async for uid, action in self.runtime.watch_events(self.node_name):
+                    if not uid:
+                        # (Re)connected or lost: what happened meanwhile comes from a relist.
+                        self.runtime_ready = action == "reconnected"
+                        self._relist_now.set()
+                        continue
+                    if action.split(":")[0] in _WAKING_ACTIONS:
+                        w = self.workers.get(uid)
+                        if w is not None:
+                            w.wake()
+                        else:
+                            self._relist_now.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("runtime event stream failed; restarting it")
+                await asyncio.sleep(1)
+
+    # ---- run -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._relist_loop(), name=f"relist-{self.node_name}"))
+        if self.config.watch_runtime_events:
+            self._tasks.append(asyncio.create_task(self._event_loop(),
+                                                   name=f"rt-events-{self.node_name}"))
+
+    async def stop(self) -> None:
+        """Stop the kubelet's own tasks; containers keep running (a restart adopts them)."""
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        await asyncio.gather(*(w.stop() for w in list(self.workers.values())))
+        self.workers.clear()
+
+    def pods(self) -> list[Pod]:
+        return [w.pod for w in self.workers.values()]
+
+
+def _grace(c: ContainerInfo) -> int:
+    try:
+        return int(c.labels.get("io.kubernetes.pod.terminationGracePeriod", "30"))
+    except ValueError:
+        return 30
+
+
+def is_api_error(exc: BaseException) -> bool:
+    return isinstance(exc, ApiError)

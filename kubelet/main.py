@@ -1,0 +1,96 @@
+"""``minik8s-kubelet``: run the pods bound to a node on Docker (or hollow, in memory)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+from client.config import resolve_server
+from kubelet.agent import KubeletAgent
+from kubelet.kubelet import KubeletConfig
+from kubelet.runtime.base import ContainerRuntime
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="minik8s-kubelet", description=__doc__)
+    p.add_argument("--server", default=None, help="API server URL (else $MINIK8S_SERVER, config)")
+    p.add_argument("--node-name", default=os.environ.get("NODE_NAME") or os.uname().nodename)
+    p.add_argument("--runtime", choices=("docker", "fake"), default="docker")
+    p.add_argument("--port", type=int, default=10250, help="log/health HTTP port")
+    p.add_argument("--address", default="0.0.0.0", help="address the HTTP port binds")
+    p.add_argument("--node-ip", default=os.environ.get("MINIK8S_NODE_IP", "127.0.0.1"),
+                   help="InternalIP reported for the node (the API server reaches the logs there)")
+    p.add_argument("--docker-host", default=os.environ.get("DOCKER_HOST",
+                                                           "unix:///var/run/docker.sock"))
+    p.add_argument("--root-dir", default=None,
+                   help="where emptyDir volumes live (default /var/lib/minik8s/<node>)")
+    p.add_argument("--fake-nodes", type=int, default=0,
+                   help="hollow mode: N fake nodes NAME-0..NAME-N-1 in this process")
+    p.add_argument("--cpu", default=None, help="node cpu capacity (default: the host's)")
+    p.add_argument("--memory", default=None, help="node memory capacity (default: the host's)")
+    p.add_argument("--max-pods", type=int, default=110)
+    p.add_argument("--backoff-base", type=float, default=10.0,
+                   help="CrashLoopBackOff / image pull back-off start, seconds (doubles)")
+    p.add_argument("--backoff-max", type=float, default=300.0)
+    p.add_argument("--relist-seconds", type=float, default=5.0)
+    p.add_argument("--no-cgroup-parent", action="store_true",
+                   help="do not put containers under /kubepods/<qos>")
+    p.add_argument("--no-http", action="store_true", help="do not serve the log endpoint")
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    if args.fake_nodes and args.runtime != "fake":
+        args.runtime = "fake"
+    return args
+
+
+def build_agent(args: argparse.Namespace) -> KubeletAgent:
+    root = args.root_dir or os.path.join("/var/lib/minik8s", args.node_name)
+    config = KubeletConfig(
+        node_name=args.node_name, node_ip=args.node_ip, port=args.port,
+        backoff_base=args.backoff_base, backoff_cap=args.backoff_max,
+        relist_seconds=args.relist_seconds, cpu=args.cpu, memory=args.memory,
+        max_pods=args.max_pods, root_dir=root,
+        watch_runtime_events=True)
+
+    def runtime_factory(node: str) -> ContainerRuntime:
+        if args.runtime == "fake":
+            from kubelet.runtime.fake import FakeRuntime
+
+            return FakeRuntime()
+        from kubelet.runtime.docker import DockerRuntime
+
+        return DockerRuntime(args.docker_host, root_dir=root,
+                             use_cgroup_parent=not args.no_cgroup_parent)
+
+    return KubeletAgent(resolve_server(args.server), runtime_factory, config,
+                        fake_nodes=args.fake_nodes, bind_address=args.address,
+                        serve_http=not args.no_http)
+
+
+async def run(args: argparse.Namespace) -> None:
+    agent = build_agent(args)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await agent.start()
+    logging.getLogger("kubelet").info(
+        "kubelet %s up (%s runtime, %d node(s))", args.node_name, args.runtime,
+        len(agent.kubelets))
+    await stop.wait()
+    # Containers keep running: a restarted kubelet adopts them.
+    await agent.stop()
+
+
+def main() -> None:
+    args = parse_args(sys.argv[1:])
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(args))

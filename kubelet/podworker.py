@@ -1,0 +1,470 @@
+"""One worker per pod: brings the runtime's containers in line with the pod's spec.
+
+A worker wakes up when its pod changes, when the runtime reports an event for one of
+its containers, when a probe verdict flips, when a back-off expires, or on the
+periodic relist; each wake-up runs one ``sync``. Workers are independent asyncio
+tasks, so a slow pull or a long grace period holds up only its own pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from api.models import Container, Pod
+from api.podutil import qos_class
+from api.timeutil import now
+from kubelet.prober import ProbeWorker
+from kubelet.runtime.base import (
+    ContainerCreateError,
+    ContainerInfo,
+    ImagePullError,
+    RuntimeUnavailable,
+    SandboxInfo,
+)
+from kubelet.status import ContainerView, build_status, comparable
+
+if TYPE_CHECKING:
+    from kubelet.kubelet import Kubelet
+
+log = logging.getLogger(__name__)
+
+NORMAL = "Normal"
+WARNING = "Warning"
+RESET_AFTER_RUNNING = 600.0  # a container that ran this long restarts without back-off
+
+
+def pull_policy(c: Container) -> str:
+    if c.image_pull_policy:
+        return c.image_pull_policy
+    image = c.image or ""
+    last = image.rsplit("/", 1)[-1]
+    if "@" in image:
+        return "IfNotPresent"
+    return "Always" if ":" not in last or last.endswith(":latest") else "IfNotPresent"
+
+
+def display_image(image: str) -> str:
+    last = image.rsplit("/", 1)[-1]
+    return image if "@" in image or ":" in last else image + ":latest"
+
+
+class PodWorker:
+    def __init__(self, kubelet: Kubelet, pod: Pod) -> None:
+        self.kl = kubelet
+        self.pod = pod
+        self.uid = pod.metadata.uid or ""
+        self.deleted = False  # the pod object is gone from the API server
+        self.done = False
+        self._wake = asyncio.Event()
+        self._wake_at: float | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._probes: dict[tuple[str, str], ProbeWorker] = {}  # (container, kind)
+        self._pull_errors: dict[str, tuple[float, str]] = {}  # image -> (failed at, message)
+        self._create_errors: dict[str, tuple[str, float]] = {}  # container -> (msg, at)
+        self._backoff_reported: dict[str, float] = {}
+        self._last_status: dict[str, Any] | None = None
+        self._start_time: str | None = (pod.status.start_time if pod.status else None)
+        self._sandbox_ip: str | None = (pod.status.pod_ip if pod.status else None)
+        self.last_sync_error: str | None = None
+
+    # ---- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"pod-{self.key}")
+
+    @property
+    def key(self) -> str:
+        return f"{self.pod.metadata.namespace}/{self.pod.metadata.name}"
+
+    def update(self, pod: Pod) -> None:
+        self.pod = pod
+        self.wake()
+
+    def mark_deleted(self) -> None:
+        self.deleted = True
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def wake_after(self, seconds: float) -> None:
+        at = time.monotonic() + max(0.0, seconds)
+        if self._wake_at is None or at < self._wake_at:
+            self._wake_at = at
+
+    async def stop(self) -> None:
+        """Stop the worker without touching its containers (kubelet shutdown)."""
+        for p in self._probes.values():
+            p.stop()
+        self._probes.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self.done:
+            self._wake.clear()
+            self._wake_at = None
+            try:
+                self.done = await self.sync()
+                failures = 0
+                self.last_sync_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                self.last_sync_error = str(exc)
+                if isinstance(exc, RuntimeUnavailable):
+                    log.warning("pod %s: %s", self.key, exc)
+                else:
+                    log.exception("pod %s: sync failed", self.key)
+                self.wake_after(min(0.5 * 2 ** min(failures, 5), 10.0))
+            if self.done:
+                break
+            timeout = self.kl.config.resync_seconds
+            if self._wake_at is not None:
+                timeout = min(timeout, max(0.0, self._wake_at - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+        for p in self._probes.values():
+            p.stop()
+        self._probes.clear()
+        self.kl.worker_done(self)
+
+    # ---- events ----------------------------------------------------------
+
+    def event(self, type_: str, reason: str, message: str, field_path: str | None = None) -> None:
+        self.kl.record_event(self.pod, type_, reason, message, field_path)
+
+    # ---- sync ------------------------------------------------------------
+
+    def terminating(self) -> bool:
+        return self.deleted or self.pod.metadata.deletion_timestamp is not None
+
+    async def sync(self) -> bool:
+        """One pass; returns True when the pod is gone and the worker should end."""
+        containers = await self.kl.runtime_containers(self.uid)
+        if self.terminating():
+            await self.terminate(containers)
+            return True
+        restart_policy = self.pod.spec.restart_policy or "Always"
+        terminal = (self._last_status is not None and self._last_status.get("phase") in (
+            "Succeeded", "Failed")) or (self.pod.status is not None and self.pod.status.phase in (
+                "Succeeded", "Failed"))
+
+        sandboxes = sorted((c for c in containers if c.is_sandbox),
+                           key=lambda c: (c.restart_count, c.created_at), reverse=True)
+        apps = [c for c in containers if not c.is_sandbox]
+        sandbox = sandboxes[0] if sandboxes else None
+        if terminal:
+            # Nothing will run again: let the sandbox go (its IP stays in the status).
+            await self._stop_all(containers, apps_grace=0, remove=False)
+            await self._write_status(self._views(apps, {}), None)
+            return False
+
+        if sandbox is None or not sandbox.running:
+            sandbox = await self._new_sandbox(sandbox, apps)
+            if sandbox is None:
+                return False
+            containers = await self.kl.runtime_containers(self.uid)
+            apps = [c for c in containers if not c.is_sandbox]
+        for old in sandboxes[1:]:
+            if not old.running:
+                await self.kl.runtime.remove_container(old.id)
+        sb = SandboxInfo(id=sandbox.id, ip=sandbox.ip or "")
+        self._sandbox_ip = sandbox.ip or self._sandbox_ip
+        if self._start_time is None:
+            self._start_time = now()
+
+        waiting: dict[str, tuple[str, str]] = {}
+        for spec in self.pod.spec.containers:
+            mine = sorted((c for c in apps if c.container_name == spec.name),
+                          key=lambda c: (c.restart_count, c.created_at), reverse=True)
+            w = await self._sync_container(spec, mine, sb, restart_policy)
+            if w is not None:
+                waiting[spec.name] = w
+        containers = await self.kl.runtime_containers(self.uid)
+        apps = [c for c in containers if not c.is_sandbox]
+        views = self._views(apps, waiting)
+        await self._write_status(views, self._sandbox_ip)
+        return False
+
+    async def _new_sandbox(self, old: ContainerInfo | None,
+                           apps: list[ContainerInfo]) -> ContainerInfo | None:
+        """(Re)create the sandbox; the app containers of a dead one are restarted in the new."""
+        if old is not None:
+            self.event(NORMAL, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+            for c in apps:
+                if c.running:
+                    await self.kl.runtime.stop_container(c.id, 0)
+        attempt = (old.restart_count + 1) if old is not None else 0
+        try:
+            info = await self.kl.runtime.run_sandbox(self.pod, self.kl.node_name, attempt)
+        except ContainerCreateError as exc:
+            self.event(WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
+            self.wake_after(self.kl.config.backoff_base)
+            await self._write_status(self._views(apps, {
+                c.name: ("ContainerCreating", "") for c in self.pod.spec.containers}), None)
+            return None
+        if old is not None:
+            await self.kl.runtime.remove_container(old.id)
+        self._sandbox_ip = info.ip
+        got = await self.kl.runtime.inspect(info.id)
+        return got
+
+    async def _sync_container(self, spec: Container, mine: list[ContainerInfo], sb: SandboxInfo,
+                              restart_policy: str) -> tuple[str, str] | None:
+        """Start/restart/kill one container; returns a waiting (reason, message) if any."""
+        latest = mine[0] if mine else None
+        bkey = f"{self.uid}/{spec.name}"
+        if latest is not None and latest.running:
+            self._ensure_probes(spec, latest)
+            live = self._probes.get((spec.name, "Liveness"))
+            if live is None or live.result is not False:
+                return None
+            self.event(NORMAL, "Killing",
+                       f"Container {spec.name} failed liveness probe, will be restarted",
+                       self._field(spec))
+            self._stop_probes(spec.name)
+            await self.kl.runtime.stop_container(latest.id, self._grace())
+            got = await self.kl.runtime.inspect(latest.id)
+            if got is None:
+                return None
+            latest = got
+            mine[0] = got
+        if latest is not None:
+            self._stop_probes(spec.name)
+            code = latest.exit_code or 0
+            if latest.state == "created":
+                code = code or 128
+            restart = restart_policy == "Always" or (restart_policy == "OnFailure" and code != 0)
+            if not restart:
+                return None
+            if latest.started_ts and latest.finished_ts - latest.started_ts >= RESET_AFTER_RUNNING:
+                self.kl.crash_backoff.reset(bkey)
+            since = latest.finished_ts or time.time()
+            left = self.kl.crash_backoff.remaining(bkey, since)
+            if left > 0:
+                delay = self.kl.crash_backoff.current(bkey)
+                msg = (f"back-off {delay:g}s restarting failed container={spec.name} "
+                       f"pod={self.pod.metadata.name}_{self.pod.metadata.namespace}({self.uid})")
+                if self._backoff_reported.get(spec.name) != since:
+                    self._backoff_reported[spec.name] = since
+                    self.event(WARNING, "BackOff", "Back-off restarting failed container "
+                               f"{spec.name} in pod {self.pod.metadata.name}_"
+                               f"{self.pod.metadata.namespace}({self.uid})", self._field(spec))
+                self.wake_after(left + 0.01)
+                return ("CrashLoopBackOff", msg)
+            self.kl.crash_backoff.next(bkey)
+        else:
+            err = self._create_errors.get(spec.name)
+            if err is not None:
+                left = self.kl.crash_backoff.remaining(bkey, err[1])
+                if left > 0:
+                    self.wake_after(left + 0.01)
+                    return ("CreateContainerError", err[0])
+
+        restart_count = latest.restart_count + 1 if latest is not None else 0
+        return await self._start(spec, sb, restart_count, mine)
+
+    async def _start(self, spec: Container, sb: SandboxInfo, restart_count: int,
+                     previous: list[ContainerInfo]) -> tuple[str, str] | None:
+        try:
+            await self._ensure_image(spec)
+        except ImagePullError as exc:
+            return (exc.reason, str(exc))
+        try:
+            await self.kl.runtime.start_container(self.pod, spec, sb, self.kl.node_name,
+                                                        restart_count)
+        except ContainerCreateError as exc:
+            self.event(WARNING, "Failed", f"Error: {exc}", self._field(spec))
+            self._create_errors[spec.name] = (str(exc), time.time())
+            self.kl.crash_backoff.next(f"{self.uid}/{spec.name}")
+            self.wake_after(self.kl.crash_backoff.current(f"{self.uid}/{spec.name}"))
+            # A container that was created but could not start is listed as exited;
+            # the next sync accounts for it like a crash.
+            return None if await self._created(spec.name, restart_count) else (
+                "CreateContainerError", str(exc))
+        self._create_errors.pop(spec.name, None)
+        self.event(NORMAL, "Created", f"Created container {spec.name}", self._field(spec))
+        self.event(NORMAL, "Started", f"Started container {spec.name}", self._field(spec))
+        # Keep the newest exited container (for lastState and logs --previous), drop older.
+        for old in previous[1:]:
+            await self.kl.runtime.remove_container(old.id)
+        return None
+
+    async def _created(self, name: str, restart_count: int) -> bool:
+        for c in await self.kl.runtime_containers(self.uid):
+            if c.container_name == name and c.restart_count == restart_count:
+                return True
+        return False
+
+    async def _ensure_image(self, spec: Container) -> None:
+        image = spec.image or ""
+        shown = display_image(image)
+        policy = pull_policy(spec)
+        field = self._field(spec)
+        rt = self.kl.runtime
+        present = await rt.image_id(image)
+        if policy == "Never":
+            if present is None:
+                msg = f'Container image "{shown}" is not present with pull policy of Never'
+                self.event(WARNING, "ErrImageNeverPull", msg, field)
+                raise ImagePullError(msg, "ErrImageNeverPull")
+            return
+        if policy == "IfNotPresent" and present is not None:
+            self.event(NORMAL, "Pulled", f'Container image "{shown}" already present on machine',
+                       field)
+            return
+        key = f"{self.uid}/image/{image}"
+        last = self._pull_errors.get(image)
+        if last is not None:
+            left = self.kl.pull_backoff.remaining(key, last[0])
+            if left > 0:
+                self.wake_after(left + 0.01)
+                msg = last[1]
+                self.event(NORMAL, "BackOff", f'Back-off pulling image "{shown}"', field)
+                raise ImagePullError(f'Back-off pulling image "{shown}": ErrImagePull: {msg}',
+                                     "ImagePullBackOff")
+        self.event(NORMAL, "Pulling", f'Pulling image "{shown}"', field)
+        t0 = time.monotonic()
+        try:
+            await rt.pull_image(image)
+        except ImagePullError as exc:
+            if present is not None:
+                # No registry (or it is down) but the image is here: run what we have
+                # rather than refuse a pod that would work.
+                self.event(NORMAL, "Pulled", f'Container image "{shown}" already present on '
+                           f"machine (pull failed: {exc})", field)
+                return
+            self.kl.pull_backoff.next(key)
+            self._pull_errors[image] = (time.time(), str(exc))
+            self.event(WARNING, "Failed", f'Failed to pull image "{shown}": {exc}', field)
+            self.event(WARNING, "Failed", "Error: ErrImagePull", field)
+            self.wake_after(self.kl.pull_backoff.current(key))
+            raise
+        self._pull_errors.pop(image, None)
+        self.kl.pull_backoff.reset(key)
+        self.event(NORMAL, "Pulled", f'Successfully pulled image "{shown}" in '
+                   f"{time.monotonic() - t0:.3f}s", field)
+
+    def _field(self, spec: Container) -> str:
+        return f"spec.containers{{{spec.name}}}"
+
+    def _grace(self) -> int:
+        g = self.pod.metadata.deletion_grace_period_seconds
+        if g is None:
+            g = self.pod.spec.termination_grace_period_seconds
+        return 30 if g is None else max(0, int(g))
+
+    # ---- probes ----------------------------------------------------------
+
+    def _ensure_probes(self, spec: Container, c: ContainerInfo) -> None:
+        for kind, probe in (("Liveness", spec.liveness_probe), ("Readiness", spec.readiness_probe)):
+            if probe is None:
+                continue
+            cur = self._probes.get((spec.name, kind))
+            if cur is not None and cur.container_id == c.id:
+                continue
+            if cur is not None:
+                cur.stop()
+            w = ProbeWorker(kind, probe, spec, c.id, self._sandbox_ip or "", self.kl.runtime,
+                            self.wake, self._probe_failed(spec))
+            self._probes[(spec.name, kind)] = w
+            w.start()
+
+    def _probe_failed(self, spec: Container) -> Callable[[str, str], None]:
+        def failed(kind: str, message: str) -> None:
+            self.event(WARNING, "Unhealthy", f"{kind} probe failed: {message}", self._field(spec))
+        return failed
+
+    def _stop_probes(self, name: str) -> None:
+        for kind in ("Liveness", "Readiness"):
+            w = self._probes.pop((name, kind), None)
+            if w is not None:
+                w.stop()
+
+    # ---- status ----------------------------------------------------------
+
+    def _views(self, apps: list[ContainerInfo],
+               waiting: dict[str, tuple[str, str]]) -> list[ContainerView]:
+        views = []
+        for spec in self.pod.spec.containers:
+            mine = sorted((c for c in apps if c.container_name == spec.name),
+                          key=lambda c: (c.restart_count, c.created_at), reverse=True)
+            v = ContainerView(name=spec.name, image=display_image(spec.image or ""))
+            if mine:
+                v.current = mine[0]
+                v.restart_count = mine[0].restart_count
+                older = [c for c in mine[1:] if not c.running]
+                if mine[0].running or spec.name in waiting:
+                    v.last_terminated = older[0] if older else None
+                    if spec.name in waiting and not mine[0].running:
+                        v.last_terminated = mine[0]
+                else:
+                    v.last_terminated = older[0] if older else None
+                if mine[0].running:
+                    ready_probe = self._probes.get((spec.name, "Readiness"))
+                    if spec.readiness_probe is None:
+                        v.ready = True
+                    else:
+                        v.ready = ready_probe is not None and ready_probe.result is True
+            if spec.name in waiting:
+                v.waiting_reason, v.waiting_message = waiting[spec.name]
+            views.append(v)
+        return views
+
+    async def _write_status(self, views: list[ContainerView], pod_ip: str | None) -> None:
+        if self.deleted:
+            return
+        prev = self.pod.status.to_dict() if self.pod.status else {}
+        status = build_status(self.pod.spec.restart_policy or "Always", views,
+                              self.kl.runtime.name, pod_ip or self._sandbox_ip, self.kl.node_ip,
+                              self._start_time, qos_class(self.pod),
+                              self._last_status or prev)
+        new = comparable(status)
+        if self._last_status is not None and comparable(self._last_status) == new:
+            return
+        if self._last_status is None and comparable(prev) == new:
+            self._last_status = status
+            return
+        patch = {"status": {k: status.get(k) for k in new}}
+        await self.kl.patch_status(self.pod, patch)
+        self._last_status = status
+
+    # ---- termination -----------------------------------------------------
+
+    async def _stop_all(self, containers: list[ContainerInfo], apps_grace: int,
+                        remove: bool) -> None:
+        for p in self._probes.values():
+            p.stop()
+        self._probes.clear()
+        apps = [c for c in containers if not c.is_sandbox and c.running]
+        for c in apps:
+            if remove:
+                self.event(NORMAL, "Killing", f"Stopping container {c.container_name}",
+                           f"spec.containers{{{c.container_name}}}")
+        await asyncio.gather(*(self.kl.runtime.stop_container(c.id, apps_grace) for c in apps))
+        sandboxes = [c for c in containers if c.is_sandbox and c.running]
+        await asyncio.gather(*(self.kl.runtime.stop_container(c.id, 1) for c in sandboxes))
+        if remove:
+            await asyncio.gather(*(self.kl.runtime.remove_container(c.id) for c in containers))
+
+    async def terminate(self, containers: list[ContainerInfo]) -> None:
+        """Kill (SIGTERM, grace, SIGKILL), remove everything, then let the API server forget it."""
+        await self._stop_all(containers, self._grace(), remove=True)
+        # A container may have been created concurrently by an earlier sync: sweep again.
+        for c in await self.kl.runtime_containers(self.uid):
+            await self.kl.runtime.stop_container(c.id, 0)
+            await self.kl.runtime.remove_container(c.id)
+        await self.kl.runtime.remove_pod_dirs(self.uid)
+        self.kl.crash_backoff_forget(self.uid, [c.name for c in self.pod.spec.containers])
+        if not self.deleted:
+            await self.kl.delete_pod(self.pod)

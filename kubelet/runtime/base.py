@@ -1,0 +1,163 @@
+"""The ContainerRuntime interface the kubelet drives, and the records it returns.
+
+Everything the kubelet knows about running containers can be rebuilt from what a
+runtime lists (labels carry pod uid, names and restart counts), so a restarted
+kubelet adopts what it finds instead of starting over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from api.models import Container, Pod
+
+# Label keys, as the dockershim wrote them, plus the node that owns the container.
+LABEL_POD_NAME = "io.kubernetes.pod.name"
+LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
+LABEL_POD_UID = "io.kubernetes.pod.uid"
+LABEL_CONTAINER_NAME = "io.kubernetes.container.name"
+LABEL_RESTART_COUNT = "io.kubernetes.container.restartCount"
+LABEL_TYPE = "io.kubernetes.docker.type"  # "podsandbox" or "container"
+LABEL_NODE = "minik8s.node"
+LABEL_GRACE = "io.kubernetes.pod.terminationGracePeriod"
+
+SANDBOX_NAME = "POD"
+TYPE_SANDBOX = "podsandbox"
+TYPE_CONTAINER = "container"
+
+
+class RuntimeUnavailable(Exception):
+    """The runtime (daemon) cannot be reached; the caller retries later."""
+
+
+class ImagePullError(Exception):
+    """Pulling failed (or policy Never with the image absent); ``str()`` is the daemon's message."""
+
+    def __init__(self, message: str, reason: str = "ErrImagePull") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ContainerCreateError(Exception):
+    """Creating or starting a container failed; ``str()`` is the daemon's message."""
+
+
+@dataclass
+class ContainerInfo:
+    """One container as the runtime reports it (sandboxes included)."""
+
+    id: str
+    name: str  # the runtime's name, e.g. k8s_web_nginx_default_<uid>_0
+    pod_uid: str
+    pod_name: str
+    pod_namespace: str
+    container_name: str  # SANDBOX_NAME for the sandbox
+    restart_count: int
+    is_sandbox: bool
+    state: str  # "created", "running", "exited", "unknown"
+    exit_code: int | None = None
+    oom_killed: bool = False
+    error: str = ""
+    created_at: float = 0.0  # unix seconds, to order containers of one name
+    started_at: str | None = None  # RFC 3339, whole seconds, as the status shows it
+    finished_at: str | None = None
+    started_ts: float = 0.0  # unix seconds, full precision, for back-off arithmetic
+    finished_ts: float = 0.0
+    image: str = ""
+    image_id: str = ""
+    ip: str | None = None  # sandboxes only
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def exited(self) -> bool:
+        return self.state in ("exited", "dead")
+
+
+@dataclass
+class SandboxInfo:
+    id: str
+    ip: str
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+class ContainerRuntime(Protocol):
+    """What the kubelet needs from a container runtime. All calls are non-blocking."""
+
+    name: str  # "docker" or "fake": the scheme of containerID
+
+    async def version(self) -> str:
+        """The runtime's version, e.g. ``20.10.24``."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def image_id(self, image: str) -> str | None:
+        """The id of ``image`` when it is present on the machine, else None."""
+        ...
+
+    async def pull_image(self, image: str) -> str:
+        """Pull ``image``; returns its id. Raises ImagePullError with the daemon's message."""
+        ...
+
+    async def run_sandbox(self, pod: Pod, node: str, attempt: int) -> SandboxInfo:
+        """Create and start the pod's sandbox (network, IPC); returns its id and IP."""
+        ...
+
+    async def start_container(self, pod: Pod, container: Container, sandbox: SandboxInfo,
+                              node: str, restart_count: int) -> str:
+        """Create and start an app container inside ``sandbox``; returns its id."""
+        ...
+
+    async def stop_container(self, container_id: str, grace_seconds: int) -> None:
+        """SIGTERM (or the image's stop signal), wait ``grace_seconds``, then SIGKILL."""
+        ...
+
+    async def remove_container(self, container_id: str) -> None: ...
+
+    async def list_containers(self, node: str, pod_uid: str | None = None) -> list[ContainerInfo]:
+        """Every container (any state) labelled with ``node`` (and ``pod_uid`` if given)."""
+        ...
+
+    async def inspect(self, container_id: str) -> ContainerInfo | None: ...
+
+    def logs(self, container_id: str, follow: bool = False, tail: int | None = None,
+             timestamps: bool = False) -> AsyncIterator[bytes]: ...
+
+    async def exec(self, container_id: str, command: list[str], timeout: float) -> ExecResult: ...
+
+    async def remove_pod_dirs(self, pod_uid: str) -> None:
+        """Remove the pod's emptyDir volumes."""
+        ...
+
+    def watch_events(self, node: str) -> AsyncIterator[tuple[str, str]]:
+        """(pod uid, action) for every container event on ``node``; reconnects by itself."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def container_name(pod: Pod, container: str, restart_count: int) -> str:
+    """dockershim-style: ``k8s_<container>_<pod>_<namespace>_<uid>_<restarts>``."""
+    m = pod.metadata
+    return f"k8s_{container}_{m.name}_{m.namespace}_{m.uid}_{restart_count}"
+
+
+def pod_labels(pod: Pod, node: str) -> dict[str, str]:
+    m = pod.metadata
+    return {
+        LABEL_POD_NAME: m.name or "",
+        LABEL_POD_NAMESPACE: m.namespace or "default",
+        LABEL_POD_UID: m.uid or "",
+        LABEL_NODE: node,
+    }

@@ -1,0 +1,527 @@
+"""The Docker runtime: pods as a pause container plus app containers joined to it.
+
+The docker SDK blocks, so every call runs on a small thread pool and the event
+loop never waits on the daemon. The pause container owns the network and IPC
+namespaces (IPC mode ``shareable``) on one bridge network shared by every kubelet
+of the host, so pods on different nodes of one host reach each other by IP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from api.models import Container, Pod
+from kubelet.resources import container_resources, qos_cgroup_parent
+from kubelet.runtime.base import (
+    LABEL_CONTAINER_NAME,
+    LABEL_GRACE,
+    LABEL_NODE,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
+    LABEL_POD_UID,
+    LABEL_RESTART_COUNT,
+    LABEL_TYPE,
+    SANDBOX_NAME,
+    TYPE_CONTAINER,
+    TYPE_SANDBOX,
+    ContainerCreateError,
+    ContainerInfo,
+    ExecResult,
+    ImagePullError,
+    RuntimeUnavailable,
+    SandboxInfo,
+    container_name,
+    pod_labels,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+POD_NETWORK = "minik8s-pods"
+PAUSE_IMAGE = "minik8s/pause:3.9"
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def normalize_image(image: str) -> str:
+    """``busybox`` -> ``busybox:latest``: what Docker stores and what Kubernetes shows."""
+    last = image.rsplit("/", 1)[-1]
+    if "@" in image or ":" in last:
+        return image
+    return image + ":latest"
+
+
+def _docker_time(s: str | None) -> str | None:
+    """Docker's nanosecond RFC 3339 -> Kubernetes' whole-second form (None for the zero time)."""
+    if not s or s.startswith("0001-01-01"):
+        return None
+    base = s.split(".")[0].rstrip("Z")
+    if "+" in base[10:]:
+        base = base[: 10 + base[10:].index("+")]
+    try:
+        t = datetime.fromisoformat(base).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _docker_ts(s: str | None) -> float:
+    """Docker's nanosecond RFC 3339 -> unix seconds (0 for the zero time)."""
+    if not s or s.startswith("0001-01-01"):
+        return 0.0
+    main, _, frac = s.rstrip("Z").partition(".")
+    frac = frac.split("+")[0].split("-")[0]
+    try:
+        t = datetime.fromisoformat(main).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+    return t + (float("0." + frac) if frac.isdigit() else 0.0)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, docker.errors.APIError):
+        return str(exc.explanation or exc)
+    return str(exc)
+
+
+class DockerRuntime:
+    """ContainerRuntime on a Docker daemon (API 1.41)."""
+
+    name = "docker"
+
+    def __init__(self, base_url: str = "unix:///var/run/docker.sock", root_dir: str = "/var/lib/minik8s",
+                 pause_image: str = PAUSE_IMAGE, network: str = POD_NETWORK,
+                 workers: int = 16, use_cgroup_parent: bool = True) -> None:
+        self.base_url = base_url
+        self.root_dir = root_dir
+        self.pause_image = pause_image
+        self.network = network
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
+        self._client = docker.DockerClient(base_url=base_url, timeout=120, max_pool_size=workers + 4)
+        self._network_ready = False
+        self._use_cgroup_parent = use_cgroup_parent
+        self._cgroup_checked = False
+        # Inspect results, kept while the container's state does not change: a relist of
+        # a quiet node then costs one list call and no inspects.
+        self._inspect_cache: dict[str, tuple[str, ContainerInfo]] = {}
+        self._closed = False
+
+    # ---- plumbing --------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+        except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as exc:
+            raise RuntimeUnavailable(f"cannot reach the Docker daemon at {self.base_url}: {exc}") from exc
+
+    @property
+    def api(self) -> Any:
+        return self._client.api
+
+    async def version(self) -> str:
+        v = await self._run(self.api.version)
+        return str(v.get("Version", "unknown"))
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._run(self.api.ping))
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+    # ---- images ----------------------------------------------------------
+
+    async def image_id(self, image: str) -> str | None:
+        def get() -> str | None:
+            try:
+                return str(self.api.inspect_image(normalize_image(image))["Id"])
+            except docker.errors.ImageNotFound:
+                return None
+        return await self._run(get)
+
+    async def pull_image(self, image: str) -> str:
+        ref = normalize_image(image)
+
+        def pull() -> str:
+            repo, _, tag = ref.rpartition(":") if "@" not in ref else (ref, "", "")
+            try:
+                # Streaming and draining the progress keeps one long request instead of a
+                # buffered response that hides the error message in the last line.
+                for line in self.api.pull(repo or ref, tag=tag or None, stream=True, decode=True):
+                    if isinstance(line, dict) and line.get("error"):
+                        raise ImagePullError(str(line["error"]))
+            except docker.errors.APIError as exc:
+                raise ImagePullError(_message(exc)) from exc
+            return str(self.api.inspect_image(ref)["Id"])
+        return await self._run(pull)
+
+    # ---- sandboxes -------------------------------------------------------
+
+    def _ensure_network(self) -> None:
+        if self._network_ready:
+            return
+        if not self.api.networks(names=[self.network]):
+            try:
+                self.api.create_network(self.network, driver="bridge",
+                                        labels={"minik8s.network": "pods"})
+            except docker.errors.APIError as exc:
+                # Another kubelet of this host created it first.
+                if exc.status_code != 409 and not self.api.networks(names=[self.network]):
+                    raise
+        self._network_ready = True
+
+    def _cgroup_parent(self, pod: Pod) -> str | None:
+        if not self._use_cgroup_parent:
+            return None
+        if not self._cgroup_checked:
+            info = self.api.info()
+            # A cgroup parent path like /kubepods/burstable is only valid with cgroupfs;
+            # systemd wants slice names, so there we let Docker choose.
+            self._use_cgroup_parent = info.get("CgroupDriver") == "cgroupfs"
+            self._cgroup_checked = True
+            if not self._use_cgroup_parent:
+                return None
+        return qos_cgroup_parent(pod)
+
+    async def run_sandbox(self, pod: Pod, node: str, attempt: int) -> SandboxInfo:
+        def run() -> SandboxInfo:
+            self._ensure_network()
+            ports: dict[str, Any] = {}
+            for c in pod.spec.containers:
+                for p in c.ports or []:
+                    if p.host_port:
+                        key = f"{p.container_port}/{(p.protocol or 'TCP').lower()}"
+                        ports[key] = (p.host_ip, p.host_port) if p.host_ip else p.host_port
+            labels = {**pod_labels(pod, node), LABEL_CONTAINER_NAME: SANDBOX_NAME,
+                      LABEL_TYPE: TYPE_SANDBOX, LABEL_RESTART_COUNT: str(attempt)}
+            hostname = (pod.spec.hostname or pod.metadata.name or "pod")[:63]
+            kwargs: dict[str, Any] = {}
+            parent = self._cgroup_parent(pod)
+            if parent:
+                kwargs["cgroup_parent"] = parent
+            try:
+                c = self._client.containers.create(
+                    self.pause_image, name=container_name(pod, SANDBOX_NAME, attempt),
+                    labels=labels, network=self.network, ipc_mode="shareable",
+                    ports=ports or None, hostname=hostname, detach=True, **kwargs)
+            except docker.errors.ImageNotFound as exc:
+                raise ContainerCreateError(
+                    f"pause image {self.pause_image} is missing: run deploy/images/pause/build.sh "
+                    f"({_message(exc)})") from exc
+            except docker.errors.APIError as exc:
+                raise ContainerCreateError(_message(exc)) from exc
+            try:
+                c.start()
+            except docker.errors.APIError as exc:
+                with contextlib.suppress(Exception):
+                    c.remove(force=True)
+                raise ContainerCreateError(_message(exc)) from exc
+            c.reload()
+            nets = c.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
+            ip = (nets.get(self.network) or {}).get("IPAddress", "")
+            return SandboxInfo(id=c.id, ip=ip)
+        return await self._run(run)
+
+    # ---- app containers --------------------------------------------------
+
+    def _volume_binds(self, pod: Pod, container: Container) -> list[str]:
+        binds: list[str] = []
+        volumes = {v.name: v for v in pod.spec.volumes or []}
+        for m in container.volume_mounts or []:
+            v = volumes.get(m.name)
+            if v is None:
+                raise ContainerCreateError(f"volume {m.name!r} of mount {m.mount_path!r} is not defined")
+            if v.host_path is not None:
+                host = v.host_path.path
+                if v.host_path.type in ("DirectoryOrCreate", None, "") and not os.path.exists(host):
+                    os.makedirs(host, mode=0o755, exist_ok=True)
+            elif v.empty_dir is not None or True:
+                # emptyDir (and any volume kind this kubelet does not know): a per-pod host
+                # directory that lives exactly as long as the pod does.
+                host = self.empty_dir_path(pod.metadata.uid or "", v.name)
+                os.makedirs(host, exist_ok=True)
+                os.chmod(host, 0o777)
+            if m.sub_path:
+                host = os.path.join(host, m.sub_path)
+                os.makedirs(host, exist_ok=True)
+            binds.append(f"{host}:{m.mount_path}:{'ro' if m.read_only else 'rw'}")
+        return binds
+
+    def empty_dir_path(self, pod_uid: str, volume: str) -> str:
+        return os.path.join(self.root_dir, "pods", pod_uid, "volumes", "empty-dir", volume)
+
+    async def start_container(self, pod: Pod, container: Container, sandbox: SandboxInfo,
+                              node: str, restart_count: int) -> str:
+        def run() -> str:
+            labels = {**pod_labels(pod, node), LABEL_CONTAINER_NAME: container.name,
+                      LABEL_TYPE: TYPE_CONTAINER, LABEL_RESTART_COUNT: str(restart_count),
+                      LABEL_GRACE: str(pod.spec.termination_grace_period_seconds or 30)}
+            env = [f"{e.name}={e.value or ''}" for e in container.env or []]
+            res = container_resources(container)
+            kwargs: dict[str, Any] = {}
+            if res.memory_limit:
+                kwargs["mem_limit"] = res.memory_limit
+                kwargs["memswap_limit"] = res.memory_limit
+            if res.cpu_quota:
+                kwargs["cpu_period"] = 100_000
+                kwargs["cpu_quota"] = res.cpu_quota
+            if res.cpu_shares:
+                kwargs["cpu_shares"] = res.cpu_shares
+            parent = self._cgroup_parent(pod)
+            if parent:
+                kwargs["cgroup_parent"] = parent
+            ns = f"container:{sandbox.id}"
+            try:
+                binds = self._volume_binds(pod, container)
+                c = self._client.containers.create(
+                    normalize_image(container.image or ""),
+                    name=container_name(pod, container.name, restart_count),
+                    entrypoint=container.command, command=container.args,
+                    environment=env or None, working_dir=container.working_dir,
+                    labels=labels, network_mode=ns, ipc_mode=ns, volumes=binds or None,
+                    log_config={"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}},
+                    detach=True, **kwargs)
+            except docker.errors.APIError as exc:
+                raise ContainerCreateError(_message(exc)) from exc
+            except OSError as exc:
+                raise ContainerCreateError(str(exc)) from exc
+            try:
+                c.start()
+            except docker.errors.APIError as exc:
+                # The container stays (state "created" with the error) so that its status and
+                # restart count are visible like a crash's.
+                raise ContainerCreateError(_message(exc)) from exc
+            return str(c.id)
+        return await self._run(run)
+
+    async def stop_container(self, container_id: str, grace_seconds: int) -> None:
+        def stop() -> None:
+            try:
+                self.api.stop(container_id, timeout=max(0, grace_seconds))
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                if exc.status_code != 304:
+                    raise
+        # The HTTP call lasts as long as the grace period: give it its own thread so a slow
+        # stop never holds a pool worker other pods need. (run_in_executor(None) = default pool.)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, stop)
+        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
+            raise RuntimeUnavailable(str(exc)) from exc
+        self._inspect_cache.pop(container_id, None)
+
+    async def remove_container(self, container_id: str) -> None:
+        def rm() -> None:
+            try:
+                self.api.remove_container(container_id, force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                if "already in progress" not in _message(exc):
+                    raise
+        await self._run(rm)
+        self._inspect_cache.pop(container_id, None)
+
+    async def remove_pod_dirs(self, pod_uid: str) -> None:
+        if not pod_uid or "/" in pod_uid or pod_uid in (".", ".."):
+            return
+        path = os.path.join(self.root_dir, "pods", pod_uid)
+        await self._run(shutil.rmtree, path, True)
+
+    # ---- observing -------------------------------------------------------
+
+    def _from_inspect(self, a: dict[str, Any]) -> ContainerInfo:
+        labels = a.get("Config", {}).get("Labels") or {}
+        st = a.get("State", {}) or {}
+        status = str(st.get("Status", "unknown"))
+        nets = a.get("NetworkSettings", {}).get("Networks", {}) or {}
+        ip = (nets.get(self.network) or {}).get("IPAddress") or None
+        created_ts = _docker_ts(a.get("Created"))
+        return ContainerInfo(
+            id=a["Id"], name=str(a.get("Name", "")).lstrip("/"),
+            pod_uid=labels.get(LABEL_POD_UID, ""), pod_name=labels.get(LABEL_POD_NAME, ""),
+            pod_namespace=labels.get(LABEL_POD_NAMESPACE, ""),
+            container_name=labels.get(LABEL_CONTAINER_NAME, ""),
+            restart_count=int(labels.get(LABEL_RESTART_COUNT, "0") or 0),
+            is_sandbox=labels.get(LABEL_TYPE) == TYPE_SANDBOX,
+            state=status, exit_code=st.get("ExitCode"), oom_killed=bool(st.get("OOMKilled")),
+            error=str(st.get("Error") or ""), created_at=created_ts,
+            started_at=_docker_time(st.get("StartedAt")), finished_at=_docker_time(st.get("FinishedAt")),
+            started_ts=_docker_ts(st.get("StartedAt")), finished_ts=_docker_ts(st.get("FinishedAt")),
+            image=str(a.get("Config", {}).get("Image", "")), image_id=str(a.get("Image", "")),
+            ip=ip, labels=dict(labels))
+
+    async def inspect(self, container_id: str) -> ContainerInfo | None:
+        def get() -> ContainerInfo | None:
+            try:
+                return self._from_inspect(self.api.inspect_container(container_id))
+            except docker.errors.NotFound:
+                return None
+        return await self._run(get)
+
+    async def list_containers(self, node: str, pod_uid: str | None = None) -> list[ContainerInfo]:
+        def ls() -> list[ContainerInfo]:
+            out: list[ContainerInfo] = []
+            seen: set[str] = set()
+            labels = [f"{LABEL_NODE}={node}"]
+            if pod_uid is not None:
+                labels.append(f"{LABEL_POD_UID}={pod_uid}")
+            for s in self.api.containers(all=True, filters={"label": labels}):
+                cid = s["Id"]
+                seen.add(cid)
+                # A container's state only moves forward (created, running, exited), and
+                # the kubelet never restarts one in place, so the state is the cache key.
+                key = str(s.get("State"))
+                cached = self._inspect_cache.get(cid)
+                if cached is not None and cached[0] == key:
+                    out.append(cached[1])
+                    continue
+                try:
+                    info = self._from_inspect(self.api.inspect_container(cid))
+                except docker.errors.NotFound:
+                    continue
+                self._inspect_cache[cid] = (key, info)
+                out.append(info)
+            if pod_uid is None:
+                for cid in list(self._inspect_cache):
+                    if cid not in seen:
+                        self._inspect_cache.pop(cid, None)
+            return out
+        return await self._run(ls)
+
+    async def logs(self, container_id: str, follow: bool = False, tail: int | None = None,
+                   timestamps: bool = False) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=256)
+        holder: dict[str, Any] = {}
+        stop = threading.Event()
+
+        def put(item: bytes | BaseException | None) -> None:
+            fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            with contextlib.suppress(Exception):
+                fut.result(timeout=60)
+
+        def pump() -> None:
+            try:
+                stream = self.api.logs(container_id, stdout=True, stderr=True, stream=True,
+                                       follow=follow, timestamps=timestamps,
+                                       tail="all" if tail is None else tail)
+                holder["stream"] = stream
+                for chunk in stream:
+                    if stop.is_set():
+                        break
+                    put(chunk)
+            except Exception as exc:
+                if not stop.is_set():
+                    put(exc)
+            finally:
+                put(None)
+
+        # A followed stream lasts as long as the reader: its own thread, not a pool worker.
+        threading.Thread(target=pump, daemon=True, name="docker-logs").start()
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    if isinstance(item, docker.errors.NotFound):
+                        raise KeyError(container_id) from item
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            s = holder.get("stream")
+            if s is not None:
+                with contextlib.suppress(Exception):
+                    s.close()
+            # Unblock a pump stuck on a full queue.
+            while not queue.empty():
+                queue.get_nowait()
+
+    async def exec(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
+        def run() -> ExecResult:
+            e = self.api.exec_create(container_id, command, stdout=True, stderr=True)
+            out = self.api.exec_start(e["Id"], stream=False)
+            code = self.api.exec_inspect(e["Id"]).get("ExitCode")
+            text = out.decode(errors="replace") if isinstance(out, bytes) else str(out)
+            return ExecResult(exit_code=int(code if code is not None else -1), output=text)
+        return await asyncio.wait_for(self._run(run), timeout)
+
+    async def watch_events(self, node: str) -> AsyncIterator[tuple[str, str]]:
+        """Container events of this node; reconnects with ``since`` after a daemon restart."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        stop = threading.Event()
+        holder: dict[str, Any] = {}
+
+        def pump() -> None:
+            since: float | None = None
+            delay = 0.5
+            while not stop.is_set() and not self._closed:
+                client = None
+                try:
+                    client = docker.APIClient(base_url=self.base_url, timeout=None)
+                    stream = client.events(since=since, decode=True, filters={
+                        "type": "container", "label": f"{LABEL_NODE}={node}"})
+                    holder["stream"] = stream
+                    # Anything between the last event and this connection comes from
+                    # the relist the kubelet does when it sees "reconnected".
+                    loop.call_soon_threadsafe(queue.put_nowait, ("", "reconnected"))
+                    delay = 0.5
+                    for ev in stream:
+                        if stop.is_set():
+                            break
+                        since = float(ev.get("timeNano", 0)) / 1e9 or since
+                        attrs = (ev.get("Actor") or {}).get("Attributes") or {}
+                        uid = attrs.get(LABEL_POD_UID, "")
+                        action = str(ev.get("Action") or ev.get("status") or "")
+                        if uid:
+                            loop.call_soon_threadsafe(queue.put_nowait, (uid, action))
+                except Exception as exc:
+                    if stop.is_set():
+                        break
+                    log.debug("docker event stream: %s; reconnecting in %.1fs", exc, delay)
+                finally:
+                    if client is not None:
+                        with contextlib.suppress(Exception):
+                            client.close()
+                if stop.is_set():
+                    break
+                loop.call_soon_threadsafe(queue.put_nowait, ("", "disconnected"))
+                since = since or time.time()
+                stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+        threading.Thread(target=pump, daemon=True, name="docker-events").start()
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            stop.set()
+            s = holder.get("stream")
+            if s is not None:
+                with contextlib.suppress(Exception):
+                    s.close()

@@ -1,0 +1,180 @@
+"""An in-memory runtime: containers start at once and run until a test says otherwise.
+
+It backs hollow nodes (many kubelets in one process, for scheduler/controller tests
+and scale benchmarks) and the kubelet's own unit tests, which use its hooks to make
+a container exit, fail a pull or fail an exec probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from api.models import Container, Pod
+from api.timeutil import now
+from kubelet.runtime.base import (
+    LABEL_CONTAINER_NAME,
+    LABEL_NODE,
+    LABEL_RESTART_COUNT,
+    LABEL_TYPE,
+    SANDBOX_NAME,
+    TYPE_CONTAINER,
+    TYPE_SANDBOX,
+    ContainerCreateError,
+    ContainerInfo,
+    ExecResult,
+    ImagePullError,
+    SandboxInfo,
+    container_name,
+    pod_labels,
+)
+
+_ips = itertools.count(2)
+_ids = itertools.count(1)
+
+
+def _next_ip() -> str:
+    n = next(_ips)
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+class FakeRuntime:
+    name = "fake"
+
+    def __init__(self, images: set[str] | None = None, all_images_present: bool = True) -> None:
+        self.containers: dict[str, ContainerInfo] = {}
+        self.images: set[str] = set(images or ())
+        self.all_images_present = all_images_present
+        self.pull_errors: dict[str, str] = {}  # image -> the daemon message to fail with
+        self.start_errors: dict[str, str] = {}  # container name -> message
+        self.exec_results: dict[tuple[str, str], int] = {}  # (pod uid, container) -> exit code
+        self.pulls: list[str] = []
+        self.removed_pod_dirs: list[str] = []
+        self.up = True
+        self._watchers: list[asyncio.Queue[tuple[str, str]]] = []
+        self._logs: dict[str, list[bytes]] = {}
+
+    # ---- hooks for tests -------------------------------------------------
+
+    def find(self, pod_uid: str, name: str, running: bool | None = None) -> ContainerInfo | None:
+        """The newest container ``name`` of the pod (optionally only a running one)."""
+        found = [c for c in self.containers.values() if c.pod_uid == pod_uid
+                 and c.container_name == name and (running is None or c.running == running)]
+        return max(found, key=lambda c: (c.restart_count, c.created_at), default=None)
+
+    def exit_container(self, container_id: str, code: int, oom: bool = False) -> None:
+        c = self.containers[container_id]
+        if not c.running:
+            return
+        self.containers[container_id] = replace(
+            c, state="exited", exit_code=code, oom_killed=oom, finished_at=now(),
+            finished_ts=time.time())
+        self._notify(c.pod_uid, "die")
+
+    def write_log(self, container_id: str, data: bytes) -> None:
+        self._logs.setdefault(container_id, []).append(data)
+
+    def _notify(self, uid: str, action: str) -> None:
+        for q in self._watchers:
+            q.put_nowait((uid, action))
+
+    # ---- ContainerRuntime ------------------------------------------------
+
+    async def version(self) -> str:
+        return "0.0.0-fake"
+
+    async def ping(self) -> bool:
+        return self.up
+
+    async def image_id(self, image: str) -> str | None:
+        if self.all_images_present or image in self.images:
+            return f"sha256:fake-{image}"
+        return None
+
+    async def pull_image(self, image: str) -> str:
+        self.pulls.append(image)
+        if image in self.pull_errors:
+            raise ImagePullError(self.pull_errors[image])
+        self.images.add(image)
+        return f"sha256:fake-{image}"
+
+    def _add(self, pod: Pod, node: str, name: str, restart_count: int, image: str,
+             sandbox: bool, ip: str | None = None) -> ContainerInfo:
+        cid = f"{next(_ids):064x}"
+        labels = {**pod_labels(pod, node), LABEL_CONTAINER_NAME: name,
+                  LABEL_TYPE: TYPE_SANDBOX if sandbox else TYPE_CONTAINER,
+                  LABEL_RESTART_COUNT: str(restart_count)}
+        info = ContainerInfo(
+            id=cid, name=container_name(pod, name, restart_count), pod_uid=pod.metadata.uid or "",
+            pod_name=pod.metadata.name or "", pod_namespace=pod.metadata.namespace or "default",
+            container_name=name, restart_count=restart_count, is_sandbox=sandbox,
+            state="running", created_at=time.time(), started_at=now(), started_ts=time.time(),
+            image=image, image_id=f"sha256:fake-{image}", ip=ip, labels=labels)
+        self.containers[cid] = info
+        return info
+
+    async def run_sandbox(self, pod: Pod, node: str, attempt: int) -> SandboxInfo:
+        info = self._add(pod, node, SANDBOX_NAME, attempt, "minik8s/pause:3.9", True, _next_ip())
+        return SandboxInfo(id=info.id, ip=info.ip or "")
+
+    async def start_container(self, pod: Pod, container: Container, sandbox: SandboxInfo,
+                              node: str, restart_count: int) -> str:
+        if container.name in self.start_errors:
+            raise ContainerCreateError(self.start_errors[container.name])
+        info = self._add(pod, node, container.name, restart_count, container.image or "", False)
+        self._notify(info.pod_uid, "start")
+        return info.id
+
+    async def stop_container(self, container_id: str, grace_seconds: int) -> None:
+        c = self.containers.get(container_id)
+        if c is not None and c.running:
+            self.containers[container_id] = replace(
+                c, state="exited", exit_code=0 if c.is_sandbox else 137, finished_at=now(),
+                finished_ts=time.time())
+
+    async def remove_container(self, container_id: str) -> None:
+        c = self.containers.pop(container_id, None)
+        self._logs.pop(container_id, None)
+        if c is not None:
+            self._notify(c.pod_uid, "destroy")
+
+    async def list_containers(self, node: str, pod_uid: str | None = None) -> list[ContainerInfo]:
+        return [c for c in self.containers.values() if c.labels.get(LABEL_NODE) == node
+                and (pod_uid is None or c.pod_uid == pod_uid)]
+
+    async def inspect(self, container_id: str) -> ContainerInfo | None:
+        return self.containers.get(container_id)
+
+    async def logs(self, container_id: str, follow: bool = False, tail: int | None = None,
+                   timestamps: bool = False) -> AsyncIterator[bytes]:
+        if container_id not in self.containers:
+            raise KeyError(container_id)
+        lines = self._logs.get(container_id, [])
+        for chunk in lines[-tail:] if tail else lines:
+            yield chunk
+
+    async def exec(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
+        c = self.containers.get(container_id)
+        if c is None or not c.running:
+            return ExecResult(exit_code=-1, output="container not running")
+        return ExecResult(exit_code=self.exec_results.get((c.pod_uid, c.container_name), 0),
+                          output="")
+
+    async def remove_pod_dirs(self, pod_uid: str) -> None:
+        self.removed_pod_dirs.append(pod_uid)
+
+    async def watch_events(self, node: str) -> AsyncIterator[tuple[str, str]]:
+        q: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._watchers.append(q)
+        try:
+            while True:
+                yield await q.get()
+        finally:
+            self._watchers.remove(q)
+
+    async def close(self) -> None:
+        pass
+

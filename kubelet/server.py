@@ -1,0 +1,100 @@
+"""The kubelet's HTTP endpoint: container logs (which the API server proxies) and health.
+
+``GET /containerLogs/{namespace}/{pod}/{container}`` takes Kubernetes' query
+parameters ``follow``, ``tailLines``, ``timestamps`` and ``previous``; the logs
+stream as they are read from the runtime, so ``follow`` works end to end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from aiohttp import web
+
+from kubelet.kubelet import Kubelet
+from kubelet.runtime.base import ContainerInfo
+
+log = logging.getLogger(__name__)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "false").lower() in ("true", "1", "yes", "")
+
+
+async def find_container(kl: Kubelet, namespace: str, pod: str, container: str,
+                         previous: bool) -> ContainerInfo | str:
+    """The container whose logs are wanted, or an error message."""
+    cs = [c for c in await kl.runtime.list_containers(kl.node_name)
+          if not c.is_sandbox and c.pod_namespace == namespace and c.pod_name == pod]
+    if not cs:
+        return f'pod "{pod}" not found on node {kl.node_name}'
+    names = sorted({c.container_name for c in cs})
+    if not container:
+        if len(names) != 1:
+            return (f"a container name must be specified for pod {pod}, choose one of: "
+                    f"[{' '.join(names)}]")
+        container = names[0]
+    mine = sorted((c for c in cs if c.container_name == container),
+                  key=lambda c: (c.restart_count, c.created_at), reverse=True)
+    if not mine:
+        return f'container "{container}" in pod "{pod}" is not available'
+    if previous:
+        if len(mine) < 2:
+            return f'previous terminated container "{container}" in pod "{pod}" not found'
+        return mine[1]
+    return mine[0]
+
+
+def make_app(kl: Kubelet) -> web.Application:
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def container_logs(request: web.Request) -> web.StreamResponse:
+        ns = request.match_info["namespace"]
+        pod = request.match_info["pod"]
+        name = request.match_info.get("container", "")
+        tail_s = request.query.get("tailLines")
+        try:
+            tail = int(tail_s) if tail_s not in (None, "") else None
+        except ValueError:
+            return web.Response(status=400, text=f"invalid tailLines {tail_s!r}")
+        found = await find_container(kl, ns, pod, name, _flag(request, "previous")
+                                     if "previous" in request.query else False)
+        if isinstance(found, str):
+            return web.Response(status=404, text=found)
+        follow = _flag(request, "follow") if "follow" in request.query else False
+        timestamps = _flag(request, "timestamps") if "timestamps" in request.query else False
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+        await resp.prepare(request)
+        try:
+            async for chunk in kl.runtime.logs(found.id, follow=follow, tail=tail,
+                                               timestamps=timestamps):
+                await resp.write(chunk)
+        except KeyError:
+            pass
+        except (ConnectionResetError, ConnectionError):
+            return resp
+        with contextlib.suppress(ConnectionError):
+            await resp.write_eof()
+        return resp
+
+    async def pods(request: web.Request) -> web.Response:
+        items = [p.to_dict() for p in kl.pods()]
+        return web.json_response({"kind": "PodList", "apiVersion": "v1", "metadata": {},
+                                  "items": items})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/pods", pods)
+    app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", container_logs)
+    app.router.add_get("/containerLogs/{namespace}/{pod}", container_logs)
+    return app
+
+
+async def serve(kl: Kubelet, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(make_app(kl), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner
