@@ -1,0 +1,135 @@
+"""``minik8s-scheduler``: the scheduler service's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+from api.models import Node, Pod
+from client.events import EventRecorder
+from client.informer import SharedInformerFactory
+from client.leaderelection import LeaderElector
+from client.rest import AsyncClient
+from scheduler.config import ConfigError, SchedulerConfig, load_config, parse_weight_flag
+from scheduler.plugins import SCORES, default_framework
+from scheduler.service import Scheduler
+
+log = logging.getLogger("scheduler")
+
+LEASE_NAMESPACE = "kube-system"
+LEASE_NAME = "minik8s-scheduler"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="minik8s-scheduler",
+        description="Assign pending pods to nodes (filter, score, bind).")
+    p.add_argument("--server", help="API server URL (else $MINIK8S_SERVER, ~/.minik8s/config)")
+    p.add_argument("--config", help="KubeSchedulerConfiguration YAML file")
+    p.add_argument("--leader-elect", action="store_true",
+                   help=f"run for leadership on the Lease {LEASE_NAMESPACE}/{LEASE_NAME}; "
+                        "only the leader schedules")
+    p.add_argument("--lease-namespace", default=LEASE_NAMESPACE)
+    p.add_argument("--lease-name", default=LEASE_NAME)
+    p.add_argument("--identity", default=None,
+                   help="leader election identity (default: hostname_pid)")
+    p.add_argument("--percentage-of-nodes-to-score", type=int, default=None, metavar="N",
+                   help="stop filtering after N%% of the nodes fit (0: adaptive, as k8s)")
+    p.add_argument("--score-weight", action="append", default=[], metavar="NAME=WEIGHT",
+                   help=f"weight of a score plugin (0 disables); plugins: {', '.join(SCORES)}")
+    p.add_argument("--scheduler-name", default=None,
+                   help="schedule pods whose spec.schedulerName is this (default-scheduler)")
+    p.add_argument("--bind-concurrency", type=int, default=64,
+                   help="bindings in flight at once")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def resolve_config(args: argparse.Namespace) -> SchedulerConfig:
+    cfg = load_config(args.config) if args.config else SchedulerConfig()
+    if args.percentage_of_nodes_to_score is not None:
+        p = args.percentage_of_nodes_to_score
+        if not 0 <= p <= 100:
+            raise ConfigError(f"--percentage-of-nodes-to-score must be in 0..100, got {p}")
+        cfg.percentage_of_nodes_to_score = p
+    for flag in args.score_weight:
+        name, weight = parse_weight_flag(flag)
+        cfg.weights[name] = weight
+    if args.scheduler_name:
+        cfg.scheduler_name = args.scheduler_name
+    return cfg
+
+
+async def serve(args: argparse.Namespace, cfg: SchedulerConfig) -> None:
+    client = AsyncClient(args.server)
+    identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
+    recorder = EventRecorder(client, component="default-scheduler", host=socket.gethostname())
+    framework = default_framework(cfg.weights, cfg.percentage_of_nodes_to_score)
+    sched = Scheduler(client, framework, scheduler_name=cfg.scheduler_name,
+                      events=recorder.event, bind_concurrency=args.bind_concurrency)
+    factory = SharedInformerFactory(client)
+    nodes = factory.informer(Node)
+    pods = factory.informer(Pod)
+    nodes.add_handler(sched.on_node_add, sched.on_node_update, sched.on_node_delete)
+    pods.add_handler(sched.on_pod_add, sched.on_pod_update, sched.on_pod_delete)
+    try:
+        recorder.start()
+        await factory.start_all()
+        # Deciding before both caches are full could overcommit a node whose pods we
+        # have not seen yet.
+        while not await factory.wait_for_sync(timeout=30):
+            log.warning("waiting for the node and pod caches to sync with %s", client.server)
+        log.info("caches synced: %d nodes, %d pods; %d pods pending",
+                 sched.cache.node_count(), sched.cache.pod_count(), len(sched.queue))
+        if args.leader_elect:
+            # The elector cancels sched.run the moment the lease is not renewed in time
+            # (renew deadline < lease duration, so before anyone else can take over),
+            # then campaigns again; the caches stay warm meanwhile.
+            elector = LeaderElector(client, namespace=args.lease_namespace,
+                                    name=args.lease_name, identity=identity,
+                                    on_started_leading=sched.run)
+            log.info("campaigning for the lease %s/%s as %s", args.lease_namespace,
+                     args.lease_name, identity)
+            await elector.run()
+        else:
+            await sched.run()
+    finally:
+        await factory.stop_all()
+        await sched.drain(timeout=2)
+        await recorder.close()
+        await client.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = resolve_config(args)
+        default_framework(cfg.weights, cfg.percentage_of_nodes_to_score)
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+    async def runner() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            if task is not None:
+                loop.add_signal_handler(sig, task.cancel)
+        try:
+            await serve(args, cfg)
+        except asyncio.CancelledError:
+            log.info("shutting down")
+
+    asyncio.run(runner())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""The scheduler service: informers feed the cache and the queue; one loop decides; bindings
+go out asynchronously.
+
+Flow for one pod: the pod informer sees it pending -> ``SchedulingQueue`` -> the loop pops
+it and runs the framework's cycle over the cache's live NodeInfos (synchronous, well
+under a millisecond, so it never holds the event loop for long) -> the pod is assumed on
+the chosen node -> a task POSTs pods/<name>/binding (many in flight at once) -> the pod
+informer sees spec.nodeName and the assumption becomes a confirmed pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from api.models import Node, Pod
+from api.timeutil import now
+from client.errors import Conflict, NotFound
+from client.rest import AsyncClient
+from scheduler.cache import SchedulerCache
+from scheduler.framework import Framework, NodeInfo, PodInfo
+from scheduler.queue import QueuedPod, SchedulingQueue
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCHEDULER_NAME = "default-scheduler"
+COMPONENT = "default-scheduler"  # events' source.component, as kube-scheduler writes it
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+
+
+class EventSink(Protocol):
+    """What the scheduler needs of an event recorder: fire and forget."""
+
+    def __call__(self, obj: Pod, type_: str, reason: str, message: str, /) -> None: ...
+
+
+def _terminal(pod: Pod) -> bool:
+    return pod.status is not None and pod.status.phase in TERMINAL_PHASES
+
+
+def _key(pod: Pod) -> str:
+    return f"{pod.metadata.namespace or 'default'}/{pod.metadata.name}"
+
+
+def _scheduling_view(pod: Pod) -> tuple[Any, ...]:
+    """What an update must change to be worth a new try (k8s ignores status-only updates)."""
+    m = pod.metadata
+    return (pod.spec, m.labels, m.owner_references, m.deletion_timestamp)
+
+
+def _node_view(ni: NodeInfo) -> tuple[Any, ...]:
+    return (ni.labels, ni.alloc_cpu, ni.alloc_memory, ni.alloc_pods, ni.unschedulable,
+            ni.ready, ni.hard_taints)
+
+
+@dataclass
+class Stats:
+    attempts: int = 0
+    scheduled: int = 0
+    unschedulable: int = 0
+    bind_errors: int = 0
+    bound: int = 0
+    cycle_seconds: float = 0.0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Scheduler:
+    def __init__(self, client: AsyncClient, framework: Framework, *,
+                 scheduler_name: str = DEFAULT_SCHEDULER_NAME,
+                 events: EventSink | None = None, bind_concurrency: int = 64,
+                 queue: SchedulingQueue | None = None) -> None:
+        self.client = client
+        self.framework = framework
+        self.scheduler_name = scheduler_name
+        self.events = events
+        self.cache = SchedulerCache()
+        self.queue = queue or SchedulingQueue()
+        self.stats = Stats()
+        self._bind_slots = asyncio.Semaphore(bind_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: dict[str, Pod] = {}  # unassigned pods this scheduler is responsible for
+        self.active = False  # True while this replica leads and makes decisions
+
+    # ---- informer handlers: they only update the cache and the queue ---------------
+
+    def responsible_for(self, pod: Pod) -> bool:
+        name = pod.spec.scheduler_name
+        return not name or name == self.scheduler_name
+
+    def on_pod_add(self, pod: Pod) -> None:
+        key = _key(pod)
+        if pod.spec.node_name:
+            self._pending.pop(key, None)
+            self.queue.delete(key)
+            if _terminal(pod):
+                if self.cache.remove_pod(key):
+                    self.queue.move_all("AssignedPodTerminated")
+            else:
+                self.cache.add_pod(PodInfo(pod), pod.spec.node_name)
+            return
+        if not self.responsible_for(pod) or _terminal(pod) or pod.metadata.deletion_timestamp:
+            self._pending.pop(key, None)
+            self.queue.delete(key)
+            return
+        self._pending[key] = pod
+        if self.cache.is_assumed(key):
+            return  # its binding is in flight; the informer will confirm it
+        self.queue.add(PodInfo(pod))
+
+    def on_pod_update(self, old: Pod, new: Pod) -> None:
+        key = _key(new)
+        if not new.spec.node_name and self.queue.where(key) == "unschedulable" \
+                and _scheduling_view(old) == _scheduling_view(new):
+            self._pending[key] = new  # e.g. our own PodScheduled=False status: not a reason
+            return
+        self.on_pod_add(new)
+
+    def on_pod_delete(self, pod: Pod) -> None:
+        key = _key(pod)
+        self._pending.pop(key, None)
+        self.queue.delete(key)
+        if self.cache.remove_pod(key):
+            self.queue.move_all("AssignedPodDelete")
+
+    def on_node_add(self, node: Node) -> None:
+        self.cache.add_node(node)
+        self.queue.move_all("NodeAdd")
+
+    def on_node_update(self, old: Node, new: Node) -> None:
+        before = self.cache.nodes.get(new.metadata.name or "")
+        view = _node_view(before) if before is not None and before.node is not None else None
+        ni = self.cache.update_node(new)
+        if _node_view(ni) != view:
+            self.queue.move_all("NodeUpdate")
+
+    def on_node_delete(self, node: Node) -> None:
+        self.cache.remove_node(node.metadata.name or "")
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Decide until cancelled (the caller cancels on lost leadership)."""
+        self.active = True
+        log.info("scheduling: %d nodes, %d pods counted, %d pending", self.cache.node_count(),
+                 self.cache.pod_count(), len(self.queue))
+        timers = asyncio.create_task(self.queue.run(), name="scheduling-queue-timers")
+        try:
+            while True:
+                qp = await self.queue.pop()
+                self.schedule_one(qp)
+                await asyncio.sleep(0)  # let watch events and bindings through between cycles
+        finally:
+            # Stop acting at once (lost leadership, shutdown): no binding of ours may
+            # land after another replica has started deciding.
+            self.active = False
+            timers.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+
+    def schedule_one(self, qp: QueuedPod) -> None:
+        info = qp.info
+        key = info.key
+        if key not in self._pending or self.cache.is_assumed(key) \
+                or self.cache.node_of(key) is not None:
+            self.queue.done(key)  # deleted, bound, or already on its way
+            return
+        self.stats.attempts += 1
+        t0 = time.perf_counter()
+        result = self.framework.schedule(info, self.cache.node_list)
+        self.stats.cycle_seconds += time.perf_counter() - t0
+        if result.node is None:
+            self.stats.unschedulable += 1
+            self.queue.add_unschedulable(qp)
+            log.info("pod %s unschedulable: %s", key, result.message)
+            self._spawn(self._record_failure(info.pod, result.message))
+            return
+        self.cache.assume(info, result.node)
+        self.queue.done(key)
+        self.stats.scheduled += 1
+        self._spawn(self._bind(qp, result.node))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _bind(self, qp: QueuedPod, node: str) -> None:
+        info = qp.info
+        key = info.key
+        async with self._bind_slots:
+            try:
+                await self.client.bind(info.name, info.namespace, node, info.pod.metadata.uid)
+            except asyncio.CancelledError:
+                self.cache.forget(key)
+                pending = self._pending.get(key)
+                if pending is not None:
+                    self.queue.add(PodInfo(pending))  # for the next leader term
+                raise
+            except (NotFound, Conflict) as exc:
+                # Gone, replaced, or bound meanwhile (by another replica during a
+                # leadership change): the informer tells the rest; never retry blindly.
+                self.cache.forget(key)
+                self.stats.bind_errors += 1
+                log.info("binding %s to %s refused: %s", key, node, exc)
+                return
+            except Exception as exc:
+                self.cache.forget(key)
+                self.stats.bind_errors += 1
+                log.warning("binding %s to %s failed: %s", key, node, exc)
+                if key in self._pending and self.active:
+                    qp.info = PodInfo(self._pending[key])
+                    self.queue.add_backoff(qp)
+                self._emit(info.pod, "Warning", "FailedScheduling", f"Binding rejected: {exc}")
+                return
+        self.cache.finish_binding(key)
+        self.stats.bound += 1
+        self._emit(info.pod, "Normal", "Scheduled",
+                   f"Successfully assigned {key} to {node}")
+
+    def _emit(self, pod: Pod, type_: str, reason: str, message: str) -> None:
+        if self.events is not None:
+            try:
+                self.events(pod, type_, reason, message)
+            except Exception:  # events are best effort; never let one break a decision
+                log.exception("recording event %s for %s", reason, _key(pod))
+
+    async def _record_failure(self, pod: Pod, message: str) -> None:
+        self._emit(pod, "Warning", "FailedScheduling", message)
+        key = _key(pod)
+        current = self._pending.get(key, pod)
+        conditions = list(current.status.conditions or ()) if current.status else []
+        for c in conditions:
+            if c.type == "PodScheduled" and c.status == "False" and \
+                    c.reason == "Unschedulable" and c.message == message:
+                return  # already says so: don't rewrite the pod on every retry
+        ts = now()
+        new = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+               "message": message, "lastTransitionTime": ts, "lastProbeTime": None}
+        kept = [c.to_dict() for c in conditions if c.type != "PodScheduled"]
+        try:
+            await self.client.patch(Pod, pod.metadata.name or "", {
+                "status": {"conditions": [*kept, new]}}, pod.metadata.namespace,
+                subresource="status")
+        except NotFound:
+            return
+        except Exception as exc:
+            log.warning("updating status of %s: %s", key, exc)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait for in-flight bindings and status updates (shutdown, tests)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+
