@@ -1,0 +1,198 @@
+"""Kubernetes' defaulting (SetDefaults_*) on wire dicts, in place.
+
+The API server applies these before validation on create and update, so stored
+objects always carry the defaults; clients may call them too to predict what the
+server will store.  Defaulting never overwrites a value that is present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["apply_defaults", "default_image_pull_policy", "default_pod_spec"]
+
+JSON = dict[str, Any]
+
+
+def _obj(d: JSON, key: str) -> JSON:
+    """``d[key]`` as a dict, created when missing or null."""
+    v = d.get(key)
+    if not isinstance(v, dict):
+        v = {}
+        d[key] = v
+    return v
+
+
+def default_image_pull_policy(image: str | None) -> str:
+    """Always for ``:latest`` or an untagged image, IfNotPresent otherwise; digests pin."""
+    if not image:
+        return "IfNotPresent"
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "Always"
+    return "Always" if last.rsplit(":", 1)[1] == "latest" else "IfNotPresent"
+
+
+def _default_probe(probe: Any) -> None:
+    if not isinstance(probe, dict):
+        return
+    probe.setdefault("timeoutSeconds", 1)
+    probe.setdefault("periodSeconds", 10)
+    probe.setdefault("successThreshold", 1)
+    probe.setdefault("failureThreshold", 3)
+    http = probe.get("httpGet")
+    if isinstance(http, dict):
+        http.setdefault("path", "/")
+        http.setdefault("scheme", "HTTP")
+
+
+def _default_container(c: Any) -> None:
+    if not isinstance(c, dict):
+        return
+    if not c.get("imagePullPolicy"):
+        c["imagePullPolicy"] = default_image_pull_policy(c.get("image"))
+    c.setdefault("terminationMessagePath", "/dev/termination-log")
+    c.setdefault("terminationMessagePolicy", "File")
+    for p in c.get("ports") or []:
+        if isinstance(p, dict) and not p.get("protocol"):
+            p["protocol"] = "TCP"
+    for key in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _default_probe(c.get(key))
+    res = c.get("resources")
+    if isinstance(res, dict):
+        # Requests default to limits for every resource that sets only a limit.
+        limits = res.get("limits")
+        if isinstance(limits, dict) and limits:
+            requests = _obj(res, "requests")
+            for name, value in limits.items():
+                requests.setdefault(name, value)
+    for e in c.get("env") or []:
+        ref = (e.get("valueFrom") or {}).get("fieldRef") if isinstance(e, dict) else None
+        if isinstance(ref, dict):
+            ref.setdefault("apiVersion", "v1")
+
+
+_VOLUME_SOURCES = (
+    "hostPath",
+    "emptyDir",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "persistentVolumeClaim",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "configMap",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "projected",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "image",
+)
+
+
+def default_pod_spec(spec: JSON) -> None:
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    for c in spec.get("containers") or []:
+        _default_container(c)
+    for c in spec.get("initContainers") or []:
+        _default_container(c)
+    for v in spec.get("volumes") or []:
+        if not isinstance(v, dict):
+            continue
+        # A volume with no source is an emptyDir (SetDefaults_Volume).
+        if not any(k in v for k in _VOLUME_SOURCES):
+            v["emptyDir"] = {}
+        hp = v.get("hostPath")
+        if isinstance(hp, dict):
+            hp.setdefault("type", "")
+
+
+def _pod(obj: JSON) -> None:
+    default_pod_spec(_obj(obj, "spec"))
+
+
+def _template(spec: JSON) -> None:
+    tmpl = spec.get("template")
+    if isinstance(tmpl, dict):
+        default_pod_spec(_obj(tmpl, "spec"))
+
+
+def _deployment(obj: JSON) -> None:
+    spec = _obj(obj, "spec")
+    spec.setdefault("replicas", 1)
+    strategy = _obj(spec, "strategy")
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        ru = _obj(strategy, "rollingUpdate")
+        ru.setdefault("maxUnavailable", "25%")
+        ru.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    _template(spec)
+
+
+def _replicaset(obj: JSON) -> None:
+    spec = _obj(obj, "spec")
+    spec.setdefault("replicas", 1)
+    _template(spec)
+
+
+def _node(obj: JSON) -> None:
+    status = obj.get("status")
+    if isinstance(status, dict):
+        # Allocatable defaults to capacity (SetDefaults_NodeStatus).
+        cap = status.get("capacity")
+        if isinstance(cap, dict) and status.get("allocatable") is None:
+            status["allocatable"] = dict(cap)
+
+
+def _namespace(obj: JSON) -> None:
+    spec = _obj(obj, "spec")
+    if spec.get("finalizers") is None:
+        spec["finalizers"] = ["kubernetes"]
+    status = _obj(obj, "status")
+    if not status.get("phase"):
+        status["phase"] = "Active"
+
+
+_BY_KIND: dict[str, Callable[[JSON], None]] = {
+    "Pod": _pod,
+    "Deployment": _deployment,
+    "ReplicaSet": _replicaset,
+    "Node": _node,
+    "Namespace": _namespace,
+}
+
+
+def apply_defaults(kind: str, obj: JSON) -> None:
+    """Fill in Kubernetes' defaults for ``kind`` in the wire dict ``obj`` (in place).
+
+    Kinds without defaults (Event, Lease, ...) are left alone.
+    """
+    fn = _BY_KIND.get(kind)
+    if fn is not None:
+        fn(obj)
