@@ -1,0 +1,200 @@
+"""Assembles the API server: storage, watch caches, routes, middlewares, error handlers.
+
+``create_app(config)`` is the single place that wires modules together; a module
+with routes exposes a ``router`` (FastAPI) or ``ROUTES`` (Starlette) and is added
+in ``_include_routes``. Discovery/OpenAPI/metrics come before the resource routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import resources
+from apiserver import errors
+from apiserver.compaction import compact_forever
+from apiserver.config import Config
+from apiserver.registry import Registry
+from apiserver.routes import health
+from apiserver.routes import resources as resource_routes
+from apiserver.storage import EtcdStorage, StorageError
+from apiserver.watchcache import WatchCache
+
+log = logging.getLogger("apiserver")
+access_log = logging.getLogger("apiserver.access")
+
+
+class AccessLogMiddleware:
+    """One structured line per request at debug level (method, path, code, ms)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not access_log.isEnabledFor(logging.DEBUG):
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        code = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal code
+            if message["type"] == "http.response.start":
+                code = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            qs = bytes(scope.get("query_string") or b"").decode("latin-1")
+            access_log.debug(
+                "request method=%s path=%s%s code=%d ms=%.1f", scope["method"], scope["path"],
+                f"?{qs}" if qs else "", code, (time.perf_counter() - start) * 1000)
+
+
+def _status_response(e: errors.ApiError) -> Response:
+    return Response(e.body(), status_code=e.code, media_type="application/json")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, errors.ApiError)
+        return _status_response(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            return _status_response(errors.path_not_found(request.url.path))
+        if exc.status_code == 405:
+            return _status_response(errors.method_not_allowed(request.method))
+        return _status_response(errors.ApiError(exc.status_code, "BadRequest"
+                                                if exc.status_code < 500 else "InternalError",
+                                                str(exc.detail)))
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        return _status_response(errors.bad_request(str(exc)))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _status_response(errors.internal(type(exc).__name__))
+
+    app.add_exception_handler(errors.ApiError, api_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _include_routes(app: FastAPI) -> None:
+    app.include_router(health.router)
+    # Optional parts written alongside the core; absent ones are skipped.
+    for name in ("discovery", "openapi", "metrics"):
+        try:
+            mod = __import__(f"apiserver.{name}", fromlist=["router"])
+        except ImportError:
+            continue
+        router = getattr(mod, "router", None)
+        if router is not None:
+            app.include_router(router)
+    for route in resource_routes.ROUTES:
+        app.router.routes.append(route)
+
+
+def _install_middlewares(app: FastAPI) -> None:
+    # Added last = outermost. Table conversion wraps the resource handlers only.
+    try:
+        from apiserver.table_middleware import TableMiddleware
+
+        app.add_middleware(TableMiddleware)
+    except ImportError:
+        pass
+    try:
+        # kubectl create sends protobuf bodies; routes see the equivalent JSON.
+        from apiserver.protobuf_middleware import ProtobufMiddleware
+
+        app.add_middleware(ProtobufMiddleware)
+    except ImportError:
+        pass
+    try:
+        from apiserver.metrics import MetricsMiddleware
+
+        app.add_middleware(MetricsMiddleware)
+    except ImportError:
+        pass
+    app.add_middleware(AccessLogMiddleware)
+
+
+def create_app(config: Config) -> FastAPI:
+    storage = EtcdStorage(config.etcd_servers)
+    caches = {r.plural: WatchCache(r, storage, config.watch_cache_capacity,
+                                   config.watcher_queue) for r in resources.ALL}
+    registry = Registry(storage, caches)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await storage.start()
+        for c in caches.values():
+            c.start()
+        tasks = [asyncio.create_task(_bootstrap(registry, app.state), name="bootstrap")]
+        if config.compaction_interval > 0:
+            tasks.append(asyncio.create_task(
+                compact_forever(storage, config.compaction_interval), name="compaction"))
+        _register_cache_metrics(caches)
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            for c in caches.values():
+                await c.stop()
+            await storage.close()
+
+    app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.config = config
+    app.state.storage = storage
+    app.state.caches = caches
+    app.state.registry = registry
+    app.state.bootstrapped = False
+    app.state.open_watches = 0
+    app.state.bookmark_interval = config.bookmark_interval
+    _install_error_handlers(app)
+    _include_routes(app)
+    _install_middlewares(app)
+    return app
+
+
+async def _bootstrap(registry: Registry, state: Any) -> None:
+    """Create the namespaces that always exist, retrying until etcd answers."""
+    delay = 0.1
+    while True:
+        try:
+            await registry.ensure_namespaces()
+            state.bootstrapped = True
+            return
+        except (StorageError, errors.ApiError) as e:
+            log.warning("bootstrap: %s; retrying", e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _register_cache_metrics(caches: dict[str, WatchCache]) -> None:
+    try:
+        from apiserver.metrics import register_watch_cache_sizes
+    except ImportError:
+        return
+
+    def sizes() -> dict[str, tuple[int, int]]:
+        return {p: (len(c.objects), len(c.ring)) for p, c in caches.items()}
+
+    with contextlib.suppress(Exception):
+        register_watch_cache_sizes(sizes)

@@ -1,0 +1,17 @@
+"""The API server's settings, from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Config:
+    etcd_servers: str = "http://127.0.0.1:2379"
+    bind_address: str = "127.0.0.1"
+    port: int = 8080
+    compaction_interval: float = 300.0  # seconds of history kept in etcd (about)
+    log_level: str = "info"
+    watch_cache_capacity: int = 50_000  # events per resource type kept for resuming watches
+    watcher_queue: int = 10_000  # events a watcher may lag before it is closed
+    bookmark_interval: float = 30.0  # seconds between BOOKMARKs on an idle watch

@@ -1,0 +1,1 @@
+"""HTTP route handlers; the generic resource routes live in ``resources``."""

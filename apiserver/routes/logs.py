@@ -1,0 +1,94 @@
+"""pods/{name}/log: proxied to the kubelet of the pod's node, streamed through."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from api import resources
+from apiserver import errors
+from apiserver.registry import Registry
+
+_PASS = ("follow", "tailLines", "timestamps", "previous", "sinceSeconds", "limitBytes")
+
+
+def _kubelet_url(node: dict[str, Any]) -> str | None:
+    status = node.get("status") or {}
+    addrs = status.get("addresses") or []
+    host = None
+    for t in ("InternalIP", "ExternalIP", "Hostname"):
+        for a in addrs:
+            if isinstance(a, dict) and a.get("type") == t and a.get("address"):
+                host = a["address"]
+                break
+        if host:
+            break
+    port = (((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port"))
+    if not host or not port:
+        return None
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{int(port)}"
+
+
+async def pod_log(request: Request, namespace: str, name: str) -> Response:
+    reg: Registry = request.app.state.registry
+    pod = (await reg.get(resources.PODS, namespace, name)).obj
+    spec = pod.get("spec") or {}
+    containers = [c.get("name") for c in spec.get("containers") or [] if isinstance(c, dict)]
+    container = request.query_params.get("container")
+    if not container:
+        if len(containers) != 1:
+            raise errors.bad_request(
+                f"a container name must be specified for pod {name}, choose one of: "
+                f"[{' '.join(str(c) for c in containers)}]")
+        container = str(containers[0])
+    elif container not in containers:
+        raise errors.bad_request(f"container {container} is not valid for pod {name}")
+    node_name = spec.get("nodeName")
+    if not node_name:
+        raise errors.bad_request(f'pod {name} does not have a host assigned')
+    node = (await reg.get(resources.NODES, None, node_name)).obj
+    base = _kubelet_url(node)
+    if base is None:
+        raise errors.ApiError(500, "InternalError",
+                              f"Internal error occurred: node {node_name} has no kubelet "
+                              f"endpoint")
+    params = {k: request.query_params[k] for k in _PASS if k in request.query_params}
+    url = f"{base}/containerLogs/{namespace}/{name}/{container}"
+    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+    try:
+        req = client.build_request("GET", url, params=params)
+        upstream = await client.send(req, stream=True)
+    except httpx.HTTPError as e:
+        await client.aclose()
+        raise errors.ApiError(500, "InternalError",
+                              f"Internal error occurred: error trying to reach kubelet "
+                              f"{base}: {e}") from None
+    if upstream.status_code >= 400:
+        text = (await upstream.aread()).decode(errors="replace").strip()
+        await upstream.aclose()
+        await client.aclose()
+        code = upstream.status_code
+        reason = {400: "BadRequest", 404: "NotFound"}.get(code, "InternalError")
+        raise errors.ApiError(code if code in (400, 404) else 500, reason,
+                              text or f"kubelet answered {code}")
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in upstream.aiter_raw():
+                yield chunk
+        except httpx.HTTPError:
+            return
+
+    async def close() -> None:
+        await upstream.aclose()
+        await client.aclose()
+
+    return StreamingResponse(body(), media_type="text/plain",
+                             background=BackgroundTask(close))

@@ -1,0 +1,312 @@
+"""REST routes for every kind in api/resources.py, at Kubernetes' paths.
+
+Two catch-all routes (core ``/api/v1/...`` and ``/apis/<group>/<version>/...``)
+resolve the path against the ResourceInfo registry and dispatch on the verb, so a
+new kind needs no new handler code, and unknown paths or methods get a Status.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from api import resources
+from api.resources import ResourceInfo
+from apiserver import errors
+from apiserver.registry import DeleteOptions, Registry
+from apiserver.routes import subresources
+from apiserver.routes.common import (
+    decode_object_body,
+    flag,
+    int_param,
+    json_response,
+    media_type,
+    read_body,
+)
+from apiserver.selectors import make_filter
+from apiserver.watchcache import TooOldError, error_line, stream_watch
+
+_BY_GV: dict[tuple[str, str], dict[str, ResourceInfo]] = {}
+for _r in resources.ALL:
+    _BY_GV.setdefault((_r.group, _r.version), {})[_r.plural] = _r
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+NAMESPACE_SUBRESOURCES = ("status", "finalize")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    info: ResourceInfo
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+    watch_path: bool = False
+
+
+def resolve(group: str, version: str, rest: str, path: str) -> Target:
+    kinds = _BY_GV.get((group, version))
+    if kinds is None:
+        raise errors.path_not_found(path)
+    parts = rest.split("/") if rest else []
+    if parts and parts[-1] == "":
+        parts.pop()
+    watch_path = False
+    if parts and parts[0] == "watch":
+        watch_path = True
+        parts = parts[1:]
+    if not parts or any(p == "" for p in parts):
+        raise errors.path_not_found(path)
+    namespace: str | None = None
+    ns_info = kinds.get("namespaces")
+    if parts[0] == "namespaces" and len(parts) >= 3 and not (
+            ns_info is not None and len(parts) == 3 and parts[2] in NAMESPACE_SUBRESOURCES):
+        namespace = parts[1]
+        parts = parts[2:]
+        info = kinds.get(parts[0])
+        if info is None or not info.namespaced:
+            raise errors.path_not_found(path)
+    else:
+        info = kinds.get(parts[0])
+        if info is None:
+            raise errors.path_not_found(path)
+        if info.namespaced and len(parts) > 1:
+            # /api/v1/pods/<name> does not exist: pods are reached through a namespace.
+            raise errors.path_not_found(path)
+    if len(parts) > 3:
+        raise errors.path_not_found(path)
+    name = parts[1] if len(parts) >= 2 else None
+    sub = parts[2] if len(parts) == 3 else None
+    if sub is not None:
+        allowed = info.subresources + (("finalize",) if info.kind == "Namespace" else ())
+        if sub not in allowed:
+            raise errors.path_not_found(path)
+    return Target(info, namespace, name, sub, watch_path)
+
+
+def registry_of(request: Request) -> Registry:
+    reg: Registry = request.app.state.registry
+    return reg
+
+
+async def core_route(request: Request) -> Response:
+    p = request.path_params
+    return await dispatch(request, resolve("", "v1", p["rest"], request.url.path))
+
+
+async def group_route(request: Request) -> Response:
+    p = request.path_params
+    return await dispatch(request, resolve(p["group"], p["version"], p["rest"],
+                                           request.url.path))
+
+
+async def dispatch(request: Request, t: Target) -> Response:
+    m = request.method
+    if t.subresource is not None:
+        return await subresources.dispatch(request, t.info, t.namespace, t.name or "",
+                                           t.subresource)
+    if m == "HEAD":
+        m = "GET"
+    if t.name is None:
+        if m == "GET":
+            if t.watch_path or flag(request, "watch"):
+                return await watch(request, t.info, t.namespace, None)
+            return await list_(request, t.info, t.namespace)
+        if m == "POST":
+            return await create(request, t.info, t.namespace)
+        if m == "DELETE":
+            return await delete_collection(request, t.info, t.namespace)
+        raise errors.method_not_allowed(m)
+    if m == "GET":
+        if t.watch_path or flag(request, "watch"):
+            return await watch(request, t.info, t.namespace, t.name)
+        co = await registry_of(request).get(t.info, t.namespace, t.name,
+                                            request.query_params.get("resourceVersion"))
+        return json_response(co.raw)
+    if m == "PUT":
+        return await update(request, t.info, t.namespace, t.name)
+    if m == "PATCH":
+        return await patch(request, t.info, t.namespace, t.name, None)
+    if m == "DELETE":
+        return await delete(request, t.info, t.namespace, t.name)
+    raise errors.method_not_allowed(m)
+
+
+def _dry_run(request: Request) -> bool:
+    return bool(request.query_params.getlist("dryRun"))
+
+
+async def create(request: Request, info: ResourceInfo, namespace: str | None) -> Response:
+    body = decode_object_body(request, await read_body(request))
+    res = await registry_of(request).create(info, namespace, body, _dry_run(request))
+    return json_response(res.raw, 201)
+
+
+async def update(request: Request, info: ResourceInfo, namespace: str | None,
+                 name: str) -> Response:
+    body = decode_object_body(request, await read_body(request))
+    res = await registry_of(request).update(info, namespace, name, body)
+    return json_response(res.raw)
+
+
+async def patch(request: Request, info: ResourceInfo, namespace: str | None, name: str,
+                subresource: str | None) -> Response:
+    from apiserver.patch import SUPPORTED, is_supported
+
+    ct = request.headers.get("content-type") or ""
+    if not is_supported(ct):
+        raise errors.unsupported_media_type(media_type(request), SUPPORTED)
+    body = await read_body(request)
+    res = await registry_of(request).patch(info, namespace, name, ct, body, subresource)
+    return json_response(res.raw)
+
+
+def delete_options(request: Request, body: bytes) -> DeleteOptions:
+    opts = DeleteOptions(
+        grace_period_seconds=int_param(request, "gracePeriodSeconds"),
+        propagation_policy=request.query_params.get("propagationPolicy") or None,
+        dry_run=_dry_run(request),
+    )
+    od = request.query_params.get("orphanDependents")
+    if od is not None:
+        opts.orphan_dependents = od.lower() in ("1", "true")
+    if body.strip():
+        try:
+            d = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise errors.bad_request(f"couldn't decode DeleteOptions: {e}") from None
+        if not isinstance(d, dict):
+            raise errors.bad_request("DeleteOptions must be a JSON object")
+        g = d.get("gracePeriodSeconds")
+        if g is not None:
+            if not isinstance(g, int) or isinstance(g, bool):
+                raise errors.bad_request("gracePeriodSeconds must be an integer")
+            opts.grace_period_seconds = g
+        pp = d.get("propagationPolicy")
+        if pp is not None:
+            opts.propagation_policy = str(pp)
+        if d.get("orphanDependents") is not None:
+            opts.orphan_dependents = bool(d["orphanDependents"])
+        pre = d.get("preconditions")
+        if isinstance(pre, dict):
+            opts.precondition_uid = pre.get("uid")
+            rv = pre.get("resourceVersion")
+            opts.precondition_rv = None if rv is None else str(rv)
+        if d.get("dryRun"):
+            opts.dry_run = True
+    return opts
+
+
+def _success_status(info: ResourceInfo, name: str, uid: str | None) -> bytes:
+    details: dict[str, str] = {"name": name, "kind": info.plural}
+    if info.group:
+        details["group"] = info.group
+    if uid:
+        details["uid"] = uid
+    return orjson.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                         "status": "Success", "details": details})
+
+
+async def delete(request: Request, info: ResourceInfo, namespace: str | None,
+                 name: str) -> Response:
+    opts = delete_options(request, await read_body(request))
+    res = await registry_of(request).delete(info, namespace, name, opts)
+    if res.deleted and info.kind != "Pod":
+        return json_response(_success_status(info, name, res.obj.get("metadata", {}).get("uid")))
+    return json_response(res.raw)
+
+
+async def delete_collection(request: Request, info: ResourceInfo,
+                            namespace: str | None) -> Response:
+    opts = delete_options(request, await read_body(request))
+    pred = make_filter(info, namespace, request.query_params.get("labelSelector"),
+                       request.query_params.get("fieldSelector"))
+    body = await registry_of(request).delete_collection(info, namespace, pred, opts)
+    return json_response(body)
+
+
+async def list_(request: Request, info: ResourceInfo, namespace: str | None) -> Response:
+    q = request.query_params
+    pred = make_filter(info, namespace, q.get("labelSelector"), q.get("fieldSelector"))
+    limit = int_param(request, "limit") or 0
+    if limit < 0:
+        raise errors.bad_request("limit must be a non-negative integer")
+    body = await registry_of(request).list_objects(
+        info, namespace, pred, resource_version=q.get("resourceVersion"),
+        rv_match=q.get("resourceVersionMatch"), limit=limit,
+        continue_token=q.get("continue") or None)
+    return json_response(body)
+
+
+async def watch(request: Request, info: ResourceInfo, namespace: str | None,
+                name: str | None) -> Response:
+    q = request.query_params
+    reg = registry_of(request)
+    pred = make_filter(info, namespace, q.get("labelSelector"), q.get("fieldSelector"), name)
+    rv_s = q.get("resourceVersion") or ""
+    initial = flag(request, "sendInitialEvents")
+    bookmarks = flag(request, "allowWatchBookmarks")
+    if initial and not bookmarks:
+        raise errors.invalid(info, None, [{
+            "reason": "FieldValueForbidden",
+            "message": "Forbidden: sendInitialEvents requires setting allowWatchBookmarks "
+                       "to true", "field": "allowWatchBookmarks"}])
+    rv: int | None
+    if rv_s in ("", "0"):
+        rv = None
+    else:
+        try:
+            rv = int(rv_s)
+            if rv < 0:
+                raise ValueError
+        except ValueError:
+            raise errors.bad_request(f'invalid resource version "{rv_s}"') from None
+    timeout = int_param(request, "timeoutSeconds")
+    if timeout is None:
+        # Like --min-request-timeout: spread reconnects so clients do not stampede.
+        timeout = int(1800 * (1 + random.random()))
+    cache = reg.cache(info)
+    if not cache.synced.is_set():
+        c = await reg.fresh_cache(info)
+        if c is None:
+            raise errors.unavailable("the watch cache is not ready")
+    if rv is None:
+        # Unset/0 means "now": include every write this server already acknowledged.
+        await reg.fresh_cache(info, 5.0)
+    elif rv > cache.revision:
+        await cache.wait_for_revision(rv, 3.0)
+    try:
+        w = cache.watch(pred, rv, initial)
+    except TooOldError as e:
+        status = errors.gone(
+            f"too old resource version: {e.requested} ({e.oldest})").status()
+
+        async def expired() -> AsyncIterator[bytes]:
+            yield error_line(status)
+
+        return StreamingResponse(expired(), media_type="application/json")
+    request.app.state.open_watches += 1
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in stream_watch(
+                    w, timeout=float(timeout), bookmarks=bookmarks,
+                    bookmark_interval=request.app.state.bookmark_interval,
+                    initial_end_bookmark=initial, api_version=info.api_version,
+                    kind=info.kind):
+                yield chunk
+        finally:
+            request.app.state.open_watches -= 1
+
+    return StreamingResponse(body(), media_type="application/json")
+
+
+ROUTES = [
+    Route("/api/v1/{rest:path}", core_route, methods=ALL_METHODS),
+    Route("/apis/{group}/{version}/{rest:path}", group_route, methods=ALL_METHODS),
+]

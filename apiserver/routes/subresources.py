@@ -1,0 +1,232 @@
+"""Subresources: status, pods/binding, deployments|replicasets/scale, pods/log,
+namespaces/finalize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.resources import ResourceInfo
+from apiserver import errors
+from apiserver.registry import Registry
+from apiserver.routes.common import decode_object_body, json_response, read_body
+
+JSONDict = dict[str, Any]
+
+
+def _registry(request: Request) -> Registry:
+    reg: Registry = request.app.state.registry
+    return reg
+
+
+async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, name: str,
+                   sub: str) -> Response:
+    m = "GET" if request.method == "HEAD" else request.method
+    if sub == "status":
+        if m == "GET":
+            co = await _registry(request).get(info, namespace, name)
+            return json_response(co.raw)
+        if m == "PUT":
+            body = decode_object_body(request, await read_body(request))
+            res = await _registry(request).update_status(info, namespace, name, body)
+            return json_response(res.raw)
+        if m == "PATCH":
+            from apiserver.routes.resources import patch
+
+            return await patch(request, info, namespace, name, "status")
+    elif sub == "binding":
+        if m == "POST":
+            return await bind(request, info, namespace, name)
+    elif sub == "scale":
+        if m == "GET":
+            co = await _registry(request).get(info, namespace, name)
+            return json_response(orjson.dumps(to_scale(co.obj)))
+        if m in ("PUT", "PATCH"):
+            return await update_scale(request, info, namespace, name, m)
+    elif sub == "log":
+        if m == "GET":
+            from apiserver.routes.logs import pod_log
+
+            return await pod_log(request, namespace or "", name)
+    elif sub == "finalize":
+        if m == "PUT":
+            return await finalize(request, info, name)
+    raise errors.method_not_allowed(m)
+
+
+# ---- binding -------------------------------------------------------------------------
+
+
+async def bind(request: Request, info: ResourceInfo, namespace: str | None,
+               name: str) -> Response:
+    body = decode_object_body(request, await read_body(request))
+    target = body.get("target")
+    md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    if md and md.get("name") not in (None, name):
+        raise errors.bad_request(
+            f"the name of the object ({md.get('name')}) does not match the name on the URL "
+            f"({name})")
+    if not isinstance(target, dict) or not target.get("name"):
+        raise errors.invalid(info, name, [{"reason": "FieldValueRequired",
+                                           "message": "Required value",
+                                           "field": "target.name"}])
+    if target.get("kind") not in (None, "", "Node"):
+        raise errors.invalid(info, name, [{"reason": "FieldValueNotSupported",
+                                           "message": 'Unsupported value: "'
+                                                      f'{target.get("kind")}": supported '
+                                                      'values: "Node"',
+                                           "field": "target.kind"}])
+    node = str(target["name"])
+    uid = md.get("uid") if md else None
+    annotations = md.get("annotations") if md else None
+
+    def mutate(old: JSONDict) -> JSONDict:
+        omd = old.get("metadata") or {}
+        if uid and omd.get("uid") != uid:
+            raise errors.conflict(info, name, f"Precondition failed: UID in precondition: "
+                                              f"{uid}, UID in object meta: {omd.get('uid')}")
+        if omd.get("deletionTimestamp"):
+            raise errors.conflict(info, name, "pod is being deleted, cannot be assigned to a "
+                                              "host")
+        spec = old.setdefault("spec", {})
+        if spec.get("nodeName"):
+            raise errors.ApiError(
+                409, "Conflict",
+                f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} is '
+                f'already assigned to node "{spec["nodeName"]}"',
+                {"name": name, "kind": "pods/binding"})
+        spec["nodeName"] = node
+        if isinstance(annotations, dict) and annotations:
+            old["metadata"].setdefault("annotations", {}).update(annotations)
+        status = old.setdefault("status", {})
+        conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        from api.timeutil import now
+
+        conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                      "lastTransitionTime": now()})
+        status["conditions"] = conds
+        return old
+
+    await _registry(request).guaranteed_update(info, namespace, name, mutate)
+    return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                          "status": "Success", "code": 201}, 201)
+
+
+# ---- scale ---------------------------------------------------------------------------
+
+
+def selector_string(sel: Any) -> str:
+    if not isinstance(sel, dict):
+        return ""
+    parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
+    for e in sel.get("matchExpressions") or []:
+        op, key, vals = e.get("operator"), e.get("key"), e.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(sorted(vals))})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(sorted(vals))})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
+def to_scale(obj: JSONDict) -> JSONDict:
+    md = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    smd = {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                              "creationTimestamp") if k in md}
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": smd,
+        "spec": {"replicas": int(spec.get("replicas") or 0)},
+        "status": {"replicas": int(status.get("replicas") or 0),
+                   "selector": selector_string(spec.get("selector"))},
+    }
+
+
+async def update_scale(request: Request, info: ResourceInfo, namespace: str | None, name: str,
+                       method: str) -> Response:
+    reg = _registry(request)
+    raw = await read_body(request)
+    ct = request.headers.get("content-type") or ""
+    body: JSONDict | None = None
+    if method == "PUT":
+        body = decode_object_body(request, raw)
+        md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        if md and md.get("name") not in (None, name):
+            raise errors.bad_request(
+                f"the name of the object ({md.get('name')}) does not match the name on the "
+                f"URL ({name})")
+    else:
+        from apiserver.patch import SUPPORTED, is_supported
+
+        if not is_supported(ct):
+            raise errors.unsupported_media_type(ct.split(";")[0], SUPPORTED)
+
+    precondition: list[int | None] = [None]
+
+    def mutate(old: JSONDict) -> JSONDict:
+        scale = to_scale(old)
+        if method == "PUT":
+            assert body is not None
+            new_scale = body
+        else:
+            from apiserver.patch import PatchError, apply_patch
+
+            try:
+                new_scale = apply_patch(ct, scale, raw)
+            except PatchError as e:
+                raise errors.ApiError(e.code, e.reason, e.message) from None
+        smd = new_scale.get("metadata") if isinstance(new_scale.get("metadata"), dict) else {}
+        rv = (smd or {}).get("resourceVersion")
+        if rv not in (None, "") and str(rv) != str(scale["metadata"].get("resourceVersion")):
+            raise errors.conflict(info, name)
+        spec = new_scale.get("spec") if isinstance(new_scale.get("spec"), dict) else {}
+        replicas = (spec or {}).get("replicas")
+        if replicas is None:
+            replicas = 0
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise errors.ApiError(422, "Invalid",
+                                  f'Scale.autoscaling "{name}" is invalid: spec.replicas: '
+                                  f"Invalid value: {replicas}: must be greater than or equal "
+                                  f"to 0",
+                                  {"name": name, "group": "autoscaling", "kind": "Scale",
+                                   "causes": [{"reason": "FieldValueInvalid",
+                                               "message": f"Invalid value: {replicas}: must be "
+                                                          f"greater than or equal to 0",
+                                               "field": "spec.replicas"}]})
+        new = dict(old)
+        new["spec"] = dict(old.get("spec") or {})
+        new["spec"]["replicas"] = replicas
+        if new["spec"] != old.get("spec"):
+            nmd = dict(old.get("metadata") or {})
+            nmd["generation"] = int(nmd.get("generation") or 1) + 1
+            new["metadata"] = nmd
+        return new
+
+    res = await reg.guaranteed_update(info, namespace, name, mutate, precondition[0])
+    return json_response(orjson.dumps(to_scale(res.obj)))
+
+
+# ---- namespaces/finalize -------------------------------------------------------------
+
+
+async def finalize(request: Request, info: ResourceInfo, name: str) -> Response:
+    body = decode_object_body(request, await read_body(request))
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    finalizers = (spec or {}).get("finalizers") or []
+    if not isinstance(finalizers, list):
+        raise errors.bad_request("spec.finalizers must be a list")
+
+    def mutate(old: JSONDict) -> JSONDict:
+        new = dict(old)
+        new["spec"] = {**(old.get("spec") or {}), "finalizers": [str(f) for f in finalizers]}
+        return new
+
+    res = await _registry(request).guaranteed_update(info, None, name, mutate)
+    return json_response(res.raw)

@@ -1,0 +1,19 @@
+"""Storage: a narrow interface (``interface``) and its etcd implementation (``etcd``)."""
+
+from apiserver.storage.etcd import EtcdStorage
+from apiserver.storage.interface import (
+    KV,
+    CompactedError,
+    ConflictError,
+    KeyExistsError,
+    KeyNotFoundError,
+    ListResult,
+    Storage,
+    StorageError,
+    StorageEvent,
+)
+
+__all__ = [
+    "KV", "CompactedError", "ConflictError", "EtcdStorage", "KeyExistsError",
+    "KeyNotFoundError", "ListResult", "Storage", "StorageError", "StorageEvent",
+]

@@ -1,0 +1,135 @@
+"""Per-kind rules of the generic registry, after Kubernetes' RESTCreateStrategy and
+RESTUpdateStrategy: what create resets, what a main-resource or status write may
+touch, when generation grows, and how deletion proceeds.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from api.resources import ResourceInfo
+from api.timeutil import now
+
+JSONDict = dict[str, Any]
+
+# Kinds whose status is written only through /status; a main-resource write keeps it.
+STATUS_SUBRESOURCE = frozenset({"Pod", "Node", "Namespace", "Deployment", "ReplicaSet"})
+# Kinds whose metadata.generation counts spec changes.
+GENERATION = frozenset({"Pod", "Deployment", "ReplicaSet"})
+
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' SimpleNameGenerator alphabet
+
+
+def generate_name(base: str) -> str:
+    base = base[: 63 - 5]
+    return base + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+
+
+def meta(obj: JSONDict) -> JSONDict:
+    md = obj.get("metadata")
+    if not isinstance(md, dict):
+        md = obj["metadata"] = {}
+    return md
+
+
+_SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp",
+                 "deletionGracePeriodSeconds", "generation", "resourceVersion", "selfLink")
+
+
+def prepare_for_create(info: ResourceInfo, obj: JSONDict) -> None:
+    md = meta(obj)
+    for k in _SERVER_OWNED:
+        md.pop(k, None)
+    md["uid"] = str(uuid.uuid4())
+    md["creationTimestamp"] = now()
+    md.pop("managedFields", None)
+    if info.kind in GENERATION:
+        md["generation"] = 1
+    kind = info.kind
+    if kind == "Pod":
+        status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+        # Like PodStrategy.PrepareForCreate: clients do not get to invent a status.
+        obj["status"] = {"phase": "Pending"}
+        if status and status.get("qosClass"):
+            obj["status"]["qosClass"] = status["qosClass"]
+    elif kind in ("Deployment", "ReplicaSet"):
+        obj["status"] = {}
+        if kind == "ReplicaSet":
+            obj["status"] = {"replicas": 0}
+    elif kind == "Namespace":
+        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        spec = dict(spec or {})
+        spec["finalizers"] = ["kubernetes"]
+        obj["spec"] = spec
+        obj["status"] = {"phase": "Active"}
+
+
+def prepare_for_update(info: ResourceInfo, new: JSONDict, old: JSONDict) -> None:
+    """A main-resource write: server-owned metadata and status come from ``old``."""
+    md, omd = meta(new), meta(old)
+    for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+              "generation"):
+        if k in omd:
+            md[k] = omd[k]
+        else:
+            md.pop(k, None)
+    md.pop("managedFields", None)
+    md.pop("selfLink", None)
+    if info.kind in STATUS_SUBRESOURCE:
+        if "status" in old:
+            new["status"] = old["status"]
+        else:
+            new.pop("status", None)
+    if info.kind == "Namespace":
+        ospec = old.get("spec") or {}
+        spec = new.get("spec") if isinstance(new.get("spec"), dict) else {}
+        spec = dict(spec or {})
+        if "finalizers" in ospec:
+            spec["finalizers"] = ospec["finalizers"]
+        new["spec"] = spec
+    if info.kind in GENERATION and new.get("spec") != old.get("spec"):
+        md["generation"] = int(omd.get("generation") or 1) + 1
+
+
+def prepare_for_status_update(new_status: Any, old: JSONDict) -> JSONDict:
+    """A /status write: everything but status stays as it was."""
+    new = dict(old)
+    new["metadata"] = dict(meta(old))
+    if new_status is None:
+        new.pop("status", None)
+    else:
+        new["status"] = new_status
+    return new
+
+
+def added_finalizers(new: JSONDict, old: JSONDict) -> list[str]:
+    before = set(meta(old).get("finalizers") or [])
+    return [f for f in meta(new).get("finalizers") or [] if f not in before]
+
+
+def should_delete_now(info: ResourceInfo, obj: JSONDict) -> bool:
+    """An object being deleted goes once nothing holds it (ShouldDeleteDuringUpdate)."""
+    md = meta(obj)
+    if not md.get("deletionTimestamp"):
+        return False
+    if md.get("finalizers"):
+        return False
+    if info.kind == "Namespace" and (obj.get("spec") or {}).get("finalizers"):
+        return False
+    return int(md.get("deletionGracePeriodSeconds") or 0) == 0
+
+
+def pod_grace_period(obj: JSONDict, requested: int | None) -> int:
+    """CheckGracefulDelete for pods: unscheduled or finished pods go at once."""
+    spec = obj.get("spec") or {}
+    grace = requested
+    if grace is None:
+        tg = spec.get("terminationGracePeriodSeconds")
+        grace = int(tg) if isinstance(tg, int) else 30
+    if not spec.get("nodeName"):
+        return 0
+    if (obj.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
+        return 0
+    return max(0, grace)

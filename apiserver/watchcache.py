@@ -1,0 +1,432 @@
+"""The watch cache: one etcd watch per resource type, fanned out to every client.
+
+Each ``WatchCache`` holds the current objects of one resource type (decoded, with
+their resourceVersion, and pre-encoded as the bytes a response carries) and a
+bounded ring of recent events. Client watches and cached lists are served from it,
+so N watchers cost one etcd watch, and an event is encoded once for all of them.
+
+History: the ring covers every event with revision > ``window_start``. A watch from
+an older resourceVersion gets 410 Expired (the client re-lists), as Kubernetes does.
+
+Failures: if the etcd watch breaks, the cache resumes from its last revision +1,
+which etcd replays exactly. If that revision was compacted meanwhile, it re-lists
+and turns the difference into events (so live watchers lose nothing and see nothing
+twice), then narrows the window so that no one resumes inside the gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+
+from api.resources import ResourceInfo
+from apiserver.storage import CompactedError, Storage, StorageError, StorageEvent
+
+log = logging.getLogger("apiserver.watchcache")
+
+JSONDict = dict[str, Any]
+Predicate = Callable[[JSONDict], bool]
+
+ADDED, MODIFIED, DELETED, BOOKMARK, ERROR = "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"
+
+
+def decode_object(value: bytes, rv: int) -> tuple[JSONDict, bytes]:
+    """A stored value -> (dict with metadata.resourceVersion, its JSON bytes)."""
+    obj = orjson.loads(value)
+    md = obj.get("metadata")
+    if not isinstance(md, dict):
+        md = obj["metadata"] = {}
+    md["resourceVersion"] = str(rv)
+    return obj, orjson.dumps(obj)
+
+
+class CachedObject:
+    __slots__ = ("key", "obj", "raw", "rv")
+
+    def __init__(self, key: str, obj: JSONDict, raw: bytes, rv: int) -> None:
+        self.key = key
+        self.obj = obj
+        self.raw = raw
+        self.rv = rv
+
+
+class WatchEvent:
+    """One change, as every watcher will see it (before selector translation)."""
+
+    __slots__ = ("_line", "key", "obj", "prev", "raw", "rv", "type")
+
+    def __init__(self, type: str, rv: int, key: str, obj: JSONDict, raw: bytes,
+                 prev: CachedObject | None) -> None:
+        self.type = type
+        self.rv = rv
+        self.key = key
+        self.obj = obj
+        self.raw = raw
+        self.prev = prev
+        self._line: bytes | None = None
+
+    def line(self) -> bytes:
+        if self._line is None:
+            self._line = _line(self.type, self.raw)
+        return self._line
+
+
+def _line(type: str, raw: bytes) -> bytes:
+    return b'{"type":"' + type.encode() + b'","object":' + raw + b"}\n"
+
+
+def _with_rv(obj: JSONDict, rv: int) -> tuple[JSONDict, bytes]:
+    new = dict(obj)
+    md = dict(new.get("metadata") or {})
+    md["resourceVersion"] = str(rv)
+    new["metadata"] = md
+    return new, orjson.dumps(new)
+
+
+class Watcher:
+    """One client's watch: a bounded queue of encoded lines fed by the cache."""
+
+    def __init__(self, cache: WatchCache, pred: Predicate | None, max_queue: int) -> None:
+        self.cache = cache
+        self.pred = pred
+        self.max_queue = max_queue
+        self.queue: deque[bytes] = deque()
+        self.wakeup = asyncio.Event()
+        self.closed = False
+        self.overflowed = False
+        self.last_rv = 0
+        # A per-line rewrite (e.g. objects as Table rows for kubectl get -w).
+        self.transform: Callable[[bytes], bytes] | None = None
+
+    def push_line(self, line: bytes) -> None:
+        if self.closed:
+            return
+        if len(self.queue) >= self.max_queue:
+            # Too slow: close it rather than block the others or grow without bound.
+            self.overflowed = True
+            self.close()
+            return
+        self.queue.append(line)
+        self.wakeup.set()
+
+    def offer(self, ev: WatchEvent) -> None:
+        """Queue what this watcher must see of ``ev`` (called synchronously, in order)."""
+        pred = self.pred
+        if pred is None:
+            self.push_line(ev.line())
+        elif ev.type == ADDED or ev.type == DELETED:
+            if pred(ev.obj):
+                self.push_line(ev.line())
+        else:
+            now = pred(ev.obj)
+            before = ev.prev is not None and pred(ev.prev.obj)
+            if now and before:
+                self.push_line(ev.line())
+            elif now:
+                self.push_line(_line(ADDED, ev.raw))
+            elif before:
+                assert ev.prev is not None
+                _, raw = _with_rv(ev.prev.obj, ev.rv)
+                self.push_line(_line(DELETED, raw))
+        # Everything up to ev.rv is now queued, so a bookmark after the queue may say so.
+        if ev.rv > self.last_rv:
+            self.last_rv = ev.rv
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.cache.watchers.discard(self)
+            self.wakeup.set()
+
+    def drain(self) -> bytes:
+        t = self.transform
+        lines = b"".join(self.queue) if t is None else b"".join(map(t, self.queue))
+        self.queue.clear()
+        self.wakeup.clear()
+        return lines
+
+
+class TooOldError(Exception):
+    def __init__(self, requested: int, oldest: int) -> None:
+        super().__init__(f"too old resource version: {requested} ({oldest})")
+        self.requested = requested
+        self.oldest = oldest
+
+
+class WatchCache:
+    def __init__(self, info: ResourceInfo, storage: Storage, capacity: int = 50_000,
+                 watcher_queue: int = 10_000) -> None:
+        self.info = info
+        self.storage = storage
+        self.prefix = f"/registry/{info.plural}/"
+        self.capacity = capacity
+        self.watcher_queue = watcher_queue
+        self.objects: dict[str, CachedObject] = {}
+        self.ring: deque[WatchEvent] = deque()
+        self.revision = 0  # the newest revision applied
+        self.window_start = 0  # every event with rv > window_start is in the ring
+        self.watchers: set[Watcher] = set()
+        self.synced = asyncio.Event()
+        self.healthy = False
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.restarts = 0
+        self.relists = 0
+
+    # ---- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"watchcache-{self.info.plural}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        for w in list(self.watchers):
+            w.close()
+
+    async def _run(self) -> None:
+        need_list = True
+        backoff = 0.1
+        while True:
+            try:
+                if need_list:
+                    await self._relist()
+                    need_list = False
+                self.healthy = True
+                backoff = 0.1
+                async for batch in self.storage.watch(self.prefix, self.revision + 1):
+                    self._apply(batch)
+                    backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except CompactedError:
+                log.warning("watch of %s fell behind compaction; re-listing", self.prefix)
+                need_list = True
+            except StorageError as e:
+                log.warning("watch of %s broke (%s); resuming from %d",
+                            self.prefix, e, self.revision + 1)
+            except Exception:
+                log.exception("watch cache %s failed; re-listing", self.prefix)
+                need_list = True
+            self.healthy = False
+            self.restarts += 1
+            await asyncio.sleep(backoff * (1 + random.random() / 2))
+            backoff = min(backoff * 2, 5.0)
+
+    async def _relist(self) -> None:
+        kvs, rev = await self.storage.list_raw(self.prefix)  # type: ignore[attr-defined]
+        first = not self.synced.is_set()
+        fresh: dict[str, CachedObject] = {}
+        for kv in kvs:
+            key = kv.key.decode()
+            mr = int(kv.mod_revision)
+            old = self.objects.get(key)
+            if old is not None and old.rv == mr:
+                fresh[key] = old
+                continue
+            obj, raw = decode_object(kv.value, mr)
+            fresh[key] = CachedObject(key, obj, raw, mr)
+        if first:
+            self.objects = fresh
+            self.revision = rev
+            self.window_start = rev
+            self.synced.set()
+            self._wake_waiters()
+            return
+        # Turn the gap into events, in revision order, so live watchers converge.
+        self.relists += 1
+        events: list[WatchEvent] = []
+        for key, co in fresh.items():
+            old = self.objects.get(key)
+            if old is None:
+                events.append(WatchEvent(ADDED, co.rv, key, co.obj, co.raw, None))
+            elif old.rv != co.rv:
+                events.append(WatchEvent(MODIFIED, co.rv, key, co.obj, co.raw, old))
+        events.sort(key=lambda e: e.rv)
+        for key, old in self.objects.items():
+            if key not in fresh:
+                obj, raw = _with_rv(old.obj, rev)
+                events.append(WatchEvent(DELETED, rev, key, obj, raw, old))
+        self.objects = fresh
+        for ev in events:
+            self._publish(ev)
+        self.revision = max(self.revision, rev)
+        # Events in the gap were summarized: nobody may resume from inside it.
+        self.window_start = self.revision
+        self._wake_waiters()
+
+    # ---- applying etcd events --------------------------------------------------
+
+    def _apply(self, batch: list[StorageEvent]) -> None:
+        for se in batch:
+            if se.revision <= self.revision:
+                continue  # already applied (a resumed watch may overlap)
+            old = self.objects.get(se.key)
+            if se.type == "PUT":
+                assert se.value is not None
+                obj, raw = decode_object(se.value, se.revision)
+                co = CachedObject(se.key, obj, raw, se.revision)
+                self.objects[se.key] = co
+                typ = MODIFIED if old is not None else ADDED
+                self._publish(WatchEvent(typ, se.revision, se.key, obj, raw, old))
+            else:
+                if old is None:
+                    self.revision = se.revision
+                    continue
+                del self.objects[se.key]
+                obj, raw = _with_rv(old.obj, se.revision)
+                self._publish(WatchEvent(DELETED, se.revision, se.key, obj, raw, old))
+            self.revision = se.revision
+        self._wake_waiters()
+
+    def _publish(self, ev: WatchEvent) -> None:
+        self.ring.append(ev)
+        while len(self.ring) > self.capacity:
+            self.window_start = self.ring.popleft().rv
+        for w in list(self.watchers):
+            w.offer(ev)
+
+    # ---- consistency -------------------------------------------------------------
+
+    def _wake_waiters(self) -> None:
+        if not self._waiters:
+            return
+        keep = []
+        for rev, fut in self._waiters:
+            if self.revision >= rev:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((rev, fut))
+        self._waiters = keep
+
+    async def wait_for_revision(self, rev: int, timeout: float) -> bool:
+        """Wait until the cache has applied ``rev``; False on timeout."""
+        if not self.synced.is_set():
+            try:
+                await asyncio.wait_for(self.synced.wait(), timeout)
+            except TimeoutError:
+                return False
+        if self.revision >= rev:
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((rev, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    # ---- reading -----------------------------------------------------------------
+
+    def get(self, key: str) -> CachedObject | None:
+        return self.objects.get(key)
+
+    def list_objects(self, pred: Predicate | None, key_prefix: str | None = None
+             ) -> tuple[list[CachedObject], int]:
+        """Matching objects sorted by key (as etcd returns them), and the revision."""
+        if key_prefix is None:
+            items = list(self.objects.values())
+        else:
+            items = [co for k, co in self.objects.items() if k.startswith(key_prefix)]
+        if pred is not None:
+            items = [co for co in items if pred(co.obj)]
+        items.sort(key=lambda co: co.key)
+        return items, self.revision
+
+    def watch(self, pred: Predicate | None, resource_version: int | None,
+              initial_events: bool) -> Watcher:
+        """Register a watcher, pre-filled with what it must see first.
+
+        ``resource_version`` None (or 0) -> the current state as ADDED, then live;
+        otherwise every event after it (TooOldError if the ring no longer has them).
+        Runs without awaiting, so nothing can slip between the snapshot and the
+        registration.
+        """
+        w = Watcher(self, pred, self.watcher_queue)
+        if resource_version is None or initial_events:
+            items, rev = self.list_objects(pred)
+            for co in items:
+                w.queue.append(_line(ADDED, co.raw))
+            w.last_rv = rev
+            # The initial state does not count against the slow-watcher bound.
+            w.max_queue = self.watcher_queue + len(items)
+        else:
+            if resource_version < self.window_start:
+                raise TooOldError(resource_version, self.window_start)
+            w.last_rv = resource_version
+            w.max_queue = self.watcher_queue
+            for ev in self._events_after(resource_version):
+                w.offer(ev)
+        self.watchers.add(w)
+        return w
+
+    def _events_after(self, rv: int) -> list[WatchEvent]:
+        if rv >= self.revision:
+            return []
+        # The ring is ordered by rv: walk back from the newest end.
+        out: list[WatchEvent] = []
+        for ev in reversed(self.ring):
+            if ev.rv <= rv:
+                break
+            out.append(ev)
+        out.reverse()
+        return out
+
+
+async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
+                       bookmark_interval: float, initial_end_bookmark: bool,
+                       api_version: str, kind: str) -> AsyncIterator[bytes]:
+    """The NDJSON body of one watch: queued lines as they come, bookmarks when idle."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        first = w.drain()
+        if initial_end_bookmark:
+            first += _bookmark(api_version, kind, w.last_rv, initial_end=True)
+        if first:
+            yield first
+        next_bookmark = time.monotonic() + bookmark_interval
+        while not w.closed:
+            now = time.monotonic()
+            wait = max(0.0, next_bookmark - now) if bookmarks else 30.0
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - now))
+            if not w.queue:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(w.wakeup.wait(), wait)
+            now = time.monotonic()
+            data = w.drain() if w.queue else b""
+            if bookmarks and not w.closed and now >= next_bookmark:
+                # Synchronous with the drain: the bookmark covers exactly what was sent.
+                data += _bookmark(api_version, kind, max(w.last_rv, w.cache.revision))
+                next_bookmark = now + bookmark_interval
+            if data:
+                yield data
+            if deadline is not None and now >= deadline:
+                break
+        if w.queue:
+            yield w.drain()
+    finally:
+        w.close()
+
+
+def _bookmark(api_version: str, kind: str, rv: int, initial_end: bool = False) -> bytes:
+    md: JSONDict = {"resourceVersion": str(rv)}
+    if initial_end:
+        md["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return orjson.dumps({"type": BOOKMARK, "object": {
+        "kind": kind, "apiVersion": api_version, "metadata": md}}) + b"\n"
+
+
+def error_line(status: JSONDict) -> bytes:
+    return orjson.dumps({"type": ERROR, "object": status}) + b"\n"
