@@ -1,0 +1,100 @@
+"""Per-invocation state: where the server is, the namespace, and one lazily made client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import click
+
+from api import resources
+from api.resources import ResourceInfo
+from cli.errors import CliError
+from client.config import load_config
+from client.rest import Client, RetryPolicy
+
+
+@dataclass
+class State:
+    server_flag: str | None = None
+    namespace_flag: str | None = None
+    _client: Client | None = field(default=None, repr=False)
+
+    @property
+    def server(self) -> str:
+        return load_config(self.server_flag).server
+
+    def server_safe(self) -> str:
+        """The server for an error message; never fails (a broken config file is no excuse)."""
+        try:
+            return self.server
+        except Exception:
+            return self.server_flag or "http://127.0.0.1:8080"
+
+    @property
+    def namespace(self) -> str:
+        return self.namespace_flag or "default"
+
+    @property
+    def explicit_namespace(self) -> bool:
+        return self.namespace_flag is not None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            # One quick retry only: a person at a prompt wants "refused" in a second, not ten.
+            self._client = Client(self.server_flag, timeout=30,
+                                  retry=RetryPolicy(retries=1, base=0.1, cap=0.5))
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def state() -> State:
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State()
+    return root.obj
+
+
+def apply_common(server: str | None, namespace: str | None) -> State:
+    """Command-level ``--server``/``-n`` override the group-level ones."""
+    st = state()
+    if server:
+        st.server_flag = server
+    if namespace:
+        st.namespace_flag = namespace
+    return st
+
+
+def resolve_kind(name: str) -> ResourceInfo:
+    info = resources.lookup(name)
+    if info is None:
+        raise CliError(f'the server doesn\'t have a resource type "{name}"')
+    return info
+
+
+def split_ref(ref: str) -> tuple[ResourceInfo, str]:
+    """``deployment/nginx`` -> (DEPLOYMENTS, "nginx")."""
+    kind, sep, name = ref.partition("/")
+    if not sep or not kind or not name:
+        raise CliError(f'arguments in resource/name form must have a single resource and name: "{ref}"')
+    return resolve_kind(kind), name
+
+
+def object_refs(args: tuple[str, ...]) -> list[tuple[ResourceInfo, str]]:
+    """kubectl's two spellings: ``KIND NAME...`` or ``KIND/NAME...``."""
+    if not args:
+        raise CliError("you must specify the type of resource to get")
+    if all("/" in a for a in args):
+        return [split_ref(a) for a in args]
+    if any("/" in a for a in args):
+        raise CliError("there is no need to specify a resource type as a separate argument "
+                       "when passing arguments in resource/name form")
+    info = resolve_kind(args[0])
+    if len(args) < 2:
+        raise CliError(f"you must specify the name of the {info.singular}")
+    return [(info, n) for n in args[1:]]

@@ -1,0 +1,489 @@
+"""``minictl describe``: kubectl's human summary of an object, followed by its Events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import click
+
+from api import resources
+from api.models import (
+    Deployment,
+    Event,
+    Namespace,
+    Node,
+    Pod,
+    ReplicaSet,
+)
+from api.models.core import Container, ContainerState, PodTemplateSpec, TypedObject
+from api.resources import ResourceInfo
+from api.timeutil import parse_time
+from cli import output, tables
+from cli.context import State, resolve_kind, split_ref, state
+from cli.errors import CliError, format_api_error
+from cli.humanize import since
+from cli.options import common
+from client.errors import ApiError, NotFound
+
+NONE = "<none>"
+
+
+def fmt_time(ts: str | None) -> str:
+    if not ts:
+        return NONE
+    try:
+        return parse_time(ts).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    except ValueError:
+        return ts
+
+
+class Writer:
+    """Lines of ``Key:  value`` at indent levels; keys of a level align, as in kubectl."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str, str | None]] = []
+
+    def kv(self, level: int, key: str, value: object = None) -> None:
+        self.lines.append((level, key, None if value is None else str(value)))
+
+    def map(self, level: int, key: str, data: dict[str, str] | None, sep: str = "=") -> None:
+        items = [f"{k}{sep}{v}" for k, v in sorted((data or {}).items())]
+        self.lines.append((level, key, "\n".join(items) if items else NONE))
+
+    def raw(self, text: str) -> None:
+        self.lines.append((-1, text, None))
+
+    def render(self) -> str:
+        widths: dict[int, int] = {}
+        for level, key, value in self.lines:
+            if value is not None and level >= 0:
+                widths[level] = max(widths.get(level, 0), len(key) + 1)
+        out: list[str] = []
+        for level, key, value in self.lines:
+            if level < 0:
+                out.append(key)
+                continue
+            indent = "  " * level
+            if value is None:
+                out.append(f"{indent}{key}:" if key else indent)
+                continue
+            pad = widths[level] + 2
+            first, *rest = value.split("\n") if value else [""]
+            out.append(f"{indent}{(key + ':').ljust(pad)}{first}".rstrip())
+            out.extend(f"{indent}{' ' * pad}{r}" for r in rest)
+        return "\n".join(out) + "\n"
+
+
+def _controlled_by(obj: TypedObject) -> str | None:
+    for o in obj.metadata.owner_references or []:
+        if o.controller:
+            return f"{o.kind}/{o.name}"
+    return None
+
+
+def _state_lines(w: Writer, level: int, title: str, s: ContainerState | None) -> None:
+    if s is None or (s.running is None and s.waiting is None and s.terminated is None):
+        if title == "State":
+            w.kv(level, title, "Waiting")
+        return
+    if s.running:
+        w.kv(level, title, "Running")
+        w.kv(level + 1, "Started", fmt_time(s.running.started_at))
+    elif s.waiting:
+        w.kv(level, title, "Waiting")
+        if s.waiting.reason:
+            w.kv(level + 1, "Reason", s.waiting.reason)
+        if s.waiting.message:
+            w.kv(level + 1, "Message", s.waiting.message)
+    elif s.terminated:
+        t = s.terminated
+        w.kv(level, title, "Terminated")
+        w.kv(level + 1, "Reason", t.reason or "")
+        if t.message:
+            w.kv(level + 1, "Message", t.message)
+        w.kv(level + 1, "Exit Code", t.exit_code)
+        w.kv(level + 1, "Started", fmt_time(t.started_at))
+        w.kv(level + 1, "Finished", fmt_time(t.finished_at))
+
+
+def _container(w: Writer, level: int, c: Container, pod: Pod | None) -> None:
+    w.kv(level, f" {c.name}")
+    cs = None
+    if pod and pod.status:
+        cs = next((s for s in pod.status.container_statuses or [] if s.name == c.name), None)
+    if cs is not None:
+        w.kv(level + 1, "Container ID", cs.container_id or "")
+    w.kv(level + 1, "Image", c.image or "")
+    if cs is not None:
+        w.kv(level + 1, "Image ID", cs.image_id or "")
+    ports = ", ".join(f"{p.container_port}/{p.protocol or 'TCP'}" for p in c.ports or [])
+    w.kv(level + 1, "Port", ports or NONE)
+    hports = ", ".join(f"{p.host_port or 0}/{p.protocol or 'TCP'}" for p in c.ports or [])
+    w.kv(level + 1, "Host Port", hports or NONE)
+    if c.command:
+        w.kv(level + 1, "Command", "\n".join(c.command))
+    if c.args:
+        w.kv(level + 1, "Args", "\n".join(c.args))
+    if cs is not None:
+        _state_lines(w, level + 1, "State", cs.state)
+        _state_lines(w, level + 1, "Last State", cs.last_state)
+        w.kv(level + 1, "Ready", str(cs.ready))
+        w.kv(level + 1, "Restart Count", cs.restart_count)
+    res = c.resources
+    if res and res.limits:
+        w.map(level + 1, "Limits", res.limits, ":  ")
+    if res and res.requests:
+        w.map(level + 1, "Requests", res.requests, ":  ")
+    for title, probe in (("Liveness", c.liveness_probe), ("Readiness", c.readiness_probe)):
+        if probe is None:
+            continue
+        if probe.http_get:
+            how = f"http-get http://:{probe.http_get.port}{probe.http_get.path or '/'}"
+        elif probe.tcp_socket:
+            how = f"tcp-socket :{probe.tcp_socket.port}"
+        elif probe.exec:
+            how = "exec [" + " ".join(probe.exec.command or []) + "]"
+        else:
+            how = "unknown"
+        w.kv(level + 1, title, f"{how} delay={probe.initial_delay_seconds or 0}s "
+             f"timeout={probe.timeout_seconds or 1}s period={probe.period_seconds or 10}s "
+             f"#success={probe.success_threshold or 1} #failure={probe.failure_threshold or 3}")
+    env = [f"{e.name}:  {e.value or ''}" for e in c.env or []]
+    w.kv(level + 1, "Environment", "\n".join(env) if env else NONE)
+    mounts = [f"{m.mount_path} from {m.name} ({'ro' if m.read_only else 'rw'})"
+              for m in c.volume_mounts or []]
+    w.kv(level + 1, "Mounts", "\n".join(mounts) if mounts else NONE)
+
+
+def _template(w: Writer, level: int, t: PodTemplateSpec) -> None:
+    w.map(level, "Labels", t.metadata.labels)
+    if t.metadata.annotations:
+        w.map(level, "Annotations", t.metadata.annotations, ": ")
+    w.kv(level, "Containers")
+    for c in t.spec.containers:
+        _container(w, level, c, None)
+    _volumes(w, level, t.spec.volumes)
+
+
+def _volumes(w: Writer, level: int, volumes: Iterable[object] | None) -> None:
+    vols = list(volumes or [])
+    if not vols:
+        w.kv(level, "Volumes", NONE)
+        return
+    w.kv(level, "Volumes")
+    for v in vols:
+        name = getattr(v, "name", "")
+        w.kv(level + 1, f"{name}")
+        if getattr(v, "empty_dir", None) is not None:
+            w.kv(level + 2, "Type", "EmptyDir (a temporary directory that shares a pod's lifetime)")
+        host_path = getattr(v, "host_path", None)
+        if host_path is not None:
+            w.kv(level + 2, "Type", "HostPath (bare host directory volume)")
+            w.kv(level + 2, "Path", getattr(host_path, "path", ""))
+
+
+def describe_template(t: PodTemplateSpec) -> str:
+    w = Writer()
+    w.kv(0, "Pod Template")
+    _template(w, 1, t)
+    return w.render()
+
+
+def _conditions_table(w: Writer, conds: Sequence[tuple[str, ...]], head: tuple[str, ...]) -> None:
+    rows = [list(head), ["-" * len(h) for h in head], *[list(c) for c in conds]]
+    widths = tables.widths(rows)
+    for r in rows:
+        w.raw("  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+
+
+def events_for(st: State, obj: TypedObject) -> list[Event]:
+    uid = obj.metadata.uid
+    ns = obj.metadata.namespace
+    sel = f"involvedObject.uid={uid}" if uid else f"involvedObject.name={obj.metadata.name}"
+    try:
+        items = st.client.list_all(Event, ns, field_selector=sel).items
+    except ApiError:
+        return []
+    return sorted(items, key=lambda e: tables.event_time(e) or "")
+
+
+def events_section(events: list[Event]) -> str:
+    if not events:
+        return "Events:  <none>\n"
+    rows = [["Type", "Reason", "Age", "From", "Message"],
+            ["----", "------", "----", "----", "-------"]]
+    for e in events:
+        age = since(tables.event_time(e))
+        if (e.count or 1) > 1 and e.first_timestamp:
+            age = f"{age} (x{e.count} over {since(e.first_timestamp)})"
+        src = (e.source.component if e.source else None) or e.reporting_component or ""
+        if e.source and e.source.host:
+            src += f", {e.source.host}"
+        rows.append([e.type or "", e.reason or "", age, src, " ".join((e.message or "").split())])
+    widths = tables.widths(rows)
+    lines = ["  " + "  ".join(c.ljust(widths[i]) if i < 4 else c for i, c in enumerate(r))
+             for r in rows]
+    return "Events:\n" + "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _meta(w: Writer, obj: TypedObject, namespaced: bool) -> None:
+    w.kv(0, "Name", obj.metadata.name)
+    if namespaced:
+        w.kv(0, "Namespace", obj.metadata.namespace)
+
+
+def describe_pod(st: State, pod: Pod) -> str:
+    w = Writer()
+    _meta(w, pod, True)
+    w.kv(0, "Priority", pod.spec.priority or 0)
+    w.kv(0, "Service Account", pod.spec.service_account_name or "default")
+    s = pod.status
+    node = pod.spec.node_name
+    w.kv(0, "Node", f"{node}/{s.host_ip}" if node and s and s.host_ip else (node or NONE))
+    w.kv(0, "Start Time", fmt_time(s.start_time if s else None))
+    w.map(0, "Labels", pod.metadata.labels)
+    w.map(0, "Annotations", pod.metadata.annotations, ": ")
+    status = tables.pod_status_reason(pod)
+    if pod.metadata.deletion_timestamp:
+        status = (f"Terminating (lasts {since(pod.metadata.deletion_timestamp)})")
+    w.kv(0, "Status", status)
+    if s and s.reason:
+        w.kv(0, "Reason", s.reason)
+    if s and s.message:
+        w.kv(0, "Message", s.message)
+    w.kv(0, "IP", (s.pod_ip if s else None) or "")
+    w.kv(0, "IPs", None if s and s.pod_ip else NONE)
+    if s and s.pod_ip:
+        for ip in s.pod_ips or [type("X", (), {"ip": s.pod_ip})()]:
+            w.kv(1, "IP", ip.ip)
+    ctl = _controlled_by(pod)
+    if ctl:
+        w.kv(0, "Controlled By", ctl)
+    w.kv(0, "Containers")
+    for c in pod.spec.containers:
+        _container(w, 1, c, pod)
+    conds = (s.conditions if s else None) or []
+    if conds:
+        w.kv(0, "Conditions")
+        _conditions_table(w, [(c.type, c.status) for c in conds], ("Type", "Status"))
+    _volumes(w, 0, pod.spec.volumes)
+    w.kv(0, "QoS Class", (s.qos_class if s else None) or "BestEffort")
+    w.map(0, "Node-Selectors", pod.spec.node_selector)
+    tol = [f"{t.key or ''}{(':' + t.effect) if t.effect else ''} op={t.operator or 'Equal'}"
+           + (f" for {t.toleration_seconds}s" if t.toleration_seconds is not None else "")
+           for t in pod.spec.tolerations or []]
+    w.kv(0, "Tolerations", "\n".join(tol) if tol else NONE)
+    return w.render() + events_section(events_for(st, pod))
+
+
+def describe_deployment(st: State, dep: Deployment) -> str:
+    from cli.rollout import owned_replicasets, revision_of
+
+    w = Writer()
+    _meta(w, dep, True)
+    w.kv(0, "CreationTimestamp", fmt_time(dep.metadata.creation_timestamp))
+    w.map(0, "Labels", dep.metadata.labels)
+    w.map(0, "Annotations", {k: v for k, v in (dep.metadata.annotations or {}).items()
+                             if k != "kubectl.kubernetes.io/last-applied-configuration"}, ": ")
+    w.kv(0, "Selector", tables.selector_string(dep.spec.selector))
+    s = dep.status
+    desired = dep.spec.replicas if dep.spec.replicas is not None else 1
+    w.kv(0, "Replicas", f"{desired} desired | {(s.updated_replicas if s else 0) or 0} updated | "
+         f"{(s.replicas if s else 0) or 0} total | {(s.available_replicas if s else 0) or 0} "
+         f"available | {(s.unavailable_replicas if s else 0) or 0} unavailable")
+    strategy = dep.spec.strategy
+    stype = (strategy.type if strategy else None) or "RollingUpdate"
+    w.kv(0, "StrategyType", stype)
+    w.kv(0, "MinReadySeconds", dep.spec.min_ready_seconds or 0)
+    if stype == "RollingUpdate":
+        ru = strategy.rolling_update if strategy else None
+        mu = ru.max_unavailable if ru and ru.max_unavailable is not None else "25%"
+        ms = ru.max_surge if ru and ru.max_surge is not None else "25%"
+        w.kv(0, "RollingUpdateStrategy", f"{mu} max unavailable, {ms} max surge")
+    if dep.spec.paused:
+        w.kv(0, "Paused", "true")
+    w.kv(0, "Pod Template")
+    _template(w, 1, dep.spec.template)
+    conds = (s.conditions if s else None) or []
+    if conds:
+        w.kv(0, "Conditions")
+        _conditions_table(w, [(c.type, c.status, c.reason or "") for c in conds],
+                          ("Type", "Status", "Reason"))
+    rss = owned_replicasets(st, dep)
+    current = max((revision_of(r) for r in rss), default=0)
+    new = [r for r in rss if revision_of(r) == current and current]
+    old = [r for r in rss if r not in new and (r.spec.replicas or 0) > 0]
+
+    def rs_line(r: ReplicaSet) -> str:
+        created = (r.status.replicas if r.status else 0) or 0
+        return f"{r.metadata.name} ({created}/{r.spec.replicas or 0} replicas created)"
+
+    w.kv(0, "OldReplicaSets", ", ".join(rs_line(r) for r in old) or NONE)
+    w.kv(0, "NewReplicaSet", ", ".join(rs_line(r) for r in new) or NONE)
+    return w.render() + events_section(events_for(st, dep))
+
+
+def describe_replicaset(st: State, rs: ReplicaSet) -> str:
+    w = Writer()
+    _meta(w, rs, True)
+    w.kv(0, "Selector", tables.selector_string(rs.spec.selector))
+    w.map(0, "Labels", rs.metadata.labels)
+    w.map(0, "Annotations", rs.metadata.annotations, ": ")
+    ctl = _controlled_by(rs)
+    if ctl:
+        w.kv(0, "Controlled By", ctl)
+    s = rs.status
+    w.kv(0, "Replicas", f"{(s.replicas if s else 0) or 0} current / "
+         f"{rs.spec.replicas if rs.spec.replicas is not None else 1} desired")
+    pods = [p for p in st.client.list_all(Pod, rs.metadata.namespace).items
+            if any(o.uid == rs.metadata.uid for o in p.metadata.owner_references or [])]
+    phases = [(p.status.phase if p.status else None) or "Pending" for p in pods]
+    w.kv(0, "Pods Status", f"{phases.count('Running')} Running / {phases.count('Pending')} "
+         f"Waiting / {phases.count('Succeeded')} Succeeded / {phases.count('Failed')} Failed")
+    if rs.spec.template is not None:
+        w.kv(0, "Pod Template")
+        _template(w, 1, rs.spec.template)
+    return w.render() + events_section(events_for(st, rs))
+
+
+def describe_node(st: State, node: Node) -> str:
+    w = Writer()
+    w.kv(0, "Name", node.metadata.name)
+    w.kv(0, "Roles", tables.node_roles(node))
+    w.map(0, "Labels", node.metadata.labels)
+    w.map(0, "Annotations", node.metadata.annotations, ": ")
+    w.kv(0, "CreationTimestamp", fmt_time(node.metadata.creation_timestamp))
+    taints = [f"{t.key}{'=' + t.value if t.value else ''}:{t.effect}"
+              for t in (node.spec.taints if node.spec else None) or []]
+    w.kv(0, "Taints", "\n".join(taints) if taints else NONE)
+    w.kv(0, "Unschedulable", str(bool(node.spec and node.spec.unschedulable)).lower())
+    s = node.status
+    conds = (s.conditions if s else None) or []
+    if conds:
+        w.kv(0, "Conditions")
+        _conditions_table(w, [(c.type, c.status, fmt_time(c.last_heartbeat_time),
+                               fmt_time(c.last_transition_time), c.reason or "",
+                               c.message or "") for c in conds],
+                          ("Type", "Status", "LastHeartbeatTime", "LastTransitionTime",
+                           "Reason", "Message"))
+    w.kv(0, "Addresses")
+    for a in (s.addresses if s else None) or []:
+        w.kv(1, a.type, a.address)
+    if s and s.capacity:
+        w.map(0, "Capacity", s.capacity, ":  ")
+    if s and s.allocatable:
+        w.map(0, "Allocatable", s.allocatable, ":  ")
+    info = s.node_info if s else None
+    if info:
+        w.kv(0, "System Info")
+        for label, value in (("Machine ID", info.machine_id), ("Kernel Version",
+                             info.kernel_version), ("OS Image", info.os_image),
+                             ("Operating System", info.operating_system),
+                             ("Architecture", info.architecture),
+                             ("Container Runtime Version", info.container_runtime_version),
+                             ("Kubelet Version", info.kubelet_version)):
+            w.kv(1, label, value or "")
+    pods = st.client.list_all(Pod, None, field_selector=f"spec.nodeName={node.metadata.name}").items
+    live = [p for p in pods if not (p.status and p.status.phase in ("Succeeded", "Failed"))]
+    w.kv(0, "Non-terminated Pods", f"({len(live)} in total)")
+    if live:
+        rows = [("Namespace", "Name", "Age")] + [
+            (p.metadata.namespace or "", p.metadata.name or "",
+             since(p.metadata.creation_timestamp)) for p in live]
+        _conditions_table(w, rows[1:], rows[0])
+    return w.render() + events_section(events_for(st, node))
+
+
+def describe_namespace(st: State, ns: Namespace) -> str:
+    w = Writer()
+    w.kv(0, "Name", ns.metadata.name)
+    w.map(0, "Labels", ns.metadata.labels)
+    w.map(0, "Annotations", ns.metadata.annotations, ": ")
+    w.kv(0, "Status", (ns.status.phase if ns.status else None) or "Active")
+    return w.render() + "\nNo resource quota.\n\nNo LimitRange resource.\n"
+
+
+def describe_generic(st: State, info: ResourceInfo, obj: TypedObject) -> str:
+    body = output.dump_yaml(output.wire(info, obj))
+    text = "\n".join("  " + line for line in body.splitlines())
+    return f"Name:         {obj.metadata.name}\n" + (
+        f"Namespace:    {obj.metadata.namespace}\n" if info.namespaced else "") + (
+        f"Object:\n{text}\n")
+
+
+def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
+    if isinstance(obj, Pod):
+        return describe_pod(st, obj)
+    if isinstance(obj, Deployment):
+        return describe_deployment(st, obj)
+    if isinstance(obj, ReplicaSet):
+        return describe_replicaset(st, obj)
+    if isinstance(obj, Node):
+        return describe_node(st, obj)
+    if isinstance(obj, Namespace):
+        return describe_namespace(st, obj)
+    return describe_generic(st, info, obj)
+
+
+def _find(st: State, info: ResourceInfo, name: str) -> list[TypedObject]:
+    """The object called ``name``, or else those whose names start with it (as kubectl)."""
+    ns = st.namespace if info.namespaced else None
+    try:
+        return [st.client.get(info.model, name, ns)]
+    except NotFound as exc:
+        matches = [o for o in st.client.list_all(info.model, ns).items
+                   if (o.metadata.name or "").startswith(name)]
+        if not matches:
+            raise exc from None
+        return sorted(matches, key=lambda o: o.metadata.name or "")
+
+
+@click.command("describe")
+@click.argument("args", nargs=-1, required=True)
+@click.option("-l", "--selector", help="Describe the objects matching this label selector.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Across all namespaces.")
+@common
+def describe_cmd(args: tuple[str, ...], selector: str | None, all_namespaces: bool) -> None:
+    """Show details of resources, with their events.
+
+    \b
+    Examples:
+      minictl describe deployment nginx
+      minictl describe pod/nginx-7c5ddbdf54-abcde
+      minictl describe pods -l app=nginx
+      minictl describe node node-1
+    """
+    st = state()
+    found: list[tuple[ResourceInfo, TypedObject]] = []
+    failed = False
+    if all("/" in a for a in args):
+        refs = [split_ref(a) for a in args]
+    elif any("/" in a for a in args):
+        raise CliError("there is no need to specify a resource type as a separate argument "
+                       "when passing arguments in resource/name form")
+    else:
+        info = resolve_kind(args[0])
+        refs = [(info, n) for n in args[1:]]
+        if not refs:
+            ns = None if (all_namespaces or not info.namespaced) else st.namespace
+            items = st.client.list_all(info.model, ns, label_selector=selector).items
+            if not items:
+                click.echo(f"No resources found in {st.namespace} namespace."
+                           if info.namespaced and not all_namespaces else "No resources found",
+                           err=True)
+                return
+            found = [(info, o) for o in sorted(items, key=lambda o: tables.sort_key(info, o))]
+    for info, name in refs:
+        try:
+            found.extend((info, o) for o in _find(st, info, name))
+        except NotFound as exc:
+            click.echo(format_api_error(exc, st.server), err=True)
+            failed = True
+    texts = [describe_object(st, info, obj) for info, obj in found]
+    if texts:
+        click.echo("\n\n".join(t.rstrip("\n") for t in texts))
+    if failed:
+        raise SystemExit(1)
+
+
+__all__ = ["describe_cmd", "describe_template", "resources"]

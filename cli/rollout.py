@@ -1,0 +1,278 @@
+"""``minictl rollout status|history|undo|restart|pause|resume`` for deployments.
+
+Same semantics as kubectl: history lists the deployment's ReplicaSets by their
+``deployment.kubernetes.io/revision``; undo copies a ReplicaSet's pod template back into
+the deployment (the controller then rolls it out as a new revision); restart stamps
+``kubectl.kubernetes.io/restartedAt`` on the template so every pod is replaced.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from api import resources
+from api.models import Deployment, ReplicaSet
+from api.models.core import PodTemplateSpec
+from api.resources import ResourceInfo
+from api.timeutil import now
+from cli import output, tables
+from cli.context import State, object_refs, state
+from cli.describe import describe_template
+from cli.errors import CliError
+from cli.options import common
+from client.errors import Conflict, Gone
+
+REVISION = "deployment.kubernetes.io/revision"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+HASH_LABEL = "pod-template-hash"
+# Annotations a rollback leaves alone, as kubectl does (they describe the ReplicaSet).
+_SKIP_ANNOTATIONS = {
+    REVISION, "deployment.kubernetes.io/revision-history",
+    "deployment.kubernetes.io/desired-replicas", "deployment.kubernetes.io/max-replicas",
+    "kubectl.kubernetes.io/last-applied-configuration",
+}
+
+
+def _deployment_refs(args: tuple[str, ...]) -> list[tuple[ResourceInfo, str]]:
+    refs = object_refs(args)
+    for info, _ in refs:
+        if info is not resources.DEPLOYMENTS:
+            raise CliError(f"no rollout support for {info.plural}: only deployments")
+    return refs
+
+
+def owned_replicasets(st: State, dep: Deployment) -> list[ReplicaSet]:
+    rs = st.client.list_all(ReplicaSet, dep.metadata.namespace or st.namespace).items
+    uid = dep.metadata.uid
+    return [r for r in rs if any(o.uid == uid and o.controller is not False
+                                 for o in r.metadata.owner_references or [])]
+
+
+def revision_of(obj: Deployment | ReplicaSet) -> int:
+    try:
+        return int((obj.metadata.annotations or {}).get(REVISION, "0"))
+    except ValueError:
+        return 0
+
+
+def status_message(dep: Deployment) -> tuple[str, bool]:
+    """kubectl's DeploymentStatusViewer: (message, done); raises when the deadline passed."""
+    name = dep.metadata.name
+    st = dep.status
+    if (dep.metadata.generation or 0) <= ((st.observed_generation if st else None) or 0):
+        for c in (st.conditions if st else None) or []:
+            if c.type == "Progressing" and c.reason == "ProgressDeadlineExceeded":
+                raise CliError(f'deployment "{name}" exceeded its progress deadline')
+        desired = dep.spec.replicas if dep.spec.replicas is not None else 1
+        updated = (st.updated_replicas if st else None) or 0
+        replicas = (st.replicas if st else None) or 0
+        available = (st.available_replicas if st else None) or 0
+        if updated < desired:
+            return (f'Waiting for deployment "{name}" rollout to finish: {updated} out of '
+                    f"{desired} new replicas have been updated..."), False
+        if replicas > updated:
+            return (f'Waiting for deployment "{name}" rollout to finish: {replicas - updated} '
+                    "old replicas are pending termination..."), False
+        if available < updated:
+            return (f'Waiting for deployment "{name}" rollout to finish: {available} of '
+                    f"{updated} updated replicas are available..."), False
+        return f'deployment "{name}" successfully rolled out', True
+    return "Waiting for deployment spec update to be observed...", False
+
+
+@click.group("rollout")
+def rollout_cmd() -> None:
+    """Manage the rollout of a deployment."""
+
+
+@rollout_cmd.command("status")
+@click.argument("args", nargs=-1, required=True)
+@click.option("-w", "--watch/--no-watch", default=True, show_default=True,
+              help="Wait until the rollout finishes.")
+@click.option("--timeout", default="0", metavar="DURATION",
+              help="Give up after this long, e.g. 2m; 0 means no limit.")
+@common
+def status_cmd(args: tuple[str, ...], watch: bool, timeout: str) -> None:
+    """Show the status of a rollout, waiting until it completes.
+
+    \b
+    Example:
+      minictl rollout status deployment/nginx --timeout=2m
+    """
+    st = state()
+    limit = output.parse_duration(timeout)
+    deadline = time.monotonic() + limit if limit > 0 else None
+    for _, name in _deployment_refs(args):
+        last = ""
+        while True:
+            dep = st.client.get(Deployment, name, st.namespace)
+            msg, done = status_message(dep)
+            if msg != last:
+                click.echo(msg)
+                last = msg
+            if done or not watch:
+                break
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise CliError("timed out waiting for the condition")
+            try:
+                for ev in st.client.watch(Deployment, st.namespace,
+                                          resource_version=dep.metadata.resource_version,
+                                          field_selector=f"metadata.name={name}",
+                                          timeout_seconds=max(1, min(30, int(left or 30)))):
+                    if ev.type == "DELETED":
+                        raise CliError(f'deployment "{name}" was deleted')
+                    if ev.type in ("ADDED", "MODIFIED"):
+                        msg, done = status_message(ev.object)
+                        if msg != last:
+                            click.echo(msg)
+                            last = msg
+                        if done:
+                            break
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+            except Gone:
+                continue
+            if done:
+                break
+
+
+@rollout_cmd.command("history")
+@click.argument("args", nargs=-1, required=True)
+@click.option("--revision", type=int, default=0, help="Show the pod template of this revision.")
+@common
+def history_cmd(args: tuple[str, ...], revision: int) -> None:
+    """List the revisions of a deployment (or show one with --revision)."""
+    st = state()
+    for info, name in _deployment_refs(args):
+        dep = st.client.get(Deployment, name, st.namespace)
+        by_rev = {revision_of(r): r for r in owned_replicasets(st, dep) if revision_of(r)}
+        if revision:
+            rs = by_rev.get(revision)
+            if rs is None or rs.spec.template is None:
+                raise CliError(f"unable to find the specified revision {revision}")
+            click.echo(f"{tables.qualified_name(info, name)} with revision #{revision}")
+            click.echo(describe_template(rs.spec.template).rstrip("\n"))
+            continue
+        click.echo(f"{tables.qualified_name(info, name)} ")
+        rows = [["REVISION", "CHANGE-CAUSE"]]
+        for rev in sorted(by_rev):
+            cause = (by_rev[rev].metadata.annotations or {}).get(CHANGE_CAUSE) or "<none>"
+            rows.append([str(rev), cause])
+        click.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(r, tables.widths(rows),
+                                                                   strict=False)).rstrip()
+                             for r in rows))
+        click.echo()
+
+
+def _template_without_hash(t: PodTemplateSpec) -> dict[str, Any]:
+    d = t.to_dict()
+    labels = (d.get("metadata") or {}).get("labels") or {}
+    labels.pop(HASH_LABEL, None)
+    if "metadata" in d:
+        d["metadata"].pop("creationTimestamp", None)
+    return d
+
+
+def _update_deployment(st: State, name: str, change: Any) -> Deployment:
+    for _ in range(5):
+        dep = st.client.get(Deployment, name, st.namespace)
+        result = change(dep)
+        if result is None:
+            return dep
+        try:
+            return st.client.update(dep)
+        except Conflict:
+            continue
+    raise CliError(f"could not update deployments.apps/{name}: it kept changing (conflicts)")
+
+
+@rollout_cmd.command("undo")
+@click.argument("args", nargs=-1, required=True)
+@click.option("--to-revision", type=int, default=0,
+              help="The revision to roll back to (default: the previous one).")
+@common
+def undo_cmd(args: tuple[str, ...], to_revision: int) -> None:
+    """Roll a deployment back to its previous (or a given) revision."""
+    st = state()
+    for info, name in _deployment_refs(args):
+        dep = st.client.get(Deployment, name, st.namespace)
+        if dep.spec.paused:
+            raise CliError("you cannot rollback a paused deployment; resume it first with "
+                           "'minictl rollout resume' and try again")
+        by_rev = {revision_of(r): r for r in owned_replicasets(st, dep) if revision_of(r)}
+        if to_revision:
+            target = by_rev.get(to_revision)
+            if target is None:
+                raise CliError(f"unable to find specified revision {to_revision} in history")
+        else:
+            if len(by_rev) < 2:
+                raise CliError(f'no rollout history found for deployment "{name}"')
+            current = max(by_rev)
+            target = by_rev[max(r for r in by_rev if r != current)]
+        if target.spec.template is None:
+            raise CliError("the ReplicaSet of that revision has no pod template")
+        wanted = _template_without_hash(target.spec.template)
+        if _template_without_hash(dep.spec.template) == wanted:
+            click.echo(f"{tables.qualified_name(info, name)} skipped rollback (current template "
+                       f"already matches revision {revision_of(target)})")
+            continue
+        annotations = {k: v for k, v in (target.metadata.annotations or {}).items()
+                       if k not in _SKIP_ANNOTATIONS}
+
+        def change(d: Deployment, wanted: dict[str, Any] = wanted,
+                   annotations: dict[str, str] = annotations) -> bool:
+            d.spec.template = PodTemplateSpec.model_validate(wanted)
+            if annotations:
+                d.metadata.annotations = {**(d.metadata.annotations or {}), **annotations}
+            return True
+
+        _update_deployment(st, name, change)
+        output.done(info, name, "rolled back")
+
+
+@rollout_cmd.command("restart")
+@click.argument("args", nargs=-1, required=True)
+@common
+def restart_cmd(args: tuple[str, ...]) -> None:
+    """Replace every pod of a deployment (stamps kubectl.kubernetes.io/restartedAt)."""
+    st = state()
+    for info, name in _deployment_refs(args):
+        dep = st.client.get(Deployment, name, st.namespace)
+        if dep.spec.paused:
+            raise CliError("can't restart paused deployment (run rollout resume first)")
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now()}}}}}
+        st.client.patch(Deployment, name, patch, st.namespace, patch_type="merge")
+        output.done(info, name, "restarted")
+
+
+def _set_paused(args: tuple[str, ...], paused: bool) -> None:
+    st = state()
+    for info, name in _deployment_refs(args):
+        dep = st.client.get(Deployment, name, st.namespace)
+        if bool(dep.spec.paused) == paused:
+            raise CliError(f'deployments.apps "{name}" is {"already" if paused else "not"} '
+                           "paused")
+        st.client.patch(Deployment, name, {"spec": {"paused": paused}}, st.namespace,
+                        patch_type="merge")
+        output.done(info, name, "paused" if paused else "resumed")
+
+
+@rollout_cmd.command("pause")
+@click.argument("args", nargs=-1, required=True)
+@common
+def pause_cmd(args: tuple[str, ...]) -> None:
+    """Pause a deployment: template changes are not rolled out until resume."""
+    _set_paused(args, True)
+
+
+@rollout_cmd.command("resume")
+@click.argument("args", nargs=-1, required=True)
+@common
+def resume_cmd(args: tuple[str, ...]) -> None:
+    """Resume a paused deployment."""
+    _set_paused(args, False)

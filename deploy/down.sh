@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Stop the minik8s cluster. The cluster's state (etcd's named volume) is kept, so
+# deploy/up.sh brings the same deployments back.
+#
+#   deploy/down.sh               # stop the services and remove the pods' containers
+#   deploy/down.sh --keep-pods   # stop the services only; pod containers keep running
+#   deploy/down.sh --purge       # also delete the cluster's state and the pods network
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KEEP_PODS= PURGE=
+for a in "$@"; do
+  case $a in
+    --keep-pods) KEEP_PODS=1 ;;
+    --purge) PURGE=1 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "down.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+DOCKER="$SUDO docker"
+if ! $DOCKER info >/dev/null 2>&1; then
+  echo "the docker daemon is not running: nothing to stop"
+  exit 0
+fi
+COMPOSE="$DOCKER compose --project-directory $PWD -f $PWD/docker-compose.yml"
+if [ -n "$PURGE" ]; then
+  $COMPOSE down --remove-orphans --volumes
+else
+  $COMPOSE down --remove-orphans
+fi
+if [ -z "$KEEP_PODS" ]; then
+  # The kubelets' containers carry their node's name; only those of this cluster's nodes go.
+  for node in node-1 node-2; do
+    ids=$($DOCKER ps -aq --filter "label=minik8s.node=$node" 2>/dev/null || true)
+    [ -z "$ids" ] || $DOCKER rm -f $ids >/dev/null
+  done
+fi
+if [ -n "$PURGE" ]; then
+  $DOCKER network rm minik8s-pods >/dev/null 2>&1 || true
+fi
+echo "minik8s is down"
