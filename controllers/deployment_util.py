@@ -293,7 +293,7 @@ def find_active_or_latest(new_rs: ReplicaSet | None,
 
 
 def _round_half_away(x: float) -> int:
-    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+    return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
 
 
 def _fraction(rs: ReplicaSet, d: Deployment) -> int:

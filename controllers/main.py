@@ -1,0 +1,148 @@
+"""``minik8s-controller-manager``: the controller-manager's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+from client.events import EventRecorder
+from client.informer import SharedInformerFactory
+from client.leaderelection import LeaderElector
+from client.rest import AsyncClient
+from controllers.context import ControllerContext, Options
+from controllers.manager import (
+    REGISTRY,
+    ControllerManager,
+    ControllersFlagError,
+    enabled_controllers,
+)
+
+log = logging.getLogger("controller-manager")
+
+LEASE_NAMESPACE = "kube-system"
+LEASE_NAME = "minik8s-controller-manager"
+COMPONENT = "controller-manager"
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(text: str) -> float:
+    """Go-style durations (``40s``, ``1m30s``, ``500ms``) or plain seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 40s, 5m, 500ms)")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="minik8s-controller-manager",
+        description="Run the Deployment, ReplicaSet, garbage-collector, namespace and "
+                    "node-lifecycle controllers.")
+    p.add_argument("--server", help="API server URL (else $MINIK8S_SERVER, ~/.minik8s/config)")
+    p.add_argument("--controllers", default="*",
+                   help="'*' for all, 'name' to enable, '-name' to disable, comma separated; "
+                        f"known: {', '.join(REGISTRY)}")
+    p.add_argument("--leader-elect", action="store_true",
+                   help=f"run for leadership on the Lease {LEASE_NAMESPACE}/{LEASE_NAME}")
+    p.add_argument("--lease-namespace", default=LEASE_NAMESPACE)
+    p.add_argument("--lease-name", default=LEASE_NAME)
+    p.add_argument("--leader-elect-lease-duration", type=duration, default=15.0, metavar="D")
+    p.add_argument("--leader-elect-renew-deadline", type=duration, default=10.0, metavar="D")
+    p.add_argument("--leader-elect-retry-period", type=duration, default=2.0, metavar="D")
+    p.add_argument("--identity", default=None, help="leader identity (default hostname_pid)")
+    p.add_argument("--node-monitor-grace-period", type=duration, default=40.0, metavar="D",
+                   help="a node whose lease is not renewed for this long is unreachable")
+    p.add_argument("--node-monitor-period", type=duration, default=5.0, metavar="D")
+    p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                   metavar="N", help="eviction delay for pods without a toleration")
+    p.add_argument("--concurrent-deployment-syncs", type=int, default=5, metavar="N")
+    p.add_argument("--concurrent-replicaset-syncs", type=int, default=5, metavar="N")
+    p.add_argument("--concurrent-gc-syncs", type=int, default=5, metavar="N")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+async def serve(args: argparse.Namespace, names: list[str]) -> int:
+    client = AsyncClient(args.server)
+    recorder = EventRecorder(client, component=COMPONENT, host=socket.gethostname())
+    options = Options(
+        node_monitor_grace_period=args.node_monitor_grace_period,
+        default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+        node_monitor_period=args.node_monitor_period,
+        workers={"deployment": args.concurrent_deployment_syncs,
+                 "replicaset": args.concurrent_replicaset_syncs,
+                 "garbagecollector": args.concurrent_gc_syncs})
+    ctx = ControllerContext(client, SharedInformerFactory(client), recorder, options)
+    manager = ControllerManager(ctx, names)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    lost = False
+    try:
+        recorder.start()
+        await manager.start_informers()
+        if args.leader_elect:
+            identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
+
+            def stopped() -> None:
+                nonlocal lost
+                lost = True
+                stop.set()
+
+            elector = LeaderElector(
+                client, namespace=args.lease_namespace, name=args.lease_name,
+                identity=identity, lease_duration=args.leader_elect_lease_duration,
+                renew_deadline=args.leader_elect_renew_deadline,
+                retry_period=args.leader_elect_retry_period,
+                on_started_leading=lambda: manager.run_controllers(stop),
+                on_stopped_leading=stopped)
+            log.info("campaigning for the lease %s/%s as %s", args.lease_namespace,
+                     args.lease_name, identity)
+            task = asyncio.create_task(elector.run())
+            await stop.wait()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        else:
+            await manager.run_controllers(stop)
+    finally:
+        await manager.stop()
+        await recorder.close()
+        await client.close()
+    if lost:
+        # Like kube-controller-manager: a leader that lost its lease exits, and its
+        # supervisor restarts it as a fresh candidate with no half-done state.
+        log.error("leader election lost; exiting")
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        names = enabled_controllers(args.controllers)
+    except ControllersFlagError as exc:
+        print(f"minik8s-controller-manager: --controllers: {exc}", file=sys.stderr)
+        sys.exit(1)
+    try:
+        sys.exit(asyncio.run(serve(args, names)))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

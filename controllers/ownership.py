@@ -1,0 +1,98 @@
+"""Adoption and release (k8s ControllerRefManager): who owns which dependent.
+
+A controller owns the dependents that carry its controllerRef. An orphan that matches
+its selector is adopted (after a fresh read of the owner proves it still exists and is
+not being deleted); an owned dependent that no longer matches is released. Both are
+writes with the dependent's resourceVersion, so a concurrent change makes them fail
+and the next reconcile decides again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+from api.labels import Selector
+from api.models import OwnerReference, TypedObject
+from api.podutil import controller_ref
+from client import AsyncClient, NotFound
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=TypedObject)
+
+
+def owner_reference(owner: TypedObject, api_version: str, kind: str) -> OwnerReference:
+    return OwnerReference(api_version=api_version, kind=kind, name=owner.metadata.name or "",
+                          uid=owner.metadata.uid or "", controller=True,
+                          block_owner_deletion=True)
+
+
+class ClaimManager:
+    """Claims dependents for one owner during one reconcile."""
+
+    def __init__(self, client: AsyncClient, owner: TypedObject, api_version: str, kind: str,
+                 selector: Selector, recheck: Callable[[], Awaitable[TypedObject | None]]) -> None:
+        self.client = client
+        self.owner = owner
+        self.ref = owner_reference(owner, api_version, kind)
+        self.selector = selector
+        self._recheck = recheck
+        self._can_adopt: bool | None = None
+
+    async def _may_adopt(self) -> bool:
+        if self._can_adopt is None:
+            fresh = await self._recheck()
+            self._can_adopt = (fresh is not None and fresh.metadata.uid == self.owner.metadata.uid
+                               and fresh.metadata.deletion_timestamp is None)
+        return self._can_adopt
+
+    async def claim(self, candidates: Iterable[T]) -> list[T]:
+        owned: list[T] = []
+        uid = self.owner.metadata.uid
+        deleting = self.owner.metadata.deletion_timestamp is not None
+        for obj in candidates:
+            ref = controller_ref(obj)
+            matches = self.selector.matches(obj.metadata.labels)
+            if ref is not None:
+                if ref.uid != uid:
+                    continue
+                if matches:
+                    owned.append(obj)
+                elif not deleting:
+                    await self._release(obj)
+                continue
+            if deleting or not matches or obj.metadata.deletion_timestamp is not None:
+                continue
+            if not await self._may_adopt():
+                continue
+            adopted = await self._adopt(obj)
+            if adopted is not None:
+                owned.append(adopted)
+        return owned
+
+    async def _adopt(self, obj: T) -> T | None:
+        copy = obj.copy_deep()
+        copy.metadata.owner_references = [*(copy.metadata.owner_references or []), self.ref]
+        try:
+            updated = await self.client.update(copy)
+        except NotFound:
+            return None
+        log.info("%s %s/%s adopted %s", self.ref.kind, self.owner.metadata.namespace,
+                 self.ref.name, obj.metadata.name)
+        return updated
+
+    async def _release(self, obj: T) -> None:
+        copy = obj.copy_deep()
+        refs = [r for r in copy.metadata.owner_references or [] if r.uid != self.owner.metadata.uid]
+        copy.metadata.owner_references = refs or None
+        if copy.metadata.owner_references is None:
+            # an empty list, so that the update removes the field rather than keeping it
+            copy.metadata.owner_references = []
+        try:
+            await self.client.update(copy)
+        except NotFound:
+            return
+        log.info("%s %s/%s released %s", self.ref.kind, self.owner.metadata.namespace,
+                 self.ref.name, obj.metadata.name)

@@ -1,0 +1,243 @@
+"""The ReplicaSet controller: keeps ``spec.replicas`` pods matching the selector.
+
+Handlers only enqueue ReplicaSet keys (and lower expectations as the informer
+confirms our own writes); ``reconcile`` reads the caches, claims pods, creates or
+deletes the difference in slow-start batches, and writes status when it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from api.labels import SelectorError, from_label_selector
+from api.models import ObjectMeta, Pod, ReplicaSet
+from api.podutil import controller_ref, is_pod_active, is_pod_ready
+from client import AsyncClient, Forbidden, NotFound
+from client.cache import NAMESPACE_INDEX, meta_key, split_key
+from client.controller import Controller, Result
+from controllers import replicaset_util as ru
+from controllers.context import ControllerContext
+from controllers.expectations import Expectations
+from controllers.ownership import ClaimManager, owner_reference
+
+log = logging.getLogger(__name__)
+
+KIND = "ReplicaSet"
+API_VERSION = "apps/v1"
+
+
+def _namespace_terminating(exc: Exception) -> bool:
+    if not isinstance(exc, Forbidden):
+        return False
+    return any(r == "NamespaceTerminating" for r, _, _ in exc.causes) or \
+        "terminat" in exc.message.lower()
+
+
+class ReplicaSetController:
+    name = "replicaset"
+
+    def __init__(self, ctx: ControllerContext, workers: int = 5) -> None:
+        self.client: AsyncClient = ctx.client
+        self.recorder = ctx.recorder
+        self.rs_informer = ctx.factory.informer(ReplicaSet)
+        self.pod_informer = ctx.factory.informer(Pod)
+        self.rs_store = self.rs_informer.store
+        self.pod_store = self.pod_informer.store
+        self.expectations = Expectations()
+        self.controller = Controller(self.name, self.reconcile, workers=workers)
+        self.rs_informer.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
+        self.pod_informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+
+    @property
+    def controllers(self) -> list[Controller]:
+        return [self.controller]
+
+    # ---- handlers: enqueue only --------------------------------------------------
+
+    def _rs_added(self, rs: ReplicaSet) -> None:
+        self.controller.enqueue(meta_key(rs))
+
+    def _rs_updated(self, old: ReplicaSet, new: ReplicaSet) -> None:
+        self.controller.enqueue(meta_key(new))
+
+    def _rs_deleted(self, rs: Any) -> None:
+        key = meta_key(rs)
+        self.expectations.delete(key)
+        self.controller.enqueue(key)
+
+    def _owner_key(self, pod: Pod) -> str | None:
+        ref = controller_ref(pod)
+        if ref is None or ref.kind != KIND:
+            return None
+        key = f"{pod.metadata.namespace}/{ref.name}"
+        rs = self.rs_store.get(key)
+        if rs is None or rs.metadata.uid != ref.uid:
+            return None
+        return key
+
+    def _enqueue_matching(self, pod: Pod) -> None:
+        """An orphan: every ReplicaSet whose selector matches may want to adopt it."""
+        for rs in self.rs_store.by_index(NAMESPACE_INDEX, pod.metadata.namespace or ""):
+            try:
+                if from_label_selector(rs.spec.selector).matches(pod.metadata.labels):
+                    self.controller.enqueue(meta_key(rs))
+            except SelectorError:
+                continue
+
+    def _pod_added(self, pod: Pod) -> None:
+        if pod.metadata.deletion_timestamp is not None:
+            self._pod_deleted(pod)
+            return
+        key = self._owner_key(pod)
+        if key is not None:
+            self.expectations.creation_observed(key)
+            self.controller.enqueue(key)
+        elif controller_ref(pod) is None:
+            self._enqueue_matching(pod)
+
+    def _pod_updated(self, old: Pod, new: Pod) -> None:
+        if new.metadata.deletion_timestamp is not None and old.metadata.deletion_timestamp is None:
+            self._pod_deleted(new)
+            return
+        old_ref, new_ref = controller_ref(old), controller_ref(new)
+        if old_ref is not None and (new_ref is None or old_ref.uid != new_ref.uid):
+            old_key = self._owner_key(old)
+            if old_key:
+                self.controller.enqueue(old_key)
+        key = self._owner_key(new)
+        if key is not None:
+            self.controller.enqueue(key)
+            rs = self.rs_store.get(key)
+            mrs = rs.spec.min_ready_seconds if rs else 0
+            if mrs and not is_pod_ready(old) and is_pod_ready(new):
+                # available only minReadySeconds later, and no event will say so
+                self.controller.enqueue_after(key, mrs + 1)
+        elif new_ref is None and (old.metadata.labels != new.metadata.labels or old_ref):
+            self._enqueue_matching(new)
+
+    def _pod_deleted(self, pod: Any) -> None:
+        if not isinstance(pod, Pod):
+            return
+        key = self._owner_key(pod)
+        if key is not None:
+            self.expectations.deletion_observed(key, ru.pod_key(pod))
+            self.controller.enqueue(key)
+
+    # ---- reconcile ----------------------------------------------------------------
+
+    async def reconcile(self, key: str) -> Result | None:
+        cached = self.rs_store.get(key)
+        if cached is None:
+            self.expectations.delete(key)
+            return None
+        rs = cached.copy_deep()
+        ns, _ = split_key(key)
+        try:
+            selector = from_label_selector(rs.spec.selector)
+        except SelectorError as exc:
+            log.warning("replicaset %s: invalid selector: %s", key, exc)
+            return None
+        needs_sync = self.expectations.satisfied(key)
+        candidates = [p for p in self.pod_store.by_index(NAMESPACE_INDEX, ns or "")
+                      if is_pod_active(p)]
+        claimer = ClaimManager(self.client, rs, API_VERSION, KIND, selector,
+                               lambda: self._fresh(rs))
+        pods = await claimer.claim(candidates)
+        error: Exception | None = None
+        if needs_sync and rs.metadata.deletion_timestamp is None:
+            try:
+                await self._manage(key, rs, pods)
+            except Exception as exc:  # reported in status, then retried with backoff
+                error = exc
+        diff = len(pods) - (rs.spec.replicas if rs.spec.replicas is not None else 1)
+        status = ru.calculate_status(
+            rs, pods, datetime.now(UTC), str(error) if error else None,
+            "FailedCreate" if diff < 0 else "FailedDelete")
+        if not ru.status_equal(rs.status, status):
+            rs.status = status
+            try:
+                await self.client.update_status(rs)
+            except NotFound:
+                return None
+        if error is not None:
+            raise error
+        after = ru.minready_requeue(rs, status)
+        return Result(requeue_after=after) if after else None
+
+    async def _fresh(self, rs: ReplicaSet) -> ReplicaSet | None:
+        try:
+            return await self.client.get(ReplicaSet, rs.metadata.name or "", rs.metadata.namespace)
+        except NotFound:
+            return None
+
+    async def _manage(self, key: str, rs: ReplicaSet, pods: list[Pod]) -> None:
+        diff = ru.replicas_diff(rs, len(pods))
+        if diff > 0:
+            await self._create(key, rs, diff)
+        elif diff < 0:
+            await self._delete(key, rs, ru.pods_to_delete(pods, -diff))
+
+    async def _create(self, key: str, rs: ReplicaSet, count: int) -> None:
+        self.expectations.expect_creations(key, count)
+        created = 0
+        try:
+            for batch in ru.slow_start_batches(count):
+                results = await asyncio.gather(*(self._create_pod(rs) for _ in range(batch)),
+                                               return_exceptions=True)
+                errors = [r for r in results if isinstance(r, BaseException)]
+                created += batch - len(errors)
+                if errors:
+                    err = errors[0]
+                    if isinstance(err, Exception) and _namespace_terminating(err):
+                        return
+                    raise err
+        finally:
+            # creates never attempted (or failed) will never be observed
+            for _ in range(count - created):
+                self.expectations.creation_observed(key)
+
+    async def _create_pod(self, rs: ReplicaSet) -> None:
+        template = rs.spec.template
+        if template is None:
+            raise ValueError("replicaset has no pod template")
+        meta = template.metadata
+        pod = Pod(
+            metadata=ObjectMeta(
+                generate_name=f"{rs.metadata.name}-", namespace=rs.metadata.namespace,
+                labels=dict(meta.labels) if meta.labels else None,
+                annotations=dict(meta.annotations) if meta.annotations else None,
+                owner_references=[owner_reference(rs, API_VERSION, KIND)],
+            ),
+            spec=template.spec.copy_deep(),
+        )
+        try:
+            created = await self.client.create(pod, rs.metadata.namespace)
+        except Exception as exc:
+            if not _namespace_terminating(exc):
+                self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc}")
+            raise
+        self.recorder.event(rs, "Normal", "SuccessfulCreate",
+                            f"Created pod: {created.metadata.name}")
+
+    async def _delete(self, key: str, rs: ReplicaSet, victims: list[Pod]) -> None:
+        self.expectations.expect_deletions(key, [ru.pod_key(p) for p in victims])
+
+        async def one(pod: Pod) -> None:
+            name = pod.metadata.name or ""
+            try:
+                await self.client.delete(Pod, name, pod.metadata.namespace)
+            except Exception as exc:
+                self.expectations.deletion_observed(key, ru.pod_key(pod))
+                if isinstance(exc, NotFound):
+                    return
+                self.recorder.event(rs, "Warning", "FailedDelete", f"Error deleting: {exc}")
+                raise
+            self.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
+
+        results = await asyncio.gather(*(one(p) for p in victims), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
