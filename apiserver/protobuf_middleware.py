@@ -1,0 +1,81 @@
+"""An ASGI middleware that turns protobuf request bodies into JSON before routing.
+
+Doing it here keeps every route JSON-only: a create or update sent as
+``application/vnd.kubernetes.protobuf`` reaches the handlers as the equivalent
+``application/json`` body. Answers stay JSON; client-go decodes by Content-Type.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from apiserver import protobuf
+
+MAX_BODY = 3 * 1024 * 1024
+
+
+def _status(code: int, reason: str, message: str) -> bytes:
+    return orjson.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                         "status": "Failure", "message": message, "reason": reason,
+                         "code": code})
+
+
+class ProtobufMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
+            await self.app(scope, receive, send)
+            return
+        headers = list(scope.get("headers") or [])
+        ctype = next((bytes(v).decode("latin-1") for k, v in headers
+                      if k.lower() == b"content-type"), None)
+        if not protobuf.is_protobuf(ctype):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            chunks.append(chunk)
+            more = bool(message.get("more_body"))
+            if size > MAX_BODY:
+                body = _status(413, "RequestEntityTooLarge",
+                               f"the request body is too large: limit is {MAX_BODY} bytes")
+                await _answer(send, 413, body)
+                return
+        try:
+            obj = protobuf.decode(b"".join(chunks))
+        except protobuf.ProtobufError as exc:
+            await _answer(send, 400, _status(400, "BadRequest",
+                                             f"error decoding protobuf body: {exc}"))
+            return
+        data = orjson.dumps(obj)
+        new_headers = [(k, v) for k, v in headers
+                       if k.lower() not in (b"content-type", b"content-length")]
+        new_headers += [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(data)).encode())]
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": data, "more_body": False}
+
+        await self.app({**scope, "headers": new_headers}, replay, send)
+
+
+async def _answer(send: Send, code: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": code,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
