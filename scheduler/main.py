@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "only the leader schedules")
     p.add_argument("--lease-namespace", default=LEASE_NAMESPACE)
     p.add_argument("--lease-name", default=LEASE_NAME)
+    p.add_argument("--leader-elect-lease-duration", type=float, default=15.0, metavar="S")
+    p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0, metavar="S")
+    p.add_argument("--leader-elect-retry-period", type=float, default=2.0, metavar="S")
     p.add_argument("--identity", default=None,
                    help="leader election identity (default: hostname_pid)")
     p.add_argument("--percentage-of-nodes-to-score", type=int, default=None, metavar="N",
@@ -66,7 +70,8 @@ def resolve_config(args: argparse.Namespace) -> SchedulerConfig:
     return cfg
 
 
-async def serve(args: argparse.Namespace, cfg: SchedulerConfig) -> None:
+async def serve(args: argparse.Namespace, cfg: SchedulerConfig, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set; then stop deciding and clean up (lease released)."""
     client = AsyncClient(args.server)
     identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
     recorder = EventRecorder(client, component="default-scheduler", host=socket.gethostname())
@@ -78,7 +83,8 @@ async def serve(args: argparse.Namespace, cfg: SchedulerConfig) -> None:
     pods = factory.informer(Pod)
     nodes.add_handler(sched.on_node_add, sched.on_node_update, sched.on_node_delete)
     pods.add_handler(sched.on_pod_add, sched.on_pod_update, sched.on_pod_delete)
-    try:
+
+    async def work() -> None:
         recorder.start()
         await factory.start_all()
         # Deciding before both caches are full could overcommit a node whose pods we
@@ -93,40 +99,59 @@ async def serve(args: argparse.Namespace, cfg: SchedulerConfig) -> None:
             # then campaigns again; the caches stay warm meanwhile.
             elector = LeaderElector(client, namespace=args.lease_namespace,
                                     name=args.lease_name, identity=identity,
+                                    lease_duration=args.leader_elect_lease_duration,
+                                    renew_deadline=args.leader_elect_renew_deadline,
+                                    retry_period=args.leader_elect_retry_period,
                                     on_started_leading=sched.run)
             log.info("campaigning for the lease %s/%s as %s", args.lease_namespace,
                      args.lease_name, identity)
             await elector.run()
         else:
             await sched.run()
+
+    # Cleanup runs in this task, which is never cancelled, so it can await freely.
+    task = asyncio.create_task(work(), name="scheduler")
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        stopper.cancel()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task  # the elector releases the lease as it unwinds
+        log.info("shutting down")
         await factory.stop_all()
         await sched.drain(timeout=2)
         await recorder.close()
         await client.close()
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # one line per request would cost more than the scheduling itself
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         cfg = resolve_config(args)
         default_framework(cfg.weights, cfg.percentage_of_nodes_to_score)
+        if args.leader_elect and not (args.leader_elect_lease_duration
+                                      > args.leader_elect_renew_deadline
+                                      > args.leader_elect_retry_period > 0):
+            raise ConfigError("leader election needs lease duration > renew deadline > "
+                              "retry period > 0")
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
 
     async def runner() -> None:
-        task = asyncio.current_task()
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            if task is not None:
-                loop.add_signal_handler(sig, task.cancel)
-        try:
-            await serve(args, cfg)
-        except asyncio.CancelledError:
-            log.info("shutting down")
+            loop.add_signal_handler(sig, stop.set)
+        await serve(args, cfg, stop)
 
     asyncio.run(runner())
 
