@@ -32,7 +32,9 @@ def make_event_sink(client: AsyncClient, host: str) -> tuple[EventSink, Any]:
 
     def sink(obj: TypedObject, type_: str, reason: str, message: str,
              field_path: str | None = None) -> None:
-        recorder.event(obj, type_, reason, message, field_path=field_path)
+        # involvedObject.fieldPath is not carried by the recorder; the message names
+        # the container instead.
+        recorder.event(obj, type_, reason, message)
     return sink, recorder
 
 
@@ -140,6 +142,6 @@ class KubeletAgent:
             await self._runner.cleanup()
         if self._recorder is not None:
             with contextlib.suppress(Exception):
-                await self._recorder.stop()
+                await self._recorder.close()
         if self.client is not None:
             await self.client.close()

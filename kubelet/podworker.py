@@ -25,6 +25,7 @@ from kubelet.runtime.base import (
     ImagePullError,
     RuntimeUnavailable,
     SandboxInfo,
+    normalize_image,
 )
 from kubelet.status import ContainerView, build_status, comparable
 
@@ -49,8 +50,7 @@ def pull_policy(c: Container) -> str:
 
 
 def display_image(image: str) -> str:
-    last = image.rsplit("/", 1)[-1]
-    return image if "@" in image or ":" in last else image + ":latest"
+    return normalize_image(image)
 
 
 class PodWorker:

@@ -147,6 +147,14 @@ class ContainerRuntime(Protocol):
     async def close(self) -> None: ...
 
 
+def normalize_image(image: str) -> str:
+    """``busybox`` -> ``busybox:latest``: what Docker stores and what Kubernetes shows."""
+    last = image.rsplit("/", 1)[-1]
+    if "@" in image or ":" in last:
+        return image
+    return image + ":latest"
+
+
 def container_name(pod: Pod, container: str, restart_count: int) -> str:
     """dockershim-style: ``k8s_<container>_<pod>_<namespace>_<uid>_<restarts>``."""
     m = pod.metadata

@@ -45,6 +45,7 @@ from kubelet.runtime.base import (
     RuntimeUnavailable,
     SandboxInfo,
     container_name,
+    normalize_image,
     pod_labels,
 )
 
@@ -55,14 +56,6 @@ T = TypeVar("T")
 POD_NETWORK = "minik8s-pods"
 PAUSE_IMAGE = "minik8s/pause:3.9"
 _ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def normalize_image(image: str) -> str:
-    """``busybox`` -> ``busybox:latest``: what Docker stores and what Kubernetes shows."""
-    last = image.rsplit("/", 1)[-1]
-    if "@" in image or ":" in last:
-        return image
-    return image + ":latest"
 
 
 def _docker_time(s: str | None) -> str | None:

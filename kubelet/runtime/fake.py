@@ -29,6 +29,7 @@ from kubelet.runtime.base import (
     ImagePullError,
     SandboxInfo,
     container_name,
+    normalize_image,
     pod_labels,
 )
 
@@ -90,15 +91,16 @@ class FakeRuntime:
         return self.up
 
     async def image_id(self, image: str) -> str | None:
-        if self.all_images_present or image in self.images:
+        if self.all_images_present or normalize_image(image) in self.images:
             return f"sha256:fake-{image}"
         return None
 
     async def pull_image(self, image: str) -> str:
         self.pulls.append(image)
-        if image in self.pull_errors:
-            raise ImagePullError(self.pull_errors[image])
-        self.images.add(image)
+        for name in (image, normalize_image(image)):
+            if name in self.pull_errors:
+                raise ImagePullError(self.pull_errors[name])
+        self.images.add(normalize_image(image))
         return f"sha256:fake-{image}"
 
     def _add(self, pod: Pod, node: str, name: str, restart_count: int, image: str,
