@@ -1,7 +1,9 @@
 """The shared client machinery: REST client, watch, informers, workqueue, controller loop,
 leader election and events. Every service talks to the API server through this package."""
 
+from client.cache import Store, controller_ref, meta_key, split_key
 from client.config import ClientConfig, load_config, resolve_server
+from client.controller import Controller, Result
 from client.errors import (
     AlreadyExists,
     ApiError,
@@ -20,12 +22,18 @@ from client.errors import (
     UnsupportedMediaType,
     error_from_response,
 )
+from client.events import EventRecorder
+from client.informer import Informer, SharedInformerFactory
+from client.leaderelection import LeaderElector
 from client.rest import AsyncClient, Client, ObjectListResult, RetryPolicy, WatchEvent
+from client.workqueue import RateLimitingQueue, ShutDown, WorkQueue
 
 __all__ = [
     "AlreadyExists", "ApiError", "AsyncClient", "BadRequest", "Client", "ClientConfig",
-    "Conflict", "Forbidden", "Gone", "Invalid", "MethodNotAllowed", "NotFound",
-    "ObjectListResult", "RetryPolicy", "ServerError", "ServerUnavailable", "TooLarge",
-    "TooManyRequests", "Unauthorized", "UnsupportedMediaType", "WatchEvent",
-    "error_from_response", "load_config", "resolve_server",
+    "Conflict", "Controller", "EventRecorder", "Forbidden", "Gone", "Informer", "Invalid",
+    "LeaderElector", "MethodNotAllowed", "NotFound", "ObjectListResult", "RateLimitingQueue",
+    "Result", "RetryPolicy", "ServerError", "ServerUnavailable", "SharedInformerFactory",
+    "ShutDown", "Store", "TooLarge", "TooManyRequests", "Unauthorized",
+    "UnsupportedMediaType", "WatchEvent", "WorkQueue", "controller_ref", "error_from_response",
+    "load_config", "meta_key", "resolve_server", "split_key",
 ]
