@@ -90,9 +90,8 @@ async def bench(url: str, path: str, method: str, n: int, conc: int) -> dict[str
         out["raw_aiohttp"] = await _drive(n, conc, raw)
 
     # the full client stack (request building, decode into a typed Pod) on the default
-    from client.rest import AsyncClient, Req, decode_object
-
     from api.models import Pod
+    from client.rest import AsyncClient, Req, decode_object
 
     async with AsyncClient(url) as ac:
         async def typed() -> Pod:
