@@ -1,0 +1,340 @@
+"""The kubelet on the real Docker daemon, driven through the real API server.
+
+One kubelet process (``python -m kubelet``) serves the module; the restart test runs
+its own. Every container a test makes carries the kubelet's node label, and the
+fixtures remove them all by that label.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.models import Event, Pod
+from client.errors import NotFound
+from client.rest import Client
+from tests.support import ROOT, Process, free_port, service, unique, wait_for
+
+docker = pytest.importorskip("docker")
+
+pytestmark = pytest.mark.docker
+
+LABEL_NODE = "minik8s.node"
+
+
+def _docker() -> Any:
+    try:
+        d = docker.from_env()
+        d.ping()
+        return d
+    except Exception as exc:
+        pytest.skip(f"no Docker daemon: {exc}")
+
+
+@pytest.fixture(scope="module")
+def dk() -> Iterator[Any]:
+    d = _docker()
+    for script in ("deploy/images/pause/build.sh", "deploy/images/busybox/build.sh"):
+        subprocess.run(["sh", str(ROOT / script)], check=True, capture_output=True)
+    yield d
+    d.close()
+
+
+def cleanup(dk: Any, node: str) -> None:
+    for c in dk.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}):
+        try:
+            c.remove(force=True)
+        except Exception:
+            pass
+
+
+class KubeletProc:
+    def __init__(self, server: str, node: str, root: str, port: int | None = None) -> None:
+        self.node = node
+        self.root = root
+        self.port = port or free_port()
+        self.server = server
+        self.proc: Process | None = None
+
+    def start(self) -> KubeletProc:
+        self.proc = service(f"kubelet-{self.node}", "kubelet", [
+            "--server", self.server, "--node-name", self.node, "--runtime", "docker",
+            "--port", str(self.port), "--address", "127.0.0.1", "--node-ip", "127.0.0.1",
+            "--root-dir", self.root, "--backoff-base", "1", "--relist-seconds", "2"])
+        wait_for(lambda: _http_ok(f"http://127.0.0.1:{self.port}/healthz"), timeout=20,
+                 message=f"kubelet healthz:\n{self.proc.log_tail()}")
+        return self
+
+    def stop(self, sig: int | None = None) -> None:
+        if self.proc is not None:
+            if sig is None:
+                self.proc.stop()
+            else:
+                self.proc.stop(sig)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return bool(r.status == 200)
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="module")
+def kubelet(server_url: str, dk: Any) -> Iterator[KubeletProc]:
+    node = unique("dnode")
+    root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
+    k = KubeletProc(server_url, node, root).start()
+    yield k
+    k.stop()
+    cleanup(dk, node)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def api(server_url: str) -> Iterator[Client]:
+    c = Client(server_url)
+    yield c
+    c.close()
+
+
+def make_pod(api: Client, node: str, containers: list[dict[str, Any]], **spec: Any) -> Pod:
+    p = Pod.from_dict({"metadata": {"name": unique("dp"), "namespace": "default"},
+                       "spec": {"nodeName": node, "containers": containers,
+                                "terminationGracePeriodSeconds": 2, **spec}})
+    return api.create(p)
+
+
+def wait_pod(api: Client, p: Pod, pred: Any, timeout: float = 20, what: str = "pod") -> Pod:
+    last: list[Pod] = []
+
+    def check() -> Pod | None:
+        g = api.get(Pod, p.metadata.name or "", "default")
+        last[:] = [g]
+        return g if g.status is not None and pred(g) else None
+    try:
+        return wait_for(check, timeout=timeout, interval=0.1, message=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last status: "
+                             f"{last[0].status.to_dict() if last and last[0].status else None}") from None
+
+
+def cs(p: Pod, i: int = 0) -> dict[str, Any]:
+    assert p.status is not None and p.status.container_statuses
+    return p.status.container_statuses[i].to_dict()
+
+
+def cond(p: Pod, type_: str) -> str | None:
+    return next((c.status for c in (p.status.conditions if p.status else None) or []
+                 if c.type == type_), None)
+
+
+def pod_containers(dk: Any, uid: str) -> list[Any]:
+    return dk.containers.list(all=True, filters={"label": f"io.kubernetes.pod.uid={uid}"})
+
+
+def delete_now(api: Client, p: Pod) -> None:
+    try:
+        api.delete(Pod, p.metadata.name or "", "default")
+    except NotFound:
+        pass
+
+
+def test_two_containers_share_localhost_env_command_and_logs(
+        api: Client, kubelet: KubeletProc, dk: Any) -> None:
+    web = {"name": "web", "image": "busybox", "workingDir": "/srv",
+           "env": [{"name": "GREETING", "value": "hello-from-env"}],
+           "command": ["sh", "-c"],
+           "args": ['mkdir -p /srv/www && echo "$GREETING $(pwd)" > /srv/www/index.html '
+                    '&& exec httpd -f -p 8080 -h /srv/www'],
+           "ports": [{"containerPort": 8080}]}
+    fetch = {"name": "fetch", "image": "busybox:latest", "command": ["sh", "-c",
+             "trap 'exit 0' TERM; while true; do wget -qO- http://localhost:8080/ "
+             "&& sleep 1 || sleep 0.2; done"]}
+    p = make_pod(api, kubelet.node, [web, fetch])
+    got = wait_pod(api, p, lambda g: g.status.phase == "Running" and cond(g, "Ready") == "True",
+                   what="Running")
+    ip = got.status.pod_ip if got.status else None
+    assert ip and got.status and got.status.host_ip == "127.0.0.1"
+    assert cs(got)["containerID"].startswith("docker://")
+    assert cs(got)["imageID"].startswith("docker://sha256:")
+    # the pod IP is reachable from the host
+    body = wait_for(lambda: urllib.request.urlopen(f"http://{ip}:8080/", timeout=2).read(),
+                    timeout=10, message="pod IP reachable")
+    assert body.decode().strip() == "hello-from-env /srv"
+    # the second container reached the first over localhost; its log comes through the
+    # API server's pods/{name}/log, proxied to the kubelet
+    logs = wait_for(lambda: (t := api.pod_logs(p.metadata.name or "", "default",
+                                               container="fetch")) and "hello-from-env" in t and t,
+                    timeout=15, message="fetch logs")
+    assert "hello-from-env /srv" in logs
+    tail = api.pod_logs(p.metadata.name or "", "default", container="fetch", tail_lines=1)
+    assert tail.count("\n") == 1
+    # docker shows dockershim-style names and a pause container holding the namespaces
+    names = {c.name for c in pod_containers(dk, p.metadata.uid or "")}
+    uid = p.metadata.uid
+    assert {f"k8s_POD_{p.metadata.name}_default_{uid}_0", f"k8s_web_{p.metadata.name}_default_{uid}_0",
+            f"k8s_fetch_{p.metadata.name}_default_{uid}_0"} == names
+    events = {e.reason for e in api.list(Event, "default", field_selector=(
+        f"involvedObject.name={p.metadata.name}")).items}
+    assert {"Pulled", "Created", "Started"} <= events
+    delete_now(api, p)
+
+
+def test_crash_restarts_with_growing_backoff(api: Client, kubelet: KubeletProc) -> None:
+    p = make_pod(api, kubelet.node, [{"name": "crash", "image": "busybox", "command": [
+        "sh", "-c", "echo boom; exit 3"]}])
+    got = wait_pod(api, p, lambda g: cs(g)["restartCount"] >= 3
+                   if g.status.container_statuses else False, timeout=30, what="3 restarts")
+    last = cs(got)["lastState"]["terminated"]
+    assert last["exitCode"] == 3 and last["reason"] == "Error"
+    got = wait_pod(api, p, lambda g: (cs(g)["state"].get("waiting") or {}).get("reason")
+                   == "CrashLoopBackOff", timeout=20, what="CrashLoopBackOff")
+    assert got.status and got.status.phase == "Running"
+    evs = api.list(Event, "default", field_selector=f"involvedObject.name={p.metadata.name}").items
+    backoff = [e for e in evs if e.reason == "BackOff"]
+    assert backoff and backoff[0].type == "Warning"
+    # the gaps between starts grow (1 s base, doubling)
+    started = sorted(e.first_timestamp or "" for e in evs if e.reason == "Started")
+    assert len(started) >= 1
+    prev = api.pod_logs(p.metadata.name or "", "default", previous=True)
+    assert "boom" in prev
+    delete_now(api, p)
+
+
+def test_memory_limit_gives_oomkilled(api: Client, kubelet: KubeletProc, dk: Any) -> None:
+    p = make_pod(api, kubelet.node, [{
+        "name": "hog", "image": "busybox",
+        "command": ["sh", "-c", "head -c 300m /dev/zero | tail"],
+        "resources": {"limits": {"memory": "16Mi", "cpu": "500m"}}}], restartPolicy="Never")
+    got = wait_pod(api, p, lambda g: g.status.phase == "Failed", timeout=30, what="Failed")
+    term = cs(got)["state"]["terminated"]
+    assert term["reason"] == "OOMKilled" and term["exitCode"] == 137
+    # limits alone default the requests: Guaranteed, and the cgroups say so
+    assert got.status and got.status.qos_class == "Guaranteed"
+    app = [c for c in pod_containers(dk, p.metadata.uid or "")
+           if c.labels["io.kubernetes.container.name"] == "hog"][0]
+    hc = app.attrs["HostConfig"]
+    assert hc["Memory"] == 16 * 1024 * 1024 and hc["CpuQuota"] == 50_000
+    assert hc["CgroupParent"] == "/kubepods/guaranteed"
+    delete_now(api, p)
+
+
+def test_liveness_restarts_and_readiness_gates_ready(api: Client, kubelet: KubeletProc) -> None:
+    live = {"name": "live", "image": "busybox", "command": [
+        "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"],
+        "livenessProbe": {"tcpSocket": {"port": 9999}, "periodSeconds": 1,
+                          "failureThreshold": 2, "timeoutSeconds": 1}}
+    ready = {"name": "ready", "image": "busybox", "command": [
+        "sh", "-c", "trap 'exit 0' TERM; sleep 3; touch /tmp/ready; "
+        "httpd -p 8081 -h /tmp; while true; do sleep 0.2; done"],
+        "readinessProbe": {"exec": {"command": ["test", "-f", "/tmp/ready"]},
+                           "periodSeconds": 1},
+        "livenessProbe": {"httpGet": {"path": "/", "port": 8081}, "initialDelaySeconds": 5,
+                          "periodSeconds": 2, "failureThreshold": 3}}
+    p = make_pod(api, kubelet.node, [live, ready])
+    got = wait_pod(api, p, lambda g: g.status.phase == "Running", what="Running")
+    t_running = time.monotonic()
+    assert cond(got, "Ready") == "False"
+    got = wait_pod(api, p, lambda g: cs(g, 1)["ready"], timeout=15, what="ready after probe")
+    assert time.monotonic() - t_running > 1.0
+    got = wait_pod(api, p, lambda g: cs(g, 0)["restartCount"] >= 1, timeout=20,
+                   what="liveness restart")
+    assert cs(got, 1)["restartCount"] == 0, "the healthy container keeps running"
+    evs = api.list(Event, "default", field_selector=f"involvedObject.name={p.metadata.name}").items
+    assert any(e.reason == "Unhealthy" and "Liveness probe failed" in (e.message or "")
+               for e in evs)
+    assert any(e.reason == "Killing" and "failed liveness probe" in (e.message or "")
+               for e in evs)
+    delete_now(api, p)
+
+
+def test_delete_removes_all_containers_and_emptydir(api: Client, kubelet: KubeletProc,
+                                                    dk: Any) -> None:
+    p = make_pod(api, kubelet.node, [{
+        "name": "w", "image": "busybox",
+        "command": ["sh", "-c", "echo data > /cache/f; trap 'exit 0' TERM; "
+                    "while true; do sleep 0.2; done"],
+        "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]}],
+        volumes=[{"name": "cache", "emptyDir": {}}], terminationGracePeriodSeconds=5)
+    wait_pod(api, p, lambda g: g.status.phase == "Running", what="Running")
+    uid = p.metadata.uid or ""
+    vol = Path(kubelet.root) / "pods" / uid / "volumes" / "empty-dir" / "cache"
+    wait_for(lambda: (vol / "f").exists(), timeout=5, message="emptyDir written")
+    assert len(pod_containers(dk, uid)) == 2
+    t0 = time.monotonic()
+    api.delete(Pod, p.metadata.name or "", "default")
+
+    def gone() -> bool:
+        try:
+            api.get(Pod, p.metadata.name or "", "default")
+            return False
+        except NotFound:
+            return True
+    wait_for(gone, timeout=10, message="pod deleted")
+    assert time.monotonic() - t0 < 5, "a container that exits on SIGTERM ends well within grace"
+    assert pod_containers(dk, uid) == []
+    assert not vol.exists() and not (Path(kubelet.root) / "pods" / uid).exists()
+
+
+def test_missing_image_gives_image_pull_backoff_with_daemon_message(
+        api: Client, kubelet: KubeletProc) -> None:
+    p = make_pod(api, kubelet.node, [{"name": "x", "image": "minik8s-test/does-not-exist:1"}])
+    got = wait_pod(api, p, lambda g: (cs(g)["state"].get("waiting") or {}).get("reason") in (
+        "ErrImagePull", "ImagePullBackOff"), what="ErrImagePull")
+    got = wait_pod(api, p, lambda g: (cs(g)["state"].get("waiting") or {}).get("reason")
+                   == "ImagePullBackOff", timeout=15, what="ImagePullBackOff")
+    msg = cs(got)["state"]["waiting"]["message"]
+    # the daemon's own words (no registry here: a DNS or access error)
+    assert "minik8s-test/does-not-exist" in msg or "registry" in msg or "pull access" in msg, msg
+    assert got.status and got.status.phase == "Pending"
+    evs = api.list(Event, "default", field_selector=f"involvedObject.name={p.metadata.name}").items
+    assert any(e.reason == "Failed" and "Failed to pull image" in (e.message or "") for e in evs)
+    delete_now(api, p)
+
+
+def test_restarted_kubelet_adopts_without_duplicates(server_url: str, api: Client,
+                                                     dk: Any) -> None:
+    node = unique("rnode")
+    root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
+    k = KubeletProc(server_url, node, root).start()
+    try:
+        keep = make_pod(api, node, [{"name": "a", "image": "busybox", "command": [
+            "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]}])
+        drop = make_pod(api, node, [{"name": "a", "image": "busybox", "command": [
+            "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]}],
+            volumes=[{"name": "v", "emptyDir": {}}])
+        for p in (keep, drop):
+            wait_pod(api, p, lambda g: g.status.phase == "Running", what="Running")
+        before = sorted(c.id for c in pod_containers(dk, keep.metadata.uid or ""))
+        import signal
+        k.stop(signal.SIGKILL)
+        # deleted while its kubelet is down
+        api.delete(Pod, drop.metadata.name or "", "default", grace_period_seconds=0)
+        k = KubeletProc(server_url, node, root).start()
+        wait_for(lambda: pod_containers(dk, drop.metadata.uid or "") == [], timeout=15,
+                 message="containers of the pod deleted meanwhile removed")
+        got = wait_pod(api, keep, lambda g: g.status.phase == "Running", what="still Running")
+        time.sleep(3)  # give a wrong kubelet the time to make duplicates
+        after = sorted(c.id for c in pod_containers(dk, keep.metadata.uid or ""))
+        assert after == before
+        assert all(c.status == "running" for c in pod_containers(dk, keep.metadata.uid or ""))
+        assert cs(api.get(Pod, keep.metadata.name or "", "default"))["restartCount"] == 0
+        assert got.status and got.status.pod_ip
+        assert not (Path(root) / "pods" / (drop.metadata.uid or "")).exists()
+        delete_now(api, keep)
+    finally:
+        k.stop()
+        cleanup(dk, node)
+        shutil.rmtree(root, ignore_errors=True)
+
+
