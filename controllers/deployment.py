@@ -19,7 +19,7 @@ from client import AlreadyExists, AsyncClient, NotFound
 from client.cache import CONTROLLER_UID_INDEX, NAMESPACE_INDEX, meta_key
 from client.controller import Controller, Result
 from controllers import deployment_util as du
-from controllers.context import ControllerContext
+from controllers.context import ControllerContext, retry_conflicts
 from controllers.ownership import ClaimManager, owner_reference
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class DeploymentController:
         self.d_store = self.d_informer.store
         self.rs_store = self.rs_informer.store
         self.pod_store = self.pod_informer.store
-        self.controller = Controller(self.name, self.reconcile, workers=workers)
+        self.controller = Controller(self.name, retry_conflicts(self.reconcile), workers=workers)
         self.d_informer.add_handler(*self.controller.enqueue_handlers())
         self.rs_informer.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pod_informer.add_handler(None, None, self._pod_deleted)

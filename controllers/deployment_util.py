@@ -168,6 +168,13 @@ def available_of(rs: ReplicaSet | None) -> int:
     return count_available([rs])
 
 
+def surely_available(rs: ReplicaSet | None) -> int:
+    """Available pods that will still be there: a ReplicaSet just scaled below its
+    reported availability is about to delete some of them (its status lags its spec),
+    so it counts for no more than its new size."""
+    return min(available_of(rs), replicas_of(rs)) if rs is not None else 0
+
+
 def active(rss: Iterable[ReplicaSet | None]) -> list[ReplicaSet]:
     return [rs for rs in rss if rs is not None and replicas_of(rs) > 0]
 
@@ -218,7 +225,9 @@ def new_rs_new_replicas(d: Deployment, all_rss: list[ReplicaSet], new_rs: Replic
     if current >= desired:
         return desired
     max_total = desired + max_surge(d)
-    total = count_spec(all_rss)
+    # Pods a scaled-down ReplicaSet has not yet deleted still exist: count them, so that
+    # maxSurge holds for pods and not only for the ReplicaSets' sizes.
+    total = sum(max(replicas_of(rs), rs.status.replicas if rs.status else 0) for rs in all_rss)
     if total >= max_total:
         return current
     return current + min(max_total - total, desired - current)
@@ -235,7 +244,7 @@ def plan_old_scale_down(d: Deployment, all_rss: list[ReplicaSet], old_rss: list[
         return sizes
     all_count = count_spec(all_rss)
     min_available = replicas_of(d) - max_unavailable(d)
-    new_unavailable = replicas_of(new_rs) - available_of(new_rs) if new_rs else 0
+    new_unavailable = replicas_of(new_rs) - surely_available(new_rs) if new_rs else 0
     max_scaled_down = all_count - min_available - new_unavailable
     if max_scaled_down <= 0:
         return sizes
@@ -246,14 +255,14 @@ def plan_old_scale_down(d: Deployment, all_rss: list[ReplicaSet], old_rss: list[
         name = rs.metadata.name or ""
         if cleaned >= max_scaled_down:
             break
-        unhealthy = size[name] - available_of(rs)
+        unhealthy = size[name] - surely_available(rs)
         if size[name] == 0 or unhealthy <= 0:
             continue
         down = min(max_scaled_down - cleaned, unhealthy)
         size[name] -= down
         sizes[name] = size[name]
         cleaned += down
-    available = count_available(all_rss)
+    available = sum(surely_available(rs) for rs in all_rss)
     if available > min_available:
         budget = available - min_available
         done = 0

@@ -25,7 +25,7 @@ from client import AsyncClient, Conflict, NotFound
 from client.cache import OWNER_UID_INDEX
 from client.controller import Controller, Result
 from client.informer import Informer
-from controllers.context import ControllerContext
+from controllers.context import ControllerContext, retry_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class GarbageCollector:
 
     def __init__(self, ctx: ControllerContext, workers: int = 5) -> None:
         self.client: AsyncClient = ctx.client
-        self.controller = Controller(self.name, self.reconcile, workers=workers)
+        self.controller = Controller(self.name, retry_conflicts(self.reconcile), workers=workers)
         self.informers: dict[str, Informer[Any]] = {}
         for info in GC_KINDS:
             inf = ctx.factory.informer(info.model)

@@ -16,7 +16,7 @@ from api import resources
 from api.models import Namespace, TypedObject
 from client import AsyncClient, Conflict, NotFound
 from client.controller import Controller, Result
-from controllers.context import ControllerContext
+from controllers.context import ControllerContext, retry_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class NamespaceController:
     def __init__(self, ctx: ControllerContext, workers: int = 2) -> None:
         self.client: AsyncClient = ctx.client
         self.informer = ctx.factory.informer(Namespace)
-        self.controller = Controller(self.name, self.reconcile, workers=workers)
+        self.controller = Controller(self.name, retry_conflicts(self.reconcile), workers=workers)
         self.informer.add_handler(*self.controller.enqueue_handlers())
 
     @property

@@ -26,7 +26,7 @@ from api.timeutil import format_time, parse_time
 from client import AsyncClient, NotFound
 from client.cache import NODE_NAME_INDEX
 from client.controller import Controller, Result
-from controllers.context import ControllerContext
+from controllers.context import ControllerContext, retry_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class NodeLifecycleController:
         self.nodes = ctx.factory.informer(Node)
         self.leases = ctx.factory.informer(Lease)
         self.pods = ctx.factory.informer(Pod)
-        self.controller = Controller(self.name, self.reconcile, workers=workers)
+        self.controller = Controller(self.name, retry_conflicts(self.reconcile), workers=workers)
         self.nodes.add_handler(*self.controller.enqueue_handlers())
         self.leases.add_handler(self._lease_changed, lambda _o, n: self._lease_changed(n), None)
         self.pods.add_handler(self._pod_changed, lambda _o, n: self._pod_changed(n), None)

@@ -19,7 +19,7 @@ from client import AsyncClient, Forbidden, NotFound
 from client.cache import NAMESPACE_INDEX, meta_key, split_key
 from client.controller import Controller, Result
 from controllers import replicaset_util as ru
-from controllers.context import ControllerContext
+from controllers.context import ControllerContext, retry_conflicts
 from controllers.expectations import Expectations
 from controllers.ownership import ClaimManager, owner_reference
 
@@ -47,7 +47,7 @@ class ReplicaSetController:
         self.rs_store = self.rs_informer.store
         self.pod_store = self.pod_informer.store
         self.expectations = Expectations()
-        self.controller = Controller(self.name, self.reconcile, workers=workers)
+        self.controller = Controller(self.name, retry_conflicts(self.reconcile), workers=workers)
         self.rs_informer.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pod_informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 

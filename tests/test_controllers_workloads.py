@@ -1,0 +1,329 @@
+"""Deployment, ReplicaSet, garbage-collector and namespace controllers against a real
+API server + etcd, with the controller-manager running as its own process.
+
+There is no kubelet: a FakeKubelet marks pods Running/Ready through pods/status."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from api.models import Deployment, Event, Namespace, ObjectMeta, Pod, ReplicaSet
+from api.podutil import controller_ref
+from client import AsyncClient, NotFound
+from client.informer import Informer
+from controllers import deployment_util as du
+from tests.controllers_helpers import (
+    FakeKubelet,
+    create_namespace,
+    deployment,
+    is_ready,
+    start_controller_manager,
+)
+from tests.support import Process, async_wait_for, unique
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def cm(server_url: str) -> Iterator[Process]:
+    p = start_controller_manager(server_url, "--controllers=*,-nodelifecycle")
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+async def client(server_url: str, cm: Process) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(server_url) as c:
+        yield c
+    assert cm.alive(), cm.log_tail()
+
+
+@pytest.fixture
+async def ns(client: AsyncClient) -> str:
+    name = unique("cm")
+    await create_namespace(client, name)
+    return name
+
+
+async def rs_list(client: AsyncClient, ns: str) -> list[ReplicaSet]:
+    return (await client.list(ReplicaSet, ns)).items
+
+
+async def pod_list(client: AsyncClient, ns: str) -> list[Pod]:
+    return [p for p in (await client.list(Pod, ns)).items
+            if p.metadata.deletion_timestamp is None]
+
+
+async def complete(client: AsyncClient, ns: str, name: str) -> Deployment | None:
+    d = await client.get(Deployment, name, ns)
+    st = d.status
+    want = du.replicas_of(d)
+    ok = (st is not None and (st.observed_generation or 0) >= (d.metadata.generation or 0)
+          and (st.updated_replicas or 0) == want and (st.replicas or 0) == want
+          and (st.available_replicas or 0) == want)
+    return d if ok else None
+
+
+async def test_deployment_creates_one_replicaset_and_owned_pods(client: AsyncClient,
+                                                                ns: str) -> None:
+    async with FakeKubelet(client, ns):
+        await client.create(deployment("web", 3), ns)
+        d = await async_wait_for(lambda: complete(client, ns, "web"), timeout=30,
+                                 message="deployment web complete")
+    assert d is not None
+    rss = await rs_list(client, ns)
+    assert len(rss) == 1
+    rs = rss[0]
+    h = (rs.metadata.labels or {})[du.HASH_LABEL]
+    assert rs.metadata.name == f"web-{h}"
+    assert rs.spec.selector.match_labels == {"app": "web", du.HASH_LABEL: h}
+    ref = controller_ref(rs)
+    assert ref is not None and ref.uid == d.metadata.uid and ref.kind == "Deployment"
+    ann = rs.metadata.annotations or {}
+    assert ann[du.REVISION] == "1"
+    assert ann[du.DESIRED_REPLICAS] == "3" and ann[du.MAX_REPLICAS] == "4"
+    assert (d.metadata.annotations or {})[du.REVISION] == "1"
+    pods = await pod_list(client, ns)
+    assert len(pods) == 3
+    for p in pods:
+        pref = controller_ref(p)
+        assert pref is not None and pref.uid == rs.metadata.uid
+        assert pref.block_owner_deletion is True
+        assert (p.metadata.name or "").startswith(f"web-{h}-")
+        assert (p.metadata.labels or {})[du.HASH_LABEL] == h
+    conds = {c.type: c for c in (d.status.conditions if d.status else None) or []}
+    assert conds["Available"].status == "True"
+    assert conds["Available"].reason == "MinimumReplicasAvailable"
+    assert conds["Progressing"].reason == "NewReplicaSetAvailable"
+    rs_now = await client.get(ReplicaSet, rs.metadata.name or "", ns)
+    assert rs_now.status is not None
+    assert (rs_now.status.replicas, rs_now.status.ready_replicas,
+            rs_now.status.available_replicas, rs_now.status.fully_labeled_replicas) == (3, 3, 3, 3)
+    assert rs_now.status.observed_generation == rs_now.metadata.generation
+
+    async def events() -> list[Event] | None:
+        evs = (await client.list(Event, ns)).items
+        reasons = {e.reason for e in evs}
+        return evs if {"SuccessfulCreate", "ScalingReplicaSet"} <= reasons else None
+
+    evs = await async_wait_for(events, timeout=10, message="events")
+    assert any(e.message == f"Scaled up replica set {rs.metadata.name} from 0 to 3"
+               for e in evs if e.reason == "ScalingReplicaSet")
+    assert any((e.message or "").startswith(f"Created pod: web-{h}-")
+               for e in evs if e.reason == "SuccessfulCreate")
+
+
+async def test_scale_up_and_down_and_replace_deleted_pod(client: AsyncClient, ns: str) -> None:
+    async with FakeKubelet(client, ns):
+        await client.create(deployment("sc", 2), ns)
+        await async_wait_for(lambda: complete(client, ns, "sc"), timeout=30)
+        await client.patch_scale(Deployment, "sc", 5, ns)
+
+        async def pods_n(n: int) -> bool:
+            return len(await pod_list(client, ns)) == n and bool(await complete(client, ns, "sc"))
+
+        await async_wait_for(lambda: pods_n(5), timeout=30, message="5 pods")
+        await client.patch_scale(Deployment, "sc", 1, ns)
+        await async_wait_for(lambda: pods_n(1), timeout=30, message="1 pod")
+        assert len(await rs_list(client, ns)) == 1
+        victim = (await pod_list(client, ns))[0]
+        await client.delete(Pod, victim.metadata.name or "", ns)
+
+        async def replaced() -> bool:
+            pods = await pod_list(client, ns)
+            return len(pods) == 1 and pods[0].metadata.uid != victim.metadata.uid
+
+        await async_wait_for(replaced, timeout=20, message="replacement pod")
+    evs = (await client.list(Event, ns)).items
+    assert any(e.reason == "SuccessfulDelete" for e in evs)
+
+
+class PodWatch:
+    """Checks an invariant over the namespace's pods after every watch event."""
+
+    def __init__(self, client: AsyncClient, ns: str) -> None:
+        self.informer: Informer[Pod] = Informer(client, Pod, ns)
+        self.informer.add_handler(self._check, lambda _o, _n: self._check(None),
+                                  lambda _o: self._check(None))
+        self.samples: list[tuple[int, int, set[str]]] = []
+
+    def _check(self, _obj: Any) -> None:
+        live = [p for p in self.informer.store.list() if p.metadata.deletion_timestamp is None]
+        hashes = {(p.metadata.labels or {}).get(du.HASH_LABEL, "") for p in live}
+        self.samples.append((len(live), sum(1 for p in live if is_ready(p)), hashes))
+
+    async def __aenter__(self) -> PodWatch:
+        await self.informer.start()
+        await self.informer.wait_for_sync(10)
+        self.samples.clear()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.informer.stop()
+
+
+async def test_rolling_update_respects_surge_and_unavailable_then_rollback(
+        client: AsyncClient, ns: str) -> None:
+    replicas = 5  # 25% -> surge 2 (rounded up), unavailable 1 (rounded down)
+    async with FakeKubelet(client, ns, delay=0.05):
+        await client.create(deployment("roll", replicas, "nginx:1"), ns)
+        await async_wait_for(lambda: complete(client, ns, "roll"), timeout=30)
+        async with PodWatch(client, ns) as watch:
+            await client.patch(Deployment, "roll", {"spec": {"template": {"spec": {
+                "containers": [{"name": "app", "image": "nginx:2"}]}}}}, ns)
+            await async_wait_for(lambda: complete(client, ns, "roll"), timeout=60,
+                                 message="rollout to nginx:2")
+        assert watch.samples, "the watch saw the rollout"
+        assert max(n for n, _, _ in watch.samples) <= replicas + 2, watch.samples
+        assert min(r for _, r, _ in watch.samples) >= replicas - 1, watch.samples
+        assert max(len(h) for _, _, h in watch.samples) == 2, "old and new pods overlapped"
+        d = await client.get(Deployment, "roll", ns)
+        assert (d.metadata.annotations or {})[du.REVISION] == "2"
+        rss = {(r.metadata.annotations or {})[du.REVISION]: r for r in await rs_list(client, ns)}
+        assert sorted(rss) == ["1", "2"]
+        assert du.replicas_of(rss["1"]) == 0 and du.replicas_of(rss["2"]) == replicas
+        images = {p.spec.containers[0].image for p in await pod_list(client, ns)}
+        assert images == {"nginx:2"}
+
+        # rollback as `kubectl rollout undo` does it: the old template goes back into the
+        # Deployment's spec; the ReplicaSet that has it becomes new with revision 3.
+        old_rs = rss["1"]
+        assert old_rs.spec.template is not None
+        template = old_rs.spec.template.to_dict()
+        template["metadata"]["labels"].pop(du.HASH_LABEL)
+        await client.patch(Deployment, "roll", [
+            {"op": "replace", "path": "/spec/template", "value": template}], ns,
+            patch_type="json")
+        await async_wait_for(lambda: complete(client, ns, "roll"), timeout=60,
+                             message="rollback to nginx:1")
+        back = await client.get(ReplicaSet, old_rs.metadata.name or "", ns)
+        ann = back.metadata.annotations or {}
+        assert ann[du.REVISION] == "3" and ann[du.REVISION_HISTORY] == "1"
+        assert du.replicas_of(back) == replicas
+        assert len(await rs_list(client, ns)) == 2
+        d = await client.get(Deployment, "roll", ns)
+        assert (d.metadata.annotations or {})[du.REVISION] == "3"
+        images = {p.spec.containers[0].image for p in await pod_list(client, ns)}
+        assert images == {"nginx:1"}
+
+
+async def test_recreate_never_overlaps_and_paused_only_scales(client: AsyncClient,
+                                                              ns: str) -> None:
+    async with FakeKubelet(client, ns):
+        await client.create(deployment("rc", 3, strategy={"type": "Recreate"}), ns)
+        await async_wait_for(lambda: complete(client, ns, "rc"), timeout=30)
+        async with PodWatch(client, ns) as watch:
+            await client.patch(Deployment, "rc", {"spec": {"template": {"spec": {
+                "containers": [{"name": "app", "image": "nginx:2"}]}}}}, ns)
+            await async_wait_for(lambda: complete(client, ns, "rc"), timeout=60)
+        assert max(len(h) for _, _, h in watch.samples) == 1, "old and new pods coexisted"
+
+        await client.patch(Deployment, "rc", {"spec": {"paused": True}}, ns)
+        await client.patch(Deployment, "rc", {"spec": {"replicas": 4, "template": {"spec": {
+            "containers": [{"name": "app", "image": "nginx:3"}]}}}}, ns)
+
+        async def scaled_not_rolled() -> bool:
+            pods = await pod_list(client, ns)
+            return len(pods) == 4 and {p.spec.containers[0].image for p in pods} == {"nginx:2"}
+
+        await async_wait_for(scaled_not_rolled, timeout=30, message="paused scale to 4")
+        assert len(await rs_list(client, ns)) == 2
+        d = await client.get(Deployment, "rc", ns)
+        cond = du.get_condition(d.status, "Progressing")
+        assert cond is not None and cond.reason == "DeploymentPaused"
+        await client.patch(Deployment, "rc", {"spec": {"paused": False}}, ns)
+
+        async def rolled() -> bool:
+            pods = await pod_list(client, ns)
+            return (len(pods) == 4 and {p.spec.containers[0].image for p in pods} == {"nginx:3"}
+                    and bool(await complete(client, ns, "rc")))
+
+        await async_wait_for(rolled, timeout=60, message="resumed rollout")
+
+
+async def _owned_world(client: AsyncClient, ns: str, name: str) -> tuple[Deployment,
+                                                                        list[ReplicaSet],
+                                                                        list[Pod]]:
+    await client.create(deployment(name, 2), ns)
+
+    async def ready() -> bool:
+        return len(await rs_list(client, ns)) == 1 and len(await pod_list(client, ns)) == 2
+
+    await async_wait_for(ready, timeout=30, message="deployment with 2 pods")
+    return (await client.get(Deployment, name, ns), await rs_list(client, ns),
+            await pod_list(client, ns))
+
+
+async def _gone(client: AsyncClient, ns: str, model: type[Any], name: str) -> bool:
+    try:
+        await client.get(model, name, ns)
+    except NotFound:
+        return True
+    return False
+
+
+async def test_cascading_delete_background(client: AsyncClient, ns: str) -> None:
+    _, rss, _ = await _owned_world(client, ns, "bg")
+    await client.delete(Deployment, "bg", ns, propagation_policy="Background")
+
+    async def all_gone() -> bool:
+        return not await rs_list(client, ns) and not (await client.list(Pod, ns)).items
+
+    await async_wait_for(all_gone, timeout=30, message="ReplicaSet and pods collected")
+
+
+async def test_cascading_delete_foreground(client: AsyncClient, ns: str) -> None:
+    _, rss, _ = await _owned_world(client, ns, "fg")
+    res = await client.delete(Deployment, "fg", ns, propagation_policy="Foreground")
+    assert res is not None and "foregroundDeletion" in (res.metadata.finalizers or [])
+    seen_waiting = False
+
+    async def done() -> bool:
+        nonlocal seen_waiting
+        pods = (await client.list(Pod, ns)).items
+        rs_left = await rs_list(client, ns)
+        owner_gone = await _gone(client, ns, Deployment, "fg")
+        if not owner_gone and (pods or rs_left):
+            seen_waiting = True
+        # the owner may never disappear before its blocking dependents
+        assert not (owner_gone and rs_left), "deployment went before its ReplicaSet"
+        return owner_gone and not pods and not rs_left
+
+    await async_wait_for(done, timeout=30, message="foreground deletion")
+    assert seen_waiting
+
+
+async def test_cascading_delete_orphan(client: AsyncClient, ns: str) -> None:
+    d, rss, pods = await _owned_world(client, ns, "or")
+    await client.delete(Deployment, "or", ns, propagation_policy="Orphan")
+    await async_wait_for(lambda: _gone(client, ns, Deployment, "or"), timeout=30)
+    rs = await client.get(ReplicaSet, rss[0].metadata.name or "", ns)
+    assert not [r for r in rs.metadata.owner_references or [] if r.uid == d.metadata.uid]
+    left = await pod_list(client, ns)
+    assert {p.metadata.uid for p in left} == {p.metadata.uid for p in pods}
+
+
+async def test_dependent_of_missing_owner_is_collected(client: AsyncClient, ns: str) -> None:
+    pod = Pod.from_dict({
+        "metadata": {"name": "orphaned", "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "never-existed",
+            "uid": "00000000-0000-0000-0000-000000000000"}]},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    await client.create(pod, ns)
+    await async_wait_for(lambda: _gone(client, ns, Pod, "orphaned"), timeout=20,
+                         message="dangling dependent deleted")
+
+
+async def test_namespace_deletion_removes_everything(client: AsyncClient, ns: str) -> None:
+    await _owned_world(client, ns, "nsd")
+    await client.delete(Namespace, ns)
+    got = await client.get(Namespace, ns)
+    assert got.status is not None and got.status.phase == "Terminating"
+    await async_wait_for(lambda: _gone(client, "", Namespace, ns), timeout=30,
+                         message="namespace removed")
+    assert not (await client.list(Pod, ns)).items
+    assert not (await client.list(ReplicaSet, ns)).items
+    assert not (await client.list(Deployment, ns)).items
