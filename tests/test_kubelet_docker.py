@@ -221,8 +221,8 @@ def test_memory_limit_gives_oomkilled(api: Client, kubelet: KubeletProc, dk: Any
     assert term["reason"] == "OOMKilled" and term["exitCode"] == 137
     # limits alone default the requests: Guaranteed, and the cgroups say so
     assert got.status and got.status.qos_class == "Guaranteed"
-    app = [c for c in pod_containers(dk, p.metadata.uid or "")
-           if c.labels["io.kubernetes.container.name"] == "hog"][0]
+    app = next(c for c in pod_containers(dk, p.metadata.uid or "")
+           if c.labels["io.kubernetes.container.name"] == "hog")
     hc = app.attrs["HostConfig"]
     assert hc["Memory"] == 16 * 1024 * 1024 and hc["CpuQuota"] == 50_000
     assert hc["CgroupParent"] == "/kubepods/guaranteed"
