@@ -943,7 +943,7 @@ def _replicated_spec(errs: Errs, spec: JSON, path: str) -> None:
             )
 
 
-def _int_or_percent(errs: Errs, v: Any, path: str) -> int | None:
+def _int_or_percent(errs: Errs, v: Any, path: str, at_most_100: bool) -> int | None:
     """A non-negative int or "N%"; returns the number (percent or int) for later checks."""
     if isinstance(v, str):
         msgs = is_valid_percent(v)
@@ -952,7 +952,7 @@ def _int_or_percent(errs: Errs, v: Any, path: str) -> int | None:
         if msgs:
             return None
         n = int(v[:-1])
-        if n > 100:
+        if at_most_100 and n > 100:
             errs.append(invalid(path, v, "must not be greater than 100%"))
         return n
     if isinstance(v, int) and not isinstance(v, bool):
@@ -977,11 +977,11 @@ def _validate_strategy(errs: Errs, strategy: Any, path: str) -> None:
         unavailable = ru.get("maxUnavailable")
         surge = ru.get("maxSurge")
         u = (
-            _int_or_percent(errs, unavailable, _child(rpath, "maxUnavailable"))
+            _int_or_percent(errs, unavailable, _child(rpath, "maxUnavailable"), True)
             if unavailable is not None
             else None
         )
-        s = _int_or_percent(errs, surge, _child(rpath, "maxSurge")) if surge is not None else None
+        s = _int_or_percent(errs, surge, _child(rpath, "maxSurge"), False) if surge is not None else None
         if u == 0 and s == 0:
             errs.append(
                 invalid(
@@ -1117,8 +1117,9 @@ def _validate_event(obj: JSON) -> Errs:
         rc = str(obj.get("reportingComponent") or "")
         if not rc:
             errs.append(required("reportingComponent"))
-        for m in is_qualified_name(rc):
-            errs.append(invalid("reportingComponent", rc, m))
+        else:
+            for m in is_qualified_name(rc):
+                errs.append(invalid("reportingComponent", rc, m))
         ri = str(obj.get("reportingInstance") or "")
         if not ri:
             errs.append(required("reportingInstance"))
