@@ -112,6 +112,7 @@ def _include_routes(app: FastAPI) -> None:
 
 def _install_middlewares(app: FastAPI) -> None:
     # Added last = outermost. Table conversion wraps the resource handlers only.
+    app.add_middleware(resource_routes.ResourceRouter)
     try:
         from apiserver.table_middleware import TableMiddleware
 

@@ -342,8 +342,11 @@ class Registry:
         """Read, mutate, compare-and-swap; retried on a lost race unless a
         resourceVersion precondition was given (then the race is the client's 409)."""
         key = object_key(info, namespace, name)
-        cur = self.cache(info).get(key) if precondition_rv is None else None
-        if cur is None or cur.rv < self.last_write[info.plural]:
+        c = self.cache(info)
+        # The cache is as fresh as etcd once it has applied this server's last write of
+        # the type; otherwise read etcd. (A stale read would only cost a CAS retry.)
+        cur = c.get(key) if c.revision >= self.last_write[info.plural] else None
+        if cur is None:
             cur = await self._read(info, key)
         for _ in range(16):
             if cur is None:

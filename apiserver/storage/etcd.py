@@ -205,7 +205,7 @@ class EtcdStorage:
         async def requests() -> AsyncIterator[Any]:
             yield rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
                 key=p, range_end=prefix_end(p), start_revision=start_revision,
-                prev_kv=True, progress_notify=True))
+                progress_notify=True))
             await done.wait()
 
         call = self._watch.Watch(requests())
@@ -220,7 +220,9 @@ class EtcdStorage:
                 batch: list[StorageEvent] = []
                 for ev in resp.events:
                     kv = ev.kv
-                    prev = ev.prev_kv.value if ev.HasField("prev_kv") and ev.prev_kv.version else None
+                    # The cache keeps the previous object itself, so no prev_kv is asked
+                    # for (it makes etcd read every old value).
+                    prev = None
                     if ev.type == 0:  # PUT
                         batch.append(StorageEvent("PUT", kv.key.decode(), kv.value, prev,
                                                   int(kv.mod_revision)))

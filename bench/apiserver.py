@@ -1,0 +1,276 @@
+"""API server benchmark; prints one JSON document.
+
+(a) pod creates/s and p50/p99 at concurrency 32, next to raw etcd puts of the same
+    bytes at the same concurrency from Python (aetcd), with the ratio;
+(b) watch fan-out: 200 watchers on pods while 2,000 pods are created: does every
+    watcher get every event, p99 delivery latency, API server RSS;
+(c) LIST of 10,000 pods: p50/p99 over repeated lists.
+
+It starts its own etcd and API server (tests/support.py), on free ports.
+Usage: python bench/apiserver.py [--creates 5000] [--watchers 200] [--watch-pods 2000]
+                                 [--list-pods 10000] [--lists 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aetcd
+import aiohttp
+import orjson
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import ApiServer, Etcd  # noqa: E402
+
+
+def pct(xs: list[float], p: float) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def ms(x: float) -> float:
+    return round(x * 1000, 2)
+
+
+def pod(name: str, ns: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": "bench", "tier": "web"}},
+        "spec": {"containers": [{
+            "name": "app", "image": "nginx:1.25",
+            "ports": [{"containerPort": 80}],
+            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+            "env": [{"name": "MODE", "value": "bench"}],
+        }]},
+    }
+
+
+async def run_pool(n: int, concurrency: int, op: Any) -> tuple[float, list[float]]:
+    lat: list[float] = []
+    it = iter(range(n))
+
+    async def worker() -> None:
+        for i in it:
+            t0 = time.perf_counter()
+            await op(i)
+            lat.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - start, lat
+
+
+async def raw_etcd(etcd_url: str, n: int, concurrency: int) -> dict[str, Any]:
+    host, port = etcd_url.rsplit("//", 1)[1].split(":")
+    value = orjson.dumps(pod("raw", "bench"))
+    async with aetcd.Client(host=host, port=int(port), timeout=10) as c:
+        async def op(i: int) -> None:
+            await c.put(f"/bench-raw/{i}".encode(), value)
+
+        elapsed, lat = await run_pool(n, concurrency, op)
+        await c.delete_prefix(b"/bench-raw/")
+    return {"ops": n, "per_second": round(n / elapsed, 1), "p50_ms": ms(pct(lat, 50)),
+            "p99_ms": ms(pct(lat, 99))}
+
+
+async def ensure_ns(s: aiohttp.ClientSession, url: str, ns: str) -> None:
+    async with s.post(f"{url}/api/v1/namespaces",
+                      data=orjson.dumps({"metadata": {"name": ns}}),
+                      headers={"Content-Type": "application/json"}) as r:
+        assert r.status in (201, 409), await r.text()
+
+
+async def api_creates(s: aiohttp.ClientSession, url: str, ns: str, n: int, concurrency: int,
+                      prefix: str, done_at: dict[str, float] | None = None) -> dict[str, Any]:
+    await ensure_ns(s, url, ns)
+    path = f"{url}/api/v1/namespaces/{ns}/pods"
+    bodies = [orjson.dumps(pod(f"{prefix}-{i}", ns)) for i in range(n)]
+    errors = 0
+
+    async def op(i: int) -> None:
+        nonlocal errors
+        async with s.post(path, data=bodies[i],
+                          headers={"Content-Type": "application/json"}) as r:
+            await r.read()
+            if r.status != 201:
+                errors += 1
+        if done_at is not None:
+            done_at[f"{prefix}-{i}"] = time.perf_counter()
+
+    elapsed, lat = await run_pool(n, concurrency, op)
+    return {"ops": n, "errors": errors, "per_second": round(n / elapsed, 1),
+            "p50_ms": ms(pct(lat, 50)), "p99_ms": ms(pct(lat, 99))}
+
+
+async def watch_fanout(url: str, ns: str, watchers: int, pods: int, server_pid: int
+                       ) -> dict[str, Any]:
+    conn = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as s:
+        await ensure_ns(s, url, ns)
+        async with s.get(f"{url}/api/v1/namespaces/{ns}/pods") as r:
+            rv = (await r.json())["metadata"]["resourceVersion"]
+        received: list[dict[str, float]] = [{} for _ in range(watchers)]
+        ready = 0
+        all_ready = asyncio.Event()
+
+        async def watcher(k: int) -> None:
+            nonlocal ready
+            q = f"{url}/api/v1/namespaces/{ns}/pods?watch=1&resourceVersion={rv}"
+            async with s.get(q) as r:
+                ready += 1
+                if ready == watchers:
+                    all_ready.set()
+                got = received[k]
+                buf = b""
+                async for chunk in r.content.iter_any():
+                    now = time.perf_counter()
+                    buf += chunk
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        # Cheap: find the name without parsing the whole event.
+                        i = line.find(b'"name":"')
+                        j = line.find(b'"', i + 8)
+                        if line.startswith(b'{"type":"ADDED"'):
+                            got[line[i + 8:j].decode()] = now
+                    if len(got) >= pods:
+                        return
+
+        tasks = [asyncio.create_task(watcher(k)) for k in range(watchers)]
+        await asyncio.wait_for(all_ready.wait(), 60)
+        await asyncio.sleep(0.5)  # let the server register every watcher
+        done_at: dict[str, float] = {}
+        rss_samples: list[int] = []
+        proc = psutil.Process(server_pid)
+
+        async def sample() -> None:
+            while True:
+                rss_samples.append(proc.memory_info().rss)
+                await asyncio.sleep(0.2)
+
+        sampler = asyncio.create_task(sample())
+        creates = await api_creates(s, url, ns, pods, 32, "w", done_at)
+        try:
+            await asyncio.wait_for(asyncio.gather(*tasks), 120)
+        except TimeoutError:
+            for t in tasks:
+                t.cancel()
+        sampler.cancel()
+        lat: list[float] = []
+        complete = 0
+        for got in received:
+            if len(got) >= pods:
+                complete += 1
+            for name, t in got.items():
+                if name in done_at:
+                    lat.append(max(0.0, t - done_at[name]))
+        return {
+            "watchers": watchers, "pods": pods, "creates": creates,
+            "watchers_with_every_event": complete,
+            "events_delivered": sum(len(g) for g in received),
+            "events_expected": watchers * pods,
+            "delivery_latency_after_create_response_p50_ms": ms(pct(lat, 50)),
+            "delivery_latency_after_create_response_p99_ms": ms(pct(lat, 99)),
+            "apiserver_rss_mb_max": round(max(rss_samples) / 2**20, 1) if rss_samples else None,
+        }
+
+
+async def list_bench(s: aiohttp.ClientSession, url: str, ns: str, want: int, lists: int
+                     ) -> dict[str, Any]:
+    async with s.get(f"{url}/api/v1/namespaces/{ns}/pods?limit=1") as r:
+        await r.read()
+    have_body = await (await s.get(f"{url}/api/v1/namespaces/{ns}/pods")).read()
+    have = len(orjson.loads(have_body)["items"])
+    if have < want:
+        await api_creates(s, url, ns, want - have, 32, "l")
+    lat: list[float] = []
+    size = 0
+    count = 0
+    for _ in range(lists):
+        t0 = time.perf_counter()
+        async with s.get(f"{url}/api/v1/namespaces/{ns}/pods") as r:
+            body = await r.read()
+        lat.append(time.perf_counter() - t0)
+        size = len(body)
+    count = len(orjson.loads(body)["items"])
+    lat0: list[float] = []
+    for _ in range(lists):
+        t0 = time.perf_counter()
+        async with s.get(f"{url}/api/v1/namespaces/{ns}/pods?resourceVersion=0") as r:
+            await r.read()
+        lat0.append(time.perf_counter() - t0)
+    latl: list[float] = []
+    for _ in range(max(3, lists // 4)):
+        t0 = time.perf_counter()
+        cont = ""
+        while True:
+            async with s.get(f"{url}/api/v1/namespaces/{ns}/pods?limit=500"
+                             + (f"&continue={cont}" if cont else "")) as r:
+                page = orjson.loads(await r.read())
+            cont = page["metadata"].get("continue") or ""
+            if not cont:
+                break
+        latl.append(time.perf_counter() - t0)
+    return {"items": count, "bytes": size, "lists": lists,
+            "p50_ms": ms(pct(lat, 50)), "p99_ms": ms(pct(lat, 99)),
+            "rv0_p50_ms": ms(pct(lat0, 50)), "rv0_p99_ms": ms(pct(lat0, 99)),
+            "paged_500_total_p50_ms": ms(pct(latl, 50))}
+
+
+async def main_async(args: argparse.Namespace, etcd: Etcd, server: ApiServer) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    raw = await raw_etcd(etcd.url, args.creates, 32)
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        api = await api_creates(s, server.url, "bench-a", args.creates, 32, "p")
+    out["a_creates"] = {"raw_etcd_put": raw, "apiserver_pod_create": api,
+                        "ratio_api_to_raw": round(api["per_second"] / raw["per_second"], 3),
+                        "goal": "ratio >= 0.5 and p99 <= 50 ms"}
+    assert server.proc is not None
+    out["b_watch_fanout"] = await watch_fanout(server.url, "bench-b", args.watchers,
+                                               args.watch_pods, server.proc.pid)
+    out["b_watch_fanout"]["goal"] = "every watcher gets every event, p99 <= 100 ms"
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        out["c_list"] = await list_bench(s, server.url, "bench-c", args.list_pods, args.lists)
+    out["c_list"]["goal"] = "p99 <= 1000 ms"
+    out["apiserver_rss_mb_end"] = round(psutil.Process(server.proc.pid).memory_info().rss
+                                        / 2**20, 1)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--creates", type=int, default=5000)
+    p.add_argument("--watchers", type=int, default=200)
+    p.add_argument("--watch-pods", type=int, default=2000)
+    p.add_argument("--list-pods", type=int, default=10000)
+    p.add_argument("--lists", type=int, default=20)
+    args = p.parse_args()
+    etcd = Etcd().start()
+    try:
+        server = ApiServer(etcd.url, ["--log-level", "warning"]).start()
+        try:
+            result = asyncio.run(main_async(args, etcd, server))
+            result["machine"] = {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]}
+            print(json.dumps(result, indent=2))
+        finally:
+            server.stop()
+    finally:
+        etcd.stop()
+
+
+if __name__ == "__main__":
+    main()
