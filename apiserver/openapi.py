@@ -46,6 +46,7 @@ def _gvk(r: ResourceInfo, kind: str | None = None) -> JSONDict:
 _OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _LIST_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"
 _STATUS = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
+_INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 
 
 def _open_object(description: str) -> JSONDict:
@@ -91,6 +92,51 @@ def _meta_schemas(ref: str) -> dict[str, JSONDict]:
     }
 
 
+def _clean(node: Any, ref: str) -> Any:
+    """pydantic's JSON Schema -> the OpenAPI subset Kubernetes clients read.
+
+    Optional fields lose their ``anyOf [X, null]`` wrapper, int-or-string unions become
+    a reference to Kubernetes' IntOrString, and titles, null defaults and the
+    ``additionalProperties: true`` of models that keep unknown fields are dropped
+    (kubectl explain would print such objects as maps).
+    """
+    if isinstance(node, list):
+        return [_clean(x, ref) for x in node]
+    if not isinstance(node, dict):
+        return node
+    any_of = node.get("anyOf")
+    if isinstance(any_of, list):
+        rest = [x for x in any_of if x != {"type": "null"}]
+        types = sorted(str(x.get("type")) for x in rest if isinstance(x, dict))
+        extra = {k: v for k, v in node.items() if k not in ("anyOf", "default", "title")}
+        if types == ["integer", "string"]:
+            return {"$ref": ref + _INT_OR_STRING}
+        if len(rest) == 1:
+            return _clean({**extra, **rest[0]}, ref)
+    out: JSONDict = {}
+    for k, v in node.items():
+        if k == "title" or (k == "default" and v is None):
+            continue
+        if k == "additionalProperties" and v is True:
+            continue
+        out[k] = v if k in ("required", "enum") else _clean(v, ref)
+    return out
+
+
+def _model_schemas(r: ResourceInfo, ref: str) -> dict[str, JSONDict]:
+    """The kind's schema and every nested model's, generated from api/models."""
+    raw = r.model.model_json_schema(by_alias=True, ref_template=ref + "{model}")
+    defs = raw.pop("$defs", {})
+    out = {k: _clean(v, ref) for k, v in defs.items()}
+    out[_INT_OR_STRING] = {"type": "string", "format": "int-or-string",
+                           "x-kubernetes-int-or-string": True,
+                           "description": "An int32 or a string (e.g. a percentage)."}
+    top = _clean(raw, ref)
+    top.pop("required", None)  # apiVersion/kind/metadata are defaulted server-side
+    out[_definition_name(r)] = top
+    return out
+
+
 def _kind_schemas(r: ResourceInfo, ref: str) -> dict[str, JSONDict]:
     name = _definition_name(r)
     string = {"type": "string"}
@@ -108,8 +154,15 @@ def _kind_schemas(r: ResourceInfo, ref: str) -> dict[str, JSONDict]:
     if r.kind == "Event":
         # Events keep their fields at the top level, not under spec/status.
         obj["x-kubernetes-preserve-unknown-fields"] = True
-    out = {
-        name: obj,
+    out: dict[str, JSONDict] = {}
+    try:
+        out.update(_model_schemas(r, ref))
+        generated = out[name]
+        generated["x-kubernetes-group-version-kind"] = [_gvk(r)]
+        generated.setdefault("description", obj["description"])
+    except Exception:  # a model pydantic cannot describe: serve the permissive form
+        out[name] = obj
+    out.update({
         name + "List": {
             "type": "object", "required": ["items"],
             "properties": {"apiVersion": string, "kind": string,
@@ -117,7 +170,7 @@ def _kind_schemas(r: ResourceInfo, ref: str) -> dict[str, JSONDict]:
                            "items": {"type": "array", "items": {"$ref": ref + name}}},
             "x-kubernetes-group-version-kind": [_gvk(r, r.list_kind)],
         },
-    }
+    })
     if "scale" in r.subresources:
         out["io.k8s.api.autoscaling.v1.Scale"] = {
             "type": "object",

@@ -299,3 +299,11 @@ def test_version_and_api_resources(kubectl: Kubectl) -> None:
     assert (short["pods"], short["deployments"], short["replicasets"]) == ("po", "deploy", "rs")
     assert (short["nodes"], short["namespaces"], short["events"]) == ("no", "ns", "ev")
     assert "leases" in short
+
+
+def test_explain_reads_openapi_v3(kubectl: Kubectl) -> None:
+    out = kubectl("explain", "deployment.spec.template.spec.containers").stdout
+    assert "KIND:       Deployment" in out
+    assert "name\t<string> -required-" in out and "ports\t<[]ContainerPort>" in out
+    out = kubectl("explain", "pod.spec.containers.readinessProbe.httpGet.port").stdout
+    assert "An int32 or a string" in out
