@@ -13,6 +13,7 @@ from api.models import Deployment, Namespace, ObjectMeta, Pod, PodStatus
 from api.timeutil import format_time
 from client import AsyncClient, Conflict, NotFound
 from client.informer import Informer
+from controllers import deployment_util as du
 from tests.support import Process, service
 
 
@@ -110,6 +111,8 @@ class FakeKubelet:
                     return
                 with contextlib.suppress(Conflict, NotFound):
                     await self.client.bind(name, ns, node, pod.metadata.uid)
+                pod = pod.copy_deep()
+                pod.spec.node_name = node
             if not self.should_ready(pod):
                 return
             if self.delay:
@@ -128,3 +131,27 @@ class FakeKubelet:
                     return
         finally:
             self._busy.discard(pod.metadata.uid or "")
+
+
+class PodWatch:
+    """Checks an invariant over the namespace's pods after every watch event."""
+
+    def __init__(self, client: AsyncClient, ns: str) -> None:
+        self.informer: Informer[Pod] = Informer(client, Pod, ns)
+        self.informer.add_handler(self._check, lambda _o, _n: self._check(None),
+                                  lambda _o: self._check(None))
+        self.samples: list[tuple[int, int, set[str]]] = []
+
+    def _check(self, _obj: Any) -> None:
+        live = [p for p in self.informer.store.list() if p.metadata.deletion_timestamp is None]
+        hashes = {(p.metadata.labels or {}).get(du.HASH_LABEL, "") for p in live}
+        self.samples.append((len(live), sum(1 for p in live if is_ready(p)), hashes))
+
+    async def __aenter__(self) -> PodWatch:
+        await self.informer.start()
+        await self.informer.wait_for_sync(10)
+        self.samples.clear()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.informer.stop()

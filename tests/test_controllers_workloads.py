@@ -10,16 +10,15 @@ from typing import Any
 
 import pytest
 
-from api.models import Deployment, Event, Namespace, ObjectMeta, Pod, ReplicaSet
+from api.models import Deployment, Event, Namespace, Pod, ReplicaSet
 from api.podutil import controller_ref
 from client import AsyncClient, NotFound
-from client.informer import Informer
 from controllers import deployment_util as du
 from tests.controllers_helpers import (
     FakeKubelet,
+    PodWatch,
     create_namespace,
     deployment,
-    is_ready,
     start_controller_manager,
 )
 from tests.support import Process, async_wait_for, unique
@@ -141,30 +140,6 @@ async def test_scale_up_and_down_and_replace_deleted_pod(client: AsyncClient, ns
     assert any(e.reason == "SuccessfulDelete" for e in evs)
 
 
-class PodWatch:
-    """Checks an invariant over the namespace's pods after every watch event."""
-
-    def __init__(self, client: AsyncClient, ns: str) -> None:
-        self.informer: Informer[Pod] = Informer(client, Pod, ns)
-        self.informer.add_handler(self._check, lambda _o, _n: self._check(None),
-                                  lambda _o: self._check(None))
-        self.samples: list[tuple[int, int, set[str]]] = []
-
-    def _check(self, _obj: Any) -> None:
-        live = [p for p in self.informer.store.list() if p.metadata.deletion_timestamp is None]
-        hashes = {(p.metadata.labels or {}).get(du.HASH_LABEL, "") for p in live}
-        self.samples.append((len(live), sum(1 for p in live if is_ready(p)), hashes))
-
-    async def __aenter__(self) -> PodWatch:
-        await self.informer.start()
-        await self.informer.wait_for_sync(10)
-        self.samples.clear()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.informer.stop()
-
-
 async def test_rolling_update_respects_surge_and_unavailable_then_rollback(
         client: AsyncClient, ns: str) -> None:
     replicas = 5  # 25% -> surge 2 (rounded up), unavailable 1 (rounded down)
@@ -266,7 +241,7 @@ async def _gone(client: AsyncClient, ns: str, model: type[Any], name: str) -> bo
 
 
 async def test_cascading_delete_background(client: AsyncClient, ns: str) -> None:
-    _, rss, _ = await _owned_world(client, ns, "bg")
+    await _owned_world(client, ns, "bg")
     await client.delete(Deployment, "bg", ns, propagation_policy="Background")
 
     async def all_gone() -> bool:
@@ -276,7 +251,7 @@ async def test_cascading_delete_background(client: AsyncClient, ns: str) -> None
 
 
 async def test_cascading_delete_foreground(client: AsyncClient, ns: str) -> None:
-    _, rss, _ = await _owned_world(client, ns, "fg")
+    await _owned_world(client, ns, "fg")
     res = await client.delete(Deployment, "fg", ns, propagation_policy="Foreground")
     assert res is not None and "foregroundDeletion" in (res.metadata.finalizers or [])
     seen_waiting = False

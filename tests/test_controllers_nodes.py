@@ -1,0 +1,119 @@
+"""Node lifecycle: a node whose lease goes silent is tainted and its pods are evicted
+and recreated on another node; when the lease is renewed again the taint goes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from api.models import Deployment, Event, Lease, Node, Pod
+from api.timeutil import now, now_micro
+from client import AsyncClient
+from controllers.nodelifecycle import UNREACHABLE
+from tests.controllers_helpers import (
+    FakeKubelet,
+    create_namespace,
+    deployment,
+    start_controller_manager,
+)
+from tests.support import async_wait_for, unique
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def client(server_url: str) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(server_url) as c:
+        yield c
+
+
+async def _register(client: AsyncClient, name: str) -> None:
+    t = now()
+    await client.create(Node.from_dict({
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                   "lastHeartbeatTime": t, "lastTransitionTime": t}],
+                   "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"}}}))
+    await client.create(Lease.from_dict({
+        "metadata": {"name": name, "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": now_micro()}}),
+        "kube-node-lease")
+
+
+async def _renew(client: AsyncClient, alive: set[str]) -> None:
+    while True:
+        for name in list(alive):
+            with contextlib.suppress(Exception):
+                lease = await client.get(Lease, name, "kube-node-lease")
+                lease.spec.renew_time = now_micro()
+                await client.update(lease)
+        await asyncio.sleep(0.3)
+
+
+def _tainted(node: Node) -> bool:
+    return any(t.key == UNREACHABLE and t.effect == "NoExecute"
+               for t in (node.spec.taints if node.spec else None) or [])
+
+
+async def test_silent_node_pods_are_evicted_and_recreated_elsewhere(server_url: str,
+                                                                     client: AsyncClient) -> None:
+    ns = unique("cmn")
+    await create_namespace(client, ns)
+    node_a, node_b = unique("node-a"), unique("node-b")
+    for n in (node_a, node_b):
+        await _register(client, n)
+    alive = {node_a, node_b}
+    target = [node_a]
+    cm = start_controller_manager(
+        server_url, "--controllers=*", "--node-monitor-grace-period", "2s",
+        "--node-monitor-period", "0.5s", "--default-unreachable-toleration-seconds", "1")
+    renewer = asyncio.create_task(_renew(client, alive))
+    try:
+        async with FakeKubelet(client, ns, node_for=lambda _p: target[0],
+                               ready=lambda p: p.spec.node_name in alive):
+            await client.create(deployment("ev", 3), ns)
+
+            async def on(node: str) -> list[Pod] | None:
+                pods = [p for p in (await client.list(Pod, ns)).items
+                        if p.metadata.deletion_timestamp is None and p.spec.node_name == node
+                        and any(c.type == "Ready" and c.status == "True"
+                                for c in (p.status.conditions if p.status else None) or [])]
+                return pods if len(pods) == 3 else None
+
+            first = await async_wait_for(lambda: on(node_a), timeout=30, message="3 pods on A")
+            alive.discard(node_a)  # node A's kubelet goes silent
+            target[0] = node_b
+
+            async def unreachable() -> bool:
+                node = await client.get(Node, node_a)
+                ready = next(c for c in (node.status.conditions if node.status else None) or []
+                             if c.type == "Ready")
+                return (ready.status == "Unknown" and ready.reason == "NodeStatusUnknown"
+                        and _tainted(node))
+
+            await async_wait_for(unreachable, timeout=20, message="node A unreachable+tainted")
+            await async_wait_for(lambda: on(node_b), timeout=30, message="3 pods on B")
+            for old in first:
+                p = await client.get(Pod, old.metadata.name or "", ns)
+                assert p.metadata.deletion_timestamp is not None, "evicted"
+            assert not _tainted(await client.get(Node, node_b))
+            d = await client.get(Deployment, "ev", ns)
+            assert d.status is not None and d.status.available_replicas == 3
+
+            alive.add(node_a)  # the kubelet comes back
+
+            async def untainted() -> bool:
+                return not _tainted(await client.get(Node, node_a))
+
+            await async_wait_for(untainted, timeout=20, message="taint removed")
+        evs = (await client.list(Event, "default")).items + (await client.list(Event, ns)).items
+        reasons = {e.reason for e in evs}
+        assert "NodeNotReady" in reasons and "TaintManagerEviction" in reasons
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        cm.stop()
