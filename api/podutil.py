@@ -147,9 +147,8 @@ def _effective(pod: Pod, which: str) -> dict[str, Fraction]:
         total = add_resources(total, r)
     for r in _container_resources(pod.spec.init_containers, which):
         total = max_resources(total, r)
-    overhead = getattr(pod.spec, "overhead", None)
-    if isinstance(overhead, Mapping):
-        total = add_resources(total, {str(k): str(v) for k, v in overhead.items()})
+    if pod.spec.overhead:
+        total = add_resources(total, pod.spec.overhead)
     return total
 
 

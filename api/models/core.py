@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from api.base import Model
 from api.models.meta import Condition, ListMeta, ObjectMeta
 
 IntOrString = int | str
+
+
+def _quantity_string(v: object) -> object:
+    """YAML ``cpu: 2`` arrives as a number; Kubernetes accepts it and stores a string."""
+    if isinstance(v, bool):
+        return v  # left for pydantic to reject
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else repr(v)
+    return v
+
+
+# A resource quantity on the wire: always a string ("500m", "1Gi"), numbers accepted on input.
+Quantity = Annotated[str, BeforeValidator(_quantity_string)]
+ResourceList = dict[str, Quantity]
 
 
 class TypedObject(Model):
@@ -53,6 +69,7 @@ class NodeSpec(Model):
     unschedulable: bool | None = None
     taints: list[Taint] | None = None
     pod_cidr: str | None = Field(default=None, alias="podCIDR")
+    pod_cidrs: list[str] | None = Field(default=None, alias="podCIDRs")
     provider_id: str | None = Field(default=None, alias="providerID")
 
 
@@ -83,8 +100,8 @@ class NodeDaemonEndpoints(Model):
 
 
 class NodeStatus(Model):
-    capacity: dict[str, str] | None = None
-    allocatable: dict[str, str] | None = None
+    capacity: ResourceList | None = None
+    allocatable: ResourceList | None = None
     conditions: list[Condition] | None = None
     addresses: list[NodeAddress] | None = None
     node_info: NodeSystemInfo | None = None
@@ -105,6 +122,7 @@ class Node(TypedObject):
 class EnvVar(Model):
     name: str
     value: str | None = None
+    value_from: dict[str, Any] | None = None  # fieldRef / configMapKeyRef / ... kept as sent
 
 
 class ContainerPort(Model):
@@ -116,8 +134,8 @@ class ContainerPort(Model):
 
 
 class ResourceRequirements(Model):
-    limits: dict[str, str] | None = None
-    requests: dict[str, str] | None = None
+    limits: ResourceList | None = None
+    requests: ResourceList | None = None
 
 
 class ExecAction(Model):
@@ -142,15 +160,22 @@ class TCPSocketAction(Model):
     host: str | None = None
 
 
+class GRPCAction(Model):
+    port: int
+    service: str | None = None
+
+
 class Probe(Model):
     exec: ExecAction | None = None
     http_get: HTTPGetAction | None = None
     tcp_socket: TCPSocketAction | None = None
+    grpc: GRPCAction | None = None
     initial_delay_seconds: int | None = None
     period_seconds: int | None = None
     timeout_seconds: int | None = None
     success_threshold: int | None = None
     failure_threshold: int | None = None
+    termination_grace_period_seconds: int | None = None
 
 
 class VolumeMount(Model):
@@ -180,7 +205,7 @@ class Container(Model):
 
 class EmptyDirVolumeSource(Model):
     medium: str | None = None
-    size_limit: str | None = None
+    size_limit: Quantity | None = None
 
 
 class HostPathVolumeSource(Model):
@@ -240,14 +265,18 @@ class PodSpec(Model):
     affinity: Affinity | None = None
     tolerations: list[Toleration] | None = None
     termination_grace_period_seconds: int | None = None
+    active_deadline_seconds: int | None = None
     volumes: list[Volume] | None = None
     scheduler_name: str | None = None
     priority: int | None = None
     priority_class_name: str | None = None
     host_network: bool | None = None
     hostname: str | None = None
+    subdomain: str | None = None
     service_account_name: str | None = None
     dns_policy: str | None = None
+    overhead: ResourceList | None = None
+    security_context: dict[str, Any] | None = None
 
 
 class ContainerStateWaiting(Model):
@@ -291,12 +320,17 @@ class PodIP(Model):
     ip: str
 
 
+class HostIP(Model):
+    ip: str
+
+
 class PodStatus(Model):
     phase: str | None = None
     conditions: list[Condition] | None = None
     message: str | None = None
     reason: str | None = None
     host_ip: str | None = Field(default=None, alias="hostIP")
+    host_ips: list[HostIP] | None = Field(default=None, alias="hostIPs")
     pod_ip: str | None = Field(default=None, alias="podIP")
     pod_ips: list[PodIP] | None = Field(default=None, alias="podIPs")
     start_time: str | None = None
@@ -336,6 +370,11 @@ class EventSource(Model):
     host: str | None = None
 
 
+class EventSeries(Model):
+    count: int | None = None
+    last_observed_time: str | None = None
+
+
 class Event(TypedObject):
     api_version: str | None = "v1"
     kind: str | None = "Event"
@@ -351,6 +390,8 @@ class Event(TypedObject):
     reporting_component: str | None = None
     reporting_instance: str | None = None
     action: str | None = None
+    related: ObjectReference | None = None
+    series: EventSeries | None = None
 
 
 # ---- Binding ---------------------------------------------------------------

@@ -21,6 +21,11 @@ class OwnerReference(Model):
 class ManagedFieldsEntry(Model):
     manager: str | None = None
     operation: str | None = None
+    api_version: str | None = None
+    time: str | None = None
+    fields_type: str | None = None
+    fields_v1: dict[str, Any] | None = None
+    subresource: str | None = None
 
 
 class ObjectMeta(Model):
@@ -37,6 +42,7 @@ class ObjectMeta(Model):
     annotations: dict[str, str] | None = None
     owner_references: list[OwnerReference] | None = None
     finalizers: list[str] | None = None
+    managed_fields: list[ManagedFieldsEntry] | None = None
 
 
 class ListMeta(Model):
