@@ -97,6 +97,16 @@ def apply_patch(content_type: str, original: dict[str, Any], patch: bytes) -> di
         f"{', '.join(SUPPORTED)}", code=415)
 
 
+def is_apply(content_type: str) -> bool:
+    return media_type(content_type) == APPLY_PATCH
+
+
+def applied_object(patch: bytes) -> dict[str, Any]:
+    """The object a server-side apply creates when none exists yet."""
+    obj: dict[str, Any] = _strip_directives(_decode_yaml_object(patch))
+    return obj
+
+
 # ---- decoding ------------------------------------------------------------------
 
 

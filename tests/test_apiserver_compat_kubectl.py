@@ -307,3 +307,21 @@ def test_explain_reads_openapi_v3(kubectl: Kubectl) -> None:
     assert "name\t<string> -required-" in out and "ports\t<[]ContainerPort>" in out
     out = kubectl("explain", "pod.spec.containers.readinessProbe.httpGet.port").stdout
     assert "An int32 or a string" in out
+
+
+def test_server_side_apply_creates_then_patches(kubectl: Kubectl, server_url: str, ns: str,
+                                                tmp_path: Path) -> None:
+    path = tmp_path / "ssa.yaml"
+    path.write_text(MANIFEST.format(replicas=1, image="nginx:1.25", mode="a"))
+    out = kubectl("apply", "--server-side", "-f", str(path), "-n", ns).stdout
+    assert "serverside-applied" in out
+    url = f"{server_url}/apis/apps/v1/namespaces/{ns}/deployments/app"
+    code, first = json_request("GET", url)
+    assert code == 200 and first["spec"]["replicas"] == 1
+    path.write_text(MANIFEST.format(replicas=2, image="nginx:1.26", mode="a"))
+    kubectl("apply", "--server-side", "-f", str(path), "-n", ns)
+    _, second = json_request("GET", url)
+    assert second["metadata"]["uid"] == first["metadata"]["uid"]
+    assert second["spec"]["replicas"] == 2
+    assert [c["image"] for c in second["spec"]["template"]["spec"]["containers"]] == \
+        ["nginx:1.26", "busybox:1.36"]

@@ -166,8 +166,31 @@ async def patch(request: Request, info: ResourceInfo, namespace: str | None, nam
     if not is_supported(ct):
         raise errors.unsupported_media_type(media_type(request), SUPPORTED)
     body = await read_body(request)
-    res = await registry_of(request).patch(info, namespace, name, ct, body, subresource)
+    try:
+        res = await registry_of(request).patch(info, namespace, name, ct, body, subresource)
+    except errors.ApiError as e:
+        from apiserver.patch import is_apply
+        if e.code != 404 or subresource is not None or not is_apply(ct):
+            raise
+        # Server-side apply creates what does not exist yet (kubectl apply --server-side).
+        return await _apply_create(request, info, namespace, name, body)
     return json_response(res.raw)
+
+
+async def _apply_create(request: Request, info: ResourceInfo, namespace: str | None,
+                        name: str, body: bytes) -> Response:
+    from apiserver.patch import PatchError, applied_object
+
+    try:
+        obj = applied_object(body)
+    except PatchError as e:
+        raise errors.ApiError(e.code, e.reason, e.message) from None
+    md = obj.setdefault("metadata", {})
+    if not isinstance(md, dict) or md.get("name") not in (None, name):
+        raise errors.bad_request("the name of the object does not match the name on the URL")
+    md["name"] = name
+    res = await registry_of(request).create(info, namespace, obj, _dry_run(request))
+    return json_response(res.raw, 201)
 
 
 def delete_options(request: Request, body: bytes) -> DeleteOptions:
