@@ -159,6 +159,11 @@ class MetricsMiddleware:
             nonlocal code
             if message["type"] == "http.response.start":
                 code = int(message["status"])
+            elif watching and message["type"] == "http.response.body":
+                # One newline-terminated JSON line per watch event.
+                n = message.get("body", b"").count(b"\n")
+                if n:
+                    WATCH_EVENTS.labels(resource).inc(n)
             await send(message)
 
         start = time.perf_counter()

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from api.resources import ResourceInfo
+from apiserver.metrics import watcher_terminated
 from apiserver.storage import CompactedError, Storage, StorageError, StorageEvent
 
 log = logging.getLogger("apiserver.watchcache")
@@ -112,6 +113,7 @@ class Watcher:
         if len(self.queue) >= self.max_queue:
             # Too slow: close it rather than block the others or grow without bound.
             self.overflowed = True
+            watcher_terminated(self.cache.info.plural)
             self.close()
             return
         self.queue.append(line)

@@ -61,7 +61,8 @@ def test_request_and_etcd_metrics(server_url: str) -> None:
 
 def test_open_watches_gauge(server_url: str) -> None:
     gauge = "apiserver_registered_watchers"
-    base = value(scrape(server_url), gauge, resource="nodes")
+    before = scrape(server_url)
+    base = value(before, gauge, resource="nodes")
     done = threading.Event()
 
     def watch() -> None:
@@ -73,6 +74,13 @@ def test_open_watches_gauge(server_url: str) -> None:
     threading.Thread(target=watch, daemon=True).start()
     wait_for(lambda: value(scrape(server_url), gauge, resource="nodes") == base + 1,
              timeout=5, message="the watch to be counted")
+    node = unique("mnode")
+    assert json_request("POST", f"{server_url}/api/v1/nodes", {
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})[0] == 201
+    assert json_request("DELETE", f"{server_url}/api/v1/nodes/{node}")[0] == 200
     assert done.wait(10)
+    sent = value(scrape(server_url), "apiserver_watch_events_total", resource="nodes") - \
+        value(before, "apiserver_watch_events_total", resource="nodes")
+    assert sent >= 2  # ADDED and DELETED of the node at least
     wait_for(lambda: value(scrape(server_url), gauge, resource="nodes") == base,
              timeout=5, message="the watch to be uncounted")
