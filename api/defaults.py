@@ -24,6 +24,11 @@ def _obj(d: JSON, key: str) -> JSON:
     return v
 
 
+def _items(v: Any) -> list[Any]:
+    """The elements of a list; anything else has none (validation reports the shape)."""
+    return v if isinstance(v, list) else []
+
+
 def default_image_pull_policy(image: str | None) -> str:
     """Always for ``:latest`` or an untagged image, IfNotPresent otherwise; digests pin."""
     if not image:
@@ -53,10 +58,11 @@ def _default_container(c: Any) -> None:
     if not isinstance(c, dict):
         return
     if not c.get("imagePullPolicy"):
-        c["imagePullPolicy"] = default_image_pull_policy(c.get("image"))
+        image = c.get("image")
+        c["imagePullPolicy"] = default_image_pull_policy(image if isinstance(image, str) else None)
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
-    for p in c.get("ports") or []:
+    for p in _items(c.get("ports")):
         if isinstance(p, dict) and not p.get("protocol"):
             p["protocol"] = "TCP"
     for key in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -69,8 +75,9 @@ def _default_container(c: Any) -> None:
             requests = _obj(res, "requests")
             for name, value in limits.items():
                 requests.setdefault(name, value)
-    for e in c.get("env") or []:
-        ref = (e.get("valueFrom") or {}).get("fieldRef") if isinstance(e, dict) else None
+    for e in _items(c.get("env")):
+        vf = e.get("valueFrom") if isinstance(e, dict) else None
+        ref = vf.get("fieldRef") if isinstance(vf, dict) else None
         if isinstance(ref, dict):
             ref.setdefault("apiVersion", "v1")
 
@@ -115,11 +122,11 @@ def default_pod_spec(spec: JSON) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("securityContext", {})
-    for c in spec.get("containers") or []:
+    for c in _items(spec.get("containers")):
         _default_container(c)
-    for c in spec.get("initContainers") or []:
+    for c in _items(spec.get("initContainers")):
         _default_container(c)
-    for v in spec.get("volumes") or []:
+    for v in _items(spec.get("volumes")):
         if not isinstance(v, dict):
             continue
         # A volume with no source is an emptyDir (SetDefaults_Volume).

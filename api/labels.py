@@ -83,7 +83,12 @@ class Requirement:
     @classmethod
     def make(cls, key: str, operator: str, values: Iterable[str] = ()) -> Requirement:
         """A validated requirement (NewRequirement)."""
-        vals = tuple(sorted(set(values)))
+        if isinstance(values, str | bytes):
+            raise SelectorError(f"values must be a list of strings, not {values!r}")
+        vals_list = list(values)
+        if not isinstance(key, str) or not all(isinstance(v, str) for v in vals_list):
+            raise SelectorError(f"label keys and values must be strings: {key!r} {vals_list!r}")
+        vals = tuple(sorted(set(vals_list)))
         errs = validate_label_key(key)
         if errs:
             raise SelectorError(f"invalid label key {key!r}: {'; '.join(errs)}")
@@ -232,12 +237,26 @@ def from_label_selector(sel: LabelSelector | Mapping[str, Any] | None) -> Select
         exprs: list[tuple[str, str, list[str] | None]] = [
             (e.key, e.operator, e.values) for e in sel.match_expressions or []
         ]
+    elif isinstance(sel, Mapping):
+        # A wire dict may hold anything; every bad shape is a SelectorError, never a crash.
+        raw_labels = sel.get("matchLabels") or {}
+        raw_exprs = sel.get("matchExpressions") or []
+        if not isinstance(raw_labels, Mapping):
+            raise SelectorError("matchLabels must be a map of strings")
+        if not isinstance(raw_exprs, list) or not all(isinstance(e, Mapping) for e in raw_exprs):
+            raise SelectorError("matchExpressions must be a list of requirements")
+        match_labels = raw_labels
+        exprs = []
+        for e in raw_exprs:
+            values = e.get("values")
+            if values is not None and not isinstance(values, list):
+                raise SelectorError("matchExpressions values must be a list of strings")
+            key, operator = e.get("key", ""), e.get("operator", "")
+            if not isinstance(key, str) or not isinstance(operator, str):
+                raise SelectorError("matchExpressions key and operator must be strings")
+            exprs.append((key, operator, values))
     else:
-        match_labels = sel.get("matchLabels") or {}
-        exprs = [
-            (str(e.get("key", "")), str(e.get("operator", "")), e.get("values"))
-            for e in sel.get("matchExpressions") or []
-        ]
+        raise SelectorError(f"not a label selector: {sel!r}")
     if not match_labels and not exprs:
         return EVERYTHING
     reqs = [Requirement.make(k, EQUALS, [v]) for k, v in match_labels.items()]

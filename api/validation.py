@@ -1220,14 +1220,14 @@ def _meta_update(old: JSON, new: JSON) -> Errs:
 
 def _pod_update(old: JSON, new: JSON) -> Errs:
     errs: Errs = []
-    os_ = dict(_get(old, "spec") or {})
-    ns = dict(_get(new, "spec") or {})
-    oc = os_.get("containers") or []
-    nc = ns.get("containers") or []
+    os_ = dict(_dict([], _get(old, "spec"), "spec"))
+    ns = dict(_dict([], _get(new, "spec"), "spec"))
+    oc = _list([], os_.get("containers"), "")
+    nc = _list([], ns.get("containers"), "")
     if len(oc) != len(nc):
         return [forbidden("spec.containers", "pod updates may not add or remove containers")]
-    oi = os_.get("initContainers") or []
-    ni = ns.get("initContainers") or []
+    oi = _list([], os_.get("initContainers"), "")
+    ni = _list([], ns.get("initContainers"), "")
     if len(oi) != len(ni):
         return [forbidden("spec.initContainers", "pod updates may not add or remove containers")]
 
@@ -1263,8 +1263,8 @@ def _pod_update(old: JSON, new: JSON) -> Errs:
     def mask(spec: dict[str, Any], images_from: dict[str, Any]) -> dict[str, Any]:
         out = dict(spec)
         for key in ("containers", "initContainers"):
-            cs = [dict(c) if isinstance(c, Mapping) else c for c in out.get(key) or []]
-            src = images_from.get(key) or []
+            cs = [dict(c) if isinstance(c, Mapping) else c for c in _list([], out.get(key), "")]
+            src = _list([], images_from.get(key), "")
             for i, c in enumerate(cs):
                 if isinstance(c, dict) and i < len(src) and isinstance(src[i], Mapping):
                     c["image"] = src[i].get("image")
@@ -1296,8 +1296,8 @@ def _pod_update(old: JSON, new: JSON) -> Errs:
         )
 
     # Tolerations: only additions.
-    old_tols = os_.get("tolerations") or []
-    new_tols = ns.get("tolerations") or []
+    old_tols = _list([], os_.get("tolerations"), "")
+    new_tols = _list([], ns.get("tolerations"), "")
     missing = [t for t in old_tols if t not in new_tols]
     if missing:
         errs.append(
