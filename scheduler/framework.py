@@ -63,8 +63,8 @@ class PodInfo:
 
     __slots__ = (
         "affinity_terms", "cpu", "created", "host_ports", "key", "memory", "name",
-        "namespace", "node_selector", "nz_cpu", "nz_memory", "owner_uid", "pod", "priority",
-        "tolerations", "uid",
+        "namespace", "node_selector", "nz_cpu", "nz_memory", "owner_uid", "pod",
+        "preferred_terms", "priority", "soft_tolerations", "tolerations", "uid",
     )
 
     def __init__(self, pod: Pod) -> None:
@@ -90,7 +90,12 @@ class PodInfo:
         aff = spec.affinity.node_affinity if spec.affinity else None
         req = aff.required_during_scheduling_ignored_during_execution if aff else None
         self.affinity_terms = tuple(req.node_selector_terms) if req is not None else None
+        pref = aff.preferred_during_scheduling_ignored_during_execution if aff else None
+        self.preferred_terms = tuple((t.weight, t.preference) for t in pref or () if t.weight)
         self.tolerations = tuple(spec.tolerations or ())
+        # the tolerations that can matter for PreferNoSchedule taints (scoring)
+        self.soft_tolerations = tuple(t for t in self.tolerations
+                                      if not t.effect or t.effect == "PreferNoSchedule")
         self.owner_uid = _controller_uid(pod)
 
     def tolerates(self, key: str, value: str, effect: str) -> bool:
@@ -123,7 +128,7 @@ class NodeInfo:
     __slots__ = (
         "alloc_cpu", "alloc_memory", "alloc_pods", "generation", "hard_taints", "labels",
         "name", "node", "nz_cpu", "nz_memory", "owner_counts", "pods", "ports", "ready",
-        "req_cpu", "req_memory", "unschedulable",
+        "req_cpu", "req_memory", "soft_taints", "unschedulable",
     )
 
     def __init__(self, name: str, node: Node | None = None) -> None:
@@ -134,6 +139,7 @@ class NodeInfo:
         self.unschedulable = False
         self.ready = False
         self.hard_taints: tuple[Taint, ...] = ()
+        self.soft_taints: tuple[Taint, ...] = ()
         self.pods: dict[str, PodInfo] = {}
         self.req_cpu = self.req_memory = 0
         self.nz_cpu = self.nz_memory = 0
@@ -150,8 +156,9 @@ class NodeInfo:
         self.alloc_cpu, self.alloc_memory, self.alloc_pods = node_allocatable(node)
         spec = node.spec
         self.unschedulable = bool(spec and spec.unschedulable)
-        self.hard_taints = tuple(t for t in (spec.taints or ()) if t.effect in HARD_EFFECTS) \
-            if spec else ()
+        taints = (spec.taints or ()) if spec else ()
+        self.hard_taints = tuple(t for t in taints if t.effect in HARD_EFFECTS)
+        self.soft_taints = tuple(t for t in taints if t.effect == "PreferNoSchedule")
         self.ready = _is_ready(node)
         self.generation += 1
 
@@ -223,6 +230,10 @@ class ScorePlugin(Protocol):
         """0..MAX_NODE_SCORE, or a raw value that ``normalize`` maps into that range."""
         ...
 
+    def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        """``score`` for each node, in one call (what the cycle uses: no per-node call)."""
+        ...
+
     def normalize(self, pod: PodInfo, scores: list[int]) -> None:
         """Map raw scores into 0..MAX_NODE_SCORE in place (most plugins: nothing to do)."""
         ...
@@ -241,6 +252,19 @@ def num_feasible_nodes_to_find(num_all_nodes: int, percentage: int) -> int:
         return num_all_nodes
     n = num_all_nodes * adaptive // 100
     return max(n, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+def default_normalize(scores: list[int], reverse: bool = False) -> None:
+    """k8s' DefaultNormalizeScore: scale to 0..MAX_NODE_SCORE by the maximum (reversed:
+    the node with the most gets 0)."""
+    top = max(scores, default=0)
+    if top == 0:
+        if reverse:
+            scores[:] = [MAX_NODE_SCORE] * len(scores)
+        return
+    for i, s in enumerate(scores):
+        v = MAX_NODE_SCORE * s // top
+        scores[i] = MAX_NODE_SCORE - v if reverse else v
 
 
 def fit_error_message(num_all_nodes: int, statuses: Iterable[Status]) -> str:
@@ -291,37 +315,44 @@ class Framework:
         feasible: list[NodeInfo] = []
         statuses: dict[str, Status] = {}
         start = self.next_start_index % n
+        order = [*nodes[start:], *nodes[:start]] if start else nodes
+        found = 0
         evaluated = 0
-        for i in range(n):
-            ni = nodes[(start + i) % n]
+        ok = OK
+        # The hot loop: hundreds of nodes per pod. ``st is ok`` first: a passing filter
+        # returns the OK singleton, so the common case costs one identity check.
+        for ni in order:
             evaluated += 1
             for f in filters:
                 st = f(pod, ni)
-                if st.reasons:
+                if st is not ok and st.reasons:
                     statuses[ni.name] = st
                     break
             else:
                 feasible.append(ni)
-                if len(feasible) >= want:
+                found += 1
+                if found >= want:
                     break
         self.next_start_index = (start + evaluated) % n
         if not feasible:
             return ScheduleResult(None, evaluated, 0, fit_error_message(n, statuses.values()),
                                   statuses)
-        if len(feasible) == 1:
+        if found == 1:
             return ScheduleResult(feasible[0].name, evaluated, 1)
-        totals = [0] * len(feasible)
+        totals: list[int] | None = None
         for plugin, weight in self.scores:
             if not plugin.relevant(pod):
                 continue
-            score = plugin.score
-            raw = [score(pod, ni) for ni in feasible]
+            raw = plugin.score_all(pod, feasible)
             plugin.normalize(pod, raw)
-            for i, s in enumerate(raw):
-                totals[i] += s * weight
-        best = 0
-        best_score = totals[0]
-        for i in range(1, len(totals)):
-            if totals[i] > best_score:
-                best, best_score = i, totals[i]
-        return ScheduleResult(feasible[best].name, evaluated, len(feasible))
+            if totals is None:
+                totals = [s * weight for s in raw] if weight != 1 else raw
+            elif weight == 1:
+                totals = [a + b for a, b in zip(totals, raw, strict=True)]
+            else:
+                totals = [a + b * weight for a, b in zip(totals, raw, strict=True)]
+        if totals is None:
+            return ScheduleResult(feasible[0].name, evaluated, found)
+        # max() keeps the first of equal maxima: the node evaluated first wins a tie
+        best = max(range(found), key=totals.__getitem__)
+        return ScheduleResult(feasible[best].name, evaluated, found)

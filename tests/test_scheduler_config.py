@@ -40,7 +40,8 @@ profiles:
     assert cfg.scheduler_name == "my-scheduler"
     assert cfg.percentage_of_nodes_to_score == 30
     assert cfg.weights == {"NodeResourcesLeastAllocated": 1,
-                           "NodeResourcesBalancedAllocation": 5}
+                           "NodeResourcesBalancedAllocation": 5, "NodeAffinity": 2,
+                           "TaintToleration": 3}
 
 
 def test_disable_all_then_enable_one() -> None:

@@ -16,11 +16,13 @@ from scheduler.plugins import (
     BalancedAllocation,
     LeastAllocated,
     NodeAffinity,
+    NodeAffinityScore,
     NodePorts,
     NodeResourcesFit,
     NodeUnschedulable,
     SelectorSpread,
     TaintToleration,
+    TaintTolerationScore,
     default_framework,
 )
 from tests.scheduler_helpers import make_node, make_pod
@@ -239,6 +241,46 @@ def test_selector_spread() -> None:
     assert none == [100, 100]
 
 
+def test_preferred_node_affinity_score() -> None:
+    s = NodeAffinityScore()
+    assert not s.relevant(pi())
+    pod = make_pod("p")
+    from api.models import Affinity, NodeSelectorTerm
+    from api.models import NodeAffinity as NA
+    from api.models.core import PreferredSchedulingTerm
+    pod.spec.affinity = Affinity(node_affinity=NA(preferred_during_scheduling_ignored_during_execution=[
+        PreferredSchedulingTerm(weight=80, preference=NodeSelectorTerm.from_dict(
+            {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]})),
+        PreferredSchedulingTerm(weight=20, preference=NodeSelectorTerm.from_dict(
+            {"matchExpressions": [{"key": "zone", "operator": "Exists"}]})),
+    ]))
+    p = PodInfo(pod)
+    nodes = [ni("a", labels={"disk": "ssd", "zone": "1"}), ni("b", labels={"disk": "ssd"}),
+             ni("c", labels={"zone": "1"}), ni("d")]
+    raw = [s.score(p, n) for n in nodes]
+    assert raw == [100, 80, 20, 0]
+    s.normalize(p, raw)
+    assert raw == [100, 80, 20, 0]
+    fw = default_framework()
+    assert fw.schedule(p, list(reversed(nodes))).node == "a"
+
+
+def test_prefer_no_schedule_taints_score() -> None:
+    s = TaintTolerationScore()
+    soft = [{"key": "spot", "value": "yes", "effect": "PreferNoSchedule"}]
+    nodes = [ni("tainted", taints=soft), ni("clean")]
+    raw = [s.score(pi(), n) for n in nodes]
+    assert raw == [1, 0]
+    s.normalize(pi(), raw)
+    assert raw == [0, 100]
+    assert default_framework().schedule(pi(), nodes).node == "clean"
+    tolerant = pi(tolerations=[{"key": "spot", "operator": "Exists"}])
+    assert [s.score(tolerant, n) for n in nodes] == [0, 0]
+    # a NoSchedule toleration does not cover a PreferNoSchedule taint
+    other = pi(tolerations=[{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}])
+    assert s.score(other, nodes[0]) == 1
+
+
 # ---- the message and the cycle --------------------------------------------------
 
 
@@ -318,7 +360,8 @@ def test_cycle_spreads_replicas_and_never_overcommits() -> None:
 def test_weights_configurable_and_unknown_rejected() -> None:
     fw = default_framework({"SelectorSpread": 0, "NodeResourcesBalancedAllocation": 5})
     assert [(p.name, w) for p, w in fw.scores] == [
-        ("NodeResourcesLeastAllocated", 1), ("NodeResourcesBalancedAllocation", 5)]
+        ("NodeResourcesLeastAllocated", 1), ("NodeResourcesBalancedAllocation", 5),
+        ("NodeAffinity", 2), ("TaintToleration", 3)]
     with pytest.raises(ValueError, match="unknown score plugin"):
         default_framework({"Nope": 1})
 

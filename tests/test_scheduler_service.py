@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from api.models import Event, Node, Pod
+from api.models import Event, Node, Pod, PodStatus
 from client import Client, NotFound
 from tests.scheduler_helpers import make_node, make_pod
 from tests.support import ApiServer, Etcd, Process, service, unique, wait_for
@@ -260,3 +260,18 @@ def test_other_scheduler_names_are_left_alone(api: Client, nodes: Nodes, ns: str
     wait_for(lambda: node_of(api, ns, "mine"), timeout=10, message="mine bound")
     assert node_of(api, ns, "theirs") is None
     assert scheduled_condition(api, ns, "theirs") is None
+
+
+def test_finished_pods_free_their_resources(api: Client, nodes: Nodes, ns: str) -> None:
+    g = unique("g")
+    nodes.add(make_node(f"{g}-n", cpu="1", labels={"group": g}))
+    api.create(make_pod("job", ns, cpu="1", node_selector={"group": g}))
+    wait_for(lambda: node_of(api, ns, "job"), timeout=10, message="job bound")
+    api.create(make_pod("next", ns, cpu="1", node_selector={"group": g}))
+    wait_unschedulable(api, ns, "next", "0/1 nodes are available: 1 Insufficient cpu.")
+    job = api.get(Pod, "job", ns)
+    job.status = job.status or PodStatus()
+    job.status.phase = "Succeeded"  # what the kubelet reports when the job's containers exit
+    api.update_status(job)
+    wait_for(lambda: node_of(api, ns, "next") == f"{g}-n", timeout=10,
+             message="the next pod takes the finished pod's place")

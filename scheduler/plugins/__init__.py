@@ -13,12 +13,12 @@ from scheduler.framework import (
 )
 from scheduler.plugins.balanced_allocation import BalancedAllocation
 from scheduler.plugins.least_allocated import LeastAllocated
-from scheduler.plugins.node_affinity import NodeAffinity
+from scheduler.plugins.node_affinity import NodeAffinity, NodeAffinityScore
 from scheduler.plugins.node_ports import NodePorts
 from scheduler.plugins.node_resources_fit import NodeResourcesFit
 from scheduler.plugins.node_unschedulable import NodeUnschedulable
 from scheduler.plugins.selector_spread import SelectorSpread
-from scheduler.plugins.taint_toleration import TaintToleration
+from scheduler.plugins.taint_toleration import TaintToleration, TaintTolerationScore
 
 FILTERS: tuple[type[FilterPlugin], ...] = (
     NodeUnschedulable, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit,
@@ -27,11 +27,15 @@ SCORES: dict[str, type[ScorePlugin]] = {
     LeastAllocated.name: LeastAllocated,
     BalancedAllocation.name: BalancedAllocation,
     SelectorSpread.name: SelectorSpread,
+    NodeAffinityScore.name: NodeAffinityScore,
+    TaintTolerationScore.name: TaintTolerationScore,
 }
 DEFAULT_WEIGHTS: dict[str, int] = {
     LeastAllocated.name: 1,
     BalancedAllocation.name: 1,
     SelectorSpread.name: 2,
+    NodeAffinityScore.name: 2,
+    TaintTolerationScore.name: 3,
 }
 
 
@@ -51,6 +55,6 @@ def default_framework(weights: Mapping[str, int] | None = None,
 
 __all__ = [
     "DEFAULT_WEIGHTS", "FILTERS", "SCORES", "BalancedAllocation", "LeastAllocated",
-    "NodeAffinity", "NodePorts", "NodeResourcesFit", "NodeUnschedulable", "SelectorSpread",
-    "TaintToleration", "default_framework",
+    "NodeAffinity", "NodeAffinityScore", "NodePorts", "NodeResourcesFit", "NodeUnschedulable", "SelectorSpread",
+    "TaintToleration", "TaintTolerationScore", "default_framework",
 ]

@@ -6,15 +6,10 @@ kube-scheduler does for scoring, so that request-less pods still spread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from scheduler.framework import MAX_NODE_SCORE, NodeInfo, PodInfo
-
-
-def _least(requested: int, allocatable: int) -> int:
-    if allocatable <= 0 or requested > allocatable:
-        return 0
-    return (allocatable - requested) * MAX_NODE_SCORE // allocatable
 
 
 class LeastAllocated:
@@ -24,9 +19,20 @@ class LeastAllocated:
         return True
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
-        # cpu and memory weigh 1 each, as in the default scoring strategy
-        return (_least(node.nz_cpu + pod.nz_cpu, node.alloc_cpu)
-                + _least(node.nz_memory + pod.nz_memory, node.alloc_memory)) // 2
+        return self.score_all(pod, (node,))[0]
+
+    def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        # One loop with the arithmetic inline: this runs for hundreds of nodes per pod.
+        pc, pm = pod.nz_cpu, pod.nz_memory
+        out = []
+        for n in nodes:
+            ac, am = n.alloc_cpu, n.alloc_memory
+            rc, rm = n.nz_cpu + pc, n.nz_memory + pm
+            c = (ac - rc) * MAX_NODE_SCORE // ac if 0 < ac and rc <= ac else 0
+            m = (am - rm) * MAX_NODE_SCORE // am if 0 < am and rm <= am else 0
+            # cpu and memory weigh 1 each, as in the default scoring strategy
+            out.append((c + m) // 2)
+        return out
 
     def normalize(self, pod: PodInfo, scores: list[int]) -> None:
         return None

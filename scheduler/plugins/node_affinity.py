@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from api.models import NodeSelectorRequirement, NodeSelectorTerm
-from scheduler.framework import OK, NodeInfo, PodInfo, Status
+from scheduler.framework import OK, NodeInfo, PodInfo, Status, default_normalize
 
 ERR_REASON_POD = "node(s) didn't match Pod's node affinity/selector"
 
@@ -84,3 +84,23 @@ class NodeAffinity:
                 not terms_match(pod.affinity_terms, labels, node.name):
             return _FAIL
         return OK
+
+
+class NodeAffinityScore:
+    """Preferred node affinity: the sum of the weights of the preferred terms a node matches."""
+
+    name: ClassVar[str] = "NodeAffinity"
+
+    def relevant(self, pod: PodInfo) -> bool:
+        return bool(pod.preferred_terms)
+
+    def score(self, pod: PodInfo, node: NodeInfo) -> int:
+        labels = node.labels
+        return sum(w for w, term in pod.preferred_terms if term_matches(term, labels, node.name))
+
+    def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        score = self.score
+        return [score(pod, n) for n in nodes]
+
+    def normalize(self, pod: PodInfo, scores: list[int]) -> None:
+        default_normalize(scores)

@@ -6,9 +6,10 @@ node with the most to 0 and a node with none to 100 (k8s selector_spread.go, no 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
-from scheduler.framework import MAX_NODE_SCORE, NodeInfo, PodInfo
+from scheduler.framework import NodeInfo, PodInfo, default_normalize
 
 
 class SelectorSpread:
@@ -18,10 +19,11 @@ class SelectorSpread:
         return pod.owner_uid is not None
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
-        assert pod.owner_uid is not None
-        return node.owner_counts.get(pod.owner_uid, 0)
+        return self.score_all(pod, (node,))[0]
+
+    def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        uid = pod.owner_uid or ""
+        return [n.owner_counts.get(uid, 0) for n in nodes]
 
     def normalize(self, pod: PodInfo, scores: list[int]) -> None:
-        top = max(scores, default=0)
-        for i, count in enumerate(scores):
-            scores[i] = MAX_NODE_SCORE if top == 0 else MAX_NODE_SCORE * (top - count) // top
+        default_normalize(scores, reverse=True)

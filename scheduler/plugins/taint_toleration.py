@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
-from scheduler.framework import OK, NodeInfo, PodInfo, Status
+from scheduler.framework import OK, NodeInfo, PodInfo, Status, default_normalize, tolerates
 
 
 def untolerated_reason(key: str, value: str) -> str:
@@ -23,3 +24,26 @@ class TaintToleration:
             if not pod.tolerates(taint.key, value, taint.effect):
                 return Status.fail(untolerated_reason(taint.key, value))
         return OK
+
+
+class TaintTolerationScore:
+    """Prefer nodes with fewer PreferNoSchedule taints the pod does not tolerate."""
+
+    name: ClassVar[str] = "TaintToleration"
+
+    def relevant(self, pod: PodInfo) -> bool:
+        return True
+
+    def score(self, pod: PodInfo, node: NodeInfo) -> int:
+        if not node.soft_taints:
+            return 0
+        tols = pod.soft_tolerations
+        return sum(1 for t in node.soft_taints
+                   if not tolerates(tols, t.key, t.value or "", t.effect))
+
+    def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        score = self.score
+        return [score(pod, n) if n.soft_taints else 0 for n in nodes]
+
+    def normalize(self, pod: PodInfo, scores: list[int]) -> None:
+        default_normalize(scores, reverse=True)
