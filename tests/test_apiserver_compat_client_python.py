@@ -203,3 +203,24 @@ def test_node_crud_and_status(api: client.ApiClient) -> None:
     with pytest.raises(ApiException) as info:
         core.read_node(name)
     assert info.value.status == 404
+
+
+def test_lease_and_event(api: client.ApiClient, ns: str) -> None:
+    coord = client.CoordinationV1Api(api)
+    lease = coord.create_namespaced_lease(ns, client.V1Lease(
+        metadata=client.V1ObjectMeta(name="leader"),
+        spec=client.V1LeaseSpec(holder_identity="a", lease_duration_seconds=15,
+                                renew_time="2026-01-01T00:00:00.000000Z")))
+    assert lease.spec.holder_identity == "a"
+    lease.spec.holder_identity = "b"
+    assert coord.replace_namespaced_lease("leader", ns, lease).spec.holder_identity == "b"
+    assert coord.read_namespaced_lease("leader", ns).spec.renew_time is not None
+
+    core = client.CoreV1Api(api)
+    core.create_namespaced_event(ns, client.CoreV1Event(
+        metadata=client.V1ObjectMeta(name="e1"), reason="Scheduled", type="Normal",
+        message="hello", involved_object=client.V1ObjectReference(kind="Pod", name="p",
+                                                                  namespace=ns),
+        source=client.V1EventSource(component="test")))
+    events = core.list_namespaced_event(ns, field_selector="involvedObject.name=p").items
+    assert [(e.reason, e.involved_object.kind) for e in events] == [("Scheduled", "Pod")]
