@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import queue
+import socket
 import threading
+import urllib.parse
 from typing import Any
 
 import httpx
@@ -69,34 +73,37 @@ def replicaset(name: str, replicas: int = 2) -> dict[str, Any]:
 
 
 class Watch:
-    """Reads a watch stream on a thread; ``next()`` returns decoded events."""
+    """Reads a watch stream on a thread; ``next()`` returns decoded events.
+
+    Built on http.client so that ``close()`` can shut the socket down and end the
+    reader at once, rather than waiting for the server's timeout.
+    """
 
     def __init__(self, url: str, path: str, **params: Any) -> None:
         self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.status: int | None = None
-        self._client = httpx.Client(base_url=url, timeout=httpx.Timeout(10, read=None))
         params.setdefault("watch", "true")
-        self._params = {k: str(v) for k, v in params.items() if v is not None}
-        self._path = path
-        self._ready = threading.Event()
-        self._response: httpx.Response | None = None
+        query = urllib.parse.urlencode({k: str(v) for k, v in params.items() if v is not None})
+        u = urllib.parse.urlparse(url)
+        self._conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=30)
+        self._conn.request("GET", f"{path}?{query}")
+        resp = self._conn.getresponse()
+        self.status = resp.status
+        self._resp = resp
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
-        assert self._ready.wait(10), "watch did not start"
 
     def _run(self) -> None:
         try:
-            with self._client.stream("GET", self._path, params=self._params) as r:
-                self._response = r
-                self.status = r.status_code
-                self._ready.set()
-                for line in r.iter_lines():
-                    if line.strip():
-                        self.events.put(json.loads(line))
-        except (httpx.HTTPError, RuntimeError, ValueError):
+            while True:
+                line = self._resp.readline()
+                if not line:
+                    break
+                if line.strip():
+                    self.events.put(json.loads(line))
+        except Exception:  # closed under our feet by close(): the stream just ends
             pass
         finally:
-            self._ready.set()
             self.events.put(None)
 
     def next(self, timeout: float = 10.0) -> dict[str, Any]:
@@ -134,7 +141,11 @@ class Watch:
             return True
 
     def close(self) -> None:
-        self._client.close()
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._conn.close()
         self._thread.join(5)
 
 
