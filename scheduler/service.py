@@ -229,26 +229,46 @@ class Scheduler:
                 log.exception("recording event %s for %s", reason, _key(pod))
 
     async def _record_failure(self, pod: Pod, message: str) -> None:
+        """Warning event, and PodScheduled=False (Unschedulable) with the message.
+
+        The status write carries the resourceVersion we last saw, so it can never land on
+        a pod that was bound (or otherwise changed) meanwhile; on a conflict it re-reads
+        the pod and tries again while the pod is still waiting for a node.
+        """
         self._emit(pod, "Warning", "FailedScheduling", message)
         key = _key(pod)
-        current = self._pending.get(key, pod)
-        conditions = list(current.status.conditions or ()) if current.status else []
-        for c in conditions:
-            if c.type == "PodScheduled" and c.status == "False" and \
-                    c.reason == "Unschedulable" and c.message == message:
-                return  # already says so: don't rewrite the pod on every retry
-        ts = now()
-        new = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-               "message": message, "lastTransitionTime": ts, "lastProbeTime": None}
-        kept = [c.to_dict() for c in conditions if c.type != "PodScheduled"]
-        try:
-            await self.client.patch(Pod, pod.metadata.name or "", {
-                "status": {"conditions": [*kept, new]}}, pod.metadata.namespace,
-                subresource="status")
-        except NotFound:
-            return
-        except Exception as exc:
-            log.warning("updating status of %s: %s", key, exc)
+        current: Pod | None = self._pending.get(key, pod)
+        for _ in range(3):
+            if current is None or current.spec.node_name or key not in self._pending \
+                    or self.cache.is_assumed(key) or not self.active:
+                return
+            conditions = list(current.status.conditions or ()) if current.status else []
+            for c in conditions:
+                if c.type == "PodScheduled" and c.status == "False" and \
+                        c.reason == "Unschedulable" and c.message == message:
+                    return  # already says so: don't rewrite the pod on every retry
+            new = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                   "message": message, "lastTransitionTime": now(), "lastProbeTime": None}
+            kept = [c.to_dict() for c in conditions if c.type != "PodScheduled"]
+            patch = {"metadata": {"resourceVersion": current.metadata.resource_version},
+                     "status": {"conditions": [*kept, new]}}
+            try:
+                await self.client.patch(Pod, pod.metadata.name or "", patch,
+                                        pod.metadata.namespace, subresource="status")
+                return
+            except NotFound:
+                return
+            except Conflict:
+                try:
+                    current = await self.client.get(Pod, pod.metadata.name or "",
+                                                    pod.metadata.namespace)
+                except NotFound:
+                    return
+                if current.metadata.uid != pod.metadata.uid:
+                    return
+            except Exception as exc:
+                log.warning("updating status of %s: %s", key, exc)
+                return
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait for in-flight bindings and status updates (shutdown, tests)."""
