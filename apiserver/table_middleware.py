@@ -1,4 +1,5 @@
-"""An ASGI middleware that turns get/list/watch answers into Tables when the client asks.
+"""An ASGI middleware that turns get/list/watch answers into Tables (or
+PartialObjectMetadata, for metadata-only clients) when the client asks.
 
 Done as a response transform so the CRUD and watch handlers stay ignorant of printing:
 only kubectl asks for Tables, and for it an extra decode of the body is cheap. A watch
@@ -35,8 +36,11 @@ class TableMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or \
-                not tables.wants_table(_header(scope, b"accept")):
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        form = tables.wanted_form(_header(scope, b"accept"))
+        if form is None:
             await self.app(scope, receive, send)
             return
         query = dict(parse_qsl(bytes(scope.get("query_string") or b"").decode("latin-1")))
@@ -47,13 +51,15 @@ class TableMiddleware:
         include = tables.include_object_mode(query)
         resource = info.resource
         if info.verb == "watch":
-            await self.app(scope, receive, _WatchConverter(send, resource, include).send)
+            await self.app(scope, receive,
+                           _WatchConverter(send, resource, include, form).send)
             return
-        await self.app(scope, receive, _BodyConverter(send, resource, include).send)
+        await self.app(scope, receive, _BodyConverter(send, resource, include, form).send)
 
 
 class _BodyConverter:
-    def __init__(self, send: Send, resource: Any, include: str) -> None:
+    def __init__(self, send: Send, resource: Any, include: str, form: str) -> None:
+        self._form = form
         self._send = send
         self._resource = resource
         self._include = include
@@ -78,7 +84,8 @@ class _BodyConverter:
         try:
             body = orjson.loads(raw)
             if isinstance(body, dict):
-                raw = orjson.dumps(tables.convert_body(self._resource, body, self._include))
+                raw = orjson.dumps(tables.convert_body(self._resource, body, self._include,
+                                                       self._form))
         except orjson.JSONDecodeError:
             pass
         assert self._start is not None
@@ -90,7 +97,8 @@ class _BodyConverter:
 
 
 class _WatchConverter:
-    def __init__(self, send: Send, resource: Any, include: str) -> None:
+    def __init__(self, send: Send, resource: Any, include: str, form: str) -> None:
+        self._form = form
         self._send = send
         self._resource = resource
         self._include = include
@@ -106,7 +114,8 @@ class _WatchConverter:
             return line
         if not isinstance(event, dict):
             return line
-        return orjson.dumps(tables.convert_event(self._resource, event, self._include))
+        return orjson.dumps(tables.convert_event(self._resource, event, self._include,
+                                                 self._form))
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":

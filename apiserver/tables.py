@@ -30,10 +30,14 @@ _AGE_DOC = ("CreationTimestamp is a timestamp representing the server time when 
             "RFC3339 form and is in UTC.")
 
 
-def wants_table(accept: str | None) -> bool:
-    """True when the first acceptable media type asks for a meta.k8s.io Table."""
+FORMS = ("Table", "PartialObjectMetadata", "PartialObjectMetadataList")
+
+
+def wanted_form(accept: str | None) -> str | None:
+    """The meta.k8s.io form (Table or PartialObjectMetadata[List]) the first acceptable
+    media type asks for, or None for the object itself."""
     if not accept:
-        return False
+        return None
     for media in accept.split(","):
         params = {}
         parts = [p.strip() for p in media.split(";")]
@@ -41,11 +45,20 @@ def wants_table(accept: str | None) -> bool:
             if "=" in p:
                 k, v = p.split("=", 1)
                 params[k.strip()] = v.strip()
-        if params.get("as") == "Table" and params.get("g", "meta.k8s.io") == "meta.k8s.io":
-            return parts[0] in ("application/json", "*/*", "application/*")
-        if parts[0] in ("application/json", "*/*", "application/*") and "as" not in params:
-            return False
-    return False
+        json_like = parts[0] in ("application/json", "*/*", "application/*")
+        form = params.get("as")
+        if form in FORMS and params.get("g", "meta.k8s.io") == "meta.k8s.io":
+            if json_like:
+                return form
+            continue
+        if json_like and form is None:
+            return None
+    return None
+
+
+def wants_table(accept: str | None) -> bool:
+    """True when the first acceptable media type asks for a meta.k8s.io Table."""
+    return wanted_form(accept) == "Table"
 
 
 def include_object_mode(query: dict[str, str]) -> str:
@@ -452,11 +465,18 @@ def table(kind: str, objects: list[JSONDict], list_meta: JSONDict | None = None,
             "rows": [row(kind, o, include_object, now) for o in objects]}
 
 
-def convert_body(info: ResourceInfo, body: JSONDict, include_object: str = "Metadata"
-                 ) -> JSONDict:
-    """A get or list response body as a Table; anything else (a Status) unchanged."""
+def convert_body(info: ResourceInfo, body: JSONDict, include_object: str = "Metadata",
+                 form: str = "Table") -> JSONDict:
+    """A get or list response body in ``form``; anything else (a Status) unchanged."""
     kind = body.get("kind")
-    if kind == info.list_kind or (kind is None and isinstance(body.get("items"), list)):
+    is_list = kind == info.list_kind or (kind is None and isinstance(body.get("items"), list))
+    if form != "Table":
+        if is_list:
+            return {"kind": "PartialObjectMetadataList", "apiVersion": TABLE_API_VERSION,
+                    "metadata": dict(body.get("metadata") or {}),
+                    "items": [_partial_metadata(o) for o in body.get("items") or []]}
+        return _partial_metadata(body) if kind == info.kind else body
+    if is_list:
         return table(info.kind, list(body.get("items") or []), body.get("metadata"),
                      include_object)
     if kind == info.kind:
@@ -465,10 +485,12 @@ def convert_body(info: ResourceInfo, body: JSONDict, include_object: str = "Meta
     return body
 
 
-def convert_event(info: ResourceInfo, event: JSONDict, include_object: str = "Metadata"
-                  ) -> JSONDict:
-    """A watch event whose object becomes a one-row Table (ERROR and BOOKMARK untouched)."""
+def convert_event(info: ResourceInfo, event: JSONDict, include_object: str = "Metadata",
+                  form: str = "Table") -> JSONDict:
+    """A watch event whose object becomes a one-row Table or its PartialObjectMetadata
+    (ERROR and BOOKMARK untouched)."""
     obj = event.get("object")
     if event.get("type") in ("ADDED", "MODIFIED", "DELETED") and isinstance(obj, dict):
-        return {"type": event["type"], "object": convert_body(info, obj, include_object)}
+        return {"type": event["type"],
+                "object": convert_body(info, obj, include_object, form)}
     return event

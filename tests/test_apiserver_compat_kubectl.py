@@ -325,3 +325,27 @@ def test_server_side_apply_creates_then_patches(kubectl: Kubectl, server_url: st
     assert second["spec"]["replicas"] == 2
     assert [c["image"] for c in second["spec"]["template"]["spec"]["containers"]] == \
         ["nginx:1.26", "busybox:1.36"]
+
+
+def test_metadata_only_and_table_forms_over_http(server_url: str, ns: str) -> None:
+    """What client-go's metadata client and kubectl ask for, on the raw wire."""
+    import urllib.request
+
+    make_pod(server_url, ns, "meta")
+
+    def get(path: str, accept: str) -> dict[str, Any]:
+        req = urllib.request.Request(server_url + path, headers={"Accept": accept})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.headers["Content-Type"].startswith("application/json")
+            body: dict[str, Any] = json.loads(r.read())
+            return body
+
+    pods = f"/api/v1/namespaces/{ns}/pods"
+    lst = get(pods, "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")
+    assert lst["kind"] == "PartialObjectMetadataList"
+    assert [i["metadata"]["name"] for i in lst["items"]] == ["meta"]
+    assert "spec" not in lst["items"][0]
+    table = get(pods + "?includeObject=Object",
+                "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+    assert table["rows"][0]["object"]["kind"] == "Pod"
+    assert get(pods + "/meta", "application/json")["kind"] == "Pod"

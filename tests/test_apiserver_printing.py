@@ -188,3 +188,20 @@ def test_openapi_documents() -> None:
         {"$ref": "#/definitions/io.k8s.api.core.v1.Node"}
     # swagger "2.0" and info, as protobuf: field 1 (string), field 2 (message)
     assert openapi.v2_protobuf().startswith(b"\x0a\x032.0\x12")
+
+
+def test_partial_object_metadata_forms() -> None:
+    accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+    assert tables.wanted_form(accept) == "PartialObjectMetadataList"
+    assert tables.wanted_form("application/vnd.kubernetes.protobuf;as=Table;g=meta.k8s.io;"
+                              "v=v1,application/json;as=Table;g=meta.k8s.io;v=v1") == "Table"
+    p = pod(phase="Pending")
+    lst = tables.convert_body(resources.PODS, {"kind": "PodList", "metadata": {
+        "resourceVersion": "7"}, "items": [p]}, form="PartialObjectMetadataList")
+    assert lst == {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                   "metadata": {"resourceVersion": "7"},
+                   "items": [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                              "metadata": p["metadata"]}]}
+    ev = tables.convert_event(resources.PODS, {"type": "ADDED", "object": p},
+                              form="PartialObjectMetadata")
+    assert ev["object"]["kind"] == "PartialObjectMetadata"
