@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["apply_defaults", "default_image_pull_policy", "default_pod_spec"]
+from api.podutil import qos_class
+
+__all__ = [
+    "add_default_tolerations",
+    "apply_defaults",
+    "default_image_pull_policy",
+    "default_pod_spec",
+    "prepare_pod_status_for_create",
+]
 
 JSON = dict[str, Any]
 
@@ -60,6 +68,9 @@ def _default_container(c: Any) -> None:
     if not c.get("imagePullPolicy"):
         image = c.get("image")
         c["imagePullPolicy"] = default_image_pull_policy(image if isinstance(image, str) else None)
+    # Go encodes the non-pointer struct as {}, so Kubernetes always shows it.
+    if not isinstance(c.get("resources"), dict):
+        c["resources"] = {}
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
     for p in _items(c.get("ports")):
@@ -122,6 +133,7 @@ def default_pod_spec(spec: JSON) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("securityContext", {})
+    spec.setdefault("enableServiceLinks", True)
     for c in _items(spec.get("containers")):
         _default_container(c)
     for c in _items(spec.get("initContainers")):
@@ -137,8 +149,56 @@ def default_pod_spec(spec: JSON) -> None:
             hp.setdefault("type", "")
 
 
+# Kubernetes' DefaultTolerationSeconds admission plugin.  Not applied by apply_defaults:
+# in minik8s the node lifecycle controller applies its own default
+# (--default-unreachable-toleration-seconds) to pods without such a toleration, and
+# stamping 300 s into every pod here would override that setting.
+DEFAULT_NOT_READY_TOLERATION_SECONDS = 300
+_DEFAULT_TOLERATION_KEYS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def _tolerates_no_execute(tolerations: list[Any], key: str) -> bool:
+    for t in tolerations:
+        if not isinstance(t, dict) or t.get("effect") not in (None, "", "NoExecute"):
+            continue
+        if t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"):
+            return True
+    return False
+
+
+def add_default_tolerations(spec: JSON) -> None:
+    tolerations = spec.get("tolerations")
+    if tolerations is None:
+        tolerations = []
+    if not isinstance(tolerations, list):
+        return
+    for key in _DEFAULT_TOLERATION_KEYS:
+        if not _tolerates_no_execute(tolerations, key):
+            tolerations.append({
+                "key": key,
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": DEFAULT_NOT_READY_TOLERATION_SECONDS,
+            })
+    spec["tolerations"] = tolerations
+
+
 def _pod(obj: JSON) -> None:
     default_pod_spec(_obj(obj, "spec"))
+
+
+def prepare_pod_status_for_create(obj: JSON) -> None:
+    """What the pod registry does on create: status starts as Pending with its QoS class.
+
+    Separate from ``apply_defaults`` because it replaces any status the client sent,
+    which is right on create only.
+    """
+    status: JSON = {"phase": "Pending"}
+    try:
+        status["qosClass"] = qos_class(obj)
+    except ValueError:
+        pass  # an invalid pod; validation reports why
+    obj["status"] = status
 
 
 def _template(spec: JSON) -> None:

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from api.defaults import apply_defaults, default_image_pull_policy
+from api.defaults import (
+    add_default_tolerations,
+    apply_defaults,
+    default_image_pull_policy,
+    prepare_pod_status_for_create,
+)
 from api.models import Deployment, Namespace, Node, Pod, ReplicaSet
 from api.validation import validate
 
@@ -70,8 +75,39 @@ def test_pod_defaults() -> None:
     assert c["readinessProbe"]["periodSeconds"] == 5  # kept
     # requests default to limits, per resource, only where unset
     assert c["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
+    assert spec["enableServiceLinks"] is True
+    # the node lifecycle controller owns the default toleration of unreachable nodes
+    assert "tolerations" not in spec
     assert validate("Pod", p) == []
     Pod.from_dict(p)
+
+
+def test_default_tolerations_helper() -> None:
+    spec = pod()["spec"]
+    add_default_tolerations(spec)
+    assert spec["tolerations"] == [
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    ]
+    own = pod(tolerations=[{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 10}])["spec"]
+    add_default_tolerations(own)
+    assert [t["key"] for t in own["tolerations"]] == ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"]
+    assert own["tolerations"][0]["tolerationSeconds"] == 10
+    everything = pod(tolerations=[{"operator": "Exists"}])["spec"]
+    add_default_tolerations(everything)
+    assert everything["tolerations"] == [{"operator": "Exists"}]
+
+
+def test_prepare_pod_status_for_create() -> None:
+    p = pod()
+    p["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "1", "memory": "1Gi"}}
+    p["status"] = {"phase": "Running", "podIP": "1.2.3.4"}
+    apply_defaults("Pod", p)
+    prepare_pod_status_for_create(p)
+    assert p["status"] == {"phase": "Pending", "qosClass": "Guaranteed"}
+    broken: dict[str, Any] = {"spec": {"containers": "x"}}
+    prepare_pod_status_for_create(broken)
+    assert broken["status"] == {"phase": "Pending"}
 
 
 def test_defaults_never_overwrite() -> None:

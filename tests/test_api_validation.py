@@ -519,8 +519,6 @@ UPDATE_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("Pod", {"metadata.labels": {"app": "new"}, "metadata.annotations": {"a": "b"}}, []),
     ("Pod", {f"{C0}.image": "nginx:1.26"}, []),
     ("Pod", {"spec.activeDeadlineSeconds": 30}, []),
-    ("Pod", {"spec.tolerations": [{"key": "k", "operator": "Equal", "value": "v", "effect": "NoSchedule"},
-                                  {"key": "new", "operator": "Exists"}]}, []),
     ("Pod", {"spec.nodeName": "node-1"}, []),  # from unset: allowed (binding)
     ("Pod", {"metadata.name": "other"}, ['metadata.name: Invalid value: "other": field is immutable']),
     ("Pod", {"metadata.uid": "u-2"}, ['metadata.uid: Invalid value: "u-2": field is immutable']),
@@ -556,6 +554,15 @@ def test_validate_update(case: tuple[str, dict[str, Any], list[str] | None]) -> 
         assert "pod updates may not change fields other than `spec.containers[*].image`" in errs[0].message
         return
     assert [str(e) for e in errs] == expected
+
+
+def test_pod_update_may_add_tolerations() -> None:
+    old = defaulted("Pod")
+    new = copy.deepcopy(old)
+    new["spec"]["tolerations"].append({"key": "new", "operator": "Exists"})
+    assert validate_update("Pod", old, new) == []
+    new["spec"]["tolerations"].pop(0)
+    assert [e.field for e in validate_update("Pod", old, new)] == ["spec.tolerations"]
 
 
 def test_pod_update_node_name_and_deadline_rules() -> None:
