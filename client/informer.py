@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar, cast
 from api.models import TypedObject
 from client.cache import IndexFunc, Store, meta_key
 from client.errors import ApiError, Gone
-from client.rest import AsyncClient, WatchEvent
+from client.rest import AsyncClient, WatchEvent, bulk_allocation
 
 log = logging.getLogger(__name__)
 
@@ -211,22 +211,28 @@ class Informer(Generic[T]):
                                      label_selector=self.label_selector,
                                      field_selector=self.field_selector)
         self.lists += 1
-        fresh = {meta_key(o): o for o in res.items}
+        # The store takes the whole new state first, then handlers hear the differences
+        # (as client-go's Replace does): a handler never sees a half-applied re-list.
+        notes: list[tuple[str, T, T | None]] = []
         store = self.store
-        deleted = [store.get_by_key(k) for k in store.keys() if k not in fresh]
-        for old in deleted:
-            if old is not None:
-                store.delete(meta_key(old))
-                await self._dispatch("delete", old)
-        for key, obj in fresh.items():
-            prev = store.get_by_key(key)
-            if prev is None:
-                store.put(obj)
-                await self._dispatch("add", obj)
-            elif prev.metadata.resource_version != obj.metadata.resource_version:
-                store.put(obj)
-                await self._dispatch("update", prev, obj)
+        with bulk_allocation():
+            fresh = {meta_key(o): o for o in res.items}
+            for key in store.keys():
+                if key not in fresh:
+                    old = store.delete(key)
+                    if old is not None:
+                        notes.append(("delete", old, None))
+            for key, obj in fresh.items():
+                prev = store.get_by_key(key)
+                if prev is None:
+                    store.put(obj)
+                    notes.append(("add", obj, None))
+                elif prev.metadata.resource_version != obj.metadata.resource_version:
+                    store.put(obj)
+                    notes.append(("update", prev, obj))
         self.resource_version = res.resource_version
+        for kind, a, b in notes:
+            await self._dispatch(kind, a, b)
         self._synced.set()
 
     async def _watch_until_error(self) -> None:
