@@ -115,10 +115,10 @@ class KubeletAgent:
             self._runner = await serve(first, self.bind_address, self.config.port)
 
     async def _stagger(self, na: NodeAgent, i: int) -> None:
-        # Spread hollow nodes' heartbeats over the lease interval instead of bursts.
+        offset = 0.0
         if self.fake_nodes:
-            await asyncio.sleep((i % 100) * na.lease_interval / max(1, min(100, self.fake_nodes)))
-        await na.run()
+            offset = (i % 100) * na.lease_interval / max(1, min(100, self.fake_nodes))
+        await na.run(heartbeat_offset=offset)
 
     async def _mark_synced(self) -> None:
         assert self.informer is not None

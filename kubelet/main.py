@@ -92,5 +92,9 @@ def main() -> None:
     args = parse_args(sys.argv[1:])
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # One line per API request is noise at the kubelet's request rate.
+        for noisy in ("httpx", "httpcore", "docker", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(args))

@@ -230,8 +230,11 @@ class NodeAgent:
         with contextlib.suppress(Conflict):
             await self.client.update(lease)
 
-    async def run(self) -> None:
-        """Register (retrying until the API server answers), then heartbeat forever."""
+    async def run(self, heartbeat_offset: float = 0.0) -> None:
+        """Register (retrying until the API server answers), then heartbeat forever.
+
+        ``heartbeat_offset`` spreads the heartbeats of many nodes in one process over
+        the interval instead of sending them in bursts."""
         delay = 0.5
         while True:
             try:
@@ -241,6 +244,7 @@ class NodeAgent:
                 log.warning("registering node %s: %s; retrying in %.1fs", self.name, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
+        await asyncio.sleep(heartbeat_offset)
         while True:
             try:
                 await self.renew_lease()

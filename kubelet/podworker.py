@@ -249,7 +249,8 @@ class PodWorker:
                 return None
             if latest.started_ts and latest.finished_ts - latest.started_ts >= RESET_AFTER_RUNNING:
                 self.kl.crash_backoff.reset(bkey)
-            since = latest.finished_ts or time.time()
+            # A container that never started has no finish time: count from its creation.
+            since = latest.finished_ts or latest.created_at or time.time()
             left = self.kl.crash_backoff.remaining(bkey, since)
             if left > 0:
                 delay = self.kl.crash_backoff.current(bkey)
@@ -285,13 +286,16 @@ class PodWorker:
                                                         restart_count)
         except ContainerCreateError as exc:
             self.event(WARNING, "Failed", f"Error: {exc}", self._field(spec))
+            if await self._created(spec.name, restart_count):
+                # Created but not started: listed as a terminated container from now on,
+                # so the next sync backs off and restarts it like a crash.
+                self.wake()
+                return None
+            key = f"{self.uid}/{spec.name}"
             self._create_errors[spec.name] = (str(exc), time.time())
-            self.kl.crash_backoff.next(f"{self.uid}/{spec.name}")
-            self.wake_after(self.kl.crash_backoff.current(f"{self.uid}/{spec.name}"))
-            # A container that was created but could not start is listed as exited;
-            # the next sync accounts for it like a crash.
-            return None if await self._created(spec.name, restart_count) else (
-                "CreateContainerError", str(exc))
+            self.kl.crash_backoff.next(key)
+            self.wake_after(self.kl.crash_backoff.current(key))
+            return ("CreateContainerError", str(exc))
         self._create_errors.pop(spec.name, None)
         self.event(NORMAL, "Created", f"Created container {spec.name}", self._field(spec))
         self.event(NORMAL, "Started", f"Started container {spec.name}", self._field(spec))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
 from aiohttp import web
 
@@ -63,14 +64,28 @@ def make_app(kl: Kubelet) -> web.Application:
                                      if "previous" in request.query else False)
         if isinstance(found, str):
             return web.Response(status=404, text=found)
+        since: float | None = None
+        limit: int | None = None
+        try:
+            if request.query.get("sinceSeconds"):
+                since = time.time() - int(request.query["sinceSeconds"])
+            if request.query.get("limitBytes"):
+                limit = int(request.query["limitBytes"])
+        except ValueError:
+            return web.Response(status=400, text="invalid sinceSeconds or limitBytes")
         follow = _flag(request, "follow") if "follow" in request.query else False
         timestamps = _flag(request, "timestamps") if "timestamps" in request.query else False
         resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await resp.prepare(request)
         try:
             async for chunk in kl.runtime.logs(found.id, follow=follow, tail=tail,
-                                               timestamps=timestamps):
+                                               timestamps=timestamps, since=since):
+                if limit is not None:
+                    chunk = chunk[:limit]
+                    limit -= len(chunk)
                 await resp.write(chunk)
+                if limit is not None and limit <= 0:
+                    break
         except KeyError:
             pass
         except (ConnectionResetError, ConnectionError):

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -338,3 +339,45 @@ def test_restarted_kubelet_adopts_without_duplicates(server_url: str, api: Clien
         shutil.rmtree(root, ignore_errors=True)
 
 
+
+
+def test_host_port_and_start_error(api: Client, kubelet: KubeletProc) -> None:
+    port = free_port()
+    web = make_pod(api, kubelet.node, [{
+        "name": "web", "image": "busybox", "command": [
+            "sh", "-c", "mkdir -p /w && echo via-host-port > /w/index.html && exec httpd -f -p 80 -h /w"],
+        "ports": [{"containerPort": 80, "hostPort": port}]}])
+    bad = make_pod(api, kubelet.node, [{"name": "bad", "image": "busybox",
+                                        "command": ["/no/such/binary"]}])
+    wait_pod(api, web, lambda g: g.status.phase == "Running", what="Running")
+    body = wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read(),
+                    timeout=10, message="hostPort reachable")
+    assert body.decode().strip() == "via-host-port"
+    got = wait_pod(api, bad, lambda g: cs(g)["restartCount"] >= 1
+                   and (cs(g)["lastState"].get("terminated") or {}).get("reason") == "StartError",
+                   timeout=20, what="StartError restarts")
+    assert "/no/such/binary" in cs(got)["lastState"]["terminated"].get("message", "")
+    delete_now(api, web)
+    delete_now(api, bad)
+
+
+def test_kubelet_endpoint_directly(api: Client, kubelet: KubeletProc) -> None:
+    p = make_pod(api, kubelet.node, [{"name": "say", "image": "busybox", "command": [
+        "sh", "-c", "echo line1; echo line2; trap 'exit 0' TERM; while true; do sleep 0.2; done"]}])
+    wait_pod(api, p, lambda g: g.status.phase == "Running", what="Running")
+    base = f"http://127.0.0.1:{kubelet.port}/containerLogs/default/{p.metadata.name}/say"
+    text = wait_for(lambda: (t := urllib.request.urlopen(base, timeout=2).read().decode())
+                    and "line2" in t and t, timeout=10, message="logs")
+    assert text == "line1\nline2\n"
+    tail = urllib.request.urlopen(base + "?tailLines=1&timestamps=true", timeout=2).read().decode()
+    assert tail.endswith(" line2\n") and tail.startswith("20")
+    # follow streams and ends when the reader goes away
+    with urllib.request.urlopen(base + "?follow=true", timeout=5) as r:
+        assert r.readline() == b"line1\n"
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{kubelet.port}/containerLogs/default/nope/x",
+                               timeout=2)
+        raise AssertionError("expected 404")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404 and b"not found" in e.read()
+    delete_now(api, p)

@@ -405,7 +405,7 @@ class DockerRuntime:
         return await self._run(ls)
 
     async def logs(self, container_id: str, follow: bool = False, tail: int | None = None,
-                   timestamps: bool = False) -> AsyncIterator[bytes]:
+                   timestamps: bool = False, since: float | None = None) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=256)
         holder: dict[str, Any] = {}
@@ -420,7 +420,8 @@ class DockerRuntime:
             try:
                 stream = self.api.logs(container_id, stdout=True, stderr=True, stream=True,
                                        follow=follow, timestamps=timestamps,
-                                       tail="all" if tail is None else tail)
+                                       tail="all" if tail is None else tail,
+                                       since=int(since) if since is not None else None)
                 holder["stream"] = stream
                 for chunk in stream:
                     if stop.is_set():

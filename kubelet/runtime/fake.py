@@ -151,7 +151,7 @@ class FakeRuntime:
         return self.containers.get(container_id)
 
     async def logs(self, container_id: str, follow: bool = False, tail: int | None = None,
-                   timestamps: bool = False) -> AsyncIterator[bytes]:
+                   timestamps: bool = False, since: float | None = None) -> AsyncIterator[bytes]:
         if container_id not in self.containers:
             raise KeyError(container_id)
         lines = self._logs.get(container_id, [])
