@@ -108,6 +108,9 @@ def test_get_pods_prints_human_columns(kubectl: Kubectl, server_url: str, ns: st
 
     names = kubectl("get", "pods", "-n", ns, "-o", "name").stdout.split()
     assert sorted(names) == ["pod/pending", "pod/running"]
+    # Paged Tables: kubectl follows metadata.continue and prints one header.
+    paged = table_lines(kubectl("get", "pods", "-n", ns, "--chunk-size=1").stdout)
+    assert [r[0] for r in paged] == ["NAME", "pending", "running"]
 
 
 def test_get_other_kinds_columns(kubectl: Kubectl, server_url: str, ns: str) -> None:
