@@ -1125,14 +1125,15 @@ def _validate_event(obj: JSON) -> Errs:
             errs.append(required("reportingInstance"))
         elif len(ri) > 128:
             errs.append(invalid("reportingInstance", "", "can have at most 128 characters"))
-        if not obj.get("action"):
-            errs.append(required("action"))
-        if not obj.get("reason"):
-            errs.append(required("reason"))
-    if len(str(obj.get("message") or "")) > 4096:
-        errs.append(invalid("message", "", "can have at most 4096 characters"))
-    _one_of(errs, obj.get("type") or None, "type", ["Normal", "Warning"])
-    _nonneg(errs, obj.get("count"), "count")
+        for f, limit in (("action", 128), ("reason", 128)):
+            v = str(obj.get(f) or "")
+            if not v:
+                errs.append(required(f))
+            elif len(v) > limit:
+                errs.append(invalid(f, "", f"can have at most {limit} characters"))
+        if len(str(obj.get("message") or "")) > 1024:
+            errs.append(invalid("message", "", "can have at most 1024 characters"))
+    # core/v1 keeps legacy leniency: no checks on type, count or the old-style fields.
     return errs
 
 
