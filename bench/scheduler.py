@@ -132,6 +132,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             t_start = time.perf_counter()
             sched = service("scheduler", "scheduler", sched_args)
             proc = psutil.Process(sched.proc.pid)  # type: ignore[union-attr]
+            others = {"apiserver": psutil.Process(api.proc.pid),  # type: ignore[union-attr]
+                      "etcd": psutil.Process(etcd.proc.pid)}  # type: ignore[union-attr]
+            others_cpu0 = {k: sum(p.cpu_times()[:2]) for k, p in others.items()}
             rss_max = 0
 
             async def sample() -> None:
@@ -153,6 +156,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 out["timed_out"] = True
             t_end = time.perf_counter()
             cpu = proc.cpu_times()
+            others_cpu = {k: sum(p.cpu_times()[:2]) - others_cpu0[k] for k, p in others.items()}
             sampler.cancel()
             watcher.cancel()
 
@@ -190,6 +194,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                                  / (t_end - t_start), 1),
                 "rss_max_mb": round(rss_max / 2**20, 1),
             }
+            out["same_window_cpu_percent_of_one_core"] = {
+                k: round(100 * v / (t_end - t_start), 1) for k, v in others_cpu.items()}
+            out["machine_load_average_1m"] = round(psutil.getloadavg()[0], 2)
             base = out["baseline"]["binds_per_second"]
             r = out["result"]["pods_per_second_steady_state"]
             out["ratio_steady_state_to_baseline"] = round(r / base, 3) if base else None
