@@ -31,7 +31,7 @@ from api.names import (
     is_valid_port_num,
     mask_trailing_dash,
 )
-from api.quantity import QuantityError, parse_quantity
+from api.quantity import QuantityError, canonical, parse_quantity
 
 __all__ = [
     "DUPLICATE",
@@ -493,8 +493,8 @@ def _validate_resources(errs: Errs, resources: Any, path: str) -> None:
             errs.append(
                 invalid(
                     _child(path, "requests"),
-                    str(raw),
-                    f"must be less than or equal to {name} limit of {lim[1]}",
+                    canonical(raw),
+                    f"must be less than or equal to {name} limit of {canonical(lim[1])}",
                 )
             )
 

@@ -249,6 +249,8 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
      [f'{C0}.resources.limits[gpu]: Invalid value: "gpu": must be a standard resource for containers']),
     ("Pod", {f"{C0}.resources.limits": {"cpu": "1", "nvidia.com/gpu": "1"}}, []),
     ("Pod", {f"{C0}.resources.limits.cpu": "1000m", f"{C0}.resources.requests.cpu": "1"}, []),
+    ("Pod", {f"{C0}.resources.limits.cpu": "1000m", f"{C0}.resources.requests.cpu": "1500m"},
+     [f'{C0}.resources.requests: Invalid value: "1500m": must be less than or equal to cpu limit of 1']),
     ("Pod", {f"{C0}.livenessProbe": {"periodSeconds": 5}},
      [f"{C0}.livenessProbe: Required value: must specify a handler type"]),
     ("Pod", {f"{C0}.livenessProbe.tcpSocket": {"port": 80}},
