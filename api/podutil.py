@@ -13,7 +13,7 @@ from typing import Any
 from api import timeutil
 from api.models.core import Container, Pod, TypedObject
 from api.models.meta import Condition, OwnerReference
-from api.quantity import add_resources, max_resources, parse_quantity
+from api.quantity import add_resources, max_resources, parse_quantity, parse_resources
 
 __all__ = [
     "DEFAULT_MILLI_CPU_REQUEST",
@@ -129,24 +129,32 @@ def is_pod_available(pod: PodLike, min_ready_seconds: int, now: datetime | None 
 # ---- resources --------------------------------------------------------------
 
 
-def _container_resources(
-    containers: Iterable[Container] | None, which: str
-) -> list[dict[str, str]]:
-    out: list[dict[str, str]] = []
-    for c in containers or ():
-        res = c.resources
-        vals = (res.requests if which == "requests" else res.limits) if res else None
-        out.append(dict(vals or {}))
-    return out
+def _resources_of(c: Container, which: str) -> dict[str, str]:
+    res = c.resources
+    vals = (res.requests if which == "requests" else res.limits) if res else None
+    return dict(vals or {})
 
 
 def _effective(pod: Pod, which: str) -> dict[str, Fraction]:
-    """Sum over containers, at least the largest init container, plus overhead."""
+    """What the scheduler charges (resource helpers' PodRequests): the sum of the
+    containers, at least the largest init container, plus overhead.  Sidecars (init
+    containers with restartPolicy Always) keep running, so they add to the sum and to
+    every init container started after them."""
     total: dict[str, Fraction] = {}
-    for r in _container_resources(pod.spec.containers, which):
-        total = add_resources(total, r)
-    for r in _container_resources(pod.spec.init_containers, which):
-        total = max_resources(total, r)
+    for c in pod.spec.containers:
+        total = add_resources(total, _resources_of(c, which))
+    sidecars: dict[str, Fraction] = {}
+    init_peak: dict[str, Fraction] = {}
+    for c in pod.spec.init_containers or ():
+        own = _resources_of(c, which)
+        if c.restart_policy == "Always":
+            total = add_resources(total, own)
+            sidecars = add_resources(sidecars, own)
+            during = sidecars
+        else:
+            during = add_resources(own, sidecars)
+        init_peak = max_resources(init_peak, during)
+    total = max_resources(total, init_peak)
     if pod.spec.overhead:
         total = add_resources(total, pod.spec.overhead)
     return total
@@ -165,13 +173,13 @@ def pod_requests_non_zero(pod: PodLike) -> dict[str, Fraction]:
     """Requests with the scheduler's defaults for containers that set no cpu/memory (for scoring)."""
     p = _pod(pod)
     total: dict[str, Fraction] = {}
-    for r in _container_resources(p.spec.containers, "requests"):
-        filled: dict[str, Fraction] = {k: parse_quantity(v) for k, v in r.items()}
+    for c in p.spec.containers:
+        filled = parse_resources(_resources_of(c, "requests"))
         filled.setdefault("cpu", Fraction(DEFAULT_MILLI_CPU_REQUEST, 1000))
         filled.setdefault("memory", Fraction(DEFAULT_MEMORY_REQUEST))
         total = add_resources(total, filled)
-    for r in _container_resources(p.spec.init_containers, "requests"):
-        total = max_resources(total, r)
+    for c in p.spec.init_containers or ():
+        total = max_resources(total, _resources_of(c, "requests"))
     return total
 
 

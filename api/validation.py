@@ -601,7 +601,11 @@ def _validate_container(
             errs.append(invalid(_child(ip, "mountPath"), mp, "must be unique"))
         mount_points.add(mp)
 
-    if init:
+    rp = ctr.get("restartPolicy")
+    sidecar = init and rp == "Always"
+    if init and rp is not None and rp != "Always":
+        errs.append(not_supported(_child(path, "restartPolicy"), rp, ["Always"]))
+    if init and not sidecar:
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             if ctr.get(probe) is not None:
                 errs.append(
@@ -806,16 +810,18 @@ def validate_pod_spec(spec: Any, path: str = "spec") -> Errs:
     errs: Errs = []
     sp = _dict(errs, spec, path)
     volumes = _validate_volumes(errs, sp.get("volumes"), _child(path, "volumes"))
+    # Regular containers first; init containers must not reuse their names, and a
+    # clash is reported on the init container (validateInitContainers).
     names: set[str] = set()
     cpath = _child(path, "containers")
     containers = _list(errs, sp.get("containers"), cpath)
     if not containers:
         errs.append(required(cpath))
+    for i, c in enumerate(containers):
+        _validate_container(errs, c, _index(cpath, i), names, volumes, init=False)
     ipath = _child(path, "initContainers")
     for i, c in enumerate(_list(errs, sp.get("initContainers"), ipath)):
         _validate_container(errs, c, _index(ipath, i), names, volumes, init=True)
-    for i, c in enumerate(containers):
-        _validate_container(errs, c, _index(cpath, i), names, volumes, init=False)
     _one_of(errs, sp.get("restartPolicy"), _child(path, "restartPolicy"), RESTART_POLICIES)
     _one_of(errs, sp.get("dnsPolicy"), _child(path, "dnsPolicy"), DNS_POLICIES)
     _nonneg(

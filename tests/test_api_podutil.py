@@ -101,6 +101,17 @@ def test_pod_requests_sum_and_init_max() -> None:
     }
 
 
+def test_pod_requests_sidecars() -> None:
+    """Kubernetes' example: sidecars run alongside and add to later init containers."""
+    sidecar = res({"cpu": "1"}, name="side")
+    sidecar["restartPolicy"] = "Always"
+    p = pod(containers=[res({"cpu": "1"})], init=[sidecar, res({"cpu": "3"}, name="i")])
+    # regular 1 + sidecar 1 = 2; init "i" runs with the sidecar: 3 + 1 = 4 -> 4
+    assert pod_requests(p) == {"cpu": Fraction(4)}
+    q = pod(containers=[res({"cpu": "2"})], init=[res({"cpu": "1"}, name="i"), sidecar])
+    assert pod_requests(q) == {"cpu": Fraction(3)}
+
+
 def test_pod_requests_overhead() -> None:
     p = pod(containers=[res({"cpu": "100m"})])
     p["spec"]["overhead"] = {"cpu": "250m"}

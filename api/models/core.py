@@ -201,6 +201,7 @@ class Container(Model):
     image_pull_policy: str | None = None
     termination_message_path: str | None = None
     termination_message_policy: str | None = None
+    restart_policy: str | None = None  # "Always" on an init container makes it a sidecar
 
 
 class EmptyDirVolumeSource(Model):
