@@ -233,3 +233,15 @@ def test_format_resources() -> None:
         "ephemeral-storage": "1Gi",
         "pods": "110",
     }
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["500m", "0.5", "1Ki", "1.5Gi", "128Mi", "1G", "1e3", "1E3", "100u", "1n", "2", "0", ".5",
+     "12345678901234567890", "1Ei", "7e-3", "-1", "1E", "0.001Ti", "3Pi", "999999999n"],
+)
+def test_agrees_with_official_client(text: str) -> None:
+    """An independent parser (the official Python client's) gives the same exact values."""
+    from kubernetes.utils.quantity import parse_quantity as official
+
+    assert parse_quantity(text) == Fraction(official(text))
