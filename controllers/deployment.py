@@ -20,7 +20,7 @@ from client.cache import CONTROLLER_UID_INDEX, NAMESPACE_INDEX, meta_key
 from client.controller import Controller, Result
 from controllers import deployment_util as du
 from controllers.context import ControllerContext, retry_conflicts
-from controllers.ownership import ClaimManager, owner_reference
+from controllers.ownership import ClaimManager, claim_candidates, owner_reference
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ class DeploymentController:
         self.d_store = self.d_informer.store
         self.rs_store = self.rs_informer.store
         self.pod_store = self.pod_informer.store
-        self.controller = Controller(self.name, retry_conflicts(self.reconcile), workers=workers)
+        self.controller = Controller(self.name, retry_conflicts(self.reconcile),
+                                     workers=ctx.options.workers.get(self.name, workers))
         self.d_informer.add_handler(*self.controller.enqueue_handlers())
         self.rs_informer.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pod_informer.add_handler(None, None, self._pod_deleted)
@@ -138,8 +139,9 @@ class DeploymentController:
                                 "This deployment is selecting all pods. A non-empty selector "
                                 "is required.")
             return None
-        candidates = [r.copy_deep() for r in
-                      self.rs_store.by_index(NAMESPACE_INDEX, d.metadata.namespace or "")]
+        # cached objects, read only: every write below works on a copy
+        candidates = claim_candidates(self.rs_store, d.metadata.namespace or "", selector,
+                                      d.metadata.uid or "")
         claimer = ClaimManager(self.client, d, API_VERSION, KIND, selector,
                                lambda: self._fresh(d))
         s = _Sync(d, await claimer.claim(candidates))

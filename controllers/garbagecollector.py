@@ -46,7 +46,8 @@ class GarbageCollector:
 
     def __init__(self, ctx: ControllerContext, workers: int = 5) -> None:
         self.client: AsyncClient = ctx.client
-        self.controller = Controller(self.name, retry_conflicts(self.reconcile), workers=workers)
+        self.controller = Controller(self.name, retry_conflicts(self.reconcile),
+                                     workers=ctx.options.workers.get(self.name, workers))
         self.informers: dict[str, Informer[Any]] = {}
         for info in GC_KINDS:
             inf = ctx.factory.informer(info.model)

@@ -34,7 +34,8 @@ class NamespaceController:
     def __init__(self, ctx: ControllerContext, workers: int = 2) -> None:
         self.client: AsyncClient = ctx.client
         self.informer = ctx.factory.informer(Namespace)
-        self.controller = Controller(self.name, retry_conflicts(self.reconcile), workers=workers)
+        self.controller = Controller(self.name, retry_conflicts(self.reconcile),
+                                     workers=ctx.options.workers.get(self.name, workers))
         self.informer.add_handler(*self.controller.enqueue_handlers())
 
     @property

@@ -87,7 +87,8 @@ class NodeLifecycleController:
         self.nodes = ctx.factory.informer(Node)
         self.leases = ctx.factory.informer(Lease)
         self.pods = ctx.factory.informer(Pod)
-        self.controller = Controller(self.name, retry_conflicts(self.reconcile), workers=workers)
+        self.controller = Controller(self.name, retry_conflicts(self.reconcile),
+                                     workers=ctx.options.workers.get(self.name, workers))
         self.nodes.add_handler(*self.controller.enqueue_handlers())
         self.leases.add_handler(self._lease_changed, lambda _o, n: self._lease_changed(n), None)
         self.pods.add_handler(self._pod_changed, lambda _o, n: self._pod_changed(n), None)

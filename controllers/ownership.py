@@ -17,6 +17,7 @@ from api.labels import Selector
 from api.models import OwnerReference, TypedObject
 from api.podutil import controller_ref
 from client import AsyncClient, NotFound
+from client.cache import CONTROLLER_UID_INDEX, LABEL_INDEX, NAMESPACE_INDEX, Store
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,22 @@ def owner_reference(owner: TypedObject, api_version: str, kind: str) -> OwnerRef
     return OwnerReference(api_version=api_version, kind=kind, name=owner.metadata.name or "",
                           uid=owner.metadata.uid or "", controller=True,
                           block_owner_deletion=True)
+
+
+def claim_candidates(store: Store[T], namespace: str, selector: Selector,
+                     owner_uid: str) -> list[T]:
+    """What an owner might claim: what it already controls, plus the orphans its selector
+    could match, found through the label index rather than a scan of the namespace."""
+    found: dict[str, T] = {o.metadata.uid or "": o
+                           for o in store.by_index(CONTROLLER_UID_INDEX, owner_uid)}
+    pinned = next(((r.key, v) for r in selector.requirements
+                   if (v := selector.requires_exact_match(r.key)) is not None), None)
+    pool = (store.by_index(LABEL_INDEX, f"{pinned[0]}={pinned[1]}") if pinned
+            else store.by_index(NAMESPACE_INDEX, namespace))
+    for o in pool:
+        if o.metadata.namespace == namespace and controller_ref(o) is None:
+            found.setdefault(o.metadata.uid or "", o)
+    return list(found.values())
 
 
 class ClaimManager:

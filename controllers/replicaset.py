@@ -21,7 +21,7 @@ from client.controller import Controller, Result
 from controllers import replicaset_util as ru
 from controllers.context import ControllerContext, retry_conflicts
 from controllers.expectations import Expectations
-from controllers.ownership import ClaimManager, owner_reference
+from controllers.ownership import ClaimManager, claim_candidates, owner_reference
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ class ReplicaSetController:
         self.rs_store = self.rs_informer.store
         self.pod_store = self.pod_informer.store
         self.expectations = Expectations()
-        self.controller = Controller(self.name, retry_conflicts(self.reconcile), workers=workers)
+        self.controller = Controller(self.name, retry_conflicts(self.reconcile),
+                                     workers=ctx.options.workers.get(self.name, workers))
         self.rs_informer.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pod_informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -141,7 +142,8 @@ class ReplicaSetController:
             log.warning("replicaset %s: invalid selector: %s", key, exc)
             return None
         needs_sync = self.expectations.satisfied(key)
-        candidates = [p for p in self.pod_store.by_index(NAMESPACE_INDEX, ns or "")
+        candidates = [p for p in claim_candidates(self.pod_store, ns or "", selector,
+                                                  rs.metadata.uid or "")
                       if is_pod_active(p)]
         claimer = ClaimManager(self.client, rs, API_VERSION, KIND, selector,
                                lambda: self._fresh(rs))

@@ -1,0 +1,193 @@
+"""Controller-manager benchmark: 100 Deployments x 10 replicas created at once.
+
+    /work/venv/bin/python bench/controllers.py [--deployments 100] [--replicas 10]
+
+Starts its own etcd and API server. First a baseline: the same number of pods created
+directly by this script (``--concurrency`` requests in flight). Then the
+controller-manager starts, the Deployments are created together, and a ReplicaSet
+informer here notes when every ReplicaSet reports all its pods created
+(status.replicas == spec.replicas). Writes are counted from the API server's
+/metrics (apiserver_request_total, write verbs, minus this script's own), CPU and RSS
+of the controller-manager with psutil. Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from api.models import Deployment, Namespace, ObjectMeta, Pod, ReplicaSet
+from client.informer import Informer
+from client.rest import AsyncClient
+from tests.controllers_helpers import deployment
+from tests.support import ApiServer, Etcd, service
+
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "create", "update", "patch", "delete",
+               "deletecollection"}
+_LINE = re.compile(r'^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$')
+
+
+def scrape_writes(url: str) -> Counter[str]:
+    """Write requests so far, keyed ``resource[/subresource]``."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out: Counter[str] = Counter()
+    for line in text.splitlines():
+        m = _LINE.match(line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if labels.get("verb") not in WRITE_VERBS:
+            continue
+        key = labels.get("resource", "?") + (f"/{labels['subresource']}"
+                                             if labels.get("subresource") else "")
+        out[key] += int(float(m.group(2)))
+    return out
+
+
+async def gather_limited(n: int, coros: Any) -> list[Any]:
+    sem = asyncio.Semaphore(n)
+
+    async def one(c: Any) -> Any:
+        async with sem:
+            return await c
+    return await asyncio.gather(*(one(c) for c in coros))
+
+
+async def baseline(client: AsyncClient, n: int, concurrency: int) -> dict[str, Any]:
+    ns = "bench-baseline"
+    await client.create(Namespace(metadata=ObjectMeta(name=ns)))
+    tpl = deployment("base", 1).spec.template
+
+    async def one(i: int) -> None:
+        await client.create(Pod(metadata=ObjectMeta(name=f"base-{i:05d}", labels={"b": "1"}),
+                                spec=tpl.spec.copy_deep()), ns)
+
+    t0 = time.perf_counter()
+    await gather_limited(concurrency, (one(i) for i in range(n)))
+    dt = time.perf_counter() - t0
+    return {"pods": n, "concurrency": concurrency, "seconds": round(dt, 3),
+            "pods_per_second": round(n / dt, 1)}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    etcd = Etcd().start()
+    api = ApiServer(etcd.url).start()
+    cm = None
+    try:
+        async with AsyncClient(api.url, timeout=60) as client:
+            total = args.deployments * args.replicas
+            base = await baseline(client, total, args.concurrency)
+            cm = service("controller-manager", args.cm_module,
+                         ["--server", api.url, "--controllers=*,-nodelifecycle", *args.cm_args])
+            proc = psutil.Process(cm.proc.pid if cm.proc else 0)
+            ns = "bench"
+            await client.create(Namespace(metadata=ObjectMeta(name=ns)))
+            rs_inf: Informer[ReplicaSet] = Informer(client, ReplicaSet, ns)
+            done = asyncio.Event()
+
+            def check(*_: Any) -> None:
+                items = rs_inf.store.list()
+                if len(items) == args.deployments and all(
+                        (r.status.replicas if r.status else 0) == args.replicas
+                        and r.spec.replicas == args.replicas for r in items):
+                    done.set()
+
+            rs_inf.add_handler(check, check, None)
+            await rs_inf.start()
+            await rs_inf.wait_for_sync(10)
+            # let the controller-manager's caches sync before measuring it
+            await asyncio.sleep(args.settle)
+            cpu0 = proc.cpu_times()
+            writes0 = scrape_writes(api.url)
+            peak_rss = proc.memory_info().rss
+
+            async def sample() -> None:
+                nonlocal peak_rss
+                while True:
+                    peak_rss = max(peak_rss, proc.memory_info().rss)
+                    await asyncio.sleep(0.2)
+
+            sampler = asyncio.create_task(sample())
+            t0 = time.perf_counter()
+            await gather_limited(args.concurrency, (
+                client.create(deployment(f"d{i:03d}", args.replicas), ns)
+                for i in range(args.deployments)))
+            t_created = time.perf_counter() - t0
+            await asyncio.wait_for(done.wait(), args.timeout)
+            t_pods = time.perf_counter() - t0
+
+            async def deployments_done() -> bool:
+                ds = (await client.list(Deployment, ns)).items
+                return all(d.status is not None and d.status.replicas == args.replicas
+                           and d.status.updated_replicas == args.replicas for d in ds)
+
+            while not await deployments_done():
+                await asyncio.sleep(0.1)
+            t_status = time.perf_counter() - t0
+            # writes that trail the last pod (statuses, events) belong to this run too
+            await asyncio.sleep(args.settle)
+            cpu1 = proc.cpu_times()
+            writes1 = scrape_writes(api.url)
+            sampler.cancel()
+            await rs_inf.stop()
+            rss = proc.memory_info().rss
+            delta = writes1 - writes0
+            delta["deployments"] -= args.deployments  # our own creates
+            delta = +delta
+            cm_writes = sum(delta.values())
+            events = delta.get("events", 0)
+            cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+            pods = len([p for p in (await client.list(Pod, ns)).items])
+            return {
+                "deployments": args.deployments, "replicas": args.replicas,
+                "pods_created": pods,
+                "seconds_until_all_deployments_posted": round(t_created, 3),
+                "seconds_until_every_replicaset_reports_all_pods_created": round(t_pods, 3),
+                "seconds_until_every_deployment_status_updated": round(t_status, 3),
+                "pods_per_second_through_controllers": round(pods / t_pods, 1),
+                "controller_manager_writes": dict(sorted(delta.items())),
+                "writes_per_pod": round(cm_writes / max(pods, 1), 3),
+                "writes_per_pod_without_events": round((cm_writes - events) / max(pods, 1), 3),
+                "controller_manager_cpu_seconds": round(cpu, 2),
+                "controller_manager_cpu_ms_per_pod": round(1000 * cpu / max(pods, 1), 2),
+                "controller_manager_rss_mb_end": round(rss / 2**20, 1),
+                "controller_manager_rss_mb_peak": round(peak_rss / 2**20, 1),
+                "baseline_direct_pod_creates": base,
+                "slowdown_vs_baseline": round(t_pods / base["seconds"], 2),
+            }
+    finally:
+        if cm is not None:
+            cm.stop()
+        api.stop()
+        etcd.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--deployments", type=int, default=100)
+    p.add_argument("--replicas", type=int, default=10)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--settle", type=float, default=2.0)
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--cm-module", default="controllers", help=argparse.SUPPRESS)
+    p.add_argument("--cm-arg", dest="cm_args", action="append", default=[],
+                   help="extra controller-manager flag (repeatable)")
+    args = p.parse_args()
+    print(json.dumps(asyncio.run(run(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
