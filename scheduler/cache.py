@@ -83,10 +83,22 @@ class SchedulerCache:
         if key in self._assumed:
             self._assumed[key] = True
 
-    def forget(self, key: str) -> None:
-        """The binding failed: the pod no longer counts anywhere."""
-        if self._assumed.pop(key, None) is not None:
-            self._unplace(key)
+    def forget(self, key: str, uid: str | None = None) -> None:
+        """The binding failed: the pod no longer counts anywhere.
+
+        With ``uid``, only that incarnation is forgotten: a pod deleted and re-created
+        under the same name may have been assumed again meanwhile.
+        """
+        if key not in self._assumed:
+            return
+        if uid is not None:
+            name = self._pod_node.get(key)
+            ni = self.nodes.get(name) if name is not None else None
+            p = ni.pods.get(key) if ni is not None else None
+            if p is not None and p.uid != uid:
+                return
+        del self._assumed[key]
+        self._unplace(key)
 
     def is_assumed(self, key: str) -> bool:
         return key in self._assumed

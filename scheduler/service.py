@@ -195,7 +195,7 @@ class Scheduler:
             try:
                 await self.client.bind(info.name, info.namespace, node, info.pod.metadata.uid)
             except asyncio.CancelledError:
-                self.cache.forget(key)
+                self.cache.forget(key, info.uid)
                 pending = self._pending.get(key)
                 if pending is not None:
                     self.queue.add(PodInfo(pending))  # for the next leader term
@@ -203,12 +203,12 @@ class Scheduler:
             except (NotFound, Conflict) as exc:
                 # Gone, replaced, or bound meanwhile (by another replica during a
                 # leadership change): the informer tells the rest; never retry blindly.
-                self.cache.forget(key)
+                self.cache.forget(key, info.uid)
                 self.stats.bind_errors += 1
                 log.info("binding %s to %s refused: %s", key, node, exc)
                 return
             except Exception as exc:
-                self.cache.forget(key)
+                self.cache.forget(key, info.uid)
                 self.stats.bind_errors += 1
                 log.warning("binding %s to %s failed: %s", key, node, exc)
                 if key in self._pending and self.active:

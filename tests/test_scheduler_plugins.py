@@ -372,7 +372,9 @@ def test_cache_assume_confirm_forget_and_ghost_nodes() -> None:
     p = pi("a", cpu="1")
     cache.assume(p, "n1")
     assert cache.is_assumed("default/a") and cache.nodes["n1"].req_cpu == 1000
-    cache.forget("default/a")
+    cache.forget("default/a", uid="an-older-incarnation")
+    assert cache.is_assumed("default/a")  # not the pod that was assumed: kept
+    cache.forget("default/a", uid=p.uid)
     assert cache.nodes["n1"].req_cpu == 0 and not cache.is_assumed("default/a")
     cache.assume(p, "n1")
     cache.add_pod(p, "n1")  # the informer confirms
