@@ -5,7 +5,11 @@ There is no kubelet: a FakeKubelet marks pods Running/Ready through pods/status.
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +28,8 @@ from tests.controllers_helpers import (
 from tests.support import Process, async_wait_for, unique
 
 pytestmark = pytest.mark.timeout(120)
+
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
 
 @pytest.fixture(scope="module")
@@ -302,3 +308,99 @@ async def test_namespace_deletion_removes_everything(client: AsyncClient, ns: st
     assert not (await client.list(Pod, ns)).items
     assert not (await client.list(ReplicaSet, ns)).items
     assert not (await client.list(Deployment, ns)).items
+
+
+def _kubectl(kubeconfig: Path, *args: str) -> str:
+    r = subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), *args],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"kubectl {' '.join(args)}: {r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+@pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl not installed")
+async def test_kubectl_rollout_status_history_and_undo(client: AsyncClient, ns: str,
+                                                       server_url: str, tmp_path: Path) -> None:
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "{server_url}"}}}}]
+contexts: [{{name: c, context: {{cluster: c, namespace: {ns}}}}}]
+current-context: c
+""")
+    async with FakeKubelet(client, ns, delay=0.05):
+        await client.create(deployment("kc", 2), ns)
+        out = await asyncio.to_thread(_kubectl, kc, "rollout", "status", "deployment/kc",
+                                      "--timeout=30s")
+        assert 'deployment "kc" successfully rolled out' in out
+        await asyncio.to_thread(_kubectl, kc, "set", "image", "deployment/kc", "app=nginx:2")
+        await asyncio.to_thread(_kubectl, kc, "rollout", "status", "deployment/kc",
+                                "--timeout=30s")
+        await asyncio.to_thread(_kubectl, kc, "rollout", "undo", "deployment/kc")
+        await asyncio.to_thread(_kubectl, kc, "rollout", "status", "deployment/kc",
+                                "--timeout=30s")
+        hist = await asyncio.to_thread(_kubectl, kc, "rollout", "history", "deployment/kc")
+    revisions = [line.split()[0] for line in hist.splitlines()[2:] if line.strip()]
+    assert revisions == ["2", "3"], hist
+    images = {p.spec.containers[0].image for p in await pod_list(client, ns)}
+    assert images == {"nginx:1"}
+
+
+async def test_progress_deadline_exceeded_when_pods_never_become_ready(
+        client: AsyncClient, ns: str) -> None:
+    await client.create(deployment("stuck", 1, progressDeadlineSeconds=2), ns)
+
+    async def timed_out() -> bool:
+        d = await client.get(Deployment, "stuck", ns)
+        cond = du.get_condition(d.status, "Progressing")
+        return cond is not None and cond.status == "False" and cond.reason == du.TIMED_OUT_REASON
+
+    await async_wait_for(timed_out, timeout=20, message="ProgressDeadlineExceeded")
+    d = await client.get(Deployment, "stuck", ns)
+    avail = du.get_condition(d.status, "Available")
+    assert avail is not None and avail.reason == du.MIN_UNAVAILABLE_REASON
+
+
+async def test_revision_history_limit_cleans_old_replicasets(client: AsyncClient,
+                                                             ns: str) -> None:
+    async with FakeKubelet(client, ns):
+        await client.create(deployment("hist", 1, revisionHistoryLimit=1), ns)
+        for image in ("nginx:2", "nginx:3", "nginx:4"):
+            await client.patch(Deployment, "hist", {"spec": {"template": {"spec": {
+                "containers": [{"name": "app", "image": image}]}}}}, ns)
+            await async_wait_for(lambda: complete(client, ns, "hist"), timeout=30)
+
+        async def two_left() -> bool:
+            return len(await rs_list(client, ns)) == 2
+
+        await async_wait_for(two_left, timeout=20, message="old ReplicaSets cleaned up")
+    revs = sorted(int((r.metadata.annotations or {})[du.REVISION])
+                  for r in await rs_list(client, ns))
+    assert revs == [3, 4]
+
+
+async def test_proportional_scaling_in_the_middle_of_a_stuck_rollout(client: AsyncClient,
+                                                                     ns: str) -> None:
+    # pods of the "bad" image never become ready, so the rollout stops half-way
+    async with FakeKubelet(client, ns, ready=lambda p: p.spec.containers[0].image != "bad"):
+        await client.create(deployment("prop", 4, strategy={
+            "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 2, "maxUnavailable": 0}}),
+            ns)
+        await async_wait_for(lambda: complete(client, ns, "prop"), timeout=30)
+        await client.patch(Deployment, "prop", {"spec": {"template": {"spec": {
+            "containers": [{"name": "app", "image": "bad"}]}}}}, ns)
+
+        async def sizes() -> dict[str, int]:
+            return {r.spec.template.spec.containers[0].image: du.replicas_of(r)
+                    for r in await rs_list(client, ns) if r.spec.template}
+
+        async def stuck() -> bool:
+            return await sizes() == {"nginx:1": 4, "bad": 2}
+
+        await async_wait_for(stuck, timeout=20, message="rollout stuck at 4 old + 2 new")
+        await client.patch_scale(Deployment, "prop", 8, ns)
+
+        async def spread() -> bool:
+            # 8 + surge 2 = 10 pods allowed; 6 -> 10 shared 4:2 -> old 7, new 3
+            return await sizes() == {"nginx:1": 7, "bad": 3}
+
+        await async_wait_for(spread, timeout=20, message="proportional scale-up")
