@@ -40,6 +40,9 @@ NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 class _Heartbeat:
     marker: tuple[str | None, str | None]
     observed: float
+    # a renewal seen by this process: what the first look at a node cannot tell (a
+    # restarted controller must not untaint a node that is still silent)
+    renewed: bool = False
 
 
 def tolerates(t: Toleration, taint: Taint) -> bool:
@@ -119,8 +122,10 @@ class NodeLifecycleController:
                   ready.last_heartbeat_time if ready else None)
         now = time.monotonic()
         hb = self._heartbeats.get(name)
-        if hb is None or hb.marker != marker:
+        if hb is None:
             hb = self._heartbeats[name] = _Heartbeat(marker, now)
+        elif hb.marker != marker:
+            hb.marker, hb.observed, hb.renewed = marker, now, True
         return now - hb.observed
 
     async def reconcile(self, name: str) -> Result | None:
@@ -130,7 +135,7 @@ class NodeLifecycleController:
             return None
         silent = self._silent_for(cached)
         if silent < self.grace:
-            if _unreachable_taint(cached) is not None:
+            if _unreachable_taint(cached) is not None and self._heartbeats[name].renewed:
                 await self._set_taint(cached, present=False)
                 log.info("node %s is reachable again: taint removed", name)
             return Result(requeue_after=self.grace - silent + 0.05)

@@ -254,3 +254,42 @@ def test_cleanup_respects_history_limit() -> None:
     assert [r.metadata.name for r in du.rs_to_cleanup(d, olds)] == ["r1", "r2"]
     busy = rs_of("r0", 1, image="x", revision=0)
     assert [r.metadata.name for r in du.rs_to_cleanup(d, [busy, *olds])] == ["r1", "r2"]
+
+
+# ---- node lifecycle, flags -------------------------------------------------------
+
+def test_toleration_seconds_for_unreachable_taint() -> None:
+    from api.models import Taint, Toleration
+    from controllers.nodelifecycle import UNREACHABLE, tolerates, toleration_seconds
+
+    taint = Taint(key=UNREACHABLE, effect="NoExecute")
+    p = pod("p")
+    assert toleration_seconds(p, taint, 300) == 300.0  # none: the admission default
+    p.spec.tolerations = [Toleration(key=UNREACHABLE, operator="Exists", effect="NoExecute",
+                                     toleration_seconds=7)]
+    assert toleration_seconds(p, taint, 300) == 7.0
+    p.spec.tolerations = [Toleration(operator="Exists")]  # tolerates everything, forever
+    assert toleration_seconds(p, taint, 300) is None
+    assert not tolerates(Toleration(key="other", operator="Exists"), taint)
+    assert not tolerates(Toleration(key=UNREACHABLE, effect="NoSchedule"), taint)
+
+
+def test_controllers_flag_and_durations() -> None:
+    import argparse
+
+    import pytest
+
+    from controllers.main import duration
+    from controllers.manager import ControllersFlagError, enabled_controllers
+
+    assert enabled_controllers("*") == ["deployment", "replicaset", "garbagecollector",
+                                        "namespace", "nodelifecycle"]
+    assert enabled_controllers("*,-nodelifecycle,-namespace") == [
+        "deployment", "replicaset", "garbagecollector"]
+    assert enabled_controllers("replicaset") == ["replicaset"]
+    with pytest.raises(ControllersFlagError):
+        enabled_controllers("*,-nosuch")
+    assert duration("40s") == 40.0 and duration("1m30s") == 90.0 and duration("500ms") == 0.5
+    assert duration("2.5") == 2.5
+    with pytest.raises(argparse.ArgumentTypeError):
+        duration("forty")
