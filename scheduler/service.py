@@ -200,21 +200,25 @@ class Scheduler:
                 if pending is not None:
                     self.queue.add(PodInfo(pending))  # for the next leader term
                 raise
-            except (NotFound, Conflict) as exc:
-                # Gone, replaced, or bound meanwhile (by another replica during a
-                # leadership change): the informer tells the rest; never retry blindly.
-                self.cache.forget(key, info.uid)
-                self.stats.bind_errors += 1
-                log.info("binding %s to %s refused: %s", key, node, exc)
-                return
             except Exception as exc:
                 self.cache.forget(key, info.uid)
+                # What the assumption held is free again: parked pods may fit now.
+                self.queue.move_all("AssumedPodForgotten")
                 self.stats.bind_errors += 1
-                log.warning("binding %s to %s failed: %s", key, node, exc)
-                if key in self._pending and self.active:
-                    qp.info = PodInfo(self._pending[key])
+                # NotFound / Conflict: gone, re-created, or bound meanwhile (by another
+                # replica around a leadership change); anything else: a failure to retry.
+                refused = isinstance(exc, (NotFound, Conflict))
+                log.log(logging.INFO if refused else logging.WARNING,
+                        "binding %s to %s failed: %s", key, node, exc)
+                pending = self._pending.get(key)
+                if pending is not None and not pending.spec.node_name and self.active:
+                    # Still waiting for a node as far as we know: try again after backoff
+                    # (if it was bound elsewhere, the informer soon removes it).
+                    qp.info = PodInfo(pending)
                     self.queue.add_backoff(qp)
-                self._emit(info.pod, "Warning", "FailedScheduling", f"Binding rejected: {exc}")
+                if not refused:
+                    self._emit(info.pod, "Warning", "FailedScheduling",
+                               f"Binding rejected: {exc}")
                 return
         self.cache.finish_binding(key)
         self.stats.bound += 1

@@ -166,3 +166,26 @@ async def test_failed_binding_forgets_and_retries(h: Harness) -> None:
     assert reasons[0][0] == "FailedScheduling" and "Binding rejected" in reasons[0][1] \
         and "etcd hiccup" in reasons[0][1]
     assert reasons[-1] == ("Scheduled", f"Successfully assigned {ns}/flaky to {g}-n")
+
+
+async def test_pod_recreated_while_its_binding_is_in_flight(h: Harness) -> None:
+    c = h.client
+    ns = await new_ns(c)
+    g = unique("g")
+    await add_node(c, make_node(f"{g}-n", cpu="2", labels={"group": g}))
+    h.gate.open.clear()
+    await h.start()
+    await c.create(make_pod("x", ns, cpu="1", node_selector={"group": g}))
+    await async_wait_for(lambda: h.gate.held == 1, timeout=10, message="binding in flight")
+    old_uid = (await c.get(Pod, "x", ns)).metadata.uid
+    await c.delete(Pod, "x", ns, grace_period_seconds=0)
+    await c.create(make_pod("x", ns, cpu="1", node_selector={"group": g}))
+    new_uid = (await c.get(Pod, "x", ns)).metadata.uid
+    assert new_uid != old_uid
+    h.gate.open.set()  # the old binding now fails its UID precondition
+    await async_wait_for(lambda: node_of(c, ns, "x"), timeout=15,
+                         message="the re-created pod bound")
+    await async_wait_for(lambda: h.sched.cache.assumed_count() == 0, timeout=10,
+                         message="no assumption left")
+    ni = h.sched.cache.nodes[f"{g}-n"]
+    assert ni.req_cpu == 1000 and ni.pods[f"{ns}/x"].uid == new_uid
