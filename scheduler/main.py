@@ -119,7 +119,11 @@ async def serve(args: argparse.Namespace, cfg: SchedulerConfig, stop: asyncio.Ev
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task  # the elector releases the lease as it unwinds
-        log.info("shutting down")
+        st = sched.stats
+        log.info("shutting down: %d attempts, %d bound, %d unschedulable, %d binding errors, "
+                 "%.3f ms per cycle; queue %s", st.attempts, st.bound, st.unschedulable,
+                 st.bind_errors, 1000 * st.cycle_seconds / max(st.attempts, 1),
+                 sched.queue.counts())
         await factory.stop_all()
         await sched.drain(timeout=2)
         await recorder.close()
