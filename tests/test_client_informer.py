@@ -21,7 +21,7 @@ from client.cache import (
     meta_key,
     split_key,
 )
-from client.errors import NotFound
+from client.errors import Gone, NotFound
 from client.informer import Backoff, Informer, SharedInformerFactory
 from client.rest import AsyncClient, RetryPolicy
 from tests.support import ApiServer, Etcd, async_wait_for, unique
@@ -193,6 +193,9 @@ async def test_410_triggers_relist(etcd: Etcd, client: AsyncClient) -> None:
             ns = await new_namespace(c2)
             for i in range(10):
                 await c2.create(pod(f"p{i}", ns))
+            with pytest.raises(Gone):  # the raw watch: an old resourceVersion is Expired
+                async for _ in c2.watch(Pod, ns, resource_version="1", timeout_seconds=5):
+                    pass
             # the server ends each watch after 1 s; the informer resumes from its rv
             inf = Informer(c2, Pod, ns, watch_timeout=(1, 1), backoff=Backoff(0.1, 0.5))
             mirror = Mirror(inf)
