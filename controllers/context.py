@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from api.models import TypedObject
-from client import AsyncClient, Conflict
+from client import AsyncClient, Conflict, Forbidden
 from client.controller import Result
 from client.informer import SharedInformerFactory
 
@@ -41,7 +41,8 @@ class ControllerContext:
 def retry_conflicts(fn: Callable[[str], Awaitable[Result | None]]
                     ) -> Callable[[str], Awaitable[Result | None]]:
     """A 409 means our cache was behind a write (often our own): not an error worth a
-    traceback, just a rate-limited retry once the informer has caught up."""
+    traceback, just a rate-limited retry once the informer has caught up. A create
+    refused because the namespace is terminating needs no retry at all."""
     @functools.wraps(fn)
     async def wrapper(key: str) -> Result | None:
         try:
@@ -49,4 +50,16 @@ def retry_conflicts(fn: Callable[[str], Awaitable[Result | None]]
         except Conflict as exc:
             log.debug("%s: conflict on %s, retrying: %s", fn.__qualname__, key, exc.message)
             return Result(requeue=True)
+        except Forbidden as exc:
+            if namespace_terminating(exc):
+                return None  # the namespace controller is deleting this object anyway
+            raise
     return wrapper
+
+
+def namespace_terminating(exc: Exception) -> bool:
+    """Creates into a namespace being deleted fail; that is expected, not an error."""
+    if not isinstance(exc, Forbidden):
+        return False
+    return any(r == "NamespaceTerminating" for r, _, _ in exc.causes) or \
+        "terminat" in exc.message.lower()

@@ -19,7 +19,7 @@ from client import AlreadyExists, AsyncClient, NotFound
 from client.cache import CONTROLLER_UID_INDEX, NAMESPACE_INDEX, meta_key
 from client.controller import Controller, Result
 from controllers import deployment_util as du
-from controllers.context import ControllerContext, retry_conflicts
+from controllers.context import ControllerContext, namespace_terminating, retry_conflicts
 from controllers.ownership import ClaimManager, claim_candidates, owner_reference
 
 log = logging.getLogger(__name__)
@@ -334,6 +334,8 @@ class DeploymentController:
                 raise
             created = found
         except Exception as exc:
+            if namespace_terminating(exc):
+                raise
             msg = f'Failed to create new replica set "{rs.metadata.name}": {exc}'
             self.recorder.event(d, "Warning", du.FAILED_RS_CREATE_REASON, msg)
             if du.has_progress_deadline(d):

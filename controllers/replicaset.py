@@ -15,11 +15,11 @@ from typing import Any
 from api.labels import SelectorError, from_label_selector
 from api.models import ObjectMeta, Pod, ReplicaSet
 from api.podutil import controller_ref, is_pod_active, is_pod_ready
-from client import AsyncClient, Forbidden, NotFound
+from client import AsyncClient, NotFound
 from client.cache import NAMESPACE_INDEX, meta_key, split_key
 from client.controller import Controller, Result
 from controllers import replicaset_util as ru
-from controllers.context import ControllerContext, retry_conflicts
+from controllers.context import ControllerContext, namespace_terminating, retry_conflicts
 from controllers.expectations import Expectations
 from controllers.ownership import ClaimManager, claim_candidates, owner_reference
 
@@ -27,13 +27,6 @@ log = logging.getLogger(__name__)
 
 KIND = "ReplicaSet"
 API_VERSION = "apps/v1"
-
-
-def _namespace_terminating(exc: Exception) -> bool:
-    if not isinstance(exc, Forbidden):
-        return False
-    return any(r == "NamespaceTerminating" for r, _, _ in exc.causes) or \
-        "terminat" in exc.message.lower()
 
 
 class ReplicaSetController:
@@ -193,7 +186,7 @@ class ReplicaSetController:
                 created += batch - len(errors)
                 if errors:
                     err = errors[0]
-                    if isinstance(err, Exception) and _namespace_terminating(err):
+                    if isinstance(err, Exception) and namespace_terminating(err):
                         return
                     raise err
         finally:
@@ -218,7 +211,7 @@ class ReplicaSetController:
         try:
             created = await self.client.create(pod, rs.metadata.namespace)
         except Exception as exc:
-            if not _namespace_terminating(exc):
+            if not namespace_terminating(exc):
                 self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc}")
             raise
         self.recorder.event(rs, "Normal", "SuccessfulCreate",
