@@ -225,13 +225,10 @@ class DeploymentController:
         new, old = await self._new_and_old(s, create=False)
         d = s.d
         plan = du.plan_scale(d, new, old)
-        if plan:
-            total_before = du.count_spec(du.active([*old, new]))
-            op = "up" if du.replicas_of(d) + du.max_surge(d) > total_before else "down"
-            for rs in [*old, *([new] if new else [])]:
-                size = plan.get(rs.metadata.name or "")
-                if size is not None:
-                    await self._scale(s, rs, size, op)
+        for rs in [*old, *([new] if new else [])]:
+            size = plan.get(rs.metadata.name or "")
+            if size is not None:
+                await self._scale(s, rs, size)
         if d.spec.paused:
             await self._cleanup(s, [self._current(s, r) for r in old])
         new = self._current(s, new) if new else None
@@ -377,7 +374,7 @@ class DeploymentController:
         d.metadata.annotations = updated.metadata.annotations
         d.metadata.resource_version = updated.metadata.resource_version
 
-    async def _scale(self, s: _Sync, rs: ReplicaSet, size: int, op: str | None = None) -> bool:
+    async def _scale(self, s: _Sync, rs: ReplicaSet, size: int) -> bool:
         """Set ``rs`` to ``size`` (and its size annotations); True if the size changed."""
         d = s.d
         rs = self._current(s, rs)
@@ -393,7 +390,7 @@ class DeploymentController:
         updated = await self.client.update(copy)
         s.replace(updated)
         if changed:
-            direction = op or ("up" if size > old_size else "down")
+            direction = "up" if size > old_size else "down"
             self.recorder.event(d, "Normal", "ScalingReplicaSet",
                                 f"Scaled {direction} replica set {rs.metadata.name} "
                                 f"from {old_size} to {size}")
