@@ -78,6 +78,7 @@ class Informer(Generic[T]):
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
+        self._gone_in_a_row = 0
         # counters, for tests and the benchmark
         self.lists = 0
         self.watches = 0
@@ -177,7 +178,6 @@ class Informer(Generic[T]):
         if self.resync_period:
             resync = asyncio.create_task(self._resync_loop(self.resync_period))
         try:
-            relist_now = False
             while True:
                 try:
                     await self._list()
@@ -187,10 +187,10 @@ class Informer(Generic[T]):
                 except Gone as exc:
                     self.gone += 1
                     log.info("%r: %s; re-listing", self, exc.message)
-                    # The first 410 re-lists at once; repeated ones back off.
-                    if relist_now:
+                    # A 410 after a healthy watch re-lists at once; 410s in a row back off.
+                    if self._gone_in_a_row:
                         await asyncio.sleep(self.backoff.next())
-                    relist_now = True
+                    self._gone_in_a_row += 1
                     continue
                 except Exception as exc:
                     self.errors += 1
@@ -199,7 +199,6 @@ class Informer(Generic[T]):
                     log.log(level, "%r: %s: %s; re-listing in %.2fs", self, type(exc).__name__,
                             exc, delay, exc_info=not isinstance(exc, ApiError))
                     await asyncio.sleep(delay)
-                relist_now = False
         finally:
             if resync is not None:
                 resync.cancel()
@@ -250,6 +249,7 @@ class Informer(Generic[T]):
                 await self._apply(ev)
             if self.events > n_before or time.monotonic() - started > 1.0:
                 self.backoff.reset()
+                self._gone_in_a_row = 0
             else:
                 # ended at once with nothing in it: don't spin on a misbehaving server
                 await asyncio.sleep(self.backoff.next())
@@ -262,6 +262,7 @@ class Informer(Generic[T]):
                 self.resource_version = rv
             return
         self.events += 1
+        self._gone_in_a_row = 0
         if ev.type == "DELETED":
             old = self.store.delete(meta_key(obj))
             if rv:

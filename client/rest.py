@@ -234,7 +234,13 @@ def logs_req(name: str, namespace: str, *, container: str | None = None, follow:
 def raw_req(method: str, path: str, params: dict[str, Any] | None, json: Any,
             content_type: str | None) -> Req:
     m = method.upper()
-    body = None if json is None else (json if isinstance(json, bytes) else _dumps(json))
+    # bytes and str go out as they are (a YAML apply body, a pre-encoded document)
+    if json is None or isinstance(json, bytes):
+        body = json
+    elif isinstance(json, str):
+        body = json.encode()
+    else:
+        body = _dumps(json)
     return Req(m, path, _params(**params) if params else None, body,
                content_type or ("application/json" if body is not None else None),
                idempotent=m in _IDEMPOTENT_METHODS)
