@@ -306,8 +306,8 @@ class Registry:
             md.pop("namespace", None)
         if not md.get("name") and isinstance(md.get("generateName"), str) and md["generateName"]:
             md["name"] = strategy.generate_name(md["generateName"])
-        strategy.prepare_for_create(info, obj)
         admission.default(info, obj)
+        strategy.prepare_for_create(info, obj)
         admission.validate(info, obj)
         return obj
 

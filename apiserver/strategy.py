@@ -9,6 +9,7 @@ import secrets
 import uuid
 from typing import Any
 
+from api.defaults import prepare_pod_status_for_create
 from api.resources import ResourceInfo
 from api.timeutil import now
 
@@ -49,11 +50,8 @@ def prepare_for_create(info: ResourceInfo, obj: JSONDict) -> None:
         md["generation"] = 1
     kind = info.kind
     if kind == "Pod":
-        status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
         # Like PodStrategy.PrepareForCreate: clients do not get to invent a status.
-        obj["status"] = {"phase": "Pending"}
-        if status and status.get("qosClass"):
-            obj["status"]["qosClass"] = status["qosClass"]
+        prepare_pod_status_for_create(obj)
     elif kind in ("Deployment", "ReplicaSet"):
         obj["status"] = {}
         if kind == "ReplicaSet":

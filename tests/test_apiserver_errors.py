@@ -212,3 +212,17 @@ def test_fuzz_no_500(api: Api, ns: str) -> None:
 def test_head_and_options(server_url: str, ns: str) -> None:
     r = httpx.request("OPTIONS", f"{server_url}/api/v1/namespaces/{ns}/pods")
     assert r.status_code == 405 and r.json()["reason"] == "MethodNotAllowed"
+
+
+def test_wrong_shapes_are_422(api: Api, ns: str) -> None:
+    for spec in ({"containers": "nginx"}, {"containers": [1]}, {"containers": [{"name": 5}]},
+                 {"containers": [{"name": "c", "image": "i", "env": "x"}]},
+                 {"containers": [{"name": "c", "image": "i", "ports": [{}]}]},
+                 {"containers": [{"name": "c", "image": "i"}], "volumes": "v"}):
+        code, body = api.call("POST", f"/api/v1/namespaces/{ns}/pods",
+                              {"metadata": {"name": "shape"}, "spec": spec})
+        assert_status(code, body, 422, "Invalid")
+    for spec in ({"selector": "x"}, {"template": []}, {"replicas": "two"}, {}):
+        code, body = api.call("POST", f"/apis/apps/v1/namespaces/{ns}/deployments",
+                              {"metadata": {"name": "shape"}, "spec": spec})
+        assert_status(code, body, 422, "Invalid")
