@@ -56,9 +56,7 @@ async def pod_log(request: Request, namespace: str, name: str) -> Response:
     node = (await reg.get(resources.NODES, None, node_name)).obj
     base = _kubelet_url(node)
     if base is None:
-        raise errors.ApiError(500, "InternalError",
-                              f"Internal error occurred: node {node_name} has no kubelet "
-                              f"endpoint")
+        raise errors.unavailable(f"node {node_name} reports no kubelet address and port")
     params = {k: request.query_params[k] for k in _PASS if k in request.query_params}
     url = f"{base}/containerLogs/{namespace}/{name}/{container}"
     client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
@@ -67,17 +65,17 @@ async def pod_log(request: Request, namespace: str, name: str) -> Response:
         upstream = await client.send(req, stream=True)
     except httpx.HTTPError as e:
         await client.aclose()
-        raise errors.ApiError(500, "InternalError",
-                              f"Internal error occurred: error trying to reach kubelet "
-                              f"{base}: {e}") from None
+        # Kubernetes says 500 here; 503 tells a client the same and that retrying helps.
+        raise errors.unavailable(f"error trying to reach the kubelet at {base}: {e}") from None
     if upstream.status_code >= 400:
         text = (await upstream.aread()).decode(errors="replace").strip()
         await upstream.aclose()
         await client.aclose()
         code = upstream.status_code
-        reason = {400: "BadRequest", 404: "NotFound"}.get(code, "InternalError")
-        raise errors.ApiError(code if code in (400, 404) else 500, reason,
-                              text or f"kubelet answered {code}")
+        if code in (400, 404):
+            raise errors.ApiError(code, "BadRequest" if code == 400 else "NotFound",
+                                  text or f"the kubelet answered {code}")
+        raise errors.unavailable(f"the kubelet answered {code}: {text}")
 
     async def body() -> AsyncIterator[bytes]:
         try:
