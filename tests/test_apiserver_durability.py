@@ -16,7 +16,7 @@ import aetcd
 import pytest
 
 from tests.apiserver_helpers import Api, Watch, names, pod
-from tests.support import ApiServer, Etcd, Process, wait_for
+from tests.support import ApiServer, Etcd, Process, free_port, wait_for
 
 
 @pytest.fixture
@@ -83,7 +83,9 @@ def test_restart_loses_nothing(own_etcd: Etcd) -> None:
 
 
 def test_etcd_restart_watch_resumes_without_loss(own_etcd: Etcd) -> None:
-    s = ApiServer(own_etcd.url).start()
+    # A dead endpoint first in the list: the client fails over to the live one.
+    dead = f"http://127.0.0.1:{free_port()}"
+    s = ApiServer(f"{dead},{own_etcd.url}").start()
     api = Api(s.url)
     try:
         ns = api.namespace()
@@ -95,6 +97,9 @@ def test_etcd_restart_watch_resumes_without_loss(own_etcd: Etcd) -> None:
             Process.stop(own_etcd, signal.SIGKILL)
             code, st = api.call("POST", base, pod("during"))
             assert code >= 500 and st["kind"] == "Status" and code != 500, (code, st)
+            code, _ = api.call("GET", "/readyz")
+            assert code == 503
+            assert api.call("GET", "/livez")[0] == 200
             own_etcd.start()
             wait_for(lambda: api.call("POST", base, pod("e2"))[0] == 201, timeout=30,
                      message="writes after etcd restart")
