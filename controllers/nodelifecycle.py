@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 LEASE_NAMESPACE = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NO_EXECUTE = "NoExecute"
+NO_SCHEDULE = "NoSchedule"
 NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 
 
@@ -69,6 +70,10 @@ def _ready_condition(node: Node) -> Condition | None:
         if c.type == "Ready":
             return c
     return None
+
+
+def _has_unreachable(node: Node) -> bool:
+    return any(t.key == UNREACHABLE for t in (node.spec.taints if node.spec else None) or [])
 
 
 def _unreachable_taint(node: Node) -> Taint | None:
@@ -135,7 +140,7 @@ class NodeLifecycleController:
             return None
         silent = self._silent_for(cached)
         if silent < self.grace:
-            if _unreachable_taint(cached) is not None and self._heartbeats[name].renewed:
+            if _has_unreachable(cached) and self._heartbeats[name].renewed:
                 await self._set_taint(cached, present=False)
                 log.info("node %s is reachable again: taint removed", name)
             return Result(requeue_after=self.grace - silent + 0.05)
@@ -190,16 +195,24 @@ class NodeLifecycleController:
                 continue
 
     async def _set_taint(self, node: Node, present: bool) -> Node:
-        has = _unreachable_taint(node) is not None
-        if has == present:
+        """The NoExecute taint evicts; its NoSchedule twin (TaintNodesByCondition) keeps
+        new pods off the node even for pods that tolerate the eviction."""
+        ours = {NO_EXECUTE, NO_SCHEDULE}
+        current = {t.effect for t in (node.spec.taints if node.spec else None) or []
+                   if t.key == UNREACHABLE and t.effect in ours}
+        if (current == ours) == present and (present or not current):
             return node
         copy = node.copy_deep()
         copy.spec = copy.spec or NodeSpec()
         taints = [t for t in copy.spec.taints or []
-                  if not (t.key == UNREACHABLE and t.effect == NO_EXECUTE)]
+                  if not (t.key == UNREACHABLE and t.effect in ours)]
         if present:
-            taints.append(Taint(key=UNREACHABLE, effect=NO_EXECUTE,
-                                time_added=format_time(datetime.now(UTC))))
+            now = format_time(datetime.now(UTC))
+            kept = {t.effect: t for t in (node.spec.taints if node.spec else None) or []
+                    if t.key == UNREACHABLE and t.effect in ours}
+            for effect in (NO_SCHEDULE, NO_EXECUTE):
+                taints.append(kept.get(effect) or Taint(key=UNREACHABLE, effect=effect,
+                                                        time_added=now))
         copy.spec.taints = taints or None
         return await self.client.update(copy)
 

@@ -53,9 +53,13 @@ async def _renew(client: AsyncClient, alive: set[str]) -> None:
         await asyncio.sleep(0.3)
 
 
+def _effects(node: Node) -> set[str]:
+    return {t.effect for t in (node.spec.taints if node.spec else None) or []
+            if t.key == UNREACHABLE}
+
+
 def _tainted(node: Node) -> bool:
-    return any(t.key == UNREACHABLE and t.effect == "NoExecute"
-               for t in (node.spec.taints if node.spec else None) or [])
+    return _effects(node) == {"NoExecute", "NoSchedule"}
 
 
 async def test_silent_node_pods_are_evicted_and_recreated_elsewhere(server_url: str,
@@ -99,14 +103,18 @@ async def test_silent_node_pods_are_evicted_and_recreated_elsewhere(server_url: 
             for old in first:
                 p = await client.get(Pod, old.metadata.name or "", ns)
                 assert p.metadata.deletion_timestamp is not None, "evicted"
-            assert not _tainted(await client.get(Node, node_b))
-            d = await client.get(Deployment, "ev", ns)
-            assert d.status is not None and d.status.available_replicas == 3
+            assert not _effects(await client.get(Node, node_b))
+
+            async def available() -> bool:
+                d = await client.get(Deployment, "ev", ns)
+                return d.status is not None and d.status.available_replicas == 3
+
+            await async_wait_for(available, timeout=20, message="deployment available again")
 
             alive.add(node_a)  # the kubelet comes back
 
             async def untainted() -> bool:
-                return not _tainted(await client.get(Node, node_a))
+                return not _effects(await client.get(Node, node_a))
 
             await async_wait_for(untainted, timeout=20, message="taint removed")
         evs = (await client.list(Event, "default")).items + (await client.list(Event, ns)).items
