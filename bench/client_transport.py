@@ -2,8 +2,7 @@
 
 A small aiohttp server in a child process answers POSTs with a pod-sized JSON body;
 each option sends the same N POSTs with C in flight. ``--server URL`` instead targets a
-running minik8s API server (POST + DELETE of pods in a scratch namespace is not done:
-only GET /api/v1/namespaces/default/pods/<missing>, a cheap 404 path).
+running minik8s API server with GET /api (discovery: cheap, writes nothing).
 
     python bench/client_transport.py [--requests 3000] [--concurrency 32]
 """
@@ -71,21 +70,22 @@ async def bench(url: str, path: str, method: str, n: int, conc: int) -> dict[str
     from httpx_aiohttp import AiohttpTransport
 
     payload = json.dumps(POD).encode()
-    headers = {"Content-Type": "application/json"}
+    body = payload if method == "POST" else None
+    headers = {"Content-Type": "application/json"} if body else {}
     limits = httpx.Limits(max_connections=conc * 2, max_keepalive_connections=conc * 2)
     out: dict[str, float] = {}
 
     async with httpx.AsyncClient(base_url=url, limits=limits, trust_env=False) as c:
         out["httpx_default_transport"] = await _drive(
-            n, conc, lambda: c.request(method, path, content=payload, headers=headers))
+            n, conc, lambda: c.request(method, path, content=body, headers=headers))
     async with httpx.AsyncClient(base_url=url, trust_env=False,
                                  transport=AiohttpTransport(limits=limits)) as c:
         out["httpx_over_aiohttp_transport"] = await _drive(
-            n, conc, lambda: c.request(method, path, content=payload, headers=headers))
+            n, conc, lambda: c.request(method, path, content=body, headers=headers))
 
     async with aiohttp.ClientSession(url) as s:
         async def raw() -> bytes:
-            async with s.request(method, path, data=payload, headers=headers) as r:
+            async with s.request(method, path, data=body, headers=headers) as r:
                 return await r.read()
         out["raw_aiohttp"] = await _drive(n, conc, raw)
 
@@ -95,8 +95,9 @@ async def bench(url: str, path: str, method: str, n: int, conc: int) -> dict[str
 
     async with AsyncClient(url) as ac:
         async def typed() -> Pod:
-            data = await ac._execute(Req(method, path, body=payload,
-                                         content_type="application/json", idempotent=False))
+            data = await ac._execute(Req(method, path, body=body,
+                                         content_type="application/json" if body else None,
+                                         idempotent=method != "POST"))
             return decode_object(Pod, data) if method == "POST" else data
         out["minik8s_AsyncClient_default"] = await _drive(n, conc, typed)
     return {k: round(v, 1) for k, v in out.items()}
@@ -110,7 +111,7 @@ def main() -> None:
     args = ap.parse_args()
     proc = None
     if args.server:
-        url, path, method = args.server, "/api/v1/namespaces/default/pods/missing-bench", "GET"
+        url, path, method = args.server, "/api", "GET"
     else:
         port = _free_port()
         proc = multiprocessing.Process(target=_serve, args=(port,), daemon=True)

@@ -267,6 +267,20 @@ async def test_churn_1000_with_watch_cut_midway(etcd: Etcd, client: AsyncClient)
         own.stop()
 
 
+async def test_resync_redelivers_cached_objects(client: AsyncClient) -> None:
+    ns = await new_namespace(client)
+    await client.create(pod("r", ns))
+    inf = Informer(client, Pod, ns, resync_period=0.2)
+    same: list[bool] = []
+    inf.add_handler(on_update=lambda old, new: same.append(old is new))
+    await inf.start()
+    try:
+        await async_wait_for(lambda: len(same) >= 2, timeout=5, message="resyncs")
+        assert all(same)  # a resync is an update with the cached object on both sides
+    finally:
+        await inf.stop()
+
+
 # ---- MockTransport: precise control over what the "server" says -----------------------
 
 

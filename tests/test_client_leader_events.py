@@ -168,6 +168,22 @@ async def test_leader_that_cannot_renew_stops_at_once(etcd: Etcd, client: AsyncC
         own.stop()
 
 
+async def test_work_that_ends_releases_the_lease(client: AsyncClient) -> None:
+    ns = await new_namespace(client)
+    lease = unique("lease")
+
+    async def short_work() -> None:
+        await asyncio.sleep(0.1)
+
+    el = LeaderElector(client, namespace=ns, name=lease, identity="once",
+                       lease_duration=LEASE, renew_deadline=RENEW, retry_period=RETRY,
+                       on_started_leading=short_work)
+    await asyncio.wait_for(el.run(), 10)
+    assert not el.is_leader
+    obj = await client.get(Lease, lease, ns)
+    assert not obj.spec.holder_identity
+
+
 def test_elector_rejects_inconsistent_durations(server_url: str) -> None:
     async def noop() -> None:
         return None

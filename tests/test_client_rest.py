@@ -321,3 +321,26 @@ def test_token_sent_as_bearer() -> None:
     s = Client("http://api.test", transport=httpx.MockTransport(rec), token="sekret")
     s.get(Pod, "p")
     assert rec.requests[0].headers["authorization"] == "Bearer sekret"
+
+
+async def test_async_pod_logs_stream_in_chunks() -> None:
+    text = "héllo\nwörld\n".encode()
+
+    class Chunked(httpx.AsyncByteStream):
+        async def __aiter__(self):  # type: ignore[no-untyped-def]
+            for i in range(len(text)):  # split inside multi-byte characters
+                yield text[i:i + 1]
+
+    c, rec = mk_async(lambda r: httpx.Response(200, stream=Chunked(),
+                                               headers={"content-type": "text/plain"}))
+    chunks = [ch async for ch in c.pod_logs("p", "ns", follow=True, timestamps=True)]
+    assert "".join(chunks) == "héllo\nwörld\n"
+    q = rec.requests[0].url.params
+    assert (q["follow"], q["timestamps"]) == ("true", "true")
+    assert rec.requests[0].url.path == "/api/v1/namespaces/ns/pods/p/log"
+    await c.close()
+    c, _ = mk_async(lambda r: httpx.Response(404, json=status(404, "NotFound")))
+    with pytest.raises(errors.NotFound):
+        async for _ in c.pod_logs("p", "ns"):
+            pass
+    await c.close()
