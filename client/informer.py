@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from api.models import TypedObject
 from client.cache import IndexFunc, Store, meta_key
-from client.errors import ApiError, Gone
+from client.errors import ApiError, Gone, ServerUnavailable
 from client.rest import AsyncClient, WatchEvent, bulk_allocation
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,7 @@ class Informer(Generic[T]):
             self._task = asyncio.create_task(self.run(), name=repr(self))
 
     async def stop(self) -> None:
+        """Stop the task ``start()`` made (whoever awaits ``run()`` directly cancels it)."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -173,7 +174,7 @@ class Informer(Generic[T]):
         return self._task is not None and not self._task.done()
 
     async def run(self) -> None:
-        """List and watch until cancelled."""
+        """List and watch until cancelled (``start()`` runs this as a task)."""
         resync: asyncio.Task[None] | None = None
         if self.resync_period:
             resync = asyncio.create_task(self._resync_loop(self.resync_period))
@@ -195,7 +196,8 @@ class Informer(Generic[T]):
                 except Exception as exc:
                     self.errors += 1
                     delay = self.backoff.next()
-                    level = logging.WARNING if not isinstance(exc, ApiError) else logging.INFO
+                    # an outage is expected and logged quietly; anything else is news
+                    level = logging.INFO if isinstance(exc, ServerUnavailable) else logging.WARNING
                     log.log(level, "%r: %s: %s; re-listing in %.2fs", self, type(exc).__name__,
                             exc, delay, exc_info=not isinstance(exc, ApiError))
                     await asyncio.sleep(delay)
