@@ -178,8 +178,8 @@ class PodWorker:
         for old in sandboxes[1:]:
             if not old.running:
                 await self.kl.runtime.remove_container(old.id)
-        sb = SandboxInfo(id=sandbox.id, ip=sandbox.ip or "")
-        self._sandbox_ip = sandbox.ip or self._sandbox_ip
+        sb = SandboxInfo(id=sandbox.id, ip=self._pod_ip(sandbox.ip) or "")
+        self._sandbox_ip = self._pod_ip(sandbox.ip)
         if self._start_time is None:
             self._start_time = now()
 
@@ -215,9 +215,14 @@ class PodWorker:
             return None
         if old is not None:
             await self.kl.runtime.remove_container(old.id)
-        self._sandbox_ip = info.ip
+        self._sandbox_ip = self._pod_ip(info.ip)
         got = await self.kl.runtime.inspect(info.id)
         return got
+
+    def _pod_ip(self, sandbox_ip: str | None) -> str | None:
+        if self.pod.spec.host_network:
+            return self.kl.node_ip
+        return sandbox_ip or self._sandbox_ip
 
     async def _sync_container(self, spec: Container, mine: list[ContainerInfo], sb: SandboxInfo,
                               restart_policy: str) -> tuple[str, str] | None:

@@ -153,9 +153,11 @@ def delete_now(api: Client, p: Pod) -> None:
 def test_two_containers_share_localhost_env_command_and_logs(
         api: Client, kubelet: KubeletProc, dk: Any) -> None:
     web = {"name": "web", "image": "busybox", "workingDir": "/srv",
-           "env": [{"name": "GREETING", "value": "hello-from-env"}],
+           "env": [{"name": "PREFIX", "value": "hello"},
+                   {"name": "GREETING", "value": "$(PREFIX)-from-env"},
+                   {"name": "MY_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
            "command": ["sh", "-c"],
-           "args": ['mkdir -p /srv/www && echo "$GREETING $(pwd)" > /srv/www/index.html '
+           "args": ['mkdir -p /srv/www && echo "$GREETING $(pwd) $MY_POD" > /srv/www/index.html '
                     '&& exec httpd -f -p 8080 -h /srv/www'],
            "ports": [{"containerPort": 8080}]}
     fetch = {"name": "fetch", "image": "busybox:latest", "command": ["sh", "-c",
@@ -171,7 +173,7 @@ def test_two_containers_share_localhost_env_command_and_logs(
     # the pod IP is reachable from the host
     body = wait_for(lambda: urllib.request.urlopen(f"http://{ip}:8080/", timeout=2).read(),
                     timeout=10, message="pod IP reachable")
-    assert body.decode().strip() == "hello-from-env /srv"
+    assert body.decode().strip() == f"hello-from-env /srv {p.metadata.name}"
     # the second container reached the first over localhost; its log comes through the
     # API server's pods/{name}/log, proxied to the kubelet
     logs = wait_for(lambda: (t := api.pod_logs(p.metadata.name or "", "default",

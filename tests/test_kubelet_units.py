@@ -9,7 +9,7 @@ import pytest
 from api.models import Container, Pod
 from kubelet.backoff import Backoff
 from kubelet.podworker import display_image, pull_policy
-from kubelet.resources import container_resources, qos_cgroup_parent
+from kubelet.resources import container_env, container_resources, qos_cgroup_parent
 from kubelet.runtime.base import ContainerInfo, ImagePullError, container_name, normalize_image
 from kubelet.runtime.docker import _docker_time, _docker_ts
 from kubelet.runtime.fake import FakeRuntime
@@ -152,3 +152,14 @@ async def test_fake_runtime_hooks() -> None:
     await rt.stop_container(cid2, 0)
     await rt.remove_container(cid2)
     assert await rt.inspect(cid2) is None
+
+
+def test_container_env_downward_api_and_expansion() -> None:
+    p = pod([{"name": "a", "image": "x", "resources": {"limits": {"memory": "1Mi"}}, "env": [
+        {"name": "A", "value": "x"},
+        {"name": "B", "value": "$(A)-$(NOPE)-$$(A)"},
+        {"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "M", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}}]}])
+    env = container_env(p, p.spec.containers[0], "10.1.2.3")
+    assert env == {"A": "x", "B": "x-$(NOPE)-$(A)", "N": "ns", "IP": "10.1.2.3", "M": "1048576"}

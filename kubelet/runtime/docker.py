@@ -25,7 +25,7 @@ import docker.errors
 import requests.exceptions
 
 from api.models import Container, Pod
-from kubelet.resources import container_resources, qos_cgroup_parent
+from kubelet.resources import container_env, container_resources, qos_cgroup_parent
 from kubelet.runtime.base import (
     LABEL_CONTAINER_NAME,
     LABEL_GRACE,
@@ -209,14 +209,18 @@ class DockerRuntime:
                       LABEL_TYPE: TYPE_SANDBOX, LABEL_RESTART_COUNT: str(attempt)}
             hostname = (pod.spec.hostname or pod.metadata.name or "pod")[:63]
             kwargs: dict[str, Any] = {}
+            if pod.spec.host_network:
+                # The pod shares the node's network: no bridge, no port mapping, no hostname.
+                kwargs["network_mode"] = "host"
+            else:
+                kwargs.update(network=self.network, ports=ports or None, hostname=hostname)
             parent = self._cgroup_parent(pod)
             if parent:
                 kwargs["cgroup_parent"] = parent
             try:
                 c = self._client.containers.create(
                     self.pause_image, name=container_name(pod, SANDBOX_NAME, attempt),
-                    labels=labels, network=self.network, ipc_mode="shareable",
-                    ports=ports or None, hostname=hostname, detach=True, **kwargs)
+                    labels=labels, ipc_mode="shareable", detach=True, **kwargs)
             except docker.errors.ImageNotFound as exc:
                 raise ContainerCreateError(
                     f"pause image {self.pause_image} is missing: run deploy/images/pause/build.sh "
@@ -231,7 +235,7 @@ class DockerRuntime:
                 raise ContainerCreateError(_message(exc)) from exc
             c.reload()
             nets = c.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
-            ip = (nets.get(self.network) or {}).get("IPAddress", "")
+            ip = "" if pod.spec.host_network else (nets.get(self.network) or {}).get("IPAddress", "")
             return SandboxInfo(id=c.id, ip=ip)
         return await self._run(run)
 
@@ -269,7 +273,7 @@ class DockerRuntime:
             labels = {**pod_labels(pod, node), LABEL_CONTAINER_NAME: container.name,
                       LABEL_TYPE: TYPE_CONTAINER, LABEL_RESTART_COUNT: str(restart_count),
                       LABEL_GRACE: str(pod.spec.termination_grace_period_seconds or 30)}
-            env = [f"{e.name}={e.value or ''}" for e in container.env or []]
+            env = [f"{k}={v}" for k, v in container_env(pod, container, sandbox.ip).items()]
             res = container_resources(container)
             kwargs: dict[str, Any] = {}
             if res.memory_limit:
