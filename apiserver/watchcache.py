@@ -205,7 +205,6 @@ class WatchCache:
                     await self._relist()
                     need_list = False
                 self.healthy = True
-                backoff = 0.1
                 async for batch in self.storage.watch(self.prefix, self.revision + 1):
                     self._apply(batch)
                     backoff = 0.1
