@@ -46,6 +46,7 @@ class KubeletConfig:
     max_pods: int = 110
     root_dir: str = "/var/lib/minik8s"
     lease_seconds: int = 40
+    heartbeat_seconds: float = 10.0  # Lease renewal (and runtime health check) period
     watch_runtime_events: bool = True
 
 

@@ -59,13 +59,13 @@ class NodeAgent:
     """Keeps one Node and its Lease true to fact."""
 
     def __init__(self, client: AsyncClient, kubelet: Kubelet, hollow: bool = False,
-                 lease_interval: float = 10.0, status_interval: float = 60.0,
+                 lease_interval: float | None = None, status_interval: float = 60.0,
                  event_fn: Callable[[Node, str, str, str], None] | None = None) -> None:
         self.client = client
         self.kl = kubelet
         self.name = kubelet.node_name
         self.hollow = hollow
-        self.lease_interval = lease_interval
+        self.lease_interval = lease_interval or kubelet.config.heartbeat_seconds
         self.status_interval = status_interval
         self.event_fn = event_fn
         self.uid: str | None = None

@@ -7,9 +7,12 @@ fixtures remove them all by that label.
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -58,8 +61,10 @@ def cleanup(dk: Any, node: str) -> None:
 
 
 class KubeletProc:
-    def __init__(self, server: str, node: str, root: str, port: int | None = None) -> None:
+    def __init__(self, server: str, node: str, root: str, port: int | None = None,
+                 docker_host: str = "unix:///var/run/docker.sock") -> None:
         self.node = node
+        self.docker_host = docker_host
         self.root = root
         self.port = port or free_port()
         self.server = server
@@ -69,7 +74,8 @@ class KubeletProc:
         self.proc = service(f"kubelet-{self.node}", "kubelet", [
             "--server", self.server, "--node-name", self.node, "--runtime", "docker",
             "--port", str(self.port), "--address", "127.0.0.1", "--node-ip", "127.0.0.1",
-            "--root-dir", self.root, "--backoff-base", "1", "--relist-seconds", "2"])
+            "--root-dir", self.root, "--backoff-base", "1", "--relist-seconds", "2",
+            "--heartbeat-seconds", "1", "--docker-host", self.docker_host])
         wait_for(lambda: _http_ok(f"http://127.0.0.1:{self.port}/healthz"), timeout=20,
                  message=f"kubelet healthz:\n{self.proc.log_tail()}")
         return self
@@ -383,3 +389,114 @@ def test_kubelet_endpoint_directly(api: Client, kubelet: KubeletProc) -> None:
     except urllib.error.HTTPError as e:
         assert e.code == 404 and b"not found" in e.read()
     delete_now(api, p)
+
+
+class SocketProxy:
+    """A unix socket in front of the Docker daemon's: stopping it looks, to the kubelet,
+    like the daemon going away (connections cut, nothing listening) without taking down
+    the daemon that everything else on this machine shares."""
+
+    def __init__(self, path: str, target: str = "/var/run/docker.sock") -> None:
+        self.path = path
+        self.target = target
+        self._listener: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ls.bind(self.path)
+        ls.listen(64)
+        self._listener = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+
+    def _accept(self, ls: socket.socket) -> None:
+        while True:
+            try:
+                a, _ = ls.accept()
+            except OSError:
+                return
+            b = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                b.connect(self.target)
+            except OSError:
+                a.close()
+                continue
+            with self._lock:
+                self._conns += [a, b]
+            for src, dst in ((a, b), (b, a)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def node_ready(api: Client, node: str) -> str | None:
+    from api.models import Node
+
+    n = api.get(Node, node)
+    return next((c.status for c in (n.status.conditions if n.status else None) or []
+                 if c.type == "Ready"), None)
+
+
+def test_docker_daemon_restart_is_survived(server_url: str, api: Client, dk: Any) -> None:
+    node = unique("knode")
+    root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
+    sock = os.path.join(root, "docker.sock")
+    proxy = SocketProxy(sock)
+    proxy.start()
+    k = KubeletProc(server_url, node, root, docker_host=f"unix://{sock}").start()
+    try:
+        p = make_pod(api, node, [{"name": "a", "image": "busybox", "command": [
+            "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]}])
+        wait_pod(api, p, lambda g: g.status.phase == "Running", what="Running")
+        uid = p.metadata.uid or ""
+        wait_for(lambda: node_ready(api, node) == "True", timeout=10, message="node Ready")
+        # the daemon goes away, and its containers die with it
+        proxy.stop()
+        for c in pod_containers(dk, uid):
+            c.kill()
+        wait_for(lambda: node_ready(api, node) == "False", timeout=10,
+                 message="node NotReady while the runtime is down")
+        proxy.start()
+        got = wait_pod(api, p, lambda g: g.status.phase == "Running"
+                       and "running" in cs(g)["state"] and cs(g)["restartCount"] >= 1,
+                       timeout=20, what="pod back after the daemon returned")
+        wait_for(lambda: node_ready(api, node) == "True", timeout=10, message="node Ready again")
+        running = [c for c in pod_containers(dk, uid) if c.status == "running"]
+        kinds = sorted(c.labels["io.kubernetes.container.name"] for c in running)
+        assert kinds == ["POD", "a"], "exactly one sandbox and one app container run"
+        assert got.status and got.status.pod_ip
+        delete_now(api, p)
+    finally:
+        k.stop()
+        proxy.stop()
+        cleanup(dk, node)
+        shutil.rmtree(root, ignore_errors=True)
