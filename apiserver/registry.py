@@ -558,6 +558,9 @@ class Registry:
             already = md.get("deletionTimestamp")
             if already:
                 old_grace = int(md.get("deletionGracePeriodSeconds") or 0)
+                if grace < old_grace:
+                    # A shorter grace period moves the deadline in (never out).
+                    nmd["deletionTimestamp"] = _deletion_time(grace)
                 grace = min(grace, old_grace)
                 nmd["deletionGracePeriodSeconds"] = grace
             else:

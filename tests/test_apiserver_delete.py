@@ -92,8 +92,10 @@ def test_bound_pod_waits_for_kubelet(api: Api, ns: str, server_url: str) -> None
         assert out["metadata"]["deletionTimestamp"]
         assert api.ok("GET", f"{base}/bound")["metadata"]["deletionTimestamp"]
         # A shorter grace period from the client wins.
+        first_deadline = out["metadata"]["deletionTimestamp"]
         out = api.ok("DELETE", f"{base}/bound", gracePeriodSeconds=5)
         assert out["metadata"]["deletionGracePeriodSeconds"] == 5
+        assert out["metadata"]["deletionTimestamp"] < first_deadline
         # The kubelet's final delete.
         out = api.ok("DELETE", f"{base}/bound", {"gracePeriodSeconds": 0})
         assert out["kind"] == "Pod"
