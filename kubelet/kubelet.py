@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.models import Pod
-from client.errors import ApiError, Conflict, NotFound
+from client.errors import Conflict, NotFound
 from client.rest import AsyncClient
 from kubelet.backoff import Backoff
 from kubelet.podworker import PodWorker
@@ -243,7 +243,3 @@ def _grace(c: ContainerInfo) -> int:
         return int(c.labels.get("io.kubernetes.pod.terminationGracePeriod", "30"))
     except ValueError:
         return 30
-
-
-def is_api_error(exc: BaseException) -> bool:
-    return isinstance(exc, ApiError)
