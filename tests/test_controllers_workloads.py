@@ -17,6 +17,7 @@ import pytest
 from api.models import Deployment, Event, Namespace, Pod, ReplicaSet
 from api.podutil import controller_ref
 from client import AsyncClient, NotFound
+from client.informer import Informer
 from controllers import deployment_util as du
 from tests.controllers_helpers import (
     FakeKubelet,
@@ -258,23 +259,27 @@ async def test_cascading_delete_background(client: AsyncClient, ns: str) -> None
 
 async def test_cascading_delete_foreground(client: AsyncClient, ns: str) -> None:
     await _owned_world(client, ns, "fg")
-    res = await client.delete(Deployment, "fg", ns, propagation_policy="Foreground")
-    assert res is not None and "foregroundDeletion" in (res.metadata.finalizers or [])
-    seen_waiting = False
-
-    async def done() -> bool:
-        nonlocal seen_waiting
-        pods = (await client.list(Pod, ns)).items
-        rs_left = await rs_list(client, ns)
-        owner_gone = await _gone(client, ns, Deployment, "fg")
-        if not owner_gone and (pods or rs_left):
-            seen_waiting = True
-        # the owner may never disappear before its blocking dependents
-        assert not (owner_gone and rs_left), "deployment went before its ReplicaSet"
-        return owner_gone and not pods and not rs_left
-
-    await async_wait_for(done, timeout=30, message="foreground deletion")
-    assert seen_waiting
+    # deletion order from the watch: a DELETED event's resourceVersion is the etcd
+    # revision of the delete, one order across kinds
+    deleted: dict[str, list[int]] = {"Pod": [], "ReplicaSet": [], "Deployment": []}
+    informers: list[Informer[Any]] = []
+    for model in (Pod, ReplicaSet, Deployment):
+        inf: Informer[Any] = Informer(client, model, ns)
+        inf.add_handler(None, None, lambda o: deleted[o.kind or type(o).__name__].append(
+            int(o.metadata.resource_version or 0)))
+        informers.append(inf)
+        await inf.start()
+        await inf.wait_for_sync(10)
+    try:
+        res = await client.delete(Deployment, "fg", ns, propagation_policy="Foreground")
+        assert res is not None and "foregroundDeletion" in (res.metadata.finalizers or [])
+        await async_wait_for(lambda: len(deleted["Deployment"]) == 1 and len(deleted["Pod"]) == 2
+                             and len(deleted["ReplicaSet"]) == 1, timeout=30,
+                             message="foreground deletion")
+    finally:
+        for inf in informers:
+            await inf.stop()
+    assert max(deleted["Pod"]) < deleted["ReplicaSet"][0] < deleted["Deployment"][0], deleted
 
 
 async def test_cascading_delete_orphan(client: AsyncClient, ns: str) -> None:
