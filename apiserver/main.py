@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
+import os
 import sys
 
 import uvicorn
@@ -43,6 +45,13 @@ def main(argv: list[str] | None = None) -> None:
     from apiserver.app import create_app
 
     app = create_app(config)
+    if os.environ.get("MINIK8S_APISERVER_GC", "tuned") == "tuned":
+        # Requests allocate many short-lived dicts; collecting every 700 allocations
+        # (the default) costs ~10% of a create. Objects alive at start are frozen out
+        # of collection altogether.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
     uvicorn.run(app, host=config.bind_address, port=config.port, loop="uvloop",
                 http="httptools", log_level=config.log_level, access_log=False,
                 timeout_graceful_shutdown=3, lifespan="on")
