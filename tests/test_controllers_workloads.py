@@ -409,3 +409,34 @@ async def test_proportional_scaling_in_the_middle_of_a_stuck_rollout(client: Asy
             return await sizes() == {"nginx:1": 7, "bad": 3}
 
         await async_wait_for(spread, timeout=20, message="proportional scale-up")
+
+
+async def test_replicaset_adopts_orphans_and_releases_pods_that_stop_matching(
+        client: AsyncClient, ns: str) -> None:
+    orphan = await client.create(Pod.from_dict({
+        "metadata": {"name": "stray", "labels": {"app": "adopt"}},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}}), ns)
+    rs = await client.create(ReplicaSet.from_dict({
+        "metadata": {"name": "adopter"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "adopt"}},
+                 "template": {"metadata": {"labels": {"app": "adopt"}},
+                              "spec": {"containers": [{"name": "c", "image": "x"}]}}}}), ns)
+
+    async def owned() -> list[Pod] | None:
+        pods = [p for p in await pod_list(client, ns)
+                if (ref := controller_ref(p)) is not None and ref.uid == rs.metadata.uid]
+        return pods if len(pods) == 2 else None
+
+    pods = await async_wait_for(owned, timeout=20, message="2 pods owned")
+    assert orphan.metadata.uid in {p.metadata.uid for p in pods}, "the orphan was adopted"
+    assert len(await pod_list(client, ns)) == 2, "adoption counted towards replicas"
+
+    await client.patch(Pod, "stray", {"metadata": {"labels": {"app": "elsewhere"}}}, ns)
+
+    async def released() -> bool:
+        stray = await client.get(Pod, "stray", ns)
+        return controller_ref(stray) is None and bool(await owned()) and \
+            "stray" not in {p.metadata.name for p in (await owned() or [])}
+
+    await async_wait_for(released, timeout=20, message="released and replaced")
+    assert len(await pod_list(client, ns)) == 3
