@@ -541,6 +541,9 @@ class AsyncClient:
                      grace_period_seconds: int | None = None,
                      preconditions_uid: str | None = None,
                      preconditions_rv: str | None = None) -> T | None:
+        """The object as the server returned it (still present with a deletionTimestamp
+        while finalizers or a grace period run, or its final state, as for pods), or
+        None when the server answered with a success Status (most kinds, once gone)."""
         body = delete_options(propagation_policy, grace_period_seconds, preconditions_uid,
                               preconditions_rv)
         return await self._run(op_delete(model_cls, name, namespace, body))
