@@ -102,11 +102,9 @@ class ClaimManager:
 
     async def _release(self, obj: T) -> None:
         copy = obj.copy_deep()
-        refs = [r for r in copy.metadata.owner_references or [] if r.uid != self.owner.metadata.uid]
-        copy.metadata.owner_references = refs or None
-        if copy.metadata.owner_references is None:
-            # an empty list, so that the update removes the field rather than keeping it
-            copy.metadata.owner_references = []
+        # a PUT replaces the whole object: leaving the reference out removes it
+        copy.metadata.owner_references = [r for r in copy.metadata.owner_references or []
+                                          if r.uid != self.owner.metadata.uid] or None
         try:
             await self.client.update(copy)
         except NotFound:
