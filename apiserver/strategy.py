@@ -9,6 +9,8 @@ import secrets
 import uuid
 from typing import Any
 
+import orjson
+
 from api.defaults import prepare_pod_status_for_create
 from api.resources import ResourceInfo
 from api.timeutil import now
@@ -51,7 +53,7 @@ def prepare_for_create(info: ResourceInfo, obj: JSONDict) -> None:
     kind = info.kind
     if kind == "Pod":
         # Like PodStrategy.PrepareForCreate: clients do not get to invent a status.
-        prepare_pod_status_for_create(obj)
+        obj["status"] = _pending_status(obj)
     elif kind in ("Deployment", "ReplicaSet"):
         obj["status"] = {}
         if kind == "ReplicaSet":
@@ -62,6 +64,34 @@ def prepare_for_create(info: ResourceInfo, obj: JSONDict) -> None:
         spec["finalizers"] = ["kubernetes"]
         obj["spec"] = spec
         obj["status"] = {"phase": "Active"}
+
+
+_QOS_MEMO: dict[bytes, JSONDict] = {}
+
+
+def _pending_status(pod: JSONDict) -> JSONDict:
+    """``api.defaults.prepare_pod_status_for_create``, memoized on the containers'
+    resources, the only input of the QoS class: pods stamped from one template
+    (every ReplicaSet's) share it, and working it out costs as much as validation."""
+    spec = pod.get("spec")
+    try:
+        key = orjson.dumps([[c.get("resources") for c in spec.get(f) or []]
+                            for f in ("initContainers", "containers")]) \
+            if isinstance(spec, dict) else b""
+    except (AttributeError, TypeError):
+        key = b""
+    if key:
+        hit = _QOS_MEMO.get(key)
+        if hit is not None:
+            return dict(hit)
+    probe: JSONDict = dict(pod)
+    prepare_pod_status_for_create(probe)
+    status: JSONDict = probe["status"]
+    if key:
+        if len(_QOS_MEMO) > 4096:
+            _QOS_MEMO.clear()
+        _QOS_MEMO[key] = dict(status)
+    return status
 
 
 def prepare_for_update(info: ResourceInfo, new: JSONDict, old: JSONDict) -> None:
