@@ -181,6 +181,18 @@ async def test_pull_failure_gives_errimagepull_then_backoff(kube: Harness) -> No
     await kube.status_of(p, lambda g: g.status.phase == "Running", timeout=15, what="Running")
 
 
+async def test_a_slow_pod_never_blocks_the_others(kube: Harness) -> None:
+    kube.runtime.pull_delays["slow:1"] = 30.0
+    slow = await kube.create([{"name": "a", "image": "slow:1"}])
+    await async_wait_for(lambda: "slow:1" in kube.runtime.pulls, timeout=5, message="slow pull")
+    fast = await kube.create([{"name": "a", "image": "img:1"}])
+    await kube.status_of(fast, lambda g: g.status.phase == "Running", timeout=5, what="fast pod")
+    got = await kube.get(slow)
+    assert got.status is None or got.status.phase == "Pending"
+    # clean up (the kubelet finishes the pull, then terminates the pod)
+    await kube.client.delete(Pod, slow.metadata.name or "", "default")
+
+
 async def test_image_present_locally_with_policy_always_runs_without_registry(kube: Harness) -> None:
     kube.runtime.pull_errors["busybox:latest"] = "no registry"
     kube.runtime.pull_errors["busybox"] = "no registry"

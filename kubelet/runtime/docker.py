@@ -104,6 +104,9 @@ class DockerRuntime:
         self.pause_image = pause_image
         self.network = network
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
+        # Calls that last as long as a grace period or a download get their own threads,
+        # so a slow pod never holds a worker the quick calls of other pods need.
+        self._slow_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="docker-slow")
         self._client = docker.DockerClient(base_url=base_url, timeout=120, max_pool_size=workers + 4)
         self._network_ready = False
         self._use_cgroup_parent = use_cgroup_parent
@@ -115,10 +118,11 @@ class DockerRuntime:
 
     # ---- plumbing --------------------------------------------------------
 
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _run(self, fn: Callable[..., T], *args: Any, slow: bool = False, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
+        pool = self._slow_pool if slow else self._pool
         try:
-            return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+            return await loop.run_in_executor(pool, lambda: fn(*args, **kwargs))
         except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as exc:
             raise RuntimeUnavailable(f"cannot reach the Docker daemon at {self.base_url}: {exc}") from exc
 
@@ -139,6 +143,7 @@ class DockerRuntime:
     async def close(self) -> None:
         self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._slow_pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):
             self._client.close()
 
@@ -166,7 +171,7 @@ class DockerRuntime:
             except docker.errors.APIError as exc:
                 raise ImagePullError(_message(exc)) from exc
             return str(self.api.inspect_image(ref)["Id"])
-        return await self._run(pull)
+        return await self._run(pull, slow=True)
 
     # ---- sandboxes -------------------------------------------------------
 
@@ -320,13 +325,7 @@ class DockerRuntime:
             except docker.errors.APIError as exc:
                 if exc.status_code != 304:
                     raise
-        # The HTTP call lasts as long as the grace period: give it its own thread so a slow
-        # stop never holds a pool worker other pods need. (run_in_executor(None) = default pool.)
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(None, stop)
-        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
-            raise RuntimeUnavailable(str(exc)) from exc
+        await self._run(stop, slow=True)
         self._inspect_cache.pop(container_id, None)
 
     async def remove_container(self, container_id: str) -> None:

@@ -52,6 +52,7 @@ class FakeRuntime:
         self.pull_errors: dict[str, str] = {}  # image -> the daemon message to fail with
         self.start_errors: dict[str, str] = {}  # container name -> message
         self.exec_results: dict[tuple[str, str], int] = {}  # (pod uid, container) -> exit code
+        self.pull_delays: dict[str, float] = {}  # image -> seconds a pull takes
         self.pulls: list[str] = []
         self.removed_pod_dirs: list[str] = []
         self.up = True
@@ -97,6 +98,7 @@ class FakeRuntime:
 
     async def pull_image(self, image: str) -> str:
         self.pulls.append(image)
+        await asyncio.sleep(self.pull_delays.get(image, 0.0))
         for name in (image, normalize_image(image)):
             if name in self.pull_errors:
                 raise ImagePullError(self.pull_errors[name])
