@@ -100,7 +100,10 @@ class Watcher:
         self.pred = pred
         self.max_queue = max_queue
         self.queue: deque[bytes] = deque()
-        self.wakeup = asyncio.Event()
+        # The stream's pending wait, resolved by the next line or by close(). A bare
+        # future plus a timer is several times cheaper than wait_for(Event.wait()),
+        # which matters when one event wakes hundreds of watchers.
+        self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.overflowed = False
         self.last_rv = 0
@@ -117,7 +120,7 @@ class Watcher:
             self.close()
             return
         self.queue.append(line)
-        self.wakeup.set()
+        self._wake()
 
     def offer(self, ev: WatchEvent) -> None:
         """Queue what this watcher must see of ``ev`` (called synchronously, in order)."""
@@ -142,18 +145,40 @@ class Watcher:
         if ev.rv > self.last_rv:
             self.last_rv = ev.rv
 
+    def _wake(self) -> None:
+        f = self.waiter
+        if f is not None and not f.done():
+            f.set_result(None)
+
+    async def wait(self, timeout: float) -> None:
+        """Until a line is queued, the watcher closes, or ``timeout`` passes."""
+        if self.queue or self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        f = self.waiter = loop.create_future()
+        timer = loop.call_later(timeout, _resolve, f)
+        try:
+            await f
+        finally:
+            timer.cancel()
+            self.waiter = None
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             self.cache.watchers.discard(self)
-            self.wakeup.set()
+            self._wake()
 
     def drain(self) -> bytes:
         t = self.transform
         lines = b"".join(self.queue) if t is None else b"".join(map(t, self.queue))
         self.queue.clear()
-        self.wakeup.clear()
         return lines
+
+
+def _resolve(f: asyncio.Future[None]) -> None:
+    if not f.done():
+        f.set_result(None)
 
 
 class TooOldError(Exception):
@@ -270,8 +295,8 @@ class WatchCache:
 
     def _apply(self, batch: list[StorageEvent]) -> None:
         for se in batch:
-            if se.revision <= self.revision:
-                continue  # already applied (a resumed watch may overlap)
+            if se.revision < self.revision:
+                continue  # already applied (one txn may touch several keys: not "<=")
             old = self.objects.get(se.key)
             if se.type == "PUT":
                 assert se.value is not None
@@ -402,9 +427,7 @@ async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
             wait = max(0.0, next_bookmark - now) if bookmarks else 30.0
             if deadline is not None:
                 wait = min(wait, max(0.0, deadline - now))
-            if not w.queue:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(w.wakeup.wait(), wait)
+            await w.wait(wait)
             now = time.monotonic()
             data = w.drain() if w.queue else b""
             if bookmarks and not w.closed and now >= next_bookmark:
