@@ -28,7 +28,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.models import Deployment, Namespace, ObjectMeta, Pod, ReplicaSet
+from api.models import Deployment, Event, Namespace, ObjectMeta, Pod, ReplicaSet
 from client.informer import Informer
 from client.rest import AsyncClient
 from tests.controllers_helpers import deployment
@@ -137,10 +137,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             while not await deployments_done():
                 await asyncio.sleep(0.1)
             t_status = time.perf_counter() - t0
-            # writes that trail the last pod (statuses, events) belong to this run too
-            await asyncio.sleep(args.settle)
-            cpu1 = proc.cpu_times()
+            # writes that trail the last pod (statuses, events) belong to this run too:
+            # wait until the controller-manager has been quiet for ``settle`` seconds
             writes1 = scrape_writes(api.url)
+            quiet_since = time.perf_counter()
+            while time.perf_counter() - quiet_since < args.settle:
+                await asyncio.sleep(0.5)
+                now = scrape_writes(api.url)
+                if now != writes1:
+                    writes1, quiet_since = now, time.perf_counter()
+            cpu1 = proc.cpu_times()
             sampler.cancel()
             await rs_inf.stop()
             rss = proc.memory_info().rss
@@ -150,7 +156,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             cm_writes = sum(delta.values())
             events = delta.get("events", 0)
             cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-            pods = len([p for p in (await client.list(Pod, ns)).items])
+            pods = len((await client.list(Pod, ns)).items)
+            events_stored = len((await client.list(Event, ns)).items)
             return {
                 "deployments": args.deployments, "replicas": args.replicas,
                 "pods_created": pods,
@@ -159,6 +166,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "seconds_until_every_deployment_status_updated": round(t_status, 3),
                 "pods_per_second_through_controllers": round(pods / t_pods, 1),
                 "controller_manager_writes": dict(sorted(delta.items())),
+                "events_stored": events_stored,
                 "writes_per_pod": round(cm_writes / max(pods, 1), 3),
                 "writes_per_pod_without_events": round((cm_writes - events) / max(pods, 1), 3),
                 "controller_manager_cpu_seconds": round(cpu, 2),
