@@ -32,7 +32,7 @@ class Expectations:
 
     def __init__(self, timeout: float = EXPECTATIONS_TIMEOUT,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._timeout = timeout
+        self.timeout = timeout
         self._clock = clock
         self._by_key: dict[str, _Expectation] = {}
 
@@ -43,7 +43,7 @@ class Expectations:
             return True
         if exp.fulfilled():
             return True
-        return self._clock() - exp.timestamp > self._timeout
+        return self._clock() - exp.timestamp > self.timeout
 
     def expect_creations(self, key: str, count: int) -> None:
         self._by_key[key] = _Expectation(adds=count, timestamp=self._clock())

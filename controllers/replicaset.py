@@ -160,6 +160,10 @@ class ReplicaSetController:
         if error is not None:
             raise error
         after = ru.minready_requeue(rs, status)
+        if not needs_sync:
+            # if an expected event never comes, look again once the expectations expire
+            expiry = self.expectations.timeout + 1.0
+            after = min(after, expiry) if after else expiry
         return Result(requeue_after=after) if after else None
 
     async def _fresh(self, rs: ReplicaSet) -> ReplicaSet | None:
