@@ -53,6 +53,11 @@ def display_image(image: str) -> str:
     return normalize_image(image)
 
 
+def _newest_first(containers: list[ContainerInfo], name: str) -> list[ContainerInfo]:
+    return sorted((c for c in containers if c.container_name == name),
+                  key=lambda c: (c.restart_count, c.created_at), reverse=True)
+
+
 class PodWorker:
     def __init__(self, kubelet: Kubelet, pod: Pod) -> None:
         self.kl = kubelet
@@ -166,7 +171,7 @@ class PodWorker:
         if terminal:
             # Nothing will run again: let the sandbox go (its IP stays in the status).
             await self._stop_all(containers, apps_grace=0, remove=False)
-            await self._write_status(self._views(apps, {}), None)
+            await self._write_status(apps, {}, None)
             return False
 
         if sandbox is None or not sandbox.running:
@@ -184,17 +189,38 @@ class PodWorker:
             self._start_time = now()
 
         waiting: dict[str, tuple[str, str]] = {}
-        for spec in self.pod.spec.containers:
-            mine = sorted((c for c in apps if c.container_name == spec.name),
-                          key=lambda c: (c.restart_count, c.created_at), reverse=True)
-            w = await self._sync_container(spec, mine, sb, restart_policy)
-            if w is not None:
-                waiting[spec.name] = w
+        if await self._sync_init(apps, sb, restart_policy, waiting):
+            for spec in self.pod.spec.containers:
+                w = await self._sync_container(spec, _newest_first(apps, spec.name), sb,
+                                               restart_policy)
+                if w is not None:
+                    waiting[spec.name] = w
+        else:
+            for spec in self.pod.spec.containers:
+                waiting[spec.name] = ("PodInitializing", "")
         containers = await self.kl.runtime_containers(self.uid)
         apps = [c for c in containers if not c.is_sandbox]
-        views = self._views(apps, waiting)
-        await self._write_status(views, self._sandbox_ip)
+        await self._write_status(apps, waiting, self._sandbox_ip)
         return False
+
+    async def _sync_init(self, apps: list[ContainerInfo], sb: SandboxInfo, restart_policy: str,
+                         waiting: dict[str, tuple[str, str]]) -> bool:
+        """Run init containers one at a time; True once all of them have succeeded."""
+        for spec in self.pod.spec.init_containers or []:
+            mine = _newest_first(apps, spec.name)
+            latest = mine[0] if mine else None
+            if latest is not None and latest.exited and latest.exit_code == 0:
+                continue
+            if latest is not None and latest.running:
+                return False
+            if latest is not None and restart_policy == "Never":
+                return False  # failed for good: the pod is Failed
+            # Init containers restart on failure whatever the pod's policy (but Never).
+            w = await self._sync_container(spec, mine, sb, "OnFailure")
+            if w is not None:
+                waiting[spec.name] = w
+            return False
+        return True
 
     async def _new_sandbox(self, old: ContainerInfo | None,
                            apps: list[ContainerInfo]) -> ContainerInfo | None:
@@ -210,8 +236,8 @@ class PodWorker:
         except ContainerCreateError as exc:
             self.event(WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
             self.wake_after(self.kl.config.backoff_base)
-            await self._write_status(self._views(apps, {
-                c.name: ("ContainerCreating", "") for c in self.pod.spec.containers}), None)
+            await self._write_status(apps, {
+                c.name: ("ContainerCreating", "") for c in self.pod.spec.containers}, None)
             return None
         if old is not None:
             await self.kl.runtime.remove_container(old.id)
@@ -402,12 +428,11 @@ class PodWorker:
 
     # ---- status ----------------------------------------------------------
 
-    def _views(self, apps: list[ContainerInfo],
-               waiting: dict[str, tuple[str, str]]) -> list[ContainerView]:
+    def _views(self, specs: list[Container], apps: list[ContainerInfo],
+               waiting: dict[str, tuple[str, str]], init: bool = False) -> list[ContainerView]:
         views = []
-        for spec in self.pod.spec.containers:
-            mine = sorted((c for c in apps if c.container_name == spec.name),
-                          key=lambda c: (c.restart_count, c.created_at), reverse=True)
+        for spec in specs:
+            mine = _newest_first(apps, spec.name)
             v = ContainerView(name=spec.name, image=display_image(spec.image or ""))
             if mine:
                 v.current = mine[0]
@@ -419,7 +444,9 @@ class PodWorker:
                         v.last_terminated = mine[0]
                 else:
                     v.last_terminated = older[0] if older else None
-                if mine[0].running:
+                if init:
+                    v.ready = mine[0].exited and mine[0].exit_code == 0
+                elif mine[0].running:
                     ready_probe = self._probes.get((spec.name, "Readiness"))
                     if spec.readiness_probe is None:
                         v.ready = True
@@ -430,14 +457,17 @@ class PodWorker:
             views.append(v)
         return views
 
-    async def _write_status(self, views: list[ContainerView], pod_ip: str | None) -> None:
+    async def _write_status(self, apps: list[ContainerInfo], waiting: dict[str, tuple[str, str]],
+                            pod_ip: str | None) -> None:
         if self.deleted:
             return
+        views = self._views(self.pod.spec.containers, apps, waiting)
+        init_views = self._views(self.pod.spec.init_containers or [], apps, waiting, init=True)
         prev = self.pod.status.to_dict() if self.pod.status else {}
         status = build_status(self.pod.spec.restart_policy or "Always", views,
                               self.kl.runtime.name, pod_ip or self._sandbox_ip, self.kl.node_ip,
                               self._start_time, qos_class(self.pod),
-                              self._last_status or prev)
+                              self._last_status or prev, init_views)
         new = comparable(status)
         if self._last_status is not None and comparable(self._last_status) == new:
             return

@@ -14,7 +14,7 @@ from kubelet.runtime.base import ContainerInfo
 
 # Status keys the kubelet owns: a key it does not set is cleared (merge patch: null).
 OWNED_KEYS = ("phase", "conditions", "message", "reason", "hostIP", "podIP", "podIPs",
-              "startTime", "containerStatuses", "qosClass")
+              "startTime", "containerStatuses", "initContainerStatuses", "qosClass")
 
 
 @dataclass
@@ -123,10 +123,24 @@ def _condition(prev: dict[str, dict[str, Any]], type_: str, ok: bool,
 
 def build_status(restart_policy: str, views: list[ContainerView], runtime: str,
                  pod_ip: str | None, host_ip: str | None, start_time: str | None,
-                 qos_class: str, prev: dict[str, Any]) -> dict[str, Any]:
+                 qos_class: str, prev: dict[str, Any],
+                 init_views: list[ContainerView] | None = None) -> dict[str, Any]:
     """The pod's whole status (keys in OWNED_KEYS), reusing transition times from ``prev``."""
     statuses = [container_status(v, runtime) for v in views]
-    phase = pod_phase(restart_policy, statuses)
+    init_statuses = [container_status(v, runtime) for v in init_views or []]
+    for s in init_statuses:
+        t = (s.get("state") or {}).get("terminated") or {}
+        s["ready"] = t.get("exitCode") == 0
+    incomplete = [s["name"] for s in init_statuses if not s["ready"]]
+    init_failed = restart_policy == "Never" and any(
+        ((s.get("state") or {}).get("terminated") or {}).get("exitCode", 0) != 0
+        for s in init_statuses)
+    if init_failed:
+        phase = "Failed"
+    elif incomplete:
+        phase = "Pending"
+    else:
+        phase = pod_phase(restart_policy, statuses)
     prev_conds = {c.get("type", ""): c for c in prev.get("conditions") or []}
     not_ready = [s["name"] for s in statuses if not s["ready"]]
     ready = not not_ready and phase == "Running"
@@ -134,13 +148,16 @@ def build_status(restart_policy: str, views: list[ContainerView], runtime: str,
     reason = "PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady"
     conditions = [
         _condition(prev_conds, "PodReadyToStartContainers", pod_ip is not None),
-        _condition(prev_conds, "Initialized", True),
+        _condition(prev_conds, "Initialized", not incomplete, "ContainersNotInitialized",
+                   f"containers with incomplete status: [{' '.join(incomplete)}]"),
         _condition(prev_conds, "Ready", ready, reason, msg),
         _condition(prev_conds, "ContainersReady", ready, reason, msg),
         _condition(prev_conds, "PodScheduled", True),
     ]
     out: dict[str, Any] = {"phase": phase, "conditions": conditions,
                            "containerStatuses": statuses, "qosClass": qos_class}
+    if init_statuses:
+        out["initContainerStatuses"] = init_statuses
     if host_ip:
         out["hostIP"] = host_ip
     if pod_ip:

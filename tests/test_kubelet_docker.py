@@ -370,6 +370,25 @@ def test_host_port_and_start_error(api: Client, kubelet: KubeletProc) -> None:
     delete_now(api, bad)
 
 
+def test_init_container_prepares_a_volume(api: Client, kubelet: KubeletProc) -> None:
+    p = make_pod(api, kubelet.node, [{
+        "name": "app", "image": "busybox", "command": [
+            "sh", "-c", "cat /work/msg; trap 'exit 0' TERM; while true; do sleep 0.2; done"],
+        "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+        initContainers=[{"name": "prep", "image": "busybox", "command": [
+            "sh", "-c", "sleep 1; echo prepared-by-init > /work/msg"],
+            "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+        volumes=[{"name": "work", "emptyDir": {}}])
+    got = wait_pod(api, p, lambda g: g.status.phase == "Running", timeout=20, what="Running")
+    assert cond(got, "Initialized") == "True"
+    assert got.status and got.status.init_container_statuses
+    assert got.status.init_container_statuses[0].to_dict()["state"]["terminated"]["exitCode"] == 0
+    logs = wait_for(lambda: api.pod_logs(p.metadata.name or "", "default", container="app"),
+                    timeout=10, message="app logs")
+    assert logs.strip() == "prepared-by-init"
+    delete_now(api, p)
+
+
 def test_kubelet_endpoint_directly(api: Client, kubelet: KubeletProc) -> None:
     p = make_pod(api, kubelet.node, [{"name": "say", "image": "busybox", "command": [
         "sh", "-c", "echo line1; echo line2; trap 'exit 0' TERM; while true; do sleep 0.2; done"]}])

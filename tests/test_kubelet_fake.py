@@ -17,7 +17,7 @@ from client.errors import NotFound
 from client.rest import AsyncClient
 from kubelet.agent import KubeletAgent
 from kubelet.kubelet import KubeletConfig
-from kubelet.runtime.base import ContainerRuntime
+from kubelet.runtime.base import ContainerInfo, ContainerRuntime
 from kubelet.runtime.fake import FakeRuntime
 from tests.support import async_wait_for, free_port, unique
 
@@ -179,6 +179,39 @@ async def test_pull_failure_gives_errimagepull_then_backoff(kube: Harness) -> No
     # once the image can be had, the pod starts
     del kube.runtime.pull_errors["nosuch:1"]
     await kube.status_of(p, lambda g: g.status.phase == "Running", timeout=15, what="Running")
+
+
+async def test_init_containers_run_first_in_order(kube: Harness) -> None:
+    p = await kube.create([{"name": "app", "image": "img:1"}],
+                          initContainers=[{"name": "i1", "image": "img:1"},
+                                          {"name": "i2", "image": "img:1"}])
+    uid = p.metadata.uid or ""
+    got = await kube.status_of(p, lambda g: bool(g.status.init_container_statuses),
+                               what="init statuses")
+    assert got.status is not None and got.status.phase == "Pending"
+    assert cond(got, "Initialized") == "False"
+    assert cstatus(got)["state"]["waiting"]["reason"] == "PodInitializing"
+    assert kube.runtime.find(uid, "i2") is None and kube.runtime.find(uid, "app") is None
+    for name in ("i1", "i2"):
+        def running(n: str = name) -> ContainerInfo | None:
+            return kube.runtime.find(uid, n, running=True)
+        c = await async_wait_for(running, timeout=5, message=f"{name} running")
+        kube.runtime.exit_container(c.id, 0)
+    got = await kube.status_of(p, lambda g: g.status.phase == "Running", what="Running")
+    assert cond(got, "Initialized") == "True"
+    inits = [s.to_dict() for s in got.status.init_container_statuses or []] if got.status else []
+    assert [s["state"]["terminated"]["reason"] for s in inits] == ["Completed", "Completed"]
+
+
+async def test_failed_init_container_fails_a_never_pod(kube: Harness) -> None:
+    p = await kube.create([{"name": "app", "image": "img:1"}], restartPolicy="Never",
+                          initContainers=[{"name": "i1", "image": "img:1"}])
+    uid = p.metadata.uid or ""
+    c = await async_wait_for(lambda: kube.runtime.find(uid, "i1", running=True), timeout=5,
+                             message="init running")
+    kube.runtime.exit_container(c.id, 1)
+    await kube.status_of(p, lambda g: g.status.phase == "Failed", what="Failed")
+    assert kube.runtime.find(uid, "app") is None
 
 
 async def test_a_slow_pod_never_blocks_the_others(kube: Harness) -> None:
