@@ -28,11 +28,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--watch-cache-capacity", type=int, default=50_000)
     p.add_argument("--watcher-queue", type=int, default=10_000)
     p.add_argument("--bookmark-interval", type=float, default=30.0)
+    p.add_argument("--watch-linger", type=float, default=0.02,
+                   help="seconds a watch stream waits to batch events under load")
     a = p.parse_args(argv)
     return Config(etcd_servers=a.etcd_servers, bind_address=a.bind_address, port=a.port,
                   compaction_interval=a.compaction_interval, log_level=a.log_level,
                   watch_cache_capacity=a.watch_cache_capacity, watcher_queue=a.watcher_queue,
-                  bookmark_interval=a.bookmark_interval)
+                  bookmark_interval=a.bookmark_interval, watch_linger=a.watch_linger)
 
 
 def main(argv: list[str] | None = None) -> None:

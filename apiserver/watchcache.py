@@ -412,8 +412,14 @@ class WatchCache:
 
 async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
                        bookmark_interval: float, initial_end_bookmark: bool,
-                       api_version: str, kind: str) -> AsyncIterator[bytes]:
-    """The NDJSON body of one watch: queued lines as they come, bookmarks when idle."""
+                       api_version: str, kind: str, linger: float = 0.0
+                       ) -> AsyncIterator[bytes]:
+    """The NDJSON body of one watch: queued lines as they come, bookmarks when idle.
+
+    ``linger`` caps sends at one per that many seconds (the first line of a quiet
+    stream goes at once): under a burst, each wakeup then carries many events, which
+    is what lets hundreds of watchers keep up with one writer.
+    """
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         first = w.drain()
@@ -422,6 +428,7 @@ async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
         if first:
             yield first
         next_bookmark = time.monotonic() + bookmark_interval
+        last_send = 0.0
         while not w.closed:
             now = time.monotonic()
             wait = max(0.0, next_bookmark - now) if bookmarks else 30.0
@@ -429,6 +436,9 @@ async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
                 wait = min(wait, max(0.0, deadline - now))
             await w.wait(wait)
             now = time.monotonic()
+            if linger > 0 and w.queue and now - last_send < linger:
+                await asyncio.sleep(linger - (now - last_send))
+                now = time.monotonic()
             data = w.drain() if w.queue else b""
             if bookmarks and not w.closed and now >= next_bookmark:
                 # Synchronous with the drain: the bookmark covers exactly what was sent.
@@ -436,6 +446,7 @@ async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
                 next_bookmark = now + bookmark_interval
             if data:
                 yield data
+                last_send = time.monotonic()
             if deadline is not None and now >= deadline:
                 break
         if w.queue:

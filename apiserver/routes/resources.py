@@ -325,7 +325,7 @@ async def watch(request: Request, info: ResourceInfo, namespace: str | None,
                     w, timeout=float(timeout), bookmarks=bookmarks,
                     bookmark_interval=request.app.state.bookmark_interval,
                     initial_end_bookmark=initial, api_version=info.api_version,
-                    kind=info.kind):
+                    kind=info.kind, linger=request.app.state.config.watch_linger):
                 yield chunk
         finally:
             request.app.state.open_watches -= 1
