@@ -204,8 +204,16 @@ def max_revision(rss: Iterable[ReplicaSet]) -> int:
 def find_new_rs(d: Deployment, rss: Iterable[ReplicaSet]) -> ReplicaSet | None:
     """The oldest ReplicaSet whose template equals the Deployment's (hash label aside):
     after a rollback the old ReplicaSet with that template becomes new again."""
-    for rs in by_creation(rss):
+    ordered = by_creation(rss)
+    for rs in ordered:
         if equal_ignore_hash(rs.spec.template, d.spec.template):
+            return rs
+    # The same template, defaulted differently by the server on the two kinds, must not
+    # start an endless rollout: the hash label records what the template was.
+    h = compute_hash(d.spec.template, d.status.collision_count if d.status else None)
+    for rs in ordered:
+        if (rs.metadata.labels or {}).get(HASH_LABEL) == h and rs.metadata.name == \
+                f"{d.metadata.name}-{h}":
             return rs
     return None
 

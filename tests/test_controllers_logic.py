@@ -293,3 +293,18 @@ def test_controllers_flag_and_durations() -> None:
     assert duration("2.5") == 2.5
     with pytest.raises(argparse.ArgumentTypeError):
         duration("forty")
+
+
+def test_new_rs_found_by_hash_when_server_defaults_differ() -> None:
+    d = deploy()
+    h = du.compute_hash(d.spec.template)
+    rs = rs_of(f"d-{h}", 10)
+    assert rs.spec.template is not None
+    rs.spec.template.spec.dns_policy = "ClusterFirst"  # a default only this kind got
+    rs.metadata.labels = {"app": "x", du.HASH_LABEL: h}
+    new, _ = du.split_new_old(d, [rs])
+    assert new is rs
+    other = rs_of("d-other", 10)
+    assert other.spec.template is not None
+    other.spec.template.spec.dns_policy = "Default"
+    assert du.split_new_old(d, [other])[0] is None
