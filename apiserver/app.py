@@ -158,7 +158,7 @@ def create_app(config: Config) -> FastAPI:
     storage = EtcdStorage(config.etcd_servers)
     caches = {r.plural: WatchCache(r, storage, config.watch_cache_capacity,
                                    config.watcher_queue) for r in resources.ALL}
-    registry = Registry(storage, caches)
+    registry = Registry(storage, caches, config.event_ttl)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -28,13 +28,16 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--watch-cache-capacity", type=int, default=50_000)
     p.add_argument("--watcher-queue", type=int, default=10_000)
     p.add_argument("--bookmark-interval", type=float, default=30.0)
+    p.add_argument("--event-ttl", type=int, default=3600,
+                   help="seconds until an Event is deleted (0 keeps them)")
     p.add_argument("--watch-linger", type=float, default=0.02,
                    help="seconds a watch stream waits to batch events under load")
     a = p.parse_args(argv)
     return Config(etcd_servers=a.etcd_servers, bind_address=a.bind_address, port=a.port,
                   compaction_interval=a.compaction_interval, log_level=a.log_level,
                   watch_cache_capacity=a.watch_cache_capacity, watcher_queue=a.watcher_queue,
-                  bookmark_interval=a.bookmark_interval, watch_linger=a.watch_linger)
+                  bookmark_interval=a.bookmark_interval, watch_linger=a.watch_linger,
+                  event_ttl=a.event_ttl)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         gc.set_threshold(50_000, 20, 20)
     uvicorn.run(app, host=config.bind_address, port=config.port, loop="uvloop",
                 http="httptools", log_level=config.log_level, access_log=False,
-                timeout_graceful_shutdown=3, lifespan="on")
+                timeout_graceful_shutdown=2, lifespan="on")
 
 
 if __name__ == "__main__":

@@ -122,9 +122,13 @@ def decode_continue(token: str, prefix: str) -> tuple[int, str]:
 
 
 class Registry:
-    def __init__(self, storage: Storage, caches: dict[str, WatchCache]) -> None:
+    def __init__(self, storage: Storage, caches: dict[str, WatchCache],
+                 event_ttl: int = 3600) -> None:
         self.storage = storage
         self.caches = caches
+        # Events expire (--event-ttl, one hour as in Kubernetes) so they cannot
+        # pile up in etcd forever.
+        self.event_ttl = event_ttl
         # The newest revision this server wrote per resource type: a cached read
         # waits for the cache to reach it, which makes it as fresh as an etcd read
         # (this server is the only writer).
@@ -134,6 +138,9 @@ class Registry:
 
     def cache(self, info: ResourceInfo) -> WatchCache:
         return self.caches[info.plural]
+
+    def _ttl(self, info: ResourceInfo) -> int | None:
+        return self.event_ttl if info.kind == "Event" and self.event_ttl > 0 else None
 
     def _wrote(self, info: ResourceInfo, rev: int) -> None:
         if rev > self.last_write[info.plural]:
@@ -322,7 +329,7 @@ class Registry:
         for attempt in range(5):
             key = object_key(info, namespace, md["name"])
             try:
-                rev = await self.storage.create(key, orjson.dumps(obj))
+                rev = await self.storage.create(key, orjson.dumps(obj), self._ttl(info))
             except KeyExistsError:
                 if generated and attempt < 4:
                     md["name"] = strategy.generate_name(md["generateName"])
@@ -370,7 +377,8 @@ class Registry:
                     return res
                 if _strip_rv(new) == _strip_rv(cur.obj):
                     return Result(cur.obj, cur.raw)  # a no-op update writes nothing
-                rev = await self.storage.update(key, encode_for_storage(new), cur.rv)
+                rev = await self.storage.update(key, encode_for_storage(new), cur.rv,
+                                                self._ttl(info))
             except ConflictError as e:
                 if precondition_rv is not None:
                     raise errors.conflict(info, name) from None
@@ -584,7 +592,8 @@ class Registry:
                     return res
                 if _strip_rv(new) == _strip_rv(cur.obj):
                     return Result(cur.obj, cur.raw)
-                rev = await self.storage.update(key, encode_for_storage(new), cur.rv)
+                rev = await self.storage.update(key, encode_for_storage(new), cur.rv,
+                                                self._ttl(info))
             except ConflictError:
                 if pre_rv is not None:
                     raise errors.conflict(info, name) from None

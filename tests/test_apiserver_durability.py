@@ -251,3 +251,26 @@ def test_bookmarks_and_slow_watcher(own_etcd: Etcd) -> None:
     finally:
         api.close()
         s.stop()
+
+
+def test_events_expire(own_etcd: Etcd) -> None:
+    s = ApiServer(own_etcd.url, ["--event-ttl", "1"]).start()
+    api = Api(s.url)
+    try:
+        ns = api.namespace()
+        ev = {"metadata": {"name": "short-lived"}, "reason": "Started", "message": "m",
+              "type": "Normal", "involvedObject": {"kind": "Pod", "name": "p", "namespace": ns}}
+        api.ok("POST", f"/api/v1/namespaces/{ns}/events", ev, 201)
+        w = Watch(s.url, f"/api/v1/namespaces/{ns}/events", timeoutSeconds=20)
+        try:
+            assert names(w.collect(1)) == [("ADDED", "short-lived")]
+            assert names(w.collect(1, timeout=15)) == [("DELETED", "short-lived")]
+        finally:
+            w.close()
+        assert api.call("GET", f"/api/v1/namespaces/{ns}/events/short-lived")[0] == 404
+        # Other kinds never expire.
+        api.ok("POST", f"/api/v1/namespaces/{ns}/pods", pod("durable"), 201)
+        assert api.call("GET", f"/api/v1/namespaces/{ns}/pods/durable")[0] == 200
+    finally:
+        api.close()
+        s.stop()

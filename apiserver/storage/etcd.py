@@ -84,6 +84,9 @@ class EtcdStorage:
         self._channel: grpc.aio.Channel | None = None
         self._kv: Any = None
         self._watch: Any = None
+        self._lease_stub: Any = None
+        # ttl -> (lease id, monotonic time until which new keys may join it)
+        self._leases: dict[int, tuple[int, float]] = {}
 
     async def start(self) -> None:
         self._channel = grpc.aio.insecure_channel(self.target, options=[
@@ -96,6 +99,24 @@ class EtcdStorage:
         ])
         self._kv = rpc.KVStub(self._channel)
         self._watch = rpc.WatchStub(self._channel)
+        self._lease_stub = rpc.LeaseStub(self._channel)
+
+    async def _lease(self, ttl: int) -> int:
+        """A lease for keys that expire after about ``ttl`` seconds.
+
+        Like the real API server's lease manager: keys written within one window
+        (a minute, or the TTL if shorter) share a lease of TTL + window, so a busy
+        event stream costs one grant per window.
+        """
+        now = time.monotonic()
+        cur = self._leases.get(ttl)
+        if cur is not None and cur[1] > now:
+            return cur[0]
+        window = min(60, ttl)
+        resp = await self._call(self._lease_stub.LeaseGrant,
+                                rpc.LeaseGrantRequest(TTL=ttl + window, ID=0))
+        self._leases[ttl] = (int(resp.ID), now + window)
+        return int(resp.ID)
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -140,12 +161,14 @@ class EtcdStorage:
                                                  revision=revision))
         return list(resp.kvs), int(resp.header.revision)
 
-    async def create(self, key: str, value: bytes) -> int:
+    async def create(self, key: str, value: bytes, ttl: int | None = None) -> int:
         k = key.encode()
+        lease = await self._lease(ttl) if ttl else 0
         req = rpc.TxnRequest(
             compare=[rpc.Compare(key=k, target=rpc.Compare.CREATE,
                                  result=rpc.Compare.EQUAL, create_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value,
+                                                              lease=lease))],
             failure=[],
         )
         resp = await self._call(self._kv.Txn, req)
@@ -153,12 +176,15 @@ class EtcdStorage:
             raise KeyExistsError(key)
         return int(resp.header.revision)
 
-    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> int:
+    async def update(self, key: str, value: bytes, expected_mod_revision: int,
+                     ttl: int | None = None) -> int:
         k = key.encode()
+        lease = await self._lease(ttl) if ttl else 0
         req = rpc.TxnRequest(
             compare=[rpc.Compare(key=k, target=rpc.Compare.MOD,
                                  result=rpc.Compare.EQUAL, mod_revision=expected_mod_revision)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value,
+                                                              lease=lease))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
         resp = await self._call(self._kv.Txn, req)

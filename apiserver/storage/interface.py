@@ -76,11 +76,13 @@ class Storage(Protocol):
     async def list_prefix(self, prefix: str, *, revision: int = 0, start_key: str | None = None,
                    limit: int = 0) -> ListResult: ...
 
-    async def create(self, key: str, value: bytes) -> int:
-        """Put ``key`` only if absent; the new revision. Raises KeyExistsError."""
+    async def create(self, key: str, value: bytes, ttl: int | None = None) -> int:
+        """Put ``key`` only if absent; the new revision. Raises KeyExistsError.
+        With ``ttl``, the key is deleted by the store after about that many seconds."""
         ...
 
-    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> int:
+    async def update(self, key: str, value: bytes, expected_mod_revision: int,
+                     ttl: int | None = None) -> int:
         """Compare-and-swap; raises ConflictError carrying the current value."""
         ...
 
