@@ -7,8 +7,10 @@ by each object's uid and by the uids of its owners. Work items are object uids:
   cache may lag another's), delete it; if only some are, drop those references;
 - an owner being deleted with the ``orphan`` finalizer: strip its references from
   the dependents, then remove the finalizer;
-- an owner being deleted with ``foregroundDeletion``: delete the dependents (blocking
-  ones in foreground too), and remove the finalizer once no blocking dependent remains.
+- an owner being deleted with ``foregroundDeletion``: delete the dependents, blocking
+  ones first (those with dependents of their own in foreground, so that the whole
+  subtree goes before the owner), and remove the finalizer once no dependent with
+  ``blockOwnerDeletion`` remains.
 """
 
 from __future__ import annotations
@@ -168,8 +170,6 @@ class GarbageCollector:
             return None
         if waiting and self.dependents(obj.metadata.uid or ""):
             policy = "Foreground"  # our owner waits for us: we wait for ours
-        elif waiting and any(r.block_owner_deletion for r in waiting):
-            policy = "Foreground"
         else:
             fins = obj.metadata.finalizers or []
             policy = "Orphan" if ORPHAN in fins else (
@@ -203,13 +203,14 @@ class GarbageCollector:
 
     async def _foreground(self, info: ResourceInfo, owner: TypedObject) -> Result | None:
         uid = owner.metadata.uid or ""
-        deps = self.dependents(uid)
-        blocking = 0
+
+        def blocks(dep: TypedObject) -> bool:
+            return any(r.uid == uid and r.block_owner_deletion
+                       for r in dep.metadata.owner_references or [])
+
+        deps = sorted(self.dependents(uid), key=lambda dep: not blocks(dep))
+        blocking = sum(1 for dep in deps if blocks(dep))
         for dep in deps:
-            ref = next((r for r in dep.metadata.owner_references or [] if r.uid == uid), None)
-            blocks = bool(ref and ref.block_owner_deletion)
-            if blocks:
-                blocking += 1
             if dep.metadata.deletion_timestamp is not None:
                 continue
             others_alive = False
@@ -220,10 +221,13 @@ class GarbageCollector:
             if others_alive:
                 await self._remove_refs(dep_info, dep, {uid})
                 continue
+            # a dependent with dependents of its own deletes them first (so that we wait
+            # for the whole subtree); a leaf just goes
+            has_own = bool(self.dependents(dep.metadata.uid or ""))
             try:
                 await self.client.delete(dep_info.model, dep.metadata.name or "",
                                          dep.metadata.namespace,
-                                         propagation_policy="Foreground" if blocks
+                                         propagation_policy="Foreground" if has_own
                                          else "Background",
                                          preconditions_uid=dep.metadata.uid)
             except (NotFound, Conflict):
