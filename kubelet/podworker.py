@@ -257,11 +257,13 @@ class PodWorker:
         bkey = f"{self.uid}/{spec.name}"
         if latest is not None and latest.running:
             self._ensure_probes(spec, latest)
-            live = self._probes.get((spec.name, "Liveness"))
-            if live is None or live.result is not False:
+            failed = next((kind for kind in ("Startup", "Liveness")
+                           if (w := self._probes.get((spec.name, kind))) is not None
+                           and w.result is False), None)
+            if failed is None:
                 return None
             self.event(NORMAL, "Killing",
-                       f"Container {spec.name} failed liveness probe, will be restarted",
+                       f"Container {spec.name} failed {failed.lower()} probe, will be restarted",
                        self._field(spec))
             self._stop_probes(spec.name)
             await self.kl.runtime.stop_container(latest.id, self._grace())
@@ -401,13 +403,23 @@ class PodWorker:
 
     # ---- probes ----------------------------------------------------------
 
+    def _started(self, spec: Container) -> bool:
+        """No startup probe, or it has succeeded for the current container."""
+        if spec.startup_probe is None:
+            return True
+        w = self._probes.get((spec.name, "Startup"))
+        return w is not None and w.result is True
+
     def _ensure_probes(self, spec: Container, c: ContainerInfo) -> None:
-        for kind, probe in (("Liveness", spec.liveness_probe), ("Readiness", spec.readiness_probe)):
+        for kind, probe in (("Startup", spec.startup_probe), ("Liveness", spec.liveness_probe),
+                            ("Readiness", spec.readiness_probe)):
             if probe is None:
                 continue
             cur = self._probes.get((spec.name, kind))
             if cur is not None and cur.container_id == c.id:
                 continue
+            if kind != "Startup" and not self._started(spec):
+                continue  # liveness and readiness wait for the startup probe
             if cur is not None:
                 cur.stop()
             w = ProbeWorker(kind, probe, spec, c.id, self._sandbox_ip or "", self.kl.runtime,
@@ -421,7 +433,7 @@ class PodWorker:
         return failed
 
     def _stop_probes(self, name: str) -> None:
-        for kind in ("Liveness", "Readiness"):
+        for kind in ("Startup", "Liveness", "Readiness"):
             w = self._probes.pop((name, kind), None)
             if w is not None:
                 w.stop()
@@ -448,7 +460,10 @@ class PodWorker:
                     v.ready = mine[0].exited and mine[0].exit_code == 0
                 elif mine[0].running:
                     ready_probe = self._probes.get((spec.name, "Readiness"))
-                    if spec.readiness_probe is None:
+                    v.started = self._started(spec)
+                    if not v.started:
+                        v.ready = False
+                    elif spec.readiness_probe is None:
                         v.ready = True
                     else:
                         v.ready = ready_probe is not None and ready_probe.result is True

@@ -120,7 +120,7 @@ class ProbeWorker:
     def __init__(self, kind: str, probe: Probe, container: Container, container_id: str,
                  pod_ip: str, runtime: ContainerRuntime, on_change: Callable[[], None],
                  on_failure: Callable[[str, str], None]) -> None:
-        self.kind = kind  # "Liveness" or "Readiness"
+        self.kind = kind  # "Startup", "Liveness" or "Readiness"
         self.probe = probe
         self.container = container
         self.container_id = container_id
@@ -154,6 +154,8 @@ class ProbeWorker:
                 if successes >= success_threshold and self.result is not True:
                     self.result = True
                     self.on_change()
+                    if self.kind == "Startup":
+                        return  # a startup probe is done once it has succeeded
             else:
                 failures += 1
                 successes = 0

@@ -28,6 +28,7 @@ class ContainerView:
     waiting_reason: str | None = None  # overrides the current container's state
     waiting_message: str | None = None
     ready: bool = False
+    started: bool = True  # the startup probe (if any) has succeeded
     restart_count: int = 0
 
 
@@ -64,7 +65,7 @@ def container_status(v: ContainerView, runtime: str) -> dict[str, Any]:
     elif c.running:
         s["state"] = {"running": {"startedAt": c.started_at or now()}}
         s["ready"] = v.ready
-        s["started"] = True
+        s["started"] = v.started
     else:
         s["state"] = {"terminated": terminated_state(c, runtime)}
     if c is not None:

@@ -249,6 +249,21 @@ async def test_liveness_failure_restarts_and_readiness_gates_ready(kube: Harness
     kube.runtime.exec_results[(uid, "live")] = 0
 
 
+async def test_startup_probe_holds_readiness_and_restarts_on_failure(kube: Harness) -> None:
+    startup = {"exec": {"command": ["started"]}, "periodSeconds": 1, "failureThreshold": 3}
+    p = await kube.create([{"name": "a", "image": "img:1", "startupProbe": startup}])
+    uid = p.metadata.uid or ""
+    kube.runtime.exec_results[(uid, "a")] = 1
+    got = await kube.status_of(p, lambda g: g.status.phase == "Running", what="Running")
+    assert cstatus(got)["started"] is False and cstatus(got)["ready"] is False
+    got = await kube.status_of(p, lambda g: cstatus(g)["restartCount"] >= 1, timeout=10,
+                               what="restart after startup probe failures")
+    kube.runtime.exec_results[(uid, "a")] = 0
+    got = await kube.status_of(p, lambda g: cstatus(g)["started"] and cstatus(g)["ready"],
+                               timeout=10, what="started and ready")
+    assert cond(got, "Ready") == "True"
+
+
 async def test_delete_removes_containers_and_the_pod(kube: Harness) -> None:
     p = await kube.create([{"name": "a", "image": "img:1"}], volumes=[{"name": "v", "emptyDir": {}}])
     await kube.status_of(p, lambda g: g.status.phase == "Running")
