@@ -478,6 +478,21 @@ def calculate_status(all_rss: list[ReplicaSet], new_rs: ReplicaSet | None, d: De
     return status
 
 
+def _copy_replica_failure(status: DeploymentStatus, all_rss: list[ReplicaSet],
+                          new_rs: ReplicaSet | None, now: datetime) -> None:
+    """A ReplicaSet that cannot create its pods says so on the Deployment too."""
+    ordered = ([new_rs] if new_rs is not None else []) + [
+        r for r in all_rss if new_rs is None or r.metadata.uid != new_rs.metadata.uid]
+    for rs in ordered:
+        for c in (rs.status.conditions if rs.status else None) or []:
+            if c.type == "ReplicaFailure" and c.status == "True":
+                set_condition(status, new_condition("ReplicaFailure", "True", c.reason or "",
+                                                    c.message or "", now))
+                return
+    if get_condition(status, "ReplicaFailure") is not None:
+        remove_condition(status, "ReplicaFailure")
+
+
 def deployment_complete(d: Deployment, status: DeploymentStatus) -> bool:
     r = replicas_of(d)
     return ((status.updated_replicas or 0) == r and (status.replicas or 0) == r
@@ -516,6 +531,7 @@ def rollout_status(d: Deployment, all_rss: list[ReplicaSet], new_rs: ReplicaSet 
                    now: datetime) -> DeploymentStatus:
     """calculateStatus plus the Progressing condition (syncRolloutStatus)."""
     status = calculate_status(all_rss, new_rs, d, now)
+    _copy_replica_failure(status, all_rss, new_rs, now)
     if not has_progress_deadline(d):
         remove_condition(status, "Progressing")
         return status

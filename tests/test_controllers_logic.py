@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.models import Deployment, Pod, PodTemplateSpec, ReplicaSet
+from api.models import Condition, Deployment, Pod, PodTemplateSpec, ReplicaSet
 from api.timeutil import format_time
 from controllers import deployment_util as du
 from controllers import replicaset_util as ru
@@ -308,3 +308,17 @@ def test_new_rs_found_by_hash_when_server_defaults_differ() -> None:
     assert other.spec.template is not None
     other.spec.template.spec.dns_policy = "Default"
     assert du.split_new_old(d, [other])[0] is None
+
+
+def test_replica_failure_is_copied_to_the_deployment() -> None:
+    d = deploy(replicas=2)
+    new = rs_of("new", 2, available=0)
+    assert new.status is not None
+    new.status.conditions = [Condition(type="ReplicaFailure", status="True",
+                                       reason="FailedCreate", message="quota")]
+    st = du.rollout_status(d, [new], new, NOW)
+    cond = du.get_condition(st, "ReplicaFailure")
+    assert cond is not None and cond.reason == "FailedCreate" and cond.message == "quota"
+    new.status.conditions = None
+    d.status = st
+    assert du.get_condition(du.rollout_status(d, [new], new, NOW), "ReplicaFailure") is None
