@@ -186,7 +186,10 @@ class Registry:
         if resource_version == "0":
             co = self.cache(info).get(key)
         else:
-            co = await self._read(info, key)
+            # Consistent read from the cache once it holds this server's last write
+            # of the type (this server is etcd's only writer); etcd if it lags.
+            c = await self.fresh_cache(info, 1.0)
+            co = c.get(key) if c is not None else await self._read(info, key)
         if co is None:
             raise errors.not_found(info, name)
         return co
@@ -528,8 +531,12 @@ class Registry:
         if opts.grace_period_seconds is not None and opts.grace_period_seconds < 0:
             opts.grace_period_seconds = 0
 
+        c = self.cache(info)
+        cached = c.get(key) if c.revision >= self.last_write[info.plural] else None
         for _ in range(16):
-            cur = await self._read(info, key)
+            # The first try may use the cache: the guarded write catches staleness.
+            cur = cached or await self._read(info, key)
+            cached = None
             if cur is None:
                 raise errors.not_found(info, name)
             md = cur.obj.get("metadata") or {}
