@@ -87,8 +87,8 @@ async def test_leader_election_one_acts_and_standby_takes_over(server_url: str,
     await create_namespace(client, ns)
     lease_name = unique("cm-lease")
     flags = ["--controllers=deployment,replicaset", "--leader-elect",
-             "--lease-name", lease_name, "--leader-elect-lease-duration", "3s",
-             "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "0.5s"]
+             "--lease-name", lease_name, "--leader-elect-lease-duration", "6s",
+             "--leader-elect-renew-deadline", "4s", "--leader-elect-retry-period", "0.5s"]
     a = start_controller_manager(server_url, *flags, "--identity", "cm-a", name="cm-a")
     b = start_controller_manager(server_url, *flags, "--identity", "cm-b", name="cm-b")
     try:
