@@ -16,6 +16,7 @@ from client.events import EventRecorder
 from client.informer import SharedInformerFactory
 from client.leaderelection import LeaderElector
 from client.rest import AsyncClient
+from controllers import metrics
 from controllers.context import ControllerContext, Options
 from controllers.manager import (
     REGISTRY,
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrent-deployment-syncs", type=int, default=10, metavar="N")
     p.add_argument("--concurrent-replicaset-syncs", type=int, default=16, metavar="N")
     p.add_argument("--concurrent-gc-syncs", type=int, default=10, metavar="N")
+    p.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
+                   help="serve /healthz and Prometheus /metrics here (0: off)")
+    p.add_argument("--metrics-address", default="0.0.0.0", metavar="ADDR")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -93,23 +97,33 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     lost = False
+    leading = not args.leader_elect
+    server = None
     try:
+        if args.metrics_port:
+            server = await metrics.serve(args.metrics_address, args.metrics_port,
+                                         lambda: manager.controllers, lambda: leading)
         recorder.start()
         await manager.start_informers()
         if args.leader_elect:
             identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
 
             def stopped() -> None:
-                nonlocal lost
-                lost = True
+                nonlocal lost, leading
+                lost, leading = True, False
                 stop.set()
+
+            async def lead() -> None:
+                nonlocal leading
+                leading = True
+                await manager.run_controllers(stop)
 
             elector = LeaderElector(
                 client, namespace=args.lease_namespace, name=args.lease_name,
                 identity=identity, lease_duration=args.leader_elect_lease_duration,
                 renew_deadline=args.leader_elect_renew_deadline,
                 retry_period=args.leader_elect_retry_period,
-                on_started_leading=lambda: manager.run_controllers(stop),
+                on_started_leading=lead,
                 on_stopped_leading=stopped)
             log.info("campaigning for the lease %s/%s as %s", args.lease_namespace,
                      args.lease_name, identity)
@@ -120,6 +134,8 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
         else:
             await manager.run_controllers(stop)
     finally:
+        if server is not None:
+            server.close()
         await manager.stop()
         await recorder.close()
         await client.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from api.models import Deployment, Lease, Pod, ReplicaSet
@@ -16,7 +17,7 @@ from tests.controllers_helpers import (
     deployment,
     start_controller_manager,
 )
-from tests.support import Process, async_wait_for, unique
+from tests.support import Process, async_wait_for, free_port, unique
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -89,8 +90,13 @@ async def test_leader_election_one_acts_and_standby_takes_over(server_url: str,
     flags = ["--controllers=deployment,replicaset", "--leader-elect",
              "--lease-name", lease_name, "--leader-elect-lease-duration", "6s",
              "--leader-elect-renew-deadline", "4s", "--leader-elect-retry-period", "0.5s"]
-    a = start_controller_manager(server_url, *flags, "--identity", "cm-a", name="cm-a")
-    b = start_controller_manager(server_url, *flags, "--identity", "cm-b", name="cm-b")
+    ports = {"cm-a": free_port(), "cm-b": free_port()}
+    a = start_controller_manager(server_url, *flags, "--identity", "cm-a", "--metrics-port",
+                                 str(ports["cm-a"]), "--metrics-address", "127.0.0.1",
+                                 name="cm-a")
+    b = start_controller_manager(server_url, *flags, "--identity", "cm-b", "--metrics-port",
+                                 str(ports["cm-b"]), "--metrics-address", "127.0.0.1",
+                                 name="cm-b")
     try:
         async def holder() -> str | None:
             lease = await client.get(Lease, lease_name, "kube-system")
@@ -104,6 +110,14 @@ async def test_leader_election_one_acts_and_standby_takes_over(server_url: str,
 
         await async_wait_for(lambda: pods_n(2), timeout=20)
         leader, standby = (a, b) if first == "cm-a" else (b, a)
+        second = "cm-b" if first == "cm-a" else "cm-a"
+        async with httpx.AsyncClient() as http:
+            lead_metrics = (await http.get(f"http://127.0.0.1:{ports[first]}/metrics")).text
+            standby_metrics = (await http.get(f"http://127.0.0.1:{ports[second]}/metrics")).text
+            assert (await http.get(f"http://127.0.0.1:{ports[second]}/healthz")).text == "ok"
+        assert 'leader_election_master_status{name="controller-manager"} 1' in lead_metrics
+        assert 'leader_election_master_status{name="controller-manager"} 0' in standby_metrics
+        assert 'controller_reconcile_total{controller="replicaset"} 0' not in lead_metrics
         assert "starting controllers" in leader.log_tail(200)
         assert "starting controllers" not in standby.log_tail(200), "the standby acted"
         leader.kill()
