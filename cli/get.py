@@ -58,12 +58,13 @@ def no_resources(st: State, all_namespaces: bool, namespaced: bool) -> str:
 @click.option("-w", "--watch", is_flag=True, help="After listing, stream changes as rows.")
 @click.option("--watch-only", is_flag=True, help="Stream changes without listing first.")
 @click.option("--show-labels", is_flag=True, help="Add a LABELS column.")
+@click.option("--no-headers", is_flag=True, help="Print table rows without the header.")
 @click.option("--request-timeout", default="0", metavar="DURATION",
               help="Give up (a watch: stop) after this long, e.g. 30s; 0 means never.")
 @common
 def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
             field_selector: str | None, all_namespaces: bool, watch: bool, watch_only: bool,
-            show_labels: bool, request_timeout: str) -> None:
+            show_labels: bool, no_headers: bool, request_timeout: str) -> None:
     """Display one or many resources.
 
     \b
@@ -112,7 +113,7 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
         names = [n for _, n in named]
         _watch(st, info, names, fmt, all_namespaces=all_namespaces, selector=selector,
                field_selector=field_selector, watch_only=watch_only, limit=limit,
-               show_labels=show_labels)
+               show_labels=show_labels, no_headers=no_headers)
         return
 
     pairs: list[Pair] = []
@@ -134,7 +135,7 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
     if pairs:
         output.print_objects(pairs, fmt, single=bool(named) and len(named) == 1,
                              with_namespace=all_namespaces and any(i.namespaced for i, _ in pairs),
-                             with_kind=with_kind, show_labels=show_labels)
+                             with_kind=with_kind, show_labels=show_labels, no_headers=no_headers)
     elif not named:
         if fmt in ("yaml", "json"):
             output.print_objects([], fmt, single=False)
@@ -149,7 +150,7 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
 
 def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
            all_namespaces: bool, selector: str | None, field_selector: str | None,
-           watch_only: bool, limit: float, show_labels: bool) -> None:
+           watch_only: bool, limit: float, show_labels: bool, no_headers: bool) -> None:
     ns = None if (all_namespaces or not info.namespaced) else st.namespace
     if names:
         if len(names) > 1:
@@ -161,7 +162,7 @@ def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
     with_ns = all_namespaces and info.namespaced
     head = output.table_header(info, wide=wide, with_namespace=with_ns, show_labels=show_labels)
     widths = tables.widths([head])
-    printed_header = False
+    printed_header = no_headers
 
     def emit(obj: TypedObject) -> None:
         nonlocal printed_header, widths
@@ -185,7 +186,7 @@ def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
                           field_selector=field_selector)
     if not watch_only:
         if items and fmt not in ("name", "json", "yaml"):
-            rows = [head] + [output.table_row(info, o, wide=wide, with_namespace=with_ns,
+            rows = ([] if no_headers else [head]) + [output.table_row(info, o, wide=wide, with_namespace=with_ns,
                                               with_kind=False, show_labels=show_labels)
                              for o in items]
             widths = tables.widths(rows)

@@ -59,7 +59,7 @@ class MinictlGroup(click.Group):
         sys.exit(code)
 
 
-@click.group(cls=MinictlGroup, context_settings={"help_option_names": ["-h", "--help"],
+@click.group("minictl", cls=MinictlGroup, context_settings={"help_option_names": ["-h", "--help"],
                                                  "max_content_width": 100})
 @click.option("-s", "--server", metavar="URL",
               help="The API server (default: $MINIK8S_SERVER, then ~/.minik8s/config, "

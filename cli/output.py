@@ -53,7 +53,7 @@ def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def print_objects(pairs: list[tuple[ResourceInfo, TypedObject]], output: str | None, *,
                   single: bool, with_namespace: bool = False, with_kind: bool = False,
-                  show_labels: bool = False) -> None:
+                  show_labels: bool = False, no_headers: bool = False) -> None:
     """Everything ``get`` prints for a finished list (not for a watch)."""
     if output == "name":
         for info, obj in pairs:
@@ -74,8 +74,9 @@ def print_objects(pairs: list[tuple[ResourceInfo, TypedObject]], output: str | N
             order.append(info)
     for info in order:
         objs = [o for i, o in pairs if i is info]
-        rows = [table_header(info, wide=wide, with_namespace=with_namespace,
-                             show_labels=show_labels)]
+        rows = [] if no_headers else [table_header(info, wide=wide,
+                                                    with_namespace=with_namespace,
+                                                    show_labels=show_labels)]
         rows += [table_row(info, o, wide=wide, with_namespace=with_namespace,
                            with_kind=with_kind, show_labels=show_labels) for o in objs]
         blocks.append(tables.render(rows))

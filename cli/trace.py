@@ -111,7 +111,8 @@ class Tracer:
         desired = dep.spec.replicas if dep.spec.replicas is not None else 1
         s = dep.status
         ready = (s.ready_replicas if s else 0) or 0
-        root = Step(f"deployment/{dep.metadata.name} created: {desired} replicas of {images}",
+        root = Step(f"deployment/{dep.metadata.name} created: {desired} "
+                    f"replica{'' if desired == 1 else 's'} of {images}",
                     _t(dep.metadata.creation_timestamp))
         root.children += [_event_step(e) for e in self.events_of(dep)]
         for rs in self.owned(ReplicaSet, dep):
