@@ -42,6 +42,12 @@ def _terminal(pod: Pod) -> bool:
     return pod.status is not None and pod.status.phase in TERMINAL_PHASES
 
 
+def _gated(pod: Pod) -> bool:
+    """spec.schedulingGates (not modelled: kept as an extra field) hold a pod back."""
+    extra = pod.spec.model_extra or {}
+    return bool(extra.get("schedulingGates"))
+
+
 def _key(pod: Pod) -> str:
     return f"{pod.metadata.namespace or 'default'}/{pod.metadata.name}"
 
@@ -49,7 +55,7 @@ def _key(pod: Pod) -> str:
 def _scheduling_view(pod: Pod) -> tuple[Any, ...]:
     """What an update must change to be worth a new try (k8s ignores status-only updates)."""
     m = pod.metadata
-    return (pod.spec, m.labels, m.owner_references, m.deletion_timestamp)
+    return (pod.spec, pod.spec.model_extra, m.labels, m.owner_references, m.deletion_timestamp)
 
 
 def _node_view(ni: NodeInfo) -> tuple[Any, ...]:
@@ -109,6 +115,9 @@ class Scheduler:
         self._pending[key] = pod
         if self.cache.is_assumed(key):
             return  # its binding is in flight; the informer will confirm it
+        if _gated(pod):
+            self.queue.delete(key)  # until its last gate is removed (an update)
+            return
         self.queue.add(PodInfo(pod))
 
     def on_pod_update(self, old: Pod, new: Pod) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from api.models import Pod
 from scheduler.framework import PodInfo
 from scheduler.queue import SchedulingQueue
 from tests.scheduler_helpers import make_pod
@@ -154,3 +155,23 @@ async def test_run_moves_backoff_pods_on_time() -> None:
     finally:
         q.close()
         await asyncio.wait_for(runner, 1)
+
+
+async def test_scheduler_handlers_hold_gated_pods_until_ungated() -> None:
+    from client.rest import AsyncClient
+    from scheduler.plugins import default_framework
+    from scheduler.service import Scheduler
+
+    async with AsyncClient("http://127.0.0.1:9") as client:  # never called here
+        s = Scheduler(client, default_framework())
+        gated = make_pod("g").to_dict()
+        gated["spec"]["schedulingGates"] = [{"name": "example.com/wait"}]
+        old = Pod.from_dict(gated)
+        s.on_pod_add(old)
+        assert "default/g" not in s.queue
+        new = make_pod("g")
+        s.on_pod_update(old, new)
+        assert s.queue.where("default/g") == "active"
+        # and a pod of another scheduler is never queued
+        s.on_pod_add(make_pod("other", scheduler_name="someone-else"))
+        assert "default/other" not in s.queue
