@@ -25,6 +25,7 @@ class Recorder(Protocol):
 class Options:
     node_monitor_grace_period: float = 40.0
     default_unreachable_toleration_seconds: int = 300
+    default_not_ready_toleration_seconds: int = 300
     # how often a node's health is looked at even when nothing changed
     node_monitor_period: float = 5.0
     workers: dict[str, int] = field(default_factory=dict)

@@ -67,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a node whose lease is not renewed for this long is unreachable")
     p.add_argument("--node-monitor-period", type=duration, default=5.0, metavar="D")
     p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
-                   metavar="N", help="eviction delay for pods without a toleration")
+                   metavar="N", help="eviction delay from an unreachable node for pods "
+                                     "without a toleration")
+    p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                   metavar="N", help="the same for a node whose kubelet reports not ready")
     # Workers are coroutines, not threads: more of them than Kubernetes' 5 cost little
     # and keep more requests in flight when many objects change at once.
     p.add_argument("--concurrent-deployment-syncs", type=int, default=10, metavar="N")
@@ -86,6 +89,7 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
     options = Options(
         node_monitor_grace_period=args.node_monitor_grace_period,
         default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+        default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
         node_monitor_period=args.node_monitor_period,
         workers={"deployment": args.concurrent_deployment_syncs,
                  "replicaset": args.concurrent_replicaset_syncs,

@@ -11,6 +11,10 @@ its pods are marked not ready, and each pod is deleted once its toleration of th
 taint runs out (``--default-unreachable-toleration-seconds`` when it has none, as
 Kubernetes' DefaultTolerationSeconds admission would have given it), so that its
 ReplicaSet recreates it elsewhere. A renewal removes the taint again.
+
+A node that is heard from but whose kubelet reports Ready=False gets the
+``node.kubernetes.io/not-ready`` taints instead, with the same eviction rule
+(``--default-not-ready-toleration-seconds``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ log = logging.getLogger(__name__)
 
 LEASE_NAMESPACE = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
+NOT_READY = "node.kubernetes.io/not-ready"
+CONDITION_TAINTS = (UNREACHABLE, NOT_READY)
 NO_EXECUTE = "NoExecute"
 NO_SCHEDULE = "NoSchedule"
 NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
@@ -72,13 +78,14 @@ def _ready_condition(node: Node) -> Condition | None:
     return None
 
 
-def _has_unreachable(node: Node) -> bool:
-    return any(t.key == UNREACHABLE for t in (node.spec.taints if node.spec else None) or [])
+def _condition_taint_keys(node: Node) -> set[str]:
+    return {t.key for t in (node.spec.taints if node.spec else None) or []
+            if t.key in CONDITION_TAINTS}
 
 
-def _unreachable_taint(node: Node) -> Taint | None:
+def _no_execute_taint(node: Node, key: str) -> Taint | None:
     for t in (node.spec.taints if node.spec else None) or []:
-        if t.key == UNREACHABLE and t.effect == NO_EXECUTE:
+        if t.key == key and t.effect == NO_EXECUTE:
             return t
     return None
 
@@ -90,7 +97,9 @@ class NodeLifecycleController:
         self.client: AsyncClient = ctx.client
         self.recorder = ctx.recorder
         self.grace = ctx.options.node_monitor_grace_period
-        self.default_toleration = ctx.options.default_unreachable_toleration_seconds
+        self.default_toleration = {
+            UNREACHABLE: ctx.options.default_unreachable_toleration_seconds,
+            NOT_READY: ctx.options.default_not_ready_toleration_seconds}
         self.monitor_period = ctx.options.node_monitor_period
         self.nodes = ctx.factory.informer(Node)
         self.leases = ctx.factory.informer(Lease)
@@ -114,7 +123,7 @@ class NodeLifecycleController:
         node = pod.spec.node_name if isinstance(pod, Pod) else None
         if node and pod.metadata.deletion_timestamp is None:
             n = self.nodes.store.get(node)
-            if n is not None and _unreachable_taint(n) is not None:
+            if n is not None and _condition_taint_keys(n):
                 self.controller.enqueue(node)
 
     # ---- reconcile ------------------------------------------------------------------
@@ -139,16 +148,29 @@ class NodeLifecycleController:
             self._heartbeats.pop(name, None)
             return None
         silent = self._silent_for(cached)
-        if silent < self.grace:
-            if _has_unreachable(cached) and self._heartbeats[name].renewed:
-                await self._set_taint(cached, present=False)
-                log.info("node %s is reachable again: taint removed", name)
+        ready = _ready_condition(cached)
+        node = cached
+        if silent >= self.grace:
+            node = await self._mark_unknown(cached)
+            want: str | None = UNREACHABLE
+        elif ready is not None and ready.status == "False":
+            want = NOT_READY  # the kubelet itself says the node cannot run pods
+        elif UNREACHABLE in _condition_taint_keys(cached) and not self._heartbeats[name].renewed:
+            want = UNREACHABLE  # not heard from since we started: still silent as far as we know
+        else:
+            want = None
+        before = _condition_taint_keys(node)
+        node = await self._set_taints(node, want)
+        if want is None:
+            if before:
+                log.info("node %s is ready again: taints %s removed", name, sorted(before))
             return Result(requeue_after=self.grace - silent + 0.05)
-        node = await self._mark_unknown(cached)
-        node = await self._set_taint(node, present=True)
-        taint = _unreachable_taint(node)
+        taint = _no_execute_taint(node, want)
         wait = await self._evict(node, taint) if taint else None
-        return Result(requeue_after=min(self.monitor_period, wait or self.monitor_period))
+        after = min(self.monitor_period, wait or self.monitor_period)
+        if silent < self.grace:
+            after = min(after, self.grace - silent + 0.05)
+        return Result(requeue_after=after)
 
     async def _mark_unknown(self, node: Node) -> Node:
         ready = _ready_condition(node)
@@ -194,26 +216,23 @@ class NodeLifecycleController:
             except NotFound:
                 continue
 
-    async def _set_taint(self, node: Node, present: bool) -> Node:
-        """The NoExecute taint evicts; its NoSchedule twin (TaintNodesByCondition) keeps
-        new pods off the node even for pods that tolerate the eviction."""
-        ours = {NO_EXECUTE, NO_SCHEDULE}
-        current = {t.effect for t in (node.spec.taints if node.spec else None) or []
-                   if t.key == UNREACHABLE and t.effect in ours}
-        if (current == ours) == present and (present or not current):
+    async def _set_taints(self, node: Node, key: str | None) -> Node:
+        """Exactly the taints of ``key`` (None: none) among the condition taints. The
+        NoExecute one evicts; its NoSchedule twin (TaintNodesByCondition) keeps new pods
+        off the node, even pods that tolerate the eviction."""
+        taints = (node.spec.taints if node.spec else None) or []
+        ours = [t for t in taints if t.key in CONDITION_TAINTS]
+        want = {(key, NO_SCHEDULE), (key, NO_EXECUTE)} if key else set()
+        if {(t.key, t.effect) for t in ours} == want and len(ours) == len(want):
             return node
+        now = format_time(datetime.now(UTC))
+        kept = {(t.key, t.effect): t for t in ours}
         copy = node.copy_deep()
         copy.spec = copy.spec or NodeSpec()
-        taints = [t for t in copy.spec.taints or []
-                  if not (t.key == UNREACHABLE and t.effect in ours)]
-        if present:
-            now = format_time(datetime.now(UTC))
-            kept = {t.effect: t for t in (node.spec.taints if node.spec else None) or []
-                    if t.key == UNREACHABLE and t.effect in ours}
-            for effect in (NO_SCHEDULE, NO_EXECUTE):
-                taints.append(kept.get(effect) or Taint(key=UNREACHABLE, effect=effect,
-                                                        time_added=now))
-        copy.spec.taints = taints or None
+        new = [t for t in copy.spec.taints or [] if t.key not in CONDITION_TAINTS]
+        for k, effect in sorted(want):
+            new.append(kept.get((k, effect)) or Taint(key=k, effect=effect, time_added=now))
+        copy.spec.taints = new or None
         return await self.client.update(copy)
 
     async def _evict(self, node: Node, taint: Taint) -> float | None:
@@ -224,7 +243,7 @@ class NodeLifecycleController:
         for pod in self.pods.store.by_index(NODE_NAME_INDEX, node.metadata.name or ""):
             if pod.metadata.deletion_timestamp is not None:
                 continue
-            seconds = toleration_seconds(pod, taint, self.default_toleration)
+            seconds = toleration_seconds(pod, taint, self.default_toleration[taint.key])
             if seconds is None:
                 continue
             due = added + timedelta(seconds=seconds)

@@ -12,7 +12,7 @@ import pytest
 from api.models import Deployment, Event, Lease, Node, Pod
 from api.timeutil import now, now_micro
 from client import AsyncClient
-from controllers.nodelifecycle import UNREACHABLE
+from controllers.nodelifecycle import NOT_READY, UNREACHABLE
 from tests.controllers_helpers import (
     FakeKubelet,
     create_namespace,
@@ -30,11 +30,11 @@ async def client(server_url: str) -> AsyncIterator[AsyncClient]:
         yield c
 
 
-async def _register(client: AsyncClient, name: str) -> None:
+async def _register(client: AsyncClient, name: str, ready: str = "True") -> None:
     t = now()
     await client.create(Node.from_dict({
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+        "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "KubeletReady",
                                    "lastHeartbeatTime": t, "lastTransitionTime": t}],
                    "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"}}}))
     await client.create(Lease.from_dict({
@@ -53,9 +53,9 @@ async def _renew(client: AsyncClient, alive: set[str]) -> None:
         await asyncio.sleep(0.3)
 
 
-def _effects(node: Node) -> set[str]:
+def _effects(node: Node, key: str = UNREACHABLE) -> set[str]:
     return {t.effect for t in (node.spec.taints if node.spec else None) or []
-            if t.key == UNREACHABLE}
+            if t.key == key}
 
 
 def _tainted(node: Node) -> bool:
@@ -66,10 +66,11 @@ async def test_silent_node_pods_are_evicted_and_recreated_elsewhere(server_url: 
                                                                      client: AsyncClient) -> None:
     ns = unique("cmn")
     await create_namespace(client, ns)
-    node_a, node_b = unique("node-a"), unique("node-b")
+    node_a, node_b, node_c = unique("node-a"), unique("node-b"), unique("node-c")
     for n in (node_a, node_b):
         await _register(client, n)
-    alive = {node_a, node_b}
+    await _register(client, node_c, ready="False")  # heard from, but not ready
+    alive = {node_a, node_b, node_c}
     target = [node_a]
     cm = start_controller_manager(
         server_url, "--controllers=*", "--node-monitor-grace-period", "2s",
@@ -117,6 +118,13 @@ async def test_silent_node_pods_are_evicted_and_recreated_elsewhere(server_url: 
                 return not _effects(await client.get(Node, node_a))
 
             await async_wait_for(untainted, timeout=20, message="taint removed")
+
+            async def not_ready_tainted() -> bool:
+                node = await client.get(Node, node_c)
+                return (_effects(node, NOT_READY) == {"NoExecute", "NoSchedule"}
+                        and not _effects(node))
+
+            await async_wait_for(not_ready_tainted, timeout=10, message="not-ready taints")
         evs = (await client.list(Event, "default")).items + (await client.list(Event, ns)).items
         reasons = {e.reason for e in evs}
         assert "NodeNotReady" in reasons and "TaintManagerEviction" in reasons
