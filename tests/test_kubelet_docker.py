@@ -520,3 +520,28 @@ def test_docker_daemon_restart_is_survived(server_url: str, api: Client, dk: Any
         proxy.stop()
         cleanup(dk, node)
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_runtime_name_conflicts_only_replace_own_leftovers(dk: Any) -> None:
+    from kubelet.runtime.base import ContainerCreateError
+    from kubelet.runtime.docker import DockerRuntime
+
+    node, other = unique("cnode"), unique("cnode")
+    root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
+    rt = DockerRuntime(root_dir=root)
+    p = Pod.from_dict({"metadata": {"name": unique("cf"), "namespace": "default",
+                                    "uid": unique("uid")},
+                       "spec": {"containers": [{"name": "a", "image": "busybox"}]}})
+    try:
+        first = await rt.run_sandbox(p, node, 0)
+        second = await rt.run_sandbox(p, node, 0)  # same name: our own leftover goes
+        assert first.id != second.id and second.ip
+        assert [c.id for c in await rt.list_containers(node)] == [second.id]
+        with pytest.raises(ContainerCreateError, match="Conflict"):
+            await rt.run_sandbox(p, other, 0)  # another node's container is never touched
+        assert [c.id for c in await rt.list_containers(node)] == [second.id]
+    finally:
+        await rt.close()
+        cleanup(dk, node)
+        cleanup(dk, other)
+        shutil.rmtree(root, ignore_errors=True)

@@ -201,6 +201,23 @@ class DockerRuntime:
                 return None
         return qos_cgroup_parent(pod)
 
+    def _create(self, image: str, name: str, node: str, **kwargs: Any) -> Any:
+        """containers.create; a leftover of ours holding the name (a create that raced a
+        crash of the kubelet) is removed and the create tried once more."""
+        try:
+            return self._client.containers.create(image, name=name, **kwargs)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise
+            try:
+                old = self.api.inspect_container(name)
+            except docker.errors.NotFound:
+                raise exc from None
+            if (old.get("Config", {}).get("Labels") or {}).get(LABEL_NODE) != node:
+                raise
+            self.api.remove_container(old["Id"], force=True)
+            return self._client.containers.create(image, name=name, **kwargs)
+
     async def run_sandbox(self, pod: Pod, node: str, attempt: int) -> SandboxInfo:
         def run() -> SandboxInfo:
             self._ensure_network()
@@ -223,8 +240,8 @@ class DockerRuntime:
             if parent:
                 kwargs["cgroup_parent"] = parent
             try:
-                c = self._client.containers.create(
-                    self.pause_image, name=container_name(pod, SANDBOX_NAME, attempt),
+                c = self._create(
+                    self.pause_image, name=container_name(pod, SANDBOX_NAME, attempt), node=node,
                     labels=labels, ipc_mode="shareable", detach=True, **kwargs)
             except docker.errors.ImageNotFound as exc:
                 raise ContainerCreateError(
@@ -295,9 +312,9 @@ class DockerRuntime:
             ns = f"container:{sandbox.id}"
             try:
                 binds = self._volume_binds(pod, container)
-                c = self._client.containers.create(
+                c = self._create(
                     normalize_image(container.image or ""),
-                    name=container_name(pod, container.name, restart_count),
+                    name=container_name(pod, container.name, restart_count), node=node,
                     entrypoint=container.command, command=container.args,
                     environment=env or None, working_dir=container.working_dir,
                     labels=labels, network_mode=ns, ipc_mode=ns, volumes=binds or None,
