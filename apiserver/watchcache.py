@@ -107,8 +107,6 @@ class Watcher:
         self.closed = False
         self.overflowed = False
         self.last_rv = 0
-        # A per-line rewrite (e.g. objects as Table rows for kubectl get -w).
-        self.transform: Callable[[bytes], bytes] | None = None
 
     def push_line(self, line: bytes) -> None:
         if self.closed:
@@ -170,8 +168,7 @@ class Watcher:
             self._wake()
 
     def drain(self) -> bytes:
-        t = self.transform
-        lines = b"".join(self.queue) if t is None else b"".join(map(t, self.queue))
+        lines = b"".join(self.queue)
         self.queue.clear()
         return lines
 
@@ -416,9 +413,9 @@ async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
                        ) -> AsyncIterator[bytes]:
     """The NDJSON body of one watch: queued lines as they come, bookmarks when idle.
 
-    ``linger`` caps sends at one per that many seconds (the first line of a quiet
-    stream goes at once): under a burst, each wakeup then carries many events, which
-    is what lets hundreds of watchers keep up with one writer.
+    ``linger``: while events come faster than they are sent, sends are spaced at
+    least that many seconds apart, so each write carries many events; this is what
+    lets hundreds of watchers keep up with one fast writer.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
@@ -436,6 +433,11 @@ async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
                 wait = min(wait, max(0.0, deadline - now))
             await w.wait(wait)
             now = time.monotonic()
+            # A stream that sent within the last ``linger`` waits out the rest of it:
+            # a quiet stream's first event goes at once, a flood goes out in fewer,
+            # bigger writes. (Lingering only once several lines wait was tried: the
+            # first event of each burst then costs every watcher a send of its own,
+            # tripling CPU under fan-out.)
             if linger > 0 and w.queue and now - last_send < linger:
                 await asyncio.sleep(linger - (now - last_send))
                 now = time.monotonic()

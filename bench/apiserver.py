@@ -93,14 +93,22 @@ async def ensure_ns(s: aiohttp.ClientSession, url: str, ns: str) -> None:
 
 
 async def api_creates(s: aiohttp.ClientSession, url: str, ns: str, n: int, concurrency: int,
-                      prefix: str, done_at: dict[str, float] | None = None) -> dict[str, Any]:
+                      prefix: str, done_at: dict[str, float] | None = None,
+                      rate: float = 0.0) -> dict[str, Any]:
+    """``n`` pod creates, ``concurrency`` at a time; with ``rate``, paced to that many
+    per second (so latency shows delivery cost rather than saturation queueing)."""
     await ensure_ns(s, url, ns)
+    t_start = time.perf_counter()
     path = f"{url}/api/v1/namespaces/{ns}/pods"
     bodies = [orjson.dumps(pod(f"{prefix}-{i}", ns)) for i in range(n)]
     errors = 0
 
     async def op(i: int) -> None:
         nonlocal errors
+        if rate > 0:
+            delay = t_start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
         async with s.post(path, data=bodies[i],
                           headers={"Content-Type": "application/json"}) as r:
             await r.read()
@@ -114,8 +122,8 @@ async def api_creates(s: aiohttp.ClientSession, url: str, ns: str, n: int, concu
             "p50_ms": ms(pct(lat, 50)), "p99_ms": ms(pct(lat, 99))}
 
 
-async def watch_fanout(url: str, ns: str, watchers: int, pods: int, server_pid: int
-                       ) -> dict[str, Any]:
+async def watch_fanout(url: str, ns: str, watchers: int, pods: int, server_pid: int,
+                       rate: float = 0.0) -> dict[str, Any]:
     conn = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
     async with aiohttp.ClientSession(connector=conn, timeout=timeout) as s:
@@ -163,7 +171,7 @@ async def watch_fanout(url: str, ns: str, watchers: int, pods: int, server_pid: 
         sampler = asyncio.create_task(sample())
         me = psutil.Process()
         cpu0 = (sum(proc.cpu_times()[:2]), sum(me.cpu_times()[:2]), time.perf_counter())
-        creates = await api_creates(s, url, ns, pods, 32, "w", done_at)
+        creates = await api_creates(s, url, ns, pods, 32, "w", done_at, rate)
         try:
             await asyncio.wait_for(asyncio.gather(*tasks), 120)
         except TimeoutError:
@@ -180,7 +188,8 @@ async def watch_fanout(url: str, ns: str, watchers: int, pods: int, server_pid: 
                 if name in done_at:
                     lat.append(max(0.0, t - done_at[name]))
         return {
-            "watchers": watchers, "pods": pods, "creates": creates,
+            "watchers": watchers, "pods": pods, "create_rate_limit_per_s": rate or None,
+            "creates": creates,
             "watchers_with_every_event": complete,
             "events_delivered": sum(len(g) for g in received),
             "events_expected": watchers * pods,
@@ -254,6 +263,10 @@ async def main_async(args: argparse.Namespace, etcd: Etcd, server: ApiServer) ->
         out["b_watch_fanout"] = await watch_fanout(server.url, "bench-b", args.watchers,
                                                    args.watch_pods, server.proc.pid)
         out["b_watch_fanout"]["goal"] = "every watcher gets every event, p99 <= 100 ms"
+        if args.watch_rate > 0:
+            out["b_watch_fanout_paced"] = await watch_fanout(
+                server.url, "bench-b2", args.watchers, args.watch_pods, server.proc.pid,
+                args.watch_rate)
     if "c" in args.only:
         conn = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=conn) as s:
@@ -273,6 +286,8 @@ def main() -> None:
     p.add_argument("--list-pods", type=int, default=10000)
     p.add_argument("--lists", type=int, default=20)
     p.add_argument("--only", default="abc", help="which parts to run: a, b, c")
+    p.add_argument("--watch-rate", type=float, default=200.0,
+                   help="creates/s of a second, paced fan-out run (0: skip it)")
     args = p.parse_args()
     etcd = Etcd().start()
     try:
