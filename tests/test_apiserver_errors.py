@@ -226,3 +226,18 @@ def test_wrong_shapes_are_422(api: Api, ns: str) -> None:
         code, body = api.call("POST", f"/apis/apps/v1/namespaces/{ns}/deployments",
                               {"metadata": {"name": "shape"}, "spec": spec})
         assert_status(code, body, 422, "Invalid")
+
+
+def test_yaml_bodies(api: Api, ns: str) -> None:
+    body = (b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: from-yaml\n"
+            b"spec:\n  containers:\n  - name: c\n    image: nginx\n")
+    code, out = api.call("POST", f"/api/v1/namespaces/{ns}/pods", body,
+                         content_type="application/yaml")
+    assert code == 201 and out["metadata"]["name"] == "from-yaml"
+    bomb = b'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a]\n'
+    code, out = api.call("POST", f"/api/v1/namespaces/{ns}/pods", bomb,
+                         content_type="application/yaml")
+    assert_status(code, out, 400, "BadRequest")
+    code, out = api.call("POST", f"/api/v1/namespaces/{ns}/pods", b"a: [unclosed",
+                         content_type="application/yaml")
+    assert_status(code, out, 400, "BadRequest")

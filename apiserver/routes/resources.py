@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -362,6 +362,8 @@ class ResourceRouter:
                 await self.app(scope, receive, send)
                 return
             response = await dispatch(Request(scope, receive), target)
+        except ClientDisconnect:
+            return  # the client left mid-request: nobody to answer
         except errors.ApiError as e:
             response = Response(e.body(), status_code=e.code, media_type="application/json")
         except Exception:
