@@ -11,7 +11,7 @@ import pytest
 
 from api.models import Deployment, Event, Lease, Node, Pod
 from api.timeutil import now, now_micro
-from client import AsyncClient
+from client import AsyncClient, NotFound
 from controllers.nodelifecycle import NOT_READY, UNREACHABLE
 from tests.controllers_helpers import (
     FakeKubelet,
@@ -133,3 +133,9 @@ async def test_silent_node_pods_are_evicted_and_recreated_elsewhere(server_url: 
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
         cm.stop()
+        # the session's API server is shared: leave no nodes for others' schedulers
+        for n in (node_a, node_b, node_c):
+            with contextlib.suppress(NotFound):
+                await client.delete(Node, n)
+            with contextlib.suppress(NotFound):
+                await client.delete(Lease, n, "kube-node-lease")
