@@ -61,6 +61,8 @@ class Kubelet:
         self.crash_backoff = Backoff(config.backoff_base, config.backoff_cap)
         self.pull_backoff = Backoff(config.backoff_base, config.backoff_cap)
         self.workers: dict[str, PodWorker] = {}
+        # image -> monotonic time its pull failed while a local copy existed (see podworker)
+        self.failed_pulls: dict[str, float] = {}
         # Pods whose worker finished (terminated and deleted): a late update must not
         # bring them back. uid -> monotonic time of finishing.
         self._finished: dict[str, float] = {}

@@ -370,6 +370,13 @@ class PodWorker:
                 self.event(NORMAL, "BackOff", f'Back-off pulling image "{shown}"', field)
                 raise ImagePullError(f'Back-off pulling image "{shown}": ErrImagePull: {msg}',
                                      "ImagePullBackOff")
+        failed_at = self.kl.failed_pulls.get(shown)
+        if present is not None and failed_at is not None and time.monotonic() - failed_at < 60:
+            # Its registry failed us a moment ago: don't make every start (or every crash
+            # loop restart) of every pod wait for the same failure again.
+            self.event(NORMAL, "Pulled", f'Container image "{shown}" already present on machine',
+                       field)
+            return
         self.event(NORMAL, "Pulling", f'Pulling image "{shown}"', field)
         t0 = time.monotonic()
         try:
@@ -378,6 +385,7 @@ class PodWorker:
             if present is not None:
                 # No registry (or it is down) but the image is here: run what we have
                 # rather than refuse a pod that would work.
+                self.kl.failed_pulls[shown] = time.monotonic()
                 self.event(NORMAL, "Pulled", f'Container image "{shown}" already present on '
                            f"machine (pull failed: {exc})", field)
                 return
