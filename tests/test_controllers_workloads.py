@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -440,3 +441,26 @@ async def test_replicaset_adopts_orphans_and_releases_pods_that_stop_matching(
 
     await async_wait_for(released, timeout=20, message="released and replaced")
     assert len(await pod_list(client, ns)) == 3
+
+
+async def test_min_ready_seconds_delays_availability(client: AsyncClient, ns: str) -> None:
+    async with FakeKubelet(client, ns):
+        await client.create(deployment("mrs", 2, minReadySeconds=2), ns)
+
+        async def counts() -> tuple[int, int]:
+            rs = await rs_list(client, ns)
+            st = rs[0].status if rs else None
+            return ((st.ready_replicas or 0, st.available_replicas or 0) if st else (0, 0))
+
+        async def ready_not_available() -> bool:
+            return await counts() == (2, 0)
+
+        await async_wait_for(ready_not_available, timeout=20, message="ready, not available")
+        t0 = time.monotonic()
+
+        async def available() -> bool:
+            return await counts() == (2, 2)
+
+        await async_wait_for(available, timeout=20, message="available after minReadySeconds")
+        assert time.monotonic() - t0 >= 0.9
+        await async_wait_for(lambda: complete(client, ns, "mrs"), timeout=20)
