@@ -348,7 +348,8 @@ class Registry:
 
     async def guaranteed_update(self, info: ResourceInfo, namespace: str | None, name: str,
                                 mutate: Mutator, precondition_rv: int | None = None,
-                                precondition_uid: str | None = None) -> Result:
+                                precondition_uid: str | None = None,
+                                dry_run: bool = False) -> Result:
         """Read, mutate, compare-and-swap; retried on a lost race unless a
         resourceVersion precondition was given (then the race is the client's 409)."""
         key = object_key(info, namespace, name)
@@ -371,6 +372,10 @@ class Registry:
                                 f"{(cur.obj.get('metadata') or {}).get('uid')}")
             old = deep_copy(cur.obj)
             new = mutate(old)
+            if dry_run:
+                # Everything a real write would do, except the write (?dryRun=All).
+                return Result(new, orjson.dumps(new),
+                              deleted=strategy.should_delete_now(info, new))
             try:
                 if strategy.should_delete_now(info, new):
                     rev = await self.storage.delete(key, cur.rv)
@@ -464,10 +469,11 @@ class Registry:
         def mutate(old: JSONDict) -> JSONDict:
             return self._finish_update(info, namespace, name, body, old)
 
-        return await self.guaranteed_update(info, namespace, name, mutate, rv)
+        return await self.guaranteed_update(info, namespace, name, mutate, rv,
+                                            dry_run=dry_run)
 
     async def update_status(self, info: ResourceInfo, namespace: str | None, name: str,
-                            body: JSONDict) -> Result:
+                            body: JSONDict, dry_run: bool = False) -> Result:
         md = self._check_identity(info, namespace, name, body)
         rv = self._body_rv(info, name, md)
 
@@ -476,11 +482,12 @@ class Registry:
             admission.validate(info, new, old)
             return new
 
-        return await self.guaranteed_update(info, namespace, name, mutate, rv)
+        return await self.guaranteed_update(info, namespace, name, mutate, rv,
+                                            dry_run=dry_run)
 
     async def patch(self, info: ResourceInfo, namespace: str | None, name: str,
-                    content_type: str, patch_body: bytes, subresource: str | None = None
-                    ) -> Result:
+                    content_type: str, patch_body: bytes, subresource: str | None = None,
+                    dry_run: bool = False) -> Result:
         from apiserver.patch import PatchError, apply_patch
 
         def mutate(old: JSONDict) -> JSONDict:
@@ -507,7 +514,7 @@ class Registry:
                 return new
             return self._finish_update(info, namespace, name, patched, old)
 
-        return await self.guaranteed_update(info, namespace, name, mutate)
+        return await self.guaranteed_update(info, namespace, name, mutate, dry_run=dry_run)
 
     # ---- delete --------------------------------------------------------------------
 

@@ -389,3 +389,20 @@ def test_events_and_leases_field_selectors(api: Api, ns: str) -> None:
     lease["spec"]["holderIdentity"] = "b"
     out = api.ok("PUT", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/l1", lease)
     assert out["spec"]["holderIdentity"] == "b"
+
+
+def test_dry_run_writes_nothing(api: Api, ns: str) -> None:
+    base = f"/api/v1/namespaces/{ns}/pods"
+    out = api.ok("POST", base, pod("dry"), 201, dryRun="All")
+    assert out["metadata"]["name"] == "dry"
+    assert api.call("GET", f"{base}/dry")[0] == 404
+    real = api.ok("POST", base, pod("dry"), 201)
+    rv = real["metadata"]["resourceVersion"]
+    out = api.ok("PATCH", f"{base}/dry", {"metadata": {"labels": {"x": "y"}}}, dryRun="All",
+                 content_type="application/merge-patch+json")
+    assert out["metadata"]["labels"]["x"] == "y"
+    real["metadata"]["labels"]["z"] = "1"
+    api.ok("PUT", f"{base}/dry", real, dryRun="All")
+    api.ok("DELETE", f"{base}/dry", dryRun="All")
+    got = api.ok("GET", f"{base}/dry")
+    assert got["metadata"]["resourceVersion"] == rv and "x" not in got["metadata"]["labels"]

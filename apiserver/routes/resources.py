@@ -154,7 +154,7 @@ async def create(request: Request, info: ResourceInfo, namespace: str | None) ->
 async def update(request: Request, info: ResourceInfo, namespace: str | None,
                  name: str) -> Response:
     body = decode_object_body(request, await read_body(request))
-    res = await registry_of(request).update(info, namespace, name, body)
+    res = await registry_of(request).update(info, namespace, name, body, _dry_run(request))
     return json_response(res.raw)
 
 
@@ -167,7 +167,8 @@ async def patch(request: Request, info: ResourceInfo, namespace: str | None, nam
         raise errors.unsupported_media_type(media_type(request), SUPPORTED)
     body = await read_body(request)
     try:
-        res = await registry_of(request).patch(info, namespace, name, ct, body, subresource)
+        res = await registry_of(request).patch(info, namespace, name, ct, body, subresource,
+                                               _dry_run(request))
     except errors.ApiError as e:
         from apiserver.patch import is_apply
         if e.code != 404 or subresource is not None or not is_apply(ct):

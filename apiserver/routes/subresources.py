@@ -31,7 +31,8 @@ async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, 
             return json_response(co.raw)
         if m == "PUT":
             body = decode_object_body(request, await read_body(request))
-            res = await _registry(request).update_status(info, namespace, name, body)
+            res = await _registry(request).update_status(
+                info, namespace, name, body, bool(request.query_params.getlist("dryRun")))
             return json_response(res.raw)
         if m == "PATCH":
             from apiserver.routes.resources import patch
