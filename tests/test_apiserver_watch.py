@@ -206,3 +206,22 @@ def test_legacy_watch_path(api: Api, ns: str, server_url: str) -> None:
         assert names(w.collect(1)) == [("ADDED", "lw")]
     finally:
         w.close()
+
+
+def test_client_disconnect_frees_the_watcher(api: Api, server_url: str) -> None:
+    import re
+
+    from tests.support import wait_for
+
+    def open_node_watches() -> float:
+        text = api.client.get("/metrics").text
+        m = re.search(r'^apiserver_registered_watchers\{resource="nodes"\} (\S+)$', text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    before = open_node_watches()
+    w = Watch(server_url, "/api/v1/nodes", fieldSelector="metadata.name=nobody",
+              timeoutSeconds=600)
+    wait_for(lambda: open_node_watches() == before + 1, timeout=5, message="watch open")
+    w.close()
+    # Nothing is ever sent on this watch: the server must notice the disconnect itself.
+    wait_for(lambda: open_node_watches() == before, timeout=5, message="watch freed")
