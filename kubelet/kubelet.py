@@ -47,6 +47,7 @@ class KubeletConfig:
     root_dir: str = "/var/lib/minik8s"
     lease_seconds: int = 40
     heartbeat_seconds: float = 10.0  # Lease renewal (and runtime health check) period
+    parallel_pod_starts: int = 8
     watch_runtime_events: bool = True
 
 
@@ -61,6 +62,7 @@ class Kubelet:
         self.crash_backoff = Backoff(config.backoff_base, config.backoff_cap)
         self.pull_backoff = Backoff(config.backoff_base, config.backoff_cap)
         self.workers: dict[str, PodWorker] = {}
+        self.start_gate = asyncio.Semaphore(max(1, config.parallel_pod_starts))
         # image -> monotonic time its pull failed while a local copy existed (see podworker)
         self.failed_pulls: dict[str, float] = {}
         # Pods whose worker finished (terminated and deleted): a late update must not

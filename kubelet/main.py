@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="CrashLoopBackOff / image pull back-off start, seconds (doubles)")
     p.add_argument("--backoff-max", type=float, default=300.0)
     p.add_argument("--relist-seconds", type=float, default=5.0)
+    p.add_argument("--parallel-pod-starts", type=int, default=8,
+                   help="pods whose sandbox and containers are being started at once")
     p.add_argument("--heartbeat-seconds", type=float, default=10.0,
                    help="Lease renewal and runtime health check period")
     p.add_argument("--no-cgroup-parent", action="store_true",
@@ -57,6 +59,7 @@ def build_agent(args: argparse.Namespace) -> KubeletAgent:
         backoff_base=args.backoff_base, backoff_cap=args.backoff_max,
         relist_seconds=args.relist_seconds, cpu=args.cpu, memory=args.memory,
         max_pods=args.max_pods, root_dir=root, heartbeat_seconds=args.heartbeat_seconds,
+        parallel_pod_starts=args.parallel_pod_starts,
         watch_runtime_events=True)
 
     def runtime_factory(node: str) -> ContainerRuntime:

@@ -72,6 +72,8 @@ class PodWorker:
         self._pull_errors: dict[str, tuple[float, str]] = {}  # image -> (failed at, message)
         self._create_errors: dict[str, tuple[str, float]] = {}  # container -> (msg, at)
         self._backoff_reported: dict[str, float] = {}
+        # images made present (or failed) before a first start, within one sync
+        self._prefetched: dict[str, ImagePullError | None] = {}
         self._last_status: dict[str, Any] | None = None
         self._start_time: str | None = (pod.status.start_time if pod.status else None)
         self._sandbox_ip: str | None = (pod.status.pod_ip if pod.status else None)
@@ -175,11 +177,40 @@ class PodWorker:
             return False
 
         if sandbox is None or not sandbox.running:
-            sandbox = await self._new_sandbox(sandbox, apps)
-            if sandbox is None:
-                return False
-            containers = await self.kl.runtime_containers(self.uid)
-            apps = [c for c in containers if not c.is_sandbox]
+            # Pods starting at once go through a gate: each gets its sandbox and its
+            # containers in one go, so the first pods run early instead of all of them
+            # waiting behind every sandbox the daemon is setting up.
+            # Images come first, outside the gate: a slow pull holds up only its own pod.
+            await self._prefetch_images()
+            try:
+                async with self.kl.start_gate:
+                    return await self._start_pod(sandbox, sandboxes, apps, restart_policy)
+            finally:
+                self._prefetched.clear()
+        return await self._sync_running(sandbox, sandboxes, apps, restart_policy)
+
+    async def _prefetch_images(self) -> None:
+        for spec in [*(self.pod.spec.init_containers or []), *self.pod.spec.containers]:
+            image = spec.image or ""
+            if image in self._prefetched:
+                continue
+            try:
+                await self._ensure_image(spec)
+                self._prefetched[image] = None
+            except ImagePullError as exc:
+                self._prefetched[image] = exc
+
+    async def _start_pod(self, sandbox: ContainerInfo | None, sandboxes: list[ContainerInfo],
+                         apps: list[ContainerInfo], restart_policy: str) -> bool:
+        sandbox = await self._new_sandbox(sandbox, apps)
+        if sandbox is None:
+            return False
+        containers = await self.kl.runtime_containers(self.uid)
+        apps = [c for c in containers if not c.is_sandbox]
+        return await self._sync_running(sandbox, sandboxes, apps, restart_policy)
+
+    async def _sync_running(self, sandbox: ContainerInfo, sandboxes: list[ContainerInfo],
+                            apps: list[ContainerInfo], restart_policy: str) -> bool:
         for old in sandboxes[1:]:
             if not old.running:
                 await self.kl.runtime.remove_container(old.id)
@@ -310,8 +341,14 @@ class PodWorker:
 
     async def _start(self, spec: Container, sb: SandboxInfo, restart_count: int,
                      previous: list[ContainerInfo]) -> tuple[str, str] | None:
+        image = spec.image or ""
         try:
-            await self._ensure_image(spec)
+            if image in self._prefetched:
+                err = self._prefetched[image]
+                if err is not None:
+                    raise err
+            else:
+                await self._ensure_image(spec)
         except ImagePullError as exc:
             return (exc.reason, str(exc))
         try:

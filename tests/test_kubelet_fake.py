@@ -6,6 +6,7 @@ back-off, image pull failures, probes, deletion, node registration, hollow nodes
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -216,6 +217,8 @@ async def test_failed_init_container_fails_a_never_pod(kube: Harness) -> None:
 
 async def test_a_slow_pod_never_blocks_the_others(kube: Harness) -> None:
     kube.runtime.pull_delays["slow:1"] = 30.0
+    # one pod start at a time: the slow pull must still not hold the others up
+    kube.agent.kubelets[kube.node].start_gate = asyncio.Semaphore(1)
     slow = await kube.create([{"name": "a", "image": "slow:1"}])
     await async_wait_for(lambda: "slow:1" in kube.runtime.pulls, timeout=5, message="slow pull")
     fast = await kube.create([{"name": "a", "image": "img:1"}])
