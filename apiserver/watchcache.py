@@ -107,6 +107,7 @@ class Watcher:
         self.closed = False
         self.overflowed = False
         self.last_rv = 0
+        self.start_rv = 0
 
     def push_line(self, line: bytes) -> None:
         if self.closed:
@@ -122,6 +123,8 @@ class Watcher:
 
     def offer(self, ev: WatchEvent) -> None:
         """Queue what this watcher must see of ``ev`` (called synchronously, in order)."""
+        if ev.rv <= self.start_rv:
+            return  # the client's state already includes it (it asked from a later rv)
         pred = self.pred
         if pred is None:
             self.push_line(ev.line())
@@ -387,7 +390,7 @@ class WatchCache:
         else:
             if resource_version < self.window_start:
                 raise TooOldError(resource_version, self.window_start)
-            w.last_rv = resource_version
+            w.last_rv = w.start_rv = resource_version
             w.max_queue = self.watcher_queue
             for ev in self._events_after(resource_version):
                 w.offer(ev)
