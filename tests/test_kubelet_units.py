@@ -163,3 +163,21 @@ def test_container_env_downward_api_and_expansion() -> None:
         {"name": "M", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}}]}])
     env = container_env(p, p.spec.containers[0], "10.1.2.3")
     assert env == {"A": "x", "B": "x-$(NOPE)-$(A)", "N": "ns", "IP": "10.1.2.3", "M": "1048576"}
+
+
+async def test_ensure_image_policies() -> None:
+    from kubelet.runtime.base import ensure_image
+
+    rt = FakeRuntime(all_images_present=False, images={"here:1"})
+    assert await ensure_image(rt, "here:1", "IfNotPresent") == ("sha256:fake-here:1", False)
+    assert rt.pulls == []
+    with pytest.raises(ImagePullError) as e:
+        await ensure_image(rt, "gone:1", "Never")
+    assert e.value.reason == "ErrImageNeverPull"
+    rt.pull_errors["here:1"] = "no registry"
+    assert (await ensure_image(rt, "here:1", "Always"))[1] is False  # local copy used
+    rt.pull_errors["gone:1"] = "no such host"
+    with pytest.raises(ImagePullError, match="no such host"):
+        await ensure_image(rt, "gone:1", "IfNotPresent")
+    del rt.pull_errors["gone:1"]
+    assert (await ensure_image(rt, "gone:1", "Always"))[1] is True

@@ -172,3 +172,25 @@ def pod_labels(pod: Pod, node: str) -> dict[str, str]:
         LABEL_POD_UID: m.uid or "",
         LABEL_NODE: node,
     }
+
+
+async def ensure_image(runtime: ContainerRuntime, image: str, policy: str) -> tuple[str, bool]:
+    """Make ``image`` present per pull policy (Always / IfNotPresent / Never).
+
+    Returns (image id, whether it was pulled). A failed pull of an image that is present
+    anyway falls back to the local copy, so images built on the machine work without a
+    registry; otherwise ImagePullError carries the daemon's message. (The pod worker does
+    the same in steps, to record Pulling/Pulled events between them.)
+    """
+    present = await runtime.image_id(image)
+    if policy == "Never" or (policy == "IfNotPresent" and present is not None):
+        if present is None:
+            raise ImagePullError(f'Container image "{normalize_image(image)}" is not present '
+                                 "with pull policy of Never", "ErrImageNeverPull")
+        return present, False
+    try:
+        return await runtime.pull_image(image), True
+    except ImagePullError:
+        if present is None:
+            raise
+        return present, False
