@@ -399,9 +399,15 @@ def test_kubelet_endpoint_directly(api: Client, kubelet: KubeletProc) -> None:
     assert text == "line1\nline2\n"
     tail = urllib.request.urlopen(base + "?tailLines=1&timestamps=true", timeout=2).read().decode()
     assert tail.endswith(" line2\n") and tail.startswith("20")
-    # follow streams and ends when the reader goes away
+    # follow streams and ends when the reader goes away, here and through the API server
     with urllib.request.urlopen(base + "?follow=true", timeout=5) as r:
         assert r.readline() == b"line1\n"
+    stream = api.pod_logs(p.metadata.name or "", "default", follow=True)
+    first = next(iter(stream))
+    assert first.startswith("line1")
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{kubelet.port}/containerLogs/default/nope/x",
                                timeout=2)
