@@ -48,3 +48,6 @@ class Backoff:
 
     def reset(self, key: str) -> None:
         self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)

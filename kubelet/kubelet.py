@@ -126,9 +126,12 @@ class Kubelet:
             except Exception:
                 log.exception("recording event %s", reason)
 
-    def crash_backoff_forget(self, uid: str, names: list[str]) -> None:
-        for n in names:
-            self.crash_backoff.reset(f"{uid}/{n}")
+    def forget_pod(self, pod: Pod) -> None:
+        """Drop the back-off state of a pod that is gone."""
+        uid = pod.metadata.uid or ""
+        for c in [*(pod.spec.init_containers or []), *pod.spec.containers]:
+            self.crash_backoff.reset(f"{uid}/{c.name}")
+            self.pull_backoff.reset(f"{uid}/image/{c.image or ''}")
 
     async def patch_status(self, pod: Pod, patch: dict[str, Any]) -> None:
         try:

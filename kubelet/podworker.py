@@ -564,6 +564,6 @@ class PodWorker:
             await self.kl.runtime.stop_container(c.id, 0)
             await self.kl.runtime.remove_container(c.id)
         await self.kl.runtime.remove_pod_dirs(self.uid)
-        self.kl.crash_backoff_forget(self.uid, [c.name for c in self.pod.spec.containers])
+        self.kl.forget_pod(self.pod)
         if not self.deleted:
             await self.kl.delete_pod(self.pod)

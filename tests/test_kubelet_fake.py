@@ -286,6 +286,8 @@ async def test_delete_removes_containers_and_the_pod(kube: Harness) -> None:
     await async_wait_for(gone, timeout=10, message="pod object deleted")
     assert not [c for c in kube.runtime.containers.values() if c.pod_uid == uid]
     assert uid in kube.runtime.removed_pod_dirs
+    kl = kube.agent.kubelets[kube.node]
+    assert uid not in kl.workers and len(kl.crash_backoff) == 0 and len(kl.pull_backoff) == 0
 
 
 async def test_orphans_removed_and_running_containers_adopted(server_url: str) -> None:
