@@ -250,12 +250,13 @@ class WatchCache:
             backoff = min(backoff * 2, 5.0)
 
     async def _relist(self) -> None:
-        kvs, rev = await self.storage.list_raw(self.prefix)  # type: ignore[attr-defined]
+        res = await self.storage.list_prefix(self.prefix)
+        rev = res.revision
         first = not self.synced.is_set()
         fresh: dict[str, CachedObject] = {}
-        for kv in kvs:
-            key = kv.key.decode()
-            mr = int(kv.mod_revision)
+        for kv in res.kvs:
+            key = kv.key
+            mr = kv.mod_revision
             old = self.objects.get(key)
             if old is not None and old.rv == mr:
                 fresh[key] = old

@@ -153,14 +153,6 @@ class EtcdStorage:
         resp = await self._call(self._kv.Range, req)
         return ListResult([_kv(kv) for kv in resp.kvs], resp.header.revision, resp.more)
 
-    async def list_raw(self, prefix: str, *, revision: int = 0) -> tuple[list[Any], int]:
-        """The protobuf KeyValues themselves: the watch cache's (re)list skips one copy."""
-        p = prefix.encode()
-        resp = await self._call(self._kv.Range,
-                                rpc.RangeRequest(key=p, range_end=prefix_end(p),
-                                                 revision=revision))
-        return list(resp.kvs), int(resp.header.revision)
-
     async def create(self, key: str, value: bytes, ttl: int | None = None) -> int:
         k = key.encode()
         lease = await self._lease(ttl) if ttl else 0
