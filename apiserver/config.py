@@ -16,4 +16,4 @@ class Config:
     watcher_queue: int = 10_000  # events a watcher may lag before it is closed
     bookmark_interval: float = 30.0  # seconds between BOOKMARKs on an idle watch
     event_ttl: int = 3600  # seconds an Event lives in etcd (Kubernetes' --event-ttl)
-    watch_linger: float = 0.02  # at most one send per watcher per this many seconds
+    watch_linger: float = 0.05  # the most a busy watch stream waits to batch events

@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--bookmark-interval", type=float, default=30.0)
     p.add_argument("--event-ttl", type=int, default=3600,
                    help="seconds until an Event is deleted (0 keeps them)")
-    p.add_argument("--watch-linger", type=float, default=0.02,
+    p.add_argument("--watch-linger", type=float, default=0.05,
                    help="seconds a watch stream waits to batch events under load")
     a = p.parse_args(argv)
     return Config(etcd_servers=a.etcd_servers, bind_address=a.bind_address, port=a.port,
