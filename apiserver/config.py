@@ -12,7 +12,7 @@ class Config:
     port: int = 8080
     compaction_interval: float = 300.0  # seconds of history kept in etcd (about)
     log_level: str = "info"
-    watch_cache_capacity: int = 50_000  # events per resource type kept for resuming watches
+    watch_cache_capacity: int = 20_000  # events per resource type kept for resuming watches
     watcher_queue: int = 10_000  # events a watcher may lag before it is closed
     bookmark_interval: float = 30.0  # seconds between BOOKMARKs on an idle watch
     event_ttl: int = 3600  # seconds an Event lives in etcd (Kubernetes' --event-ttl)

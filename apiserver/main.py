@@ -25,7 +25,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
                         "history is kept")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error", "critical"])
-    p.add_argument("--watch-cache-capacity", type=int, default=50_000)
+    p.add_argument("--watch-cache-capacity", type=int, default=20_000,
+                   help="recent events kept per resource type for resuming watches")
     p.add_argument("--watcher-queue", type=int, default=10_000)
     p.add_argument("--bookmark-interval", type=float, default=30.0)
     p.add_argument("--event-ttl", type=int, default=3600,

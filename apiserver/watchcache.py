@@ -189,7 +189,7 @@ class TooOldError(Exception):
 
 
 class WatchCache:
-    def __init__(self, info: ResourceInfo, storage: Storage, capacity: int = 50_000,
+    def __init__(self, info: ResourceInfo, storage: Storage, capacity: int = 20_000,
                  watcher_queue: int = 10_000) -> None:
         self.info = info
         self.storage = storage
