@@ -169,8 +169,6 @@ async def update_scale(request: Request, info: ResourceInfo, namespace: str | No
         if not is_supported(ct):
             raise errors.unsupported_media_type(ct.split(";")[0], SUPPORTED)
 
-    precondition: list[int | None] = [None]
-
     def mutate(old: JSONDict) -> JSONDict:
         scale = to_scale(old)
         if method == "PUT":
@@ -210,7 +208,9 @@ async def update_scale(request: Request, info: ResourceInfo, namespace: str | No
             new["metadata"] = nmd
         return new
 
-    res = await reg.guaranteed_update(info, namespace, name, mutate, precondition[0])
+    # A Scale's resourceVersion is checked inside mutate, against the object read.
+    res = await reg.guaranteed_update(info, namespace, name, mutate,
+                                      dry_run=bool(request.query_params.getlist("dryRun")))
     return json_response(orjson.dumps(to_scale(res.obj)))
 
 
