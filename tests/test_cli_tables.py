@@ -1,0 +1,85 @@
+"""kubectl's AGE format and STATUS column, as pure functions (no server needed)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from api.models import Pod
+from cli.errors import CliError
+from cli.humanize import human_duration, since
+from cli.output import parse_duration
+from cli.tables import pod_ready, pod_restarts, pod_status_reason, render
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0s"), (5, "5s"), (119, "119s"), (120, "2m"), (182, "3m2s"), (599, "9m59s"),
+    (600, "10m"), (3 * 3600 - 1, "179m"), (3 * 3600, "3h"), (4 * 3600 + 60 * 5, "4h5m"),
+    (8 * 3600, "8h"), (47 * 3600, "47h"), (48 * 3600, "2d"), (2 * 86400 + 3 * 3600, "2d3h"),
+    (8 * 86400, "8d"), (400 * 86400, "400d"), (2 * 365 * 86400, "2y"),
+    (3 * 365 * 86400 + 86400 * 10, "3y10d"), (9 * 365 * 86400, "9y"), (-0.5, "0s"),
+    (-5, "<invalid>"),
+])
+def test_human_duration_matches_kubectl(seconds: float, text: str) -> None:
+    assert human_duration(seconds) == text
+
+
+def test_since() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert since((now - timedelta(seconds=42)).strftime("%Y-%m-%dT%H:%M:%SZ"), now) == "42s"
+    assert since(None, now) == "<unknown>"
+    assert since("garbage", now) == "<unknown>"
+
+
+def _pod(status: dict[str, object], deleting: bool = False, containers: int = 1) -> Pod:
+    meta: dict[str, object] = {"name": "p"}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return Pod.from_dict({"metadata": meta, "spec": {"containers": [
+        {"name": f"c{i}", "image": "x"} for i in range(containers)]}, "status": status})
+
+
+def test_pod_status_column() -> None:
+    assert pod_status_reason(_pod({"phase": "Pending"})) == "Pending"
+    running = {"phase": "Running", "containerStatuses": [
+        {"name": "c0", "ready": True, "restartCount": 0, "state": {"running": {}}}]}
+    assert pod_status_reason(_pod(running)) == "Running"
+    assert pod_ready(_pod(running)) == "1/1"
+    assert pod_status_reason(_pod(running, deleting=True)) == "Terminating"
+    crash = {"phase": "Running", "containerStatuses": [
+        {"name": "c0", "ready": False, "restartCount": 4,
+         "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+         "lastState": {"terminated": {"exitCode": 1, "finishedAt": "2026-01-01T00:00:00Z"}}}]}
+    assert pod_status_reason(_pod(crash)) == "CrashLoopBackOff"
+    assert pod_restarts(_pod(crash), datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)) == "4 (30s ago)"
+    oom = {"phase": "Running", "containerStatuses": [
+        {"name": "c0", "ready": False, "restartCount": 0,
+         "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}
+    assert pod_status_reason(_pod(oom)) == "OOMKilled"
+    code = {"phase": "Failed", "containerStatuses": [
+        {"name": "c0", "ready": False, "restartCount": 0, "state": {"terminated": {"exitCode": 3}}}]}
+    assert pod_status_reason(_pod(code)) == "ExitCode:3"
+    two = {"phase": "Running", "containerStatuses": [
+        {"name": "c0", "ready": True, "restartCount": 0, "state": {"running": {}}},
+        {"name": "c1", "ready": False, "restartCount": 0, "state": {"waiting": {
+            "reason": "ContainerCreating"}}}]}
+    assert pod_ready(_pod(two, containers=2)) == "1/2"
+    assert pod_status_reason(_pod(two, containers=2)) == "ContainerCreating"
+
+
+def test_render_pads_like_tabwriter() -> None:
+    text = render([["NAME", "READY"], ["a-long-name", "1/1"], ["b", "0/1"]])
+    assert text.splitlines() == ["NAME          READY", "a-long-name   1/1", "b             0/1"]
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("0") == 0
+    assert parse_duration("30s") == 30
+    assert parse_duration("2m") == 120
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("250ms") == 0.25
+    with pytest.raises(CliError):
+        parse_duration("soon")
+    with pytest.raises(CliError):
+        parse_duration("5x")
