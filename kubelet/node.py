@@ -250,6 +250,10 @@ class NodeAgent:
                 await self.renew_lease()
                 if not self.hollow:
                     self.kl.runtime_ready = await self.kl.runtime.ping()
+                    if self.kl.runtime_ready and self.runtime_version == "unknown":
+                        # The runtime was down when we registered.
+                        with contextlib.suppress(Exception):
+                            self.runtime_version = await self.kl.runtime.version()
                 await self.post_status()
             except (ApiError, OSError) as exc:
                 log.warning("node %s heartbeat: %s", self.name, exc)

@@ -497,9 +497,18 @@ def test_docker_daemon_restart_is_survived(server_url: str, api: Client, dk: Any
     root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
     sock = os.path.join(root, "docker.sock")
     proxy = SocketProxy(sock)
-    proxy.start()
+    # the kubelet starts while Docker is away: it registers NotReady and waits
     k = KubeletProc(server_url, node, root, docker_host=f"unix://{sock}").start()
     try:
+        wait_for(lambda: node_ready(api, node) == "False", timeout=10,
+                 message="node NotReady without a runtime")
+        proxy.start()
+        wait_for(lambda: node_ready(api, node) == "True", timeout=10, message="node Ready")
+        from api.models import Node
+
+        info = api.get(Node, node).status
+        assert info and info.node_info and (info.node_info.container_runtime_version or ""
+                                            ).startswith("docker://20.")
         p = make_pod(api, node, [{"name": "a", "image": "busybox", "command": [
             "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]}])
         wait_pod(api, p, lambda g: g.status.phase == "Running", what="Running")

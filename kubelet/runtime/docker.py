@@ -55,6 +55,7 @@ T = TypeVar("T")
 
 POD_NETWORK = "minik8s-pods"
 PAUSE_IMAGE = "minik8s/pause:3.9"
+API_VERSION = "1.41"
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -107,7 +108,11 @@ class DockerRuntime:
         # Calls that last as long as a grace period or a download get their own threads,
         # so a slow pod never holds a worker the quick calls of other pods need.
         self._slow_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="docker-slow")
-        self._client = docker.DockerClient(base_url=base_url, timeout=120, max_pool_size=workers + 4)
+        # A fixed API version: negotiating one would need the daemon up at construction,
+        # and the kubelet must start (NotReady) while Docker is down. 1.41 = Docker 20.10,
+        # which newer daemons still speak.
+        self._client = docker.DockerClient(base_url=base_url, timeout=120, version=API_VERSION,
+                                           max_pool_size=workers + 4)
         self._network_ready = False
         self._use_cgroup_parent = use_cgroup_parent
         self._cgroup_checked = False
@@ -497,7 +502,8 @@ class DockerRuntime:
             while not stop.is_set() and not self._closed:
                 client = None
                 try:
-                    client = docker.APIClient(base_url=self.base_url, timeout=None)
+                    client = docker.APIClient(base_url=self.base_url, timeout=None,
+                                              version=API_VERSION)
                     stream = client.events(since=since, decode=True, filters={
                         "type": "container", "label": f"{LABEL_NODE}={node}"})
                     holder["stream"] = stream
