@@ -24,6 +24,7 @@ from apiserver import admission, errors, strategy
 from apiserver.storage import (
     CompactedError,
     ConflictError,
+    FutureRevisionError,
     KeyExistsError,
     KeyNotFoundError,
     Storage,
@@ -275,6 +276,8 @@ class Registry:
                     "list - objects that were created, modified, or deleted between the time "
                     "the first chunk was returned and now may show up in the list.") from None
             raise errors.gone("The resourceVersion for the provided list is too old.") from None
+        except FutureRevisionError:
+            raise errors.timeout(f"Too large resource version: {revision}") from None
         except StorageError as e:
             raise errors.unavailable(str(e)) from None
         cont = None

@@ -241,3 +241,43 @@ def test_yaml_bodies(api: Api, ns: str) -> None:
     code, out = api.call("POST", f"/api/v1/namespaces/{ns}/pods", b"a: [unclosed",
                          content_type="application/yaml")
     assert_status(code, out, 400, "BadRequest")
+
+
+def test_fuzz_subresources_no_500(api: Api, ns: str) -> None:
+    api.ok("POST", f"/api/v1/namespaces/{ns}/pods", pod("fz"), 201)
+    from tests.apiserver_helpers import deployment
+
+    api.ok("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", deployment("fzd"), 201)
+    bodies = [b"", b"null", b"[]", b"{}", b'{"target": "x"}', b'{"target": {"name": 5}}',
+              b'{"spec": "x"}', b'{"spec": {"replicas": "3"}}', b'{"spec": {"replicas": true}}',
+              b'{"status": 5}', b'{"status": {"phase": ["x"]}}', b'{"metadata": []}',
+              b'{"spec": {"finalizers": "k"}}', b"\x00\x01"]
+    targets = [("POST", f"/api/v1/namespaces/{ns}/pods/fz/binding"),
+               ("PUT", f"/api/v1/namespaces/{ns}/pods/fz/status"),
+               ("PATCH", f"/api/v1/namespaces/{ns}/pods/fz/status"),
+               ("PUT", f"/apis/apps/v1/namespaces/{ns}/deployments/fzd/scale"),
+               ("PATCH", f"/apis/apps/v1/namespaces/{ns}/deployments/fzd/scale"),
+               ("PUT", f"/apis/apps/v1/namespaces/{ns}/deployments/fzd/status"),
+               ("PUT", f"/api/v1/namespaces/{ns}/finalize"),
+               ("DELETE", f"/api/v1/namespaces/{ns}/pods/fz")]
+    for method, path in targets:
+        for b in bodies:
+            ct = "application/merge-patch+json" if method == "PATCH" else "application/json"
+            r = api.client.request(method, path, content=b, headers={"Content-Type": ct},
+                                   params={"dryRun": "All"})
+            assert r.status_code < 500, (method, path, b, r.text)
+            if r.status_code >= 400:
+                assert r.json()["kind"] == "Status"
+    for params in ({"watch": "1", "timeoutSeconds": "-1"}, {"limit": "99999999999999999999"},
+                   {"continue": "%%%"}, {"resourceVersion": "999999999999", "limit": "1"},
+                   {"fieldSelector": "metadata.name"}, {"labelSelector": "a,,b"},
+                   {"resourceVersionMatch": "Exact", "resourceVersion": "0"}):
+        r = api.client.get(f"/api/v1/namespaces/{ns}/pods", params=params, timeout=10)
+        assert r.status_code < 500, (params, r.text)
+
+
+def test_future_resource_versions(api: Api, ns: str) -> None:
+    base = f"/api/v1/namespaces/{ns}/pods"
+    code, st = api.call("GET", base, resourceVersion="999999999", resourceVersionMatch="Exact")
+    assert_status(code, st, 504, "Timeout")
+    assert "Too large resource version" in st["message"]

@@ -264,6 +264,7 @@ async def list_(request: Request, info: ResourceInfo, namespace: str | None) -> 
     limit = int_param(request, "limit") or 0
     if limit < 0:
         raise errors.bad_request("limit must be a non-negative integer")
+    limit = min(limit, 1 << 62)  # etcd's limit is an int64
     body = await registry_of(request).list_objects(
         info, namespace, pred, resource_version=q.get("resourceVersion"),
         rv_match=q.get("resourceVersionMatch"), limit=limit,

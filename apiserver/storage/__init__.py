@@ -5,6 +5,7 @@ from apiserver.storage.interface import (
     KV,
     CompactedError,
     ConflictError,
+    FutureRevisionError,
     KeyExistsError,
     KeyNotFoundError,
     ListResult,
@@ -14,6 +15,6 @@ from apiserver.storage.interface import (
 )
 
 __all__ = [
-    "KV", "CompactedError", "ConflictError", "EtcdStorage", "KeyExistsError",
+    "KV", "CompactedError", "ConflictError", "EtcdStorage", "FutureRevisionError", "KeyExistsError",
     "KeyNotFoundError", "ListResult", "Storage", "StorageError", "StorageEvent",
 ]

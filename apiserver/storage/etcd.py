@@ -25,6 +25,7 @@ from apiserver.storage.interface import (
     KV,
     CompactedError,
     ConflictError,
+    FutureRevisionError,
     KeyExistsError,
     KeyNotFoundError,
     ListResult,
@@ -75,6 +76,8 @@ def _wrap(exc: grpc.aio.AioRpcError) -> StorageError:
     if "compacted" in details:
         # mvcc: required revision has been compacted
         return CompactedError(0)
+    if "future revision" in details:
+        return FutureRevisionError(details)
     return StorageError(f"etcd: {exc.code().name}: {details}")
 
 

@@ -60,6 +60,10 @@ class ConflictError(StorageError):
         self.current = current
 
 
+class FutureRevisionError(StorageError):
+    """A read at a revision the store has not reached yet."""
+
+
 class CompactedError(StorageError):
     def __init__(self, compacted_revision: int) -> None:
         super().__init__(f"revision compacted below {compacted_revision}")
