@@ -444,7 +444,12 @@ class Registry:
         new = dict(new)
         new["kind"] = info.kind
         new["apiVersion"] = info.api_version
-        md = dict(new.get("metadata") or {})
+        raw_md = new.get("metadata")
+        if raw_md is not None and not isinstance(raw_md, dict):
+            raise errors.invalid(info, name, [{"reason": "FieldValueInvalid",
+                                               "message": "Invalid value: must be an object",
+                                               "field": "metadata"}])
+        md = dict(raw_md or {})
         md["name"] = name
         if info.namespaced:
             md["namespace"] = namespace

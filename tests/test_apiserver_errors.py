@@ -281,3 +281,45 @@ def test_future_resource_versions(api: Api, ns: str) -> None:
     code, st = api.call("GET", base, resourceVersion="999999999", resourceVersionMatch="Exact")
     assert_status(code, st, 504, "Timeout")
     assert "Too large resource version" in st["message"]
+
+
+def _mutations(obj: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    out = [path]
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _mutations(v, (*path, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _mutations(v, (*path, i))
+    return out
+
+
+def test_random_field_types_never_500(api: Api, ns: str) -> None:
+    import copy
+    import random
+
+    from tests.apiserver_helpers import deployment
+
+    rng = random.Random(1234)
+    junk: list[object] = [None, 0, -1, 2**70, 1.5, True, "", "x" * 300, "Bad Value!", [],
+                          [1, "a"], {}, {"a": {"b": []}}]
+    seeds = [(f"/api/v1/namespaces/{ns}/pods", pod("rnd")),
+             (f"/apis/apps/v1/namespaces/{ns}/deployments", deployment("rnd"))]
+    for base, seed in seeds:
+        api.ok("POST", base, seed, 201)
+        current = api.ok("GET", f"{base}/rnd")
+        paths = [p for p in _mutations(current) if p]
+        for _ in range(120):
+            body = copy.deepcopy(current)
+            p = rng.choice(paths)
+            target = body
+            for k in p[:-1]:
+                target = target[k]  # type: ignore[index]
+            target[p[-1]] = rng.choice(junk)  # type: ignore[index]
+            for method, url in (("POST", base), ("PUT", f"{base}/rnd")):
+                r = api.client.request(method, url, json=body, params={"dryRun": "All"})
+                assert r.status_code < 500, (method, p, target, r.text)
+            patch = {str(p[0]): body.get(p[0])} if isinstance(p[0], str) else {}
+            r = api.client.patch(f"{base}/rnd", json=patch, params={"dryRun": "All"},
+                                 headers={"Content-Type": "application/merge-patch+json"})
+            assert r.status_code < 500, ("PATCH", p, r.text)
