@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from api.models import Pod, TypedObject
 from client.informer import Informer
 from client.rest import AsyncClient
 from kubelet.kubelet import Kubelet, KubeletConfig
+from kubelet.metrics import KubeletMetrics, gauge
 from kubelet.node import NodeAgent
 from kubelet.runtime.base import ContainerRuntime
 from kubelet.server import serve
@@ -80,6 +82,21 @@ class KubeletAgent:
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self._recorder: Any = None
+        self.metrics = KubeletMetrics()
+        self.metrics.add_collector(self._collect)
+
+    def _collect(self) -> Iterable[Metric]:
+        pods: dict[str, dict[str, int]] = {}
+        for name, kl in self.kubelets.items():
+            for phase, n in kl.phase_counts().items():
+                pods.setdefault(phase, {})[name] = n
+        g = GaugeMetricFamily("kubelet_pods", "Pods on the node by phase", labels=["node", "phase"])
+        for phase, by_node in pods.items():
+            for node, n in by_node.items():
+                g.add_metric([node, phase], n)
+        yield g
+        yield gauge("kubelet_runtime_ready", "1 when the container runtime answers",
+                    {n: float(kl.runtime_ready) for n, kl in self.kubelets.items()})
 
     async def start(self) -> None:
         self.client = AsyncClient(self.server)
@@ -94,7 +111,8 @@ class KubeletAgent:
         hollow = self.fake_nodes > 0
         for name in names:
             cfg = replace(self.config, node_name=name)
-            kl = Kubelet(self.client, self.runtime_factory(name), cfg, event_fn=sink)
+            kl = Kubelet(self.client, self.runtime_factory(name), cfg, event_fn=sink,
+                         metrics=self.metrics)
             self.kubelets[name] = kl
             self.node_agents.append(NodeAgent(self.client, kl, hollow=hollow,
                                               event_fn=(lambda o, t, r, m: sink(o, t, r, m, None))
@@ -112,7 +130,7 @@ class KubeletAgent:
         self._tasks.append(asyncio.create_task(self._mark_synced(), name="informer-sync"))
         if self.serve_http:
             first = next(iter(self.kubelets.values()))
-            self._runner = await serve(first, self.bind_address, self.config.port)
+            self._runner = await serve(first, self.bind_address, self.config.port, self.metrics)
 
     async def _stagger(self, na: NodeAgent, i: int) -> None:
         offset = 0.0

@@ -21,6 +21,7 @@ from api.models import Pod
 from client.errors import Conflict, NotFound
 from client.rest import AsyncClient
 from kubelet.backoff import Backoff
+from kubelet.metrics import KubeletMetrics
 from kubelet.podworker import PodWorker
 from kubelet.runtime.base import ContainerInfo, ContainerRuntime, RuntimeUnavailable
 
@@ -53,7 +54,7 @@ class KubeletConfig:
 
 class Kubelet:
     def __init__(self, client: AsyncClient, runtime: ContainerRuntime, config: KubeletConfig,
-                 event_fn: EventFn | None = None) -> None:
+                 event_fn: EventFn | None = None, metrics: KubeletMetrics | None = None) -> None:
         self.client = client
         self.runtime = runtime
         self.config = config
@@ -62,6 +63,7 @@ class Kubelet:
         self.crash_backoff = Backoff(config.backoff_base, config.backoff_cap)
         self.pull_backoff = Backoff(config.backoff_base, config.backoff_cap)
         self.workers: dict[str, PodWorker] = {}
+        self.metrics = metrics
         self.start_gate = asyncio.Semaphore(max(1, config.parallel_pod_starts))
         # image -> monotonic time its pull failed while a local copy existed (see podworker)
         self.failed_pulls: dict[str, float] = {}
@@ -243,6 +245,14 @@ class Kubelet:
 
     def pods(self) -> list[Pod]:
         return [w.pod for w in self.workers.values()]
+
+    def phase_counts(self) -> dict[str, int]:
+        """Pods of this node by the phase last written (workers not yet synced: Pending)."""
+        out: dict[str, int] = {}
+        for w in self.workers.values():
+            phase = w.phase or "Pending"
+            out[phase] = out.get(phase, 0) + 1
+        return out
 
 
 def _grace(c: ContainerInfo) -> int:

@@ -78,6 +78,10 @@ class PodWorker:
         self._start_time: str | None = (pod.status.start_time if pod.status else None)
         self._sandbox_ip: str | None = (pod.status.pod_ip if pod.status else None)
         self.last_sync_error: str | None = None
+        # when this worker began, for the start-up latency metric (None once observed, or
+        # for pods that were already running when the kubelet started)
+        self._born: float | None = (time.monotonic() if not (pod.status and pod.status.phase)
+                                       or pod.status.phase == "Pending" else None)
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -127,6 +131,8 @@ class PodWorker:
                 raise
             except Exception as exc:
                 failures += 1
+                if self.kl.metrics is not None:
+                    self.kl.metrics.sync_errors.labels(self.kl.node_name).inc()
                 self.last_sync_error = str(exc)
                 if isinstance(exc, RuntimeUnavailable):
                     log.warning("pod %s: %s", self.key, exc)
@@ -151,6 +157,12 @@ class PodWorker:
         self.kl.record_event(self.pod, type_, reason, message, field_path)
 
     # ---- sync ------------------------------------------------------------
+
+    @property
+    def phase(self) -> str | None:
+        if self._last_status is not None:
+            return str(self._last_status.get("phase") or "") or None
+        return self.pod.status.phase if self.pod.status else None
 
     def terminating(self) -> bool:
         return self.deleted or self.pod.metadata.deletion_timestamp is not None
@@ -337,6 +349,8 @@ class PodWorker:
                     return ("CreateContainerError", err[0])
 
         restart_count = latest.restart_count + 1 if latest is not None else 0
+        if latest is not None and self.kl.metrics is not None:
+            self.kl.metrics.restarts.labels(self.kl.node_name).inc()
         return await self._start(spec, sb, restart_count, mine)
 
     async def _start(self, spec: Container, sb: SandboxInfo, restart_count: int,
@@ -536,6 +550,11 @@ class PodWorker:
             return
         patch = {"status": {k: status.get(k) for k in new}}
         await self.kl.patch_status(self.pod, patch)
+        if (status.get("phase") == "Running" and self._born is not None
+                and self.kl.metrics is not None):
+            self.kl.metrics.pod_start.labels(self.kl.node_name).observe(
+                time.monotonic() - self._born)
+            self._born = None
         self._last_status = status
 
     # ---- termination -----------------------------------------------------

@@ -12,8 +12,10 @@ import logging
 import time
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from kubelet.kubelet import Kubelet
+from kubelet.metrics import KubeletMetrics
 from kubelet.runtime.base import ContainerInfo
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ async def find_container(kl: Kubelet, namespace: str, pod: str, container: str,
     return mine[0]
 
 
-def make_app(kl: Kubelet) -> web.Application:
+def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -99,16 +101,22 @@ def make_app(kl: Kubelet) -> web.Application:
         return web.json_response({"kind": "PodList", "apiVersion": "v1", "metadata": {},
                                   "items": items})
 
+    async def metrics_page(request: web.Request) -> web.Response:
+        body = metrics.render() if metrics is not None else b""
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/pods", pods)
     app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", container_logs)
     app.router.add_get("/containerLogs/{namespace}/{pod}", container_logs)
     return app
 
 
-async def serve(kl: Kubelet, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(make_app(kl), access_log=None)
+async def serve(kl: Kubelet, host: str, port: int,
+                metrics: KubeletMetrics | None = None) -> web.AppRunner:
+    runner = web.AppRunner(make_app(kl, metrics), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

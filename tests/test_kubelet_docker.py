@@ -408,6 +408,11 @@ def test_kubelet_endpoint_directly(api: Client, kubelet: KubeletProc) -> None:
     close = getattr(stream, "close", None)
     if close is not None:
         close()
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{kubelet.port}/metrics",
+                                     timeout=2).read().decode()
+    assert f'kubelet_pods{{node="{kubelet.node}",phase="Running"}}' in metrics
+    assert f'kubelet_pod_start_duration_seconds_count{{node="{kubelet.node}"}}' in metrics
+    assert f'kubelet_runtime_ready{{node="{kubelet.node}"}} 1.0' in metrics
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{kubelet.port}/containerLogs/default/nope/x",
                                timeout=2)
