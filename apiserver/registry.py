@@ -496,14 +496,9 @@ class Registry:
     async def patch(self, info: ResourceInfo, namespace: str | None, name: str,
                     content_type: str, patch_body: bytes, subresource: str | None = None,
                     dry_run: bool = False) -> Result:
-        from apiserver.patch import PatchError, apply_patch
-
         def mutate(old: JSONDict) -> JSONDict:
             old_rv = (old.get("metadata") or {}).get("resourceVersion")
-            try:
-                patched = apply_patch(content_type, old, patch_body)
-            except PatchError as e:
-                raise errors.ApiError(e.code, e.reason, e.message) from None
+            patched = safe_apply_patch(content_type, old, patch_body)
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patch did not produce an object")
             pmd = patched.get("metadata")
@@ -671,6 +666,22 @@ class Registry:
                 self._wrote(resources.NAMESPACES, rev)
             except KeyExistsError:
                 pass
+
+
+def safe_apply_patch(content_type: str, original: JSONDict, body: bytes) -> JSONDict:
+    """``apiserver.patch.apply_patch`` with every failure as a Status: a malformed
+    patch (odd directives, wrong types) is the client's error, never a 500."""
+    from apiserver.patch import PatchError, apply_patch
+
+    try:
+        out = apply_patch(content_type, original, body)
+    except PatchError as e:
+        raise errors.ApiError(e.code, e.reason, e.message) from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as e:
+        raise errors.ApiError(422, "Invalid", f"the patch could not be applied: {e}") from None
+    if not isinstance(out, dict):
+        raise errors.bad_request("the patch did not produce an object")
+    return out
 
 
 def _deletion_time(grace: int) -> str:

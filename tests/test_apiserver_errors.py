@@ -323,3 +323,17 @@ def test_random_field_types_never_500(api: Api, ns: str) -> None:
             r = api.client.patch(f"{base}/rnd", json=patch, params={"dryRun": "All"},
                                  headers={"Content-Type": "application/merge-patch+json"})
             assert r.status_code < 500, ("PATCH", p, r.text)
+
+
+def test_malformed_patch_directives_are_client_errors(api: Api, ns: str) -> None:
+    api.ok("POST", f"/api/v1/namespaces/{ns}/pods", pod("dirs"), 201)
+    for body in ({"metadata": {"$retainKeys": [{"a": 1}]}},
+                 {"$retainKeys": [[1]], "spec": {}},
+                 {"spec": {"$setElementOrder/containers": {"x": 1}}},
+                 {"spec": {"containers": [{"$patch": "delete"}]}},
+                 {"metadata": {"$deleteFromPrimitiveList/finalizers": {"a": "b"}}}):
+        for ct in ("application/strategic-merge-patch+json", "application/apply-patch+yaml"):
+            code, out = api.call("PATCH", f"/api/v1/namespaces/{ns}/pods/dirs", body,
+                                 content_type=ct)
+            assert 400 <= code < 500 or code == 200, (body, ct, code, out)
+            assert isinstance(out, dict) and out.get("kind") in ("Status", "Pod")

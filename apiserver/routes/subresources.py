@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from api.resources import ResourceInfo
 from apiserver import errors
-from apiserver.registry import Registry
+from apiserver.registry import Registry, safe_apply_patch
 from apiserver.routes.common import decode_object_body, json_response, read_body
 
 JSONDict = dict[str, Any]
@@ -175,12 +175,7 @@ async def update_scale(request: Request, info: ResourceInfo, namespace: str | No
             assert body is not None
             new_scale = body
         else:
-            from apiserver.patch import PatchError, apply_patch
-
-            try:
-                new_scale = apply_patch(ct, scale, raw)
-            except PatchError as e:
-                raise errors.ApiError(e.code, e.reason, e.message) from None
+            new_scale = safe_apply_patch(ct, scale, raw)
         smd = new_scale.get("metadata") if isinstance(new_scale.get("metadata"), dict) else {}
         rv = (smd or {}).get("resourceVersion")
         if rv not in (None, "") and str(rv) != str(scale["metadata"].get("resourceVersion")):
