@@ -193,7 +193,17 @@ def cgroup_cpu_seconds(container_id: str) -> float | None:
     return None
 
 
-def idle(dc: docker.DockerClient, seconds: float) -> dict[str, Any]:
+def idle(dc: docker.DockerClient, seconds: float, attempts: int = 3) -> dict[str, Any]:
+    """The idle figures; measured again when a service restarted during the window (a
+    restarted container's counters start from zero, which would make nonsense)."""
+    for _ in range(attempts):
+        result = _idle_once(dc, seconds)
+        if result is not None:
+            return result
+    raise RuntimeError("services kept restarting during the idle window")
+
+
+def _idle_once(dc: docker.DockerClient, seconds: float) -> dict[str, Any] | None:
     containers = {c.labels.get("com.docker.compose.service", c.name): c for c in
                   dc.containers.list(filters={"label": "com.docker.compose.project=minik8s"})}
     procs = {svc: tree(int(c.attrs["State"]["Pid"])) for svc, c in containers.items()}
@@ -206,6 +216,13 @@ def idle(dc: docker.DockerClient, seconds: float) -> dict[str, Any]:
     t0 = time.monotonic()
     time.sleep(seconds)
     wall = time.monotonic() - t0
+    for c in containers.values():
+        try:
+            again = dc.containers.get(c.id)
+        except docker.errors.NotFound:
+            return None
+        if again.attrs["State"]["StartedAt"] != c.attrs["State"]["StartedAt"]:
+            return None
     per: dict[str, Any] = {}
     for svc in sorted(containers):
         used = (cpu(svc) - before[svc]) / wall * 100

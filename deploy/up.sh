@@ -31,7 +31,9 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get update -qq >"$LOGDIR/apt.log" 2>&1
@@ -85,7 +87,9 @@ if ! $DOCKER image inspect nginx:latest >/dev/null 2>&1; then
   $DOCKER image inspect nginx:1.22 >/dev/null 2>&1 || $DOCKER tag nginx:latest nginx:1.22
 fi
 mkdir -p deploy/.build
-cp /etc/ssl/certs/ca-certificates.crt deploy/.build/host-ca.crt
+# The host's CA bundle: TLS to PyPI may need a CA only the host trusts (a proxy's).
+cmp -s /etc/ssl/certs/ca-certificates.crt deploy/.build/host-ca.crt \
+  || cp /etc/ssl/certs/ca-certificates.crt deploy/.build/host-ca.crt
 cmp -s "$(command -v etcd)" deploy/.build/etcd || cp "$(command -v etcd)" deploy/.build/etcd
 
 step "cluster (docker compose up -d --build)"
