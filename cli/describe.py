@@ -38,7 +38,9 @@ def fmt_time(ts: str | None) -> str:
 
 
 class Writer:
-    """Lines of ``Key:  value`` at indent levels; keys of a level align, as in kubectl."""
+    """``Key:  value`` lines at indent levels, laid out as kubectl's tabwriter does: a run
+    of consecutive key/value lines is one block whose values start in one column (the
+    widest ``Key:`` plus two spaces); a bare header line (``Containers:``) ends the block."""
 
     def __init__(self) -> None:
         self.lines: list[tuple[int, str, str | None]] = []
@@ -50,27 +52,42 @@ class Writer:
         items = [f"{k}{sep}{v}" for k, v in sorted((data or {}).items())]
         self.lines.append((level, key, "\n".join(items) if items else NONE))
 
+    def section(self, level: int, key: str, data: dict[str, str] | None) -> None:
+        """``Capacity:`` then one aligned ``name:  value`` line per entry."""
+        if not data:
+            self.kv(level, key, NONE)
+            return
+        self.kv(level, key)
+        for k, v in sorted(data.items()):
+            self.kv(level + 1, k, v)
+
     def raw(self, text: str) -> None:
         self.lines.append((-1, text, None))
 
     def render(self) -> str:
-        widths: dict[int, int] = {}
-        for level, key, value in self.lines:
-            if value is not None and level >= 0:
-                widths[level] = max(widths.get(level, 0), len(key) + 1)
         out: list[str] = []
-        for level, key, value in self.lines:
+        i = 0
+        n = len(self.lines)
+        while i < n:
+            level, key, value = self.lines[i]
             if level < 0:
                 out.append(key)
+                i += 1
                 continue
-            indent = "  " * level
             if value is None:
-                out.append(f"{indent}{key}:" if key else indent)
+                out.append(f"{'  ' * level}{key}:")
+                i += 1
                 continue
-            pad = widths[level] + 2
-            first, *rest = value.split("\n") if value else [""]
-            out.append(f"{indent}{(key + ':').ljust(pad)}{first}".rstrip())
-            out.extend(f"{indent}{' ' * pad}{r}" for r in rest)
+            j = i
+            while j < n and self.lines[j][0] >= 0 and self.lines[j][2] is not None:
+                j += 1
+            block = self.lines[i:j]
+            width = max(len("  " * lv + k) + 1 for lv, k, _ in block) + 2
+            for lv, k, v in block:
+                first, *rest = (v or "").split("\n")
+                out.append(f"{('  ' * lv + k + ':').ljust(width)}{first}".rstrip())
+                out.extend(f"{' ' * width}{r}".rstrip() for r in rest)
+            i = j
         return "\n".join(out) + "\n"
 
 
@@ -131,9 +148,9 @@ def _container(w: Writer, level: int, c: Container, pod: Pod | None) -> None:
         w.kv(level + 1, "Restart Count", cs.restart_count)
     res = c.resources
     if res and res.limits:
-        w.map(level + 1, "Limits", res.limits, ":  ")
+        w.section(level + 1, "Limits", res.limits)
     if res and res.requests:
-        w.map(level + 1, "Requests", res.requests, ":  ")
+        w.section(level + 1, "Requests", res.requests)
     for title, probe in (("Liveness", c.liveness_probe), ("Readiness", c.readiness_probe)):
         if probe is None:
             continue
@@ -369,10 +386,8 @@ def describe_node(st: State, node: Node) -> str:
     w.kv(0, "Addresses")
     for a in (s.addresses if s else None) or []:
         w.kv(1, a.type, a.address)
-    if s and s.capacity:
-        w.map(0, "Capacity", s.capacity, ":  ")
-    if s and s.allocatable:
-        w.map(0, "Allocatable", s.allocatable, ":  ")
+    w.section(0, "Capacity", s.capacity if s else None)
+    w.section(0, "Allocatable", s.allocatable if s else None)
     info = s.node_info if s else None
     if info:
         w.kv(0, "System Info")
