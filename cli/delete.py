@@ -57,8 +57,10 @@ def wait_deleted(st: State, info: ResourceInfo, name: str, ns: str | None, uid: 
 @click.option("--cascade", default="background", show_default=True,
               metavar="background|foreground|orphan",
               help="How dependents go: background (after), foreground (before) or orphan (kept).")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait until the objects are gone.")
+@click.option("--wait", type=click.BOOL, default=True, is_flag=False, flag_value=True,
+              show_default=True, metavar="[true|false]",
+              help="Wait until the objects are gone (--wait=false: return at once).")
+@click.option("--no-wait", "no_wait", is_flag=True, help="Same as --wait=false.")
 @click.option("--timeout", default="0", metavar="DURATION",
               help="How long --wait waits, e.g. 60s; 0 means no limit.")
 @click.option("--grace-period", type=int, default=-1,
@@ -69,7 +71,8 @@ def wait_deleted(st: State, info: ResourceInfo, name: str, ns: str | None, uid: 
 @click.option("-A", "--all-namespaces", is_flag=True, help="With -l/--all: in every namespace.")
 @common
 def delete_cmd(args: tuple[str, ...], filename: tuple[str, ...], selector: str | None,
-               all_: bool, cascade: str, wait: bool, timeout: str, grace_period: int,
+               all_: bool, cascade: str, wait: bool, no_wait: bool, timeout: str,
+               grace_period: int,
                now: bool, force: bool, ignore_not_found: bool, all_namespaces: bool) -> None:
     """Delete resources by name, by label selector, or from files.
 
@@ -82,6 +85,7 @@ def delete_cmd(args: tuple[str, ...], filename: tuple[str, ...], selector: str |
       minictl delete deployment nginx --cascade=orphan
     """
     st = state()
+    wait = wait and not no_wait
     policy = CASCADE.get(cascade.lower())
     if policy is None:
         raise CliError(f'invalid cascade value ({cascade}). Must be "background", '

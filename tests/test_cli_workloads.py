@@ -125,7 +125,7 @@ def test_delete_by_name_selector_file_and_cascade(server_url: str, ns: str,
     # Orphan and Foreground are recorded as finalizers for the garbage collector (not
     # running here), so the deployment waits for it: --no-wait returns at once.
     ok(server_url, "-n", ns, "create", "deployment", "o")
-    ok(server_url, "-n", ns, "delete", "deploy/o", "--cascade=orphan", "--no-wait")
+    ok(server_url, "-n", ns, "delete", "deploy/o", "--cascade=orphan", "--wait=false")
     assert "orphan" in get(server_url, dep_path(ns, "o"))["metadata"]["finalizers"]
     ok(server_url, "-n", ns, "create", "deployment", "fg")
     ok(server_url, "-n", ns, "delete", "deployment", "fg", "--cascade=foreground", "--no-wait")
