@@ -173,6 +173,8 @@ class Watcher:
     def drain(self) -> bytes:
         lines = b"".join(self.queue)
         self.queue.clear()
+        # Once the initial state or backlog is out, the normal bound applies.
+        self.max_queue = self.cache.watcher_queue
         return lines
 
 
@@ -392,8 +394,11 @@ class WatchCache:
             if resource_version < self.window_start:
                 raise TooOldError(resource_version, self.window_start)
             w.last_rv = w.start_rv = resource_version
-            w.max_queue = self.watcher_queue
-            for ev in self._events_after(resource_version):
+            backlog = self._events_after(resource_version)
+            # Like the initial state, the replayed backlog does not count against the
+            # slow-watcher bound (else a client far behind could never catch up).
+            w.max_queue = self.watcher_queue + len(backlog)
+            for ev in backlog:
                 w.offer(ev)
         self.watchers.add(w)
         return w

@@ -1,0 +1,226 @@
+"""The watch cache alone, over an in-memory Storage (our own interface), so that
+breaks, compactions and slow readers happen exactly when the test says."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from api import resources
+from apiserver.storage import KV, CompactedError, ListResult, StorageError, StorageEvent
+from apiserver.watchcache import TooOldError, WatchCache, Watcher, stream_watch
+
+
+class FakeStorage:
+    """A tiny etcd: one revision counter, a history, and a watch that the test can
+    break (``fail_watch``) or push past compaction (``compacted_below``)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, KV] = {}
+        self.history: list[StorageEvent] = []
+        self.rev = 1
+        self.compacted_below = 0
+        self.new_events = asyncio.Event()
+        self.fail_watch: Exception | None = None
+        self.watch_starts: list[int] = []
+
+    def put(self, key: str, obj: dict[str, Any]) -> int:
+        self.rev += 1
+        value = orjson.dumps(obj)
+        old = self.data.get(key)
+        self.data[key] = KV(key, value, self.rev, old.create_revision if old else self.rev)
+        self.history.append(StorageEvent("PUT", key, value, None, self.rev))
+        self.new_events.set()
+        return self.rev
+
+    def delete(self, key: str) -> int:
+        self.rev += 1
+        del self.data[key]
+        self.history.append(StorageEvent("DELETE", key, None, None, self.rev))
+        self.new_events.set()
+        return self.rev
+
+    async def list_prefix(self, prefix: str, *, revision: int = 0, start_key: str | None = None,
+                          limit: int = 0) -> ListResult:
+        kvs = sorted((kv for k, kv in self.data.items() if k.startswith(prefix)),
+                     key=lambda kv: kv.key)
+        return ListResult(kvs, self.rev, False)
+
+    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[StorageEvent]]:
+        self.watch_starts.append(start_revision)
+        if start_revision < self.compacted_below:
+            raise CompactedError(self.compacted_below)
+        sent = start_revision - 1
+        while True:
+            if self.fail_watch is not None:
+                e, self.fail_watch = self.fail_watch, None
+                raise e
+            batch = [ev for ev in self.history if ev.revision > sent and
+                     ev.key.startswith(prefix)]
+            if batch:
+                sent = batch[-1].revision
+                yield batch
+            self.new_events.clear()
+            await self.new_events.wait()
+
+
+def pod(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": "ns", "labels": labels or {}}}
+
+
+KEY = "/registry/pods/ns/"
+
+
+def drained(w: Watcher) -> list[tuple[str, str]]:
+    out = []
+    for line in w.drain().splitlines():
+        ev = orjson.loads(line)
+        out.append((ev["type"], ev["object"]["metadata"]["name"]))
+    return out
+
+
+async def settle(cache: WatchCache, store: FakeStorage) -> None:
+    assert await cache.wait_for_revision(store.rev, 5)
+
+
+@pytest.fixture
+async def setup() -> AsyncIterator[tuple[FakeStorage, WatchCache]]:
+    store = FakeStorage()
+    store.put(KEY + "a", pod("a"))
+    cache = WatchCache(resources.PODS, store, capacity=5, watcher_queue=3)  # type: ignore[arg-type]
+    cache.start()
+    await settle(cache, store)
+    yield store, cache
+    await cache.stop()
+
+
+async def test_initial_state_and_live(setup: tuple[FakeStorage, WatchCache]) -> None:
+    store, cache = setup
+    w = cache.watch(None, None, False)
+    assert drained(w) == [("ADDED", "a")]
+    store.put(KEY + "b", pod("b"))
+    store.put(KEY + "a", pod("a", {"x": "1"}))
+    store.delete(KEY + "b")
+    await settle(cache, store)
+    assert drained(w) == [("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "b")]
+
+
+async def test_resume_exact_and_too_old(setup: tuple[FakeStorage, WatchCache]) -> None:
+    store, cache = setup
+    revs = [store.put(KEY + f"p{i}", pod(f"p{i}")) for i in range(8)]
+    await settle(cache, store)
+    w = cache.watch(None, revs[5], False)
+    assert drained(w) == [("ADDED", "p6"), ("ADDED", "p7")]
+    # Capacity 5: the ring holds p3..p7, so resuming from p2's revision still works
+    # and from p1's it does not.
+    w2 = cache.watch(None, revs[2], False)
+    assert [n for _, n in drained(w2)] == ["p3", "p4", "p5", "p6", "p7"]
+    with pytest.raises(TooOldError):
+        cache.watch(None, revs[1], False)
+
+
+async def test_selector_enter_and_leave(setup: tuple[FakeStorage, WatchCache]) -> None:
+    store, cache = setup
+
+    def pred(o: dict[str, Any]) -> bool:
+        return bool(o["metadata"]["labels"].get("app") == "web")
+
+    w = cache.watch(pred, None, False)
+    assert drained(w) == []
+    store.put(KEY + "a", pod("a", {"app": "web"}))
+    store.put(KEY + "a", pod("a", {"app": "web", "v": "2"}))
+    store.put(KEY + "a", pod("a", {"app": "db"}))
+    store.delete(KEY + "a")
+    await settle(cache, store)
+    assert drained(w) == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
+
+
+async def test_broken_watch_resumes_without_loss_or_duplicates(
+        setup: tuple[FakeStorage, WatchCache]) -> None:
+    store, cache = setup
+    w = cache.watch(None, None, False)
+    drained(w)
+    store.put(KEY + "b", pod("b"))
+    await settle(cache, store)
+    before = cache.revision
+    store.fail_watch = StorageError("connection reset")
+    store.put(KEY + "c", pod("c"))
+    store.put(KEY + "d", pod("d"))
+    await settle(cache, store)
+    assert store.watch_starts[-1] == before + 1  # resumed right after the last event
+    assert drained(w) == [("ADDED", "b"), ("ADDED", "c"), ("ADDED", "d")]
+    assert cache.relists == 0
+
+
+async def test_compaction_during_break_relists_as_events(
+        setup: tuple[FakeStorage, WatchCache]) -> None:
+    store, cache = setup
+    store.put(KEY + "gone", pod("gone"))
+    store.put(KEY + "same", pod("same"))
+    await settle(cache, store)
+    w = cache.watch(None, None, False)
+    drained(w)
+    # The watch breaks; meanwhile things change and history is compacted away.
+    store.fail_watch = StorageError("etcd restarted")
+    store.compacted_below = store.rev + 100
+    store.put(KEY + "a", pod("a", {"changed": "yes"}))
+    store.put(KEY + "new", pod("new"))
+    store.delete(KEY + "gone")
+    await settle(cache, store)
+    assert cache.relists == 1
+    evs = drained(w)
+    assert sorted(evs) == [("ADDED", "new"), ("DELETED", "gone"), ("MODIFIED", "a")]
+    assert sorted(co.obj["metadata"]["name"] for co in cache.objects.values()) == [
+        "a", "new", "same"]
+    # Nobody may resume from inside the summarized gap.
+    with pytest.raises(TooOldError):
+        cache.watch(None, cache.revision - 1, False)
+
+
+async def test_slow_watcher_is_closed_others_unaffected(
+        setup: tuple[FakeStorage, WatchCache]) -> None:
+    store, cache = setup
+    slow = cache.watch(None, cache.revision, False)
+    fast = cache.watch(None, cache.revision, False)
+    got: list[tuple[str, str]] = []
+    for i in range(6):
+        store.put(KEY + f"s{i}", pod(f"s{i}"))
+        await settle(cache, store)
+        got += drained(fast)  # the fast one keeps reading; the slow one never does
+    assert slow.closed and slow.overflowed
+    assert slow not in cache.watchers
+    assert got == [("ADDED", f"s{i}") for i in range(6)]
+    assert not fast.closed
+
+
+async def test_stream_bookmarks_and_initial_events_end(
+        setup: tuple[FakeStorage, WatchCache]) -> None:
+    store, cache = setup
+    w = cache.watch(None, None, True)
+    chunks: list[bytes] = []
+
+    async def read() -> None:
+        async for chunk in stream_watch(w, timeout=0.6, bookmarks=True, bookmark_interval=0.2,
+                                        initial_end_bookmark=True, api_version="v1",
+                                        kind="Pod"):
+            chunks.append(chunk)
+
+    task = asyncio.create_task(read())
+    await asyncio.sleep(0.05)
+    rev = store.put(KEY + "late", pod("late"))
+    await asyncio.wait_for(task, 5)
+    events = [orjson.loads(line) for line in b"".join(chunks).splitlines()]
+    assert events[0]["type"] == "ADDED" and events[0]["object"]["metadata"]["name"] == "a"
+    assert events[1]["type"] == "BOOKMARK"
+    assert events[1]["object"]["metadata"]["annotations"] == {
+        "k8s.io/initial-events-end": "true"}
+    assert events[2]["type"] == "ADDED" and events[2]["object"]["metadata"]["name"] == "late"
+    bookmarks = [e for e in events[3:] if e["type"] == "BOOKMARK"]
+    assert bookmarks and all(int(b["object"]["metadata"]["resourceVersion"]) >= rev
+                             for b in bookmarks)
+    assert w.closed and w not in cache.watchers
