@@ -438,21 +438,22 @@ async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
         next_bookmark = time.monotonic() + bookmark_interval
         last_send = 0.0
         while not w.closed:
+            # A stream that sent within the last ``spacing`` sleeps out the rest of it
+            # before looking at its queue (one timer, no wakeup per event): a quiet
+            # stream's first event goes at once, a flood goes out in fewer, bigger
+            # writes. (Lingering only once several lines wait was tried: the first
+            # event of each burst then costs every watcher a send of its own, tripling
+            # CPU under fan-out.)
             now = time.monotonic()
+            spacing = min(linger, len(w.cache.watchers) / SEND_BUDGET)
+            if spacing > 0 and now - last_send < spacing:
+                await asyncio.sleep(spacing - (now - last_send))
+                now = time.monotonic()
             wait = max(0.0, next_bookmark - now) if bookmarks else 30.0
             if deadline is not None:
                 wait = min(wait, max(0.0, deadline - now))
             await w.wait(wait)
             now = time.monotonic()
-            # A stream that sent within the last ``linger`` waits out the rest of it:
-            # a quiet stream's first event goes at once, a flood goes out in fewer,
-            # bigger writes. (Lingering only once several lines wait was tried: the
-            # first event of each burst then costs every watcher a send of its own,
-            # tripling CPU under fan-out.)
-            spacing = min(linger, len(w.cache.watchers) / SEND_BUDGET)
-            if spacing > 0 and w.queue and now - last_send < spacing:
-                await asyncio.sleep(spacing - (now - last_send))
-                now = time.monotonic()
             data = w.drain() if w.queue else b""
             if bookmarks and not w.closed and now >= next_bookmark:
                 # Synchronous with the drain: the bookmark covers exactly what was sent.
