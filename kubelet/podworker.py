@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from api.models import Container, Pod
 from api.podutil import qos_class
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 NORMAL = "Normal"
 WARNING = "Warning"
 RESET_AFTER_RUNNING = 600.0  # a container that ran this long restarts without back-off
@@ -53,6 +55,10 @@ def display_image(image: str) -> str:
     return normalize_image(image)
 
 
+class PodTerminating(Exception):
+    """The pod began terminating while a sync waited on something slow."""
+
+
 def _newest_first(containers: list[ContainerInfo], name: str) -> list[ContainerInfo]:
     return sorted((c for c in containers if c.container_name == name),
                   key=lambda c: (c.restart_count, c.created_at), reverse=True)
@@ -66,6 +72,7 @@ class PodWorker:
         self.deleted = False  # the pod object is gone from the API server
         self.done = False
         self._wake = asyncio.Event()
+        self._terminating = asyncio.Event()
         self._wake_at: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._probes: dict[tuple[str, str], ProbeWorker] = {}  # (container, kind)
@@ -94,10 +101,13 @@ class PodWorker:
 
     def update(self, pod: Pod) -> None:
         self.pod = pod
+        if self.terminating():
+            self._terminating.set()
         self.wake()
 
     def mark_deleted(self) -> None:
         self.deleted = True
+        self._terminating.set()
         self.wake()
 
     def wake(self) -> None:
@@ -129,6 +139,8 @@ class PodWorker:
                 self.last_sync_error = None
             except asyncio.CancelledError:
                 raise
+            except PodTerminating:
+                continue  # straight to a sync that terminates the pod
             except Exception as exc:
                 failures += 1
                 if self.kl.metrics is not None:
@@ -431,7 +443,7 @@ class PodWorker:
         self.event(NORMAL, "Pulling", f'Pulling image "{shown}"', field)
         t0 = time.monotonic()
         try:
-            await rt.pull_image(image)
+            await self._unless_terminating(rt.pull_image(image))
         except ImagePullError as exc:
             if present is not None:
                 # No registry (or it is down) but the image is here: run what we have
@@ -450,6 +462,22 @@ class PodWorker:
         self.kl.pull_backoff.reset(key)
         self.event(NORMAL, "Pulled", f'Successfully pulled image "{shown}" in '
                    f"{time.monotonic() - t0:.3f}s", field)
+
+    async def _unless_terminating(self, aw: Awaitable[T]) -> T:
+        """Await ``aw`` unless the pod starts terminating first (a pull can take minutes;
+        a delete should not wait for it). The abandoned call runs to its end unobserved."""
+        if self.terminating():
+            raise PodTerminating()
+        task = asyncio.ensure_future(aw)
+        stop = asyncio.ensure_future(self._terminating.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not task.done():
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise PodTerminating()
+        return task.result()
 
     def _field(self, spec: Container) -> str:
         return f"spec.containers{{{spec.name}}}"

@@ -225,8 +225,16 @@ async def test_a_slow_pod_never_blocks_the_others(kube: Harness) -> None:
     await kube.status_of(fast, lambda g: g.status.phase == "Running", timeout=5, what="fast pod")
     got = await kube.get(slow)
     assert got.status is None or got.status.phase == "Pending"
-    # clean up (the kubelet finishes the pull, then terminates the pod)
+    # deleting it does not wait for the pull to finish
     await kube.client.delete(Pod, slow.metadata.name or "", "default")
+
+    async def gone() -> bool:
+        try:
+            await kube.get(slow)
+        except NotFound:
+            return True
+        return False
+    await async_wait_for(gone, timeout=5, message="slow pod deleted during its pull")
 
 
 async def test_image_present_locally_with_policy_always_runs_without_registry(kube: Harness) -> None:
