@@ -38,8 +38,17 @@ def wire(info: ResourceInfo, obj: TypedObject) -> dict[str, Any]:
     return {**head, **d}
 
 
+class _KubeDumper(yaml.SafeDumper):
+    """Quotes like kubectl (Go's yaml): double quotes where a string needs quoting."""
+
+    def choose_scalar_style(self) -> Any:
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
 def dump_yaml(data: Any) -> str:
-    return str(yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True))
+    return str(yaml.dump(data, Dumper=_KubeDumper, sort_keys=True, default_flow_style=False,
+                         allow_unicode=True))
 
 
 def dump_json(data: Any) -> str:

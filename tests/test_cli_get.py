@@ -196,3 +196,13 @@ def test_watch_streams_rows(server_url: str, ns: str) -> None:
     assert any(cells(ln)[0] == "second" for ln in lines[2:]), out
     names = ok(server_url, "-n", ns, "get", "pods", "-w", "-o", "name", "--request-timeout=1s")
     assert "pod/first" in names.split()
+
+
+def test_version_and_cluster_info(server_url: str) -> None:
+    lines = ok(server_url, "version").splitlines()
+    assert lines[0].startswith("Client Version: v") and lines[1].startswith("Server Version: v")
+    assert json.loads(ok(server_url, "version", "-o", "json"))["serverVersion"]["gitVersion"]
+    assert ok(server_url, "version", "--client").splitlines() == [lines[0]]
+    info = ok(server_url, "cluster-info").splitlines()
+    assert info[0] == f"Kubernetes control plane is running at {server_url}"
+    assert info[1].startswith("Nodes: ")

@@ -164,6 +164,11 @@ def test_headline_three_pods_across_both_nodes(ns: str) -> None:
     assert placed == NODES, f"pods not spread across both nodes: {placed}"
     table = minictl("-n", ns, "get", "pods", "-o", "wide")
     assert table.count("Running") == 3, table
+    trace = minictl("-n", ns, "trace", "deployment/nginx")
+    for step in ("ScalingReplicaSet", "SuccessfulCreate", "Scheduled", "Started", "Ready ("):
+        assert trace.count(step) >= (3 if step in ("Scheduled", "Started", "Ready (") else 1), \
+            f"trace lacks {step}:\n{trace}"
+    assert "STUCK" not in trace, trace
 
 
 def test_pod_ips_serve_nginx_from_host_and_from_the_other_node(ns: str) -> None:
@@ -173,6 +178,12 @@ def test_pod_ips_serve_nginx_from_host_and_from_the_other_node(ns: str) -> None:
         page = wait_for(lambda ip=ip: http_get(f"http://{ip}/"), timeout=15,
                         message=f"nginx page at {ip} from the host")
         assert "Welcome to nginx!" in page, page[:300]
+        # The request shows in the pod's log, read through the API server and the kubelet.
+        name = p["metadata"]["name"]
+        log = wait_for(lambda name=name: "GET / HTTP/1.1" in minictl("-n", ns, "logs", name,
+                                                                     "--tail=20"),
+                       timeout=15, message=f"minictl logs {name} to show the request")
+        assert log
     by_node = {p["spec"]["nodeName"]: p for p in ps}
     for src_node, dst_node in (("node-1", "node-2"), ("node-2", "node-1")):
         src, dst = by_node[src_node], by_node[dst_node]
