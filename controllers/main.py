@@ -114,7 +114,8 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
 
             def stopped() -> None:
                 nonlocal lost, leading
-                lost, leading = True, False
+                # a lease handed back because we were told to stop is no loss
+                lost, leading = not stop.is_set(), False
                 stop.set()
 
             async def lead() -> None:

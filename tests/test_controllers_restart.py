@@ -109,6 +109,14 @@ async def test_leader_election_one_acts_and_standby_takes_over(server_url: str,
             return len(await _live_pods(client, ns)) == n
 
         await async_wait_for(lambda: pods_n(2), timeout=20)
+
+        async def serving(port: int) -> bool:
+            async with httpx.AsyncClient() as http:
+                return (await http.get(f"http://127.0.0.1:{port}/healthz")).text == "ok"
+
+        # under load the standby may still be importing when the leader already acts
+        for port in ports.values():
+            await async_wait_for(lambda p=port: serving(p), timeout=30, message="/healthz")
         leader, standby = (a, b) if first == "cm-a" else (b, a)
         second = "cm-b" if first == "cm-a" else "cm-a"
         async with httpx.AsyncClient() as http:
