@@ -46,3 +46,14 @@ def apiserver(etcd: Etcd | ExternalEtcd) -> Iterator[ApiServer]:
 @pytest.fixture(scope="session")
 def server_url(apiserver: ApiServer) -> str:
     return apiserver.url
+
+
+@pytest.fixture(scope="module")
+def private_apiserver() -> Iterator[ApiServer]:
+    """An etcd + API server of the module's own, for tests that run a scheduler or other
+    cluster-wide actors, which would otherwise act on the objects other tests left behind."""
+    e = Etcd().start()
+    s = ApiServer(e.url).start()
+    yield s
+    s.stop()
+    e.stop()

@@ -12,9 +12,15 @@ from api.models import Deployment, Lease, Node, Pod
 from client import AsyncClient, NotFound
 from controllers import deployment_util as du
 from tests.controllers_helpers import create_namespace, deployment, start_controller_manager
-from tests.support import Process, async_wait_for, free_port, service, unique
+from tests.support import ApiServer, Process, async_wait_for, free_port, service, unique
 
 pytestmark = pytest.mark.timeout(150)
+
+
+@pytest.fixture(scope="module")
+def server_url(private_apiserver: ApiServer) -> str:
+    # the scheduler here would bind other tests' leftover pods to these nodes and fill them
+    return private_apiserver.url
 
 
 @pytest.fixture

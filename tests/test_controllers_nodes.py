@@ -19,9 +19,15 @@ from tests.controllers_helpers import (
     deployment,
     start_controller_manager,
 )
-from tests.support import async_wait_for, unique
+from tests.support import ApiServer, async_wait_for, unique
 
 pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def server_url(private_apiserver: ApiServer) -> str:
+    # node lifecycle acts on every node: keep it away from other tests' nodes and pods
+    return private_apiserver.url
 
 
 @pytest.fixture
