@@ -96,9 +96,10 @@ def gone(message: str) -> ApiError:
 
 
 def method_not_allowed(method: str) -> ApiError:
+    # Kubernetes' exact wording; the method is in the request line already.
+    del method
     return ApiError(405, "MethodNotAllowed",
-                    f"the server does not allow this method on the requested resource "
-                    f"({method})")
+                    "the server does not allow this method on the requested resource")
 
 
 def too_large() -> ApiError:
