@@ -1,0 +1,127 @@
+"""Admission on the wire: update-only rules (immutable fields), the create-time pod
+status, and each validation error reported once with Kubernetes' field path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.apiserver_helpers import Api, deployment, pod, replicaset
+
+
+@pytest.fixture(scope="module")
+def api(server_url: str) -> Iterator[Api]:
+    a = Api(server_url)
+    yield a
+    a.close()
+
+
+@pytest.fixture(scope="module")
+def ns(api: Api) -> str:
+    return api.namespace()
+
+
+def causes(code: int, body: Any) -> list[dict[str, Any]]:
+    assert code == 422, body
+    assert body["kind"] == "Status" and body["reason"] == "Invalid", body
+    out: list[dict[str, Any]] = body["details"]["causes"]
+    return out
+
+
+MERGE = "application/merge-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
+
+
+@pytest.mark.parametrize("kind,make,base", [
+    ("deployments", deployment, "/apis/apps/v1"),
+    ("replicasets", replicaset, "/apis/apps/v1"),
+])
+def test_selector_is_immutable(api: Api, ns: str, kind: str, make: Any, base: str) -> None:
+    url = f"{base}/namespaces/{ns}/{kind}"
+    obj = api.ok("POST", url, make("sel"), 201)
+    obj["spec"]["selector"] = {"matchLabels": {"app": "sel", "v": "2"}}
+    obj["spec"]["template"]["metadata"]["labels"]["v"] = "2"
+    cs = causes(*api.call("PUT", f"{url}/sel", obj))
+    assert [c["field"] for c in cs] == ["spec.selector"]
+    assert "field is immutable" in cs[0]["message"]
+    cs = causes(*api.call("PATCH", f"{url}/sel", {"spec": {
+        "selector": {"matchLabels": {"v": "2"}},
+        "template": {"metadata": {"labels": {"v": "2"}}}}}, content_type=MERGE))
+    assert [c["field"] for c in cs] == ["spec.selector"]
+    # Other spec changes still go through, and the stored selector is the old one.
+    out = api.ok("PATCH", f"{url}/sel", {"spec": {"replicas": 5}}, content_type=MERGE)
+    assert out["spec"]["replicas"] == 5
+    assert out["spec"]["selector"] == {"matchLabels": {"app": "sel"}}
+
+
+def test_pod_spec_is_immutable_but_image(api: Api, ns: str) -> None:
+    url = f"/api/v1/namespaces/{ns}/pods"
+    api.ok("POST", url, pod("imm"), 201)
+    # The image may change (kubectl set image), through a strategic patch as kubectl sends.
+    out = api.ok("PATCH", f"{url}/imm", {"spec": {"containers": [
+        {"name": "c", "image": "nginx:1.26"}]}}, content_type=STRATEGIC)
+    assert out["spec"]["containers"][0]["image"] == "nginx:1.26"
+    # Anything else in the spec may not.
+    cs = causes(*api.call("PATCH", f"{url}/imm", {"spec": {"restartPolicy": "Never"}},
+                          content_type=MERGE))
+    assert [c["field"] for c in cs] == ["spec"]
+    assert cs[0]["reason"] == "FieldValueForbidden"
+    assert "spec.restartPolicy" in cs[0]["message"]
+    cur = api.ok("GET", f"{url}/imm")
+    cur["spec"]["containers"].append({"name": "d", "image": "busybox"})
+    cs = causes(*api.call("PUT", f"{url}/imm", cur))
+    assert [c["field"] for c in cs] == ["spec.containers"]
+    assert api.ok("GET", f"{url}/imm")["spec"]["restartPolicy"] == "Always"
+
+
+def test_pod_node_name_fixed_once_set(api: Api, ns: str) -> None:
+    url = f"/api/v1/namespaces/{ns}/pods"
+    api.ok("POST", url, pod("bound"), 201)
+    api.ok("POST", f"{url}/bound/binding", {
+        "apiVersion": "v1", "kind": "Binding", "metadata": {"name": "bound"},
+        "target": {"kind": "Node", "name": "node-a"}}, 201)
+    cs = causes(*api.call("PATCH", f"{url}/bound", {"spec": {"nodeName": "node-b"}},
+                          content_type=MERGE))
+    assert "spec.nodeName" in cs[0]["message"]
+    assert api.ok("GET", f"{url}/bound")["spec"]["nodeName"] == "node-a"
+
+
+def test_pod_status_write_does_not_trip_update_rules(api: Api, ns: str) -> None:
+    url = f"/api/v1/namespaces/{ns}/pods"
+    api.ok("POST", url, pod("stat"), 201)
+    out = api.ok("PATCH", f"{url}/stat/status", {"status": {"phase": "Running"}},
+                 content_type=MERGE)
+    assert out["status"]["phase"] == "Running"
+
+
+def test_new_pod_is_pending_with_qos_class(api: Api, ns: str) -> None:
+    url = f"/api/v1/namespaces/{ns}/pods"
+    body = pod("qos-be")
+    body["status"] = {"phase": "Running", "podIP": "10.0.0.9"}  # a client cannot invent it
+    out = api.ok("POST", url, body, 201)
+    assert out["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+    guaranteed = pod("qos-g")
+    guaranteed["spec"]["containers"][0]["resources"] = {
+        "limits": {"cpu": "500m", "memory": "64Mi"}}
+    out = api.ok("POST", url, guaranteed, 201)
+    assert out["status"] == {"phase": "Pending", "qosClass": "Guaranteed"}
+    burstable = pod("qos-b")
+    burstable["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "100m"}}
+    out = api.ok("POST", url, burstable, 201)
+    assert out["status"]["qosClass"] == "Burstable"
+    assert api.ok("GET", f"{url}/qos-b")["status"]["qosClass"] == "Burstable"
+
+
+def test_bad_label_reported_once_with_kubernetes_path(api: Api, ns: str) -> None:
+    url = f"/api/v1/namespaces/{ns}/pods"
+    cs = causes(*api.call("POST", url, pod("lab", labels={"app": "bad value!"})))
+    assert [c["field"] for c in cs] == ["metadata.labels"]
+    assert "bad value!" in cs[0]["message"]
+    cs = causes(*api.call("POST", url, pod("lab", labels={"bad key!": "v"})))
+    assert [c["field"] for c in cs] == ["metadata.labels"]
+    bad = deployment("lab")
+    bad["metadata"]["annotations"] = {"bad key!": "v"}
+    cs = causes(*api.call("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", bad))
+    assert [c["field"] for c in cs] == ["metadata.annotations"]
