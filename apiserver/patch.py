@@ -202,8 +202,9 @@ def _merge_map(original: dict[str, Any] | None, patch: dict[str, Any]) -> dict[s
     result: dict[str, Any] = dict(original) if isinstance(original, dict) else {}
     retain = patch.get(_RETAIN_KEYS)
     if retain is not None:
-        if not isinstance(retain, list):
-            raise PatchError("invalid patch: $retainKeys must be a list")
+        if not isinstance(retain, list) or not all(isinstance(k, str) for k in retain):
+            # mergepatch.ErrBadPatchFormatForRetainKeys: a 400, as Kubernetes answers.
+            raise PatchError("invalid patch format of retainKeys")
         keep = set(retain) | {k for k in patch if not k.startswith("$")}
         result = {k: v for k, v in result.items() if k in keep}
     orders: dict[str, list[Any]] = {}
@@ -211,8 +212,7 @@ def _merge_map(original: dict[str, Any] | None, patch: dict[str, Any]) -> dict[s
         if key in (_DIRECTIVE, _RETAIN_KEYS):
             continue
         if key.startswith(_SET_ORDER):
-            if not isinstance(value, list):
-                raise PatchError(f"invalid patch: {key} must be a list")
+            _check_order(key, value)
             orders[key[len(_SET_ORDER):]] = value
             continue
         if key.startswith(_DELETE_PRIMITIVE):
@@ -281,17 +281,41 @@ def _merge_list(key: str, original: list[Any], patch: list[Any]) -> list[Any]:
     return result
 
 
+def _check_order(key: str, order: Any) -> None:
+    """A ``$setElementOrder/<field>`` list names items by merge key (maps holding only
+    a scalar key) or, for lists of scalars, by value; anything else is malformed
+    (mergepatch.ErrBadPatchFormatForSetElementOrderList, a 400 in Kubernetes)."""
+    field = key[len(_SET_ORDER):]
+    merge_key = MERGE_KEYS.get(field)
+    if not isinstance(order, list):
+        raise PatchError(f"invalid patch format of setElementOrder list: {key} must be a list")
+    for o in order:
+        if merge_key is not None:
+            ok = isinstance(o, dict) and _is_scalar(o.get(merge_key))
+        else:
+            ok = _is_scalar(o)
+        if not ok:
+            want = f"maps with a scalar {merge_key}" if merge_key else "scalars"
+            raise PatchError(f"invalid patch format of setElementOrder list: the items of "
+                             f"{key} must be {want}")
+
+
+def _is_scalar(v: Any) -> bool:
+    return v is None or isinstance(v, str | int | float | bool)
+
+
 def _apply_order(field: str, items: list[Any], order: list[Any]) -> list[Any]:
     """Put items in the order kubectl asked for; items it does not name keep their place after."""
     merge_key = MERGE_KEYS.get(field)
 
     def ident(x: Any) -> Any:
         if merge_key is not None and isinstance(x, dict):
-            return x.get(merge_key)
+            x = x.get(merge_key)
+        # Stored items are not ours to police: a non-scalar identity just matches nothing.
         return orjson.dumps(x) if isinstance(x, dict | list) else x
 
     wanted = [ident(o) for o in order]
-    rank = {w: i for i, w in enumerate(wanted) if not isinstance(w, dict | list)}
+    rank = {w: i for i, w in enumerate(wanted) if not isinstance(w, bytes)}
     named = [x for x in items if ident(x) in rank]
     others = [x for x in items if ident(x) not in rank]
     named.sort(key=lambda x: rank[ident(x)])

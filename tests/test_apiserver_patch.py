@@ -67,6 +67,16 @@ def test_json_patch_rfc6902() -> None:
      422),
     (SMP, b'{"spec": {"containers": [{"image": "x"}]}}', 422),
     (SMP, b'{"metadata": {"$patch": "explode"}}', 400),
+    # Malformed directives are PatchErrors raised where they are read (400, as
+    # Kubernetes' mergepatch.ErrBadPatchFormatFor* are), not TypeErrors caught later.
+    (SMP, b'{"metadata": {"$retainKeys": [{"a": 1}]}}', 400),
+    (SMP, b'{"$retainKeys": [[1]], "spec": {}}', 400),
+    (SMP, b'{"spec": {"$retainKeys": "containers"}}', 400),
+    (SMP, b'{"spec": {"$setElementOrder/containers": {"x": 1}}}', 400),
+    (SMP, b'{"spec": {"$setElementOrder/containers": [{"name": ["web"]}]}}', 400),
+    (SMP, b'{"spec": {"$setElementOrder/containers": ["web"]}}', 400),
+    (SMP, b'{"metadata": {"$setElementOrder/finalizers": [{"a": "b"}]}}', 400),
+    ("application/apply-patch+yaml", b"spec:\n  $setElementOrder/containers: [[1]]\n", 400),
     ("application/apply-patch+yaml", b"a: [b", 400),
     ("text/plain", b"{}", 415),
 ])
