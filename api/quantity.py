@@ -7,6 +7,7 @@ Kubernetes does).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -54,6 +55,10 @@ _EXPONENT_RE = re.compile(r"^[eE]([+-]?[0-9]+)$")
 _SHAPE_RE = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
 
 
+# Pure and hot (every container's requests and limits, on every pod write and in
+# every scheduling pass), over few distinct strings; Fractions are immutable, so
+# sharing a cached one is safe. Failures raise and are not cached.
+@functools.lru_cache(maxsize=4096)
 def _parse_str(s: str) -> tuple[Fraction, QuantityFormat]:
     if not s or not _SHAPE_RE.match(s):
         raise QuantityError(FORMAT_ERROR)
