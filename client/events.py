@@ -1,7 +1,7 @@
 """The event recorder: core/v1 Events written in the background, repeats aggregated.
 
 ``event()`` never blocks and never fails: it folds the event into a bounded pending
-map keyed by (object, type, reason, message) and returns. A background task writes
+map keyed by (object, fieldPath, type, reason, message) and returns. A background task writes
 them: the first occurrence is a new Event, later ones PATCH its count and
 lastTimestamp. While the API server is unreachable the pending map stops growing at
 ``max_pending`` and the oldest entries are dropped, so a long outage costs bounded memory.
@@ -27,7 +27,8 @@ from client.rest import AsyncClient
 log = logging.getLogger(__name__)
 
 EventType = Literal["Normal", "Warning"]
-_Key = tuple[str | None, str | None, str | None, str | None, str, str, str]
+# (kind, namespace, name, uid, fieldPath, type, reason, message)
+_Key = tuple[str | None, str | None, str | None, str | None, str | None, str, str, str]
 _RETRYABLE = (ServerUnavailable, ServerError, TooManyRequests)
 
 
@@ -70,12 +71,18 @@ class EventRecorder:
 
     # ---- the caller's side -----------------------------------------------------------
 
-    def event(self, obj: TypedObject, type: EventType | str, reason: str, message: str) -> None:
+    def event(self, obj: TypedObject, type: EventType | str, reason: str, message: str, *,
+              field_path: str | None = None) -> None:
+        """Record an event about ``obj``; ``field_path`` names a part of it (the
+        kubelet's ``spec.containers{name}``) as ``involvedObject.fieldPath``."""
         m = obj.metadata
         ref = ObjectReference(api_version=obj.api_version, kind=obj.kind, name=m.name,
                               namespace=m.namespace, uid=m.uid,
-                              resource_version=m.resource_version)
-        key: _Key = (ref.kind, ref.namespace, ref.name, ref.uid, type, reason, message)
+                              resource_version=m.resource_version, field_path=field_path)
+        # Events about different parts of one object are different events (a Started of
+        # container a is not a repeat of a Started of container b).
+        key: _Key = (ref.kind, ref.namespace, ref.name, ref.uid, field_path, type, reason,
+                     message)
         now = timeutil.now()
         p = self._pending.get(key)
         if p is not None:
@@ -91,8 +98,8 @@ class EventRecorder:
         self._ensure_started()
 
     def eventf(self, obj: TypedObject, type: EventType | str, reason: str, fmt: str,
-               *args: object) -> None:
-        self.event(obj, type, reason, fmt % args if args else fmt)
+               *args: object, field_path: str | None = None) -> None:
+        self.event(obj, type, reason, fmt % args if args else fmt, field_path=field_path)
 
     @property
     def pending(self) -> int:

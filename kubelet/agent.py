@@ -34,9 +34,7 @@ def make_event_sink(client: AsyncClient, host: str) -> tuple[EventSink, Any]:
 
     def sink(obj: TypedObject, type_: str, reason: str, message: str,
              field_path: str | None = None) -> None:
-        # involvedObject.fieldPath is not carried by the recorder; the message names
-        # the container instead.
-        recorder.event(obj, type_, reason, message)
+        recorder.event(obj, type_, reason, message, field_path=field_path)
     return sink, recorder
 
 

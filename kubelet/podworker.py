@@ -217,6 +217,11 @@ class PodWorker:
         for spec in [*(self.pod.spec.init_containers or []), *self.pod.spec.containers]:
             image = spec.image or ""
             if image in self._prefetched:
+                if self._prefetched[image] is None:
+                    # Pulled once for the pod; each container still gets its Pulled, as
+                    # in Kubernetes, so that every container's events tell the story.
+                    self.event(NORMAL, "Pulled", f'Container image "{display_image(image)}" '
+                               "already present on machine", self._field(spec))
                 continue
             try:
                 await self._ensure_image(spec)
@@ -480,7 +485,13 @@ class PodWorker:
         return task.result()
 
     def _field(self, spec: Container) -> str:
-        return f"spec.containers{{{spec.name}}}"
+        return self._field_of(spec.name)
+
+    def _field_of(self, name: str) -> str:
+        """involvedObject.fieldPath of a container, as Kubernetes' kubelet spells it."""
+        if any(c.name == name for c in self.pod.spec.init_containers or []):
+            return f"spec.initContainers{{{name}}}"
+        return f"spec.containers{{{name}}}"
 
     def _grace(self) -> int:
         g = self.pod.metadata.deletion_grace_period_seconds
@@ -596,7 +607,7 @@ class PodWorker:
         for c in apps:
             if remove:
                 self.event(NORMAL, "Killing", f"Stopping container {c.container_name}",
-                           f"spec.containers{{{c.container_name}}}")
+                           self._field_of(c.container_name))
         await asyncio.gather(*(self.kl.runtime.stop_container(c.id, apps_grace) for c in apps))
         sandboxes = [c for c in containers if c.is_sandbox and c.running]
         await asyncio.gather(*(self.kl.runtime.stop_container(c.id, 1) for c in sandboxes))

@@ -252,3 +252,27 @@ async def test_event_recorder_bounded_while_server_down() -> None:
         t1 = time.perf_counter()
         await rec.close(timeout=0.2)
         assert time.perf_counter() - t1 < 1.5
+
+
+async def test_event_recorder_field_path_is_part_of_the_event(client: AsyncClient) -> None:
+    ns = await new_namespace(client)
+    rec = EventRecorder(client, "kubelet", host="node-1")
+    p = mkpod("two", ns)
+    for _ in range(3):
+        rec.event(p, "Normal", "Started", "Started container", field_path="spec.containers{a}")
+    rec.event(p, "Normal", "Started", "Started container", field_path="spec.containers{b}")
+    rec.event(p, "Normal", "Started", "Started container")  # callers without a fieldPath
+    rec.eventf(p, "Warning", "BackOff", "Back-off %s", "b", field_path="spec.containers{b}")
+    assert await rec.flush(10)
+    evs = await events_for(client, ns, "two")
+    got = sorted((e.reason, e.involved_object.field_path or "", e.count) for e in evs)
+    assert got == [("BackOff", "spec.containers{b}", 1), ("Started", "", 1),
+                   ("Started", "spec.containers{a}", 3), ("Started", "spec.containers{b}", 1)]
+    # a repeat for one container patches that container's Event only
+    rec.event(p, "Normal", "Started", "Started container", field_path="spec.containers{b}")
+    assert await rec.flush(10)
+    evs = await events_for(client, ns, "two")
+    counts = {(e.reason, e.involved_object.field_path): e.count for e in evs}
+    assert counts[("Started", "spec.containers{b}")] == 2
+    assert counts[("Started", "spec.containers{a}")] == 3 and rec.patched == 1
+    await rec.close()

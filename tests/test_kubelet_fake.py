@@ -115,6 +115,18 @@ async def test_pod_runs_with_status_and_events(kube: Harness) -> None:
     evs = await async_wait_for(reasons, timeout=10, message="events")
     assert ("Pulled", 'Container image "img:1" already present on machine') in evs
     assert ("Started", "Started container a") in evs
+    # Each container's events point at the container, as Kubernetes' kubelet's do.
+    want = {(r, f"spec.containers{{{c}}}") for r in ("Pulled", "Created", "Started")
+            for c in ("a", "b")}
+
+    async def per_container() -> list[Event] | None:
+        evs = await kube.client.list(Event, "default",
+                                     field_selector=f"involvedObject.name={p.metadata.name}")
+        paths = {(e.reason, e.involved_object.field_path) for e in evs.items}
+        return evs.items if want <= paths else None
+    listed = await async_wait_for(per_container, timeout=10, message="events per container")
+    started = [e for e in listed if e.reason == "Started"]
+    assert len(started) == 2 and all(e.source and e.source.host == kube.node for e in started)
 
 
 async def test_crash_restarts_with_growing_backoff(kube: Harness) -> None:
@@ -146,6 +158,11 @@ async def test_crash_restarts_with_growing_backoff(kube: Harness) -> None:
         what="CrashLoopBackOff")
     assert "back-off" in cstatus(got)["state"]["waiting"]["message"]
     assert got.status is not None and got.status.phase == "Running"
+    evs = await kube.client.list(Event, "default",
+                                 field_selector=f"involvedObject.name={p.metadata.name}")
+    backoffs = [e for e in evs.items if e.reason == "BackOff"]
+    assert backoffs and all(e.type == "Warning" and e.involved_object.field_path
+                            == "spec.containers{a}" for e in backoffs)
 
 
 @pytest.mark.parametrize(("policy", "code", "phase"), [("Never", 0, "Succeeded"),
@@ -202,6 +219,14 @@ async def test_init_containers_run_first_in_order(kube: Harness) -> None:
     assert cond(got, "Initialized") == "True"
     inits = [s.to_dict() for s in got.status.init_container_statuses or []] if got.status else []
     assert [s["state"]["terminated"]["reason"] for s in inits] == ["Completed", "Completed"]
+
+    async def started_paths() -> set[str | None] | None:
+        evs = await kube.client.list(Event, "default",
+                                     field_selector=f"involvedObject.name={p.metadata.name}")
+        got = {e.involved_object.field_path for e in evs.items if e.reason == "Started"}
+        return got if len(got) == 3 else None
+    assert await async_wait_for(started_paths, timeout=10, message="Started events") == {
+        "spec.initContainers{i1}", "spec.initContainers{i2}", "spec.containers{app}"}
 
 
 async def test_failed_init_container_fails_a_never_pod(kube: Harness) -> None:
@@ -262,6 +287,16 @@ async def test_liveness_failure_restarts_and_readiness_gates_ready(kube: Harness
     kube.runtime.exec_results[(uid, "live")] = 1
     got = await kube.status_of(p, lambda g: cstatus(g, 0)["restartCount"] >= 1, what="restart")
     kube.runtime.exec_results[(uid, "live")] = 0
+
+    async def probe_events() -> set[tuple[str | None, str | None]] | None:
+        evs = await kube.client.list(Event, "default",
+                                     field_selector=f"involvedObject.name={p.metadata.name}")
+        got = {(e.reason, e.involved_object.field_path) for e in evs.items
+               if e.reason in ("Unhealthy", "Killing")}
+        return got if len(got) >= 3 else None
+    assert await async_wait_for(probe_events, timeout=10, message="probe events") == {
+        ("Unhealthy", "spec.containers{ready}"), ("Unhealthy", "spec.containers{live}"),
+        ("Killing", "spec.containers{live}")}
 
 
 async def test_startup_probe_holds_readiness_and_restarts_on_failure(kube: Harness) -> None:
