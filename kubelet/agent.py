@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from api.models import Pod, TypedObject
+from api.models import Node, Pod, TypedObject
 from client.informer import Informer
 from client.rest import AsyncClient
 from kubelet.kubelet import Kubelet, KubeletConfig
@@ -77,6 +77,7 @@ class KubeletAgent:
         self.kubelets: dict[str, Kubelet] = {}
         self.node_agents: list[NodeAgent] = []
         self.informer: Informer[Pod] | None = None
+        self.node_informer: Informer[Node] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self._recorder: Any = None
@@ -125,6 +126,20 @@ class KubeletAgent:
         for kl in self.kubelets.values():
             kl.start()
         await self.informer.start()
+        # Our own Node(s), so that conditions rewritten by someone else (Unknown after an
+        # outage) are put right at once rather than at the next status interval.
+        agents = {na.name: na for na in self.node_agents}
+        self.node_informer = Informer(
+            self.client, Node,
+            label_selector="minik8s.io/hollow=true" if hollow else None,
+            field_selector=None if hollow else f"metadata.name={self.config.node_name}")
+
+        def observe(node: Node) -> None:
+            na = agents.get(node.metadata.name or "")
+            if na is not None:
+                na.observe(node)
+        self.node_informer.add_handler(on_add=observe, on_update=lambda _old, new: observe(new))
+        await self.node_informer.start()
         self._tasks.append(asyncio.create_task(self._mark_synced(), name="informer-sync"))
         if self.serve_http:
             first = next(iter(self.kubelets.values()))
@@ -150,6 +165,8 @@ class KubeletAgent:
                 await t
         if self.informer is not None:
             await self.informer.stop()
+        if self.node_informer is not None:
+            await self.node_informer.stop()
         for kl in self.kubelets.values():
             await kl.stop()
             with contextlib.suppress(Exception):

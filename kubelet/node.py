@@ -3,6 +3,12 @@
 The Lease in ``kube-node-lease`` is the cheap heartbeat (every 10 s); the Node's
 status is written only when something in it changes, or once a minute so that
 ``lastHeartbeatTime`` stays meaningful for readers that look only at the Node.
+
+"Changes" is judged against the Node on the server too, not only against our last
+write: when someone else rewrites our conditions (the node-lifecycle controller sets
+them Unknown after an outage that kept the Lease from being renewed), ``observe`` sees
+it through a watch on the Node and the status is posted again at once, as Kubernetes'
+kubelet does, instead of at the next once-a-minute post.
 """
 
 from __future__ import annotations
@@ -73,6 +79,9 @@ class NodeAgent:
         self._last_status: dict[str, Any] | None = None
         self._last_post = 0.0
         self._ready: bool | None = None
+        # Set when the server's Node disagrees with what we last wrote (see observe()).
+        self._recheck = asyncio.Event()
+        self.reposts = 0  # status posts caused by the server disagreeing (for tests, metrics)
         cpu, mem = kubelet.config.cpu, kubelet.config.memory
         if cpu is None or mem is None:
             if hollow:
@@ -98,7 +107,7 @@ class NodeAgent:
 
     # ---- object building -------------------------------------------------
 
-    def _conditions(self, ready: bool, prev: dict[str, Any]) -> list[dict[str, Any]]:
+    def _conditions(self, ready: bool, prev: list[dict[str, Any]]) -> list[dict[str, Any]]:
         mem_pressure = disk_pressure = False
         if not self.hollow:
             import psutil
@@ -110,7 +119,7 @@ class NodeAgent:
                 disk_pressure = du.free < 0.10 * du.total
             except OSError:
                 pass
-        prev_conds = {c["type"]: c for c in prev.get("conditions") or []}
+        prev_conds = {c["type"]: c for c in prev}
         t = now()
 
         def cond(type_: str, status: bool, reason: str, message: str) -> dict[str, Any]:
@@ -136,8 +145,7 @@ class NodeAgent:
                  else "container runtime is down: cannot reach the container runtime"),
         ]
 
-    def _status(self, ready: bool) -> dict[str, Any]:
-        prev = self._last_status or {}
+    def _status(self, ready: bool, prev: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "capacity": self.capacity,
             "allocatable": dict(self.capacity),
@@ -178,31 +186,67 @@ class NodeAgent:
         node = Node.from_dict({"metadata": {"name": self.name, "labels": self._labels()},
                                "spec": {}})
         try:
-            created = await self.client.create(node)
-            self.uid = created.metadata.uid
+            server = await self.client.create(node)
         except AlreadyExists:
-            existing = await self.client.patch(Node, self.name,
-                                               {"metadata": {"labels": self._labels()}})
-            self.uid = existing.metadata.uid
-        await self.post_status(force=True)
+            server = await self.client.patch(Node, self.name,
+                                             {"metadata": {"labels": self._labels()}})
+        self.uid = server.metadata.uid
+        # Against the Node as it is: a restarted kubelet whose node stayed Ready keeps
+        # its conditions' lastTransitionTime and records no new NodeReady.
+        await self.post_status(force=True, server=server)
         if self.event_fn is not None:
             self.event_fn(node, "Normal", "Starting", "Starting kubelet.")
 
-    async def post_status(self, force: bool = False) -> None:
+    async def post_status(self, force: bool = False, server: Node | None = None) -> bool:
+        """Write the status if it changed (or ``force``, or once a status interval).
+
+        With ``server`` (the Node as just read from the API server), "changed" and the
+        conditions' lastTransitionTime are judged against it rather than our last write."""
         ready = self.kl.runtime_ready
-        status = self._status(ready)
+        if server is not None:
+            prev = _conditions_of(server)
+            prev_ready: bool | None = next(
+                (c.get("status") == "True" for c in prev if c.get("type") == "Ready"), None)
+        else:
+            prev = (self._last_status or {}).get("conditions") or []
+            prev_ready = self._ready
+        status = self._status(ready, prev)
         loop_now = asyncio.get_running_loop().time()
         changed = self._last_status is None or _strip_times(status) != _strip_times(self._last_status)
+        if server is not None:
+            changed = changed or _states(prev) != _states(status["conditions"])
         if not (force or changed or loop_now - self._last_post >= self.status_interval):
-            return
+            return False
         await self.client.patch(Node, self.name, {"status": status}, subresource="status")
         self._last_status = status
         self._last_post = loop_now
-        if self._ready is not ready and self.event_fn is not None:
+        if prev_ready is not ready and self.event_fn is not None:
             node = Node.from_dict({"metadata": {"name": self.name, "uid": self.uid}, "spec": {}})
             self.event_fn(node, "Normal", "NodeReady" if ready else "NodeNotReady",
                           f"Node {self.name} status is now: {'NodeReady' if ready else 'NodeNotReady'}")
         self._ready = ready
+        return True
+
+    def observe(self, node: Node) -> None:
+        """A watch saw our Node: if its conditions are not the ones we last wrote, have
+        the heartbeat loop re-read it and post the truth (without waiting for the next
+        heartbeat). Cheap: it only compares condition statuses."""
+        if node.metadata.name != self.name or self._last_status is None:
+            return
+        ours = _states(self._last_status.get("conditions") or [])
+        theirs = _states(_conditions_of(node))
+        if any(theirs.get(t) != s for t, s in ours.items()):
+            self._recheck.set()
+
+    async def _repost_if_disagreeing(self) -> None:
+        # Read afresh: the watch may have shown an old version that our own later
+        # write already replaced.
+        try:
+            node = await self.client.get(Node, self.name)
+        except NotFound:
+            return  # deleted: registration is a restart's business, as in Kubernetes
+        if await self.post_status(server=node):
+            self.reposts += 1
 
     async def renew_lease(self) -> None:
         try:
@@ -244,22 +288,47 @@ class NodeAgent:
                 log.warning("registering node %s: %s; retrying in %.1fs", self.name, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
-        await asyncio.sleep(heartbeat_offset)
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time() + heartbeat_offset
         while True:
+            if loop.time() < next_beat:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._recheck.wait(), next_beat - loop.time())
+            beat = loop.time() >= next_beat
+            recheck = self._recheck.is_set()
+            self._recheck.clear()
+            if beat:
+                next_beat = loop.time() + self.lease_interval
             try:
-                await self.renew_lease()
-                if not self.hollow:
-                    self.kl.runtime_ready = await self.kl.runtime.ping()
-                    if self.kl.runtime_ready and self.runtime_version == "unknown":
-                        # The runtime was down when we registered.
-                        with contextlib.suppress(Exception):
-                            self.runtime_version = await self.kl.runtime.version()
-                await self.post_status()
+                if beat:
+                    await self.renew_lease()
+                    if not self.hollow:
+                        self.kl.runtime_ready = await self.kl.runtime.ping()
+                        if self.kl.runtime_ready and self.runtime_version == "unknown":
+                            # The runtime was down when we registered.
+                            with contextlib.suppress(Exception):
+                                self.runtime_version = await self.kl.runtime.version()
+                if recheck:
+                    await self._repost_if_disagreeing()
+                elif beat:
+                    await self.post_status()
             except (ApiError, OSError) as exc:
                 log.warning("node %s heartbeat: %s", self.name, exc)
             except Exception:
                 log.exception("node %s heartbeat", self.name)
-            await asyncio.sleep(self.lease_interval)
+            if recheck and not beat:
+                # Someone who keeps rewriting our conditions gets at most one answer a
+                # second from us.
+                await asyncio.sleep(min(1.0, max(0.0, next_beat - loop.time())))
+
+
+def _conditions_of(node: Node) -> list[dict[str, Any]]:
+    conds = node.status.conditions if node.status is not None else None
+    return [c.to_dict() for c in conds or []]
+
+
+def _states(conditions: list[dict[str, Any]]) -> dict[Any, Any]:
+    return {c.get("type"): c.get("status") for c in conditions}
 
 
 def _strip_times(status: dict[str, Any]) -> dict[str, Any]:

@@ -93,6 +93,55 @@ async def test_node_registers_with_lease_and_ready(kube: Harness) -> None:
     assert lease.spec.holder_identity == kube.node and lease.spec.renew_time
 
 
+async def set_node_unknown(client: AsyncClient, name: str) -> str:
+    """What the node-lifecycle controller does to a node whose Lease went stale; returns
+    the Unknown condition's lastTransitionTime."""
+    node = (await client.get(Node, name)).copy_deep()
+    assert node.status is not None
+    t = "2020-01-01T00:00:00Z"
+    for c in node.status.conditions or []:
+        c.status, c.reason, c.last_transition_time = "Unknown", "NodeStatusUnknown", t
+        c.message = "Kubelet stopped posting node status."
+    await client.update_status(node)
+    return t
+
+
+async def node_ready(client: AsyncClient, name: str) -> Node | None:
+    try:
+        n = await client.get(Node, name)
+    except NotFound:
+        return None
+    conds = {c.type: c for c in (n.status.conditions if n.status else None) or []}
+    ok = all(c.status == ("True" if t == "Ready" else "False") for t, c in conds.items())
+    return n if conds.get("Ready") and ok else None
+
+
+async def test_node_conditions_put_right_at_once_after_being_set_unknown(kube: Harness) -> None:
+    # The heartbeat is 10 s and the periodic status post 60 s: only noticing the
+    # server's Node brings Ready back within seconds.
+    await async_wait_for(lambda: node_ready(kube.client, kube.node), timeout=10, message="Ready")
+    na = kube.agent.node_agents[0]
+    before = na.reposts
+    t_unknown = await set_node_unknown(kube.client, kube.node)
+    n = await async_wait_for(lambda: node_ready(kube.client, kube.node), timeout=5,
+                             message="Ready=True again")
+    assert n.status is not None
+    ready = next(c for c in n.status.conditions or [] if c.type == "Ready")
+    assert ready.reason == "KubeletReady" and ready.last_transition_time != t_unknown
+    assert na.reposts == before + 1
+
+    async def node_ready_event() -> bool:
+        evs = await kube.client.list(Event, "default",
+                                     field_selector=f"involvedObject.name={kube.node}")
+        return any(e.reason == "NodeReady" and e.involved_object.kind == "Node"
+                   for e in evs.items)
+    await async_wait_for(node_ready_event, timeout=5, message="NodeReady event")
+    # Our own writes do not make it write again.
+    await kube.client.patch(Node, kube.node, {"metadata": {"labels": {"touched": "yes"}}})
+    await asyncio.sleep(1.5)
+    assert na.reposts == before + 1
+
+
 async def test_pod_runs_with_status_and_events(kube: Harness) -> None:
     p = await kube.create([{"name": "a", "image": "img:1"}, {"name": "b", "image": "img:1"}])
     got = await kube.status_of(p, lambda g: g.status.phase == "Running" and cond(g, "Ready") == "True",
@@ -389,6 +438,11 @@ async def test_hollow_nodes_register_and_run_pods(server_url: str) -> None:
                     return False
             return True
         await async_wait_for(running, timeout=15, message="hollow pods Running")
+        # each hollow node watches its Node too
+        await async_wait_for(lambda: node_ready(client, f"{base}-3"), timeout=10, message="Ready")
+        await set_node_unknown(client, f"{base}-3")
+        await async_wait_for(lambda: node_ready(client, f"{base}-3"), timeout=5,
+                             message="hollow node Ready again")
     finally:
         await agent.stop()
         await client.close()
