@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from api.models import Node, Pod, TypedObject
+from client.events import EventRecorder
 from client.informer import Informer
 from client.rest import AsyncClient
 from kubelet.kubelet import Kubelet, KubeletConfig
@@ -26,16 +27,20 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[TypedObject, str, str, str, str | None], None]
 
 
-def make_event_sink(client: AsyncClient, host: str) -> tuple[EventSink, Any]:
+def make_event_sink(client: AsyncClient, host: str) -> tuple[EventSink, EventRecorder]:
     """An event function writing through the client's EventRecorder (never blocking)."""
-    from client.events import EventRecorder
-
     recorder = EventRecorder(client, component="kubelet", host=host)
 
     def sink(obj: TypedObject, type_: str, reason: str, message: str,
              field_path: str | None = None) -> None:
         recorder.event(obj, type_, reason, message, field_path=field_path)
     return sink, recorder
+
+
+def _node_event_fn(sink: EventSink | None) -> Callable[[Node, str, str, str], None] | None:
+    if sink is None:
+        return None
+    return lambda o, t, r, m: sink(o, t, r, m, None)
 
 
 def pod_handlers(route: Callable[[Pod], Kubelet | None]) -> dict[str, Callable[..., None]]:
@@ -80,7 +85,7 @@ class KubeletAgent:
         self.node_informer: Informer[Node] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
-        self._recorder: Any = None
+        self._recorders: list[EventRecorder] = []
         self.metrics = KubeletMetrics()
         self.metrics.add_collector(self._collect)
 
@@ -99,23 +104,22 @@ class KubeletAgent:
 
     async def start(self) -> None:
         self.client = AsyncClient(self.server)
-        sink: EventSink | None = None
-        if self.events:
-            try:
-                sink, self._recorder = make_event_sink(self.client, self.config.node_name)
-            except ImportError:
-                log.warning("client.events is not available: no events")
         names = ([f"{self.config.node_name}-{i}" for i in range(self.fake_nodes)]
                  if self.fake_nodes else [self.config.node_name])
         hollow = self.fake_nodes > 0
         for name in names:
+            # One recorder per node, so that an event's source.host is its own node, hollow
+            # ones included (a recorder's writer task starts with its first event).
+            sink: EventSink | None = None
+            if self.events:
+                sink, recorder = make_event_sink(self.client, name)
+                self._recorders.append(recorder)
             cfg = replace(self.config, node_name=name)
             kl = Kubelet(self.client, self.runtime_factory(name), cfg, event_fn=sink,
                          metrics=self.metrics)
             self.kubelets[name] = kl
             self.node_agents.append(NodeAgent(self.client, kl, hollow=hollow,
-                                              event_fn=(lambda o, t, r, m: sink(o, t, r, m, None))
-                                              if sink else None))
+                                              event_fn=_node_event_fn(sink)))
         for i, na in enumerate(self.node_agents):
             self._tasks.append(asyncio.create_task(self._stagger(na, i), name=f"node-{na.name}"))
         # One watch for the whole process: a single node watches only its pods; hollow
@@ -173,8 +177,6 @@ class KubeletAgent:
                 await kl.runtime.close()
         if self._runner is not None:
             await self._runner.cleanup()
-        if self._recorder is not None:
-            with contextlib.suppress(Exception):
-                await self._recorder.close()
+        await asyncio.gather(*(r.close() for r in self._recorders), return_exceptions=True)
         if self.client is not None:
             await self.client.close()

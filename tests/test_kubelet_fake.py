@@ -446,6 +446,19 @@ async def test_hollow_nodes_register_and_run_pods(server_url: str) -> None:
                     return False
             return True
         await async_wait_for(running, timeout=15, message="hollow pods Running")
+        # each hollow node's events come from that node
+        async def hosts() -> dict[str, str] | None:
+            out = {}
+            for p in pods:
+                evs = await client.list(Event, "default",
+                                        field_selector=f"involvedObject.name={p.metadata.name}")
+                started = [e for e in evs.items if e.reason == "Started"]
+                if not started:
+                    return None
+                out[p.spec.node_name or ""] = started[0].source.host if started[0].source else ""
+            return out
+        got = await async_wait_for(hosts, timeout=10, message="Started events")
+        assert got == {f"{base}-{i}": f"{base}-{i}" for i in range(5)}
         # each hollow node watches its Node too
         await async_wait_for(lambda: node_ready(client, f"{base}-3"), timeout=10, message="Ready")
         await set_node_unknown(client, f"{base}-3")
