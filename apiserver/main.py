@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> None:
         gc.set_threshold(50_000, 20, 20)
     uvicorn.run(app, host=config.bind_address, port=config.port, loop="uvloop",
                 http="httptools", log_level=config.log_level, access_log=False,
+                # No proxy sits in front of it; trusting X-Forwarded-* would only
+                # add a middleware layer to every request.
+                proxy_headers=False,
                 timeout_graceful_shutdown=2, lifespan="on")
 
 
