@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from api.labels import SelectorError, from_label_selector
 from api.names import (
     is_dns1123_label,
@@ -855,8 +857,38 @@ def validate_pod_spec(spec: Any, path: str = "spec") -> Errs:
     return errs
 
 
+# Pod specs that validated clean, by their JSON: pods are stamped from templates (every
+# ReplicaSet's), so most specs have been seen before, and the check is pure. Only
+# clean results are kept (errors carry per-object values), and a key holding
+# ``null`` is not trusted, as orjson writes NaN and infinities (which YAML bodies can
+# carry) as null too.
+_VALID_POD_SPECS: dict[bytes, None] = {}
+_VALID_POD_SPECS_MAX = 1024
+
+
+def memo_key(spec: Any) -> bytes | None:
+    """A dict's JSON as a memo key, or None where equal bytes might not mean equal
+    values (NaN/infinity written as null) or it cannot be encoded."""
+    if not isinstance(spec, dict):
+        return None
+    try:
+        key = orjson.dumps(spec)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    return None if b"null" in key else key
+
+
 def _validate_pod(obj: JSON) -> Errs:
-    return validate_pod_spec(obj.get("spec"), "spec")
+    spec = obj.get("spec")
+    key = memo_key(spec)
+    if key is not None and key in _VALID_POD_SPECS:
+        return []
+    errs = validate_pod_spec(spec, "spec")
+    if key is not None and not errs:
+        if len(_VALID_POD_SPECS) >= _VALID_POD_SPECS_MAX:
+            _VALID_POD_SPECS.clear()
+        _VALID_POD_SPECS[key] = None
+    return errs
 
 
 # ---- deployments and replica sets ------------------------------------------------

@@ -594,3 +594,23 @@ def test_pod_update_node_name_and_deadline_rules() -> None:
     ]
     new["spec"]["activeDeadlineSeconds"] = 30
     assert validate_update("Pod", old, new) == []
+
+
+def test_pod_spec_memo_never_hides_an_error() -> None:
+    from api.validation import memo_key
+
+    p = pod()
+    apply_defaults("Pod", p)
+    assert validate("Pod", p) == [] and validate("Pod", p) == []  # second from the memo
+    # The same dict changed in place is a different key: still checked.
+    p["spec"]["containers"][0]["image"] = ""
+    assert [e.field for e in validate("Pod", p)] == ["spec.containers[0].image"]
+    # A memoized spec does not excuse the metadata.
+    q = pod()
+    apply_defaults("Pod", q)
+    q["metadata"]["name"] = "Bad_Name"
+    assert [e.field for e in validate("Pod", q)] == ["metadata.name"]
+    # Keys that might stand for different values are never trusted.
+    assert memo_key({"a": float("nan")}) is None and memo_key({"a": None}) is None
+    assert memo_key({"a": 2**70}) is None and memo_key([1]) is None
+    assert memo_key({"a": 1}) != memo_key({"a": 1.0}) != memo_key({"a": True})

@@ -125,3 +125,28 @@ def test_bad_label_reported_once_with_kubernetes_path(api: Api, ns: str) -> None
     bad["metadata"]["annotations"] = {"bad key!": "v"}
     cs = causes(*api.call("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", bad))
     assert [c["field"] for c in cs] == ["metadata.annotations"]
+
+
+def test_model_check_memo_still_checks_the_rest() -> None:
+    """A pod whose spec the model accepted before is still checked outside the spec."""
+    from api import resources
+    from apiserver import admission
+    from apiserver.errors import ApiError
+
+    good = pod("memo")
+    good["metadata"]["namespace"] = "ns"
+    admission.default(resources.PODS, good)
+    admission.validate(resources.PODS, good)
+    admission.validate(resources.PODS, good)  # now with the memoized spec
+    bad_status = {**good, "status": {"phase": 5, "conditions": "x"}}
+    with pytest.raises(ApiError) as info:
+        admission.validate(resources.PODS, bad_status)
+    assert info.value.details is not None
+    fields = {c["field"] for c in info.value.details["causes"]}
+    assert fields == {"status.phase", "status.conditions"}
+    bad_meta = {**good, "metadata": {"name": "m", "namespace": "ns", "labels": "x"}}
+    with pytest.raises(ApiError) as info:
+        admission.validate(resources.PODS, bad_meta)
+    assert info.value.details is not None
+    assert [c["field"] for c in info.value.details["causes"]] == \
+        ["metadata.labels"]
