@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 
 from client.config import resolve_server
@@ -23,8 +25,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runtime", choices=("docker", "fake"), default="docker")
     p.add_argument("--port", type=int, default=10250, help="log/health HTTP port")
     p.add_argument("--address", default="0.0.0.0", help="address the HTTP port binds")
-    p.add_argument("--node-ip", default=os.environ.get("MINIK8S_NODE_IP", "127.0.0.1"),
-                   help="InternalIP reported for the node (the API server reaches the logs there)")
+    p.add_argument("--node-ip", default=os.environ.get("MINIK8S_NODE_IP"),
+                   help="InternalIP reported for the node (the API server reaches the logs "
+                        "there; default: --address if it is a specific address, else the "
+                        "host's default-route IPv4 address, else 127.0.0.1)")
     p.add_argument("--docker-host", default=os.environ.get("DOCKER_HOST",
                                                            "unix:///var/run/docker.sock"))
     p.add_argument("--root-dir", default=None,
@@ -47,9 +51,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-http", action="store_true", help="do not serve the log endpoint")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
+    if not args.node_ip:
+        args.node_ip = default_node_ip(args.address)
     if args.fake_nodes and args.runtime != "fake":
         args.runtime = "fake"
     return args
+
+
+# Interfaces that belong to containers, not to the host's own network.
+_CONTAINER_IFACES = ("docker", "br-", "veth", "cni", "flannel", "virbr")
+
+
+def default_node_ip(bind_address: str = "0.0.0.0") -> str:
+    """The IPv4 address by which the API server (and others) can reach this kubelet.
+
+    A kubelet serving on one specific address is reachable only there. Otherwise, as
+    Kubernetes' kubelet does, the address of the interface of the default route; failing
+    that, the first non-loopback IPv4 of an interface that is up and not a container
+    bridge; and 127.0.0.1 on a host with no network at all."""
+    try:
+        bound = ipaddress.ip_address(bind_address)
+    except ValueError:
+        bound = None
+    if bound is not None and bound.version == 4 and not bound.is_unspecified:
+        return str(bound)
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        # A UDP connect sends nothing: it only asks the kernel which source address
+        # the route to a far-away (documentation) address would use.
+        s.connect(("203.0.113.1", 9))
+        ip = ipaddress.ip_address(s.getsockname()[0])
+        if not (ip.is_loopback or ip.is_unspecified):
+            return str(ip)
+    import psutil
+
+    stats = psutil.net_if_stats()
+    for name, addrs in psutil.net_if_addrs().items():
+        if name.startswith(_CONTAINER_IFACES) or not (name in stats and stats[name].isup):
+            continue
+        for a in addrs:
+            if a.family == socket.AF_INET and not ipaddress.ip_address(a.address).is_loopback:
+                return str(a.address)
+    return "127.0.0.1"
 
 
 def build_agent(args: argparse.Namespace) -> KubeletAgent:

@@ -8,6 +8,7 @@ import pytest
 
 from api.models import Container, Pod
 from kubelet.backoff import Backoff
+from kubelet.main import default_node_ip, parse_args
 from kubelet.podworker import display_image, pull_policy
 from kubelet.resources import container_env, container_resources, qos_cgroup_parent
 from kubelet.runtime.base import ContainerInfo, ImagePullError, container_name, normalize_image
@@ -181,3 +182,26 @@ async def test_ensure_image_policies() -> None:
         await ensure_image(rt, "gone:1", "IfNotPresent")
     del rt.pull_errors["gone:1"]
     assert (await ensure_image(rt, "gone:1", "Always"))[1] is True
+
+
+def test_node_ip_default_is_a_reachable_host_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipaddress
+    import socket
+
+    import psutil
+
+    monkeypatch.delenv("MINIK8S_NODE_IP", raising=False)
+    host_ips = {a.address for addrs in psutil.net_if_addrs().values() for a in addrs
+                if a.family == socket.AF_INET}
+    ip = parse_args(["--node-name", "n"]).node_ip
+    assert ip in host_ips
+    if any(not ipaddress.ip_address(a).is_loopback for a in host_ips):
+        assert not ipaddress.ip_address(ip).is_loopback  # a host with a network: not 127.0.0.1
+    assert default_node_ip("::") == ip
+    # served on one specific address: reachable only there
+    assert parse_args(["--address", "127.0.0.1"]).node_ip == "127.0.0.1"
+    assert default_node_ip("10.1.2.3") == "10.1.2.3"
+    # explicit flag, then the environment, win
+    assert parse_args(["--node-ip", "10.9.9.9", "--address", "127.0.0.1"]).node_ip == "10.9.9.9"
+    monkeypatch.setenv("MINIK8S_NODE_IP", "10.8.8.8")
+    assert parse_args([]).node_ip == "10.8.8.8"
