@@ -334,8 +334,9 @@ class Registry:
         generated = bool(md.get("generateName")) and body.get("metadata", {}).get("name") is None
         for attempt in range(5):
             key = object_key(info, namespace, md["name"])
+            value = orjson.dumps(obj)
             try:
-                rev = await self.storage.create(key, orjson.dumps(obj), self._ttl(info))
+                rev = await self.storage.create(key, value, self._ttl(info))
             except KeyExistsError:
                 if generated and attempt < 4:
                     md["name"] = strategy.generate_name(md["generateName"])
@@ -344,7 +345,12 @@ class Registry:
             except StorageError as e:
                 raise errors.unavailable(str(e)) from None
             self._wrote(info, rev)
-            return _result(obj, rev)
+            res = _result(obj, rev)
+            # _result appends resourceVersion to metadata as decode_object does, so
+            # (obj, raw) is what the watch cache would decode from ``value``. Callers
+            # only send res.raw, so the cache may own obj from here on.
+            self.cache(info).remember_write(rev, key, value, res.obj, res.raw)
+            return res
         raise errors.already_exists(info, md["name"])  # pragma: no cover
 
     # ---- update --------------------------------------------------------------------

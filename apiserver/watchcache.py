@@ -209,6 +209,9 @@ class WatchCache:
         self._task: asyncio.Task[None] | None = None
         self.restarts = 0
         self.relists = 0
+        # revision -> (key, stored bytes, decoded object, its JSON) of this server's own
+        # creates, so that their watch events need not decode what was just encoded.
+        self._written: dict[int, tuple[str, bytes, JSONDict, bytes]] = {}
 
     # ---- lifecycle -------------------------------------------------------------
 
@@ -296,14 +299,33 @@ class WatchCache:
 
     # ---- applying etcd events --------------------------------------------------
 
+    def remember_write(self, rev: int, key: str, value: bytes, obj: JSONDict,
+                       raw: bytes) -> None:
+        """This server stored ``value`` at ``key`` in ``rev``; ``obj``/``raw`` are exactly
+        ``decode_object(value, rev)`` and are never changed afterwards. The event for
+        ``rev`` then reuses them (checked against the event's own bytes)."""
+        if rev <= self.revision:
+            return  # the event came first
+        if len(self._written) >= 1024:
+            # Hints whose events went another way (a re-list) would pile up.
+            self._written = {r: w for r, w in self._written.items() if r > self.revision}
+        self._written[rev] = (key, value, obj, raw)
+
+    def _decode(self, se: StorageEvent) -> tuple[JSONDict, bytes]:
+        assert se.value is not None
+        if self._written:
+            w = self._written.pop(se.revision, None)
+            if w is not None and w[0] == se.key and w[1] == se.value:
+                return w[2], w[3]
+        return decode_object(se.value, se.revision)
+
     def _apply(self, batch: list[StorageEvent]) -> None:
         for se in batch:
             if se.revision < self.revision:
                 continue  # already applied (one txn may touch several keys: not "<=")
             old = self.objects.get(se.key)
             if se.type == "PUT":
-                assert se.value is not None
-                obj, raw = decode_object(se.value, se.revision)
+                obj, raw = self._decode(se)
                 co = CachedObject(se.key, obj, raw, se.revision)
                 self.objects[se.key] = co
                 typ = MODIFIED if old is not None else ADDED

@@ -150,3 +150,19 @@ def test_model_check_memo_still_checks_the_rest() -> None:
     assert info.value.details is not None
     assert [c["field"] for c in info.value.details["causes"]] == \
         ["metadata.labels"]
+
+
+def test_yaml_bodies_are_json_first(api: Api, ns: str) -> None:
+    """YAML is converted to the JSON it stands for, as Kubernetes does: a timestamp is
+    a string, and what cannot be JSON (NaN) is a 400, never a 500."""
+    url = f"/api/v1/namespaces/{ns}/pods"
+    doc = (b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: yml\n  annotations:\n"
+           b"    since: 2020-01-02\nspec:\n  containers:\n  - name: c\n    image: nginx\n")
+    out = api.ok("POST", url, doc, 201, content_type="application/yaml")
+    assert out["metadata"]["annotations"] == {"since": "2020-01-02"}
+    assert api.ok("GET", f"{url}/yml", resourceVersion="0")["metadata"]["annotations"] == \
+        {"since": "2020-01-02"}
+    nan = doc.replace(b"name: yml", b"name: ynan").replace(b"spec:\n",
+                                                           b"spec:\n  priority: .nan\n")
+    code, body = api.call("POST", url, nan, content_type="application/yaml")
+    assert code == 400 and body["reason"] == "BadRequest", body

@@ -224,3 +224,27 @@ async def test_stream_bookmarks_and_initial_events_end(
     assert bookmarks and all(int(b["object"]["metadata"]["resourceVersion"]) >= rev
                              for b in bookmarks)
     assert w.closed and w not in cache.watchers
+
+
+async def test_own_writes_reuse_the_encoded_object(
+        setup: tuple[FakeStorage, WatchCache]) -> None:
+    store, cache = setup
+    obj = pod("w")
+    value = orjson.dumps(obj)
+    rev = store.rev + 1
+    enc = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(rev)}}
+    raw = orjson.dumps(enc)
+    cache.remember_write(rev, KEY + "w", value, enc, raw)
+    assert store.put(KEY + "w", obj) == rev  # the same bytes as ``value``
+    # A hint whose bytes are not the event's is not used.
+    rev2 = store.rev + 1
+    cache.remember_write(rev2, KEY + "x", b'{"other": 1}', {"bogus": True}, b"{}")
+    store.put(KEY + "x", pod("x"))
+    await settle(cache, store)
+    w, x = cache.get(KEY + "w"), cache.get(KEY + "x")
+    assert w is not None and w.obj is enc and w.raw == raw
+    assert x is not None and x.obj["metadata"] == {"name": "x", "namespace": "ns", "labels": {},
+                                                   "resourceVersion": str(rev2)}
+    # A hint for an event already applied is dropped, not kept forever.
+    cache.remember_write(rev, KEY + "w", value, enc, raw)
+    assert not cache._written

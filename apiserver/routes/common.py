@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -58,6 +59,29 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def _finite(v: Any) -> bool:
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, dict):
+        return all(_finite(x) for x in v.values())
+    if isinstance(v, list):
+        return all(_finite(x) for x in v)
+    return True
+
+
+def json_native(doc: Any) -> Any:
+    """A YAML document as the JSON it stands for (as Kubernetes converts YAML to JSON
+    first): timestamps become strings; NaN, infinities and binary are rejected. After
+    this, an object is exactly what decoding its stored JSON gives back."""
+    if not _finite(doc):
+        raise errors.bad_request("couldn't decode YAML: NaN and infinite numbers are not "
+                                 "valid JSON")
+    try:
+        return orjson.loads(orjson.dumps(doc))
+    except (TypeError, orjson.JSONEncodeError) as e:
+        raise errors.bad_request(f"couldn't decode YAML: {e}") from None
+
+
 def decode_object_body(request: Request, body: bytes) -> JSONDict:
     """A create/update body as a dict: JSON (or YAML, which kubectl may send)."""
     mt = media_type(request)
@@ -69,7 +93,7 @@ def decode_object_body(request: Request, body: bytes) -> JSONDict:
                 f"couldn't get version/kind; json parse error: {e}") from None
     elif mt in ("application/yaml", "application/x-yaml", "text/yaml"):
         try:
-            obj = yaml.load(body, Loader=_NoAliasLoader)  # a SafeLoader subclass
+            obj = json_native(yaml.load(body, Loader=_NoAliasLoader))  # a SafeLoader subclass
         except yaml.YAMLError as e:
             raise errors.bad_request(f"couldn't decode YAML: {e}") from None
     else:

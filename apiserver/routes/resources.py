@@ -27,6 +27,7 @@ from apiserver.routes.common import (
     decode_object_body,
     flag,
     int_param,
+    json_native,
     json_response,
     media_type,
     read_body,
@@ -183,7 +184,7 @@ async def _apply_create(request: Request, info: ResourceInfo, namespace: str | N
     from apiserver.patch import PatchError, applied_object
 
     try:
-        obj = applied_object(body)
+        obj = json_native(applied_object(body))
     except PatchError as e:
         raise errors.ApiError(e.code, e.reason, e.message) from None
     md = obj.setdefault("metadata", {})
