@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+
+_last: tuple[int, str] = (-1, "")
 
 
 def now() -> str:
-    return format_time(datetime.now(UTC))
+    # Whole seconds: the string changes once a second, so it is formatted once a
+    # second (every create stamps creationTimestamp; strftime is the costly part).
+    global _last
+    sec = int(time.time())
+    last = _last
+    if last[0] == sec:
+        return last[1]
+    out = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec))
+    _last = (sec, out)
+    return out
 
 
 def format_time(t: datetime) -> str:

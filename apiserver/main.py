@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
                 # No proxy sits in front of it; trusting X-Forwarded-* would only
                 # add a middleware layer to every request.
                 proxy_headers=False,
+                server_header=False,  # as Kubernetes: no Server header to validate and send
                 timeout_graceful_shutdown=2, lifespan="on")
 
 

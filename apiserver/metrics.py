@@ -7,6 +7,7 @@ who know Kubernetes find them where they expect.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -145,6 +146,17 @@ _VERB_LABEL = {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": "D
                "watch": "WATCH"}
 
 
+@functools.lru_cache(maxsize=4096)
+def _request_labels(method: str, path: str, watch: str | None) -> tuple[str, str, str]:
+    """verb, resource, subresource of a request; only ``watch`` of its query matters.
+    Cached: a busy client repeats few (method, path) pairs, and parsing is per request."""
+    info = requestinfo.parse(method, path, {"watch": watch} if watch is not None else None)
+    if info is None:
+        return method, "", ""
+    return (_VERB_LABEL.get(info.verb, info.verb.upper()), info.resource.plural,
+            info.subresource or "")
+
+
 class MetricsMiddleware:
     """Counts and times every request by Kubernetes verb, resource and code."""
 
@@ -156,13 +168,10 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         qs = scope.get("query_string")
-        query = dict(parse_qsl(bytes(qs).decode("latin-1"))) if qs else None
-        info = requestinfo.parse(scope["method"], scope["path"], query)
-        if info is None:
-            verb, resource, sub = scope["method"], "", ""
-        else:
-            verb = _VERB_LABEL.get(info.verb, info.verb.upper())
-            resource, sub = info.resource.plural, info.subresource or ""
+        watch = None
+        if qs:
+            watch = dict(parse_qsl(bytes(qs).decode("latin-1"))).get("watch")
+        verb, resource, sub = _request_labels(scope["method"], scope["path"], watch)
         code = 500
         watching = verb == "WATCH"
 
