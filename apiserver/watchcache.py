@@ -307,8 +307,12 @@ class WatchCache:
         if rev <= self.revision:
             return  # the event came first
         if len(self._written) >= 1024:
-            # Hints whose events went another way (a re-list) would pile up.
+            # Hints whose events went another way (a re-list) would pile up; and while
+            # the cache lags far behind, hints are not worth keeping at all (they are
+            # only a shortcut), so a full table is emptied rather than scanned per write.
             self._written = {r: w for r, w in self._written.items() if r > self.revision}
+            if len(self._written) >= 512:
+                self._written.clear()
         self._written[rev] = (key, value, obj, raw)
 
     def _decode(self, se: StorageEvent) -> tuple[JSONDict, bytes]:

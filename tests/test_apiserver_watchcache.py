@@ -248,3 +248,12 @@ async def test_own_writes_reuse_the_encoded_object(
     # A hint for an event already applied is dropped, not kept forever.
     cache.remember_write(rev, KEY + "w", value, enc, raw)
     assert not cache._written
+
+
+async def test_write_hints_stay_bounded_while_the_cache_lags(
+        setup: tuple[FakeStorage, WatchCache]) -> None:
+    _, cache = setup
+    base = cache.revision
+    for i in range(1, 5000):
+        cache.remember_write(base + i, KEY + f"h{i}", b"{}", {}, b"{}")
+        assert len(cache._written) <= 1024
