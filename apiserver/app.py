@@ -129,6 +129,18 @@ class ApiServerApp(FastAPI):
             app = mw(app)
         return app
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Resource requests go straight to the built stack: FastAPI's own __call__
+        # asks its OpenTelemetry hooks (opt-in, unconfigured here) whether they are
+        # enabled on every request. Lifespan and everything else take its path.
+        stack = self.middleware_stack
+        if stack is not None and scope["type"] == "http" and not self.root_path \
+                and scope["path"].startswith(("/api/", "/apis/")):
+            scope["app"] = self
+            await stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
 
 def _install_middlewares(app: ApiServerApp) -> None:
     # Outermost first. Table conversion and protobuf decoding wrap the handlers.

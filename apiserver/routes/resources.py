@@ -143,6 +143,8 @@ async def dispatch(request: Request, t: Target) -> Response:
 
 
 def _dry_run(request: Request) -> bool:
+    if not request.scope.get("query_string"):
+        return False  # the common case, without building QueryParams
     return bool(request.query_params.getlist("dryRun"))
 
 
