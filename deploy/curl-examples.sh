@@ -5,6 +5,19 @@
 set -euo pipefail
 API=${MINIK8S_SERVER:-http://127.0.0.1:8080}
 
+# 0. A pod from JSON: create it, get it, list by label, watch it (the watch ends after 5 s), delete.
+curl -fsS -X POST "$API/api/v1/namespaces/default/pods" \
+  -H 'Content-Type: application/json' -d '{
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "hello", "labels": {"app": "hello"}},
+    "spec": {"containers": [{"name": "web", "image": "nginx"}]}}' | cut -c1-160
+curl -fsS "$API/api/v1/namespaces/default/pods/hello" | cut -c1-160
+curl -fsS "$API/api/v1/namespaces/default/pods?labelSelector=app%3Dhello" | grep -o '"name":"hello"'
+curl -fsS -N "$API/api/v1/namespaces/default/pods?watch=true&labelSelector=app%3Dhello&timeoutSeconds=5" \
+  | cut -c1-160
+curl -fsS -X DELETE "$API/api/v1/namespaces/default/pods/hello" | cut -c1-160
+echo
+
 # 1. Create a deployment of 2 nginx pods (what `minictl create deployment` POSTs).
 curl -fsS -X POST "$API/apis/apps/v1/namespaces/default/deployments" \
   -H 'Content-Type: application/json' -d '{
