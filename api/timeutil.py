@@ -32,3 +32,47 @@ def now_micro() -> str:
 
 def parse_time(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def human_duration(seconds: float) -> str:
+    """apimachinery's ``duration.HumanDuration`` (kubectl's AGE): precise when recent,
+    coarser as it grows. Shared by the server's Table printing and minictl's own."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        rest = s % 60
+        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        rest = minutes % 60
+        return f"{hours}h{rest}m" if rest else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        rest = hours % 24
+        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = (hours // 24) % 365
+        return f"{hours // 24 // 365}y{days}d" if days else f"{hours // 24 // 365}y"
+    return f"{hours // 24 // 365}y"
+
+
+def since(timestamp: str | None, now: datetime | None = None) -> str:
+    """The AGE column: time since ``timestamp``; ``<unknown>`` when there is none."""
+    if not timestamp:
+        return "<unknown>"
+    try:
+        t = parse_time(timestamp)
+    except ValueError:
+        return "<unknown>"
+    return human_duration(((now or datetime.now(UTC)) - t).total_seconds())

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.resources import ResourceInfo
-from api.timeutil import parse_time
+from api.timeutil import parse_time, since
 
 JSONDict = dict[str, Any]
 
@@ -65,51 +65,6 @@ def include_object_mode(query: dict[str, str]) -> str:
     """includeObject: None, Metadata (the default) or Object."""
     mode = query.get("includeObject", "Metadata")
     return mode if mode in ("None", "Metadata", "Object") else "Metadata"
-
-
-# ---- durations as kubectl prints them -----------------------------------------
-
-
-def human_duration(seconds: float) -> str:
-    """apimachinery's duration.HumanDuration."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        rem = s % 60
-        return f"{minutes}m" if rem == 0 else f"{minutes}m{rem}s"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        rem = minutes % 60
-        return f"{hours}h" if rem == 0 else f"{hours}h{rem}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        rem = hours % 24
-        return f"{hours // 24}d" if rem == 0 else f"{hours // 24}d{rem}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
-    return f"{hours // 24 // 365}y"
-
-
-def since(timestamp: str | None, now: datetime | None = None) -> str:
-    if not timestamp:
-        return "<unknown>"
-    try:
-        t = parse_time(timestamp)
-    except ValueError:
-        return "<unknown>"
-    return human_duration(((now or datetime.now(UTC)) - t).total_seconds())
 
 
 # ---- columns and rows per kind --------------------------------------------------

@@ -17,11 +17,10 @@ from api.models import (
 )
 from api.models.core import Container, ContainerState, PodTemplateSpec, TypedObject
 from api.resources import ResourceInfo
-from api.timeutil import parse_time
+from api.timeutil import parse_time, since
 from cli import output, tables
 from cli.context import State, resolve_kind, split_ref, state
 from cli.errors import CliError, format_api_error
-from cli.humanize import since
 from cli.options import common
 from client.errors import ApiError, NotFound
 

@@ -14,8 +14,7 @@ from api.models import Deployment, Event, Lease, Namespace, Node, Pod, ReplicaSe
 from api.models.core import TypedObject
 from api.models.meta import LabelSelector
 from api.resources import ResourceInfo
-from api.timeutil import parse_time
-from cli.humanize import since
+from api.timeutil import parse_time, since
 
 NONE = "<none>"
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from api import resources
 from apiserver import discovery, openapi, requestinfo, tables
 
@@ -40,14 +38,6 @@ def test_discovery_documents() -> None:
     assert discovery.api_resource_list("apps", "v2") is None
     v = discovery.version_info()
     assert v["gitVersion"].startswith("v1.") and v["major"] == "1"
-
-
-@pytest.mark.parametrize("seconds,text", [
-    (0, "0s"), (59, "59s"), (119, "119s"), (120, "2m"), (125, "2m5s"), (600, "10m"),
-    (3 * 3600, "3h"), (3 * 3600 + 60, "3h1m"), (9 * 3600, "9h"), (50 * 3600, "2d2h"),
-    (10 * 86400, "10d"), (3 * 365 * 86400, "3y"), (-5, "<invalid>")])
-def test_human_duration(seconds: int, text: str) -> None:
-    assert tables.human_duration(seconds) == text
 
 
 def test_wants_table() -> None:

@@ -1,35 +1,16 @@
-"""kubectl's AGE format and STATUS column, as pure functions (no server needed)."""
+"""kubectl's STATUS column and table layout, as pure functions (no server needed; AGE is
+api.timeutil's, tested in test_api_timeutil)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from api.models import Pod
 from cli.errors import CliError
-from cli.humanize import human_duration, since
 from cli.output import parse_duration
 from cli.tables import pod_ready, pod_restarts, pod_status_reason, render
-
-
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0, "0s"), (5, "5s"), (119, "119s"), (120, "2m"), (182, "3m2s"), (599, "9m59s"),
-    (600, "10m"), (3 * 3600 - 1, "179m"), (3 * 3600, "3h"), (4 * 3600 + 60 * 5, "4h5m"),
-    (8 * 3600, "8h"), (47 * 3600, "47h"), (48 * 3600, "2d"), (2 * 86400 + 3 * 3600, "2d3h"),
-    (8 * 86400, "8d"), (400 * 86400, "400d"), (2 * 365 * 86400, "2y"),
-    (3 * 365 * 86400 + 86400 * 10, "3y10d"), (9 * 365 * 86400, "9y"), (-0.5, "0s"),
-    (-5, "<invalid>"),
-])
-def test_human_duration_matches_kubectl(seconds: float, text: str) -> None:
-    assert human_duration(seconds) == text
-
-
-def test_since() -> None:
-    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-    assert since((now - timedelta(seconds=42)).strftime("%Y-%m-%dT%H:%M:%SZ"), now) == "42s"
-    assert since(None, now) == "<unknown>"
-    assert since("garbage", now) == "<unknown>"
 
 
 def _pod(status: dict[str, object], deleting: bool = False, containers: int = 1) -> Pod:
