@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from api.podutil import qos_class
+from api.volumes import VOLUME_SOURCES
 
 __all__ = [
     "add_default_tolerations",
@@ -93,40 +94,6 @@ def _default_container(c: Any) -> None:
             ref.setdefault("apiVersion", "v1")
 
 
-_VOLUME_SOURCES = (
-    "hostPath",
-    "emptyDir",
-    "gcePersistentDisk",
-    "awsElasticBlockStore",
-    "gitRepo",
-    "secret",
-    "nfs",
-    "iscsi",
-    "glusterfs",
-    "persistentVolumeClaim",
-    "rbd",
-    "flexVolume",
-    "cinder",
-    "cephfs",
-    "flocker",
-    "downwardAPI",
-    "fc",
-    "azureFile",
-    "configMap",
-    "vsphereVolume",
-    "quobyte",
-    "azureDisk",
-    "photonPersistentDisk",
-    "projected",
-    "portworxVolume",
-    "scaleIO",
-    "storageos",
-    "csi",
-    "ephemeral",
-    "image",
-)
-
-
 def default_pod_spec(spec: JSON) -> None:
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
@@ -142,7 +109,7 @@ def default_pod_spec(spec: JSON) -> None:
         if not isinstance(v, dict):
             continue
         # A volume with no source is an emptyDir (SetDefaults_Volume).
-        if not any(k in v for k in _VOLUME_SOURCES):
+        if not any(k in v for k in VOLUME_SOURCES):
             v["emptyDir"] = {}
         hp = v.get("hostPath")
         if isinstance(hp, dict):

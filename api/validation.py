@@ -34,6 +34,7 @@ from api.names import (
     mask_trailing_dash,
 )
 from api.quantity import QuantityError, canonical, parse_quantity
+from api.volumes import VOLUME_SOURCES
 
 __all__ = [
     "DUPLICATE",
@@ -371,38 +372,6 @@ HOST_PATH_TYPES = [
     "FileOrCreate",
     "Socket",
 ]
-VOLUME_SOURCES = (
-    "hostPath",
-    "emptyDir",
-    "gcePersistentDisk",
-    "awsElasticBlockStore",
-    "gitRepo",
-    "secret",
-    "nfs",
-    "iscsi",
-    "glusterfs",
-    "persistentVolumeClaim",
-    "rbd",
-    "flexVolume",
-    "cinder",
-    "cephfs",
-    "flocker",
-    "downwardAPI",
-    "fc",
-    "azureFile",
-    "configMap",
-    "vsphereVolume",
-    "quobyte",
-    "azureDisk",
-    "photonPersistentDisk",
-    "projected",
-    "portworxVolume",
-    "scaleIO",
-    "storageos",
-    "csi",
-    "ephemeral",
-    "image",
-)
 _STANDARD_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 _INT32_MAX = 2**31 - 1
 
