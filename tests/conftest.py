@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.apiserver_helpers import Api
 from tests.support import ApiServer, Etcd
 
 
@@ -46,6 +47,21 @@ def apiserver(etcd: Etcd | ExternalEtcd) -> Iterator[ApiServer]:
 @pytest.fixture(scope="session")
 def server_url(apiserver: ApiServer) -> str:
     return apiserver.url
+
+
+@pytest.fixture(scope="module")
+def api(server_url: str) -> Iterator[Api]:
+    """JSON calls to the shared API server, one client per module (a module whose ``api``
+    is another kind of client defines its own)."""
+    a = Api(server_url)
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def ns(api: Api) -> str:
+    """A fresh namespace per test (a module that shares one defines a module-scoped ``ns``)."""
+    return api.namespace()
 
 
 @pytest.fixture(scope="module")

@@ -3,19 +3,11 @@ status, and each validation error reported once with Kubernetes' field path."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.apiserver_helpers import Api, deployment, pod, replicaset
-
-
-@pytest.fixture(scope="module")
-def api(server_url: str) -> Iterator[Api]:
-    a = Api(server_url)
-    yield a
-    a.close()
 
 
 @pytest.fixture(scope="module")

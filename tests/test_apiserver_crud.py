@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,18 +10,6 @@ import pytest
 from api import resources
 from tests.apiserver_helpers import Api, deployment, pod, replicaset
 from tests.support import unique
-
-
-@pytest.fixture(scope="module")
-def api(server_url: str) -> Iterator[Api]:
-    a = Api(server_url)
-    yield a
-    a.close()
-
-
-@pytest.fixture
-def ns(api: Api) -> str:
-    return api.namespace()
 
 
 def sample(kind: str, name: str) -> dict[str, Any]:

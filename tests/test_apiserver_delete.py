@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.apiserver_helpers import Api, Watch, deployment, names, pod
-
-
-@pytest.fixture(scope="module")
-def api(server_url: str) -> Iterator[Api]:
-    a = Api(server_url)
-    yield a
-    a.close()
-
-
-@pytest.fixture
-def ns(api: Api) -> str:
-    return api.namespace()
 
 
 def test_finalizers_hold_the_object(api: Api, ns: str, server_url: str) -> None:

@@ -11,13 +11,6 @@ from tests.apiserver_helpers import Api, pod
 
 
 @pytest.fixture(scope="module")
-def api(server_url: str) -> Iterator[Api]:
-    a = Api(server_url)
-    yield a
-    a.close()
-
-
-@pytest.fixture(scope="module")
 def ns(api: Api) -> str:
     return api.namespace()
 

@@ -52,13 +52,6 @@ def kubelet() -> Iterator[int]:
     srv.server_close()
 
 
-@pytest.fixture(scope="module")
-def api(server_url: str) -> Iterator[Api]:
-    a = Api(server_url)
-    yield a
-    a.close()
-
-
 def test_pod_log_proxy(api: Api, kubelet: int) -> None:
     ns = api.namespace()
     node = unique("node")

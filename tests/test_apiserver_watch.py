@@ -3,23 +3,7 @@ initial state, watch-list, timeouts, fan-out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from tests.apiserver_helpers import Api, Watch, names, pod
-
-
-@pytest.fixture(scope="module")
-def api(server_url: str) -> Iterator[Api]:
-    a = Api(server_url)
-    yield a
-    a.close()
-
-
-@pytest.fixture
-def ns(api: Api) -> str:
-    return api.namespace()
 
 
 def test_initial_state_then_live_in_order(api: Api, ns: str, server_url: str) -> None:
