@@ -69,7 +69,10 @@ def private_apiserver() -> Iterator[ApiServer]:
     """An etcd + API server of the module's own, for tests that run a scheduler or other
     cluster-wide actors, which would otherwise act on the objects other tests left behind."""
     e = Etcd().start()
-    s = ApiServer(e.url).start()
-    yield s
-    s.stop()
-    e.stop()
+    s = ApiServer(e.url)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+        e.stop()

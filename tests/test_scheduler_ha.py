@@ -16,7 +16,7 @@ import pytest
 from api.models import Lease, Namespace, Node, Pod
 from client import Client
 from tests.scheduler_helpers import make_node, make_pod
-from tests.support import ApiServer, Etcd, Process, service, unique, wait_for
+from tests.support import ApiServer, Process, service, unique, wait_for
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -25,15 +25,8 @@ LEASE = ["--leader-elect", "--leader-elect-lease-duration", "3",
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    etcd = Etcd().start()
-    api = ApiServer(etcd.url)
-    try:
-        api.start()
-        yield api.url
-    finally:
-        api.stop()
-        etcd.stop()
+def cluster(private_apiserver: ApiServer) -> str:
+    return private_apiserver.url
 
 
 @pytest.fixture

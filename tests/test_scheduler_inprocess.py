@@ -8,7 +8,7 @@ transport wrapper (our own interface), to see the assume cache at work:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -19,21 +19,14 @@ from client.rest import AsyncClient
 from scheduler.plugins import default_framework
 from scheduler.service import Scheduler
 from tests.scheduler_helpers import make_node, make_pod
-from tests.support import ApiServer, Etcd, async_wait_for, unique
+from tests.support import ApiServer, async_wait_for, unique
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    etcd = Etcd().start()
-    api = ApiServer(etcd.url)
-    try:
-        api.start()
-        yield api.url
-    finally:
-        api.stop()
-        etcd.stop()
+def cluster(private_apiserver: ApiServer) -> str:
+    return private_apiserver.url
 
 
 class BindingGate(httpx.AsyncBaseTransport):

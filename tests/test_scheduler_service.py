@@ -15,21 +15,14 @@ import pytest
 from api.models import Event, Node, Pod, PodStatus
 from client import Client, NotFound
 from tests.scheduler_helpers import make_node, make_pod
-from tests.support import ApiServer, Etcd, Process, service, unique, wait_for
+from tests.support import ApiServer, Process, service, unique, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    etcd = Etcd().start()
-    api = ApiServer(etcd.url)
-    try:
-        api.start()
-        yield api.url
-    finally:
-        api.stop()
-        etcd.stop()
+def cluster(private_apiserver: ApiServer) -> str:
+    return private_apiserver.url
 
 
 @pytest.fixture(scope="module")
