@@ -16,11 +16,17 @@ from api.labels import SelectorError, from_label_selector
 from api.models import Deployment, DeploymentStatus, ObjectMeta, Pod, ReplicaSet, ReplicaSetSpec
 from api.podutil import controller_ref
 from client import AlreadyExists, AsyncClient, NotFound
-from client.cache import CONTROLLER_UID_INDEX, NAMESPACE_INDEX, meta_key
+from client.cache import CONTROLLER_UID_INDEX, meta_key
 from client.controller import Controller, Result
 from controllers import deployment_util as du
 from controllers.context import ControllerContext, namespace_terminating, retry_conflicts
-from controllers.ownership import ClaimManager, claim_candidates, owner_reference
+from controllers.ownership import (
+    ClaimManager,
+    claim_candidates,
+    owner_key,
+    owner_reference,
+    selecting_owners,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +72,11 @@ class DeploymentController:
     # ---- handlers: enqueue only --------------------------------------------------
 
     def _owner_key(self, rs: ReplicaSet) -> str | None:
-        ref = controller_ref(rs)
-        if ref is None or ref.kind != KIND:
-            return None
-        key = f"{rs.metadata.namespace}/{ref.name}"
-        d = self.d_store.get(key)
-        return key if d is not None and d.metadata.uid == ref.uid else None
+        return owner_key(rs, KIND, self.d_store)
 
     def _enqueue_matching(self, rs: ReplicaSet) -> None:
-        for d in self.d_store.by_index(NAMESPACE_INDEX, rs.metadata.namespace or ""):
-            try:
-                if from_label_selector(d.spec.selector).matches(rs.metadata.labels):
-                    self.controller.enqueue(meta_key(d))
-            except SelectorError:
-                continue
+        for d in selecting_owners(rs, self.d_store):
+            self.controller.enqueue(meta_key(d))
 
     def _rs_added(self, rs: ReplicaSet) -> None:
         key = self._owner_key(rs)
@@ -110,11 +107,9 @@ class DeploymentController:
         # Recreate waits for the old pods to be gone, and only a pod's delete says so.
         if not isinstance(pod, Pod):
             return
-        ref = controller_ref(pod)
-        if ref is None or ref.kind != "ReplicaSet":
-            return
-        rs = self.rs_store.get(f"{pod.metadata.namespace}/{ref.name}")
-        if rs is None or rs.metadata.uid != ref.uid:
+        rs_key = owner_key(pod, "ReplicaSet", self.rs_store)
+        rs = self.rs_store.get(rs_key) if rs_key is not None else None
+        if rs is None:
             return
         key = self._owner_key(rs)
         if key is not None:

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-from api.labels import Selector
-from api.models import OwnerReference, TypedObject
+from api.labels import Selector, SelectorError, from_label_selector
+from api.models import Deployment, OwnerReference, ReplicaSet, TypedObject
 from api.podutil import controller_ref
 from client import AsyncClient, NotFound
 from client.cache import CONTROLLER_UID_INDEX, LABEL_INDEX, NAMESPACE_INDEX, Store
@@ -22,12 +22,38 @@ from client.cache import CONTROLLER_UID_INDEX, LABEL_INDEX, NAMESPACE_INDEX, Sto
 log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=TypedObject)
+Owner = TypeVar("Owner", Deployment, ReplicaSet)
 
 
 def owner_reference(owner: TypedObject, api_version: str, kind: str) -> OwnerReference:
     return OwnerReference(api_version=api_version, kind=kind, name=owner.metadata.name or "",
                           uid=owner.metadata.uid or "", controller=True,
                           block_owner_deletion=True)
+
+
+def owner_key(dependent: TypedObject, kind: str, owners: Store[T]) -> str | None:
+    """The store key of the ``kind`` owner that ``dependent``'s controllerRef names, when the
+    cache holds that owner with the referenced uid (a namesake made after the owner was
+    deleted owns nothing; k8s resolveControllerRef)."""
+    ref = controller_ref(dependent)
+    if ref is None or ref.kind != kind:
+        return None
+    key = f"{dependent.metadata.namespace}/{ref.name}"
+    owner = owners.get(key)
+    return key if owner is not None and owner.metadata.uid == ref.uid else None
+
+
+def selecting_owners(dependent: TypedObject, owners: Store[Owner]) -> list[Owner]:
+    """The owners in ``dependent``'s namespace whose selector matches its labels: who may
+    adopt it as an orphan (an owner with an invalid selector adopts nothing)."""
+    found: list[Owner] = []
+    for o in owners.by_index(NAMESPACE_INDEX, dependent.metadata.namespace or ""):
+        try:
+            if from_label_selector(o.spec.selector).matches(dependent.metadata.labels):
+                found.append(o)
+        except SelectorError:
+            continue
+    return found
 
 
 def claim_candidates(store: Store[T], namespace: str, selector: Selector,

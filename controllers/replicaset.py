@@ -16,12 +16,18 @@ from api.labels import SelectorError, from_label_selector
 from api.models import ObjectMeta, Pod, ReplicaSet
 from api.podutil import controller_ref, is_pod_active, is_pod_ready
 from client import AsyncClient, NotFound
-from client.cache import NAMESPACE_INDEX, meta_key, split_key
+from client.cache import meta_key, split_key
 from client.controller import Controller, Result
 from controllers import replicaset_util as ru
 from controllers.context import ControllerContext, namespace_terminating, retry_conflicts
 from controllers.expectations import Expectations
-from controllers.ownership import ClaimManager, claim_candidates, owner_reference
+from controllers.ownership import (
+    ClaimManager,
+    claim_candidates,
+    owner_key,
+    owner_reference,
+    selecting_owners,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,23 +69,12 @@ class ReplicaSetController:
         self.controller.enqueue(key)
 
     def _owner_key(self, pod: Pod) -> str | None:
-        ref = controller_ref(pod)
-        if ref is None or ref.kind != KIND:
-            return None
-        key = f"{pod.metadata.namespace}/{ref.name}"
-        rs = self.rs_store.get(key)
-        if rs is None or rs.metadata.uid != ref.uid:
-            return None
-        return key
+        return owner_key(pod, KIND, self.rs_store)
 
     def _enqueue_matching(self, pod: Pod) -> None:
         """An orphan: every ReplicaSet whose selector matches may want to adopt it."""
-        for rs in self.rs_store.by_index(NAMESPACE_INDEX, pod.metadata.namespace or ""):
-            try:
-                if from_label_selector(rs.spec.selector).matches(pod.metadata.labels):
-                    self.controller.enqueue(meta_key(rs))
-            except SelectorError:
-                continue
+        for rs in selecting_owners(pod, self.rs_store):
+            self.controller.enqueue(meta_key(rs))
 
     def _pod_added(self, pod: Pod) -> None:
         if pod.metadata.deletion_timestamp is not None:
