@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 from api import resources
 from api.resources import ResourceInfo
 from apiserver import discovery
+from apiserver.protobuf import length_delimited
 
 JSONDict = dict[str, Any]
 
@@ -371,27 +372,11 @@ def _v2_param(p: JSONDict) -> JSONDict:
     return q
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _pb_string(field: int, value: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(value)) + value
-
-
 @cache
 def v2_protobuf() -> bytes:
     """gnostic openapi_v2.Document{swagger: "2.0", info: {title, version}}."""
-    info = _pb_string(1, b"minik8s") + _pb_string(2, discovery.GIT_VERSION.encode())
-    return _pb_string(1, b"2.0") + _pb_string(2, info)
+    info = length_delimited(1, b"minik8s") + length_delimited(2, discovery.GIT_VERSION.encode())
+    return length_delimited(1, b"2.0") + length_delimited(2, info)
 
 
 def _wants_protobuf(accept: str | None) -> bool:

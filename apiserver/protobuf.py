@@ -385,10 +385,10 @@ def decode(body: bytes) -> JSONDict:
 
 
 def _key(number: int, wire: int) -> bytes:
-    return _encode_varint(number << 3 | wire)
+    return encode_varint(number << 3 | wire)
 
 
-def _encode_varint(n: int) -> bytes:
+def encode_varint(n: int) -> bytes:
     if n < 0:
         n += 1 << 64
     out = bytearray()
@@ -402,30 +402,30 @@ def _encode_varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _ld(number: int, payload: bytes) -> bytes:
-    return _key(number, 2) + _encode_varint(len(payload)) + payload
+def length_delimited(number: int, payload: bytes) -> bytes:
+    return _key(number, 2) + encode_varint(len(payload)) + payload
 
 
 def _encode_scalar(number: int, kind: str, value: Any) -> bytes:
     if kind == STRING:
-        return _ld(number, str(value).encode())
+        return length_delimited(number, str(value).encode())
     if kind in (INT, BOOL):
-        return _key(number, 0) + _encode_varint(int(value))
+        return _key(number, 0) + encode_varint(int(value))
     if kind in (TIME, MICROTIME):
         t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         secs = int(t.timestamp())
-        inner = _key(1, 0) + _encode_varint(secs)
+        inner = _key(1, 0) + encode_varint(secs)
         if t.microsecond:
-            inner += _key(2, 0) + _encode_varint(t.microsecond * 1000)
-        return _ld(number, inner)
+            inner += _key(2, 0) + encode_varint(t.microsecond * 1000)
+        return length_delimited(number, inner)
     if kind == QUANTITY:
-        return _ld(number, _ld(1, str(value).encode()))
+        return length_delimited(number, length_delimited(1, str(value).encode()))
     if kind == INTSTR:
         if isinstance(value, str):
-            return _ld(number, _key(1, 0) + _encode_varint(1) + _ld(3, value.encode()))
-        return _ld(number, _key(1, 0) + _encode_varint(0) + _key(2, 0) + _encode_varint(value))
+            return length_delimited(number, _key(1, 0) + encode_varint(1) + length_delimited(3, value.encode()))
+        return length_delimited(number, _key(1, 0) + encode_varint(0) + _key(2, 0) + encode_varint(value))
     if kind == BYTES:
-        return _ld(number, base64.b64decode(value))
+        return length_delimited(number, base64.b64decode(value))
     raise ValueError(kind)
 
 
@@ -437,20 +437,20 @@ def encode_message(message: str, obj: JSONDict) -> bytes:
         if flag == INLINE:
             inner = encode_message(kind, obj)
             if inner:
-                out += _ld(number, inner)
+                out += length_delimited(number, inner)
             continue
         if name not in obj:
             continue
         value = obj[name]
         if kind in (MAP_STRING, MAP_QUANTITY):
             for k, v in value.items():
-                vb = _ld(1, str(v).encode()) if kind == MAP_QUANTITY else str(v).encode()
-                out += _ld(number, _ld(1, k.encode()) + _ld(2, vb))
+                vb = length_delimited(1, str(v).encode()) if kind == MAP_QUANTITY else str(v).encode()
+                out += length_delimited(number, length_delimited(1, k.encode()) + length_delimited(2, vb))
             continue
         values = value if flag == R else [value]
         for v in values:
             if kind in SCHEMA:
-                out += _ld(number, encode_message(kind, v))
+                out += length_delimited(number, encode_message(kind, v))
             else:
                 out += _encode_scalar(number, kind, v)
     return out
@@ -459,6 +459,6 @@ def encode_message(message: str, obj: JSONDict) -> bytes:
 def encode(obj: JSONDict) -> bytes:
     api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
     message = KINDS[(api_version, kind)]
-    type_meta = _ld(1, api_version.encode()) + _ld(2, kind.encode())
-    return MAGIC + _ld(1, type_meta) + _ld(2, encode_message(message, obj))
+    type_meta = length_delimited(1, api_version.encode()) + length_delimited(2, kind.encode())
+    return MAGIC + length_delimited(1, type_meta) + length_delimited(2, encode_message(message, obj))
 

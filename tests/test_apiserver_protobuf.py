@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from apiserver import protobuf
+from apiserver.protobuf import length_delimited as ld
 
 
 def deployment() -> dict[str, Any]:
@@ -47,12 +48,12 @@ def test_round_trip_keeps_modelled_fields() -> None:
 
 def test_go_style_empty_fields_are_dropped_but_pointers_kept() -> None:
     # What Go writes for an unset non-pointer string (name="" etc.) and bools (stdin=false).
-    meta = protobuf._ld(1, b"ns1") + protobuf._ld(2, b"") + protobuf._key(7, 0) + b"\x00"
-    container = (protobuf._ld(1, b"c") + protobuf._ld(2, b"busybox") +
+    meta = ld(1, b"ns1") + ld(2, b"") + protobuf._key(7, 0) + b"\x00"
+    container = (ld(1, b"c") + ld(2, b"busybox") +
                  protobuf._key(16, 0) + b"\x00")
-    spec = protobuf._ld(2, container) + protobuf._key(4, 0) + b"\x00"
-    body = (protobuf.MAGIC + protobuf._ld(1, protobuf._ld(1, b"v1") + protobuf._ld(2, b"Pod"))
-            + protobuf._ld(2, protobuf._ld(1, meta) + protobuf._ld(2, spec)))
+    spec = ld(2, container) + protobuf._key(4, 0) + b"\x00"
+    body = (protobuf.MAGIC + ld(1, ld(1, b"v1") + ld(2, b"Pod"))
+            + ld(2, ld(1, meta) + ld(2, spec)))
     assert protobuf.decode(body) == {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ns1"},
         "spec": {"containers": [{"name": "c", "image": "busybox"}],
@@ -64,15 +65,15 @@ def test_unknown_fields_are_skipped() -> None:
     raw = protobuf.encode(ns)
     # Append field 99 (varint) to the Unknown's raw object: ignored, like an unknown JSON key.
     inner = protobuf.encode_message("Namespace", ns) + protobuf._key(99, 0) + b"\x05"
-    raw = protobuf.MAGIC + protobuf._ld(1, protobuf._ld(1, b"v1") + protobuf._ld(
-        2, b"Namespace")) + protobuf._ld(2, inner)
+    raw = protobuf.MAGIC + ld(1, ld(1, b"v1") + ld(
+        2, b"Namespace")) + ld(2, inner)
     assert protobuf.decode(raw) == ns
 
 
 @pytest.mark.parametrize("body", [
     b"{}",  # no magic
     protobuf.MAGIC + b"\x0a\x05\x0a\x02v1",  # truncated
-    protobuf.MAGIC + protobuf._ld(1, protobuf._ld(1, b"v1") + protobuf._ld(2, b"Secret")),
+    protobuf.MAGIC + ld(1, ld(1, b"v1") + ld(2, b"Secret")),
     protobuf.MAGIC + b"\x0f",  # wire type 7
 ])
 def test_bad_bodies(body: bytes) -> None:
