@@ -8,11 +8,12 @@ starts its own with ``support.Etcd`` / ``support.ApiServer``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from client.rest import AsyncClient
 from tests.apiserver_helpers import Api
 from tests.support import ApiServer, Etcd
 
@@ -56,6 +57,13 @@ def api(server_url: str) -> Iterator[Api]:
     a = Api(server_url)
     yield a
     a.close()
+
+
+@pytest.fixture
+async def client(server_url: str) -> AsyncIterator[AsyncClient]:
+    """An AsyncClient on ``server_url`` (the module's own, where a module overrides it)."""
+    async with AsyncClient(server_url) as c:
+        yield c
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -38,12 +37,6 @@ def pod(name: str, ns: str, *, node: str | None = None, labels: dict[str, str] |
     return Pod(metadata=ObjectMeta(name=name, namespace=ns, labels=labels,
                                    owner_references=owners),
                spec=PodSpec(containers=[Container(name="c", image="nginx")], node_name=node))
-
-
-@pytest.fixture
-async def client(server_url: str) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(server_url) as c:
-        yield c
 
 
 async def new_namespace(c: AsyncClient) -> str:

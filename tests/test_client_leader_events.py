@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,12 +17,6 @@ LEASE = 2.0
 RENEW = 1.5
 RETRY = 0.25
 FAST_RETRY = RetryPolicy(retries=1, base=0.05, cap=0.1)
-
-
-@pytest.fixture
-async def client(server_url: str) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(server_url) as c:
-        yield c
 
 
 async def new_namespace(c: AsyncClient) -> str:

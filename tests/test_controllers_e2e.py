@@ -4,7 +4,6 @@ a Deployment is scheduled, run, rolled to a new image and scaled, end to end."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -21,12 +20,6 @@ pytestmark = pytest.mark.timeout(150)
 def server_url(private_apiserver: ApiServer) -> str:
     # the scheduler here would bind other tests' leftover pods to these nodes and fill them
     return private_apiserver.url
-
-
-@pytest.fixture
-async def client(server_url: str) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(server_url) as c:
-        yield c
 
 
 async def test_deployment_through_scheduler_and_fake_kubelets(server_url: str,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -28,12 +27,6 @@ pytestmark = pytest.mark.timeout(120)
 def server_url(private_apiserver: ApiServer) -> str:
     # node lifecycle acts on every node: keep it away from other tests' nodes and pods
     return private_apiserver.url
-
-
-@pytest.fixture
-async def client(server_url: str) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(server_url) as c:
-        yield c
 
 
 async def _register(client: AsyncClient, name: str, ready: str = "True") -> None:

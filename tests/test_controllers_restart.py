@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
@@ -20,12 +18,6 @@ from tests.controllers_helpers import (
 from tests.support import Process, async_wait_for, free_port, unique
 
 pytestmark = pytest.mark.timeout(150)
-
-
-@pytest.fixture
-async def client(server_url: str) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(server_url) as c:
-        yield c
 
 
 async def _live_pods(client: AsyncClient, ns: str) -> list[Pod]:
