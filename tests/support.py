@@ -70,7 +70,7 @@ async def async_wait_for(cond: Callable[[], Awaitable[T] | T], timeout: float = 
         await asyncio.sleep(interval)
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as r:
             return bool(r.status == 200)
@@ -148,7 +148,7 @@ class Etcd(Process):
 
     def start(self) -> Etcd:
         super().start()
-        wait_for(lambda: _http_ok(self.url + "/health"), timeout=20,
+        wait_for(lambda: http_ok(self.url + "/health"), timeout=20,
                  message=f"etcd at {self.url} (log {self.log_path}):\n{self.log_tail()}")
         return self
 
@@ -171,7 +171,7 @@ class ApiServer(Process):
 
     def start(self) -> ApiServer:
         super().start()
-        wait_for(lambda: _http_ok(self.url + "/readyz") or not self.alive(), timeout=30,
+        wait_for(lambda: http_ok(self.url + "/readyz") or not self.alive(), timeout=30,
                  message=f"API server at {self.url}")
         if not self.alive():
             raise RuntimeError(f"API server exited:\n{self.log_tail()}")

@@ -25,7 +25,7 @@ import pytest
 from api.models import Event, Pod
 from client.errors import NotFound
 from client.rest import Client
-from tests.support import ROOT, Process, free_port, service, unique, wait_for
+from tests.support import ROOT, Process, free_port, http_ok, service, unique, wait_for
 
 docker = pytest.importorskip("docker")
 
@@ -76,7 +76,7 @@ class KubeletProc:
             "--port", str(self.port), "--address", "127.0.0.1", "--node-ip", "127.0.0.1",
             "--root-dir", self.root, "--backoff-base", "1", "--relist-seconds", "2",
             "--heartbeat-seconds", "1", "--docker-host", self.docker_host])
-        wait_for(lambda: _http_ok(f"http://127.0.0.1:{self.port}/healthz"), timeout=20,
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{self.port}/healthz"), timeout=20,
                  message=f"kubelet healthz:\n{self.proc.log_tail()}")
         return self
 
@@ -86,14 +86,6 @@ class KubeletProc:
                 self.proc.stop()
             else:
                 self.proc.stop(sig)
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return bool(r.status == 200)
-    except Exception:
-        return False
 
 
 @pytest.fixture(scope="module")
