@@ -684,7 +684,9 @@ def _validate_tolerations(errs: Errs, tolerations: Any, path: str) -> None:
             _one_of(errs, effect, _child(ip, "effect"), TAINT_EFFECTS)
 
 
-def _node_selector_requirement(errs: Errs, r: Any, path: str) -> None:
+def _selector_requirement(errs: Errs, r: Any, path: str, *, gt_lt: bool) -> None:
+    """A label selector requirement (ValidateLabelSelectorRequirement); with ``gt_lt`` a node
+    selector requirement (validateNodeSelectorRequirement), which also allows Gt and Lt."""
     req = _dict(errs, r, path)
     op = req.get("operator")
     values = _list(errs, req.get("values"), _child(path, "values"))
@@ -703,7 +705,7 @@ def _node_selector_requirement(errs: Errs, r: Any, path: str) -> None:
                     "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
                 )
             )
-    elif op in ("Gt", "Lt"):
+    elif gt_lt and op in ("Gt", "Lt"):
         if len(values) != 1:
             errs.append(
                 required(
@@ -713,8 +715,9 @@ def _node_selector_requirement(errs: Errs, r: Any, path: str) -> None:
             )
     else:
         errs.append(invalid(_child(path, "operator"), op, "not a valid selector operator"))
-    for m in is_qualified_name(str(req.get("key") or "")):
-        errs.append(invalid(_child(path, "key"), req.get("key") or "", m))
+    key = str(req.get("key") or "")
+    for m in is_qualified_name(key):
+        errs.append(invalid(_child(path, "key"), key, m))
     for i, v in enumerate(values):
         for m in is_valid_label_value(str(v)):
             errs.append(invalid(_index(_child(path, "values"), i), v, m))
@@ -742,7 +745,7 @@ def _node_selector_term(errs: Errs, t: Any, path: str) -> None:
     term = _dict(errs, t, path)
     epath = _child(path, "matchExpressions")
     for j, r in enumerate(_list(errs, term.get("matchExpressions"), epath)):
-        _node_selector_requirement(errs, r, _index(epath, j))
+        _selector_requirement(errs, r, _index(epath, j), gt_lt=True)
     fpath = _child(path, "matchFields")
     for j, r in enumerate(_list(errs, term.get("matchFields"), fpath)):
         _node_field_requirement(errs, r, _index(fpath, j))
@@ -869,33 +872,7 @@ def validate_label_selector(sel: Any, path: str) -> Errs:
     s = _dict(errs, sel, path)
     epath = _child(path, "matchExpressions")
     for i, e in enumerate(_list(errs, s.get("matchExpressions"), epath)):
-        ip = _index(epath, i)
-        ex = _dict(errs, e, ip)
-        op = ex.get("operator")
-        values = _list(errs, ex.get("values"), _child(ip, "values"))
-        if op in ("In", "NotIn"):
-            if not values:
-                errs.append(
-                    required(
-                        _child(ip, "values"), "must be specified when `operator` is 'In' or 'NotIn'"
-                    )
-                )
-        elif op in ("Exists", "DoesNotExist"):
-            if values:
-                errs.append(
-                    forbidden(
-                        _child(ip, "values"),
-                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                    )
-                )
-        else:
-            errs.append(invalid(_child(ip, "operator"), op, "not a valid selector operator"))
-        key = str(ex.get("key") or "")
-        for m in is_qualified_name(key):
-            errs.append(invalid(_child(ip, "key"), key, m))
-        for j, v in enumerate(values):
-            for m in is_valid_label_value(str(v)):
-                errs.append(invalid(_index(_child(ip, "values"), j), v, m))
+        _selector_requirement(errs, e, _index(epath, i), gt_lt=False)
     errs += validate_labels(s.get("matchLabels"), _child(path, "matchLabels"))
     return errs
 

@@ -329,6 +329,13 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
      ['spec.selector.matchExpressions[0].operator: Invalid value: "Near": not a valid selector operator',
       'spec.selector: Invalid value: {"matchExpressions":[{"key":"app","operator":"Near"}]}: invalid label selector']),
     ("Deployment", {"spec.selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "api"]}]}}, []),
+    # Gt and Lt are node selector operators only.
+    ("Deployment", {"spec.selector": {"matchExpressions": [{"key": "app", "operator": "Gt", "values": ["1"]}]}},
+     ['spec.selector.matchExpressions[0].operator: Invalid value: "Gt": not a valid selector operator',
+      'spec.selector: Invalid value: {"matchExpressions":[{"key":"app","operator":"Gt","values":["1"]}]}: invalid label selector']),
+    ("Pod", {"spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]": {"key": "cpus", "operator": "Gt", "values": ["1", "2"]}},
+     ["spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values: Required value: must be specified single value when `operator` is 'Lt' or 'Gt'"]),
+    ("Pod", {"spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]": {"key": "cpus", "operator": "Lt", "values": ["8"]}}, []),
     ("Deployment", {"spec.selector": {"matchExpressions": [{"key": "app", "operator": "Exists", "values": ["x"]}]}},
      ["spec.selector.matchExpressions[0].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
       'spec.selector: Invalid value: {"matchExpressions":[{"key":"app","operator":"Exists","values":["x"]}]}: invalid label selector']),
