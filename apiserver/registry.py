@@ -386,16 +386,9 @@ class Registry:
                 return Result(new, orjson.dumps(new),
                               deleted=strategy.should_delete_now(info, new))
             try:
-                if strategy.should_delete_now(info, new):
-                    rev = await self.storage.delete(key, cur.rv)
-                    self._wrote(info, rev)
-                    res = _result(new, rev)
-                    res.deleted = True
-                    return res
-                if _strip_rv(new) == _strip_rv(cur.obj):
-                    return Result(cur.obj, cur.raw)  # a no-op update writes nothing
-                rev = await self.storage.update(key, encode_for_storage(new), cur.rv,
-                                                self._ttl(info))
+                return await self._write_over(info, key, name, cur, new,
+                                              delete=strategy.should_delete_now(info, new),
+                                              deleted_view=new)
             except ConflictError as e:
                 if precondition_rv is not None:
                     raise errors.conflict(info, name) from None
@@ -403,14 +396,32 @@ class Registry:
                     raise errors.not_found(info, name) from None
                 obj, raw = decode_object(e.current.value, e.current.mod_revision)
                 cur = CachedObject(key, obj, raw, e.current.mod_revision)
-                continue
-            except KeyNotFoundError:
-                raise errors.not_found(info, name) from None
-            except StorageError as e:
-                raise errors.unavailable(str(e)) from None
-            self._wrote(info, rev)
-            return _result(new, rev)
         raise errors.conflict(info, name, "too many concurrent updates, try again")
+
+    async def _write_over(self, info: ResourceInfo, key: str, name: str, cur: CachedObject,
+                          new: JSONDict, *, delete: bool, deleted_view: JSONDict) -> Result:
+        """Write ``new`` over ``cur``, or delete it (answering with ``deleted_view``), only
+        while it is still at cur's revision: a ConflictError says it is not. An update that
+        would change nothing but the resourceVersion writes nothing."""
+        try:
+            if delete:
+                rev = await self.storage.delete(key, cur.rv)
+                self._wrote(info, rev)
+                res = _result(deleted_view, rev)
+                res.deleted = True
+                return res
+            if _strip_rv(new) == _strip_rv(cur.obj):
+                return Result(cur.obj, cur.raw)
+            rev = await self.storage.update(key, encode_for_storage(new), cur.rv,
+                                            self._ttl(info))
+        except ConflictError:
+            raise
+        except KeyNotFoundError:
+            raise errors.not_found(info, name) from None
+        except StorageError as e:
+            raise errors.unavailable(str(e)) from None
+        self._wrote(info, rev)
+        return _result(new, rev)
 
     def _check_identity(self, info: ResourceInfo, namespace: str | None, name: str,
                         body: JSONDict) -> JSONDict:
@@ -607,26 +618,11 @@ class Registry:
             if opts.dry_run:
                 return Result(new, orjson.dumps(new), deleted=not pending)
             try:
-                if not pending:
-                    rev = await self.storage.delete(key, cur.rv)
-                    self._wrote(info, rev)
-                    res = _result(cur.obj if not already else new, rev)
-                    res.deleted = True
-                    return res
-                if _strip_rv(new) == _strip_rv(cur.obj):
-                    return Result(cur.obj, cur.raw)
-                rev = await self.storage.update(key, encode_for_storage(new), cur.rv,
-                                                self._ttl(info))
+                return await self._write_over(info, key, name, cur, new, delete=not pending,
+                                              deleted_view=new if already else cur.obj)
             except ConflictError:
                 if pre_rv is not None:
                     raise errors.conflict(info, name) from None
-                continue
-            except KeyNotFoundError:
-                raise errors.not_found(info, name) from None
-            except StorageError as e:
-                raise errors.unavailable(str(e)) from None
-            self._wrote(info, rev)
-            return _result(new, rev)
         raise errors.conflict(info, name, "too many concurrent updates, try again")
 
     async def delete_collection(self, info: ResourceInfo, namespace: str | None,
