@@ -29,6 +29,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.models import Deployment, Event, Namespace, ObjectMeta, Pod, ReplicaSet
+from bench.stats import gather_limited
 from client.informer import Informer
 from client.rest import AsyncClient
 from tests.controllers_helpers import deployment
@@ -55,15 +56,6 @@ def scrape_writes(url: str) -> Counter[str]:
                                              if labels.get("subresource") else "")
         out[key] += int(float(m.group(2)))
     return out
-
-
-async def gather_limited(n: int, coros: Any) -> list[Any]:
-    sem = asyncio.Semaphore(n)
-
-    async def one(c: Any) -> Any:
-        async with sem:
-            return await c
-    return await asyncio.gather(*(one(c) for c in coros))
 
 
 async def baseline(client: AsyncClient, n: int, concurrency: int) -> dict[str, Any]:

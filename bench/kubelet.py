@@ -33,18 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.models import Node, Pod  # noqa: E402
+from bench.stats import pct  # noqa: E402
 from client.rest import AsyncClient, Client  # noqa: E402
 from tests.support import ApiServer, Etcd, free_port, service  # noqa: E402
 
 NS = "default"
 APP_CMD = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
-
-
-def pct(xs: list[float], p: float) -> float:
-    if not xs:
-        return float("nan")
-    s = sorted(xs)
-    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def summary(xs: list[float]) -> dict[str, float]:

@@ -25,18 +25,10 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.models import Namespace, Pod
+from bench.stats import gather_limited
 from client.rest import AsyncClient
 from tests.scheduler_helpers import make_node, make_pod
 from tests.support import ApiServer, Etcd, service
-
-
-async def gather_limited(n: int, coros: Any) -> list[Any]:
-    sem = asyncio.Semaphore(n)
-
-    async def one(c: Any) -> Any:
-        async with sem:
-            return await c
-    return await asyncio.gather(*(one(c) for c in coros))
 
 
 def percentile(xs: list[float], p: float) -> float:
