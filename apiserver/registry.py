@@ -79,6 +79,17 @@ class Result:
     deleted: bool = False
 
 
+def _check_body_kind(info: ResourceInfo, body: Any) -> None:
+    """400 unless the body is a JSON object of the resource's kind (or names no kind)."""
+    if not isinstance(body, dict):
+        raise errors.bad_request("the request body must be a JSON object")
+    kind = body.get("kind")
+    if kind is not None and kind != info.kind:
+        raise errors.bad_request(
+            f'{kind} in version "{body.get("apiVersion", "")}" cannot be handled as a '
+            f"{info.kind}: the object kind does not match the resource")
+
+
 def _result(obj: JSONDict, rv: int) -> Result:
     obj.setdefault("metadata", {})["resourceVersion"] = str(rv)
     return Result(obj, orjson.dumps(obj))
@@ -289,13 +300,7 @@ class Registry:
 
     def _prepare_create(self, info: ResourceInfo, namespace: str | None, body: JSONDict
                         ) -> JSONDict:
-        if not isinstance(body, dict):
-            raise errors.bad_request("the request body must be a JSON object")
-        kind = body.get("kind")
-        if kind is not None and kind != info.kind:
-            raise errors.bad_request(
-                f'{kind} in version "{body.get("apiVersion", "")}" cannot be handled as a '
-                f"{info.kind}: the object kind does not match the resource")
+        _check_body_kind(info, body)
         obj = dict(body)
         obj["kind"] = info.kind
         obj["apiVersion"] = info.api_version
@@ -425,13 +430,7 @@ class Registry:
 
     def _check_identity(self, info: ResourceInfo, namespace: str | None, name: str,
                         body: JSONDict) -> JSONDict:
-        if not isinstance(body, dict):
-            raise errors.bad_request("the request body must be a JSON object")
-        kind = body.get("kind")
-        if kind is not None and kind != info.kind:
-            raise errors.bad_request(
-                f'{kind} in version "{body.get("apiVersion", "")}" cannot be handled as a '
-                f"{info.kind}: the object kind does not match the resource")
+        _check_body_kind(info, body)
         md = body.get("metadata")
         if md is None:
             md = {}
