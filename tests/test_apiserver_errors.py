@@ -80,7 +80,14 @@ def test_kind_mismatch(api: Api, ns: str) -> None:
     p = pod("km")
     p["kind"] = "Deployment"
     code, body = api.call("POST", f"/api/v1/namespaces/{ns}/pods", p)
-    assert_status(code, body, 400, "BadRequest")
+    st = assert_status(code, body, 400, "BadRequest")
+    assert st["message"] == ('Deployment in version "v1" cannot be handled as a Pod: '
+                             "the object kind does not match the resource")
+    # An update is checked the same way.
+    api.ok("POST", f"/api/v1/namespaces/{ns}/pods", pod("km"), 201)
+    code, body = api.call("PUT", f"/api/v1/namespaces/{ns}/pods/km", p)
+    st = assert_status(code, body, 400, "BadRequest")
+    assert "cannot be handled as a Pod" in str(st["message"])
 
 
 def test_body_too_large(api: Api, ns: str) -> None:
