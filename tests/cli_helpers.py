@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from tests.support import json_request, unique
+from tests.support import json_request
 
 
 def mctl(server: str, *args: str, input: str | None = None,
@@ -40,17 +39,6 @@ def fails(server: str, *args: str, input: str | None = None,
     err = r.stderr.strip()
     assert err, f"no error message for minictl {' '.join(args)}"
     return err
-
-
-@pytest.fixture(name="ns")
-def ns_fixture(server_url: str) -> str:
-    """A fresh namespace per test, so tests never see each other's objects."""
-    name = unique("cli")
-    code, body = json_request("POST", f"{server_url}/api/v1/namespaces",
-                              {"apiVersion": "v1", "kind": "Namespace",
-                               "metadata": {"name": name}})
-    assert code == 201, body
-    return name
 
 
 def post(server: str, path: str, body: dict[str, Any]) -> dict[str, Any]:

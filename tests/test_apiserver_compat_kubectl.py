@@ -54,16 +54,6 @@ def kubectl(server_url: str, kube_env: dict[str, str], tmp_path: Path) -> Kubect
     return run
 
 
-@pytest.fixture
-def ns(server_url: str) -> str:
-    name = unique("kc")
-    code, body = json_request("POST", f"{server_url}/api/v1/namespaces",
-                              {"apiVersion": "v1", "kind": "Namespace",
-                               "metadata": {"name": name}})
-    assert code == 201, body
-    return name
-
-
 def make_pod(server_url: str, ns: str, name: str, **status: Any) -> None:
     code, body = json_request("POST", f"{server_url}/api/v1/namespaces/{ns}/pods", {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "kc"}},

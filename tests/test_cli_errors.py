@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from tests.cli_helpers import fails, mctl, ns_fixture, ok  # noqa: F401
+from tests.cli_helpers import fails, mctl, ok
 from tests.support import ROOT, free_port
 
 

@@ -9,7 +9,7 @@ import time
 
 import yaml
 
-from tests.cli_helpers import cells, fails, get, mctl, ns_fixture, ok, post  # noqa: F401
+from tests.cli_helpers import cells, get, mctl, ok, post
 from tests.support import json_request
 
 AGE = re.compile(r"^\d+(s|m\d*s?|h\d*m?|d\d*h?|y\d*d?)$")

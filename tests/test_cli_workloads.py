@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.cli_helpers import cells, fails, get, mctl, ns_fixture, ok, post, put_status  # noqa: F401
+from tests.cli_helpers import cells, fails, get, mctl, ok, post, put_status
 from tests.support import json_request
 
 DEPLOY_YAML = """\
