@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 
 
@@ -30,8 +28,16 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
     """``server:``/``token:`` at the top level (YAML or JSON), or a kubeconfig's current context."""
     p = path or config_path()
     try:
-        data = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError):
+        text = p.read_text()
+    except OSError:
+        return {}
+    # Imported only when there is a file to parse: the services usually have none, and
+    # PyYAML is ~1.5 MB of RSS in each of them.
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
         return {}
     if not isinstance(data, dict):
         return {}

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from scheduler.plugins import DEFAULT_WEIGHTS, SCORES
 from scheduler.service import DEFAULT_SCHEDULER_NAME
 
@@ -99,6 +97,8 @@ def load_config(path: str | Path) -> SchedulerConfig:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    import yaml  # only with --config: PyYAML is ~1.5 MB of RSS the scheduler rarely needs
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
