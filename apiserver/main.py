@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import gc
 import logging
 import os
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -41,6 +44,38 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   event_ttl=a.event_ttl)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, polling once a second instead of ten times.
+
+    uvicorn's main loop wakes every 0.1 s to look for a shutdown request and to refresh
+    the Date header once a second: 72 ms of CPU a minute here, a third of the idle API
+    server's. A signal now wakes the loop at once, so shutdown is no slower, and the
+    Date header is still refreshed every second."""
+
+    _wake: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            # on_tick does its once-a-second work when counter % 10 == 0: every tick now.
+            counter = (counter + 10) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            should_exit = await self.on_tick(counter)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None and self._wake is not None:
+            # A signal handler may run while the loop sleeps in epoll: wake it through
+            # the loop's self-pipe.
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
     level = getattr(logging, config.log_level.upper())
@@ -58,13 +93,19 @@ def main(argv: list[str] | None = None) -> None:
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
-    uvicorn.run(app, host=config.bind_address, port=config.port, loop="uvloop",
-                http="httptools", log_level=config.log_level, access_log=False,
-                # No proxy sits in front of it; trusting X-Forwarded-* would only
-                # add a middleware layer to every request.
-                proxy_headers=False,
-                server_header=False,  # as Kubernetes: no Server header to validate and send
-                timeout_graceful_shutdown=2, lifespan="on")
+    server = _Server(uvicorn.Config(
+        app, host=config.bind_address, port=config.port, loop="uvloop",
+        http="httptools", log_level=config.log_level, access_log=False,
+        # No proxy sits in front of it; trusting X-Forwarded-* would only
+        # add a middleware layer to every request.
+        proxy_headers=False,
+        server_header=False,  # as Kubernetes: no Server header to validate and send
+        # Nothing here speaks WebSocket; "auto" would import the websockets package.
+        ws="none",
+        timeout_graceful_shutdown=2, lifespan="on"))
+    server.run()
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run: the server failed to start (e.g. port in use)
 
 
 if __name__ == "__main__":
