@@ -1257,6 +1257,7 @@ def _pod_update(old: JSON, new: JSON) -> Errs:
                 out[key] = cs
         out.pop("activeDeadlineSeconds", None)
         out.pop("tolerations", None)
+        out.pop("schedulingGates", None)
         return out
 
     masked_new = mask(ns, os_)
@@ -1279,6 +1280,18 @@ def _pod_update(old: JSON, new: JSON) -> Errs:
                 POD_UPDATE_FORBIDDEN + f" (changed: {', '.join('spec.' + c for c in changed)})",
             )
         )
+
+    # Scheduling gates: only removals (releasing a gated pod to the scheduler).
+    old_gates = _list([], os_.get("schedulingGates"), "")
+    for i, gate in enumerate(_list([], ns.get("schedulingGates"), "")):
+        if gate not in old_gates:
+            name = gate.get("name") if isinstance(gate, Mapping) else gate
+            errs.append(
+                forbidden(
+                    f"spec.schedulingGates[{i}]",
+                    f"only deletion is allowed, but found new scheduling gate '{name}'",
+                )
+            )
 
     # Tolerations: only additions.
     old_tols = _list([], os_.get("tolerations"), "")

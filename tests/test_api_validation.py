@@ -583,6 +583,20 @@ def test_pod_update_may_add_tolerations() -> None:
     assert [e.field for e in validate_update("Pod", old, new)] == ["spec.tolerations"]
 
 
+def test_pod_update_may_remove_scheduling_gates_only() -> None:
+    old = defaulted("Pod")
+    old["spec"]["schedulingGates"] = [{"name": "a"}, {"name": "b"}]
+    new = copy.deepcopy(old)
+    new["spec"]["schedulingGates"] = [{"name": "b"}]
+    assert validate_update("Pod", old, new) == []
+    del new["spec"]["schedulingGates"]
+    assert validate_update("Pod", old, new) == []
+    new["spec"]["schedulingGates"] = [{"name": "b"}, {"name": "c"}]
+    errs = validate_update("Pod", old, new)
+    assert [(e.field, e.type) for e in errs] == [("spec.schedulingGates[1]", "FieldValueForbidden")]
+    assert "only deletion is allowed, but found new scheduling gate 'c'" in errs[0].message
+
+
 def test_pod_update_node_name_and_deadline_rules() -> None:
     old = defaulted("Pod")
     old["spec"]["nodeName"] = "node-1"
