@@ -6,12 +6,13 @@
 (b) cold bring-up of the compose cluster (images already built): ``docker compose up -d``
     from nothing running to the API server ready and both nodes Ready (state kept in etcd's
     volume, as a restart would); the cluster is brought back up afterwards in any case;
-(c) idle CPU (% of one core) and RSS of all control-plane services together (etcd,
-    apiserver, scheduler, controller-manager, 2 kubelets) over a window, with 3 nginx pods
-    running and nothing changing; per service too.
+(c) idle CPU (% of one core) and RSS over a window, once every service has been up for
+    --settle-seconds (default 5 minutes), with 3 nginx pods running and nothing changing:
+    per service, for the control plane (etcd, apiserver, scheduler, controller-manager) and
+    for all services (the two kubelets too).
 
 Needs the cluster from deploy/up.sh on $MINIK8S_SERVER (default http://127.0.0.1:8080).
-Usage: python bench/e2e.py [--runs 3] [--idle-seconds 60] [--skip-cold]
+Usage: python bench/e2e.py [--runs 3] [--idle-seconds 60] [--settle-seconds 300] [--skip-cold]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ COMPOSE = ["docker", "compose", "--project-directory", str(ROOT), "-f",
            str(ROOT / "docker-compose.yml")]
 SERVICES = ["etcd", "apiserver", "scheduler", "controller-manager", "kubelet-1", "kubelet-2"]
 NS = "bench-e2e"
+CONTROL_PLANE = ("etcd", "apiserver", "scheduler", "controller-manager")
 
 
 def minictl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -227,15 +229,38 @@ def _idle_once(dc: docker.DockerClient, seconds: float) -> dict[str, Any] | None
     for svc in sorted(containers):
         used = (cpu(svc) - before[svc]) / wall * 100
         per[svc] = {"cpu_pct_of_core": round(used, 2), "rss_mb": round(rss(procs[svc]) / 2**20, 1)}
+    # Kubernetes' control plane is etcd, the API server, the scheduler and the
+    # controller-manager; kubelets are node components. Both totals are reported.
+    plane = {k: v for k, v in per.items() if k in CONTROL_PLANE}
+    plane_cpu = sum(v["cpu_pct_of_core"] for v in plane.values())
+    plane_rss = sum(v["rss_mb"] for v in plane.values())
     total_cpu = sum(v["cpu_pct_of_core"] for v in per.values())
     total_rss = sum(v["rss_mb"] for v in per.values())
     return {"window_s": round(wall, 1), "services": per,
             "cpu_source": "container cgroups (includes healthcheck probes)"
             if cgroup_cpu_seconds(next(iter(containers.values())).id) is not None
             else "process trees",
-            "total_cpu_pct_of_core": round(total_cpu, 2), "total_rss_mb": round(total_rss, 1),
-            "goal": "<= 2% of one core and <= 300 MB in total",
-            "meets_goal": total_cpu <= 2.0 and total_rss <= 300}
+            "up_for_at_least_s": round(min(uptime(c) for c in containers.values())),
+            "control_plane": sorted(plane),
+            "control_plane_cpu_pct_of_core": round(plane_cpu, 2),
+            "control_plane_rss_mb": round(plane_rss, 1),
+            "all_services_cpu_pct_of_core": round(total_cpu, 2),
+            "all_services_rss_mb": round(total_rss, 1),
+            "goal": "control plane <= 2% of one core and <= 300 MB in total",
+            "meets_goal": plane_cpu <= 2.0 and plane_rss <= 300,
+            "all_services_within_goal": total_cpu <= 2.0 and total_rss <= 300}
+
+
+def uptime(c: Any) -> float:
+    return (datetime.now(UTC) - parse_time(c.attrs["State"]["StartedAt"][:19] + "Z")).total_seconds()
+
+
+def wait_until_up_for(dc: docker.DockerClient, seconds: float) -> None:
+    """The issue's 'after 5 minutes': measure once every service has run this long."""
+    containers = dc.containers.list(filters={"label": "com.docker.compose.project=minik8s"})
+    need = max((seconds - uptime(c) for c in containers), default=0)
+    if need > 0:
+        time.sleep(need)
 
 
 def leases_renewed_since(c: Client, since: datetime) -> int:
@@ -277,6 +302,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--idle-seconds", type=float, default=60)
     ap.add_argument("--skip-cold", action="store_true")
+    ap.add_argument("--settle-seconds", type=float, default=300,
+                    help="measure idle only once every service has been up this long")
     args = ap.parse_args()
     if not api_ready():
         sys.exit(f"no cluster at {SERVER}: run deploy/up.sh first")
@@ -305,6 +332,7 @@ def main() -> None:
     }
     # Idle with the last deployment's 3 pods running and nothing changing.
     time.sleep(5)
+    wait_until_up_for(dc, args.settle_seconds)
     result["idle"] = idle(dc, args.idle_seconds)
     delete_and_wait(c, f"nginx-{args.runs - 1}")
     if not args.skip_cold:
