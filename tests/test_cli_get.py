@@ -123,18 +123,19 @@ def test_empty_list_message(server_url: str, ns: str) -> None:
 
 
 def test_label_and_field_selectors_and_all_namespaces(server_url: str, ns: str) -> None:
-    ok(server_url, "-n", ns, "run", "a", "--image", "nginx", "-l", "app=x,tier=web")
+    x = ns  # a label value no other test uses: -A below sees the whole shared server
+    ok(server_url, "-n", ns, "run", "a", "--image", "nginx", "-l", f"app={x},tier=web")
     ok(server_url, "-n", ns, "run", "b", "--image", "nginx", "-l", "app=y")
-    assert ok(server_url, "-n", ns, "get", "po", "-l", "app=x", "-o", "name").split() == ["pod/a"]
-    assert ok(server_url, "-n", ns, "get", "po", "-l", "app in (x,y),tier!=web",
+    assert ok(server_url, "-n", ns, "get", "po", "-l", f"app={x}", "-o", "name").split() == ["pod/a"]
+    assert ok(server_url, "-n", ns, "get", "po", "-l", f"app in ({x},y),tier!=web",
               "-o", "name").split() == ["pod/b"]
     assert ok(server_url, "-n", ns, "get", "po", "--field-selector", "metadata.name=b",
               "-o", "name").split() == ["pod/b"]
-    lines = ok(server_url, "get", "pods", "-A", "-l", "app=x").splitlines()
+    lines = ok(server_url, "get", "pods", "-A", "-l", f"app={x}").splitlines()
     assert cells(lines[0])[:2] == ["NAMESPACE", "NAME"]
     assert [cells(ln)[:2] for ln in lines[1:]] == [[ns, "a"]]
     labels = ok(server_url, "-n", ns, "get", "po", "a", "--show-labels").splitlines()
-    assert cells(labels[1])[-1] == "app=x,tier=web"
+    assert cells(labels[1])[-1] == f"app={x},tier=web"
 
 
 def test_cluster_scoped_kinds(server_url: str, ns: str) -> None:
