@@ -63,6 +63,10 @@ WATCH_EVENTS = Counter("apiserver_watch_events_total",
 WATCHERS_TERMINATED = Counter(
     "apiserver_terminated_watchers_total",
     "Watchers closed by the server because they could not keep up.", ["resource"])
+WRITES_HELD = Counter(
+    "apiserver_watch_cache_held_writes_total",
+    "Writes held until the watch cache had applied more of this server's earlier writes.",
+    ["resource"])
 
 
 # Label children by label values: ``Metric.labels()`` validates and locks on every
@@ -106,6 +110,10 @@ def watch_event_sent(resource: str, n: int = 1) -> None:
 
 def watcher_terminated(resource: str) -> None:
     WATCHERS_TERMINATED.labels(resource).inc()
+
+
+def write_held(resource: str) -> None:
+    WRITES_HELD.labels(resource).inc()
 
 
 class _CallbackCollector(Collector):

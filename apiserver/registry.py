@@ -157,6 +157,10 @@ class Registry:
     def _wrote(self, info: ResourceInfo, rev: int) -> None:
         if rev > self.last_write[info.plural]:
             self.last_write[info.plural] = rev
+        self.cache(info).note_write(rev)
+
+    async def _room(self, info: ResourceInfo) -> None:
+        await self.cache(info).room_for_write()
 
     async def fresh_cache(self, info: ResourceInfo, timeout: float = 5.0) -> WatchCache | None:
         c = self.cache(info)
@@ -337,6 +341,7 @@ class Registry:
         if dry_run:
             return Result(obj, orjson.dumps(obj))
         generated = bool(md.get("generateName")) and body.get("metadata", {}).get("name") is None
+        await self._room(info)
         for attempt in range(5):
             key = object_key(info, namespace, md["name"])
             value = orjson.dumps(obj)
@@ -408,6 +413,7 @@ class Registry:
         """Write ``new`` over ``cur``, or delete it (answering with ``deleted_view``), only
         while it is still at cur's revision: a ConflictError says it is not. An update that
         would change nothing but the resourceVersion writes nothing."""
+        await self._room(info)
         try:
             if delete:
                 rev = await self.storage.delete(key, cur.rv)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import random
 import time
@@ -28,7 +29,7 @@ from typing import Any
 import orjson
 
 from api.resources import ResourceInfo
-from apiserver.metrics import watcher_terminated
+from apiserver.metrics import watcher_terminated, write_held
 from apiserver.storage import CompactedError, Storage, StorageError, StorageEvent
 
 log = logging.getLogger("apiserver.watchcache")
@@ -212,6 +213,11 @@ class WatchCache:
         # revision -> (key, stored bytes, decoded object, its JSON) of this server's own
         # creates, so that their watch events need not decode what was just encoded.
         self._written: dict[int, tuple[str, bytes, JSONDict, bytes]] = {}
+        # Revisions this server wrote that the cache has not applied yet (a heap), and
+        # the writes held until fewer are outstanding: see room_for_write.
+        self._unseen: list[int] = []
+        self._room_waiters: list[asyncio.Future[None]] = []
+        self.write_ahead = WRITE_AHEAD
 
     # ---- lifecycle -------------------------------------------------------------
 
@@ -354,6 +360,13 @@ class WatchCache:
     # ---- consistency -------------------------------------------------------------
 
     def _wake_waiters(self) -> None:
+        unseen = self._unseen
+        while unseen and unseen[0] <= self.revision:
+            heapq.heappop(unseen)
+        if self._room_waiters and len(unseen) <= self.write_ahead // 2:
+            for f in self._room_waiters:
+                _resolve(f)
+            self._room_waiters.clear()
         if not self._waiters:
             return
         keep = []
@@ -364,6 +377,36 @@ class WatchCache:
             else:
                 keep.append((rev, fut))
         self._waiters = keep
+
+    # ---- back-pressure -------------------------------------------------------------
+
+    def note_write(self, rev: int) -> None:
+        """This server wrote revision ``rev`` of this type; its event is yet to come."""
+        if rev > self.revision:
+            heapq.heappush(self._unseen, rev)
+
+    async def room_for_write(self, timeout: float = 1.0) -> None:
+        """Hold a write while ``write_ahead`` of this server's writes still wait for
+        their etcd watch events, until half of them have come (or ``timeout``).
+
+        The etcd watch delivers one event per message, and on one busy event loop
+        the stream gets a turn far less often than 32 request handlers do: without
+        this, under a flood of creates the cache fell a second and 3,000 events
+        behind, and every watcher, cached read and read-modify-write with it. With
+        it, writes go at the pace the cache can follow, which is what a client can
+        observe anyway. A broken watch (not healthy) holds nothing.
+        """
+        if len(self._unseen) < self.write_ahead or not self.healthy:
+            return
+        write_held(self.info.plural)
+        loop = asyncio.get_running_loop()
+        f: asyncio.Future[None] = loop.create_future()
+        self._room_waiters.append(f)
+        timer = loop.call_later(timeout, _resolve, f)
+        try:
+            await f
+        finally:
+            timer.cancel()
 
     async def wait_for_revision(self, rev: int, timeout: float) -> bool:
         """Wait until the cache has applied ``rev``; False on timeout."""
@@ -495,6 +538,11 @@ async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
     finally:
         w.close()
 
+
+# How many of its own writes of one type the server may have acknowledged before the
+# cache has applied them, before it holds further writes (WatchCache.room_for_write):
+# at a few thousand writes a second, a lag of a few tens of milliseconds.
+WRITE_AHEAD = 32
 
 # Watch stream writes per second, over all watchers of one resource type, before
 # lingering batches them: one write costs ~40 us here, so 5,000/s is a fifth of a core.

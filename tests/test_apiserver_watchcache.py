@@ -257,3 +257,34 @@ async def test_write_hints_stay_bounded_while_the_cache_lags(
     for i in range(1, 5000):
         cache.remember_write(base + i, KEY + f"h{i}", b"{}", {}, b"{}")
         assert len(cache._written) <= 1024
+
+
+async def test_writes_are_held_while_the_cache_lags_behind_them(
+        setup: tuple[FakeStorage, WatchCache]) -> None:
+    store, cache = setup
+    cache.write_ahead = 4
+    base = store.rev
+    for i in range(1, 5):
+        cache.note_write(base + i)  # acknowledged; their events have not come yet
+    held = asyncio.create_task(cache.room_for_write(timeout=30))
+    done, _ = await asyncio.wait({held}, timeout=0.3)
+    assert not done, "a write went ahead of a cache four writes behind"
+    store.put(KEY + "b1", pod("b1"))
+    store.put(KEY + "b2", pod("b2"))  # half of them seen: room again
+    await asyncio.wait_for(held, 5)
+    assert len(cache._unseen) == 2
+    await asyncio.wait_for(cache.room_for_write(timeout=30), 1)  # below the mark
+    for i in range(5, 8):
+        cache.note_write(base + i)
+    # A broken watch holds nothing; a stuck one holds a write for the timeout at most.
+    cache.healthy = False
+    await asyncio.wait_for(cache.room_for_write(timeout=30), 1)
+    cache.healthy = True
+    await asyncio.wait_for(cache.room_for_write(timeout=0.2), 2)
+    store.put(KEY + "b3", pod("b3"))
+    await settle(cache, store)
+    assert sorted(cache._unseen) == [base + 4, base + 5, base + 6, base + 7]
+    for i in range(4, 8):
+        store.put(KEY + f"c{i}", pod(f"c{i}"))
+    await settle(cache, store)
+    assert cache._unseen == []
