@@ -51,7 +51,12 @@ def no_resources(st: State, all_namespaces: bool, namespaced: bool) -> str:
 @click.command("get")
 @click.argument("args", nargs=-1)
 @click.option("-o", "--output", "output_", metavar="FORMAT",
-              help="Output format: wide, yaml, json or name.")
+              help="Output format: wide, yaml, json, name, jsonpath=TEMPLATE, "
+                   "jsonpath-file=FILE, jsonpath-as-json=TEMPLATE, custom-columns=SPEC or "
+                   "custom-columns-file=FILE. A JSONPath template runs on the object, or on a "
+                   "List of all objects, e.g. '{.items[*].metadata.name}'; custom columns "
+                   "are HEADER:PATH pairs, e.g. NAME:.metadata.name,IP:.status.podIP "
+                   "(the file form: a line of headers, then a line of paths).")
 @click.option("-l", "--selector", help="Label selector, e.g. app=nginx,tier!=db.")
 @click.option("--field-selector", help="Field selector, e.g. spec.nodeName=node-1.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="List across all namespaces.")
@@ -59,12 +64,16 @@ def no_resources(st: State, all_namespaces: bool, namespaced: bool) -> str:
 @click.option("--watch-only", is_flag=True, help="Stream changes without listing first.")
 @click.option("--show-labels", is_flag=True, help="Add a LABELS column.")
 @click.option("--no-headers", is_flag=True, help="Print table rows without the header.")
+@click.option("--allow-missing-template-keys", type=bool, default=True, show_default=True,
+              help="Print nothing for a key the JSONPath template names but the object "
+                   "lacks; false makes that an error.")
 @click.option("--request-timeout", default="0", metavar="DURATION",
               help="Give up (a watch: stop) after this long, e.g. 30s; 0 means never.")
 @common
 def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
             field_selector: str | None, all_namespaces: bool, watch: bool, watch_only: bool,
-            show_labels: bool, no_headers: bool, request_timeout: str) -> None:
+            show_labels: bool, no_headers: bool, allow_missing_template_keys: bool,
+            request_timeout: str) -> None:
     """Display one or many resources.
 
     \b
@@ -76,9 +85,13 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
       minictl get deploy,po -l app=nginx
       minictl get pod/nginx-abc deploy/nginx -o yaml
       minictl get pods -A -w
+      minictl get pods -o jsonpath='{range .items[*]}{.metadata.name}{"\\t"}{.status.podIP}{"\\n"}{end}'
+      minictl get pods -o custom-columns=NAME:.metadata.name,NODE:.spec.nodeName
     """
     st = state()
     fmt = output.check_output(output_)
+    printer = output.template_printer(fmt, no_headers=no_headers,
+                                      allow_missing=allow_missing_template_keys)
     limit = output.parse_duration(request_timeout)
     if not args:
         raise CliError("you must specify the type of resource to get. Use \"minictl get all\" "
@@ -113,7 +126,7 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
         names = [n for _, n in named]
         _watch(st, info, names, fmt, all_namespaces=all_namespaces, selector=selector,
                field_selector=field_selector, watch_only=watch_only, limit=limit,
-               show_labels=show_labels, no_headers=no_headers)
+               show_labels=show_labels, no_headers=no_headers, printer=printer)
         return
 
     pairs: list[Pair] = []
@@ -135,10 +148,12 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
     if pairs:
         output.print_objects(pairs, fmt, single=bool(named) and len(named) == 1,
                              with_namespace=all_namespaces and any(i.namespaced for i, _ in pairs),
-                             with_kind=with_kind, show_labels=show_labels, no_headers=no_headers)
+                             with_kind=with_kind, show_labels=show_labels, no_headers=no_headers,
+                             printer=printer)
     elif not named:
-        if fmt in ("yaml", "json"):
-            output.print_objects([], fmt, single=False)
+        if fmt in ("yaml", "json") or printer is not None:
+            # kubectl runs templates on the empty List too (custom columns: just the header).
+            output.print_objects([], fmt, single=False, printer=printer)
         else:
             click.echo(no_resources(st, all_namespaces, any(i.namespaced for i in kinds)),
                        err=True)
@@ -150,7 +165,8 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
 
 def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
            all_namespaces: bool, selector: str | None, field_selector: str | None,
-           watch_only: bool, limit: float, show_labels: bool, no_headers: bool) -> None:
+           watch_only: bool, limit: float, show_labels: bool, no_headers: bool,
+           printer: output.TemplatePrinter | None = None) -> None:
     ns = None if (all_namespaces or not info.namespaced) else st.namespace
     if names:
         if len(names) > 1:
@@ -166,7 +182,12 @@ def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
 
     def emit(obj: TypedObject) -> None:
         nonlocal printed_header, widths
-        if fmt == "name":
+        if isinstance(printer, output.JsonPathPrinter):
+            # Per object, as kubectl does under -w (not wrapped in a List).
+            click.echo(printer.text(output.wire(info, obj)), nl=False)
+        elif isinstance(printer, output.CustomColumnsPrinter):
+            click.echo(printer.emit([output.wire(info, obj)]))
+        elif fmt == "name":
             click.echo(tables.qualified_name(info, obj.metadata.name or ""))
         elif fmt == "json":
             click.echo(output.dump_json(output.wire(info, obj)))
@@ -185,7 +206,10 @@ def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
     items, rv = list_kind(st, info, all_namespaces=all_namespaces, selector=selector,
                           field_selector=field_selector)
     if not watch_only:
-        if items and fmt not in ("name", "json", "yaml"):
+        if items and isinstance(printer, output.CustomColumnsPrinter):
+            # The first listing is flushed as one block, so it is aligned as one table.
+            click.echo(printer.emit([output.wire(info, o) for o in items]))
+        elif items and fmt not in ("name", "json", "yaml") and printer is None:
             rows = ([] if no_headers else [head]) + [output.table_row(info, o, wide=wide, with_namespace=with_ns,
                                               with_kind=False, show_labels=show_labels)
                              for o in items]
