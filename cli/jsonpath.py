@@ -680,6 +680,19 @@ def execute(tmpl: Template, data: Any, *, allow_missing: bool = True,
     return "".join(out)
 
 
+def json_round_trip(v: Any) -> Any:
+    """``v`` after Go's json.Marshal and a decode that keeps integers as int64, which is what
+    kubectl's List of several objects goes through: ``2.0`` comes back as ``2``, so it
+    prints ``1000000`` where a single object's float prints ``1e+06``."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
+        return int(v)
+    if isinstance(v, dict):
+        return {k: json_round_trip(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [json_round_trip(x) for x in v]
+    return v
+
+
 # ---- Go's formatting ----------------------------------------------------------------------
 
 

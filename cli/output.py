@@ -75,14 +75,16 @@ def print_objects(pairs: list[tuple[ResourceInfo, TypedObject]], output: str | N
                   show_labels: bool = False, no_headers: bool = False,
                   printer: TemplatePrinter | None = None) -> None:
     """Everything ``get`` prints for a finished list (not for a watch)."""
+    if printer is not None:
+        one = single and len(pairs) == 1
+        dicts = [wire(info, obj) if one else jsonpath.json_round_trip(wire(info, obj))
+                 for info, obj in pairs]
     if isinstance(printer, JsonPathPrinter):
         # kubectl runs the template once, on the object or on a List of all of them.
-        dicts = [wire(info, obj) for info, obj in pairs]
-        click.echo(printer.text(dicts[0] if single and len(dicts) == 1 else as_list(dicts)),
-                   nl=False)
+        click.echo(printer.text(dicts[0] if one else as_list(dicts)), nl=False)
         return
     if isinstance(printer, CustomColumnsPrinter):
-        text = printer.emit([wire(info, obj) for info, obj in pairs])
+        text = printer.emit(dicts)
         if text:
             click.echo(text)
         return

