@@ -671,13 +671,30 @@ def execute(tmpl: Template, data: Any, *, allow_missing: bool = True,
     With ``as_json`` (``-o jsonpath-as-json``), each part's results print as one indented
     JSON array."""
     out: list[str] = []
-    for results in find_results(tmpl, data, allow_missing=allow_missing):
-        if as_json:
-            out.append(go_json(results, indent="    ") + "\n")
-        else:
-            out.append(" ".join(go_json(r) if isinstance(r, dict | list) else go_print(r)
-                                for r in results))
+    try:
+        for results in find_results(tmpl, data, allow_missing=allow_missing):
+            if as_json:
+                out.append(go_json(results, indent="    ") + "\n")
+            else:
+                out.append(" ".join(go_json(r) if isinstance(r, dict | list) else go_print(r)
+                                    for r in results))
+    except RecursionError:
+        raise ExecError("value nests too deeply to print") from None
     return "".join(out)
+
+
+def column(tmpl: Template, data: Any) -> str:
+    """One custom-columns cell: every value the path selects, Go-printed, comma-joined;
+    ``<none>`` first when the first part selects nothing."""
+    results = find_results(tmpl, data, allow_missing=True)
+    try:
+        values = [go_sprint(v) for r in results for v in r]
+    except RecursionError:
+        raise ExecError("value nests too deeply to print") from None
+    if not results or not results[0]:
+        values.insert(0, "<none>")
+    # kubectl's EscapeTerminal: no escape sequences reach the terminal from an object.
+    return ",".join(values).replace("\x1b", "^[").replace("\r", "\\r")
 
 
 def json_round_trip(v: Any) -> Any:

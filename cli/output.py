@@ -183,17 +183,10 @@ class CustomColumnsPrinter:
     printed_header: bool = False
 
     def cells(self, data: dict[str, Any]) -> list[str]:
-        out: list[str] = []
-        for path in self.paths:
-            try:
-                results = jsonpath.find_results(path, data, allow_missing=True)
-            except jsonpath.JsonPathError as exc:
-                raise CliError(str(exc)) from None
-            values = [jsonpath.go_sprint(v) for r in results for v in r]
-            if not results or not results[0]:
-                values.insert(0, tables.NONE)
-            out.append(",".join(v.replace("\x1b", "^[").replace("\r", "\\r") for v in values))
-        return out
+        try:
+            return [jsonpath.column(path, data) for path in self.paths]
+        except jsonpath.JsonPathError as exc:
+            raise CliError(str(exc)) from None
 
     def emit(self, objs: list[dict[str, Any]]) -> str:
         """The lines for these objects (and the header, the first time)."""
