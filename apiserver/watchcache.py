@@ -407,6 +407,8 @@ class WatchCache:
             await f
         finally:
             timer.cancel()
+            if f in self._room_waiters:  # timed out: a stuck cache must not pile them up
+                self._room_waiters.remove(f)
 
     async def wait_for_revision(self, rev: int, timeout: float) -> bool:
         """Wait until the cache has applied ``rev``; False on timeout."""

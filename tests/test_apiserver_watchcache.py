@@ -281,6 +281,7 @@ async def test_writes_are_held_while_the_cache_lags_behind_them(
     await asyncio.wait_for(cache.room_for_write(timeout=30), 1)
     cache.healthy = True
     await asyncio.wait_for(cache.room_for_write(timeout=0.2), 2)
+    assert cache._room_waiters == []
     store.put(KEY + "b3", pod("b3"))
     await settle(cache, store)
     assert sorted(cache._unseen) == [base + 4, base + 5, base + 6, base + 7]
