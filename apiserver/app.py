@@ -108,6 +108,10 @@ def _include_routes(app: FastAPI) -> None:
             app.include_router(router)
     for route in resource_routes.ROUTES:
         app.router.routes.append(route)
+    # WebSocket routes: the resource routes above match only HTTP requests.
+    from apiserver.routes import exec as exec_routes
+
+    app.router.routes.extend(exec_routes.ROUTES)
 
 
 class ApiServerApp(FastAPI):

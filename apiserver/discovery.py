@@ -32,6 +32,7 @@ _SUBRESOURCES: dict[str, tuple[str | None, tuple[str, ...], str | None, str | No
     "scale": ("Scale", ("get", "patch", "update"), "autoscaling", "v1"),
     "binding": ("Binding", ("create",), None, None),
     "log": ("Pod", ("get",), None, None),
+    "exec": ("PodExecOptions", ("create", "get"), None, None),
 }
 
 

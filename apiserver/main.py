@@ -100,8 +100,9 @@ def main(argv: list[str] | None = None) -> None:
         # add a middleware layer to every request.
         proxy_headers=False,
         server_header=False,  # as Kubernetes: no Server header to validate and send
-        # Nothing here speaks WebSocket; "auto" would import the websockets package.
-        ws="none",
+        # pods/exec is a WebSocket (kubectl's v5.channel.k8s.io); the sans-I/O
+        # implementation supports refusing an upgrade with a Status body.
+        ws="websockets-sansio",
         timeout_graceful_shutdown=2, lifespan="on"))
     server.run()
     if not server.started:

@@ -1,4 +1,4 @@
-"""The kubelet's HTTP endpoint: container logs (which the API server proxies) and health.
+"""The kubelet's HTTP endpoint: container logs and exec (which the API server proxies), health.
 
 ``GET /containerLogs/{namespace}/{pod}/{container}`` takes Kubernetes' query
 parameters ``follow``, ``tailLines``, ``timestamps`` and ``previous``; the logs
@@ -14,6 +14,7 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from kubelet.exec_stream import serve_exec
 from kubelet.kubelet import Kubelet
 from kubelet.metrics import KubeletMetrics
 from kubelet.runtime.base import ContainerInfo
@@ -105,12 +106,17 @@ def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None) -> web.Applicat
         body = metrics.render() if metrics is not None else b""
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def exec_(request: web.Request) -> web.StreamResponse:
+        return await serve_exec(kl, request, find_container)
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/pods", pods)
     app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", container_logs)
     app.router.add_get("/containerLogs/{namespace}/{pod}", container_logs)
+    app.router.add_get("/exec/{namespace}/{pod}/{container}", exec_)
+    app.router.add_get("/exec/{namespace}/{pod}", exec_)
     return app
 
 

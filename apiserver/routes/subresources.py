@@ -1,5 +1,5 @@
 """Subresources: status, pods/binding, deployments|replicasets/scale, pods/log,
-namespaces/finalize."""
+pods/exec (plain HTTP; the WebSocket is in routes/exec.py), namespaces/finalize."""
 
 from __future__ import annotations
 
@@ -52,6 +52,11 @@ async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, 
             from apiserver.routes.logs import pod_log
 
             return await pod_log(request, namespace or "", name)
+    elif sub == "exec":
+        if m in ("GET", "POST"):
+            from apiserver.routes.exec import pod_exec_http
+
+            return await pod_exec_http(request, namespace or "", name)
     elif sub == "finalize":
         if m == "PUT":
             return await finalize(request, info, name)

@@ -91,6 +91,31 @@ class ExecResult:
     output: str
 
 
+class ExecSession(Protocol):
+    """A running interactive exec (``kubectl exec``): stdin in, stdout/stderr out.
+
+    ``output()`` yields (1, data) for stdout and (2, data) for stderr (with a tty all
+    of it is stdout) and ends when the process has closed them; ``wait()`` then gives
+    the exit code. ``close()`` releases the session whether or not it has finished.
+    """
+
+    def output(self) -> AsyncIterator[tuple[int, bytes]]: ...
+
+    async def write_stdin(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def resize(self, width: int, height: int) -> None: ...
+
+    async def wait(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class ExecError(Exception):
+    """The runtime could not start the command; ``str()`` is its message."""
+
+
 class ContainerRuntime(Protocol):
     """What the kubelet needs from a container runtime. All calls are non-blocking."""
 
@@ -138,6 +163,12 @@ class ContainerRuntime(Protocol):
         ...
 
     async def exec(self, container_id: str, command: list[str], timeout: float) -> ExecResult: ...
+
+    async def exec_stream(self, container_id: str, command: list[str], stdin: bool,
+                          tty: bool) -> ExecSession:
+        """Start ``command`` in the container for a client to drive (kubectl exec).
+        Raises KeyError when the container does not exist, ExecError when it cannot run."""
+        ...
 
     async def remove_pod_dirs(self, pod_uid: str) -> None:
         """Remove the pod's emptyDir volumes."""

@@ -26,6 +26,7 @@ import requests.exceptions
 
 from api.models import Container, Pod
 from kubelet.resources import container_env, container_resources, qos_cgroup_parent
+from kubelet.runtime import docker_exec
 from kubelet.runtime.base import (
     LABEL_CONTAINER_NAME,
     LABEL_GRACE,
@@ -41,6 +42,7 @@ from kubelet.runtime.base import (
     ContainerCreateError,
     ContainerInfo,
     ExecResult,
+    ExecSession,
     ImagePullError,
     RuntimeUnavailable,
     SandboxInfo,
@@ -488,6 +490,10 @@ class DockerRuntime:
             text = out.decode(errors="replace") if isinstance(out, bytes) else str(out)
             return ExecResult(exit_code=int(code if code is not None else -1), output=text)
         return await asyncio.wait_for(self._run(run), timeout)
+
+    async def exec_stream(self, container_id: str, command: list[str], stdin: bool,
+                          tty: bool) -> ExecSession:
+        return await docker_exec.start(self.api, self._run, container_id, command, stdin, tty)
 
     async def watch_events(self, node: str) -> AsyncIterator[tuple[str, str]]:
         """Container events of this node; reconnects with ``since`` after a daemon restart."""

@@ -25,13 +25,16 @@ from kubelet.runtime.base import (
     TYPE_SANDBOX,
     ContainerCreateError,
     ContainerInfo,
+    ExecError,
     ExecResult,
+    ExecSession,
     ImagePullError,
     SandboxInfo,
     container_name,
     normalize_image,
     pod_labels,
 )
+from kubelet.runtime.fake_exec import FakeExecSession
 
 _ips = itertools.count(2)
 _ids = itertools.count(1)
@@ -52,6 +55,7 @@ class FakeRuntime:
         self.pull_errors: dict[str, str] = {}  # image -> the daemon message to fail with
         self.start_errors: dict[str, str] = {}  # container name -> message
         self.exec_results: dict[tuple[str, str], int] = {}  # (pod uid, container) -> exit code
+        self.exec_sessions: list[FakeExecSession] = []  # interactive execs, oldest first
         self.pull_delays: dict[str, float] = {}  # image -> seconds a pull takes
         self.pulls: list[str] = []
         self.removed_pod_dirs: list[str] = []
@@ -166,6 +170,17 @@ class FakeRuntime:
             return ExecResult(exit_code=-1, output="container not running")
         return ExecResult(exit_code=self.exec_results.get((c.pod_uid, c.container_name), 0),
                           output="")
+
+    async def exec_stream(self, container_id: str, command: list[str], stdin: bool,
+                          tty: bool) -> ExecSession:
+        c = self.containers.get(container_id)
+        if c is None:
+            raise KeyError(container_id)
+        if not c.running:
+            raise ExecError(f"container {container_id} is not running")
+        session = FakeExecSession(command, stdin, tty)
+        self.exec_sessions.append(session)
+        return session
 
     async def remove_pod_dirs(self, pod_uid: str) -> None:
         self.removed_pod_dirs.append(pod_uid)

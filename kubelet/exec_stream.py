@@ -1,0 +1,109 @@
+"""``GET /exec/{namespace}/{pod}/{container}``: kubectl exec's stream, served over WebSocket.
+
+The protocol is Kubernetes' v4/v5 channel protocol (api/remotecommand.py): every binary
+message starts with its channel byte. The command is started after the upgrade, as the
+kubelet does, so a runtime failure reaches the client as an InternalError Status on the
+error channel rather than as a failed handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+from api import remotecommand as rc
+from kubelet.kubelet import Kubelet
+from kubelet.runtime.base import ContainerInfo, ExecError, ExecSession
+
+log = logging.getLogger(__name__)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "false").lower() in ("true", "1")
+
+
+async def _send_error(ws: web.WebSocketResponse, status: dict[str, object]) -> None:
+    with contextlib.suppress(ConnectionError):
+        await ws.send_bytes(bytes([rc.ERROR]) + json.dumps(status).encode())
+
+
+async def _pump_input(ws: web.WebSocketResponse, session: ExecSession, v5: bool) -> None:
+    """Client -> process, until the client goes away."""
+    async for msg in ws:
+        if msg.type != WSMsgType.BINARY or not msg.data:
+            continue
+        data: bytes = msg.data
+        channel = data[0]
+        if channel == rc.STDIN:
+            if len(data) > 1:
+                await session.write_stdin(data[1:])
+        elif channel == rc.RESIZE:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                size = json.loads(data[1:])
+                await session.resize(int(size["Width"]), int(size["Height"]))
+        elif v5 and channel == rc.CLOSE and len(data) == 2 and data[1] == rc.STDIN:
+            await session.close_stdin()
+
+
+async def _pump_output(ws: web.WebSocketResponse, session: ExecSession) -> None:
+    async for stream, data in session.output():
+        await ws.send_bytes(bytes([stream]) + data)
+
+
+Finder = Callable[[Kubelet, str, str, str, bool], Awaitable[ContainerInfo | str]]
+
+
+async def serve_exec(kl: Kubelet, request: web.Request, find_container: Finder
+                     ) -> web.StreamResponse:
+    ns, pod = request.match_info["namespace"], request.match_info["pod"]
+    command = request.query.getall("command", [])
+    stdin, stdout = _flag(request, "stdin"), _flag(request, "stdout")
+    tty = _flag(request, "tty")
+    stderr = _flag(request, "stderr") and not tty  # a terminal has one output stream
+    if not command:
+        return web.Response(status=400, text="you must specify at least 1 command")
+    if not (stdin or stdout or stderr):
+        return web.Response(status=400,
+                            text="you must specify at least one of stdin, stdout, stderr")
+    found = await find_container(kl, ns, pod, request.match_info.get("container", ""), False)
+    if isinstance(found, str):
+        return web.Response(status=404, text=found)
+    ws = web.WebSocketResponse(protocols=rc.PROTOCOLS, autoping=True)
+    await ws.prepare(request)
+    if ws.ws_protocol not in rc.PROTOCOLS:
+        await _send_error(ws, rc.internal_error_status(
+            f"no supported stream protocol offered; supported: {', '.join(rc.PROTOCOLS)}"))
+        await ws.close()
+        return ws
+    try:
+        session = await kl.runtime.exec_stream(found.id, command, stdin, tty)
+    except (KeyError, ExecError) as e:
+        msg = str(e) if isinstance(e, ExecError) else f"container {found.id} not found"
+        await _send_error(ws, rc.internal_error_status(
+            f"error executing command in container: {msg}"))
+        await ws.close()
+        return ws
+    # Tells the client the stream is up: an empty message on the lowest output channel.
+    first = rc.STDOUT if stdout else rc.STDERR if stderr else rc.ERROR
+    inbound = asyncio.create_task(_pump_input(ws, session, ws.ws_protocol == rc.PROTOCOL_V5))
+    try:
+        await ws.send_bytes(bytes([first]))
+        outbound = asyncio.create_task(_pump_output(ws, session))
+        done, _ = await asyncio.wait({inbound, outbound}, return_when=asyncio.FIRST_COMPLETED)
+        if outbound in done and outbound.exception() is None:
+            await _send_error(ws, rc.exit_status(command, await session.wait()))
+        else:
+            outbound.cancel()
+    except (ConnectionError, ExecError) as e:
+        log.debug("exec in %s/%s ended: %s", ns, pod, e)
+    finally:
+        inbound.cancel()
+        await session.close()
+        with contextlib.suppress(Exception):
+            await ws.close()
+    return ws
