@@ -86,6 +86,7 @@ def _register() -> None:
         create,
         delete,
         describe,
+        exec_cmd,
         get,
         info,
         logs,
@@ -104,6 +105,7 @@ def _register() -> None:
     cli.add_command(workload.set_cmd)
     cli.add_command(rollout.rollout_cmd)
     cli.add_command(logs.logs_cmd)
+    cli.add_command(exec_cmd.exec_cmd)
     cli.add_command(trace.trace_cmd)
     cli.add_command(info.cluster_info_cmd)
     cli.add_command(info.version_cmd)

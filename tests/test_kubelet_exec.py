@@ -315,3 +315,50 @@ def on_pty(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
             break
     os.close(master)
     return p.wait(timeout=10), b"".join(chunks).decode(errors="replace")
+
+
+def minictl(server: str, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return run([sys.executable, "-m", "cli", "-s", server, *args], stdin)
+
+
+@pytest.mark.docker
+def test_minictl_exec_on_docker(server_url: str, kubectl: Kubectl, docker_pod: str) -> None:
+    r = minictl(server_url, "exec", docker_pod, "-c", "main", "--", "echo", "hi")
+    assert (r.returncode, r.stdout) == (0, b"hi\n"), r.stderr
+    r = minictl(server_url, "exec", docker_pod, "--", "sh", "-c", "echo out; echo oops >&2; exit 3")
+    assert (r.returncode, r.stdout) == (3, b"out\n"), r.stderr
+    assert r.stderr.decode().splitlines() == [
+        'Defaulted container "main" out of: main, side', "oops",
+        "command terminated with exit code 3"]
+    r = minictl(server_url, "exec", "-i", docker_pod, "-c", "side", "--", "cat",
+                stdin=b"hello\n")
+    assert (r.returncode, r.stdout) == (0, b"hello\n"), r.stderr
+    # Failures: exit 1 and kubectl's words.
+    for args, message in [
+            (("exec", "ghost", "--", "true"), 'Error from server (NotFound): pods "ghost" not found'),
+            (("exec", docker_pod, "-c", "nope", "--", "true"),
+             f"error: container nope is not valid for pod {docker_pod} out of: main, side"),
+            (("exec", docker_pod), "error: you must specify at least one command for the container"),
+            (("exec", docker_pod, "true"), "error: exec [POD] [COMMAND] is not supported "
+                                           "anymore. Use exec [POD] -- [COMMAND] instead")]:
+        # (usage errors add a second line pointing at --help, as kubectl's do)
+        r = minictl(server_url, *args)
+        assert (r.returncode, r.stderr.decode().splitlines()[0]) == (1, message), args
+        if "NotFound" not in message:
+            r = kubectl(*args)
+            assert (r.returncode, r.stderr.decode().splitlines()[0]) == (1, message), args
+    # A command the image lacks: Docker's error on stdout and 126, for both clients.
+    r = minictl(server_url, "exec", docker_pod, "-c", "main", "--", "/nonexistent")
+    k = kubectl("exec", docker_pod, "-c", "main", "--", "/nonexistent")
+    assert r.returncode == k.returncode == 126 and r.stdout == k.stdout
+    assert b"no such file or directory" in r.stdout
+
+
+@pytest.mark.docker
+def test_minictl_exec_tty_on_docker(server_url: str, docker_pod: str) -> None:
+    script = ('tty; until stty size >/tmp/sz 2>/dev/null && [ -s /tmp/sz ]; do sleep 0.1; done; '
+              'echo "size $(cat /tmp/sz)"; exit 4')
+    code, text = on_pty([sys.executable, "-m", "cli", "-s", server_url, "exec", "-it",
+                         docker_pod, "-c", "main", "--", "sh", "-c", script], dict(os.environ))
+    assert code == 4, text
+    assert "/dev/pts/" in text and "size 33 101" in text
