@@ -161,6 +161,21 @@ async def test_exec_tty_merges_streams_and_resizes(server_url: str, node: FakeNo
     assert node.runtime.exec_sessions[-1].resizes == [(120, 40)]
 
 
+async def test_client_leaving_ends_the_session(server_url: str, node: FakeNode) -> None:
+    pod = await running_pod(node)
+    url = f"{server_url}/api/v1/namespaces/default/pods/{pod}/exec"
+    async with aiohttp.ClientSession() as s:
+        async with s.ws_connect(url, params=exec_params(["cat"], stdin=True),
+                                protocols=rc.PROTOCOLS) as ws:
+            assert (await ws.receive_bytes()) == bytes([rc.STDOUT])
+            await ws.send_bytes(bytes([rc.STDIN]) + b"ping")
+            assert (await ws.receive_bytes()) == bytes([rc.STDOUT]) + b"ping"
+            session = node.runtime.exec_sessions[-1]
+            assert not session.closed
+    # Still reading stdin when the client went: the kubelet ends the command's session.
+    await async_wait_for(lambda: session.closed, timeout=5, message="session closed")
+
+
 async def test_exec_refusals_are_statuses(server_url: str, node: FakeNode) -> None:
     pod = await running_pod(node, ("c", "side"))
     base = f"{server_url}/api/v1/namespaces/default/pods"

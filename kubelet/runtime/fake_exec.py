@@ -18,6 +18,7 @@ class FakeExecSession:
         self.command = command
         self.tty = tty
         self.resizes: list[tuple[int, int]] = []
+        self.closed = False
         self._out: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
         self._in: asyncio.Queue[bytes | None] = asyncio.Queue()
         if not stdin:
@@ -84,4 +85,5 @@ class FakeExecSession:
         return await self._code
 
     async def close(self) -> None:
+        self.closed = True
         self._task.cancel()
