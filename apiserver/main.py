@@ -103,6 +103,10 @@ def main(argv: list[str] | None = None) -> None:
         # pods/exec is a WebSocket (kubectl's v5.channel.k8s.io); the sans-I/O
         # implementation supports refusing an upgrade with a Status body.
         ws="websockets-sansio",
+        # No server pings: an exec whose command does not read its stdin stops the
+        # client's frames (pongs included) behind the stdin it sends, and a ping timeout
+        # would cut a healthy stream. kubectl sends its own heartbeat.
+        ws_ping_interval=None,
         timeout_graceful_shutdown=2, lifespan="on"))
     server.run()
     if not server.started:

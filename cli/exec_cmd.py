@@ -4,6 +4,7 @@ container; minictl exits with the command's exit code, as kubectl does."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import signal
@@ -50,9 +51,10 @@ def _container(pod: Pod, wanted: str | None) -> str:
 
 def _stdin_chunks(fd: int) -> AsyncIterator[bytes]:
     """``fd`` read on a daemon thread: a blocked read must not keep minictl alive after
-    the remote command has ended."""
+    the remote command has ended. The small queue makes the thread wait for the stream,
+    so a fast source (``< /dev/zero``) is read only as fast as the command takes it."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=4)
 
     def pump() -> None:
         while True:
@@ -60,7 +62,10 @@ def _stdin_chunks(fd: int) -> AsyncIterator[bytes]:
                 data = os.read(fd, 65536)
             except OSError:
                 data = b""
-            loop.call_soon_threadsafe(queue.put_nowait, data)
+            try:
+                asyncio.run_coroutine_threadsafe(queue.put(data), loop).result()
+            except (RuntimeError, concurrent.futures.CancelledError):
+                return  # the loop has ended: minictl is exiting
             if not data:
                 return
 

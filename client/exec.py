@@ -72,7 +72,7 @@ async def exec_pod(server: str, namespace: str, pod: str, command: list[str], *,
                                                                    sock_connect=10)) as s:
         try:
             ws = await s.ws_connect(url, params=params, headers=headers,
-                                    protocols=rc.PROTOCOLS, max_msg_size=0, heartbeat=30)
+                                    protocols=rc.PROTOCOLS, max_msg_size=0)
         except aiohttp.WSServerHandshakeError as e:
             raise await _refusal(s, url, params, headers, e.status) from None
         except (aiohttp.ClientError, OSError) as e:
