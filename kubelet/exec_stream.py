@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 
 from api import remotecommand as rc
 from kubelet.kubelet import Kubelet
-from kubelet.runtime.base import ContainerInfo, ExecError, ExecSession
+from kubelet.runtime.base import ContainerInfo, ExecError, ExecSession, RuntimeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +33,26 @@ async def _send_error(ws: web.WebSocketResponse, status: dict[str, object]) -> N
 
 
 async def _pump_input(ws: web.WebSocketResponse, session: ExecSession, v5: bool) -> None:
-    """Client -> process, until the client goes away."""
+    """Client -> process, until the client goes away. Stdin the process no longer takes
+    (it has exited or closed it) is dropped: its output and exit code still matter."""
+    stdin_ok = True
     async for msg in ws:
         if msg.type != WSMsgType.BINARY or not msg.data:
             continue
         data: bytes = msg.data
         channel = data[0]
         if channel == rc.STDIN:
-            if len(data) > 1:
-                await session.write_stdin(data[1:])
+            if len(data) > 1 and stdin_ok:
+                try:
+                    await session.write_stdin(data[1:])
+                except OSError:
+                    stdin_ok = False
         elif channel == rc.RESIZE:
             with contextlib.suppress(ValueError, TypeError, AttributeError):
                 size = json.loads(data[1:])
                 await session.resize(int(size["Width"]), int(size["Height"]))
-        elif v5 and channel == rc.CLOSE and len(data) == 2 and data[1] == rc.STDIN:
+        elif v5 and channel == rc.CLOSE and len(data) == 2 and data[1] == rc.STDIN \
+                and stdin_ok:
             await session.close_stdin()
 
 
@@ -82,8 +88,8 @@ async def serve_exec(kl: Kubelet, request: web.Request, find_container: Finder
         return ws
     try:
         session = await kl.runtime.exec_stream(found.id, command, stdin, tty)
-    except (KeyError, ExecError) as e:
-        msg = str(e) if isinstance(e, ExecError) else f"container {found.id} not found"
+    except (KeyError, ExecError, RuntimeUnavailable) as e:
+        msg = f"container {found.id} not found" if isinstance(e, KeyError) else str(e)
         await _send_error(ws, rc.internal_error_status(
             f"error executing command in container: {msg}"))
         await ws.close()
@@ -99,7 +105,7 @@ async def serve_exec(kl: Kubelet, request: web.Request, find_container: Finder
             await _send_error(ws, rc.exit_status(command, await session.wait()))
         else:
             outbound.cancel()
-    except (ConnectionError, ExecError) as e:
+    except (ConnectionError, ExecError, RuntimeUnavailable) as e:
         log.debug("exec in %s/%s ended: %s", ns, pod, e)
     finally:
         inbound.cancel()
