@@ -24,8 +24,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from api import remotecommand as rc
 from api import resources
 from apiserver import errors
+from apiserver.kubelets import kubelet_url
 from apiserver.registry import Registry
-from apiserver.routes.logs import _kubelet_url
 
 _PASS = ("command", "stdin", "stdout", "stderr", "tty")
 
@@ -69,7 +69,7 @@ async def _target(reg: Registry, namespace: str, name: str,
         raise errors.bad_request(
             f'unable to upgrade connection: container not found ("{container}")')
     node = (await reg.get(resources.NODES, None, node_name)).obj
-    base = _kubelet_url(node)
+    base = kubelet_url(node)
     if base is None:
         raise errors.unavailable(f"node {node_name} reports no kubelet address and port")
     params = [(k, v) for k in _PASS for v in query.getlist(k)]

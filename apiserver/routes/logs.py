@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 from starlette.background import BackgroundTask
@@ -12,28 +11,10 @@ from starlette.responses import Response, StreamingResponse
 
 from api import resources
 from apiserver import errors
+from apiserver.kubelets import kubelet_url
 from apiserver.registry import Registry
 
 _PASS = ("follow", "tailLines", "timestamps", "previous", "sinceSeconds", "limitBytes")
-
-
-def _kubelet_url(node: dict[str, Any]) -> str | None:
-    status = node.get("status") or {}
-    addrs = status.get("addresses") or []
-    host = None
-    for t in ("InternalIP", "ExternalIP", "Hostname"):
-        for a in addrs:
-            if isinstance(a, dict) and a.get("type") == t and a.get("address"):
-                host = a["address"]
-                break
-        if host:
-            break
-    port = (((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port"))
-    if not host or not port:
-        return None
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{int(port)}"
 
 
 async def pod_log(request: Request, namespace: str, name: str) -> Response:
@@ -54,7 +35,7 @@ async def pod_log(request: Request, namespace: str, name: str) -> Response:
     if not node_name:
         raise errors.bad_request(f'pod {name} does not have a host assigned')
     node = (await reg.get(resources.NODES, None, node_name)).obj
-    base = _kubelet_url(node)
+    base = kubelet_url(node)
     if base is None:
         raise errors.unavailable(f"node {node_name} reports no kubelet address and port")
     params = {k: request.query_params[k] for k in _PASS if k in request.query_params}
