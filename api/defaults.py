@@ -213,12 +213,18 @@ def _namespace(obj: JSON) -> None:
         status["phase"] = "Active"
 
 
+def _secret(obj: JSON) -> None:
+    if not obj.get("type"):
+        obj["type"] = "Opaque"
+
+
 _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Pod": _pod,
     "Deployment": _deployment,
     "ReplicaSet": _replicaset,
     "Node": _node,
     "Namespace": _namespace,
+    "Secret": _secret,
 }
 
 

@@ -137,6 +137,29 @@ def is_dns1123_subdomain(value: str) -> list[str]:
     return errs
 
 
+CONFIG_MAP_KEY_FMT = "[-._a-zA-Z0-9]+"
+_CONFIG_MAP_KEY_RE = re.compile(f"^{CONFIG_MAP_KEY_FMT}$")
+
+
+def is_config_map_key(value: str) -> list[str]:
+    """A key of a ConfigMap's or Secret's data: also a file name in a volume, hence
+    no ``.``/``..`` (IsConfigMapKey)."""
+    errs: list[str] = []
+    if len(value) > 253:
+        errs.append(max_len_error(253))
+    if not _CONFIG_MAP_KEY_RE.match(value):
+        errs.append(regex_error(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+            CONFIG_MAP_KEY_FMT, "key.name", "KEY_NAME", "key-name"))
+    if value == ".":
+        errs.append("must not be '.'")
+    elif value == "..":
+        errs.append("must not be '..'")
+    elif value.startswith(".."):
+        errs.append("must not start with '..'")
+    return errs
+
+
 def is_dns1035_label(value: str) -> list[str]:
     errs: list[str] = []
     if len(value) > DNS1035_LABEL_MAX_LENGTH:

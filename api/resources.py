@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from api.models import Deployment, Event, Lease, Namespace, Node, Pod, ReplicaSet
+from api.models import (
+    ConfigMap,
+    Deployment,
+    Event,
+    Lease,
+    Namespace,
+    Node,
+    Pod,
+    ReplicaSet,
+    Secret,
+)
 from api.models.core import TypedObject
 
 
@@ -87,8 +97,18 @@ LEASES = _info(
     kind="Lease", plural="leases", singular="lease", group="coordination.k8s.io",
     version="v1", namespaced=True, model=Lease,
 )
+CONFIGMAPS = _info(
+    kind="ConfigMap", plural="configmaps", singular="configmap", group="", version="v1",
+    namespaced=True, model=ConfigMap, short_names=("cm",),
+)
+SECRETS = _info(
+    kind="Secret", plural="secrets", singular="secret", group="", version="v1",
+    namespaced=True, model=Secret,
+)
 
-ALL: tuple[ResourceInfo, ...] = (PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, LEASES)
+ALL: tuple[ResourceInfo, ...] = (
+    PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, LEASES, CONFIGMAPS, SECRETS,
+)
 
 _BY_KIND = {r.kind: r for r in ALL}
 _BY_MODEL = {r.model: r for r in ALL}

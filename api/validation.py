@@ -12,6 +12,8 @@ It never raises on odd input: a value of the wrong type is itself a field error.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import ipaddress
 import json
@@ -23,6 +25,7 @@ import orjson
 
 from api.labels import SelectorError, from_label_selector
 from api.names import (
+    is_config_map_key,
     is_dns1123_label,
     is_dns1123_subdomain,
     is_env_var_name,
@@ -247,7 +250,8 @@ def _one_of(errs: Errs, value: Any, path: str, allowed: list[str]) -> None:
 NameCheck = Callable[[str], list[str]]
 
 NAMESPACED_KINDS = frozenset(
-    {"Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale"}
+    {"Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale", "ConfigMap",
+     "Secret"}
 )
 _CLUSTER_KINDS = frozenset({"Node", "Namespace"})
 _NAME_CHECKS: dict[str, NameCheck] = {"Namespace": is_dns1123_label}
@@ -1150,6 +1154,65 @@ def _validate_scale(obj: JSON) -> Errs:
     return errs
 
 
+# ---- ConfigMap and Secret -------------------------------------------------------
+
+MAX_SECRET_SIZE = 1024 * 1024  # core.MaxSecretSize, also the limit of a ConfigMap
+
+
+def _too_big(path: str) -> FieldError:
+    return FieldError(path, TOO_LONG, f"must have at most {MAX_SECRET_SIZE} bytes")
+
+
+def decode_bytes(value: str) -> bytes | None:
+    """A Go ``[]byte`` JSON value: standard base64, padded; None when it is not."""
+    try:
+        return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _data_map(errs: Errs, value: Any, path: str, *, as_bytes: bool) -> dict[str, int]:
+    """Checks the keys (and base64 values) of a data map; key -> value size in bytes."""
+    sizes: dict[str, int] = {}
+    for k, v in _dict(errs, value, path).items():
+        kp = _key(path, str(k))
+        for m in is_config_map_key(str(k)):
+            errs.append(invalid(kp, k, m))
+        if not isinstance(v, str):
+            errs.append(invalid(kp, v, "must be a string"))
+            continue
+        if as_bytes:
+            raw = decode_bytes(v)
+            if raw is None:
+                errs.append(invalid(kp, "<value omitted>", "illegal base64 data"))
+                continue
+            sizes[str(k)] = len(raw)
+        else:
+            sizes[str(k)] = len(v.encode())
+    return sizes
+
+
+def _validate_configmap(obj: JSON) -> Errs:
+    errs: Errs = []
+    data = _data_map(errs, obj.get("data"), "data", as_bytes=False)
+    binary = _data_map(errs, obj.get("binaryData"), "binaryData", as_bytes=True)
+    for k in data:
+        if k in binary:
+            errs.append(invalid(_key("data", k), k, "duplicate of key present in binaryData"))
+    if sum(data.values()) + sum(binary.values()) > MAX_SECRET_SIZE:
+        errs.append(_too_big(""))
+    return errs
+
+
+def _validate_secret(obj: JSON) -> Errs:
+    errs: Errs = []
+    data = _data_map(errs, obj.get("data"), "data", as_bytes=True)
+    if sum(data.values()) > MAX_SECRET_SIZE:
+        errs.append(_too_big("data"))
+    _str(errs, obj.get("type"), "type")
+    return errs
+
+
 _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "Pod": _validate_pod,
     "Deployment": _validate_deployment,
@@ -1160,6 +1223,8 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "Lease": _validate_lease,
     "Binding": _validate_binding,
     "Scale": _validate_scale,
+    "ConfigMap": _validate_configmap,
+    "Secret": _validate_secret,
 }
 
 
@@ -1334,11 +1399,41 @@ def _node_update(old: JSON, new: JSON) -> Errs:
     return errs
 
 
+_IMMUTABLE_SET = "field is immutable when `immutable` is set"
+
+
+def _immutable_data(old: JSON, new: JSON, fields: tuple[str, ...]) -> Errs:
+    if old.get("immutable") is not True:
+        return []
+    errs: Errs = []
+    if new.get("immutable") is not True:
+        errs.append(forbidden("immutable", _IMMUTABLE_SET))
+    for f in fields:
+        # An absent map and an empty one are the same object in Go.
+        if (old.get(f) or {}) != (new.get(f) or {}):
+            errs.append(forbidden(f, _IMMUTABLE_SET))
+    return errs
+
+
+def _configmap_update(old: JSON, new: JSON) -> Errs:
+    return _immutable_data(old, new, ("data", "binaryData"))
+
+
+def _secret_update(old: JSON, new: JSON) -> Errs:
+    errs: Errs = []
+    if (old.get("type") or "") != (new.get("type") or ""):
+        errs.append(invalid("type", new.get("type"), _IMMUTABLE))
+    # stringData is already merged into data by now, as in Kubernetes.
+    return errs + _immutable_data(old, new, ("data",))
+
+
 _UPDATE_VALIDATORS: dict[str, Callable[[JSON, JSON], Errs]] = {
     "Pod": _pod_update,
     "Deployment": _selector_update,
     "ReplicaSet": _selector_update,
     "Node": _node_update,
+    "ConfigMap": _configmap_update,
+    "Secret": _secret_update,
 }
 
 

@@ -26,7 +26,7 @@ JSONDict = dict[str, Any]
 # Field kinds: scalar names, or the name of a message in SCHEMA.
 STRING, INT, BOOL, BYTES = "string", "int", "bool", "bytes"
 TIME, MICROTIME, QUANTITY, INTSTR = "time", "microtime", "quantity", "intstr"
-MAP_STRING, MAP_QUANTITY = "map<string>", "map<quantity>"
+MAP_STRING, MAP_QUANTITY, MAP_BYTES = "map<string>", "map<quantity>", "map<bytes>"
 
 R = "repeated"
 P = "pointer"  # keep zero values: the field was set
@@ -85,6 +85,10 @@ SCHEMA: dict[str, dict[int, Field]] = {
               14: ("reportingComponent", STRING), 15: ("reportingInstance", STRING)},
     "EventSource": {1: ("component", STRING), 2: ("host", STRING)},
     "Lease": {1: ("metadata", "ObjectMeta"), 2: ("spec", "LeaseSpec")},
+    "ConfigMap": {1: ("metadata", "ObjectMeta"), 2: ("data", MAP_STRING),
+                  3: ("binaryData", MAP_BYTES), 4: ("immutable", BOOL, P)},
+    "Secret": {1: ("metadata", "ObjectMeta"), 2: ("data", MAP_BYTES), 3: ("type", STRING),
+               4: ("stringData", MAP_STRING), 5: ("immutable", BOOL, P)},
     "LeaseSpec": {1: ("holderIdentity", STRING, P), 2: ("leaseDurationSeconds", INT, P),
                   3: ("acquireTime", MICROTIME), 4: ("renewTime", MICROTIME),
                   5: ("leaseTransitions", INT, P)},
@@ -104,6 +108,7 @@ SCHEMA: dict[str, dict[int, Field]] = {
         29: ("runtimeClassName", STRING, P), 30: ("enableServiceLinks", BOOL, P),
     },
     "Container": {
+        19: ("envFrom", "EnvFromSource", R),
         1: ("name", STRING), 2: ("image", STRING), 3: ("command", STRING, R),
         4: ("args", STRING, R), 5: ("workingDir", STRING), 6: ("ports", "ContainerPort", R),
         7: ("env", "EnvVar", R), 8: ("resources", "ResourceRequirements"),
@@ -125,6 +130,10 @@ SCHEMA: dict[str, dict[int, Field]] = {
     "KeySelector": {1: ("", "LocalObjectReference", INLINE), 2: ("key", STRING),
                     3: ("optional", BOOL, P)},
     "LocalObjectReference": {1: ("name", STRING)},
+    "EnvFromSource": {1: ("prefix", STRING), 2: ("configMapRef", "ConfigMapEnvSource"),
+                      3: ("secretRef", "SecretEnvSource")},
+    "ConfigMapEnvSource": {1: ("", "LocalObjectReference", INLINE), 2: ("optional", BOOL, P)},
+    "SecretEnvSource": {1: ("", "LocalObjectReference", INLINE), 2: ("optional", BOOL, P)},
     "ResourceRequirements": {1: ("limits", MAP_QUANTITY), 2: ("requests", MAP_QUANTITY)},
     "Probe": {1: ("", "ProbeHandler", INLINE), 2: ("initialDelaySeconds", INT),
               3: ("timeoutSeconds", INT), 4: ("periodSeconds", INT),
@@ -142,7 +151,15 @@ SCHEMA: dict[str, dict[int, Field]] = {
                     6: ("subPathExpr", STRING)},
     "Volume": {1: ("name", STRING), 2: ("", "VolumeSource", INLINE)},
     "VolumeSource": {1: ("hostPath", "HostPathVolumeSource"),
-                     2: ("emptyDir", "EmptyDirVolumeSource")},
+                     2: ("emptyDir", "EmptyDirVolumeSource"),
+                     6: ("secret", "SecretVolumeSource"),
+                     19: ("configMap", "ConfigMapVolumeSource")},
+    "SecretVolumeSource": {1: ("secretName", STRING), 2: ("items", "KeyToPath", R),
+                           3: ("defaultMode", INT, P), 4: ("optional", BOOL, P)},
+    "ConfigMapVolumeSource": {1: ("", "LocalObjectReference", INLINE),
+                              2: ("items", "KeyToPath", R), 3: ("defaultMode", INT, P),
+                              4: ("optional", BOOL, P)},
+    "KeyToPath": {1: ("key", STRING), 2: ("path", STRING), 3: ("mode", INT, P)},
     "HostPathVolumeSource": {1: ("path", STRING), 2: ("type", STRING, P)},
     "EmptyDirVolumeSource": {1: ("medium", STRING), 2: ("sizeLimit", QUANTITY)},
     "Toleration": {1: ("key", STRING), 2: ("operator", STRING), 3: ("value", STRING),
@@ -166,6 +183,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Binding"): "Binding", ("v1", "Event"): "Event",
     ("apps/v1", "Deployment"): "Deployment", ("apps/v1", "ReplicaSet"): "ReplicaSet",
     ("autoscaling/v1", "Scale"): "Scale", ("coordination.k8s.io/v1", "Lease"): "Lease",
+    ("v1", "ConfigMap"): "ConfigMap", ("v1", "Secret"): "Secret",
 }
 
 
@@ -281,7 +299,7 @@ def _intstr(raw: Any) -> int | str:
     return str_val if kind == 1 else int_val
 
 
-def _map_entry(raw: Any, quantity: bool) -> tuple[str, str]:
+def _map_entry(raw: Any, kind: str) -> tuple[str, str]:
     if not isinstance(raw, bytes):
         raise ProtobufError("expected a map entry")
     key, val = "", ""
@@ -289,7 +307,14 @@ def _map_entry(raw: Any, quantity: bool) -> tuple[str, str]:
         if number == 1:
             key = _text(value)
         elif number == 2:
-            val = _quantity(value) if quantity else _text(value)
+            if kind == MAP_QUANTITY:
+                val = _quantity(value)
+            elif kind == MAP_BYTES:
+                if not isinstance(value, bytes):
+                    raise ProtobufError("expected a bytes map value")
+                val = base64.b64encode(value).decode()
+            else:
+                val = _text(value)
     return key, val
 
 
@@ -330,8 +355,8 @@ def decode_message(message: str, data: bytes) -> JSONDict:
             continue
         name, kind = spec[0], spec[1]
         flag = spec[2] if len(spec) > 2 else ""
-        if kind in (MAP_STRING, MAP_QUANTITY):
-            k, v = _map_entry(raw, kind == MAP_QUANTITY)
+        if kind in (MAP_STRING, MAP_QUANTITY, MAP_BYTES):
+            k, v = _map_entry(raw, kind)
             out.setdefault(name, {})[k] = v
             continue
         if kind in SCHEMA:
@@ -442,9 +467,14 @@ def encode_message(message: str, obj: JSONDict) -> bytes:
         if name not in obj:
             continue
         value = obj[name]
-        if kind in (MAP_STRING, MAP_QUANTITY):
+        if kind in (MAP_STRING, MAP_QUANTITY, MAP_BYTES):
             for k, v in value.items():
-                vb = length_delimited(1, str(v).encode()) if kind == MAP_QUANTITY else str(v).encode()
+                if kind == MAP_QUANTITY:
+                    vb = length_delimited(1, str(v).encode())
+                elif kind == MAP_BYTES:
+                    vb = base64.b64decode(v)
+                else:
+                    vb = str(v).encode()
                 out += length_delimited(number, length_delimited(1, k.encode()) + length_delimited(2, vb))
             continue
         values = value if flag == R else [value]

@@ -5,6 +5,7 @@ touch, when generation grows, and how deletion proceeds.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from typing import Any
@@ -51,6 +52,8 @@ def prepare_for_create(info: ResourceInfo, obj: JSONDict) -> None:
     if info.kind in GENERATION:
         md["generation"] = 1
     kind = info.kind
+    if kind == "Secret":
+        merge_string_data(obj)
     if kind == "Pod":
         # Like PodStrategy.PrepareForCreate: clients do not get to invent a status.
         obj["status"] = _pending_status(obj)
@@ -64,6 +67,27 @@ def prepare_for_create(info: ResourceInfo, obj: JSONDict) -> None:
         spec["finalizers"] = ["kubernetes"]
         obj["spec"] = spec
         obj["status"] = {"phase": "Active"}
+
+
+def merge_string_data(secret: JSONDict) -> None:
+    """A Secret's write-only stringData goes into data (base64), overwriting, and is
+    dropped, as the v1 -> internal conversion does. A malformed one stays for
+    validation to name."""
+    sd = secret.get("stringData")
+    if sd is None:
+        secret.pop("stringData", None)
+        return
+    if not isinstance(sd, dict) or not all(isinstance(v, str) for v in sd.values()):
+        return
+    data = secret.get("data")
+    if data is not None and not isinstance(data, dict):
+        return
+    merged = dict(data or {})
+    for k, v in sd.items():
+        merged[k] = base64.b64encode(v.encode()).decode()
+    secret.pop("stringData")
+    if merged:
+        secret["data"] = merged
 
 
 _QOS_MEMO: dict[bytes, JSONDict] = {}
@@ -105,6 +129,8 @@ def prepare_for_update(info: ResourceInfo, new: JSONDict, old: JSONDict) -> None
             md.pop(k, None)
     md.pop("managedFields", None)
     md.pop("selfLink", None)
+    if info.kind == "Secret":
+        merge_string_data(new)
     if info.kind in STATUS_SUBRESOURCE:
         if "status" in old:
             new["status"] = old["status"]

@@ -315,6 +315,18 @@ def _lease_row(lease: JSONDict, now: datetime | None) -> tuple[list[Any], list[J
             since(_dig(lease, "metadata", "creationTimestamp"), now)], []
 
 
+def _configmap_row(cm: JSONDict, now: datetime | None) -> tuple[list[Any], list[JSONDict]]:
+    n = len(cm.get("data") or {}) + len(cm.get("binaryData") or {})
+    return [_dig(cm, "metadata", "name") or "", n,
+            since(_dig(cm, "metadata", "creationTimestamp"), now)], []
+
+
+def _secret_row(secret: JSONDict, now: datetime | None) -> tuple[list[Any], list[JSONDict]]:
+    return [_dig(secret, "metadata", "name") or "", secret.get("type") or "",
+            len(secret.get("data") or {}),
+            since(_dig(secret, "metadata", "creationTimestamp"), now)], []
+
+
 def _default_row(obj: JSONDict, now: datetime | None) -> tuple[list[Any], list[JSONDict]]:
     return [_dig(obj, "metadata", "name") or "",
             since(_dig(obj, "metadata", "creationTimestamp"), now)], []
@@ -385,6 +397,11 @@ PRINTERS: dict[str, tuple[list[JSONDict], RowFn]] = {
                _col("Name", priority=1, fmt="name", description=_NAME_DOC)], _event_row),
     "Lease": ([_NAME, _col("Holder", description="The holder of the lease."), _AGE],
               _lease_row),
+    "ConfigMap": ([_NAME, _col("Data", "integer", description="Number of data keys."), _AGE],
+                  _configmap_row),
+    "Secret": ([_NAME, _col("Type", description="The type of the secret."),
+                _col("Data", "integer", description="Number of data keys."), _AGE],
+               _secret_row),
 }
 
 

@@ -10,7 +10,17 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from api import resources
-from api.models import Deployment, Event, Lease, Namespace, Node, Pod, ReplicaSet
+from api.models import (
+    ConfigMap,
+    Deployment,
+    Event,
+    Lease,
+    Namespace,
+    Node,
+    Pod,
+    ReplicaSet,
+    Secret,
+)
 from api.models.core import TypedObject
 from api.models.meta import LabelSelector
 from api.resources import ResourceInfo
@@ -233,6 +243,17 @@ def _lease_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
     return [holder, since(o.metadata.creation_timestamp, now)], []
 
 
+def _configmap_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
+    assert isinstance(o, ConfigMap)
+    n = len(o.data or {}) + len(o.binary_data or {})
+    return [str(n), since(o.metadata.creation_timestamp, now)], []
+
+
+def _secret_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
+    assert isinstance(o, Secret)
+    return [o.type or "", str(len(o.data or {})), since(o.metadata.creation_timestamp, now)], []
+
+
 RowFn = Callable[[TypedObject, datetime], tuple[Row, Row]]
 
 # kind -> (columns after NAME, wide-only columns, row function)
@@ -250,6 +271,8 @@ COLUMNS: dict[str, tuple[list[str], list[str], RowFn]] = {
     "Event": (["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
               ["SUBOBJECT", "SOURCE", "FIRST SEEN", "COUNT", "NAME"], _event_row),
     "Lease": (["HOLDER", "AGE"], [], _lease_row),
+    "ConfigMap": (["DATA", "AGE"], [], _configmap_row),
+    "Secret": (["TYPE", "DATA", "AGE"], [], _secret_row),
 }
 
 

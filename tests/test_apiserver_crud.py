@@ -34,6 +34,12 @@ def sample(kind: str, name: str) -> dict[str, Any]:
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": name},
                 "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}
+    if kind == "ConfigMap":
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+                "data": {"k": "v"}}
+    if kind == "Secret":
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                "data": {"k": "dg=="}}
     raise AssertionError(kind)
 
 

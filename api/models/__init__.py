@@ -17,6 +17,7 @@ from api.models.coordination import Lease, LeaseSpec
 from api.models.core import (
     Affinity,
     Binding,
+    ConfigMap,
     Container,
     ContainerPort,
     ContainerState,
@@ -61,6 +62,7 @@ from api.models.core import (
     Quantity,
     ResourceList,
     ResourceRequirements,
+    Secret,
     Taint,
     TCPSocketAction,
     Toleration,
@@ -86,7 +88,7 @@ __all__ = [
     "HTTPGetAction", "HTTPHeader", "HostIP", "HostPathVolumeSource", "ManagedFieldsEntry",
     "NamespaceSpec", "NamespaceStatus", "NodeDaemonEndpoints", "PreferredSchedulingTerm",
     "Quantity", "ResourceList", "TCPSocketAction",
-    "Affinity", "Binding", "Condition", "Container", "ContainerPort", "ContainerState",
+    "Affinity", "Binding", "ConfigMap", "Condition", "Container", "ContainerPort", "ContainerState",
     "ContainerStateRunning", "ContainerStateTerminated", "ContainerStateWaiting",
     "ContainerStatus", "Deployment", "DeploymentSpec", "DeploymentStatus",
     "DeploymentStrategy", "EnvVar", "Event", "EventSource", "LabelSelector",
@@ -96,6 +98,6 @@ __all__ = [
     "ObjectMeta", "ObjectReference", "OwnerReference", "Pod", "PodIP", "PodSpec",
     "PodStatus", "PodTemplateSpec", "Probe", "ReplicaSet", "ReplicaSetSpec",
     "ReplicaSetStatus", "ResourceRequirements", "RollingUpdateDeployment", "Scale",
-    "ScaleSpec", "ScaleStatus", "Status", "StatusCause", "StatusDetails", "Taint",
+    "ScaleSpec", "ScaleStatus", "Secret", "Status", "StatusCause", "StatusDetails", "Taint",
     "Toleration", "TypedObject", "Volume", "VolumeMount",
 ]

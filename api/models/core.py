@@ -1,4 +1,4 @@
-"""core/v1 kinds: Namespace, Node, Pod, Event, Binding."""
+"""core/v1 kinds: Namespace, Node, Pod, Event, Binding, ConfigMap, Secret."""
 
 from __future__ import annotations
 
@@ -393,6 +393,29 @@ class Event(TypedObject):
     action: str | None = None
     related: ObjectReference | None = None
     series: EventSeries | None = None
+
+
+# ---- ConfigMap and Secret ----------------------------------------------------
+
+
+class ConfigMap(TypedObject):
+    api_version: str | None = "v1"
+    kind: str | None = "ConfigMap"
+    data: dict[str, str] | None = None
+    binary_data: dict[str, str] | None = None  # base64 on the wire ([]byte in Go)
+    immutable: bool | None = None
+
+
+class Secret(TypedObject):
+    """``data`` values are base64 on the wire; ``string_data`` is write-only (the
+    server merges it into ``data`` and never stores or returns it)."""
+
+    api_version: str | None = "v1"
+    kind: str | None = "Secret"
+    type: str | None = None
+    data: dict[str, str] | None = None
+    string_data: dict[str, str] | None = None
+    immutable: bool | None = None
 
 
 # ---- Binding ---------------------------------------------------------------
