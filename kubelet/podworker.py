@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from api.models import Container, Pod
 from api.podutil import qos_class
 from api.timeutil import now
+from kubelet.configsources import ConfigError, ConfigSource, resolve_env
 from kubelet.prober import ProbeWorker
 from kubelet.runtime.base import (
     ContainerCreateError,
@@ -39,6 +40,7 @@ T = TypeVar("T")
 NORMAL = "Normal"
 WARNING = "Warning"
 RESET_AFTER_RUNNING = 600.0  # a container that ran this long restarts without back-off
+CONFIG_RETRY_SECONDS = 2.0  # a missing ConfigMap/Secret is looked for again this often
 
 
 def pull_policy(c: Container) -> str:
@@ -383,7 +385,16 @@ class PodWorker:
         except ImagePullError as exc:
             return (exc.reason, str(exc))
         try:
-            await self.kl.runtime.start_container(self.pod, spec, sb, self.kl.node_name,
+            resolved = await resolve_env(
+                ConfigSource(self.kl.client, self.pod.metadata.namespace or "default"),
+                self.pod, spec)
+        except ConfigError as exc:
+            # As Kubernetes: the container waits, and a later sync looks again.
+            self.event(WARNING, "Failed", f"Error: {exc}", self._field(spec))
+            self.wake_after(CONFIG_RETRY_SECONDS)
+            return ("CreateContainerConfigError", str(exc))
+        try:
+            await self.kl.runtime.start_container(self.pod, resolved, sb, self.kl.node_name,
                                                         restart_count)
         except ContainerCreateError as exc:
             self.event(WARNING, "Failed", f"Error: {exc}", self._field(spec))

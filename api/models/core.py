@@ -125,6 +125,22 @@ class EnvVar(Model):
     value_from: dict[str, Any] | None = None  # fieldRef / configMapKeyRef / ... kept as sent
 
 
+class ConfigMapEnvSource(Model):
+    name: str | None = None
+    optional: bool | None = None
+
+
+class SecretEnvSource(Model):
+    name: str | None = None
+    optional: bool | None = None
+
+
+class EnvFromSource(Model):
+    prefix: str | None = None
+    config_map_ref: ConfigMapEnvSource | None = None
+    secret_ref: SecretEnvSource | None = None
+
+
 class ContainerPort(Model):
     container_port: int
     host_port: int | None = None
@@ -192,6 +208,7 @@ class Container(Model):
     args: list[str] | None = None
     working_dir: str | None = None
     env: list[EnvVar] | None = None
+    env_from: list[EnvFromSource] | None = None
     ports: list[ContainerPort] | None = None
     resources: ResourceRequirements | None = None
     volume_mounts: list[VolumeMount] | None = None
@@ -214,10 +231,32 @@ class HostPathVolumeSource(Model):
     type: str | None = None
 
 
+class KeyToPath(Model):
+    key: str
+    path: str
+    mode: int | None = None
+
+
+class ConfigMapVolumeSource(Model):
+    name: str | None = None
+    items: list[KeyToPath] | None = None
+    default_mode: int | None = None
+    optional: bool | None = None
+
+
+class SecretVolumeSource(Model):
+    secret_name: str | None = None
+    items: list[KeyToPath] | None = None
+    default_mode: int | None = None
+    optional: bool | None = None
+
+
 class Volume(Model):
     name: str
     empty_dir: EmptyDirVolumeSource | None = None
     host_path: HostPathVolumeSource | None = None
+    config_map: ConfigMapVolumeSource | None = None
+    secret: SecretVolumeSource | None = None
 
 
 class NodeSelectorRequirement(Model):

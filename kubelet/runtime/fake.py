@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from api.models import Container, Pod
 from api.timeutil import now
+from kubelet.resources import container_env
 from kubelet.runtime.base import (
     LABEL_CONTAINER_NAME,
     LABEL_NODE,
@@ -59,6 +60,7 @@ class FakeRuntime:
         self.pull_delays: dict[str, float] = {}  # image -> seconds a pull takes
         self.pulls: list[str] = []
         self.removed_pod_dirs: list[str] = []
+        self.envs: dict[str, dict[str, str]] = {}  # container id -> its environment
         self.up = True
         self._watchers: list[asyncio.Queue[tuple[str, str]]] = []
         self._logs: dict[str, list[bytes]] = {}
@@ -133,6 +135,7 @@ class FakeRuntime:
         if container.name in self.start_errors:
             raise ContainerCreateError(self.start_errors[container.name])
         info = self._add(pod, node, container.name, restart_count, container.image or "", False)
+        self.envs[info.id] = container_env(pod, container, sandbox.ip)
         self._notify(info.pod_uid, "start")
         return info.id
 
