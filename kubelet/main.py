@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="CrashLoopBackOff / image pull back-off start, seconds (doubles)")
     p.add_argument("--backoff-max", type=float, default=300.0)
     p.add_argument("--relist-seconds", type=float, default=5.0)
+    p.add_argument("--sync-frequency", type=float, default=60.0,
+                   help="seconds between a pod's periodic syncs (refreshes its configMap "
+                        "and secret volumes)")
     p.add_argument("--parallel-pod-starts", type=int, default=8,
                    help="pods whose sandbox and containers are being started at once")
     p.add_argument("--heartbeat-seconds", type=float, default=10.0,
@@ -99,7 +102,8 @@ def build_agent(args: argparse.Namespace) -> KubeletAgent:
     config = KubeletConfig(
         node_name=args.node_name, node_ip=args.node_ip, port=args.port,
         backoff_base=args.backoff_base, backoff_cap=args.backoff_max,
-        relist_seconds=args.relist_seconds, cpu=args.cpu, memory=args.memory,
+        relist_seconds=args.relist_seconds, resync_seconds=args.sync_frequency,
+        cpu=args.cpu, memory=args.memory,
         max_pods=args.max_pods, root_dir=root, heartbeat_seconds=args.heartbeat_seconds,
         parallel_pod_starts=args.parallel_pod_starts,
         watch_runtime_events=True)

@@ -19,6 +19,7 @@ from api.models import Container, Pod
 from api.podutil import qos_class
 from api.timeutil import now
 from kubelet.configsources import ConfigError, ConfigSource, resolve_env
+from kubelet.configvolumes import MountError, setup_volumes
 from kubelet.prober import ProbeWorker
 from kubelet.runtime.base import (
     ContainerCreateError,
@@ -202,6 +203,8 @@ class PodWorker:
             await self._write_status(apps, {}, None)
             return False
 
+        if not await self._mount_config_volumes(sandbox is None or not sandbox.running, apps):
+            return False
         if sandbox is None or not sandbox.running:
             # Pods starting at once go through a gate: each gets its sandbox and its
             # containers in one go, so the first pods run early instead of all of them
@@ -214,6 +217,25 @@ class PodWorker:
             finally:
                 self._prefetched.clear()
         return await self._sync_running(sandbox, sandboxes, apps, restart_policy)
+
+    async def _mount_config_volumes(self, starting: bool, apps: list[ContainerInfo]) -> bool:
+        """Write or refresh the configMap/secret volumes; False when a pod that is not
+        running yet must wait for one (ContainerCreating, FailedMount, retried)."""
+        if not any(v.config_map is not None or v.secret is not None
+                   for v in self.pod.spec.volumes or []):
+            return True
+        source = ConfigSource(self.kl.client, self.pod.metadata.namespace or "default")
+        try:
+            await setup_volumes(source, self.pod, self.kl.config.root_dir)
+        except MountError as exc:
+            self.event(WARNING, "FailedMount", str(exc))
+            self.wake_after(CONFIG_RETRY_SECONDS)
+            if not starting:
+                return True  # running containers keep the files they have, as in Kubernetes
+            await self._write_status(apps, {
+                c.name: ("ContainerCreating", "") for c in self.pod.spec.containers}, None)
+            return False
+        return True
 
     async def _prefetch_images(self) -> None:
         for spec in [*(self.pod.spec.init_containers or []), *self.pod.spec.containers]:

@@ -25,6 +25,7 @@ import docker.errors
 import requests.exceptions
 
 from api.models import Container, Pod
+from kubelet.configvolumes import is_config_volume, volume_dir
 from kubelet.resources import container_env, container_resources, qos_cgroup_parent
 from kubelet.runtime import docker_exec
 from kubelet.runtime.base import (
@@ -281,6 +282,15 @@ class DockerRuntime:
                 host = v.host_path.path
                 if v.host_path.type in ("DirectoryOrCreate", None, "") and not os.path.exists(host):
                     os.makedirs(host, mode=0o755, exist_ok=True)
+            elif is_config_volume(v):
+                # Written by the pod worker before the containers start (configvolumes).
+                host = volume_dir(self.root_dir, pod.metadata.uid or "", v)
+                if not os.path.isdir(host):
+                    raise ContainerCreateError(f"volume {m.name!r} is not set up")
+                if m.sub_path:
+                    host = os.path.join(host, m.sub_path)
+                binds.append(f"{host}:{m.mount_path}:ro")
+                continue
             elif v.empty_dir is not None or True:
                 # emptyDir (and any volume kind this kubelet does not know): a per-pod host
                 # directory that lives exactly as long as the pod does.

@@ -1,0 +1,148 @@
+"""configMap and secret volumes: files under the pod's directory, bind-mounted read-only.
+
+They are written the way Kubernetes' AtomicWriter does: the files live in a timestamped
+``..<n>`` directory, ``..data`` is a symlink to it and each top-level name a symlink
+through ``..data``. An update writes a new directory and swaps ``..data`` in one
+rename, so a container never sees half of an update; the mount (of the volume's
+directory) shows it without a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from api.models import KeyToPath, Pod, Volume
+from kubelet.configsources import ConfigError, ConfigSource, decode_secret_value
+
+DEFAULT_MODE = 0o644
+_DATA = "..data"
+
+
+class MountError(Exception):
+    """A configMap/secret volume that cannot be set up (the pod stays ContainerCreating)."""
+
+
+def is_config_volume(v: Volume) -> bool:
+    return v.config_map is not None or v.secret is not None
+
+
+def volume_dir(root_dir: str, pod_uid: str, v: Volume) -> str:
+    plugin = "kubernetes.io~configmap" if v.config_map is not None else "kubernetes.io~secret"
+    return os.path.join(root_dir, "pods", pod_uid, "volumes", plugin, v.name)
+
+
+Payload = dict[str, tuple[bytes, int]]  # relative path -> (content, mode)
+
+
+def _payload(data: dict[str, bytes], items: list[KeyToPath] | None, default_mode: int | None,
+             optional: bool, what: str) -> Payload:
+    mode = DEFAULT_MODE if default_mode is None else default_mode
+    if not items:
+        return {k: (v, mode) for k, v in data.items()}
+    out: Payload = {}
+    for it in items:
+        if it.key not in data:
+            if optional:
+                continue
+            noun = "config" if what == "configmap" else what
+            raise ConfigError(f"{what} references non-existent {noun} key: {it.key}")
+        out[it.path] = (data[it.key], mode if it.mode is None else it.mode)
+    return out
+
+
+async def volume_payload(source: ConfigSource, v: Volume) -> Payload:
+    """The files of a configMap/secret volume; ConfigError when its object is missing."""
+    if v.config_map is not None:
+        cmv = v.config_map
+        cm = await source.config_map(cmv.name or "")
+        if cm is None:
+            if cmv.optional:
+                return {}
+            raise ConfigError(f'configmap "{cmv.name}" not found')
+        data = {k: val.encode() for k, val in (cm.data or {}).items()}
+        data.update({k: decode_secret_value(val) for k, val in (cm.binary_data or {}).items()})
+        return _payload(data, cmv.items, cmv.default_mode, bool(cmv.optional), "configmap")
+    sv = v.secret
+    assert sv is not None
+    s = await source.secret(sv.secret_name or "")
+    if s is None:
+        if sv.optional:
+            return {}
+        raise ConfigError(f'secret "{sv.secret_name}" not found')
+    sdata = {k: decode_secret_value(val) for k, val in (s.data or {}).items()}
+    return _payload(sdata, sv.items, sv.default_mode, bool(sv.optional), "secret")
+
+
+def _current(target: str) -> Payload | None:
+    data = os.path.join(target, _DATA)
+    if not os.path.isdir(data):
+        return None
+    out: Payload = {}
+    for dirpath, _, files in os.walk(data, followlinks=True):
+        for f in files:
+            full = os.path.join(dirpath, f)
+            with open(full, "rb") as fh:
+                out[os.path.relpath(full, data)] = (fh.read(), os.stat(full).st_mode & 0o7777)
+    return out
+
+
+def write_payload(target: str, payload: Payload) -> bool:
+    """Make ``target`` hold exactly ``payload``; False when it already did."""
+    if _current(target) == payload:
+        return False
+    os.makedirs(target, exist_ok=True)
+    stamp = f"..{time.time_ns()}"
+    new = os.path.join(target, stamp)
+    os.makedirs(new)
+    for rel, (content, mode) in payload.items():
+        path = os.path.join(new, rel)
+        if os.path.dirname(rel):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(content)
+        os.chmod(path, mode)
+    os.chmod(new, 0o755)
+    tmp = os.path.join(target, _DATA + "_tmp")
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    os.symlink(stamp, tmp)
+    os.replace(tmp, os.path.join(target, _DATA))
+    tops = {rel.split("/", 1)[0] for rel in payload}
+    for name in os.listdir(target):
+        full = os.path.join(target, name)
+        if name.startswith(".."):
+            if name not in (stamp, _DATA):
+                shutil.rmtree(full, ignore_errors=True)
+        elif name not in tops:
+            os.remove(full)
+    for top in tops:
+        link = os.path.join(target, top)
+        if not os.path.lexists(link):
+            os.symlink(os.path.join(_DATA, top), link)
+    os.chmod(target, 0o755)
+    return True
+
+
+async def setup_volumes(source: ConfigSource, pod: Pod, root_dir: str) -> list[str]:
+    """Write (or refresh) every configMap/secret volume of the pod. Returns the names of
+    the volumes that changed; MountError names the first that could not be set up
+    (the others are still written)."""
+    changed: list[str] = []
+    first_error: MountError | None = None
+    for v in pod.spec.volumes or []:
+        if not is_config_volume(v):
+            continue
+        try:
+            payload = await volume_payload(source, v)
+        except ConfigError as exc:
+            if first_error is None:
+                first_error = MountError(
+                    f'MountVolume.SetUp failed for volume "{v.name}" : {exc}')
+            continue
+        if write_payload(volume_dir(root_dir, pod.metadata.uid or "", v), payload):
+            changed.append(v.name)
+    if first_error is not None:
+        raise first_error
+    return changed
