@@ -8,16 +8,19 @@ import click
 
 from api import resources
 from api.models import (
+    ConfigMap,
     Deployment,
     Event,
     Namespace,
     Node,
     Pod,
     ReplicaSet,
+    Secret,
 )
 from api.models.core import Container, ContainerState, PodTemplateSpec, TypedObject
 from api.resources import ResourceInfo
 from api.timeutil import parse_time, since
+from api.validation import decode_bytes
 from cli import output, tables
 from cli.context import State, resolve_kind, split_ref, state
 from cli.errors import CliError, format_api_error
@@ -417,6 +420,35 @@ def describe_namespace(st: State, ns: Namespace) -> str:
     return w.render() + "\nNo resource quota.\n\nNo LimitRange resource.\n"
 
 
+def describe_configmap(st: State, cm: ConfigMap) -> str:
+    w = Writer()
+    _meta(w, cm, True)
+    w.map(0, "Labels", cm.metadata.labels)
+    w.map(0, "Annotations", cm.metadata.annotations, ": ")
+    w.raw("\nData\n====")
+    for k, v in sorted((cm.data or {}).items()):
+        w.raw(f"{k}:\n----\n{v}\n")
+    w.raw("\nBinaryData\n====")
+    for k, b in sorted((cm.binary_data or {}).items()):
+        w.raw(f"{k}: {len(decode_bytes(b) or b'')} bytes")
+    w.raw("")
+    return w.render() + events_section(events_for(st, cm))
+
+
+def describe_secret(st: State, secret: Secret) -> str:
+    """Keys and sizes only: describe never shows a Secret's values."""
+    w = Writer()
+    _meta(w, secret, True)
+    w.map(0, "Labels", secret.metadata.labels)
+    w.map(0, "Annotations", secret.metadata.annotations, ": ")
+    w.raw("")
+    w.kv(0, "Type", secret.type or "")
+    w.raw("\nData\n====")
+    for k, b in sorted((secret.data or {}).items()):
+        w.kv(0, k, f"{len(decode_bytes(b) or b'')} bytes")
+    return w.render()
+
+
 def describe_generic(st: State, info: ResourceInfo, obj: TypedObject) -> str:
     body = output.dump_yaml(output.wire(info, obj))
     text = "\n".join("  " + line for line in body.splitlines())
@@ -436,6 +468,10 @@ def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         return describe_node(st, obj)
     if isinstance(obj, Namespace):
         return describe_namespace(st, obj)
+    if isinstance(obj, ConfigMap):
+        return describe_configmap(st, obj)
+    if isinstance(obj, Secret):
+        return describe_secret(st, obj)
     return describe_generic(st, info, obj)
 
 

@@ -84,6 +84,7 @@ def _register() -> None:
     from cli import (
         apply_cmd,
         create,
+        create_config,  # noqa: F401  (adds configmap and secret to create)
         delete,
         describe,
         exec_cmd,
