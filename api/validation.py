@@ -595,6 +595,43 @@ def _validate_container(
         _validate_probe(errs, ctr.get("startupProbe"), _child(path, "startupProbe"), True)
 
 
+_FILE_MODE = "must be a number between 0 and 0777 (octal), both inclusive"
+
+
+def _file_mode(errs: Errs, value: Any, path: str) -> None:
+    if value is None:
+        return
+    mode = _int(errs, value, path)
+    if mode is not None and not 0 <= mode <= 0o777:
+        errs.append(invalid(path, mode, _FILE_MODE))
+
+
+def _local_path(errs: Errs, p: str, path: str) -> None:
+    """ValidateLocalNonReservedPath: a file inside the volume, never outside it."""
+    if p.startswith("/"):
+        errs.append(invalid(path, p, "must be a relative path"))
+    if ".." in p.replace("\\", "/").split("/"):
+        errs.append(invalid(path, p, "must not contain '..'"))
+    if p.startswith(".."):
+        errs.append(invalid(path, p, "must not start with '..'"))
+
+
+def _config_volume(errs: Errs, sd: JSON, spath: str, name_field: str) -> None:
+    if not _str(errs, sd.get(name_field), _child(spath, name_field)):
+        errs.append(required(_child(spath, name_field)))
+    _file_mode(errs, sd.get("defaultMode"), _child(spath, "defaultMode"))
+    for j, item in enumerate(_list(errs, sd.get("items"), _child(spath, "items"))):
+        ipath = _index(_child(spath, "items"), j)
+        it = _dict(errs, item, ipath)
+        if not _str(errs, it.get("key"), _child(ipath, "key")):
+            errs.append(required(_child(ipath, "key")))
+        p = _str(errs, it.get("path"), _child(ipath, "path"))
+        if not p:
+            errs.append(required(_child(ipath, "path")))
+        _local_path(errs, p, _child(ipath, "path"))
+        _file_mode(errs, it.get("mode"), _child(ipath, "mode"))
+
+
 def _validate_volumes(errs: Errs, volumes: Any, path: str) -> set[str]:
     names: set[str] = set()
     for i, v in enumerate(_list(errs, volumes, path)):
@@ -617,6 +654,8 @@ def _validate_volumes(errs: Errs, volumes: Any, path: str) -> set[str]:
                 elif ".." in hp.split("/"):
                     errs.append(invalid(_child(spath, "path"), hp, "must not contain '..'"))
                 _one_of(errs, sd.get("type"), _child(spath, "type"), HOST_PATH_TYPES)
+            elif src in ("configMap", "secret"):
+                _config_volume(errs, sd, spath, "name" if src == "configMap" else "secretName")
             elif src == "emptyDir":
                 _one_of(
                     errs, sd.get("medium"), _child(spath, "medium"), ["", "HugePages", "Memory"]

@@ -48,6 +48,9 @@ def _payload(data: dict[str, bytes], items: list[KeyToPath] | None, default_mode
                 continue
             noun = "config" if what == "configmap" else what
             raise ConfigError(f"{what} references non-existent {noun} key: {it.key}")
+        if os.path.isabs(it.path) or ".." in it.path.split("/"):
+            # The API server refuses these; a file outside the volume is never written.
+            raise ConfigError(f"invalid path {it.path!r} for key {it.key}")
         out[it.path] = (data[it.key], mode if it.mode is None else it.mode)
     return out
 

@@ -85,6 +85,26 @@ def test_configmap_validation_causes(api: Api, ns: str) -> None:
         "metadata": {"name": "long"}, "data": {"k" * 254: "x"}})[0] == 422
 
 
+def test_pod_configmap_and_secret_volume_validation(api: Api, ns: str) -> None:
+    code, body = api.call("POST", f"/api/v1/namespaces/{ns}/pods", {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}], "volumes": [
+            {"name": "a", "configMap": {"name": "x", "defaultMode": 0o1000, "items": [
+                {"key": "k", "path": "../etc/passwd"}, {"key": "", "path": "/abs"}]}},
+            {"name": "b", "secret": {"items": [{"key": "k", "path": "f", "mode": -1}]}}]}})
+    assert code == 422, body
+    got = {f: m for _, f, m in causes(body)}
+    assert got["spec.volumes[0].configMap.defaultMode"] == (
+        "Invalid value: 512: must be a number between 0 and 0777 (octal), both inclusive")
+    assert got["spec.volumes[0].configMap.items[0].path"] == (
+        "Invalid value: \"../etc/passwd\": must not start with '..'")
+    assert got["spec.volumes[0].configMap.items[1].key"] == "Required value"
+    assert got["spec.volumes[0].configMap.items[1].path"] == (
+        'Invalid value: "/abs": must be a relative path')
+    assert got["spec.volumes[1].secret.secretName"] == "Required value"
+    assert "spec.volumes[1].secret.items[0].mode" in got
+
+
 def test_secret_string_data_default_type_and_base64(api: Api, ns: str) -> None:
     created = api.ok("POST", secret_path(ns), {
         "metadata": {"name": "s"}, "data": {"user": b64("old"), "keep": b64("k")},
