@@ -554,6 +554,9 @@ def _validate_container(
                     _child(ip, "valueFrom"), "", "may not be specified when `value` is not empty"
                 )
             )
+        elif env.get("valueFrom") is not None:
+            _value_from(errs, env.get("valueFrom"), _child(ip, "valueFrom"))
+    _env_from(errs, ctr.get("envFrom"), _child(path, "envFrom"))
 
     if ctr.get("resources") is not None:
         _validate_resources(errs, ctr.get("resources"), _child(path, "resources"))
@@ -593,6 +596,54 @@ def _validate_container(
         _validate_probe(errs, ctr.get("livenessProbe"), _child(path, "livenessProbe"), True)
         _validate_probe(errs, ctr.get("readinessProbe"), _child(path, "readinessProbe"), False)
         _validate_probe(errs, ctr.get("startupProbe"), _child(path, "startupProbe"), True)
+
+
+def _key_selector(errs: Errs, value: Any, path: str) -> None:
+    sel = _dict(errs, value, path)
+    name = _str(errs, sel.get("name"), _child(path, "name"))
+    for m in is_dns1123_subdomain(name):
+        errs.append(invalid(_child(path, "name"), name, m))
+    key = _str(errs, sel.get("key"), _child(path, "key"))
+    if not key:
+        errs.append(required(_child(path, "key")))
+    for m in is_config_map_key(key) if key else []:
+        errs.append(invalid(_child(path, "key"), key, m))
+
+
+def _value_from(errs: Errs, value: Any, path: str) -> None:
+    vf = _dict(errs, value, path)
+    sources = [k for k in ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef")
+               if vf.get(k) is not None]
+    for k in ("configMapKeyRef", "secretKeyRef"):
+        if k in sources:
+            _key_selector(errs, vf.get(k), _child(path, k))
+    if not sources:
+        errs.append(invalid(path, "", "must specify one of: `fieldRef`, `resourceFieldRef`, "
+                                      "`configMapKeyRef` or `secretKeyRef`"))
+    elif len(sources) > 1:
+        errs.append(invalid(path, "", "may not have more than one field specified at a time"))
+
+
+def _env_from(errs: Errs, value: Any, path: str) -> None:
+    for i, item in enumerate(_list(errs, value, path)):
+        ip = _index(path, i)
+        ef = _dict(errs, item, ip)
+        prefix = _str(errs, ef.get("prefix"), _child(ip, "prefix"))
+        if prefix:
+            for m in is_env_var_name(prefix):
+                errs.append(invalid(_child(ip, "prefix"), prefix, m))
+        sources = [k for k in ("configMapRef", "secretRef") if ef.get(k) is not None]
+        for k in sources:
+            ref = _dict(errs, ef.get(k), _child(ip, k))
+            name = _str(errs, ref.get("name"), _child(ip, k, "name"))
+            if not name:
+                errs.append(required(_child(ip, k, "name")))
+            for m in is_dns1123_subdomain(name) if name else []:
+                errs.append(invalid(_child(ip, k, "name"), name, m))
+        if not sources:
+            errs.append(invalid(path, "", "must specify one of: `configMapRef` or `secretRef`"))
+        elif len(sources) > 1:
+            errs.append(invalid(path, "", "may not have more than one field specified at a time"))
 
 
 _FILE_MODE = "must be a number between 0 and 0777 (octal), both inclusive"
@@ -1248,7 +1299,30 @@ def _validate_secret(obj: JSON) -> Errs:
     data = _data_map(errs, obj.get("data"), "data", as_bytes=True)
     if sum(data.values()) > MAX_SECRET_SIZE:
         errs.append(_too_big("data"))
-    _str(errs, obj.get("type"), "type")
+    typ = _str(errs, obj.get("type"), "type")
+    given = obj.get("data")
+    raw: JSON = given if isinstance(given, Mapping) else {}
+    # The keys the well-known types need (ValidateSecret); other types are free-form.
+    if typ == "kubernetes.io/tls":
+        for k in ("tls.crt", "tls.key"):
+            if k not in raw:
+                errs.append(required(_key("data", k)))
+    elif typ == "kubernetes.io/basic-auth":
+        if "username" not in raw and "password" not in raw:
+            errs += [required(_key("data", "username")), required(_key("data", "password"))]
+    elif typ == "kubernetes.io/ssh-auth":
+        if not data.get("ssh-privatekey"):
+            errs.append(required(_key("data", "ssh-privatekey")))
+    elif typ in ("kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"):
+        k = ".dockerconfigjson" if typ.endswith("json") else ".dockercfg"
+        v = raw.get(k)
+        if v is None or data.get(k) == 0:
+            errs.append(required(_key("data", k)))
+        else:
+            try:
+                json.loads(decode_bytes(str(v)) or b"")
+            except ValueError as e:
+                errs.append(invalid(_key("data", k), "<secret contents redacted>", str(e)))
     return errs
 
 

@@ -105,6 +105,33 @@ def test_pod_configmap_and_secret_volume_validation(api: Api, ns: str) -> None:
     assert "spec.volumes[1].secret.items[0].mode" in got
 
 
+def test_pod_env_references_validation(api: Api, ns: str) -> None:
+    code, body = api.call("POST", f"/api/v1/namespaces/{ns}/pods", {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{
+            "name": "c", "image": "busybox",
+            "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm"}}},
+                    {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "a/b"}}},
+                    {"name": "C", "valueFrom": {}}],
+            "envFrom": [{"prefix": "1X", "configMapRef": {"name": "cm"}}, {}]}]}})
+    assert code == 422, body
+    got = {f: m for _, f, m in causes(body)}
+    assert got["spec.containers[0].env[0].valueFrom.configMapKeyRef.key"] == "Required value"
+    assert "a valid config key" in got["spec.containers[0].env[1].valueFrom.secretKeyRef.key"]
+    assert got["spec.containers[0].env[2].valueFrom"].endswith(
+        "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or "
+        "`secretKeyRef`")
+    assert "spec.containers[0].envFrom[0].prefix" in got
+    assert got["spec.containers[0].envFrom"] == (
+        'Invalid value: "": must specify one of: `configMapRef` or `secretRef`')
+    ok = {"metadata": {"name": "fine"}, "spec": {"containers": [{
+        "name": "c", "image": "busybox",
+        "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k",
+                                                                "optional": True}}}],
+        "envFrom": [{"prefix": "P_", "secretRef": {"name": "s"}}]}]}}
+    api.ok("POST", f"/api/v1/namespaces/{ns}/pods", ok, 201)
+
+
 def test_secret_string_data_default_type_and_base64(api: Api, ns: str) -> None:
     created = api.ok("POST", secret_path(ns), {
         "metadata": {"name": "s"}, "data": {"user": b64("old"), "keep": b64("k")},
@@ -128,10 +155,17 @@ def test_secret_string_data_default_type_and_base64(api: Api, ns: str) -> None:
     assert code == 422
     assert causes(body) == [("FieldValueTooLong", "data",
                              "Too long: must have at most 1048576 bytes")]
+    code, body = api.call("POST", secret_path(ns), {
+        "metadata": {"name": "tls"}, "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": "C"}})
+    assert code == 422
+    assert causes(body) == [("FieldValueRequired", "data[tls.key]", "Required value")]
+    api.ok("POST", secret_path(ns), {"metadata": {"name": "ba"}, "type": "kubernetes.io/basic-auth",
+                                     "stringData": {"username": "u"}}, 201)
     r = api.client.get(secret_path(ns), headers={"Accept": "application/json;as=Table;v=v1;"
                                                           "g=meta.k8s.io"}).json()
     assert [c["name"] for c in r["columnDefinitions"]] == ["Name", "Type", "Data", "Age"]
-    assert r["rows"][0]["cells"][:3] == ["s", "Opaque", 3]
+    assert ["s", "Opaque", 3] in [row["cells"][:3] for row in r["rows"]]
 
 
 def test_immutable_configmap_and_secret(api: Api, ns: str) -> None:
