@@ -286,3 +286,22 @@ def test_official_python_client(core: k8s.CoreV1Api, ns: str) -> None:
             metadata=k8s.V1ObjectMeta(name="bad"), data={"no/slash": "v"}))
     assert e.value.status == 422
     core.delete_namespaced_config_map("pc", ns)
+
+
+def test_namespace_deletion_removes_configmaps_and_secrets(api: Api, server_url: str) -> None:
+    from tests.controllers_helpers import start_controller_manager
+    from tests.support import wait_for
+
+    ns = api.namespace()
+    api.ok("POST", cm_path(ns), {"metadata": {"name": "c"}, "data": {"a": "1"}}, 201)
+    api.ok("POST", secret_path(ns), {"metadata": {"name": "s"}, "stringData": {"a": "1"}}, 201)
+    proc = start_controller_manager(server_url, "--controllers=namespace",
+                                    name="cm-namespace-controller")
+    try:
+        api.ok("DELETE", f"/api/v1/namespaces/{ns}")
+        wait_for(lambda: api.call("GET", f"/api/v1/namespaces/{ns}")[0] == 404, timeout=30,
+                 message="namespace removed")
+    finally:
+        proc.stop()
+    assert api.ok("GET", cm_path(ns))["items"] == []
+    assert api.ok("GET", secret_path(ns))["items"] == []
