@@ -318,11 +318,7 @@ class Registry:
         md = dict(md)
         obj["metadata"] = md
         if info.namespaced:
-            body_ns = md.get("namespace")
-            if body_ns and body_ns != namespace:
-                raise errors.bad_request(
-                    "the namespace of the provided object does not match the namespace sent "
-                    "on the request")
+            _check_body_namespace(md, namespace)
             md["namespace"] = namespace
         else:
             md.pop("namespace", None)
@@ -448,11 +444,7 @@ class Registry:
                 f"the name of the object ({body_name}) does not match the name on the URL "
                 f"({name})")
         if info.namespaced:
-            body_ns = md.get("namespace")
-            if body_ns and body_ns != namespace:
-                raise errors.bad_request(
-                    "the namespace of the provided object does not match the namespace sent "
-                    "on the request")
+            _check_body_namespace(md, namespace)
         return md
 
     def _body_rv(self, info: ResourceInfo, name: str, md: JSONDict) -> int | None:
@@ -673,6 +665,15 @@ class Registry:
                 self._wrote(resources.NAMESPACES, rev)
             except KeyExistsError:
                 pass
+
+
+def _check_body_namespace(md: JSONDict, namespace: str | None) -> None:
+    """A namespaced body may leave out its namespace, not contradict the path's."""
+    body_ns = md.get("namespace")
+    if body_ns and body_ns != namespace:
+        raise errors.bad_request(
+            "the namespace of the provided object does not match the namespace sent "
+            "on the request")
 
 
 def safe_apply_patch(content_type: str, original: JSONDict, body: bytes) -> JSONDict:
