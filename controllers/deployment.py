@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from api import wellknown as wk
 from api.labels import SelectorError, from_label_selector
 from api.models import Deployment, DeploymentStatus, ObjectMeta, Pod, ReplicaSet, ReplicaSetSpec
 from api.podutil import controller_ref
@@ -236,7 +237,7 @@ class DeploymentController:
         if new is None:
             return False
         for rs in du.active([*old, new]):
-            desired = (rs.metadata.annotations or {}).get(du.DESIRED_REPLICAS)
+            desired = (rs.metadata.annotations or {}).get(wk.DESIRED_REPLICAS_ANNOTATION)
             if desired is not None and desired != str(du.replicas_of(s.d)):
                 return True
         return False
@@ -276,7 +277,8 @@ class DeploymentController:
                 copy.spec.min_ready_seconds = d.spec.min_ready_seconds
                 new = await self.client.update(copy)
                 s.replace(new)
-            await self._sync_revision(s, (new.metadata.annotations or {}).get(du.REVISION, ""))
+            await self._sync_revision(
+                s, (new.metadata.annotations or {}).get(wk.REVISION_ANNOTATION, ""))
             if du.has_progress_deadline(d) and du.get_condition(d.status, "Progressing") is None:
                 d.status = d.status or DeploymentStatus()
                 du.set_condition(d.status, du.new_condition(
@@ -353,17 +355,17 @@ class DeploymentController:
     async def _sync_revision(self, s: _Sync, revision: str) -> None:
         """The Deployment carries its newest revision (kubectl rollout history shows it)."""
         d = s.d
-        if not revision or (d.metadata.annotations or {}).get(du.REVISION) == revision:
+        if not revision or (d.metadata.annotations or {}).get(wk.REVISION_ANNOTATION) == revision:
             return
         try:
-            current = int((d.metadata.annotations or {}).get(du.REVISION, "0"))
+            current = int((d.metadata.annotations or {}).get(wk.REVISION_ANNOTATION, "0"))
             if current >= int(revision):
                 return
         except ValueError:
             pass
         updated = await self.client.patch(
             Deployment, d.metadata.name or "",
-            {"metadata": {"annotations": {du.REVISION: revision},
+            {"metadata": {"annotations": {wk.REVISION_ANNOTATION: revision},
                           "resourceVersion": d.metadata.resource_version}},
             d.metadata.namespace)
         d.metadata.annotations = updated.metadata.annotations

@@ -24,17 +24,15 @@ from api.models import (
     ReplicaSet,
 )
 from api.timeutil import format_time, parse_time
-
-REVISION = "deployment.kubernetes.io/revision"
-REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
-DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
-MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
-HASH_LABEL = "pod-template-hash"
-# Annotations of a Deployment that are not copied onto its ReplicaSets.
-_SKIP_ANNOTATIONS = frozenset({
-    "kubectl.kubernetes.io/last-applied-configuration", REVISION, REVISION_HISTORY,
-    DESIRED_REPLICAS, MAX_REPLICAS, "deprecated.deployment.rollback.to",
-})
+from api.wellknown import (
+    DESIRED_REPLICAS_ANNOTATION,
+    MAX_REPLICAS_ANNOTATION,
+    POD_TEMPLATE_HASH_LABEL,
+    REVISION_ANNOTATION,
+    REVISION_HISTORY_ANNOTATION,
+    ROLLOUT_ANNOTATIONS,
+    revision_of,
+)
 
 # Condition reasons, as kubectl and users know them.
 NEW_RS_REASON = "NewReplicaSetCreated"
@@ -78,7 +76,7 @@ def _without_hash(template: PodTemplateSpec | None) -> dict[str, object]:
     if isinstance(meta, dict):
         labels = meta.get("labels")
         if isinstance(labels, dict):
-            labels = {k: v for k, v in labels.items() if k != HASH_LABEL}
+            labels = {k: v for k, v in labels.items() if k != POD_TEMPLATE_HASH_LABEL}
             if labels:
                 meta["labels"] = labels
             else:
@@ -95,7 +93,7 @@ def equal_ignore_hash(a: PodTemplateSpec | None, b: PodTemplateSpec | None) -> b
 
 
 def with_hash_label(labels: dict[str, str] | None, h: str) -> dict[str, str]:
-    return {**(labels or {}), HASH_LABEL: h}
+    return {**(labels or {}), POD_TEMPLATE_HASH_LABEL: h}
 
 
 def selector_with_hash(sel: LabelSelector, h: str) -> LabelSelector:
@@ -188,13 +186,6 @@ def by_creation(rss: Iterable[ReplicaSet]) -> list[ReplicaSet]:
     return sorted(rss, key=_created)
 
 
-def revision_of(obj: Deployment | ReplicaSet) -> int:
-    try:
-        return int((obj.metadata.annotations or {}).get(REVISION, "0"))
-    except ValueError:
-        return 0
-
-
 def max_revision(rss: Iterable[ReplicaSet]) -> int:
     return max((revision_of(rs) for rs in rss), default=0)
 
@@ -212,8 +203,8 @@ def find_new_rs(d: Deployment, rss: Iterable[ReplicaSet]) -> ReplicaSet | None:
     # start an endless rollout: the hash label records what the template was.
     h = compute_hash(d.spec.template, d.status.collision_count if d.status else None)
     for rs in ordered:
-        if (rs.metadata.labels or {}).get(HASH_LABEL) == h and rs.metadata.name == \
-                f"{d.metadata.name}-{h}":
+        if (rs.metadata.labels or {}).get(POD_TEMPLATE_HASH_LABEL) == h and \
+                rs.metadata.name == f"{d.metadata.name}-{h}":
             return rs
     return None
 
@@ -291,7 +282,7 @@ def plan_old_scale_down(d: Deployment, all_rss: list[ReplicaSet], old_rss: list[
 def is_saturated(d: Deployment, rs: ReplicaSet | None) -> bool:
     if rs is None:
         return False
-    desired = (rs.metadata.annotations or {}).get(DESIRED_REPLICAS)
+    desired = (rs.metadata.annotations or {}).get(DESIRED_REPLICAS_ANNOTATION)
     return (replicas_of(rs) == replicas_of(d) and desired == str(replicas_of(d))
             and available_of(rs) == replicas_of(d))
 
@@ -318,7 +309,7 @@ def _fraction(rs: ReplicaSet, d: Deployment) -> int:
         return -replicas_of(rs)
     d_max = replicas_of(d) + max_surge(d)
     try:
-        before = int((rs.metadata.annotations or {}).get(MAX_REPLICAS, "0"))
+        before = int((rs.metadata.annotations or {}).get(MAX_REPLICAS_ANNOTATION, "0"))
     except ValueError:
         before = 0
     if before == 0:
@@ -374,15 +365,16 @@ def plan_scale(d: Deployment, new_rs: ReplicaSet | None,
 
 def replicas_annotations_need_update(rs: ReplicaSet, desired: int, max_replicas: int) -> bool:
     ann = rs.metadata.annotations or {}
-    return ann.get(DESIRED_REPLICAS) != str(desired) or ann.get(MAX_REPLICAS) != str(max_replicas)
+    return (ann.get(DESIRED_REPLICAS_ANNOTATION) != str(desired)
+            or ann.get(MAX_REPLICAS_ANNOTATION) != str(max_replicas))
 
 
 def set_replicas_annotations(rs: ReplicaSet, desired: int, max_replicas: int) -> bool:
     if not replicas_annotations_need_update(rs, desired, max_replicas):
         return False
     ann = dict(rs.metadata.annotations or {})
-    ann[DESIRED_REPLICAS] = str(desired)
-    ann[MAX_REPLICAS] = str(max_replicas)
+    ann[DESIRED_REPLICAS_ANNOTATION] = str(desired)
+    ann[MAX_REPLICAS_ANNOTATION] = str(max_replicas)
     rs.metadata.annotations = ann
     return True
 
@@ -395,22 +387,22 @@ def set_new_rs_annotations(d: Deployment, rs: ReplicaSet, new_revision: int,
     ann = dict(rs.metadata.annotations or {})
     changed = False
     for k, v in (d.metadata.annotations or {}).items():
-        if k in _SKIP_ANNOTATIONS:
+        if k in ROLLOUT_ANNOTATIONS:
             continue
         if ann.get(k) != v:
             ann[k] = v
             changed = True
-    old = ann.get(REVISION)
+    old = ann.get(REVISION_ANNOTATION)
     try:
         old_int = int(old) if old else 0
     except ValueError:
         return changed
     if old_int < new_revision:
-        ann[REVISION] = str(new_revision)
+        ann[REVISION_ANNOTATION] = str(new_revision)
         changed = True
         if old:
-            hist = ann.get(REVISION_HISTORY)
-            ann[REVISION_HISTORY] = f"{hist},{old}" if hist else old
+            hist = ann.get(REVISION_HISTORY_ANNOTATION)
+            ann[REVISION_HISTORY_ANNOTATION] = f"{hist},{old}" if hist else old
     rs.metadata.annotations = ann
     if not exists and set_replicas_annotations(rs, replicas_of(d),
                                                replicas_of(d) + max_surge(d)):

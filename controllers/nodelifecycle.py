@@ -27,6 +27,7 @@ from typing import Any
 
 from api.models import Condition, Lease, Node, NodeSpec, NodeStatus, Pod, Taint, Toleration
 from api.timeutil import format_time, parse_time
+from api.wellknown import TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE
 from client import AsyncClient, NotFound
 from client.cache import NODE_NAME_INDEX
 from client.controller import Controller, Result
@@ -35,9 +36,7 @@ from controllers.context import ControllerContext, retry_conflicts
 log = logging.getLogger(__name__)
 
 LEASE_NAMESPACE = "kube-node-lease"
-UNREACHABLE = "node.kubernetes.io/unreachable"
-NOT_READY = "node.kubernetes.io/not-ready"
-CONDITION_TAINTS = (UNREACHABLE, NOT_READY)
+CONDITION_TAINTS = (TAINT_NODE_UNREACHABLE, TAINT_NODE_NOT_READY)
 NO_EXECUTE = "NoExecute"
 NO_SCHEDULE = "NoSchedule"
 NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
@@ -98,8 +97,8 @@ class NodeLifecycleController:
         self.recorder = ctx.recorder
         self.grace = ctx.options.node_monitor_grace_period
         self.default_toleration = {
-            UNREACHABLE: ctx.options.default_unreachable_toleration_seconds,
-            NOT_READY: ctx.options.default_not_ready_toleration_seconds}
+            TAINT_NODE_UNREACHABLE: ctx.options.default_unreachable_toleration_seconds,
+            TAINT_NODE_NOT_READY: ctx.options.default_not_ready_toleration_seconds}
         self.monitor_period = ctx.options.node_monitor_period
         self.nodes = ctx.factory.informer(Node)
         self.leases = ctx.factory.informer(Lease)
@@ -152,11 +151,13 @@ class NodeLifecycleController:
         node = cached
         if silent >= self.grace:
             node = await self._mark_unknown(cached)
-            want: str | None = UNREACHABLE
+            want: str | None = TAINT_NODE_UNREACHABLE
         elif ready is not None and ready.status == "False":
-            want = NOT_READY  # the kubelet itself says the node cannot run pods
-        elif UNREACHABLE in _condition_taint_keys(cached) and not self._heartbeats[name].renewed:
-            want = UNREACHABLE  # not heard from since we started: still silent as far as we know
+            want = TAINT_NODE_NOT_READY  # the kubelet itself says the node cannot run pods
+        elif (TAINT_NODE_UNREACHABLE in _condition_taint_keys(cached)
+              and not self._heartbeats[name].renewed):
+            # not heard from since we started: still silent as far as we know
+            want = TAINT_NODE_UNREACHABLE
         else:
             want = None
         before = _condition_taint_keys(node)

@@ -27,8 +27,6 @@ MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 DEFAULT_PERCENTAGE_OF_NODES_TO_SCORE = 0  # 0: adaptive, as in kube-scheduler
 
-NOT_READY_TAINT_KEY = "node.kubernetes.io/not-ready"
-UNSCHEDULABLE_TAINT_KEY = "node.kubernetes.io/unschedulable"
 HARD_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
 ERR_NO_NODES_AVAILABLE = "no nodes available to schedule pods"
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from api import wellknown as wk
 from api.models import Deployment, Namespace, ObjectMeta, Pod, PodStatus
 from api.timeutil import format_time
 from client import AsyncClient, Conflict, NotFound
 from client.informer import Informer
-from controllers import deployment_util as du
 from tests.support import Process, service
 
 
@@ -144,7 +144,7 @@ class PodWatch:
 
     def _check(self, _obj: Any) -> None:
         live = [p for p in self.informer.store.list() if p.metadata.deletion_timestamp is None]
-        hashes = {(p.metadata.labels or {}).get(du.HASH_LABEL, "") for p in live}
+        hashes = {(p.metadata.labels or {}).get(wk.POD_TEMPLATE_HASH_LABEL, "") for p in live}
         self.samples.append((len(live), sum(1 for p in live if is_ready(p)), hashes))
 
     async def __aenter__(self) -> PodWatch:

@@ -7,9 +7,9 @@ import contextlib
 
 import pytest
 
+from api import wellknown as wk
 from api.models import Deployment, Lease, Node, Pod
 from client import AsyncClient, NotFound
-from controllers import deployment_util as du
 from tests.controllers_helpers import create_namespace, deployment, start_controller_manager
 from tests.support import ApiServer, Process, async_wait_for, free_port, service, unique
 
@@ -59,7 +59,7 @@ async def test_deployment_through_scheduler_and_fake_kubelets(server_url: str,
         pods = await async_wait_for(lambda: rolled("nginx:2", 6), timeout=60, message="scaled")
         assert pods is not None
         d = await client.get(Deployment, "e2e", ns)
-        assert (d.metadata.annotations or {})[du.REVISION] == "2"
+        assert (d.metadata.annotations or {})[wk.REVISION_ANNOTATION] == "2"
     finally:
         for p in reversed(procs):
             p.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from api import wellknown as wk
 from api.models import Condition, Deployment, Pod, PodTemplateSpec, ReplicaSet
 from api.timeutil import format_time
 from controllers import deployment_util as du
@@ -144,7 +145,8 @@ def rs_of(name: str, replicas: int, image: str = "nginx:1", available: int | Non
     return ReplicaSet.from_dict({
         "metadata": {"name": name, "namespace": "ns", "uid": "u-" + name,
                      "creationTimestamp": _t(created), "generation": 1,
-                     "annotations": {du.REVISION: str(revision), **(annotations or {})}},
+                     "annotations": {wk.REVISION_ANNOTATION: str(revision),
+                                     **(annotations or {})}},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "x"}},
                  "template": tpl},
         "status": {"replicas": replicas, "readyReplicas": av, "availableReplicas": av,
@@ -209,12 +211,12 @@ def test_find_new_rs_after_rollback_and_revision_bump() -> None:
     copy = new.copy_deep()
     assert du.set_new_rs_annotations(d, copy, du.max_revision(old) + 1, exists=True)
     ann = copy.metadata.annotations or {}
-    assert ann[du.REVISION] == "3" and ann[du.REVISION_HISTORY] == "1"
+    assert ann[wk.REVISION_ANNOTATION] == "3" and ann[wk.REVISION_HISTORY_ANNOTATION] == "1"
 
 
 def test_proportional_scaling_mid_rollout() -> None:
     # 10 replicas, surge 3: old 8 + new 5 = 13; scaled to 20 (max 25): +12 spread 8:5
-    ann = {du.DESIRED_REPLICAS: "10", du.MAX_REPLICAS: "13"}
+    ann = {wk.DESIRED_REPLICAS_ANNOTATION: "10", wk.MAX_REPLICAS_ANNOTATION: "13"}
     old = rs_of("old", 8, image="nginx:0", created=200, annotations=ann)
     new = rs_of("new", 5, created=100, annotations=ann)
     d = deploy(replicas=20)
@@ -260,7 +262,8 @@ def test_cleanup_respects_history_limit() -> None:
 
 def test_toleration_seconds_for_unreachable_taint() -> None:
     from api.models import Taint, Toleration
-    from controllers.nodelifecycle import UNREACHABLE, tolerates, toleration_seconds
+    from api.wellknown import TAINT_NODE_UNREACHABLE as UNREACHABLE
+    from controllers.nodelifecycle import tolerates, toleration_seconds
 
     taint = Taint(key=UNREACHABLE, effect="NoExecute")
     p = pod("p")
@@ -301,7 +304,7 @@ def test_new_rs_found_by_hash_when_server_defaults_differ() -> None:
     rs = rs_of(f"d-{h}", 10)
     assert rs.spec.template is not None
     rs.spec.template.spec.dns_policy = "ClusterFirst"  # a default only this kind got
-    rs.metadata.labels = {"app": "x", du.HASH_LABEL: h}
+    rs.metadata.labels = {"app": "x", wk.POD_TEMPLATE_HASH_LABEL: h}
     new, _ = du.split_new_old(d, [rs])
     assert new is rs
     other = rs_of("d-other", 10)

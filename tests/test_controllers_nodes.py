@@ -10,8 +10,9 @@ import pytest
 
 from api.models import Deployment, Event, Lease, Node, Pod
 from api.timeutil import now, now_micro
+from api.wellknown import TAINT_NODE_NOT_READY as NOT_READY
+from api.wellknown import TAINT_NODE_UNREACHABLE as UNREACHABLE
 from client import AsyncClient, NotFound
-from controllers.nodelifecycle import NOT_READY, UNREACHABLE
 from tests.controllers_helpers import (
     FakeKubelet,
     create_namespace,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from api import wellknown as wk
 from api.models import Deployment, Event, Namespace, Pod, ReplicaSet
 from api.podutil import controller_ref
 from client import AsyncClient, NotFound
@@ -84,15 +85,15 @@ async def test_deployment_creates_one_replicaset_and_owned_pods(client: AsyncCli
     rss = await rs_list(client, ns)
     assert len(rss) == 1
     rs = rss[0]
-    h = (rs.metadata.labels or {})[du.HASH_LABEL]
+    h = (rs.metadata.labels or {})[wk.POD_TEMPLATE_HASH_LABEL]
     assert rs.metadata.name == f"web-{h}"
-    assert rs.spec.selector.match_labels == {"app": "web", du.HASH_LABEL: h}
+    assert rs.spec.selector.match_labels == {"app": "web", wk.POD_TEMPLATE_HASH_LABEL: h}
     ref = controller_ref(rs)
     assert ref is not None and ref.uid == d.metadata.uid and ref.kind == "Deployment"
     ann = rs.metadata.annotations or {}
-    assert ann[du.REVISION] == "1"
-    assert ann[du.DESIRED_REPLICAS] == "3" and ann[du.MAX_REPLICAS] == "4"
-    assert (d.metadata.annotations or {})[du.REVISION] == "1"
+    assert ann[wk.REVISION_ANNOTATION] == "1"
+    assert ann[wk.DESIRED_REPLICAS_ANNOTATION] == "3" and ann[wk.MAX_REPLICAS_ANNOTATION] == "4"
+    assert (d.metadata.annotations or {})[wk.REVISION_ANNOTATION] == "1"
     pods = await pod_list(client, ns)
     assert len(pods) == 3
     for p in pods:
@@ -100,7 +101,7 @@ async def test_deployment_creates_one_replicaset_and_owned_pods(client: AsyncCli
         assert pref is not None and pref.uid == rs.metadata.uid
         assert pref.block_owner_deletion is True
         assert (p.metadata.name or "").startswith(f"web-{h}-")
-        assert (p.metadata.labels or {})[du.HASH_LABEL] == h
+        assert (p.metadata.labels or {})[wk.POD_TEMPLATE_HASH_LABEL] == h
     conds = {c.type: c for c in (d.status.conditions if d.status else None) or []}
     assert conds["Available"].status == "True"
     assert conds["Available"].reason == "MinimumReplicasAvailable"
@@ -164,8 +165,9 @@ async def test_rolling_update_respects_surge_and_unavailable_then_rollback(
         assert min(r for _, r, _ in watch.samples) >= replicas - 1, watch.samples
         assert max(len(h) for _, _, h in watch.samples) == 2, "old and new pods overlapped"
         d = await client.get(Deployment, "roll", ns)
-        assert (d.metadata.annotations or {})[du.REVISION] == "2"
-        rss = {(r.metadata.annotations or {})[du.REVISION]: r for r in await rs_list(client, ns)}
+        assert (d.metadata.annotations or {})[wk.REVISION_ANNOTATION] == "2"
+        rss = {(r.metadata.annotations or {})[wk.REVISION_ANNOTATION]: r
+               for r in await rs_list(client, ns)}
         assert sorted(rss) == ["1", "2"]
         assert du.replicas_of(rss["1"]) == 0 and du.replicas_of(rss["2"]) == replicas
         images = {p.spec.containers[0].image for p in await pod_list(client, ns)}
@@ -176,7 +178,7 @@ async def test_rolling_update_respects_surge_and_unavailable_then_rollback(
         old_rs = rss["1"]
         assert old_rs.spec.template is not None
         template = old_rs.spec.template.to_dict()
-        template["metadata"]["labels"].pop(du.HASH_LABEL)
+        template["metadata"]["labels"].pop(wk.POD_TEMPLATE_HASH_LABEL)
         await client.patch(Deployment, "roll", [
             {"op": "replace", "path": "/spec/template", "value": template}], ns,
             patch_type="json")
@@ -184,11 +186,11 @@ async def test_rolling_update_respects_surge_and_unavailable_then_rollback(
                              message="rollback to nginx:1")
         back = await client.get(ReplicaSet, old_rs.metadata.name or "", ns)
         ann = back.metadata.annotations or {}
-        assert ann[du.REVISION] == "3" and ann[du.REVISION_HISTORY] == "1"
+        assert ann[wk.REVISION_ANNOTATION] == "3" and ann[wk.REVISION_HISTORY_ANNOTATION] == "1"
         assert du.replicas_of(back) == replicas
         assert len(await rs_list(client, ns)) == 2
         d = await client.get(Deployment, "roll", ns)
-        assert (d.metadata.annotations or {})[du.REVISION] == "3"
+        assert (d.metadata.annotations or {})[wk.REVISION_ANNOTATION] == "3"
         images = {p.spec.containers[0].image for p in await pod_list(client, ns)}
         assert images == {"nginx:1"}
 
@@ -379,7 +381,7 @@ async def test_revision_history_limit_cleans_old_replicasets(client: AsyncClient
             return len(await rs_list(client, ns)) == 2
 
         await async_wait_for(two_left, timeout=20, message="old ReplicaSets cleaned up")
-    revs = sorted(int((r.metadata.annotations or {})[du.REVISION])
+    revs = sorted(int((r.metadata.annotations or {})[wk.REVISION_ANNOTATION])
                   for r in await rs_list(client, ns))
     assert revs == [3, 4]
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from api.wellknown import TAINT_NODE_NOT_READY, TAINT_NODE_UNSCHEDULABLE
 from scheduler.framework import (
-    NOT_READY_TAINT_KEY,
     OK,
-    UNSCHEDULABLE_TAINT_KEY,
     NodeInfo,
     PodInfo,
     Status,
@@ -31,8 +30,8 @@ class NodeUnschedulable:
         return True
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
-        if node.unschedulable and not pod.tolerates(UNSCHEDULABLE_TAINT_KEY, "", "NoSchedule"):
+        if node.unschedulable and not pod.tolerates(TAINT_NODE_UNSCHEDULABLE, "", "NoSchedule"):
             return _UNSCHEDULABLE
-        if not node.ready and not pod.tolerates(NOT_READY_TAINT_KEY, "", "NoSchedule"):
+        if not node.ready and not pod.tolerates(TAINT_NODE_NOT_READY, "", "NoSchedule"):
             return _NOT_READY
         return OK
