@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from api.models import TypedObject
 from client.cache import meta_key
+from client.tasks import cancel_and_wait
 from client.workqueue import RateLimitingQueue, ShutDown
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,10 @@ class Controller:
             # keys still queued are dropped: on restart the informers list again anyway
             self._stopping = True
             self.queue.shutdown()
-            for t in tasks:
-                if cancelled:
-                    t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if cancelled:
+                await cancel_and_wait(tasks)
+            else:  # stop was set: in-flight reconciles finish first
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _worker(self) -> None:
         while not self._stopping:

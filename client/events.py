@@ -10,7 +10,6 @@ lastTimestamp. While the API server is unreachable the pending map stops growing
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
@@ -20,9 +19,10 @@ from typing import Literal
 
 from api import timeutil
 from api.models import Event, EventSource, ObjectMeta, ObjectReference, TypedObject
+from client.backoff import Backoff
 from client.errors import ApiError, NotFound, ServerError, ServerUnavailable, TooManyRequests
-from client.informer import Backoff
 from client.rest import AsyncClient
+from client.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +134,7 @@ class EventRecorder:
         """Write what is pending (for at most ``timeout``), then stop."""
         await self.flush(timeout)
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait([task])
 
     # ---- the writer ------------------------------------------------------------------
 

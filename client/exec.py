@@ -9,7 +9,6 @@ counterpart of kubectl's fallback to SPDY.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,6 +17,7 @@ import aiohttp
 
 from api import remotecommand as rc
 from client.errors import ApiError, error_from_response, unavailable
+from client.tasks import cancel_and_wait
 
 Sink = Callable[[bytes], None]
 
@@ -93,11 +93,7 @@ async def exec_pod(server: str, namespace: str, pod: str, command: list[str], *,
                     elif channel == rc.ERROR:
                         error += data
             finally:
-                for t in senders:
-                    t.cancel()
-                for t in senders:
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await t
+                await cancel_and_wait(senders)
     if not error:
         raise error_from_response(503, "the exec stream ended without the command's status "
                                        f"(close code {ws.close_code})")

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from api.models import TypedObject
+from client.backoff import Backoff
 from client.cache import IndexFunc, Store, meta_key
 from client.errors import ApiError, Gone, ServerUnavailable
 from client.rest import AsyncClient, WatchEvent, bulk_allocation
+from client.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +40,6 @@ class _HandlerSet:
     on_add: OnAdd | None
     on_update: OnUpdate | None
     on_delete: OnDelete | None
-
-
-class Backoff:
-    """Jittered exponential backoff with a cap; ``reset()`` after a healthy period."""
-
-    def __init__(self, initial: float = 0.2, maximum: float = 10.0, factor: float = 2.0) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.factor = factor
-        self._next = initial
-
-    def next(self) -> float:
-        d = self._next
-        self._next = min(self.maximum, self._next * self.factor)
-        return d * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self._next = self.initial
 
 
 class Informer(Generic[T]):
@@ -161,13 +145,7 @@ class Informer(Generic[T]):
     async def stop(self) -> None:
         """Stop the task ``start()`` made (whoever awaits ``run()`` directly cancels it)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if (cur := asyncio.current_task()) is not None and cur.cancelling():
-                    raise
+        await cancel_and_wait([task])
 
     @property
     def running(self) -> bool:

@@ -12,6 +12,8 @@ import time
 from collections import deque
 from typing import Any
 
+from client.backoff import exponential
+
 
 class ShutDown(Exception):
     """Raised by ``get()`` once the queue is shut down and drained."""
@@ -171,8 +173,7 @@ class RateLimitingQueue(WorkQueue):
         """The delay the rate limiter assigns to the next retry of ``key``."""
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1
-        per_key = min(self.max_delay, self.base_delay * 2.0 ** n) if n < 64 else self.max_delay
-        return max(per_key, self._bucket_delay())
+        return max(exponential(n, self.base_delay, self.max_delay), self._bucket_delay())
 
     def _bucket_delay(self) -> float:
         now = time.monotonic()

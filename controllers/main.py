@@ -16,6 +16,7 @@ from client.events import EventRecorder
 from client.informer import SharedInformerFactory
 from client.leaderelection import LeaderElector
 from client.rest import AsyncClient
+from client.tasks import cancel_and_wait
 from controllers import metrics
 from controllers.context import ControllerContext, Options
 from controllers.manager import (
@@ -134,8 +135,7 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
                      args.lease_name, identity)
             task = asyncio.create_task(elector.run())
             await stop.wait()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait([task])
         else:
             await manager.run_controllers(stop)
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import logging
 import os
@@ -18,6 +17,7 @@ from client.events import EventRecorder
 from client.informer import SharedInformerFactory
 from client.leaderelection import LeaderElector
 from client.rest import AsyncClient
+from client.tasks import cancel_and_wait
 from scheduler.config import ConfigError, SchedulerConfig, load_config, parse_weight_flag
 from scheduler.plugins import SCORES, default_framework
 from scheduler.service import Scheduler
@@ -120,10 +120,7 @@ async def serve(args: argparse.Namespace, cfg: SchedulerConfig, stop: asyncio.Ev
     try:
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        stopper.cancel()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task  # the elector releases the lease as it unwinds
+        await cancel_and_wait([stopper, task])  # the elector releases the lease as it unwinds
         st = sched.stats
         log.info("shutting down: %d attempts, %d bound, %d unschedulable, %d binding errors, "
                  "%.3f ms per cycle; queue %s", st.attempts, st.bound, st.unschedulable,

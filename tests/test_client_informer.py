@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from api.models import Container, Namespace, ObjectMeta, OwnerReference, Pod, PodSpec
+from client.backoff import Backoff
 from client.cache import (
     CONTROLLER_UID_INDEX,
     LABEL_INDEX,
@@ -21,7 +22,7 @@ from client.cache import (
     split_key,
 )
 from client.errors import Gone, NotFound
-from client.informer import Backoff, Informer, SharedInformerFactory
+from client.informer import Informer, SharedInformerFactory
 from client.rest import AsyncClient, RetryPolicy
 from tests.support import ApiServer, Etcd, async_wait_for, unique
 
