@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.models import Pod
+from client.backoff import KeyedBackoff
 from client.errors import Conflict, NotFound
 from client.rest import AsyncClient
-from kubelet.backoff import Backoff
 from kubelet.metrics import KubeletMetrics
 from kubelet.podworker import PodWorker
 from kubelet.runtime.base import ContainerInfo, ContainerRuntime, RuntimeUnavailable
@@ -60,8 +60,8 @@ class Kubelet:
         self.config = config
         self.node_name = config.node_name
         self.node_ip = config.node_ip
-        self.crash_backoff = Backoff(config.backoff_base, config.backoff_cap)
-        self.pull_backoff = Backoff(config.backoff_base, config.backoff_cap)
+        self.crash_backoff = KeyedBackoff(config.backoff_base, config.backoff_cap)
+        self.pull_backoff = KeyedBackoff(config.backoff_base, config.backoff_cap)
         self.workers: dict[str, PodWorker] = {}
         self.metrics = metrics
         self.start_gate = asyncio.Semaphore(max(1, config.parallel_pod_starts))

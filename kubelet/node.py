@@ -24,6 +24,7 @@ from typing import Any
 
 from api.models import Lease, LeaseSpec, Namespace, Node, ObjectMeta, OwnerReference
 from api.timeutil import now, now_micro
+from client.backoff import exponential
 from client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from client.rest import AsyncClient
 from kubelet.kubelet import Kubelet
@@ -279,15 +280,16 @@ class NodeAgent:
 
         ``heartbeat_offset`` spreads the heartbeats of many nodes in one process over
         the interval instead of sending them in bursts."""
-        delay = 0.5
+        attempt = 0
         while True:
+            delay = exponential(attempt, 0.5, 10.0)
             try:
                 await self.register()
                 break
             except (ApiError, OSError) as exc:
                 log.warning("registering node %s: %s; retrying in %.1fs", self.name, exc, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            attempt += 1
         loop = asyncio.get_running_loop()
         next_beat = loop.time() + heartbeat_offset
         while True:

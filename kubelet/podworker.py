@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from api.models import Container, Pod
 from api.podutil import qos_class
 from api.timeutil import now
+from client.backoff import exponential
 from kubelet.configsources import ConfigError, ConfigSource, resolve_env
 from kubelet.configvolumes import MountError, setup_volumes
 from kubelet.prober import ProbeWorker
@@ -153,7 +154,7 @@ class PodWorker:
                     log.warning("pod %s: %s", self.key, exc)
                 else:
                     log.exception("pod %s: sync failed", self.key)
-                self.wake_after(min(0.5 * 2 ** min(failures, 5), 10.0))
+                self.wake_after(exponential(failures, 0.5, 10.0))
             if self.done:
                 break
             timeout = self.kl.config.resync_seconds

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from api.models import Container, Pod
-from kubelet.backoff import Backoff
+from client.backoff import KeyedBackoff
 from kubelet.main import default_node_ip, parse_args
 from kubelet.podworker import display_image, pull_policy
 from kubelet.resources import container_env, container_resources, qos_cgroup_parent
@@ -23,7 +23,7 @@ def pod(containers: list[dict[str, Any]], **spec: Any) -> Pod:
 
 
 def test_backoff_doubles_from_base_to_cap_and_first_failure_is_free() -> None:
-    b = Backoff(base=10, cap=40)
+    b = KeyedBackoff(base=10, cap=40)
     assert b.remaining("k", since=100.0, now=100.0) == 0  # first crash: restart at once
     assert b.next("k", now=100.0) == 10
     assert b.remaining("k", since=105.0, now=106.0) == pytest.approx(9)
