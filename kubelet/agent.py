@@ -16,6 +16,7 @@ from api.models import Node, Pod, TypedObject
 from client.events import EventRecorder
 from client.informer import Informer
 from client.rest import AsyncClient
+from client.tasks import cancel_and_wait
 from kubelet.kubelet import Kubelet, KubeletConfig
 from kubelet.metrics import KubeletMetrics, gauge
 from kubelet.node import NodeAgent
@@ -162,11 +163,7 @@ class KubeletAgent:
             kl.mark_synced()
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(self._tasks)
         if self.informer is not None:
             await self.informer.stop()
         if self.node_informer is not None:

@@ -21,6 +21,7 @@ from api.models import Pod
 from client.backoff import KeyedBackoff
 from client.errors import Conflict, NotFound
 from client.rest import AsyncClient
+from client.tasks import cancel_and_wait
 from kubelet.metrics import KubeletMetrics
 from kubelet.podworker import PodWorker
 from kubelet.runtime.base import ContainerInfo, ContainerRuntime, RuntimeUnavailable
@@ -234,11 +235,7 @@ class Kubelet:
 
     async def stop(self) -> None:
         """Stop the kubelet's own tasks; containers keep running (a restart adopts them)."""
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         await asyncio.gather(*(w.stop() for w in list(self.workers.values())))
         self.workers.clear()

@@ -19,6 +19,7 @@ from api.models import Container, Pod
 from api.podutil import qos_class
 from api.timeutil import now
 from client.backoff import exponential
+from client.tasks import cancel_and_wait
 from kubelet.configsources import ConfigError, ConfigSource, resolve_env
 from kubelet.configvolumes import MountError, setup_volumes
 from kubelet.prober import ProbeWorker
@@ -127,10 +128,7 @@ class PodWorker:
         for p in self._probes.values():
             p.stop()
         self._probes.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await cancel_and_wait([self._task])
 
     async def _run(self) -> None:
         failures = 0
