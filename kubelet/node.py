@@ -24,6 +24,7 @@ from typing import Any
 
 from api.models import Lease, LeaseSpec, Namespace, Node, ObjectMeta, OwnerReference
 from api.timeutil import now, now_micro
+from api.wellknown import LABEL_ARCH, LABEL_HOSTNAME, LABEL_OS
 from client.backoff import exponential
 from client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from client.rest import AsyncClient
@@ -170,8 +171,8 @@ class NodeAgent:
         }
 
     def _labels(self) -> dict[str, str]:
-        labels = {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux",
-                  "kubernetes.io/arch": _arch(), "beta.kubernetes.io/os": "linux",
+        labels = {LABEL_HOSTNAME: self.name, LABEL_OS: "linux",
+                  LABEL_ARCH: _arch(), "beta.kubernetes.io/os": "linux",
                   "beta.kubernetes.io/arch": _arch()}
         if self.hollow:
             labels["minik8s.io/hollow"] = "true"
