@@ -3,6 +3,12 @@
 Defaults come from ``api.defaults`` and checks from ``api.validation`` (shared with
 clients). The pydantic model is checked first, so a field of the wrong type is a 422
 naming its path rather than a crash in a validator that assumes the right types.
+
+Pods stamped from one template share a spec, and the spec is most of the work of both
+checks: a pod whose whole object passed both is remembered by its spec
+(``api.validation.remember_valid_spec``), and the next pod with that spec has the
+model check a stub spec in its place (the models have no cross-field validators)
+while ``api.validation`` skips the spec, so only the rest of the object is checked.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from apiserver.errors import invalid
 
 JSONDict = dict[str, Any]
 Cause = dict[str, Any]
+
+_STUB_POD_SPEC: JSONDict = {"containers": []}
 
 
 def default(info: ResourceInfo, obj: JSONDict) -> None:
@@ -38,27 +46,9 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-# Pod specs the model accepted, by JSON (``api.validation.memo_key``). A pod whose
-# spec is one of them is checked with a stub spec in its place: the models have no
-# cross-field validators, so what remains to check is the rest of the object. Pods
-# stamped from one template share a spec, and the spec is most of the model's work.
-_CLEAN_POD_SPECS: dict[bytes, None] = {}
-_STUB_POD_SPEC: JSONDict = {"containers": []}
-
-
 def _model_causes(info: ResourceInfo, obj: JSONDict) -> list[Cause]:
-    probe = obj
-    key = None
-    if info.kind == "Pod":
-        key = api_validation.memo_key(obj.get("spec"))
-        if key is not None and key in _CLEAN_POD_SPECS:
-            probe = {**obj, "spec": _STUB_POD_SPEC}
     try:
-        info.model.model_validate(probe)
-        if key is not None and probe is obj:
-            if len(_CLEAN_POD_SPECS) >= 1024:
-                _CLEAN_POD_SPECS.clear()
-            _CLEAN_POD_SPECS[key] = None
+        info.model.model_validate(obj)
     except ValidationError as e:
         causes = []
         for err in e.errors()[:20]:
@@ -81,21 +71,29 @@ def _external_causes(info: ResourceInfo, obj: JSONDict, old: JSONDict | None) ->
     return [e.to_cause() for e in errs]
 
 
+def _unique(causes: list[Cause]) -> list[Cause]:
+    """Kubernetes dedupes causes by field + message."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in causes:
+        k = (str(c.get("field")), str(c.get("message")))
+        if k not in seen:
+            seen.add(k)
+            out.append(c)
+    return out
+
+
 def validate(info: ResourceInfo, obj: JSONDict, old: JSONDict | None = None) -> None:
     """Raise 422 Invalid naming every bad field."""
+    key = api_validation.memo_key(obj.get("spec")) if info.kind == "Pod" else None
+    known = api_validation.spec_known_valid(key)
     # The model check first: api.validation may assume the right types.
-    causes = _model_causes(info, obj)
+    causes = _model_causes(info, {**obj, "spec": _STUB_POD_SPEC} if known else obj)
     if not causes:
         causes = _external_causes(info, obj, old)
     if causes:
-        # Kubernetes dedupes by field + message.
-        seen: set[tuple[str, str]] = set()
-        uniq = []
-        for c in causes:
-            k = (str(c.get("field")), str(c.get("message")))
-            if k not in seen:
-                seen.add(k)
-                uniq.append(c)
         md = obj.get("metadata")
         name = md.get("name") if isinstance(md, dict) else None
-        raise invalid(info, name if isinstance(name, str) else None, uniq)
+        raise invalid(info, name if isinstance(name, str) else None, _unique(causes))
+    if not known:
+        api_validation.remember_valid_spec(key)

@@ -1,0 +1,139 @@
+"""Validation of wire dicts with Kubernetes' field paths, reasons and messages.
+
+``validate(kind, obj)`` mirrors pkg/apis/*/validation for the kinds minik8s serves
+and returns every problem it finds, so one 422 can name them all.  It expects the
+object after defaulting (as the API server does), but fields that defaulting
+would fill in are accepted when absent, so clients may validate early too.
+It never raises on odd input: a value of the wrong type is itself a field error.
+
+``validate_update(kind, old, new)`` returns only the update-specific errors
+(immutable fields); callers run ``validate(kind, new)`` as well.
+
+One module per group or concern, as Kubernetes splits pkg/apis/<group>/validation:
+``field`` (errors, paths, readers of wire values), ``meta`` (object metadata, labels,
+selectors), ``container`` and ``pod`` (core pods, and the memo of valid pod specs),
+``apps``, ``config`` (ConfigMaps, Secrets), ``node`` (Nodes, Namespaces), ``events``,
+``coordination`` (Leases) and ``updates``. This module maps each kind to its checks;
+adding a kind is a validation module and a line in each table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from api.names import is_dns1123_label, is_dns1123_subdomain
+from api.validation.apps import validate_deployment, validate_replicaset, validate_scale
+from api.validation.config import decode_bytes, validate_configmap, validate_secret
+from api.validation.coordination import validate_lease
+from api.validation.events import validate_event
+from api.validation.field import (
+    DUPLICATE,
+    FORBIDDEN,
+    INVALID,
+    JSON,
+    NOT_FOUND,
+    NOT_SUPPORTED,
+    REQUIRED,
+    TOO_LONG,
+    Errs,
+    FieldError,
+    invalid,
+    invalid_message,
+)
+from api.validation.meta import (
+    NAMESPACED_KINDS,
+    validate_annotations,
+    validate_label_selector,
+    validate_labels,
+    validate_object_meta,
+)
+from api.validation.node import validate_namespace, validate_node
+from api.validation.pod import (
+    memo_key,
+    remember_valid_spec,
+    spec_known_valid,
+    validate_binding,
+    validate_pod,
+    validate_pod_spec,
+)
+from api.validation.updates import (
+    validate_configmap_update,
+    validate_meta_update,
+    validate_node_update,
+    validate_pod_update,
+    validate_secret_update,
+    validate_selector_update,
+)
+
+__all__ = [
+    "DUPLICATE",
+    "FORBIDDEN",
+    "INVALID",
+    "NOT_FOUND",
+    "NOT_SUPPORTED",
+    "REQUIRED",
+    "TOO_LONG",
+    "FieldError",
+    "NAMESPACED_KINDS",
+    "decode_bytes",
+    "invalid_message",
+    "is_dns1123_label",
+    "is_dns1123_subdomain",
+    "memo_key",
+    "remember_valid_spec",
+    "spec_known_valid",
+    "validate",
+    "validate_annotations",
+    "validate_label_selector",
+    "validate_labels",
+    "validate_object_meta",
+    "validate_pod_spec",
+    "validate_update",
+]
+
+_KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
+    "Pod": validate_pod,
+    "Deployment": validate_deployment,
+    "ReplicaSet": validate_replicaset,
+    "Node": validate_node,
+    "Namespace": validate_namespace,
+    "Event": validate_event,
+    "Lease": validate_lease,
+    "Binding": validate_binding,
+    "Scale": validate_scale,
+    "ConfigMap": validate_configmap,
+    "Secret": validate_secret,
+}
+
+
+def validate(kind: str, obj: Mapping[str, Any]) -> list[FieldError]:
+    """Every problem with ``obj`` (a wire dict of ``kind``), in Kubernetes' terms."""
+    if not isinstance(obj, Mapping):
+        return [invalid("", obj, "must be an object")]
+    errs = validate_object_meta(obj.get("metadata"), kind)
+    fn = _KIND_VALIDATORS.get(kind)
+    if fn is not None:
+        errs += fn(obj)
+    return errs
+
+
+_UPDATE_VALIDATORS: dict[str, Callable[[JSON, JSON], Errs]] = {
+    "Pod": validate_pod_update,
+    "Deployment": validate_selector_update,
+    "ReplicaSet": validate_selector_update,
+    "Node": validate_node_update,
+    "ConfigMap": validate_configmap_update,
+    "Secret": validate_secret_update,
+}
+
+
+def validate_update(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[FieldError]:
+    """Errors for changes Kubernetes forbids on update (immutable fields) only."""
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return [invalid("", new, "must be an object")]
+    errs = validate_meta_update(old, new)
+    fn = _UPDATE_VALIDATORS.get(kind)
+    if fn is not None:
+        errs += fn(old, new)
+    return errs

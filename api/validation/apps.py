@@ -1,0 +1,167 @@
+"""Deployments, ReplicaSets and their scale subresource.
+
+Ports pkg/apis/apps/validation/validation.go: ValidateDeploymentSpec (with
+ValidateDeploymentStrategy, ValidateRollingUpdateDeployment, progressDeadlineSeconds
+after minReadySeconds) and ValidateReplicaSetSpec, which share the selector, the
+template (ValidatePodTemplateSpecForReplicaSet: labels matching the selector, a pod
+spec restarting Always, no activeDeadlineSeconds) and the replica counts; and the
+Scale's replicas (pkg/apis/autoscaling/validation ValidateScale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from api.labels import SelectorError, from_label_selector
+from api.names import is_valid_percent
+from api.validation.field import (
+    JSON,
+    NON_NEGATIVE,
+    Errs,
+    as_dict,
+    as_int,
+    child,
+    forbidden,
+    invalid,
+    non_negative,
+    not_supported,
+    required,
+)
+from api.validation.meta import validate_label_selector, validate_template_meta
+from api.validation.pod import RESTART_POLICIES, validate_pod_spec
+
+
+def _replicated_spec(errs: Errs, spec: JSON, path: str) -> None:
+    """What Deployment and ReplicaSet share: replicas, selector, template."""
+    non_negative(errs, spec.get("replicas"), child(path, "replicas"))
+    non_negative(errs, spec.get("minReadySeconds"), child(path, "minReadySeconds"))
+    spath = child(path, "selector")
+    sel = spec.get("selector")
+    if sel is None:
+        errs.append(required(spath))
+    else:
+        errs += validate_label_selector(sel, spath)
+        if (
+            isinstance(sel, Mapping)
+            and not sel.get("matchLabels")
+            and not sel.get("matchExpressions")
+        ):
+            errs.append(invalid(spath, sel, "empty selector is invalid for deployment"))
+    tpath = child(path, "template")
+    tmpl = as_dict(errs, spec.get("template"), tpath)
+    try:
+        selector = from_label_selector(sel if isinstance(sel, Mapping) else None)
+    except SelectorError:
+        errs.append(invalid(spath, sel, "invalid label selector"))
+        return
+    meta = as_dict(errs, tmpl.get("metadata"), child(tpath, "metadata"))
+    labels = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else None
+    if not selector.empty and not selector.matches_nothing and not selector.matches(labels):
+        errs.append(
+            invalid(
+                child(tpath, "metadata", "labels"),
+                labels,
+                "`selector` does not match template `labels`",
+            )
+        )
+    errs += validate_template_meta(tmpl.get("metadata"), child(tpath, "metadata"))
+    errs += validate_pod_spec(tmpl.get("spec"), child(tpath, "spec"))
+    pod_spec = tmpl.get("spec")
+    if isinstance(pod_spec, Mapping):
+        rp = pod_spec.get("restartPolicy")
+        if rp is not None and rp != "Always" and rp in RESTART_POLICIES:
+            errs.append(not_supported(child(tpath, "spec", "restartPolicy"), rp, ["Always"]))
+        if pod_spec.get("activeDeadlineSeconds") is not None:
+            errs.append(
+                invalid(
+                    child(tpath, "spec", "activeDeadlineSeconds"),
+                    pod_spec.get("activeDeadlineSeconds"),
+                    "activeDeadlineSeconds in ReplicaSet is not Supported",
+                )
+            )
+
+
+def _int_or_percent(errs: Errs, v: Any, path: str, at_most_100: bool) -> int | None:
+    """A non-negative int or "N%"; returns the number (percent or int) for later checks."""
+    if isinstance(v, str):
+        msgs = is_valid_percent(v)
+        for m in msgs:
+            errs.append(invalid(path, v, m))
+        if msgs:
+            return None
+        n = int(v[:-1])
+        if at_most_100 and n > 100:
+            errs.append(invalid(path, v, "must not be greater than 100%"))
+        return n
+    if isinstance(v, int) and not isinstance(v, bool):
+        if v < 0:
+            errs.append(invalid(path, v, NON_NEGATIVE))
+        return v
+    errs.append(invalid(path, v, "must be an integer or a percentage"))
+    return None
+
+
+def _validate_strategy(errs: Errs, strategy: Any, path: str) -> None:
+    if strategy is None:
+        return
+    st = as_dict(errs, strategy, path)
+    t = st.get("type")
+    rpath = child(path, "rollingUpdate")
+    if t == "Recreate":
+        if st.get("rollingUpdate") is not None:
+            errs.append(forbidden(rpath, "may not be specified when strategy `type` is 'Recreate'"))
+    elif t == "RollingUpdate" or t is None:
+        ru = as_dict(errs, st.get("rollingUpdate"), rpath)
+        unavailable = ru.get("maxUnavailable")
+        surge = ru.get("maxSurge")
+        u = (
+            _int_or_percent(errs, unavailable, child(rpath, "maxUnavailable"), True)
+            if unavailable is not None
+            else None
+        )
+        s = _int_or_percent(errs, surge, child(rpath, "maxSurge"), False) if surge is not None else None
+        if u == 0 and s == 0:
+            errs.append(
+                invalid(
+                    child(rpath, "maxUnavailable"),
+                    unavailable,
+                    "may not be 0 when `maxSurge` is 0",
+                )
+            )
+    else:
+        errs.append(not_supported(path, dict(st), ["Recreate", "RollingUpdate"]))
+
+
+def validate_deployment(obj: JSON) -> Errs:
+    errs: Errs = []
+    spec = as_dict(errs, obj.get("spec"), "spec")
+    _replicated_spec(errs, spec, "spec")
+    _validate_strategy(errs, spec.get("strategy"), "spec.strategy")
+    non_negative(errs, spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
+    pds = as_int(errs, spec.get("progressDeadlineSeconds"), "spec.progressDeadlineSeconds")
+    if pds is not None:
+        if pds < 0:
+            errs.append(invalid("spec.progressDeadlineSeconds", pds, NON_NEGATIVE))
+        mrs = spec.get("minReadySeconds")
+        if pds <= (mrs if isinstance(mrs, int) else 0):
+            errs.append(
+                invalid("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds")
+            )
+    if spec.get("paused") is not None and not isinstance(spec.get("paused"), bool):
+        errs.append(invalid("spec.paused", spec.get("paused"), "must be a boolean"))
+    return errs
+
+
+def validate_replicaset(obj: JSON) -> Errs:
+    errs: Errs = []
+    spec = as_dict(errs, obj.get("spec"), "spec")
+    _replicated_spec(errs, spec, "spec")
+    return errs
+
+
+def validate_scale(obj: JSON) -> Errs:
+    errs: Errs = []
+    spec = as_dict(errs, obj.get("spec"), "spec")
+    non_negative(errs, spec.get("replicas"), "spec.replicas")
+    return errs
