@@ -144,6 +144,47 @@ def test_model_check_memo_still_checks_the_rest() -> None:
         ["metadata.labels"]
 
 
+def test_one_memo_remembers_a_spec_only_when_everything_passed() -> None:
+    """A pod spec is remembered once the whole pod passed the model and api.validation,
+    never when only one of them accepted it."""
+    from api import resources, validation
+    from apiserver import admission
+    from apiserver.errors import ApiError
+
+    def admit(obj: dict[str, Any]) -> bool:
+        try:
+            admission.validate(resources.PODS, obj)
+        except ApiError:
+            return False
+        return True
+
+    def made(name: str, **spec: Any) -> dict[str, Any]:
+        p = pod(name, **spec)
+        p["metadata"]["namespace"] = "ns"
+        admission.default(resources.PODS, p)
+        return p
+
+    def known(p: dict[str, Any]) -> bool:
+        return validation.spec_known_valid(validation.memo_key(p["spec"]))
+
+    # The model accepts it, validate_pod_spec does not (a negative grace period).
+    model_only = made("m1", terminationGracePeriodSeconds=-5)
+    assert not admit(model_only) and not known(model_only)
+    assert not admit(model_only)
+    # validate_pod_spec accepts it, the model does not (priority is an integer).
+    spec_only = made("m2", priority="high")
+    assert validation.validate("Pod", spec_only) == []
+    assert not admit(spec_only) and not known(spec_only)
+    assert not admit(spec_only)
+    # A good spec in a bad pod is not remembered either; in a good one it is.
+    good = made("m3", priority=7)
+    bad_meta = {**good, "metadata": {**good["metadata"], "name": "Bad_Name"}}
+    assert not admit(bad_meta) and not known(bad_meta)
+    assert admit(good) and known(good)
+    assert admit(good)
+    assert not admit(bad_meta)
+
+
 def test_yaml_bodies_are_json_first(api: Api, ns: str) -> None:
     """YAML is converted to the JSON it stands for, as Kubernetes does: a timestamp is
     a string, and what cannot be JSON (NaN) is a 400, never a 500."""
