@@ -29,6 +29,7 @@ from apiserver.registry import Registry
 from apiserver.routes import health
 from apiserver.routes import resources as resource_routes
 from apiserver.storage import EtcdStorage, StorageError
+from apiserver.strategies import namespace as namespaces
 from apiserver.watchcache import WatchCache
 
 log = logging.getLogger("apiserver")
@@ -214,7 +215,7 @@ async def _bootstrap(registry: Registry, state: Any) -> None:
     delay = 0.1
     while True:
         try:
-            await registry.ensure_namespaces()
+            await registry.ensure_exists(namespaces.INFO, namespaces.bootstrap_objects())
             state.bootstrapped = True
             return
         except (StorageError, errors.ApiError) as e:

@@ -1,7 +1,10 @@
 """The generic registry: every verb for every kind, on plain dicts, over Storage.
 
-Driven by ``api.resources.ResourceInfo`` plus the per-kind rules in ``strategy``;
-the HTTP routes only translate requests to these calls. Every write is one etcd
+Driven by ``api.resources.ResourceInfo`` plus the kind's strategy
+(``apiserver.strategies``), after the generic store of kube-apiserver
+(registry/generic/registry/store.go): this module names no kind, the strategy
+decides everything that differs between kinds. The HTTP routes only translate
+requests to these calls. Every write is one etcd
 transaction (create-if-absent, compare-and-swap, or guarded delete), so nothing is
 ever half-written.
 """
@@ -17,10 +20,9 @@ from typing import Any
 
 import orjson
 
-from api import resources
 from api.resources import ResourceInfo
 from api.timeutil import format_time, now
-from apiserver import admission, errors, strategy
+from apiserver import errors
 from apiserver.storage import (
     CompactedError,
     ConflictError,
@@ -30,15 +32,14 @@ from apiserver.storage import (
     Storage,
     StorageError,
 )
+from apiserver.strategies import namespace as namespaces
+from apiserver.strategies import strategy_for
+from apiserver.strategies.base import generate_name, meta
 from apiserver.watchcache import CachedObject, WatchCache, decode_object
 
 JSONDict = dict[str, Any]
 Mutator = Callable[[JSONDict], JSONDict]
 Predicate = Callable[[JSONDict], bool]
-
-BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-node-lease")
-UNDELETABLE_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
-
 
 def object_key(info: ResourceInfo, namespace: str | None, name: str) -> str:
     if info.namespaced:
@@ -115,6 +116,68 @@ class DeleteOptions:
     dry_run: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _DeletePlan:
+    precondition_rv: int | None
+    precondition_uid: str | None
+    policy: str | None  # Background, Foreground, Orphan, or None (the finalizers decide)
+    grace: int | None  # the client's gracePeriodSeconds, never negative
+
+
+def _delete_plan(info: ResourceInfo, name: str, opts: DeleteOptions) -> _DeletePlan:
+    """DeleteOptions checked and resolved: the resourceVersion precondition parsed,
+    orphanDependents folded into the propagation policy, a negative grace period as 0."""
+    pre_rv = None
+    if opts.precondition_rv not in (None, ""):
+        pre_rv = _parse_rv(opts.precondition_rv, info, name)
+    policy = opts.propagation_policy
+    if policy is None and opts.orphan_dependents is not None:
+        policy = "Orphan" if opts.orphan_dependents else "Background"
+    if policy not in (None, "Background", "Foreground", "Orphan"):
+        raise errors.invalid(info, name, [{
+            "reason": "FieldValueNotSupported",
+            "message": f'Unsupported value: "{policy}": supported values: "Foreground", '
+                       f'"Background", "Orphan"',
+            "field": "propagationPolicy"}])
+    grace = opts.grace_period_seconds
+    if grace is not None and grace < 0:
+        grace = 0
+    return _DeletePlan(pre_rv, opts.precondition_uid, policy, grace)
+
+
+def _check_delete_preconditions(info: ResourceInfo, name: str, plan: _DeletePlan, rv: int,
+                                uid: str | None) -> None:
+    if plan.precondition_rv is not None and rv != plan.precondition_rv:
+        raise errors.conflict(
+            info, name, f"Precondition failed: ResourceVersion in precondition: "
+                        f"{plan.precondition_rv}, ResourceVersion in object meta: {rv}")
+    if plan.precondition_uid and uid != plan.precondition_uid:
+        raise errors.conflict(
+            info, name, f"Precondition failed: UID in precondition: "
+                        f"{plan.precondition_uid}, UID in object meta: {uid}")
+
+
+def _finalizers_for(policy: str | None, finalizers: list[str]) -> list[str]:
+    """The garbage collector's finalizers a propagation policy asks for
+    (deletionFinalizersForGarbageCollection): Foreground and Orphan each replace the
+    other, Background drops both, no policy keeps what the object has."""
+    out = list(finalizers)
+    if policy == "Foreground" and "foregroundDeletion" not in out:
+        out.append("foregroundDeletion")
+        out = [f for f in out if f != "orphan"]
+    elif policy == "Orphan" and "orphan" not in out:
+        out.append("orphan")
+        out = [f for f in out if f != "foregroundDeletion"]
+    elif policy == "Background":
+        out = [f for f in out if f not in ("orphan", "foregroundDeletion")]
+    return out
+
+
+def _added_finalizers(new: JSONDict, old: JSONDict) -> list[str]:
+    before = set(meta(old).get("finalizers") or [])
+    return [f for f in meta(new).get("finalizers") or [] if f not in before]
+
+
 def encode_continue(rv: int, start_key: str) -> str:
     token = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start_key})
     return base64.urlsafe_b64encode(token).decode().rstrip("=")
@@ -138,8 +201,7 @@ class Registry:
                  event_ttl: int = 3600) -> None:
         self.storage = storage
         self.caches = caches
-        # Events expire (--event-ttl, one hour as in Kubernetes) so they cannot
-        # pile up in etcd forever.
+        # --event-ttl (one hour as in Kubernetes), for the strategies that expire writes.
         self.event_ttl = event_ttl
         # The newest revision this server wrote per resource type: a cached read
         # waits for the cache to reach it, which makes it as fresh as an etcd read
@@ -152,7 +214,7 @@ class Registry:
         return self.caches[info.plural]
 
     def _ttl(self, info: ResourceInfo) -> int | None:
-        return self.event_ttl if info.kind == "Event" and self.event_ttl > 0 else None
+        return strategy_for(info).ttl(self.event_ttl)
 
     def _wrote(self, info: ResourceInfo, rev: int) -> None:
         if rev > self.last_write[info.plural]:
@@ -182,14 +244,12 @@ class Registry:
         """NamespaceLifecycle admission: the namespace must exist and not be terminating."""
         if not info.namespaced:
             return
-        ns_key = object_key(resources.NAMESPACES, None, namespace)
-        c = await self.fresh_cache(resources.NAMESPACES)
-        co = c.get(ns_key) if c is not None else await self._read(resources.NAMESPACES, ns_key)
+        ns_key = object_key(namespaces.INFO, None, namespace)
+        c = await self.fresh_cache(namespaces.INFO)
+        co = c.get(ns_key) if c is not None else await self._read(namespaces.INFO, ns_key)
         if co is None:
-            raise errors.not_found(resources.NAMESPACES, namespace)
-        md = co.obj.get("metadata") or {}
-        phase = (co.obj.get("status") or {}).get("phase")
-        if md.get("deletionTimestamp") or phase == "Terminating":
+            raise errors.not_found(namespaces.INFO, namespace)
+        if namespaces.is_terminating(co.obj):
             raise errors.forbidden(
                 info, name, f"unable to create new content in namespace {namespace} "
                             f"because it is being terminated")
@@ -323,10 +383,11 @@ class Registry:
         else:
             md.pop("namespace", None)
         if not md.get("name") and isinstance(md.get("generateName"), str) and md["generateName"]:
-            md["name"] = strategy.generate_name(md["generateName"])
-        admission.default(info, obj)
-        strategy.prepare_for_create(info, obj)
-        admission.validate(info, obj)
+            md["name"] = generate_name(md["generateName"])
+        s = strategy_for(info)
+        s.default(obj)
+        s.prepare_for_create(obj)
+        s.validate(obj)
         return obj
 
     async def create(self, info: ResourceInfo, namespace: str | None, body: JSONDict,
@@ -345,7 +406,7 @@ class Registry:
                 rev = await self.storage.create(key, value, self._ttl(info))
             except KeyExistsError:
                 if generated and attempt < 4:
-                    md["name"] = strategy.generate_name(md["generateName"])
+                    md["name"] = generate_name(md["generateName"])
                     continue
                 raise errors.already_exists(info, md["name"]) from None
             except StorageError as e:
@@ -368,6 +429,7 @@ class Registry:
         """Read, mutate, compare-and-swap; retried on a lost race unless a
         resourceVersion precondition was given (then the race is the client's 409)."""
         key = object_key(info, namespace, name)
+        should_delete_now = strategy_for(info).should_delete_now
         c = self.cache(info)
         # The cache is as fresh as etcd once it has applied this server's last write of
         # the type; otherwise read etcd. (A stale read would only cost a CAS retry.)
@@ -390,10 +452,10 @@ class Registry:
             if dry_run:
                 # Everything a real write would do, except the write (?dryRun=All).
                 return Result(new, orjson.dumps(new),
-                              deleted=strategy.should_delete_now(info, new))
+                              deleted=should_delete_now(new))
             try:
                 return await self._write_over(info, key, name, cur, new,
-                                              delete=strategy.should_delete_now(info, new),
+                                              delete=should_delete_now(new),
                                               deleted_view=new)
             except ConflictError as e:
                 if precondition_rv is not None:
@@ -470,17 +532,18 @@ class Registry:
         else:
             md.pop("namespace", None)
         new["metadata"] = md
-        strategy.prepare_for_update(info, new, old)
-        admission.default(info, new)
-        strategy.prepare_for_update(info, new, old)  # defaults may touch spec/status
-        added = strategy.added_finalizers(new, old)
+        s = strategy_for(info)
+        s.prepare_for_update(new, old)
+        s.default(new)
+        s.prepare_for_update(new, old)  # defaults may touch spec/status
+        added = _added_finalizers(new, old)
         if added and (old.get("metadata") or {}).get("deletionTimestamp"):
             raise errors.invalid(info, name, [{
                 "reason": "FieldValueForbidden",
                 "message": "Forbidden: no new finalizers can be added if the object is being "
                            "deleted, found new finalizers " + str(added),
                 "field": "metadata.finalizers"}])
-        admission.validate(info, new, old)
+        s.validate(new, old)
         return new
 
     async def update(self, info: ResourceInfo, namespace: str | None, name: str,
@@ -499,9 +562,11 @@ class Registry:
         md = self._check_identity(info, namespace, name, body)
         rv = self._body_rv(info, name, md)
 
+        s = strategy_for(info)
+
         def mutate(old: JSONDict) -> JSONDict:
-            new = strategy.prepare_for_status_update(body.get("status"), old)
-            admission.validate(info, new, old)
+            new = s.prepare_for_status_update(body.get("status"), old)
+            s.validate(new, old)
             return new
 
         return await self.guaranteed_update(info, namespace, name, mutate, rv,
@@ -526,8 +591,9 @@ class Registry:
                     f"the name of the object ({pmd.get('name')}) does not match the name on "
                     f"the URL ({name})")
             if subresource == "status":
-                new = strategy.prepare_for_status_update(patched.get("status"), old)
-                admission.validate(info, new, old)
+                s = strategy_for(info)
+                new = s.prepare_for_status_update(patched.get("status"), old)
+                s.validate(new, old)
                 return new
             return self._finish_update(info, namespace, name, patched, old)
 
@@ -537,24 +603,13 @@ class Registry:
 
     async def delete(self, info: ResourceInfo, namespace: str | None, name: str,
                      opts: DeleteOptions) -> Result:
+        """Delete at once, or mark for deletion (deletionTimestamp) while finalizers, a
+        grace period or the kind's own hold keep the object (BeforeDelete + the store's
+        updateForGracefulDeletionAndFinalizers)."""
         key = object_key(info, namespace, name)
-        if info.kind == "Namespace" and name in UNDELETABLE_NAMESPACES:
-            raise errors.forbidden(info, name, "this namespace may not be deleted")
-        pre_rv = None
-        if opts.precondition_rv not in (None, ""):
-            pre_rv = _parse_rv(opts.precondition_rv, info, name)
-        policy = opts.propagation_policy
-        if policy is None and opts.orphan_dependents is not None:
-            policy = "Orphan" if opts.orphan_dependents else "Background"
-        if policy not in (None, "Background", "Foreground", "Orphan"):
-            raise errors.invalid(info, name, [{
-                "reason": "FieldValueNotSupported",
-                "message": f'Unsupported value: "{policy}": supported values: "Foreground", '
-                           f'"Background", "Orphan"',
-                "field": "propagationPolicy"}])
-        if opts.grace_period_seconds is not None and opts.grace_period_seconds < 0:
-            opts.grace_period_seconds = 0
-
+        s = strategy_for(info)
+        s.check_delete(name)
+        plan = _delete_plan(info, name, opts)
         c = self.cache(info)
         cached = c.get(key) if c.revision >= self.last_write[info.plural] else None
         for _ in range(16):
@@ -564,36 +619,15 @@ class Registry:
             if cur is None:
                 raise errors.not_found(info, name)
             md = cur.obj.get("metadata") or {}
-            if pre_rv is not None and cur.rv != pre_rv:
-                raise errors.conflict(
-                    info, name, f"Precondition failed: ResourceVersion in precondition: "
-                                f"{pre_rv}, ResourceVersion in object meta: {cur.rv}")
-            if opts.precondition_uid and md.get("uid") != opts.precondition_uid:
-                raise errors.conflict(
-                    info, name, f"Precondition failed: UID in precondition: "
-                                f"{opts.precondition_uid}, UID in object meta: {md.get('uid')}")
+            _check_delete_preconditions(info, name, plan, cur.rv, md.get("uid"))
             new = deep_copy(cur.obj)
-            nmd = strategy.meta(new)
-            finalizers = list(nmd.get("finalizers") or [])
-            if policy == "Foreground" and "foregroundDeletion" not in finalizers:
-                finalizers.append("foregroundDeletion")
-                finalizers = [f for f in finalizers if f != "orphan"]
-            elif policy == "Orphan" and "orphan" not in finalizers:
-                finalizers.append("orphan")
-                finalizers = [f for f in finalizers if f != "foregroundDeletion"]
-            elif policy == "Background":
-                finalizers = [f for f in finalizers if f not in ("orphan", "foregroundDeletion")]
+            nmd = meta(new)
+            finalizers = _finalizers_for(plan.policy, nmd.get("finalizers") or [])
             if finalizers:
                 nmd["finalizers"] = finalizers
             else:
                 nmd.pop("finalizers", None)
-
-            if info.kind == "Pod":
-                grace = strategy.pod_grace_period(new, opts.grace_period_seconds)
-            elif info.kind == "Namespace":
-                grace = 0
-            else:
-                grace = 0
+            grace = s.grace_period(new, plan.grace)
             already = md.get("deletionTimestamp")
             if already:
                 old_grace = int(md.get("deletionGracePeriodSeconds") or 0)
@@ -605,20 +639,16 @@ class Registry:
             else:
                 nmd["deletionTimestamp"] = _deletion_time(grace)
                 nmd["deletionGracePeriodSeconds"] = grace
-            if info.kind == "Namespace":
-                new.setdefault("status", {})
-                if isinstance(new["status"], dict):
-                    new["status"]["phase"] = "Terminating"
+            s.prepare_for_delete(new)
 
-            pending = bool(finalizers) or grace > 0 or (
-                info.kind == "Namespace" and bool((new.get("spec") or {}).get("finalizers")))
+            pending = bool(finalizers) or grace > 0 or s.holds_deletion(new)
             if opts.dry_run:
                 return Result(new, orjson.dumps(new), deleted=not pending)
             try:
                 return await self._write_over(info, key, name, cur, new, delete=not pending,
                                               deleted_view=new if already else cur.obj)
             except ConflictError:
-                if pre_rv is not None:
+                if plan.precondition_rv is not None:
                     raise errors.conflict(info, name) from None
         raise errors.conflict(info, name, "too many concurrent updates, try again")
 
@@ -655,14 +685,14 @@ class Registry:
 
     # ---- bootstrap -------------------------------------------------------------------
 
-    async def ensure_namespaces(self) -> None:
-        for ns in BOOTSTRAP_NAMESPACES:
-            obj = self._prepare_create(resources.NAMESPACES, None,
-                                       {"metadata": {"name": ns}})
+    async def ensure_exists(self, info: ResourceInfo, bodies: list[JSONDict]) -> None:
+        """Create each object unless one of its name exists (the bootstrap objects)."""
+        for body in bodies:
+            obj = self._prepare_create(info, None, body)
             try:
-                rev = await self.storage.create(object_key(resources.NAMESPACES, None, ns),
-                                                orjson.dumps(obj))
-                self._wrote(resources.NAMESPACES, rev)
+                rev = await self.storage.create(
+                    object_key(info, None, obj["metadata"]["name"]), orjson.dumps(obj))
+                self._wrote(info, rev)
             except KeyExistsError:
                 pass
 

@@ -2,7 +2,8 @@
 
 The server filters lists and every watch event with these, so they work on the
 plain dicts the cache holds (no model round trip) and are compiled once per request.
-The grammar lives in ``api.labels`` / ``api.fields``, shared with the clients.
+The grammar lives in ``api.labels`` / ``api.fields``, shared with the clients; the
+fields a kind selects on are its strategy's ``selectable_fields``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from api.fields import parse_field_selector
 from api.labels import SelectorError, parse_selector
 from api.resources import ResourceInfo
 from apiserver.errors import bad_request
+from apiserver.strategies import strategy_for
 
 JSONDict = dict[str, Any]
 Predicate = Callable[[JSONDict], bool]
@@ -29,7 +31,11 @@ def make_filter(info: ResourceInfo, namespace: str | None, label_selector: str |
             if not ls.empty or ls.matches_nothing:
                 preds.append(lambda o: ls.matches((o.get("metadata") or {}).get("labels")))
         if field_selector and field_selector.strip():
-            fs = parse_field_selector(field_selector, info.kind)
+            fs = parse_field_selector(field_selector)
+            allowed = strategy_for(info).selectable_fields
+            for term in fs.terms:
+                if term.field not in allowed:
+                    raise SelectorError(f"field label not supported: {term.field}")
             if not fs.empty:
                 preds.append(fs.matches)
     except SelectorError as e:

@@ -57,7 +57,7 @@ def pod(**status: Any) -> dict[str, Any]:
 
 
 def cells(obj: dict[str, Any]) -> list[Any]:
-    return list(tables.row(str(obj["kind"]), obj, now=NOW)["cells"])
+    return list(tables.row(resources.by_kind(str(obj["kind"])), obj, now=NOW)["cells"])
 
 
 def running(ready: bool = True, restarts: int = 0) -> dict[str, Any]:
@@ -80,7 +80,8 @@ def test_pod_status_column() -> None:
     assert cells(pod(phase="Running", containerStatuses=[running(), crash]))[1:4] == \
         ["1/2", "CrashLoopBackOff", "3 (10s ago)"]
     done = {"state": {"terminated": {"exitCode": 0, "reason": "Completed"}}, "ready": False}
-    row = tables.row("Pod", pod(phase="Succeeded", containerStatuses=[done, done]), now=NOW)
+    row = tables.row(resources.PODS, pod(phase="Succeeded", containerStatuses=[done, done]),
+                     now=NOW)
     assert row["cells"][2] == "Completed" and row["conditions"][0]["type"] == "Completed"
     assert cells(pod(phase="Failed", containerStatuses=[
         {"state": {"terminated": {"exitCode": 2}}}]))[2] == "ExitCode:2"

@@ -33,6 +33,7 @@ from apiserver.routes.common import (
     read_body,
 )
 from apiserver.selectors import make_filter
+from apiserver.strategies import strategy_for
 from apiserver.watchcache import TooOldError, error_line, stream_watch
 
 log = logging.getLogger("apiserver")
@@ -88,8 +89,8 @@ def resolve(group: str, version: str, rest: str, path: str) -> Target:
     name = parts[1] if len(parts) >= 2 else None
     sub = parts[2] if len(parts) == 3 else None
     if sub is not None:
-        allowed = info.subresources + (("finalize",) if info.kind == "Namespace" else ())
-        if sub not in allowed:
+        if sub not in info.subresources and \
+                sub not in strategy_for(info).hidden_subresources:
             raise errors.path_not_found(path)
     return Target(info, namespace, name, sub, watch_path)
 
@@ -247,7 +248,7 @@ async def delete(request: Request, info: ResourceInfo, namespace: str | None,
                  name: str) -> Response:
     opts = delete_options(request, await read_body(request))
     res = await registry_of(request).delete(info, namespace, name, opts)
-    if res.deleted and info.kind != "Pod":
+    if res.deleted and not strategy_for(info).return_deleted_object:
         return json_response(_success_status(info, name, res.obj.get("metadata", {}).get("uid")))
     return json_response(res.raw)
 

@@ -1,0 +1,57 @@
+"""Per-kind strategies: everything the generic registry needs to know about a kind.
+
+After kube-apiserver, where each kind's REST storage is the generic store plus a
+strategy (RESTCreateStrategy, RESTUpdateStrategy, RESTDeleteStrategy, a
+TableConvertor and the fields it selects on). ``base.Strategy`` holds the default
+rules; a kind's strategy overrides what differs. The registry, the Table
+conversion and the field selectors look a strategy up with ``strategy_for(info)``
+(one dict get) and never switch on a kind.
+
+Adding a kind is:
+1. a model in ``api/models/`` and its ``ResourceInfo`` in ``api/resources.py``;
+2. a strategy here (a subclass of ``Strategy`` in the module of its group or kind:
+   status subresource, generation, create/update preparation, deletion policy,
+   Table columns and rows), registered in ``_STRATEGIES`` below;
+3. its validation in ``api/validation`` (called through ``admission``), and the
+   fields it selects on in ``api/fields.py``.
+A served kind without a strategy fails at import, not on its first request.
+"""
+
+from __future__ import annotations
+
+from api import resources
+from api.resources import ResourceInfo
+from apiserver.strategies.apps import DeploymentStrategy, ReplicaSetStrategy
+from apiserver.strategies.base import Strategy
+from apiserver.strategies.config import ConfigMapStrategy, SecretStrategy
+from apiserver.strategies.coordination import LeaseStrategy
+from apiserver.strategies.event import EventStrategy
+from apiserver.strategies.namespace import NamespaceStrategy
+from apiserver.strategies.node import NodeStrategy
+from apiserver.strategies.pod import PodStrategy
+
+__all__ = ["Strategy", "strategy_for"]
+
+_STRATEGIES: tuple[Strategy, ...] = (
+    PodStrategy(resources.PODS),
+    NodeStrategy(resources.NODES),
+    NamespaceStrategy(resources.NAMESPACES),
+    EventStrategy(resources.EVENTS),
+    DeploymentStrategy(resources.DEPLOYMENTS),
+    ReplicaSetStrategy(resources.REPLICASETS),
+    LeaseStrategy(resources.LEASES),
+    ConfigMapStrategy(resources.CONFIGMAPS),
+    SecretStrategy(resources.SECRETS),
+)
+
+# Keyed by plural, the resource's identity in storage (/registry/<plural>/...).
+_BY_PLURAL: dict[str, Strategy] = {s.info.plural: s for s in _STRATEGIES}
+
+_missing = [r.plural for r in resources.ALL if r.plural not in _BY_PLURAL]
+if _missing:
+    raise RuntimeError(f"served resources without a strategy: {', '.join(_missing)}")
+
+
+def strategy_for(info: ResourceInfo) -> Strategy:
+    """The strategy of a served resource."""
+    return _BY_PLURAL[info.plural]

@@ -1,0 +1,108 @@
+"""Pods (pkg/registry/core/pod/strategy.go): a status subresource and a generation;
+create starts the status over (Pending, QoS class); deletion is graceful once the
+pod is on a node and still running (CheckGracefulDelete); a delete answers with
+the pod (ReturnDeletedObject)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from api.defaults import prepare_pod_status_for_create
+from api.printers import (
+    format_restarts,
+    or_none,
+    pod_ip,
+    pod_readiness_gates,
+    pod_summary,
+)
+from api.timeutil import since
+from apiserver.strategies.base import AGE, NAME, JSONDict, Row, Strategy, column
+
+_QOS_MEMO: dict[bytes, JSONDict] = {}
+
+
+def _pending_status(pod: JSONDict) -> JSONDict:
+    """``api.defaults.prepare_pod_status_for_create``, memoized on the containers'
+    resources, the only input of the QoS class: pods stamped from one template
+    (every ReplicaSet's) share it, and working it out costs as much as validation."""
+    spec = pod.get("spec")
+    try:
+        key = orjson.dumps([[c.get("resources") for c in spec.get(f) or []]
+                            for f in ("initContainers", "containers")]) \
+            if isinstance(spec, dict) else b""
+    except (AttributeError, TypeError):
+        key = b""
+    if key:
+        hit = _QOS_MEMO.get(key)
+        if hit is not None:
+            return dict(hit)
+    probe: JSONDict = dict(pod)
+    prepare_pod_status_for_create(probe)
+    status: JSONDict = probe["status"]
+    if key:
+        if len(_QOS_MEMO) > 4096:
+            _QOS_MEMO.clear()
+        _QOS_MEMO[key] = dict(status)
+    return status
+
+
+class PodStrategy(Strategy):
+    status_subresource = True
+    has_generation = True
+    return_deleted_object = True
+    columns = [NAME,
+               column("Ready", description="The aggregate readiness state of this pod for "
+                      "accepting traffic."),
+               column("Status", description="The aggregate status of the containers in this "
+                      "pod."),
+               column("Restarts", description="The number of times the containers in this pod "
+                      "have been restarted and when the last container in this pod has "
+                      "restarted."),
+               AGE,
+               column("IP", priority=1, description="IP address allocated to the pod."),
+               column("Node", priority=1, description="Name of the node the pod is assigned "
+                      "to."),
+               column("Nominated Node", priority=1, description="Name of the node the pod is "
+                      "nominated to run on."),
+               column("Readiness Gates", priority=1, description="Readiness gates of the pod.")]
+
+    def prepare_for_create(self, obj: JSONDict) -> None:
+        super().prepare_for_create(obj)
+        # Like PodStrategy.PrepareForCreate: clients do not get to invent a status.
+        obj["status"] = _pending_status(obj)
+
+    def grace_period(self, obj: JSONDict, requested: int | None) -> int:
+        """CheckGracefulDelete for pods: unscheduled or finished pods go at once."""
+        spec = obj.get("spec") or {}
+        grace = requested
+        if grace is None:
+            tg = spec.get("terminationGracePeriodSeconds")
+            grace = int(tg) if isinstance(tg, int) else 30
+        if not spec.get("nodeName"):
+            return 0
+        if (obj.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
+            return 0
+        return max(0, grace)
+
+    def table_row(self, obj: JSONDict, now: datetime | None) -> Row:
+        meta = obj.get("metadata") or {}
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        s = pod_summary(obj)
+        cells: list[Any] = [
+            meta.get("name", ""), f"{s.ready}/{s.total}", s.reason, format_restarts(s, now),
+            since(meta.get("creationTimestamp"), now), or_none(pod_ip(obj)),
+            or_none(spec.get("nodeName")), or_none(status.get("nominatedNodeName")),
+            pod_readiness_gates(obj)]
+        conditions: list[JSONDict] = []
+        phase = status.get("phase") or ""
+        if phase == "Succeeded":
+            conditions = [{"type": "Completed", "status": "True", "reason": "Succeeded",
+                           "message": "The pod has completed successfully."}]
+        elif phase == "Failed":
+            conditions = [{"type": "Completed", "status": "True", "reason": "Failed",
+                           "message": "The pod failed."}]
+        return cells, conditions
