@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=TypedObject)
 
-OnAdd = Callable[[Any], Awaitable[None] | None]
-OnUpdate = Callable[[Any, Any], Awaitable[None] | None]
-OnDelete = Callable[[Any], Awaitable[None] | None]
+# A handler's result is awaited when it is awaitable and ignored otherwise.
+OnAdd = Callable[[Any], object]
+OnUpdate = Callable[[Any, Any], object]
+OnDelete = Callable[[Any], object]
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Informer(Generic[T]):
     def add_index(self, name: str, fn: IndexFunc) -> None:
         self.store.add_index(name, fn)
 
-    def _call(self, fn: Callable[..., Awaitable[None] | None], *args: Any) -> Awaitable[None] | None:
+    def _call(self, fn: Callable[..., object], *args: Any) -> Awaitable[None] | None:
         try:
             res = fn(*args)
         except Exception:

@@ -18,13 +18,12 @@ from api.models import Deployment, DeploymentStatus, ObjectMeta, Pod, ReplicaSet
 from api.podutil import controller_ref
 from client import AlreadyExists, AsyncClient, NotFound
 from client.cache import CONTROLLER_UID_INDEX, meta_key
-from client.controller import Controller, Result
+from client.controller import Controller, Result, owner_key
 from controllers import deployment_util as du
 from controllers.context import ControllerContext, namespace_terminating, retry_conflicts
 from controllers.ownership import (
     ClaimManager,
     claim_candidates,
-    owner_key,
     owner_reference,
     selecting_owners,
 )
@@ -63,7 +62,9 @@ class DeploymentController:
         self.controller = Controller(self.name, retry_conflicts(self.reconcile),
                                      workers=ctx.options.workers.get(self.name, workers))
         self.d_informer.add_handler(*self.controller.enqueue_handlers())
-        self.rs_informer.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
+        self.rs_informer.add_handler(*self.controller.enqueue_owner(
+            KIND, self.d_store, orphan_owners=lambda rs: selecting_owners(rs, self.d_store)
+        ).handlers)
         self.pod_informer.add_handler(None, None, self._pod_deleted)
 
     @property
@@ -71,38 +72,6 @@ class DeploymentController:
         return [self.controller]
 
     # ---- handlers: enqueue only --------------------------------------------------
-
-    def _owner_key(self, rs: ReplicaSet) -> str | None:
-        return owner_key(rs, KIND, self.d_store)
-
-    def _enqueue_matching(self, rs: ReplicaSet) -> None:
-        for d in selecting_owners(rs, self.d_store):
-            self.controller.enqueue(meta_key(d))
-
-    def _rs_added(self, rs: ReplicaSet) -> None:
-        key = self._owner_key(rs)
-        if key is not None:
-            self.controller.enqueue(key)
-        elif controller_ref(rs) is None and rs.metadata.deletion_timestamp is None:
-            self._enqueue_matching(rs)
-
-    def _rs_updated(self, old: ReplicaSet, new: ReplicaSet) -> None:
-        old_ref, new_ref = controller_ref(old), controller_ref(new)
-        if old_ref is not None and (new_ref is None or new_ref.uid != old_ref.uid):
-            old_key = self._owner_key(old)
-            if old_key:
-                self.controller.enqueue(old_key)
-        key = self._owner_key(new)
-        if key is not None:
-            self.controller.enqueue(key)
-        elif new_ref is None and (old.metadata.labels != new.metadata.labels or old_ref):
-            self._enqueue_matching(new)
-
-    def _rs_deleted(self, rs: Any) -> None:
-        if isinstance(rs, ReplicaSet):
-            key = self._owner_key(rs)
-            if key is not None:
-                self.controller.enqueue(key)
 
     def _pod_deleted(self, pod: Any) -> None:
         # Recreate waits for the old pods to be gone, and only a pod's delete says so.
@@ -112,7 +81,7 @@ class DeploymentController:
         rs = self.rs_store.get(rs_key) if rs_key is not None else None
         if rs is None:
             return
-        key = self._owner_key(rs)
+        key = owner_key(rs, KIND, self.d_store)
         if key is not None:
             d = self.d_store.get(key)
             if d is not None and not du.is_rolling(d):

@@ -31,18 +31,6 @@ def owner_reference(owner: TypedObject, api_version: str, kind: str) -> OwnerRef
                           block_owner_deletion=True)
 
 
-def owner_key(dependent: TypedObject, kind: str, owners: Store[T]) -> str | None:
-    """The store key of the ``kind`` owner that ``dependent``'s controllerRef names, when the
-    cache holds that owner with the referenced uid (a namesake made after the owner was
-    deleted owns nothing; k8s resolveControllerRef)."""
-    ref = controller_ref(dependent)
-    if ref is None or ref.kind != kind:
-        return None
-    key = f"{dependent.metadata.namespace}/{ref.name}"
-    owner = owners.get(key)
-    return key if owner is not None and owner.metadata.uid == ref.uid else None
-
-
 def selecting_owners(dependent: TypedObject, owners: Store[Owner]) -> list[Owner]:
     """The owners in ``dependent``'s namespace whose selector matches its labels: who may
     adopt it as an orphan (an owner with an invalid selector adopts nothing)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from api.labels import SelectorError, from_label_selector
 from api.models import ObjectMeta, Pod, ReplicaSet
-from api.podutil import controller_ref, is_pod_active, is_pod_ready
+from api.podutil import is_pod_active, is_pod_ready
 from client import AsyncClient, NotFound
 from client.cache import meta_key, split_key
 from client.controller import Controller, Result
@@ -24,7 +24,6 @@ from controllers.expectations import Expectations
 from controllers.ownership import (
     ClaimManager,
     claim_candidates,
-    owner_key,
     owner_reference,
     selecting_owners,
 )
@@ -48,6 +47,8 @@ class ReplicaSetController:
         self.expectations = Expectations()
         self.controller = Controller(self.name, retry_conflicts(self.reconcile),
                                      workers=ctx.options.workers.get(self.name, workers))
+        self.pods = self.controller.enqueue_owner(
+            KIND, self.rs_store, orphan_owners=lambda pod: selecting_owners(pod, self.rs_store))
         self.rs_informer.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pod_informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -68,52 +69,33 @@ class ReplicaSetController:
         self.expectations.delete(key)
         self.controller.enqueue(key)
 
-    def _owner_key(self, pod: Pod) -> str | None:
-        return owner_key(pod, KIND, self.rs_store)
-
-    def _enqueue_matching(self, pod: Pod) -> None:
-        """An orphan: every ReplicaSet whose selector matches may want to adopt it."""
-        for rs in selecting_owners(pod, self.rs_store):
-            self.controller.enqueue(meta_key(rs))
+    # Pods enqueue their owner (or, orphans, every ReplicaSet that may adopt them) through
+    # ``self.pods``; these wrappers add what only this controller does with the owner key.
 
     def _pod_added(self, pod: Pod) -> None:
         if pod.metadata.deletion_timestamp is not None:
             self._pod_deleted(pod)
             return
-        key = self._owner_key(pod)
+        key = self.pods.on_add(pod)
         if key is not None:
             self.expectations.creation_observed(key)
-            self.controller.enqueue(key)
-        elif controller_ref(pod) is None:
-            self._enqueue_matching(pod)
 
     def _pod_updated(self, old: Pod, new: Pod) -> None:
         if new.metadata.deletion_timestamp is not None and old.metadata.deletion_timestamp is None:
             self._pod_deleted(new)
             return
-        old_ref, new_ref = controller_ref(old), controller_ref(new)
-        if old_ref is not None and (new_ref is None or old_ref.uid != new_ref.uid):
-            old_key = self._owner_key(old)
-            if old_key:
-                self.controller.enqueue(old_key)
-        key = self._owner_key(new)
+        key = self.pods.on_update(old, new)
         if key is not None:
-            self.controller.enqueue(key)
             rs = self.rs_store.get(key)
             mrs = rs.spec.min_ready_seconds if rs else 0
             if mrs and not is_pod_ready(old) and is_pod_ready(new):
                 # available only minReadySeconds later, and no event will say so
                 self.controller.enqueue_after(key, mrs + 1)
-        elif new_ref is None and (old.metadata.labels != new.metadata.labels or old_ref):
-            self._enqueue_matching(new)
 
     def _pod_deleted(self, pod: Any) -> None:
-        if not isinstance(pod, Pod):
-            return
-        key = self._owner_key(pod)
+        key = self.pods.on_delete(pod)
         if key is not None:
             self.expectations.deletion_observed(key, ru.pod_key(pod))
-            self.controller.enqueue(key)
 
     # ---- reconcile ----------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from typing import Any
 
 import pytest
 
@@ -167,3 +168,68 @@ async def test_enqueue_handlers_use_meta_key() -> None:
     on_update(Node(metadata=ObjectMeta(name="n")), Node(metadata=ObjectMeta(name="n")))
     on_delete(Pod(metadata=ObjectMeta(name="q", namespace="ns"), spec=PodSpec(containers=[])))
     assert [await ctl.queue.get() for _ in range(3)] == ["ns/p", "n", "ns/q"]
+
+
+# ---- enqueue_owner: dependents enqueue their owner ------------------------------------
+
+def _rs(name: str, uid: str, labels: dict[str, str] | None = None) -> Any:
+    from api.models import ReplicaSet
+    return ReplicaSet.from_dict({"metadata": {"name": name, "namespace": "ns", "uid": uid},
+                                 "spec": {"selector": {"matchLabels": labels or {"app": "x"}}}})
+
+
+def _pod(owners: list[tuple[str, str, bool]], labels: dict[str, str] | None = None,
+         deleting: bool = False) -> Any:
+    from api.models import Pod
+    meta: dict[str, Any] = {"name": "p", "namespace": "ns", "labels": labels or {"app": "x"},
+                            "ownerReferences": [
+                                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": n,
+                                 "uid": u, "controller": c} for n, u, c in owners]}
+    if deleting:
+        meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    return Pod.from_dict({"metadata": meta, "spec": {"containers": [{"name": "c"}]}})
+
+
+async def _drain(q: WorkQueue) -> set[str]:
+    keys = set()
+    while len(q):
+        key = await q.get()
+        q.done(key)
+        keys.add(key)
+    return keys
+
+
+async def _noop(key: str) -> None:
+    return None
+
+
+async def test_enqueue_owner_maps_dependents_to_owner_keys() -> None:
+    from client.cache import Store
+    owners: Store[Any] = Store()
+    for name in ("a", "b", "c"):
+        owners.put(_rs(name, "u-" + name))
+    adopter = _rs("c", "u-c")
+    c = Controller("t", _noop)
+    h = c.enqueue_owner("ReplicaSet", owners,
+                        orphan_owners=lambda obj: [adopter])
+    assert h.on_add(_pod([("a", "u-a", True)])) == "ns/a"
+    assert await _drain(c.queue) == {"ns/a"}
+    assert h.on_add(_pod([("a", "u-other", True)])) is None  # a namesake owns nothing
+    assert await _drain(c.queue) == set()
+    # the controller changed: both owners hear of it
+    assert h.on_update(_pod([("a", "u-a", True)]), _pod([("b", "u-b", True)])) == "ns/b"
+    assert await _drain(c.queue) == {"ns/a", "ns/b"}
+    # an orphan: whoever may adopt it; not when it is going away
+    assert h.on_add(_pod([])) is None
+    assert await _drain(c.queue) == {"ns/c"}
+    h.on_add(_pod([], deleting=True))
+    assert await _drain(c.queue) == set()
+    assert h.on_update(_pod([]), _pod([], labels={"app": "y"})) is None
+    assert await _drain(c.queue) == {"ns/c"}
+    assert h.on_delete(_pod([("b", "u-b", True)])) == "ns/b"
+    assert h.on_delete("a tombstone") is None
+    assert await _drain(c.queue) == {"ns/b"}
+    # every owner of the kind, not only the controller
+    h.only_controller = False
+    h.on_delete(_pod([("b", "u-b", True), ("a", "u-a", False)]))
+    assert await _drain(c.queue) == {"ns/a", "ns/b"}
