@@ -3,6 +3,7 @@
 ``create_app(config)`` is the single place that wires modules together; a module
 with routes exposes a ``router`` (FastAPI) or ``ROUTES`` (Starlette) and is added
 in ``_include_routes``. Discovery/OpenAPI/metrics come before the resource routes.
+Every part is a plain import: a broken module stops the server at start.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import resources
-from apiserver import errors
+from apiserver import discovery, errors, metrics, openapi
 from apiserver.compaction import compact_forever
 from apiserver.config import Config
+from apiserver.protobuf_middleware import ProtobufMiddleware
 from apiserver.registry import Registry
+from apiserver.routes import exec as exec_routes
 from apiserver.routes import health
 from apiserver.routes import resources as resource_routes
 from apiserver.storage import EtcdStorage, StorageError
 from apiserver.strategies import namespace as namespaces
+from apiserver.table_middleware import TableMiddleware
 from apiserver.watchcache import WatchCache
 
 log = logging.getLogger("apiserver")
@@ -98,20 +102,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _include_routes(app: FastAPI) -> None:
     app.include_router(health.router)
-    # Optional parts written alongside the core; absent ones are skipped.
-    for name in ("discovery", "openapi", "metrics"):
-        try:
-            mod = __import__(f"apiserver.{name}", fromlist=["router"])
-        except ImportError:
-            continue
-        router = getattr(mod, "router", None)
-        if router is not None:
-            app.include_router(router)
+    app.include_router(discovery.router)
+    app.include_router(openapi.router)
+    app.include_router(metrics.router)
     for route in resource_routes.ROUTES:
         app.router.routes.append(route)
     # WebSocket routes: the resource routes above match only HTTP requests.
-    from apiserver.routes import exec as exec_routes
-
     app.router.routes.extend(exec_routes.ROUTES)
 
 
@@ -150,25 +146,10 @@ class ApiServerApp(FastAPI):
 def _install_middlewares(app: ApiServerApp) -> None:
     # Outermost first. Table conversion and protobuf decoding wrap the handlers.
     app.outer.append(AccessLogMiddleware)
-    try:
-        from apiserver.metrics import MetricsMiddleware
-
-        app.outer.append(MetricsMiddleware)
-    except ImportError:
-        pass
-    try:
-        # kubectl create sends protobuf bodies; routes see the equivalent JSON.
-        from apiserver.protobuf_middleware import ProtobufMiddleware
-
-        app.outer.append(ProtobufMiddleware)
-    except ImportError:
-        pass
-    try:
-        from apiserver.table_middleware import TableMiddleware
-
-        app.outer.append(TableMiddleware)
-    except ImportError:
-        pass
+    app.outer.append(metrics.MetricsMiddleware)
+    # kubectl create sends protobuf bodies; routes see the equivalent JSON.
+    app.outer.append(ProtobufMiddleware)
+    app.outer.append(TableMiddleware)
 
 
 def create_app(config: Config) -> FastAPI:
@@ -192,6 +173,8 @@ def create_app(config: Config) -> FastAPI:
         finally:
             for t in tasks:
                 t.cancel()
+            # Wait until they have stopped: nothing outlives the storage they use.
+            await asyncio.gather(*tasks, return_exceptions=True)
             for c in caches.values():
                 await c.stop()
             await storage.close()
@@ -225,13 +208,8 @@ async def _bootstrap(registry: Registry, state: Any) -> None:
 
 
 def _register_cache_metrics(caches: dict[str, WatchCache]) -> None:
-    try:
-        from apiserver.metrics import register_watch_cache_sizes
-    except ImportError:
-        return
-
     def sizes() -> dict[str, tuple[int, int]]:
         return {p: (len(c.objects), len(c.ring)) for p, c in caches.items()}
 
     with contextlib.suppress(Exception):
-        register_watch_cache_sizes(sizes)
+        metrics.register_watch_cache_sizes(sizes)

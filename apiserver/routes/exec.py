@@ -151,6 +151,7 @@ async def pod_exec_ws(ws: WebSocket) -> None:
             finally:
                 for t in tasks:
                     t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
                 with contextlib.suppress(Exception, WebSocketDisconnect):
                     await ws.close(1000)
 

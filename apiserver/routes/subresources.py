@@ -10,16 +10,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.resources import ResourceInfo
+from api.timeutil import now
 from apiserver import errors
-from apiserver.registry import Registry, safe_apply_patch
+from apiserver.registry import safe_apply_patch
 from apiserver.routes.common import decode_object_body, json_response, read_body
+from apiserver.routes.exec import pod_exec_http
+from apiserver.routes.logs import pod_log
+from apiserver.routes.verbs import patch, registry_of
 
 JSONDict = dict[str, Any]
-
-
-def _registry(request: Request) -> Registry:
-    reg: Registry = request.app.state.registry
-    return reg
 
 
 async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, name: str,
@@ -27,35 +26,29 @@ async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, 
     m = "GET" if request.method == "HEAD" else request.method
     if sub == "status":
         if m == "GET":
-            co = await _registry(request).get(info, namespace, name)
+            co = await registry_of(request).get(info, namespace, name)
             return json_response(co.raw)
         if m == "PUT":
             body = decode_object_body(request, await read_body(request))
-            res = await _registry(request).update_status(
+            res = await registry_of(request).update_status(
                 info, namespace, name, body, bool(request.query_params.getlist("dryRun")))
             return json_response(res.raw)
         if m == "PATCH":
-            from apiserver.routes.resources import patch
-
             return await patch(request, info, namespace, name, "status")
     elif sub == "binding":
         if m == "POST":
             return await bind(request, info, namespace, name)
     elif sub == "scale":
         if m == "GET":
-            co = await _registry(request).get(info, namespace, name)
+            co = await registry_of(request).get(info, namespace, name)
             return json_response(orjson.dumps(to_scale(co.obj)))
         if m in ("PUT", "PATCH"):
             return await update_scale(request, info, namespace, name, m)
     elif sub == "log":
         if m == "GET":
-            from apiserver.routes.logs import pod_log
-
             return await pod_log(request, namespace or "", name)
     elif sub == "exec":
         if m in ("GET", "POST"):
-            from apiserver.routes.exec import pod_exec_http
-
             return await pod_exec_http(request, namespace or "", name)
     elif sub == "finalize":
         if m == "PUT":
@@ -109,14 +102,12 @@ async def bind(request: Request, info: ResourceInfo, namespace: str | None,
             old["metadata"].setdefault("annotations", {}).update(annotations)
         status = old.setdefault("status", {})
         conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
-        from api.timeutil import now
-
         conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                       "lastTransitionTime": now()})
         status["conditions"] = conds
         return old
 
-    await _registry(request).guaranteed_update(info, namespace, name, mutate)
+    await registry_of(request).guaranteed_update(info, namespace, name, mutate)
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
                           "status": "Success", "code": 201}, 201)
 
@@ -157,7 +148,7 @@ def to_scale(obj: JSONDict) -> JSONDict:
 
 async def update_scale(request: Request, info: ResourceInfo, namespace: str | None, name: str,
                        method: str) -> Response:
-    reg = _registry(request)
+    reg = registry_of(request)
     raw = await read_body(request)
     ct = request.headers.get("content-type") or ""
     body: JSONDict | None = None
@@ -229,5 +220,5 @@ async def finalize(request: Request, info: ResourceInfo, name: str) -> Response:
         new["spec"] = {**(old.get("spec") or {}), "finalizers": [str(f) for f in finalizers]}
         return new
 
-    res = await _registry(request).guaranteed_update(info, None, name, mutate)
+    res = await registry_of(request).guaranteed_update(info, None, name, mutate)
     return json_response(res.raw)
