@@ -1,4 +1,5 @@
-"""ConfigMaps and Secrets as a container sees them: environment variables.
+"""ConfigMaps and Secrets as the kubelet reads them, for container environments
+(kubelet/containerconfig.py) and configMap/secret volumes (kubelet/configvolumes.py).
 
 Objects are read through the API server when a container is created (no cache): a
 missing one is a ``ConfigError`` with Kubernetes' message, and the pod worker tries
@@ -10,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from api.models import ConfigMap, Container, EnvVar, Pod, Secret
+from api.models import ConfigMap, Secret
 from client.errors import NotFound
 from client.rest import AsyncClient
 
@@ -24,10 +25,6 @@ def decode_secret_value(value: str) -> bytes:
         return base64.b64decode(value)
     except (binascii.Error, ValueError):
         return value.encode()  # the API server validates; a bad value is not worth a crash
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode(errors="replace")
 
 
 class ConfigSource:
@@ -71,61 +68,3 @@ class ConfigSource:
                 return None
             raise ConfigError(f'secret "{name}" not found')
         return {k: decode_secret_value(v) for k, v in (s.data or {}).items()}
-
-
-def _literal(name: str, value: str) -> EnvVar:
-    # container_env expands $(VAR) in literal values only; a value that came from a
-    # ConfigMap or Secret is taken as is, so its "$(" is escaped for that expansion.
-    return EnvVar(name=name, value=value.replace("$(", "$$("))
-
-
-async def resolve_env(source: ConfigSource, pod: Pod, container: Container) -> Container:
-    """``container`` with envFrom and configMapKeyRef/secretKeyRef turned into literal
-    values, in Kubernetes' order (envFrom first, then env, later names winning)."""
-    if not container.env_from and not any(
-            isinstance(e.value_from, dict) and (
-                "configMapKeyRef" in e.value_from or "secretKeyRef" in e.value_from)
-            for e in container.env or []):
-        return container
-    ns = pod.metadata.namespace or "default"
-    env: list[EnvVar] = []
-    for ef in container.env_from or []:
-        prefix = ef.prefix or ""
-        if ef.config_map_ref is not None:
-            ref = ef.config_map_ref
-            data = await source.config_map_data(ref.name or "", bool(ref.optional))
-            env += [_literal(prefix + k, v) for k, v in (data or {}).items()]
-        elif ef.secret_ref is not None:
-            sref = ef.secret_ref
-            sdata = await source.secret_data(sref.name or "", bool(sref.optional))
-            env += [_literal(prefix + k, _text(v)) for k, v in (sdata or {}).items()]
-    for e in container.env or []:
-        vf = e.value_from if e.value is None else None
-        cm_ref = vf.get("configMapKeyRef") if isinstance(vf, dict) else None
-        s_ref = vf.get("secretKeyRef") if isinstance(vf, dict) else None
-        if isinstance(cm_ref, dict):
-            name, key = str(cm_ref.get("name") or ""), str(cm_ref.get("key") or "")
-            optional = bool(cm_ref.get("optional"))
-            data = await source.config_map_data(name, optional)
-            if data is None:
-                continue
-            if key not in data:
-                if optional:
-                    continue
-                raise ConfigError(f"couldn't find key {key} in ConfigMap {ns}/{name}")
-            env.append(_literal(e.name, data[key]))
-        elif isinstance(s_ref, dict):
-            name, key = str(s_ref.get("name") or ""), str(s_ref.get("key") or "")
-            optional = bool(s_ref.get("optional"))
-            sdata = await source.secret_data(name, optional)
-            if sdata is None:
-                continue
-            if key not in sdata:
-                if optional:
-                    continue
-                raise ConfigError(f"couldn't find key {key} in Secret {ns}/{name}")
-            env.append(_literal(e.name, _text(sdata[key])))
-        else:
-            env.append(e)
-    out = container.model_copy(update={"env": env, "env_from": None})
-    return out

@@ -22,6 +22,7 @@ from client.backoff import KeyedBackoff
 from client.errors import Conflict, NotFound
 from client.rest import AsyncClient
 from client.tasks import cancel_and_wait
+from kubelet.configsources import ConfigSource
 from kubelet.metrics import KubeletMetrics
 from kubelet.podworker import PodWorker
 from kubelet.runtime.base import ContainerInfo, ContainerRuntime, RuntimeUnavailable
@@ -116,7 +117,10 @@ class Kubelet:
             if t < cutoff:
                 del self._finished[uid]
 
-    # ---- helpers for workers ---------------------------------------------
+    # ---- the pod workers' host (podworker.PodHost) --------------------------
+
+    def config_source(self, namespace: str) -> ConfigSource:
+        return ConfigSource(self.client, namespace)
 
     async def runtime_containers(self, pod_uid: str) -> list[ContainerInfo]:
         return await self.runtime.list_containers(self.node_name, pod_uid)

@@ -13,28 +13,28 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from api.models import Container, Pod
 from api.podutil import qos_class
 from api.timeutil import now
-from client.backoff import exponential
+from client.backoff import KeyedBackoff, exponential
 from client.tasks import cancel_and_wait
-from kubelet.configsources import ConfigError, ConfigSource, resolve_env
+from kubelet.configsources import ConfigError, ConfigSource
 from kubelet.configvolumes import MountError, setup_volumes
+from kubelet.containerconfig import container_config, sandbox_config
+from kubelet.metrics import KubeletMetrics
 from kubelet.prober import ProbeWorker
 from kubelet.runtime.base import (
     ContainerCreateError,
     ContainerInfo,
+    ContainerRuntime,
     ImagePullError,
     RuntimeUnavailable,
     SandboxInfo,
     normalize_image,
 )
 from kubelet.status import ContainerView, build_status, comparable
-
-if TYPE_CHECKING:
-    from kubelet.kubelet import Kubelet
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,76 @@ def display_image(image: str) -> str:
     return normalize_image(image)
 
 
+class WorkerConfig(Protocol):
+    """The kubelet settings a pod worker reads (KubeletConfig has them)."""
+
+    @property
+    def resync_seconds(self) -> float: ...
+
+    @property
+    def backoff_base(self) -> float: ...
+
+    @property
+    def root_dir(self) -> str: ...
+
+
+class PodHost(Protocol):
+    """What a pod worker needs from its kubelet, and nothing more: Kubelet implements it.
+
+    The runtime, the node's names, the back-offs and caches shared by the node's pods,
+    the gate of parallel pod starts, and the kubelet's writes (status, events, the final
+    delete). A worker never sees the other workers or the kubelet's loops.
+    """
+
+    @property
+    def config(self) -> WorkerConfig: ...
+
+    @property
+    def node_name(self) -> str: ...
+
+    @property
+    def node_ip(self) -> str: ...
+
+    @property
+    def runtime(self) -> ContainerRuntime: ...
+
+    @property
+    def metrics(self) -> KubeletMetrics | None: ...
+
+    @property
+    def crash_backoff(self) -> KeyedBackoff: ...
+
+    @property
+    def pull_backoff(self) -> KeyedBackoff: ...
+
+    @property
+    def failed_pulls(self) -> dict[str, float]:
+        """image -> monotonic time its pull failed while a local copy existed."""
+        ...
+
+    @property
+    def start_gate(self) -> asyncio.Semaphore: ...
+
+    def config_source(self, namespace: str) -> ConfigSource:
+        """ConfigMaps and Secrets of ``namespace``, read through the API server."""
+        ...
+
+    async def runtime_containers(self, pod_uid: str) -> list[ContainerInfo]: ...
+
+    def record_event(self, pod: Pod, type_: str, reason: str, message: str,
+                     field_path: str | None = None) -> None: ...
+
+    async def patch_status(self, pod: Pod, patch: dict[str, Any]) -> None: ...
+
+    async def delete_pod(self, pod: Pod) -> None: ...
+
+    def forget_pod(self, pod: Pod) -> None:
+        """Drop the back-off state of a pod that is gone."""
+        ...
+
+    def worker_done(self, worker: PodWorker) -> None: ...
+
+
 class PodTerminating(Exception):
     """The pod began terminating while a sync waited on something slow."""
 
@@ -70,8 +140,8 @@ def _newest_first(containers: list[ContainerInfo], name: str) -> list[ContainerI
 
 
 class PodWorker:
-    def __init__(self, kubelet: Kubelet, pod: Pod) -> None:
-        self.kl = kubelet
+    def __init__(self, host: PodHost, pod: Pod) -> None:
+        self.host = host
         self.pod = pod
         self.uid = pod.metadata.uid or ""
         self.deleted = False  # the pod object is gone from the API server
@@ -145,8 +215,8 @@ class PodWorker:
                 continue  # straight to a sync that terminates the pod
             except Exception as exc:
                 failures += 1
-                if self.kl.metrics is not None:
-                    self.kl.metrics.sync_errors.labels(self.kl.node_name).inc()
+                if self.host.metrics is not None:
+                    self.host.metrics.sync_errors.labels(self.host.node_name).inc()
                 self.last_sync_error = str(exc)
                 if isinstance(exc, RuntimeUnavailable):
                     log.warning("pod %s: %s", self.key, exc)
@@ -155,7 +225,7 @@ class PodWorker:
                 self.wake_after(exponential(failures, 0.5, 10.0))
             if self.done:
                 break
-            timeout = self.kl.config.resync_seconds
+            timeout = self.host.config.resync_seconds
             if self._wake_at is not None:
                 timeout = min(timeout, max(0.0, self._wake_at - time.monotonic()))
             with contextlib.suppress(TimeoutError):
@@ -163,12 +233,12 @@ class PodWorker:
         for p in self._probes.values():
             p.stop()
         self._probes.clear()
-        self.kl.worker_done(self)
+        self.host.worker_done(self)
 
     # ---- events ----------------------------------------------------------
 
     def event(self, type_: str, reason: str, message: str, field_path: str | None = None) -> None:
-        self.kl.record_event(self.pod, type_, reason, message, field_path)
+        self.host.record_event(self.pod, type_, reason, message, field_path)
 
     # ---- sync ------------------------------------------------------------
 
@@ -183,7 +253,7 @@ class PodWorker:
 
     async def sync(self) -> bool:
         """One pass; returns True when the pod is gone and the worker should end."""
-        containers = await self.kl.runtime_containers(self.uid)
+        containers = await self.host.runtime_containers(self.uid)
         if self.terminating():
             await self.terminate(containers)
             return True
@@ -211,7 +281,7 @@ class PodWorker:
             # Images come first, outside the gate: a slow pull holds up only its own pod.
             await self._prefetch_images()
             try:
-                async with self.kl.start_gate:
+                async with self.host.start_gate:
                     return await self._start_pod(sandbox, sandboxes, apps, restart_policy)
             finally:
                 self._prefetched.clear()
@@ -223,9 +293,9 @@ class PodWorker:
         if not any(v.config_map is not None or v.secret is not None
                    for v in self.pod.spec.volumes or []):
             return True
-        source = ConfigSource(self.kl.client, self.pod.metadata.namespace or "default")
+        source = self.host.config_source(self.pod.metadata.namespace or "default")
         try:
-            await setup_volumes(source, self.pod, self.kl.config.root_dir)
+            await setup_volumes(source, self.pod, self.host.config.root_dir)
         except MountError as exc:
             self.event(WARNING, "FailedMount", str(exc))
             self.wake_after(CONFIG_RETRY_SECONDS)
@@ -257,7 +327,7 @@ class PodWorker:
         sandbox = await self._new_sandbox(sandbox, apps)
         if sandbox is None:
             return False
-        containers = await self.kl.runtime_containers(self.uid)
+        containers = await self.host.runtime_containers(self.uid)
         apps = [c for c in containers if not c.is_sandbox]
         return await self._sync_running(sandbox, sandboxes, apps, restart_policy)
 
@@ -265,7 +335,7 @@ class PodWorker:
                             apps: list[ContainerInfo], restart_policy: str) -> bool:
         for old in sandboxes[1:]:
             if not old.running:
-                await self.kl.runtime.remove_container(old.id)
+                await self.host.runtime.remove_container(old.id)
         sb = SandboxInfo(id=sandbox.id, ip=self._pod_ip(sandbox.ip) or "")
         self._sandbox_ip = self._pod_ip(sandbox.ip)
         if self._start_time is None:
@@ -281,7 +351,7 @@ class PodWorker:
         else:
             for spec in self.pod.spec.containers:
                 waiting[spec.name] = ("PodInitializing", "")
-        containers = await self.kl.runtime_containers(self.uid)
+        containers = await self.host.runtime_containers(self.uid)
         apps = [c for c in containers if not c.is_sandbox]
         await self._write_status(apps, waiting, self._sandbox_ip)
         return False
@@ -312,25 +382,26 @@ class PodWorker:
             self.event(NORMAL, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
             for c in apps:
                 if c.running:
-                    await self.kl.runtime.stop_container(c.id, 0)
+                    await self.host.runtime.stop_container(c.id, 0)
         attempt = (old.restart_count + 1) if old is not None else 0
         try:
-            info = await self.kl.runtime.run_sandbox(self.pod, self.kl.node_name, attempt)
+            info = await self.host.runtime.run_sandbox(
+                sandbox_config(self.pod, self.host.node_name, attempt))
         except ContainerCreateError as exc:
             self.event(WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
-            self.wake_after(self.kl.config.backoff_base)
+            self.wake_after(self.host.config.backoff_base)
             await self._write_status(apps, {
                 c.name: ("ContainerCreating", "") for c in self.pod.spec.containers}, None)
             return None
         if old is not None:
-            await self.kl.runtime.remove_container(old.id)
+            await self.host.runtime.remove_container(old.id)
         self._sandbox_ip = self._pod_ip(info.ip)
-        got = await self.kl.runtime.inspect(info.id)
+        got = await self.host.runtime.inspect(info.id)
         return got
 
     def _pod_ip(self, sandbox_ip: str | None) -> str | None:
         if self.pod.spec.host_network:
-            return self.kl.node_ip
+            return self.host.node_ip
         return sandbox_ip or self._sandbox_ip
 
     async def _sync_container(self, spec: Container, mine: list[ContainerInfo], sb: SandboxInfo,
@@ -349,8 +420,8 @@ class PodWorker:
                        f"Container {spec.name} failed {failed.lower()} probe, will be restarted",
                        self._field(spec))
             self._stop_probes(spec.name)
-            await self.kl.runtime.stop_container(latest.id, self._grace())
-            got = await self.kl.runtime.inspect(latest.id)
+            await self.host.runtime.stop_container(latest.id, self._grace())
+            got = await self.host.runtime.inspect(latest.id)
             if got is None:
                 return None
             latest = got
@@ -364,12 +435,12 @@ class PodWorker:
             if not restart:
                 return None
             if latest.started_ts and latest.finished_ts - latest.started_ts >= RESET_AFTER_RUNNING:
-                self.kl.crash_backoff.reset(bkey)
+                self.host.crash_backoff.reset(bkey)
             # A container that never started has no finish time: count from its creation.
             since = latest.finished_ts or latest.created_at or time.time()
-            left = self.kl.crash_backoff.remaining(bkey, since)
+            left = self.host.crash_backoff.remaining(bkey, since)
             if left > 0:
-                delay = self.kl.crash_backoff.current(bkey)
+                delay = self.host.crash_backoff.current(bkey)
                 msg = (f"back-off {delay:g}s restarting failed container={spec.name} "
                        f"pod={self.pod.metadata.name}_{self.pod.metadata.namespace}({self.uid})")
                 if self._backoff_reported.get(spec.name) != since:
@@ -379,18 +450,18 @@ class PodWorker:
                                f"{self.pod.metadata.namespace}({self.uid})", self._field(spec))
                 self.wake_after(left + 0.01)
                 return ("CrashLoopBackOff", msg)
-            self.kl.crash_backoff.next(bkey)
+            self.host.crash_backoff.next(bkey)
         else:
             err = self._create_errors.get(spec.name)
             if err is not None:
-                left = self.kl.crash_backoff.remaining(bkey, err[1])
+                left = self.host.crash_backoff.remaining(bkey, err[1])
                 if left > 0:
                     self.wake_after(left + 0.01)
                     return ("CreateContainerError", err[0])
 
         restart_count = latest.restart_count + 1 if latest is not None else 0
-        if latest is not None and self.kl.metrics is not None:
-            self.kl.metrics.restarts.labels(self.kl.node_name).inc()
+        if latest is not None and self.host.metrics is not None:
+            self.host.metrics.restarts.labels(self.host.node_name).inc()
         return await self._start(spec, sb, restart_count, mine)
 
     async def _start(self, spec: Container, sb: SandboxInfo, restart_count: int,
@@ -406,17 +477,16 @@ class PodWorker:
         except ImagePullError as exc:
             return (exc.reason, str(exc))
         try:
-            resolved = await resolve_env(
-                ConfigSource(self.kl.client, self.pod.metadata.namespace or "default"),
-                self.pod, spec)
+            config = await container_config(
+                self.pod, spec, sb.ip, self.host.node_name, restart_count,
+                self.host.config.root_dir,
+                self.host.config_source(self.pod.metadata.namespace or "default"))
+            await self.host.runtime.start_container(config, sb)
         except ConfigError as exc:
             # As Kubernetes: the container waits, and a later sync looks again.
             self.event(WARNING, "Failed", f"Error: {exc}", self._field(spec))
             self.wake_after(CONFIG_RETRY_SECONDS)
             return ("CreateContainerConfigError", str(exc))
-        try:
-            await self.kl.runtime.start_container(self.pod, resolved, sb, self.kl.node_name,
-                                                        restart_count)
         except ContainerCreateError as exc:
             self.event(WARNING, "Failed", f"Error: {exc}", self._field(spec))
             if await self._created(spec.name, restart_count):
@@ -426,19 +496,19 @@ class PodWorker:
                 return None
             key = f"{self.uid}/{spec.name}"
             self._create_errors[spec.name] = (str(exc), time.time())
-            self.kl.crash_backoff.next(key)
-            self.wake_after(self.kl.crash_backoff.current(key))
+            self.host.crash_backoff.next(key)
+            self.wake_after(self.host.crash_backoff.current(key))
             return ("CreateContainerError", str(exc))
         self._create_errors.pop(spec.name, None)
         self.event(NORMAL, "Created", f"Created container {spec.name}", self._field(spec))
         self.event(NORMAL, "Started", f"Started container {spec.name}", self._field(spec))
         # Keep the newest exited container (for lastState and logs --previous), drop older.
         for old in previous[1:]:
-            await self.kl.runtime.remove_container(old.id)
+            await self.host.runtime.remove_container(old.id)
         return None
 
     async def _created(self, name: str, restart_count: int) -> bool:
-        for c in await self.kl.runtime_containers(self.uid):
+        for c in await self.host.runtime_containers(self.uid):
             if c.container_name == name and c.restart_count == restart_count:
                 return True
         return False
@@ -448,7 +518,7 @@ class PodWorker:
         shown = display_image(image)
         policy = pull_policy(spec)
         field = self._field(spec)
-        rt = self.kl.runtime
+        rt = self.host.runtime
         present = await rt.image_id(image)
         if policy == "Never":
             if present is None:
@@ -463,14 +533,14 @@ class PodWorker:
         key = f"{self.uid}/image/{image}"
         last = self._pull_errors.get(image)
         if last is not None:
-            left = self.kl.pull_backoff.remaining(key, last[0])
+            left = self.host.pull_backoff.remaining(key, last[0])
             if left > 0:
                 self.wake_after(left + 0.01)
                 msg = last[1]
                 self.event(NORMAL, "BackOff", f'Back-off pulling image "{shown}"', field)
                 raise ImagePullError(f'Back-off pulling image "{shown}": ErrImagePull: {msg}',
                                      "ImagePullBackOff")
-        failed_at = self.kl.failed_pulls.get(shown)
+        failed_at = self.host.failed_pulls.get(shown)
         if present is not None and failed_at is not None and time.monotonic() - failed_at < 60:
             # Its registry failed us a moment ago: don't make every start (or every crash
             # loop restart) of every pod wait for the same failure again.
@@ -485,18 +555,18 @@ class PodWorker:
             if present is not None:
                 # No registry (or it is down) but the image is here: run what we have
                 # rather than refuse a pod that would work.
-                self.kl.failed_pulls[shown] = time.monotonic()
+                self.host.failed_pulls[shown] = time.monotonic()
                 self.event(NORMAL, "Pulled", f'Container image "{shown}" already present on '
                            f"machine (pull failed: {exc})", field)
                 return
-            self.kl.pull_backoff.next(key)
+            self.host.pull_backoff.next(key)
             self._pull_errors[image] = (time.time(), str(exc))
             self.event(WARNING, "Failed", f'Failed to pull image "{shown}": {exc}', field)
             self.event(WARNING, "Failed", "Error: ErrImagePull", field)
-            self.wake_after(self.kl.pull_backoff.current(key))
+            self.wake_after(self.host.pull_backoff.current(key))
             raise
         self._pull_errors.pop(image, None)
-        self.kl.pull_backoff.reset(key)
+        self.host.pull_backoff.reset(key)
         self.event(NORMAL, "Pulled", f'Successfully pulled image "{shown}" in '
                    f"{time.monotonic() - t0:.3f}s", field)
 
@@ -552,7 +622,7 @@ class PodWorker:
                 continue  # liveness and readiness wait for the startup probe
             if cur is not None:
                 cur.stop()
-            w = ProbeWorker(kind, probe, spec, c.id, self._sandbox_ip or "", self.kl.runtime,
+            w = ProbeWorker(kind, probe, spec, c.id, self._sandbox_ip or "", self.host.runtime,
                             self.wake, self._probe_failed(spec))
             self._probes[(spec.name, kind)] = w
             w.start()
@@ -610,7 +680,7 @@ class PodWorker:
         init_views = self._views(self.pod.spec.init_containers or [], apps, waiting, init=True)
         prev = self.pod.status.to_dict() if self.pod.status else {}
         status = build_status(self.pod.spec.restart_policy or "Always", views,
-                              self.kl.runtime.name, pod_ip or self._sandbox_ip, self.kl.node_ip,
+                              self.host.runtime.name, pod_ip or self._sandbox_ip, self.host.node_ip,
                               self._start_time, qos_class(self.pod),
                               self._last_status or prev, init_views)
         new = comparable(status)
@@ -620,10 +690,10 @@ class PodWorker:
             self._last_status = status
             return
         patch = {"status": {k: status.get(k) for k in new}}
-        await self.kl.patch_status(self.pod, patch)
+        await self.host.patch_status(self.pod, patch)
         if (status.get("phase") == "Running" and self._born is not None
-                and self.kl.metrics is not None):
-            self.kl.metrics.pod_start.labels(self.kl.node_name).observe(
+                and self.host.metrics is not None):
+            self.host.metrics.pod_start.labels(self.host.node_name).observe(
                 time.monotonic() - self._born)
             self._born = None
         self._last_status = status
@@ -640,20 +710,20 @@ class PodWorker:
             if remove:
                 self.event(NORMAL, "Killing", f"Stopping container {c.container_name}",
                            self._field_of(c.container_name))
-        await asyncio.gather(*(self.kl.runtime.stop_container(c.id, apps_grace) for c in apps))
+        await asyncio.gather(*(self.host.runtime.stop_container(c.id, apps_grace) for c in apps))
         sandboxes = [c for c in containers if c.is_sandbox and c.running]
-        await asyncio.gather(*(self.kl.runtime.stop_container(c.id, 1) for c in sandboxes))
+        await asyncio.gather(*(self.host.runtime.stop_container(c.id, 1) for c in sandboxes))
         if remove:
-            await asyncio.gather(*(self.kl.runtime.remove_container(c.id) for c in containers))
+            await asyncio.gather(*(self.host.runtime.remove_container(c.id) for c in containers))
 
     async def terminate(self, containers: list[ContainerInfo]) -> None:
         """Kill (SIGTERM, grace, SIGKILL), remove everything, then let the API server forget it."""
         await self._stop_all(containers, self._grace(), remove=True)
         # A container may have been created concurrently by an earlier sync: sweep again.
-        for c in await self.kl.runtime_containers(self.uid):
-            await self.kl.runtime.stop_container(c.id, 0)
-            await self.kl.runtime.remove_container(c.id)
-        await self.kl.runtime.remove_pod_dirs(self.uid)
-        self.kl.forget_pod(self.pod)
+        for c in await self.host.runtime_containers(self.uid):
+            await self.host.runtime.stop_container(c.id, 0)
+            await self.host.runtime.remove_container(c.id)
+        await self.host.runtime.remove_pod_dirs(self.uid)
+        self.host.forget_pod(self.pod)
         if not self.deleted:
-            await self.kl.delete_pod(self.pod)
+            await self.host.delete_pod(self.pod)

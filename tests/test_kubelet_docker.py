@@ -535,6 +535,7 @@ def test_docker_daemon_restart_is_survived(server_url: str, api: Client, dk: Any
 
 
 async def test_runtime_name_conflicts_only_replace_own_leftovers(dk: Any) -> None:
+    from kubelet.containerconfig import sandbox_config
     from kubelet.runtime.base import ContainerCreateError
     from kubelet.runtime.docker import DockerRuntime
 
@@ -545,12 +546,12 @@ async def test_runtime_name_conflicts_only_replace_own_leftovers(dk: Any) -> Non
                                     "uid": unique("uid")},
                        "spec": {"containers": [{"name": "a", "image": "busybox"}]}})
     try:
-        first = await rt.run_sandbox(p, node, 0)
-        second = await rt.run_sandbox(p, node, 0)  # same name: our own leftover goes
+        first = await rt.run_sandbox(sandbox_config(p, node, 0))
+        second = await rt.run_sandbox(sandbox_config(p, node, 0))  # same name: our own leftover goes
         assert first.id != second.id and second.ip
         assert [c.id for c in await rt.list_containers(node)] == [second.id]
         with pytest.raises(ContainerCreateError, match="Conflict"):
-            await rt.run_sandbox(p, other, 0)  # another node's container is never touched
+            await rt.run_sandbox(sandbox_config(p, other, 0))  # another node's container is never touched
         assert [c.id for c in await rt.list_containers(node)] == [second.id]
     finally:
         await rt.close()

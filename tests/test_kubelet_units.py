@@ -8,13 +8,23 @@ import pytest
 
 from api.models import Container, Pod
 from client.backoff import KeyedBackoff
+from kubelet.configsources import ConfigSource
+from kubelet.containerconfig import (
+    container_config,
+    container_name,
+    make_environment,
+    sandbox_config,
+)
 from kubelet.main import default_node_ip, parse_args
 from kubelet.podworker import display_image, pull_policy
-from kubelet.resources import container_env, container_resources, qos_cgroup_parent
-from kubelet.runtime.base import ContainerInfo, ImagePullError, container_name, normalize_image
+from kubelet.resources import container_resources, qos_cgroup_parent
+from kubelet.runtime.base import ContainerInfo, ImagePullError, normalize_image
 from kubelet.runtime.docker import _docker_time, _docker_ts
 from kubelet.runtime.fake import FakeRuntime
 from kubelet.status import ContainerView, build_status, pod_phase, terminated_state
+
+# For containers whose environment names no ConfigMap or Secret: never read.
+NO_CONFIG = ConfigSource(None, "ns")  # type: ignore[arg-type]
 
 
 def pod(containers: list[dict[str, Any]], **spec: Any) -> Pod:
@@ -135,8 +145,13 @@ def test_docker_times() -> None:
 async def test_fake_runtime_hooks() -> None:
     rt = FakeRuntime()
     p = pod([{"name": "a", "image": "img:1"}])
-    sb = await rt.run_sandbox(p, "n1", 0)
-    cid = await rt.start_container(p, p.spec.containers[0], sb, "n1", 0)
+    sb = await rt.run_sandbox(sandbox_config(p, "n1", 0))
+
+    async def start(restart_count: int) -> str:
+        config = await container_config(p, p.spec.containers[0], sb.ip, "n1", restart_count,
+                                        "/nonexistent", NO_CONFIG)
+        return await rt.start_container(config, sb)
+    cid = await start(0)
     listed = await rt.list_containers("n1")
     assert {c.container_name for c in listed} == {"POD", "a"}
     assert all(c.running for c in listed) and sb.ip
@@ -148,21 +163,21 @@ async def test_fake_runtime_hooks() -> None:
     with pytest.raises(ImagePullError, match="no such host"):
         await rt.pull_image("bad:1")
     rt.exec_results[("u1", "a")] = 1
-    cid2 = await rt.start_container(p, p.spec.containers[0], sb, "n1", 1)
+    cid2 = await start(1)
     assert (await rt.exec(cid2, ["true"], 1)).exit_code == 1
     await rt.stop_container(cid2, 0)
     await rt.remove_container(cid2)
     assert await rt.inspect(cid2) is None
 
 
-def test_container_env_downward_api_and_expansion() -> None:
+async def test_container_env_downward_api_and_expansion() -> None:
     p = pod([{"name": "a", "image": "x", "resources": {"limits": {"memory": "1Mi"}}, "env": [
         {"name": "A", "value": "x"},
         {"name": "B", "value": "$(A)-$(NOPE)-$$(A)"},
         {"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "M", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}}]}])
-    env = container_env(p, p.spec.containers[0], "10.1.2.3")
+    env = await make_environment(p, p.spec.containers[0], "10.1.2.3", NO_CONFIG)
     assert env == {"A": "x", "B": "x-$(NOPE)-$(A)", "N": "ns", "IP": "10.1.2.3", "M": "1048576"}
 
 

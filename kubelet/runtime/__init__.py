@@ -1,15 +1,17 @@
 """Container runtimes behind one interface: Docker for real nodes, fake for hollow ones."""
 
 from kubelet.runtime.base import (
+    ContainerConfig,
     ContainerInfo,
     ContainerRuntime,
     ExecResult,
     ImagePullError,
+    PodSandboxConfig,
     RuntimeUnavailable,
     SandboxInfo,
 )
 
 __all__ = [
-    "ContainerInfo", "ContainerRuntime", "ExecResult", "ImagePullError", "RuntimeUnavailable",
-    "SandboxInfo",
+    "ContainerConfig", "ContainerInfo", "ContainerRuntime", "ExecResult", "ImagePullError",
+    "PodSandboxConfig", "RuntimeUnavailable", "SandboxInfo",
 ]

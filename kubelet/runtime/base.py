@@ -1,8 +1,11 @@
-"""The ContainerRuntime interface the kubelet drives, and the records it returns.
+"""The ContainerRuntime interface the kubelet drives, what it is given and what it returns.
 
-Everything the kubelet knows about running containers can be rebuilt from what a
-runtime lists (labels carry pod uid, names and restart counts), so a restarted
-kubelet adopts what it finds instead of starting over.
+As in the CRI, the kubelet decides and the runtime executes: a ``PodSandboxConfig`` or
+``ContainerConfig`` (built by kubelet/containerconfig.py) says everything about what
+to create, and a runtime never looks at a pod. Everything the kubelet knows about
+running containers can be rebuilt from what a runtime lists (labels carry pod uid,
+names and restart counts), so a restarted kubelet adopts what it finds instead of
+starting over.
 """
 
 from __future__ import annotations
@@ -10,8 +13,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
-
-from api.models import Container, Pod
 
 # Label keys, as the dockershim wrote them, plus the node that owns the container.
 LABEL_POD_NAME = "io.kubernetes.pod.name"
@@ -26,6 +27,65 @@ LABEL_GRACE = "io.kubernetes.pod.terminationGracePeriod"
 SANDBOX_NAME = "POD"
 TYPE_SANDBOX = "podsandbox"
 TYPE_CONTAINER = "container"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path bind-mounted into a container (CRI ``Mount``)."""
+
+    container_path: str
+    host_path: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """A container port published on the host (CRI ``PortMapping``)."""
+
+    container_port: int
+    protocol: str  # "tcp" or "udp", as Docker spells it
+    host_port: int
+    host_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class LinuxContainerResources:
+    """cgroup settings of a container (CRI ``LinuxContainerResources``); None = unset."""
+
+    cpu_period: int | None = None  # microseconds
+    cpu_quota: int | None = None  # microseconds per period
+    cpu_shares: int | None = None
+    memory_limit: int | None = None  # bytes
+
+
+@dataclass
+class PodSandboxConfig:
+    """Everything a runtime needs to run a pod's sandbox (CRI ``PodSandboxConfig``),
+    decided by the kubelet (kubelet/containerconfig.py)."""
+
+    name: str  # the runtime's name, e.g. k8s_POD_nginx_default_<uid>_0
+    labels: dict[str, str]
+    hostname: str
+    host_network: bool = False
+    port_mappings: list[PortMapping] = field(default_factory=list)
+    cgroup_parent: str | None = None
+
+
+@dataclass
+class ContainerConfig:
+    """Everything a runtime needs to create an app container (CRI ``ContainerConfig``),
+    decided by the kubelet (kubelet/containerconfig.py): the runtime only executes it."""
+
+    name: str  # the runtime's name, e.g. k8s_web_nginx_default_<uid>_0
+    image: str  # as the pod spec gives it
+    labels: dict[str, str]
+    command: list[str] | None = None  # the entrypoint
+    args: list[str] | None = None
+    working_dir: str | None = None
+    envs: dict[str, str] = field(default_factory=dict)  # in the order the container sees them
+    mounts: list[Mount] = field(default_factory=list)
+    resources: LinuxContainerResources = field(default_factory=LinuxContainerResources)
+    cgroup_parent: str | None = None
 
 
 class RuntimeUnavailable(Exception):
@@ -135,12 +195,11 @@ class ContainerRuntime(Protocol):
         """Pull ``image``; returns its id. Raises ImagePullError with the daemon's message."""
         ...
 
-    async def run_sandbox(self, pod: Pod, node: str, attempt: int) -> SandboxInfo:
+    async def run_sandbox(self, config: PodSandboxConfig) -> SandboxInfo:
         """Create and start the pod's sandbox (network, IPC); returns its id and IP."""
         ...
 
-    async def start_container(self, pod: Pod, container: Container, sandbox: SandboxInfo,
-                              node: str, restart_count: int) -> str:
+    async def start_container(self, config: ContainerConfig, sandbox: SandboxInfo) -> str:
         """Create and start an app container inside ``sandbox``; returns its id."""
         ...
 
@@ -187,22 +246,6 @@ def normalize_image(image: str) -> str:
     if "@" in image or ":" in last:
         return image
     return image + ":latest"
-
-
-def container_name(pod: Pod, container: str, restart_count: int) -> str:
-    """dockershim-style: ``k8s_<container>_<pod>_<namespace>_<uid>_<restarts>``."""
-    m = pod.metadata
-    return f"k8s_{container}_{m.name}_{m.namespace}_{m.uid}_{restart_count}"
-
-
-def pod_labels(pod: Pod, node: str) -> dict[str, str]:
-    m = pod.metadata
-    return {
-        LABEL_POD_NAME: m.name or "",
-        LABEL_POD_NAMESPACE: m.namespace or "default",
-        LABEL_POD_UID: m.uid or "",
-        LABEL_NODE: node,
-    }
 
 
 async def ensure_image(runtime: ContainerRuntime, image: str, policy: str) -> tuple[str, bool]:

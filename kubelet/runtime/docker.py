@@ -1,5 +1,10 @@
 """The Docker runtime: pods as a pause container plus app containers joined to it.
 
+It executes the sandbox and container configs the kubelet decided
+(kubelet/containerconfig.py): names, labels, environment, mounts, resources and
+cgroup parent arrive ready; what is Docker's own here is how they are spelled to the
+daemon, and whether the daemon's cgroup driver can take a cgroup parent path.
+
 The docker SDK blocks, so every call runs on a small thread pool and the event
 loop never waits on the daemon. The pause container owns the network and IPC
 namespaces (IPC mode ``shareable``) on one bridge network shared by every kubelet
@@ -24,32 +29,26 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from api.models import Container, Pod
-from kubelet.configvolumes import is_config_volume, volume_dir
-from kubelet.resources import container_env, container_resources, qos_cgroup_parent
 from kubelet.runtime import docker_exec
 from kubelet.runtime.base import (
     LABEL_CONTAINER_NAME,
-    LABEL_GRACE,
     LABEL_NODE,
     LABEL_POD_NAME,
     LABEL_POD_NAMESPACE,
     LABEL_POD_UID,
     LABEL_RESTART_COUNT,
     LABEL_TYPE,
-    SANDBOX_NAME,
-    TYPE_CONTAINER,
     TYPE_SANDBOX,
+    ContainerConfig,
     ContainerCreateError,
     ContainerInfo,
     ExecResult,
     ExecSession,
     ImagePullError,
+    PodSandboxConfig,
     RuntimeUnavailable,
     SandboxInfo,
-    container_name,
     normalize_image,
-    pod_labels,
 )
 
 log = logging.getLogger(__name__)
@@ -196,8 +195,9 @@ class DockerRuntime:
                     raise
         self._network_ready = True
 
-    def _cgroup_parent(self, pod: Pod) -> str | None:
-        if not self._use_cgroup_parent:
+    def _cgroup_parent(self, requested: str | None) -> str | None:
+        """The kubelet's cgroup parent, when this daemon can take it."""
+        if not requested or not self._use_cgroup_parent:
             return None
         if not self._cgroup_checked:
             info = self.api.info()
@@ -207,7 +207,7 @@ class DockerRuntime:
             self._cgroup_checked = True
             if not self._use_cgroup_parent:
                 return None
-        return qos_cgroup_parent(pod)
+        return requested
 
     def _create(self, image: str, name: str, node: str, **kwargs: Any) -> Any:
         """containers.create; a leftover of ours holding the name (a create that raced a
@@ -226,31 +226,26 @@ class DockerRuntime:
             self.api.remove_container(old["Id"], force=True)
             return self._client.containers.create(image, name=name, **kwargs)
 
-    async def run_sandbox(self, pod: Pod, node: str, attempt: int) -> SandboxInfo:
+    async def run_sandbox(self, config: PodSandboxConfig) -> SandboxInfo:
         def run() -> SandboxInfo:
             self._ensure_network()
             ports: dict[str, Any] = {}
-            for c in pod.spec.containers:
-                for p in c.ports or []:
-                    if p.host_port:
-                        key = f"{p.container_port}/{(p.protocol or 'TCP').lower()}"
-                        ports[key] = (p.host_ip, p.host_port) if p.host_ip else p.host_port
-            labels = {**pod_labels(pod, node), LABEL_CONTAINER_NAME: SANDBOX_NAME,
-                      LABEL_TYPE: TYPE_SANDBOX, LABEL_RESTART_COUNT: str(attempt)}
-            hostname = (pod.spec.hostname or pod.metadata.name or "pod")[:63]
+            for p in config.port_mappings:
+                key = f"{p.container_port}/{p.protocol}"
+                ports[key] = (p.host_ip, p.host_port) if p.host_ip else p.host_port
             kwargs: dict[str, Any] = {}
-            if pod.spec.host_network:
+            if config.host_network:
                 # The pod shares the node's network: no bridge, no port mapping, no hostname.
                 kwargs["network_mode"] = "host"
             else:
-                kwargs.update(network=self.network, ports=ports or None, hostname=hostname)
-            parent = self._cgroup_parent(pod)
+                kwargs.update(network=self.network, ports=ports or None, hostname=config.hostname)
+            parent = self._cgroup_parent(config.cgroup_parent)
             if parent:
                 kwargs["cgroup_parent"] = parent
             try:
                 c = self._create(
-                    self.pause_image, name=container_name(pod, SANDBOX_NAME, attempt), node=node,
-                    labels=labels, ipc_mode="shareable", detach=True, **kwargs)
+                    self.pause_image, name=config.name, node=config.labels.get(LABEL_NODE, ""),
+                    labels=config.labels, ipc_mode="shareable", detach=True, **kwargs)
             except docker.errors.ImageNotFound as exc:
                 raise ContainerCreateError(
                     f"pause image {self.pause_image} is missing: run deploy/images/pause/build.sh "
@@ -265,76 +260,38 @@ class DockerRuntime:
                 raise ContainerCreateError(_message(exc)) from exc
             c.reload()
             nets = c.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
-            ip = "" if pod.spec.host_network else (nets.get(self.network) or {}).get("IPAddress", "")
+            ip = "" if config.host_network else (nets.get(self.network) or {}).get("IPAddress", "")
             return SandboxInfo(id=c.id, ip=ip)
         return await self._run(run)
 
     # ---- app containers --------------------------------------------------
 
-    def _volume_binds(self, pod: Pod, container: Container) -> list[str]:
-        binds: list[str] = []
-        volumes = {v.name: v for v in pod.spec.volumes or []}
-        for m in container.volume_mounts or []:
-            v = volumes.get(m.name)
-            if v is None:
-                raise ContainerCreateError(f"volume {m.name!r} of mount {m.mount_path!r} is not defined")
-            if v.host_path is not None:
-                host = v.host_path.path
-                if v.host_path.type in ("DirectoryOrCreate", None, "") and not os.path.exists(host):
-                    os.makedirs(host, mode=0o755, exist_ok=True)
-            elif is_config_volume(v):
-                # Written by the pod worker before the containers start (configvolumes).
-                host = volume_dir(self.root_dir, pod.metadata.uid or "", v)
-                if not os.path.isdir(host):
-                    raise ContainerCreateError(f"volume {m.name!r} is not set up")
-                if m.sub_path:
-                    host = os.path.join(host, m.sub_path)
-                binds.append(f"{host}:{m.mount_path}:ro")
-                continue
-            elif v.empty_dir is not None or True:
-                # emptyDir (and any volume kind this kubelet does not know): a per-pod host
-                # directory that lives exactly as long as the pod does.
-                host = self.empty_dir_path(pod.metadata.uid or "", v.name)
-                os.makedirs(host, exist_ok=True)
-                os.chmod(host, 0o777)
-            if m.sub_path:
-                host = os.path.join(host, m.sub_path)
-                os.makedirs(host, exist_ok=True)
-            binds.append(f"{host}:{m.mount_path}:{'ro' if m.read_only else 'rw'}")
-        return binds
-
-    def empty_dir_path(self, pod_uid: str, volume: str) -> str:
-        return os.path.join(self.root_dir, "pods", pod_uid, "volumes", "empty-dir", volume)
-
-    async def start_container(self, pod: Pod, container: Container, sandbox: SandboxInfo,
-                              node: str, restart_count: int) -> str:
+    async def start_container(self, config: ContainerConfig, sandbox: SandboxInfo) -> str:
         def run() -> str:
-            labels = {**pod_labels(pod, node), LABEL_CONTAINER_NAME: container.name,
-                      LABEL_TYPE: TYPE_CONTAINER, LABEL_RESTART_COUNT: str(restart_count),
-                      LABEL_GRACE: str(pod.spec.termination_grace_period_seconds or 30)}
-            env = [f"{k}={v}" for k, v in container_env(pod, container, sandbox.ip).items()]
-            res = container_resources(container)
+            env = [f"{k}={v}" for k, v in config.envs.items()]
+            res = config.resources
             kwargs: dict[str, Any] = {}
             if res.memory_limit:
                 kwargs["mem_limit"] = res.memory_limit
                 kwargs["memswap_limit"] = res.memory_limit
             if res.cpu_quota:
-                kwargs["cpu_period"] = 100_000
+                kwargs["cpu_period"] = res.cpu_period
                 kwargs["cpu_quota"] = res.cpu_quota
             if res.cpu_shares:
                 kwargs["cpu_shares"] = res.cpu_shares
-            parent = self._cgroup_parent(pod)
+            parent = self._cgroup_parent(config.cgroup_parent)
             if parent:
                 kwargs["cgroup_parent"] = parent
             ns = f"container:{sandbox.id}"
+            binds = [f"{m.host_path}:{m.container_path}:{'ro' if m.readonly else 'rw'}"
+                     for m in config.mounts]
             try:
-                binds = self._volume_binds(pod, container)
                 c = self._create(
-                    normalize_image(container.image or ""),
-                    name=container_name(pod, container.name, restart_count), node=node,
-                    entrypoint=container.command, command=container.args,
-                    environment=env or None, working_dir=container.working_dir,
-                    labels=labels, network_mode=ns, ipc_mode=ns, volumes=binds or None,
+                    normalize_image(config.image), name=config.name,
+                    node=config.labels.get(LABEL_NODE, ""),
+                    entrypoint=config.command, command=config.args,
+                    environment=env or None, working_dir=config.working_dir,
+                    labels=config.labels, network_mode=ns, ipc_mode=ns, volumes=binds or None,
                     log_config={"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}},
                     detach=True, **kwargs)
             except docker.errors.APIError as exc:

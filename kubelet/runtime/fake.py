@@ -13,27 +13,26 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from api.models import Container, Pod
 from api.timeutil import now
-from kubelet.resources import container_env
 from kubelet.runtime.base import (
     LABEL_CONTAINER_NAME,
     LABEL_NODE,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
+    LABEL_POD_UID,
     LABEL_RESTART_COUNT,
     LABEL_TYPE,
-    SANDBOX_NAME,
-    TYPE_CONTAINER,
     TYPE_SANDBOX,
+    ContainerConfig,
     ContainerCreateError,
     ContainerInfo,
     ExecError,
     ExecResult,
     ExecSession,
     ImagePullError,
+    PodSandboxConfig,
     SandboxInfo,
-    container_name,
     normalize_image,
-    pod_labels,
 )
 from kubelet.runtime.fake_exec import FakeExecSession
 
@@ -111,31 +110,29 @@ class FakeRuntime:
         self.images.add(normalize_image(image))
         return f"sha256:fake-{image}"
 
-    def _add(self, pod: Pod, node: str, name: str, restart_count: int, image: str,
-             sandbox: bool, ip: str | None = None) -> ContainerInfo:
+    def _add(self, name: str, labels: dict[str, str], image: str,
+             ip: str | None = None) -> ContainerInfo:
         cid = f"{next(_ids):064x}"
-        labels = {**pod_labels(pod, node), LABEL_CONTAINER_NAME: name,
-                  LABEL_TYPE: TYPE_SANDBOX if sandbox else TYPE_CONTAINER,
-                  LABEL_RESTART_COUNT: str(restart_count)}
         info = ContainerInfo(
-            id=cid, name=container_name(pod, name, restart_count), pod_uid=pod.metadata.uid or "",
-            pod_name=pod.metadata.name or "", pod_namespace=pod.metadata.namespace or "default",
-            container_name=name, restart_count=restart_count, is_sandbox=sandbox,
+            id=cid, name=name, pod_uid=labels[LABEL_POD_UID], pod_name=labels[LABEL_POD_NAME],
+            pod_namespace=labels[LABEL_POD_NAMESPACE], container_name=labels[LABEL_CONTAINER_NAME],
+            restart_count=int(labels[LABEL_RESTART_COUNT]),
+            is_sandbox=labels[LABEL_TYPE] == TYPE_SANDBOX,
             state="running", created_at=time.time(), started_at=now(), started_ts=time.time(),
-            image=image, image_id=f"sha256:fake-{image}", ip=ip, labels=labels)
+            image=image, image_id=f"sha256:fake-{image}", ip=ip, labels=dict(labels))
         self.containers[cid] = info
         return info
 
-    async def run_sandbox(self, pod: Pod, node: str, attempt: int) -> SandboxInfo:
-        info = self._add(pod, node, SANDBOX_NAME, attempt, "minik8s/pause:3.9", True, _next_ip())
+    async def run_sandbox(self, config: PodSandboxConfig) -> SandboxInfo:
+        info = self._add(config.name, config.labels, "minik8s/pause:3.9", _next_ip())
         return SandboxInfo(id=info.id, ip=info.ip or "")
 
-    async def start_container(self, pod: Pod, container: Container, sandbox: SandboxInfo,
-                              node: str, restart_count: int) -> str:
-        if container.name in self.start_errors:
-            raise ContainerCreateError(self.start_errors[container.name])
-        info = self._add(pod, node, container.name, restart_count, container.image or "", False)
-        self.envs[info.id] = container_env(pod, container, sandbox.ip)
+    async def start_container(self, config: ContainerConfig, sandbox: SandboxInfo) -> str:
+        name = config.labels[LABEL_CONTAINER_NAME]
+        if name in self.start_errors:
+            raise ContainerCreateError(self.start_errors[name])
+        info = self._add(config.name, config.labels, config.image)
+        self.envs[info.id] = dict(config.envs)
         self._notify(info.pod_uid, "start")
         return info.id
 

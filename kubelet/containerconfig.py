@@ -1,0 +1,267 @@
+"""What a pod's sandbox and containers are made of, decided once, here, for every runtime.
+
+The kubelet turns a pod and one of its containers into a ``ContainerConfig`` (image,
+command, environment, mounts, cgroup resources and parent, labels) and a pod into a
+``PodSandboxConfig``, as Kubernetes' kubelet does before it calls the CRI
+(pkg/kubelet/kuberuntime/kuberuntime_container.go ``generateContainerConfig``,
+kuberuntime_sandbox.go ``generatePodSandboxConfig``); the runtimes only execute them.
+
+- The environment is resolved in one pass, as kubelet_pods.go
+  ``makeEnvironmentVariables``: ``envFrom`` first, then ``env`` in order, a later name
+  replacing the value of an earlier one; ConfigMap and Secret values are read through
+  a ``ConfigSource`` and taken as they are, ``$(VAR)`` is expanded in the others.
+- Mounts, as kubelet_pods.go ``makeMounts``: the volume kind decides the host path
+  (emptyDir, hostPath, configMap, secret); the directories an emptyDir, a
+  DirectoryOrCreate hostPath or a subPath need are made here, before the runtime is
+  called. configMap/secret volumes are written earlier by kubelet/configvolumes.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from api.models import Container, Pod
+from api.quantity import cpu_millis, to_bytes
+from kubelet.configsources import ConfigError, ConfigSource
+from kubelet.configvolumes import is_config_volume, volume_dir
+from kubelet.resources import container_resources, qos_cgroup_parent
+from kubelet.runtime.base import (
+    LABEL_CONTAINER_NAME,
+    LABEL_GRACE,
+    LABEL_NODE,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
+    LABEL_POD_UID,
+    LABEL_RESTART_COUNT,
+    LABEL_TYPE,
+    SANDBOX_NAME,
+    TYPE_CONTAINER,
+    TYPE_SANDBOX,
+    ContainerConfig,
+    ContainerCreateError,
+    Mount,
+    PodSandboxConfig,
+    PortMapping,
+)
+
+# ---- names and labels -------------------------------------------------------
+
+
+def container_name(pod: Pod, container: str, restart_count: int) -> str:
+    """dockershim-style: ``k8s_<container>_<pod>_<namespace>_<uid>_<restarts>``."""
+    m = pod.metadata
+    return f"k8s_{container}_{m.name}_{m.namespace}_{m.uid}_{restart_count}"
+
+
+def pod_labels(pod: Pod, node: str) -> dict[str, str]:
+    m = pod.metadata
+    return {
+        LABEL_POD_NAME: m.name or "",
+        LABEL_POD_NAMESPACE: m.namespace or "default",
+        LABEL_POD_UID: m.uid or "",
+        LABEL_NODE: node,
+    }
+
+
+# ---- sandbox ----------------------------------------------------------------
+
+
+def sandbox_config(pod: Pod, node: str, attempt: int) -> PodSandboxConfig:
+    """The pod's sandbox: its name, labels, hostname, host ports and cgroup parent."""
+    ports = [PortMapping(container_port=p.container_port,
+                         protocol=(p.protocol or "TCP").lower(),
+                         host_port=p.host_port, host_ip=p.host_ip)
+             for c in pod.spec.containers for p in c.ports or [] if p.host_port]
+    labels = {**pod_labels(pod, node), LABEL_CONTAINER_NAME: SANDBOX_NAME,
+              LABEL_TYPE: TYPE_SANDBOX, LABEL_RESTART_COUNT: str(attempt)}
+    return PodSandboxConfig(
+        name=container_name(pod, SANDBOX_NAME, attempt), labels=labels,
+        hostname=(pod.spec.hostname or pod.metadata.name or "pod")[:63],
+        host_network=bool(pod.spec.host_network), port_mappings=ports,
+        cgroup_parent=qos_cgroup_parent(pod))
+
+
+# ---- containers -------------------------------------------------------------
+
+
+async def container_config(pod: Pod, container: Container, pod_ip: str, node: str,
+                           restart_count: int, root_dir: str,
+                           source: ConfigSource) -> ContainerConfig:
+    """The container as the runtime will create it. Raises ConfigError (a ConfigMap,
+    Secret or key the environment names is missing) or ContainerCreateError (a mount
+    that cannot be made)."""
+    envs = await make_environment(pod, container, pod_ip, source)
+    mounts: list[Mount] = []
+    if container.volume_mounts:
+        # Directories are made on a thread: the event loop never waits on the disk.
+        mounts = await asyncio.to_thread(make_mounts, pod, container, root_dir)
+    labels = {**pod_labels(pod, node), LABEL_CONTAINER_NAME: container.name,
+              LABEL_TYPE: TYPE_CONTAINER, LABEL_RESTART_COUNT: str(restart_count),
+              LABEL_GRACE: str(pod.spec.termination_grace_period_seconds or 30)}
+    return ContainerConfig(
+        name=container_name(pod, container.name, restart_count), image=container.image or "",
+        labels=labels, command=container.command, args=container.args,
+        working_dir=container.working_dir, envs=envs, mounts=mounts,
+        resources=container_resources(container), cgroup_parent=qos_cgroup_parent(pod))
+
+
+# ---- environment ------------------------------------------------------------
+
+
+async def make_environment(pod: Pod, c: Container, pod_ip: str,
+                           source: ConfigSource) -> dict[str, str]:
+    """The container's environment (makeEnvironmentVariables): envFrom, then env with
+    values, ConfigMap/Secret keys and the downward API's fieldRef/resourceFieldRef.
+
+    ``$(VAR)`` references to earlier variables are expanded in values and downward API
+    fields, not in what came from a ConfigMap or Secret. ConfigError when a ConfigMap,
+    Secret or key that is not optional is missing (Kubernetes' messages).
+    """
+    ns = pod.metadata.namespace or "default"
+    out: dict[str, str] = {}
+    for ef in c.env_from or []:
+        prefix = ef.prefix or ""
+        if ef.config_map_ref is not None:
+            ref = ef.config_map_ref
+            data = await source.config_map_data(ref.name or "", bool(ref.optional))
+            for k, v in (data or {}).items():
+                out[prefix + k] = v
+        elif ef.secret_ref is not None:
+            sref = ef.secret_ref
+            sdata = await source.secret_data(sref.name or "", bool(sref.optional))
+            for k, raw in (sdata or {}).items():
+                out[prefix + k] = _text(raw)
+    for e in c.env or []:
+        value = e.value
+        vf = e.value_from if value is None and isinstance(e.value_from, dict) else {}
+        cm_ref, s_ref = vf.get("configMapKeyRef"), vf.get("secretKeyRef")
+        if isinstance(cm_ref, dict):
+            name, key = str(cm_ref.get("name") or ""), str(cm_ref.get("key") or "")
+            optional = bool(cm_ref.get("optional"))
+            data = await source.config_map_data(name, optional)
+            if data is None or (key not in data and optional):
+                continue
+            if key not in data:
+                raise ConfigError(f"couldn't find key {key} in ConfigMap {ns}/{name}")
+            out[e.name] = data[key]
+            continue
+        if isinstance(s_ref, dict):
+            name, key = str(s_ref.get("name") or ""), str(s_ref.get("key") or "")
+            optional = bool(s_ref.get("optional"))
+            sdata = await source.secret_data(name, optional)
+            if sdata is None or (key not in sdata and optional):
+                continue
+            if key not in sdata:
+                raise ConfigError(f"couldn't find key {key} in Secret {ns}/{name}")
+            out[e.name] = _text(sdata[key])
+            continue
+        field, res = vf.get("fieldRef"), vf.get("resourceFieldRef")
+        if isinstance(field, dict):
+            value = _field_ref(pod, str(field.get("fieldPath", "")), pod_ip)
+        elif isinstance(res, dict):
+            value = _resource_ref(c, res)
+        out[e.name] = _expand(value or "", out)
+    return out
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode(errors="replace")
+
+
+def _field_ref(pod: Pod, path: str, pod_ip: str) -> str:
+    m = pod.metadata
+    simple = {
+        "metadata.name": m.name, "metadata.namespace": m.namespace, "metadata.uid": m.uid,
+        "spec.nodeName": pod.spec.node_name, "spec.serviceAccountName": pod.spec.service_account_name,
+        "status.podIP": pod_ip, "status.podIPs": pod_ip,
+        "status.hostIP": pod.status.host_ip if pod.status else None,
+    }
+    if path in simple:
+        return simple[path] or ""
+    for prefix, labels in (("metadata.labels", m.labels), ("metadata.annotations", m.annotations)):
+        if path.startswith(prefix + "['") and path.endswith("']"):
+            return (labels or {}).get(path[len(prefix) + 2:-2], "")
+    return ""
+
+
+def _resource_ref(c: Container, ref: dict[str, str]) -> str:
+    which, _, name = str(ref.get("resource", "")).partition(".")
+    values = (getattr(c.resources, which, None) if c.resources else None) or {}
+    q = values.get(name)
+    if q is None:
+        return ""
+    if name == "cpu":
+        return str(max(1, -(-cpu_millis(q) // 1000)))
+    return str(to_bytes(q))
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """``$(VAR)`` -> the value of an earlier variable (kept as is when there is none);
+    ``$$(`` -> a literal ``$(``."""
+    if "$(" not in value:
+        return value
+    out = []
+    i = 0
+    while i < len(value):
+        if value.startswith("$$(", i):
+            out.append("$(")
+            i += 3
+        elif value.startswith("$(", i) and (j := value.find(")", i)) != -1:
+            name = value[i + 2:j]
+            out.append(env.get(name, value[i:j + 1]))
+            i = j + 1
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
+# ---- mounts -----------------------------------------------------------------
+
+
+def empty_dir_path(root_dir: str, pod_uid: str, volume: str) -> str:
+    return os.path.join(root_dir, "pods", pod_uid, "volumes", "empty-dir", volume)
+
+
+def make_mounts(pod: Pod, container: Container, root_dir: str) -> list[Mount]:
+    """The container's bind mounts, with the host directories they need made (blocking:
+    call it off the event loop). ContainerCreateError names what cannot be mounted."""
+    try:
+        return [_mount(pod, m.name, m.mount_path, m.sub_path, bool(m.read_only), root_dir)
+                for m in container.volume_mounts or []]
+    except OSError as exc:
+        raise ContainerCreateError(str(exc)) from exc
+
+
+def _mount(pod: Pod, name: str, mount_path: str, sub_path: str | None, read_only: bool,
+           root_dir: str) -> Mount:
+    uid = pod.metadata.uid or ""
+    v = next((v for v in pod.spec.volumes or [] if v.name == name), None)
+    if v is None:
+        raise ContainerCreateError(f"volume {name!r} of mount {mount_path!r} is not defined")
+    if v.host_path is not None:
+        host = v.host_path.path
+        if v.host_path.type in ("DirectoryOrCreate", None, "") and not os.path.exists(host):
+            os.makedirs(host, mode=0o755, exist_ok=True)
+    elif is_config_volume(v):
+        # Written by the pod worker before the containers start (configvolumes); always
+        # read-only, and a subPath in it is not made (it is the object's key or nothing).
+        host = volume_dir(root_dir, uid, v)
+        if not os.path.isdir(host):
+            raise ContainerCreateError(f"volume {name!r} is not set up")
+        if sub_path:
+            host = os.path.join(host, sub_path)
+        return Mount(container_path=mount_path, host_path=host, readonly=True)
+    elif v.empty_dir is not None:
+        # A per-pod host directory that lives exactly as long as the pod does.
+        host = empty_dir_path(root_dir, uid, v.name)
+        os.makedirs(host, exist_ok=True)
+        os.chmod(host, 0o777)
+    else:
+        raise ContainerCreateError(
+            f"volume {name!r} of mount {mount_path!r} has a type this kubelet cannot mount")
+    if sub_path:
+        host = os.path.join(host, sub_path)
+        os.makedirs(host, exist_ok=True)
+    return Mount(container_path=mount_path, host_path=host, readonly=read_only)
