@@ -25,6 +25,7 @@ from api import resources
 from api.resources import ResourceInfo
 from apiserver import discovery
 from apiserver.protobuf import length_delimited
+from apiserver.strategies import strategy_for
 
 JSONDict = dict[str, Any]
 
@@ -152,7 +153,7 @@ def _kind_schemas(r: ResourceInfo, ref: str) -> dict[str, JSONDict]:
         },
         "x-kubernetes-group-version-kind": [_gvk(r)],
     }
-    if r.kind == "Event":
+    if not strategy_for(r).spec_and_status:
         # Events keep their fields at the top level, not under spec/status.
         obj["x-kubernetes-preserve-unknown-fields"] = True
     out: dict[str, JSONDict] = {}

@@ -39,7 +39,9 @@ for _r in resources.ALL:
     _BY_GV.setdefault((_r.group, _r.version), {})[_r.plural] = _r
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-NAMESPACE_SUBRESOURCES = ("status", "finalize")
+# /api/v1/namespaces/<name>/<sub>, not a namespaced collection called <sub>.
+NAMESPACE_SUBRESOURCES = (resources.NAMESPACES.subresources
+                          + strategy_for(resources.NAMESPACES).hidden_subresources)
 
 
 @dataclass(frozen=True, slots=True)

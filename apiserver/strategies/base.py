@@ -92,6 +92,8 @@ class Strategy:
     return_deleted_object: ClassVar[bool] = False
     #: Subresources served besides ``info.subresources`` but not listed in discovery.
     hidden_subresources: ClassVar[tuple[str, ...]] = ()
+    #: The object keeps its fields under spec and status (an Event does not).
+    spec_and_status: ClassVar[bool] = True
     #: The Table's columns, in the order of ``table_row``'s cells.
     columns: ClassVar[list[JSONDict]] = [NAME, AGE]
 

@@ -24,6 +24,7 @@ from apiserver.strategies.base import (
 
 
 class EventStrategy(Strategy):
+    spec_and_status = False
     columns = [column("Last Seen", description="Time when last event occurred"),
                column("Type", description="Type of this event (Normal, Warning)."),
                column("Reason", description="Reason is why the action was taken."),
