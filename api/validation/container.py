@@ -304,11 +304,9 @@ def _value_from(errs: Errs, value: Any, path: str) -> None:
     for k in ("configMapKeyRef", "secretKeyRef"):
         if k in sources:
             _key_selector(errs, vf.get(k), child(path, k))
-    if not sources:
-        errs.append(invalid(path, "", "must specify one of: `fieldRef`, `resourceFieldRef`, "
-                                      "`configMapKeyRef` or `secretKeyRef`"))
-    elif len(sources) > 1:
-        errs.append(invalid(path, "", "may not have more than one field specified at a time"))
+    _exactly_one(
+        errs, sources, path, "`fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"
+    )
 
 
 def _env_from(errs: Errs, value: Any, path: str) -> None:
@@ -327,7 +325,12 @@ def _env_from(errs: Errs, value: Any, path: str) -> None:
                 errs.append(required(child(ip, k, "name")))
             for m in is_dns1123_subdomain(name) if name else []:
                 errs.append(invalid(child(ip, k, "name"), name, m))
-        if not sources:
-            errs.append(invalid(path, "", "must specify one of: `configMapRef` or `secretRef`"))
-        elif len(sources) > 1:
-            errs.append(invalid(path, "", "may not have more than one field specified at a time"))
+        _exactly_one(errs, sources, path, "`configMapRef` or `secretRef`")
+
+
+def _exactly_one(errs: Errs, sources: list[str], path: str, choices: str) -> None:
+    """One source set of ``choices`` (an env var's valueFrom, an envFrom item)."""
+    if not sources:
+        errs.append(invalid(path, "", f"must specify one of: {choices}"))
+    elif len(sources) > 1:
+        errs.append(invalid(path, "", "may not have more than one field specified at a time"))
