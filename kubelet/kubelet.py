@@ -25,7 +25,7 @@ from client.tasks import cancel_and_wait
 from kubelet.configsources import ConfigSource
 from kubelet.metrics import KubeletMetrics
 from kubelet.podworker import PodWorker
-from kubelet.runtime.base import ContainerInfo, ContainerRuntime, RuntimeUnavailable
+from kubelet.runtime.base import LABEL_GRACE, ContainerInfo, ContainerRuntime, RuntimeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +258,6 @@ class Kubelet:
 
 def _grace(c: ContainerInfo) -> int:
     try:
-        return int(c.labels.get("io.kubernetes.pod.terminationGracePeriod", "30"))
+        return int(c.labels.get(LABEL_GRACE, "30"))
     except ValueError:
         return 30

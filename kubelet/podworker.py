@@ -3,7 +3,9 @@
 A worker wakes up when its pod changes, when the runtime reports an event for one of
 its containers, when a probe verdict flips, when a back-off expires, or on the
 periodic relist; each wake-up runs one ``sync``. Workers are independent asyncio
-tasks, so a slow pull or a long grace period holds up only its own pod.
+tasks, so a slow pull or a long grace period holds up only its own pod. A worker sees
+its kubelet only through ``PodHost`` (the runtime, shared back-offs, status and event
+writes), and what it asks the runtime to create comes from kubelet/containerconfig.py.
 """
 
 from __future__ import annotations
