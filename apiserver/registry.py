@@ -173,6 +173,22 @@ def _finalizers_for(policy: str | None, finalizers: list[str]) -> list[str]:
     return out
 
 
+def _mark_deleted(new_md: JSONDict, old_md: JSONDict, grace: int) -> int:
+    """Set deletionTimestamp and deletionGracePeriodSeconds for a delete with ``grace``
+    seconds; a repeated delete may shorten the grace period, never lengthen it
+    (BeforeDelete). Returns the grace period in force."""
+    if old_md.get("deletionTimestamp"):
+        old_grace = int(old_md.get("deletionGracePeriodSeconds") or 0)
+        if grace < old_grace:
+            # A shorter grace period moves the deadline in (never out).
+            new_md["deletionTimestamp"] = _deletion_time(grace)
+        grace = min(grace, old_grace)
+    else:
+        new_md["deletionTimestamp"] = _deletion_time(grace)
+    new_md["deletionGracePeriodSeconds"] = grace
+    return grace
+
+
 def _added_finalizers(new: JSONDict, old: JSONDict) -> list[str]:
     before = set(meta(old).get("finalizers") or [])
     return [f for f in meta(new).get("finalizers") or [] if f not in before]
@@ -627,18 +643,8 @@ class Registry:
                 nmd["finalizers"] = finalizers
             else:
                 nmd.pop("finalizers", None)
-            grace = s.grace_period(new, plan.grace)
             already = md.get("deletionTimestamp")
-            if already:
-                old_grace = int(md.get("deletionGracePeriodSeconds") or 0)
-                if grace < old_grace:
-                    # A shorter grace period moves the deadline in (never out).
-                    nmd["deletionTimestamp"] = _deletion_time(grace)
-                grace = min(grace, old_grace)
-                nmd["deletionGracePeriodSeconds"] = grace
-            else:
-                nmd["deletionTimestamp"] = _deletion_time(grace)
-                nmd["deletionGracePeriodSeconds"] = grace
+            grace = _mark_deleted(nmd, md, s.grace_period(new, plan.grace))
             s.prepare_for_delete(new)
 
             pending = bool(finalizers) or grace > 0 or s.holds_deletion(new)
