@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 from api.models import Container, Pod
 from api.quantity import cpu_millis, to_bytes
@@ -136,25 +137,12 @@ async def make_environment(pod: Pod, c: Container, pod_ip: str,
         value = e.value
         vf = e.value_from if value is None and isinstance(e.value_from, dict) else {}
         cm_ref, s_ref = vf.get("configMapKeyRef"), vf.get("secretKeyRef")
-        if isinstance(cm_ref, dict):
-            name, key = str(cm_ref.get("name") or ""), str(cm_ref.get("key") or "")
-            optional = bool(cm_ref.get("optional"))
-            data = await source.config_map_data(name, optional)
-            if data is None or (key not in data and optional):
-                continue
-            if key not in data:
-                raise ConfigError(f"couldn't find key {key} in ConfigMap {ns}/{name}")
-            out[e.name] = data[key]
-            continue
-        if isinstance(s_ref, dict):
-            name, key = str(s_ref.get("name") or ""), str(s_ref.get("key") or "")
-            optional = bool(s_ref.get("optional"))
-            sdata = await source.secret_data(name, optional)
-            if sdata is None or (key not in sdata and optional):
-                continue
-            if key not in sdata:
-                raise ConfigError(f"couldn't find key {key} in Secret {ns}/{name}")
-            out[e.name] = _text(sdata[key])
+        key_ref = cm_ref if isinstance(cm_ref, dict) else s_ref
+        if isinstance(key_ref, dict):
+            kind = "ConfigMap" if key_ref is cm_ref else "Secret"
+            from_key = await _key_value(source, ns, kind, key_ref)
+            if from_key is not None:
+                out[e.name] = from_key
             continue
         field, res = vf.get("fieldRef"), vf.get("resourceFieldRef")
         if isinstance(field, dict):
@@ -163,6 +151,25 @@ async def make_environment(pod: Pod, c: Container, pod_ip: str,
             value = _resource_ref(c, res)
         out[e.name] = _expand(value or "", out)
     return out
+
+
+async def _key_value(source: ConfigSource, ns: str, kind: str,
+                     ref: dict[str, Any]) -> str | None:
+    """The value a configMapKeyRef or secretKeyRef (``kind`` ConfigMap or Secret) names;
+    None when it is optional and missing."""
+    name, key = str(ref.get("name") or ""), str(ref.get("key") or "")
+    optional = bool(ref.get("optional"))
+    data: dict[str, str] | None
+    if kind == "ConfigMap":
+        data = await source.config_map_data(name, optional)
+    else:
+        sdata = await source.secret_data(name, optional)
+        data = None if sdata is None else {k: _text(v) for k, v in sdata.items()}
+    if data is None or (key not in data and optional):
+        return None
+    if key not in data:
+        raise ConfigError(f"couldn't find key {key} in {kind} {ns}/{name}")
+    return data[key]
 
 
 def _text(raw: bytes) -> str:

@@ -94,6 +94,16 @@ def _message(exc: BaseException) -> str:
     return str(exc)
 
 
+def _stop_pump(stop: threading.Event, holder: dict[str, Any]) -> None:
+    """End a thread pumping a daemon stream (logs, events) into the event loop: tell it
+    to stop, and close its stream so that a blocking read returns."""
+    stop.set()
+    s = holder.get("stream")
+    if s is not None:
+        with contextlib.suppress(Exception):
+            s.close()
+
+
 class DockerRuntime:
     """ContainerRuntime on a Docker daemon (API 1.41)."""
 
@@ -440,11 +450,7 @@ class DockerRuntime:
                     raise item
                 yield item
         finally:
-            stop.set()
-            s = holder.get("stream")
-            if s is not None:
-                with contextlib.suppress(Exception):
-                    s.close()
+            _stop_pump(stop, holder)
             # Unblock a pump stuck on a full queue.
             while not queue.empty():
                 queue.get_nowait()
@@ -513,8 +519,4 @@ class DockerRuntime:
             while True:
                 yield await queue.get()
         finally:
-            stop.set()
-            s = holder.get("stream")
-            if s is not None:
-                with contextlib.suppress(Exception):
-                    s.close()
+            _stop_pump(stop, holder)
