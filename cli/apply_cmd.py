@@ -14,13 +14,12 @@ from typing import Any
 
 import click
 
+from api.wellknown import LAST_APPLIED_CONFIG_ANNOTATION
 from cli import manifests, output
 from cli.context import state
 from cli.errors import CliError, format_api_error
 from cli.options import common
 from client.errors import ApiError, NotFound, UnsupportedMediaType
-
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def three_way(last: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -45,12 +44,12 @@ def with_last_applied(doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
     body.pop("status", None)
     meta = body.setdefault("metadata", {})
     annotations = dict(meta.get("annotations") or {})
-    annotations.pop(LAST_APPLIED, None)
+    annotations.pop(LAST_APPLIED_CONFIG_ANNOTATION, None)
     meta["annotations"] = annotations or None
     if meta["annotations"] is None:
         del meta["annotations"]
     record = json.dumps(body, separators=(",", ":"), sort_keys=True)
-    meta.setdefault("annotations", {})[LAST_APPLIED] = record + "\n"
+    meta.setdefault("annotations", {})[LAST_APPLIED_CONFIG_ANNOTATION] = record + "\n"
     return body, record
 
 
@@ -97,7 +96,7 @@ def apply_cmd(filename: tuple[str, ...], output_: str | None) -> None:
             else:
                 annotations = current.metadata.annotations or {}
                 try:
-                    last = json.loads(annotations.get(LAST_APPLIED, "") or "{}")
+                    last = json.loads(annotations.get(LAST_APPLIED_CONFIG_ANNOTATION, "") or "{}")
                 except json.JSONDecodeError:
                     last = {}
                 _, last_record = with_last_applied(last) if last else ({}, "")
@@ -106,7 +105,7 @@ def apply_cmd(filename: tuple[str, ...], output_: str | None) -> None:
                 else:
                     patch = three_way(last if isinstance(last, dict) else {}, body)
                     patch.setdefault("metadata", {}).setdefault("annotations", {})[
-                        LAST_APPLIED] = record + "\n"
+                        LAST_APPLIED_CONFIG_ANNOTATION] = record + "\n"
                     try:
                         updated = st.client.patch(info.model, name, patch, ns,
                                                   patch_type="strategic")

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import click
 
-from api import resources
+from api import printers, resources
 from api.models import (
     ConfigMap,
     Deployment,
@@ -18,16 +18,23 @@ from api.models import (
     Secret,
 )
 from api.models.core import Container, ContainerState, PodTemplateSpec, TypedObject
+from api.models.meta import LabelSelector
 from api.resources import ResourceInfo
 from api.timeutil import parse_time, since
 from api.validation import decode_bytes
+from api.wellknown import LAST_APPLIED_CONFIG_ANNOTATION, revision_of
 from cli import output, tables
 from cli.context import State, resolve_kind, split_ref, state
+from cli.deployment_util import owned_replicasets
 from cli.errors import CliError, format_api_error
 from cli.options import common
 from client.errors import ApiError, NotFound
 
 NONE = "<none>"
+
+
+def _selector(sel: LabelSelector | None) -> str:
+    return printers.format_label_selector(sel.to_dict() if sel is not None else None)
 
 
 def fmt_time(ts: str | None) -> str:
@@ -223,7 +230,7 @@ def events_for(st: State, obj: TypedObject) -> list[Event]:
         items = st.client.list_all(Event, ns, field_selector=sel).items
     except ApiError:
         return []
-    return sorted(items, key=lambda e: tables.event_time(e) or "")
+    return tables.sort_objects(resources.EVENTS, items)
 
 
 def events_section(events: list[Event]) -> str:
@@ -232,7 +239,7 @@ def events_section(events: list[Event]) -> str:
     rows = [["Type", "Reason", "Age", "From", "Message"],
             ["----", "------", "----", "----", "-------"]]
     for e in events:
-        age = since(tables.event_time(e))
+        age = since(printers.event_last_seen(e.to_dict()))
         if (e.count or 1) > 1 and e.first_timestamp:
             age = f"{age} (x{e.count} over {since(e.first_timestamp)})"
         src = (e.source.component if e.source else None) or e.reporting_component or ""
@@ -262,7 +269,7 @@ def describe_pod(st: State, pod: Pod) -> str:
     w.kv(0, "Start Time", fmt_time(s.start_time if s else None))
     w.map(0, "Labels", pod.metadata.labels)
     w.map(0, "Annotations", pod.metadata.annotations, ": ")
-    status = tables.pod_status_reason(pod)
+    status = printers.pod_status_reason(pod.to_dict())
     if pod.metadata.deletion_timestamp:
         status = (f"Terminating (lasts {since(pod.metadata.deletion_timestamp)})")
     w.kv(0, "Status", status)
@@ -296,15 +303,13 @@ def describe_pod(st: State, pod: Pod) -> str:
 
 
 def describe_deployment(st: State, dep: Deployment) -> str:
-    from cli.rollout import owned_replicasets, revision_of
-
     w = Writer()
     _meta(w, dep, True)
     w.kv(0, "CreationTimestamp", fmt_time(dep.metadata.creation_timestamp))
     w.map(0, "Labels", dep.metadata.labels)
     w.map(0, "Annotations", {k: v for k, v in (dep.metadata.annotations or {}).items()
-                             if k != "kubectl.kubernetes.io/last-applied-configuration"}, ": ")
-    w.kv(0, "Selector", tables.selector_string(dep.spec.selector))
+                             if k != LAST_APPLIED_CONFIG_ANNOTATION}, ": ")
+    w.kv(0, "Selector", _selector(dep.spec.selector))
     s = dep.status
     desired = dep.spec.replicas if dep.spec.replicas is not None else 1
     w.kv(0, "Replicas", f"{desired} desired | {(s.updated_replicas if s else 0) or 0} updated | "
@@ -345,7 +350,7 @@ def describe_deployment(st: State, dep: Deployment) -> str:
 def describe_replicaset(st: State, rs: ReplicaSet) -> str:
     w = Writer()
     _meta(w, rs, True)
-    w.kv(0, "Selector", tables.selector_string(rs.spec.selector))
+    w.kv(0, "Selector", _selector(rs.spec.selector))
     w.map(0, "Labels", rs.metadata.labels)
     w.map(0, "Annotations", rs.metadata.annotations, ": ")
     ctl = _controlled_by(rs)
@@ -368,7 +373,7 @@ def describe_replicaset(st: State, rs: ReplicaSet) -> str:
 def describe_node(st: State, node: Node) -> str:
     w = Writer()
     w.kv(0, "Name", node.metadata.name)
-    w.kv(0, "Roles", tables.node_roles(node))
+    w.kv(0, "Roles", printers.node_roles(node.to_dict()))
     w.map(0, "Labels", node.metadata.labels)
     w.map(0, "Annotations", node.metadata.annotations, ": ")
     w.kv(0, "CreationTimestamp", fmt_time(node.metadata.creation_timestamp))
@@ -522,7 +527,7 @@ def describe_cmd(args: tuple[str, ...], selector: str | None, all_namespaces: bo
                            if info.namespaced and not all_namespaces else "No resources found",
                            err=True)
                 return
-            found = [(info, o) for o in sorted(items, key=lambda o: tables.sort_key(info, o))]
+            found = [(info, o) for o in tables.sort_objects(info, list(items))]
     for info, name in refs:
         try:
             found.extend((info, o) for o in _find(st, info, name))

@@ -18,13 +18,12 @@ from typing import Any
 import click
 
 from api.models import Pod
+from api.wellknown import DEFAULT_CONTAINER_ANNOTATION
 from cli.context import state
 from cli.errors import CliError
 from cli.options import common
 from client.config import load_config
 from client.exec import exec_pod
-
-DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 
 
 class _ExecCommand(click.Command):

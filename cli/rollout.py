@@ -14,27 +14,24 @@ from typing import Any
 import click
 
 from api import resources
-from api.models import Deployment, ReplicaSet
+from api.models import Deployment
 from api.models.core import PodTemplateSpec
 from api.resources import ResourceInfo
 from api.timeutil import now
+from api.wellknown import (
+    CHANGE_CAUSE_ANNOTATION,
+    POD_TEMPLATE_HASH_LABEL,
+    RESTARTED_AT_ANNOTATION,
+    ROLLOUT_ANNOTATIONS,
+    revision_of,
+)
 from cli import output, tables
 from cli.context import State, object_refs, state
+from cli.deployment_util import owned_replicasets
 from cli.describe import describe_template
 from cli.errors import CliError
 from cli.options import common
 from client.errors import Conflict, Gone
-
-REVISION = "deployment.kubernetes.io/revision"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-HASH_LABEL = "pod-template-hash"
-# Annotations a rollback leaves alone, as kubectl does (they describe the ReplicaSet).
-_SKIP_ANNOTATIONS = {
-    REVISION, "deployment.kubernetes.io/revision-history",
-    "deployment.kubernetes.io/desired-replicas", "deployment.kubernetes.io/max-replicas",
-    "kubectl.kubernetes.io/last-applied-configuration",
-}
 
 
 def _deployment_refs(args: tuple[str, ...]) -> list[tuple[ResourceInfo, str]]:
@@ -43,20 +40,6 @@ def _deployment_refs(args: tuple[str, ...]) -> list[tuple[ResourceInfo, str]]:
         if info is not resources.DEPLOYMENTS:
             raise CliError(f"no rollout support for {info.plural}: only deployments")
     return refs
-
-
-def owned_replicasets(st: State, dep: Deployment) -> list[ReplicaSet]:
-    rs = st.client.list_all(ReplicaSet, dep.metadata.namespace or st.namespace).items
-    uid = dep.metadata.uid
-    return [r for r in rs if any(o.uid == uid and o.controller is not False
-                                 for o in r.metadata.owner_references or [])]
-
-
-def revision_of(obj: Deployment | ReplicaSet) -> int:
-    try:
-        return int((obj.metadata.annotations or {}).get(REVISION, "0"))
-    except ValueError:
-        return 0
 
 
 def status_message(dep: Deployment) -> tuple[str, bool]:
@@ -161,7 +144,7 @@ def history_cmd(args: tuple[str, ...], revision: int) -> None:
         click.echo(f"{tables.qualified_name(info, name)} ")
         rows = [["REVISION", "CHANGE-CAUSE"]]
         for rev in sorted(by_rev):
-            cause = (by_rev[rev].metadata.annotations or {}).get(CHANGE_CAUSE) or "<none>"
+            cause = (by_rev[rev].metadata.annotations or {}).get(CHANGE_CAUSE_ANNOTATION) or "<none>"
             rows.append([str(rev), cause])
         click.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(r, tables.widths(rows),
                                                                    strict=False)).rstrip()
@@ -172,7 +155,7 @@ def history_cmd(args: tuple[str, ...], revision: int) -> None:
 def _template_without_hash(t: PodTemplateSpec) -> dict[str, Any]:
     d = t.to_dict()
     labels = (d.get("metadata") or {}).get("labels") or {}
-    labels.pop(HASH_LABEL, None)
+    labels.pop(POD_TEMPLATE_HASH_LABEL, None)
     if "metadata" in d:
         d["metadata"].pop("creationTimestamp", None)
     return d
@@ -222,7 +205,7 @@ def undo_cmd(args: tuple[str, ...], to_revision: int) -> None:
                        f"already matches revision {revision_of(target)})")
             continue
         annotations = {k: v for k, v in (target.metadata.annotations or {}).items()
-                       if k not in _SKIP_ANNOTATIONS}
+                       if k not in ROLLOUT_ANNOTATIONS}
 
         def change(d: Deployment, wanted: dict[str, Any] = wanted,
                    annotations: dict[str, str] = annotations) -> bool:
@@ -245,7 +228,7 @@ def restart_cmd(args: tuple[str, ...]) -> None:
         dep = st.client.get(Deployment, name, st.namespace)
         if dep.spec.paused:
             raise CliError("can't restart paused deployment (run rollout resume first)")
-        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now()}}}}}
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: now()}}}}}
         st.client.patch(Deployment, name, patch, st.namespace, patch_type="merge")
         output.done(info, name, "restarted")
 

@@ -16,12 +16,12 @@ from datetime import datetime
 
 import click
 
-from api import resources
+from api import printers, resources
 from api.models import Deployment, Event, Node, Pod, ReplicaSet
 from api.models.core import TypedObject
 from api.resources import ResourceInfo
 from api.timeutil import parse_time
-from cli import tables
+from api.wellknown import REVISION_ANNOTATION
 from cli.context import State, object_refs, state
 from cli.errors import CliError
 from cli.options import common
@@ -143,7 +143,7 @@ class Tracer:
 
     def replicaset(self, rs: ReplicaSet) -> Step:
         desired = rs.spec.replicas if rs.spec.replicas is not None else 1
-        rev = (rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision")
+        rev = (rs.metadata.annotations or {}).get(REVISION_ANNOTATION)
         s = rs.status
         text = (f"replicaset/{rs.metadata.name} created"
                 + (f" (revision {rev})" if rev else "")
@@ -164,7 +164,7 @@ class Tracer:
     def pod(self, pod: Pod) -> Step:
         created = _t(pod.metadata.creation_timestamp)
         s = pod.status
-        phase = tables.pod_status_reason(pod)
+        phase = printers.pod_status_reason(pod.to_dict())
         where = f" on {pod.spec.node_name}" if pod.spec.node_name else ""
         ip = f" ({s.pod_ip})" if s and s.pod_ip else ""
         node = Step(f"pod/{pod.metadata.name} created -> {phase}{where}{ip}", created)
@@ -215,7 +215,7 @@ class Tracer:
         return None
 
     def node(self, node: Node) -> Step:
-        root = Step(f"node/{node.metadata.name} registered -> {tables.node_status(node)}",
+        root = Step(f"node/{node.metadata.name} registered -> {printers.node_status(node.to_dict())}",
                     _t(node.metadata.creation_timestamp))
         root.children += [_event_step(e) for e in self.events_of(node)]
         return root
