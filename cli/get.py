@@ -1,20 +1,31 @@
-"""``minictl get``: tables computed from typed objects, several kinds, ``-o``, ``-w``."""
+"""``minictl get``: the server's Tables (as kubectl asks for them), several kinds, ``-o``,
+``-w``.
+
+Tables (plain and ``-o wide``) come from the API server with ``as=Table``, so minictl prints
+the same columns as kubectl; ``-o yaml|json|name|jsonpath|custom-columns`` work on the
+objects themselves.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import click
 
+from api import resources
 from api.models.core import TypedObject
 from api.resources import ResourceInfo
-from cli import output, tables
+from cli import output, server_tables, tables
 from cli.context import State, resolve_kind, split_ref, state
 from cli.errors import CliError, format_api_error
 from cli.options import common
-from client.errors import ApiError, Gone, NotFound
+from cli.tables import Table
+from client.errors import Gone, NotFound
 
 Pair = tuple[ResourceInfo, TypedObject]
+T = TypeVar("T")
 
 
 def parse_kinds(spec: str) -> list[ResourceInfo]:
@@ -32,14 +43,24 @@ def parse_kinds(spec: str) -> list[ResourceInfo]:
     return out
 
 
+def list_table(st: State, info: ResourceInfo, *, all_namespaces: bool, selector: str | None,
+               field_selector: str | None) -> Table:
+    """The server's Table of a kind, rows sorted as ``list_kind`` sorts objects (events
+    need their times, so their rows carry the whole object)."""
+    ns = None if (all_namespaces or not info.namespaced) else st.namespace
+    table = server_tables.list_table(
+        st.client, info, ns, label_selector=selector, field_selector=field_selector,
+        include_object="Object" if info is resources.EVENTS else None)
+    table["rows"] = tables.sort_rows(info, table.get("rows") or [])
+    return table
+
+
 def list_kind(st: State, info: ResourceInfo, *, all_namespaces: bool, selector: str | None,
               field_selector: str | None) -> tuple[list[TypedObject], str]:
     ns = None if (all_namespaces or not info.namespaced) else st.namespace
     res = st.client.list_all(info.model, ns, label_selector=selector,
                              field_selector=field_selector)
-    items: list[TypedObject] = list(res.items)
-    items.sort(key=lambda o: tables.sort_key(info, o))
-    return items, res.resource_version
+    return tables.sort_objects(info, list(res.items)), res.resource_version
 
 
 def no_resources(st: State, all_namespaces: bool, namespaced: bool) -> str:
@@ -111,9 +132,6 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
             if len(kinds) > 1:
                 raise CliError("you may only specify a single resource type when naming objects")
             named = [(kinds[0], n) for n in args[1:]]
-    for info in kinds + [i for i, _ in named]:
-        if not tables.supports(info):
-            raise CliError(f'the server doesn\'t have a resource type "{info.plural}"')
     if (selector or field_selector) and named:
         raise CliError("selectors cannot be used when naming objects")
 
@@ -127,6 +145,14 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
         _watch(st, info, names, fmt, all_namespaces=all_namespaces, selector=selector,
                field_selector=field_selector, watch_only=watch_only, limit=limit,
                show_labels=show_labels, no_headers=no_headers, printer=printer)
+        return
+
+    with_kind = len(kinds) > 1 or len({i for i, _ in named}) > 1 or (
+        bool(args) and args[0] == "all")
+    if fmt in (None, "wide") and printer is None:
+        _print_tables(st, kinds, named, wide=fmt == "wide", all_namespaces=all_namespaces,
+                      selector=selector, field_selector=field_selector, with_kind=with_kind,
+                      show_labels=show_labels, no_headers=no_headers)
         return
 
     pairs: list[Pair] = []
@@ -143,12 +169,8 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
             items, _ = list_kind(st, info, all_namespaces=all_namespaces, selector=selector,
                                  field_selector=field_selector)
             pairs.extend((info, o) for o in items)
-    with_kind = len(kinds) > 1 or len({i for i, _ in named}) > 1 or (
-        bool(args) and args[0] == "all")
     if pairs:
         output.print_objects(pairs, fmt, single=bool(named) and len(named) == 1,
-                             with_namespace=all_namespaces and any(i.namespaced for i, _ in pairs),
-                             with_kind=with_kind, show_labels=show_labels, no_headers=no_headers,
                              printer=printer)
     elif not named:
         if fmt in ("yaml", "json") or printer is not None:
@@ -157,31 +179,129 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
         else:
             click.echo(no_resources(st, all_namespaces, any(i.namespaced for i in kinds)),
                        err=True)
+    _fail_on(errors)
+
+
+def _fail_on(errors: list[str]) -> None:
     if errors:
         for e in errors:
             click.echo(e, err=True)
         raise SystemExit(1)
 
 
+def _print_tables(st: State, kinds: list[ResourceInfo], named: list[tuple[ResourceInfo, str]],
+                  *, wide: bool, all_namespaces: bool, selector: str | None,
+                  field_selector: str | None, with_kind: bool, show_labels: bool,
+                  no_headers: bool) -> None:
+    """The server's Tables, one per kind in the order kinds were asked for."""
+    by_kind: dict[ResourceInfo, Table] = {}
+    errors: list[str] = []
+    if named:
+        for info, name in named:
+            try:
+                ns = st.namespace if info.namespaced else None
+                one = server_tables.get_table(st.client, info, name, ns)
+            except NotFound as exc:
+                errors.append(format_api_error(exc, st.server))
+                continue
+            if info in by_kind:
+                by_kind[info]["rows"] += one.get("rows") or []
+            else:
+                by_kind[info] = {**one, "rows": list(one.get("rows") or [])}
+    else:
+        for info in kinds:
+            table = list_table(st, info, all_namespaces=all_namespaces, selector=selector,
+                               field_selector=field_selector)
+            if table.get("rows"):
+                by_kind[info] = table
+    if by_kind:
+        with_ns = all_namespaces and any(i.namespaced for i in by_kind)
+        blocks: list[str] = []
+        for info, table in by_kind.items():
+            layout = tables.Layout(wide=wide, with_namespace=with_ns, show_labels=show_labels,
+                                   kind=tables.kind_prefix(info) if with_kind else None)
+            lines = [] if no_headers else [tables.header(table, layout)]
+            blocks.append(tables.render(lines + tables.rows(table, layout)))
+        click.echo("\n\n".join(blocks))
+    elif not named:
+        click.echo(no_resources(st, all_namespaces, any(i.namespaced for i in kinds)), err=True)
+    _fail_on(errors)
+
+
 def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
            all_namespaces: bool, selector: str | None, field_selector: str | None,
            watch_only: bool, limit: float, show_labels: bool, no_headers: bool,
            printer: output.TemplatePrinter | None = None) -> None:
-    ns = None if (all_namespaces or not info.namespaced) else st.namespace
     if names:
         if len(names) > 1:
             raise CliError("watch is only supported on individual resources and resource "
                            "collections, but multiple names were given")
         field_selector = f"metadata.name={names[0]}"
     deadline = time.monotonic() + limit if limit > 0 else None
-    wide = fmt == "wide"
-    with_ns = all_namespaces and info.namespaced
-    head = output.table_header(info, wide=wide, with_namespace=with_ns, show_labels=show_labels)
+    if fmt in (None, "wide") and printer is None:
+        _watch_table(st, info, wide=fmt == "wide", all_namespaces=all_namespaces,
+                     selector=selector, field_selector=field_selector, watch_only=watch_only,
+                     deadline=deadline, show_labels=show_labels, no_headers=no_headers)
+    else:
+        _watch_objects(st, info, fmt, all_namespaces=all_namespaces, selector=selector,
+                       field_selector=field_selector, watch_only=watch_only, deadline=deadline,
+                       printer=printer)
+
+
+def _watch_table(st: State, info: ResourceInfo, *, wide: bool, all_namespaces: bool,
+                 selector: str | None, field_selector: str | None, watch_only: bool,
+                 deadline: float | None, show_labels: bool, no_headers: bool) -> None:
+    """kubectl get -w: the list as one table, then a row per event (one-row Tables),
+    the columns only ever widening."""
+    ns = None if (all_namespaces or not info.namespaced) else st.namespace
+    layout = tables.Layout(wide=wide, with_namespace=all_namespaces and info.namespaced,
+                           show_labels=show_labels)
+    listed = list_table(st, info, all_namespaces=all_namespaces, selector=selector,
+                        field_selector=field_selector)
+    head = tables.header(listed, layout)
     widths = tables.widths([head])
     printed_header = no_headers
 
-    def emit(obj: TypedObject) -> None:
+    def emit(table: Table) -> None:
         nonlocal printed_header, widths
+        for r in tables.rows(table, layout):
+            if not printed_header:
+                widths = tables.widths([head, r])
+                click.echo(tables.format_row(head, widths))
+                printed_header = True
+            widths = [max(a, b) for a, b in zip(widths, tables.widths([r]), strict=False)]
+            click.echo(tables.format_row(r, widths))
+
+    if not watch_only:
+        if listed.get("rows"):
+            lines = ([] if no_headers else [head]) + tables.rows(listed, layout)
+            widths = tables.widths(lines)
+            click.echo(tables.render(lines))
+            printed_header = True
+        elif not wide:
+            click.echo(no_resources(st, all_namespaces, info.namespaced), err=True)
+
+    def watch(rv: str, timeout: int) -> Iterator[tuple[str, str, Table]]:
+        for typ, obj in server_tables.watch_tables(
+                st.client, info, ns, resource_version=rv, label_selector=selector,
+                field_selector=field_selector, timeout_seconds=timeout):
+            yield typ, server_tables.resource_version(obj), obj
+
+    def relist() -> str:
+        return server_tables.resource_version(list_table(
+            st, info, all_namespaces=all_namespaces, selector=selector,
+            field_selector=field_selector))
+
+    _follow(watch, relist, server_tables.resource_version(listed), emit, deadline)
+
+
+def _watch_objects(st: State, info: ResourceInfo, fmt: str | None, *, all_namespaces: bool,
+                   selector: str | None, field_selector: str | None, watch_only: bool,
+                   deadline: float | None, printer: output.TemplatePrinter | None) -> None:
+    """-w with -o name|json|yaml|jsonpath|custom-columns: the objects themselves."""
+    ns = None if (all_namespaces or not info.namespaced) else st.namespace
+
+    def emit(obj: TypedObject) -> None:
         if isinstance(printer, output.JsonPathPrinter):
             # Per object, as kubectl does under -w (not wrapped in a List).
             click.echo(printer.text(output.wire(info, obj)), nl=False)
@@ -193,15 +313,6 @@ def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
             click.echo(output.dump_json(output.wire(info, obj)))
         elif fmt == "yaml":
             click.echo("---\n" + output.dump_yaml(output.wire(info, obj)).rstrip("\n"))
-        else:
-            r = output.table_row(info, obj, wide=wide, with_namespace=with_ns, with_kind=False,
-                                 show_labels=show_labels)
-            if not printed_header:
-                widths = tables.widths([head, r])
-                click.echo(tables.format_row(head, widths))
-                printed_header = True
-            widths = [max(a, b) for a, b in zip(widths, tables.widths([r]), strict=False)]
-            click.echo(tables.format_row(r, widths))
 
     items, rv = list_kind(st, info, all_namespaces=all_namespaces, selector=selector,
                           field_selector=field_selector)
@@ -209,31 +320,34 @@ def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
         if items and isinstance(printer, output.CustomColumnsPrinter):
             # The first listing is flushed as one block, so it is aligned as one table.
             click.echo(printer.emit([output.wire(info, o) for o in items]))
-        elif items and fmt not in ("name", "json", "yaml") and printer is None:
-            rows = ([] if no_headers else [head]) + [output.table_row(info, o, wide=wide, with_namespace=with_ns,
-                                              with_kind=False, show_labels=show_labels)
-                             for o in items]
-            widths = tables.widths(rows)
-            click.echo(tables.render(rows))
-            printed_header = True
         else:
             for o in items:
                 emit(o)
-            if not items and fmt is None:
-                click.echo(no_resources(st, all_namespaces, info.namespaced), err=True)
+
+    def watch(rv: str, timeout: int) -> Iterator[tuple[str, str, TypedObject]]:
+        for ev in st.client.watch(info.model, ns, resource_version=rv,
+                                  label_selector=selector, field_selector=field_selector,
+                                  timeout_seconds=timeout):
+            yield ev.type, ev.object.metadata.resource_version or "", ev.object
+
+    def relist() -> str:
+        return list_kind(st, info, all_namespaces=all_namespaces, selector=selector,
+                         field_selector=field_selector)[1]
+
+    _follow(watch, relist, rv, emit, deadline)
+
+
+def _follow(watch: Callable[[str, int], Iterator[tuple[str, str, T]]], relist: Callable[[], str],
+            rv: str, emit: Callable[[T], None], deadline: float | None) -> None:
+    """Watch from ``rv`` until the deadline, emitting changes; re-list after 410 Gone."""
     while deadline is None or time.monotonic() < deadline:
         remaining = None if deadline is None else max(1, int(deadline - time.monotonic()))
         try:
-            for ev in st.client.watch(info.model, ns, resource_version=rv,
-                                      label_selector=selector, field_selector=field_selector,
-                                      timeout_seconds=remaining or 300):
-                rv = ev.object.metadata.resource_version or rv
-                if ev.type in ("ADDED", "MODIFIED", "DELETED"):
-                    emit(ev.object)
+            for typ, new_rv, obj in watch(rv, remaining or 300):
+                rv = new_rv or rv
+                if typ in ("ADDED", "MODIFIED", "DELETED"):
+                    emit(obj)
                 if deadline is not None and time.monotonic() >= deadline:
                     return
         except Gone:
-            _, rv = list_kind(st, info, all_namespaces=all_namespaces, selector=selector,
-                              field_selector=field_selector)
-        except ApiError:
-            raise
+            rv = relist()

@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
+from api import printers
 from api.models import Node
-from cli import output, tables
+from cli import output
 from cli.context import state
 from cli.options import common
 
@@ -51,10 +52,12 @@ def cluster_info_cmd() -> None:
     st = state()
     st.client.request("GET", "/version")
     nodes = st.client.list_all(Node).items
-    ready = sum(1 for n in nodes if tables.node_status(n).startswith("Ready"))
+    statuses = [printers.node_status(n.to_dict()) for n in nodes]
+    ready = sum(1 for s in statuses if s.startswith("Ready"))
     click.echo(f"Kubernetes control plane is running at {st.server}")
     click.echo(f"Nodes: {len(nodes)} ({ready} Ready)"
-               + (": " + ", ".join(f"{n.metadata.name} {tables.node_status(n)}" for n in nodes)
+               + (": " + ", ".join(f"{n.metadata.name} {s}"
+                                   for n, s in zip(nodes, statuses, strict=True))
                   if nodes else ""))
     click.echo()
     click.echo("To see what the cluster did for a request, use 'minictl trace "

@@ -6,12 +6,11 @@ import sys
 
 import click
 
-from api import resources
+from api import printers, resources
 from api.models import Pod
 from cli.context import State, resolve_kind, split_ref, state
 from cli.errors import CliError
 from cli.options import common
-from cli.tables import selector_string
 
 
 def _pod_for(st: State, target: str) -> Pod:
@@ -25,7 +24,8 @@ def _pod_for(st: State, target: str) -> Pod:
         raise CliError(f"cannot get logs of {info.plural}")
     owner = st.client.get(info.model, name, st.namespace)
     sel = getattr(getattr(owner, "spec", None), "selector", None)
-    pods = st.client.list_all(Pod, st.namespace, label_selector=selector_string(sel)).items
+    selector = printers.format_label_selector(sel.to_dict() if sel is not None else None)
+    pods = st.client.list_all(Pod, st.namespace, label_selector=selector).items
     if not pods:
         raise CliError(f"no pods found for {info.singular}/{name}")
     running = [p for p in pods if p.status and p.status.phase == "Running"]

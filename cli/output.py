@@ -1,5 +1,5 @@
-"""Printing objects: tables, ``-o yaml|json|name|wide|jsonpath=|custom-columns=``, and
-kubectl's status lines."""
+"""Printing objects: ``-o yaml|json|name|jsonpath=|custom-columns=``, the output formats'
+checks, and kubectl's status lines (tables are the server's, laid out by cli.tables)."""
 
 from __future__ import annotations
 
@@ -71,10 +71,9 @@ def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_objects(pairs: list[tuple[ResourceInfo, TypedObject]], output: str | None, *,
-                  single: bool, with_namespace: bool = False, with_kind: bool = False,
-                  show_labels: bool = False, no_headers: bool = False,
-                  printer: TemplatePrinter | None = None) -> None:
-    """Everything ``get`` prints for a finished list (not for a watch)."""
+                  single: bool, printer: TemplatePrinter | None = None) -> None:
+    """What ``get`` prints for a finished list in the object formats (-o
+    yaml|json|name|jsonpath|custom-columns; tables are the server's: cli.get)."""
     if printer is not None:
         one = single and len(pairs) == 1
         dicts = [wire(info, obj) if one else jsonpath.json_round_trip(wire(info, obj))
@@ -92,43 +91,10 @@ def print_objects(pairs: list[tuple[ResourceInfo, TypedObject]], output: str | N
         for info, obj in pairs:
             click.echo(tables.qualified_name(info, obj.metadata.name or ""))
         return
-    if output in ("yaml", "json"):
-        dicts = [wire(info, obj) for info, obj in pairs]
-        data = dicts[0] if single and len(dicts) == 1 else as_list(dicts)
-        text = dump_yaml(data) if output == "yaml" else dump_json(data)
-        click.echo(text.rstrip("\n"))
-        return
-    wide = output == "wide"
-    blocks: list[str] = []
-    # One table per kind, in the order kinds were asked for.
-    order: list[ResourceInfo] = []
-    for info, _ in pairs:
-        if info not in order:
-            order.append(info)
-    for info in order:
-        objs = [o for i, o in pairs if i is info]
-        rows = [] if no_headers else [table_header(info, wide=wide,
-                                                    with_namespace=with_namespace,
-                                                    show_labels=show_labels)]
-        rows += [table_row(info, o, wide=wide, with_namespace=with_namespace,
-                           with_kind=with_kind, show_labels=show_labels) for o in objs]
-        blocks.append(tables.render(rows))
-    click.echo("\n\n".join(blocks))
-
-
-def table_header(info: ResourceInfo, *, wide: bool, with_namespace: bool,
-                 show_labels: bool = False) -> list[str]:
-    h = tables.header(info, wide=wide, with_namespace=with_namespace)
-    return [*h, "LABELS"] if show_labels else h
-
-
-def table_row(info: ResourceInfo, obj: TypedObject, *, wide: bool, with_namespace: bool,
-              with_kind: bool, show_labels: bool = False) -> list[str]:
-    r = tables.row(info, obj, wide=wide, with_namespace=with_namespace, with_kind=with_kind)
-    if show_labels:
-        labels = obj.metadata.labels or {}
-        r.append(",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>")
-    return r
+    dicts = [wire(info, obj) for info, obj in pairs]
+    data = dicts[0] if single and len(dicts) == 1 else as_list(dicts)
+    text = dump_yaml(data) if output == "yaml" else dump_json(data)
+    click.echo(text.rstrip("\n"))
 
 
 # ---- -o jsonpath / custom-columns ---------------------------------------------------------

@@ -1,298 +1,135 @@
-"""kubectl's table columns, computed here from typed objects (not from the server's Table).
+"""Rendering the API server's Tables as ``kubectl get`` does.
 
-Each kind has a row function returning (columns, wide-only columns); ``render`` lays rows
-out as kubectl does: columns padded to the widest cell, three spaces apart.
+minictl asks for ``as=Table`` as kubectl does, so the columns and their cells are the
+server's (one set of printers, in the server's per-kind strategies); this module only
+lays the rows out, following k8s.io/cli-runtime/pkg/printers/tableprinter.go
+(decorateTable, printTable): priority>0 columns only with ``-o wide``, a NAMESPACE
+column first with ``-A``, LABELS last with ``--show-labels``, ``kind/name`` in the name
+column when several kinds are printed, a cell cut at its first line break (``...``), and
+every column as wide as its widest cell, three spaces apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from api import resources
-from api.models import (
-    ConfigMap,
-    Deployment,
-    Event,
-    Lease,
-    Namespace,
-    Node,
-    Pod,
-    ReplicaSet,
-    Secret,
-)
+from api import printers, resources
 from api.models.core import TypedObject
-from api.models.meta import LabelSelector
 from api.resources import ResourceInfo
-from api.timeutil import parse_time, since
 
-NONE = "<none>"
+# What kubectl get sends: a Table if the server can, else the object itself.
+TABLE_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,"
+                "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")
 
 Row = list[str]
+Table = dict[str, Any]
+TableRow = dict[str, Any]
+
+T = TypeVar("T", bound=TypedObject)
+
+_LINE_BREAKS = "\f\n\r"
 
 
 def qualified_name(info: ResourceInfo, name: str) -> str:
     """``pod/web`` or ``deployment.apps/web``: how kubectl names an object of a kind."""
-    kind = info.kind.lower() + (f".{info.group}" if info.group else "")
-    return f"{kind}/{name}"
+    return f"{kind_prefix(info)}/{name}"
 
 
-def selector_string(sel: LabelSelector | None) -> str:
-    if sel is None:
-        return NONE
-    parts = [f"{k}={v}" for k, v in sorted((sel.match_labels or {}).items())]
-    for req in sel.match_expressions or []:
-        op = req.operator
-        if op == "In":
-            parts.append(f"{req.key} in ({','.join(req.values or [])})")
-        elif op == "NotIn":
-            parts.append(f"{req.key} notin ({','.join(req.values or [])})")
-        elif op == "Exists":
-            parts.append(req.key)
-        elif op == "DoesNotExist":
-            parts.append(f"!{req.key}")
-    return ",".join(parts) or NONE
+def kind_prefix(info: ResourceInfo) -> str:
+    """The group-qualified kind in lower case, as kubectl prefixes names with it."""
+    return info.kind.lower() + (f".{info.group}" if info.group else "")
 
 
-# ---- pods -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Layout:
+    """How ``get`` decorates the server's Table (kubectl's PrintOptions)."""
+
+    wide: bool = False
+    with_namespace: bool = False
+    show_labels: bool = False
+    kind: str | None = None  # e.g. "deployment.apps": prefixes the name column
 
 
-def pod_status_reason(pod: Pod) -> str:
-    """The STATUS column: kubectl's printPod logic (waiting/terminated reasons win)."""
-    st = pod.status
-    reason = (st.phase if st else None) or "Pending"
-    if st and st.reason:
-        reason = st.reason
-    initializing = False
-    if st:
-        n_init = len(pod.spec.init_containers or [])
-        for i, c in enumerate(st.init_container_statuses or []):
-            t = c.state.terminated if c.state else None
-            w = c.state.waiting if c.state else None
-            if t and t.exit_code == 0:
-                continue
-            initializing = True
-            if t:
-                reason = f"Init:{t.reason}" if t.reason else (
-                    f"Init:Signal:{t.signal}" if t.signal else f"Init:ExitCode:{t.exit_code}")
-            elif w and w.reason and w.reason != "PodInitializing":
-                reason = f"Init:{w.reason}"
-            else:
-                reason = f"Init:{i}/{n_init}"
-            break
-    if st and not initializing:
-        has_running = False
-        for c in reversed(st.container_statuses or []):
-            state = c.state
-            if state and state.waiting and state.waiting.reason:
-                reason = state.waiting.reason
-            elif state and state.terminated and state.terminated.reason:
-                reason = state.terminated.reason
-            elif state and state.terminated:
-                t = state.terminated
-                reason = f"Signal:{t.signal}" if t.signal else f"ExitCode:{t.exit_code}"
-            elif c.ready and state and state.running:
-                has_running = True
-        if reason == "Completed" and has_running:
-            ready = any(c.type == "Ready" and c.status == "True" for c in st.conditions or [])
-            reason = "Running" if ready else "NotReady"
-    if pod.metadata.deletion_timestamp:
-        reason = "Unknown" if (st and st.reason == "NodeLost") else "Terminating"
-    return reason
+def _shown(table: Table, wide: bool) -> list[int]:
+    return [i for i, c in enumerate(table.get("columnDefinitions") or [])
+            if wide or not c.get("priority")]
 
 
-def pod_ready(pod: Pod) -> str:
-    total = len(pod.spec.containers)
-    statuses = (pod.status.container_statuses if pod.status else None) or []
-    ready = sum(1 for c in statuses if c.ready and c.state and c.state.running)
-    return f"{ready}/{total}"
+def header(table: Table, layout: Layout) -> Row:
+    columns = table.get("columnDefinitions") or []
+    names = [str(columns[i].get("name") or "").upper() for i in _shown(table, layout.wide)]
+    return ((["NAMESPACE"] if layout.with_namespace else []) + names
+            + (["LABELS"] if layout.show_labels else []))
 
 
-def pod_restarts(pod: Pod, now: datetime | None = None) -> str:
-    statuses = (pod.status.container_statuses if pod.status else None) or []
-    restarts = sum(c.restart_count for c in statuses)
-    last: str | None = None
-    for c in statuses:
-        t = c.last_state.terminated if c.last_state else None
-        if t and t.finished_at and (last is None or parse_time(t.finished_at) > parse_time(last)):
-            last = t.finished_at
-    if restarts and last:
-        return f"{restarts} ({since(last, now)} ago)"
-    return str(restarts)
-
-
-def _pod_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
-    assert isinstance(o, Pod)
-    st = o.status
-    return (
-        [pod_ready(o), pod_status_reason(o), pod_restarts(o, now),
-         since(o.metadata.creation_timestamp, now)],
-        [(st.pod_ip if st else None) or NONE, o.spec.node_name or NONE,
-         (st.nominated_node_name if st else None) or NONE, NONE],
-    )
-
-
-# ---- apps -------------------------------------------------------------------
-
-
-def _containers_images(template_containers: Sequence[object]) -> Row:
-    names = ",".join(getattr(c, "name", "") for c in template_containers)
-    images = ",".join(getattr(c, "image", "") or "" for c in template_containers)
-    return [names, images]
-
-
-def _deployment_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
-    assert isinstance(o, Deployment)
-    st = o.status
-    desired = o.spec.replicas if o.spec.replicas is not None else 1
-    return (
-        [f"{(st.ready_replicas if st else None) or 0}/{desired}",
-         str((st.updated_replicas if st else None) or 0),
-         str((st.available_replicas if st else None) or 0),
-         since(o.metadata.creation_timestamp, now)],
-        [*_containers_images(o.spec.template.spec.containers), selector_string(o.spec.selector)],
-    )
-
-
-def _replicaset_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
-    assert isinstance(o, ReplicaSet)
-    st = o.status
-    containers = o.spec.template.spec.containers if o.spec.template else []
-    return (
-        [str(o.spec.replicas if o.spec.replicas is not None else 1),
-         str(st.replicas if st else 0), str((st.ready_replicas if st else None) or 0),
-         since(o.metadata.creation_timestamp, now)],
-        [*_containers_images(containers), selector_string(o.spec.selector)],
-    )
-
-
-# ---- cluster ------------------------------------------------------------------
-
-
-def node_status(node: Node) -> str:
-    conds = (node.status.conditions if node.status else None) or []
-    ready = next((c for c in conds if c.type == "Ready"), None)
-    if ready is None:
-        out = "Unknown"
+def cell_text(value: Any) -> str:
+    """A cell as Go's fmt prints it, cut at its first line break as kubectl does."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
     else:
-        out = {"True": "Ready", "False": "NotReady"}.get(ready.status, "Unknown")
-    if node.spec and node.spec.unschedulable:
-        out += ",SchedulingDisabled"
+        text = str(value)
+    cut = min((i for i in (text.find(c) for c in _LINE_BREAKS) if i >= 0), default=-1)
+    return text if cut < 0 else text[:cut] + "..."
+
+
+def row_metadata(r: TableRow) -> dict[str, Any]:
+    """The row's object metadata (the server includes it unless includeObject=None)."""
+    meta = printers.dig(r, "object", "metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def format_labels(labels: dict[str, str] | None) -> str:
+    """labels.FormatLabels: ``k=v`` sorted by key, comma-joined, or <none>."""
+    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or printers.NONE
+
+
+def rows(table: Table, layout: Layout, table_rows: Iterable[TableRow] | None = None) -> list[Row]:
+    """The printed cells of ``table_rows`` (default: all the table's rows)."""
+    columns = table.get("columnDefinitions") or []
+    shown = _shown(table, layout.wide)
+    name_col = -1
+    if layout.kind:
+        name_col = next((i for i, c in enumerate(columns)
+                         if c.get("format") == "name" and c.get("type") == "string"), -1)
+    out: list[Row] = []
+    if table_rows is None:
+        table_rows = table.get("rows") or []
+    for r in table_rows:
+        cells = list(r.get("cells") or [])
+        if 0 <= name_col < len(cells):
+            cells[name_col] = f"{layout.kind}/{cells[name_col]}"
+        line = [cell_text(cells[i]) if i < len(cells) else "" for i in shown]
+        if layout.with_namespace or layout.show_labels:
+            meta = row_metadata(r)
+            if layout.with_namespace:
+                line.insert(0, meta.get("namespace") or "")
+            if layout.show_labels:
+                line.append(format_labels(meta.get("labels")))
+        out.append(line)
     return out
 
 
-def node_roles(node: Node) -> str:
-    prefix = "node-role.kubernetes.io/"
-    roles = sorted(k[len(prefix):] for k in (node.metadata.labels or {}) if k.startswith(prefix))
-    return ",".join(r for r in roles if r) or NONE
+def sort_key(info: ResourceInfo, obj: dict[str, Any]) -> tuple[str, str]:
+    """How get orders a kind's objects (wire form, or a row's PartialObjectMetadata):
+    events by when they were last seen, everything else by namespace and name."""
+    meta = obj.get("metadata") or {}
+    if info is resources.EVENTS:
+        return (printers.event_last_seen(obj) or "", meta.get("name") or "")
+    return (meta.get("namespace") or "", meta.get("name") or "")
 
 
-def node_address(node: Node, kind: str) -> str:
-    for a in (node.status.addresses if node.status else None) or []:
-        if a.type == kind:
-            return a.address
-    return NONE
+def sort_rows(info: ResourceInfo, table_rows: list[TableRow]) -> list[TableRow]:
+    return sorted(table_rows, key=lambda r: sort_key(info, r.get("object") or {}))
 
 
-def _node_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
-    assert isinstance(o, Node)
-    info = o.status.node_info if o.status else None
-    return (
-        [node_status(o), node_roles(o), since(o.metadata.creation_timestamp, now),
-         (info.kubelet_version if info else None) or ""],
-        [node_address(o, "InternalIP"), node_address(o, "ExternalIP"),
-         (info.os_image if info else None) or "<unknown>",
-         (info.kernel_version if info else None) or "<unknown>",
-         (info.container_runtime_version if info else None) or "<unknown>"],
-    )
-
-
-def _namespace_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
-    assert isinstance(o, Namespace)
-    phase = (o.status.phase if o.status else None) or "Active"
-    return [phase, since(o.metadata.creation_timestamp, now)], []
-
-
-def event_time(e: Event) -> str | None:
-    return e.last_timestamp or e.event_time or e.first_timestamp or e.metadata.creation_timestamp
-
-
-def event_object(e: Event) -> str:
-    ref = e.involved_object
-    return f"{(ref.kind or '').lower()}/{ref.name or ''}"
-
-
-def _event_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
-    assert isinstance(o, Event)
-    src = o.source.component if o.source and o.source.component else (
-        o.reporting_component or "")
-    if o.source and o.source.host:
-        src += f", {o.source.host}"
-    return (
-        [since(event_time(o), now), o.type or "", o.reason or "", event_object(o),
-         (o.message or "").strip()],
-        [o.involved_object.field_path or "", src,
-         since(o.first_timestamp or o.event_time, now), str(o.count or 1),
-         o.metadata.name or ""],
-    )
-
-
-def _lease_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
-    assert isinstance(o, Lease)
-    holder = (o.spec.holder_identity if o.spec else None) or ""
-    return [holder, since(o.metadata.creation_timestamp, now)], []
-
-
-def _configmap_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
-    assert isinstance(o, ConfigMap)
-    n = len(o.data or {}) + len(o.binary_data or {})
-    return [str(n), since(o.metadata.creation_timestamp, now)], []
-
-
-def _secret_row(o: TypedObject, now: datetime) -> tuple[Row, Row]:
-    assert isinstance(o, Secret)
-    return [o.type or "", str(len(o.data or {})), since(o.metadata.creation_timestamp, now)], []
-
-
-RowFn = Callable[[TypedObject, datetime], tuple[Row, Row]]
-
-# kind -> (columns after NAME, wide-only columns, row function)
-COLUMNS: dict[str, tuple[list[str], list[str], RowFn]] = {
-    "Pod": (["READY", "STATUS", "RESTARTS", "AGE"],
-            ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"], _pod_row),
-    "Deployment": (["READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
-                   ["CONTAINERS", "IMAGES", "SELECTOR"], _deployment_row),
-    "ReplicaSet": (["DESIRED", "CURRENT", "READY", "AGE"],
-                   ["CONTAINERS", "IMAGES", "SELECTOR"], _replicaset_row),
-    "Node": (["STATUS", "ROLES", "AGE", "VERSION"],
-             ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"],
-             _node_row),
-    "Namespace": (["STATUS", "AGE"], [], _namespace_row),
-    "Event": (["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
-              ["SUBOBJECT", "SOURCE", "FIRST SEEN", "COUNT", "NAME"], _event_row),
-    "Lease": (["HOLDER", "AGE"], [], _lease_row),
-    "ConfigMap": (["DATA", "AGE"], [], _configmap_row),
-    "Secret": (["TYPE", "DATA", "AGE"], [], _secret_row),
-}
-
-
-def header(info: ResourceInfo, *, wide: bool, with_namespace: bool) -> Row:
-    cols, wide_cols, _ = COLUMNS[info.kind]
-    # Events have no NAME column in kubectl's narrow view: the OBJECT says what it is about.
-    head = [] if info.kind == "Event" else ["NAME"]
-    head = head + cols + (wide_cols if wide else [])
-    return (["NAMESPACE"] if with_namespace else []) + head
-
-
-def row(info: ResourceInfo, obj: TypedObject, *, wide: bool, with_namespace: bool,
-        with_kind: bool, now: datetime | None = None) -> Row:
-    _, _, fn = COLUMNS[info.kind]
-    main, extra = fn(obj, now or datetime.now(UTC))
-    name = obj.metadata.name or ""
-    if with_kind:
-        name = qualified_name(info, name)
-    cells = ([] if info.kind == "Event" else [name]) + main + (extra if wide else [])
-    return ([obj.metadata.namespace or ""] if with_namespace else []) + cells
+def sort_objects(info: ResourceInfo, objs: list[T]) -> list[T]:
+    if info is resources.EVENTS:
+        return sorted(objs, key=lambda o: sort_key(info, o.to_dict()))
+    return sorted(objs, key=lambda o: (o.metadata.namespace or "", o.metadata.name or ""))
 
 
 def widths(rows: Iterable[Row]) -> list[int]:
@@ -315,16 +152,6 @@ def render(rows: list[Row]) -> str:
     """kubectl's tabwriter layout: every column as wide as its widest cell, 3 spaces apart."""
     w = widths(rows)
     return "\n".join(format_row(r, w) for r in rows)
-
-
-def sort_key(info: ResourceInfo, obj: TypedObject) -> tuple[str, str]:
-    if info.kind == "Event" and isinstance(obj, Event):
-        return (event_time(obj) or "", obj.metadata.name or "")
-    return (obj.metadata.namespace or "", obj.metadata.name or "")
-
-
-def supports(info: ResourceInfo) -> bool:
-    return info.kind in COLUMNS
 
 
 def all_kinds() -> list[ResourceInfo]:

@@ -1,24 +1,30 @@
-"""kubectl's STATUS column and table layout, as pure functions (no server needed; AGE is
-api.timeutil's, tested in test_api_timeutil)."""
+"""kubectl's STATUS column (api.printers, which the server's tables and describe share) and
+minictl's table layout, as pure functions (no server needed; AGE is api.timeutil's, tested
+in test_api_timeutil)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from api.models import Pod
+from api.printers import pod_ready, pod_restarts, pod_status_reason
 from cli.errors import CliError
 from cli.output import parse_duration
-from cli.tables import pod_ready, pod_restarts, pod_status_reason, render
+from cli.tables import render
 
 
-def _pod(status: dict[str, object], deleting: bool = False, containers: int = 1) -> Pod:
+def _pod(status: dict[str, object], deleting: bool = False,
+         containers: int = 1) -> dict[str, Any]:
+    """The pod's wire form (through the model, as the server would store it)."""
     meta: dict[str, object] = {"name": "p"}
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     return Pod.from_dict({"metadata": meta, "spec": {"containers": [
-        {"name": f"c{i}", "image": "x"} for i in range(containers)]}, "status": status})
+        {"name": f"c{i}", "image": "x"} for i in range(containers)]},
+        "status": status}).to_dict()
 
 
 def test_pod_status_column() -> None:
