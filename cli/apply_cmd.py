@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from api.wellknown import LAST_APPLIED_CONFIG_ANNOTATION
-from cli import manifests, output
+from cli import manifests, output, tables
 from cli.context import state
 from cli.errors import CliError, format_api_error
 from cli.options import common
@@ -123,9 +123,7 @@ def apply_cmd(filename: tuple[str, ...], output_: str | None) -> None:
             failed = True
             continue
         if fmt == "name":
-            from cli.tables import qualified_name
-
-            click.echo(qualified_name(info, name))
+            click.echo(tables.qualified_name(info, name))
         else:
             output.done(info, name, verb)
     if failed:
