@@ -13,6 +13,20 @@ from typing import Any, NoReturn
 
 import click
 
+from cli import (
+    apply_cmd,
+    create,
+    create_config,  # noqa: F401  (adds configmap and secret to create)
+    delete,
+    describe,
+    exec_cmd,
+    get,
+    info,
+    logs,
+    rollout,
+    trace,
+    workload,
+)
 from cli.context import State
 from cli.errors import CliError, format_api_error
 from client.errors import ApiError
@@ -81,21 +95,6 @@ def cli(ctx: click.Context, server: str | None, namespace: str | None) -> None:
 
 
 def _register() -> None:
-    from cli import (
-        apply_cmd,
-        create,
-        create_config,  # noqa: F401  (adds configmap and secret to create)
-        delete,
-        describe,
-        exec_cmd,
-        get,
-        info,
-        logs,
-        rollout,
-        trace,
-        workload,
-    )
-
     cli.add_command(get.get_cmd)
     cli.add_command(describe.describe_cmd)
     cli.add_command(create.create_cmd)
