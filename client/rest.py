@@ -4,6 +4,8 @@ Every operation is written once, as a generator that yields ``Req`` values and r
 the decoded JSON of each answer (a sans-IO core). ``AsyncClient`` and ``Client`` only
 drive those generators over httpx (async/sync), so request building, decoding, Status
 -> exception mapping and retry decisions cannot drift apart between the two faces.
+Retries are the core's too: after a failed attempt, ``retry_delay`` says how long to wait
+before sending again or raises what the caller gets; a face only sends and sleeps.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import asyncio
 import codecs
 import gc
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ import orjson
 
 from api import resources
 from api.models import ObjectMeta, Scale, TypedObject
+from client.backoff import exponential, jittered
 from client.config import load_config
 from client.errors import ApiError, ServerUnavailable, error_from_response, unavailable
 
@@ -391,15 +393,15 @@ def scale_patch(patch: dict[str, Any] | int) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Jittered exponential backoff for requests that may be sent again."""
+    """Jittered exponential backoff for requests that may be sent again: retry number
+    ``attempt`` waits ``min(cap, base * 2**attempt)``, give or take half."""
 
     retries: int = 4
     base: float = 0.1
     cap: float = 2.0
 
     def delay(self, attempt: int) -> float:
-        d = min(self.cap, self.base * 2.0 ** attempt)
-        return d * random.uniform(0.5, 1.5)
+        return jittered(exponential(attempt, self.base, self.cap), 0.5)
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -412,12 +414,22 @@ def _never_sent(exc: BaseException) -> bool:
     return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | ConnectionRefusedError)
 
 
-def may_retry_exception(req: Req, exc: BaseException) -> bool:
-    return req.idempotent or _never_sent(exc)
-
-
-def may_retry_status(req: Req, code: int) -> bool:
-    return req.idempotent and code in _RETRY_CODES
+def retry_delay(policy: RetryPolicy, server: str, req: Req, attempt: int,
+                failure: httpx.Response | BaseException) -> float:
+    """After attempt ``attempt`` (0-based) at ``req`` failed, with an error answer or a
+    transport error: the delay before sending it again, or, when it may not be sent again
+    or the retries are spent, raises what the caller gets (the answer's Status as an
+    ApiError, or ServerUnavailable). Answers that mean "try again later" are retried for
+    idempotent requests; a broken connection for idempotent requests and for any request
+    that provably never left."""
+    if isinstance(failure, httpx.Response):
+        code = failure.status_code
+        if attempt < policy.retries and req.idempotent and code in _RETRY_CODES:
+            return policy.delay(attempt)
+        raise error_from_response(code, failure.content)
+    if attempt < policy.retries and (req.idempotent or _never_sent(failure)):
+        return policy.delay(attempt)
+    raise unavailable(server, failure) from failure
 
 
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
@@ -480,18 +492,13 @@ class AsyncClient:
                 resp = await self._http.request(req.method, req.path, params=req.params,
                                                 content=req.body, headers=_headers(req))
             except TRANSPORT_ERRORS as exc:
-                if attempt < self.retry.retries and may_retry_exception(req, exc):
-                    await asyncio.sleep(self.retry.delay(attempt))
-                    attempt += 1
-                    continue
-                raise unavailable(self.server, exc) from exc
-            if resp.status_code >= 400:
-                if attempt < self.retry.retries and may_retry_status(req, resp.status_code):
-                    await asyncio.sleep(self.retry.delay(attempt))
-                    attempt += 1
-                    continue
-                raise error_from_response(resp.status_code, resp.content)
-            return decode_body(resp, req.text)
+                delay = retry_delay(self.retry, self.server, req, attempt, exc)
+            else:
+                if resp.status_code < 400:
+                    return decode_body(resp, req.text)
+                delay = retry_delay(self.retry, self.server, req, attempt, resp)
+            await asyncio.sleep(delay)
+            attempt += 1
 
     async def _run(self, op: Op[R]) -> R:
         try:
@@ -660,18 +667,13 @@ class Client:
                 resp = self._http.request(req.method, req.path, params=req.params,
                                           content=req.body, headers=_headers(req))
             except TRANSPORT_ERRORS as exc:
-                if attempt < self.retry.retries and may_retry_exception(req, exc):
-                    time.sleep(self.retry.delay(attempt))
-                    attempt += 1
-                    continue
-                raise unavailable(self.server, exc) from exc
-            if resp.status_code >= 400:
-                if attempt < self.retry.retries and may_retry_status(req, resp.status_code):
-                    time.sleep(self.retry.delay(attempt))
-                    attempt += 1
-                    continue
-                raise error_from_response(resp.status_code, resp.content)
-            return decode_body(resp, req.text)
+                delay = retry_delay(self.retry, self.server, req, attempt, exc)
+            else:
+                if resp.status_code < 400:
+                    return decode_body(resp, req.text)
+                delay = retry_delay(self.retry, self.server, req, attempt, resp)
+            time.sleep(delay)
+            attempt += 1
 
     def _run(self, op: Op[R]) -> R:
         try:
