@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from client.backoff import exponential
 from scheduler.framework import PodInfo
 
 INITIAL_BACKOFF = 1.0
@@ -96,12 +97,9 @@ class SchedulingQueue:
         self._has_active.set()
 
     def backoff_duration(self, qp: QueuedPod) -> float:
-        d = self.initial_backoff
-        for _ in range(1, qp.attempts):
-            d *= 2
-            if d >= self.max_backoff:
-                return self.max_backoff
-        return d
+        """The initial back-off, doubled per attempt after the first, at most the maximum
+        (kube-scheduler calculateBackoffDuration)."""
+        return exponential(max(qp.attempts - 1, 0), self.initial_backoff, self.max_backoff)
 
     def _backoff_expiry(self, qp: QueuedPod) -> float:
         return qp.timestamp + self.backoff_duration(qp)
