@@ -67,10 +67,11 @@ class EnqueueRequestForOwner:
     OnlyControllerOwner).
 
     An update whose controllerRef changed enqueues the old owner too. With
-    ``orphan_owners``, an orphan (no controllerRef) that is not being deleted, or whose
-    labels changed, enqueues every owner that might adopt it (the ReplicaSet and
-    Deployment controllers' getPodReplicaSets / getDeploymentsForReplicaSet). A delete
-    of something that is not an object (a tombstone) is ignored.
+    ``orphan_owners``, an orphan (no controllerRef) enqueues every owner that might adopt
+    it (the ReplicaSet and Deployment controllers' getPodReplicaSets /
+    getDeploymentsForReplicaSet): when it is added and not being deleted, and when an
+    update changed its labels or released it. A delete of something that is not an
+    object (a tombstone) is ignored.
 
     Each handler returns the owner key it enqueued (None when there was none), for a
     controller that wraps them to keep its expectations; they only enqueue keys.
@@ -86,9 +87,6 @@ class EnqueueRequestForOwner:
         self.kind = kind
         self.only_controller = only_controller
         self.orphan_owners = orphan_owners
-
-    def owner_key(self, obj: TypedObject) -> str | None:
-        return owner_key(obj, self.kind, self._owners)
 
     def _enqueue_other_owners(self, obj: TypedObject) -> None:
         ns = obj.metadata.namespace
