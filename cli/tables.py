@@ -87,8 +87,8 @@ def format_labels(labels: dict[str, str] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or printers.NONE
 
 
-def rows(table: Table, layout: Layout, table_rows: Iterable[TableRow] | None = None) -> list[Row]:
-    """The printed cells of ``table_rows`` (default: all the table's rows)."""
+def rows(table: Table, layout: Layout) -> list[Row]:
+    """The printed cells of the table's rows."""
     columns = table.get("columnDefinitions") or []
     shown = _shown(table, layout.wide)
     name_col = -1
@@ -96,9 +96,7 @@ def rows(table: Table, layout: Layout, table_rows: Iterable[TableRow] | None = N
         name_col = next((i for i, c in enumerate(columns)
                          if c.get("format") == "name" and c.get("type") == "string"), -1)
     out: list[Row] = []
-    if table_rows is None:
-        table_rows = table.get("rows") or []
-    for r in table_rows:
+    for r in table.get("rows") or []:
         cells = list(r.get("cells") or [])
         if 0 <= name_col < len(cells):
             cells[name_col] = f"{layout.kind}/{cells[name_col]}"
