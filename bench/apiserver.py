@@ -13,7 +13,7 @@
     get every event, p99 delivery latency, API server RSS;
 (c) LIST of 10,000 pods: p50/p99 over repeated lists.
 
-It starts its own etcds and API server (tests/support.py), on free ports.
+It starts its own etcds and API server (testing/support.py), on free ports.
 Usage: python bench/apiserver.py [--creates 5000] [--watchers 200] [--watch-pods 2000]
                                  [--list-pods 10000] [--lists 20] [--only abc]
 """
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.httpload import Connection  # noqa: E402
 from bench.stats import pct  # noqa: E402
-from tests.support import (  # noqa: E402
+from testing.support import (  # noqa: E402
     ApiServer,
     Etcd,
     Process,

@@ -32,8 +32,8 @@ from api.models import Deployment, Event, Namespace, ObjectMeta, Pod, ReplicaSet
 from bench.stats import gather_limited
 from client.informer import Informer
 from client.rest import AsyncClient
-from tests.controllers_helpers import deployment
-from tests.support import ApiServer, Etcd, service
+from testing.objects import deployment
+from testing.support import ApiServer, Etcd, service
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "create", "update", "patch", "delete",
                "deletecollection"}

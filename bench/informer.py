@@ -1,6 +1,6 @@
 """Informer benchmark: sync 10,000 pods, then absorb a stream of updates (JSON on stdout).
 
-Starts its own etcd + API server (tests/support.py) unless ``--server`` is given, creates
+Starts its own etcd + API server (testing/support.py) unless ``--server`` is given, creates
 the pods through the API, then measures side by side with baselines in the same run:
 
 - sync: ``Informer.start() -> wait_for_sync()`` vs. a raw GET of the list + orjson decode
@@ -230,7 +230,7 @@ def main() -> None:
     procs: list[Any] = []
     server = args.server
     if not server:
-        from tests.support import ApiServer, Etcd
+        from testing.support import ApiServer, Etcd
 
         etcd = Etcd().start()
         procs.append(etcd)

@@ -7,7 +7,7 @@
 (b) kubelet idle CPU (% of one core) and RSS with 20 pods running;
 (c) RSS of 100 hollow nodes (fake runtime) in one process, one pod each.
 
-It starts its own etcd, API server and kubelets (tests/support.py) on free ports.
+It starts its own etcd, API server and kubelets (testing/support.py) on free ports.
 Usage: python bench/kubelet.py [--pods 30] [--idle-pods 20] [--idle-seconds 30]
                                [--hollow 100]
 """
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from api.models import Node, Pod  # noqa: E402
 from bench.stats import pct  # noqa: E402
 from client.rest import AsyncClient, Client  # noqa: E402
-from tests.support import ApiServer, Etcd, free_port, service  # noqa: E402
+from testing.support import ApiServer, Etcd, free_port, service  # noqa: E402
 
 NS = "default"
 APP_CMD = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]

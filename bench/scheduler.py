@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.models import Namespace, Pod
 from bench.stats import gather_limited
 from client.rest import AsyncClient
-from tests.scheduler_helpers import make_node, make_pod
-from tests.support import ApiServer, Etcd, service
+from testing.objects import make_node, make_pod
+from testing.support import ApiServer, Etcd, service
 
 
 def percentile(xs: list[float], p: float) -> float:

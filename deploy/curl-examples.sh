@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's REST walk-through, runnable exactly as written: the same steps as the minictl
-# Quickstart, with curl against the API server (tests/test_e2e_compose.py runs this file).
+# The REST walk-through of docs/tour.md, runnable exactly as written: the same steps as the minictl
+# Quickstart, with curl against the API server (tests/e2e/test_compose.py runs this file).
 # Every call is plain Kubernetes REST: the same paths and bodies work against a real cluster.
 set -euo pipefail
 API=${MINIK8S_SERVER:-http://127.0.0.1:8080}

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pytest
 
 from client.rest import AsyncClient
-from tests.apiserver_helpers import Api
-from tests.support import ApiServer, Etcd
+from testing.apiclient import Api
+from testing.support import ApiServer, Etcd
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Fixtures of the controllers tests (the session-wide etcd and API server are in tests/conftest.py)."""

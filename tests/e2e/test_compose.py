@@ -1,0 +1,273 @@
+"""End to end, as a new user would: compose bring-up, the headline command, real Docker.
+
+``deploy/up.sh`` brings the cluster up (building its images without a registry), then
+``minictl create deployment nginx --replicas=3`` must give 3 Running pods across node-1 and
+node-2 whose IPs serve the nginx page, each a pause + nginx pair in ``docker ps``; scaling,
+``set image`` and deletion must show in Docker; ``docker compose down``/``up`` keeps the state;
+and the README's curl walk-through (deploy/curl-examples.sh) runs as written.
+
+The tests share one cluster and one namespace and run in file order; each says what it
+waited for when it fails. A cluster that was already up is left up; one this module
+started is stopped at the end (deploy/down.sh, state kept).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from testing.support import ROOT, unique, wait_for
+
+pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(900)]
+
+PORT = int(os.environ.get("MINIK8S_API_PORT", "8080"))
+SERVER = f"http://127.0.0.1:{PORT}"
+NODES = {"node-1", "node-2"}
+COMPOSE = ["docker", "compose", "--project-directory", str(ROOT), "-f",
+           str(ROOT / "docker-compose.yml")]
+
+
+def _docker_ok() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+
+
+def _api_ready() -> bool:
+    try:
+        with urllib.request.urlopen(SERVER + "/readyz", timeout=2) as r:
+            return bool(r.status == 200)
+    except Exception:
+        return False
+
+
+def sh(argv: list[str], timeout: float = 120, check: bool = True,
+       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                       env={**os.environ, **(env or {})})
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} exited {p.returncode}\n"
+                             f"stdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}")
+    return p
+
+
+def api(path: str) -> Any:
+    with urllib.request.urlopen(SERVER + path, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def http_get(url: str, timeout: float = 3) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return str(r.read().decode(errors="replace"))
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    if not _docker_ok():
+        pytest.skip("needs a Docker daemon (docker info failed)")
+    was_up = _api_ready()
+    started = time.monotonic()
+    sh(["bash", str(ROOT / "deploy" / "up.sh")], timeout=900,
+       env={"MINIK8S_API_PORT": str(PORT)})
+    print(f"deploy/up.sh took {time.monotonic() - started:.1f}s (cluster was "
+          f"{'already up' if was_up else 'down'})")
+    yield SERVER
+    if not was_up:
+        sh(["bash", str(ROOT / "deploy" / "down.sh")], timeout=180, check=False)
+
+
+@pytest.fixture(scope="module")
+def ns(cluster: str) -> Iterator[str]:
+    name = unique("e2e")
+    minictl("create", "namespace", name)
+    yield name
+    minictl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def minictl(*args: str, check: bool = True, timeout: float = 180) -> str:
+    p = sh([sys.executable, "-m", "cli", "--server", SERVER, *args], timeout=timeout,
+           check=check)
+    assert "Traceback" not in p.stderr, p.stderr
+    return p.stdout
+
+
+def pods(ns: str, selector: str = "app=nginx") -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = api(
+        f"/api/v1/namespaces/{ns}/pods?labelSelector={selector}")["items"]
+    return items
+
+
+def ready(p: dict[str, Any]) -> bool:
+    st = p.get("status") or {}
+    return st.get("phase") == "Running" and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions") or [])
+
+
+def wait_pods(ns: str, n: int, timeout: float, what: str) -> list[dict[str, Any]]:
+    """Exactly ``n`` pods, all Running and Ready, none terminating."""
+
+    def check() -> list[dict[str, Any]] | None:
+        ps = pods(ns)
+        live = [p for p in ps if not p["metadata"].get("deletionTimestamp")]
+        if len(ps) == n and len(live) == n and all(ready(p) for p in live):
+            return live
+        return None
+
+    try:
+        return wait_for(check, timeout=timeout, interval=0.5, message=what)
+    except AssertionError:
+        table = minictl("-n", ns, "get", "pods", "-o", "wide", check=False)
+        trace = minictl("-n", ns, "trace", "deployment/nginx", check=False)
+        raise AssertionError(f"{what}: not reached in {timeout}s\n{table}\n{trace}") from None
+
+
+def containers(pod_uid: str) -> list[tuple[str, str, str]]:
+    """(kind, image, name) of the running containers of one pod."""
+    out = sh(["docker", "ps", "--filter", f"label=io.kubernetes.pod.uid={pod_uid}", "--format",
+              '{{.Label "io.kubernetes.docker.type"}}|{{.Image}}|{{.Names}}']).stdout
+    return [tuple(line.split("|", 2)) for line in out.splitlines() if line]  # type: ignore[misc]
+
+
+def all_containers(ns: str) -> list[str]:
+    """Every container (any state) of any pod of ``ns`` on this cluster's nodes."""
+    out = sh(["docker", "ps", "-a", "--filter", f"label=io.kubernetes.pod.namespace={ns}",
+              "--format", '{{.Label "minik8s.node"}} {{.Names}}']).stdout
+    return [line.split(" ", 1)[1] for line in out.splitlines()
+            if line.split(" ", 1)[0] in NODES]
+
+
+def test_headline_three_pods_across_both_nodes(ns: str) -> None:
+    nodes = minictl("get", "nodes", "--no-headers").splitlines()
+    assert {line.split()[0] for line in nodes if line.split()[1] == "Ready"} >= NODES, nodes
+    started = time.monotonic()
+    out = minictl("-n", ns, "create", "deployment", "nginx", "--replicas=3")
+    assert out.strip() == "deployment.apps/nginx created"
+    ps = wait_pods(ns, 3, 60, "3 Running + Ready nginx pods")
+    print(f"3 pods ready {time.monotonic() - started:.1f}s after create")
+    placed = {p["spec"]["nodeName"] for p in ps}
+    assert placed == NODES, f"pods not spread across both nodes: {placed}"
+    table = minictl("-n", ns, "get", "pods", "-o", "wide")
+    assert table.count("Running") == 3, table
+    trace = minictl("-n", ns, "trace", "deployment/nginx")
+    for step in ("ScalingReplicaSet", "SuccessfulCreate", "Scheduled", "Started", "Ready ("):
+        assert trace.count(step) >= (3 if step in ("Scheduled", "Started", "Ready (") else 1), \
+            f"trace lacks {step}:\n{trace}"
+    assert "STUCK" not in trace, trace
+
+
+def test_pod_ips_serve_nginx_from_host_and_from_the_other_node(ns: str) -> None:
+    ps = wait_pods(ns, 3, 30, "the 3 pods of the headline")
+    for p in ps:
+        ip = p["status"]["podIP"]
+        page = wait_for(lambda ip=ip: http_get(f"http://{ip}/"), timeout=15,
+                        message=f"nginx page at {ip} from the host")
+        assert "Welcome to nginx!" in page, page[:300]
+        # The request shows in the pod's log, read through the API server and the kubelet.
+        name = p["metadata"]["name"]
+        log = wait_for(lambda name=name: "GET / HTTP/1.1" in minictl("-n", ns, "logs", name,
+                                                                     "--tail=20"),
+                       timeout=15, message=f"minictl logs {name} to show the request")
+        assert log
+    by_node = {p["spec"]["nodeName"]: p for p in ps}
+    for src_node, dst_node in (("node-1", "node-2"), ("node-2", "node-1")):
+        src, dst = by_node[src_node], by_node[dst_node]
+        ip = dst["status"]["podIP"]
+        # bash's /dev/tcp: the nginx image has no curl, but it has bash. Run in the pod
+        # through `minictl exec` (API server -> kubelet -> Docker exec).
+        script = (f"exec 3<>/dev/tcp/{ip}/80 && printf 'GET / HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n' "
+                  ">&3 && cat <&3")
+        out = minictl("-n", ns, "exec", src["metadata"]["name"], "--", "bash", "-c", script,
+                      timeout=30)
+        assert "Welcome to nginx!" in out, f"{src_node} -> {dst_node} ({ip}): {out[:300]}"
+
+
+def test_docker_shows_a_pause_and_an_nginx_container_per_pod(ns: str) -> None:
+    ps = wait_pods(ns, 3, 30, "the 3 pods of the headline")
+    for p in ps:
+        cs = containers(p["metadata"]["uid"])
+        kinds = sorted((k, img) for k, img, _ in cs)
+        assert len(cs) == 2, f"{p['metadata']['name']}: {cs}"
+        assert kinds[0][0] == "container" and kinds[0][1].startswith("nginx"), cs
+        assert kinds[1][0] == "podsandbox" and "pause" in kinds[1][1], cs
+
+
+def test_scale_to_5_then_1(ns: str) -> None:
+    assert minictl("-n", ns, "scale", "deployment", "nginx", "--replicas=5").strip() == \
+        "deployment.apps/nginx scaled"
+    five = wait_pods(ns, 5, 60, "5 Running pods after scale --replicas=5")
+    assert minictl("-n", ns, "scale", "deployment/nginx", "--replicas=1").strip() == \
+        "deployment.apps/nginx scaled"
+    one = wait_pods(ns, 1, 60, "1 pod after scale --replicas=1")
+    gone = [p for p in five if p["metadata"]["uid"] != one[0]["metadata"]["uid"]]
+    wait_for(lambda: all(not containers(p["metadata"]["uid"]) for p in gone), timeout=60,
+             interval=0.5, message="containers of the 4 removed pods to be gone")
+
+
+def test_set_image_rolls_out(ns: str) -> None:
+    before = wait_pods(ns, 1, 30, "1 pod before set image")
+    out = minictl("-n", ns, "set", "image", "deployment/nginx", "nginx=nginx:1.22")
+    assert out.strip() == "deployment.apps/nginx image updated"
+    status = minictl("-n", ns, "rollout", "status", "deployment/nginx", "--timeout=120s",
+                     timeout=150)
+    assert 'deployment "nginx" successfully rolled out' in status, status
+    after = wait_pods(ns, 1, 60, "1 pod of the new revision")
+    assert after[0]["metadata"]["uid"] != before[0]["metadata"]["uid"]
+    assert after[0]["spec"]["containers"][0]["image"] == "nginx:1.22"
+    images = [img for k, img, _ in containers(after[0]["metadata"]["uid"]) if k == "container"]
+    assert images == ["nginx:1.22"], images
+    assert "Welcome to nginx!" in http_get(f"http://{after[0]['status']['podIP']}/")
+    history = minictl("-n", ns, "rollout", "history", "deployment/nginx")
+    assert [ln.split()[0] for ln in history.splitlines()[2:] if ln.strip()] == ["1", "2"]
+
+
+def test_compose_down_then_up_keeps_the_state(ns: str) -> None:
+    dep = api(f"/apis/apps/v1/namespaces/{ns}/deployments/nginx")
+    sh([*COMPOSE, "down"], timeout=180)
+    assert not _api_ready()
+    sh([*COMPOSE, "up", "-d"], timeout=300, env={"MINIK8S_API_PORT": str(PORT)})
+    wait_for(_api_ready, timeout=90, interval=0.5, message="the API server after compose up")
+    again = api(f"/apis/apps/v1/namespaces/{ns}/deployments/nginx")
+    assert again["metadata"]["uid"] == dep["metadata"]["uid"]
+    assert again["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.22"
+
+    def nodes_ready() -> bool:
+        items = api("/api/v1/nodes")["items"]
+        return NODES <= {n["metadata"]["name"] for n in items
+                         for c in n["status"].get("conditions") or []
+                         if c["type"] == "Ready" and c["status"] == "True"}
+
+    wait_for(nodes_ready, timeout=90, interval=0.5, message="both nodes Ready after compose up")
+    p = wait_pods(ns, 1, 60, "the deployment's pod after compose down/up")[0]
+    assert "Welcome to nginx!" in wait_for(lambda: http_get(f"http://{p['status']['podIP']}/"),
+                                           timeout=15, message="nginx after compose up")
+    cs = containers(p["metadata"]["uid"])
+    assert len(cs) == 2, f"expected one pause + one nginx after restart, got {cs}"
+
+
+def test_delete_leaves_no_container_behind(ns: str) -> None:
+    out = minictl("-n", ns, "delete", "deployment", "nginx")
+    assert out.strip() == 'deployments.apps "nginx" deleted'
+    wait_for(lambda: not pods(ns), timeout=60, interval=0.5,
+             message="the deployment's pods to be deleted")
+    wait_for(lambda: not all_containers(ns), timeout=60, interval=0.5,
+             message=f"no container of namespace {ns} left in docker ps -a")
+
+
+def test_readme_curl_examples_run_as_written(cluster: str) -> None:
+    if pods("default", "app=web"):
+        pytest.skip("a deployment 'web' already runs in default: not touching it")
+    p = sh(["bash", str(ROOT / "deploy" / "curl-examples.sh")], timeout=300,
+           env={"MINIK8S_SERVER": SERVER})
+    assert "<title>Welcome to nginx!</title>" in p.stdout
+    assert '"image":"nginx:1.22"' in p.stdout
+    assert '"availableReplicas":3' in p.stdout
+    assert p.stdout.rstrip().endswith('"items":[]}'), p.stdout[-300:]

@@ -1,0 +1,1 @@
+"""Fixtures of the kubelet tests (the session-wide etcd and API server are in tests/conftest.py)."""
