@@ -2,10 +2,8 @@
 
 kubectl get asks for ``application/json;as=Table;v=v1;g=meta.k8s.io`` and prints what
 comes back; minictl does the same, so a kind's columns are written once, on the server.
-The REST client decodes typed objects and sends ``Accept: application/json``; these
-requests reuse its HTTP session (connection, address, credentials; the client offers no
-way to choose the Accept header) and turn errors into its typed exceptions, as every other
-request does.
+The requests go through the REST client with that Accept header (its retries, timeouts
+and typed exceptions, as every other request).
 """
 
 from __future__ import annotations
@@ -13,31 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-import orjson
-
 from api.resources import ResourceInfo
 from cli.tables import TABLE_ACCEPT, Table
-from client.errors import error_from_response, unavailable
-from client.rest import TRANSPORT_ERRORS, Client, list_req, watch_req
+from client.errors import error_from_response
+from client.rest import Client, list_req, watch_req
 
 PAGE_SIZE = 500  # kubectl's --chunk-size
-# The server closes a watch after timeoutSeconds; allow this much silence beyond it.
-_WATCH_READ_SLACK = 30.0
-
-
-def _session(client: Client) -> httpx.Client:
-    return client._http
 
 
 def _get(client: Client, path: str, params: dict[str, str] | None) -> Table:
-    try:
-        resp = _session(client).get(path, params=params, headers={"Accept": TABLE_ACCEPT})
-    except TRANSPORT_ERRORS as exc:
-        raise unavailable(client.server, exc) from exc
-    if resp.status_code >= 400:
-        raise error_from_response(resp.status_code, resp.content)
-    data = orjson.loads(resp.content)
+    data = client.request("GET", path, params=params, accept=TABLE_ACCEPT)
     if not isinstance(data, dict):
         raise error_from_response(500, {"kind": "Status", "code": 500, "reason": "InternalError",
                                         "message": f"not a Table: {data!r:.200}"})
@@ -85,31 +68,5 @@ def watch_tables(client: Client, info: ResourceInfo, namespace: str | None, *,
     req = watch_req(info.model, namespace, resource_version=resource_version,
                     label_selector=label_selector, field_selector=field_selector,
                     timeout_seconds=timeout_seconds)
-    timeout = httpx.Timeout(client.timeout, read=timeout_seconds + _WATCH_READ_SLACK)
-    buf = b""
-    try:
-        with _session(client).stream("GET", req.path, params=req.params, timeout=timeout,
-                                     headers={"Accept": TABLE_ACCEPT}) as resp:
-            if resp.status_code >= 400:
-                raise error_from_response(resp.status_code, resp.read())
-            for chunk in resp.iter_bytes():
-                *lines, buf = (buf + chunk).split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield _event(orjson.loads(line))
-        if buf.strip():
-            yield _event(orjson.loads(buf))
-    except TRANSPORT_ERRORS as exc:
-        raise unavailable(client.server, exc) from exc
-
-
-def _event(data: Any) -> tuple[str, dict[str, Any]]:
-    typ = data.get("type") if isinstance(data, dict) else None
-    obj = data.get("object") if isinstance(data, dict) else None
-    if not isinstance(typ, str) or not isinstance(obj, dict):
-        raise error_from_response(500, {"kind": "Status", "code": 500, "reason": "InternalError",
-                                        "message": f"malformed watch event: {data!r:.200}"})
-    if typ == "ERROR":
-        code = obj.get("code")
-        raise error_from_response(code if isinstance(code, int) else 500, obj)
-    return typ, obj
+    for event in client.watch_raw(req.path, req.params, accept=TABLE_ACCEPT):
+        yield event["type"], event["object"]

@@ -15,7 +15,7 @@ import codecs
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=TypedObject)
 R = TypeVar("R")
+E = TypeVar("E")
 
 PatchType = Literal["merge", "json", "strategic"]
 PatchBody = dict[str, Any] | list[Any]
@@ -64,6 +65,7 @@ class Req:
     # connection broke, so it is only re-sent when it provably never left.
     idempotent: bool = True
     text: bool = False  # answer is text (logs): never guess JSON from its first byte
+    accept: str | None = None  # instead of the session's application/json (e.g. as=Table)
 
 
 Op = Generator[Req, Any, R]
@@ -148,17 +150,26 @@ def bulk_allocation() -> Iterator[None]:
         gc.enable()
 
 
-def decode_watch_event(model_cls: type[T], data: dict[str, Any]) -> WatchEvent[T]:
-    """One decoded NDJSON watch line. An ERROR event raises its Status as an exception
-    (410 Expired -> ``Gone``), so a consumer can never mistake it for an object."""
-    typ = data.get("type")
-    obj = data.get("object")
+def checked_watch_event(data: Any) -> dict[str, Any]:
+    """One decoded NDJSON watch line, as a dict with a string ``type`` and a dict
+    ``object``. An ERROR event raises its Status as an exception (410 Expired -> ``Gone``),
+    so a consumer can never mistake it for an object; a malformed line raises a 500."""
+    typ = data.get("type") if isinstance(data, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict) or not isinstance(typ, str):
         raise error_from_response(500, {"kind": "Status", "code": 500, "reason": "InternalError",
                                         "message": f"malformed watch event: {data!r:.200}"})
     if typ == "ERROR":
         code = obj.get("code")
         raise error_from_response(code if isinstance(code, int) else 500, obj)
+    return data  # type: ignore[no-any-return]
+
+
+def decode_watch_event(model_cls: type[T], data: dict[str, Any]) -> WatchEvent[T]:
+    """One decoded NDJSON watch line as a typed event (see ``checked_watch_event``)."""
+    checked_watch_event(data)
+    typ: str = data["type"]
+    obj: dict[str, Any] = data["object"]
     if typ == "BOOKMARK":
         bookmark: T = model_cls.model_construct(  # type: ignore[assignment]
             api_version=obj.get("apiVersion"), kind=obj.get("kind"),
@@ -167,14 +178,14 @@ def decode_watch_event(model_cls: type[T], data: dict[str, Any]) -> WatchEvent[T
     return WatchEvent(typ, model_cls.model_validate(obj), obj)
 
 
-class WatchDecoder(Generic[T]):
-    """Splits a byte stream into NDJSON lines and decodes each into a WatchEvent."""
+class EventDecoder(Generic[E]):
+    """Splits a byte stream into NDJSON lines and decodes each with ``decode``."""
 
-    def __init__(self, model_cls: type[T]) -> None:
-        self.model_cls = model_cls
+    def __init__(self, decode: Callable[[Any], E]) -> None:
+        self._decode = decode
         self._buf = b""
 
-    def feed(self, chunk: bytes) -> Iterator[WatchEvent[T]]:
+    def feed(self, chunk: bytes) -> Iterator[E]:
         """Events of the complete lines so far, lazily: an ERROR line raises only after
         the events before it were taken."""
         data = self._buf + chunk if self._buf else chunk
@@ -182,11 +193,24 @@ class WatchDecoder(Generic[T]):
         self._buf = lines.pop()
         for ln in lines:
             if ln.strip():
-                yield decode_watch_event(self.model_cls, orjson.loads(ln))
+                yield self._decode(orjson.loads(ln))
 
-    def flush(self) -> list[WatchEvent[T]]:
+    def flush(self) -> list[E]:
         rest, self._buf = self._buf, b""
-        return [decode_watch_event(self.model_cls, orjson.loads(rest))] if rest.strip() else []
+        return [self._decode(orjson.loads(rest))] if rest.strip() else []
+
+
+class WatchDecoder(EventDecoder[WatchEvent[T]]):
+    """NDJSON watch lines -> typed WatchEvents."""
+
+    def __init__(self, model_cls: type[T]) -> None:
+        super().__init__(lambda data: decode_watch_event(model_cls, data))
+        self.model_cls = model_cls
+
+
+def raw_event_decoder() -> EventDecoder[dict[str, Any]]:
+    """NDJSON watch lines -> checked event dicts (for watches in other forms, e.g. Tables)."""
+    return EventDecoder(checked_watch_event)
 
 
 def decode_body(resp: httpx.Response, text: bool = False) -> Any:
@@ -234,7 +258,7 @@ def logs_req(name: str, namespace: str, *, container: str | None = None, follow:
 
 
 def raw_req(method: str, path: str, params: dict[str, Any] | None, json: Any,
-            content_type: str | None) -> Req:
+            content_type: str | None, accept: str | None = None) -> Req:
     m = method.upper()
     # bytes and str go out as they are (a YAML apply body, a pre-encoded document)
     if json is None or isinstance(json, bytes):
@@ -245,7 +269,18 @@ def raw_req(method: str, path: str, params: dict[str, Any] | None, json: Any,
         body = _dumps(json)
     return Req(m, path, _params(**params) if params else None, body,
                content_type or ("application/json" if body is not None else None),
-               idempotent=m in _IDEMPOTENT_METHODS)
+               idempotent=m in _IDEMPOTENT_METHODS, accept=accept)
+
+
+def raw_watch_req(path: str, params: dict[str, Any] | None, accept: str | None) -> Req:
+    return Req("GET", path, _params(**{**(params or {}), "watch": True}), accept=accept)
+
+
+def watch_read_timeout(req: Req) -> float | None:
+    """A watch's read timeout: the server closes the stream after ``timeoutSeconds``, so
+    allow that much silence and some slack; without it, wait as long as the stream lives."""
+    seconds = (req.params or {}).get("timeoutSeconds")
+    return int(seconds) + _WATCH_READ_SLACK if seconds else None
 
 
 def op_get(model_cls: type[T], name: str, namespace: str | None) -> Op[T]:
@@ -438,7 +473,12 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def _headers(req: Req) -> dict[str, str] | None:
-    return {"Content-Type": req.content_type} if req.content_type else None
+    h: dict[str, str] = {}
+    if req.content_type:
+        h["Content-Type"] = req.content_type
+    if req.accept:
+        h["Accept"] = req.accept
+    return h or None
 
 
 def _base_headers(token: str | None) -> dict[str, str]:
@@ -580,8 +620,11 @@ class AsyncClient:
         return Scale.model_validate(data)
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                      json: Any = None, content_type: str | None = None) -> Any:
-        return await self._execute(raw_req(method, path, params, json, content_type))
+                      json: Any = None, content_type: str | None = None,
+                      accept: str | None = None) -> Any:
+        """Any request; the decoded answer (JSON, else text). ``accept`` replaces the
+        session's ``application/json`` (e.g. kubectl's as=Table form)."""
+        return await self._execute(raw_req(method, path, params, json, content_type, accept))
 
     async def watch(self, model_cls: type[T], namespace: str | None = None, *,
                     resource_version: str | None = None, label_selector: str | None = None,
@@ -592,12 +635,22 @@ class AsyncClient:
         req = watch_req(model_cls, namespace, resource_version=resource_version,
                         label_selector=label_selector, field_selector=field_selector,
                         timeout_seconds=timeout_seconds, allow_bookmarks=allow_bookmarks)
-        read = timeout_seconds + _WATCH_READ_SLACK if timeout_seconds else None
-        timeout = httpx.Timeout(self.timeout, read=read)
-        decoder = WatchDecoder(model_cls)
+        async for ev in self._stream_events(req, WatchDecoder(model_cls)):
+            yield ev
+
+    async def watch_raw(self, path: str, params: dict[str, Any] | None = None, *,
+                        accept: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """A watch of ``path`` (``watch=true`` is added to ``params``) whose events are
+        the decoded dicts, with the typed watch's timeouts and errors."""
+        async for ev in self._stream_events(raw_watch_req(path, params, accept),
+                                            raw_event_decoder()):
+            yield ev
+
+    async def _stream_events(self, req: Req, decoder: EventDecoder[E]) -> AsyncIterator[E]:
+        timeout = httpx.Timeout(self.timeout, read=watch_read_timeout(req))
         try:
             async with self._http.stream("GET", req.path, params=req.params,
-                                         timeout=timeout) as resp:
+                                         headers=_headers(req), timeout=timeout) as resp:
                 if resp.status_code >= 400:
                     raise error_from_response(resp.status_code, await resp.aread())
                 async for chunk in resp.aiter_bytes():
@@ -749,8 +802,11 @@ class Client:
         return Scale.model_validate(data)
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None, content_type: str | None = None) -> Any:
-        return self._execute(raw_req(method, path, params, json, content_type))
+                json: Any = None, content_type: str | None = None,
+                accept: str | None = None) -> Any:
+        """Any request; the decoded answer (JSON, else text). ``accept`` replaces the
+        session's ``application/json`` (e.g. kubectl's as=Table form)."""
+        return self._execute(raw_req(method, path, params, json, content_type, accept))
 
     def watch(self, model_cls: type[T], namespace: str | None = None, *,
               resource_version: str | None = None, label_selector: str | None = None,
@@ -759,11 +815,19 @@ class Client:
         req = watch_req(model_cls, namespace, resource_version=resource_version,
                         label_selector=label_selector, field_selector=field_selector,
                         timeout_seconds=timeout_seconds, allow_bookmarks=allow_bookmarks)
-        read = timeout_seconds + _WATCH_READ_SLACK if timeout_seconds else None
-        decoder = WatchDecoder(model_cls)
+        return self._stream_events(req, WatchDecoder(model_cls))
+
+    def watch_raw(self, path: str, params: dict[str, Any] | None = None, *,
+                  accept: str | None = None) -> Iterator[dict[str, Any]]:
+        """A watch of ``path`` (``watch=true`` is added to ``params``) whose events are
+        the decoded dicts, with the typed watch's timeouts and errors."""
+        return self._stream_events(raw_watch_req(path, params, accept), raw_event_decoder())
+
+    def _stream_events(self, req: Req, decoder: EventDecoder[E]) -> Iterator[E]:
+        timeout = httpx.Timeout(self.timeout, read=watch_read_timeout(req))
         try:
-            with self._http.stream("GET", req.path, params=req.params,
-                                   timeout=httpx.Timeout(self.timeout, read=read)) as resp:
+            with self._http.stream("GET", req.path, params=req.params, headers=_headers(req),
+                                   timeout=timeout) as resp:
                 if resp.status_code >= 400:
                     raise error_from_response(resp.status_code, resp.read())
                 for chunk in resp.iter_bytes():
@@ -813,5 +877,6 @@ class Client:
 
 __all__ = [
     "ApiError", "AsyncClient", "Client", "ObjectListResult", "PATCH_CONTENT_TYPES", "Req",
-    "RetryPolicy", "ServerUnavailable", "WatchDecoder", "WatchEvent", "decode_watch_event",
+    "RetryPolicy", "ServerUnavailable", "WatchDecoder", "WatchEvent", "checked_watch_event",
+    "decode_watch_event",
 ]

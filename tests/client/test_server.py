@@ -160,3 +160,36 @@ def test_unreachable_server_is_server_unavailable() -> None:
     with pytest.raises(errors.ServerUnavailable) as info:
         c.get(Pod, "x")
     assert info.value.code == 503 and "cannot reach" in info.value.message
+
+
+TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
+
+
+def test_request_with_accept_and_raw_table_watch(sync_client: Client, ns: str) -> None:
+    c = sync_client
+    c.create(pod("t", ns))
+    path = f"/api/v1/namespaces/{ns}/pods"
+    table = c.request("GET", path, accept=TABLE_ACCEPT)
+    assert table["kind"] == "Table" and [r["cells"][0] for r in table["rows"]] == ["t"]
+    assert c.request("GET", path)["kind"] == "PodList"
+    rv = table["metadata"]["resourceVersion"]
+    c.patch(Pod, "t", {"metadata": {"labels": {"a": "b"}}}, ns)
+    for ev in c.watch_raw(path, {"resourceVersion": rv, "timeoutSeconds": 10},
+                          accept=TABLE_ACCEPT):
+        if ev["type"] != "BOOKMARK":
+            break
+    assert ev["type"] == "MODIFIED" and ev["object"]["kind"] == "Table"
+    assert len(ev["object"]["rows"]) == 1
+    with pytest.raises(errors.Gone):
+        next(iter(c.watch_raw(path, {"resourceVersion": "1"}, accept=TABLE_ACCEPT)))
+
+
+async def test_async_raw_watch(server_url: str, ns: str) -> None:
+    async with AsyncClient(server_url) as c:
+        path = f"/api/v1/namespaces/{ns}/pods"
+        rv = (await c.request("GET", path, accept=TABLE_ACCEPT))["metadata"]["resourceVersion"]
+        await c.create(pod("u", ns))
+        async for ev in c.watch_raw(path, {"resourceVersion": rv, "timeoutSeconds": 10}):
+            if ev["type"] != "BOOKMARK":
+                break
+        assert ev["type"] == "ADDED" and ev["object"]["kind"] == "Pod"
