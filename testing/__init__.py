@@ -8,6 +8,7 @@ to the server, and to build the objects tests and benchmarks create.
 - ``testing.apiclient``: ``Api`` (JSON calls to a server), ``Watch``, and dict builders of
   pods, Deployments and ReplicaSets.
 - ``testing.objects``: typed builders (``make_node``, ``make_pod``, ``deployment``).
+- ``testing.kubectl``: ``Kubectl``, the real kubectl on a server, isolated from ``~/.kube``.
 
 It imports ``api`` and ``client`` only: the services run as processes, never in-process
 from here (an import contract keeps it so). Benchmarks import it, and never ``tests``.

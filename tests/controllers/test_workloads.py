@@ -6,11 +6,8 @@ There is no kubelet: a FakeKubelet marks pods Running/Ready through pods/status.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +18,7 @@ from api.podutil import controller_ref
 from client import AsyncClient, NotFound
 from client.informer import Informer
 from controllers import deployment_util as du
+from testing.kubectl import Kubectl
 from testing.objects import deployment
 from testing.support import Process, async_wait_for, unique
 from tests.controllers.helpers import (
@@ -31,9 +29,6 @@ from tests.controllers.helpers import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-KUBECTL = str(Path(sys.executable).parent / "kubectl")
-
 
 @pytest.fixture(scope="module")
 def cm(server_url: str) -> Iterator[Process]:
@@ -318,35 +313,21 @@ async def test_namespace_deletion_removes_everything(client: AsyncClient, ns: st
     assert not (await client.list(Deployment, ns)).items
 
 
-def _kubectl(kubeconfig: Path, *args: str) -> str:
-    r = subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), *args],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, f"kubectl {' '.join(args)}: {r.stdout}\n{r.stderr}"
-    return r.stdout
-
-
-@pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl not installed")
 async def test_kubectl_rollout_status_history_and_undo(client: AsyncClient, ns: str,
-                                                       server_url: str, tmp_path: Path) -> None:
-    kc = tmp_path / "kubeconfig"
-    kc.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "{server_url}"}}}}]
-contexts: [{{name: c, context: {{cluster: c, namespace: {ns}}}}}]
-current-context: c
-""")
+                                                       kubectl: Kubectl) -> None:
+    def run(*args: str) -> str:
+        return kubectl("-n", ns, *args, timeout=60).stdout
+
     async with FakeKubelet(client, ns, delay=0.05):
         await client.create(deployment("kc", 2), ns)
-        out = await asyncio.to_thread(_kubectl, kc, "rollout", "status", "deployment/kc",
+        out = await asyncio.to_thread(run, "rollout", "status", "deployment/kc",
                                       "--timeout=30s")
         assert 'deployment "kc" successfully rolled out' in out
-        await asyncio.to_thread(_kubectl, kc, "set", "image", "deployment/kc", "app=nginx:2")
-        await asyncio.to_thread(_kubectl, kc, "rollout", "status", "deployment/kc",
-                                "--timeout=30s")
-        await asyncio.to_thread(_kubectl, kc, "rollout", "undo", "deployment/kc")
-        await asyncio.to_thread(_kubectl, kc, "rollout", "status", "deployment/kc",
-                                "--timeout=30s")
-        hist = await asyncio.to_thread(_kubectl, kc, "rollout", "history", "deployment/kc")
+        await asyncio.to_thread(run, "set", "image", "deployment/kc", "app=nginx:2")
+        await asyncio.to_thread(run, "rollout", "status", "deployment/kc", "--timeout=30s")
+        await asyncio.to_thread(run, "rollout", "undo", "deployment/kc")
+        await asyncio.to_thread(run, "rollout", "status", "deployment/kc", "--timeout=30s")
+        hist = await asyncio.to_thread(run, "rollout", "history", "deployment/kc")
     revisions = [line.split()[0] for line in hist.splitlines()[2:] if line.strip()]
     assert revisions == ["2", "3"], hist
     images = {p.spec.containers[0].image for p in await pod_list(client, ns)}

