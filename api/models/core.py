@@ -1,4 +1,4 @@
-"""core/v1 kinds: Namespace, Node, Pod, Event, Binding, ConfigMap, Secret."""
+"""core/v1 kinds: Namespace, Node, Pod, Event, Binding, ConfigMap, Secret, Service, Endpoints."""
 
 from __future__ import annotations
 
@@ -455,6 +455,105 @@ class Secret(TypedObject):
     data: dict[str, str] | None = None
     string_data: dict[str, str] | None = None
     immutable: bool | None = None
+
+
+# ---- Service and Endpoints -----------------------------------------------------
+# k8s.io/api/core/v1 types.go: Service, ServiceSpec, ServicePort, Endpoints. The IP
+# fields keep Kubernetes' spelling (clusterIP, not clusterIp).
+
+
+class ClientIPConfig(Model):
+    timeout_seconds: int | None = None
+
+
+class SessionAffinityConfig(Model):
+    client_ip: ClientIPConfig | None = Field(default=None, alias="clientIP")
+
+
+class ServicePort(Model):
+    name: str | None = None
+    protocol: str | None = None
+    app_protocol: str | None = None
+    port: int
+    target_port: IntOrString | None = None
+    node_port: int | None = None
+
+
+class ServiceSpec(Model):
+    ports: list[ServicePort] | None = None
+    selector: dict[str, str] | None = None
+    cluster_ip: str | None = Field(default=None, alias="clusterIP")
+    cluster_ips: list[str] | None = Field(default=None, alias="clusterIPs")
+    type: str | None = None
+    external_ips: list[str] | None = Field(default=None, alias="externalIPs")
+    session_affinity: str | None = None
+    session_affinity_config: SessionAffinityConfig | None = None
+    load_balancer_ip: str | None = Field(default=None, alias="loadBalancerIP")
+    load_balancer_source_ranges: list[str] | None = None
+    load_balancer_class: str | None = None
+    allocate_load_balancer_node_ports: bool | None = None
+    external_name: str | None = None
+    external_traffic_policy: str | None = None
+    internal_traffic_policy: str | None = None
+    health_check_node_port: int | None = None
+    publish_not_ready_addresses: bool | None = None
+    ip_families: list[str] | None = None
+    ip_family_policy: str | None = None
+
+
+class PortStatus(Model):
+    port: int
+    protocol: str | None = None
+    error: str | None = None
+
+
+class LoadBalancerIngress(Model):
+    ip: str | None = None
+    hostname: str | None = None
+    ip_mode: str | None = None
+    ports: list[PortStatus] | None = None
+
+
+class LoadBalancerStatus(Model):
+    ingress: list[LoadBalancerIngress] | None = None
+
+
+class ServiceStatus(Model):
+    load_balancer: LoadBalancerStatus | None = None
+    conditions: list[Condition] | None = None
+
+
+class Service(TypedObject):
+    api_version: str | None = "v1"
+    kind: str | None = "Service"
+    spec: ServiceSpec = Field(default_factory=ServiceSpec)
+    status: ServiceStatus | None = None
+
+
+class EndpointAddress(Model):
+    ip: str
+    hostname: str | None = None
+    node_name: str | None = None
+    target_ref: ObjectReference | None = None
+
+
+class EndpointPort(Model):
+    name: str | None = None
+    port: int
+    protocol: str | None = None
+    app_protocol: str | None = None
+
+
+class EndpointSubset(Model):
+    addresses: list[EndpointAddress] | None = None
+    not_ready_addresses: list[EndpointAddress] | None = None
+    ports: list[EndpointPort] | None = None
+
+
+class Endpoints(TypedObject):
+    api_version: str | None = "v1"
+    kind: str | None = "Endpoints"
+    subsets: list[EndpointSubset] | None = None
 
 
 # ---- Binding ---------------------------------------------------------------
