@@ -2,7 +2,7 @@
 
 Ported from Kubernetes' pkg/printers/internalversion/printers.go (printPod,
 printNode, getNodeStatus/findNodeRoles, printEvent) and
-k8s.io/apimachinery/pkg/apis/meta/v1 FormatLabelSelector. The API server's
+k8s.io/apimachinery/pkg/apis/meta/v1 FormatLabelSelector (over ``api.labels``). The API server's
 Table rows (``apiserver.strategies``) and minictl's describe both use them, so
 a pod's STATUS or a node's ROLES reads the same everywhere.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from api.labels import SelectorError, from_label_selector
 from api.timeutil import parse_time, since
 from api.wellknown import NODE_ROLE_LABEL_PREFIX
 
@@ -184,22 +185,14 @@ def pod_readiness_gates(pod: JSONDict) -> str:
 
 
 def format_label_selector(selector: JSONDict | None) -> str:
-    """metav1.FormatLabelSelector: ``app=web,tier in (a,b)``, or <none>."""
-    if not selector:
-        return NONE
-    parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
-    for e in selector.get("matchExpressions") or []:
-        op = e.get("operator")
-        values = ",".join(e.get("values") or [])
-        if op == "In":
-            parts.append(f"{e.get('key')} in ({values})")
-        elif op == "NotIn":
-            parts.append(f"{e.get('key')} notin ({values})")
-        elif op == "Exists":
-            parts.append(str(e.get("key")))
-        elif op == "DoesNotExist":
-            parts.append(f"!{e.get('key')}")
-    return ",".join(parts) if parts else NONE
+    """metav1.FormatLabelSelector: LabelSelectorAsSelector(selector).String() (requirements
+    sorted by key, ``app=web,tier in (a,b)``), ``<none>`` when that is empty (a nil or empty
+    selector) and ``<error>`` for a selector that does not convert."""
+    try:
+        text = str(from_label_selector(selector))
+    except SelectorError:
+        return "<error>"
+    return text or NONE
 
 
 def containers_and_images(pod_spec: JSONDict) -> tuple[str, str]:

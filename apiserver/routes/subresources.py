@@ -9,6 +9,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.labels import SelectorError, from_label_selector
 from api.resources import ResourceInfo
 from api.timeutil import now
 from apiserver import errors
@@ -115,34 +116,24 @@ async def bind(request: Request, info: ResourceInfo, namespace: str | None,
 # ---- scale ---------------------------------------------------------------------------
 
 
-def selector_string(sel: Any) -> str:
-    if not isinstance(sel, dict):
-        return ""
-    parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
-    for e in sel.get("matchExpressions") or []:
-        op, key, vals = e.get("operator"), e.get("key"), e.get("values") or []
-        if op == "In":
-            parts.append(f"{key} in ({','.join(sorted(vals))})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(sorted(vals))})")
-        elif op == "Exists":
-            parts.append(str(key))
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
-
-
 def to_scale(obj: JSONDict) -> JSONDict:
+    """The object's Scale (kube-apiserver's scaleFromDeployment): status.selector is
+    LabelSelectorAsSelector(spec.selector).String(), "" for none; a selector that does not
+    convert is a BadRequest, as there."""
     md = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
+    try:
+        selector = str(from_label_selector(spec.get("selector")))
+    except SelectorError as exc:
+        raise errors.bad_request(str(exc)) from exc
     smd = {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion",
                               "creationTimestamp") if k in md}
     return {
         "kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": smd,
         "spec": {"replicas": int(spec.get("replicas") or 0)},
         "status": {"replicas": int(status.get("replicas") or 0),
-                   "selector": selector_string(spec.get("selector"))},
+                   "selector": selector},
     }
 
 

@@ -18,6 +18,7 @@ from api.labels import (
     validate_label_value,
 )
 from api.models import LabelSelector, LabelSelectorRequirement
+from api.printers import format_label_selector
 
 # (input, canonical string); Kubernetes' own round-trip cases plus ours.
 ROUND_TRIP = [
@@ -323,3 +324,15 @@ def test_model_selector_requirement_input() -> None:
         match_expressions=[LabelSelectorRequirement(key="a", operator="In", values=["1"])]
     )
     assert str(from_label_selector(ls)) == "a in (1)"
+
+
+def test_format_label_selector_is_kubectls() -> None:
+    sel = {"matchLabels": {"tier": "web", "app": "x"},
+           "matchExpressions": [{"key": "env", "operator": "In", "values": ["b", "a"]},
+                                {"key": "legacy", "operator": "DoesNotExist"}]}
+    # LabelSelectorAsSelector(...).String(): every requirement sorted by key.
+    assert format_label_selector(sel) == "app=x,env in (a,b),!legacy,tier=web"
+    assert format_label_selector(None) == "<none>"
+    assert format_label_selector({}) == "<none>"
+    assert format_label_selector({"matchExpressions": [{"key": "a", "operator": "Near"}]}) \
+        == "<error>"

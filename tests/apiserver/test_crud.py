@@ -399,3 +399,18 @@ def test_dry_run_writes_nothing(api: Api, ns: str) -> None:
     api.ok("DELETE", f"{base}/dry", dryRun="All")
     got = api.ok("GET", f"{base}/dry")
     assert got["metadata"]["resourceVersion"] == rv and "x" not in got["metadata"]["labels"]
+
+
+def test_scale_selector_is_the_plain_selector_string() -> None:
+    from apiserver import errors
+    from apiserver.routes.subresources import to_scale
+
+    sel = {"matchLabels": {"tier": "web"},
+           "matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["y", "x"]}]}
+    assert to_scale({"spec": {"selector": sel}})["status"]["selector"] == \
+        "app notin (x,y),tier=web"
+    assert to_scale({"spec": {}})["status"]["selector"] == ""
+    assert to_scale({"spec": {"selector": {}}})["status"]["selector"] == ""
+    with pytest.raises(errors.ApiError) as bad:
+        to_scale({"spec": {"selector": {"matchExpressions": [{"key": "a", "operator": "?"}]}}})
+    assert bad.value.code == 400
