@@ -221,10 +221,11 @@ def qos_class(pod: PodLike) -> str:
 
 
 def controller_ref(obj: ObjectLike) -> OwnerReference | None:
-    """The owner reference with ``controller: true``, if any."""
+    """The owner reference with ``controller: true``, if any (metav1.GetControllerOf).
+    Models take the short path first: the informers' controller-uid index calls this on
+    every object they store."""
     if isinstance(obj, TypedObject):
-        refs = obj.metadata.owner_references or []
-        for r in refs:
+        for r in obj.metadata.owner_references or ():
             if r.controller:
                 return r
         return None

@@ -11,7 +11,8 @@ import sys
 if "httpx" not in sys.modules:
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-from client.cache import Store, controller_ref, meta_key, split_key
+from api.podutil import controller_ref
+from client.cache import Store, meta_key, split_key
 from client.config import ClientConfig, load_config, resolve_server
 from client.controller import Controller, Result
 from client.errors import (

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
-from api.models import OwnerReference, TypedObject
+from api.models import TypedObject
+from api.podutil import controller_ref as controller_ref  # client.controller imports it here
 
 _list = list  # Store.list shadows the builtin inside the class body
 
@@ -35,14 +36,6 @@ def split_key(key: str) -> tuple[str | None, str]:
     """(namespace or None, name)."""
     ns, sep, name = key.partition("/")
     return (ns, name) if sep else (None, key)
-
-
-def controller_ref(obj: TypedObject) -> OwnerReference | None:
-    """The owner reference with ``controller: true``, if any."""
-    for ref in obj.metadata.owner_references or ():
-        if ref.controller:
-            return ref
-    return None
 
 
 def _by_namespace(obj: TypedObject) -> Iterable[str]:
