@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +17,8 @@ import pytest
 from api.models import ConfigMap, Pod, Secret
 from client.errors import NotFound
 from client.rest import Client
-from kubelet.kubelet import KubeletConfig
-from testing.support import ROOT, async_wait_for, free_port, http_ok, service, unique, wait_for
-from tests.kubelet.test_fake import Harness, cstatus
+from testing.support import async_wait_for, unique, wait_for
+from tests.kubelet.helpers import Harness, cstatus, kubelet_on_docker
 
 
 def b64(s: str) -> str:
@@ -31,14 +27,9 @@ def b64(s: str) -> str:
 
 @pytest.fixture
 async def kube(server_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
-    h = Harness(server_url, unique("cnode"))
-    h.agent.config = KubeletConfig(node_name=h.node, port=free_port(), backoff_base=0.4,
-                                   backoff_cap=3.2, relist_seconds=1.0, resync_seconds=1.0,
-                                   root_dir=str(tmp_path))
-    await h.agent.start()
-    yield h
-    await h.agent.stop()
-    await h.client.close()
+    async with Harness(server_url, unique("cnode"), resync_seconds=1.0,
+                       root_dir=str(tmp_path)) as h:
+        yield h
 
 
 async def make_cm(h: Harness, name: str, data: dict[str, str]) -> None:
@@ -164,34 +155,9 @@ async def test_volumes_written_refreshed_and_missing(kube: Harness, tmp_path: Pa
 
 
 @pytest.fixture(scope="module")
-def docker_kubelet(server_url: str) -> Iterator[str]:
-    docker = pytest.importorskip("docker")
-    try:
-        dk = docker.from_env()
-        dk.ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker daemon: {exc}")
-    for script in ("deploy/images/pause/build.sh", "deploy/images/busybox/build.sh"):
-        subprocess.run(["sh", str(ROOT / script)], check=True, capture_output=True)
-    node = unique("cmnode")
-    root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
-    port = free_port()
-    proc = service(f"kubelet-{node}", "kubelet", [
-        "--server", server_url, "--node-name", node, "--runtime", "docker",
-        "--port", str(port), "--address", "127.0.0.1", "--node-ip", "127.0.0.1",
-        "--root-dir", root, "--backoff-base", "1", "--relist-seconds", "2",
-        "--heartbeat-seconds", "1", "--sync-frequency", "1"])
-    try:
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=20,
-                 message=f"kubelet healthz:\n{proc.log_tail()}")
-        yield node
-    finally:
-        proc.stop()
-        for c in dk.containers.list(all=True, filters={"label": f"minik8s.node={node}"}):
-            with contextlib.suppress(Exception):
-                c.remove(force=True)
-        dk.close()
-        shutil.rmtree(root, ignore_errors=True)
+def docker_kubelet(server_url: str, dk: Any) -> Iterator[str]:
+    with kubelet_on_docker(server_url, dk, "cmnode", "--sync-frequency", "1") as k:
+        yield k.node
 
 
 @pytest.mark.docker

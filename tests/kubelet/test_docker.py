@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -25,78 +24,17 @@ import pytest
 from api.models import Event, Pod
 from client.errors import NotFound
 from client.rest import Client
-from testing.support import ROOT, Process, free_port, http_ok, service, unique, wait_for
+from testing.support import free_port, unique, wait_for
+from tests.kubelet.helpers import KubeletProc, cleanup, kubelet_on_docker
 
 docker = pytest.importorskip("docker")
 
 pytestmark = pytest.mark.docker
 
-LABEL_NODE = "minik8s.node"
-
-
-def _docker() -> Any:
-    try:
-        d = docker.from_env()
-        d.ping()
-        return d
-    except Exception as exc:
-        pytest.skip(f"no Docker daemon: {exc}")
-
-
-@pytest.fixture(scope="module")
-def dk() -> Iterator[Any]:
-    d = _docker()
-    for script in ("deploy/images/pause/build.sh", "deploy/images/busybox/build.sh"):
-        subprocess.run(["sh", str(ROOT / script)], check=True, capture_output=True)
-    yield d
-    d.close()
-
-
-def cleanup(dk: Any, node: str) -> None:
-    for c in dk.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}):
-        try:
-            c.remove(force=True)
-        except Exception:
-            pass
-
-
-class KubeletProc:
-    def __init__(self, server: str, node: str, root: str, port: int | None = None,
-                 docker_host: str = "unix:///var/run/docker.sock") -> None:
-        self.node = node
-        self.docker_host = docker_host
-        self.root = root
-        self.port = port or free_port()
-        self.server = server
-        self.proc: Process | None = None
-
-    def start(self) -> KubeletProc:
-        self.proc = service(f"kubelet-{self.node}", "kubelet", [
-            "--server", self.server, "--node-name", self.node, "--runtime", "docker",
-            "--port", str(self.port), "--address", "127.0.0.1", "--node-ip", "127.0.0.1",
-            "--root-dir", self.root, "--backoff-base", "1", "--relist-seconds", "2",
-            "--heartbeat-seconds", "1", "--docker-host", self.docker_host])
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{self.port}/healthz"), timeout=20,
-                 message=f"kubelet healthz:\n{self.proc.log_tail()}")
-        return self
-
-    def stop(self, sig: int | None = None) -> None:
-        if self.proc is not None:
-            if sig is None:
-                self.proc.stop()
-            else:
-                self.proc.stop(sig)
-
-
 @pytest.fixture(scope="module")
 def kubelet(server_url: str, dk: Any) -> Iterator[KubeletProc]:
-    node = unique("dnode")
-    root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
-    k = KubeletProc(server_url, node, root).start()
-    yield k
-    k.stop()
-    cleanup(dk, node)
-    shutil.rmtree(root, ignore_errors=True)
+    with kubelet_on_docker(server_url, dk, "dnode") as k:
+        yield k
 
 
 @pytest.fixture(scope="module")

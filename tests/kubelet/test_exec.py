@@ -12,10 +12,8 @@ import json
 import os
 import pty
 import select
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -31,7 +29,8 @@ from kubelet.kubelet import KubeletConfig
 from kubelet.runtime.base import ContainerRuntime
 from kubelet.runtime.fake import FakeRuntime
 from testing.kubectl import Kubectl
-from testing.support import ROOT, async_wait_for, free_port, json_request, unique, wait_for
+from testing.support import async_wait_for, free_port, json_request, unique, wait_for
+from tests.kubelet.helpers import kubelet_on_docker
 
 Frames = list[tuple[int, bytes]]
 
@@ -219,17 +218,9 @@ async def test_exec_refusals_are_statuses(server_url: str, node: FakeNode) -> No
 
 
 @pytest.fixture(scope="module")
-def docker_pod(server_url: str) -> Iterator[str]:
+def docker_pod(server_url: str, dk: Any) -> Iterator[str]:
     """A running busybox pod on a kubelet process driving Docker."""
-    from tests.kubelet.test_docker import KubeletProc, _docker, cleanup
-
-    dk = _docker()
-    subprocess.run(["sh", str(ROOT / "deploy/images/pause/build.sh")], check=True,
-                   capture_output=True)
-    root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
-    k = KubeletProc(server_url, unique("xnode"), root).start()
-    api = Client(server_url)
-    try:
+    with kubelet_on_docker(server_url, dk, "xnode") as k, Client(server_url) as api:
         p = api.create(Pod.from_dict({
             "metadata": {"name": unique("xp"), "namespace": "default"},
             "spec": {"nodeName": k.node, "terminationGracePeriodSeconds": 1, "containers": [
@@ -244,12 +235,6 @@ def docker_pod(server_url: str) -> Iterator[str]:
             return bool(got.status and got.status.phase == "Running")
         wait_for(running, timeout=30, message="docker pod Running")
         yield name
-    finally:
-        api.close()
-        k.stop()
-        cleanup(dk, k.node)
-        dk.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.docker

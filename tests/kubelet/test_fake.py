@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -18,44 +17,10 @@ from client.errors import NotFound
 from client.rest import AsyncClient
 from kubelet.agent import KubeletAgent
 from kubelet.kubelet import KubeletConfig
-from kubelet.runtime.base import ContainerInfo, ContainerRuntime
+from kubelet.runtime.base import ContainerInfo
 from kubelet.runtime.fake import FakeRuntime
-from testing.support import async_wait_for, free_port, unique
-
-
-class Harness:
-    def __init__(self, server: str, node: str) -> None:
-        self.node = node
-        self.runtime = FakeRuntime()
-        self.runtime.all_images_present = False
-        self.runtime.images = {"img:1", "busybox:latest"}
-        cfg = KubeletConfig(node_name=node, port=free_port(), backoff_base=0.4, backoff_cap=3.2,
-                            relist_seconds=1.0)
-
-        def factory(_: str) -> ContainerRuntime:
-            return self.runtime
-        self.agent = KubeletAgent(server, factory, cfg, serve_http=False)
-        self.client = AsyncClient(server)
-
-    async def create(self, containers: list[dict[str, Any]], **spec: Any) -> Pod:
-        p = Pod.from_dict({"metadata": {"name": unique("kp"), "namespace": "default"},
-                           "spec": {"nodeName": self.node, "containers": containers,
-                                    "terminationGracePeriodSeconds": 1, **spec}})
-        return await self.client.create(p)
-
-    async def get(self, p: Pod) -> Pod:
-        return await self.client.get(Pod, p.metadata.name or "", "default")
-
-    async def status_of(self, p: Pod, pred: Any, timeout: float = 10, what: str = "") -> Pod:
-        async def check() -> Pod | None:
-            got = await self.get(p)
-            return got if got.status is not None and pred(got) else None
-        return await async_wait_for(check, timeout=timeout, message=what or "pod status")
-
-
-def cstatus(p: Pod, i: int = 0) -> dict[str, Any]:
-    assert p.status is not None and p.status.container_statuses is not None
-    return p.status.container_statuses[i].to_dict()
+from testing.support import async_wait_for, unique
+from tests.kubelet.helpers import Harness, cstatus
 
 
 def cond(p: Pod, type_: str) -> str | None:
@@ -67,11 +32,8 @@ def cond(p: Pod, type_: str) -> str | None:
 
 @pytest.fixture
 async def kube(server_url: str) -> AsyncIterator[Harness]:
-    h = Harness(server_url, unique("fnode"))
-    await h.agent.start()
-    yield h
-    await h.agent.stop()
-    await h.client.close()
+    async with Harness(server_url, unique("fnode")) as h:
+        yield h
 
 
 async def test_node_registers_with_lease_and_ready(kube: Harness) -> None:

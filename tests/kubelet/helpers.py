@@ -1,0 +1,157 @@
+"""Helpers for the kubelet tests: an in-process kubelet on the fake runtime (``Harness``),
+and a kubelet process on real Docker (``KubeletProc``, ``kubelet_on_docker``) with the Docker
+client that skips the test where no daemon answers, and the cleanup of a node's containers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+import pytest
+
+from api.models import Pod
+from client.rest import AsyncClient
+from kubelet.agent import KubeletAgent
+from kubelet.kubelet import KubeletConfig
+from kubelet.runtime.base import ContainerRuntime
+from kubelet.runtime.fake import FakeRuntime
+from testing.support import (
+    ROOT,
+    Process,
+    async_wait_for,
+    free_port,
+    http_ok,
+    service,
+    unique,
+    wait_for,
+)
+
+# The label the Docker runtime puts on every container of a node.
+LABEL_NODE = "minik8s.node"
+
+
+class Harness:
+    """A kubelet in this process on the fake runtime (images ``img:1`` and ``busybox:latest``
+    present, every other one pulled in vain), fast back-off and relist; ``config`` overrides
+    other KubeletConfig fields. ``async with`` starts it and stops it with its client."""
+
+    def __init__(self, server: str, node: str, **config: Any) -> None:
+        self.node = node
+        self.runtime = FakeRuntime()
+        self.runtime.all_images_present = False
+        self.runtime.images = {"img:1", "busybox:latest"}
+        cfg = KubeletConfig(node_name=node, port=free_port(), backoff_base=0.4, backoff_cap=3.2,
+                            relist_seconds=1.0, **config)
+
+        def factory(_: str) -> ContainerRuntime:
+            return self.runtime
+        self.agent = KubeletAgent(server, factory, cfg, serve_http=False)
+        self.client = AsyncClient(server)
+
+    async def __aenter__(self) -> Harness:
+        await self.agent.start()
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None
+                        ) -> None:
+        await self.agent.stop()
+        await self.client.close()
+
+    async def create(self, containers: list[dict[str, Any]], **spec: Any) -> Pod:
+        p = Pod.from_dict({"metadata": {"name": unique("kp"), "namespace": "default"},
+                           "spec": {"nodeName": self.node, "containers": containers,
+                                    "terminationGracePeriodSeconds": 1, **spec}})
+        return await self.client.create(p)
+
+    async def get(self, p: Pod) -> Pod:
+        return await self.client.get(Pod, p.metadata.name or "", "default")
+
+    async def status_of(self, p: Pod, pred: Any, timeout: float = 10, what: str = "") -> Pod:
+        async def check() -> Pod | None:
+            got = await self.get(p)
+            return got if got.status is not None and pred(got) else None
+        return await async_wait_for(check, timeout=timeout, message=what or "pod status")
+
+
+def cstatus(p: Pod, i: int = 0) -> dict[str, Any]:
+    assert p.status is not None and p.status.container_statuses is not None
+    return p.status.container_statuses[i].to_dict()
+
+
+def docker_client() -> Any:
+    """A Docker client that answers, or the test is skipped."""
+    docker = pytest.importorskip("docker")
+    try:
+        d = docker.from_env()
+        d.ping()
+        return d
+    except Exception as exc:
+        pytest.skip(f"no Docker daemon: {exc}")
+
+
+def build_images() -> None:
+    """The local pause and busybox images the Docker tests run (imagePullPolicy Never)."""
+    for script in ("deploy/images/pause/build.sh", "deploy/images/busybox/build.sh"):
+        subprocess.run(["sh", str(ROOT / script)], check=True, capture_output=True)
+
+
+def cleanup(dk: Any, node: str) -> None:
+    """Remove every container the kubelet of ``node`` left in Docker."""
+    for c in dk.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}):
+        try:
+            c.remove(force=True)
+        except Exception:
+            pass
+
+
+class KubeletProc:
+    """``python -m kubelet`` on the Docker runtime, started once its /healthz answers."""
+
+    def __init__(self, server: str, node: str, root: str, port: int | None = None,
+                 docker_host: str = "unix:///var/run/docker.sock", extra: tuple[str, ...] = ()
+                 ) -> None:
+        self.node = node
+        self.docker_host = docker_host
+        self.root = root
+        self.port = port or free_port()
+        self.server = server
+        self.extra = extra
+        self.proc: Process | None = None
+
+    def start(self) -> KubeletProc:
+        self.proc = service(f"kubelet-{self.node}", "kubelet", [
+            "--server", self.server, "--node-name", self.node, "--runtime", "docker",
+            "--port", str(self.port), "--address", "127.0.0.1", "--node-ip", "127.0.0.1",
+            "--root-dir", self.root, "--backoff-base", "1", "--relist-seconds", "2",
+            "--heartbeat-seconds", "1", "--docker-host", self.docker_host, *self.extra])
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{self.port}/healthz"), timeout=20,
+                 message=f"kubelet healthz:\n{self.proc.log_tail()}")
+        return self
+
+    def stop(self, sig: int | None = None) -> None:
+        if self.proc is not None:
+            if sig is None:
+                self.proc.stop()
+            else:
+                self.proc.stop(sig)
+
+
+@contextmanager
+def kubelet_on_docker(server: str, dk: Any, prefix: str, *extra: str) -> Iterator[KubeletProc]:
+    """A kubelet process on Docker for a new node named ``prefix-...`` with a temporary root
+    dir; on exit it stops, and its containers and root dir are removed."""
+    node = unique(prefix)
+    root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
+    k = KubeletProc(server, node, root, extra=extra)
+    try:
+        yield k.start()
+    finally:
+        k.stop()
+        cleanup(dk, node)
+        shutil.rmtree(root, ignore_errors=True)
