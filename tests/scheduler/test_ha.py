@@ -16,23 +16,12 @@ import pytest
 from api.models import Lease, Namespace, Node, Pod
 from client import Client
 from testing.objects import make_node, make_pod
-from testing.support import ApiServer, Process, service, unique, wait_for
+from testing.support import Process, service, unique, wait_for
 
 pytestmark = pytest.mark.timeout(150)
 
 LEASE = ["--leader-elect", "--leader-elect-lease-duration", "3",
          "--leader-elect-renew-deadline", "2", "--leader-elect-retry-period", "0.5"]
-
-
-@pytest.fixture(scope="module")
-def cluster(private_apiserver: ApiServer) -> str:
-    return private_apiserver.url
-
-
-@pytest.fixture
-def api(cluster: str) -> Iterator[Client]:
-    with Client(cluster) as c:
-        yield c
 
 
 @pytest.fixture

@@ -19,14 +19,9 @@ from client.rest import AsyncClient
 from scheduler.plugins import default_framework
 from scheduler.service import Scheduler
 from testing.objects import make_node, make_pod
-from testing.support import ApiServer, async_wait_for, unique
+from testing.support import async_wait_for, unique
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(scope="module")
-def cluster(private_apiserver: ApiServer) -> str:
-    return private_apiserver.url
 
 
 class BindingGate(httpx.AsyncBaseTransport):

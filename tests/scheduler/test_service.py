@@ -15,14 +15,9 @@ import pytest
 from api.models import Event, Node, Pod, PodStatus
 from client import Client, NotFound
 from testing.objects import make_node, make_pod
-from testing.support import ApiServer, Process, service, unique, wait_for
+from testing.support import Process, service, unique, wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def cluster(private_apiserver: ApiServer) -> str:
-    return private_apiserver.url
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +27,6 @@ def scheduler(cluster: str) -> Iterator[Process]:
     alive = proc.alive()
     proc.stop()
     assert alive, f"the scheduler died:\n{proc.log_tail()}"
-
-
-@pytest.fixture
-def api(cluster: str) -> Iterator[Client]:
-    with Client(cluster) as c:
-        yield c
 
 
 class Nodes:
@@ -68,14 +57,6 @@ def nodes(api: Client, scheduler: Process) -> Iterator[Nodes]:
     n = Nodes(api)
     yield n
     n.cleanup()
-
-
-@pytest.fixture
-def ns(api: Client) -> str:
-    from api.models import Namespace
-    name = unique("sched")
-    api.create(Namespace.from_dict({"metadata": {"name": name}}))
-    return name
 
 
 def node_of(api: Client, ns: str, name: str) -> str | None:
