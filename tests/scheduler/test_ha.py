@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.models import Lease, Namespace, Node, Pod
+from api.models import Lease, Node, Pod
 from client import Client
 from testing.objects import make_node, make_pod
 from testing.support import Process, service, unique, wait_for
@@ -83,9 +83,7 @@ def holder(api: Client) -> str | None:
 
 
 def test_two_replicas_never_double_bind_and_fail_over(
-        cluster: str, api: Client, procs: list[Process]) -> None:
-    ns = unique("ha")
-    api.create(Namespace.from_dict({"metadata": {"name": ns}}))
+        cluster: str, api: Client, ns: str, procs: list[Process]) -> None:
     g = unique("g")
     for i in range(4):
         add_node(api, make_node(f"{g}-{i}", cpu="100", labels={"group": g}))
@@ -122,9 +120,7 @@ def test_two_replicas_never_double_bind_and_fail_over(
 
 
 def test_restarted_scheduler_picks_up_pending_pods_without_overcommit(
-        cluster: str, api: Client, procs: list[Process]) -> None:
-    ns = unique("restart")
-    api.create(Namespace.from_dict({"metadata": {"name": ns}}))
+        cluster: str, api: Client, ns: str, procs: list[Process]) -> None:
     g = unique("g")
     for i in range(3):
         add_node(api, make_node(f"{g}-{i}", cpu="2", labels={"group": g}))
