@@ -19,6 +19,7 @@ from api.wellknown import NODE_ROLE_LABEL_PREFIX
 JSONDict = dict[str, Any]
 
 NONE = "<none>"
+UNKNOWN = "<unknown>"
 
 
 def dig(obj: Any, *path: str) -> Any:
@@ -32,6 +33,11 @@ def dig(obj: Any, *path: str) -> Any:
 
 def or_none(s: str | None) -> str:
     return s if s else NONE
+
+
+def or_unknown(s: str | None) -> str:
+    """printNode's wide OS-IMAGE, KERNEL-VERSION and CONTAINER-RUNTIME when not reported."""
+    return s if s else UNKNOWN
 
 
 # ---- pods (printPod) ---------------------------------------------------------------

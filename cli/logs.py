@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from api import printers, resources
+from api import labels, resources
 from api.models import Pod
 from cli.context import State, resolve_kind, split_ref, state
 from cli.errors import CliError
@@ -24,7 +24,10 @@ def _pod_for(st: State, target: str) -> Pod:
         raise CliError(f"cannot get logs of {info.plural}")
     owner = st.client.get(info.model, name, st.namespace)
     sel = getattr(getattr(owner, "spec", None), "selector", None)
-    selector = printers.format_label_selector(sel.to_dict() if sel is not None else None)
+    try:  # what kubectl sends: metav1.LabelSelectorAsSelector(...).String()
+        selector = str(labels.from_label_selector(sel))
+    except labels.SelectorError as e:
+        raise CliError(f"invalid selector of {info.singular}/{name}: {e}") from None
     pods = st.client.list_all(Pod, st.namespace, label_selector=selector).items
     if not pods:
         raise CliError(f"no pods found for {info.singular}/{name}")

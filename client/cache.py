@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 from api.models import TypedObject
-from api.podutil import controller_ref as controller_ref  # client.controller imports it here
+from api.podutil import controller_ref
 
 _list = list  # Store.list shadows the builtin inside the class body
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 from api.models import TypedObject
-from client.cache import Store, controller_ref, meta_key
+from api.podutil import controller_ref
+from client.cache import Store, meta_key
 from client.tasks import cancel_and_wait
 from client.workqueue import RateLimitingQueue, ShutDown
 

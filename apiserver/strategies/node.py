@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from api.printers import node_address, node_roles, node_status, or_none
+from api.printers import node_address, node_roles, node_status, or_unknown
 from api.timeutil import since
 from apiserver.strategies.base import AGE, NAME, JSONDict, Row, Strategy, column
 
@@ -30,5 +30,5 @@ class NodeStrategy(Strategy):
         return [meta.get("name", ""), node_status(obj), node_roles(obj),
                 since(meta.get("creationTimestamp"), now), info.get("kubeletVersion", ""),
                 node_address(obj, "InternalIP"), node_address(obj, "ExternalIP"),
-                or_none(info.get("osImage")), or_none(info.get("kernelVersion")),
-                or_none(info.get("containerRuntimeVersion"))], []
+                or_unknown(info.get("osImage")), or_unknown(info.get("kernelVersion")),
+                or_unknown(info.get("containerRuntimeVersion"))], []

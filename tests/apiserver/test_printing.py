@@ -110,6 +110,7 @@ def test_other_kinds_columns() -> None:
                        "addresses": [{"type": "InternalIP", "address": "172.17.0.2"}]}}
     assert cells(node)[:6] == ["n1", "Ready,SchedulingDisabled", "worker", "60m",
                                "v1.36.0-minik8s", "172.17.0.2"]
+    assert cells(node)[6:] == ["<none>", "<unknown>", "<unknown>", "<unknown>"]
     ns = {"kind": "Namespace", "metadata": {"name": "default", "creationTimestamp": ago(days=3)},
           "status": {"phase": "Active"}}
     assert cells(ns) == ["default", "Active", "3d"]
