@@ -1,10 +1,13 @@
-"""Builders of typed objects (Node, Pod, Deployment) for tests and benchmarks."""
+"""Builders of typed objects (Node, Pod, Deployment) for tests and benchmarks, and a fresh
+namespace through the typed client."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from api.models import Deployment, Node, Pod
+from api.models import Deployment, Namespace, Node, ObjectMeta, Pod
+from client.rest import AsyncClient
+from testing.support import unique
 
 
 def make_node(name: str, cpu: str = "4", memory: str = "8Gi", pods: str = "110",
@@ -70,3 +73,10 @@ def deployment(name: str, replicas: int = 3, image: str = "nginx:1", *,
                               "spec": {"containers": [{"name": "app", "image": image}]}},
                  **({"strategy": strategy} if strategy else {}), **spec},
     })
+
+
+async def new_namespace(client: AsyncClient, prefix: str = "ns") -> str:
+    """Create a namespace named ``unique(prefix)`` and return its name."""
+    name = unique(prefix)
+    await client.create(Namespace(metadata=ObjectMeta(name=name)))
+    return name

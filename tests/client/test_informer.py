@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from api.models import Container, Namespace, ObjectMeta, OwnerReference, Pod, PodSpec
+from api.models import Container, ObjectMeta, OwnerReference, Pod, PodSpec
 from client.backoff import Backoff
 from client.cache import (
     CONTROLLER_UID_INDEX,
@@ -24,7 +24,8 @@ from client.cache import (
 from client.errors import Gone, NotFound
 from client.informer import Informer, SharedInformerFactory
 from client.rest import AsyncClient, RetryPolicy
-from testing.support import ApiServer, Etcd, async_wait_for, unique
+from testing.objects import new_namespace
+from testing.support import ApiServer, Etcd, async_wait_for
 
 FAST_RETRY = RetryPolicy(retries=1, base=0.05, cap=0.1)
 
@@ -38,12 +39,6 @@ def pod(name: str, ns: str, *, node: str | None = None, labels: dict[str, str] |
     return Pod(metadata=ObjectMeta(name=name, namespace=ns, labels=labels,
                                    owner_references=owners),
                spec=PodSpec(containers=[Container(name="c", image="nginx")], node_name=node))
-
-
-async def new_namespace(c: AsyncClient) -> str:
-    ns = unique("inf")
-    await c.create(Namespace(metadata=ObjectMeta(name=ns)))
-    return ns
 
 
 class Mirror:
@@ -80,7 +75,7 @@ def cache_state(inf: Informer[Pod]) -> dict[str, str | None]:
 
 
 async def test_sync_indexes_and_live_events(client: AsyncClient) -> None:
-    ns = await new_namespace(client)
+    ns = await new_namespace(client, "inf")
     await client.create(pod("a", ns, node="n1", labels={"app": "x"}, owner_uid="rs-1"))
     await client.create(pod("b", ns, node="n2", labels={"app": "x", "tier": "web"}))
     await client.create(pod("c", ns))
@@ -125,7 +120,7 @@ async def test_sync_indexes_and_live_events(client: AsyncClient) -> None:
 
 
 async def test_shared_factory_shares_and_label_selector(client: AsyncClient) -> None:
-    ns = await new_namespace(client)
+    ns = await new_namespace(client, "inf")
     await client.create(pod("x", ns, labels={"app": "web"}))
     await client.create(pod("y", ns, labels={"app": "db"}))
     f = SharedInformerFactory(client)
@@ -147,7 +142,7 @@ async def test_shared_factory_shares_and_label_selector(client: AsyncClient) -> 
 
 async def test_deletion_during_outage_delivered_after_relist(
         etcd: Etcd, client: AsyncClient) -> None:
-    ns = await new_namespace(client)
+    ns = await new_namespace(client, "inf")
     for n in ("a", "b"):
         await client.create(pod(n, ns))
     own = ApiServer(etcd.url).start()
@@ -184,7 +179,7 @@ async def test_410_triggers_relist(etcd: Etcd, client: AsyncClient) -> None:
                                           "--bookmark-interval", "600"]).start()
     try:
         async with AsyncClient(own.url, retry=FAST_RETRY) as c2:
-            ns = await new_namespace(c2)
+            ns = await new_namespace(c2, "inf")
             for i in range(10):
                 await c2.create(pod(f"p{i}", ns))
             with pytest.raises(Gone):  # the raw watch: an old resourceVersion is Expired
@@ -212,7 +207,7 @@ async def test_410_triggers_relist(etcd: Etcd, client: AsyncClient) -> None:
 
 
 async def test_churn_1000_with_watch_cut_midway(etcd: Etcd, client: AsyncClient) -> None:
-    ns = await new_namespace(client)
+    ns = await new_namespace(client, "inf")
     own = ApiServer(etcd.url).start()
     try:
         async with AsyncClient(own.url, retry=FAST_RETRY) as c2:
@@ -262,7 +257,7 @@ async def test_churn_1000_with_watch_cut_midway(etcd: Etcd, client: AsyncClient)
 
 
 async def test_resync_redelivers_cached_objects(client: AsyncClient) -> None:
-    ns = await new_namespace(client)
+    ns = await new_namespace(client, "inf")
     await client.create(pod("r", ns))
     inf = Informer(client, Pod, ns, resync_period=0.2)
     same: list[bool] = []

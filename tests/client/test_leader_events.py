@@ -7,22 +7,17 @@ import time
 
 import pytest
 
-from api.models import Container, Event, Lease, Namespace, ObjectMeta, Pod, PodSpec
+from api.models import Container, Event, Lease, ObjectMeta, Pod, PodSpec
 from client.events import EventRecorder
 from client.leaderelection import LeaderElector
 from client.rest import AsyncClient, RetryPolicy
+from testing.objects import new_namespace
 from testing.support import ApiServer, Etcd, async_wait_for, free_port, unique
 
 LEASE = 2.0
 RENEW = 1.5
 RETRY = 0.25
 FAST_RETRY = RetryPolicy(retries=1, base=0.05, cap=0.1)
-
-
-async def new_namespace(c: AsyncClient) -> str:
-    ns = unique("le")
-    await c.create(Namespace(metadata=ObjectMeta(name=ns)))
-    return ns
 
 
 class Candidate:
@@ -83,7 +78,7 @@ class Monitor:
 
 
 async def test_one_leader_and_takeover_after_crash(client: AsyncClient) -> None:
-    ns = await new_namespace(client)
+    ns = await new_namespace(client, "le")
     lease = unique("lease")
     a = Candidate(client, ns, lease, "a")
     b = Candidate(client, ns, lease, "b")
@@ -117,7 +112,7 @@ async def test_one_leader_and_takeover_after_crash(client: AsyncClient) -> None:
 
 
 async def test_release_on_cancel_hands_over_fast(client: AsyncClient) -> None:
-    ns = await new_namespace(client)
+    ns = await new_namespace(client, "le")
     lease = unique("lease")
     a = Candidate(client, ns, lease, "a", release_on_cancel=True)
     await async_wait_for(lambda: a.elector.is_leader, timeout=10)
@@ -135,7 +130,7 @@ async def test_release_on_cancel_hands_over_fast(client: AsyncClient) -> None:
 
 
 async def test_leader_that_cannot_renew_stops_at_once(etcd: Etcd, client: AsyncClient) -> None:
-    ns = await new_namespace(client)
+    ns = await new_namespace(client, "le")
     lease = unique("lease")
     own = ApiServer(etcd.url).start()  # the leader's only way to the cluster
     try:
@@ -162,7 +157,7 @@ async def test_leader_that_cannot_renew_stops_at_once(etcd: Etcd, client: AsyncC
 
 
 async def test_work_that_ends_releases_the_lease(client: AsyncClient) -> None:
-    ns = await new_namespace(client)
+    ns = await new_namespace(client, "le")
     lease = unique("lease")
 
     async def short_work() -> None:
@@ -199,7 +194,7 @@ async def events_for(c: AsyncClient, ns: str, name: str) -> list[Event]:
 
 
 async def test_event_recorder_writes_and_aggregates(client: AsyncClient) -> None:
-    ns = await new_namespace(client)
+    ns = await new_namespace(client, "le")
     rec = EventRecorder(client, "test-component", host="host-1")
     p = mkpod("web", ns)
     t0 = time.perf_counter()
@@ -248,7 +243,7 @@ async def test_event_recorder_bounded_while_server_down() -> None:
 
 
 async def test_event_recorder_field_path_is_part_of_the_event(client: AsyncClient) -> None:
-    ns = await new_namespace(client)
+    ns = await new_namespace(client, "le")
     rec = EventRecorder(client, "kubelet", host="node-1")
     p = mkpod("two", ns)
     for _ in range(3):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api import wellknown as wk
-from api.models import Namespace, ObjectMeta, Pod, PodStatus
+from api.models import Pod, PodStatus
 from api.timeutil import format_time
 from client import AsyncClient, Conflict, NotFound
 from client.informer import Informer
@@ -20,10 +20,6 @@ from testing.support import Process, service
 def start_controller_manager(server: str, *extra: str, name: str = "controller-manager"
                              ) -> Process:
     return service(name, "controllers", ["--server", server, *extra])
-
-
-async def create_namespace(client: AsyncClient, name: str) -> None:
-    await client.create(Namespace(metadata=ObjectMeta(name=name)))
 
 
 def ready_status(pod: Pod) -> dict[str, Any]:

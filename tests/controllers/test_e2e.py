@@ -10,9 +10,9 @@ import pytest
 from api import wellknown as wk
 from api.models import Deployment, Lease, Node, Pod
 from client import AsyncClient, NotFound
-from testing.objects import deployment
+from testing.objects import deployment, new_namespace
 from testing.support import ApiServer, Process, async_wait_for, free_port, service, unique
-from tests.controllers.helpers import create_namespace, start_controller_manager
+from tests.controllers.helpers import start_controller_manager
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -25,8 +25,7 @@ def server_url(private_apiserver: ApiServer) -> str:
 
 async def test_deployment_through_scheduler_and_fake_kubelets(server_url: str,
                                                                client: AsyncClient) -> None:
-    ns = unique("cme")
-    await create_namespace(client, ns)
+    ns = await new_namespace(client, "cme")
     nodes = [unique("e2e-node"), unique("e2e-node")]
     procs: list[Process] = [
         start_controller_manager(server_url, "--controllers=deployment,replicaset"),

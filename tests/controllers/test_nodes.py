@@ -13,11 +13,10 @@ from api.timeutil import now, now_micro
 from api.wellknown import TAINT_NODE_NOT_READY as NOT_READY
 from api.wellknown import TAINT_NODE_UNREACHABLE as UNREACHABLE
 from client import AsyncClient, NotFound
-from testing.objects import deployment
+from testing.objects import deployment, new_namespace
 from testing.support import ApiServer, async_wait_for, unique
 from tests.controllers.helpers import (
     FakeKubelet,
-    create_namespace,
     start_controller_manager,
 )
 
@@ -64,8 +63,7 @@ def _tainted(node: Node) -> bool:
 
 async def test_silent_node_pods_are_evicted_and_recreated_elsewhere(server_url: str,
                                                                      client: AsyncClient) -> None:
-    ns = unique("cmn")
-    await create_namespace(client, ns)
+    ns = await new_namespace(client, "cmn")
     node_a, node_b, node_c = unique("node-a"), unique("node-b"), unique("node-c")
     for n in (node_a, node_b):
         await _register(client, n)

@@ -8,12 +8,11 @@ import pytest
 from api.models import Deployment, Lease, Pod, ReplicaSet
 from client import AsyncClient
 from controllers import deployment_util as du
-from testing.objects import deployment
+from testing.objects import deployment, new_namespace
 from testing.support import Process, async_wait_for, free_port, unique
 from tests.controllers.helpers import (
     FakeKubelet,
     PodWatch,
-    create_namespace,
     start_controller_manager,
 )
 
@@ -35,8 +34,7 @@ async def _complete(client: AsyncClient, ns: str, name: str) -> bool:
 
 async def test_killed_mid_rollout_restarts_and_converges_without_extra_pods(
         server_url: str, client: AsyncClient) -> None:
-    ns = unique("cmr")
-    await create_namespace(client, ns)
+    ns = await new_namespace(client, "cmr")
     replicas = 6
     cm = start_controller_manager(server_url, "--controllers=deployment,replicaset")
     cm2: Process | None = None
@@ -76,8 +74,7 @@ async def test_killed_mid_rollout_restarts_and_converges_without_extra_pods(
 
 async def test_leader_election_one_acts_and_standby_takes_over(server_url: str,
                                                                 client: AsyncClient) -> None:
-    ns = unique("cml")
-    await create_namespace(client, ns)
+    ns = await new_namespace(client, "cml")
     lease_name = unique("cm-lease")
     flags = ["--controllers=deployment,replicaset", "--leader-elect",
              "--lease-name", lease_name, "--leader-elect-lease-duration", "6s",

@@ -19,12 +19,11 @@ from client import AsyncClient, NotFound
 from client.informer import Informer
 from controllers import deployment_util as du
 from testing.kubectl import Kubectl
-from testing.objects import deployment
-from testing.support import Process, async_wait_for, unique
+from testing.objects import deployment, new_namespace
+from testing.support import Process, async_wait_for
 from tests.controllers.helpers import (
     FakeKubelet,
     PodWatch,
-    create_namespace,
     start_controller_manager,
 )
 
@@ -46,9 +45,7 @@ async def client(server_url: str, cm: Process) -> AsyncIterator[AsyncClient]:
 
 @pytest.fixture
 async def ns(client: AsyncClient) -> str:
-    name = unique("cm")
-    await create_namespace(client, name)
-    return name
+    return await new_namespace(client, "cm")
 
 
 async def rs_list(client: AsyncClient, ns: str) -> list[ReplicaSet]:

@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from api.models import Namespace, Node, Pod
+from api.models import Node, Pod
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
 from scheduler.plugins import default_framework
 from scheduler.service import Scheduler
-from testing.objects import make_node, make_pod
+from testing.objects import make_node, make_pod, new_namespace
 from testing.support import async_wait_for, unique
 
 pytestmark = pytest.mark.timeout(60)
@@ -95,19 +95,13 @@ async def add_node(c: AsyncClient, node: Node) -> None:
         await c.update_status(created)
 
 
-async def new_ns(c: AsyncClient) -> str:
-    ns = unique("inproc")
-    await c.create(Namespace.from_dict({"metadata": {"name": ns}}))
-    return ns
-
-
 async def node_of(c: AsyncClient, ns: str, name: str) -> str | None:
     return (await c.get(Pod, name, ns)).spec.node_name
 
 
 async def test_assumed_pods_count_while_their_bindings_are_in_flight(h: Harness) -> None:
     c = h.client
-    ns = await new_ns(c)
+    ns = await new_namespace(c, "inproc")
     g = unique("g")
     await add_node(c, make_node(f"{g}-n", cpu="2", labels={"group": g}))
     h.gate.open.clear()  # hold every binding
@@ -136,7 +130,7 @@ async def test_assumed_pods_count_while_their_bindings_are_in_flight(h: Harness)
 
 async def test_failed_binding_forgets_and_retries(h: Harness) -> None:
     c = h.client
-    ns = await new_ns(c)
+    ns = await new_namespace(c, "inproc")
     g = unique("g")
     await add_node(c, make_node(f"{g}-n", cpu="2", labels={"group": g}))
     h.gate.fail_once.add("flaky")
@@ -158,7 +152,7 @@ async def test_failed_binding_forgets_and_retries(h: Harness) -> None:
 
 async def test_pod_recreated_while_its_binding_is_in_flight(h: Harness) -> None:
     c = h.client
-    ns = await new_ns(c)
+    ns = await new_namespace(c, "inproc")
     g = unique("g")
     await add_node(c, make_node(f"{g}-n", cpu="2", labels={"group": g}))
     h.gate.open.clear()
