@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
@@ -34,3 +35,13 @@ class Model(BaseModel):
     def copy_deep(self) -> Self:
         """A deep copy: cached objects are never changed in place."""
         return self.model_copy(deep=True)
+
+
+def dig(obj: Any, *path: str) -> Any:
+    """``obj[path[0]][path[1]]...`` through wire dicts, or None where a step is missing or
+    not a mapping: how validation and the printers read objects that may be malformed."""
+    for p in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(p)
+    return obj

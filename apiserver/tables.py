@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from api.printers import dig
+from api.base import dig
 from api.resources import ResourceInfo
 from apiserver.strategies import strategy_for
 

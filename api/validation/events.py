@@ -7,8 +7,9 @@ name its reporting controller and instance, an action and a reason.
 
 from __future__ import annotations
 
+from api.base import dig
 from api.names import is_qualified_name
-from api.validation.field import JSON, Errs, as_dict, dig, invalid, required
+from api.validation.field import JSON, Errs, as_dict, invalid, required
 
 
 def validate_event(obj: JSON) -> Errs:

@@ -209,12 +209,3 @@ def one_of(errs: Errs, value: Any, path: str, allowed: list[str]) -> None:
         return
     if value not in allowed:
         errs.append(not_supported(path, value, allowed))
-
-
-def dig(d: Any, *path: str) -> Any:
-    """``d[path[0]][path[1]]...``, or None where a step is missing or not a mapping."""
-    for p in path:
-        if not isinstance(d, Mapping):
-            return None
-        d = d.get(p)
-    return d

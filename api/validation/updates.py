@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from api.base import dig
 from api.validation.field import (
     INT32_MAX,
     JSON,
@@ -21,7 +22,6 @@ from api.validation.field import (
     FieldError,
     as_dict,
     as_list,
-    dig,
     forbidden,
     invalid,
 )

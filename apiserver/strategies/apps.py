@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from api.printers import containers_and_images, dig, format_label_selector
+from api.base import dig
+from api.printers import containers_and_images, format_label_selector
 from apiserver.strategies.base import AGE, NAME, JSONDict, Row, Strategy, age_of, column, name_of
 
 _TEMPLATE_COLUMNS = [

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from api import fields
-from api.printers import dig
+from api.base import dig
 from api.resources import ResourceInfo
 from api.timeutil import now, since
 from apiserver import admission

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from api import resources
-from api.printers import dig
+from api.base import dig
 from apiserver import errors
 from apiserver.strategies.base import AGE, NAME, JSONDict, Row, Strategy, age_of, column, name_of
 
