@@ -42,6 +42,15 @@ TAINT_NODE_NOT_READY = "node.kubernetes.io/not-ready"
 TAINT_NODE_UNREACHABLE = "node.kubernetes.io/unreachable"
 TAINT_NODE_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 
+# ---- Services, Endpoints and EndpointSlices (k8s.io/api/core/v1 well_known_labels.go,
+# annotation_key_constants.go; k8s.io/api/discovery/v1 well_known_labels.go)
+LABEL_SERVICE_NAME = "kubernetes.io/service-name"  # discovery.LabelServiceName
+LABEL_MANAGED_BY = "endpointslice.kubernetes.io/managed-by"  # discovery.LabelManagedBy
+ENDPOINTSLICE_CONTROLLER_NAME = "endpointslice-controller.k8s.io"
+IS_HEADLESS_SERVICE_LABEL = "service.kubernetes.io/headless"  # v1.IsHeadlessService
+ENDPOINTS_LAST_CHANGE_TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
+ENDPOINTS_OVER_CAPACITY_ANNOTATION = "endpoints.kubernetes.io/over-capacity"
+
 
 class _Annotated(Protocol):
     @property
