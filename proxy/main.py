@@ -1,0 +1,242 @@
+"""``minik8s-proxy``: the kube-proxy (iptables mode) of minik8s.
+
+    minik8s-proxy --server URL --node-name NAME [--cluster-cidr CIDR]
+                  [--service-cluster-ip-range 10.96.0.0/12] [--nodeport-addresses CIDR,...]
+                  [--sync-period 30s] [--min-sync-period 1s] [--healthz-bind-address 0.0.0.0:10256]
+    minik8s-proxy --cleanup      # remove every chain and rule the proxy made, then exit
+
+It runs as root in the network namespace the node's pods use (here the host's, where the
+``minik8s-pods`` bridge lives). Before anything else it installs the service-range REJECT
+guards; it then waits for the Service and EndpointSlice informers to sync (rules written
+from a half-filled cache would drop live Services), and keeps iptables in step with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import re
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+
+import psutil
+
+from api.models import Service
+from api.models.discovery import EndpointSlice
+from client.informer import SharedInformerFactory
+from client.rest import AsyncClient
+from proxy import iptables, rules
+from proxy.proxier import Proxier
+
+log = logging.getLogger("proxy")
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(text: str) -> float:
+    """Go-style durations (``30s``, ``1m``, ``500ms``) or plain seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 30s, 1m, 500ms)")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def cidr(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"invalid CIDR {text!r}") from exc
+
+
+def bind_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    try:
+        return host or "0.0.0.0", int(port)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"invalid address {text!r} (HOST:PORT)") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="minik8s-proxy",
+        description="Program iptables NAT rules for Services from their EndpointSlices "
+                    "(kube-proxy, iptables mode).")
+    p.add_argument("--server", help="API server URL (else $MINIK8S_SERVER, ~/.minik8s/config)")
+    p.add_argument("--node-name", default=socket.gethostname(),
+                   help="the node this proxy serves (default: the hostname)")
+    p.add_argument("--cluster-cidr", type=cidr, default="",
+                   help="the pods' range: traffic to a cluster IP from outside it is "
+                        "masqueraded (empty: no such masquerade, as kube-proxy)")
+    p.add_argument("--service-cluster-ip-range", type=cidr, default="10.96.0.0/12",
+                   help="the Service range that the REJECT guards close")
+    p.add_argument("--nodeport-addresses", default="",
+                   help="comma-separated CIDRs: node ports answer only on this host's "
+                        "addresses inside them (default: every local address but 127/8)")
+    p.add_argument("--masquerade-all", action="store_true",
+                   help="masquerade every packet sent to a cluster IP")
+    p.add_argument("--sync-period", type=duration, default=30.0, metavar="D",
+                   help="the longest time between full syncs")
+    p.add_argument("--min-sync-period", type=duration, default=1.0, metavar="D",
+                   help="the shortest time between syncs after the first two of a burst")
+    p.add_argument("--healthz-bind-address", type=bind_address, default=("0.0.0.0", 10256),
+                   metavar="HOST:PORT",
+                   help="serve /healthz and /metrics here (port 0: off)")
+    p.add_argument("--cleanup", action="store_true",
+                   help="remove every chain and rule the proxy made, then exit")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def local_addresses_in(cidrs: Sequence[str]) -> tuple[str, ...]:
+    """This host's IPv4 addresses inside the CIDRs (kube-proxy's NodePortAddresses)."""
+    nets = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+    out: list[str] = []
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family != socket.AF_INET:
+                continue
+            ip = ipaddress.ip_address(a.address)
+            if any(ip in n for n in nets) and a.address not in out:
+                out.append(a.address)
+    return tuple(sorted(out))
+
+
+def render_metrics(px: Proxier) -> str:
+    st = px.stats
+    lines = [
+        "# HELP kubeproxy_sync_proxy_rules_duration_seconds_last The last sync's duration.",
+        "# TYPE kubeproxy_sync_proxy_rules_duration_seconds_last gauge",
+        f"kubeproxy_sync_proxy_rules_duration_seconds_last {st.last_duration:.6f}",
+        "# HELP kubeproxy_sync_proxy_rules_total Syncs done.",
+        "# TYPE kubeproxy_sync_proxy_rules_total counter",
+        f'kubeproxy_sync_proxy_rules_total{{kind="any"}} {st.syncs}',
+        f'kubeproxy_sync_proxy_rules_total{{kind="full"}} {st.full_syncs}',
+        "# HELP kubeproxy_sync_proxy_rules_iptables_restore_failures_total Failed restores.",
+        "# TYPE kubeproxy_sync_proxy_rules_iptables_restore_failures_total counter",
+        f"kubeproxy_sync_proxy_rules_iptables_restore_failures_total {st.failures}",
+        "# HELP kubeproxy_sync_proxy_rules_last_timestamp_seconds The last successful sync.",
+        "# TYPE kubeproxy_sync_proxy_rules_last_timestamp_seconds gauge",
+        f"kubeproxy_sync_proxy_rules_last_timestamp_seconds {st.last_synced:.3f}",
+        "# HELP kubeproxy_sync_proxy_rules_iptables_total Rules in the last restore input.",
+        "# TYPE kubeproxy_sync_proxy_rules_iptables_total gauge",
+        f"kubeproxy_sync_proxy_rules_iptables_total {st.last_ruleset_rules}",
+        "# HELP minik8s_proxy_guards_reinserted_total Service-range guards found missing.",
+        "# TYPE minik8s_proxy_guards_reinserted_total counter",
+        f"minik8s_proxy_guards_reinserted_total {st.guards_reinserted}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def serve_health(host: str, port: int, px: Proxier) -> asyncio.Server:
+    """kube-proxy's healthz server (/healthz, /livez with lastUpdated/currentTime) plus
+    its /metrics, from the event loop that runs the syncs."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), 5)
+            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = request.decode("latin-1").split()
+            path = parts[1].split("?")[0] if len(parts) > 1 else ""
+            if path == "/metrics":
+                status, ctype = "200 OK", "text/plain; version=0.0.4"
+                body = render_metrics(px).encode()
+            elif path in ("/healthz", "/livez"):
+                ok = px.healthy()
+                status = "200 OK" if ok else "503 Service Unavailable"
+                ctype = "application/json"
+                fmt = "%Y-%m-%dT%H:%M:%SZ"
+                body = json.dumps({
+                    "lastUpdated": time.strftime(fmt, time.gmtime(px.stats.last_synced)),
+                    "currentTime": time.strftime(fmt, time.gmtime())}).encode()
+            else:
+                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+                         .encode() + body)
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    return await asyncio.start_server(handle, host, port)
+
+
+async def serve(args: argparse.Namespace) -> int:
+    ipt = iptables.Iptables()
+    if args.cleanup:
+        n = await iptables.cleanup(ipt, args.service_cluster_ip_range)
+        log.info("cleanup: %d chains deleted", n)
+        return 0
+    nodeport_ips = None
+    if args.nodeport_addresses:
+        cidrs = [cidr(c) for c in args.nodeport_addresses.split(",") if c.strip()]
+        nodeport_ips = local_addresses_in(cidrs)
+    config = rules.ProxyConfig(cluster_cidr=args.cluster_cidr,
+                               masquerade_all=args.masquerade_all, nodeport_ips=nodeport_ips)
+    px = Proxier(ipt, config, args.service_cluster_ip_range,
+                 min_sync_period=args.min_sync_period, sync_period=args.sync_period)
+    # The guards first: from here on nothing addressed to the range leaves the host.
+    await iptables.ensure_guards(ipt, args.service_cluster_ip_range)
+    log.info("service range %s guarded (REJECT in filter OUTPUT and FORWARD)",
+             args.service_cluster_ip_range)
+    if not ipt.has_conntrack:
+        log.warning("no conntrack tool: stale UDP conntrack entries are not cleared")
+    client = AsyncClient(args.server)
+    factory = SharedInformerFactory(client)
+    svc_inf = factory.informer(Service)
+    slice_inf = factory.informer(EndpointSlice)
+    svc_inf.add_handler(px.on_service, px.on_service, px.on_service_delete)
+    slice_inf.add_handler(px.on_slice, px.on_slice, px.on_slice_delete)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = None
+    host, port = args.healthz_bind_address
+    try:
+        if port:
+            server = await serve_health(host, port, px)
+        await factory.start_all()
+        while not await factory.wait_for_sync(timeout=5):
+            if stop.is_set():
+                return 0
+            log.info("waiting for the Service and EndpointSlice caches to sync")
+        log.info("caches synced; node %s; syncing every %ss (min %ss)", args.node_name,
+                 args.sync_period, args.min_sync_period)
+        await px.run(stop)
+    finally:
+        if server is not None:
+            server.close()
+        await factory.stop_all()
+        await client.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        sys.exit(asyncio.run(serve(args)))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
