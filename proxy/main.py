@@ -53,6 +53,8 @@ def duration(text: str) -> float:
 
 
 def cidr(text: str) -> str:
+    if not text:
+        return ""
     try:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError as exc:
