@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 
 import click
 
@@ -10,19 +11,22 @@ from api import printers, resources
 from api.models import (
     ConfigMap,
     Deployment,
+    Endpoints,
+    EndpointSlice,
     Event,
     Namespace,
     Node,
     Pod,
     ReplicaSet,
     Secret,
+    Service,
 )
 from api.models.core import Container, ContainerState, PodTemplateSpec, TypedObject
 from api.models.meta import LabelSelector
 from api.resources import ResourceInfo
 from api.timeutil import parse_time, since
 from api.validation import decode_bytes
-from api.wellknown import LAST_APPLIED_CONFIG_ANNOTATION, revision_of
+from api.wellknown import LABEL_SERVICE_NAME, LAST_APPLIED_CONFIG_ANNOTATION, revision_of
 from cli import output, tables
 from cli.context import State, resolve_kind, split_ref, state
 from cli.deployment_util import owned_replicasets
@@ -94,7 +98,8 @@ class Writer:
             width = max(len("  " * lv + k) + 1 for lv, k, _ in block) + 2
             for lv, k, v in block:
                 first, *rest = (v or "").split("\n")
-                out.append(f"{('  ' * lv + k + ':').ljust(width)}{first}".rstrip())
+                # An empty value keeps the key's padding, as Go's tabwriter does.
+                out.append(f"{('  ' * lv + k + ':').ljust(width)}{first.rstrip()}")
                 out.extend(f"{' ' * width}{r}".rstrip() for r in rest)
             i = j
         return "\n".join(out) + "\n"
@@ -222,7 +227,15 @@ def _conditions_table(w: Writer, conds: Sequence[tuple[str, ...]], head: tuple[s
         w.raw("  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
 
 
-def events_for(st: State, obj: TypedObject) -> list[Event]:
+# kubectl describes events only when it describes one object (or --show-events says so):
+# cmd/describe Run turns DescriberSettings.ShowEvents off for several.
+SHOW_EVENTS: ContextVar[bool] = ContextVar("SHOW_EVENTS", default=True)
+
+
+def events_for(st: State, obj: TypedObject) -> list[Event] | None:
+    """The object's events, or None when they are not to be shown."""
+    if not SHOW_EVENTS.get():
+        return None
     uid = obj.metadata.uid
     ns = obj.metadata.namespace
     sel = f"involvedObject.uid={uid}" if uid else f"involvedObject.name={obj.metadata.name}"
@@ -233,7 +246,9 @@ def events_for(st: State, obj: TypedObject) -> list[Event]:
     return tables.sort_objects(resources.EVENTS, items)
 
 
-def events_section(events: list[Event]) -> str:
+def events_section(events: list[Event] | None) -> str:
+    if events is None:
+        return ""
     if not events:
         return "Events:  <none>\n"
     rows = [["Type", "Reason", "Age", "From", "Message"],
@@ -454,6 +469,140 @@ def describe_secret(st: State, secret: Secret) -> str:
     return w.render()
 
 
+def _annotations(w: Writer, obj: TypedObject) -> None:
+    """printAnnotationsMultiline: every annotation but kubectl's last-applied one."""
+    w.map(0, "Annotations", {k: v for k, v in (obj.metadata.annotations or {}).items()
+                             if k != LAST_APPLIED_CONFIG_ANNOTATION}, ": ")
+
+
+def _with_events(w: Writer, events: list[Event] | None) -> str:
+    """DescribeEvents after a block: ``Events:  <none>`` aligned with the block above it."""
+    if events is not None and not events:
+        w.kv(0, "Events", NONE)
+        return w.render()
+    return w.render() + events_section(events)
+
+
+def format_endpoint_slices(slices: Sequence[EndpointSlice], port_names: set[str] | None) -> str:
+    """kubectl's formatEndpointSlices (describe.go): the ready endpoints' ``ip:port`` for the
+    named service ports (all when ``port_names`` is None; just the IPs of a slice without
+    ports), at most three, then `` + N more...``; ``<none>`` when there is no slice."""
+    if not slices:
+        return NONE
+    shown: list[str] = []
+    limit = 3
+    more = False
+    count = 0
+    for sl in slices:
+        if not sl.ports:
+            targets: list[int | None] = [None]
+        else:
+            targets = [p.port for p in sl.ports
+                       if port_names is None or (p.name or "") in port_names]
+        for port in targets:
+            for ep in sl.endpoints:
+                if len(shown) == limit:
+                    more = True
+                ready = ep.conditions is None or ep.conditions.ready is None or ep.conditions.ready
+                if not ready:
+                    continue
+                if not more:
+                    addr = ep.addresses[0]
+                    if port is None:
+                        shown.append(addr)
+                    else:
+                        host = f"[{addr}]" if ":" in addr else addr
+                        shown.append(f"{host}:{port}")
+                count += 1
+    text = ",".join(shown)
+    return f"{text} + {count - limit} more..." if more else text
+
+
+def describe_service(st: State, svc: Service) -> str:
+    """kubectl's describeService (describe.go), endpoints from the Service's EndpointSlices
+    (label ``kubernetes.io/service-name``) as kubectl 1.33+ reads them."""
+    try:
+        slices = list(st.client.list_all(EndpointSlice, svc.metadata.namespace,
+                                         label_selector=f"{LABEL_SERVICE_NAME}="
+                                                        f"{svc.metadata.name}").items)
+    except ApiError:
+        slices = []
+    slices.sort(key=lambda s: s.metadata.name or "")
+    spec = svc.spec
+    w = Writer()
+    _meta(w, svc, True)
+    w.map(0, "Labels", svc.metadata.labels)
+    _annotations(w, svc)
+    w.kv(0, "Selector", ",".join(f"{k}={v}" for k, v in sorted((spec.selector or {}).items()))
+         or NONE)
+    w.kv(0, "Type", spec.type or "")
+    if spec.ip_family_policy:
+        w.kv(0, "IP Family Policy", spec.ip_family_policy)
+    w.kv(0, "IP Families", ",".join(spec.ip_families or []) or NONE)
+    w.kv(0, "IP", spec.cluster_ip or "")
+    w.kv(0, "IPs", ",".join(spec.cluster_ips or []) or NONE)
+    if spec.external_ips:
+        w.kv(0, "External IPs", ",".join(spec.external_ips))
+    if spec.load_balancer_ip:
+        w.kv(0, "Desired LoadBalancer IP", spec.load_balancer_ip)
+    if spec.external_name:
+        w.kv(0, "External Name", spec.external_name)
+    ingress = (svc.status.load_balancer.ingress if svc.status and svc.status.load_balancer
+               else None) or []
+    if ingress:
+        w.kv(0, "LoadBalancer Ingress", ", ".join(
+            (i.ip + (f" ({i.ip_mode})" if i.ip_mode else "")) if i.ip else (i.hostname or "")
+            for i in ingress))
+    for sp in spec.ports or []:
+        name = sp.name or "<unset>"
+        proto = sp.protocol or ""
+        # Go's tabwriter pads the name cell, alone in its column, by two spaces.
+        w.kv(0, "Port", f"{name}  {sp.port}/{proto}")
+        target = sp.target_port if sp.target_port is not None else 0
+        w.kv(0, "TargetPort", f"{target}/{proto}")
+        if sp.app_protocol:
+            w.kv(0, "AppProtocol", sp.app_protocol)
+        if sp.node_port:
+            w.kv(0, "NodePort", f"{name}  {sp.node_port}/{proto}")
+        w.kv(0, "Endpoints", format_endpoint_slices(slices, {sp.name or ""}))
+    w.kv(0, "Session Affinity", spec.session_affinity or "")
+    if spec.external_traffic_policy:
+        w.kv(0, "External Traffic Policy", spec.external_traffic_policy)
+    if spec.internal_traffic_policy:
+        w.kv(0, "Internal Traffic Policy", spec.internal_traffic_policy)
+    if spec.health_check_node_port:
+        w.kv(0, "HealthCheck NodePort", spec.health_check_node_port)
+    if spec.load_balancer_source_ranges:
+        w.kv(0, "LoadBalancer Source Ranges", ",".join(spec.load_balancer_source_ranges))
+    traffic = (spec.model_extra or {}).get("trafficDistribution")
+    if traffic:
+        w.kv(0, "Traffic Distribution", traffic)
+    return _with_events(w, events_for(st, svc))
+
+
+def describe_endpoints(st: State, ep: Endpoints) -> str:
+    """kubectl's describeEndpoints."""
+    w = Writer()
+    _meta(w, ep, True)
+    w.map(0, "Labels", ep.metadata.labels)
+    _annotations(w, ep)
+    w.kv(0, "Subsets")
+    for ss in ep.subsets or []:
+        w.kv(1, "Addresses", ",".join(a.ip for a in ss.addresses or []) or NONE)
+        w.kv(1, "NotReadyAddresses", ",".join(a.ip for a in ss.not_ready_addresses or [])
+             or NONE)
+        if ss.ports:
+            w.kv(1, "Ports")
+            rows = [(p.name or "<unset>", str(p.port), p.protocol or "") for p in ss.ports]
+            table = [["Name", "Port", "Protocol"], ["----", "----", "--------"],
+                     *[list(r) for r in rows]]
+            widths = tables.widths(table)
+            for r in table:
+                w.raw("    " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+        w.raw("")
+    return _with_events(w, events_for(st, ep))
+
+
 def describe_generic(st: State, info: ResourceInfo, obj: TypedObject) -> str:
     body = output.dump_yaml(output.wire(info, obj))
     text = "\n".join("  " + line for line in body.splitlines())
@@ -477,6 +626,10 @@ def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         return describe_configmap(st, obj)
     if isinstance(obj, Secret):
         return describe_secret(st, obj)
+    if isinstance(obj, Service):
+        return describe_service(st, obj)
+    if isinstance(obj, Endpoints):
+        return describe_endpoints(st, obj)
     return describe_generic(st, info, obj)
 
 
@@ -497,8 +650,11 @@ def _find(st: State, info: ResourceInfo, name: str) -> list[TypedObject]:
 @click.argument("args", nargs=-1, required=True)
 @click.option("-l", "--selector", help="Describe the objects matching this label selector.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Across all namespaces.")
+@click.option("--show-events", type=bool, default=None, metavar="BOOL",
+              help="Show events (default: when one object is described).")
 @common
-def describe_cmd(args: tuple[str, ...], selector: str | None, all_namespaces: bool) -> None:
+def describe_cmd(args: tuple[str, ...], selector: str | None, all_namespaces: bool,
+                 show_events: bool | None) -> None:
     """Show details of resources, with their events.
 
     \b
@@ -507,6 +663,7 @@ def describe_cmd(args: tuple[str, ...], selector: str | None, all_namespaces: bo
       minictl describe pod/nginx-7c5ddbdf54-abcde
       minictl describe pods -l app=nginx
       minictl describe node node-1
+      minictl describe service nginx
     """
     st = state()
     found: list[tuple[ResourceInfo, TypedObject]] = []
@@ -534,9 +691,14 @@ def describe_cmd(args: tuple[str, ...], selector: str | None, all_namespaces: bo
         except NotFound as exc:
             click.echo(format_api_error(exc, st.server), err=True)
             failed = True
-    texts = [describe_object(st, info, obj) for info, obj in found]
+    token = SHOW_EVENTS.set(show_events if show_events is not None else len(found) <= 1)
+    try:
+        texts = [describe_object(st, info, obj) for info, obj in found]
+    finally:
+        SHOW_EVENTS.reset(token)
     if texts:
-        click.echo("\n\n".join(t.rstrip("\n") for t in texts))
+        # Each text ends its last line; kubectl puts "\n\n" between two.
+        click.echo("\n\n".join(t if t.endswith("\n") else t + "\n" for t in texts), nl=False)
     if failed:
         raise SystemExit(1)
 

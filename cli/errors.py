@@ -46,6 +46,21 @@ def format_api_error(exc: ApiError, server: str) -> str:
         return f"Unable to connect to the server: {detail}"
     message = " ".join((exc.message or "").split()) or f"HTTP {exc.code}"
     if exc.reason == "Invalid":
-        # kubectl prints validation failures without the "Error from server" prefix.
-        return message
+        return _invalid(exc, message)
     return f"Error from server ({exc.reason or 'Unknown'}): {message}"
+
+
+def _invalid(exc: ApiError, message: str) -> str:
+    """kubectl's words for a 422 (cmdutil checkErr): ``The Kind "name" is invalid: `` and the
+    causes as ``field: message`` (one line here, where kubectl lists several as bullets)."""
+    d = exc.status.details
+    if d is None:
+        return "The request is invalid" + (f": {message}" if message else "")
+    if d.kind or d.name:
+        head = f'The {d.kind or ""} "{d.name or ""}" is invalid'
+    else:
+        head = "The request is invalid" + (f": {message}" if message else "")
+    if not d.causes:
+        return head
+    causes = [f"{field}: {msg}" if field else (msg or "") for _, msg, field in exc.causes]
+    return f"{head}: " + ", ".join(" ".join(c.split()) for c in causes)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from api import printers, resources
+from api.base import dig
 from api.models.core import TypedObject
 from api.resources import ResourceInfo
 
@@ -78,7 +79,7 @@ def cell_text(value: Any) -> str:
 
 def row_metadata(r: TableRow) -> dict[str, Any]:
     """The row's object metadata (the server includes it unless includeObject=None)."""
-    meta = printers.dig(r, "object", "metadata")
+    meta = dig(r, "object", "metadata")
     return meta if isinstance(meta, dict) else {}
 
 
@@ -153,7 +154,8 @@ def render(rows: list[Row]) -> str:
 
 
 def all_kinds() -> list[ResourceInfo]:
-    """What ``get all`` lists: the kinds in the ``all`` category, in kubectl's order."""
-    order = {"Pod": 0, "Deployment": 1, "ReplicaSet": 2}
+    """What ``get all`` lists: the kinds in the ``all`` category, in kubectl's order (the
+    core group's, then apps')."""
+    order = {"Pod": 0, "Service": 1, "Deployment": 2, "ReplicaSet": 3}
     kinds = [r for r in resources.ALL if "all" in r.categories]
     return sorted(kinds, key=lambda r: order.get(r.kind, 9))
