@@ -28,6 +28,10 @@ class Options:
     default_not_ready_toleration_seconds: int = 300
     # how often a node's health is looked at even when nothing changed
     node_monitor_period: float = 5.0
+    # kube-controller-manager's --endpoint-updates-batch-period (0: write at once) and
+    # --max-endpoints-per-slice
+    endpoint_updates_batch_period: float = 0.0
+    max_endpoints_per_slice: int = 100
     workers: dict[str, int] = field(default_factory=dict)
 
 

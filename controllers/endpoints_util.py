@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from api.models import Pod, Service, TypedObject
 from api.models.core import (
@@ -25,7 +28,9 @@ from api.models.core import (
     ObjectReference,
     ServicePort,
 )
-from api.podutil import is_pod_ready, is_terminal
+from api.podutil import get_condition, is_pod_ready, is_terminal
+from api.timeutil import format_time, parse_time
+from client.cache import LABEL_INDEX, NAMESPACE_INDEX, IndexFunc, Store, meta_key
 
 __all__ = [
     "MAX_CAPACITY",
@@ -417,3 +422,159 @@ def truncate_subsets(subsets: list[EndpointSubset]) -> bool:
             s.not_ready_addresses = (s.not_ready_addresses or [])[:to_add] or None
             can_add -= len(s.not_ready_addresses or ())
     return True
+
+
+# ---- cache helpers (no I/O: they read the informers' stores) -----------------
+
+
+def services_for_pod(services: Store[Service], namespace: str,
+                     labels: Mapping[str, str] | None) -> set[str]:
+    """The keys of the Services in ``namespace`` selecting a pod with ``labels``, through
+    the SELECTOR_INDEX (getServicesForPod without the scan of the namespace)."""
+    out: set[str] = set()
+    for k in selector_index_keys_for_pod(namespace, labels):
+        for s in services.by_index(SELECTOR_INDEX, k):
+            if selects(s, labels):
+                out.add(meta_key(s))
+    return out
+
+
+def pods_for_service(pods: Store[Pod], svc: Service) -> list[Pod]:
+    """The cached pods of the Service's namespace that its selector matches, through the
+    label index on one of its pairs (the podLister's List(selector))."""
+    sel = svc.spec.selector
+    if sel is None:
+        return []
+    ns = svc.metadata.namespace or ""
+    if sel:
+        k = min(sel)
+        pool = pods.by_index(LABEL_INDEX, f"{k}={sel[k]}")
+    else:
+        pool = pods.by_index(NAMESPACE_INDEX, ns)
+    return sorted((p for p in pool if p.metadata.namespace == ns and selects(svc, p.metadata.labels)),
+                  key=lambda p: p.metadata.name or "")
+
+
+def ensure_index(store: Store[Any], name: str, fn: IndexFunc) -> None:
+    """Add an index to a shared informer's store unless another controller did."""
+    try:
+        store.add_index(name, fn)
+    except ValueError:
+        pass
+
+
+class WriteTracker:
+    """What this controller wrote and has not seen back in its cache yet, per Service
+    (the EndpointSliceTracker and staleEndpointsTracker of Kubernetes' controllers).
+
+    After a write, the informer's cache is behind until the watch brings the write
+    back; a reconcile that ran on it would undo or repeat the write (a second slice
+    made with generateName, for one). So each write is recorded as (object name, the
+    resourceVersion written, or DELETED), cleared when the cache shows it
+    (``observed``), and ``stale(service key)`` says to retry later while any write of
+    the Service is unseen. Entries also expire after ``ttl`` seconds, so that a watch
+    that skipped past our write (a re-list after a newer write) cannot block a Service
+    for ever. ``ours`` tells an informer event caused by our own write (no need to
+    sync again) from someone else's change."""
+
+    DELETED = ""
+
+    def __init__(self, ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        # service key -> object name -> (resourceVersion or DELETED, when)
+        self._writes: dict[str, dict[str, tuple[str, float]]] = {}
+
+    def wrote(self, service_key: str, name: str, rv: str | None, cached: TypedObject | None
+              ) -> None:
+        """Record a create/update (``rv`` from the answer) or a delete (``rv`` None);
+        ``cached`` is what the cache holds for that name now (the watch may have been
+        faster than the answer)."""
+        rv = rv or self.DELETED
+        if rv == self.DELETED and cached is None:
+            return
+        if rv != self.DELETED and cached is not None and cached.metadata.resource_version == rv:
+            return
+        self._writes.setdefault(service_key, {})[name] = (rv, self.clock())
+
+    def observed(self, service_key: str | None, name: str, rv: str | None, deleted: bool
+                 ) -> bool:
+        """An informer event for ``name``; True when it was our own write."""
+        if service_key is None:
+            return False
+        writes = self._writes.get(service_key)
+        entry = writes.get(name) if writes else None
+        if writes is None or entry is None:
+            return False
+        ours = entry[0] == (self.DELETED if deleted else rv)
+        if ours or deleted:
+            del writes[name]
+            if not writes:
+                del self._writes[service_key]
+        return ours
+
+    def stale(self, service_key: str) -> bool:
+        writes = self._writes.get(service_key)
+        if not writes:
+            return False
+        now = self.clock()
+        for name, (_, when) in list(writes.items()):
+            if now - when > self.ttl:
+                del writes[name]
+        if not writes:
+            del self._writes[service_key]
+            return False
+        return True
+
+    def forget(self, service_key: str) -> None:
+        self._writes.pop(service_key, None)
+
+
+class TriggerTimeTracker:
+    """endpointsliceutil.TriggerTimeTracker: the time of the earliest change that the
+    next Endpoints/EndpointSlice write reflects, for the
+    ``endpoints.kubernetes.io/last-change-trigger-time`` annotation: a pod's is its
+    Ready condition's lastTransitionTime, a Service's its creationTimestamp; a
+    Service seen for the first time reports its creation. None: nothing new (the
+    annotation is then removed)."""
+
+    def __init__(self) -> None:
+        self._pods: dict[str, dict[str, datetime]] = {}
+        self._svc: dict[str, datetime | None] = {}
+
+    @staticmethod
+    def _parse(ts: str | None) -> datetime | None:
+        if not ts:
+            return None
+        try:
+            return parse_time(ts)
+        except ValueError:
+            return None
+
+    def compute(self, key: str, svc: Service, pods: Iterable[Pod]) -> str | None:
+        known = key in self._svc
+        last_pods = self._pods.get(key, {})
+        now_pods: dict[str, datetime] = {}
+        earliest: datetime | None = None
+        for p in pods:
+            cond = get_condition(p.status.conditions if p.status else None, "Ready")
+            t = self._parse(cond.last_transition_time if cond else None)
+            if t is None:
+                continue
+            now_pods[p.metadata.name or ""] = t
+            prev = last_pods.get(p.metadata.name or "")
+            if prev is None or t > prev:
+                earliest = t if earliest is None else min(earliest, t)
+        created = self._parse(svc.metadata.creation_timestamp)
+        prev_svc = self._svc.get(key)
+        if created is not None and (prev_svc is None or created > prev_svc):
+            earliest = created if earliest is None else min(earliest, created)
+        self._pods[key] = now_pods
+        self._svc[key] = created
+        if not known:
+            return svc.metadata.creation_timestamp
+        return format_time(earliest) if earliest is not None else None
+
+    def delete(self, key: str) -> None:
+        self._pods.pop(key, None)
+        self._svc.pop(key, None)

@@ -134,13 +134,16 @@ def endpoints_equal_beyond_hash(a: Endpoint, b: Endpoint) -> bool:
 
 def address_types_for_service(svc: Service) -> list[str]:
     """getAddressTypesForService: from spec.ipFamilies; without them, the ClusterIP's
-    family, or both for a headless Service."""
+    family. A headless Service without ipFamilies gets IPv4 only, where Kubernetes
+    assumes both families (for clusters being upgraded to dual stack): this cluster is
+    single-stack IPv4 (DESIGN.md's ranges), and an IPv6 slice would stay an empty
+    placeholder for ever."""
     fams = [f for f in svc.spec.ip_families or () if f in ("IPv4", "IPv6")]
     if fams:
         return sorted(set(fams))
     if is_service_ip_set(svc):
         return [_family_of(svc.spec.cluster_ip or "") or "IPv4"]
-    return ["IPv4", "IPv6"]
+    return ["IPv4"]
 
 
 def slice_prefix(service_name: str) -> str:

@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrent-deployment-syncs", type=int, default=10, metavar="N")
     p.add_argument("--concurrent-replicaset-syncs", type=int, default=16, metavar="N")
     p.add_argument("--concurrent-gc-syncs", type=int, default=10, metavar="N")
+    p.add_argument("--concurrent-endpoint-syncs", type=int, default=5, metavar="N")
+    p.add_argument("--concurrent-service-endpoint-syncs", type=int, default=5, metavar="N",
+                   help="EndpointSlice controller workers")
+    p.add_argument("--endpoint-updates-batch-period", type=duration, default=0.0, metavar="D",
+                   help="wait this long after a pod change before writing its Services' "
+                        "Endpoints and EndpointSlices, so that changes in a burst make one "
+                        "write (0: at once)")
+    p.add_argument("--max-endpoints-per-slice", type=int, default=100, metavar="N")
     p.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
                    help="serve /healthz and Prometheus /metrics here (0: off)")
     p.add_argument("--metrics-address", default="0.0.0.0", metavar="ADDR")
@@ -92,9 +100,13 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
         default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
         default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
         node_monitor_period=args.node_monitor_period,
+        endpoint_updates_batch_period=args.endpoint_updates_batch_period,
+        max_endpoints_per_slice=args.max_endpoints_per_slice,
         workers={"deployment": args.concurrent_deployment_syncs,
                  "replicaset": args.concurrent_replicaset_syncs,
-                 "garbagecollector": args.concurrent_gc_syncs})
+                 "garbagecollector": args.concurrent_gc_syncs,
+                 "endpoints": args.concurrent_endpoint_syncs,
+                 "endpointslice": args.concurrent_service_endpoint_syncs})
     ctx = ControllerContext(client, SharedInformerFactory(client), recorder, options)
     manager = ControllerManager(ctx, names)
     stop = asyncio.Event()

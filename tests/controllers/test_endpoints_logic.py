@@ -344,3 +344,49 @@ def test_get_slice_to_fill_picks_the_closest_to_full() -> None:
     assert su.get_slice_to_fill([a, b, c], 5, 100) is b
     assert su.get_slice_to_fill([a, b, c], 30, 100) is c
     assert su.get_slice_to_fill([b], 6, 100) is None
+
+
+# ---- trackers -----------------------------------------------------------------------
+
+
+def test_write_tracker_stale_until_observed() -> None:
+    now = [0.0]
+    t = eu.WriteTracker(ttl=10, clock=lambda: now[0])
+    t.wrote("ns/web", "web-abc", "5", None)
+    assert t.stale("ns/web") and not t.stale("ns/other")
+    assert not t.observed("ns/web", "web-abc", "4", False)  # an older event: still stale
+    assert t.stale("ns/web")
+    assert t.observed("ns/web", "web-abc", "5", False)  # our write came back
+    assert not t.stale("ns/web")
+    # a delete is stale until the delete event; a write the watch already showed is not
+    cached = su.new_endpoint_slice(svc(), [], "IPv4")
+    cached.metadata.resource_version = "7"
+    t.wrote("ns/web", "web-abc", None, cached)
+    assert t.stale("ns/web")
+    assert t.observed("ns/web", "web-abc", None, True) and not t.stale("ns/web")
+    t.wrote("ns/web", "web-def", "7", cached)
+    assert not t.stale("ns/web")
+    # someone else's change is not ours; an unseen write expires
+    assert not t.observed("ns/web", "web-xyz", "9", False)
+    t.wrote("ns/web", "web-ghi", "11", None)
+    now[0] = 11.0
+    assert not t.stale("ns/web")
+
+
+def test_trigger_time_tracker() -> None:
+    t = eu.TriggerTimeTracker()
+    s = svc()
+    s.metadata.creation_timestamp = "2026-01-01T00:00:00Z"
+
+    def ready_at(name: str, ts: str) -> Pod:
+        p = pod(name, "10.0.0.1")
+        assert p.status is not None and p.status.conditions is not None
+        p.status.conditions[0].last_transition_time = ts
+        return p
+
+    a = ready_at("a", "2026-01-01T00:00:05Z")
+    assert t.compute("ns/web", s, [a]) == "2026-01-01T00:00:00Z"  # first sync: creation
+    assert t.compute("ns/web", s, [a]) is None  # nothing new
+    b = ready_at("b", "2026-01-01T00:00:09Z")
+    a2 = ready_at("a", "2026-01-01T00:00:07Z")
+    assert t.compute("ns/web", s, [a2, b]) == "2026-01-01T00:00:07Z"  # the earliest change
