@@ -26,6 +26,7 @@ from api.models import Container, Pod
 from api.quantity import cpu_millis, to_bytes
 from kubelet.configsources import ConfigError, ConfigSource
 from kubelet.configvolumes import is_config_volume, volume_dir
+from kubelet.dns import hostname_and_domain
 from kubelet.resources import container_resources, qos_cgroup_parent
 from kubelet.runtime.base import (
     LABEL_CONTAINER_NAME,
@@ -41,6 +42,7 @@ from kubelet.runtime.base import (
     TYPE_SANDBOX,
     ContainerConfig,
     ContainerCreateError,
+    DNSConfig,
     Mount,
     PodSandboxConfig,
     PortMapping,
@@ -68,8 +70,12 @@ def pod_labels(pod: Pod, node: str) -> dict[str, str]:
 # ---- sandbox ----------------------------------------------------------------
 
 
-def sandbox_config(pod: Pod, node: str, attempt: int) -> PodSandboxConfig:
-    """The pod's sandbox: its name, labels, hostname, host ports and cgroup parent."""
+def sandbox_config(pod: Pod, node: str, attempt: int, dns: DNSConfig | None = None,
+                   cluster_domain: str = "cluster.local") -> PodSandboxConfig:
+    """The pod's sandbox: its name, labels, hostname and domain (kubelet/dns.py
+    ``hostname_and_domain``), host ports, cgroup parent and resolv.conf (``dns``, from
+    kubelet/dns.py ``pod_dns``; None keeps the runtime's)."""
+    hostname, domain = hostname_and_domain(pod, cluster_domain)
     ports = [PortMapping(container_port=p.container_port,
                          protocol=(p.protocol or "TCP").lower(),
                          host_port=p.host_port, host_ip=p.host_ip)
@@ -78,9 +84,9 @@ def sandbox_config(pod: Pod, node: str, attempt: int) -> PodSandboxConfig:
               LABEL_TYPE: TYPE_SANDBOX, LABEL_RESTART_COUNT: str(attempt)}
     return PodSandboxConfig(
         name=container_name(pod, SANDBOX_NAME, attempt), labels=labels,
-        hostname=(pod.spec.hostname or pod.metadata.name or "pod")[:63],
+        hostname=hostname, domainname=domain,
         host_network=bool(pod.spec.host_network), port_mappings=ports,
-        cgroup_parent=qos_cgroup_parent(pod))
+        cgroup_parent=qos_cgroup_parent(pod), dns_config=dns)
 
 
 # ---- containers -------------------------------------------------------------

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from api.models import Pod
@@ -23,6 +23,7 @@ from client.errors import Conflict, NotFound
 from client.rest import AsyncClient
 from client.tasks import cancel_and_wait
 from kubelet.configsources import ConfigSource
+from kubelet.dns import ClusterDNSSettings
 from kubelet.metrics import KubeletMetrics
 from kubelet.podworker import PodWorker
 from kubelet.runtime.base import LABEL_GRACE, ContainerInfo, ContainerRuntime, RuntimeUnavailable
@@ -52,6 +53,9 @@ class KubeletConfig:
     heartbeat_seconds: float = 10.0  # Lease renewal (and runtime health check) period
     parallel_pod_starts: int = 8
     watch_runtime_events: bool = True
+    # --cluster-dns, --cluster-domain, --resolv-conf (KubeletConfiguration clusterDNS,
+    # clusterDomain, resolvConf): the pods' resolv.conf, kubelet/dns.py
+    dns: ClusterDNSSettings = field(default_factory=ClusterDNSSettings)
 
 
 class Kubelet:

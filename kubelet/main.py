@@ -14,6 +14,7 @@ import sys
 
 from client.config import resolve_server
 from kubelet.agent import KubeletAgent
+from kubelet.dns import ClusterDNSSettings, read_host_dns
 from kubelet.kubelet import KubeletConfig
 from kubelet.runtime.base import ContainerRuntime
 
@@ -49,6 +50,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="pods whose sandbox and containers are being started at once")
     p.add_argument("--heartbeat-seconds", type=float, default=10.0,
                    help="Lease renewal and runtime health check period")
+    p.add_argument("--cluster-dns", default="", metavar="IP[,IP]",
+                   help="the cluster DNS servers for ClusterFirst pods (KubeletConfiguration "
+                        "clusterDNS; empty: ClusterFirst falls back to Default)")
+    p.add_argument("--cluster-domain", default="cluster.local",
+                   help="the cluster's DNS domain (clusterDomain): the pods' search list")
+    p.add_argument("--resolv-conf", default="/etc/resolv.conf",
+                   help="the node's resolver config: host search domains for ClusterFirst "
+                        "pods, the base of Default pods with a dnsConfig (\"\": none)")
     p.add_argument("--no-cgroup-parent", action="store_true",
                    help="do not put containers under /kubepods/<qos>")
     p.add_argument("--no-http", action="store_true", help="do not serve the log endpoint")
@@ -97,6 +106,15 @@ def default_node_ip(bind_address: str = "0.0.0.0") -> str:
     return "127.0.0.1"
 
 
+def dns_settings(args: argparse.Namespace) -> ClusterDNSSettings:
+    servers = tuple(s.strip() for s in args.cluster_dns.split(",") if s.strip())
+    for s in servers:
+        ipaddress.ip_address(s)  # a bad flag fails at start, not per pod
+    return ClusterDNSSettings(cluster_dns=servers,
+                              cluster_domain=args.cluster_domain.strip(".") or "cluster.local",
+                              host=read_host_dns(args.resolv_conf))
+
+
 def build_agent(args: argparse.Namespace) -> KubeletAgent:
     root = args.root_dir or os.path.join("/var/lib/minik8s", args.node_name)
     config = KubeletConfig(
@@ -106,7 +124,7 @@ def build_agent(args: argparse.Namespace) -> KubeletAgent:
         cpu=args.cpu, memory=args.memory,
         max_pods=args.max_pods, root_dir=root, heartbeat_seconds=args.heartbeat_seconds,
         parallel_pod_starts=args.parallel_pod_starts,
-        watch_runtime_events=True)
+        watch_runtime_events=True, dns=dns_settings(args))
 
     def runtime_factory(node: str) -> ContainerRuntime:
         if args.runtime == "fake":

@@ -25,6 +25,7 @@ from client.tasks import cancel_and_wait
 from kubelet.configsources import ConfigError, ConfigSource
 from kubelet.configvolumes import MountError, setup_volumes
 from kubelet.containerconfig import container_config, sandbox_config
+from kubelet.dns import MISSING_CLUSTER_DNS, ClusterDNSSettings, pod_dns
 from kubelet.metrics import KubeletMetrics
 from kubelet.prober import ProbeWorker
 from kubelet.runtime.base import (
@@ -62,6 +63,10 @@ def display_image(image: str) -> str:
     return normalize_image(image)
 
 
+# MissingClusterDNS is logged once per process (see kubelet/dns.py).
+_missing_dns_logged: list[bool] = []
+
+
 class WorkerConfig(Protocol):
     """The kubelet settings a pod worker reads (KubeletConfig has them)."""
 
@@ -73,6 +78,9 @@ class WorkerConfig(Protocol):
 
     @property
     def root_dir(self) -> str: ...
+
+    @property
+    def dns(self) -> ClusterDNSSettings: ...
 
 
 class PodHost(Protocol):
@@ -386,9 +394,18 @@ class PodWorker:
                 if c.running:
                     await self.host.runtime.stop_container(c.id, 0)
         attempt = (old.restart_count + 1) if old is not None else 0
+        settings = self.host.config.dns
+        dns, warnings = pod_dns(self.pod, settings)
+        for reason, message in warnings:
+            if reason != MISSING_CLUSTER_DNS:
+                self.event(WARNING, reason, message)
+            elif not _missing_dns_logged:
+                _missing_dns_logged.append(True)
+                log.warning("%s (logged once; no event per pod)", message)
         try:
             info = await self.host.runtime.run_sandbox(
-                sandbox_config(self.pod, self.host.node_name, attempt))
+                sandbox_config(self.pod, self.host.node_name, attempt, dns,
+                               settings.cluster_domain))
         except ContainerCreateError as exc:
             self.event(WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
             self.wake_after(self.host.config.backoff_base)

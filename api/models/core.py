@@ -296,6 +296,19 @@ class Toleration(Model):
     toleration_seconds: int | None = None
 
 
+class PodDNSConfigOption(Model):
+    name: str | None = None
+    value: str | None = None
+
+
+class PodDNSConfig(Model):
+    """DNS parameters merged into the resolv.conf the dnsPolicy gives (PodDNSConfig)."""
+
+    nameservers: list[str] | None = None
+    searches: list[str] | None = None
+    options: list[PodDNSConfigOption] | None = None
+
+
 class PodSpec(Model):
     containers: list[Container]
     init_containers: list[Container] | None = None
@@ -315,6 +328,7 @@ class PodSpec(Model):
     subdomain: str | None = None
     service_account_name: str | None = None
     dns_policy: str | None = None
+    dns_config: PodDNSConfig | None = None
     overhead: ResourceList | None = None
     security_context: dict[str, Any] | None = None
 

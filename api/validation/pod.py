@@ -16,6 +16,7 @@ and infinities (which YAML bodies can carry) as null too.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import orjson
@@ -292,6 +293,11 @@ def validate_pod_spec(spec: Any, path: str = "spec") -> Errs:
     if hostname:
         for m in is_dns1123_label(hostname):
             errs.append(invalid(child(path, "hostname"), hostname, m))
+    subdomain = as_str(errs, sp.get("subdomain"), child(path, "subdomain"))
+    if subdomain:
+        for m in is_dns1123_label(subdomain):
+            errs.append(invalid(child(path, "subdomain"), subdomain, m))
+    _validate_dns_config(errs, sp.get("dnsConfig"), sp.get("dnsPolicy"), child(path, "dnsConfig"))
     sched = as_str(errs, sp.get("schedulerName"), child(path, "schedulerName"))
     if sched:
         for m in is_dns1123_subdomain(sched):
@@ -300,6 +306,57 @@ def validate_pod_spec(spec: Any, path: str = "spec") -> Errs:
     if sp.get("affinity") is not None:
         _validate_affinity(errs, sp.get("affinity"), child(path, "affinity"))
     return errs
+
+
+MAX_DNS_NAMESERVERS = 3
+MAX_DNS_SEARCH_PATHS = 32
+MAX_DNS_SEARCH_LIST_CHARS = 2048
+
+
+def _validate_dns_config(errs: Errs, config: Any, policy: Any, path: str) -> None:
+    """validatePodDNSConfig: dnsPolicy None needs a dnsConfig with a nameserver; at most
+    3 nameservers (IPs), 32 search paths of 2048 characters in all (DNS-1123 subdomains,
+    a trailing dot allowed), options with names."""
+    if policy == "None":
+        if config is None:
+            errs.append(required(path, "must provide `dnsConfig` when `dnsPolicy` is None"))
+            return
+        if isinstance(config, dict) and not config.get("nameservers"):
+            errs.append(required(child(path, "nameservers"),
+                                 "must provide at least one DNS nameserver when "
+                                 "`dnsPolicy` is None"))
+            return
+    if config is None:
+        return
+    cfg = as_dict(errs, config, path)
+    npath = child(path, "nameservers")
+    servers = as_list(errs, cfg.get("nameservers"), npath)
+    if len(servers) > MAX_DNS_NAMESERVERS:
+        errs.append(invalid(npath, servers,
+                            f"must not have more than {MAX_DNS_NAMESERVERS} nameservers"))
+    for i, ns in enumerate(servers):
+        try:
+            ipaddress.ip_address(ns if isinstance(ns, str) else "")
+        except ValueError:
+            errs.append(invalid(at_index(npath, i), ns,
+                                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+    spath = child(path, "searches")
+    searches = as_list(errs, cfg.get("searches"), spath)
+    if len(searches) > MAX_DNS_SEARCH_PATHS:
+        errs.append(invalid(spath, searches,
+                            f"must not have more than {MAX_DNS_SEARCH_PATHS} search paths"))
+    if len(" ".join(str(x) for x in searches)) > MAX_DNS_SEARCH_LIST_CHARS:
+        errs.append(invalid(spath, searches,
+                            f"must not have more than {MAX_DNS_SEARCH_LIST_CHARS} characters "
+                            "(including spaces) in the search list"))
+    for i, search in enumerate(searches):
+        name = as_str(errs, search, at_index(spath, i)).removesuffix(".")
+        for m in is_dns1123_subdomain(name):
+            errs.append(invalid(at_index(spath, i), name, m))
+    opath = child(path, "options")
+    for i, opt in enumerate(as_list(errs, cfg.get("options"), opath)):
+        if not (isinstance(opt, dict) and opt.get("name")):
+            errs.append(required(at_index(opath, i), "Option.Name must not be empty"))
 
 
 # ---- the memo of valid pod specs -------------------------------------------------

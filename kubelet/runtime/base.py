@@ -59,6 +59,25 @@ class LinuxContainerResources:
 
 
 @dataclass
+class DNSConfig:
+    """The pod's resolver configuration (CRI ``DNSConfig``), decided by the kubelet
+    (kubelet/dns.py); the runtime writes it as the pod's /etc/resolv.conf."""
+
+    servers: list[str] = field(default_factory=list)
+    searches: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)
+
+    def resolv_conf(self) -> str:
+        """The file's text, as the CRI runtimes write it."""
+        lines = [f"nameserver {s}" for s in self.servers]
+        if self.searches:
+            lines.append("search " + " ".join(self.searches))
+        if self.options:
+            lines.append("options " + " ".join(self.options))
+        return "\n".join(lines) + "\n"
+
+
+@dataclass
 class PodSandboxConfig:
     """Everything a runtime needs to run a pod's sandbox (CRI ``PodSandboxConfig``),
     decided by the kubelet (kubelet/containerconfig.py)."""
@@ -69,6 +88,11 @@ class PodSandboxConfig:
     host_network: bool = False
     port_mappings: list[PortMapping] = field(default_factory=list)
     cgroup_parent: str | None = None
+    # The pod's resolv.conf; None keeps the runtime's default (Docker's, from the node's).
+    dns_config: DNSConfig | None = None
+    # <subdomain>.<ns>.svc.<cluster domain> when spec.subdomain is set: /etc/hosts then
+    # names the pod's IP <hostname>.<domain> <hostname>, and `hostname -f` gives it.
+    domainname: str = ""
 
 
 @dataclass

@@ -236,9 +236,37 @@ class DockerRuntime:
             self.api.remove_container(old["Id"], force=True)
             return self._client.containers.create(image, name=name, **kwargs)
 
+    def resolv_conf_path(self, pod_uid: str) -> str:
+        """The pod's resolv.conf, when the kubelet gave the sandbox a DNS config."""
+        return os.path.join(self.root_dir, "pods", pod_uid, "resolv.conf")
+
+    def _write_resolv_conf(self, config: PodSandboxConfig) -> None:
+        """As containerd's CRI does: the pod's resolv.conf is a file of the pod that every
+        app container bind-mounts at /etc/resolv.conf (start_container). Docker's own
+        (HostConfig Dns) cannot be used: on a user-defined network such as the pods' it
+        always names the embedded resolver 127.0.0.11, never the cluster DNS."""
+        uid = config.labels.get(LABEL_POD_UID, "")
+        if not uid or "/" in uid or uid in (".", ".."):
+            return
+        path = self.resolv_conf_path(uid)
+        if config.dns_config is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(config.dns_config.resolv_conf())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+
     async def run_sandbox(self, config: PodSandboxConfig) -> SandboxInfo:
         def run() -> SandboxInfo:
             self._ensure_network()
+            try:
+                self._write_resolv_conf(config)
+            except OSError as exc:
+                raise ContainerCreateError(f"cannot write the pod's resolv.conf: {exc}") from exc
             ports: dict[str, Any] = {}
             for p in config.port_mappings:
                 key = f"{p.container_port}/{p.protocol}"
@@ -248,7 +276,11 @@ class DockerRuntime:
                 # The pod shares the node's network: no bridge, no port mapping, no hostname.
                 kwargs["network_mode"] = "host"
             else:
-                kwargs.update(network=self.network, ports=ports or None, hostname=config.hostname)
+                # Docker writes /etc/hosts as "<ip> <hostname>.<domainname> <hostname>" (the
+                # line the kubelet writes for a pod with a subdomain); the app containers,
+                # in this container's network namespace, share its hosts and hostname.
+                kwargs.update(network=self.network, ports=ports or None, hostname=config.hostname,
+                              domainname=config.domainname or None)
             parent = self._cgroup_parent(config.cgroup_parent)
             if parent:
                 kwargs["cgroup_parent"] = parent
@@ -295,6 +327,10 @@ class DockerRuntime:
             ns = f"container:{sandbox.id}"
             binds = [f"{m.host_path}:{m.container_path}:{'ro' if m.readonly else 'rw'}"
                      for m in config.mounts]
+            resolv = self.resolv_conf_path(config.labels.get(LABEL_POD_UID, "") or "-")
+            if os.path.exists(resolv) and not any(
+                    m.container_path == "/etc/resolv.conf" for m in config.mounts):
+                binds.append(f"{resolv}:/etc/resolv.conf:rw")
             try:
                 c = self._create(
                     normalize_image(config.image), name=config.name,
