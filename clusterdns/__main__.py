@@ -1,0 +1,3 @@
+from clusterdns.main import main
+
+main()
