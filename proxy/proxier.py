@@ -68,6 +68,10 @@ class Proxier:
         self._endpoints: dict[str, list[rules.EndpointInfo]] = {}
         self._ports: dict[str, rules.ServicePortInfo] = {}
         self._active: set[str] = set()
+        # per Service: its ports with their endpoints, and their fingerprint
+        self._computed: dict[str, tuple[list[tuple[rules.ServicePortInfo,
+                                                   list[rules.EndpointInfo]]], Hashable]] = {}
+        self._touched: set[str] = set()  # Services whose object or slices changed
         self._need_full = True
         self._dirty = asyncio.Event()
         self._tokens = float(self.burst)
@@ -85,11 +89,15 @@ class Proxier:
 
     def on_service(self, svc: Service, new: Service | None = None) -> None:
         svc = new or svc
-        self.services[_key(svc.metadata.namespace, svc.metadata.name)] = svc
+        key = _key(svc.metadata.namespace, svc.metadata.name)
+        self.services[key] = svc
+        self._touched.add(key)
         self.request_sync()
 
     def on_service_delete(self, svc: Service) -> None:
-        self.services.pop(_key(svc.metadata.namespace, svc.metadata.name), None)
+        key = _key(svc.metadata.namespace, svc.metadata.name)
+        self.services.pop(key, None)
+        self._touched.add(key)
         self.request_sync()
 
     def on_slice(self, sl: EndpointSlice, new: EndpointSlice | None = None) -> None:
@@ -101,6 +109,7 @@ class Proxier:
             svc_key = _key(sl.metadata.namespace, owner)
             self.slices.setdefault(svc_key, {})[skey] = sl
             self._slice_owner[skey] = svc_key
+            self._touched.add(svc_key)
         self.request_sync()
 
     def on_slice_delete(self, sl: EndpointSlice) -> None:
@@ -110,6 +119,7 @@ class Proxier:
     def _drop_slice(self, skey: str) -> None:
         owner = self._slice_owner.pop(skey, None)
         if owner is not None:
+            self._touched.add(owner)
             per = self.slices.get(owner, {})
             per.pop(skey, None)
             if not per:
@@ -117,23 +127,36 @@ class Proxier:
 
     # ---- one sync -----------------------------------------------------------------------
 
-    def compute(self) -> tuple[list[rules.ServicePortInfo], dict[str, list[rules.EndpointInfo]],
-                               dict[str, Hashable]]:
+    def compute(self, full: bool = False) -> tuple[
+            list[rules.ServicePortInfo], dict[str, list[rules.EndpointInfo]],
+            dict[str, Hashable]]:
+        """Every service port, its endpoints and a fingerprint per Service. Only the Services
+        whose object or slices changed since the last call are recomputed (kube-proxy's
+        change trackers), unless ``full``."""
+        touched, self._touched = self._touched, set()
+        if full:
+            self._computed.clear()
         ports: list[rules.ServicePortInfo] = []
         eps: dict[str, list[rules.EndpointInfo]] = {}
         fps: dict[str, Hashable] = {}
         for key, svc in self.services.items():
-            sps = rules.service_ports(svc)
-            if not sps:
+            cached = self._computed.get(key)
+            if cached is None or key in touched:
+                sps = rules.service_ports(svc)
+                slices = list(self.slices.get(key, {}).values())
+                per = [(sp, rules.slice_endpoints(slices, sp.port_name, sp.protocol))
+                       for sp in sps]
+                cached = self._computed[key] = (
+                    per, tuple((sp, tuple(e)) for sp, e in per))
+            per, fp = cached
+            if not per:
                 continue
-            slices = list(self.slices.get(key, {}).values())
-            fp = []
-            for sp in sps:
-                e = rules.slice_endpoints(slices, sp.port_name, sp.protocol)
+            for sp, e in per:
                 eps[sp.name_string] = e
-                fp.append((sp, tuple(e)))
-            ports += sps
-            fps[key] = tuple(fp)
+                ports.append(sp)
+            fps[key] = fp
+        for key in touched - self.services.keys():
+            self._computed.pop(key, None)
         return ports, eps, fps
 
     async def sync(self, full: bool | None = None) -> rules.Ruleset:
@@ -144,7 +167,7 @@ class Proxier:
         self.stats.last_queued = 0.0
         try:
             self.stats.guards_reinserted += await ensure_guards(self.ipt, self.service_cidr)
-            ports, eps, fps = self.compute()
+            ports, eps, fps = self.compute(full)
             stale = set(self._active)
             if full:
                 await ensure_jumps(self.ipt)

@@ -35,6 +35,7 @@ chains the input does not name). Chains no longer wanted are flushed and deleted
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
@@ -105,6 +106,7 @@ def guard_rules(service_cidr: str) -> list[tuple[str, list[str]]]:
     return [("OUTPUT", list(args)), ("FORWARD", list(args))]
 
 
+@functools.lru_cache(maxsize=65536)
 def _hash16(text: str) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
 
