@@ -218,6 +218,68 @@ def _secret(obj: JSON) -> None:
         obj["type"] = "Opaque"
 
 
+DEFAULT_CLIENT_IP_AFFINITY_SECONDS = 10800  # v1.DefaultClientIPServiceAffinitySeconds
+
+
+def _externally_accessible(spec: JSON) -> bool:
+    t = spec.get("type")
+    return t in ("LoadBalancer", "NodePort") or (t == "ClusterIP"
+                                                 and bool(spec.get("externalIPs")))
+
+
+def _service(obj: JSON) -> None:
+    """SetDefaults_Service (pkg/apis/core/v1/defaults.go): sessionAffinity None (its
+    config dropped) or ClientIP with a 10800 s timeout, type ClusterIP, protocol TCP and
+    targetPort = port per port, externalTrafficPolicy Cluster when externally
+    accessible, internalTrafficPolicy Cluster, allocateLoadBalancerNodePorts for a
+    LoadBalancer. The IP families are the allocator's (the service registry sets them)."""
+    spec = _obj(obj, "spec")
+    if not spec.get("sessionAffinity"):
+        spec["sessionAffinity"] = "None"
+    if spec["sessionAffinity"] == "None":
+        spec.pop("sessionAffinityConfig", None)
+    if spec["sessionAffinity"] == "ClientIP":
+        cfg = spec.get("sessionAffinityConfig")
+        cip = cfg.get("clientIP") if isinstance(cfg, dict) else None
+        if not isinstance(cip, dict) or cip.get("timeoutSeconds") is None:
+            spec["sessionAffinityConfig"] = {
+                "clientIP": {"timeoutSeconds": DEFAULT_CLIENT_IP_AFFINITY_SECONDS}}
+    if not spec.get("type"):
+        spec["type"] = "ClusterIP"
+    for p in _items(spec.get("ports")):
+        if not isinstance(p, dict):
+            continue
+        if not p.get("protocol"):
+            p["protocol"] = "TCP"
+        if p.get("targetPort") in (None, 0, ""):
+            p["targetPort"] = p.get("port")
+    if _externally_accessible(spec) and not spec.get("externalTrafficPolicy"):
+        spec["externalTrafficPolicy"] = "Cluster"
+    if spec.get("internalTrafficPolicy") is None and \
+            spec["type"] in ("NodePort", "LoadBalancer", "ClusterIP"):
+        spec["internalTrafficPolicy"] = "Cluster"
+    if spec["type"] == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
+        spec["allocateLoadBalancerNodePorts"] = True
+
+
+def _endpoints(obj: JSON) -> None:
+    """SetDefaults_Endpoints: every port's protocol is TCP unless given."""
+    for ss in _items(obj.get("subsets")):
+        for p in _items(ss.get("ports") if isinstance(ss, dict) else None):
+            if isinstance(p, dict) and not p.get("protocol"):
+                p["protocol"] = "TCP"
+
+
+def _endpoint_slice(obj: JSON) -> None:
+    """discovery/v1 SetDefaults_EndpointPort: name "" and protocol TCP."""
+    for p in _items(obj.get("ports")):
+        if isinstance(p, dict):
+            if p.get("name") is None:
+                p["name"] = ""
+            if p.get("protocol") is None:
+                p["protocol"] = "TCP"
+
+
 _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Pod": _pod,
     "Deployment": _deployment,
@@ -225,6 +287,9 @@ _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Node": _node,
     "Namespace": _namespace,
     "Secret": _secret,
+    "Service": _service,
+    "Endpoints": _endpoints,
+    "EndpointSlice": _endpoint_slice,
 }
 
 

@@ -276,3 +276,130 @@ def event_source(ev: JSONDict) -> str:
     component = source.get("component") or ev.get("reportingComponent") or ""
     host = source.get("host") or ev.get("reportingInstance") or ""
     return f"{component}, {host}" if host else component
+
+
+# ---- services (printService, printEndpoints, printEndpointSlice) ----------------------
+
+
+def format_labels(labels: JSONDict | None) -> str:
+    """labels.FormatLabels: ``k=v`` sorted by key and comma-joined, <none> when empty."""
+    if not labels:
+        return NONE
+    return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+
+
+def service_ports(ports: list[JSONDict] | None) -> str:
+    """makePortString: ``80/TCP``, ``80:30080/TCP`` with a nodePort, comma-joined."""
+    pieces = []
+    for p in ports or []:
+        proto = p.get("protocol") or "TCP"
+        if p.get("nodePort"):
+            pieces.append(f"{p.get('port')}:{p['nodePort']}/{proto}")
+        else:
+            pieces.append(f"{p.get('port')}/{proto}")
+    return ",".join(pieces)
+
+
+def _load_balancer_ips(svc: JSONDict, wide: bool) -> str:
+    """loadBalancerStatusStringer: ingress IPs / hostnames; past 16 characters cut to
+    13 plus ``...`` unless wide."""
+    out = []
+    for ing in dig(svc, "status", "loadBalancer", "ingress") or []:
+        if ing.get("ip"):
+            out.append(ing["ip"])
+        elif ing.get("hostname"):
+            out.append(ing["hostname"])
+    r = ",".join(out)
+    if not wide and len(r) > 16:
+        r = r[:13] + "..."
+    return r
+
+
+def service_external_ip(svc: JSONDict, wide: bool = False) -> str:
+    """getServiceExternalIP: the EXTERNAL-IP column of ``kubectl get svc``."""
+    spec = svc.get("spec") or {}
+    typ = spec.get("type") or "ClusterIP"
+    external = [str(x) for x in spec.get("externalIPs") or []]
+    if typ in ("ClusterIP", "NodePort"):
+        return ",".join(external) if external else NONE
+    if typ == "LoadBalancer":
+        lb = _load_balancer_ips(svc, wide)
+        if external:
+            return ",".join(([*lb.split(",")] if lb else []) + external)
+        return lb or "<pending>"
+    if typ == "ExternalName":
+        return str(spec.get("externalName") or "")
+    return UNKNOWN
+
+
+def service_cluster_ip(svc: JSONDict) -> str:
+    """CLUSTER-IP: the first of spec.clusterIPs, else <none>."""
+    ips = dig(svc, "spec", "clusterIPs") or []
+    return str(ips[0]) if ips else NONE
+
+
+def _with_more(items: list[str], count: int, cap: int, empty: str) -> str:
+    """listWithMoreString: the first ``cap`` items and `` + N more...``."""
+    ret = ",".join(items)
+    if count > cap:
+        return f"{ret} + {count - cap} more..."
+    return ret or empty
+
+
+def _host_port(ip: str, port: Any) -> str:
+    """net.JoinHostPort: IPv6 addresses in brackets."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def format_endpoints(endpoints: JSONDict, port_names: set[str] | None = None) -> str:
+    """formatEndpoints: ``ip:port`` per ready address and port (bare IPs for a subset
+    without ports), at most three and `` + N more...``, <none> when empty."""
+    subsets = endpoints.get("subsets") or []
+    if not subsets:
+        return NONE
+    cap = 3
+    items: list[str] = []
+    count = 0
+    for ss in subsets:
+        addresses = [a.get("ip", "") for a in ss.get("addresses") or []]
+        ports = ss.get("ports") or []
+        if not ports:
+            count += len(addresses)
+            items.extend(addresses[: cap - len(items)] if len(items) < cap else [])
+            continue
+        for p in ports:
+            if port_names is not None and (p.get("name") or "") not in port_names:
+                continue
+            count += len(addresses)
+            for ip in addresses:
+                if len(items) == cap:
+                    break
+                items.append(_host_port(ip, p.get("port")))
+    return _with_more(items, count, cap, NONE)
+
+
+def format_slice_ports(ports: list[JSONDict] | None) -> str:
+    """formatDiscoveryPorts: port numbers (the name when unset, ``*`` without either),
+    at most three, <unset> when none."""
+    items: list[str] = []
+    for p in ports or []:
+        if len(items) < 3:
+            if p.get("port") is not None:
+                items.append(str(p["port"]))
+            elif p.get("name") is not None:
+                items.append(str(p["name"]))
+            else:
+                items.append("*")
+    return _with_more(items, len(ports or []), 3, "<unset>")
+
+
+def format_slice_endpoints(endpoints: list[JSONDict] | None) -> str:
+    """formatDiscoveryEndpoints: every endpoint's addresses, at most three, <unset>."""
+    items: list[str] = []
+    count = 0
+    for ep in endpoints or []:
+        for a in ep.get("addresses") or []:
+            if len(items) < 3:
+                items.append(str(a))
+            count += 1
+    return _with_more(items, count, 3, "<unset>")

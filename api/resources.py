@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from api.models import (
     ConfigMap,
     Deployment,
+    Endpoints,
+    EndpointSlice,
     Event,
     Lease,
     Namespace,
@@ -18,6 +20,7 @@ from api.models import (
     Pod,
     ReplicaSet,
     Secret,
+    Service,
 )
 from api.models.core import TypedObject
 
@@ -106,8 +109,23 @@ SECRETS = _info(
     namespaced=True, model=Secret,
 )
 
+SERVICES = _info(
+    kind="Service", plural="services", singular="service", group="", version="v1",
+    namespaced=True, model=Service, short_names=("svc",), categories=("all",),
+    subresources=("status",),
+)
+ENDPOINTS = _info(
+    kind="Endpoints", plural="endpoints", singular="endpoints", group="", version="v1",
+    namespaced=True, model=Endpoints, short_names=("ep",),
+)
+ENDPOINTSLICES = _info(
+    kind="EndpointSlice", plural="endpointslices", singular="endpointslice",
+    group="discovery.k8s.io", version="v1", namespaced=True, model=EndpointSlice,
+)
+
 ALL: tuple[ResourceInfo, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, LEASES, CONFIGMAPS, SECRETS,
+    SERVICES, ENDPOINTS, ENDPOINTSLICES,
 )
 
 _BY_KIND = {r.kind: r for r in ALL}

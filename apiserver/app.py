@@ -31,6 +31,9 @@ from apiserver.registry import Registry
 from apiserver.routes import exec as exec_routes
 from apiserver.routes import health
 from apiserver.routes import resources as resource_routes
+from apiserver.services.bootstrap import KubernetesService, first_service_ip, host_address
+from apiserver.services.repair import Repair
+from apiserver.services.rest import ServiceAllocations
 from apiserver.storage import EtcdStorage, StorageError
 from apiserver.strategies import namespace as namespaces
 from apiserver.table_middleware import TableMiddleware
@@ -156,14 +159,23 @@ def create_app(config: Config) -> FastAPI:
     storage = EtcdStorage(config.etcd_servers)
     caches = {r.plural: WatchCache(r, storage, config.watch_cache_capacity,
                                    config.watcher_queue) for r in resources.ALL}
-    registry = Registry(storage, caches, config.event_ttl)
+    allocations = ServiceAllocations(storage, config.service_cluster_ip_range,
+                                     config.service_node_port_range)
+    registry = Registry(storage, caches, config.event_ttl,
+                        hooks={resources.SERVICES.plural: allocations})
+    repair = Repair(storage, allocations)
+    kubernetes_service = KubernetesService(
+        registry, first_service_ip(config.service_cluster_ip_range), config.port,
+        config.advertise_address or host_address())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await storage.start()
         for c in caches.values():
             c.start()
-        tasks = [asyncio.create_task(_bootstrap(registry, app.state), name="bootstrap")]
+        tasks = [asyncio.create_task(
+            _bootstrap(registry, app.state, repair, kubernetes_service, config),
+            name="bootstrap")]
         if config.compaction_interval > 0:
             tasks.append(asyncio.create_task(
                 compact_forever(storage, config.compaction_interval), name="compaction"))
@@ -193,18 +205,26 @@ def create_app(config: Config) -> FastAPI:
     return app
 
 
-async def _bootstrap(registry: Registry, state: Any) -> None:
-    """Create the namespaces that always exist, retrying until etcd answers."""
+async def _bootstrap(registry: Registry, state: Any, repair: Repair,
+                     kubernetes_service: KubernetesService, config: Config) -> None:
+    """Create the namespaces that always exist and run the first repair pass of the
+    Service allocators (retrying until etcd answers), then report ready and keep the
+    ``kubernetes`` Service and the allocators in repair (kube-apiserver's bootstrap
+    controller and its start-service-ip-repair-controllers post-start hook)."""
     delay = 0.1
     while True:
         try:
             await registry.ensure_exists(namespaces.INFO, namespaces.bootstrap_objects())
-            state.bootstrapped = True
-            return
+            await repair.run_once()
+            break
         except (StorageError, errors.ApiError) as e:
             log.warning("bootstrap: %s; retrying", e)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+    state.bootstrapped = True
+    await asyncio.gather(
+        kubernetes_service.run(config.endpoint_reconcile_interval),
+        repair.run_forever(config.service_repair_interval))
 
 
 def _register_cache_metrics(caches: dict[str, WatchCache]) -> None:

@@ -17,3 +17,8 @@ class Config:
     bookmark_interval: float = 30.0  # seconds between BOOKMARKs on an idle watch
     event_ttl: int = 3600  # seconds an Event lives in etcd (Kubernetes' --event-ttl)
     watch_linger: float = 0.05  # the most a busy watch stream waits to batch events
+    service_cluster_ip_range: str = "10.96.0.0/12"  # ClusterIPs; the first is `kubernetes`'s
+    service_node_port_range: str = "30000-32767"  # NodePorts, both ends included
+    advertise_address: str | None = None  # the `kubernetes` endpoints; None: the host's
+    service_repair_interval: float = 180.0  # seconds between allocator repair passes
+    endpoint_reconcile_interval: float = 10.0  # seconds between `kubernetes` reconciles

@@ -36,12 +36,53 @@ def parse_args(argv: list[str] | None = None) -> Config:
                    help="seconds until an Event is deleted (0 keeps them)")
     p.add_argument("--watch-linger", type=float, default=0.05,
                    help="seconds a watch stream waits to batch events under load")
+    p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12",
+                   help="the CIDR Service ClusterIPs are allocated from; its first address "
+                        "is the kubernetes Service's")
+    p.add_argument("--service-node-port-range", default="30000-32767",
+                   help="the port range NodePorts are allocated from (both ends included)")
+    p.add_argument("--advertise-address", default=None,
+                   help="the IP address the kubernetes Service's endpoints point at "
+                        "(default: the address of the host's default-route interface)")
+    p.add_argument("--service-repair-interval", type=float, default=180.0,
+                   help=argparse.SUPPRESS)
+    p.add_argument("--endpoint-reconcile-interval", type=float, default=10.0,
+                   help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    _check_service_flags(p, a)
     return Config(etcd_servers=a.etcd_servers, bind_address=a.bind_address, port=a.port,
                   compaction_interval=a.compaction_interval, log_level=a.log_level,
                   watch_cache_capacity=a.watch_cache_capacity, watcher_queue=a.watcher_queue,
                   bookmark_interval=a.bookmark_interval, watch_linger=a.watch_linger,
-                  event_ttl=a.event_ttl)
+                  event_ttl=a.event_ttl, service_cluster_ip_range=a.service_cluster_ip_range,
+                  service_node_port_range=a.service_node_port_range,
+                  advertise_address=a.advertise_address,
+                  service_repair_interval=a.service_repair_interval,
+                  endpoint_reconcile_interval=a.endpoint_reconcile_interval)
+
+
+def _check_service_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """The ranges and the address parse (the server would fail on them later)."""
+    import ipaddress
+
+    from apiserver.services.allocator import parse_port_range
+
+    try:
+        net = ipaddress.ip_network(a.service_cluster_ip_range, strict=False)
+    except ValueError as e:
+        p.error(f"--service-cluster-ip-range: {e}")
+    if net.version != 4 or net.prefixlen > 30:
+        p.error("--service-cluster-ip-range: an IPv4 CIDR with at least 2 addresses "
+                "(a prefix of /30 or shorter) is required")
+    try:
+        parse_port_range(a.service_node_port_range)
+    except ValueError as e:
+        p.error(f"--service-node-port-range: {e}")
+    if a.advertise_address is not None:
+        try:
+            ipaddress.IPv4Address(a.advertise_address)
+        except ValueError:
+            p.error(f"--advertise-address: not an IPv4 address: {a.advertise_address}")
 
 
 class _Server(uvicorn.Server):

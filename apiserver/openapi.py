@@ -37,7 +37,8 @@ _PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
 
 
 def _definition_name(r: ResourceInfo) -> str:
-    group = {"": "core", "coordination.k8s.io": "coordination"}.get(r.group, r.group)
+    group = {"": "core", "coordination.k8s.io": "coordination",
+             "discovery.k8s.io": "discovery"}.get(r.group, r.group)
     return f"io.k8s.api.{group}.{r.version}.{r.kind}"
 
 

@@ -175,6 +175,24 @@ SCHEMA: dict[str, dict[int, Field]] = {
     "NodeSelectorRequirement": {1: ("key", STRING), 2: ("operator", STRING),
                                 3: ("values", STRING, R)},
     "PreferredSchedulingTerm": {1: ("weight", INT), 2: ("preference", "NodeSelectorTerm")},
+    # core/v1 Service (kubectl create service clusterip|nodeport|externalname sends it)
+    "Service": {1: ("metadata", "ObjectMeta"), 2: ("spec", "ServiceSpec")},
+    "ServiceSpec": {
+        1: ("ports", "ServicePort", R), 2: ("selector", MAP_STRING), 3: ("clusterIP", STRING),
+        18: ("clusterIPs", STRING, R), 4: ("type", STRING), 5: ("externalIPs", STRING, R),
+        7: ("sessionAffinity", STRING), 8: ("loadBalancerIP", STRING),
+        9: ("loadBalancerSourceRanges", STRING, R), 10: ("externalName", STRING),
+        11: ("externalTrafficPolicy", STRING), 12: ("healthCheckNodePort", INT),
+        13: ("publishNotReadyAddresses", BOOL),
+        14: ("sessionAffinityConfig", "SessionAffinityConfig"),
+        19: ("ipFamilies", STRING, R), 17: ("ipFamilyPolicy", STRING, P),
+        20: ("allocateLoadBalancerNodePorts", BOOL, P), 21: ("loadBalancerClass", STRING, P),
+        22: ("internalTrafficPolicy", STRING, P), 23: ("trafficDistribution", STRING, P),
+    },
+    "ServicePort": {1: ("name", STRING), 2: ("protocol", STRING), 6: ("appProtocol", STRING, P),
+                    3: ("port", INT), 4: ("targetPort", INTSTR), 5: ("nodePort", INT)},
+    "SessionAffinityConfig": {1: ("clientIP", "ClientIPConfig")},
+    "ClientIPConfig": {1: ("timeoutSeconds", INT, P)},
 }
 
 # apiVersion/kind of the envelope -> the top-level message.
@@ -184,6 +202,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "Deployment", ("apps/v1", "ReplicaSet"): "ReplicaSet",
     ("autoscaling/v1", "Scale"): "Scale", ("coordination.k8s.io/v1", "Lease"): "Lease",
     ("v1", "ConfigMap"): "ConfigMap", ("v1", "Secret"): "Secret",
+    ("v1", "Service"): "Service",
 }
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -40,6 +40,23 @@ from apiserver.watchcache import CachedObject, WatchCache, decode_object
 JSONDict = dict[str, Any]
 Mutator = Callable[[JSONDict], JSONDict]
 Predicate = Callable[[JSONDict], bool]
+Finish = Callable[[bool], Awaitable[None]]
+
+
+class StoreHooks(Protocol):
+    """What a kind's REST storage adds around the generic store's writes, as
+    kube-apiserver's Store.BeginCreate / BeginUpdate / AfterDelete
+    (registry/generic/registry/store.go): a begin hook runs after validation and before
+    the write, may change the object (allocate what it holds) and returns a finish
+    function that the registry calls with whether the write succeeded; after_delete
+    runs once an object is gone from storage. Dry runs call the begin hooks with
+    ``dry_run`` and write nothing."""
+
+    async def begin_create(self, obj: JSONDict, dry_run: bool) -> Finish: ...
+
+    async def begin_update(self, new: JSONDict, old: JSONDict, dry_run: bool) -> Finish: ...
+
+    async def after_delete(self, obj: JSONDict) -> None: ...
 
 def object_key(info: ResourceInfo, namespace: str | None, name: str) -> str:
     if info.namespaced:
@@ -214,9 +231,12 @@ def decode_continue(token: str, prefix: str) -> tuple[int, str]:
 
 class Registry:
     def __init__(self, storage: Storage, caches: dict[str, WatchCache],
-                 event_ttl: int = 3600) -> None:
+                 event_ttl: int = 3600, hooks: dict[str, StoreHooks] | None = None) -> None:
         self.storage = storage
         self.caches = caches
+        # Per resource (plural): the REST storage's hooks around writes (Services
+        # allocate ClusterIPs and NodePorts).
+        self.hooks: dict[str, StoreHooks] = dict(hooks or {})
         # --event-ttl (one hour as in Kubernetes), for the strategies that expire writes.
         self.event_ttl = event_ttl
         # The newest revision this server wrote per resource type: a cached read
@@ -411,8 +431,23 @@ class Registry:
         obj = self._prepare_create(info, namespace, body)
         md = obj["metadata"]
         await self.check_namespace(info, namespace or "", md["name"])
+        hooks = self.hooks.get(info.plural)
+        finish = await hooks.begin_create(obj, dry_run) if hooks is not None else None
         if dry_run:
             return Result(obj, orjson.dumps(obj))
+        try:
+            res = await self._create(info, namespace, body, obj)
+        except BaseException:
+            if finish is not None:
+                await finish(False)
+            raise
+        if finish is not None:
+            await finish(True)
+        return res
+
+    async def _create(self, info: ResourceInfo, namespace: str | None, body: JSONDict,
+                      obj: JSONDict) -> Result:
+        md = obj["metadata"]
         generated = bool(md.get("generateName")) and body.get("metadata", {}).get("name") is None
         await self._room(info)
         for attempt in range(5):
@@ -446,6 +481,7 @@ class Registry:
         resourceVersion precondition was given (then the race is the client's 409)."""
         key = object_key(info, namespace, name)
         should_delete_now = strategy_for(info).should_delete_now
+        hooks = self.hooks.get(info.plural)
         c = self.cache(info)
         # The cache is as fresh as etcd once it has applied this server's last write of
         # the type; otherwise read etcd. (A stale read would only cost a CAS retry.)
@@ -465,21 +501,31 @@ class Registry:
                                 f"{(cur.obj.get('metadata') or {}).get('uid')}")
             old = deep_copy(cur.obj)
             new = mutate(old)
+            delete = should_delete_now(new)
+            finish = None
+            if hooks is not None and not delete:
+                finish = await hooks.begin_update(new, cur.obj, dry_run)
             if dry_run:
                 # Everything a real write would do, except the write (?dryRun=All).
-                return Result(new, orjson.dumps(new),
-                              deleted=should_delete_now(new))
+                return Result(new, orjson.dumps(new), deleted=delete)
             try:
-                return await self._write_over(info, key, name, cur, new,
-                                              delete=should_delete_now(new),
-                                              deleted_view=new)
-            except ConflictError as e:
+                res = await self._write_over(info, key, name, cur, new, delete=delete,
+                                             deleted_view=new)
+            except BaseException as e:
+                if finish is not None:
+                    await finish(False)
+                if not isinstance(e, ConflictError):
+                    raise
                 if precondition_rv is not None:
                     raise errors.conflict(info, name) from None
                 if e.current is None:
                     raise errors.not_found(info, name) from None
                 obj, raw = decode_object(e.current.value, e.current.mod_revision)
                 cur = CachedObject(key, obj, raw, e.current.mod_revision)
+            else:
+                if finish is not None:
+                    await finish(True)
+                return res
         raise errors.conflict(info, name, "too many concurrent updates, try again")
 
     async def _write_over(self, info: ResourceInfo, key: str, name: str, cur: CachedObject,
@@ -494,6 +540,9 @@ class Registry:
                 self._wrote(info, rev)
                 res = _result(deleted_view, rev)
                 res.deleted = True
+                hooks = self.hooks.get(info.plural)
+                if hooks is not None:
+                    await hooks.after_delete(cur.obj)
                 return res
             if _strip_rv(new) == _strip_rv(cur.obj):
                 return Result(cur.obj, cur.raw)

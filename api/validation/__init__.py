@@ -13,7 +13,8 @@ One module per group or concern, as Kubernetes splits pkg/apis/<group>/validatio
 ``field`` (errors, paths, readers of wire values), ``meta`` (object metadata, labels,
 selectors), ``container`` and ``pod`` (core pods, and the memo of valid pod specs),
 ``apps``, ``config`` (ConfigMaps, Secrets), ``node`` (Nodes, Namespaces), ``events``,
-``coordination`` (Leases) and ``updates``. This module maps each kind to its checks;
+``coordination`` (Leases), ``service`` (Services, Endpoints), ``discovery``
+(EndpointSlices) and ``updates``. This module maps each kind to its checks;
 adding a kind is a validation module and a line in each table.
 """
 
@@ -26,6 +27,7 @@ from api.names import is_dns1123_label, is_dns1123_subdomain
 from api.validation.apps import validate_deployment, validate_replicaset, validate_scale
 from api.validation.config import decode_bytes, validate_configmap, validate_secret
 from api.validation.coordination import validate_lease
+from api.validation.discovery import validate_endpoint_slice, validate_endpoint_slice_update
 from api.validation.events import validate_event
 from api.validation.field import (
     DUPLICATE,
@@ -56,6 +58,11 @@ from api.validation.pod import (
     validate_binding,
     validate_pod,
     validate_pod_spec,
+)
+from api.validation.service import (
+    validate_endpoints,
+    validate_service,
+    validate_service_update,
 )
 from api.validation.updates import (
     validate_configmap_update,
@@ -104,6 +111,9 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "Scale": validate_scale,
     "ConfigMap": validate_configmap,
     "Secret": validate_secret,
+    "Service": validate_service,
+    "Endpoints": validate_endpoints,
+    "EndpointSlice": validate_endpoint_slice,
 }
 
 
@@ -125,6 +135,8 @@ _UPDATE_VALIDATORS: dict[str, Callable[[JSON, JSON], Errs]] = {
     "Node": validate_node_update,
     "ConfigMap": validate_configmap_update,
     "Secret": validate_secret_update,
+    "Service": validate_service_update,
+    "EndpointSlice": validate_endpoint_slice_update,
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from api.names import (
+    is_dns1035_label,
     is_dns1123_label,
     is_dns1123_subdomain,
     is_qualified_name,
@@ -38,10 +39,12 @@ NameCheck = Callable[[str], list[str]]
 
 NAMESPACED_KINDS = frozenset(
     {"Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale", "ConfigMap",
-     "Secret"}
+     "Secret", "Service", "Endpoints", "EndpointSlice"}
 )
 _CLUSTER_KINDS = frozenset({"Node", "Namespace"})
-_NAME_CHECKS: dict[str, NameCheck] = {"Namespace": is_dns1123_label}
+# ValidateServiceName is NameIsDNS1035Label; the rest are DNS-1123 subdomains.
+_NAME_CHECKS: dict[str, NameCheck] = {"Namespace": is_dns1123_label,
+                                      "Service": is_dns1035_label}
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 
 

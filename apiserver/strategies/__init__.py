@@ -25,10 +25,12 @@ from apiserver.strategies.apps import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.strategies.base import Strategy
 from apiserver.strategies.config import ConfigMapStrategy, SecretStrategy
 from apiserver.strategies.coordination import LeaseStrategy
+from apiserver.strategies.discovery import EndpointSliceStrategy
 from apiserver.strategies.event import EventStrategy
 from apiserver.strategies.namespace import NamespaceStrategy
 from apiserver.strategies.node import NodeStrategy
 from apiserver.strategies.pod import PodStrategy
+from apiserver.strategies.service import EndpointsStrategy, ServiceStrategy
 
 __all__ = ["Strategy", "strategy_for"]
 
@@ -42,6 +44,9 @@ _STRATEGIES: tuple[Strategy, ...] = (
     LeaseStrategy(resources.LEASES),
     ConfigMapStrategy(resources.CONFIGMAPS),
     SecretStrategy(resources.SECRETS),
+    ServiceStrategy(resources.SERVICES),
+    EndpointsStrategy(resources.ENDPOINTS),
+    EndpointSliceStrategy(resources.ENDPOINTSLICES),
 )
 
 # Keyed by plural, the resource's identity in storage (/registry/<plural>/...).

@@ -40,6 +40,16 @@ def sample(kind: str, name: str) -> dict[str, Any]:
     if kind == "Secret":
         return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
                 "data": {"k": "dg=="}}
+    if kind == "Service":
+        return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}}
+    if kind == "Endpoints":
+        return {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name},
+                "subsets": [{"addresses": [{"ip": "10.244.0.5"}], "ports": [{"port": 80}]}]}
+    if kind == "EndpointSlice":
+        return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": name}, "addressType": "IPv4",
+                "endpoints": [{"addresses": ["10.244.0.5"]}], "ports": [{"port": 80}]}
     raise AssertionError(kind)
 
 

@@ -73,7 +73,7 @@ def test_unknown_fields_are_skipped() -> None:
 @pytest.mark.parametrize("body", [
     b"{}",  # no magic
     protobuf.MAGIC + b"\x0a\x05\x0a\x02v1",  # truncated
-    protobuf.MAGIC + ld(1, ld(1, b"v1") + ld(2, b"Service")),  # a kind not served
+    protobuf.MAGIC + ld(1, ld(1, b"v1") + ld(2, b"PersistentVolume")),  # a kind not served
     protobuf.MAGIC + b"\x0f",  # wire type 7
 ])
 def test_bad_bodies(body: bytes) -> None:
