@@ -23,6 +23,7 @@ true, and a port -1 sentinel for a slice without ports (an A record but no SRV).
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass, field
 
 from api.models import Namespace
@@ -143,6 +144,7 @@ class ClusterRecords:
     # (namespace, service) -> slice name -> slice
     slices: dict[tuple[str, str], dict[str, _Slice]] = field(default_factory=dict)
     _slice_owner: dict[tuple[str, str], str] = field(default_factory=dict)
+    _by_cluster_ip: dict[str, tuple[str, str]] = field(default_factory=dict)  # SvcIndexReverse
     generation: int = 0  # bumped on every change: a cache of answers keys on it
     serial: int = 0  # the SOA serial: unix time of the last change, as the plugin
 
@@ -152,8 +154,6 @@ class ClusterRecords:
     # ---- feeding ----------------------------------------------------------------
 
     def _changed(self) -> None:
-        import time
-
         self.generation += 1
         self.serial = int(time.time())
 
@@ -173,15 +173,26 @@ class ClusterRecords:
         ips = [ip for ip in (spec.cluster_ips or ([spec.cluster_ip] if spec.cluster_ip else []))
                if ip and ip != "None"]
         headless = type_ != "ExternalName" and (spec.cluster_ip == "None" or not ips)
-        self.services[(ns, name)] = _Svc(
+        self._unindex((ns, name))
+        svc_ = self.services[(ns, name)] = _Svc(
             namespace=ns, name=name, type=type_,
             cluster_ips=() if type_ == "ExternalName" else tuple(ips), headless=headless,
             external_name=(spec.external_name or "").rstrip("."),
             ports=_ports(list(spec.ports or []), "TCP"))
+        for ip in svc_.cluster_ips:
+            self._by_cluster_ip[ip] = (ns, name)
         self._changed()
 
+    def _unindex(self, key: tuple[str, str]) -> None:
+        old = self.services.get(key)
+        for ip in old.cluster_ips if old else ():
+            if self._by_cluster_ip.get(ip) == key:
+                del self._by_cluster_ip[ip]
+
     def delete_service(self, svc: Service) -> None:
-        self.services.pop((svc.metadata.namespace or "default", svc.metadata.name or ""), None)
+        key = (svc.metadata.namespace or "default", svc.metadata.name or "")
+        self._unindex(key)
+        self.services.pop(key, None)
         self._changed()
 
     def set_slice(self, es: EndpointSlice) -> None:
@@ -315,9 +326,9 @@ class ClusterRecords:
     def reverse(self, ip: str) -> list[str]:
         """reverse.go serviceRecordForIP: the Service whose ClusterIP is ``ip``, else each
         ready endpoint with that IP as ``<hostname>.<svc>.<ns>.svc.<zone>``."""
-        for svc in self.services.values():
-            if ip in svc.cluster_ips:
-                return [f"{svc.name}.{svc.namespace}.svc.{self.zone}"]
+        key = self._by_cluster_ip.get(ip)
+        if key is not None:
+            return [f"{key[1]}.{key[0]}.svc.{self.zone}"]
         out = []
         for (ns, svc_name), group in self.slices.items():
             for sl in group.values():

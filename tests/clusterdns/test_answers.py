@@ -191,9 +191,13 @@ async def test_updates_are_answered_at_once(dns: tuple[ClusterRecords, int]) -> 
                             ports=[{"port": 80}]))
     r = await aquery(port, "late.other.svc.cluster.local")
     assert answers(r) == ["10.96.0.77"]
+    r = await aquery(port, "77.0.96.10.in-addr.arpa", "PTR")
+    assert answers(r) == ["late.other.svc.cluster.local."]
     records.delete_service(svc("late", "other"))
     r = await aquery(port, "late.other.svc.cluster.local")
     assert r.header.rcode == RCODE.NXDOMAIN
+    r = await aquery(port, "77.0.96.10.in-addr.arpa", "PTR")
+    assert not answers(r)  # no longer ours: it went to the upstream
     # an endpoint turning unready leaves the headless answer
     records.set_slice(eps("db-abc", "db", [ep("10.244.0.5", ready=False)],
                           [{"name": "pg", "port": 5432, "protocol": "TCP"}]))
