@@ -140,6 +140,21 @@ LINKED=
 if [ -w /usr/local/bin ] && { [ ! -e /usr/local/bin/minictl ] || [ -L /usr/local/bin/minictl ]; }; then
   ln -sf "$MINICTL" /usr/local/bin/minictl && LINKED=1
 fi
+
+step "cluster DNS add-on (kube-dns in kube-system, Service 10.96.0.10)"
+# Idempotent: apply changes nothing when it is already there. Every kubelet names
+# 10.96.0.10 as its --cluster-dns (docker-compose.yml).
+if ! "$MINICTL" --server "$SERVER" apply -f "$ROOT/deploy/addons/kube-dns.yaml" \
+     >"$LOGDIR/addons.log" 2>&1; then
+  cat "$LOGDIR/addons.log" >&2; die "applying deploy/addons/kube-dns.yaml failed"
+fi
+dns_ready() {
+  curl -fsS "$SERVER/apis/apps/v1/namespaces/kube-system/deployments/kube-dns" 2>/dev/null \
+    | python3 -c 'import json, sys; sys.exit(0 if (json.load(sys.stdin).get("status") or {}).get("readyReplicas") else 1)'
+}
+for _ in $(seq 1 60); do dns_ready && break; sleep 1; done
+dns_ready || echo "warning: kube-dns is not ready yet (minictl get pods -n kube-system)" >&2
+
 "$MINICTL" --server "$SERVER" get nodes
 echo
 echo "minik8s is up in ${SECONDS}s: API server $SERVER"
