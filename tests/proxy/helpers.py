@@ -155,3 +155,48 @@ def pods_gateway() -> str:
     """The host's address on the pods' bridge: a node address of this host's nodes."""
     info = json.loads(sh("docker", "network", "inspect", PODS_NETWORK))
     return str(info[0]["IPAM"]["Config"][0]["Gateway"])
+
+
+UDP_SERVER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[2])))
+while True:
+    data, peer = s.recvfrom(512)
+    s.sendto(sys.argv[1].encode(), peer)
+"""
+
+
+def start_udp_backends(n: int, port: int = 5300) -> list[Backend]:
+    """n UDP servers (Python in the minik8s image) on the pods' bridge, answering their name."""
+    out = []
+    for i in range(n):
+        name = f"udp-{i}"
+        cname = unique("proxytest-udp")
+        sh("docker", "run", "-d", "--name", cname, "--label", "minik8s.test=proxy",
+           "--network", PODS_NETWORK, "minik8s/minik8s:latest",
+           "python3", "-c", UDP_SERVER, name, str(port))
+        ip = sh("docker", "inspect", "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", cname).strip()
+        out.append(Backend(name, cname, ip))
+    for b in out:
+        wait_for(lambda b=b: udp_ask(b.ip, port) == b.name, timeout=20,
+                 message=f"UDP server in {b.container}")
+    return out
+
+
+def udp_ask(ip: str, port: int, sock: socket.socket | None = None,
+            timeout: float = 0.5) -> str | None:
+    """One datagram and its answer (on ``sock`` if given, else a fresh socket)."""
+    own = sock is None
+    s = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.settimeout(timeout)
+        s.sendto(b"?", (ip, port))
+        data, _ = s.recvfrom(512)
+        return data.decode()
+    except OSError:
+        return None
+    finally:
+        if own:
+            s.close()
