@@ -50,8 +50,8 @@ def duration(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="minik8s-controller-manager",
-        description="Run the Deployment, ReplicaSet, garbage-collector, namespace and "
-                    "node-lifecycle controllers.")
+        description="Run the Deployment, ReplicaSet, garbage-collector, namespace, "
+                    "node-lifecycle, Endpoints and EndpointSlice controllers.")
     p.add_argument("--server", help="API server URL (else $MINIK8S_SERVER, ~/.minik8s/config)")
     p.add_argument("--controllers", default="*",
                    help="'*' for all, 'name' to enable, '-name' to disable, comma separated; "

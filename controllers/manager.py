@@ -15,6 +15,8 @@ from typing import Protocol
 from client.controller import Controller
 from controllers.context import ControllerContext
 from controllers.deployment import DeploymentController
+from controllers.endpoints import EndpointsController
+from controllers.endpointslice import EndpointSliceController
 from controllers.garbagecollector import GarbageCollector
 from controllers.namespace import NamespaceController
 from controllers.nodelifecycle import NodeLifecycleController
@@ -36,6 +38,8 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,
     "nodelifecycle": NodeLifecycleController,
+    "endpoints": EndpointsController,
+    "endpointslice": EndpointSliceController,
 }
 
 

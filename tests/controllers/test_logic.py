@@ -286,9 +286,10 @@ def test_controllers_flag_and_durations() -> None:
     from controllers.manager import ControllersFlagError, enabled_controllers
 
     assert enabled_controllers("*") == ["deployment", "replicaset", "garbagecollector",
-                                        "namespace", "nodelifecycle"]
+                                        "namespace", "nodelifecycle", "endpoints",
+                                        "endpointslice"]
     assert enabled_controllers("*,-nodelifecycle,-namespace") == [
-        "deployment", "replicaset", "garbagecollector"]
+        "deployment", "replicaset", "garbagecollector", "endpoints", "endpointslice"]
     assert enabled_controllers("replicaset") == ["replicaset"]
     with pytest.raises(ControllersFlagError):
         enabled_controllers("*,-nosuch")
