@@ -10,19 +10,28 @@ import json
 import statistics
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from api import wellknown as wk
-from api.models import Endpoints, Event, Pod, PodStatus, Service
+from api.models import Endpoints, Event, Pod, Service
 from api.models.discovery import EndpointSlice
-from api.timeutil import format_time
-from client import AsyncClient, NotFound
+from client import AsyncClient
 from client.informer import Informer
 from testing.objects import new_namespace
 from testing.support import Process, async_wait_for
+from tests.controllers.endpoints_helpers import (
+    endpoints,
+    not_ready_ips,
+    pod,
+    ready_ips,
+    run_pods,
+    service,
+    set_status,
+    slice_ips,
+    slices_of,
+    when,
+)
 from tests.controllers.helpers import start_controller_manager
 
 pytestmark = pytest.mark.timeout(180)
@@ -48,103 +57,6 @@ async def ns(client: AsyncClient) -> str:
     return await new_namespace(client, "ep")
 
 
-# ---- builders -------------------------------------------------------------------------
-
-
-def service(name: str, *, selector: dict[str, str] | None = None,
-            ports: list[dict[str, Any]] | None = None, cluster_ip: str | None = None,
-            publish: bool = False) -> Service:
-    spec: dict[str, Any] = {"ports": ports if ports is not None else
-                            [{"name": "http", "port": 80, "targetPort": 8080}]}
-    if selector is not None:
-        spec["selector"] = selector
-    if cluster_ip is not None:
-        spec["clusterIP"] = cluster_ip
-    if publish:
-        spec["publishNotReadyAddresses"] = True
-    return Service.from_dict({"metadata": {"name": name, "labels": {"team": "t1"}},
-                              "spec": spec})
-
-
-def pod(name: str, *, labels: dict[str, str] | None = None, port: int = 8080,
-        port_name: str = "web", hostname: str | None = None,
-        subdomain: str | None = None) -> Pod:
-    spec: dict[str, Any] = {"nodeName": "node-1", "containers": [
-        {"name": "c", "image": "nginx",
-         "ports": [{"name": port_name, "containerPort": port}]}]}
-    if hostname:
-        spec["hostname"] = hostname
-    if subdomain:
-        spec["subdomain"] = subdomain
-    return Pod.from_dict({"metadata": {"name": name, "labels": labels or {"app": "web"}},
-                          "spec": spec})
-
-
-def status(ip: str, ready: bool) -> PodStatus:
-    now = format_time(datetime.now(UTC))
-    flag = "True" if ready else "False"
-    return PodStatus.from_dict({
-        "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "startTime": now,
-        "conditions": [{"type": "Ready", "status": flag, "lastTransitionTime": now},
-                       {"type": "ContainersReady", "status": flag, "lastTransitionTime": now}]})
-
-
-async def set_status(client: AsyncClient, ns: str, name: str, ip: str, ready: bool) -> None:
-    for _ in range(10):
-        p = await client.get(Pod, name, ns)
-        p.status = status(ip, ready)
-        try:
-            await client.update_status(p)
-            return
-        except Exception:  # a conflict: read again
-            await asyncio.sleep(0.01)
-    raise AssertionError(f"could not set the status of {name}")
-
-
-async def run_pods(client: AsyncClient, ns: str, names: list[str], *, first_ip: int = 1,
-                   ready: bool = True, **kw: Any) -> dict[str, str]:
-    """Create the pods and make them Running (Ready or not) with IPs 10.244.x.y."""
-    sem = asyncio.Semaphore(20)
-    ips: dict[str, str] = {}
-
-    async def one(i: int, name: str) -> None:
-        n = first_ip + i
-        ip = f"10.244.{n // 250}.{n % 250 + 1}"
-        ips[name] = ip
-        async with sem:
-            await client.create(pod(name, **kw), ns)
-            await set_status(client, ns, name, ip, ready)
-
-    await asyncio.gather(*(one(i, n) for i, n in enumerate(names)))
-    return ips
-
-
-async def slices_of(client: AsyncClient, ns: str, svc: str) -> list[EndpointSlice]:
-    return (await client.list(EndpointSlice, ns,
-                              label_selector=f"{wk.LABEL_SERVICE_NAME}={svc}")).items
-
-
-async def endpoints(client: AsyncClient, ns: str, name: str) -> Endpoints | None:
-    try:
-        return await client.get(Endpoints, name, ns)
-    except NotFound:
-        return None
-
-
-def ready_ips(ep: Endpoints | None) -> set[str]:
-    return {a.ip for s in (ep.subsets if ep else None) or () for a in s.addresses or ()}
-
-
-def not_ready_ips(ep: Endpoints | None) -> set[str]:
-    return {a.ip for s in (ep.subsets if ep else None) or ()
-            for a in s.not_ready_addresses or ()}
-
-
-def slice_ips(slices: list[EndpointSlice], ready: bool | None = None) -> set[str]:
-    return {e.addresses[0] for s in slices for e in s.endpoints
-            if ready is None or bool(e.conditions and e.conditions.ready) == ready}
-
-
 # ---- tests ------------------------------------------------------------------------------
 
 
@@ -154,7 +66,7 @@ async def test_endpoints_and_slices_follow_pods(client: AsyncClient, ns: str) ->
     await client.create(pod("other", labels={"app": "other"}), ns)  # not selected
 
     ep = await async_wait_for(
-        lambda: _when(endpoints(client, ns, "web"), lambda e: ready_ips(e) == set(ips.values())),
+        lambda: when(endpoints(client, ns, "web"), lambda e: ready_ips(e) == set(ips.values())),
         timeout=20, message="Endpoints with the 3 ready pods")
     assert ep is not None
     (subset,) = ep.subsets or []
@@ -167,7 +79,7 @@ async def test_endpoints_and_slices_follow_pods(client: AsyncClient, ns: str) ->
     assert wk.ENDPOINTS_LAST_CHANGE_TRIGGER_TIME_ANNOTATION in (ep.metadata.annotations or {})
 
     slices = await async_wait_for(
-        lambda: _when(slices_of(client, ns, "web"),
+        lambda: when(slices_of(client, ns, "web"),
                       lambda ss: slice_ips(ss, ready=True) == set(ips.values())),
         timeout=20, message="an EndpointSlice with the 3 ready pods")
     assert len(slices) == 1, json.dumps([s.to_dict() for s in slices])
@@ -189,19 +101,19 @@ async def test_endpoints_and_slices_follow_pods(client: AsyncClient, ns: str) ->
     # a pod that turns unready moves to notReadyAddresses / ready=false
     await set_status(client, ns, "b", ips["b"], False)
     ep = await async_wait_for(
-        lambda: _when(endpoints(client, ns, "web"), lambda e: not_ready_ips(e) == {ips["b"]}),
+        lambda: when(endpoints(client, ns, "web"), lambda e: not_ready_ips(e) == {ips["b"]}),
         timeout=20, message="b not ready in the Endpoints")
     assert ready_ips(ep) == {ips["a"], ips["c"]}
     await async_wait_for(
-        lambda: _when(slices_of(client, ns, "web"),
+        lambda: when(slices_of(client, ns, "web"),
                       lambda ss: slice_ips(ss, ready=False) == {ips["b"]}),
         timeout=20, message="b ready=false in the slice")
 
     # deleting the Service removes its Endpoints (the controller) and slices (the GC)
     await client.delete(Service, "web", ns)
-    await async_wait_for(lambda: _when(endpoints(client, ns, "web"), lambda e: e is None),
+    await async_wait_for(lambda: when(endpoints(client, ns, "web"), lambda e: e is None),
                          timeout=20, message="Endpoints deleted with the Service")
-    await async_wait_for(lambda: _when(slices_of(client, ns, "web"), lambda ss: not ss),
+    await async_wait_for(lambda: when(slices_of(client, ns, "web"), lambda ss: not ss),
                          timeout=30, message="slices garbage-collected with the Service")
 
 
@@ -209,23 +121,23 @@ async def test_scale_3_5_0(client: AsyncClient, ns: str) -> None:
     await client.create(service("web", selector={"app": "web"}), ns)
     ips = await run_pods(client, ns, [f"p{i}" for i in range(3)])
     await async_wait_for(
-        lambda: _when(slices_of(client, ns, "web"),
+        lambda: when(slices_of(client, ns, "web"),
                       lambda ss: slice_ips(ss, True) == set(ips.values())),
         timeout=20, message="3 endpoints")
     ips |= await run_pods(client, ns, ["p3", "p4"], first_ip=10)
     assert len(set(ips.values())) == 5
     await async_wait_for(
-        lambda: _when(slices_of(client, ns, "web"),
+        lambda: when(slices_of(client, ns, "web"),
                       lambda ss: slice_ips(ss, True) == set(ips.values()) and len(ss) == 1),
         timeout=20, message="5 endpoints in one slice")
     await async_wait_for(
-        lambda: _when(endpoints(client, ns, "web"), lambda e: ready_ips(e) == set(ips.values())),
+        lambda: when(endpoints(client, ns, "web"), lambda e: ready_ips(e) == set(ips.values())),
         timeout=20, message="5 addresses")
     # scaled to 0: the pods terminate (no kubelet confirms, so they stay terminating)
     names = list(ips)
     await asyncio.gather(*(client.delete(Pod, n, ns) for n in names))
     ep = await async_wait_for(
-        lambda: _when(endpoints(client, ns, "web"), lambda e: not (e.subsets or [])),
+        lambda: when(endpoints(client, ns, "web"), lambda e: not (e.subsets or [])),
         timeout=20, message="no addresses left")
     assert ep is not None
 
@@ -236,12 +148,12 @@ async def test_scale_3_5_0(client: AsyncClient, ns: str) -> None:
                                           e.conditions.terminating) == (False, True, True)
             for e in eps)
 
-    await async_wait_for(lambda: _when(slices_of(client, ns, "web"), terminating),
+    await async_wait_for(lambda: when(slices_of(client, ns, "web"), terminating),
                          timeout=20, message="5 terminating endpoints, not ready, serving")
     # and gone
     await asyncio.gather(*(client.delete(Pod, n, ns, grace_period_seconds=0) for n in names))
     slices = await async_wait_for(
-        lambda: _when(slices_of(client, ns, "web"),
+        lambda: when(slices_of(client, ns, "web"),
                       lambda ss: len(ss) == 1 and not ss[0].endpoints),
         timeout=20, message="one empty (placeholder) slice")
     assert not slices[0].ports
@@ -258,7 +170,7 @@ async def test_named_target_port_resolved_per_pod(client: AsyncClient, ns: str) 
                 for a in s.addresses or () for p in s.ports or ()}
 
     await async_wait_for(
-        lambda: _when(endpoints(client, ns, "web"),
+        lambda: when(endpoints(client, ns, "web"),
                       lambda e: ports(e) == {(ip_a, 8080), (ip_b, 9090)}),
         timeout=20, message="each pod's own port in the Endpoints")
 
@@ -267,7 +179,7 @@ async def test_named_target_port_resolved_per_pod(client: AsyncClient, ns: str) 
                 for p in s.ports or ()}
 
     slices = await async_wait_for(
-        lambda: _when(slices_of(client, ns, "web"),
+        lambda: when(slices_of(client, ns, "web"),
                       lambda ss: slice_ports(ss) == {(ip_a, 8080), (ip_b, 9090)}),
         timeout=20, message="one slice per port number")
     assert len(slices) == 2
@@ -279,20 +191,20 @@ async def test_250_pods_make_3_slices(client: AsyncClient, ns: str) -> None:
     ips = await run_pods(client, ns, [f"p{i}" for i in range(250)])
     await client.create(service("big", selector={"app": "web"}), ns)
     slices = await async_wait_for(
-        lambda: _when(slices_of(client, ns, "big"),
+        lambda: when(slices_of(client, ns, "big"),
                       lambda ss: slice_ips(ss, True) == set(ips.values())),
         timeout=60, message="250 endpoints in slices")
     sizes = sorted(len(s.endpoints) for s in slices)
     assert sizes == [50, 100, 100], sizes
     ep = await async_wait_for(
-        lambda: _when(endpoints(client, ns, "big"), lambda e: len(ready_ips(e)) == 250),
+        lambda: when(endpoints(client, ns, "big"), lambda e: len(ready_ips(e)) == 250),
         timeout=30, message="250 addresses in the Endpoints")
     assert ep is not None and len(ep.subsets or []) == 1
     # one pod turns unready: one slice is written, the others stay as they were
     before = {s.metadata.name: s.metadata.resource_version for s in slices}
     await set_status(client, ns, "p7", ips["p7"], False)
     after = await async_wait_for(
-        lambda: _when(slices_of(client, ns, "big"),
+        lambda: when(slices_of(client, ns, "big"),
                       lambda ss: slice_ips(ss, False) == {ips["p7"]}),
         timeout=20, message="p7 unready in its slice")
     changed = [s.metadata.name for s in after
@@ -308,9 +220,9 @@ async def test_selectorless_service_keeps_user_endpoints(client: AsyncClient, ns
     # a selecting Service in the same namespace proves the controllers have run since
     await client.create(service("web", selector={"app": "web"}), ns)
     await run_pods(client, ns, ["a"])
-    await async_wait_for(lambda: _when(endpoints(client, ns, "web"), lambda e: ready_ips(e)),
+    await async_wait_for(lambda: when(endpoints(client, ns, "web"), lambda e: ready_ips(e)),
                          timeout=20, message="the selecting Service's Endpoints")
-    await async_wait_for(lambda: _when(slices_of(client, ns, "web"),
+    await async_wait_for(lambda: when(slices_of(client, ns, "web"),
                                        lambda ss: slice_ips(ss, True)),
                          timeout=20, message="the selecting Service's slice")
     now = await client.get(Endpoints, "manual", ns)
@@ -325,13 +237,13 @@ async def test_headless_hostname_and_publish_not_ready(client: AsyncClient, ns: 
     ips = await run_pods(client, ns, ["db-0"], labels={"app": "db"}, hostname="db-0",
                          subdomain="db", ready=False)
     ep = await async_wait_for(
-        lambda: _when(endpoints(client, ns, "db"), lambda e: ready_ips(e) == {ips["db-0"]}),
+        lambda: when(endpoints(client, ns, "db"), lambda e: ready_ips(e) == {ips["db-0"]}),
         timeout=20, message="a not-ready pod published as ready")
     assert ep is not None
     assert (ep.metadata.labels or {}).get(wk.IS_HEADLESS_SERVICE_LABEL) == ""
     assert [a.hostname for s in ep.subsets or [] for a in s.addresses or []] == ["db-0"]
     (sl,) = await async_wait_for(
-        lambda: _when(slices_of(client, ns, "db"), lambda ss: slice_ips(ss, True)),
+        lambda: when(slices_of(client, ns, "db"), lambda ss: slice_ips(ss, True)),
         timeout=20, message="the slice")
     (e,) = sl.endpoints
     assert e.hostname == "db-0" and e.conditions is not None
@@ -343,18 +255,18 @@ async def test_deleted_slice_and_endpoints_come_back(client: AsyncClient, ns: st
     await client.create(service("web", selector={"app": "web"}), ns)
     ips = await run_pods(client, ns, ["a"])
     (sl,) = await async_wait_for(
-        lambda: _when(slices_of(client, ns, "web"), lambda ss: slice_ips(ss) == {ips["a"]}),
+        lambda: when(slices_of(client, ns, "web"), lambda ss: slice_ips(ss) == {ips["a"]}),
         timeout=20, message="the slice")
-    await async_wait_for(lambda: _when(endpoints(client, ns, "web"), lambda e: ready_ips(e)),
+    await async_wait_for(lambda: when(endpoints(client, ns, "web"), lambda e: ready_ips(e)),
                          timeout=20, message="the Endpoints")
     await client.delete(EndpointSlice, sl.metadata.name or "", ns)
     await client.delete(Endpoints, "web", ns)
     await async_wait_for(
-        lambda: _when(slices_of(client, ns, "web"),
+        lambda: when(slices_of(client, ns, "web"),
                       lambda ss: slice_ips(ss) == {ips["a"]}
                       and ss[0].metadata.name != sl.metadata.name),
         timeout=20, message="a new slice")
-    await async_wait_for(lambda: _when(endpoints(client, ns, "web"), lambda e: ready_ips(e)),
+    await async_wait_for(lambda: when(endpoints(client, ns, "web"), lambda e: ready_ips(e)),
                          timeout=20, message="the Endpoints again")
 
 
@@ -413,18 +325,9 @@ async def test_no_failed_events(client: AsyncClient, ns: str) -> None:
     """A plain sync reports no FailedToUpdateEndpoint(Slices) events."""
     await client.create(service("web", selector={"app": "web"}), ns)
     await run_pods(client, ns, ["a", "b"])
-    await async_wait_for(lambda: _when(slices_of(client, ns, "web"),
+    await async_wait_for(lambda: when(slices_of(client, ns, "web"),
                                        lambda ss: len(slice_ips(ss, True)) == 2),
                          timeout=20, message="2 endpoints")
     reasons = {e.reason for e in (await client.list(Event, ns)).items}
     assert not reasons & {"FailedToUpdateEndpoint", "FailedToCreateEndpoint",
                           "FailedToUpdateEndpointSlices"}
-
-
-async def _when(aw: Any, ok: Any) -> Any:
-    """The awaited value (True when it is empty) when ``ok(value)``, else None: a condition
-    for async_wait_for."""
-    value = await aw
-    if ok(value):
-        return value if value else True
-    return None
