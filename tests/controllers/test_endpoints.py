@@ -331,3 +331,37 @@ async def test_no_failed_events(client: AsyncClient, ns: str) -> None:
     reasons = {e.reason for e in (await client.list(Event, ns)).items}
     assert not reasons & {"FailedToUpdateEndpoint", "FailedToCreateEndpoint",
                           "FailedToUpdateEndpointSlices"}
+
+
+async def test_official_client_reads_what_the_controllers_wrote(client: AsyncClient, ns: str,
+                                                                server_url: str) -> None:
+    """client-python's typed models deserialize our Endpoints and EndpointSlices."""
+    from kubernetes import client as k8s
+
+    await client.create(service("web", selector={"app": "web"}), ns)
+    ips = await run_pods(client, ns, ["a", "b"])
+    await set_status(client, ns, "b", ips["b"], False)
+    await async_wait_for(lambda: when(slices_of(client, ns, "web"),
+                                      lambda ss: slice_ips(ss, False) == {ips["b"]}),
+                         timeout=20, message="a ready and b not ready in the slice")
+    await async_wait_for(lambda: when(endpoints(client, ns, "web"),
+                                      lambda e: not_ready_ips(e) == {ips["b"]}),
+                         timeout=20, message="b not ready in the Endpoints")
+
+    def read() -> tuple[object, object]:
+        with k8s.ApiClient(k8s.Configuration(host=server_url)) as api:
+            ep = k8s.CoreV1Api(api).read_namespaced_endpoints("web", ns)
+            sl = k8s.DiscoveryV1Api(api).list_namespaced_endpoint_slice(
+                ns, label_selector=f"{wk.LABEL_SERVICE_NAME}=web")
+            return ep, sl
+
+    ep, sl = await asyncio.to_thread(read)
+    (subset,) = ep.subsets  # type: ignore[attr-defined]
+    assert [a.ip for a in subset.addresses] == [ips["a"]]
+    assert [a.ip for a in subset.not_ready_addresses] == [ips["b"]]
+    assert subset.addresses[0].target_ref.kind == "Pod"
+    (item,) = sl.items  # type: ignore[attr-defined]
+    assert item.address_type == "IPv4" and item.ports[0].port == 8080
+    assert {e.addresses[0]: e.conditions.ready for e in item.endpoints} == {
+        ips["a"]: True, ips["b"]: False}
+    assert item.metadata.owner_references[0].kind == "Service"
