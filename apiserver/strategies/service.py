@@ -148,6 +148,8 @@ def patch_allocated_values(new: JSONDict, old: JSONDict) -> None:
 
 class ServiceStrategy(Strategy):
     status_subresource = True
+    # The service REST storage's Delete answers with the deleted Service.
+    return_deleted_object = True
     columns = [NAME,
                column("Type", description="type determines how the Service is exposed. "
                       "Defaults to ClusterIP. Valid options are ExternalName, ClusterIP, "
