@@ -72,7 +72,7 @@ def _info(**kw: object) -> ResourceInfo:
 PODS = _info(
     kind="Pod", plural="pods", singular="pod", group="", version="v1", namespaced=True,
     model=Pod, short_names=("po",), categories=("all",),
-    subresources=("status", "binding", "log", "exec"),
+    subresources=("status", "binding", "log", "exec", "attach", "portforward"),
 )
 NODES = _info(
     kind="Node", plural="nodes", singular="node", group="", version="v1", namespaced=False,

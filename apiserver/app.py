@@ -28,8 +28,10 @@ from apiserver.compaction import compact_forever
 from apiserver.config import Config
 from apiserver.protobuf_middleware import ProtobufMiddleware
 from apiserver.registry import Registry
+from apiserver.routes import attach as attach_routes
 from apiserver.routes import exec as exec_routes
 from apiserver.routes import health
+from apiserver.routes import portforward as portforward_routes
 from apiserver.routes import resources as resource_routes
 from apiserver.services.bootstrap import KubernetesService, first_service_ip, host_address
 from apiserver.services.repair import Repair
@@ -112,6 +114,8 @@ def _include_routes(app: FastAPI) -> None:
         app.router.routes.append(route)
     # WebSocket routes: the resource routes above match only HTTP requests.
     app.router.routes.extend(exec_routes.ROUTES)
+    app.router.routes.extend(attach_routes.ROUTES)
+    app.router.routes.extend(portforward_routes.ROUTES)
 
 
 class ApiServerApp(FastAPI):

@@ -33,6 +33,8 @@ _SUBRESOURCES: dict[str, tuple[str | None, tuple[str, ...], str | None, str | No
     "binding": ("Binding", ("create",), None, None),
     "log": ("Pod", ("get",), None, None),
     "exec": ("PodExecOptions", ("create", "get"), None, None),
+    "attach": ("PodAttachOptions", ("create", "get"), None, None),
+    "portforward": ("PodPortForwardOptions", ("create", "get"), None, None),
 }
 
 

@@ -14,6 +14,7 @@ from types import FrameType
 import uvicorn
 
 from apiserver.config import Config
+from apiserver.websocket import WebSocketProtocol
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
         server_header=False,  # as Kubernetes: no Server header to validate and send
         # pods/exec is a WebSocket (kubectl's v5.channel.k8s.io); the sans-I/O
         # implementation supports refusing an upgrade with a Status body.
-        ws="websockets-sansio",
+        # (apiserver/websocket.py: with the subprotocol names kubectl port-forward sends)
+        ws=WebSocketProtocol,
         # No server pings: an exec whose command does not read its stdin stops the
         # client's frames (pongs included) behind the stdin it sends, and a ping timeout
         # would cut a healthy stream. kubectl sends its own heartbeat.

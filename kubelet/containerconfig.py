@@ -110,7 +110,9 @@ async def container_config(pod: Pod, container: Container, pod_ip: str, node: st
         name=container_name(pod, container.name, restart_count), image=container.image or "",
         labels=labels, command=container.command, args=container.args,
         working_dir=container.working_dir, envs=envs, mounts=mounts,
-        resources=container_resources(container), cgroup_parent=qos_cgroup_parent(pod))
+        resources=container_resources(container), cgroup_parent=qos_cgroup_parent(pod),
+        stdin=bool(container.stdin), stdin_once=bool(container.stdin_once),
+        tty=bool(container.tty))
 
 
 # ---- environment ------------------------------------------------------------

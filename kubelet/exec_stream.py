@@ -1,4 +1,5 @@
-"""``GET /exec/{namespace}/{pod}/{container}``: kubectl exec's stream, served over WebSocket.
+"""``GET /exec/{namespace}/{pod}/{container}``: kubectl exec's stream, served over WebSocket
+(and ``/attach/...``, kubectl attach's, on the same protocol).
 
 The protocol is Kubernetes' v4/v5 channel protocol (api/remotecommand.py): every binary
 message starts with its channel byte. The command is started after the upgrade, as the
@@ -62,6 +63,7 @@ async def _pump_output(ws: web.WebSocketResponse, session: ExecSession) -> None:
 
 
 Finder = Callable[[Kubelet, str, str, str, bool], Awaitable[ContainerInfo | str]]
+Opener = Callable[[], Awaitable[ExecSession]]
 
 
 async def serve_exec(kl: Kubelet, request: web.Request, find_container: Finder
@@ -79,6 +81,42 @@ async def serve_exec(kl: Kubelet, request: web.Request, find_container: Finder
     found = await find_container(kl, ns, pod, request.match_info.get("container", ""), False)
     if isinstance(found, str):
         return web.Response(status=404, text=found)
+
+    def opener() -> Awaitable[ExecSession]:
+        assert not isinstance(found, str)
+        return kl.runtime.exec_stream(found.id, command, stdin, tty)
+    return await _serve(request, found, opener, stdout, stderr, "error executing command in container",
+                        lambda code: rc.exit_status(command, code))
+
+
+async def serve_attach(kl: Kubelet, request: web.Request, find_container: Finder
+                       ) -> web.StreamResponse:
+    """``GET /attach/{namespace}/{pod}/{container}``: the container's own streams over the
+    same channel protocol (remotecommand's ServeAttach): the stream ends when the
+    container's output does, with a Success Status (an attach reports no exit code)."""
+    ns, pod = request.match_info["namespace"], request.match_info["pod"]
+    stdin, stdout = _flag(request, "stdin"), _flag(request, "stdout")
+    tty = _flag(request, "tty")
+    stderr = _flag(request, "stderr") and not tty
+    if not (stdin or stdout or stderr):
+        return web.Response(status=400,
+                            text="you must specify at least one of stdin, stdout, stderr")
+    found = await find_container(kl, ns, pod, request.match_info.get("container", ""), False)
+    if isinstance(found, str):
+        return web.Response(status=404, text=found)
+
+    def opener() -> Awaitable[ExecSession]:
+        assert not isinstance(found, str)
+        return kl.runtime.attach_stream(found.id, stdin, tty)
+    return await _serve(request, found, opener, stdout, stderr, "error attaching to container",
+                        lambda _: {"metadata": {}, "status": "Success"})
+
+
+async def _serve(request: web.Request, found: ContainerInfo, opener: Opener, stdout: bool,
+                 stderr: bool, failure: str, final: Callable[[int], dict[str, object]]
+                 ) -> web.StreamResponse:
+    """The channel protocol around a session: its output out, stdin and resizes in, and
+    ``final(exit code)`` on the error channel once the output has ended."""
     ws = web.WebSocketResponse(protocols=rc.PROTOCOLS, autoping=True)
     await ws.prepare(request)
     if ws.ws_protocol not in rc.PROTOCOLS:
@@ -87,11 +125,10 @@ async def serve_exec(kl: Kubelet, request: web.Request, find_container: Finder
         await ws.close()
         return ws
     try:
-        session = await kl.runtime.exec_stream(found.id, command, stdin, tty)
+        session = await opener()
     except (KeyError, ExecError, RuntimeUnavailable) as e:
         msg = f"container {found.id} not found" if isinstance(e, KeyError) else str(e)
-        await _send_error(ws, rc.internal_error_status(
-            f"error executing command in container: {msg}"))
+        await _send_error(ws, rc.internal_error_status(f"{failure}: {msg}"))
         await ws.close()
         return ws
     # Tells the client the stream is up: an empty message on the lowest output channel.
@@ -102,11 +139,11 @@ async def serve_exec(kl: Kubelet, request: web.Request, find_container: Finder
         outbound = asyncio.create_task(_pump_output(ws, session))
         done, _ = await asyncio.wait({inbound, outbound}, return_when=asyncio.FIRST_COMPLETED)
         if outbound in done and outbound.exception() is None:
-            await _send_error(ws, rc.exit_status(command, await session.wait()))
+            await _send_error(ws, final(await session.wait()))
         else:
             outbound.cancel()
     except (ConnectionError, ExecError, RuntimeUnavailable) as e:
-        log.debug("exec in %s/%s ended: %s", ns, pod, e)
+        log.debug("stream of %s/%s ended: %s", found.pod_namespace, found.pod_name, e)
     finally:
         inbound.cancel()
         await session.close()

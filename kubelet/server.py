@@ -14,9 +14,10 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from kubelet.exec_stream import serve_exec
+from kubelet.exec_stream import serve_attach, serve_exec
 from kubelet.kubelet import Kubelet
 from kubelet.metrics import KubeletMetrics
+from kubelet.portforward import serve_portforward
 from kubelet.runtime.base import ContainerInfo
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,12 @@ def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None) -> web.Applicat
     async def exec_(request: web.Request) -> web.StreamResponse:
         return await serve_exec(kl, request, find_container)
 
+    async def attach(request: web.Request) -> web.StreamResponse:
+        return await serve_attach(kl, request, find_container)
+
+    async def port_forward(request: web.Request) -> web.StreamResponse:
+        return await serve_portforward(kl, request)
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
@@ -117,6 +124,9 @@ def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None) -> web.Applicat
     app.router.add_get("/containerLogs/{namespace}/{pod}", container_logs)
     app.router.add_get("/exec/{namespace}/{pod}/{container}", exec_)
     app.router.add_get("/exec/{namespace}/{pod}", exec_)
+    app.router.add_get("/attach/{namespace}/{pod}/{container}", attach)
+    app.router.add_get("/attach/{namespace}/{pod}", attach)
+    app.router.add_get("/portForward/{namespace}/{pod}", port_forward)
     return app
 
 

@@ -219,6 +219,9 @@ class Container(Model):
     termination_message_path: str | None = None
     termination_message_policy: str | None = None
     restart_policy: str | None = None  # "Always" on an init container makes it a sidecar
+    stdin: bool | None = None  # keep a stdin open for kubectl attach (kubectl run -i)
+    stdin_once: bool | None = None
+    tty: bool | None = None
 
 
 class EmptyDirVolumeSource(Model):

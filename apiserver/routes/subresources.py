@@ -1,5 +1,6 @@
 """Subresources: status, pods/binding, deployments|replicasets/scale, pods/log,
-pods/exec (plain HTTP; the WebSocket is in routes/exec.py), namespaces/finalize."""
+pods/exec, pods/attach and pods/portforward (plain HTTP; the WebSockets are in
+routes/exec.py, attach.py and portforward.py), namespaces/finalize."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from api.resources import ResourceInfo
 from api.timeutil import now
 from apiserver import errors
 from apiserver.registry import safe_apply_patch
+from apiserver.routes.attach import pod_attach_http
 from apiserver.routes.common import decode_object_body, json_response, read_body
 from apiserver.routes.exec import pod_exec_http
 from apiserver.routes.logs import pod_log
+from apiserver.routes.portforward import pod_portforward_http
 from apiserver.routes.verbs import patch, registry_of
 
 JSONDict = dict[str, Any]
@@ -51,6 +54,12 @@ async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, 
     elif sub == "exec":
         if m in ("GET", "POST"):
             return await pod_exec_http(request, namespace or "", name)
+    elif sub == "attach":
+        if m in ("GET", "POST"):
+            return await pod_attach_http(request, namespace or "", name)
+    elif sub == "portforward":
+        if m in ("GET", "POST"):
+            return await pod_portforward_http(request, namespace or "", name)
     elif sub == "finalize":
         if m == "PUT":
             return await finalize(request, info, name)

@@ -110,6 +110,9 @@ class ContainerConfig:
     mounts: list[Mount] = field(default_factory=list)
     resources: LinuxContainerResources = field(default_factory=LinuxContainerResources)
     cgroup_parent: str | None = None
+    stdin: bool = False  # keep the container's stdin open for attach
+    stdin_once: bool = False
+    tty: bool = False
 
 
 class RuntimeUnavailable(Exception):
@@ -251,6 +254,14 @@ class ContainerRuntime(Protocol):
                           tty: bool) -> ExecSession:
         """Start ``command`` in the container for a client to drive (kubectl exec).
         Raises KeyError when the container does not exist, ExecError when it cannot run."""
+        ...
+
+    async def attach_stream(self, container_id: str, stdin: bool, tty: bool) -> ExecSession:
+        """Attach to the running container's own stdin/stdout/stderr (kubectl attach): an
+        ExecSession whose output ends when the container does (``wait`` then gives 0: an
+        attach reports no exit code). Stdin reaches the process only when the container
+        was created with ``stdin``; ``resize`` resizes the container's tty. Raises
+        KeyError when the container does not exist, ExecError when it is not running."""
         ...
 
     async def remove_pod_dirs(self, pod_uid: str) -> None:

@@ -339,7 +339,11 @@ class DockerRuntime:
                     environment=env or None, working_dir=config.working_dir,
                     labels=config.labels, network_mode=ns, ipc_mode=ns, volumes=binds or None,
                     log_config={"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}},
-                    detach=True, **kwargs)
+                    stdin_open=config.stdin, tty=config.tty,
+                    # docker-py sets StdinOnce only for a non-detached create (which also
+                    # sets the Attach* flags, meaningless to the API): stdinOnce closes the
+                    # process's stdin when the first attach ends (kubectl run -i).
+                    detach=not (config.stdin and config.stdin_once), **kwargs)
             except docker.errors.APIError as exc:
                 raise ContainerCreateError(_message(exc)) from exc
             except OSError as exc:
@@ -503,6 +507,9 @@ class DockerRuntime:
     async def exec_stream(self, container_id: str, command: list[str], stdin: bool,
                           tty: bool) -> ExecSession:
         return await docker_exec.start(self.api, self._run, container_id, command, stdin, tty)
+
+    async def attach_stream(self, container_id: str, stdin: bool, tty: bool) -> ExecSession:
+        return await docker_exec.attach(self.api, self._run, container_id, stdin, tty)
 
     async def watch_events(self, node: str) -> AsyncIterator[tuple[str, str]]:
         """Container events of this node; reconnects with ``since`` after a daemon restart."""

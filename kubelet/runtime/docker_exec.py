@@ -1,4 +1,4 @@
-"""Interactive exec on Docker: the daemon's hijacked exec connection, driven from asyncio.
+"""Interactive exec and attach on Docker: the daemon's hijacked connection, driven from asyncio.
 
 ``exec_start(socket=True)`` hands over the raw connection after the daemon's 101
 answer. Reading and writing it through the loop (non-blocking socket) keeps a
@@ -115,3 +115,39 @@ async def start(api: Any, run: Run, container_id: str, command: list[str], stdin
 
     exec_id, sock = await run(create)
     return DockerExecSession(api, run, exec_id, sock, tty)
+
+
+class DockerAttachSession(DockerExecSession):
+    """``attach`` (kubectl attach): the container's own streams on the same kind of
+    hijacked connection; the terminal resized is the container's, and the session has
+    no exit code of its own (0 once the output has ended)."""
+
+    async def resize(self, width: int, height: int) -> None:
+        with contextlib.suppress(docker.errors.APIError):
+            await self._run(self._api.resize, self._id, height=height, width=width)
+
+    async def wait(self) -> int:
+        return 0
+
+
+async def attach(api: Any, run: Run, container_id: str, stdin: bool,
+                 tty: bool) -> DockerAttachSession:
+    """POST /containers/{id}/attach?stream=1&stdout=1&stderr=1[&stdin=1], no log replay (as
+    the CRI's Attach: only what the container writes from now on). A container created
+    without OpenStdin ignores what is written to it. The tty mode is the container's."""
+    def open_() -> Any:
+        try:
+            info = api.inspect_container(container_id)
+        except docker.errors.NotFound as exc:
+            raise KeyError(container_id) from exc
+        if not (info.get("State") or {}).get("Running"):
+            raise ExecError(f"container {container_id[:12]} is not running")
+        params = {"stdout": 1, "stderr": 1, "stream": 1, "stdin": 1 if stdin else 0}
+        try:
+            return api.attach_socket(container_id, params=params), \
+                bool((info.get("Config") or {}).get("Tty"))
+        except docker.errors.APIError as exc:
+            raise ExecError(str(exc.explanation or exc)) from exc
+
+    sock, container_tty = await run(open_)
+    return DockerAttachSession(api, run, container_id, sock, container_tty)

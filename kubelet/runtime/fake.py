@@ -56,11 +56,15 @@ class FakeRuntime:
         self.start_errors: dict[str, str] = {}  # container name -> message
         self.exec_results: dict[tuple[str, str], int] = {}  # (pod uid, container) -> exit code
         self.exec_sessions: list[FakeExecSession] = []  # interactive execs, oldest first
+        self.attach_sessions: list[FakeExecSession] = []  # attaches, oldest first
         self.pull_delays: dict[str, float] = {}  # image -> seconds a pull takes
         self.pulls: list[str] = []
         self.removed_pod_dirs: list[str] = []
         self.envs: dict[str, dict[str, str]] = {}  # container id -> its environment
         self.up = True
+        # When set, every sandbox gets this IP (a test's port-forward reaches its own server
+        # on loopback); otherwise each gets a fresh 10.x.y.z that nothing answers.
+        self.sandbox_ip: str | None = None
         self._watchers: list[asyncio.Queue[tuple[str, str]]] = []
         self._logs: dict[str, list[bytes]] = {}
 
@@ -124,7 +128,8 @@ class FakeRuntime:
         return info
 
     async def run_sandbox(self, config: PodSandboxConfig) -> SandboxInfo:
-        info = self._add(config.name, config.labels, "minik8s/pause:3.9", _next_ip())
+        info = self._add(config.name, config.labels, "minik8s/pause:3.9",
+                         self.sandbox_ip or _next_ip())
         return SandboxInfo(id=info.id, ip=info.ip or "")
 
     async def start_container(self, config: ContainerConfig, sandbox: SandboxInfo) -> str:
@@ -180,6 +185,17 @@ class FakeRuntime:
             raise ExecError(f"container {container_id} is not running")
         session = FakeExecSession(command, stdin, tty)
         self.exec_sessions.append(session)
+        return session
+
+    async def attach_stream(self, container_id: str, stdin: bool, tty: bool) -> ExecSession:
+        """The fake container's process behaves as ``cat``: stdin comes back as output."""
+        c = self.containers.get(container_id)
+        if c is None:
+            raise KeyError(container_id)
+        if not c.running:
+            raise ExecError(f"container {container_id} is not running")
+        session = FakeExecSession(["cat"], stdin, tty)
+        self.attach_sessions.append(session)
         return session
 
     async def remove_pod_dirs(self, pod_uid: str) -> None:

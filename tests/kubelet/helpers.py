@@ -5,9 +5,13 @@ client that skips the test where no daemon answers, and the cleanup of a node's 
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -155,3 +159,32 @@ def kubelet_on_docker(server: str, dk: Any, prefix: str, *extra: str) -> Iterato
         k.stop()
         cleanup(dk, node)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def on_pty(argv: list[str], env: dict[str, str], timeout: float = 30) -> tuple[int, str]:
+    """Run ``argv`` on a new 33x101 terminal; (exit code, everything it printed)."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                         start_new_session=True)
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif p.poll() is not None:
+            break
+    os.close(master)
+    return p.wait(timeout=10), b"".join(chunks).decode(errors="replace")

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -30,7 +27,7 @@ from kubelet.runtime.base import ContainerRuntime
 from kubelet.runtime.fake import FakeRuntime
 from testing.kubectl import Kubectl
 from testing.support import async_wait_for, free_port, json_request, unique, wait_for
-from tests.kubelet.helpers import kubelet_on_docker
+from tests.kubelet.helpers import kubelet_on_docker, on_pty
 
 Frames = list[tuple[int, bytes]]
 
@@ -266,34 +263,6 @@ def test_kubectl_exec_tty_on_docker(kubectl: Kubectl, docker_pod: str) -> None:
                          "-c", script], kubectl.env)
     assert code == 4, text
     assert "/dev/pts/" in text and "size 33 101" in text
-
-
-def on_pty(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-    import fcntl
-    import struct
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                         start_new_session=True)
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif p.poll() is not None:
-            break
-    os.close(master)
-    return p.wait(timeout=10), b"".join(chunks).decode(errors="replace")
 
 
 def minictl(server: str, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
