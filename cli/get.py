@@ -98,12 +98,14 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
     """Display one or many resources.
 
     \b
-    Kinds: pods (po), deployments (deploy), replicasets (rs), nodes (no),
-    namespaces (ns), events (ev), leases, or `all`; several at once with commas.
+    Kinds: pods (po), services (svc), endpoints (ep), endpointslices, deployments (deploy),
+    replicasets (rs), nodes (no), namespaces (ns), events (ev), configmaps (cm), secrets,
+    leases, or `all`; several at once with commas.
     \b
     Examples:
       minictl get pods -o wide
       minictl get deploy,po -l app=nginx
+      minictl get svc,ep,endpointslices -o wide
       minictl get pod/nginx-abc deploy/nginx -o yaml
       minictl get pods -A -w
       minictl get pods -o jsonpath='{range .items[*]}{.metadata.name}{"\\t"}{.status.podIP}{"\\n"}{end}'
@@ -116,7 +118,8 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
     limit = output.parse_duration(request_timeout)
     if not args:
         raise CliError("you must specify the type of resource to get. Use \"minictl get all\" "
-                       "or one of: pods, deployments, replicasets, nodes, namespaces, events")
+                       "or one of: pods, services, endpoints, deployments, replicasets, nodes, "
+                       "namespaces, events")
     named: list[tuple[ResourceInfo, str]] = []
     kinds: list[ResourceInfo] = []
     if any("/" in a for a in args):

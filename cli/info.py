@@ -7,11 +7,14 @@ from typing import Any
 
 import click
 
-from api import printers
-from api.models import Node
-from cli import output
+from api import resources
+from api.models import Service
+from cli import output, tables
 from cli.context import state
 from cli.options import common
+
+SYSTEM_NAMESPACE = "kube-system"  # metav1.NamespaceSystem
+CLUSTER_SERVICE_SELECTOR = "kubernetes.io/cluster-service=true"
 
 
 def client_version() -> str:
@@ -45,20 +48,54 @@ def version_cmd(client_only: bool, output_: str | None) -> None:
         click.echo(output.dump_yaml(info).rstrip("\n"))
 
 
+def join_scheme_name_port(scheme: str, name: str, port: str) -> str:
+    """k8s.io/apimachinery/pkg/util/net JoinSchemeNamePort: the ``<scheme>:<name>:<port>``
+    form of a service in a proxy path."""
+    if scheme:
+        return f"{scheme}:{name}:{port}"
+    if port:
+        return f"{name}:{port}"
+    return name
+
+
+def service_link(server: str, svc: Service) -> str:
+    """Where kubectl cluster-info says a cluster service runs (clusterinfo.go Run): its
+    load balancer's address, else the API server's proxy path for its first port."""
+    ingress = (svc.status.load_balancer.ingress if svc.status and svc.status.load_balancer
+               else None) or []
+    if ingress:
+        host = ingress[0].ip or ingress[0].hostname or ""
+        return "".join(f"http://{host}:{p.port} " for p in svc.spec.ports or [])
+    name = svc.metadata.name or ""
+    if svc.spec.ports:
+        port = svc.spec.ports[0]
+        scheme = "https" if port.name == "https" or port.port == 443 else ""
+        name = join_scheme_name_port(scheme, name, port.name or "")
+    return (f"{server}/api/v1/namespaces/{svc.metadata.namespace}/services/{name}/proxy")
+
+
+def _running(what: str, where: str) -> None:
+    click.echo(click.style(what, fg="green") + " is running at "
+               + click.style(where, fg="yellow"))
+
+
 @click.command("cluster-info")
 @common
 def cluster_info_cmd() -> None:
-    """Show where the control plane is and how many nodes are ready."""
+    """Show where the control plane and the cluster services are.
+
+    As kubectl cluster-info: the API server, then each Service labelled
+    kubernetes.io/cluster-service=true in kube-system (or -n NAMESPACE), such as kube-dns,
+    under its kubernetes.io/name label.
+    """
     st = state()
-    st.client.request("GET", "/version")
-    nodes = st.client.list_all(Node).items
-    statuses = [printers.node_status(n.to_dict()) for n in nodes]
-    ready = sum(1 for s in statuses if s.startswith("Ready"))
-    click.echo(f"Kubernetes control plane is running at {st.server}")
-    click.echo(f"Nodes: {len(nodes)} ({ready} Ready)"
-               + (": " + ", ".join(f"{n.metadata.name} {s}"
-                                   for n, s in zip(nodes, statuses, strict=True))
-                  if nodes else ""))
+    ns = st.namespace if st.explicit_namespace else SYSTEM_NAMESPACE
+    services = st.client.list_all(Service, ns, label_selector=CLUSTER_SERVICE_SELECTOR).items
+    server = st.server
+    _running("Kubernetes control plane", server)
+    for svc in tables.sort_objects(resources.SERVICES, list(services)):
+        label = (svc.metadata.labels or {}).get("kubernetes.io/name") or svc.metadata.name or ""
+        _running(label, service_link(server, svc))
     click.echo()
-    click.echo("To see what the cluster did for a request, use 'minictl trace "
-               "deployment/<name>'.")
+    click.echo("To further debug and diagnose cluster problems, use 'minictl describe nodes' "
+               "and 'minictl trace deployment/<name>'.")

@@ -20,6 +20,7 @@ from cli import (
     delete,
     describe,
     exec_cmd,
+    expose,
     get,
     info,
     logs,
@@ -101,6 +102,7 @@ def _register() -> None:
     cli.add_command(create.run_cmd)
     cli.add_command(delete.delete_cmd)
     cli.add_command(apply_cmd.apply_cmd)
+    cli.add_command(expose.expose_cmd)
     cli.add_command(workload.scale_cmd)
     cli.add_command(workload.set_cmd)
     cli.add_command(rollout.rollout_cmd)
