@@ -344,3 +344,80 @@ def test_a_lost_bitmap_is_rebuilt_from_the_services() -> None:
     finally:
         s.stop()
         e.stop()
+
+
+def test_kubernetes_service_is_reconciled(capi: Api) -> None:
+    """--advertise-address names the endpoints; the bootstrap controller puts back what a
+    user deletes or changes (the module's server reconciles every 10 s: a private one
+    with a short interval here)."""
+    ep = capi.ok("GET", "/api/v1/namespaces/default/endpoints/kubernetes")
+    assert ep["subsets"][0]["addresses"] == [{"ip": "192.0.2.10"}]
+    assert ep["metadata"]["labels"] == {"endpointslice.kubernetes.io/skip-mirror": "true"}
+    e = Etcd().start()
+    s = ApiServer(e.url, [*ARGS, "--endpoint-reconcile-interval", "0.2"])
+    try:
+        s.start()
+        a = Api(s.url)
+        base = "/api/v1/namespaces/default"
+        wait_for(lambda: a.call("GET", f"{base}/endpoints/kubernetes")[0] == 200, timeout=10)
+        a.ok("DELETE", f"{base}/services/kubernetes")
+        a.ok("PATCH", f"{base}/endpoints/kubernetes",
+             {"subsets": [{"addresses": [{"ip": "192.0.2.99"}], "ports": [{"port": 1}]}]},
+             content_type="application/merge-patch+json")
+        wait_for(lambda: a.call("GET", f"{base}/services/kubernetes")[0] == 200, timeout=10)
+        assert a.ok("GET", f"{base}/services/kubernetes")["spec"]["clusterIP"] == "10.100.0.1"
+        wait_for(lambda: a.ok("GET", f"{base}/endpoints/kubernetes")["subsets"][0][
+            "addresses"] == [{"ip": "192.0.2.10"}], timeout=10)
+        a.close()
+    finally:
+        s.stop()
+        e.stop()
+
+
+def test_ranges_and_bitmaps() -> None:
+    """The pure parts: range sizes and offsets (ipallocator/portallocator with
+    calculateRangeOffset), big.Int.Bytes() encoding, the scan strategies."""
+    from apiserver.services.allocator import (
+        Change,
+        ErrAllocated,
+        ErrFull,
+        ErrNotInRange,
+        IPRange,
+        PortRange,
+        RangeAllocator,
+        decode_bitmap,
+        encode_bitmap,
+        lowest_free,
+        parse_port_range,
+    )
+
+    r = IPRange("10.96.0.0/12")
+    assert (r.size, r.offset) == (2**20 - 2, 256)
+    assert r.index("10.96.0.1") == 0 and r.item(0) == "10.96.0.1"
+    assert r.index("10.96.0.0") is None and r.index("10.111.255.255") is None
+    assert r.index("10.111.255.254") == r.size - 1
+    assert (IPRange("10.0.0.0/28").size, IPRange("10.0.0.0/28").offset) == (14, 0)
+    p = PortRange("30000-32767")
+    assert (p.size, p.offset) == (2768, 86)
+    assert parse_port_range("30000+9") == (30000, 30009)
+    with pytest.raises(ValueError):
+        parse_port_range("32767-30000")
+    assert encode_bitmap(0) == "" and decode_bitmap(encode_bitmap(1 << 300 | 5)) == 1 << 300 | 5
+    assert encode_bitmap(0x0102) == "AQI="  # big-endian, no leading zero bytes
+    assert lowest_free(0b1011, 0, 10) == 2 and lowest_free(0b111, 0, 3) is None
+
+    ips = RangeAllocator(None, "k", IPRange("10.0.0.0/24"), random_scan=False)  # type: ignore[arg-type]
+    bits, got = ips.apply(0, Change(allocate=[None, None, "10.0.0.5"]))
+    assert got == ["10.0.0.17", "10.0.0.18", "10.0.0.5"]  # dynamic above the /24's 16
+    with pytest.raises(ErrAllocated) as e:
+        ips.apply(bits, Change(allocate=[None, "10.0.0.5"]))
+    assert e.value.index == 1
+    with pytest.raises(ErrNotInRange):
+        ips.apply(bits, Change(allocate=["10.0.1.5"]))
+    bits, _ = ips.apply(bits, Change(release=["10.0.0.17"]))
+    assert ips.allocated(bits) == ["10.0.0.5", "10.0.0.18"]
+    ports = RangeAllocator(None, "k", PortRange("30000-30019"))  # type: ignore[arg-type]
+    bits, got = ports.apply(0, Change(allocate=[None] * 20))
+    assert sorted(got) == list(range(30000, 30020))
+    with pytest.raises(ErrFull):
+        ports.apply(bits, Change(allocate=[None]))
