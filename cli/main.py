@@ -24,6 +24,7 @@ from cli import (
     get,
     info,
     logs,
+    portforward_cmd,
     rollout,
     trace,
     workload,
@@ -108,6 +109,7 @@ def _register() -> None:
     cli.add_command(rollout.rollout_cmd)
     cli.add_command(logs.logs_cmd)
     cli.add_command(exec_cmd.exec_cmd)
+    cli.add_command(portforward_cmd.port_forward_cmd)
     cli.add_command(trace.trace_cmd)
     cli.add_command(info.cluster_info_cmd)
     cli.add_command(info.version_cmd)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -44,9 +45,9 @@ class LoopbackNode:
         self.agent = KubeletAgent(server, factory, cfg, bind_address="127.0.0.1")
         self.client = AsyncClient(server)
 
-    async def running_pod(self) -> str:
+    async def running_pod(self, labels: dict[str, str] | None = None) -> str:
         p = await self.client.create(Pod.from_dict({
-            "metadata": {"name": unique("pf"), "namespace": "default"},
+            "metadata": {"name": unique("pf"), "namespace": "default", "labels": labels or {}},
             "spec": {"nodeName": self.name, "terminationGracePeriodSeconds": 1,
                      "containers": [{"name": "web", "image": "busybox"}]}}))
         name = p.metadata.name or ""
@@ -229,3 +230,74 @@ async def test_refusals(server_url: str, kubectl: Kubectl, node: LoopbackNode) -
     names = {r["name"]: r for r in v1["resources"]}
     assert names["pods/portforward"]["kind"] == "PodPortForwardOptions"
     assert sorted(names["pods/portforward"]["verbs"]) == ["create", "get"]
+
+
+async def test_minictl_port_forward_pod(server_url: str, node: LoopbackNode,
+                                        web_port: int) -> None:
+    pod = await node.running_pod()
+    f = await Forward.start([sys.executable, "-m", "cli", "-s", server_url, "port-forward",
+                             f"pod/{pod}", f":{web_port}"])
+    try:
+        assert await get(f.local, "/m") == "hello m"
+        got = await asyncio.gather(*(get(f.local, f"/c{i}") for i in range(5)))
+        assert got == [f"hello c{i}" for i in range(5)]
+        assert "Handling connection for" in await f.wait_line(re.compile("Handling"))
+    finally:
+        await f.stop()
+    # The error stream's message ends the forward, with kubectl's words.
+    closed = free_port()
+    f = await Forward.start([sys.executable, "-m", "cli", "-s", server_url, "port-forward",
+                             pod, f":{closed}"])
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", f.local)
+        out = await f.rest(timeout=15)
+        assert f"dial tcp 127.0.0.1:{closed}: connect: connection refused" in out, out
+        assert out.splitlines()[-1] == "error: lost connection to pod", out
+        assert await f.proc.wait() == 1
+        writer.close()
+    finally:
+        await f.stop()
+
+
+def _services_served() -> bool:
+    from api import resources
+    return hasattr(resources, "SERVICES")
+
+
+@pytest.mark.skipif(not _services_served(), reason="Services are not served yet")
+async def test_port_forward_service_and_deployment_resolve_a_pod_and_target_port(
+        server_url: str, kubectl: Kubectl, node: LoopbackNode, web_port: int) -> None:
+    app = unique("app")
+    await node.running_pod({"app": app})
+    svc = unique("svc")
+    from testing.support import json_request
+    code, body = json_request("POST", f"{server_url}/api/v1/namespaces/default/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": svc},
+        "spec": {"selector": {"app": app},
+                 "ports": [{"name": "http", "port": 8080, "targetPort": web_port}]}})
+    assert code == 201, body
+    for argv in ([*kubectl.argv, "port-forward", f"svc/{svc}", ":8080"],
+                 [sys.executable, "-m", "cli", "-s", server_url, "port-forward",
+                  f"service/{svc}", ":http"]):
+        f = await Forward.start(argv, kubectl.env)
+        try:
+            # the service port became the pod's target port
+            assert f"-> {web_port}" in f.lines[0], f.lines
+            assert await get(f.local, "/svc") == "hello svc"
+        finally:
+            await f.stop()
+    dep = unique("dep")
+    code, body = json_request("POST", f"{server_url}/apis/apps/v1/namespaces/default/deployments", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": dep},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": app}},
+                 "template": {"metadata": {"labels": {"app": app}},
+                              "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})
+    assert code == 201, body
+    for argv in ([*kubectl.argv, "port-forward", f"deploy/{dep}", f":{web_port}"],
+                 [sys.executable, "-m", "cli", "-s", server_url, "port-forward",
+                  f"deployment/{dep}", f":{web_port}"]):
+        f = await Forward.start(argv, kubectl.env)
+        try:
+            assert await get(f.local, "/dep") == "hello dep"
+        finally:
+            await f.stop()
