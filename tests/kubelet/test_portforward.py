@@ -27,6 +27,7 @@ from kubelet.runtime.base import ContainerRuntime
 from kubelet.runtime.fake import FakeRuntime
 from testing.kubectl import Kubectl
 from testing.support import async_wait_for, free_port, unique
+from tests.kubelet.helpers import kubelet_on_docker
 
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)")
 
@@ -299,5 +300,43 @@ async def test_port_forward_service_and_deployment_resolve_a_pod_and_target_port
         f = await Forward.start(argv, kubectl.env)
         try:
             assert await get(f.local, "/dep") == "hello dep"
+        finally:
+            await f.stop()
+
+
+# ---- part two: nginx in a pod on Docker ----------------------------------------------
+
+
+@pytest.mark.docker
+async def test_kubectl_port_forward_to_nginx_on_docker(server_url: str, kubectl: Kubectl,
+                                                       dk: Any) -> None:
+    if not dk.images.list(name="nginx:latest"):
+        pytest.skip("nginx:latest is not present locally (never pulled here)")
+    with kubelet_on_docker(server_url, dk, "pfdnode") as k:
+        async with AsyncClient(server_url) as c:
+            p = await c.create(Pod.from_dict({
+                "metadata": {"name": unique("ng"), "namespace": "default"},
+                "spec": {"nodeName": k.node, "terminationGracePeriodSeconds": 1,
+                         "containers": [{"name": "nginx", "image": "nginx:latest",
+                                         "imagePullPolicy": "Never",
+                                         "ports": [{"containerPort": 80}]}]}}))
+            name = p.metadata.name or ""
+
+            async def running() -> bool:
+                got = await c.get(Pod, name, "default")
+                return bool(got.status and got.status.phase == "Running")
+            await async_wait_for(running, timeout=60, message="nginx Running")
+        f = await Forward.start([*kubectl.argv, "port-forward", f"pod/{name}", ":80"],
+                                kubectl.env)
+        try:
+            async def page() -> str | None:
+                try:
+                    return await get(f.local, "/")
+                except (AssertionError, aiohttp.ClientError):
+                    return None  # nginx may still be starting to listen
+            text = await async_wait_for(page, timeout=20, message="nginx page")
+            assert "Welcome to nginx!" in text
+            pages = await asyncio.gather(*(get(f.local, "/") for _ in range(6)))
+            assert all("Welcome to nginx!" in t for t in pages)
         finally:
             await f.stop()
