@@ -34,7 +34,7 @@ from apiserver.routes import health
 from apiserver.routes import portforward as portforward_routes
 from apiserver.routes import resources as resource_routes
 from apiserver.services.bootstrap import KubernetesService, first_service_ip, host_address
-from apiserver.services.repair import Repair
+from apiserver.services.repair import Repair, event_recorder
 from apiserver.services.rest import ServiceAllocations
 from apiserver.storage import EtcdStorage, StorageError
 from apiserver.strategies import namespace as namespaces
@@ -167,7 +167,8 @@ def create_app(config: Config) -> FastAPI:
                                      config.service_node_port_range)
     registry = Registry(storage, caches, config.event_ttl,
                         hooks={resources.SERVICES.plural: allocations})
-    repair = Repair(storage, allocations)
+    repair = Repair(storage, allocations, event_recorder(
+        lambda namespace, event: registry.create(resources.EVENTS, namespace, event)))
     kubernetes_service = KubernetesService(
         registry, first_service_ip(config.service_cluster_ip_range), config.port,
         config.advertise_address or host_address())

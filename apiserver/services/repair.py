@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
+from api.timeutil import now
 from apiserver.services.allocator import RangeAllocator
 from apiserver.services.rest import ServiceAllocations, held_ips, held_node_ports
 from apiserver.storage import ConflictError, Storage, StorageError
@@ -36,10 +38,61 @@ def _replace_with(bits: int) -> Callable[[int], tuple[int, list[Any]]]:
     return lambda _old: (bits, [])
 
 
+Recorder = Callable[[JSONDict, str, str, str], Awaitable[None]]
+
+# which -> (component, action, the reasons for: not allocated, already allocated, out of
+# range), as repair.go's recorders write them.
+_EVENTS = {
+    "ips": ("ipallocator-repair-controller", "ClusterIPAllocation",
+            "ClusterIPNotAllocated", "ClusterIPAlreadyAllocated", "ClusterIPOutOfRange"),
+    "ports": ("portallocator-repair-controller", "PortAllocation",
+              "PortNotAllocated", "PortAlreadyAllocated", "PortOutOfRange"),
+}
+
+
+def _messages(which: str, item: Any, spec: str) -> tuple[str, str, str]:
+    if which == "ips":
+        return (f"Cluster IP [IPv4]:{item} is not allocated; repairing",
+                f"Cluster IP [IPv4]:{item} was assigned to multiple services; please "
+                "recreate service",
+                f"Cluster IP [IPv4]:{item} is not within the configured Service CIDR {spec}; "
+                "please recreate service")
+    return (f"Port {item} is not allocated; repairing",
+            f"Port {item} was assigned to multiple services; please recreate service",
+            f"Port {item} is not within the port range {spec}; please recreate service")
+
+
+def event_recorder(create: Callable[[str, JSONDict], Awaitable[Any]]) -> Recorder:
+    """Warning events about a Service, written with ``create(namespace, event)``."""
+
+    async def record(svc: JSONDict, component: str, reason: str, message: str) -> None:
+        md = svc.get("metadata") or {}
+        ts = now()
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{md.get('name')}.{time.time_ns():x}",
+                         "namespace": md.get("namespace")},
+            "involvedObject": {"apiVersion": "v1", "kind": "Service",
+                               "namespace": md.get("namespace"), "name": md.get("name"),
+                               "uid": md.get("uid"),
+                               "resourceVersion": md.get("resourceVersion")},
+            "reason": reason, "message": message, "type": "Warning",
+            "source": {"component": component}, "reportingComponent": component,
+            "firstTimestamp": ts, "lastTimestamp": ts, "count": 1}
+        try:
+            await create(str(md.get("namespace")), event)
+        except Exception as e:  # an event is best effort
+            log.debug("event %s about %s not recorded: %s", reason, md.get("name"), e)
+
+    return record
+
+
 class Repair:
-    def __init__(self, storage: Storage, allocations: ServiceAllocations) -> None:
+    def __init__(self, storage: Storage, allocations: ServiceAllocations,
+                 record: Recorder | None = None) -> None:
         self.storage = storage
         self.allocations = allocations
+        self.record = record
         # index -> passes left before a leaked item is freed, per allocator
         self._leaks: dict[str, dict[int, int]] = {"ips": {}, "ports": {}}
 
@@ -57,8 +110,10 @@ class Repair:
 
     async def _repair(self, which: str, alloc: RangeAllocator,
                       held: Callable[[JSONDict], list[Any]]) -> None:
+        component, _action, not_allocated, already, out_of_range = _EVENTS[which]
         for _ in range(16):
             leaks = dict(self._leaks[which])
+            events: list[tuple[JSONDict, str, str]] = []
             stored, rev = await alloc.snapshot()
             res = await self.storage.list_prefix(SERVICES_PREFIX)
             rebuilt = 0
@@ -71,18 +126,20 @@ class Repair:
                     continue
                 name = f"{(svc.get('metadata') or {}).get('namespace')}/" \
                        f"{(svc.get('metadata') or {}).get('name')}"
+                svc.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
                 for item in held(svc):
+                    msg_missing, msg_twice, msg_range = _messages(which, item, alloc.range.spec)
                     i = alloc.range.index(item)
                     if i is None:
-                        log.warning("the %s %s of Service %s is not in the range %s", which,
-                                    item, name, alloc.range.spec)
+                        log.warning("Service %s: %s", name, msg_range)
+                        events.append((svc, out_of_range, msg_range))
                         continue
                     if rebuilt >> i & 1:
-                        log.warning("the %s %s of Service %s is held by another Service too",
-                                    which, item, name)
+                        log.warning("Service %s: %s", name, msg_twice)
+                        events.append((svc, already, msg_twice))
                     elif not stored >> i & 1:
-                        log.warning("the %s %s of Service %s was not allocated: repairing",
-                                    which, item, name)
+                        log.warning("Service %s: %s", name, msg_missing)
+                        events.append((svc, not_allocated, msg_missing))
                     rebuilt |= 1 << i
                     leaks.pop(i, None)
             suspects = stored & ~rebuilt
@@ -104,8 +161,11 @@ class Repair:
                     log.warning("the %s %s appears to have leaked: cleaning up", which, item)
             try:
                 await alloc.update(_replace_with(rebuilt), expected_rev=rev)
-                self._leaks[which] = leaks
-                return
             except ConflictError:
                 continue  # something allocated meanwhile: read both again
+            self._leaks[which] = leaks
+            if self.record is not None:
+                for svc, reason, message in events:
+                    await self.record(svc, component, reason, message)
+            return
         log.warning("service allocation repair of %s gave up after repeated conflicts", which)

@@ -307,6 +307,15 @@ def test_repair_after_restart() -> None:
         assert {"10.100.0.30", "10.100.0.40", "10.100.0.50"} <= allocated_ips(e)
         code, body = a.call("POST", path, svc("x", cluster_ip="10.100.0.40"))
         assert code == 422 and "already allocated" in body["message"]
+        # repair.go's events about the Service it repaired.
+        evs = {(e["reason"], e["message"], e["source"]["component"]) for e in a.ok(
+            "GET", f"/api/v1/namespaces/{ns}/events",
+            fieldSelector="involvedObject.name=ghost")["items"]}
+        assert evs == {
+            ("ClusterIPNotAllocated", "Cluster IP [IPv4]:10.100.0.40 is not allocated; "
+             "repairing", "ipallocator-repair-controller"),
+            ("PortNotAllocated", "Port 30040 is not allocated; repairing",
+             "portallocator-repair-controller")}
         code, body = a.call("POST", path, svc("x", "NodePort", node_port=30040))
         assert code == 422 and "already allocated" in body["message"]
         # The leaks are freed after a few passes; then they can be had again.
