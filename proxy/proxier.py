@@ -68,6 +68,7 @@ class Proxier:
         self._endpoints: dict[str, list[rules.EndpointInfo]] = {}
         self._ports: dict[str, rules.ServicePortInfo] = {}
         self._active: set[str] = set()
+        self._top: dict[tuple[str, str], tuple[str, ...]] = {}  # the last sync's top chains
         # per Service: its ports with their endpoints, and their fingerprint
         self._computed: dict[str, tuple[list[tuple[rules.ServicePortInfo,
                                                    list[rules.EndpointInfo]]], Hashable]] = {}
@@ -176,7 +177,8 @@ class Proxier:
             else:
                 changed = {k for k in fps.keys() | self._fingerprints.keys()
                            if fps.get(k) != self._fingerprints.get(k)}
-            ruleset = rules.build(ports, eps, self.config, changed=changed, stale_chains=stale)
+            ruleset = rules.build(ports, eps, self.config, changed=changed, stale_chains=stale,
+                                  previous_top=self._top)
             t0 = time.perf_counter()
             await self.ipt.restore(ruleset.text)
             self.stats.last_restore_duration = time.perf_counter() - t0
@@ -189,6 +191,7 @@ class Proxier:
         await self._clear_udp_conntrack(ports, eps)
         self._fingerprints = fps
         self._active = ruleset.active_nat_chains
+        self._top = ruleset.top
         self._need_full = False
         if full:
             self._last_full = time.monotonic()

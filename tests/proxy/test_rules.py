@@ -25,10 +25,10 @@ GOLDEN = """\
 :KUBE-SERVICES - [0:0]
 :KUBE-EXTERNAL-SERVICES - [0:0]
 :KUBE-FORWARD - [0:0]
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A KUBE-SERVICES -m comment --comment "ns3/svc3 has no endpoints" -m udp -p udp -d 10.96.0.43 --dport 53 -j REJECT
 -A KUBE-EXTERNAL-SERVICES -m comment --comment "ns3/svc3 has no endpoints" -m addrtype --dst-type LOCAL -m udp -p udp --dport 30053 -j REJECT
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 COMMIT
 *nat
 :KUBE-SERVICES - [0:0]
@@ -41,17 +41,18 @@ COMMIT
 :KUBE-EXT-GNZBNJ2PO5MGZ6GT - [0:0]
 :KUBE-SEP-RR5ESBN2QYJ2YHXN - [0:0]
 :KUBE-SEP-PQDFQR6RPJCQPJPH - [0:0]
+-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 10.96.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O
+-A KUBE-SERVICES -m comment --comment "ns2/svc2:p80 cluster IP" -m tcp -p tcp -d 10.96.0.42 --dport 80 -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
+-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS
+-A KUBE-NODEPORTS -m comment --comment ns2/svc2:p80 -m tcp -p tcp --dport 30080 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT
 -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
 -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
 -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
 -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
--A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 10.96.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O
 -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 10.96.0.41 --dport 80 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
 -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.180.0.1:80" -j KUBE-SEP-SXIVWICOYRO3J4NJ
 -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -s 10.180.0.1 -j KUBE-MARK-MASQ
 -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80
--A KUBE-SERVICES -m comment --comment "ns2/svc2:p80 cluster IP" -m tcp -p tcp -d 10.96.0.42 --dport 80 -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
--A KUBE-NODEPORTS -m comment --comment ns2/svc2:p80 -m tcp -p tcp --dport 30080 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT
 -A KUBE-SVC-GNZBNJ2PO5MGZ6GT -m comment --comment "ns2/svc2:p80 cluster IP" -m tcp -p tcp -d 10.96.0.42 --dport 80 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
 -A KUBE-EXT-GNZBNJ2PO5MGZ6GT -m comment --comment "masquerade traffic for ns2/svc2:p80 external destinations" -j KUBE-MARK-MASQ
 -A KUBE-EXT-GNZBNJ2PO5MGZ6GT -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
@@ -63,7 +64,6 @@ COMMIT
 -A KUBE-SEP-RR5ESBN2QYJ2YHXN -m comment --comment ns2/svc2:p80 -m recent --name KUBE-SEP-RR5ESBN2QYJ2YHXN --set -m tcp -p tcp -j DNAT --to-destination 10.180.0.2:8080
 -A KUBE-SEP-PQDFQR6RPJCQPJPH -m comment --comment ns2/svc2:p80 -s 10.180.0.3 -j KUBE-MARK-MASQ
 -A KUBE-SEP-PQDFQR6RPJCQPJPH -m comment --comment ns2/svc2:p80 -m recent --name KUBE-SEP-PQDFQR6RPJCQPJPH --set -m tcp -p tcp -j DNAT --to-destination 10.180.0.3:8080
--A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS
 COMMIT
 """
 
@@ -122,6 +122,29 @@ def test_partial_sync_writes_only_changed_services() -> None:
     assert "KUBE-SVC-GNZBNJ2PO5MGZ6GT" in r.active_nat_chains
     assert r.services_written == {"ns1/svc1"}
     assert r.written_service_chains == 2
+
+
+def test_partial_sync_skips_unchanged_top_level_chains() -> None:
+    full = rules.build(PORTS, EPS, ProxyConfig())
+    # one endpoint of svc2 changes: KUBE-SERVICES and the others are as they were
+    eps = {**EPS, "ns2/svc2:p80": [E("10.180.0.2", 8080), E("10.180.0.9", 8080)]}
+    r = rules.build(PORTS, eps, ProxyConfig(), changed={"ns2/svc2"}, previous_top=full.top)
+    lines = r.text.splitlines()
+    assert not any(ln.startswith((":KUBE-SERVICES", ":KUBE-NODEPORTS", ":KUBE-FORWARD",
+                                  "-A KUBE-SERVICES", "-A KUBE-NODEPORTS")) for ln in lines)
+    assert ":KUBE-SVC-GNZBNJ2PO5MGZ6GT - [0:0]" in lines
+    assert any("--to-destination 10.180.0.9:8080" in ln for ln in lines)
+    assert r.top == {**full.top}
+    # svc1 loses its endpoints: KUBE-SERVICES (nat and filter) changes and is rewritten whole
+    eps = {"ns2/svc2:p80": EPS["ns2/svc2:p80"]}
+    r = rules.build(PORTS, eps, ProxyConfig(), changed={"ns1/svc1"}, previous_top=full.top)
+    text = r.text
+    nat = text[text.index("*nat"):]
+    flt = text[:text.index("*nat")]
+    assert ":KUBE-SERVICES - [0:0]" in nat and ":KUBE-SERVICES - [0:0]" in flt
+    assert "ns2/svc2:p80 cluster IP" in nat and "ns1/svc1:p80 cluster IP" not in nat
+    assert "ns1/svc1:p80 has no endpoints" in flt
+    assert ":KUBE-NODEPORTS" not in nat  # unchanged
 
 
 def test_stale_chains_flushed_and_deleted() -> None:
