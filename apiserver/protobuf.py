@@ -1,7 +1,8 @@
 """Decoding Kubernetes protobuf request bodies into the JSON the routes take.
 
-``kubectl create deployment`` / ``create namespace`` / ``run`` send their body as
-``application/vnd.kubernetes.protobuf`` and do not retry as JSON after a 415. The
+``kubectl create deployment`` / ``create namespace`` / ``create service`` / ``run`` send
+their body as ``application/vnd.kubernetes.protobuf`` and do not retry as JSON after a 415
+(``kubectl expose`` sends JSON). The
 kubernetes PyPI package ships no protobuf descriptors, so this holds a hand-written
 table of the wire fields minik8s models (field numbers from k8s.io/api's
 generated.proto) and a small decoder for the ``k8s\\x00`` + runtime.Unknown envelope.

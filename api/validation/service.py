@@ -370,6 +370,19 @@ def validate_service(obj: JSON) -> Errs:
                                          "protocol": p.get("protocol")}))
         seen_port.add(pkey)
 
+    ranges = as_list(errs, spec.get("loadBalancerSourceRanges"),
+                     "spec.loadBalancerSourceRanges")
+    if ranges and typ != "LoadBalancer":
+        errs.append(forbidden("spec.loadBalancerSourceRanges",
+                              "may only be used when `type` is 'LoadBalancer'"))
+    for i, cidr in enumerate(ranges):
+        try:
+            ipaddress.ip_network(str(cidr).strip(), strict=False)
+        except ValueError:
+            errs.append(invalid(at_index("spec.loadBalancerSourceRanges", i), cidr,
+                                "must be a list of IP ranges. For example, "
+                                "10.240.0.0/24,10.250.0.0/24 "))
+
     if spec.get("allocateLoadBalancerNodePorts") is not None and typ != "LoadBalancer":
         errs.append(forbidden("spec.allocateLoadBalancerNodePorts",
                               "may only be used when `type` is 'LoadBalancer'"))

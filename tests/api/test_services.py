@@ -124,3 +124,16 @@ def test_endpoints_validation() -> None:
     assert fields("Endpoints", good) == {}
     good["subsets"][0]["addresses"][0]["ip"] = "169.254.1.1"
     assert "link-local" in fields("Endpoints", good)["subsets[0].addresses[0].ip"]
+
+
+def test_load_balancer_source_ranges() -> None:
+    s = svc(type="ClusterIP", ports=[{"port": 80}], loadBalancerSourceRanges=["10.0.0.0/8"])
+    apply_defaults("Service", s)
+    assert fields("Service", s) == {
+        "spec.loadBalancerSourceRanges":
+            "Forbidden: may only be used when `type` is 'LoadBalancer'"}
+    s = svc(type="LoadBalancer", ports=[{"port": 80}], loadBalancerSourceRanges=["10.0.0/8"])
+    apply_defaults("Service", s)
+    assert fields("Service", s) == {
+        "spec.loadBalancerSourceRanges[0]": 'Invalid value: "10.0.0/8": must be a list of IP '
+                                            "ranges. For example, 10.240.0.0/24,10.250.0.0/24 "}
