@@ -374,6 +374,20 @@ def test_python_client_services_endpoints_and_slices(k8s: client.ApiClient, ns: 
     t.join(15)
     assert events == [("ADDED", "py"), ("DELETED", "py")]
 
+    ep_events: list[tuple[str, str, str]] = []
+    ep_rv = core.list_namespaced_endpoints(ns).metadata.resource_version
+
+    def watch_endpoints() -> None:
+        w = watch.Watch()
+        for ev in w.stream(core.list_namespaced_endpoints, ns, resource_version=ep_rv,
+                           timeout_seconds=10):
+            obj = ev["object"]
+            ep_events.append((ev["type"], obj.metadata.name, obj.subsets[0].addresses[0].ip))
+            if len(ep_events) >= 2:
+                w.stop()
+
+    t = threading.Thread(target=watch_endpoints, daemon=True)
+    t.start()
     core.create_namespaced_endpoints(ns, client.V1Endpoints(
         metadata=client.V1ObjectMeta(name="manual"),
         subsets=[client.V1EndpointSubset(
@@ -383,6 +397,10 @@ def test_python_client_services_endpoints_and_slices(k8s: client.ApiClient, ns: 
     assert [(e.metadata.name, e.subsets[0].addresses[0].ip) for e in eps] == \
         [("manual", "10.244.1.7")]
     assert eps[0].subsets[0].ports[0].protocol == "TCP"
+    core.patch_namespaced_endpoints("manual", ns, {"subsets": [{
+        "addresses": [{"ip": "10.244.1.8"}], "ports": [{"port": 8080, "name": "http"}]}]})
+    t.join(15)
+    assert ep_events == [("ADDED", "manual", "10.244.1.7"), ("MODIFIED", "manual", "10.244.1.8")]
 
     disc.create_namespaced_endpoint_slice(ns, client.V1EndpointSlice(
         metadata=client.V1ObjectMeta(name="manual-1",
