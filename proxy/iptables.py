@@ -103,9 +103,12 @@ def chains_in(saved: str) -> set[str]:
 
 async def ensure_guards(ipt: Iptables, service_cidr: str) -> int:
     """Install the service-range REJECT guards unless present; how many were (re)inserted."""
+    guards = rules.guard_rules(service_cidr)
+    present = await asyncio.gather(*(ipt.check_rule("filter", c, a) for c, a in guards))
     n = 0
-    for chain, args in rules.guard_rules(service_cidr):
-        n += await ipt.ensure_rule_first("filter", chain, args)
+    for (chain, args), ok in zip(guards, present, strict=True):
+        if not ok:
+            n += await ipt.ensure_rule_first("filter", chain, args)
     return n
 
 

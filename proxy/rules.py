@@ -266,6 +266,102 @@ class Ruleset:
     top: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
+
+@dataclass
+class PortRules:
+    """What one service port contributes to a sync (memoized: unchanged ports cost a lookup)."""
+
+    nat_svcs: list[str] = field(default_factory=list)
+    nat_nodeports: list[str] = field(default_factory=list)
+    filter_svcs: list[str] = field(default_factory=list)
+    filter_ext: list[str] = field(default_factory=list)
+    chains: list[str] = field(default_factory=list)  # its own chains' lines
+    rules: list[str] = field(default_factory=list)  # their rules
+    active: set[str] = field(default_factory=set)
+
+
+@functools.lru_cache(maxsize=16384)
+def port_rules(sp: ServicePortInfo, eps: tuple[EndpointInfo, ...], cluster_cidr: str,
+               masquerade_all: bool) -> PortRules:
+    """One port's rules (the loop body of kube-proxy's syncProxyRules). Callers must not
+    change the result."""
+    out = PortRules()
+    name = sp.name_string
+    proto = sp.proto
+    match = f"-m {proto} -p {proto}"
+    svc_chain = sp.svc_chain
+    ext_chain = sp.ext_chain
+    ep_chains = [endpoint_chain(name, proto, str(ep)) for ep in eps]
+    if eps:
+        out.active.add(svc_chain)
+        out.active.update(ep_chains)
+        if sp.uses_external:
+            out.active.add(ext_chain)
+    cluster_ip = " ".join(_comment(f"{name} cluster IP"))
+    no_eps = " ".join(_comment(f"{name} has no endpoints"))
+
+    # ---- top-level chains
+    if eps:
+        out.nat_svcs.append(f"-A {KUBE_SERVICES} {cluster_ip} {match} -d {sp.cluster_ip} "
+                            f"--dport {sp.port} -j {svc_chain}")
+    else:
+        out.filter_svcs.append(f"-A {KUBE_SERVICES} {no_eps} {match} -d {sp.cluster_ip} "
+                               f"--dport {sp.port} -j REJECT")
+    for kind, ips in (("external IP", sp.external_ips),
+                      ("loadbalancer IP", sp.load_balancer_ips)):
+        for ip in ips:
+            if eps:
+                c = " ".join(_comment(f"{name} {kind}"))
+                out.nat_svcs.append(f"-A {KUBE_SERVICES} {c} {match} -d {ip} "
+                                    f"--dport {sp.port} -j {ext_chain}")
+            else:
+                out.filter_ext.append(f"-A {KUBE_EXTERNAL_SERVICES} {no_eps} {match} "
+                                      f"-d {ip} --dport {sp.port} -j REJECT")
+    if sp.node_port:
+        if eps:
+            out.nat_nodeports.append(f"-A {KUBE_NODEPORTS} {' '.join(_comment(name))} "
+                                     f"{match} --dport {sp.node_port} -j {ext_chain}")
+        else:
+            out.filter_ext.append(f"-A {KUBE_EXTERNAL_SERVICES} {no_eps} -m addrtype "
+                                  f"--dst-type LOCAL {match} --dport {sp.node_port} -j REJECT")
+
+    if not eps:
+        return out
+
+    # ---- the service's own chains (partial sync: only when it changed)
+    out.chains.append(f":{svc_chain} - [0:0]")
+    args = f"{cluster_ip} {match} -d {sp.cluster_ip} --dport {sp.port}"
+    if masquerade_all:
+        out.rules.append(f"-A {svc_chain} {args} -j {KUBE_MARK_MASQ}")
+    elif cluster_cidr:
+        out.rules.append(f"-A {svc_chain} {args} ! -s {cluster_cidr} -j {KUBE_MARK_MASQ}")
+    if sp.uses_external:
+        out.chains.append(f":{ext_chain} - [0:0]")
+        c = " ".join(_comment(f"masquerade traffic for {name} external destinations"))
+        out.rules.append(f"-A {ext_chain} {c} -j {KUBE_MARK_MASQ}")
+        out.rules.append(f"-A {ext_chain} -j {svc_chain}")
+    # writeServiceToEndpointRules
+    ep_comments = [" ".join(_comment(f"{name} -> {ep}")) for ep in eps]
+    if sp.affinity_seconds:
+        for ep_chain, c in zip(ep_chains, ep_comments, strict=True):
+            out.rules.append(f"-A {svc_chain} {c} -m recent --name {ep_chain} --rcheck "
+                             f"--seconds {sp.affinity_seconds} --reap -j {ep_chain}")
+    n = len(eps)
+    for i, (ep_chain, c) in enumerate(zip(ep_chains, ep_comments, strict=True)):
+        if i < n - 1:
+            out.rules.append(f"-A {svc_chain} {c} -m statistic --mode random "
+                             f"--probability {1.0 / (n - i):0.10f} -j {ep_chain}")
+        else:
+            out.rules.append(f"-A {svc_chain} {c} -j {ep_chain}")
+    short = " ".join(_comment(name))
+    for ep, ep_chain in zip(eps, ep_chains, strict=True):
+        out.chains.append(f":{ep_chain} - [0:0]")
+        out.rules.append(f"-A {ep_chain} {short} -s {ep.ip} -j {KUBE_MARK_MASQ}")
+        recent = (f" -m recent --name {ep_chain} --set" if sp.affinity_seconds else "")
+        out.rules.append(f"-A {ep_chain} {short}{recent} {match} -j DNAT "
+                         f"--to-destination {ep}")
+    return out
+
 def _comment(text: str) -> list[str]:
     return ["-m", "comment", "--comment", f'"{text}"' if " " in text else text]
 
@@ -314,88 +410,18 @@ def build(ports: Sequence[ServicePortInfo], endpoints: Mapping[str, list[Endpoin
     ]
 
     for sp in sorted(ports, key=lambda p: (p.service_key, p.port_name, p.protocol)):
-        name = sp.name_string
-        proto = sp.proto
-        match = f"-m {proto} -p {proto}"
-        eps = endpoints.get(name, [])
-        svc_chain = sp.svc_chain
-        ext_chain = sp.ext_chain
-        write = changed is None or sp.service_key in changed
-        if write:
+        pr = port_rules(sp, tuple(endpoints.get(sp.name_string, ())), config.cluster_cidr,
+                        config.masquerade_all)
+        nat_svcs += pr.nat_svcs
+        nat_nodeports += pr.nat_nodeports
+        filter_svcs += pr.filter_svcs
+        filter_ext += pr.filter_ext
+        active |= pr.active
+        if changed is None or sp.service_key in changed:
             written.add(sp.service_key)
-        ep_chains = [endpoint_chain(name, proto, str(ep)) for ep in eps]
-        if eps:
-            active.add(svc_chain)
-            active.update(ep_chains)
-            if sp.uses_external:
-                active.add(ext_chain)
-        cluster_ip = " ".join(_comment(f"{name} cluster IP"))
-        no_eps = " ".join(_comment(f"{name} has no endpoints"))
-
-        # ---- top-level chains, always written
-        if eps:
-            nat_svcs.append(f"-A {KUBE_SERVICES} {cluster_ip} {match} -d {sp.cluster_ip} "
-                             f"--dport {sp.port} -j {svc_chain}")
-        else:
-            filter_svcs.append(f"-A {KUBE_SERVICES} {no_eps} {match} -d {sp.cluster_ip} "
-                                f"--dport {sp.port} -j REJECT")
-        for kind, ips in (("external IP", sp.external_ips),
-                          ("loadbalancer IP", sp.load_balancer_ips)):
-            for ip in ips:
-                if eps:
-                    c = " ".join(_comment(f"{name} {kind}"))
-                    nat_svcs.append(f"-A {KUBE_SERVICES} {c} {match} -d {ip} "
-                                     f"--dport {sp.port} -j {ext_chain}")
-                else:
-                    filter_ext.append(f"-A {KUBE_EXTERNAL_SERVICES} {no_eps} {match} "
-                                        f"-d {ip} --dport {sp.port} -j REJECT")
-        if sp.node_port:
-            if eps:
-                nat_nodeports.append(f"-A {KUBE_NODEPORTS} {' '.join(_comment(name))} {match} "
-                                 f"--dport {sp.node_port} -j {ext_chain}")
-            else:
-                filter_ext.append(f"-A {KUBE_EXTERNAL_SERVICES} {no_eps} -m addrtype "
-                                    f"--dst-type LOCAL {match} --dport {sp.node_port} -j REJECT")
-
-        if not eps or not write:
-            continue
-
-        # ---- the service's own chains (partial sync: only when it changed)
-        nat_chains.append(f":{svc_chain} - [0:0]")
-        svc_chains_written += 1
-        args = f"{cluster_ip} {match} -d {sp.cluster_ip} --dport {sp.port}"
-        if config.masquerade_all:
-            nat_rules.append(f"-A {svc_chain} {args} -j {KUBE_MARK_MASQ}")
-        elif config.cluster_cidr:
-            nat_rules.append(f"-A {svc_chain} {args} ! -s {config.cluster_cidr} "
-                             f"-j {KUBE_MARK_MASQ}")
-        if sp.uses_external:
-            nat_chains.append(f":{ext_chain} - [0:0]")
-            svc_chains_written += 1
-            c = " ".join(_comment(f"masquerade traffic for {name} external destinations"))
-            nat_rules.append(f"-A {ext_chain} {c} -j {KUBE_MARK_MASQ}")
-            nat_rules.append(f"-A {ext_chain} -j {svc_chain}")
-        # writeServiceToEndpointRules
-        ep_comments = [" ".join(_comment(f"{name} -> {ep}")) for ep in eps]
-        if sp.affinity_seconds:
-            for ep_chain, c in zip(ep_chains, ep_comments, strict=True):
-                nat_rules.append(f"-A {svc_chain} {c} -m recent --name {ep_chain} --rcheck "
-                                 f"--seconds {sp.affinity_seconds} --reap -j {ep_chain}")
-        n = len(eps)
-        for i, (ep_chain, c) in enumerate(zip(ep_chains, ep_comments, strict=True)):
-            if i < n - 1:
-                nat_rules.append(f"-A {svc_chain} {c} -m statistic --mode random "
-                                 f"--probability {1.0 / (n - i):0.10f} -j {ep_chain}")
-            else:
-                nat_rules.append(f"-A {svc_chain} {c} -j {ep_chain}")
-        short = " ".join(_comment(name))
-        for ep, ep_chain in zip(eps, ep_chains, strict=True):
-            nat_chains.append(f":{ep_chain} - [0:0]")
-            svc_chains_written += 1
-            nat_rules.append(f"-A {ep_chain} {short} -s {ep.ip} -j {KUBE_MARK_MASQ}")
-            recent = (f" -m recent --name {ep_chain} --set" if sp.affinity_seconds else "")
-            nat_rules.append(f"-A {ep_chain} {short}{recent} {match} -j DNAT "
-                             f"--to-destination {ep}")
+            nat_chains += pr.chains
+            nat_rules += pr.rules
+            svc_chains_written += len(pr.chains)
 
     # the node ports, last in KUBE-SERVICES
     if config.nodeport_ips is None:
