@@ -18,7 +18,8 @@ Dynamic allocation prefers the upper part of the range and leaves the first
 from a random start in that band, as Kubernetes; ClusterIPs take the lowest free
 address of the band, which keeps the stored bitmap small for a /12 (Kubernetes scans
 from a random start, which spreads allocations of several API servers; here one
-server orders them and the CAS still guards the rest).
+server orders them and the CAS still guards the rest). Concurrent changes are written
+together in one CAS (group commit), so a burst of creates costs a few etcd round trips.
 """
 
 from __future__ import annotations
@@ -210,6 +211,8 @@ class RangeAllocator:
         self._rev = 0  # the key's mod_revision; 0: not in etcd yet
         self._loaded = False
         self._rand = random.Random()
+        self._queue: list[tuple[Change, asyncio.Future[list[Item]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     # ---- the bitmap -----------------------------------------------------------------
 
@@ -294,8 +297,75 @@ class RangeAllocator:
 
     async def change(self, change: Change, dry_run: bool = False) -> list[Item]:
         """Apply ``change`` atomically; the items allocated. With ``dry_run`` only
-        what would be allocated."""
-        return await self.update(lambda bits: self.apply(bits, change), dry_run)
+        what would be allocated.
+
+        Changes that arrive while a write is in flight are committed together, in one
+        CAS (group commit): each is applied in arrival order to the bitmap the previous
+        ones left, and one refused does not hold back the others. A caller cancelled
+        after its change was written leaves its items allocated until the repair pass."""
+        if dry_run:
+            return await self.update(lambda bits: self.apply(bits, change), dry_run)
+        fut: asyncio.Future[list[Item]] = asyncio.get_running_loop().create_future()
+        self._queue.append((change, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name=f"alloc {self.key}")
+        return await fut
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                batch = [(c, f) for c, f in batch if not f.done()]
+                try:
+                    await self._commit(batch)
+                except Exception as e:
+                    for _, f in batch:
+                        if not f.done():
+                            f.set_exception(e)
+
+    async def _commit(self, batch: list[tuple[Change, asyncio.Future[list[Item]]]]) -> None:
+        """One CAS for the whole batch, retried with a fresh read when the key moved."""
+        for _ in range(32):
+            if not self._loaded:
+                await self._load()
+            bits = self._bits
+            results: list[tuple[asyncio.Future[list[Item]], list[Item] | Exception]] = []
+            for change, f in batch:
+                try:
+                    bits, got = self.apply(bits, change)
+                    results.append((f, got))
+                except AllocationError as e:
+                    results.append((f, e))
+            if bits != self._bits:
+                try:
+                    await self._write(bits)
+                except (ConflictError, KeyExistsError):
+                    self._loaded = False
+                    continue
+            for f, r in results:
+                if f.done():
+                    continue
+                if isinstance(r, Exception):
+                    f.set_exception(r)
+                else:
+                    f.set_result(r)
+            return
+        raise ConflictError(self.key, None)
+
+    async def _write(self, bits: int) -> None:
+        """CAS ``bits`` over the revision last read; ConflictError / KeyExistsError when
+        the key moved."""
+        try:
+            if self._rev == 0:
+                rev = await self.storage.create(self.key, self._encode(bits))
+            else:
+                rev = await self.storage.update(self.key, self._encode(bits), self._rev)
+        except (ConflictError, KeyExistsError):
+            raise
+        except BaseException:
+            self._loaded = False  # unknown outcome: read it again next time
+            raise
+        self._bits, self._rev = bits, rev
 
     async def update(self, fn: Callable[[int], tuple[int, list[Item]]],
                      dry_run: bool = False, expected_rev: int | None = None) -> list[Item]:
@@ -312,20 +382,12 @@ class RangeAllocator:
                 if dry_run or bits == self._bits:
                     return got
                 try:
-                    if self._rev == 0:
-                        rev = await self.storage.create(self.key, self._encode(bits))
-                    else:
-                        rev = await self.storage.update(self.key, self._encode(bits),
-                                                        self._rev)
+                    await self._write(bits)
                 except (ConflictError, KeyExistsError):
                     self._loaded = False
                     if expected_rev is not None:
                         raise ConflictError(self.key, None) from None
                     continue
-                except BaseException:
-                    self._loaded = False  # unknown outcome: read it again next time
-                    raise
-                self._bits, self._rev = bits, rev
                 return got
             raise ConflictError(self.key, None)
 

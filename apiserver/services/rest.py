@@ -11,6 +11,7 @@ A deleted Service's IPs and ports are released after the delete.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -90,6 +91,10 @@ def held_node_ports(svc: JSONDict) -> list[int]:
     return out
 
 
+async def _nothing() -> list[str]:
+    return []
+
+
 def _invalid(svc: JSONDict, errs: list[FieldError]) -> errors.ApiError:
     name = (svc.get("metadata") or {}).get("name")
     return errors.invalid(resources.SERVICES, name if isinstance(name, str) else None,
@@ -152,14 +157,15 @@ class ServiceAllocations:
 
     async def _release(self, ips: list[str], ports: list[int]) -> None:
         """Give items back; a failure only leaks them until the repair pass."""
-        for alloc, items in ((self.ips, ips), (self.ports, ports)):
-            if not items:
-                continue
+        async def release(alloc: RangeAllocator, items: list[Any]) -> None:
             try:
                 await alloc.change(Change(release=items))
             except (StorageError, ConflictError) as e:
                 log.warning("releasing %s from %s failed (the repair pass will): %s",
                             items, alloc.range.spec, e)
+
+        await asyncio.gather(*(release(alloc, items) for alloc, items in
+                               ((self.ips, ips), (self.ports, ports)) if items))
 
     async def _alloc_cluster_ip(self, svc: JSONDict, dry_run: bool) -> list[str]:
         """txnAllocClusterIPs: the requested clusterIP, or the next free one."""
@@ -224,14 +230,20 @@ class ServiceAllocations:
     async def begin_create(self, svc: JSONDict, dry_run: bool) -> Finish:
         """beginCreate: families, then the ClusterIP, then the NodePorts."""
         init_ip_family_fields(svc)
-        ips: list[str] = []
-        if needs_cluster_ip(svc):
-            ips = await self._alloc_cluster_ip(svc, dry_run)
-        try:
-            ports = await self._alloc_node_ports(svc, set(), dry_run)
-        except BaseException:
-            await self._release(ips, [])
-            raise
+        # Both at once (each is a round trip to etcd); what one got goes back if the
+        # other failed.
+        got_ips, got_ports = await asyncio.gather(
+            self._alloc_cluster_ip(svc, dry_run) if needs_cluster_ip(svc) else _nothing(),
+            self._alloc_node_ports(svc, set(), dry_run), return_exceptions=True)
+        if isinstance(got_ips, BaseException) or isinstance(got_ports, BaseException):
+            await self._release([] if isinstance(got_ips, BaseException) else got_ips,
+                                [] if isinstance(got_ports, BaseException) else got_ports)
+            if isinstance(got_ips, BaseException):
+                raise got_ips
+            if isinstance(got_ports, BaseException):
+                raise got_ports
+        ips: list[str] = got_ips
+        ports: list[int] = got_ports
 
         async def finish(success: bool) -> None:
             if not success:
