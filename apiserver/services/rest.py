@@ -231,7 +231,9 @@ class ServiceAllocations:
         """beginCreate: families, then the ClusterIP, then the NodePorts."""
         init_ip_family_fields(svc)
         # Both at once (each is a round trip to etcd); what one got goes back if the
-        # other failed.
+        # other failed. Each request queues on both allocators before it first yields, so
+        # concurrent requests reach the two in the same order: of two that want the same
+        # IP and port, the earlier gets both (never one each, both failing).
         got_ips, got_ports = await asyncio.gather(
             self._alloc_cluster_ip(svc, dry_run) if needs_cluster_ip(svc) else _nothing(),
             self._alloc_node_ports(svc, set(), dry_run), return_exceptions=True)

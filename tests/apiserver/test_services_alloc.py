@@ -177,6 +177,33 @@ def test_requested_ip_and_port_honoured_or_refused(capi: Api, cns: str) -> None:
     assert b["spec"]["clusterIP"] == "10.100.0.10"
 
 
+def test_concurrent_requests_for_one_ip_one_wins(capi: Api, cns: str,
+                                                 cluster: tuple[Etcd, ApiServer]) -> None:
+    """Creates committed together (one CAS) still refuse all but the first of a kind."""
+    path = f"/api/v1/namespaces/{cns}/services"
+
+    def create(i: int) -> tuple[int, Any]:
+        a = Api(cluster[1].url)
+        try:
+            return a.call("POST", path, svc(f"same{i}", "NodePort", "10.100.0.77", 30077))
+        finally:
+            a.close()
+
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(create, range(12)))
+    codes = sorted(code for code, _ in results)
+    assert codes == [201] + [422] * 11, codes
+    for code, body in results:
+        if code == 422:
+            assert "already allocated" in body["message"], body
+    # The losers kept nothing: only the winner's port is allocated besides the others'.
+    winner = next(b for c, b in results if c == 201)
+    assert winner["spec"]["clusterIP"] == "10.100.0.77"
+    capi.ok("DELETE", f"{path}/{winner['metadata']['name']}")
+    assert "10.100.0.77" not in allocated_ips(cluster[0])
+    assert 30077 not in allocated_ports(cluster[0])
+
+
 def test_headless_and_external_name_get_no_ip(capi: Api, cns: str,
                                               cluster: tuple[Etcd, ApiServer]) -> None:
     path = f"/api/v1/namespaces/{cns}/services"
