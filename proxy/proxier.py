@@ -180,7 +180,8 @@ class Proxier:
             ruleset = rules.build(ports, eps, self.config, changed=changed, stale_chains=stale,
                                   previous_top=self._top)
             t0 = time.perf_counter()
-            await self.ipt.restore(ruleset.text)
+            if ruleset.text.strip():  # nothing changed: nothing to restore
+                await self.ipt.restore(ruleset.text)
             self.stats.last_restore_duration = time.perf_counter() - t0
         except (IptablesError, OSError):
             self._need_full = True

@@ -461,8 +461,10 @@ def build(ports: Sequence[ServicePortInfo], endpoints: Mapping[str, list[Endpoin
         nat_rules.append(f"-X {chain}")
         deleted += 1
 
-    text = "\n".join(["*filter", *filter_chains, *filter_rules, "COMMIT",
-                      "*nat", *nat_chains, *nat_rules, "COMMIT", ""])
+    # a table with nothing to write is left out (iptables-restore would still load it)
+    flt = ["*filter", *filter_chains, *filter_rules, "COMMIT"] if filter_chains else []
+    nat = ["*nat", *nat_chains, *nat_rules, "COMMIT"] if nat_chains or nat_rules else []
+    text = "\n".join([*flt, *nat, ""])
     return Ruleset(text=text, active_nat_chains=active,
                    written_service_chains=svc_chains_written, deleted_chains=deleted,
                    rules=n_rules, services_written=written,

@@ -235,3 +235,10 @@ def test_guard_rules() -> None:
     assert [c for c, _ in g] == ["OUTPUT", "FORWARD"]
     for _, args in g:
         assert args[:2] == ["-d", "10.96.0.0/12"] and args[-2:] == ["-j", "REJECT"]
+
+
+def test_partial_sync_of_nothing_is_empty() -> None:
+    full = rules.build(PORTS, EPS, ProxyConfig())
+    r = rules.build(PORTS, EPS, ProxyConfig(), changed=set(), previous_top=full.top)
+    assert r.text.strip() == ""
+    assert r.active_nat_chains == full.active_nat_chains
