@@ -112,14 +112,20 @@ async def ensure_guards(ipt: Iptables, service_cidr: str) -> int:
     return n
 
 
-async def ensure_jumps(ipt: Iptables) -> None:
-    """Our top-level chains and the jumps to them from the built-in chains (kube-proxy's
-    iptablesJumpChains, prepended)."""
-    for table, chains in (("filter", rules.FILTER_TOP_CHAINS), ("nat", rules.NAT_TOP_CHAINS)):
-        for chain in chains:
-            await ipt.ensure_chain(table, chain)
-    for j in rules.JUMP_RULES:
-        await ipt.ensure_rule_first(j.table, j.chain, j.args())
+async def ensure_jumps(ipt: Iptables, create_chains: bool = True) -> None:
+    """The jumps from the built-in chains to our top-level chains (kube-proxy's
+    iptablesJumpChains, prepended), creating those chains first unless a restore just did.
+    The checks run concurrently; the inserts (writes) one at a time."""
+    if create_chains:
+        for table, chains in (("filter", rules.FILTER_TOP_CHAINS),
+                              ("nat", rules.NAT_TOP_CHAINS)):
+            for chain in chains:
+                await ipt.ensure_chain(table, chain)
+    present = await asyncio.gather(*(ipt.check_rule(j.table, j.chain, j.args())
+                                     for j in rules.JUMP_RULES))
+    for j, ok in zip(rules.JUMP_RULES, present, strict=True):
+        if not ok:
+            await ipt.ensure_rule_first(j.table, j.chain, j.args())
 
 
 async def cleanup(ipt: Iptables, service_cidr: str | None = None) -> int:

@@ -79,11 +79,15 @@ class Proxier:
         self._token_time = time.monotonic()
         self._last_full = 0.0
         self.stats = SyncStats()
+        # every change bumps ``generation``; a sync applies what it saw when it started
+        self.generation = 0
+        self.applied_generation = 0
         self.first_sync = asyncio.Event()
 
     # ---- informer handlers ------------------------------------------------------------
 
     def request_sync(self) -> None:
+        self.generation += 1
         if not self.stats.last_queued:
             self.stats.last_queued = time.time()
         self._dirty.set()
@@ -166,12 +170,12 @@ class Proxier:
         full = self._need_full if full is None else full
         queued = self.stats.last_queued
         self.stats.last_queued = 0.0
+        generation = self.generation
         try:
             self.stats.guards_reinserted += await ensure_guards(self.ipt, self.service_cidr)
             ports, eps, fps = self.compute(full)
             stale = set(self._active)
             if full:
-                await ensure_jumps(self.ipt)
                 stale |= await self.ipt.chains("nat")
                 changed = None
             else:
@@ -183,6 +187,8 @@ class Proxier:
             if ruleset.text.strip():  # nothing changed: nothing to restore
                 await self.ipt.restore(ruleset.text)
             self.stats.last_restore_duration = time.perf_counter() - t0
+            if full:  # the restore made the top-level chains: now the jumps to them
+                await ensure_jumps(self.ipt, create_chains=False)
         except (IptablesError, OSError):
             self._need_full = True
             self.stats.failures += 1
@@ -194,6 +200,7 @@ class Proxier:
         self._active = ruleset.active_nat_chains
         self._top = ruleset.top
         self._need_full = False
+        self.applied_generation = generation
         if full:
             self._last_full = time.monotonic()
             self.stats.full_syncs += 1
