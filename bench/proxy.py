@@ -239,7 +239,8 @@ async def bench_latency(requests: int) -> dict[str, Any]:
             "p50_ratio": round(p50v / p50d, 3), "p50_ratio_goal": 1.1,
         }
     finally:
-        await iptables.cleanup(ipt, CIDR)
+        if not other_proxy():  # else a proxy started meanwhile owns the tables now
+            await iptables.cleanup(ipt, CIDR)
         remove_container(cname)
 
 
