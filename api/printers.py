@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from api.base import dig
 from api.labels import SelectorError, from_label_selector
 from api.timeutil import parse_time, since
 from api.wellknown import NODE_ROLE_LABEL_PREFIX
@@ -20,15 +21,6 @@ JSONDict = dict[str, Any]
 
 NONE = "<none>"
 UNKNOWN = "<unknown>"
-
-
-def dig(obj: Any, *path: str) -> Any:
-    """``obj[path[0]][path[1]]...``, or None where a step is missing or not a dict."""
-    for p in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(p)
-    return obj
 
 
 def or_none(s: str | None) -> str:
