@@ -128,17 +128,19 @@ async def ensure_jumps(ipt: Iptables, create_chains: bool = True) -> None:
             await ipt.ensure_rule_first(j.table, j.chain, j.args())
 
 
-async def cleanup(ipt: Iptables, service_cidr: str | None = None) -> int:
-    """kube-proxy --cleanup: remove the jump rules, every chain the proxy made and the
-    guards (those of ``service_cidr``, or any carrying the guard comment). Returns how many
-    chains were deleted."""
+async def cleanup(ipt: Iptables, service_cidr: str | None = None, *,
+                  guards: bool = True) -> int:
+    """kube-proxy --cleanup: remove the jump rules, every chain the proxy made and (unless
+    not ``guards``: the nftables mode removing what the iptables mode left) the guards
+    (those of ``service_cidr``, or any carrying the guard comment). Returns how many chains
+    were deleted."""
     for j in rules.JUMP_RULES:
         await ipt.delete_rule(j.table, j.chain, j.args())
     deleted = 0
     for table, top in (("nat", rules.NAT_TOP_CHAINS), ("filter", rules.FILTER_TOP_CHAINS)):
         saved = await ipt.save(table)
         # guards (any range): the saved lines carry the comment
-        if table == "filter":
+        if table == "filter" and guards:
             for line in saved.splitlines():
                 if rules.GUARD_COMMENT in line and line.startswith("-A "):
                     chain, *rest = shlex.split(line[3:])
@@ -153,7 +155,7 @@ async def cleanup(ipt: Iptables, service_cidr: str | None = None) -> int:
             deleted += len(ours)
         except IptablesError as exc:  # something else still jumps to one of them
             log.error("cleanup of the %s table failed: %s", table, exc)
-    if service_cidr:
+    if service_cidr and guards:
         for chain, args in rules.guard_rules(service_cidr):
             await ipt.delete_rule("filter", chain, args)
     return deleted

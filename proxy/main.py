@@ -1,14 +1,16 @@
-"""``minik8s-proxy``: the kube-proxy (iptables mode) of minik8s.
+"""``minik8s-proxy``: the kube-proxy of minik8s (iptables or nftables mode).
 
-    minik8s-proxy --server URL --node-name NAME [--cluster-cidr CIDR]
+    minik8s-proxy --server URL --node-name NAME [--proxy-mode iptables|nftables]
+                  [--cluster-cidr CIDR]
                   [--service-cluster-ip-range 10.96.0.0/12] [--nodeport-addresses CIDR,...]
                   [--sync-period 30s] [--min-sync-period 1s] [--healthz-bind-address 0.0.0.0:10256]
     minik8s-proxy --cleanup      # remove every chain and rule the proxy made, then exit
 
 It runs as root in the network namespace the node's pods use (here the host's, where the
 ``minik8s-pods`` bridge lives). Before anything else it installs the service-range REJECT
-guards; it then waits for the Service and EndpointSlice informers to sync (rules written
-from a half-filled cache would drop live Services), and keeps iptables in step with them.
+guards; it then waits for the Service, EndpointSlice and Node informers to sync (rules
+written from a half-filled cache would drop live Services), and keeps the kernel's rules in
+step with them. Like kube-proxy it first removes what the other mode left behind.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from collections.abc import Sequence
 
 import psutil
 
-from api.models import Service
+from api.models import Node, Service
 from api.models.discovery import EndpointSlice
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
-from proxy import iptables, rules
+from proxy import iptables, nftables, rules
 from proxy.proxier import Proxier
 
 log = logging.getLogger("proxy")
@@ -72,11 +74,17 @@ def bind_address(text: str) -> tuple[str, int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="minik8s-proxy",
-        description="Program iptables NAT rules for Services from their EndpointSlices "
-                    "(kube-proxy, iptables mode).")
+        description="Program NAT rules for Services from their EndpointSlices "
+                    "(kube-proxy, iptables or nftables mode).")
     p.add_argument("--server", help="API server URL (else $MINIK8S_SERVER, ~/.minik8s/config)")
     p.add_argument("--node-name", default=socket.gethostname(),
                    help="the node this proxy serves (default: the hostname)")
+    p.add_argument("--proxy-mode", choices=("iptables", "nftables"), default="iptables",
+                   help="iptables: iptables-restore of KUBE-* chains (the default); "
+                        "nftables: one nft transaction into table ip kube-proxy")
+    p.add_argument("--netns", default=None, metavar="NAME",
+                   help="program the rules of this named network namespace (ip netns "
+                        "exec) instead of the proxy's own: for tests and benchmarks")
     p.add_argument("--cluster-cidr", type=cidr, default="",
                    help="the pods' range: traffic to a cluster IP from outside it is "
                         "masqueraded (empty: no such masquerade, as kube-proxy)")
@@ -136,6 +144,9 @@ def render_metrics(px: Proxier) -> str:
         "# HELP minik8s_proxy_guards_reinserted_total Service-range guards found missing.",
         "# TYPE minik8s_proxy_guards_reinserted_total counter",
         f"minik8s_proxy_guards_reinserted_total {st.guards_reinserted}",
+        "# HELP minik8s_proxy_guard_checks_total Checks of the service-range guards.",
+        "# TYPE minik8s_proxy_guard_checks_total counter",
+        f"minik8s_proxy_guard_checks_total {st.guard_checks}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -178,10 +189,12 @@ async def serve_health(host: str, port: int, px: Proxier) -> asyncio.Server:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    ipt = iptables.Iptables()
-    if args.cleanup:
+    ipt = iptables.Iptables(netns=args.netns)
+    if args.cleanup:  # both modes, as kube-proxy --cleanup
         n = await iptables.cleanup(ipt, args.service_cluster_ip_range)
-        log.info("cleanup: %d chains deleted", n)
+        table = await nftables.cleanup(ipt)
+        log.info("cleanup: %d chains deleted%s", n,
+                 f"; nftables table {nftables.T} deleted" if table else "")
         return 0
     nodeport_ips = None
     if args.nodeport_addresses:
@@ -189,12 +202,18 @@ async def serve(args: argparse.Namespace) -> int:
         nodeport_ips = local_addresses_in(cidrs)
     config = rules.ProxyConfig(cluster_cidr=args.cluster_cidr,
                                masquerade_all=args.masquerade_all, nodeport_ips=nodeport_ips)
-    px = Proxier(ipt, config, args.service_cluster_ip_range,
+    px = Proxier(ipt, config, args.service_cluster_ip_range, mode=args.proxy_mode,
                  min_sync_period=args.min_sync_period, sync_period=args.sync_period)
     # The guards first: from here on nothing addressed to the range leaves the host.
     await iptables.ensure_guards(ipt, args.service_cluster_ip_range)
     log.info("service range %s guarded (REJECT in filter OUTPUT and FORWARD)",
              args.service_cluster_ip_range)
+    # what the other mode left (kube-proxy's CleanupLeftovers); the guards stay
+    if args.proxy_mode == "nftables":
+        if n := await iptables.cleanup(ipt, guards=False):
+            log.info("removed %d chains of the iptables mode", n)
+    elif await nftables.cleanup(ipt):
+        log.info("removed the nftables mode's table %s", nftables.T)
     if not ipt.has_conntrack:
         log.warning("no conntrack tool: stale UDP conntrack entries are not cleared")
     client = AsyncClient(args.server)
@@ -203,6 +222,8 @@ async def serve(args: argparse.Namespace) -> int:
     slice_inf = factory.informer(EndpointSlice)
     svc_inf.add_handler(px.on_service, px.on_service, px.on_service_delete)
     slice_inf.add_handler(px.on_slice, px.on_slice, px.on_slice_delete)
+    node_inf = factory.informer(Node)
+    node_inf.add_handler(px.on_node, px.on_node, px.on_node_delete)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -216,9 +237,9 @@ async def serve(args: argparse.Namespace) -> int:
         while not await factory.wait_for_sync(timeout=5):
             if stop.is_set():
                 return 0
-            log.info("waiting for the Service and EndpointSlice caches to sync")
-        log.info("caches synced; node %s; syncing every %ss (min %ss)", args.node_name,
-                 args.sync_period, args.min_sync_period)
+            log.info("waiting for the Service, EndpointSlice and Node caches to sync")
+        log.info("caches synced; node %s; %s mode; syncing every %ss (min %ss)",
+                 args.node_name, args.proxy_mode, args.sync_period, args.min_sync_period)
         await px.run(stop)
     finally:
         if server is not None:

@@ -11,7 +11,16 @@ quiet spell is applied at once and a storm of changes is batched. A full sync (e
 chain rewritten, the jump rules re-checked, chains found in the kernel that nothing wants
 deleted) runs at start, after a failure and every ``sync_period``.
 
-The service-range guards are installed before the first sync and re-checked on every one.
+Two modes (``mode``): "iptables" (proxy/rules.py, one ``iptables-restore``) and "nftables"
+(proxy/nftables.py, one ``nft -f`` into ``table ip kube-proxy``).
+
+Node ports answer on the InternalIP of every Node too (``on_node``): here the nodes are
+containers whose pods share this network namespace, so one proxy serves them all and their
+addresses are node addresses to it (kube-proxy matches its own node's addresses).
+
+The service-range guards are installed before the first sync (serve() does it before the
+proxier starts) and re-checked on every full sync and every ``guard_check_period`` seconds
+by a task of their own, so that partial syncs pay no ``iptables -C`` for them.
 """
 
 from __future__ import annotations
@@ -22,10 +31,10 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from api.models import Service
+from api.models import Node, Service
 from api.models.discovery import EndpointSlice
 from api.wellknown import LABEL_SERVICE_NAME
-from proxy import rules
+from proxy import nftables, rules
 from proxy.iptables import Iptables, IptablesError, ensure_guards, ensure_jumps
 
 log = logging.getLogger(__name__)
@@ -45,6 +54,7 @@ class SyncStats:
     last_ruleset_rules: int = 0
     last_service_chains_written: int = 0
     last_chains_deleted: int = 0
+    guard_checks: int = 0
 
 
 def _key(ns: str | None, name: str | None) -> str:
@@ -54,7 +64,14 @@ def _key(ns: str | None, name: str | None) -> str:
 class Proxier:
     def __init__(self, ipt: Iptables, config: rules.ProxyConfig, service_cidr: str, *,
                  min_sync_period: float = 1.0, sync_period: float = 30.0,
-                 burst: int = 2) -> None:
+                 burst: int = 2, mode: str = "iptables",
+                 guard_check_period: float = 10.0) -> None:
+        if mode not in ("iptables", "nftables"):
+            raise ValueError(f"unknown proxy mode {mode!r}")
+        self.mode = mode
+        self.nft = nftables.NftSyncer(ipt, service_cidr) if mode == "nftables" else None
+        self.guard_check_period = guard_check_period
+        self.node_ips: dict[str, tuple[str, ...]] = {}  # Node name -> its InternalIPs
         self.ipt = ipt
         self.config = config
         self.service_cidr = service_cidr
@@ -121,6 +138,27 @@ class Proxier:
         self._drop_slice(_key(sl.metadata.namespace, sl.metadata.name))
         self.request_sync()
 
+    def on_node(self, node: Node, new: Node | None = None) -> None:
+        node = new or node
+        addrs = node.status.addresses if node.status and node.status.addresses else []
+        ips = tuple(sorted(a.address for a in addrs
+                           if a.type == "InternalIP" and ":" not in a.address))
+        name = node.metadata.name or ""
+        if self.node_ips.get(name) != ips:
+            self.node_ips[name] = ips
+            self.request_sync()
+
+    def on_node_delete(self, node: Node) -> None:
+        if self.node_ips.pop(node.metadata.name or "", None) is not None:
+            self.request_sync()
+
+    def node_addresses(self) -> tuple[str, ...]:
+        return tuple(sorted({ip for ips in self.node_ips.values() for ip in ips}))
+
+    async def check_guards(self) -> None:
+        self.stats.guard_checks += 1
+        self.stats.guards_reinserted += await ensure_guards(self.ipt, self.service_cidr)
+
     def _drop_slice(self, skey: str) -> None:
         owner = self._slice_owner.pop(skey, None)
         if owner is not None:
@@ -172,23 +210,30 @@ class Proxier:
         self.stats.last_queued = 0.0
         generation = self.generation
         try:
-            self.stats.guards_reinserted += await ensure_guards(self.ipt, self.service_cidr)
+            if full:  # partial syncs leave the guards to the timer (check_guards)
+                await self.check_guards()
             ports, eps, fps = self.compute(full)
-            stale = set(self._active)
-            if full:
-                stale |= await self.ipt.chains("nat")
-                changed = None
+            changed = None if full else {
+                k for k in fps.keys() | self._fingerprints.keys()
+                if fps.get(k) != self._fingerprints.get(k)}
+            node_ips = self.node_addresses()
+            if self.nft is not None:
+                t0 = time.perf_counter()
+                ruleset = await self.nft.sync(ports, eps, self.config, node_ips, changed)
+                self.stats.last_restore_duration = time.perf_counter() - t0
             else:
-                changed = {k for k in fps.keys() | self._fingerprints.keys()
-                           if fps.get(k) != self._fingerprints.get(k)}
-            ruleset = rules.build(ports, eps, self.config, changed=changed, stale_chains=stale,
-                                  previous_top=self._top)
-            t0 = time.perf_counter()
-            if ruleset.text.strip():  # nothing changed: nothing to restore
-                await self.ipt.restore(ruleset.text)
-            self.stats.last_restore_duration = time.perf_counter() - t0
-            if full:  # the restore made the top-level chains: now the jumps to them
-                await ensure_jumps(self.ipt, create_chains=False)
+                stale = set(self._active)
+                if full:
+                    stale |= await self.ipt.chains("nat")
+                ruleset = rules.build(ports, eps, self.config, changed=changed,
+                                      stale_chains=stale, previous_top=self._top,
+                                      node_ips=node_ips)
+                t0 = time.perf_counter()
+                if ruleset.text.strip():  # nothing changed: nothing to restore
+                    await self.ipt.restore(ruleset.text)
+                self.stats.last_restore_duration = time.perf_counter() - t0
+                if full:  # the restore made the top-level chains: now the jumps to them
+                    await ensure_jumps(self.ipt, create_chains=False)
         except (IptablesError, OSError):
             self._need_full = True
             self.stats.failures += 1
@@ -260,6 +305,26 @@ class Proxier:
     async def run(self, stop: asyncio.Event) -> None:
         """Sync when asked (rate-limited) and fully every ``sync_period``, until ``stop``."""
         self._dirty.set()
+        guards = asyncio.create_task(self._guard_loop(stop))
+        try:
+            await self._run(stop)
+        finally:
+            guards.cancel()
+
+    async def _guard_loop(self, stop: asyncio.Event) -> None:
+        """The guards re-checked every ``guard_check_period``, off the sync path."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.guard_check_period)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.check_guards()
+            except (IptablesError, OSError) as exc:
+                log.error("guard check failed: %s", exc)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             until_full = self._last_full + self.sync_period - time.monotonic()
             if not self._dirty.is_set() and until_full > 0:

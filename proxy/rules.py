@@ -369,7 +369,8 @@ def _comment(text: str) -> list[str]:
 def build(ports: Sequence[ServicePortInfo], endpoints: Mapping[str, list[EndpointInfo]],
           config: ProxyConfig, *, changed: set[str] | None = None,
           stale_chains: Iterable[str] = (),
-          previous_top: Mapping[tuple[str, str], tuple[str, ...]] | None = None) -> Ruleset:
+          previous_top: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
+          node_ips: Sequence[str] = ()) -> Ruleset:
     """The whole restore input for one sync.
 
     ``ports``: every proxied service port; ``endpoints``: by ``name_string``;
@@ -377,7 +378,9 @@ def build(ports: Sequence[ServicePortInfo], endpoints: Mapping[str, list[Endpoin
     a full sync); ``stale_chains``: chains that exist in the kernel (or that an earlier
     sync made) and are deleted unless still wanted; ``previous_top``: the last sync's
     ``top``, so that a partial sync leaves alone the top-level chains whose rules did not
-    change (kube-proxy rewrites them on every sync; its nftables mode does not).
+    change (kube-proxy rewrites them on every sync; its nftables mode does not);
+    ``node_ips``: the Nodes' InternalIPs, where node ports answer too (besides this host's
+    local addresses or ``--nodeport-addresses``).
     """
     nat_chains: list[str] = []
     nat_rules: list[str] = []
@@ -423,7 +426,11 @@ def build(ports: Sequence[ServicePortInfo], endpoints: Mapping[str, list[Endpoin
             nat_rules += pr.rules
             svc_chains_written += len(pr.chains)
 
-    # the node ports, last in KUBE-SERVICES
+    # the node ports, last in KUBE-SERVICES: the Nodes' addresses, then the local ones
+    for ip in node_ips:
+        if ip not in (config.nodeport_ips or ()):
+            nat_svcs.append(f"-A {KUBE_SERVICES} -m comment --comment {NODEPORTS_COMMENT} "
+                            f"-d {ip} -j {KUBE_NODEPORTS}")
     if config.nodeport_ips is None:
         nat_svcs.append(f"-A {KUBE_SERVICES} -m comment --comment {NODEPORTS_COMMENT} "
                         f"-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j {KUBE_NODEPORTS}")

@@ -4,14 +4,16 @@ restart), the guards, and --cleanup. No traffic: the namespace is thrown away at
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from api.models import Service
 from api.models.discovery import EndpointSlice
-from proxy import iptables, rules
+from proxy import iptables, nftables, rules
 from proxy.proxier import Proxier
 from testing.support import unique
 from tests.proxy.helpers import needs_iptables
@@ -53,6 +55,58 @@ def eps(svc_name: str, *ips: str) -> EndpointSlice:
                      "labels": {"kubernetes.io/service-name": svc_name}},
         "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
         "endpoints": [{"addresses": [ip], "conditions": {"ready": True}} for ip in ips]})
+
+
+def delete_guard(netns: str) -> None:
+    rules_out = sh("ip", "netns", "exec", netns, "iptables", "-S", "OUTPUT").splitlines()
+    n = next(i for i, line in enumerate(rules_out) if rules.GUARD_COMMENT in line)  # -P is 0
+    sh("ip", "netns", "exec", netns, "iptables", "-D", "OUTPUT", str(n))
+    assert save(netns, "filter").count(rules.GUARD_COMMENT) == 1
+
+
+class Recording(iptables.Iptables):
+    """The real runner, recording the commands it runs."""
+
+    def __init__(self, netns: str) -> None:
+        super().__init__(netns=netns)
+        self.argvs: list[list[str]] = []
+
+    async def run(self, argv: Sequence[str], stdin: bytes | None = None,
+                  check: bool = True) -> tuple[int, bytes]:
+        self.argvs.append(list(argv))
+        return await super().run(argv, stdin, check)
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+async def test_partial_sync_runs_one_command_and_the_timer_checks_guards(
+        netns: str, mode: str) -> None:
+    """A one-endpoint change costs one restore (or nft) and no guard check; the guards are
+    re-checked on full syncs and by their own timer, which puts a deleted one back."""
+    ipt = Recording(netns)
+    px = Proxier(ipt, rules.ProxyConfig(), CIDR, mode=mode, guard_check_period=0.2)
+    await iptables.ensure_guards(ipt, CIDR)
+    px.on_service(svc("a", "10.96.0.11"))
+    px.on_slice(eps("a", "10.244.1.1", "10.244.1.2"))
+    await px.sync()
+    assert px.stats.guard_checks == 1  # the first (full) sync
+    ipt.argvs.clear()
+    px.on_slice(eps("a", "10.244.1.1"))
+    await px.sync()
+    assert [a[0] for a in ipt.argvs] == ["iptables-restore" if mode == "iptables" else "nft"]
+    assert px.stats.guard_checks == 1
+
+    delete_guard(netns)
+    stop = asyncio.Event()
+    task = asyncio.create_task(px.run(stop))
+    try:
+        deadline = time.monotonic() + 10
+        while px.stats.guards_reinserted < 1:
+            assert time.monotonic() < deadline, "the guard timer did not put the guard back"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert px.stats.guards_reinserted == 1
 
 
 def ours(saved: str) -> set[str]:
@@ -114,12 +168,9 @@ async def test_sync_partial_stale_restart_cleanup(netns: str) -> None:
     assert nat.count("-j KUBE-SERVICES") == 2  # PREROUTING, OUTPUT
     assert save(netns, "filter").count(rules.GUARD_COMMENT) == 2
 
-    # a deleted guard is put back on the next sync
-    rules_out = sh("ip", "netns", "exec", netns, "iptables", "-S", "OUTPUT").splitlines()
-    n = next(i for i, line in enumerate(rules_out) if rules.GUARD_COMMENT in line)  # -P is 0
-    sh("ip", "netns", "exec", netns, "iptables", "-D", "OUTPUT", str(n))
-    assert save(netns, "filter").count(rules.GUARD_COMMENT) == 1
-    await px2.sync()
+    # a deleted guard is put back on the next full sync (partial ones leave it to the timer)
+    delete_guard(netns)
+    await px2.sync(full=True)
     assert save(netns, "filter").count(rules.GUARD_COMMENT) == 2
     assert px2.stats.guards_reinserted == 1
 
@@ -128,3 +179,60 @@ async def test_sync_partial_stale_restart_cleanup(netns: str) -> None:
     nat, flt = save(netns, "nat"), save(netns, "filter")
     assert "KUBE-" not in nat and "KUBE-" not in flt
     assert rules.GUARD_COMMENT not in flt
+
+
+def nft_list(ns: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "ip",
+                           "kube-proxy"], capture_output=True, text=True).stdout
+
+
+async def test_nftables_sync_partial_stale_restart_cleanup(netns: str) -> None:
+    ipt = iptables.Iptables(netns=netns)
+    px = Proxier(ipt, rules.ProxyConfig(cluster_cidr="10.244.0.0/16"), CIDR,
+                 mode="nftables")
+    px.on_service(svc("a", "10.96.0.11"))
+    px.on_service(svc("b", "10.96.0.12", node_port=30012))
+    px.on_slice(eps("a", "10.244.1.1", "10.244.1.2"))
+    px.on_slice(eps("b", "10.244.1.3"))
+    await px.sync()
+    await iptables.ensure_guards(ipt, CIDR)
+    table = nft_list(netns)
+    sa = nftables.service_chain(rules.ServicePortInfo("default", "a", "http", "TCP",
+                                                      "10.96.0.11", 80))
+    sb = nftables.service_chain(rules.ServicePortInfo("default", "b", "http", "TCP",
+                                                      "10.96.0.12", 80))
+    assert f"chain {sa}" in table and f"chain {sb}" in table
+    assert "numgen random mod 2 map { 0 : 10.244.1.1 . 8080, 1 : 10.244.1.2 . 8080 }" in table
+    assert f"10.96.0.11 . tcp . 80 : goto {sa}" in table
+    assert "tcp . 30012 : goto external-" in table
+    assert "type nat hook output priority -100" in table
+
+    # one endpoint of a goes: a's chain rewritten, b's untouched
+    px.on_slice(eps("a", "10.244.1.1"))
+    rs = await px.sync()
+    assert rs.services_written == {"default/a"}
+    table = nft_list(netns)
+    assert "10.244.1.2 " not in table, table
+    assert "meta l4proto tcp dnat to 10.244.1.1:8080" in table
+
+    # b loses its endpoints: its chains go, its IP:port and node port map to reject-chain
+    px.on_slice_delete(eps("b"))
+    await px.sync()
+    table = nft_list(netns)
+    assert f"chain {sb}" not in table and "external-" not in table
+    assert "10.96.0.12 . tcp . 80 : goto reject-chain" in table
+    assert "tcp . 30012 : goto reject-chain" in table
+
+    # a restart while a was deleted: the first (full) sync deletes a's chain
+    px2 = Proxier(ipt, rules.ProxyConfig(), CIDR, mode="nftables")
+    px2.on_service(svc("b", "10.96.0.12", node_port=30012))
+    rs = await px2.sync()
+    table = nft_list(netns)
+    assert f"chain {sa}" not in table and rs.deleted_chains == 1
+    assert "chain service-endpoints-check" in table and "chain services" in table
+
+    # --cleanup: the table goes (and the iptables side's guards)
+    assert await nftables.cleanup(ipt)
+    await iptables.cleanup(ipt, CIDR)
+    assert nft_list(netns) == ""
+    assert rules.GUARD_COMMENT not in save(netns, "filter")
