@@ -29,6 +29,9 @@ def iptables_usable() -> bool:
 
 needs_iptables = pytest.mark.skipif(not iptables_usable(),
                                     reason="needs root and iptables (nf_tables)")
+needs_nft = pytest.mark.skipif(shutil.which("nft") is None,
+                               reason="needs nft (Debian's nftables) for --proxy-mode nftables")
+MODES = ["iptables", pytest.param("nftables", marks=needs_nft)]
 
 
 def sh(*argv: str, check: bool = True) -> str:

@@ -16,7 +16,7 @@ from api.models.discovery import EndpointSlice
 from proxy import iptables, nftables, rules
 from proxy.proxier import Proxier
 from testing.support import unique
-from tests.proxy.helpers import needs_iptables
+from tests.proxy.helpers import MODES, needs_iptables, needs_nft
 
 pytestmark = needs_iptables
 
@@ -77,7 +77,7 @@ class Recording(iptables.Iptables):
         return await super().run(argv, stdin, check)
 
 
-@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+@pytest.mark.parametrize("mode", MODES)
 async def test_partial_sync_runs_one_command_and_the_timer_checks_guards(
         netns: str, mode: str) -> None:
     """A one-endpoint change costs one restore (or nft) and no guard check; the guards are
@@ -186,6 +186,7 @@ def nft_list(ns: str) -> str:
                            "kube-proxy"], capture_output=True, text=True).stdout
 
 
+@needs_nft
 async def test_nftables_sync_partial_stale_restart_cleanup(netns: str) -> None:
     ipt = iptables.Iptables(netns=netns)
     px = Proxier(ipt, rules.ProxyConfig(cluster_cidr="10.244.0.0/16"), CIDR,

@@ -31,7 +31,13 @@ import pytest
 
 from testing.apiclient import Api
 from testing.support import unique, wait_for
-from tests.proxy.helpers import GUARD_COMMENT, SERVICE_CIDR, ProxyProc, needs_iptables
+from tests.proxy.helpers import (
+    GUARD_COMMENT,
+    MODES,
+    SERVICE_CIDR,
+    ProxyProc,
+    needs_iptables,
+)
 
 pytestmark = [needs_iptables, pytest.mark.slow]
 
@@ -166,7 +172,7 @@ class Mode:
                    for c in ("OUTPUT", "FORWARD"))
 
 
-@pytest.fixture(scope="module", params=["iptables", "nftables"])
+@pytest.fixture(scope="module", params=MODES)
 def mode(request: pytest.FixtureRequest, server_url: str, topo: Topology) -> Iterator[Mode]:
     proc = ProxyProc(server_url, "--netns", topo.node, "--proxy-mode", request.param,
                      "--cluster-cidr", "10.244.0.0/16").start()
