@@ -1,13 +1,14 @@
 """minik8s-proxy benchmark: sync times and the data path's latency, with same-run baselines.
 
     .venv/bin/python bench/proxy.py [--services 1000] [--endpoints 10] [--changes 20]
-                                    [--requests 400] [--no-latency]
+                                    [--modes iptables,nftables] [--requests 400] [--no-latency]
 
-1. Sync, in a private network namespace (``ip netns add``; the host's tables are not
-   touched): the proxier's full sync of N Services x M endpoints (the first, into empty
-   tables, and a later one over them), and a one-endpoint change (a partial sync), each
-   against the time ``iptables-restore --noflush`` alone takes for the same text.
-   Goals: full sync <= 1 s, one-endpoint change <= 50 ms.
+1. Sync, per proxy mode side by side, in a private network namespace (``ip netns add``; the
+   host's tables are not touched): the proxier's full sync of N Services x M endpoints (the
+   first, into empty tables, and a later one over them), and a one-endpoint change (a
+   partial sync), each against the time the same text alone takes to apply in a second
+   namespace (the floor: ``iptables-restore --noflush`` in iptables mode, ``nft -f`` in
+   nftables mode). Goals: full sync <= 1 s, one-endpoint change <= 50 ms.
 2. Latency, on the host's tables (as the proxy runs; skipped if another minik8s-proxy owns
    them): an nginx container on minik8s-pods behind a ClusterIP; sequential requests, each on
    a new connection, alternating between the pod IP and the ClusterIP. Goal: ClusterIP p50
@@ -36,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.models import Service
 from api.models.discovery import EndpointSlice
 from bench.stats import pct
-from proxy import iptables, rules
+from proxy import iptables, nftables, rules
 from proxy.proxier import Proxier
 
 CIDR = "10.96.0.0/12"
@@ -101,13 +102,17 @@ async def burst(px: Proxier, min_sync: float, n: int, changes: int = 10,
         await task
 
 
-async def time_restore(ipt: iptables.Iptables, text: str) -> float:
+async def time_restore(ipt: iptables.Iptables, text: str, mode: str = "iptables") -> float:
+    """The floor: the same text applied alone (``iptables-restore --noflush`` or ``nft -f``)."""
     t0 = time.perf_counter()
-    await ipt.restore(text)
+    if mode == "nftables":
+        await nftables.apply(ipt, text)
+    else:
+        await ipt.restore(text)
     return time.perf_counter() - t0
 
 
-async def bench_sync(n: int, m: int, changes: int) -> dict[str, Any]:
+async def bench_sync(n: int, m: int, changes: int, mode: str = "iptables") -> dict[str, Any]:
     ns = f"m8s-bench-{os.getpid()}"
     base_ns = f"m8s-base-{os.getpid()}"
     sh("ip", "netns", "add", ns)
@@ -116,7 +121,8 @@ async def bench_sync(n: int, m: int, changes: int) -> dict[str, Any]:
         ipt = iptables.Iptables(netns=ns)
         base = iptables.Iptables(netns=base_ns)
         px = Proxier(ipt, rules.ProxyConfig(cluster_cidr="10.244.0.0/16"), CIDR,
-                     min_sync_period=0)
+                     min_sync_period=0, mode=mode)
+        await iptables.ensure_guards(ipt, CIDR)
         for i in range(n):
             px.on_service(service(i, svc_ip(i)))
             px.on_slice(endpoint_slice(i, ep_ips(i, m)))
@@ -125,15 +131,16 @@ async def bench_sync(n: int, m: int, changes: int) -> dict[str, Any]:
         first_s = time.perf_counter() - t0
         first_restore = px.stats.last_restore_duration
         # the same text alone, into empty tables: the floor under a first full sync
-        await iptables.ensure_jumps(base)
-        base_first = await time_restore(base, first.text)
+        if mode == "iptables":
+            await iptables.ensure_jumps(base)
+        base_first = await time_restore(base, first.text, mode)
         # a full sync over full tables (every --sync-period), and its floor
         fulls, base_fulls = [], []
         for _ in range(3):
             t0 = time.perf_counter()
             again = await px.sync(full=True)
             fulls.append(time.perf_counter() - t0)
-            base_fulls.append(await time_restore(base, again.text))
+            base_fulls.append(await time_restore(base, again.text, mode))
         # one endpoint changes: a partial sync
         partial, partial_restore, base_partial, texts = [], [], [], []
         for k in range(changes):
@@ -148,10 +155,11 @@ async def bench_sync(n: int, m: int, changes: int) -> dict[str, Any]:
             texts.append(rs.text)
         # base has the full rules: replay the partial texts there alone
         for text in texts:
-            base_partial.append(await time_restore(base, text))
+            base_partial.append(await time_restore(base, text, mode))
         rate = {str(m): await burst(px, m, n) for m in (1.0, 0.1)}
         rules_n = first.rules
         return {
+            "mode": mode, "floor": "nft -f" if mode == "nftables" else "iptables-restore",
             "services": n, "endpoints_per_service": m, "rules": rules_n,
             "restore_input_bytes": len(first.text),
             "full_sync_first_s": round(first_s, 4),
@@ -250,10 +258,13 @@ async def main() -> None:
     p.add_argument("--endpoints", type=int, default=10)
     p.add_argument("--changes", type=int, default=20)
     p.add_argument("--requests", type=int, default=400)
+    p.add_argument("--modes", default="iptables,nftables",
+                   help="the proxy modes whose syncs are measured, side by side")
     p.add_argument("--no-latency", action="store_true")
     a = p.parse_args()
     out: dict[str, Any] = {"benchmark": "proxy"}
-    out["sync"] = await bench_sync(a.services, a.endpoints, a.changes)
+    out["sync"] = {mode: await bench_sync(a.services, a.endpoints, a.changes, mode)
+                   for mode in a.modes.split(",")}
     if not a.no_latency:
         out["latency"] = await bench_latency(a.requests)
     print(json.dumps(out, indent=2))
