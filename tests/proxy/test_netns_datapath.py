@@ -47,7 +47,14 @@ POD_IPS = ["10.244.7.11", "10.244.7.12", "10.244.7.13"]
 KUBELET_IP = "172.31.250.2"
 
 SERVER = """
-import socket, sys
+import socket, sys, threading
+def udp():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("0.0.0.0", 5300))
+    while True:
+        _, peer = u.recvfrom(512)
+        u.sendto(sys.argv[1].encode(), peer)
+threading.Thread(target=udp, daemon=True).start()
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 8080))
@@ -81,6 +88,21 @@ for _ in range(n):
 """
 
 
+# n datagrams, each from a new socket, one line each: the answer, or ERR
+UDP_CLIENT = """
+import socket, sys
+ip, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for _ in range(n):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(1)
+        try:
+            s.sendto(b"?", (ip, port))
+            print(s.recvfrom(512)[0].decode())
+        except OSError:
+            print("ERR")
+"""
+
+
 def sh(*argv: str, check: bool = True) -> str:
     return subprocess.run(argv, check=check, capture_output=True, text=True,
                           timeout=60).stdout
@@ -97,6 +119,10 @@ class Topology:
         out = sh("ip", "netns", "exec", netns or self.node, sys.executable, "-c", CLIENT,
                  ip, str(port), str(n))
         return out.split()
+
+    def ask_udp(self, ip: str, port: int, n: int = 1) -> list[str]:
+        return sh("ip", "netns", "exec", self.node, sys.executable, "-c", UDP_CLIENT,
+                  ip, str(port), str(n)).split()
 
 
 @pytest.fixture(scope="module")
@@ -311,3 +337,22 @@ def test_deleted_service_leaves_nothing(api: Api, ns: str, mode: Mode) -> None:
     wait_for(lambda: ip not in mode.rules_text() and f"/{name}" not in mode.rules_text(),
              timeout=10, message="every rule of the deleted Service gone")
     assert refused(mode.topo.get(ip, 80))
+
+
+def test_udp_service(api: Api, ns: str, mode: Mode) -> None:
+    assert mode.guards_present()
+    ip = cluster_ip(mode, 60)
+    name = f"dns-{mode.name}"
+    api.ok("POST", SERVICES.format(ns=ns), {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+        "spec": {"clusterIP": ip, "ports": [{"name": "dns", "port": 53, "protocol": "UDP",
+                                             "targetPort": 5300}]}}, 201)
+    api.ok("POST", SLICES.format(ns=ns), {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": f"{name}-test", "labels": {"kubernetes.io/service-name": name}},
+        "addressType": "IPv4", "ports": [{"name": "dns", "port": 5300, "protocol": "UDP"}],
+        "endpoints": [{"addresses": [a]} for a in POD_IPS]}, 201)
+    pods = {"pod0", "pod1", "pod2"}
+    wait_for(lambda: set(mode.topo.ask_udp(ip, 53)) <= pods, timeout=10,
+             message="UDP ClusterIP answers")
+    assert set(mode.topo.ask_udp(ip, 53, 40)) == pods
