@@ -244,8 +244,16 @@ def test_expose_then_reach_nginx_by_cluster_ip_name_and_node_port(ns: str) -> No
     # The network rule: the range is closed before anything is sent to it.
     wait_for(guards_present, timeout=30, interval=0.5, message="the proxy's REJECT guards")
 
-    page = wait_for(lambda: http_get(f"http://{ip}/"), timeout=30, interval=0.5,
-                    message=f"nginx through the ClusterIP {ip} from the host")
+    try:
+        page = wait_for(lambda: http_get(f"http://{ip}/"), timeout=30, interval=0.5,
+                        message=f"nginx through the ClusterIP {ip} from the host")
+    except AssertionError as e:  # say what the proxy saw and programmed
+        rules = sh(["iptables-save", "-t", "nat"], check=False).stdout
+        logs = sh([*COMPOSE, "logs", "--no-color", "--tail", "40", "proxy"], check=False)
+        raise AssertionError(
+            f"{e}\nnat rules for {ip}:\n"
+            + "\n".join(line for line in rules.splitlines() if ip in line or "-j KUBE-SERVICES" in line)
+            + f"\nproxy log:\n{logs.stdout[-4000:]}{logs.stderr[-2000:]}") from None
     assert "Welcome to nginx!" in page
     # 30 connections, each to a path of its own: every pod's log shows some of them.
     mark = f"/spread-{unique('s')}"
