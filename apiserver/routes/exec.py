@@ -10,14 +10,12 @@ WebSocket is spoken here.
 
 from __future__ import annotations
 
-from typing import Any
-
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from api import remotecommand as rc
 from api import resources
 from apiserver import errors
 from apiserver.kubelets import kubelet_url
@@ -25,10 +23,6 @@ from apiserver.registry import Registry
 from apiserver.routes import streams
 
 _PASS = ("command", "stdin", "stdout", "stderr", "tty")
-
-
-def _true(v: str | None) -> bool:
-    return (v or "").lower() in ("true", "1")
 
 
 async def container_target(reg: Registry, namespace: str, name: str, container: str | None,
@@ -74,11 +68,11 @@ async def kubelet_base(reg: Registry, node_name: str) -> str:
 
 
 async def _target(reg: Registry, namespace: str, name: str,
-                  query: Any) -> tuple[str, list[tuple[str, str]]]:
+                  query: QueryParams) -> tuple[str, list[tuple[str, str]]]:
     """The kubelet URL and query for this exec, or ApiError: Kubernetes' checks."""
     if not query.getlist("command"):
         raise errors.bad_request("you must specify at least 1 command")
-    if not any(_true(query.get(k)) for k in ("stdin", "stdout", "stderr")):
+    if not any(streams.is_true(query.get(k)) for k in ("stdin", "stdout", "stderr")):
         raise errors.bad_request("you must specify at least one of stdin, stdout, stderr")
     base, container = await container_target(reg, namespace, name, query.get("container"),
                                              "exec")
@@ -87,25 +81,11 @@ async def _target(reg: Registry, namespace: str, name: str,
 
 
 async def pod_exec_http(request: Request, namespace: str, name: str) -> Response:
-    await _target(request.app.state.registry, namespace, name, request.query_params)
-    raise errors.bad_request(
-        "Upgrade request required: exec is served over WebSocket "
-        f"(subprotocols {', '.join(rc.PROTOCOLS)})")
+    return await streams.upgrade_required("exec", _target, request, namespace, name)
 
 
 async def pod_exec_ws(ws: WebSocket) -> None:
-    namespace, name = ws.path_params["namespace"], ws.path_params["name"]
-    try:
-        url, params = await _target(ws.app.state.registry, namespace, name, ws.query_params)
-    except errors.ApiError as e:
-        await streams.deny(ws, e)
-        return
-    protocols = streams.offered(ws, rc.PROTOCOLS)
-    if not protocols:
-        await streams.deny(ws, errors.bad_request(
-            f"no supported stream protocol offered; supported: {', '.join(rc.PROTOCOLS)}"))
-        return
-    await streams.relay(ws, url, params, protocols, "exec")
+    await streams.serve_channels("exec", _target, ws)
 
 
 ROUTES = [WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/exec", pod_exec_ws)]

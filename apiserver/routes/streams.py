@@ -11,15 +11,56 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from api import remotecommand as rc
 from apiserver import errors
+from apiserver.registry import Registry
 
 if TYPE_CHECKING:
     import aiohttp
+
+
+# (kubelet URL, query) of a checked stream request, or an ApiError: exec's and attach's checks.
+Target = Callable[[Registry, str, str, QueryParams],
+                  Awaitable[tuple[str, list[tuple[str, str]]]]]
+
+
+def is_true(v: str | None) -> bool:
+    return (v or "").lower() in ("true", "1")
+
+
+async def upgrade_required(verb: str, target: Target, request: Request, namespace: str,
+                           name: str) -> Response:
+    """A plain HTTP request (kubectl's SPDY fallback) gets the same checks, then 400: only
+    WebSocket is spoken here."""
+    await target(request.app.state.registry, namespace, name, request.query_params)
+    raise errors.bad_request(
+        f"Upgrade request required: {verb} is served over WebSocket "
+        f"(subprotocols {', '.join(rc.PROTOCOLS)})")
+
+
+async def serve_channels(verb: str, target: Target, ws: WebSocket) -> None:
+    """A channel-protocol stream (exec, attach): check, pick a protocol the client
+    offered, relay to the kubelet."""
+    namespace, name = ws.path_params["namespace"], ws.path_params["name"]
+    try:
+        url, params = await target(ws.app.state.registry, namespace, name, ws.query_params)
+    except errors.ApiError as e:
+        await deny(ws, e)
+        return
+    protocols = offered(ws, rc.PROTOCOLS)
+    if not protocols:
+        await deny(ws, errors.bad_request(
+            f"no supported stream protocol offered; supported: {', '.join(rc.PROTOCOLS)}"))
+        return
+    await relay(ws, url, params, protocols, verb)
 
 
 async def deny(ws: WebSocket, e: errors.ApiError) -> None:
