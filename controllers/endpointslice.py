@@ -34,6 +34,7 @@ from client.controller import Controller, Result
 from controllers import endpoints_util as eu
 from controllers import endpointslice_util as su
 from controllers.context import ControllerContext, namespace_terminating, retry_conflicts
+from controllers.servicepods import PodServiceHandlers
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ class EndpointSliceController:
                                      workers=ctx.options.workers.get(self.name, workers))
         svc = self.controller.enqueue_handlers()
         self.svc_informer.add_handler(svc.on_add, svc.on_update, svc.on_delete)
-        self.pod_informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        pods = PodServiceHandlers(self.services, self.controller, self.batch_period)
+        self.pod_informer.add_handler(pods.on_add, pods.on_update, pods.on_delete)
         self.slice_informer.add_handler(self._slice_added, self._slice_updated,
                                         self._slice_deleted)
         # counters, for tests and the benchmark
@@ -84,23 +86,6 @@ class EndpointSliceController:
         return [self.controller]
 
     # ---- handlers: enqueue only --------------------------------------------------
-
-    def _services_for(self, namespace: str, labels: Any) -> set[str]:
-        return eu.services_for_pod(self.services, namespace, labels)
-
-    def _enqueue_pod_services(self, old: Pod | None, new: Pod | None) -> None:
-        for key in eu.services_to_update(self._services_for, old, new):
-            self.controller.enqueue_after(key, self.batch_period)
-
-    def _pod_added(self, pod: Pod) -> None:
-        self._enqueue_pod_services(None, pod)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        self._enqueue_pod_services(old, new)
-
-    def _pod_deleted(self, pod: Any) -> None:
-        if isinstance(pod, Pod):
-            self._enqueue_pod_services(pod, None)
 
     def _slice_event(self, s: EndpointSlice, deleted: bool) -> None:
         key = su.service_key_of_slice(s)
