@@ -1,4 +1,65 @@
-"""Fixtures of the e2e tests. test_compose (marked ``docker`` and ``e2e``: needs Docker and
-minutes) brings up the docker-compose cluster with deploy/up.sh and drives it with minictl,
-curl and docker; test_readme checks the README's promises against docs/ and needs nothing
-running. Neither uses the session etcd and API server of tests/conftest.py."""
+"""Fixtures of the e2e tests. test_compose and test_tour (marked ``docker`` and ``e2e``: need
+Docker and minutes) share ONE docker-compose cluster per run, brought up by deploy/up.sh (the
+session-scoped ``cluster`` fixture); test_compose drives it with minictl, curl and docker,
+test_tour runs every command of docs/inside.md on it. test_readme checks the README's promises
+against docs/ and needs nothing running. None uses the session etcd and API server of
+tests/conftest.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from testing.support import ROOT
+
+PORT = int(os.environ.get("MINIK8S_API_PORT", "8080"))
+SERVER = f"http://127.0.0.1:{PORT}"
+COMPOSE = ["docker", "compose", "--project-directory", str(ROOT), "-f",
+           str(ROOT / "docker-compose.yml")]
+
+
+def _docker_ok() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+
+
+def _api_ready() -> bool:
+    try:
+        with urllib.request.urlopen(SERVER + "/readyz", timeout=2) as r:
+            return bool(r.status == 200)
+    except Exception:
+        return False
+
+
+def sh(argv: list[str], timeout: float = 120, check: bool = True,
+       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                       env={**os.environ, **(env or {})})
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} exited {p.returncode}\n"
+                             f"stdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[str]:
+    """The compose cluster at SERVER, once per run. A cluster that was already up is left up;
+    one this fixture started is stopped at the end (deploy/down.sh, state kept)."""
+    if not _docker_ok():
+        pytest.skip("needs a Docker daemon (docker info failed)")
+    was_up = _api_ready()
+    started = time.monotonic()
+    sh(["bash", str(ROOT / "deploy" / "up.sh")], timeout=900,
+       env={"MINIK8S_API_PORT": str(PORT)})
+    print(f"deploy/up.sh took {time.monotonic() - started:.1f}s (cluster was "
+          f"{'already up' if was_up else 'down'})")
+    yield SERVER
+    if not was_up:
+        sh(["bash", str(ROOT / "deploy" / "down.sh")], timeout=180, check=False)

@@ -6,17 +6,13 @@ node-2 whose IPs serve the nginx page, each a pause + nginx pair in ``docker ps`
 ``set image`` and deletion must show in Docker; ``docker compose down``/``up`` keeps the state;
 and the README's curl walk-through (deploy/curl-examples.sh) runs as written.
 
-The tests share one cluster and one namespace and run in file order; each says what it
-waited for when it fails. A cluster that was already up is left up; one this module
-started is stopped at the end (deploy/down.sh, state kept).
+The tests share one namespace and run in file order; each says what it waited for when it
+fails. The cluster is conftest's session fixture, shared with test_tour.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
 import urllib.error
@@ -28,38 +24,11 @@ from typing import Any
 import pytest
 
 from testing.support import ROOT, unique, wait_for
+from tests.e2e.conftest import COMPOSE, PORT, SERVER, _api_ready, sh
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(900)]
 
-PORT = int(os.environ.get("MINIK8S_API_PORT", "8080"))
-SERVER = f"http://127.0.0.1:{PORT}"
 NODES = {"node-1", "node-2"}
-COMPOSE = ["docker", "compose", "--project-directory", str(ROOT), "-f",
-           str(ROOT / "docker-compose.yml")]
-
-
-def _docker_ok() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-
-
-def _api_ready() -> bool:
-    try:
-        with urllib.request.urlopen(SERVER + "/readyz", timeout=2) as r:
-            return bool(r.status == 200)
-    except Exception:
-        return False
-
-
-def sh(argv: list[str], timeout: float = 120, check: bool = True,
-       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                       env={**os.environ, **(env or {})})
-    if check and p.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)} exited {p.returncode}\n"
-                             f"stdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}")
-    return p
 
 
 def api(path: str) -> Any:
@@ -70,21 +39,6 @@ def api(path: str) -> Any:
 def http_get(url: str, timeout: float = 3) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return str(r.read().decode(errors="replace"))
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    if not _docker_ok():
-        pytest.skip("needs a Docker daemon (docker info failed)")
-    was_up = _api_ready()
-    started = time.monotonic()
-    sh(["bash", str(ROOT / "deploy" / "up.sh")], timeout=900,
-       env={"MINIK8S_API_PORT": str(PORT)})
-    print(f"deploy/up.sh took {time.monotonic() - started:.1f}s (cluster was "
-          f"{'already up' if was_up else 'down'})")
-    yield SERVER
-    if not was_up:
-        sh(["bash", str(ROOT / "deploy" / "down.sh")], timeout=180, check=False)
 
 
 @pytest.fixture(scope="module")
