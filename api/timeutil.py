@@ -1,7 +1,10 @@
-"""RFC 3339 timestamps as Kubernetes writes them: UTC, whole seconds, with a ``Z``."""
+"""RFC 3339 timestamps as Kubernetes writes them (UTC, whole seconds, with a ``Z``), and
+durations as Kubernetes' flags take them (Go's time.ParseDuration units)."""
 
 from __future__ import annotations
 
+import argparse
+import re
 import time
 from datetime import UTC, datetime
 
@@ -76,3 +79,30 @@ def since(timestamp: str | None, now: datetime | None = None) -> str:
     except ValueError:
         return "<unknown>"
     return human_duration(((now or datetime.now(UTC)) - t).total_seconds())
+
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go-style duration (``40s``, ``1m30s``, ``250ms``, ``1h``: the units of
+    time.ParseDuration that flags use) or in a bare number of seconds (``2.5``); ValueError
+    ``invalid duration "..."`` otherwise."""
+    t = text.strip()
+    if _SECONDS.fullmatch(t):
+        return float(t)
+    parts = _DURATION_PART.findall(t)
+    if not parts or "".join(n + u for n, u in parts) != t:
+        raise ValueError(f'invalid duration "{text}"')
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
+def duration_flag(text: str) -> float:
+    """``parse_duration`` as an argparse type (the services' duration flags)."""
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r} (e.g. 30s, 1m30s, 500ms)") from None

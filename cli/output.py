@@ -4,7 +4,6 @@ checks, and kubectl's status lines (tables are the server's, laid out by cli.tab
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import click
 import yaml
 
+from api import timeutil
 from api.models.core import TypedObject
 from api.resources import ResourceInfo
 from cli import jsonpath, tables
@@ -253,21 +253,9 @@ def done(info: ResourceInfo, name: str, verb: str) -> None:
     click.echo(f"{tables.qualified_name(info, name)} {verb}")
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-
-
 def parse_duration(text: str) -> float:
-    """``30s``, ``5m``, ``1h``, ``250ms`` or bare seconds; 0 means no limit."""
-    total = 0.0
-    rest = text.strip()
-    if not rest:
-        raise CliError(f'invalid duration "{text}"')
-    for part in re.findall(r"\d+(?:\.\d+)?(?:ms|s|m|h)?", rest):
-        m = _DURATION.match(part)
-        if not m:
-            raise CliError(f'invalid duration "{text}"')
-        unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
-        total += float(m.group(1)) * unit
-    if "".join(re.findall(r"\d+(?:\.\d+)?(?:ms|s|m|h)?", rest)) != rest:
-        raise CliError(f'invalid duration "{text}"')
-    return total
+    """``30s``, ``5m``, ``1h30m``, ``250ms`` or bare seconds; 0 means no limit."""
+    try:
+        return timeutil.parse_duration(text)
+    except ValueError as e:
+        raise CliError(str(e)) from None

@@ -6,12 +6,12 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import signal
 import socket
 import sys
 from collections.abc import Sequence
 
+from api.timeutil import duration_flag
 from client.events import EventRecorder
 from client.informer import SharedInformerFactory
 from client.leaderelection import LeaderElector
@@ -32,21 +32,6 @@ LEASE_NAMESPACE = "kube-system"
 LEASE_NAME = "minik8s-controller-manager"
 COMPONENT = "controller-manager"
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def duration(text: str) -> float:
-    """Go-style durations (``40s``, ``1m30s``, ``500ms``) or plain seconds."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 40s, 5m, 500ms)")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="minik8s-controller-manager",
@@ -60,13 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"run for leadership on the Lease {LEASE_NAMESPACE}/{LEASE_NAME}")
     p.add_argument("--lease-namespace", default=LEASE_NAMESPACE)
     p.add_argument("--lease-name", default=LEASE_NAME)
-    p.add_argument("--leader-elect-lease-duration", type=duration, default=15.0, metavar="D")
-    p.add_argument("--leader-elect-renew-deadline", type=duration, default=10.0, metavar="D")
-    p.add_argument("--leader-elect-retry-period", type=duration, default=2.0, metavar="D")
+    p.add_argument("--leader-elect-lease-duration", type=duration_flag, default=15.0, metavar="D")
+    p.add_argument("--leader-elect-renew-deadline", type=duration_flag, default=10.0, metavar="D")
+    p.add_argument("--leader-elect-retry-period", type=duration_flag, default=2.0, metavar="D")
     p.add_argument("--identity", default=None, help="leader identity (default hostname_pid)")
-    p.add_argument("--node-monitor-grace-period", type=duration, default=40.0, metavar="D",
+    p.add_argument("--node-monitor-grace-period", type=duration_flag, default=40.0, metavar="D",
                    help="a node whose lease is not renewed for this long is unreachable")
-    p.add_argument("--node-monitor-period", type=duration, default=5.0, metavar="D")
+    p.add_argument("--node-monitor-period", type=duration_flag, default=5.0, metavar="D")
     p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
                    metavar="N", help="eviction delay from an unreachable node for pods "
                                      "without a toleration")
@@ -80,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrent-endpoint-syncs", type=int, default=5, metavar="N")
     p.add_argument("--concurrent-service-endpoint-syncs", type=int, default=5, metavar="N",
                    help="EndpointSlice controller workers")
-    p.add_argument("--endpoint-updates-batch-period", type=duration, default=0.0, metavar="D",
+    p.add_argument("--endpoint-updates-batch-period", type=duration_flag, default=0.0, metavar="D",
                    help="wait this long after a pod change before writing its Services' "
                         "Endpoints and EndpointSlices, so that changes in a burst make one "
                         "write (0: at once)")

@@ -21,7 +21,6 @@ import contextlib
 import ipaddress
 import json
 import logging
-import re
 import signal
 import socket
 import sys
@@ -32,27 +31,13 @@ import psutil
 
 from api.models import Node, Service
 from api.models.discovery import EndpointSlice
+from api.timeutil import duration_flag
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
 from proxy import iptables, nftables, rules
 from proxy.proxier import Proxier
 
 log = logging.getLogger("proxy")
-
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def duration(text: str) -> float:
-    """Go-style durations (``30s``, ``1m``, ``500ms``) or plain seconds."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 30s, 1m, 500ms)")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
-
 
 def cidr(text: str) -> str:
     if not text:
@@ -95,9 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "addresses inside them (default: every local address but 127/8)")
     p.add_argument("--masquerade-all", action="store_true",
                    help="masquerade every packet sent to a cluster IP")
-    p.add_argument("--sync-period", type=duration, default=30.0, metavar="D",
+    p.add_argument("--sync-period", type=duration_flag, default=30.0, metavar="D",
                    help="the longest time between full syncs")
-    p.add_argument("--min-sync-period", type=duration, default=1.0, metavar="D",
+    p.add_argument("--min-sync-period", type=duration_flag, default=1.0, metavar="D",
                    help="the shortest time between syncs after the first two of a burst")
     p.add_argument("--healthz-bind-address", type=bind_address, default=("0.0.0.0", 10256),
                    metavar="HOST:PORT",

@@ -282,7 +282,7 @@ def test_controllers_flag_and_durations() -> None:
 
     import pytest
 
-    from controllers.main import duration
+    from api.timeutil import duration_flag as duration
     from controllers.manager import ControllersFlagError, enabled_controllers
 
     assert enabled_controllers("*") == ["deployment", "replicaset", "garbagecollector",
