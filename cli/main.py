@@ -23,7 +23,9 @@ from cli import (
     expose,
     get,
     info,
+    label,
     logs,
+    patch_cmd,
     portforward_cmd,
     rollout,
     trace,
@@ -103,6 +105,9 @@ def _register() -> None:
     cli.add_command(create.run_cmd)
     cli.add_command(delete.delete_cmd)
     cli.add_command(apply_cmd.apply_cmd)
+    cli.add_command(label.label_cmd)
+    cli.add_command(label.annotate_cmd)
+    cli.add_command(patch_cmd.patch_cmd)
     cli.add_command(expose.expose_cmd)
     cli.add_command(workload.scale_cmd)
     cli.add_command(workload.set_cmd)

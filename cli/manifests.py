@@ -17,12 +17,14 @@ Manifest = dict[str, Any]
 EXTENSIONS = (".yaml", ".yml", ".json")
 
 
-def _read(source: str) -> list[tuple[str, str]]:
+def _read(source: str, recursive: bool = False) -> list[tuple[str, str]]:
     if source == "-":
         return [("STDIN", sys.stdin.read())]
     p = Path(source)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in EXTENSIONS)
+        # kubectl: a directory's own files; with -R also those of its subdirectories.
+        found = p.rglob("*") if recursive else p.iterdir()
+        files = sorted(f for f in found if f.is_file() and f.suffix in EXTENSIONS)
         if not files:
             raise CliError(f'error reading [{source}]: recognized file extensions are '
                            f"[{' '.join(EXTENSIONS)}]")
@@ -73,12 +75,12 @@ def _short(doc: Any) -> str:
     return json.dumps(doc, separators=(",", ":"))[:120]
 
 
-def load(sources: tuple[str, ...]) -> list[Manifest]:
+def load(sources: tuple[str, ...], recursive: bool = False) -> list[Manifest]:
     if not sources:
         raise CliError("must specify one of -f and -k")
     out: list[Manifest] = []
     for src in sources:
-        for name, text in _read(src):
+        for name, text in _read(src, recursive):
             for doc in _docs(name, text):
                 out.extend(_flatten(doc, name))
     if not out:
