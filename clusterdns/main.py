@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from api.models import Namespace
 from api.models.core import Service
 from api.models.discovery import EndpointSlice
+from client.httpserve import PROMETHEUS, Reply, serve_http, text
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
 from clusterdns.records import ClusterRecords
@@ -40,7 +41,6 @@ from clusterdns.server import (
     metrics_text,
     parse_upstream,
     resolv_conf_nameservers,
-    serve_http,
 )
 
 log = logging.getLogger("clusterdns")
@@ -105,21 +105,21 @@ class ClusterDns:
         await self.factory.start_all()
         port = await self.server.start()
 
-        async def health() -> tuple[int, str]:
-            return 200, "OK"
+        def health() -> Reply:
+            return text(200, "OK")
 
-        async def ready() -> tuple[int, str]:
-            return (200, "OK") if self.synced() else (503, "caches not synced")
+        def ready() -> Reply:
+            return text(200, "OK") if self.synced() else text(503, "caches not synced")
 
-        async def metrics() -> tuple[int, str]:
-            return 200, metrics_text(self.handler.stats, self.started)
+        def metrics() -> Reply:
+            return 200, PROMETHEUS, metrics_text(self.handler.stats, self.started).encode()
 
         routes = {"health": {"/health": health}, "ready": {"/ready": ready},
                   "metrics": {"/metrics": metrics}}
         for name, want in list(self.http_ports.items()):
             if want < 0:
                 continue
-            srv = await serve_http(self.address, want, routes[name])  # type: ignore[arg-type]
+            srv = await serve_http(self.address, want, routes[name])
             self._http.append(srv)
             self.http_ports[name] = srv.sockets[0].getsockname()[1]
         return port

@@ -33,7 +33,7 @@ import logging
 import random
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dnslib import (
@@ -488,34 +488,6 @@ class DnsServer:
 
 
 # ---- health, readiness, metrics ---------------------------------------------------
-
-
-async def serve_http(host: str, port: int,
-                     routes: dict[str, Callable[[], Awaitable[tuple[int, str]]]]
-                     ) -> asyncio.Server:
-    """A minimal HTTP/1.0 responder for /health, /ready and /metrics."""
-    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(5):
-                line = await reader.readline()
-                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    pass
-            parts = line.decode("latin-1").split()
-            path = parts[1].split("?")[0] if len(parts) >= 2 else "/"
-            route = routes.get(path)
-            status, body = await route() if route else (404, "404 page not found\n")
-            reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}.get(status, "")
-            data = body.encode()
-            writer.write(f"HTTP/1.0 {status} {reason}\r\nContent-Type: text/plain\r\n"
-                         f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-    return await asyncio.start_server(client, host, port)
 
 
 def metrics_text(stats: Stats, started: float) -> str:

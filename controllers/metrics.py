@@ -7,10 +7,10 @@ the event loop that runs the controllers, so that the numbers are read without l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 from client.controller import Controller
+from client.httpserve import PROMETHEUS, Reply, serve_http, text
 
 _FAMILIES = (
     # (metric, help, type, queue-metrics key)
@@ -44,29 +44,9 @@ def render(controllers: list[Controller], leading: bool) -> str:
 
 async def serve(host: str, port: int, controllers: Callable[[], list[Controller]],
                 leading: Callable[[], bool]) -> asyncio.Server:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = request.decode("latin-1").split()
-            path = parts[1].split("?")[0] if len(parts) > 1 else ""
-            if path == "/metrics":
-                status, ctype = "200 OK", "text/plain; version=0.0.4"
-                body = render(controllers(), leading()).encode()
-            elif path in ("/healthz", "/livez", "/readyz"):
-                status, ctype, body = "200 OK", "text/plain", b"ok"
-            else:
-                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
-            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-                         .encode() + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+    def metrics() -> Reply:
+        return 200, PROMETHEUS, render(controllers(), leading()).encode()
 
-    return await asyncio.start_server(handle, host, port)
+    ok = text(200, "ok")
+    return await serve_http(host, port, {"/metrics": metrics, "/healthz": lambda: ok,
+                                         "/livez": lambda: ok, "/readyz": lambda: ok})

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
@@ -32,6 +31,7 @@ import psutil
 from api.models import Node, Service
 from api.models.discovery import EndpointSlice
 from api.timeutil import duration_flag
+from client.httpserve import PROMETHEUS, Reply, serve_http
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
 from proxy import iptables, nftables, rules
@@ -139,38 +139,15 @@ def render_metrics(px: Proxier) -> str:
 async def serve_health(host: str, port: int, px: Proxier) -> asyncio.Server:
     """kube-proxy's healthz server (/healthz, /livez with lastUpdated/currentTime) plus
     its /metrics, from the event loop that runs the syncs."""
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = request.decode("latin-1").split()
-            path = parts[1].split("?")[0] if len(parts) > 1 else ""
-            if path == "/metrics":
-                status, ctype = "200 OK", "text/plain; version=0.0.4"
-                body = render_metrics(px).encode()
-            elif path in ("/healthz", "/livez"):
-                ok = px.healthy()
-                status = "200 OK" if ok else "503 Service Unavailable"
-                ctype = "application/json"
-                fmt = "%Y-%m-%dT%H:%M:%SZ"
-                body = json.dumps({
-                    "lastUpdated": time.strftime(fmt, time.gmtime(px.stats.last_synced)),
-                    "currentTime": time.strftime(fmt, time.gmtime())}).encode()
-            else:
-                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
-            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-                         .encode() + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+    def health() -> Reply:
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        body = json.dumps({"lastUpdated": time.strftime(fmt, time.gmtime(px.stats.last_synced)),
+                           "currentTime": time.strftime(fmt, time.gmtime())}).encode()
+        return (200 if px.healthy() else 503), "application/json", body
 
-    return await asyncio.start_server(handle, host, port)
+    return await serve_http(host, port, {
+        "/metrics": lambda: (200, PROMETHEUS, render_metrics(px).encode()),
+        "/healthz": health, "/livez": health})
 
 
 async def serve(args: argparse.Namespace) -> int:
