@@ -17,7 +17,7 @@ import click
 from api import resources
 from api.models.core import TypedObject
 from api.resources import ResourceInfo
-from cli import output, server_tables, tables
+from cli import jsonpath, manifests, output, server_tables, sorting, tables
 from cli.context import State, resolve_kind, split_ref, state
 from cli.errors import CliError, format_api_error
 from cli.options import common
@@ -25,6 +25,8 @@ from cli.tables import Table
 from client.errors import Gone, NotFound
 
 Pair = tuple[ResourceInfo, TypedObject]
+# An object asked for by name: its kind, name and namespace (None for cluster-scoped kinds).
+Named = tuple[ResourceInfo, str, str | None]
 T = TypeVar("T")
 
 
@@ -44,15 +46,25 @@ def parse_kinds(spec: str) -> list[ResourceInfo]:
 
 
 def list_table(st: State, info: ResourceInfo, *, all_namespaces: bool, selector: str | None,
-               field_selector: str | None) -> Table:
+               field_selector: str | None, sort_by: str | None = None) -> Table:
     """The server's Table of a kind, rows sorted as ``list_kind`` sorts objects (events
-    need their times, so their rows carry the whole object)."""
+    need their times, so their rows carry the whole object), or by ``--sort-by``'s field
+    of each row's object (then all rows carry theirs, as kubectl asks for them)."""
     ns = None if (all_namespaces or not info.namespaced) else st.namespace
     table = server_tables.list_table(
         st.client, info, ns, label_selector=selector, field_selector=field_selector,
-        include_object="Object" if info is resources.EVENTS else None)
+        include_object="Object" if info is resources.EVENTS or sort_by else None)
     table["rows"] = tables.sort_rows(info, table.get("rows") or [])
+    if sort_by:
+        table["rows"] = sort_table_rows(table["rows"], sort_by)
     return table
+
+
+def sort_table_rows(table_rows: list[tables.TableRow], sort_by: str) -> list[tables.TableRow]:
+    """kubectl's TableSorter: when no row's object has the field, kubectl prints no rows
+    (and says "No resources found"); so does minictl."""
+    ordered = sorting.sort(table_rows, sort_by, lambda r: r.get("object") or {}, strict=False)
+    return [] if ordered is None else ordered
 
 
 def list_kind(st: State, info: ResourceInfo, *, all_namespaces: bool, selector: str | None,
@@ -84,6 +96,15 @@ def no_resources(st: State, all_namespaces: bool, namespaced: bool) -> str:
 @click.option("-w", "--watch", is_flag=True, help="After listing, stream changes as rows.")
 @click.option("--watch-only", is_flag=True, help="Stream changes without listing first.")
 @click.option("--show-labels", is_flag=True, help="Add a LABELS column.")
+@click.option("-L", "--label-columns", multiple=True, metavar="KEY[,KEY...]",
+              help="A column per label key (header: the key's last path segment, upper "
+                   "case), e.g. -L app,tier; may be repeated.")
+@click.option("--sort-by", metavar="JSONPATH",
+              help="Sort by this field of the objects, e.g. .metadata.creationTimestamp "
+                   "or '{.status.podIP}'.")
+@click.option("-f", "--filename", "filenames", multiple=True, metavar="FILE|DIR|-",
+              help="Get the objects named in these manifests (YAML/JSON, several documents, "
+                   "a directory's files, - for stdin).")
 @click.option("--no-headers", is_flag=True, help="Print table rows without the header.")
 @click.option("--allow-missing-template-keys", type=bool, default=True, show_default=True,
               help="Print nothing for a key the JSONPath template names but the object "
@@ -93,7 +114,8 @@ def no_resources(st: State, all_namespaces: bool, namespaced: bool) -> str:
 @common
 def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
             field_selector: str | None, all_namespaces: bool, watch: bool, watch_only: bool,
-            show_labels: bool, no_headers: bool, allow_missing_template_keys: bool,
+            show_labels: bool, label_columns: tuple[str, ...], sort_by: str | None,
+            filenames: tuple[str, ...], no_headers: bool, allow_missing_template_keys: bool,
             request_timeout: str) -> None:
     """Display one or many resources.
 
@@ -108,6 +130,8 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
       minictl get svc,ep,endpointslices -o wide
       minictl get pod/nginx-abc deploy/nginx -o yaml
       minictl get pods -A -w
+      minictl get pods -L app --show-labels --sort-by=.metadata.creationTimestamp
+      minictl get -f deploy.yaml
       minictl get pods -o jsonpath='{range .items[*]}{.metadata.name}{"\\t"}{.status.podIP}{"\\n"}{end}'
       minictl get pods -o custom-columns=NAME:.metadata.name,NODE:.spec.nodeName
     """
@@ -116,54 +140,53 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
     printer = output.template_printer(fmt, no_headers=no_headers,
                                       allow_missing=allow_missing_template_keys)
     limit = output.parse_duration(request_timeout)
-    if not args:
+    label_keys = tuple(k.strip() for spec in label_columns for k in spec.split(",")
+                       if k.strip())
+    if sort_by is not None:
+        sorting.parse(sort_by)  # a bad path fails before any request
+    if filenames:
+        if args:
+            raise CliError("Resource(s) were provided, but no name was specified")
+        named = _from_manifests(st, filenames)
+        kinds: list[ResourceInfo] = []
+    elif not args:
         raise CliError("you must specify the type of resource to get. Use \"minictl get all\" "
                        "or one of: pods, services, endpoints, deployments, replicasets, nodes, "
                        "namespaces, events")
-    named: list[tuple[ResourceInfo, str]] = []
-    kinds: list[ResourceInfo] = []
-    if any("/" in a for a in args):
-        if not all("/" in a for a in args):
-            raise CliError("there is no need to specify a resource type as a separate argument "
-                           "when passing arguments in resource/name form (e.g. 'minictl get "
-                           "resource/<resource_name>' instead of 'minictl get resource "
-                           "resource/<resource_name>'")
-        named = [split_ref(a) for a in args]
     else:
-        kinds = parse_kinds(args[0])
-        if len(args) > 1:
-            if len(kinds) > 1:
-                raise CliError("you may only specify a single resource type when naming objects")
-            named = [(kinds[0], n) for n in args[1:]]
-    if (selector or field_selector) and named:
+        named, kinds = _from_args(st, args)
+    if (selector or field_selector) and named and not filenames:
         raise CliError("selectors cannot be used when naming objects")
+    if all_namespaces and named and not filenames:
+        raise CliError("a resource cannot be retrieved by name across all namespaces")
 
     if watch or watch_only:
-        watched = {i for i, _ in named} | set(kinds)
+        watched = {i for i, _, _ in named} | set(kinds)
         if len(watched) != 1:
             raise CliError("watch is only supported on individual resources and resource "
                            f"collections, but {len(watched)} resource types were found")
         info = next(iter(watched))
-        names = [n for _, n in named]
+        names = [n for _, n, _ in named]
         _watch(st, info, names, fmt, all_namespaces=all_namespaces, selector=selector,
                field_selector=field_selector, watch_only=watch_only, limit=limit,
-               show_labels=show_labels, no_headers=no_headers, printer=printer)
+               show_labels=show_labels, no_headers=no_headers, printer=printer,
+               label_keys=label_keys)
         return
 
-    with_kind = len(kinds) > 1 or len({i for i, _ in named}) > 1 or (
+    with_kind = len(kinds) > 1 or len({i for i, _, _ in named}) > 1 or (
         bool(args) and args[0] == "all")
     if fmt in (None, "wide") and printer is None:
         _print_tables(st, kinds, named, wide=fmt == "wide", all_namespaces=all_namespaces,
                       selector=selector, field_selector=field_selector, with_kind=with_kind,
-                      show_labels=show_labels, no_headers=no_headers)
+                      show_labels=show_labels, no_headers=no_headers, label_keys=label_keys,
+                      sort_by=sort_by)
         return
 
     pairs: list[Pair] = []
     errors: list[str] = []
     if named:
-        for info, name in named:
+        for info, name, ns in named:
             try:
-                ns = st.namespace if info.namespaced else None
                 pairs.append((info, st.client.get(info.model, name, ns)))
             except NotFound as exc:
                 errors.append(format_api_error(exc, st.server))
@@ -172,6 +195,8 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
             items, _ = list_kind(st, info, all_namespaces=all_namespaces, selector=selector,
                                  field_selector=field_selector)
             pairs.extend((info, o) for o in items)
+    if sort_by and pairs:
+        pairs = sorting.sort(pairs, sort_by, lambda p: output.wire(*p)) or pairs
     if pairs:
         output.print_objects(pairs, fmt, single=bool(named) and len(named) == 1,
                              printer=printer)
@@ -185,6 +210,37 @@ def get_cmd(args: tuple[str, ...], output_: str | None, selector: str | None,
     _fail_on(errors)
 
 
+def _from_args(st: State, args: tuple[str, ...]) -> tuple[list[Named], list[ResourceInfo]]:
+    """``KIND[,KIND...] [NAME...]`` or ``KIND/NAME...``: the named objects, else the kinds."""
+    def with_ns(info: ResourceInfo, name: str) -> Named:
+        return info, name, st.namespace if info.namespaced else None
+
+    if any("/" in a for a in args):
+        if not all("/" in a for a in args):
+            raise CliError("there is no need to specify a resource type as a separate argument "
+                           "when passing arguments in resource/name form (e.g. 'minictl get "
+                           "resource/<resource_name>' instead of 'minictl get resource "
+                           "resource/<resource_name>'")
+        return [with_ns(*split_ref(a)) for a in args], []
+    kinds = parse_kinds(args[0])
+    if len(args) > 1:
+        if len(kinds) > 1:
+            raise CliError("you may only specify a single resource type when naming objects")
+        return [with_ns(kinds[0], n) for n in args[1:]], kinds
+    return [], kinds
+
+
+def _from_manifests(st: State, filenames: tuple[str, ...]) -> list[Named]:
+    """``get -f``: the objects the manifests name, each in its manifest's namespace (or
+    ``-n``'s), in the files' order."""
+    out: list[Named] = []
+    for doc in manifests.load(filenames):
+        info = manifests.info_of(doc)
+        ns = manifests.namespace_of(doc, info, st.namespace, st.explicit_namespace)
+        out.append((info, manifests.name_of(doc), ns))
+    return out
+
+
 def _fail_on(errors: list[str]) -> None:
     if errors:
         for e in errors:
@@ -192,18 +248,24 @@ def _fail_on(errors: list[str]) -> None:
         raise SystemExit(1)
 
 
-def _print_tables(st: State, kinds: list[ResourceInfo], named: list[tuple[ResourceInfo, str]],
+def _print_tables(st: State, kinds: list[ResourceInfo], named: list[Named],
                   *, wide: bool, all_namespaces: bool, selector: str | None,
                   field_selector: str | None, with_kind: bool, show_labels: bool,
-                  no_headers: bool) -> None:
+                  no_headers: bool, label_keys: tuple[str, ...] = (),
+                  sort_by: str | None = None) -> None:
     """The server's Tables, one per kind in the order kinds were asked for."""
+    if sort_by and len(named or kinds) > 1:
+        # kubectl sorts several Tables (named objects, several kinds) as objects, and a
+        # Table has no such field: it fails so, and so does minictl.
+        raise CliError(f'couldn\'t find any field with path "{jsonpath.relaxed(sort_by)}" '
+                       "in the list of objects")
     by_kind: dict[ResourceInfo, Table] = {}
     errors: list[str] = []
     if named:
-        for info, name in named:
+        for info, name, ns in named:
             try:
-                ns = st.namespace if info.namespaced else None
-                one = server_tables.get_table(st.client, info, name, ns)
+                one = server_tables.get_table(st.client, info, name, ns,
+                                              include_object="Object" if sort_by else None)
             except NotFound as exc:
                 errors.append(format_api_error(exc, st.server))
                 continue
@@ -211,10 +273,14 @@ def _print_tables(st: State, kinds: list[ResourceInfo], named: list[tuple[Resour
                 by_kind[info]["rows"] += one.get("rows") or []
             else:
                 by_kind[info] = {**one, "rows": list(one.get("rows") or [])}
+        if sort_by:
+            for table in by_kind.values():
+                table["rows"] = sort_table_rows(table["rows"], sort_by)
+            by_kind = {i: t for i, t in by_kind.items() if t["rows"]}
     else:
         for info in kinds:
             table = list_table(st, info, all_namespaces=all_namespaces, selector=selector,
-                               field_selector=field_selector)
+                               field_selector=field_selector, sort_by=sort_by)
             if table.get("rows"):
                 by_kind[info] = table
     if by_kind:
@@ -222,7 +288,8 @@ def _print_tables(st: State, kinds: list[ResourceInfo], named: list[tuple[Resour
         blocks: list[str] = []
         for info, table in by_kind.items():
             layout = tables.Layout(wide=wide, with_namespace=with_ns, show_labels=show_labels,
-                                   kind=tables.kind_prefix(info) if with_kind else None)
+                                   kind=tables.kind_prefix(info) if with_kind else None,
+                                   label_columns=label_keys)
             lines = [] if no_headers else [tables.header(table, layout)]
             blocks.append(tables.render(lines + tables.rows(table, layout)))
         click.echo("\n\n".join(blocks))
@@ -234,7 +301,8 @@ def _print_tables(st: State, kinds: list[ResourceInfo], named: list[tuple[Resour
 def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
            all_namespaces: bool, selector: str | None, field_selector: str | None,
            watch_only: bool, limit: float, show_labels: bool, no_headers: bool,
-           printer: output.TemplatePrinter | None = None) -> None:
+           printer: output.TemplatePrinter | None = None,
+           label_keys: tuple[str, ...] = ()) -> None:
     if names:
         if len(names) > 1:
             raise CliError("watch is only supported on individual resources and resource "
@@ -244,7 +312,8 @@ def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
     if fmt in (None, "wide") and printer is None:
         _watch_table(st, info, wide=fmt == "wide", all_namespaces=all_namespaces,
                      selector=selector, field_selector=field_selector, watch_only=watch_only,
-                     deadline=deadline, show_labels=show_labels, no_headers=no_headers)
+                     deadline=deadline, show_labels=show_labels, no_headers=no_headers,
+                     label_keys=label_keys)
     else:
         _watch_objects(st, info, fmt, all_namespaces=all_namespaces, selector=selector,
                        field_selector=field_selector, watch_only=watch_only, deadline=deadline,
@@ -253,12 +322,13 @@ def _watch(st: State, info: ResourceInfo, names: list[str], fmt: str | None, *,
 
 def _watch_table(st: State, info: ResourceInfo, *, wide: bool, all_namespaces: bool,
                  selector: str | None, field_selector: str | None, watch_only: bool,
-                 deadline: float | None, show_labels: bool, no_headers: bool) -> None:
+                 deadline: float | None, show_labels: bool, no_headers: bool,
+                 label_keys: tuple[str, ...] = ()) -> None:
     """kubectl get -w: the list as one table, then a row per event (one-row Tables),
     the columns only ever widening."""
     ns = None if (all_namespaces or not info.namespaced) else st.namespace
     layout = tables.Layout(wide=wide, with_namespace=all_namespaces and info.namespaced,
-                           show_labels=show_labels)
+                           show_labels=show_labels, label_columns=label_keys)
     listed = list_table(st, info, all_namespaces=all_namespaces, selector=selector,
                         field_selector=field_selector)
     head = tables.header(listed, layout)

@@ -27,9 +27,11 @@ def _get(client: Client, path: str, params: dict[str, str] | None) -> Table:
     return data
 
 
-def get_table(client: Client, info: ResourceInfo, name: str, namespace: str | None) -> Table:
+def get_table(client: Client, info: ResourceInfo, name: str, namespace: str | None, *,
+              include_object: str | None = None) -> Table:
     """One object as a one-row Table."""
-    return _get(client, info.object_path(name, namespace if info.namespaced else None), None)
+    return _get(client, info.object_path(name, namespace if info.namespaced else None),
+                {"includeObject": include_object} if include_object else None)
 
 
 def list_table(client: Client, info: ResourceInfo, namespace: str | None, *,

@@ -51,6 +51,7 @@ class Layout:
     with_namespace: bool = False
     show_labels: bool = False
     kind: str | None = None  # e.g. "deployment.apps": prefixes the name column
+    label_columns: tuple[str, ...] = ()  # -L: a column per label key, before LABELS
 
 
 def _shown(table: Table, wide: bool) -> list[int]:
@@ -62,7 +63,13 @@ def header(table: Table, layout: Layout) -> Row:
     columns = table.get("columnDefinitions") or []
     names = [str(columns[i].get("name") or "").upper() for i in _shown(table, layout.wide)]
     return ((["NAMESPACE"] if layout.with_namespace else []) + names
+            + label_headers(layout.label_columns)
             + (["LABELS"] if layout.show_labels else []))
+
+
+def label_headers(keys: Sequence[str]) -> Row:
+    """kubectl's formatLabelHeaders: a label key's last path segment, upper-cased."""
+    return [k.split("/")[-1].upper() for k in keys]
 
 
 def cell_text(value: Any) -> str:
@@ -102,10 +109,12 @@ def rows(table: Table, layout: Layout) -> list[Row]:
         if 0 <= name_col < len(cells):
             cells[name_col] = f"{layout.kind}/{cells[name_col]}"
         line = [cell_text(cells[i]) if i < len(cells) else "" for i in shown]
-        if layout.with_namespace or layout.show_labels:
+        if layout.with_namespace or layout.show_labels or layout.label_columns:
             meta = row_metadata(r)
             if layout.with_namespace:
                 line.insert(0, meta.get("namespace") or "")
+            labels = meta.get("labels") or {}
+            line.extend(str(labels.get(k, "")) for k in layout.label_columns)
             if layout.show_labels:
                 line.append(format_labels(meta.get("labels")))
         out.append(line)
