@@ -34,7 +34,7 @@ def test_label_columns_and_show_labels_as_kubectl(server_url: str, ns: str,
     assert masked(mine) == masked(kubectl(*args).stdout)
     # -L repeated and with -o wide; the header lines up with its cells.
     args2 = ("-n", ns, "get", "pods", "-L", "app", "-L", "tier", "-o", "wide", "--no-headers")
-    assert masked(ok(server_url, *args)) == masked(kubectl(*args).stdout)
+    assert masked(ok(server_url, *args2)) == masked(kubectl(*args2).stdout)
 
 
 def test_sort_by_tables_and_names_as_kubectl(server_url: str, ns: str,
