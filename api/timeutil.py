@@ -37,6 +37,16 @@ def parse_time(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
+def parse_time_or_none(s: str | None) -> datetime | None:
+    """``parse_time``, or None for a missing or malformed timestamp."""
+    if not s:
+        return None
+    try:
+        return parse_time(s)
+    except ValueError:
+        return None
+
+
 def human_duration(seconds: float) -> str:
     """apimachinery's ``duration.HumanDuration`` (kubectl's AGE): precise when recent,
     coarser as it grows. Shared by the server's Table printing and minictl's own."""

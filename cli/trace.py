@@ -21,6 +21,7 @@ from api.models import Deployment, Event, Node, Pod, ReplicaSet
 from api.models.core import TypedObject
 from api.resources import ResourceInfo
 from api.timeutil import parse_time
+from api.timeutil import parse_time_or_none as _t
 from api.wellknown import REVISION_ANNOTATION
 from cli.context import State, object_refs, state
 from cli.errors import CliError
@@ -39,15 +40,6 @@ class Step:
     at: datetime | None = None
     children: list[Step] = field(default_factory=list)
     warning: bool = False
-
-
-def _t(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        return parse_time(ts)
-    except ValueError:
-        return None
 
 
 def _event_at(e: Event) -> datetime | None:

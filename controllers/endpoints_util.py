@@ -29,7 +29,7 @@ from api.models.core import (
     ServicePort,
 )
 from api.podutil import get_condition, is_pod_ready, is_terminal
-from api.timeutil import format_time, parse_time
+from api.timeutil import format_time, parse_time_or_none
 from client.cache import LABEL_INDEX, NAMESPACE_INDEX, IndexFunc, Store, meta_key
 
 __all__ = [
@@ -542,15 +542,6 @@ class TriggerTimeTracker:
         self._pods: dict[str, dict[str, datetime]] = {}
         self._svc: dict[str, datetime | None] = {}
 
-    @staticmethod
-    def _parse(ts: str | None) -> datetime | None:
-        if not ts:
-            return None
-        try:
-            return parse_time(ts)
-        except ValueError:
-            return None
-
     def compute(self, key: str, svc: Service, pods: Iterable[Pod]) -> str | None:
         known = key in self._svc
         last_pods = self._pods.get(key, {})
@@ -558,14 +549,14 @@ class TriggerTimeTracker:
         earliest: datetime | None = None
         for p in pods:
             cond = get_condition(p.status.conditions if p.status else None, "Ready")
-            t = self._parse(cond.last_transition_time if cond else None)
+            t = parse_time_or_none(cond.last_transition_time if cond else None)
             if t is None:
                 continue
             now_pods[p.metadata.name or ""] = t
             prev = last_pods.get(p.metadata.name or "")
             if prev is None or t > prev:
                 earliest = t if earliest is None else min(earliest, t)
-        created = self._parse(svc.metadata.creation_timestamp)
+        created = parse_time_or_none(svc.metadata.creation_timestamp)
         prev_svc = self._svc.get(key)
         if created is not None and (prev_svc is None or created > prev_svc):
             earliest = created if earliest is None else min(earliest, created)

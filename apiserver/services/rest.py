@@ -29,6 +29,7 @@ from apiserver.services.allocator import (
     RangeAllocator,
 )
 from apiserver.storage import ConflictError, Storage, StorageError
+from apiserver.strategies.service import service_port_dicts, service_spec
 
 log = logging.getLogger("apiserver.services")
 
@@ -42,30 +43,19 @@ PORTS_KEY = "/registry/ranges/servicenodeports"
 # ---- what a Service holds (pkg/registry/core/service/storage/alloc.go helpers) ---------
 
 
-def _spec(svc: JSONDict) -> JSONDict:
-    spec = svc.get("spec")
-    if not isinstance(spec, dict):
-        spec = svc["spec"] = {}
-    return spec
-
-
-def _ports(svc: JSONDict) -> list[JSONDict]:
-    return [p for p in _spec(svc).get("ports") or [] if isinstance(p, dict)]
-
-
 def needs_cluster_ip(svc: JSONDict) -> bool:
-    return _spec(svc).get("type") != "ExternalName"
+    return service_spec(svc).get("type") != "ExternalName"
 
 
 def needs_node_port(svc: JSONDict) -> bool:
-    spec = _spec(svc)
+    spec = service_spec(svc)
     t = spec.get("type")
     return t == "NodePort" or (t == "LoadBalancer"
                                and spec.get("allocateLoadBalancerNodePorts") is not False)
 
 
 def needs_hc_node_port(svc: JSONDict) -> bool:
-    spec = _spec(svc)
+    spec = service_spec(svc)
     return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
 
 
@@ -73,7 +63,7 @@ def held_ips(svc: JSONDict) -> list[str]:
     """The ClusterIPs a stored Service holds (none for headless or ExternalName)."""
     if not needs_cluster_ip(svc):
         return []
-    ips = _spec(svc).get("clusterIPs") or []
+    ips = service_spec(svc).get("clusterIPs") or []
     return [str(ip) for ip in ips if ip and ip != CLUSTER_IP_NONE]
 
 
@@ -81,11 +71,11 @@ def held_node_ports(svc: JSONDict) -> list[int]:
     """collectServiceNodePorts plus the healthCheckNodePort, each once."""
     out: list[int] = []
     if needs_node_port(svc):
-        for p in _ports(svc):
+        for p in service_port_dicts(svc):
             np = p.get("nodePort")
             if isinstance(np, int) and np and np not in out:
                 out.append(np)
-    hc = _spec(svc).get("healthCheckNodePort")
+    hc = service_spec(svc).get("healthCheckNodePort")
     if needs_hc_node_port(svc) and isinstance(hc, int) and hc and hc not in out:
         out.append(hc)
     return out
@@ -108,9 +98,9 @@ def init_ip_family_fields(svc: JSONDict, old: JSONDict | None = None) -> None:
     as Kubernetes refuses them where the cluster is not configured for them."""
     if not needs_cluster_ip(svc):
         return
-    spec = _spec(svc)
+    spec = service_spec(svc)
     if old is not None and needs_cluster_ip(old):
-        ospec = _spec(old)
+        ospec = service_spec(old)
         if spec.get("ipFamilyPolicy") is None and ospec.get("ipFamilyPolicy") is not None:
             spec["ipFamilyPolicy"] = ospec["ipFamilyPolicy"]
         if not spec.get("ipFamilies") and ospec.get("ipFamilies"):
@@ -169,7 +159,7 @@ class ServiceAllocations:
 
     async def _alloc_cluster_ip(self, svc: JSONDict, dry_run: bool) -> list[str]:
         """txnAllocClusterIPs: the requested clusterIP, or the next free one."""
-        spec = _spec(svc)
+        spec = service_spec(svc)
         if is_headless(svc):
             return []
         requested = spec.get("clusterIP") or None
@@ -192,11 +182,11 @@ class ServiceAllocations:
         allocated."""
         wanted: list[tuple[str, JSONDict, str]] = []  # (path, dict holding it, key)
         if needs_node_port(svc):
-            for i, p in enumerate(_spec(svc).get("ports") or []):
+            for i, p in enumerate(service_spec(svc).get("ports") or []):
                 if isinstance(p, dict):
                     wanted.append((f"spec.ports[{i}].nodePort", p, "nodePort"))
         if needs_hc_node_port(svc):
-            wanted.append(("spec.healthCheckNodePort", _spec(svc), "healthCheckNodePort"))
+            wanted.append(("spec.healthCheckNodePort", service_spec(svc), "healthCheckNodePort"))
         requests: list[int | None] = []
         paths: list[str] = []
         dynamic: list[tuple[JSONDict, str, int]] = []  # (holder, key, index in requests)

@@ -23,53 +23,55 @@ from api.printers import (
 from apiserver.strategies.base import AGE, NAME, JSONDict, Row, Strategy, age_of, column, name_of
 
 
-def _spec(svc: JSONDict) -> JSONDict:
+def service_spec(svc: JSONDict) -> JSONDict:
+    """The Service's spec dict (made when missing): what allocation and printing read."""
     spec = svc.get("spec")
     if not isinstance(spec, dict):
         spec = svc["spec"] = {}
     return spec
 
 
-def _ports(svc: JSONDict) -> list[JSONDict]:
-    ports = _spec(svc).get("ports")
+def service_port_dicts(svc: JSONDict) -> list[JSONDict]:
+    """The Service's ports that are dicts (validation names the others)."""
+    ports = service_spec(svc).get("ports")
     return [p for p in ports if isinstance(p, dict)] if isinstance(ports, list) else []
 
 
 def _needs_cluster_ip(svc: JSONDict) -> bool:
-    return _spec(svc).get("type") != "ExternalName"
+    return service_spec(svc).get("type") != "ExternalName"
 
 
 def _needs_node_port(svc: JSONDict) -> bool:
-    spec = _spec(svc)
+    spec = service_spec(svc)
     return spec.get("type") == "NodePort" or (
         spec.get("type") == "LoadBalancer"
         and spec.get("allocateLoadBalancerNodePorts") is not False)
 
 
 def _needs_hc_node_port(svc: JSONDict) -> bool:
-    spec = _spec(svc)
+    spec = service_spec(svc)
     return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
 
 
 def _externally_accessible(svc: JSONDict) -> bool:
-    spec = _spec(svc)
+    spec = service_spec(svc)
     t = spec.get("type")
     return t in ("LoadBalancer", "NodePort") or (t == "ClusterIP"
                                                  and bool(spec.get("externalIPs")))
 
 
 def _node_ports(svc: JSONDict) -> list[object]:
-    return [p.get("nodePort") or 0 for p in _ports(svc)]
+    return [p.get("nodePort") or 0 for p in service_port_dicts(svc)]
 
 
 def normalize_cluster_ips(new: JSONDict, old: JSONDict | None) -> None:
     """NormalizeClusterIPs (pkg/registry/core/service/strategy.go): clusterIP and
     clusterIPs[0] follow whichever of the two the client changed."""
-    spec = _spec(new)
+    spec = service_spec(new)
     cip = spec.get("clusterIP") or ""
     ips = spec.get("clusterIPs") if isinstance(spec.get("clusterIPs"), list) else []
     if old is not None:
-        ospec = _spec(old)
+        ospec = service_spec(old)
         ocip = ospec.get("clusterIP") or ""
         oips = ospec.get("clusterIPs") if isinstance(ospec.get("clusterIPs"), list) else []
         if cip != ocip and ips == oips:
@@ -93,7 +95,7 @@ def normalize_cluster_ips(new: JSONDict, old: JSONDict | None) -> None:
 def drop_type_dependent_fields(new: JSONDict, old: JSONDict) -> None:
     """dropTypeDependentFields: a type change wipes what the new type does not use and
     the client did not change itself (the allocator releases what it held)."""
-    spec, ospec = _spec(new), _spec(old)
+    spec, ospec = service_spec(new), service_spec(old)
     if _needs_cluster_ip(old) and not _needs_cluster_ip(new):
         if spec.get("clusterIP") == ospec.get("clusterIP") and \
                 spec.get("clusterIPs") == ospec.get("clusterIPs"):
@@ -105,7 +107,7 @@ def drop_type_dependent_fields(new: JSONDict, old: JSONDict) -> None:
             spec.pop("ipFamilyPolicy", None)
     if _needs_node_port(old) and not _needs_node_port(new) and \
             _node_ports(new) == _node_ports(old):
-        for p in _ports(new):
+        for p in service_port_dicts(new):
             p.pop("nodePort", None)
     if _needs_hc_node_port(old) and not _needs_hc_node_port(new) and \
             spec.get("healthCheckNodePort") == ospec.get("healthCheckNodePort"):
@@ -127,7 +129,7 @@ def drop_type_dependent_fields(new: JSONDict, old: JSONDict) -> None:
 def patch_allocated_values(new: JSONDict, old: JSONDict) -> None:
     """patchAllocatedValues (storage.go): a client that leaves out the clusterIP or the
     nodePorts the Service holds (``kubectl replace`` of its manifest) keeps them."""
-    spec, ospec = _spec(new), _spec(old)
+    spec, ospec = service_spec(new), service_spec(old)
     if _needs_cluster_ip(old) and _needs_cluster_ip(new):
         if not spec.get("clusterIP") and ospec.get("clusterIP"):
             spec["clusterIP"] = ospec["clusterIP"]
@@ -135,8 +137,8 @@ def patch_allocated_values(new: JSONDict, old: JSONDict) -> None:
             spec["clusterIPs"] = list(ospec["clusterIPs"])
     if _needs_node_port(old) and _needs_node_port(new):
         used = {n for n in _node_ports(old) if n} & {n for n in _node_ports(new) if n}
-        by_name = {p.get("name") or "": p.get("nodePort") for p in _ports(old)}
-        for p in _ports(new):
+        by_name = {p.get("name") or "": p.get("nodePort") for p in service_port_dicts(old)}
+        for p in service_port_dicts(new):
             if not p.get("nodePort"):
                 val = by_name.get(p.get("name") or "")
                 if val and val not in used:
