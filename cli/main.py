@@ -29,6 +29,7 @@ from cli import (
     portforward_cmd,
     rollout,
     trace,
+    wait_cmd,
     workload,
 )
 from cli.context import State
@@ -108,6 +109,7 @@ def _register() -> None:
     cli.add_command(label.label_cmd)
     cli.add_command(label.annotate_cmd)
     cli.add_command(patch_cmd.patch_cmd)
+    cli.add_command(wait_cmd.wait_cmd)
     cli.add_command(expose.expose_cmd)
     cli.add_command(workload.scale_cmd)
     cli.add_command(workload.set_cmd)
