@@ -72,11 +72,11 @@ def _info(**kw: object) -> ResourceInfo:
 PODS = _info(
     kind="Pod", plural="pods", singular="pod", group="", version="v1", namespaced=True,
     model=Pod, short_names=("po",), categories=("all",),
-    subresources=("status", "binding", "log", "exec", "attach", "portforward"),
+    subresources=("status", "binding", "log", "exec", "attach", "portforward", "proxy"),
 )
 NODES = _info(
     kind="Node", plural="nodes", singular="node", group="", version="v1", namespaced=False,
-    model=Node, short_names=("no",), subresources=("status",),
+    model=Node, short_names=("no",), subresources=("status", "proxy"),
 )
 NAMESPACES = _info(
     kind="Namespace", plural="namespaces", singular="namespace", group="", version="v1",
@@ -112,7 +112,7 @@ SECRETS = _info(
 SERVICES = _info(
     kind="Service", plural="services", singular="service", group="", version="v1",
     namespaced=True, model=Service, short_names=("svc",), categories=("all",),
-    subresources=("status",),
+    subresources=("status", "proxy"),
 )
 ENDPOINTS = _info(
     kind="Endpoints", plural="endpoints", singular="endpoints", group="", version="v1",

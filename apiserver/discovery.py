@@ -35,6 +35,8 @@ _SUBRESOURCES: dict[str, tuple[str | None, tuple[str, ...], str | None, str | No
     "exec": ("PodExecOptions", ("create", "get"), None, None),
     "attach": ("PodAttachOptions", ("create", "get"), None, None),
     "portforward": ("PodPortForwardOptions", ("create", "get"), None, None),
+    # PodProxyOptions, ServiceProxyOptions, NodeProxyOptions
+    "proxy": ("ProxyOptions", ("create", "delete", "get", "patch", "update"), None, None),
 }
 
 
@@ -103,7 +105,8 @@ def resource_entries(r: ResourceInfo) -> list[JSONDict]:
     for sub in r.subresources:
         kind, verbs, group, version = _SUBRESOURCES.get(sub, (None, ("get",), None, None))
         entry: JSONDict = {"name": f"{r.plural}/{sub}", "singularName": "",
-                           "namespaced": r.namespaced, "kind": kind or r.kind,
+                           "namespaced": r.namespaced,
+                           "kind": r.kind + (kind or "") if sub == "proxy" else kind or r.kind,
                            "verbs": list(verbs)}
         if group is not None:
             entry["group"] = group

@@ -82,10 +82,10 @@ def resolve(group: str, version: str, rest: str, path: str) -> Target:
         if info.namespaced and len(parts) > 1:
             # /api/v1/pods/<name> does not exist: pods are reached through a namespace.
             raise errors.path_not_found(path)
-    if len(parts) > 3:
+    if len(parts) > 3 and parts[2] != "proxy":  # .../NAME/proxy/ANY/PATH
         raise errors.path_not_found(path)
     name = parts[1] if len(parts) >= 2 else None
-    sub = parts[2] if len(parts) == 3 else None
+    sub = parts[2] if len(parts) >= 3 else None
     if sub is not None:
         if sub not in info.subresources and \
                 sub not in strategy_for(info).hidden_subresources:

@@ -1,6 +1,7 @@
 """Subresources: status, pods/binding, deployments|replicasets/scale, pods/log,
 pods/exec, pods/attach and pods/portforward (plain HTTP; the WebSockets are in
-routes/exec.py, attach.py and portforward.py), namespaces/finalize."""
+routes/exec.py, attach.py and portforward.py), namespaces/finalize; pods|services|nodes/proxy
+in routes/proxy.py."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from api.resources import ResourceInfo
 from api.timeutil import now
 from apiserver import errors
 from apiserver.registry import safe_apply_patch
+from apiserver.routes import proxy
 from apiserver.routes.attach import pod_attach_http
 from apiserver.routes.common import decode_object_body, json_response, read_body
 from apiserver.routes.exec import pod_exec_http
@@ -27,6 +29,8 @@ JSONDict = dict[str, Any]
 
 async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, name: str,
                    sub: str) -> Response:
+    if sub == "proxy":
+        return await proxy.dispatch(request, info, namespace)
     m = "GET" if request.method == "HEAD" else request.method
     if sub == "status":
         if m == "GET":
