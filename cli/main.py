@@ -25,6 +25,7 @@ from cli import (
     info,
     label,
     logs,
+    node_cmds,
     patch_cmd,
     portforward_cmd,
     rollout,
@@ -120,6 +121,9 @@ def _register() -> None:
     cli.add_command(trace.trace_cmd)
     cli.add_command(info.cluster_info_cmd)
     cli.add_command(info.version_cmd)
+    cli.add_command(node_cmds.cordon_cmd)
+    cli.add_command(node_cmds.uncordon_cmd)
+    cli.add_command(node_cmds.taint_cmd)
 
 
 _register()
