@@ -32,6 +32,7 @@ from apiserver.routes import attach as attach_routes
 from apiserver.routes import exec as exec_routes
 from apiserver.routes import health
 from apiserver.routes import portforward as portforward_routes
+from apiserver.routes import proxy as proxy_routes
 from apiserver.routes import resources as resource_routes
 from apiserver.services.bootstrap import KubernetesService, first_service_ip, host_address
 from apiserver.services.repair import Repair, event_recorder
@@ -188,6 +189,8 @@ def create_app(config: Config) -> FastAPI:
         try:
             yield
         finally:
+            app.state.shutting_down = True  # /readyz's shutdown check
+            await proxy_routes.close()
             for t in tasks:
                 t.cancel()
             # Wait until they have stopped: nothing outlives the storage they use.

@@ -1,42 +1,133 @@
-"""/livez, /readyz, /healthz."""
+"""/livez, /readyz, /healthz as kube-apiserver serves them (k8s.io/apiserver/pkg/server/healthz).
+
+Each endpoint runs its named checks: "ok" when all pass; with ``?verbose`` one line per
+check (``[+]etcd ok``) and ``livez check passed``; on a failure, always verbose, with the
+reason withheld (``[-]etcd failed: reason withheld``, it goes to the log) and a 500 ending
+in ``readyz check failed``. ``?exclude=NAME`` (repeatable) skips a check. ``/readyz/etcd``
+and friends run one check: "ok", or a 500 with ``internal server error: REASON``.
+
+The checks (kube-apiserver's names): ``ping``; ``log``; ``etcd`` (a read of the current
+revision within 2 s, as its etcd check's 2 s Get); ``etcd-readiness`` (the same, for
+/readyz); ``informer-sync`` (every watch cache has synced its kind and is watching);
+``poststarthook/bootstrap-controller`` (the system namespaces exist and the Service
+allocators were repaired once); ``shutdown`` (/readyz: not shutting down).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 
+from apiserver import errors
+
+log = logging.getLogger("apiserver")
 router = APIRouter(include_in_schema=False)
 
-
-@router.get("/livez")
-async def livez() -> PlainTextResponse:
-    return PlainTextResponse("ok")
+Check = Callable[[Request], Awaitable[str | None]]  # None when healthy, else the reason
 
 
-async def _ready(request: Request) -> tuple[bool, str]:
-    state = request.app.state
-    for plural, c in state.caches.items():
-        if not c.synced.is_set() or not c.healthy:
-            return False, f"[-]watch-cache {plural} not synced"
-    if not state.bootstrapped:
-        return False, "[-]bootstrap namespaces not created"
+async def _ping(request: Request) -> str | None:
+    return None
+
+
+async def _etcd(request: Request) -> str | None:
     try:
-        await asyncio.wait_for(state.storage.current_revision(), 2.0)
+        await asyncio.wait_for(request.app.state.storage.current_revision(), 2.0)
     except Exception as e:
-        return False, f"[-]etcd failed: {type(e).__name__}"
-    return True, "ok"
+        return f"error getting data from etcd: {e or type(e).__name__}"
+    return None
 
 
-@router.get("/readyz")
-async def readyz(request: Request) -> PlainTextResponse:
-    ok, text = await _ready(request)
-    return PlainTextResponse(text, status_code=200 if ok else 503)
+async def _informer_sync(request: Request) -> str | None:
+    waiting = sorted(plural for plural, c in request.app.state.caches.items()
+                     if not c.synced.is_set() or not c.healthy)
+    return f"watch caches not synced: {', '.join(waiting)}" if waiting else None
 
 
-@router.get("/healthz")
-async def healthz(request: Request) -> PlainTextResponse:
-    ok, text = await _ready(request)
-    return PlainTextResponse(text, status_code=200 if ok else 503)
+async def _bootstrap(request: Request) -> str | None:
+    return None if request.app.state.bootstrapped else "not finished"
+
+
+async def _shutdown(request: Request) -> str | None:
+    return "process is shutting down" if getattr(request.app.state, "shutting_down",
+                                                  False) else None
+
+
+_BASE: list[tuple[str, Check]] = [("ping", _ping), ("log", _ping), ("etcd", _etcd)]
+_HOOKS: list[tuple[str, Check]] = [("poststarthook/bootstrap-controller", _bootstrap)]
+CHECKS: dict[str, list[tuple[str, Check]]] = {
+    "livez": _BASE + _HOOKS,
+    "healthz": _BASE + _HOOKS,
+    "readyz": [*_BASE, ("etcd-readiness", _etcd), ("informer-sync", _informer_sync),
+               *_HOOKS, ("shutdown", _shutdown)],
+}
+
+
+def _text(body: str, code: int = 200) -> Response:
+    return PlainTextResponse(body, status_code=code,
+                             headers={"X-Content-Type-Options": "nosniff"})
+
+
+async def root(request: Request, kind: str) -> Response:
+    """handleRootHealth."""
+    excluded: list[str] = []
+    for value in request.query_params.getlist("exclude"):
+        excluded += [v for v in value.split(",") if v]
+    checks = CHECKS[kind]
+    results = await asyncio.gather(*(c(request) for name, c in checks
+                                     if name not in excluded))
+    lines: list[str] = []
+    failed: list[str] = []
+    it = iter(results)
+    for name, _ in checks:
+        if name in excluded:
+            lines.append(f"[+]{name} excluded: ok")
+            continue
+        reason = next(it)
+        if reason is None:
+            lines.append(f"[+]{name} ok")
+        else:
+            lines.append(f"[-]{name} failed: reason withheld")
+            failed.append(name)
+            log.info("%s check %s failed: %s", kind, name, reason)
+    unknown = sorted({e for e in excluded if e not in {n for n, _ in checks}})
+    if unknown:
+        lines.append("warn: some health checks cannot be excluded: no matches for "
+                     + ",".join(f'"{u}"' for u in unknown))
+    body = "".join(line + "\n" for line in lines)
+    if failed:
+        return _text(f"{body}{kind} check failed\n", 500)
+    if "verbose" not in request.query_params:
+        return _text("ok")
+    return _text(f"{body}{kind} check passed\n")
+
+
+async def single(request: Request, kind: str, name: str) -> Response:
+    """One check at /KIND/NAME (adaptCheckToHandler)."""
+    check = next((c for n, c in CHECKS[kind] if n == name), None)
+    if check is None:
+        raise errors.path_not_found(request.url.path)
+    reason = await check(request)
+    if reason is not None:
+        return _text(f"internal server error: {reason}\n", 500)
+    return _text("ok")
+
+
+def _routes(kind: str) -> None:
+    async def top(request: Request) -> Response:
+        return await root(request, kind)
+
+    async def one(request: Request, name: str) -> Response:
+        return await single(request, kind, name)
+
+    router.add_api_route(f"/{kind}", top, methods=["GET"])
+    router.add_api_route(f"/{kind}/{{name:path}}", one, methods=["GET"])
+
+
+for _kind in CHECKS:
+    _routes(_kind)
