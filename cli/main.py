@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from cli import (
+    api_resources,
     apply_cmd,
     create,
     create_config,  # noqa: F401  (adds configmap and secret to create)
@@ -124,6 +125,7 @@ def _register() -> None:
     cli.add_command(node_cmds.cordon_cmd)
     cli.add_command(node_cmds.uncordon_cmd)
     cli.add_command(node_cmds.taint_cmd)
+    cli.add_command(api_resources.api_resources_cmd)
 
 
 _register()
