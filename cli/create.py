@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from typing import TypeVar
+
 import click
 
 from api import resources
@@ -20,10 +23,13 @@ from api.models import (
 )
 from api.models.core import TypedObject
 from api.resources import ResourceInfo
-from cli import output
-from cli.context import state
+from cli import manifests, output, tables, write_util
+from cli.context import State, state
 from cli.errors import CliError
 from cli.options import common
+from client.errors import ApiError
+
+T = TypeVar("T", bound=TypedObject)
 
 
 def container_name_for(image: str) -> str:
@@ -33,11 +39,22 @@ def container_name_for(image: str) -> str:
     return cleaned or "app"
 
 
-def _emit(info: ResourceInfo, obj: TypedObject, fmt: str | None, dry_run: bool) -> None:
+def _emit(info: ResourceInfo, obj: TypedObject, fmt: str | None, dry_run: bool | str) -> None:
     if fmt in ("yaml", "json", "name"):
         output.print_objects([(info, obj)], fmt, single=True)
         return
-    output.done(info, obj.metadata.name or "", "created (dry run)" if dry_run else "created")
+    mode = dry_run if isinstance(dry_run, str) else ("client" if dry_run else "none")
+    output.done(info, obj.metadata.name or "", "created" + write_util.dry_suffix(mode))
+
+
+def _send(st: State, info: ResourceInfo, obj: T, namespace: str | None, mode: str) -> T:
+    """Create ``obj`` (``--dry-run=server``: the server's dryRun=All; client: not sent)."""
+    if mode == "client":
+        return obj
+    if mode == "none":
+        return st.client.create(obj, namespace)
+    data = write_util.create(st, info, namespace, output.wire(info, obj), dry_run=mode)
+    return type(obj).model_validate(data)
 
 
 def _check_dry_run(value: str) -> bool:
@@ -46,9 +63,63 @@ def _check_dry_run(value: str) -> bool:
     return value != "none"
 
 
-@click.group("create")
-def create_cmd() -> None:
-    """Create a deployment or a namespace."""
+@click.group("create", invoke_without_command=True)
+@click.option("-f", "--filename", multiple=True,
+              help="A file, a directory of .yaml/.yml/.json files, or - for stdin.")
+@click.option("-R", "--recursive", is_flag=True, help="With -f DIR: its subdirectories too.")
+@click.option("-o", "--output", "output_", metavar="FORMAT", help="yaml, json or name.")
+@write_util.dry_run_option
+@click.pass_context
+@common
+def create_cmd(ctx: click.Context, filename: tuple[str, ...], recursive: bool,
+               output_: str | None, dry_run: str) -> None:
+    """Create objects from files (-f) or a deployment, namespace, configmap or secret.
+
+    \b
+    Examples:
+      minictl create -f deployment.yaml
+      minictl create -f manifests/ -R --dry-run=server
+      minictl create deployment nginx --replicas=3
+    """
+    if ctx.invoked_subcommand is not None:
+        if filename:
+            raise CliError("-f cannot be given with a subcommand")
+        return
+    if not filename:
+        raise CliError("must specify one of -f and -k")
+    _create_files(filename, recursive, output_, dry_run)
+
+
+def _create_files(filename: tuple[str, ...], recursive: bool, output_: str | None,
+                  dry_run: str) -> None:
+    st = state()
+    fmt = output.check_output(output_, ("yaml", "json", "name"))
+    mode = write_util.parse_dry_run(dry_run)
+    printer = write_util.Printer(fmt)
+    failed = False
+    for source, doc in manifests.load_sourced(filename, recursive, verb="create"):
+        try:
+            info = manifests.info_of(doc)
+            name = manifests.name_of(doc)
+            ns = manifests.namespace_of(doc, info, st.namespace, st.explicit_namespace)
+        except CliError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            failed = True
+            continue
+        body = copy.deepcopy(doc)
+        if ns is not None:
+            body.setdefault("metadata", {})["namespace"] = ns
+        try:
+            result = body if mode == "client" else write_util.create(st, info, ns, body,
+                                                                     dry_run=mode)
+        except ApiError as exc:
+            click.echo(write_util.source_error(exc, "creating", source, st.server), err=True)
+            failed = True
+            continue
+        printer(info, result, f"{tables.qualified_name(info, name)} created"
+                              f"{write_util.dry_suffix(mode)}")
+    if failed:
+        raise SystemExit(1)
 
 
 @create_cmd.command("deployment")
@@ -58,8 +129,7 @@ def create_cmd() -> None:
               help="Number of replicas.")
 @click.option("--port", type=int, help="The port the container exposes.")
 @click.option("-o", "--output", "output_", metavar="FORMAT", help="yaml, json or name.")
-@click.option("--dry-run", default="none", metavar="none|client",
-              help="client: print the object without sending it.")
+@write_util.dry_run_option
 @common
 def create_deployment(name: str, image: str | None, replicas: int, port: int | None,
                       output_: str | None, dry_run: str) -> None:
@@ -71,7 +141,7 @@ def create_deployment(name: str, image: str | None, replicas: int, port: int | N
     """
     st = state()
     fmt = output.check_output(output_, ("yaml", "json", "name"))
-    dry = _check_dry_run(dry_run)
+    mode = write_util.parse_dry_run(dry_run)
     if replicas < 0:
         raise CliError(f"--replicas must be >= 0, got {replicas}")
     img = image or name
@@ -87,26 +157,22 @@ def create_deployment(name: str, image: str | None, replicas: int, port: int | N
                                      spec=PodSpec(containers=[container])),
         ),
     )
-    if not dry:
-        dep = st.client.create(dep, st.namespace)
-    _emit(resources.DEPLOYMENTS, dep, fmt, dry)
+    dep = _send(st, resources.DEPLOYMENTS, dep, st.namespace, mode)
+    _emit(resources.DEPLOYMENTS, dep, fmt, mode)
 
 
 @create_cmd.command("namespace")
 @click.argument("name")
 @click.option("-o", "--output", "output_", metavar="FORMAT", help="yaml, json or name.")
-@click.option("--dry-run", default="none", metavar="none|client",
-              help="client: print the object without sending it.")
+@write_util.dry_run_option
 @common
 def create_namespace(name: str, output_: str | None, dry_run: str) -> None:
     """Create a namespace NAME."""
     st = state()
     fmt = output.check_output(output_, ("yaml", "json", "name"))
-    dry = _check_dry_run(dry_run)
-    ns = Namespace(metadata=ObjectMeta(name=name))
-    if not dry:
-        ns = st.client.create(ns)
-    _emit(resources.NAMESPACES, ns, fmt, dry)
+    mode = write_util.parse_dry_run(dry_run)
+    ns = _send(st, resources.NAMESPACES, Namespace(metadata=ObjectMeta(name=name)), None, mode)
+    _emit(resources.NAMESPACES, ns, fmt, mode)
 
 
 create_cmd.add_command(create_namespace, "ns")

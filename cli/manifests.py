@@ -76,15 +76,22 @@ def _short(doc: Any) -> str:
 
 
 def load(sources: tuple[str, ...], recursive: bool = False) -> list[Manifest]:
+    return [doc for _, doc in load_sourced(sources, recursive)]
+
+
+def load_sourced(sources: tuple[str, ...], recursive: bool = False,
+                 verb: str = "apply") -> list[tuple[str, Manifest]]:
+    """Each document with the file it came from (``STDIN`` for ``-``), as kubectl names it
+    in ``error when creating "FILE": ...``."""
     if not sources:
         raise CliError("must specify one of -f and -k")
-    out: list[Manifest] = []
+    out: list[tuple[str, Manifest]] = []
     for src in sources:
         for name, text in _read(src, recursive):
             for doc in _docs(name, text):
-                out.extend(_flatten(doc, name))
+                out.extend((name, d) for d in _flatten(doc, name))
     if not out:
-        raise CliError("no objects passed to apply")
+        raise CliError(f"no objects passed to {verb}")
     return out
 
 

@@ -14,7 +14,8 @@ import click
 from api.resources import ResourceInfo
 from cli import manifests, output, tables
 from cli.context import State, resolve_kind, split_ref
-from cli.errors import CliError
+from cli.errors import CliError, format_api_error
+from client.errors import ApiError, ServerUnavailable
 from client.rest import PATCH_CONTENT_TYPES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -134,3 +135,37 @@ def emit(info: ResourceInfo, obj: Obj, fmt: str | None, message: str) -> None:
         click.echo(output.dump_json(obj))
     else:
         click.echo(message)
+
+
+def source_error(exc: ApiError, action: str, source: str, server: str) -> str:
+    """kubectl's AddSourceToErr: ``Error from server (AlreadyExists): error when creating
+    "f.yaml": ...`` (an Invalid error keeps its own form)."""
+    if isinstance(exc, ServerUnavailable) or exc.reason == "Invalid" or not source:
+        return format_api_error(exc, server)
+    message = " ".join((exc.message or "").split()) or f"HTTP {exc.code}"
+    return (f"Error from server ({exc.reason or 'Unknown'}): error when {action} "
+            f'"{source}": {message}')
+
+
+def create(st: State, info: ResourceInfo, namespace: str | None, body: Obj, *,
+           dry_run: str = "none") -> Obj:
+    data = st.client.request("POST", info.collection_path(namespace),
+                             params=dry_params(dry_run), json=body,
+                             content_type="application/json")
+    if not isinstance(data, dict):
+        raise CliError(f"unexpected answer for {info.plural}")
+    return data
+
+
+class Printer:
+    """``-o yaml`` separates several objects with ``---`` as kubectl's YAML printer does."""
+
+    def __init__(self, fmt: str | None) -> None:
+        self.fmt = fmt
+        self.count = 0
+
+    def __call__(self, info: ResourceInfo, obj: Obj, message: str) -> None:
+        if self.fmt == "yaml" and self.count:
+            click.echo("---")
+        self.count += 1
+        emit(info, obj, self.fmt, message)
