@@ -6,7 +6,7 @@ and a general-purpose client (aiohttp: ~120 us per request here) would cost the 
 side more than the server's own work leaves over. This client only writes prepared
 request bytes and reads ``Content-Length`` framed answers (~20-30 us per request), so
 the comparison measures the server rather than the client. It does not handle chunked
-bodies or redirects: it is for the benchmark's creates only.
+bodies or redirects: it is for the benchmarks' creates and simple GETs.
 """
 
 from __future__ import annotations
@@ -84,3 +84,8 @@ class Connection:
         head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
                 f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n")
         return await self._proto.request(head.encode() + body)
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        assert self._proto is not None
+        head = f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n"
+        return await self._proto.request(head.encode())
