@@ -22,6 +22,7 @@ from api.models import (
     Secret,
     Service,
 )
+from api.models.componentstatus import ComponentStatus
 from api.models.core import TypedObject
 
 
@@ -122,10 +123,16 @@ ENDPOINTSLICES = _info(
     kind="EndpointSlice", plural="endpointslices", singular="endpointslice",
     group="discovery.k8s.io", version="v1", namespaced=True, model=EndpointSlice,
 )
+# Computed on each read (apiserver/componentstatuses.py), never stored; get and list only.
+COMPONENTSTATUSES = _info(
+    kind="ComponentStatus", plural="componentstatuses", singular="componentstatus", group="",
+    version="v1", namespaced=False, model=ComponentStatus, short_names=("cs",),
+    verbs=("get", "list"),
+)
 
 ALL: tuple[ResourceInfo, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, LEASES, CONFIGMAPS, SECRETS,
-    SERVICES, ENDPOINTS, ENDPOINTSLICES,
+    SERVICES, ENDPOINTS, ENDPOINTSLICES, COMPONENTSTATUSES,
 )
 
 _BY_KIND = {r.kind: r for r in ALL}

@@ -163,7 +163,8 @@ def _install_middlewares(app: ApiServerApp) -> None:
 def create_app(config: Config) -> FastAPI:
     storage = EtcdStorage(config.etcd_servers)
     caches = {r.plural: WatchCache(r, storage, config.watch_cache_capacity,
-                                   config.watcher_queue) for r in resources.ALL}
+                                   config.watcher_queue) for r in resources.ALL
+              if r is not resources.COMPONENTSTATUSES}  # computed on each read, not stored
     allocations = ServiceAllocations(storage, config.service_cluster_ip_range,
                                      config.service_node_port_range)
     registry = Registry(storage, caches, config.event_ttl,

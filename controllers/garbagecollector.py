@@ -35,8 +35,10 @@ UID_INDEX = "metadata.uid"
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 
-# Events are many and own nothing; everything else we serve can be owned.
-GC_KINDS: tuple[ResourceInfo, ...] = tuple(r for r in resources.ALL if r.kind != "Event")
+# Events are many and own nothing; everything else we serve can be owned, but for what
+# cannot be watched and deleted (ComponentStatus), as Kubernetes' GC picks its resources.
+GC_KINDS: tuple[ResourceInfo, ...] = tuple(
+    r for r in resources.ALL if r.kind != "Event" and {"list", "watch", "delete"} <= set(r.verbs))
 
 
 def _by_uid(obj: TypedObject) -> Iterable[str]:

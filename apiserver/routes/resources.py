@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import resources
 from api.resources import ResourceInfo
-from apiserver import errors
+from apiserver import componentstatuses, errors
 from apiserver.routes import subresources
 from apiserver.routes.common import flag, json_response
 from apiserver.routes.verbs import (
@@ -106,6 +106,9 @@ async def group_route(request: Request) -> Response:
 
 async def dispatch(request: Request, t: Target) -> Response:
     m = request.method
+    if t.info is resources.COMPONENTSTATUSES:  # computed, not stored
+        return await componentstatuses.serve(request, t.name,
+                                             t.watch_path or flag(request, "watch"))
     if t.subresource is not None:
         return await subresources.dispatch(request, t.info, t.namespace, t.name or "",
                                            t.subresource)

@@ -23,6 +23,7 @@ from api import resources
 from api.resources import ResourceInfo
 from apiserver.strategies.apps import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.strategies.base import Strategy
+from apiserver.strategies.componentstatus import ComponentStatusStrategy
 from apiserver.strategies.config import ConfigMapStrategy, SecretStrategy
 from apiserver.strategies.coordination import LeaseStrategy
 from apiserver.strategies.discovery import EndpointSliceStrategy
@@ -47,6 +48,7 @@ _STRATEGIES: tuple[Strategy, ...] = (
     ServiceStrategy(resources.SERVICES),
     EndpointsStrategy(resources.ENDPOINTS),
     EndpointSliceStrategy(resources.ENDPOINTSLICES),
+    ComponentStatusStrategy(resources.COMPONENTSTATUSES),
 )
 
 # Keyed by plural, the resource's identity in storage (/registry/<plural>/...).
