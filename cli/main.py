@@ -21,6 +21,7 @@ from cli import (
     delete,
     describe,
     exec_cmd,
+    explain,
     expose,
     get,
     info,
@@ -126,6 +127,7 @@ def _register() -> None:
     cli.add_command(node_cmds.uncordon_cmd)
     cli.add_command(node_cmds.taint_cmd)
     cli.add_command(api_resources.api_resources_cmd)
+    cli.add_command(explain.explain_cmd)
 
 
 _register()
