@@ -15,8 +15,8 @@ from typing import Any
 import click
 
 from api.wellknown import LAST_APPLIED_CONFIG_ANNOTATION
-from cli import manifests, output, tables
-from cli.context import state
+from cli import manifests, output, tables, write_util
+from cli.context import State, state
 from cli.errors import CliError, format_api_error
 from cli.options import common
 from client.errors import ApiError, NotFound, UnsupportedMediaType
@@ -39,41 +39,64 @@ def three_way(last: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-def with_last_applied(doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def with_last_applied(doc: dict[str, Any], namespace: str | None = None
+                      ) -> tuple[dict[str, Any], str]:
+    """The body to send and kubectl's record of it: the manifest with its namespace, the
+    annotation itself removed (``"annotations":{}`` stays, as kubectl writes it)."""
     body = copy.deepcopy(doc)
     body.pop("status", None)
     meta = body.setdefault("metadata", {})
+    if namespace is not None:
+        meta["namespace"] = namespace
     annotations = dict(meta.get("annotations") or {})
     annotations.pop(LAST_APPLIED_CONFIG_ANNOTATION, None)
-    meta["annotations"] = annotations or None
-    if meta["annotations"] is None:
-        del meta["annotations"]
-    record = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    meta["annotations"] = annotations
+    record = json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     meta.setdefault("annotations", {})[LAST_APPLIED_CONFIG_ANNOTATION] = record + "\n"
     return body, record
+
+
+MISSING_ANNOTATION = (
+    "Warning: resource {what} is missing the {ann} annotation which is required by minictl "
+    "apply. minictl apply should only be used on resources created declaratively by either "
+    "minictl create --save-config or minictl apply. The missing annotation will be patched "
+    "automatically.")
+
+
+def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(obj)
+    meta = out.get("metadata") or {}
+    for k in ("resourceVersion", "managedFields", "generation"):
+        meta.pop(k, None)
+    return out
 
 
 @click.command("apply")
 @click.option("-f", "--filename", multiple=True, required=True,
               help="A file, a directory of .yaml/.yml/.json files, or - for stdin.")
-@click.option("-o", "--output", "output_", metavar="FORMAT", help="name: print only names.")
+@click.option("-R", "--recursive", is_flag=True, help="With -f DIR: its subdirectories too.")
+@click.option("-o", "--output", "output_", metavar="FORMAT", help="name, yaml or json.")
+@write_util.dry_run_option
 @common
-def apply_cmd(filename: tuple[str, ...], output_: str | None) -> None:
+def apply_cmd(filename: tuple[str, ...], recursive: bool, output_: str | None,
+              dry_run: str) -> None:
     """Create or update resources from YAML or JSON manifests (several documents allowed).
 
     \b
     Examples:
       minictl apply -f deployment.yaml
-      minictl apply -f manifests/
+      minictl apply -f manifests/ -R
+      minictl apply -f deployment.yaml --dry-run=server
       cat pod.json | minictl apply -f -
     """
     st = state()
-    fmt = output.check_output(output_, ("name",))
-    docs = manifests.load(filename)
+    fmt = output.check_output(output_, ("name", "yaml", "json"))
+    mode = write_util.parse_dry_run(dry_run)
+    docs = manifests.load_sourced(filename, recursive)
     # Validate every document before changing anything, so a typo in the third document
     # does not leave the first two applied and the rest not.
     planned = []
-    for doc in docs:
+    for source, doc in docs:
         info = manifests.info_of(doc)
         name = manifests.name_of(doc)
         ns = manifests.namespace_of(doc, info, st.namespace, st.explicit_namespace)
@@ -81,53 +104,74 @@ def apply_cmd(filename: tuple[str, ...], output_: str | None) -> None:
             info.model.model_validate(doc)
         except ValueError as exc:
             raise CliError(f"error validating \"{info.kind}/{name}\": {_first_error(exc)}") from None
-        planned.append((doc, info, name, ns))
+        planned.append((source, doc, info, name, ns))
     failed = False
-    for doc, info, name, ns in planned:
-        body, record = with_last_applied(doc)
-        if ns is not None:
-            body["metadata"]["namespace"] = ns
+    results: list[dict[str, Any]] = []
+    for source, doc, info, name, ns in planned:
+        body, record = with_last_applied(doc, ns)
+        t = write_util.Target(info, name, ns)
         try:
             try:
-                current = st.client.get(info.model, name, ns)
+                current = write_util.get(st, t)
             except NotFound:
-                st.client.create(info.model.model_validate(body), ns)
+                try:
+                    result = body if mode == "client" else write_util.create(
+                        st, info, ns, body, dry_run=mode)
+                except ApiError as exc:
+                    click.echo(write_util.source_error(exc, "creating", source, st.server),
+                               err=True)
+                    failed = True
+                    continue
                 verb = "created"
             else:
-                annotations = current.metadata.annotations or {}
-                try:
-                    last = json.loads(annotations.get(LAST_APPLIED_CONFIG_ANNOTATION, "") or "{}")
-                except json.JSONDecodeError:
-                    last = {}
-                _, last_record = with_last_applied(last) if last else ({}, "")
-                if last and last_record == record:
-                    verb = "unchanged"
-                else:
-                    patch = three_way(last if isinstance(last, dict) else {}, body)
-                    patch.setdefault("metadata", {}).setdefault("annotations", {})[
-                        LAST_APPLIED_CONFIG_ANNOTATION] = record + "\n"
-                    try:
-                        updated = st.client.patch(info.model, name, patch, ns,
-                                                  patch_type="strategic")
-                    except UnsupportedMediaType:
-                        updated = st.client.patch(info.model, name, patch, ns,
-                                                  patch_type="merge")
-                    same = updated.metadata.resource_version == current.metadata.resource_version
-                    verb = "unchanged" if same else "configured"
+                result, verb = _update(st, t, current, body, record, mode)
         except ApiError as exc:
             click.echo(format_api_error(exc, st.server), err=True)
             failed = True
             continue
-        except ValueError as exc:  # the manifest does not fit the kind's model
-            click.echo(f"error: error validating data: {_first_error(exc)}", err=True)
-            failed = True
+        results.append(result)
+        if fmt in ("yaml", "json"):
             continue
         if fmt == "name":
             click.echo(tables.qualified_name(info, name))
         else:
-            output.done(info, name, verb)
+            output.done(info, name, verb + write_util.dry_suffix(mode))
     if failed:
         raise SystemExit(1)
+    if fmt in ("yaml", "json") and results:
+        shown: dict[str, Any] = results[0] if len(results) == 1 else {
+            "apiVersion": "v1", "items": results, "kind": "List", "metadata": {}}
+        write_util.emit(planned[0][2], shown, fmt, "")
+
+
+def _update(st: State, t: write_util.Target, current: dict[str, Any], body: dict[str, Any],
+            record: str, mode: str) -> tuple[dict[str, Any], str]:
+    """kubectl's three-way patch of an existing object; the result and the verb."""
+    if mode == "client":
+        return body, "configured"  # kubectl does not compute the patch in a client dry run
+    annotations = (current.get("metadata") or {}).get("annotations") or {}
+    if LAST_APPLIED_CONFIG_ANNOTATION not in annotations:
+        what = t.info.plural + (f".{t.info.group}" if t.info.group else "") + "/" + t.name
+        click.echo(MISSING_ANNOTATION.format(what=what, ann=LAST_APPLIED_CONFIG_ANNOTATION),
+                   err=True)
+    try:
+        last = json.loads(annotations.get(LAST_APPLIED_CONFIG_ANNOTATION, "") or "{}")
+    except json.JSONDecodeError:
+        last = {}
+    if not isinstance(last, dict):
+        last = {}
+    _, last_record = with_last_applied(last) if last else ({}, "")
+    if last and last_record == record:
+        return current, "unchanged"
+    patch = three_way(last, body)
+    patch.setdefault("metadata", {}).setdefault("annotations", {})[
+        LAST_APPLIED_CONFIG_ANNOTATION] = record + "\n"
+    try:
+        updated = write_util.patch(st, t, patch, "strategic", dry_run=mode)
+    except UnsupportedMediaType:
+        updated = write_util.patch(st, t, patch, "merge", dry_run=mode)
+    same = _comparable(updated) == _comparable(current)
+    return updated, "unchanged" if same else "configured"
 
 
 def _first_error(exc: ValueError) -> str:

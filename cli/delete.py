@@ -8,9 +8,9 @@ import click
 
 from api.models.core import TypedObject
 from api.resources import ResourceInfo
-from cli import manifests, output
+from cli import manifests, output, write_util
 from cli.context import State, resolve_kind, split_ref, state
-from cli.errors import CliError, format_api_error
+from cli.errors import CliError
 from cli.options import common
 from client.errors import ApiError, Gone, NotFound
 
@@ -49,6 +49,16 @@ def wait_deleted(st: State, info: ResourceInfo, name: str, ns: str | None, uid: 
             continue
 
 
+def kubectl_line(info: ResourceInfo, name: str, ns: str | None, operation: str,
+                 mode: str = "none") -> str:
+    """kubectl 1.37's line (delete.go PrintObj): ``deployment.apps "web" deleted from NS
+    namespace (server dry run)``. (The lines without --dry-run still have the older plural
+    form, which the tour and compose tests expect.)"""
+    kind = info.kind.lower() + (f".{info.group}" if info.group else "")
+    where = f" from {ns} namespace" if ns is not None else ""
+    return f'{kind} "{name}" {operation}{where}{write_util.dry_suffix(mode)}'
+
+
 @click.command("delete")
 @click.argument("args", nargs=-1)
 @click.option("-f", "--filename", multiple=True, help="Delete the objects in these files.")
@@ -69,11 +79,14 @@ def wait_deleted(st: State, info: ResourceInfo, name: str, ns: str | None, uid: 
 @click.option("--force", is_flag=True, help="With --grace-period=0: delete at once.")
 @click.option("--ignore-not-found", is_flag=True, help="A missing object is not an error.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="With -l/--all: in every namespace.")
+@click.option("-R", "--recursive", is_flag=True, help="With -f DIR: its subdirectories too.")
+@write_util.dry_run_option
 @common
 def delete_cmd(args: tuple[str, ...], filename: tuple[str, ...], selector: str | None,
                all_: bool, cascade: str, wait: bool, no_wait: bool, timeout: str,
                grace_period: int,
-               now: bool, force: bool, ignore_not_found: bool, all_namespaces: bool) -> None:
+               now: bool, force: bool, ignore_not_found: bool, all_namespaces: bool,
+               recursive: bool, dry_run: str) -> None:
     """Delete resources by name, by label selector, or from files.
 
     \b
@@ -85,7 +98,8 @@ def delete_cmd(args: tuple[str, ...], filename: tuple[str, ...], selector: str |
       minictl delete deployment nginx --cascade=orphan
     """
     st = state()
-    wait = wait and not no_wait
+    mode = write_util.parse_dry_run(dry_run)
+    wait = wait and not no_wait and mode == "none"
     policy = CASCADE.get(cascade.lower())
     if policy is None:
         raise CliError(f'invalid cascade value ({cascade}). Must be "background", '
@@ -100,13 +114,15 @@ def delete_cmd(args: tuple[str, ...], filename: tuple[str, ...], selector: str |
         grace = 1  # kubectl: a zero grace period without --force means "as fast as safe"
 
     targets: list[tuple[ResourceInfo, str, str | None]] = []
+    sources: list[str] = []
     if filename:
         if args or selector:
             raise CliError("cannot specify resource names or a selector together with -f")
-        for doc in manifests.load(filename):
+        for source, doc in manifests.load_sourced(filename, recursive, verb="delete"):
             info = manifests.info_of(doc)
             targets.append((info, manifests.name_of(doc),
                             manifests.namespace_of(doc, info, st.namespace, st.explicit_namespace)))
+            sources.append(source)
     elif not args:
         raise CliError("You must provide one or more resources by argument or filename.\n"
                        "Example resource specifications include:\n   '-f rsrc.yaml'\n"
@@ -138,23 +154,31 @@ def delete_cmd(args: tuple[str, ...], filename: tuple[str, ...], selector: str |
 
     failed = False
     deleted: list[tuple[ResourceInfo, str, str | None, str | None]] = []
-    for info, name, ns in targets:
+    for i, (info, name, ns) in enumerate(targets):
+        source = sources[i] if i < len(sources) else ""
         try:
             before: TypedObject | None = None
             if wait:
                 before = st.client.get(info.model, name, ns)
-            st.client.delete(info.model, name, ns, propagation_policy=policy,
-                             grace_period_seconds=grace)
+            if mode == "none":
+                st.client.delete(info.model, name, ns, propagation_policy=policy,
+                                 grace_period_seconds=grace)
+            else:
+                _dry_delete(st, info, name, ns, mode, policy, grace)
         except NotFound as exc:
             if not ignore_not_found:
-                click.echo(format_api_error(exc, st.server), err=True)
+                click.echo(write_util.source_error(exc, "deleting", source, st.server), err=True)
                 failed = True
             continue
         except ApiError as exc:
-            click.echo(format_api_error(exc, st.server), err=True)
+            click.echo(write_util.source_error(exc, "deleting", source, st.server), err=True)
             failed = True
             continue
-        click.echo(f"{display_name(info, name)} deleted")
+        if mode == "none":
+            click.echo(f"{display_name(info, name)} deleted")
+        else:
+            click.echo(kubectl_line(info, name, ns, "force deleted" if grace == 0 else "deleted",
+                                    mode))
         deleted.append((info, name, ns, before.metadata.uid if before else None))
     if wait:
         for info, name, ns, uid in deleted:
@@ -164,3 +188,18 @@ def delete_cmd(args: tuple[str, ...], filename: tuple[str, ...], selector: str |
                 failed = True
     if failed:
         raise SystemExit(1)
+
+
+def _dry_delete(st: State, info: ResourceInfo, name: str, ns: str | None, mode: str,
+                policy: str, grace: int | None) -> None:
+    """``--dry-run``: client sends nothing (kubectl does not even read the object); server
+    deletes with dryRun=All (the server checks everything and removes nothing)."""
+    path = info.object_path(name, ns)
+    if mode == "client":
+        return
+    body: dict[str, object] = {"kind": "DeleteOptions", "apiVersion": "v1",
+                               "propagationPolicy": policy, "dryRun": ["All"]}
+    if grace is not None:
+        body["gracePeriodSeconds"] = grace
+    st.client.request("DELETE", path, params={"dryRun": "All"}, json=body,
+                      content_type="application/json")

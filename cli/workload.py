@@ -8,7 +8,7 @@ from api import resources
 from api.models import Deployment, Pod, ReplicaSet
 from api.models.core import PodSpec, TypedObject
 from api.resources import ResourceInfo
-from cli import output
+from cli import output, write_util
 from cli.context import State, object_refs, state
 from cli.errors import CliError
 from cli.options import common
@@ -22,8 +22,10 @@ SCALABLE = (resources.DEPLOYMENTS, resources.REPLICASETS)
 @click.option("--replicas", type=int, required=True, help="The new number of replicas.")
 @click.option("--current-replicas", type=int, default=-1,
               help="Only scale if the current number of replicas is this.")
+@write_util.dry_run_option
 @common
-def scale_cmd(args: tuple[str, ...], replicas: int, current_replicas: int) -> None:
+def scale_cmd(args: tuple[str, ...], replicas: int, current_replicas: int,
+              dry_run: str) -> None:
     """Set the number of replicas of a deployment or replica set.
 
     \b
@@ -32,6 +34,7 @@ def scale_cmd(args: tuple[str, ...], replicas: int, current_replicas: int) -> No
       minictl scale deploy/nginx --replicas=1
     """
     st = state()
+    mode = write_util.parse_dry_run(dry_run)
     if replicas < 0:
         raise CliError("The --replicas=COUNT flag is required, and COUNT must be greater than "
                        "or equal to 0")
@@ -44,8 +47,13 @@ def scale_cmd(args: tuple[str, ...], replicas: int, current_replicas: int) -> No
             if (cur.spec.replicas or 0) != current_replicas:
                 raise CliError(f"Expected replicas to be {current_replicas}, was "
                                f"{cur.spec.replicas or 0}")
-        st.client.patch_scale(info.model, name, replicas, st.namespace)
-        output.done(info, name, "scaled")
+        t = write_util.Target(info, name, st.namespace)
+        if mode == "client":
+            write_util.get(st, t)  # kubectl reads the object; a missing one is an error
+        else:
+            write_util.patch(st, t, {"spec": {"replicas": replicas}}, "merge", dry_run=mode,
+                             subresource="scale")
+        output.done(info, name, "scaled" + write_util.dry_suffix(mode))
 
 
 def _pod_spec(obj: TypedObject) -> PodSpec:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
+import yaml
 
 from api.resources import ResourceInfo
 from cli import manifests, output, tables
@@ -125,12 +126,30 @@ def put(st: State, t: Target, body: Obj, *, dry_run: str = "none") -> Obj:
     return data
 
 
+class _Dumper(output._KubeDumper):
+    """Go's YAML: a string with newlines as a literal block (``|``), long lines unwrapped."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if "\n" in data and not data.strip("\n") == "":
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+        return super().represent_str(data)
+
+
+_Dumper.add_representer(str, _Dumper.represent_str)
+
+
+def dump_yaml(data: Any) -> str:
+    """kubectl's ``-o yaml`` of one object (keys sorted, Go's quoting and block strings)."""
+    return str(yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False,
+                         allow_unicode=True, width=float("inf")))
+
+
 def emit(info: ResourceInfo, obj: Obj, fmt: str | None, message: str) -> None:
     """``-o name|yaml|json`` prints the object, otherwise kubectl's status line."""
     if fmt == "name":
         click.echo(tables.qualified_name(info, str(obj.get("metadata", {}).get("name", ""))))
     elif fmt == "yaml":
-        click.echo(output.dump_yaml(obj).rstrip("\n"))
+        click.echo(dump_yaml(obj).rstrip("\n"))
     elif fmt == "json":
         click.echo(output.dump_json(obj))
     else:

@@ -94,3 +94,50 @@ def test_create_subcommands_dry_run(pair: Pair) -> None:
         pair.same("create", "namespace", "dry-ns-m2", f"--dry-run={mode}", "-o", "name",
                   code=0)
     assert exists(pair, DEP + "d") == (False, False)
+
+
+def test_apply_dry_run_recursive_and_output(pair: Pair, files: Path) -> None:
+    two = str(files / "two.yaml")
+    for mode in ("client", "server"):
+        pair.same("apply", "-f", two, f"--dry-run={mode}", code=0)
+    assert exists(pair, DEP + "web") == (False, False)
+    pair.same("apply", "-f", two, "--dry-run=client", "-o", "yaml", code=0)
+    pair.same("apply", "-f", str(files / "dir"), "-R", "-o", "name", code=0)
+    assert exists(pair, CM + "deep") == (True, True)
+    assert pair.same("apply", "-f", two).out == \
+        "deployment.apps/web created\nconfigmap/cfg created\n"
+    pair.same("apply", "-f", two, "--dry-run=server", code=0)
+    changed = files / "changed.yaml"
+    changed.write_text(CONFIGMAP.replace('"1"', '"2"'))
+    for mode in ("client", "server"):
+        assert pair.same("apply", "-f", str(changed), f"--dry-run={mode}", code=0).out.startswith(
+            "configmap/cfg configured (")
+    assert pair.same("apply", "-f", two, "-o", "name").out == "deployment.apps/web\nconfigmap/cfg\n"
+    pair.same("apply", "-f", two, "--dry-run=nope", code=1)
+
+
+def test_delete_and_scale_dry_run(pair: Pair, files: Path) -> None:
+    two = str(files / "two.yaml")
+    pair.same("create", "-f", two, code=0)
+    pair.same("create", "-f", str(files / "dir"), "-R", code=0)
+    for mode in ("client", "server"):
+        assert pair.same("scale", "deploy", "web", "--replicas=3", f"--dry-run={mode}",
+                         code=0).out.startswith("deployment.apps/web scaled (")
+        pair.same("delete", "-f", two, f"--dry-run={mode}", code=0)
+        # a client dry run does not read the object: kubectl says "deleted" all the same
+        pair.same("delete", "deploy", "nope", f"--dry-run={mode}",
+                  code=0 if mode == "client" else 1)
+        pair.same("scale", "deploy", "nope", "--replicas=3", f"--dry-run={mode}", code=1)
+    assert exists(pair, DEP + "web") == (True, True)
+    for ns in (pair.ns_m, pair.ns_k):
+        _, d = json_request("GET", pair.server + DEP.format(ns=ns) + "web")
+        assert isinstance(d, dict) and d["spec"]["replicas"] == 1
+    for run in (pair.minictl, pair.kubectl_run):
+        assert run("delete", "-f", str(files / "dir"), "-R", "--wait=false").code == 0
+    assert exists(pair, CM + "deep") == (False, False)
+    # without --dry-run minictl still prints the older plural form (see cli/delete.py)
+    m = pair.minictl("delete", "-f", two, "--wait=false")
+    assert (m.code, m.out) == (0, 'deployments.apps "web" deleted\nconfigmaps "cfg" deleted\n')
+    pair.kubectl_run("delete", "-f", two, "--wait=false")
+    r = pair.same("delete", "-f", two, code=1)
+    assert "error when deleting" in r.err
