@@ -21,12 +21,14 @@ class _Conn(asyncio.Protocol):
         self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.need = -1  # bytes of the current answer, once its head is read
         self.status = 0
+        self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         w = self.waiter
         if w is not None and not w.done():
             w.set_exception(ConnectionError(f"connection lost: {exc!r}"))
@@ -54,6 +56,8 @@ class _Conn(asyncio.Protocol):
 
     def request(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
         assert self.transport is not None
+        if self.lost:  # closed by the server between answers (nginx's keepalive_requests)
+            raise ConnectionError("connection lost")
         fut: asyncio.Future[tuple[int, bytes]] = \
             asyncio.get_running_loop().create_future()
         self.waiter = fut

@@ -164,14 +164,22 @@ async def load(host: str, port: int, path: str, clients: int,
     lat: list[float] = []
     bad: list[int] = []
     size = -1
+    reconnects = 0
 
-    async def one(c: Connection, deadline: float) -> None:
-        nonlocal size
+    async def one(i: int, deadline: float) -> None:
+        nonlocal size, reconnects
         while True:
             t0 = time.perf_counter()
             if t0 >= deadline:
                 return
-            status, body = await c.get(path)
+            try:
+                status, body = await conns[i].get(path)
+            except ConnectionError:
+                # nginx closes a keep-alive connection after 1000 requests (keepalive_requests)
+                reconnects += 1
+                conns[i].close()
+                conns[i] = await Connection(host, port).open()
+                continue
             lat.append(time.perf_counter() - t0)
             size = len(body)
             if status != 200:
@@ -179,20 +187,21 @@ async def load(host: str, port: int, path: str, clients: int,
 
     start = time.perf_counter()
     try:
-        await asyncio.wait_for(asyncio.gather(*(one(c, start + seconds) for c in conns)),
+        await asyncio.wait_for(asyncio.gather(*(one(i, start + seconds) for i in range(clients))),
                                seconds + 30)
     finally:
         for c in conns:
             c.close()
     took = time.perf_counter() - start
     return {"requests": len(lat), "errors": len(bad), "rps": len(lat) / took,
-            "body_bytes": size, "lat": lat}
+            "body_bytes": size, "reconnects": reconnects, "lat": lat}
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     lat = [x for r in runs for x in r["lat"]]
     return {"requests": sum(r["requests"] for r in runs),
             "errors": sum(r["errors"] for r in runs),
+            "reconnects": sum(r["reconnects"] for r in runs),
             "rps": round(sum(r["rps"] for r in runs) / len(runs), 1),
             "rps_per_round": [round(r["rps"], 1) for r in runs],
             "p50_ms": round(pct(lat, 50) * 1000, 3), "p99_ms": round(pct(lat, 99) * 1000, 3),

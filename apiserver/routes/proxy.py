@@ -24,6 +24,7 @@ the reason ("error trying to reach service: ..."), a connect that times out a 50
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import os
 import posixpath
@@ -35,6 +36,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from api import resources
 from api.resources import ResourceInfo
@@ -49,6 +51,9 @@ JSONDict = dict[str, Any]
 
 # Kubernetes' proxy dialer gives up after 30 s; a learner's cluster is one machine.
 CONNECT_TIMEOUT = 10.0
+# An answer with a Content-Length up to this is relayed without a task listening for the
+# client's disconnect (it ends by itself soon enough); a longer or chunked one has one.
+BOUNDED_ANSWER = 1 << 20
 
 # httputil.ReverseProxy's hop-by-hop headers, plus what the API server consumes itself.
 _HOP = frozenset({
@@ -80,6 +85,7 @@ def split_scheme_name_port(id_: str) -> tuple[str, str, str] | None:
     return scheme or "http", name, port
 
 
+@functools.lru_cache(maxsize=4096)
 def _global_unicast(ip: str) -> bool:
     """Go's net.IP.IsGlobalUnicast (private ranges count as global unicast there)."""
     try:
@@ -335,8 +341,11 @@ async def _relay(request: Request, method: str, url: str, host: str,
 
     if method == "HEAD":
         upstream.release()
-        return _Passthrough(upstream.status, out, None)
-    return _Passthrough(upstream.status, out, stream())
+        return _Passthrough(upstream.status, out, None, bounded=True)
+    length = upstream.headers.get("content-length", "")
+    bounded = not upstream.headers.get("transfer-encoding") and length.isdigit() \
+        and int(length) <= BOUNDED_ANSWER
+    return _Passthrough(upstream.status, out, stream(), bounded=bounded)
 
 
 class _Passthrough(StreamingResponse):
@@ -344,7 +353,7 @@ class _Passthrough(StreamingResponse):
     streamed."""
 
     def __init__(self, status: int, headers: list[tuple[str, str]],
-                 body: AsyncIterator[bytes] | None) -> None:
+                 body: AsyncIterator[bytes] | None, bounded: bool = False) -> None:
         async def empty() -> AsyncIterator[bytes]:
             if False:  # pragma: no cover
                 yield b""
@@ -352,3 +361,12 @@ class _Passthrough(StreamingResponse):
         super().__init__(body if body is not None else empty(), status_code=status)
         self.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1"))
                             for k, v in headers]
+        self.bounded = bounded
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.bounded:
+            # A short answer of known length: sent without starlette's task group and
+            # disconnect listener, which cost about as much as relaying the answer itself.
+            await self.stream_response(send)
+            return
+        await super().__call__(scope, receive, send)
