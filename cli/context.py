@@ -9,7 +9,7 @@ import click
 from api import resources
 from api.resources import ResourceInfo
 from cli.errors import CliError
-from client.config import load_config
+from client.config import CliConfig, KubeconfigError, resolve_cli
 from client.rest import Client, RetryPolicy
 
 
@@ -17,11 +17,25 @@ from client.rest import Client, RetryPolicy
 class State:
     server_flag: str | None = None
     namespace_flag: str | None = None
+    kubeconfig_flag: str | None = None
+    context_flag: str | None = None
     _client: Client | None = field(default=None, repr=False)
+    _config: CliConfig | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> CliConfig:
+        """Server, token and default namespace (``client.config.resolve_cli``), read once."""
+        if self._config is None:
+            try:
+                self._config = resolve_cli(self.server_flag, self.kubeconfig_flag,
+                                           self.context_flag)
+            except KubeconfigError as exc:
+                raise CliError(str(exc)) from exc
+        return self._config
 
     @property
     def server(self) -> str:
-        return load_config(self.server_flag).server
+        return self.config.server
 
     def server_safe(self) -> str:
         """The server for an error message; never fails (a broken config file is no excuse)."""
@@ -32,7 +46,7 @@ class State:
 
     @property
     def namespace(self) -> str:
-        return self.namespace_flag or "default"
+        return self.namespace_flag or self.config.namespace or "default"
 
     @property
     def explicit_namespace(self) -> bool:
@@ -42,7 +56,8 @@ class State:
     def client(self) -> Client:
         if self._client is None:
             # One quick retry only: a person at a prompt wants "refused" in a second, not ten.
-            self._client = Client(self.server_flag, timeout=30,
+            cfg = self.config
+            self._client = Client(cfg.server, token=cfg.token, timeout=30,
                                   retry=RetryPolicy(retries=1, base=0.1, cap=0.5))
         return self._client
 
@@ -60,13 +75,20 @@ def state() -> State:
     return root.obj
 
 
-def apply_common(server: str | None, namespace: str | None) -> State:
-    """Command-level ``--server``/``-n`` override the group-level ones."""
+def apply_common(server: str | None, namespace: str | None, kubeconfig: str | None = None,
+                 context: str | None = None) -> State:
+    """Command-level ``--server``/``-n``/``--kubeconfig``/``--context`` override the
+    group-level ones."""
     st = state()
     if server:
         st.server_flag = server
     if namespace:
         st.namespace_flag = namespace
+    if kubeconfig:
+        st.kubeconfig_flag = kubeconfig
+    if context:
+        st.context_flag = context
+    st._config = None
     return st
 
 
