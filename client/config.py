@@ -2,6 +2,11 @@
 
 Order, most specific first: an explicit ``--server``, ``$MINIK8S_SERVER``, the file
 ``~/.minik8s/config`` (or ``$MINIK8S_CONFIG``), then ``http://127.0.0.1:8080``.
+
+minictl (``resolve_cli``) puts kubectl's kubeconfig files first, after ``--server``: the
+current context (or ``--context``) of ``--kubeconfig``, else ``$KUBECONFIG``'s list, else
+``~/.kube/config`` gives the server, token and default namespace. The services never read
+kubeconfig files, so a user's ``~/.kube/config`` cannot move them.
 """
 
 from __future__ import annotations
