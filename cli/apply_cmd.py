@@ -145,12 +145,12 @@ def apply_cmd(filename: tuple[str, ...], recursive: bool, output_: str | None,
 
 
 def _update(st: State, t: write_util.Target, current: dict[str, Any], body: dict[str, Any],
-            record: str, mode: str) -> tuple[dict[str, Any], str]:
+            record: str, mode: str, *, warn: bool = True) -> tuple[dict[str, Any], str]:
     """kubectl's three-way patch of an existing object; the result and the verb."""
     if mode == "client":
         return body, "configured"  # kubectl does not compute the patch in a client dry run
     annotations = (current.get("metadata") or {}).get("annotations") or {}
-    if LAST_APPLIED_CONFIG_ANNOTATION not in annotations:
+    if warn and LAST_APPLIED_CONFIG_ANNOTATION not in annotations:
         what = t.info.plural + (f".{t.info.group}" if t.info.group else "") + "/" + t.name
         click.echo(MISSING_ANNOTATION.format(what=what, ann=LAST_APPLIED_CONFIG_ANNOTATION),
                    err=True)
@@ -161,7 +161,7 @@ def _update(st: State, t: write_util.Target, current: dict[str, Any], body: dict
     if not isinstance(last, dict):
         last = {}
     _, last_record = with_last_applied(last) if last else ({}, "")
-    if last and last_record == record:
+    if last and last_record == record and warn:
         return current, "unchanged"
     patch = three_way(last, body)
     patch.setdefault("metadata", {}).setdefault("annotations", {})[
@@ -172,6 +172,19 @@ def _update(st: State, t: write_util.Target, current: dict[str, Any], body: dict
         updated = write_util.patch(st, t, patch, "merge", dry_run=mode)
     same = _comparable(updated) == _comparable(current)
     return updated, "unchanged" if same else "configured"
+
+
+def merged(st: State, t: write_util.Target, doc: dict[str, Any]) -> tuple[
+        dict[str, Any] | None, dict[str, Any]]:
+    """What ``apply`` would make of ``doc`` (kubectl diff): (live object or None, the
+    server's dry run of the create or of the apply patch)."""
+    body, record = with_last_applied(doc, t.namespace)
+    try:
+        current = write_util.get(st, t)
+    except NotFound:
+        return None, write_util.create(st, t.info, t.namespace, body, dry_run="server")
+    result, _ = _update(st, t, current, body, record, "server", warn=False)
+    return current, result
 
 
 def _first_error(exc: ValueError) -> str:

@@ -21,6 +21,8 @@ from cli import (
     create_config,  # noqa: F401  (adds configmap and secret to create)
     delete,
     describe,
+    diff_cmd,
+    edit,
     exec_cmd,
     explain,
     expose,
@@ -113,6 +115,8 @@ def _register() -> None:
     cli.add_command(label.label_cmd)
     cli.add_command(label.annotate_cmd)
     cli.add_command(patch_cmd.patch_cmd)
+    cli.add_command(edit.edit_cmd)
+    cli.add_command(diff_cmd.diff_cmd)
     cli.add_command(wait_cmd.wait_cmd)
     cli.add_command(expose.expose_cmd)
     cli.add_command(workload.scale_cmd)
