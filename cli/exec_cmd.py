@@ -22,7 +22,6 @@ from api.wellknown import DEFAULT_CONTAINER_ANNOTATION
 from cli.context import state
 from cli.errors import CliError
 from cli.options import common
-from client.config import load_config
 from client.exec import exec_pod
 
 
@@ -147,7 +146,7 @@ def exec_cmd(pod: str, command: tuple[str, ...], container: str | None, stdin: b
         click.echo("Unable to use a TTY - input is not a terminal or the right kind of file",
                    err=True)
         tty = False
-    cfg = load_config(st.server_flag)
+    cfg = st.config  # --server, else the kubeconfig's context, ...: as every verb
 
     async def run() -> int:
         return await exec_pod(

@@ -21,7 +21,6 @@ from api.models import Pod, Service
 from cli.context import State, split_ref, state
 from cli.errors import CliError
 from cli.options import common
-from client.config import load_config
 from client.portforward import LostConnection, PortForwarder, parse_ports
 
 
@@ -112,7 +111,7 @@ def port_forward_cmd(target: str, ports: tuple[str, ...], addresses: tuple[str, 
     except ValueError as e:
         raise CliError(str(e)) from None
     addrs = [a.strip() for group in addresses for a in group.split(",") if a.strip()]
-    cfg = load_config(st.server_flag)
+    cfg = st.config  # --server, else the kubeconfig's context, ...: as every verb
 
     def out(line: str) -> None:
         click.echo(line)
