@@ -160,11 +160,11 @@ def view_cmd(minify: bool, raw: bool, flatten: bool, output: str) -> None:
 
 
 def _table(rows: list[list[str]]) -> str:
-    """kubectl's tabwriter: every column but the last padded to its width plus three."""
+    """kubectl's tabwriter (minwidth 6, padding 3): every column but the last padded."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for r in rows:
-        cells = [c.ljust(w + 3) for c, w in zip(r[:-1], widths, strict=False)]
+        cells = [c.ljust(max(w + 3, 6)) for c, w in zip(r[:-1], widths, strict=False)]
         lines.append("".join(cells) + r[-1])
     return "\n".join(lines)
 
@@ -177,7 +177,8 @@ def _table(rows: list[list[str]]) -> str:
 def get_contexts_cmd(names: tuple[str, ...], output: str, no_headers: bool) -> None:
     """Describe one or many contexts."""
     if output not in ("", "name"):
-        raise CliError(f"output must be one of '' or 'name': {output}")
+        raise CliError(f"--output {output} is not available in minictl config get-contexts; "
+                       "resetting to default output format")
     kc = _load()
     contexts = kc.entries["contexts"]
     wanted = list(names) or sorted(contexts)
