@@ -129,14 +129,11 @@ def _shown(objs: list[Obj]) -> Obj:
     return {"apiVersion": "v1", "items": objs, "kind": "List", "metadata": {}}
 
 
-def _syntax_reason(exc: yaml.YAMLError | ValueError) -> str:
-    if isinstance(exc, yaml.YAMLError):
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        return f"The edited file had a syntax error: error converting YAML to JSON: yaml: " \
-               f"{where}{problem}"
-    return f"The edited file had a syntax error: {exc}"
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return f"yaml: {where}{problem}"
 
 
 @click.command("edit")
@@ -155,8 +152,9 @@ def edit_cmd(args: tuple[str, ...], filename: tuple[str, ...], recursive: bool,
       KUBE_EDITOR=nano minictl edit svc web
     """
     st = state()
+    every = len(args) == 1 and "/" not in args[0]  # `edit deployments`: all of them
     found = write_util.targets(st, args, filenames=filename, recursive=recursive,
-                               selector=selector)
+                               selector=selector, all_=every and not selector)
     if not found:
         raise CliError("edit cancelled, no objects found")
     originals = [write_util.get(st, t) for t in found]
@@ -189,8 +187,18 @@ def _edit_loop(st: State, found: list[write_util.Target], originals: list[Obj]) 
             return
         try:
             updated = _parse(edited)
-        except (yaml.YAMLError, ValueError) as exc:
-            reasons = [(_syntax_reason(exc), [])]
+        except yaml.YAMLError as exc:
+            # kubectl: the file fails its validation before anything is parsed into objects
+            t = found[0]
+            resource = t.info.plural + (f".{t.info.group}" if t.info.group else "")
+            click.echo(f'error: {resource} "{t.name}" is invalid', err=True)
+            reasons = [(f'{resource} "{t.name}" was not valid',
+                        ['<nil>: Invalid value: "The edited file failed validation": '
+                         + _yaml_problem(exc)])]
+            last_edited, body = edited, strip_comments(edited)
+            continue
+        except ValueError as exc:
+            reasons = [(f"The edited file had a syntax error: {exc}", [])]
             last_edited, body = edited, strip_comments(edited)
             continue
         reasons = []
