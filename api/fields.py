@@ -57,6 +57,7 @@ _SUPPORTED: dict[str, set[str]] = {
     "Deployment": set(_META),
     "ReplicaSet": _META | {"status.replicas"},
     "Lease": set(_META),
+    "HorizontalPodAutoscaler": set(_META),
     # pkg/registry/core/service/strategy.go SelectableFields (spec.type since 1.28).
     "Service": _META | {"spec.clusterIP", "spec.type"},
     "Endpoints": set(_META),

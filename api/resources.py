@@ -22,6 +22,7 @@ from api.models import (
     Secret,
     Service,
 )
+from api.models.autoscaling import HorizontalPodAutoscaler
 from api.models.componentstatus import ComponentStatus
 from api.models.core import TypedObject
 
@@ -129,10 +130,17 @@ COMPONENTSTATUSES = _info(
     version="v1", namespaced=False, model=ComponentStatus, short_names=("cs",),
     verbs=("get", "list"),
 )
+HORIZONTALPODAUTOSCALERS = _info(
+    kind="HorizontalPodAutoscaler", plural="horizontalpodautoscalers",
+    singular="horizontalpodautoscaler", group="autoscaling", version="v2", namespaced=True,
+    model=HorizontalPodAutoscaler, short_names=("hpa",), categories=("all",),
+    subresources=("status",),
+)
 
 ALL: tuple[ResourceInfo, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, LEASES, CONFIGMAPS, SECRETS,
     SERVICES, ENDPOINTS, ENDPOINTSLICES, COMPONENTSTATUSES,
+    HORIZONTALPODAUTOSCALERS,
 )
 
 _BY_KIND = {r.kind: r for r in ALL}

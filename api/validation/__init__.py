@@ -25,6 +25,7 @@ from typing import Any
 
 from api.names import is_dns1123_label, is_dns1123_subdomain
 from api.validation.apps import validate_deployment, validate_replicaset, validate_scale
+from api.validation.autoscaling import validate_hpa
 from api.validation.config import decode_bytes, validate_configmap, validate_secret
 from api.validation.coordination import validate_lease
 from api.validation.discovery import validate_endpoint_slice, validate_endpoint_slice_update
@@ -114,6 +115,7 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "Service": validate_service,
     "Endpoints": validate_endpoints,
     "EndpointSlice": validate_endpoint_slice,
+    "HorizontalPodAutoscaler": validate_hpa,
 }
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from api import resources
 from api.resources import ResourceInfo
 from apiserver.strategies.apps import DeploymentStrategy, ReplicaSetStrategy
+from apiserver.strategies.autoscaling import HorizontalPodAutoscalerStrategy
 from apiserver.strategies.base import Strategy
 from apiserver.strategies.componentstatus import ComponentStatusStrategy
 from apiserver.strategies.config import ConfigMapStrategy, SecretStrategy
@@ -49,6 +50,7 @@ _STRATEGIES: tuple[Strategy, ...] = (
     EndpointsStrategy(resources.ENDPOINTS),
     EndpointSliceStrategy(resources.ENDPOINTSLICES),
     ComponentStatusStrategy(resources.COMPONENTSTATUSES),
+    HorizontalPodAutoscalerStrategy(resources.HORIZONTALPODAUTOSCALERS),
 )
 
 # Keyed by plural, the resource's identity in storage (/registry/<plural>/...).

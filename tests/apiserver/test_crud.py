@@ -50,6 +50,11 @@ def sample(kind: str, name: str) -> dict[str, Any]:
         return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                 "metadata": {"name": name}, "addressType": "IPv4",
                 "endpoints": [{"addresses": ["10.244.0.5"]}], "ports": [{"port": 80}]}
+    if kind == "HorizontalPodAutoscaler":
+        return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": name}, "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                       "name": name}, "maxReplicas": 3}}
     raise AssertionError(kind)
 
 
