@@ -146,7 +146,8 @@ def apply_cmd(filename: tuple[str, ...], recursive: bool, output_: str | None,
 
 def _update(st: State, t: write_util.Target, current: dict[str, Any], body: dict[str, Any],
             record: str, mode: str, *, warn: bool = True) -> tuple[dict[str, Any], str]:
-    """kubectl's three-way patch of an existing object; the result and the verb."""
+    """kubectl's three-way patch of an existing object; the result and the verb. Without
+    ``warn`` (kubectl diff) the patch leaves the last-applied annotation as it is."""
     if mode == "client":
         return body, "configured"  # kubectl does not compute the patch in a client dry run
     annotations = (current.get("metadata") or {}).get("annotations") or {}
@@ -164,8 +165,13 @@ def _update(st: State, t: write_util.Target, current: dict[str, Any], body: dict
     if last and last_record == record and warn:
         return current, "unchanged"
     patch = three_way(last, body)
-    patch.setdefault("metadata", {}).setdefault("annotations", {})[
-        LAST_APPLIED_CONFIG_ANNOTATION] = record + "\n"
+    if warn:
+        patch.setdefault("metadata", {}).setdefault("annotations", {})[
+            LAST_APPLIED_CONFIG_ANNOTATION] = record + "\n"
+    else:
+        meta = patch.get("metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
+            meta["annotations"].pop(LAST_APPLIED_CONFIG_ANNOTATION, None)
     try:
         updated = write_util.patch(st, t, patch, "strategic", dry_run=mode)
     except UnsupportedMediaType:
@@ -182,7 +188,11 @@ def merged(st: State, t: write_util.Target, doc: dict[str, Any]) -> tuple[
     try:
         current = write_util.get(st, t)
     except NotFound:
-        return None, write_util.create(st, t.info, t.namespace, body, dry_run="server")
+        # kubectl diff creates the manifest as it is (no last-applied annotation)
+        plain = copy.deepcopy(doc)
+        if t.namespace is not None:
+            plain.setdefault("metadata", {})["namespace"] = t.namespace
+        return None, write_util.create(st, t.info, t.namespace, plain, dry_run="server")
     result, _ = _update(st, t, current, body, record, "server", warn=False)
     return current, result
 
