@@ -9,7 +9,8 @@ Both sides run ``--clients`` keep-alive connections (bench/httpload.py), each se
 one after another for ``--seconds``; the sides alternate for ``--rounds`` rounds after a
 short warm-up, so a drift in the machine's load shows in both. Figures: requests/s, p50 and
 p99 latency per side, the throughput ratio (proxy / direct) and the p50 overhead. Goals:
-ratio >= 0.5, p50 overhead <= 2 ms.
+ratio >= 0.5, p50 overhead <= 2 ms. A third side, a GET of the Pod object itself, is the
+API server's floor for any request (what the proxy cannot beat).
 
 The target: ``nginx`` is nginx:latest on Docker (the local image, never pulled) on the
 minik8s-pods network (else Docker's default bridge); ``local`` is a lean HTTP server in a
@@ -214,6 +215,8 @@ async def run(server: ApiServer, target: Target, pod: str, args: argparse.Namesp
     sides = {
         "direct": (target.ip, target.port, "/"),
         "proxy": ("127.0.0.1", server.port, proxy_path),
+        # the API server's own floor: a GET of the same Pod object, no upstream
+        "api_get_pod": ("127.0.0.1", server.port, f"/api/v1/namespaces/{NS}/pods/{pod}"),
     }
     for host, port, path in sides.values():  # warm-up: connections, caches, the JIT-less
         await load(host, port, path, args.clients, 0.5)
@@ -227,9 +230,11 @@ async def run(server: ApiServer, target: Target, pod: str, args: argparse.Namesp
                          f"the pod {direct['body_bytes']}")
     ratio = proxy["rps"] / direct["rps"]
     overhead = proxy["p50_ms"] - direct["p50_ms"]
+    floor = summary(runs["api_get_pod"])
     return {
-        "direct": direct, "proxy": proxy,
+        "direct": direct, "proxy": proxy, "api_get_pod": floor,
         "throughput_ratio": round(ratio, 3),
+        "proxy_to_api_get_pod_ratio": round(proxy["rps"] / floor["rps"], 3),
         "p50_overhead_ms": round(overhead, 3),
         "goals": {"throughput_ratio>=0.5": ratio >= 0.5, "p50_overhead_ms<=2": overhead <= 2},
     }
