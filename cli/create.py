@@ -57,12 +57,6 @@ def _send(st: State, info: ResourceInfo, obj: T, namespace: str | None, mode: st
     return type(obj).model_validate(data)
 
 
-def _check_dry_run(value: str) -> bool:
-    if value not in ("none", "client", "server"):
-        raise CliError(f'invalid dry-run value ({value}). Must be "none", "server", or "client".')
-    return value != "none"
-
-
 @click.group("create", invoke_without_command=True)
 @click.option("-f", "--filename", multiple=True,
               help="A file, a directory of .yaml/.yml/.json files, or - for stdin.")
@@ -213,8 +207,7 @@ def _parse_labels(text: str | None, default: dict[str, str]) -> dict[str, str]:
 @click.option("--command", "use_command", is_flag=True,
               help="Use the extra arguments as the command instead of as args.")
 @click.option("-o", "--output", "output_", metavar="FORMAT", help="yaml, json or name.")
-@click.option("--dry-run", default="none", metavar="none|client",
-              help="client: print the object without sending it.")
+@write_util.dry_run_option
 @common
 def run_cmd(name: str, command_args: tuple[str, ...], image: str, port: int | None,
             labels: str | None, env: tuple[str, ...], restart: str, use_command: bool,
@@ -228,7 +221,7 @@ def run_cmd(name: str, command_args: tuple[str, ...], image: str, port: int | No
     """
     st = state()
     fmt = output.check_output(output_, ("yaml", "json", "name"))
-    dry = _check_dry_run(dry_run)
+    mode = write_util.parse_dry_run(dry_run)
     container = Container(
         name=name, image=image,
         ports=[ContainerPort(container_port=port)] if port else None,
@@ -239,6 +232,5 @@ def run_cmd(name: str, command_args: tuple[str, ...], image: str, port: int | No
     pod = Pod(metadata=ObjectMeta(name=name, namespace=st.namespace,
                                   labels=_parse_labels(labels, {"run": name})),
               spec=PodSpec(containers=[container], restart_policy=restart))
-    if not dry:
-        pod = st.client.create(pod, st.namespace)
-    _emit(resources.PODS, pod, fmt, dry)
+    pod = _send(st, resources.PODS, pod, st.namespace, mode)
+    _emit(resources.PODS, pod, fmt, mode)

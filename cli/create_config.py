@@ -15,9 +15,9 @@ import click
 from api import resources
 from api.models import ConfigMap, ObjectMeta, Secret
 from api.names import is_config_map_key
-from cli import output
+from cli import output, write_util
 from cli.context import state
-from cli.create import _check_dry_run, _emit, create_cmd
+from cli.create import _emit, _send, create_cmd
 from cli.errors import CliError
 from cli.options import common
 
@@ -77,8 +77,7 @@ _FROM_FILE = click.option("--from-file", "files", multiple=True, metavar="[KEY=]
                                "repeatable.")
 _OUTPUT = click.option("-o", "--output", "output_", metavar="FORMAT",
                        help="yaml, json or name.")
-_DRY_RUN = click.option("--dry-run", default="none", metavar="none|client",
-                        help="client: print the object without sending it.")
+_DRY_RUN = write_util.dry_run_option
 
 
 @create_cmd.command("configmap")
@@ -99,7 +98,8 @@ def create_configmap(name: str, literals: tuple[str, ...], files: tuple[str, ...
     """
     st = state()
     fmt = output.check_output(output_, ("yaml", "json", "name"))
-    dry = _check_dry_run(dry_run)
+    mode = write_util.parse_dry_run(dry_run)
+    dry = mode == "client"
     data: dict[str, str] = {}
     binary: dict[str, str] = {}
     for k, v in _collect("ConfigMap", name, literals, files).items():
@@ -109,9 +109,8 @@ def create_configmap(name: str, literals: tuple[str, ...], files: tuple[str, ...
             binary[k] = base64.b64encode(v).decode()
     cm = ConfigMap(metadata=ObjectMeta(name=name, namespace=None if dry else st.namespace),
                    data=data or None, binary_data=binary or None)
-    if not dry:
-        cm = st.client.create(cm, st.namespace)
-    _emit(resources.CONFIGMAPS, cm, fmt, dry)
+    cm = _send(st, resources.CONFIGMAPS, cm, st.namespace, mode)
+    _emit(resources.CONFIGMAPS, cm, fmt, mode)
 
 
 @click.group("secret")
@@ -140,11 +139,11 @@ def create_secret_generic(name: str, literals: tuple[str, ...], files: tuple[str
     """
     st = state()
     fmt = output.check_output(output_, ("yaml", "json", "name"))
-    dry = _check_dry_run(dry_run)
+    mode = write_util.parse_dry_run(dry_run)
+    dry = mode == "client"
     data = {k: base64.b64encode(v).decode()
             for k, v in _collect("Secret", name, literals, files).items()}
     secret = Secret(metadata=ObjectMeta(name=name, namespace=None if dry else st.namespace),
                     type=type_ or "Opaque", data=data or None)
-    if not dry:
-        secret = st.client.create(secret, st.namespace)
-    _emit(resources.SECRETS, secret, fmt, dry)
+    secret = _send(st, resources.SECRETS, secret, st.namespace, mode)
+    _emit(resources.SECRETS, secret, fmt, mode)

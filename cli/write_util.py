@@ -5,6 +5,7 @@ a field the models do not know)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -151,7 +152,8 @@ def emit(info: ResourceInfo, obj: Obj, fmt: str | None, message: str) -> None:
     elif fmt == "yaml":
         click.echo(dump_yaml(obj).rstrip("\n"))
     elif fmt == "json":
-        click.echo(output.dump_json(obj))
+        # kubectl prints unstructured objects: keys in order, as Go's maps marshal
+        click.echo(json.dumps(obj, indent=4, sort_keys=True, ensure_ascii=False))
     else:
         click.echo(message)
 

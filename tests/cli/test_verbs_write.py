@@ -141,3 +141,30 @@ def test_delete_and_scale_dry_run(pair: Pair, files: Path) -> None:
     pair.kubectl_run("delete", "-f", two, "--wait=false")
     r = pair.same("delete", "-f", two, code=1)
     assert "error when deleting" in r.err
+
+
+def test_create_output_and_invalid(pair: Pair, files: Path) -> None:
+    cms = files / "cms.yaml"
+    cms.write_text(CONFIGMAP + "---\n" + CONFIGMAP.replace("cfg", "cfg2"))
+    pair.same("create", "-f", str(cms), "--dry-run=client", "-o", "yaml", code=0)
+    pair.same("create", "-f", str(cms), "--dry-run=client", "-o", "json", code=0)
+    bad = files / "bad.yaml"
+    bad.write_text(DEPLOY.replace("replicas: 1", "replicas: -1") + "---\n" + CONFIGMAP)
+    r = pair.same("create", "-f", str(bad), code=1)
+    assert r.out == "configmap/cfg created\n"
+
+
+def test_create_configmap_and_secret_dry_run(pair: Pair) -> None:
+    for mode in ("client", "server"):
+        pair.same("create", "configmap", "c", "--from-literal=a=1", f"--dry-run={mode}", code=0)
+        pair.same("create", "secret", "generic", "s", "--from-literal=a=1",
+                  f"--dry-run={mode}", "-o", "name", code=0)
+    pair.same("create", "configmap", "c", "--dry-run=bogus", code=1)
+    assert exists(pair, CM + "c") == (False, False)
+
+
+def test_run_dry_run(pair: Pair) -> None:
+    for mode in ("client", "server"):
+        assert pair.same("run", "p", "--image=nginx", f"--dry-run={mode}", code=0).out == \
+            f"pod/p created ({'server ' if mode == 'server' else ''}dry run)\n"
+    assert exists(pair, "/api/v1/namespaces/{ns}/pods/p") == (False, False)
