@@ -280,6 +280,39 @@ def _endpoint_slice(obj: JSON) -> None:
                 p["protocol"] = "TCP"
 
 
+def _job(obj: JSON) -> None:
+    """batch/v1 SetDefaults_Job (pkg/apis/batch/v1/defaults.go)."""
+    spec = _obj(obj, "spec")
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+        spec["parallelism"] = 1
+    if spec.get("parallelism") is None:
+        spec["parallelism"] = 1
+    if spec.get("backoffLimit") is None:
+        spec["backoffLimit"] = 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6
+    tmpl = spec.get("template")
+    tmeta = tmpl.get("metadata") if isinstance(tmpl, dict) else None
+    labels = tmeta.get("labels") if isinstance(tmeta, dict) else None
+    md = _obj(obj, "metadata")
+    if isinstance(labels, dict) and not md.get("labels"):
+        md["labels"] = dict(labels)
+    if spec.get("completionMode") is None:
+        spec["completionMode"] = "NonIndexed"
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    if spec.get("manualSelector") is None:
+        spec["manualSelector"] = False
+    pfp = spec.get("podFailurePolicy")
+    if isinstance(pfp, dict):
+        for rule in _items(pfp.get("rules")):
+            for pattern in _items(rule.get("onPodConditions") if isinstance(rule, dict) else None):
+                if isinstance(pattern, dict) and not pattern.get("status"):
+                    pattern["status"] = "True"
+    if spec.get("podReplacementPolicy") is None:
+        spec["podReplacementPolicy"] = "Failed" if pfp is not None else "TerminatingOrFailed"
+    _template(spec)
+
+
 _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Pod": _pod,
     "Deployment": _deployment,
@@ -290,6 +323,7 @@ _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Service": _service,
     "Endpoints": _endpoints,
     "EndpointSlice": _endpoint_slice,
+    "Job": _job,
 }
 
 

@@ -62,11 +62,14 @@ _SUPPORTED: dict[str, set[str]] = {
     "Service": _META | {"spec.clusterIP", "spec.type"},
     "Endpoints": set(_META),
     "EndpointSlice": set(_META),
+    # pkg/registry/batch/job/strategy.go JobToSelectableFields.
+    "Job": _META | {"status.successful"},
 }
 
 # Fields whose value is not simply the string at that path.
 _SPECIAL: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "source": lambda o: str((o.get("source") or {}).get("component") or ""),
+    "status.successful": lambda o: str(int((o.get("status") or {}).get("succeeded") or 0)),
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from api.base import dig
 from api.labels import SelectorError, from_label_selector
-from api.timeutil import parse_time, since
+from api.timeutil import human_duration, parse_time, since
 from api.wellknown import NODE_ROLE_LABEL_PREFIX
 
 JSONDict = dict[str, Any]
@@ -395,3 +395,56 @@ def format_slice_endpoints(endpoints: list[JSONDict] | None) -> str:
                 items.append(str(a))
             count += 1
     return _with_more(items, count, 3, "<unset>")
+
+
+# ---- jobs (printJob) -----------------------------------------------------------------
+
+
+def _job_condition_true(status: JSONDict, kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True"
+               for c in status.get("conditions") or [] if isinstance(c, dict))
+
+
+def job_status(job: JSONDict) -> str:
+    """printJob's STATUS: the first of Complete, Failed, Terminating, Suspended,
+    FailureTarget, SuccessCriteriaMet that holds, else Running."""
+    status = job.get("status") or {}
+    if _job_condition_true(status, "Complete"):
+        return "Complete"
+    if _job_condition_true(status, "Failed"):
+        return "Failed"
+    if dig(job, "metadata", "deletionTimestamp"):
+        return "Terminating"
+    for kind in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if _job_condition_true(status, kind):
+            return kind
+    return "Running"
+
+
+def job_completions(job: JSONDict) -> str:
+    """printJob's COMPLETIONS: ``succeeded/completions``, or ``n/1 of P`` for a work queue
+    Job (no completions) with parallelism above 1."""
+    spec = job.get("spec") or {}
+    succeeded = int((job.get("status") or {}).get("succeeded") or 0)
+    if spec.get("completions") is not None:
+        return f"{succeeded}/{spec['completions']}"
+    parallelism = int(spec.get("parallelism") or 0)
+    if parallelism > 1:
+        return f"{succeeded}/1 of {parallelism}"
+    return f"{succeeded}/1"
+
+
+def job_duration(job: JSONDict, now: datetime | None = None) -> str:
+    """printJob's DURATION: start to completion, or to now while it runs; empty before
+    it starts."""
+    status = job.get("status") or {}
+    start = status.get("startTime")
+    if not start:
+        return ""
+    done = status.get("completionTime")
+    if not done:
+        return since(start, now)
+    try:
+        return human_duration((parse_time(done) - parse_time(start)).total_seconds())
+    except ValueError:
+        return ""

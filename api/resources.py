@@ -23,6 +23,7 @@ from api.models import (
     Service,
 )
 from api.models.autoscaling import HorizontalPodAutoscaler
+from api.models.batch import Job
 from api.models.componentstatus import ComponentStatus
 from api.models.core import TypedObject
 
@@ -98,6 +99,10 @@ REPLICASETS = _info(
     version="v1", namespaced=True, model=ReplicaSet, short_names=("rs",),
     categories=("all",), subresources=("status", "scale"),
 )
+JOBS = _info(
+    kind="Job", plural="jobs", singular="job", group="batch", version="v1", namespaced=True,
+    model=Job, categories=("all",), subresources=("status",),
+)
 LEASES = _info(
     kind="Lease", plural="leases", singular="lease", group="coordination.k8s.io",
     version="v1", namespaced=True, model=Lease,
@@ -138,7 +143,7 @@ HORIZONTALPODAUTOSCALERS = _info(
 )
 
 ALL: tuple[ResourceInfo, ...] = (
-    PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, LEASES, CONFIGMAPS, SECRETS,
+    PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, JOBS, LEASES, CONFIGMAPS, SECRETS,
     SERVICES, ENDPOINTS, ENDPOINTSLICES, COMPONENTSTATUSES,
     HORIZONTALPODAUTOSCALERS,
 )

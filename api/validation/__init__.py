@@ -26,6 +26,7 @@ from typing import Any
 from api.names import is_dns1123_label, is_dns1123_subdomain
 from api.validation.apps import validate_deployment, validate_replicaset, validate_scale
 from api.validation.autoscaling import validate_hpa
+from api.validation.batch import validate_job, validate_job_update
 from api.validation.config import decode_bytes, validate_configmap, validate_secret
 from api.validation.coordination import validate_lease
 from api.validation.discovery import validate_endpoint_slice, validate_endpoint_slice_update
@@ -116,6 +117,7 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "Endpoints": validate_endpoints,
     "EndpointSlice": validate_endpoint_slice,
     "HorizontalPodAutoscaler": validate_hpa,
+    "Job": validate_job,
 }
 
 
@@ -139,6 +141,7 @@ _UPDATE_VALIDATORS: dict[str, Callable[[JSON, JSON], Errs]] = {
     "Secret": validate_secret_update,
     "Service": validate_service_update,
     "EndpointSlice": validate_endpoint_slice_update,
+    "Job": validate_job_update,
 }
 
 

@@ -39,7 +39,7 @@ NameCheck = Callable[[str], list[str]]
 
 NAMESPACED_KINDS = frozenset(
     {"Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale", "ConfigMap",
-     "Secret", "Service", "Endpoints", "EndpointSlice"}
+     "Secret", "Service", "Endpoints", "EndpointSlice", "Job"}
 )
 _CLUSTER_KINDS = frozenset({"Node", "Namespace"})
 # ValidateServiceName is NameIsDNS1035Label; the rest are DNS-1123 subdomains.

@@ -24,6 +24,7 @@ from api.resources import ResourceInfo
 from apiserver.strategies.apps import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.strategies.autoscaling import HorizontalPodAutoscalerStrategy
 from apiserver.strategies.base import Strategy
+from apiserver.strategies.batch import JobStrategy
 from apiserver.strategies.componentstatus import ComponentStatusStrategy
 from apiserver.strategies.config import ConfigMapStrategy, SecretStrategy
 from apiserver.strategies.coordination import LeaseStrategy
@@ -43,6 +44,7 @@ _STRATEGIES: tuple[Strategy, ...] = (
     EventStrategy(resources.EVENTS),
     DeploymentStrategy(resources.DEPLOYMENTS),
     ReplicaSetStrategy(resources.REPLICASETS),
+    JobStrategy(resources.JOBS),
     LeaseStrategy(resources.LEASES),
     ConfigMapStrategy(resources.CONFIGMAPS),
     SecretStrategy(resources.SECRETS),

@@ -55,6 +55,10 @@ def sample(kind: str, name: str) -> dict[str, Any]:
                 "metadata": {"name": name}, "spec": {
                     "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
                                        "name": name}, "maxReplicas": 3}}
+    if kind == "Job":
+        return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+                "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "c", "image": "busybox"}]}}}}
     raise AssertionError(kind)
 
 

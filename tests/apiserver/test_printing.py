@@ -32,8 +32,8 @@ def test_discovery_documents() -> None:
     scale = next(r for r in apps["resources"] if r["name"] == "deployments/scale")
     assert (scale["group"], scale["version"], scale["kind"]) == ("autoscaling", "v1", "Scale")
     groups = discovery.api_group_list()["groups"]
-    assert [g["name"] for g in groups] == ["apps", "coordination.k8s.io", "discovery.k8s.io",
-                                          "autoscaling"]
+    assert [g["name"] for g in groups] == ["apps", "batch", "coordination.k8s.io",
+                                              "discovery.k8s.io", "autoscaling"]
     assert groups[0]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
     assert discovery.api_versions()["versions"] == ["v1"]
     assert discovery.api_resource_list("apps", "v2") is None
@@ -167,8 +167,9 @@ def test_requestinfo() -> None:
 
 def test_openapi_documents() -> None:
     index = openapi.v3_index()["paths"]
-    assert set(index) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1",
-                          "apis/discovery.k8s.io/v1", "apis/autoscaling/v2"}
+    assert set(index) == {"api/v1", "apis/apps/v1", "apis/batch/v1",
+                          "apis/coordination.k8s.io/v1", "apis/discovery.k8s.io/v1",
+                          "apis/autoscaling/v2"}
     doc = openapi.v3_document("apis/apps/v1")
     assert doc is not None
     dep = doc["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]
