@@ -53,6 +53,25 @@ def _printable(obj: dict[str, Any] | None) -> str:
     return write_util.dump_yaml(obj)
 
 
+def mask_secrets(live: dict[str, Any] | None, merged: dict[str, Any] | None) -> None:
+    """kubectl's Masker: a Secret's values never reach the diff, only whether they changed
+    (``***``, ``*** (before)`` / ``*** (after)``)."""
+    before = live.get("data") if live else None
+    after = merged.get("data") if merged else None
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    for k in list(before):
+        if k in after:
+            if before[k] != after[k]:
+                before[k], after[k] = "*** (before)", "*** (after)"
+                continue
+            after[k] = "***"
+        before[k] = "***"
+    for k in list(after):
+        if k not in before and not str(after[k]).startswith("***"):
+            after[k] = "***"
+
+
 @click.command("diff")
 @click.option("-f", "--filename", multiple=True,
               help="A file, a directory of .yaml/.yml/.json files, or - for stdin.")
@@ -96,7 +115,11 @@ def _run(filename: tuple[str, ...], recursive: bool) -> int:
             except ApiError as exc:
                 click.echo(format_api_error(exc, st.server), err=True)
                 return 2
-            (live_dir / file_name(t)).write_text(_printable(live))
+            if info.kind == "Secret":
+                mask_secrets(live, merged)
+            # kubectl's masker turns a missing Secret into "null"
+            (live_dir / file_name(t)).write_text(
+                "null\n" if live is None and info.kind == "Secret" else _printable(live))
             (merged_dir / file_name(t)).write_text(_printable(merged))
         argv = [*diff_argv(), str(live_dir), str(merged_dir)]
         sys.stdout.flush()

@@ -128,7 +128,16 @@ def put(st: State, t: Target, body: Obj, *, dry_run: str = "none") -> Obj:
 
 
 class _Dumper(output._KubeDumper):
-    """Go's YAML: a string with newlines as a literal block (``|``), long lines unwrapped."""
+    """Go's YAML: a string with newlines as a literal block (``|``), long lines unwrapped;
+    double quotes for a string that would read as another type ("1", a timestamp), single
+    ones where only the syntax forbids a plain scalar ('***')."""
+
+    def choose_scalar_style(self) -> Any:
+        style = yaml.SafeDumper.choose_scalar_style(self)
+        event = self.event
+        if style == "'" and isinstance(event, yaml.ScalarEvent) and not event.implicit[0]:
+            return '"'
+        return style
 
     def represent_str(self, data: str) -> yaml.ScalarNode:
         if "\n" in data and not data.strip("\n") == "":

@@ -75,3 +75,22 @@ def test_diff_errors(pair: Pair, tmp_path: Path) -> None:
     assert m.code > 1 and m.err == k.err
     m, k = both(pair)
     assert m.code > 1
+
+
+SECRET = """apiVersion: v1
+kind: Secret
+metadata: {name: s}
+data: {same: YQ==, changed: Yg==}
+"""
+
+
+def test_diff_masks_secrets(pair: Pair, tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text(SECRET)
+    m, _ = both(pair, "-f", str(f))
+    assert "YQ==" not in m.out and "+  same: '***'" in m.out
+    for run in (pair.minictl, pair.kubectl_run):
+        assert run("apply", "-f", str(f)).code == 0
+    f.write_text(SECRET.replace("Yg==", "Yw==").replace("{same", "{new: ZA==, same"))
+    m, _ = both(pair, "-f", str(f))
+    assert "*** (before)" in m.out and "*** (after)" in m.out
