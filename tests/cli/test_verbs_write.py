@@ -168,3 +168,15 @@ def test_run_dry_run(pair: Pair) -> None:
         assert pair.same("run", "p", "--image=nginx", f"--dry-run={mode}", code=0).out == \
             f"pod/p created ({'server ' if mode == 'server' else ''}dry run)\n"
     assert exists(pair, "/api/v1/namespaces/{ns}/pods/p") == (False, False)
+
+
+def test_apply_over_created_object_warns(pair: Pair, files: Path) -> None:
+    f = files / "cm.yaml"
+    f.write_text(CONFIGMAP)
+    pair.same("create", "-f", str(f), code=0)
+    f.write_text(CONFIGMAP.replace('"1"', '"2"'))
+    m = pair.minictl("apply", "-f", str(f))
+    k = pair.kubectl_run("apply", "-f", str(f))
+    assert (m.code, m.out) == (k.code, k.out) == (0, "configmap/cfg configured\n")
+    assert m.err.replace("minictl", "kubectl") == k.err
+    assert pair.same("apply", "-f", str(f)).out == "configmap/cfg unchanged\n"
