@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request, Response
 
 from api import resources
 from api.resources import ResourceInfo
+from apiserver import metrics_api
 
 JSONDict = dict[str, Any]
 
@@ -59,6 +60,7 @@ def group_versions() -> dict[str, list[str]]:
         versions = out.setdefault(r.group, [])
         if r.version not in versions:
             versions.append(r.version)
+    out[metrics_api.GROUP] = [metrics_api.VERSION]  # computed, not in the registry
     return out
 
 
@@ -116,6 +118,8 @@ def resource_entries(r: ResourceInfo) -> list[JSONDict]:
 
 
 def api_resource_list(group: str, version: str) -> JSONDict | None:
+    if (group, version) == (metrics_api.GROUP, metrics_api.VERSION):
+        return metrics_api.RESOURCE_LIST
     rs = [r for r in resources.ALL if r.group == group and r.version == version]
     if not rs:
         return None

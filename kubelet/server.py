@@ -1,4 +1,5 @@
-"""The kubelet's HTTP endpoint: container logs and exec (which the API server proxies), health.
+"""The kubelet's HTTP endpoint: container logs and exec (which the API server proxies), health,
+and the Summary API (``/stats/summary``, kubelet/stats.py) the metrics API reads.
 
 ``GET /containerLogs/{namespace}/{pod}/{container}`` takes Kubernetes' query
 parameters ``follow``, ``tailLines``, ``timestamps`` and ``previous``; the logs
@@ -19,6 +20,7 @@ from kubelet.kubelet import Kubelet
 from kubelet.metrics import KubeletMetrics
 from kubelet.portforward import serve_portforward
 from kubelet.runtime.base import ContainerInfo
+from kubelet.stats import StatsProvider
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,16 @@ def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None) -> web.Applicat
     async def port_forward(request: web.Request) -> web.StreamResponse:
         return await serve_portforward(kl, request)
 
+    stats = StatsProvider(kl.node_name, kl.runtime)
+
+    async def stats_summary(request: web.Request) -> web.Response:
+        try:
+            body = await stats.summary()
+        except Exception as exc:  # the runtime is down: say so, as the kubelet's 500 does
+            log.warning("stats/summary: %s", exc)
+            return web.Response(status=500, text=f"Internal Error: failed to get node info: {exc}")
+        return web.json_response(body)
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
@@ -127,6 +139,7 @@ def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None) -> web.Applicat
     app.router.add_get("/attach/{namespace}/{pod}/{container}", attach)
     app.router.add_get("/attach/{namespace}/{pod}", attach)
     app.router.add_get("/portForward/{namespace}/{pod}", port_forward)
+    app.router.add_get("/stats/summary", stats_summary)
     return app
 
 

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import resources
 from api.resources import ResourceInfo
-from apiserver import componentstatuses, errors
+from apiserver import componentstatuses, errors, metrics_api
 from apiserver.routes import subresources
 from apiserver.routes.common import flag, json_response
 from apiserver.routes.verbs import (
@@ -158,6 +158,10 @@ class ResourceRouter:
         try:
             if path.startswith("/api/v1/"):
                 target = resolve("", "v1", path[8:], path)
+            elif path.startswith(metrics_api.PREFIX):  # computed from the kubelets
+                response = await metrics_api.serve(Request(scope, receive))
+                await response(scope, receive, send)
+                return
             elif path.startswith("/apis/"):
                 parts = path[6:].split("/", 2)
                 if len(parts) < 3:

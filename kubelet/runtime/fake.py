@@ -1,14 +1,34 @@
-"""An in-memory runtime: containers start at once and run until a test says otherwise.
+"""An in-memory runtime: containers start at once and run until they "exit" or a test says so.
 
 It backs hollow nodes (many kubelets in one process, for scheduler/controller tests
 and scale benchmarks) and the kubelet's own unit tests, which use its hooks to make
 a container exit, fail a pull or fail an exec probe.
+
+Containers that finish (so hollow nodes can run Jobs): the command and args are read
+as a tiny script (``simulated_exit``). ``true`` exits 0 at once, ``false`` exits 1,
+``sleep N`` exits 0 after N seconds, ``exit N`` ends with N, ``echo ...`` writes a log
+line; ``sh -c 'sleep 2; echo done; exit 3'`` (statements split on ``;``, ``&&``, ``||``
+and newlines) sleeps 2 s, logs "done" and exits 3. A failed statement before ``&&``
+ends the script with its code. Anything else (a loop, ``trap``, ``httpd``, ``sleep
+infinity``) or no command at all runs until stopped, as before. The environment can
+say the same without a command: ``MINIK8S_FAKE_EXIT_AFTER_SECONDS`` (a number) and
+``MINIK8S_FAKE_EXIT_CODE`` (default 0) make the container exit after that long.
+
+Synthetic usage (kubelet/stats.py reads it for /stats/summary): each running container
+burns ``MINIK8S_FAKE_CPU_MILLICORES`` (default 1) of CPU and holds
+``MINIK8S_FAKE_MEMORY_BYTES`` (default 4 MiB) of memory, or what a test sets in
+``FakeRuntime.usage_rates[(pod uid, container name)] = (millicores, bytes)``; the CPU
+counter is the integral of the rate over time, so it only grows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import math
+import re
+import shlex
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -40,6 +60,80 @@ _ips = itertools.count(2)
 _ids = itertools.count(1)
 
 
+ENV_EXIT_AFTER = "MINIK8S_FAKE_EXIT_AFTER_SECONDS"
+ENV_EXIT_CODE = "MINIK8S_FAKE_EXIT_CODE"
+ENV_CPU = "MINIK8S_FAKE_CPU_MILLICORES"
+ENV_MEMORY = "MINIK8S_FAKE_MEMORY_BYTES"
+DEFAULT_CPU_MILLICORES = 1
+DEFAULT_MEMORY_BYTES = 4 * 1024 * 1024
+
+_SPLIT = re.compile(r"(;|&&|\|\||\n)")
+
+
+def simulated_exit(argv: list[str], env: dict[str, str] | None = None
+                   ) -> tuple[float, int, list[str]] | None:
+    """(seconds until exit, exit code, log lines) the command means, or None: runs forever.
+
+    See the module docstring for what is understood; the environment's
+    MINIK8S_FAKE_EXIT_AFTER_SECONDS wins over the command.
+    """
+    env = env or {}
+    if env.get(ENV_EXIT_AFTER):
+        try:
+            after = float(env[ENV_EXIT_AFTER])
+            code = int(env.get(ENV_EXIT_CODE) or 0)
+        except ValueError:
+            return None
+        return max(0.0, after), code, []
+    if not argv:
+        return None
+    if len(argv) >= 3 and argv[0] in ("sh", "/bin/sh", "bash", "/bin/bash") and argv[1] == "-c":
+        parts = _SPLIT.split(argv[2])
+    else:
+        parts = [shlex.join(argv)]
+    seconds, code, op = 0.0, 0, ";"
+    logs: list[str] = []
+    for part in parts:
+        if part in (";", "&&", "||", "\n"):
+            op = part if part != "\n" else ";"
+            continue
+        if not part.strip():
+            continue
+        if (op == "&&" and code != 0) or (op == "||" and code == 0):
+            # a && b after a failure (or a || b after success): b is skipped; nothing
+            # else of the script is understood well enough to go on
+            return seconds, code, logs
+        try:
+            words = shlex.split(part)
+        except ValueError:
+            return None
+        name, args = words[0], words[1:]
+        if name == "sleep" and len(args) == 1:
+            try:
+                n = float(args[0].rstrip("s"))
+            except ValueError:
+                return None  # 1m, 2h, ...
+            if not math.isfinite(n) or n < 0:
+                return None  # sleep infinity
+            seconds += n
+            code = 0
+        elif name == "exit":
+            try:
+                return seconds, int(args[0]) if args else code, logs
+            except ValueError:
+                return None
+        elif name in ("true", ":"):
+            code = 0
+        elif name == "false":
+            code = 1
+        elif name == "echo":
+            logs.append(" ".join(args))
+            code = 0
+        else:
+            return None
+    return seconds, code, logs
+
+
 def _next_ip() -> str:
     n = next(_ips)
     return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
@@ -67,6 +161,10 @@ class FakeRuntime:
         self.sandbox_ip: str | None = None
         self._watchers: list[asyncio.Queue[tuple[str, str]]] = []
         self._logs: dict[str, list[bytes]] = {}
+        # (pod uid, container name) -> (millicores, bytes) of synthetic usage
+        self.usage_rates: dict[tuple[str, str], tuple[int, int]] = {}
+        self._cpu: dict[str, tuple[float, float]] = {}  # container id -> (time, core-ns)
+        self._exits: dict[str, asyncio.Task[None]] = {}
 
     # ---- hooks for tests -------------------------------------------------
 
@@ -84,6 +182,27 @@ class FakeRuntime:
             c, state="exited", exit_code=code, oom_killed=oom, finished_at=now(),
             finished_ts=time.time())
         self._notify(c.pod_uid, "die")
+
+    def usage(self, container_id: str) -> tuple[int, int] | None:
+        """(cumulative CPU core-nanoseconds, memory bytes) of a container, None when it
+        is not running (sandboxes use nothing)."""
+        c = self.containers.get(container_id)
+        if c is None or not c.running:
+            return None
+        if c.is_sandbox:
+            return 0, 0
+        env = self.envs.get(container_id, {})
+        cpu, mem = DEFAULT_CPU_MILLICORES, DEFAULT_MEMORY_BYTES
+        with contextlib.suppress(ValueError):
+            cpu = int(env.get(ENV_CPU) or cpu)
+        with contextlib.suppress(ValueError):
+            mem = int(env.get(ENV_MEMORY) or mem)
+        cpu, mem = self.usage_rates.get((c.pod_uid, c.container_name), (cpu, mem))
+        t = time.time()
+        last, total = self._cpu.get(container_id, (c.started_ts or t, 0.0))
+        total += max(0.0, t - last) * cpu * 1_000_000
+        self._cpu[container_id] = (t, total)
+        return int(total), mem
 
     def write_log(self, container_id: str, data: bytes) -> None:
         self._logs.setdefault(container_id, []).append(data)
@@ -139,7 +258,21 @@ class FakeRuntime:
         info = self._add(config.name, config.labels, config.image)
         self.envs[info.id] = dict(config.envs)
         self._notify(info.pod_uid, "start")
+        plan = simulated_exit([*(config.command or []), *(config.args or [])], config.envs)
+        if plan is not None:
+            self._exits[info.id] = asyncio.create_task(self._exit_later(info.id, *plan))
         return info.id
+
+    async def _exit_later(self, container_id: str, seconds: float, code: int,
+                          logs: list[str]) -> None:
+        try:
+            for line in logs:
+                self.write_log(container_id, (line + "\n").encode())
+            await asyncio.sleep(seconds)
+            if container_id in self.containers:
+                self.exit_container(container_id, code)
+        finally:
+            self._exits.pop(container_id, None)
 
     async def stop_container(self, container_id: str, grace_seconds: int) -> None:
         c = self.containers.get(container_id)
@@ -151,6 +284,10 @@ class FakeRuntime:
     async def remove_container(self, container_id: str) -> None:
         c = self.containers.pop(container_id, None)
         self._logs.pop(container_id, None)
+        self._cpu.pop(container_id, None)
+        task = self._exits.pop(container_id, None)
+        if task is not None:
+            task.cancel()
         if c is not None:
             self._notify(c.pod_uid, "destroy")
 
@@ -211,5 +348,7 @@ class FakeRuntime:
             self._watchers.remove(q)
 
     async def close(self) -> None:
-        pass
+        for task in list(self._exits.values()):
+            task.cancel()
+        self._exits.clear()
 

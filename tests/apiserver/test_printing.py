@@ -33,7 +33,7 @@ def test_discovery_documents() -> None:
     assert (scale["group"], scale["version"], scale["kind"]) == ("autoscaling", "v1", "Scale")
     groups = discovery.api_group_list()["groups"]
     assert [g["name"] for g in groups] == ["apps", "batch", "coordination.k8s.io",
-                                              "discovery.k8s.io", "autoscaling"]
+                                              "discovery.k8s.io", "autoscaling", "metrics.k8s.io"]
     assert groups[0]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
     assert discovery.api_versions()["versions"] == ["v1"]
     assert discovery.api_resource_list("apps", "v2") is None
