@@ -72,7 +72,7 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 @click.command("apply")
-@click.option("-f", "--filename", multiple=True, required=True,
+@click.option("-f", "--filename", multiple=True,
               help="A file, a directory of .yaml/.yml/.json files, or - for stdin.")
 @click.option("-R", "--recursive", is_flag=True, help="With -f DIR: its subdirectories too.")
 @click.option("-o", "--output", "output_", metavar="FORMAT", help="name, yaml or json.")

@@ -114,6 +114,7 @@ def test_apply_dry_run_recursive_and_output(pair: Pair, files: Path) -> None:
             "configmap/cfg configured (")
     assert pair.same("apply", "-f", two, "-o", "name").out == "deployment.apps/web\nconfigmap/cfg\n"
     pair.same("apply", "-f", two, "--dry-run=nope", code=1)
+    pair.same("apply", code=1)
 
 
 def test_delete_and_scale_dry_run(pair: Pair, files: Path) -> None:
