@@ -32,6 +32,10 @@ class Options:
     # --max-endpoints-per-slice
     endpoint_updates_batch_period: float = 0.0
     max_endpoints_per_slice: int = 100
+    # kube-controller-manager's --horizontal-pod-autoscaler-sync-period and
+    # --horizontal-pod-autoscaler-downscale-stabilization
+    horizontal_pod_autoscaler_sync_period: float = 15.0
+    horizontal_pod_autoscaler_downscale_stabilization: float = 300.0
     workers: dict[str, int] = field(default_factory=dict)
 
 

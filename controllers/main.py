@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "Endpoints and EndpointSlices, so that changes in a burst make one "
                         "write (0: at once)")
     p.add_argument("--max-endpoints-per-slice", type=int, default=100, metavar="N")
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", type=duration_flag, default=15.0,
+                   metavar="D", help="how often each HorizontalPodAutoscaler is reconciled")
+    p.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=duration_flag,
+                   default=300.0, metavar="D",
+                   help="the highest recommendation of this window wins on a scale-down")
     p.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
                    help="serve /healthz and Prometheus /metrics here (0: off)")
     p.add_argument("--metrics-address", default="0.0.0.0", metavar="ADDR")
@@ -87,6 +92,9 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
         node_monitor_period=args.node_monitor_period,
         endpoint_updates_batch_period=args.endpoint_updates_batch_period,
         max_endpoints_per_slice=args.max_endpoints_per_slice,
+        horizontal_pod_autoscaler_sync_period=args.horizontal_pod_autoscaler_sync_period,
+        horizontal_pod_autoscaler_downscale_stabilization=(
+            args.horizontal_pod_autoscaler_downscale_stabilization),
         workers={"deployment": args.concurrent_deployment_syncs,
                  "replicaset": args.concurrent_replicaset_syncs,
                  "garbagecollector": args.concurrent_gc_syncs,

@@ -20,6 +20,7 @@ from controllers.endpointslice import EndpointSliceController
 from controllers.garbagecollector import GarbageCollector
 from controllers.namespace import NamespaceController
 from controllers.nodelifecycle import NodeLifecycleController
+from controllers.podautoscaler import HorizontalPodAutoscalerController
 from controllers.replicaset import ReplicaSetController
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "nodelifecycle": NodeLifecycleController,
     "endpoints": EndpointsController,
     "endpointslice": EndpointSliceController,
+    "horizontalpodautoscaling": HorizontalPodAutoscalerController,
 }
 
 

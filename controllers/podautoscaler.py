@@ -33,7 +33,6 @@ from controllers.context import ControllerContext, retry_conflicts
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYNC_PERIOD = 15.0
 METRICS_PATH = "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods"
 
 
@@ -119,11 +118,10 @@ class HorizontalPodAutoscalerController:
         self.metrics: MetricsClient = metrics or ApiMetricsClient(ctx.client)
         self.clock = clock or time.time
         opts = ctx.options
-        self.sync_period = sync_period if sync_period is not None else float(
-            getattr(opts, "horizontal_pod_autoscaler_sync_period", DEFAULT_SYNC_PERIOD))
-        self.downscale_window = downscale_stabilization if downscale_stabilization is not None \
-            else float(getattr(opts, "horizontal_pod_autoscaler_downscale_stabilization",
-                               hu.DOWNSCALE_STABILIZATION_WINDOW))
+        self.sync_period = opts.horizontal_pod_autoscaler_sync_period \
+            if sync_period is None else sync_period
+        self.downscale_window = opts.horizontal_pod_autoscaler_downscale_stabilization \
+            if downscale_stabilization is None else downscale_stabilization
         self.tolerance = tolerance
         self.hpa_informer = ctx.factory.informer(HorizontalPodAutoscaler)
         self.pod_informer = ctx.factory.informer(Pod)
