@@ -287,9 +287,10 @@ def test_controllers_flag_and_durations() -> None:
 
     assert enabled_controllers("*") == ["deployment", "replicaset", "garbagecollector",
                                         "namespace", "nodelifecycle", "endpoints",
-                                        "endpointslice"]
+                                        "endpointslice", "horizontalpodautoscaling"]
     assert enabled_controllers("*,-nodelifecycle,-namespace") == [
-        "deployment", "replicaset", "garbagecollector", "endpoints", "endpointslice"]
+        "deployment", "replicaset", "garbagecollector", "endpoints", "endpointslice",
+        "horizontalpodautoscaling"]
     assert enabled_controllers("replicaset") == ["replicaset"]
     with pytest.raises(ControllersFlagError):
         enabled_controllers("*,-nosuch")
