@@ -215,6 +215,24 @@ SCHEMA: dict[str, dict[int, Field]] = {
                     3: ("port", INT), 4: ("targetPort", INTSTR), 5: ("nodePort", INT)},
     "SessionAffinityConfig": {1: ("clientIP", "ClientIPConfig")},
     "ClientIPConfig": {1: ("timeoutSeconds", INT, P)},
+    # autoscaling/v2 HorizontalPodAutoscaler (kubectl autoscale sends it)
+    "HorizontalPodAutoscaler": {1: ("metadata", "ObjectMeta"), 2: ("spec", "HPASpec")},
+    "HPASpec": {1: ("scaleTargetRef", "CrossVersionObjectReference"),
+                2: ("minReplicas", INT, P), 3: ("maxReplicas", INT),
+                4: ("metrics", "MetricSpec", R), 5: ("behavior", "HPABehavior")},
+    "CrossVersionObjectReference": {1: ("kind", STRING), 2: ("name", STRING),
+                                    3: ("apiVersion", STRING)},
+    "MetricSpec": {1: ("type", STRING), 4: ("resource", "ResourceMetricSource"),
+                   7: ("containerResource", "ContainerResourceMetricSource")},
+    "ResourceMetricSource": {1: ("name", STRING), 2: ("target", "MetricTarget")},
+    "ContainerResourceMetricSource": {1: ("name", STRING), 2: ("target", "MetricTarget"),
+                                      3: ("container", STRING)},
+    "MetricTarget": {1: ("type", STRING), 2: ("value", QUANTITY),
+                     3: ("averageValue", QUANTITY), 4: ("averageUtilization", INT, P)},
+    "HPABehavior": {1: ("scaleUp", "HPAScalingRules"), 2: ("scaleDown", "HPAScalingRules")},
+    "HPAScalingRules": {3: ("stabilizationWindowSeconds", INT, P),
+                        1: ("selectPolicy", STRING, P), 2: ("policies", "HPAScalingPolicy", R)},
+    "HPAScalingPolicy": {1: ("type", STRING), 2: ("value", INT), 3: ("periodSeconds", INT)},
 }
 
 # apiVersion/kind of the envelope -> the top-level message.
@@ -226,6 +244,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("autoscaling/v1", "Scale"): "Scale", ("coordination.k8s.io/v1", "Lease"): "Lease",
     ("v1", "ConfigMap"): "ConfigMap", ("v1", "Secret"): "Secret",
     ("v1", "Service"): "Service",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "HorizontalPodAutoscaler",
 }
 
 

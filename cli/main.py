@@ -16,6 +16,7 @@ import click
 from cli import (
     api_resources,
     apply_cmd,
+    autoscale,
     config_cmd,
     create,
     create_config,  # noqa: F401  (adds configmap and secret to create)
@@ -34,6 +35,7 @@ from cli import (
     patch_cmd,
     portforward_cmd,
     rollout,
+    top,
     trace,
     wait_cmd,
     workload,
@@ -119,6 +121,7 @@ def _register() -> None:
     cli.add_command(diff_cmd.diff_cmd)
     cli.add_command(wait_cmd.wait_cmd)
     cli.add_command(expose.expose_cmd)
+    cli.add_command(autoscale.autoscale_cmd)
     cli.add_command(workload.scale_cmd)
     cli.add_command(workload.set_cmd)
     cli.add_command(rollout.rollout_cmd)
@@ -126,6 +129,7 @@ def _register() -> None:
     cli.add_command(exec_cmd.exec_cmd)
     cli.add_command(portforward_cmd.port_forward_cmd)
     cli.add_command(trace.trace_cmd)
+    cli.add_command(top.top_cmd)
     cli.add_command(info.cluster_info_cmd)
     cli.add_command(info.version_cmd)
     cli.add_command(node_cmds.cordon_cmd)
