@@ -118,10 +118,13 @@ def api_resources_cmd(output_: str | None, namespaced: str | None, api_group: st
             if (want_ns is None or r.namespaced == want_ns)
             and (api_group is None or r.group == api_group)
             and all(v in r.verbs for v in want_verbs)]
+    # kubectl's sortableResource: by name or kind when asked, else by group, then by name.
     if sort_by == "name":
         rows.sort(key=lambda r: r.name)
     elif sort_by == "kind":
         rows.sort(key=lambda r: r.kind)
+    else:
+        rows.sort(key=lambda r: (r.group, r.name))
     if output_ == "name":
         for r in rows:
             click.echo(r.name + (f".{r.group}" if r.group else ""))
