@@ -52,8 +52,7 @@ def wait_deleted(st: State, info: ResourceInfo, name: str, ns: str | None, uid: 
 def kubectl_line(info: ResourceInfo, name: str, ns: str | None, operation: str,
                  mode: str = "none") -> str:
     """kubectl 1.37's line (delete.go PrintObj): ``deployment.apps "web" deleted from NS
-    namespace (server dry run)``. (The lines without --dry-run still have the older plural
-    form, which the tour and compose tests expect.)"""
+    namespace (server dry run)``."""
     kind = info.kind.lower() + (f".{info.group}" if info.group else "")
     where = f" from {ns} namespace" if ns is not None else ""
     return f'{kind} "{name}" {operation}{where}{write_util.dry_suffix(mode)}'
@@ -174,11 +173,8 @@ def delete_cmd(args: tuple[str, ...], filename: tuple[str, ...], selector: str |
             click.echo(write_util.source_error(exc, "deleting", source, st.server), err=True)
             failed = True
             continue
-        if mode == "none":
-            click.echo(f"{display_name(info, name)} deleted")
-        else:
-            click.echo(kubectl_line(info, name, ns, "force deleted" if grace == 0 else "deleted",
-                                    mode))
+        click.echo(kubectl_line(info, name, ns, "force deleted" if grace == 0 else "deleted",
+                                mode))
         deleted.append((info, name, ns, before.metadata.uid if before else None))
     if wait:
         for info, name, ns, uid in deleted:

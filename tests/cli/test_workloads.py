@@ -113,12 +113,14 @@ def test_delete_by_name_selector_file_and_cascade(server_url: str, ns: str,
                                                  tmp_path: Path) -> None:
     for n in ("a", "b", "c"):
         ok(server_url, "-n", ns, "run", n, "--image", "nginx", "-l", f"grp={'x' if n != 'c' else 'y'}")
-    assert ok(server_url, "-n", ns, "delete", "pod", "a").strip() == 'pods "a" deleted'
+    assert ok(server_url, "-n", ns, "delete", "pod", "a").strip() == \
+        f'pod "a" deleted from {ns} namespace'
     assert ok(server_url, "-n", ns, "delete", "pods", "-l", "grp=x").strip() == \
-        'pods "b" deleted'
+        f'pod "b" deleted from {ns} namespace'
     f = tmp_path / "c.json"
     f.write_text(json.dumps({**POD_JSON, "metadata": {"name": "c"}}))
-    assert ok(server_url, "-n", ns, "delete", "-f", str(f)).strip() == 'pods "c" deleted'
+    assert ok(server_url, "-n", ns, "delete", "-f", str(f)).strip() == \
+        f'pod "c" deleted from {ns} namespace'
     r = mctl(server_url, "-n", ns, "delete", "pods", "-l", "grp=x")
     assert r.exit_code == 0 and r.stderr.strip() == "No resources found"
     assert ok(server_url, "-n", ns, "delete", "pod", "gone", "--ignore-not-found") == ""
@@ -132,7 +134,7 @@ def test_delete_by_name_selector_file_and_cascade(server_url: str, ns: str,
     assert "foregroundDeletion" in get(server_url, dep_path(ns, "fg"))["metadata"]["finalizers"]
     ok(server_url, "-n", ns, "create", "deployment", "bg")
     assert ok(server_url, "-n", ns, "delete", "deployment", "bg", "--timeout=20s").strip() == \
-        'deployments.apps "bg" deleted'
+        f'deployment.apps "bg" deleted from {ns} namespace'
     assert json_request("GET", server_url + dep_path(ns, "bg"))[0] == 404
 
 

@@ -312,7 +312,7 @@ def test_compose_down_then_up_keeps_the_state(ns: str) -> None:
 
 def test_delete_leaves_no_container_behind(ns: str) -> None:
     out = minictl("-n", ns, "delete", "deployment", "nginx")
-    assert out.strip() == 'deployments.apps "nginx" deleted'
+    assert out.strip() == f'deployment.apps "nginx" deleted from {ns} namespace'
     wait_for(lambda: not pods(ns), timeout=60, interval=0.5,
              message="the deployment's pods to be deleted")
     wait_for(lambda: not all_containers(ns), timeout=60, interval=0.5,

@@ -136,7 +136,8 @@ CHECKS: dict[str, list[str | int]] = {
         r"^ +State: +Terminated\n +Reason: +OOMKilled\n +Exit Code: +137$",
         r"^ +Limits:\n +memory: +32Mi$"],
     "minictl delete pod oom qos-besteffort qos-burstable qos-guaranteed --now":
-        [r'^pods "oom" deleted$', r'^pods "qos-guaranteed" deleted$'],
+        [r'^pod "oom" deleted from default namespace$',
+         r'^pod "qos-guaranteed" deleted from default namespace$'],
     "minictl scale deployment hello --replicas=3": [r"^deployment\.apps/hello scaled$"],
     "minictl get deployment hello": [r"^hello +[23]/3 +"],
     "minictl get pods -l app=hello --field-selector status.phase=Pending":
@@ -145,7 +146,7 @@ CHECKS: dict[str, list[str | int]] = {
         r"\A" + "".join(r"NAME.*\n" if i == 0 else
                         POD_ROW.format(app="hello", ready="1/1", status="Running")[1:] + r".*\n"
                         for i in range(4)) + r"\Z"],
-    "minictl delete deployment hello": [r'^deployments\.apps "hello" deleted$'],
+    "minictl delete deployment hello": [r'^deployment\.apps "hello" deleted from default namespace$'],
     "docker build -q -t minik8s/kubernetes-bootcamp:v1 deploy/images/bootcamp": [r"^sha256:[0-9a-f]{64}$"],
     "kubectl create deployment kubernetes-bootcamp --image=minik8s/kubernetes-bootcamp:v1":
         [r"^deployment\.apps/kubernetes-bootcamp created$"],
