@@ -78,14 +78,14 @@ def _cache() -> _Cache:
     return c
 
 
-async def _fetch(url: str) -> JSONDict | str:
+async def _fetch(url: str, node: str | None) -> JSONDict | str:
     import aiohttp
 
     try:
         async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT),
                 cookie_jar=aiohttp.DummyCookieJar()) as s, \
-                s.get(f"{url}/stats/summary") as r:
+                s.get(f"{url}/stats/summary", params={"node": node} if node else None) as r:
             body = await r.read()
             if r.status != 200:
                 return f"kubelet {url} answered {r.status}: {body[:200].decode(errors='replace')}"
@@ -97,30 +97,32 @@ async def _fetch(url: str) -> JSONDict | str:
         return f"kubelet {url}: {e or type(e).__name__}"
 
 
-async def summary(url: str) -> tuple[JSONDict | str, JSONDict | None]:
-    """The kubelet's summary (or why there is none) and the one before it, cached."""
+async def summary(url: str, node: str | None = None) -> tuple[JSONDict | str, JSONDict | None]:
+    """The kubelet's summary (or why there is none) and the one before it, cached; ``node``
+    names one of the hollow nodes a kubelet process serves."""
+    key = f"{url}?node={node}" if node else url
     c = _cache()
     now = time.monotonic()
-    hit = c.entries.get(url)
+    hit = c.entries.get(key)
     if hit is not None and now - hit[0] < CACHE_SECONDS:
         return hit[1], hit[2]
-    fut = c.inflight.get(url)
+    fut = c.inflight.get(key)
     if fut is None:
         fut = asyncio.get_running_loop().create_future()
-        c.inflight[url] = fut
+        c.inflight[key] = fut
         try:
-            got = await _fetch(url)
+            got = await _fetch(url, node)
         finally:
-            c.inflight.pop(url, None)
+            c.inflight.pop(key, None)
         prev = hit[1] if hit is not None and isinstance(hit[1], dict) else (
             hit[2] if hit is not None else None)
-        c.entries[url] = (time.monotonic(), got, prev)
+        c.entries[key] = (time.monotonic(), got, prev)
         fut.set_result(got)
         if isinstance(got, str):
             log.warning("metrics: %s", got)
         return got, prev
     got = await asyncio.shield(fut)
-    entry = c.entries.get(url)
+    entry = c.entries.get(key)
     return got, entry[2] if entry is not None else None
 
 
@@ -194,9 +196,16 @@ async def _summaries(nodes: list[JSONDict]) -> dict[str, tuple[JSONDict | str, J
     got = dict(zip(distinct, await asyncio.gather(*(summary(u) for u in distinct)), strict=True))
     for name, url in urls.items():
         s, prev = got[url]
-        if isinstance(s, dict) and ((s.get("node") or {}).get("nodeName") or name) != name:
-            # Hollow nodes share their process's port; it serves its first node only.
-            s = f"kubelet {url} serves node {(s.get('node') or {}).get('nodeName')}"
+        out[name] = (s, prev if isinstance(prev, dict) else None)
+    # Hollow nodes share their process's port, which answers for its first node; the
+    # others are asked for by name.
+    def served(got: JSONDict | str) -> str | None:
+        return (got.get("node") or {}).get("nodeName") if isinstance(got, dict) else None
+    others = [name for name in urls if served(out[name][0]) not in (None, name)]
+    for name, (s, prev) in zip(others, await asyncio.gather(
+            *(summary(urls[n], n) for n in others)), strict=True):
+        if isinstance(s, dict) and (s.get("node") or {}).get("nodeName") != name:
+            s = f"kubelet {urls[name]} does not serve node {name}"
         out[name] = (s, prev if isinstance(prev, dict) else None)
     return out
 

@@ -148,7 +148,8 @@ class KubeletAgent:
         self._tasks.append(asyncio.create_task(self._mark_synced(), name="informer-sync"))
         if self.serve_http:
             first = next(iter(self.kubelets.values()))
-            self._runner = await serve(first, self.bind_address, self.config.port, self.metrics)
+            self._runner = await serve(first, self.bind_address, self.config.port, self.metrics,
+                                       self.kubelets)
 
     async def _stagger(self, na: NodeAgent, i: int) -> None:
         offset = 0.0

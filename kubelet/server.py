@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -53,7 +54,10 @@ async def find_container(kl: Kubelet, namespace: str, pod: str, container: str,
     return mine[0]
 
 
-def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None) -> web.Application:
+def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None,
+             kubelets: Mapping[str, Kubelet] | None = None) -> web.Application:
+    """The endpoints of ``kl``; ``kubelets`` (hollow nodes sharing this port) are reachable
+    for /stats/summary as ``?node=NAME``."""
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -118,9 +122,16 @@ def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None) -> web.Applicat
     async def port_forward(request: web.Request) -> web.StreamResponse:
         return await serve_portforward(kl, request)
 
-    stats = StatsProvider(kl.node_name, kl.runtime)
+    providers: dict[str, StatsProvider] = {}
 
     async def stats_summary(request: web.Request) -> web.Response:
+        node = request.query.get("node") or kl.node_name
+        target = kl if node == kl.node_name else (kubelets or {}).get(node)
+        if target is None:
+            return web.Response(status=404, text=f'node "{node}" is not served here')
+        stats = providers.get(node)
+        if stats is None:
+            stats = providers[node] = StatsProvider(node, target.runtime)
         try:
             body = await stats.summary()
         except Exception as exc:  # the runtime is down: say so, as the kubelet's 500 does
@@ -143,9 +154,9 @@ def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None) -> web.Applicat
     return app
 
 
-async def serve(kl: Kubelet, host: str, port: int,
-                metrics: KubeletMetrics | None = None) -> web.AppRunner:
-    runner = web.AppRunner(make_app(kl, metrics), access_log=None)
+async def serve(kl: Kubelet, host: str, port: int, metrics: KubeletMetrics | None = None,
+                kubelets: Mapping[str, Kubelet] | None = None) -> web.AppRunner:
+    runner = web.AppRunner(make_app(kl, metrics, kubelets), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

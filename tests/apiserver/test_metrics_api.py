@@ -23,14 +23,15 @@ G = "/apis/metrics.k8s.io/v1beta1"
 
 
 class FakeKubelet:
-    def __init__(self, server: str, node: str, cpu: str = "4", memory: str = "8Gi") -> None:
+    def __init__(self, server: str, node: str, cpu: str = "4", memory: str = "8Gi",
+                 *extra: str) -> None:
         self.node = node
         self.port = free_port()
         self.proc: Process = service(f"kubelet-{node}", "kubelet", [
             "--server", server, "--node-name", node, "--runtime", "fake",
             "--port", str(self.port), "--address", "127.0.0.1", "--node-ip", "127.0.0.1",
             "--cpu", cpu, "--memory", memory, "--relist-seconds", "1",
-            "--heartbeat-seconds", "1"])
+            "--heartbeat-seconds", "1", *extra])
         wait_for(lambda: http_ok(f"http://127.0.0.1:{self.port}/healthz"), timeout=20,
                  message=f"kubelet healthz:\n{self.proc.log_tail()}")
 
@@ -158,6 +159,26 @@ def test_silent_kubelet_is_left_out_quickly(api: Api, kubelets: list[FakeKubelet
     finally:
         api.call("DELETE", f"/api/v1/nodes/{name}")
         silent.close()
+
+
+def test_hollow_nodes_share_a_port(server_url: str, api: Api) -> None:
+    mns = api.namespace()
+    k = FakeKubelet(server_url, unique("hollow"), "4", "8Gi", "--fake-nodes", "3")
+    try:
+        third = f"{k.node}-2"
+        wait_for(lambda: api.call("GET", f"/api/v1/nodes/{third}")[0] == 200, timeout=20,
+                 message="hollow node registered")
+        make_pod(api, mns, third, "onhollow", 70, 1 << 20)
+        wait_for(lambda: running(api, mns, "onhollow"), timeout=20, message="Running")
+        nm = api.ok("GET", f"{G}/nodes/{third}")
+        assert nm["metadata"]["name"] == third
+        pm = api.ok("GET", f"{G}/namespaces/{mns}/pods/onhollow")
+        assert pm["containers"][0]["usage"]["memory"] == "1024Ki"
+        names = {i["metadata"]["name"] for i in api.ok(
+            "GET", f"{G}/nodes", labelSelector="minik8s.io/hollow=true")["items"]}
+        assert {f"{k.node}-{i}" for i in range(3)} <= names
+    finally:
+        k.proc.stop()
 
 
 def test_kubectl_top(server_url: str, kubectl: kubectl_cli.Kubectl, kubelets: list[FakeKubelet],

@@ -134,7 +134,8 @@ def test_summary_and_kubectl_top_show_a_busy_container(
                 row = r.stdout.splitlines()[1].split()
                 millis = int(row[1].rstrip("m"))
                 return millis if millis >= 100 else None
-            assert 100 <= wait_for(top_pod, timeout=40, interval=1, message="top >= 100m") <= 400
+            millis = wait_for(top_pod, timeout=40, interval=1, message="top >= 100m")
+            assert millis is not None and 100 <= millis <= 400
 
             def top_nodes() -> list[list[str]] | None:
                 r = kubectl("top", "nodes", check=False)
@@ -144,7 +145,7 @@ def test_summary_and_kubectl_top_show_a_busy_container(
                 mine = [x for x in rows if x[0] in (kubelet.node, second.node)]
                 return mine if len(mine) == 2 and all("<unknown>" not in x for x in mine) else None
             rows = wait_for(top_nodes, timeout=30, interval=1, message="top nodes")
-            for row in rows:
+            for row in rows or []:
                 assert row[1].endswith("m") and row[2].endswith("%") and row[3].endswith("Mi")
         finally:
             delete_now(api, p)
