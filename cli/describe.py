@@ -21,6 +21,7 @@ from api.models import (
     Secret,
     Service,
 )
+from api.models.autoscaling import HorizontalPodAutoscaler, HPAScalingRules
 from api.models.core import Container, ContainerState, PodTemplateSpec, TypedObject
 from api.models.meta import LabelSelector
 from api.resources import ResourceInfo
@@ -603,6 +604,115 @@ def describe_endpoints(st: State, ep: Endpoints) -> str:
     return _with_events(w, events_for(st, ep))
 
 
+def tabwrite(text: str, padding: int = 2) -> str:
+    """Go's text/tabwriter as kubectl's describers use it (minwidth 0, padding 2, flags 0):
+    a column's cells line up over each run of lines that have a tab-terminated cell in it."""
+    lines = [line.split("\t") for line in text.split("\n")]
+    out: list[str] = []
+
+    def emit(a: int, b: int, widths: list[int]) -> None:
+        for cells in lines[a:b]:
+            parts = []
+            for j, c in enumerate(cells):
+                parts.append(c.ljust(widths[j]) if j < len(widths) and j < len(cells) - 1
+                             else c)
+            out.append("".join(parts))
+
+    def fmt(a: int, b: int, widths: list[int]) -> None:
+        col = len(widths)
+        i = a
+        while i < b:
+            if col >= len(lines[i]) - 1:
+                i += 1
+                continue
+            emit(a, i, widths)
+            a = i
+            width = 0
+            while i < b and col < len(lines[i]) - 1:
+                width = max(width, len(lines[i][col]) + padding)
+                i += 1
+            fmt(a, i, [*widths, width])
+            a = i
+        emit(a, b, widths)
+
+    fmt(0, len(lines), [])
+    return "\n".join(out)
+
+
+def _direction_behavior(lines: list[str], direction: str, rules: HPAScalingRules | None
+                        ) -> None:
+    """printDirectionBehavior."""
+    if rules is None:
+        return
+    lines.append(f"  {direction}:")
+    if rules.stabilization_window_seconds is not None:
+        lines.append(f"    Stabilization Window: {rules.stabilization_window_seconds} seconds")
+    if rules.policies:
+        lines.append(f"    Select Policy: {rules.select_policy or 'Max'}")
+        lines.append("    Policies:")
+        lines.extend(f"      - Type: {p.type}\tValue: {p.value}\tPeriod: {p.period_seconds} "
+                     f"seconds" for p in rules.policies)
+
+
+def describe_hpa(st: State, hpa: HorizontalPodAutoscaler) -> str:
+    """describeHorizontalPodAutoscalerV2 (k8s.io/kubectl/pkg/describe/describe.go), laid out
+    by the same tabwriter rules."""
+    md = hpa.metadata
+    lines = [f"Name:\t{md.name}", f"Namespace:\t{md.namespace}"]
+    for title, data, sep in (("Labels", md.labels, "="), ("Annotations", md.annotations, ": ")):
+        items = [f"{k}{sep}{v}" for k, v in sorted((data or {}).items())] or [NONE]
+        lines.append(f"{title}:\t{items[0]}")
+        lines.extend(f"\t{i}" for i in items[1:])
+    lines.append(f"CreationTimestamp:\t{fmt_time(md.creation_timestamp)}")
+    ref = hpa.spec.scale_target_ref
+    lines += [f"Reference:\t{ref.kind}/{ref.name}", "Metrics:\t( current / target )"]
+    cur = (hpa.status.current_metrics if hpa.status else None) or []
+    for i, m in enumerate(hpa.spec.metrics or []):
+        src = m.resource or m.container_resource
+        if src is None:
+            lines.append(f"  {m.type} metric:\t<unknown> / <unknown>")
+            continue
+        on = "on pods" if m.container_resource is None else \
+            f"of container \"{m.container_resource.container}\" on pods"
+        now = None
+        if i < len(cur):
+            st_ = cur[i].resource or cur[i].container_resource
+            now = st_.current if st_ is not None else None
+        if src.target.average_value is not None:
+            current = (now.average_value if now else None) or "<unknown>"
+            lines.append(f"  resource {src.name} {on}:\t{current} / "
+                         f"{src.target.average_value}")
+        else:
+            current = "<unknown>"
+            if now is not None and now.average_utilization is not None:
+                current = f"{now.average_utilization}% ({now.average_value or 0})"
+            target = "<auto>" if src.target.average_utilization is None else \
+                f"{src.target.average_utilization}%"
+            lines.append(f"  resource {src.name} {on}  (as a percentage of request):\t"
+                         f"{current} / {target}")
+    mn = hpa.spec.min_replicas
+    lines.append(f"Min replicas:\t{'<unset>' if mn is None else mn}")
+    lines.append(f"Max replicas:\t{hpa.spec.max_replicas}")
+    b = hpa.spec.behavior
+    if b is not None:
+        lines.append("Behavior:")
+        _direction_behavior(lines, "Scale Up", b.scale_up)
+        _direction_behavior(lines, "Scale Down", b.scale_down)
+    s = hpa.status
+    lines.append(f"{ref.kind} pods:\t{(s.current_replicas if s else 0) or 0} current / "
+                 f"{(s.desired_replicas if s else 0) or 0} desired")
+    conds = (s.conditions if s else None) or []
+    if conds:
+        lines += ["Conditions:", "  Type\tStatus\tReason\tMessage",
+                  "  ----\t------\t------\t-------"]
+        lines.extend(f"  {c.type}\t{c.status}\t{c.reason or ''}\t{c.message or ''}"
+                     for c in conds)
+    events = events_for(st, hpa)
+    if events is not None and not events:
+        lines.append("Events:\t<none>")
+        events = None
+    return tabwrite("\n".join(lines)) + "\n" + events_section(events)
+
 def describe_generic(st: State, info: ResourceInfo, obj: TypedObject) -> str:
     body = output.dump_yaml(output.wire(info, obj))
     text = "\n".join("  " + line for line in body.splitlines())
@@ -630,6 +740,8 @@ def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         return describe_service(st, obj)
     if isinstance(obj, Endpoints):
         return describe_endpoints(st, obj)
+    if isinstance(obj, HorizontalPodAutoscaler):
+        return describe_hpa(st, obj)
     return describe_generic(st, info, obj)
 
 

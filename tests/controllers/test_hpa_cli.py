@@ -147,3 +147,49 @@ def test_autoscale_errors_like_kubectl(server_url: str, kubectl: Kubectl, ns: st
         'values: "Disabled", "Max", "Min"\n'
         "* spec.behavior.scaleDown.policies[0].periodSeconds: Invalid value: 2000: must be "
         "less than or equal to 1800")
+
+
+def test_describe_hpa_like_kubectl(server_url: str, kubectl: Kubectl, ns: str) -> None:
+    _deploy(server_url, ns, "web")
+    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+           "metadata": {"name": "web", "labels": {"tier": "front"}},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                       "name": "web"},
+                    "minReplicas": 2, "maxReplicas": 6, "metrics": [
+                        {"type": "Resource", "resource": {"name": "cpu", "target": {
+                            "type": "Utilization", "averageUtilization": 60}}},
+                        {"type": "Resource", "resource": {"name": "memory", "target": {
+                            "type": "AverageValue", "averageValue": "100Mi"}}}],
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60, "policies": [
+                        {"type": "Pods", "value": 1, "periodSeconds": 30},
+                        {"type": "Percent", "value": 10, "periodSeconds": 600}]}}}}
+    path = f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers"
+    code, created = json_request("POST", server_url + path, hpa)
+    assert code == 201, created
+    assert isinstance(created, dict)
+    created["status"] = {
+        "currentReplicas": 3, "desiredReplicas": 4, "currentMetrics": [
+            {"type": "Resource", "resource": {"name": "cpu", "current": {
+                "averageUtilization": 75, "averageValue": "75m"}}},
+            {"type": "Resource", "resource": {"name": "memory", "current": {
+                "averageValue": "52Mi"}}}],
+        "conditions": [
+            {"type": "AbleToScale", "status": "True", "reason": "SucceededRescale",
+             "message": "the HPA controller was able to update the target scale to 4",
+             "lastTransitionTime": created["metadata"]["creationTimestamp"]},
+            {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound",
+             "message": "the HPA was able to successfully calculate a replica count from cpu "
+                        "resource utilization (percentage of request)",
+             "lastTransitionTime": created["metadata"]["creationTimestamp"]}]}
+    code, out = json_request("PUT", f"{server_url}{path}/web/status", created)
+    assert code == 200, out
+    k = kubectl("describe", "hpa", "web", "-n", ns).stdout
+    m = ok(server_url, "describe", "hpa", "web", "-n", ns)
+    assert m == k
+    assert "cpu: 75%/60%, memory: 52Mi/100Mi" in ok(server_url, "get", "hpa", "-n", ns)
+    # a bare one (no behavior, no status yet), and describe of every hpa
+    kubectl("autoscale", "deployment", "web", "--name=plain", "--max=3", "--cpu=70%", "-n", ns)
+    assert ok(server_url, "describe", "hpa", "plain", "-n", ns) == \
+        kubectl("describe", "hpa", "plain", "-n", ns).stdout
+    assert ok(server_url, "describe", "hpa", "-n", ns) == \
+        kubectl("describe", "hpa", "-n", ns).stdout
