@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from api.labels import Selector, SelectorError, from_label_selector
 from api.models import Deployment, OwnerReference, ReplicaSet, TypedObject
@@ -31,13 +31,19 @@ def owner_reference(owner: TypedObject, api_version: str, kind: str) -> OwnerRef
                           block_owner_deletion=True)
 
 
-def selecting_owners(dependent: TypedObject, owners: Store[Owner]) -> list[Owner]:
+def _label_selector_of(owner: Any) -> Selector:
+    return from_label_selector(owner.spec.selector)
+
+
+def selecting_owners(dependent: TypedObject, owners: Store[Any],
+                     selector_of: Callable[[Any], Selector] = _label_selector_of) -> list[Any]:
     """The owners in ``dependent``'s namespace whose selector matches its labels: who may
-    adopt it as an orphan (an owner with an invalid selector adopts nothing)."""
-    found: list[Owner] = []
+    adopt it as an orphan (an owner with an invalid selector adopts nothing).
+    ``selector_of`` reads an owner's selector (a ReplicationController's is a plain map)."""
+    found: list[Any] = []
     for o in owners.by_index(NAMESPACE_INDEX, dependent.metadata.namespace or ""):
         try:
-            if from_label_selector(o.spec.selector).matches(dependent.metadata.labels):
+            if selector_of(o).matches(dependent.metadata.labels):
                 found.append(o)
         except SelectorError:
             continue

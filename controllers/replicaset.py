@@ -3,6 +3,11 @@
 Handlers only enqueue ReplicaSet keys (and lower expectations as the informer
 confirms our own writes); ``reconcile`` reads the caches, claims pods, creates or
 deletes the difference in slow-start batches, and writes status when it changed.
+
+One reconciler serves ReplicaSets and, as Kubernetes' replication manager does through
+its conversion adapter (pkg/controller/replication), ReplicationControllers: a subclass
+names its kind and model and overrides the seam (``as_replicaset``, ``selector_of``,
+``set_status``); ``controllers/replication.py`` is that subclass.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from api.labels import SelectorError, from_label_selector
-from api.models import ObjectMeta, Pod, ReplicaSet
+from api.labels import Selector, SelectorError, from_label_selector
+from api.models import ObjectMeta, Pod, ReplicaSet, ReplicaSetStatus, TypedObject
 from api.podutil import is_pod_active, is_pod_ready
 from client import AsyncClient, NotFound
 from client.cache import meta_key, split_key
@@ -36,11 +41,15 @@ API_VERSION = "apps/v1"
 
 class ReplicaSetController:
     name = "replicaset"
+    # The kind this reconciler serves (what its pods' controllerRefs and events name).
+    kind = KIND
+    api_version = API_VERSION
+    model: type[TypedObject] = ReplicaSet
 
     def __init__(self, ctx: ControllerContext, workers: int = 5) -> None:
         self.client: AsyncClient = ctx.client
         self.recorder = ctx.recorder
-        self.rs_informer = ctx.factory.informer(ReplicaSet)
+        self.rs_informer: Any = ctx.factory.informer(self.model)
         self.pod_informer = ctx.factory.informer(Pod)
         self.rs_store = self.rs_informer.store
         self.pod_store = self.pod_informer.store
@@ -48,13 +57,29 @@ class ReplicaSetController:
         self.controller = Controller(self.name, retry_conflicts(self.reconcile),
                                      workers=ctx.options.workers.get(self.name, workers))
         self.pods = self.controller.enqueue_owner(
-            KIND, self.rs_store, orphan_owners=lambda pod: selecting_owners(pod, self.rs_store))
+            self.kind, self.rs_store,
+            orphan_owners=lambda pod: selecting_owners(pod, self.rs_store, self.selector_of))
         self.rs_informer.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pod_informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
     @property
     def controllers(self) -> list[Controller]:
         return [self.controller]
+
+    # ---- the seam: what differs for another kind on this reconciler ------------------
+
+    def as_replicaset(self, obj: Any) -> ReplicaSet:
+        """The served object as the ReplicaSet the decisions read (itself here)."""
+        assert isinstance(obj, ReplicaSet)
+        return obj
+
+    def selector_of(self, obj: Any) -> Selector:
+        """Its pod selector; raises SelectorError for one that does not convert."""
+        return from_label_selector(obj.spec.selector)
+
+    def set_status(self, obj: Any, status: ReplicaSetStatus) -> None:
+        """Put ``status`` on the served object before its status write."""
+        obj.status = status
 
     # ---- handlers: enqueue only --------------------------------------------------
 
@@ -104,24 +129,25 @@ class ReplicaSetController:
         if cached is None:
             self.expectations.delete(key)
             return None
-        rs = cached.copy_deep()
+        owner = cached.copy_deep()  # the served object: a ReplicaSet, or an RC
+        rs = self.as_replicaset(owner)
         ns, _ = split_key(key)
         try:
-            selector = from_label_selector(rs.spec.selector)
+            selector = self.selector_of(owner)
         except SelectorError as exc:
-            log.warning("replicaset %s: invalid selector: %s", key, exc)
+            log.warning("%s %s: invalid selector: %s", self.kind, key, exc)
             return None
         needs_sync = self.expectations.satisfied(key)
         candidates = [p for p in claim_candidates(self.pod_store, ns or "", selector,
                                                   rs.metadata.uid or "")
                       if is_pod_active(p)]
-        claimer = ClaimManager(self.client, rs, API_VERSION, KIND, selector,
-                               lambda: self._fresh(rs))
+        claimer = ClaimManager(self.client, owner, self.api_version, self.kind, selector,
+                               lambda: self._fresh(owner))
         pods = await claimer.claim(candidates)
         error: Exception | None = None
         if needs_sync and rs.metadata.deletion_timestamp is None:
             try:
-                await self._manage(key, rs, pods)
+                await self._manage(key, owner, rs, pods)
             except Exception as exc:  # reported in status, then retried with backoff
                 error = exc
         diff = len(pods) - (rs.spec.replicas if rs.spec.replicas is not None else 1)
@@ -129,9 +155,9 @@ class ReplicaSetController:
             rs, pods, datetime.now(UTC), str(error) if error else None,
             "FailedCreate" if diff < 0 else "FailedDelete")
         if not ru.status_equal(rs.status, status):
-            rs.status = status
+            self.set_status(owner, status)
             try:
-                await self.client.update_status(rs)
+                await self.client.update_status(owner)
             except NotFound:
                 return None
         if error is not None:
@@ -143,26 +169,28 @@ class ReplicaSetController:
             after = min(after, expiry) if after else expiry
         return Result(requeue_after=after) if after else None
 
-    async def _fresh(self, rs: ReplicaSet) -> ReplicaSet | None:
+    async def _fresh(self, owner: TypedObject) -> TypedObject | None:
         try:
-            return await self.client.get(ReplicaSet, rs.metadata.name or "", rs.metadata.namespace)
+            return await self.client.get(self.model, owner.metadata.name or "",
+                                         owner.metadata.namespace)
         except NotFound:
             return None
 
-    async def _manage(self, key: str, rs: ReplicaSet, pods: list[Pod]) -> None:
+    async def _manage(self, key: str, owner: TypedObject, rs: ReplicaSet,
+                      pods: list[Pod]) -> None:
         diff = ru.replicas_diff(rs, len(pods))
         if diff > 0:
-            await self._create(key, rs, diff)
+            await self._create(key, owner, rs, diff)
         elif diff < 0:
-            await self._delete(key, rs, ru.pods_to_delete(pods, -diff))
+            await self._delete(key, owner, ru.pods_to_delete(pods, -diff))
 
-    async def _create(self, key: str, rs: ReplicaSet, count: int) -> None:
+    async def _create(self, key: str, owner: TypedObject, rs: ReplicaSet, count: int) -> None:
         self.expectations.expect_creations(key, count)
         created = 0
         try:
             for batch in ru.slow_start_batches(count):
-                results = await asyncio.gather(*(self._create_pod(rs) for _ in range(batch)),
-                                               return_exceptions=True)
+                results = await asyncio.gather(
+                    *(self._create_pod(owner, rs) for _ in range(batch)), return_exceptions=True)
                 errors = [r for r in results if isinstance(r, BaseException)]
                 created += batch - len(errors)
                 if errors:
@@ -175,7 +203,7 @@ class ReplicaSetController:
             for _ in range(count - created):
                 self.expectations.creation_observed(key)
 
-    async def _create_pod(self, rs: ReplicaSet) -> None:
+    async def _create_pod(self, owner: TypedObject, rs: ReplicaSet) -> None:
         template = rs.spec.template
         if template is None:
             raise ValueError("replicaset has no pod template")
@@ -185,7 +213,7 @@ class ReplicaSetController:
                 generate_name=f"{rs.metadata.name}-", namespace=rs.metadata.namespace,
                 labels=dict(meta.labels) if meta.labels else None,
                 annotations=dict(meta.annotations) if meta.annotations else None,
-                owner_references=[owner_reference(rs, API_VERSION, KIND)],
+                owner_references=[owner_reference(owner, self.api_version, self.kind)],
             ),
             spec=template.spec.copy_deep(),
         )
@@ -193,12 +221,12 @@ class ReplicaSetController:
             created = await self.client.create(pod, rs.metadata.namespace)
         except Exception as exc:
             if not namespace_terminating(exc):
-                self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc}")
+                self.recorder.event(owner, "Warning", "FailedCreate", f"Error creating: {exc}")
             raise
-        self.recorder.event(rs, "Normal", "SuccessfulCreate",
+        self.recorder.event(owner, "Normal", "SuccessfulCreate",
                             f"Created pod: {created.metadata.name}")
 
-    async def _delete(self, key: str, rs: ReplicaSet, victims: list[Pod]) -> None:
+    async def _delete(self, key: str, owner: TypedObject, victims: list[Pod]) -> None:
         self.expectations.expect_deletions(key, [ru.pod_key(p) for p in victims])
 
         async def one(pod: Pod) -> None:
@@ -209,9 +237,9 @@ class ReplicaSetController:
                 self.expectations.deletion_observed(key, ru.pod_key(pod))
                 if isinstance(exc, NotFound):
                     return
-                self.recorder.event(rs, "Warning", "FailedDelete", f"Error deleting: {exc}")
+                self.recorder.event(owner, "Warning", "FailedDelete", f"Error deleting: {exc}")
                 raise
-            self.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
+            self.recorder.event(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
 
         results = await asyncio.gather(*(one(p) for p in victims), return_exceptions=True)
         for r in results:

@@ -573,6 +573,34 @@ class Endpoints(TypedObject):
     subsets: list[EndpointSubset] | None = None
 
 
+# ---- ReplicationController -------------------------------------------------
+
+
+class ReplicationControllerSpec(Model):
+    """core/v1: a ReplicaSet's spec with an equality-only selector (a plain map)."""
+
+    replicas: int | None = None
+    min_ready_seconds: int | None = None
+    selector: dict[str, str] | None = None
+    template: PodTemplateSpec | None = None
+
+
+class ReplicationControllerStatus(Model):
+    replicas: int = 0
+    fully_labeled_replicas: int | None = None
+    ready_replicas: int | None = None
+    available_replicas: int | None = None
+    observed_generation: int | None = None
+    conditions: list[Condition] | None = None
+
+
+class ReplicationController(TypedObject):
+    api_version: str | None = "v1"
+    kind: str | None = "ReplicationController"
+    spec: ReplicationControllerSpec = Field(default_factory=ReplicationControllerSpec)
+    status: ReplicationControllerStatus | None = None
+
+
 # ---- Binding ---------------------------------------------------------------
 
 
