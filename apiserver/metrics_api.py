@@ -15,7 +15,9 @@ scrape per kubelet. A kubelet that does not answer within ``FETCH_TIMEOUT`` is l
   labels, fieldSelector metadata.name / metadata.namespace);
 - ``window`` is the time between this scrape's samples and the kubelet's previous ones.
 
-Only get and list (405 otherwise; a watch is refused as metrics-server refuses it).
+Only get and list (405 otherwise; a watch is refused as metrics-server refuses it). Asked
+for a Table (kubectl get nodes.metrics.k8s.io), the columns are metrics-server's: Name, cpu,
+memory (a pod's the sum of its containers) and Window.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from starlette.responses import Response
 
 from api import resources
 from api.labels import SelectorError, parse_selector
+from api.quantity import canonical, parse_quantity
 from api.timeutil import parse_time
-from apiserver import errors
+from apiserver import errors, tables
 from apiserver.kubelets import kubelet_url
 from apiserver.registry import Registry
 
@@ -312,6 +315,47 @@ async def pod_metrics(reg: Registry, namespace: str | None, name: str | None, se
                                       str(m["metadata"]["name"])))
 
 
+def _duration(window: str) -> str:
+    """10.5s -> Go's time.Duration String(): 10.5s, 1m30s."""
+    try:
+        seconds = float(window.rstrip("s"))
+    except ValueError:
+        return window
+    m, sec = divmod(seconds, 60)
+    return f"{int(m)}m{sec:g}s" if m else f"{sec:g}s"
+
+
+def _table(items: list[JSONDict], include: str) -> JSONDict:
+    """metrics-server's addNodeMetricsToTable / addPodMetricsToTable."""
+    cols = [{"name": "Name", "type": "string", "format": "name",
+             "description": "Name of the resource", "priority": 0}]
+    cols += [{"name": r, "type": "string", "format": "quantity", "description": "",
+              "priority": 0} for r in ("cpu", "memory")]
+    cols.append({"name": "Window", "type": "string", "format": "duration", "description": "",
+                 "priority": 0})
+    rows = []
+    for m in items:
+        if "containers" in m:
+            total = {r: sum((parse_quantity((c.get("usage") or {}).get(r, "0"))
+                             for c in m["containers"]), start=parse_quantity("0"))
+                     for r in ("cpu", "memory")}
+            usage = {"cpu": canonical(f"{int(total['cpu'] * 10**9)}n"),
+                     "memory": canonical(f"{int(total['memory']) // 1024}Ki")}
+        else:
+            usage = {r: canonical(str((m.get("usage") or {}).get(r, "0")))
+                     for r in ("cpu", "memory")}
+        row: JSONDict = {"cells": [m["metadata"]["name"], usage["cpu"], usage["memory"],
+                                   _duration(str(m.get("window") or "0s"))]}
+        if include == "Object":
+            row["object"] = m
+        elif include == "Metadata":
+            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                             "metadata": m["metadata"]}
+        rows.append(row)
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+            "columnDefinitions": cols, "rows": rows}
+
+
 async def serve(request: Request) -> Response:
     """Every request under /apis/metrics.k8s.io/v1beta1."""
     path = request.url.path
@@ -344,6 +388,8 @@ async def serve(request: Request) -> Response:
     else:
         items = await pod_metrics(reg, namespace, name, selector, _fields(request))
         kind = "PodMetrics"
+    if tables.wants_table(request.headers.get("accept")):
+        return _json(_table(items, tables.include_object_mode(dict(request.query_params))))
     if name is not None:
         return _json(items[0])
     return _json({"kind": f"{kind}List", "apiVersion": GROUP_VERSION,

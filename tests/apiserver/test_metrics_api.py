@@ -191,6 +191,14 @@ def test_kubectl_top(server_url: str, kubectl: kubectl_cli.Kubectl, kubelets: li
     assert 200 <= int(rows["busy"][0].rstrip("m")) <= 300 and rows["busy"][1] == "64Mi"
     out = kubectl("top", "pods", "-n", mns, "--containers", "-l", "app=pair").stdout
     assert [ln.split()[:2] for ln in out.splitlines()[1:]] == [["pair", "c0"], ["pair", "c1"]]
+    out = kubectl("get", "pods.metrics.k8s.io", "-n", mns).stdout
+    head, *rows_ = out.splitlines()
+    assert head.split() == ["NAME", "CPU", "MEMORY", "WINDOW"]
+    got = {r.split()[0]: r.split()[1:3] for r in rows_}
+    assert got["pair"][1] == "32Mi" and got["idle"][1] == "8Mi", out
+    assert got["pair"][0].endswith(("m", "n")), out
+    out = kubectl("get", "nodes.metrics.k8s.io", kubelets[1].node).stdout
+    assert out.splitlines()[1].split()[0] == kubelets[1].node
     out = kubectl("top", "nodes", *[k.node for k in kubelets[:1]]).stdout
     head, row = out.splitlines()[:2]
     assert head.split() == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
