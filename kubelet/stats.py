@@ -15,8 +15,8 @@ Where the numbers come from:
   directory is ``<controller>/<cgroup parent>/<id>`` (the kubelet's QoS parents
   /kubepods/..., Docker's /docker, or systemd's docker-<id>.scope). Where the files
   cannot be seen (a kubelet in a container with its own cgroup namespace) Docker's
-  one-shot stats API gives the same counters. The node is the machine: the root cgroup
-  (or /proc/stat and /proc/meminfo).
+  one-shot stats API gives the same counters. The node is the machine: /proc/stat and
+  /proc/meminfo (the root cgroup where /proc/stat cannot be read).
 - The fake runtime (hollow nodes): its synthetic usage (kubelet/runtime/fake.py); the
   node is its pods plus a constant system share (100m, 256 MiB).
 
@@ -153,12 +153,16 @@ class CgroupReader:
         return got
 
     def machine(self) -> Usage | None:
+        # /proc/stat first: inside a container (a kubelet of the compose cluster) the root
+        # of the cgroup mounts is the container's own cgroup, while /proc/stat and
+        # /proc/meminfo still describe the machine.
         t = time.time()
-        if self.v2:
+        cpu_ns = _proc_stat_ns()
+        if cpu_ns is None and self.v2:
             cpu_us = _read_kv(self.root / "cpu.stat").get("usage_usec")
-            cpu_ns = cpu_us * 1000 if cpu_us is not None else _proc_stat_ns()
-        else:
-            cpu_ns = _read_int(self.root / "cpuacct" / "cpuacct.usage") or _proc_stat_ns()
+            cpu_ns = cpu_us * 1000 if cpu_us is not None else None
+        elif cpu_ns is None:
+            cpu_ns = _read_int(self.root / "cpuacct" / "cpuacct.usage")
         if cpu_ns is None:
             return None
         mem = _meminfo()

@@ -26,9 +26,8 @@ def test_v1_container_under_its_qos_parent(tmp_path: Path) -> None:
     assert (u.cpu_ns, u.usage, u.working_set, u.rss) == (5_000_000, 1_000_000, 700_000, 600_000)
     assert (u.page_faults, u.major_page_faults) == (12, 1)
     assert r.container("cd" * 32) is None
-    _write(tmp_path / "cpuacct", {"cpuacct.usage": "99\n"})
-    m = r.machine()
-    assert m is not None and m.cpu_ns == 99 and m.working_set > 0
+    m = r.machine()  # the machine's /proc/stat and /proc/meminfo
+    assert m is not None and m.cpu_ns > 0 and m.working_set > 0
 
 
 def test_v2_systemd_scope(tmp_path: Path) -> None:
