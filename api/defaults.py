@@ -313,6 +313,23 @@ def _job(obj: JSON) -> None:
     _template(spec)
 
 
+def _cronjob(obj: JSON) -> None:
+    """batch/v1 SetDefaults_CronJob, and the pod template's defaults inside jobTemplate
+    (its Job spec is defaulted when the controller creates the Job)."""
+    spec = _obj(obj, "spec")
+    if not spec.get("concurrencyPolicy"):
+        spec["concurrencyPolicy"] = "Allow"
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    if spec.get("successfulJobsHistoryLimit") is None:
+        spec["successfulJobsHistoryLimit"] = 3
+    if spec.get("failedJobsHistoryLimit") is None:
+        spec["failedJobsHistoryLimit"] = 1
+    tmpl = spec.get("jobTemplate")
+    if isinstance(tmpl, dict) and isinstance(tmpl.get("spec"), dict):
+        _template(tmpl["spec"])
+
+
 _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Pod": _pod,
     "Deployment": _deployment,
@@ -324,6 +341,7 @@ _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Endpoints": _endpoints,
     "EndpointSlice": _endpoint_slice,
     "Job": _job,
+    "CronJob": _cronjob,
 }
 
 

@@ -64,6 +64,7 @@ _SUPPORTED: dict[str, set[str]] = {
     "EndpointSlice": set(_META),
     # pkg/registry/batch/job/strategy.go JobToSelectableFields.
     "Job": _META | {"status.successful"},
+    "CronJob": set(_META),
 }
 
 # Fields whose value is not simply the string at that path.

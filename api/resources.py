@@ -23,7 +23,7 @@ from api.models import (
     Service,
 )
 from api.models.autoscaling import HorizontalPodAutoscaler
-from api.models.batch import Job
+from api.models.batch import CronJob, Job
 from api.models.componentstatus import ComponentStatus
 from api.models.core import TypedObject
 
@@ -103,6 +103,11 @@ JOBS = _info(
     kind="Job", plural="jobs", singular="job", group="batch", version="v1", namespaced=True,
     model=Job, categories=("all",), subresources=("status",),
 )
+CRONJOBS = _info(
+    kind="CronJob", plural="cronjobs", singular="cronjob", group="batch", version="v1",
+    namespaced=True, model=CronJob, short_names=("cj",), categories=("all",),
+    subresources=("status",),
+)
 LEASES = _info(
     kind="Lease", plural="leases", singular="lease", group="coordination.k8s.io",
     version="v1", namespaced=True, model=Lease,
@@ -145,7 +150,7 @@ HORIZONTALPODAUTOSCALERS = _info(
 ALL: tuple[ResourceInfo, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, JOBS, LEASES, CONFIGMAPS, SECRETS,
     SERVICES, ENDPOINTS, ENDPOINTSLICES, COMPONENTSTATUSES,
-    HORIZONTALPODAUTOSCALERS,
+    HORIZONTALPODAUTOSCALERS, CRONJOBS,
 )
 
 _BY_KIND = {r.kind: r for r in ALL}

@@ -7,8 +7,8 @@ names the API server and the Job controller share are constants here.
 from __future__ import annotations
 
 from api.base import Model
-from api.models.core import PodTemplateSpec, TypedObject
-from api.models.meta import LabelSelector
+from api.models.core import ObjectReference, PodTemplateSpec, TypedObject
+from api.models.meta import LabelSelector, ObjectMeta
 
 # ---- well-known names (k8s.io/api/batch/v1 types.go) -------------------------------
 
@@ -131,3 +131,43 @@ class Job(TypedObject):
     kind: str | None = "Job"
     spec: JobSpec
     status: JobStatus | None = None
+
+
+# ---- CronJob (k8s.io/api/batch/v1 types.go) -----------------------------------------
+
+# The scheduled time of a Job a CronJob made, RFC 3339 in the CronJob's time zone.
+CRONJOB_SCHEDULED_TIMESTAMP_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+
+ALLOW_CONCURRENT = "Allow"
+FORBID_CONCURRENT = "Forbid"
+REPLACE_CONCURRENT = "Replace"
+CONCURRENCY_POLICIES = (ALLOW_CONCURRENT, FORBID_CONCURRENT, REPLACE_CONCURRENT)
+
+
+class JobTemplateSpec(Model):
+    metadata: ObjectMeta | None = None
+    spec: JobSpec | None = None
+
+
+class CronJobSpec(Model):
+    schedule: str
+    time_zone: str | None = None
+    starting_deadline_seconds: int | None = None
+    concurrency_policy: str | None = None
+    suspend: bool | None = None
+    job_template: JobTemplateSpec
+    successful_jobs_history_limit: int | None = None
+    failed_jobs_history_limit: int | None = None
+
+
+class CronJobStatus(Model):
+    active: list[ObjectReference] | None = None
+    last_schedule_time: str | None = None
+    last_successful_time: str | None = None
+
+
+class CronJob(TypedObject):
+    api_version: str | None = "batch/v1"
+    kind: str | None = "CronJob"
+    spec: CronJobSpec
+    status: CronJobStatus | None = None

@@ -26,7 +26,7 @@ from typing import Any
 from api.names import is_dns1123_label, is_dns1123_subdomain
 from api.validation.apps import validate_deployment, validate_replicaset, validate_scale
 from api.validation.autoscaling import validate_hpa
-from api.validation.batch import validate_job, validate_job_update
+from api.validation.batch import validate_cronjob, validate_job, validate_job_update
 from api.validation.config import decode_bytes, validate_configmap, validate_secret
 from api.validation.coordination import validate_lease
 from api.validation.discovery import validate_endpoint_slice, validate_endpoint_slice_update
@@ -118,6 +118,7 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "EndpointSlice": validate_endpoint_slice,
     "HorizontalPodAutoscaler": validate_hpa,
     "Job": validate_job,
+    "CronJob": validate_cronjob,
 }
 
 

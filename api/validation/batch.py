@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from api.base import dig
+from api.cron import ScheduleError, load_location, parse_standard, valid_zone_part
 from api.labels import SelectorError, from_label_selector
 from api.models.batch import (
     ACTION_FAIL_INDEX,
     COMPLETION_MODES,
+    CONCURRENCY_POLICIES,
     CONTROLLER_UID_LABEL,
     FAILED,
     INDEXED,
@@ -360,3 +362,108 @@ def validate_job_status(obj: JSON) -> Errs:
         if isinstance(v, int) and v < 0:
             errs.append(invalid(child("status", f), v, NON_NEGATIVE))
     return errs
+
+
+# ---- CronJob (ValidateCronJobCreate / ValidateCronJobUpdate) ---------------------------
+
+# The controller names each Job <cronjob>-<11-digit minutes>: 63 - 11 characters.
+CRONJOB_NAME_MAX = 52
+
+
+def _validate_schedule(errs: Errs, schedule: str, allow_tz: bool, time_zone: object,
+                       path: str) -> None:
+    """validateScheduleFormat: cron.ParseStandard's error, and TZ in the schedule refused
+    (kept only by updates of CronJobs that had it before the timeZone field)."""
+    try:
+        parse_standard(schedule)
+    except ScheduleError as exc:
+        errs.append(invalid(path, schedule, str(exc)))
+    if allow_tz and "TZ" in schedule and time_zone is not None:
+        errs.append(invalid(path, schedule,
+                            "cannot use both timeZone field and TZ or CRON_TZ in schedule"))
+    elif not allow_tz and "TZ" in schedule:
+        errs.append(invalid(path, schedule,
+                            "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"))
+
+
+def _validate_time_zone(errs: Errs, tz: object, path: str) -> None:
+    """validateTimeZone: an IANA zone name that this host's zone database knows."""
+    if tz is None:
+        return
+    if not isinstance(tz, str):
+        errs.append(invalid(path, tz, "must be a string"))
+        return
+    if not tz:
+        errs.append(invalid(path, tz, "timeZone must be nil or non-empty string"))
+        return
+    if not all(valid_zone_part(p) for p in tz.split("/")):
+        errs.append(invalid(path, tz, f"unknown time zone {tz}"))
+        return
+    if tz.lower() == "local":
+        errs.append(invalid(path, tz, "timeZone must be an explicit time zone as defined in "
+                                      "https://www.iana.org/time-zones"))
+    try:
+        load_location(tz)
+    except ScheduleError as exc:
+        errs.append(invalid(path, tz, str(exc)))
+
+
+def _validate_cronjob_spec(errs: Errs, spec: JSON, old_spec: JSON | None, path: str) -> None:
+    """validateCronJobSpec."""
+    schedule = spec.get("schedule")
+    spath = child(path, "schedule")
+    if not schedule:
+        errs.append(required(spath))
+    elif not isinstance(schedule, str):
+        errs.append(invalid(spath, schedule, "must be a string"))
+    else:
+        old_schedule = old_spec.get("schedule") if old_spec is not None else None
+        allow_tz = isinstance(old_schedule, str) and "TZ" in old_schedule
+        _validate_schedule(errs, schedule, allow_tz, spec.get("timeZone"), spath)
+    if spec.get("startingDeadlineSeconds") is not None:
+        non_negative(errs, spec.get("startingDeadlineSeconds"),
+                     child(path, "startingDeadlineSeconds"))
+    if old_spec is None or old_spec.get("timeZone") != spec.get("timeZone"):
+        _validate_time_zone(errs, spec.get("timeZone"), child(path, "timeZone"))
+    policy = spec.get("concurrencyPolicy")
+    cpath = child(path, "concurrencyPolicy")
+    if not policy:
+        errs.append(required(cpath))
+    elif policy not in CONCURRENCY_POLICIES:
+        errs.append(not_supported(cpath, policy, list(CONCURRENCY_POLICIES)))
+    suspend = spec.get("suspend")
+    if suspend is not None and not isinstance(suspend, bool):
+        errs.append(invalid(child(path, "suspend"), suspend, "must be a boolean"))
+    _validate_job_template(errs, spec.get("jobTemplate"), child(path, "jobTemplate"))
+    for f in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
+        if spec.get(f) is not None:
+            non_negative(errs, spec.get(f), child(path, f))
+
+
+def _validate_job_template(errs: Errs, template: object, path: str) -> None:
+    """ValidateJobTemplateSpec: a Job spec whose selector the Job's creation generates."""
+    tmpl = as_dict(errs, template, path)
+    errs += validate_template_meta(tmpl.get("metadata"), child(path, "metadata"))
+    spath = child(path, "spec")
+    jspec = as_dict(errs, tmpl.get("spec"), spath)
+    validate_job_spec_fields(errs, jspec, spath)
+    if jspec.get("selector") is not None:
+        errs.append(invalid(child(spath, "selector"), jspec.get("selector"),
+                            "`selector` will be auto-generated"))
+    if jspec.get("manualSelector") is True:
+        errs.append(not_supported(child(spath, "manualSelector"), True, ["nil", "false"]))
+
+
+def validate_cronjob(obj: JSON) -> Errs:
+    """ValidateCronJobCreate: the spec and the 52-character name limit. Updates run it too:
+    a schedule with TZ, which the old object could have had only before the timeZone
+    field, is refused here from the start."""
+    errs: Errs = []
+    spec = as_dict(errs, obj.get("spec"), "spec")
+    _validate_cronjob_spec(errs, spec, None, "spec")
+    name = dig(obj, "metadata", "name")
+    if isinstance(name, str) and len(name) > CRONJOB_NAME_MAX:
+        errs.append(invalid("metadata.name", name,
+                            f"must be no more than {CRONJOB_NAME_MAX} characters"))
+    return errs
+

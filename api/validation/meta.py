@@ -39,7 +39,7 @@ NameCheck = Callable[[str], list[str]]
 
 NAMESPACED_KINDS = frozenset(
     {"Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale", "ConfigMap",
-     "Secret", "Service", "Endpoints", "EndpointSlice", "Job"}
+     "Secret", "Service", "Endpoints", "EndpointSlice", "Job", "CronJob"}
 )
 _CLUSTER_KINDS = frozenset({"Node", "Namespace"})
 # ValidateServiceName is NameIsDNS1035Label; the rest are DNS-1123 subdomains.

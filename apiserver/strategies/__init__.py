@@ -24,7 +24,7 @@ from api.resources import ResourceInfo
 from apiserver.strategies.apps import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.strategies.autoscaling import HorizontalPodAutoscalerStrategy
 from apiserver.strategies.base import Strategy
-from apiserver.strategies.batch import JobStrategy
+from apiserver.strategies.batch import CronJobStrategy, JobStrategy
 from apiserver.strategies.componentstatus import ComponentStatusStrategy
 from apiserver.strategies.config import ConfigMapStrategy, SecretStrategy
 from apiserver.strategies.coordination import LeaseStrategy
@@ -45,6 +45,7 @@ _STRATEGIES: tuple[Strategy, ...] = (
     DeploymentStrategy(resources.DEPLOYMENTS),
     ReplicaSetStrategy(resources.REPLICASETS),
     JobStrategy(resources.JOBS),
+    CronJobStrategy(resources.CRONJOBS),
     LeaseStrategy(resources.LEASES),
     ConfigMapStrategy(resources.CONFIGMAPS),
     SecretStrategy(resources.SECRETS),

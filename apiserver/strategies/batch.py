@@ -27,6 +27,7 @@ from api.printers import (
     job_duration,
     job_status,
 )
+from api.timeutil import since
 from apiserver.strategies.base import (
     AGE,
     NAME,
@@ -109,3 +110,51 @@ class JobStrategy(Strategy):
         return [name_of(obj), job_status(obj), job_completions(obj), job_duration(obj, now),
                 age_of(obj, now), names, images,
                 format_label_selector(spec.get("selector"))], []
+
+
+def _bool_ptr(v: object) -> str:
+    """printBoolPtr: ``<unset>`` for nil, else True/False."""
+    return "<unset>" if v is None else ("True" if v else "False")
+
+
+class CronJobStrategy(Strategy):
+    """CronJobs (pkg/registry/batch/cronjob/strategy.go): status subresource, generation,
+    create starts the status empty; the Table is printCronJob's."""
+
+    status_subresource = True
+    has_generation = True
+    columns = [NAME,
+               column("Schedule", description="The schedule in Cron format, see "
+                      "https://en.wikipedia.org/wiki/Cron."),
+               column("Timezone", description="The time zone name for the given schedule, "
+                      "see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones."),
+               column("Suspend", "boolean", description="This flag tells the controller to "
+                      "suspend subsequent executions, it does not apply to already started "
+                      "executions.  Defaults to false."),
+               column("Active", "integer", description="A list of pointers to currently "
+                      "running jobs."),
+               column("Last Schedule", description="Information when was the last time the "
+                      "job was successfully scheduled."),
+               AGE,
+               column("Containers", priority=1,
+                      description="Names of each container in the template."),
+               column("Images", priority=1,
+                      description="Images referenced by each container in the template."),
+               column("Selector", priority=1, description=_SELECTOR_DOC)]
+
+    def prepare_for_create(self, obj: JSONDict) -> None:
+        super().prepare_for_create(obj)
+        obj["status"] = {}
+
+    def table_row(self, obj: JSONDict, now: datetime | None) -> Row:
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        jspec = dig(spec, "jobTemplate", "spec") or {}
+        names, images = containers_and_images(dig(jspec, "template", "spec") or {})
+        last = status.get("lastScheduleTime")
+        tz = spec.get("timeZone")
+        return [name_of(obj), spec.get("schedule") or "",
+                tz if tz is not None else "<none>", _bool_ptr(spec.get("suspend")),
+                len(status.get("active") or []), since(last, now) if last else "<none>",
+                age_of(obj, now), names, images,
+                format_label_selector(jspec.get("selector"))], []

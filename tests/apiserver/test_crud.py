@@ -59,6 +59,11 @@ def sample(kind: str, name: str) -> dict[str, Any]:
         return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
                 "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
                     {"name": "c", "image": "busybox"}]}}}}
+    if kind == "CronJob":
+        return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name},
+                "spec": {"schedule": "*/1 * * * *", "jobTemplate": {"spec": {"template": {
+                    "spec": {"restartPolicy": "OnFailure", "containers": [
+                        {"name": "c", "image": "busybox"}]}}}}}}
     raise AssertionError(kind)
 
 
