@@ -195,6 +195,42 @@ def _replicaset(obj: JSON) -> None:
     _template(spec)
 
 
+def _daemonset(obj: JSON) -> None:
+    """SetDefaults_DaemonSet (pkg/apis/apps/v1/defaults.go): updateStrategy RollingUpdate
+    with maxUnavailable 1 and maxSurge 0, revisionHistoryLimit 10."""
+    spec = _obj(obj, "spec")
+    strategy = _obj(spec, "updateStrategy")
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        ru = _obj(strategy, "rollingUpdate")
+        if ru.get("maxUnavailable") is None:
+            ru["maxUnavailable"] = 1
+        if ru.get("maxSurge") is None:
+            ru["maxSurge"] = 0
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    _template(spec)
+
+
+def _replicationcontroller(obj: JSON) -> None:
+    """v1 SetDefaults_ReplicationController: the selector and the RC's labels default to
+    the template's labels when empty; replicas to 1."""
+    spec = _obj(obj, "spec")
+    tmpl = spec.get("template")
+    tmeta = tmpl.get("metadata") if isinstance(tmpl, dict) else None
+    labels = tmeta.get("labels") if isinstance(tmeta, dict) else None
+    if isinstance(labels, dict) and labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        md = _obj(obj, "metadata")
+        if not md.get("labels"):
+            md["labels"] = dict(labels)
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    _template(spec)
+
+
 def _node(obj: JSON) -> None:
     status = obj.get("status")
     if isinstance(status, dict):
@@ -334,6 +370,7 @@ _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Pod": _pod,
     "Deployment": _deployment,
     "ReplicaSet": _replicaset,
+    "DaemonSet": _daemonset,
     "Node": _node,
     "Namespace": _namespace,
     "Secret": _secret,
@@ -341,6 +378,7 @@ _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Endpoints": _endpoints,
     "EndpointSlice": _endpoint_slice,
     "Job": _job,
+    "ReplicationController": _replicationcontroller,
     "CronJob": _cronjob,
 }
 

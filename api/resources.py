@@ -22,10 +22,11 @@ from api.models import (
     Secret,
     Service,
 )
+from api.models.apps import ControllerRevision, DaemonSet
 from api.models.autoscaling import HorizontalPodAutoscaler
 from api.models.batch import CronJob, Job
 from api.models.componentstatus import ComponentStatus
-from api.models.core import TypedObject
+from api.models.core import ReplicationController, TypedObject
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,15 @@ REPLICASETS = _info(
     version="v1", namespaced=True, model=ReplicaSet, short_names=("rs",),
     categories=("all",), subresources=("status", "scale"),
 )
+DAEMONSETS = _info(
+    kind="DaemonSet", plural="daemonsets", singular="daemonset", group="apps", version="v1",
+    namespaced=True, model=DaemonSet, short_names=("ds",), categories=("all",),
+    subresources=("status",),
+)
+CONTROLLERREVISIONS = _info(
+    kind="ControllerRevision", plural="controllerrevisions", singular="controllerrevision",
+    group="apps", version="v1", namespaced=True, model=ControllerRevision,
+)
 JOBS = _info(
     kind="Job", plural="jobs", singular="job", group="batch", version="v1", namespaced=True,
     model=Job, categories=("all",), subresources=("status",),
@@ -119,6 +129,12 @@ CONFIGMAPS = _info(
 SECRETS = _info(
     kind="Secret", plural="secrets", singular="secret", group="", version="v1",
     namespaced=True, model=Secret,
+)
+REPLICATIONCONTROLLERS = _info(
+    kind="ReplicationController", plural="replicationcontrollers",
+    singular="replicationcontroller", group="", version="v1", namespaced=True,
+    model=ReplicationController, short_names=("rc",), categories=("all",),
+    subresources=("status", "scale"),
 )
 
 SERVICES = _info(
@@ -150,7 +166,9 @@ HORIZONTALPODAUTOSCALERS = _info(
 ALL: tuple[ResourceInfo, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, JOBS, LEASES, CONFIGMAPS, SECRETS,
     SERVICES, ENDPOINTS, ENDPOINTSLICES, COMPONENTSTATUSES,
+    REPLICATIONCONTROLLERS,
     HORIZONTALPODAUTOSCALERS, CRONJOBS,
+    DAEMONSETS, CONTROLLERREVISIONS,
 )
 
 _BY_KIND = {r.kind: r for r in ALL}

@@ -1,6 +1,9 @@
-"""apps/v1 kinds: Deployment, ReplicaSet, and autoscaling/v1 Scale."""
+"""apps/v1 kinds: Deployment, ReplicaSet, DaemonSet, ControllerRevision, and autoscaling/v1
+Scale."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import Field
 
@@ -85,3 +88,50 @@ class Scale(TypedObject):
     kind: str | None = "Scale"
     spec: ScaleSpec = Field(default_factory=ScaleSpec)
     status: ScaleStatus | None = None
+
+
+class RollingUpdateDaemonSet(Model):
+    max_unavailable: IntOrString | None = None
+    max_surge: IntOrString | None = None
+
+
+class DaemonSetUpdateStrategy(Model):
+    type: str | None = None
+    rolling_update: RollingUpdateDaemonSet | None = None
+
+
+class DaemonSetSpec(Model):
+    selector: LabelSelector
+    template: PodTemplateSpec
+    update_strategy: DaemonSetUpdateStrategy | None = None
+    min_ready_seconds: int | None = None
+    revision_history_limit: int | None = None
+
+
+class DaemonSetStatus(Model):
+    current_number_scheduled: int = 0
+    number_misscheduled: int = 0
+    desired_number_scheduled: int = 0
+    number_ready: int = 0
+    observed_generation: int | None = None
+    updated_number_scheduled: int | None = None
+    number_available: int | None = None
+    number_unavailable: int | None = None
+    collision_count: int | None = None
+    conditions: list[Condition] | None = None
+
+
+class DaemonSet(TypedObject):
+    api_version: str | None = "apps/v1"
+    kind: str | None = "DaemonSet"
+    spec: DaemonSetSpec
+    status: DaemonSetStatus | None = None
+
+
+class ControllerRevision(TypedObject):
+    """An immutable snapshot of a controller's template (``data``) at ``revision``."""
+
+    api_version: str | None = "apps/v1"
+    kind: str | None = "ControllerRevision"
+    data: dict[str, Any] | None = None
+    revision: int = 0

@@ -24,7 +24,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from api.names import is_dns1123_label, is_dns1123_subdomain
-from api.validation.apps import validate_deployment, validate_replicaset, validate_scale
+from api.validation.apps import (
+    validate_controller_revision,
+    validate_controller_revision_update,
+    validate_daemonset,
+    validate_deployment,
+    validate_replicaset,
+    validate_scale,
+)
 from api.validation.autoscaling import validate_hpa
 from api.validation.batch import validate_cronjob, validate_job, validate_job_update
 from api.validation.config import decode_bytes, validate_configmap, validate_secret
@@ -61,6 +68,7 @@ from api.validation.pod import (
     validate_pod,
     validate_pod_spec,
 )
+from api.validation.replicationcontroller import validate_replication_controller
 from api.validation.service import (
     validate_endpoints,
     validate_service,
@@ -105,6 +113,8 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "Pod": validate_pod,
     "Deployment": validate_deployment,
     "ReplicaSet": validate_replicaset,
+    "DaemonSet": validate_daemonset,
+    "ControllerRevision": validate_controller_revision,
     "Node": validate_node,
     "Namespace": validate_namespace,
     "Event": validate_event,
@@ -118,6 +128,7 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "EndpointSlice": validate_endpoint_slice,
     "HorizontalPodAutoscaler": validate_hpa,
     "Job": validate_job,
+    "ReplicationController": validate_replication_controller,
     "CronJob": validate_cronjob,
 }
 
@@ -137,6 +148,8 @@ _UPDATE_VALIDATORS: dict[str, Callable[[JSON, JSON], Errs]] = {
     "Pod": validate_pod_update,
     "Deployment": validate_selector_update,
     "ReplicaSet": validate_selector_update,
+    "DaemonSet": validate_selector_update,
+    "ControllerRevision": validate_controller_revision_update,
     "Node": validate_node_update,
     "ConfigMap": validate_configmap_update,
     "Secret": validate_secret_update,

@@ -6,6 +6,8 @@ after minReadySeconds) and ValidateReplicaSetSpec, which share the selector, the
 template (ValidatePodTemplateSpecForReplicaSet: labels matching the selector, a pod
 spec restarting Always, no activeDeadlineSeconds) and the replica counts; and the
 Scale's replicas (pkg/apis/autoscaling/validation ValidateScale).
+DaemonSets (ValidateDaemonSet with ValidateDaemonSetUpdateStrategy) and ControllerRevisions
+(ValidateControllerRevisionCreate/Update) follow.
 """
 
 from __future__ import annotations
@@ -164,4 +166,104 @@ def validate_scale(obj: JSON) -> Errs:
     errs: Errs = []
     spec = as_dict(errs, obj.get("spec"), "spec")
     non_negative(errs, spec.get("replicas"), "spec.replicas")
+    return errs
+
+
+# ---- DaemonSet and ControllerRevision ------------------------------------------------
+
+
+def _int_or_percent_value(v: Any) -> int:
+    """getIntOrPercentValue: the number of an int or of "N%" (0 when malformed)."""
+    if isinstance(v, bool):
+        return 0
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and v.endswith("%"):
+        try:
+            return int(v[:-1])
+        except ValueError:
+            return 0
+    return 0
+
+
+def _validate_daemonset_strategy(errs: Errs, strategy: Any, path: str) -> None:
+    """ValidateDaemonSetUpdateStrategy and ValidateRollingUpdateDaemonSet."""
+    st = as_dict(errs, strategy, path)
+    t = st.get("type")
+    if t == "OnDelete":
+        return
+    if t != "RollingUpdate":
+        errs.append(not_supported(path, dict(st), ["RollingUpdate", "OnDelete"]))
+        return
+    rpath = child(path, "rollingUpdate")
+    if st.get("rollingUpdate") is None:
+        errs.append(required(rpath))
+        return
+    ru = as_dict(errs, st.get("rollingUpdate"), rpath)
+    unavailable, surge = ru.get("maxUnavailable"), ru.get("maxSurge")
+    for key, v in (("maxUnavailable", unavailable), ("maxSurge", surge)):
+        if v is not None:
+            _int_or_percent(errs, v, child(rpath, key), True)
+    has_unavailable = _int_or_percent_value(unavailable) != 0
+    has_surge = _int_or_percent_value(surge) != 0
+    if has_unavailable and has_surge:
+        errs.append(invalid(child(rpath, "maxSurge"), surge,
+                            "may not be set when maxUnavailable is non-zero"))
+    elif not has_unavailable and not has_surge:
+        errs.append(required(child(rpath, "maxUnavailable"), "cannot be 0 when maxSurge is 0"))
+
+
+def validate_daemonset(obj: JSON) -> Errs:
+    """ValidateDaemonSet / ValidateDaemonSetSpec."""
+    errs: Errs = []
+    spec = as_dict(errs, obj.get("spec"), "spec")
+    sel = spec.get("selector")
+    if sel is None:
+        errs.append(required("spec.selector"))
+    else:
+        errs += validate_label_selector(sel, "spec.selector")
+    tmpl = as_dict(errs, spec.get("template"), "spec.template")
+    meta = as_dict(errs, tmpl.get("metadata"), "spec.template.metadata")
+    labels = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else None
+    try:
+        selector = from_label_selector(sel if isinstance(sel, Mapping) else None)
+    except SelectorError:
+        selector = None
+    if selector is not None and sel is not None and not selector.matches(labels):
+        errs.append(invalid("spec.template.metadata.labels", labels,
+                            "`selector` does not match template `labels`"))
+    if isinstance(sel, Mapping) and not sel.get("matchLabels") and \
+            not sel.get("matchExpressions"):
+        errs.append(invalid("spec.selector", sel, "empty selector is invalid for daemonset"))
+    errs += validate_template_meta(tmpl.get("metadata"), "spec.template.metadata")
+    errs += validate_pod_spec(tmpl.get("spec"), "spec.template.spec")
+    pod_spec = tmpl.get("spec")
+    if isinstance(pod_spec, Mapping):
+        rp = pod_spec.get("restartPolicy")
+        if rp is not None and rp != "Always" and rp in RESTART_POLICIES:
+            errs.append(not_supported("spec.template.spec.restartPolicy", rp, ["Always"]))
+        if pod_spec.get("activeDeadlineSeconds") is not None:
+            errs.append(invalid("spec.template.spec.activeDeadlineSeconds",
+                                pod_spec.get("activeDeadlineSeconds"),
+                                "activeDeadlineSeconds in DaemonSet is not Supported"))
+    non_negative(errs, spec.get("minReadySeconds"), "spec.minReadySeconds")
+    _validate_daemonset_strategy(errs, spec.get("updateStrategy"), "spec.updateStrategy")
+    non_negative(errs, spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
+    return errs
+
+
+def validate_controller_revision(obj: JSON) -> Errs:
+    """ValidateControllerRevisionCreate: data is mandatory, revision not negative."""
+    errs: Errs = []
+    if obj.get("data") is None:
+        errs.append(required("data", "data is mandatory"))
+    non_negative(errs, obj.get("revision"), "revision")
+    return errs
+
+
+def validate_controller_revision_update(old: JSON, new: JSON) -> Errs:
+    """ValidateControllerRevisionUpdate: data is immutable (the revision may change)."""
+    errs: Errs = []
+    if old.get("data") != new.get("data"):
+        errs.append(invalid("data", new.get("data"), "field is immutable"))
     return errs

@@ -21,7 +21,12 @@ from __future__ import annotations
 
 from api import resources
 from api.resources import ResourceInfo
-from apiserver.strategies.apps import DeploymentStrategy, ReplicaSetStrategy
+from apiserver.strategies.apps import (
+    ControllerRevisionStrategy,
+    DaemonSetStrategy,
+    DeploymentStrategy,
+    ReplicaSetStrategy,
+)
 from apiserver.strategies.autoscaling import HorizontalPodAutoscalerStrategy
 from apiserver.strategies.base import Strategy
 from apiserver.strategies.batch import CronJobStrategy, JobStrategy
@@ -33,6 +38,7 @@ from apiserver.strategies.event import EventStrategy
 from apiserver.strategies.namespace import NamespaceStrategy
 from apiserver.strategies.node import NodeStrategy
 from apiserver.strategies.pod import PodStrategy
+from apiserver.strategies.replicationcontroller import ReplicationControllerStrategy
 from apiserver.strategies.service import EndpointsStrategy, ServiceStrategy
 
 __all__ = ["Strategy", "strategy_for"]
@@ -44,6 +50,8 @@ _STRATEGIES: tuple[Strategy, ...] = (
     EventStrategy(resources.EVENTS),
     DeploymentStrategy(resources.DEPLOYMENTS),
     ReplicaSetStrategy(resources.REPLICASETS),
+    DaemonSetStrategy(resources.DAEMONSETS),
+    ControllerRevisionStrategy(resources.CONTROLLERREVISIONS),
     JobStrategy(resources.JOBS),
     CronJobStrategy(resources.CRONJOBS),
     LeaseStrategy(resources.LEASES),
@@ -54,6 +62,7 @@ _STRATEGIES: tuple[Strategy, ...] = (
     EndpointSliceStrategy(resources.ENDPOINTSLICES),
     ComponentStatusStrategy(resources.COMPONENTSTATUSES),
     HorizontalPodAutoscalerStrategy(resources.HORIZONTALPODAUTOSCALERS),
+    ReplicationControllerStrategy(resources.REPLICATIONCONTROLLERS),
 )
 
 # Keyed by plural, the resource's identity in storage (/registry/<plural>/...).

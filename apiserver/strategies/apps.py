@@ -1,13 +1,25 @@
-"""Deployments and ReplicaSets (pkg/registry/apps/{deployment,replicaset}/strategy.go):
-a status subresource and a generation; create starts the status empty."""
+"""Deployments, ReplicaSets and DaemonSets (pkg/registry/apps/{deployment,replicaset,
+daemonset}/strategy.go): a status subresource and a generation; create starts the status
+empty. ControllerRevisions (pkg/registry/apps/controllerrevision) are plain objects.
+Tables as pkg/printers/internalversion/printers.go prints them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from api.base import dig
-from api.printers import containers_and_images, format_label_selector
-from apiserver.strategies.base import AGE, NAME, JSONDict, Row, Strategy, age_of, column, name_of
+from api.printers import containers_and_images, format_label_selector, format_labels
+from apiserver.strategies.base import (
+    AGE,
+    NAME,
+    JSONDict,
+    Row,
+    Strategy,
+    age_of,
+    column,
+    meta,
+    name_of,
+)
 
 _TEMPLATE_COLUMNS = [
     column("Containers", priority=1, description="Names of each container in the template."),
@@ -68,3 +80,115 @@ class ReplicaSetStrategy(Strategy):
         return [name_of(obj), _desired(spec), int(status.get("replicas") or 0),
                 int(status.get("readyReplicas") or 0), age_of(obj, now), names, images,
                 format_label_selector(spec.get("selector"))], []
+
+
+# The annotation apps/v1 carries the internal spec.templateGeneration in.
+TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
+
+
+def _template_generation(obj: JSONDict) -> int:
+    v = (meta(obj).get("annotations") or {}).get(TEMPLATE_GENERATION_ANNOTATION)
+    try:
+        return int(v) if v is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _set_template_generation(obj: JSONDict, generation: int) -> None:
+    md = meta(obj)
+    annotations = md.get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = md["annotations"] = {}
+    annotations[TEMPLATE_GENERATION_ANNOTATION] = str(generation)
+
+
+class DaemonSetStrategy(Strategy):
+    """daemonSetStrategy: status subresource, generation, and the template generation
+    (+1 on each template change) in the deprecated.daemonset.template.generation
+    annotation, as the apps/v1 conversion shows it."""
+
+    status_subresource = True
+    has_generation = True
+    columns = [NAME,
+               column("Desired", "integer", description="The total number of nodes that "
+                      "should be running the daemon pod (including nodes correctly running "
+                      "the daemon pod). More info: https://kubernetes.io/docs/concepts/"
+                      "workloads/controllers/daemonset/"),
+               column("Current", "integer", description="The number of nodes that are "
+                      "running at least 1 daemon pod and are supposed to run the daemon pod. "
+                      "More info: https://kubernetes.io/docs/concepts/workloads/controllers/"
+                      "daemonset/"),
+               column("Ready", "integer", description="numberReady is the number of nodes "
+                      "that should be running the daemon pod and have one or more of the "
+                      "daemon pod running with a Ready Condition."),
+               column("Up-to-date", "integer", description="The total number of nodes that "
+                      "are running updated daemon pod"),
+               column("Available", "integer", description="The number of nodes that should "
+                      "be running the daemon pod and have one or more of the daemon pod "
+                      "running and available (ready for at least spec.minReadySeconds)"),
+               column("Node Selector", description="NodeSelector is a selector which must be "
+                      "true for the pod to fit on a node. Selector which must match a node's "
+                      "labels for the pod to be scheduled on that node. More info: https://"
+                      "kubernetes.io/docs/concepts/configuration/assign-pod-node/"),
+               AGE,
+               column("Containers", priority=1, description="Names of each container in the "
+                      "template."),
+               column("Images", priority=1, description="Images referenced by each container "
+                      "in the template."),
+               column("Selector", priority=1, description="A label query over pods that are "
+                      "managed by the daemon set. Must match in order to be controlled. It "
+                      "must match the pod template's labels. More info: https://kubernetes.io/"
+                      "docs/concepts/overview/working-with-objects/labels/#label-selectors")]
+
+    def prepare_for_create(self, obj: JSONDict) -> None:
+        super().prepare_for_create(obj)
+        obj["status"] = {}
+        if _template_generation(obj) < 1:
+            _set_template_generation(obj, 1)
+
+    def prepare_for_update(self, new: JSONDict, old: JSONDict) -> None:
+        super().prepare_for_update(new, old)
+        generation = max(_template_generation(old), 1)
+        old_template = (old.get("spec") or {}).get("template")
+        new_template = (new.get("spec") or {}).get("template")
+        _set_template_generation(new, generation + 1 if old_template != new_template
+                                 else generation)
+
+    def table_row(self, obj: JSONDict, now: datetime | None) -> Row:
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        pod_spec = dig(spec, "template", "spec") or {}
+        names, images = containers_and_images(pod_spec)
+        return [name_of(obj), int(status.get("desiredNumberScheduled") or 0),
+                int(status.get("currentNumberScheduled") or 0),
+                int(status.get("numberReady") or 0),
+                int(status.get("updatedNumberScheduled") or 0),
+                int(status.get("numberAvailable") or 0),
+                format_labels(pod_spec.get("nodeSelector")), age_of(obj, now), names, images,
+                format_label_selector(spec.get("selector"))], []
+
+
+def controller_name(obj: JSONDict) -> str:
+    """printControllerRevision's CONTROLLER: ``kind.group/name`` of the controller
+    owner reference, lower case, or <none>."""
+    for ref in meta(obj).get("ownerReferences") or []:
+        if isinstance(ref, dict) and ref.get("controller"):
+            api_version = str(ref.get("apiVersion") or "")
+            group = api_version.split("/", 1)[0] if "/" in api_version else ""
+            kind = str(ref.get("kind") or "")
+            gk = f"{kind}.{group}" if group else kind
+            return f"{gk.lower()}/{ref.get('name') or ''}" if kind else str(ref.get("name"))
+    return "<none>"
+
+
+class ControllerRevisionStrategy(Strategy):
+    spec_and_status = False
+    columns = [NAME,
+               column("Controller", description="Controller of the object"),
+               column("Revision", description="Revision indicates the revision of the state "
+                      "represented by Data."),
+               AGE]
+
+    def table_row(self, obj: JSONDict, now: datetime | None) -> Row:
+        return [name_of(obj), controller_name(obj), int(obj.get("revision") or 0),
+                age_of(obj, now)], []
