@@ -56,6 +56,8 @@ _SUPPORTED: dict[str, set[str]] = {
     },
     "Deployment": set(_META),
     "ReplicaSet": _META | {"status.replicas"},
+    # pkg/registry/core/replicationcontroller/strategy.go ControllerToSelectableFields.
+    "ReplicationController": _META | {"status.replicas"},
     "Lease": set(_META),
     "HorizontalPodAutoscaler": set(_META),
     # pkg/registry/core/service/strategy.go SelectableFields (spec.type since 1.28).

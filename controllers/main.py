@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     # and keep more requests in flight when many objects change at once.
     p.add_argument("--concurrent-deployment-syncs", type=int, default=10, metavar="N")
     p.add_argument("--concurrent-replicaset-syncs", type=int, default=16, metavar="N")
+    p.add_argument("--concurrent-rc-syncs", type=int, default=5, metavar="N",
+                   help="ReplicationController controller workers")
     p.add_argument("--concurrent-gc-syncs", type=int, default=10, metavar="N")
     p.add_argument("--concurrent-endpoint-syncs", type=int, default=5, metavar="N")
     p.add_argument("--concurrent-service-endpoint-syncs", type=int, default=5, metavar="N",
@@ -97,6 +99,7 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
             args.horizontal_pod_autoscaler_downscale_stabilization),
         workers={"deployment": args.concurrent_deployment_syncs,
                  "replicaset": args.concurrent_replicaset_syncs,
+                 "replicationcontroller": args.concurrent_rc_syncs,
                  "garbagecollector": args.concurrent_gc_syncs,
                  "endpoints": args.concurrent_endpoint_syncs,
                  "endpointslice": args.concurrent_service_endpoint_syncs})

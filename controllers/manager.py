@@ -22,6 +22,7 @@ from controllers.namespace import NamespaceController
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.podautoscaler import HorizontalPodAutoscalerController
 from controllers.replicaset import ReplicaSetController
+from controllers.replication import ReplicationManager
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Part(Protocol):
 REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "deployment": DeploymentController,
     "replicaset": ReplicaSetController,
+    "replicationcontroller": ReplicationManager,
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,
     "nodelifecycle": NodeLifecycleController,

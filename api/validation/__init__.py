@@ -69,6 +69,7 @@ from api.validation.pod import (
     validate_pod_spec,
 )
 from api.validation.replicationcontroller import validate_replication_controller
+from api.validation.replicationcontroller import validate_replication_controller
 from api.validation.service import (
     validate_endpoints,
     validate_service,
@@ -128,6 +129,7 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "EndpointSlice": validate_endpoint_slice,
     "HorizontalPodAutoscaler": validate_hpa,
     "Job": validate_job,
+    "ReplicationController": validate_replication_controller,
     "ReplicationController": validate_replication_controller,
     "CronJob": validate_cronjob,
 }

@@ -38,7 +38,8 @@ from api.validation.field import (
 NameCheck = Callable[[str], list[str]]
 
 NAMESPACED_KINDS = frozenset(
-    {"Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale", "ConfigMap",
+    {"ReplicationController",
+     "Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale", "ConfigMap",
      "Secret", "Service", "Endpoints", "EndpointSlice", "Job", "CronJob"}
 )
 _CLUSTER_KINDS = frozenset({"Node", "Namespace"})

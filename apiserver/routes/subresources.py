@@ -11,7 +11,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.labels import SelectorError, from_label_selector
+from api.labels import SelectorError, from_label_selector, selector_from_set
 from api.resources import ResourceInfo
 from api.timeutil import now
 from apiserver import errors
@@ -49,7 +49,7 @@ async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, 
     elif sub == "scale":
         if m == "GET":
             co = await registry_of(request).get(info, namespace, name)
-            return json_response(orjson.dumps(to_scale(co.obj)))
+            return json_response(orjson.dumps(to_scale(co.obj, _plain_selector(info))))
         if m in ("PUT", "PATCH"):
             return await update_scale(request, info, namespace, name, m)
     elif sub == "log":
@@ -129,15 +129,22 @@ async def bind(request: Request, info: ResourceInfo, namespace: str | None,
 # ---- scale ---------------------------------------------------------------------------
 
 
-def to_scale(obj: JSONDict) -> JSONDict:
+def _plain_selector(info: ResourceInfo) -> bool:
+    """A ReplicationController's selector is a plain map (scaleFromRC: SelectorFromSet)."""
+    return info.kind == "ReplicationController"
+
+
+def to_scale(obj: JSONDict, plain_selector: bool = False) -> JSONDict:
     """The object's Scale (kube-apiserver's scaleFromDeployment): status.selector is
     LabelSelectorAsSelector(spec.selector).String(), "" for none; a selector that does not
-    convert is a BadRequest, as there."""
+    convert is a BadRequest, as there. ``plain_selector``: a map, as scaleFromRC reads it."""
     md = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     try:
-        selector = str(from_label_selector(spec.get("selector")))
+        sel = spec.get("selector")
+        selector = (str(selector_from_set(sel if isinstance(sel, dict) else None))
+                    if plain_selector else str(from_label_selector(sel)))
     except SelectorError as exc:
         raise errors.bad_request(str(exc)) from exc
     smd = {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion",
@@ -170,7 +177,7 @@ async def update_scale(request: Request, info: ResourceInfo, namespace: str | No
             raise errors.unsupported_media_type(ct.split(";")[0], SUPPORTED)
 
     def mutate(old: JSONDict) -> JSONDict:
-        scale = to_scale(old)
+        scale = to_scale(old, _plain_selector(info))
         if method == "PUT":
             assert body is not None
             new_scale = body
@@ -206,7 +213,7 @@ async def update_scale(request: Request, info: ResourceInfo, namespace: str | No
     # A Scale's resourceVersion is checked inside mutate, against the object read.
     res = await reg.guaranteed_update(info, namespace, name, mutate,
                                       dry_run=bool(request.query_params.getlist("dryRun")))
-    return json_response(orjson.dumps(to_scale(res.obj)))
+    return json_response(orjson.dumps(to_scale(res.obj, _plain_selector(info))))
 
 
 # ---- namespaces/finalize -------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 kubectl's dump (clusterinfo_dump.go) lists the nodes, then per namespace events,
 ReplicationControllers, Services, DaemonSets, Deployments, ReplicaSets and Pods, and reads
-each container's log; it returns at the first list that fails. minik8s serves DaemonSets;
-while it does not serve ReplicationControllers the real kubectl stops at the first
-namespace's ``replicationcontrollers`` with the API server's NotFound, and once both are
-served its dump completes (the first test pins whichever is true of ``resources.ALL``).
-minictl writes the same documents in the same order and
-layout and leaves out the lists the server does not serve.
+each container's log; it returns at the first list that fails. The first test pins down
+what the real kubectl does against what minik8s serves (``api.resources.ALL``): while one of
+those kinds is not served, it stops at the first namespace's first unserved list with the API
+server's NotFound; once all are (ReplicationControllers and DaemonSets), its dump completes
+(exit 0, "Cluster info dumped to" with --output-directory). minictl writes the same documents
+in the same order and layout and leaves out the lists the server does not serve.
 """
 
 from __future__ import annotations
@@ -25,20 +25,18 @@ from testing.kubectl import Kubectl
 from testing.support import unique
 from tests.cli.helpers import fails, ok, post, put_status
 
-# The per-namespace lists that minik8s may not serve, in kubectl's order, and their kinds.
-_MAYBE = (("replicationcontrollers", "ReplicationControllerList"),
-          ("daemonsets", "DaemonSetList"))
-SERVED = {r.plural for r in resources.ALL}
-UNSERVED = [plural for plural, _ in _MAYBE if plural not in SERVED]
-
-
-def listed(kinds: list[str]) -> list[str]:
-    """``kinds`` without the lists the server does not serve (what minictl leaves out)."""
-    gone = {k for plural, k in _MAYBE if plural in UNSERVED}
-    return [k for k in kinds if k not in gone]
-
-
 NOT_SERVED = "Error from server (NotFound): the server could not find the requested resource"
+# kubectl's per-namespace lists after events, in its order: (resource, group-version path,
+# minictl's file name, list kind).
+DUMPED = (("replicationcontrollers", "/api/v1", "replication-controllers",
+           "ReplicationControllerList"),
+          ("services", "/api/v1", "services", "ServiceList"),
+          ("daemonsets", "/apis/apps/v1", "daemonsets", "DaemonSetList"),
+          ("deployments", "/apis/apps/v1", "deployments", "DeploymentList"),
+          ("replicasets", "/apis/apps/v1", "replicasets", "ReplicaSetList"),
+          ("pods", "/api/v1", "pods", "PodList"))
+SERVED = [d for d in DUMPED if d[0] in {r.plural for r in resources.ALL}]
+UNSERVED = [d for d in DUMPED if d not in SERVED]
 
 
 @pytest.fixture
@@ -76,49 +74,46 @@ def documents(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def test_kubectl_dump_stops_at_the_first_unserved_list(server_url: str, kubectl: Kubectl,
-                                                        ns: str, tmp_path: Path) -> None:
+def test_kubectl_dump_against_what_is_served(server_url: str, kubectl: Kubectl, ns: str,
+                                             tmp_path: Path) -> None:
     r = kubectl("cluster-info", "dump", "--namespaces", ns, "-v=6", check=False)
-    mdocs = documents(ok(server_url, "cluster-info", "dump", "--namespaces", ns))
-    kdocs = documents(r.stdout)
-    if not UNSERVED:
-        # everything kubectl lists is served: its dump completes, as minictl's
-        assert r.returncode == 0, r.stderr[-2000:]
-        assert [d["kind"] for d in kdocs] == [d["kind"] for d in mdocs] == [
-            "NodeList", "EventList", "ReplicationControllerList", "ServiceList",
-            "DaemonSetList", "DeploymentList", "ReplicaSetList", "PodList"]
-        for k, m in zip(kdocs[1:], mdocs[1:], strict=True):
-            assert k["items"] == m["items"] and list(k) == list(m)
-        out = tmp_path / "kdump"
-        r = kubectl("cluster-info", "dump", "--namespaces", ns, "--output-directory", str(out))
-        assert r.stdout == f"Cluster info dumped to {out}\n"
-        assert (out / ns / "daemonsets.json").is_file()
-        assert (out / ns / "replication-controllers.json").is_file()
-        return
-    assert r.returncode == 1
-    assert NOT_SERVED in r.stderr
     got = re.findall(r'verb="GET" url="[^"]*?(/api[^"?]*)[^"]*" status="(\d+)', r.stderr)
-    order = ["replicationcontrollers", "services", "daemonsets"]
-    upto = order[:order.index(UNSERVED[0]) + 1]
-    assert got[:2] == [("/api/v1/nodes", "200"), (f"/api/v1/namespaces/{ns}/events", "200")]
-    assert [(u.rsplit("/", 1)[-1], c) for u, c in got[2:]] == [
-        (p, "404" if p == UNSERVED[0] else "200") for p in upto]
-    # What it printed before stopping is minictl's beginning, document for document.
-    assert [d["kind"] for d in kdocs] == [d["kind"] for d in mdocs[:len(kdocs)]]
-    assert [d["kind"] for d in kdocs][:2] == ["NodeList", "EventList"]
+    kdocs = documents(r.stdout)
+    mdocs = documents(ok(server_url, "cluster-info", "dump", "--namespaces", ns))
+    head = [("/api/v1/nodes", "200"), (f"/api/v1/namespaces/{ns}/events", "200")]
+    if UNSERVED:
+        # it stops at the first unserved list, after the served ones before it
+        first = DUMPED.index(UNSERVED[0])
+        assert r.returncode == 1
+        assert NOT_SERVED in r.stderr
+        assert got == head + [(f"{gv}/namespaces/{ns}/{res}", "200")
+                              for res, gv, _, _ in DUMPED[:first]] + [
+            (f"{UNSERVED[0][1]}/namespaces/{ns}/{UNSERVED[0][0]}", "404")]
+        kinds = ["NodeList", "EventList", *(d[3] for d in DUMPED[:first])]
+    else:
+        assert r.returncode == 0, r.stderr
+        assert got[:2 + len(DUMPED)] == head + [(f"{gv}/namespaces/{ns}/{res}", "200")
+                                                for res, gv, _, _ in DUMPED]
+        kinds = ["NodeList", "EventList", *(d[3] for d in DUMPED)]
+        out = tmp_path / "k"
+        done = kubectl("cluster-info", "dump", "--namespaces", ns, "--output-directory",
+                       str(out))
+        assert done.stdout == f"Cluster info dumped to {out}\n"
+    # What it printed is minictl's beginning, document for document.
+    assert [d["kind"] for d in kdocs] == kinds
+    assert [d["kind"] for d in mdocs[:len(kinds)]] == kinds
     names = [sorted(i["metadata"]["name"] for i in d["items"]) for d in (kdocs[0], mdocs[0])]
     assert names[0] == names[1]
-    assert mdocs[1]["items"] == kdocs[1]["items"]
-    assert list(kdocs[1]) == list(mdocs[1])  # kind, apiVersion, metadata, items
+    for k, m in zip(kdocs[1:], mdocs[1:len(kinds)], strict=True):
+        assert m["items"] == k["items"]
+        assert list(k) == list(m)  # kind, apiVersion, metadata, items
 
 
 def test_minictl_dump_to_stdout(server_url: str, ns: str) -> None:
     pod = make_pod(server_url, ns)
     out = ok(server_url, "cluster-info", "dump", "--namespaces", ns)
     docs = documents(out)
-    assert [d["kind"] for d in docs] == listed([
-        "NodeList", "EventList", "ReplicationControllerList", "ServiceList", "DaemonSetList",
-        "DeploymentList", "ReplicaSetList", "PodList"])
+    assert [d["kind"] for d in docs] == ["NodeList", "EventList", *(d[3] for d in SERVED)]
     assert [p["metadata"]["name"] for p in docs[-1]["items"]] == [pod]
     logs = out[out.index("===="):]
     lines = logs.splitlines()
@@ -137,11 +132,8 @@ def test_minictl_dump_output_directory_and_yaml(server_url: str, ns: str,
                  "--output-directory", str(out))
     assert printed == f"Cluster info dumped to {out}\n"
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    lists = ["events", "services", "deployments", "replicasets", "pods"]
-    lists += [{"replicationcontrollers": "replication-controllers"}.get(p, p)
-              for p, _ in _MAYBE if p not in UNSERVED]
-    assert files == sorted(["nodes.json", *(f"{ns}/{n}.json" for n in lists),
-                            f"{ns}/{pod}/logs.txt"])
+    assert files == sorted(["nodes.json", f"{ns}/events.json",
+                            *(f"{ns}/{d[2]}.json" for d in SERVED), f"{ns}/{pod}/logs.txt"])
     assert json.loads((out / ns / "pods.json").read_text())["items"][0]["metadata"]["name"] \
         == pod
     assert (out / ns / pod / "logs.txt").read_text().count("==== START logs") == 2

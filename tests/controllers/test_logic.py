@@ -285,11 +285,13 @@ def test_controllers_flag_and_durations() -> None:
     from api.timeutil import duration_flag as duration
     from controllers.manager import ControllersFlagError, enabled_controllers
 
-    assert enabled_controllers("*") == ["deployment", "replicaset", "garbagecollector",
+    assert enabled_controllers("*") == ["deployment", "replicaset", "replicationcontroller",
+                                        "garbagecollector",
                                         "namespace", "nodelifecycle", "endpoints",
                                         "endpointslice", "horizontalpodautoscaling"]
     assert enabled_controllers("*,-nodelifecycle,-namespace") == [
-        "deployment", "replicaset", "garbagecollector", "endpoints", "endpointslice",
+        "deployment", "replicaset", "replicationcontroller", "garbagecollector", "endpoints",
+        "endpointslice",
         "horizontalpodautoscaling"]
     assert enabled_controllers("replicaset") == ["replicaset"]
     with pytest.raises(ControllersFlagError):
