@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import resources
 from apiserver import discovery, errors, metrics, openapi
+from apiserver.autoscaling_v1 import AutoscalingV1Middleware
 from apiserver.compaction import compact_forever
 from apiserver.config import Config
 from apiserver.protobuf_middleware import ProtobufMiddleware
@@ -155,6 +156,8 @@ def _install_middlewares(app: ApiServerApp) -> None:
     # Outermost first. Table conversion and protobuf decoding wrap the handlers.
     app.outer.append(AccessLogMiddleware)
     app.outer.append(metrics.MetricsMiddleware)
+    # autoscaling/v1 HorizontalPodAutoscalers, converted to and from the v2 storage.
+    app.outer.append(AutoscalingV1Middleware)
     # kubectl create sends protobuf bodies; routes see the equivalent JSON.
     app.outer.append(ProtobufMiddleware)
     app.outer.append(TableMiddleware)
