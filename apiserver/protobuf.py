@@ -85,6 +85,14 @@ SCHEMA: dict[str, dict[int, Field]] = {
     "PodFailurePolicyOnPodConditionsPattern": {1: ("type", STRING), 2: ("status", STRING)},
     "SuccessPolicy": {1: ("rules", "SuccessPolicyRule", R)},
     "SuccessPolicyRule": {1: ("succeededIndexes", STRING, P), 2: ("succeededCount", INT, P)},
+    "CronJob": {1: ("metadata", "ObjectMeta"), 2: ("spec", "CronJobSpec")},
+    "CronJobSpec": {
+        1: ("schedule", STRING), 8: ("timeZone", STRING, P),
+        2: ("startingDeadlineSeconds", INT, P), 3: ("concurrencyPolicy", STRING),
+        4: ("suspend", BOOL, P), 5: ("jobTemplate", "JobTemplateSpec"),
+        6: ("successfulJobsHistoryLimit", INT, P), 7: ("failedJobsHistoryLimit", INT, P),
+    },
+    "JobTemplateSpec": {1: ("metadata", "ObjectMeta"), 2: ("spec", "JobSpec")},
     # autoscaling/v1
     "Scale": {1: ("metadata", "ObjectMeta"), 2: ("spec", "ScaleSpec")},
     "ScaleSpec": {1: ("replicas", INT, P)},
@@ -240,7 +248,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Pod"): "Pod", ("v1", "Namespace"): "Namespace", ("v1", "Node"): "Node",
     ("v1", "Binding"): "Binding", ("v1", "Event"): "Event",
     ("apps/v1", "Deployment"): "Deployment", ("apps/v1", "ReplicaSet"): "ReplicaSet",
-    ("batch/v1", "Job"): "Job",
+    ("batch/v1", "Job"): "Job", ("batch/v1", "CronJob"): "CronJob",
     ("autoscaling/v1", "Scale"): "Scale", ("coordination.k8s.io/v1", "Lease"): "Lease",
     ("v1", "ConfigMap"): "ConfigMap", ("v1", "Secret"): "Secret",
     ("v1", "Service"): "Service",
