@@ -35,6 +35,7 @@ from cli import (
     patch_cmd,
     portforward_cmd,
     rollout,
+    top,
     trace,
     wait_cmd,
     workload,
@@ -128,6 +129,7 @@ def _register() -> None:
     cli.add_command(exec_cmd.exec_cmd)
     cli.add_command(portforward_cmd.port_forward_cmd)
     cli.add_command(trace.trace_cmd)
+    cli.add_command(top.top_cmd)
     cli.add_command(info.cluster_info_cmd)
     cli.add_command(info.version_cmd)
     cli.add_command(node_cmds.cordon_cmd)
