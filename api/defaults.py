@@ -231,24 +231,6 @@ def _replicationcontroller(obj: JSON) -> None:
     _template(spec)
 
 
-def _replicationcontroller(obj: JSON) -> None:
-    """v1 SetDefaults_ReplicationController: the selector and the RC's labels default to
-    the template's labels when empty; replicas to 1."""
-    spec = _obj(obj, "spec")
-    tmpl = spec.get("template")
-    tmeta = tmpl.get("metadata") if isinstance(tmpl, dict) else None
-    labels = tmeta.get("labels") if isinstance(tmeta, dict) else None
-    if isinstance(labels, dict) and labels:
-        if not spec.get("selector"):
-            spec["selector"] = dict(labels)
-        md = _obj(obj, "metadata")
-        if not md.get("labels"):
-            md["labels"] = dict(labels)
-    if spec.get("replicas") is None:
-        spec["replicas"] = 1
-    _template(spec)
-
-
 def _node(obj: JSON) -> None:
     status = obj.get("status")
     if isinstance(status, dict):
@@ -396,7 +378,6 @@ _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Endpoints": _endpoints,
     "EndpointSlice": _endpoint_slice,
     "Job": _job,
-    "ReplicationController": _replicationcontroller,
     "ReplicationController": _replicationcontroller,
     "CronJob": _cronjob,
 }

@@ -136,12 +136,6 @@ REPLICATIONCONTROLLERS = _info(
     model=ReplicationController, short_names=("rc",), categories=("all",),
     subresources=("status", "scale"),
 )
-REPLICATIONCONTROLLERS = _info(
-    kind="ReplicationController", plural="replicationcontrollers",
-    singular="replicationcontroller", group="", version="v1", namespaced=True,
-    model=ReplicationController, short_names=("rc",), categories=("all",),
-    subresources=("status", "scale"),
-)
 
 SERVICES = _info(
     kind="Service", plural="services", singular="service", group="", version="v1",
@@ -172,7 +166,6 @@ HORIZONTALPODAUTOSCALERS = _info(
 ALL: tuple[ResourceInfo, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, JOBS, LEASES, CONFIGMAPS, SECRETS,
     SERVICES, ENDPOINTS, ENDPOINTSLICES, COMPONENTSTATUSES,
-    REPLICATIONCONTROLLERS,
     REPLICATIONCONTROLLERS,
     HORIZONTALPODAUTOSCALERS, CRONJOBS,
     DAEMONSETS, CONTROLLERREVISIONS,

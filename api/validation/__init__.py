@@ -69,7 +69,6 @@ from api.validation.pod import (
     validate_pod_spec,
 )
 from api.validation.replicationcontroller import validate_replication_controller
-from api.validation.replicationcontroller import validate_replication_controller
 from api.validation.service import (
     validate_endpoints,
     validate_service,
@@ -129,7 +128,6 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "EndpointSlice": validate_endpoint_slice,
     "HorizontalPodAutoscaler": validate_hpa,
     "Job": validate_job,
-    "ReplicationController": validate_replication_controller,
     "ReplicationController": validate_replication_controller,
     "CronJob": validate_cronjob,
 }

@@ -39,7 +39,6 @@ from apiserver.strategies.namespace import NamespaceStrategy
 from apiserver.strategies.node import NodeStrategy
 from apiserver.strategies.pod import PodStrategy
 from apiserver.strategies.replicationcontroller import ReplicationControllerStrategy
-from apiserver.strategies.replicationcontroller import ReplicationControllerStrategy
 from apiserver.strategies.service import EndpointsStrategy, ServiceStrategy
 
 __all__ = ["Strategy", "strategy_for"]
@@ -63,7 +62,6 @@ _STRATEGIES: tuple[Strategy, ...] = (
     EndpointSliceStrategy(resources.ENDPOINTSLICES),
     ComponentStatusStrategy(resources.COMPONENTSTATUSES),
     HorizontalPodAutoscalerStrategy(resources.HORIZONTALPODAUTOSCALERS),
-    ReplicationControllerStrategy(resources.REPLICATIONCONTROLLERS),
     ReplicationControllerStrategy(resources.REPLICATIONCONTROLLERS),
 )
 

@@ -67,10 +67,6 @@ def sample(kind: str, name: str) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": name},
                 "spec": {"replicas": 0, "template": {"metadata": {"labels": {"app": name}},
                          "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
-    if kind == "ReplicationController":
-        return {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": name},
-                "spec": {"replicas": 0, "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
     if kind == "Job":
         return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
                 "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
