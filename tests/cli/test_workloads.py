@@ -99,10 +99,10 @@ def test_apply_errors(server_url: str, ns: str, tmp_path: Path) -> None:
                                     "spec": {"containers": "nginx"}}))
     assert fails(server_url, "-n", ns, "apply", "-f", str(typo)).startswith(
         'error: error validating "Pod/t"')
-    unknown = tmp_path / "cronjob.yaml"
-    unknown.write_text("apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: s}\n")
+    unknown = tmp_path / "widget.yaml"
+    unknown.write_text("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: s}\n")
     assert fails(server_url, "apply", "-f", str(unknown)) == \
-        'error: the server doesn\'t have a resource type "CronJob"'
+        'error: the server doesn\'t have a resource type "Widget"'
     invalid = tmp_path / "invalid.yaml"
     invalid.write_text(DEPLOY_YAML.format(replicas=-3))
     err = fails(server_url, "-n", ns, "apply", "-f", str(invalid))
