@@ -55,6 +55,8 @@ _SUPPORTED: dict[str, set[str]] = {
         "type",
     },
     "Deployment": set(_META),
+    "DaemonSet": set(_META),
+    "ControllerRevision": set(_META),
     "ReplicaSet": _META | {"status.replicas"},
     # pkg/registry/core/replicationcontroller/strategy.go ControllerToSelectableFields.
     "ReplicationController": _META | {"status.replicas"},

@@ -36,6 +36,9 @@ class Options:
     # --horizontal-pod-autoscaler-downscale-stabilization
     horizontal_pod_autoscaler_sync_period: float = 15.0
     horizontal_pod_autoscaler_downscale_stabilization: float = 300.0
+    # the Job controller's first back-off after a failed pod (doubling, capped at six
+    # minutes); Kubernetes' DefaultJobPodFailureBackOff, a flag here so tests run fast
+    job_pod_failure_backoff: float = 10.0
     workers: dict[str, int] = field(default_factory=dict)
 
 

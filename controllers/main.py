@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=duration_flag,
                    default=300.0, metavar="D",
                    help="the highest recommendation of this window wins on a scale-down")
+    p.add_argument("--concurrent-job-syncs", type=int, default=5, metavar="N")
+    p.add_argument("--job-pod-failure-backoff", type=duration_flag, default=10.0, metavar="D",
+                   help="the Job controller's back-off after a first failed pod (doubles per "
+                        "failure, capped at 6m)")
     p.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
                    help="serve /healthz and Prometheus /metrics here (0: off)")
     p.add_argument("--metrics-address", default="0.0.0.0", metavar="ADDR")
@@ -94,6 +98,7 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
         node_monitor_period=args.node_monitor_period,
         endpoint_updates_batch_period=args.endpoint_updates_batch_period,
         max_endpoints_per_slice=args.max_endpoints_per_slice,
+        job_pod_failure_backoff=args.job_pod_failure_backoff,
         horizontal_pod_autoscaler_sync_period=args.horizontal_pod_autoscaler_sync_period,
         horizontal_pod_autoscaler_downscale_stabilization=(
             args.horizontal_pod_autoscaler_downscale_stabilization),
@@ -102,7 +107,8 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
                  "replicationcontroller": args.concurrent_rc_syncs,
                  "garbagecollector": args.concurrent_gc_syncs,
                  "endpoints": args.concurrent_endpoint_syncs,
-                 "endpointslice": args.concurrent_service_endpoint_syncs})
+                 "endpointslice": args.concurrent_service_endpoint_syncs,
+                 "job": args.concurrent_job_syncs})
     ctx = ControllerContext(client, SharedInformerFactory(client), recorder, options)
     manager = ControllerManager(ctx, names)
     stop = asyncio.Event()

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from client.controller import Controller
 from controllers.context import ControllerContext
+from controllers.daemonset import DaemonSetsController
 from controllers.deployment import DeploymentController
 from controllers.endpoints import EndpointsController
 from controllers.endpointslice import EndpointSliceController
@@ -44,6 +45,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "endpoints": EndpointsController,
     "endpointslice": EndpointSliceController,
     "horizontalpodautoscaling": HorizontalPodAutoscalerController,
+    "daemonset": DaemonSetsController,
 }
 
 

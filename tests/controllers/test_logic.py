@@ -286,13 +286,12 @@ def test_controllers_flag_and_durations() -> None:
     from controllers.manager import ControllersFlagError, enabled_controllers
 
     assert enabled_controllers("*") == ["deployment", "replicaset", "replicationcontroller",
-                                        "garbagecollector",
-                                        "namespace", "nodelifecycle", "endpoints",
-                                        "endpointslice", "horizontalpodautoscaling"]
+                                        "garbagecollector", "namespace", "nodelifecycle",
+                                        "endpoints", "endpointslice", "horizontalpodautoscaling",
+                                        "daemonset"]
     assert enabled_controllers("*,-nodelifecycle,-namespace") == [
         "deployment", "replicaset", "replicationcontroller", "garbagecollector", "endpoints",
-        "endpointslice",
-        "horizontalpodautoscaling"]
+        "endpointslice", "horizontalpodautoscaling", "daemonset"]
     assert enabled_controllers("replicaset") == ["replicaset"]
     with pytest.raises(ControllersFlagError):
         enabled_controllers("*,-nosuch")
