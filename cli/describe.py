@@ -22,6 +22,7 @@ from api.models import (
     Service,
 )
 from api.models.autoscaling import HorizontalPodAutoscaler, HPAScalingRules
+from api.models.batch import CronJob
 from api.models.core import Container, ContainerState, PodTemplateSpec, TypedObject
 from api.models.meta import LabelSelector
 from api.resources import ResourceInfo
@@ -713,6 +714,40 @@ def describe_hpa(st: State, hpa: HorizontalPodAutoscaler) -> str:
         events = None
     return tabwrite("\n".join(lines)) + "\n" + events_section(events)
 
+def describe_cronjob(st: State, cj: CronJob) -> str:
+    """kubectl's describeCronJob (with describeJobTemplate and printActiveJobs)."""
+    w = Writer()
+    _meta(w, cj, True)
+    w.map(0, "Labels", cj.metadata.labels)
+    _annotations(w, cj)
+    spec = cj.spec
+    w.kv(0, "Schedule", spec.schedule)
+    w.kv(0, "Concurrency Policy", spec.concurrency_policy or "")
+    w.kv(0, "Suspend", "<unset>" if spec.suspend is None else str(spec.suspend))
+    w.kv(0, "Time Zone", spec.time_zone if spec.time_zone is not None else "<unset>")
+
+    def opt(v: int | None, unit: str = "") -> str:
+        return "<unset>" if v is None else f"{v}{unit}"
+
+    w.kv(0, "Successful Job History Limit", opt(spec.successful_jobs_history_limit))
+    w.kv(0, "Failed Job History Limit", opt(spec.failed_jobs_history_limit))
+    w.kv(0, "Starting Deadline Seconds", opt(spec.starting_deadline_seconds, "s"))
+    jspec = spec.job_template.spec
+    w.kv(0, "Selector", _selector(jspec.selector) if jspec and jspec.selector else "<unset>")
+    w.kv(0, "Parallelism", opt(jspec.parallelism if jspec else None))
+    w.kv(0, "Completions", opt(jspec.completions if jspec else None))
+    if jspec is not None and jspec.active_deadline_seconds is not None:
+        w.kv(0, "Active Deadline Seconds", f"{jspec.active_deadline_seconds}s")
+    if jspec is not None:
+        w.kv(0, "Pod Template")
+        _template(w, 1, jspec.template)
+    last = cj.status.last_schedule_time if cj.status else None
+    w.kv(0, "Last Schedule Time", fmt_time(last) if last else "<unset>")
+    active = (cj.status.active if cj.status else None) or []
+    w.kv(0, "Active Jobs", ", ".join(r.name or "" for r in active) or NONE)
+    return _with_events(w, events_for(st, cj))
+
+
 def describe_generic(st: State, info: ResourceInfo, obj: TypedObject) -> str:
     body = output.dump_yaml(output.wire(info, obj))
     text = "\n".join("  " + line for line in body.splitlines())
@@ -742,6 +777,8 @@ def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         return describe_endpoints(st, obj)
     if isinstance(obj, HorizontalPodAutoscaler):
         return describe_hpa(st, obj)
+    if isinstance(obj, CronJob):
+        return describe_cronjob(st, obj)
     return describe_generic(st, info, obj)
 
 

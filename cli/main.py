@@ -20,6 +20,7 @@ from cli import (
     config_cmd,
     create,
     create_config,  # noqa: F401  (adds configmap and secret to create)
+    create_cronjob,  # noqa: F401  (adds cronjob to create)
     delete,
     describe,
     diff_cmd,
