@@ -23,7 +23,13 @@ from api.models import (
 )
 from api.models.autoscaling import HorizontalPodAutoscaler, HPAScalingRules
 from api.models.batch import CronJob
-from api.models.core import Container, ContainerState, PodTemplateSpec, TypedObject
+from api.models.core import (
+    Container,
+    ContainerState,
+    PodTemplateSpec,
+    ReplicationController,
+    TypedObject,
+)
 from api.models.meta import LabelSelector
 from api.resources import ResourceInfo
 from api.timeutil import parse_time, since
@@ -385,6 +391,27 @@ def describe_replicaset(st: State, rs: ReplicaSet) -> str:
         w.kv(0, "Pod Template")
         _template(w, 1, rs.spec.template)
     return w.render() + events_section(events_for(st, rs))
+
+
+def describe_replicationcontroller(st: State, rc: ReplicationController) -> str:
+    """kubectl's ReplicationControllerDescriber: a ReplicaSet's, with the selector a map."""
+    w = Writer()
+    _meta(w, rc, True)
+    w.kv(0, "Selector", printers.format_labels(rc.spec.selector))
+    w.map(0, "Labels", rc.metadata.labels)
+    w.map(0, "Annotations", rc.metadata.annotations, ": ")
+    s = rc.status
+    w.kv(0, "Replicas", f"{(s.replicas if s else 0) or 0} current / "
+         f"{rc.spec.replicas if rc.spec.replicas is not None else 1} desired")
+    pods = [p for p in st.client.list_all(Pod, rc.metadata.namespace).items
+            if any(o.uid == rc.metadata.uid for o in p.metadata.owner_references or [])]
+    phases = [(p.status.phase if p.status else None) or "Pending" for p in pods]
+    w.kv(0, "Pods Status", f"{phases.count('Running')} Running / {phases.count('Pending')} "
+         f"Waiting / {phases.count('Succeeded')} Succeeded / {phases.count('Failed')} Failed")
+    if rc.spec.template is not None:
+        w.kv(0, "Pod Template")
+        _template(w, 1, rc.spec.template)
+    return w.render() + events_section(events_for(st, rc))
 
 
 def describe_node(st: State, node: Node) -> str:
@@ -763,6 +790,8 @@ def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         return describe_deployment(st, obj)
     if isinstance(obj, ReplicaSet):
         return describe_replicaset(st, obj)
+    if isinstance(obj, ReplicationController):
+        return describe_replicationcontroller(st, obj)
     if isinstance(obj, Node):
         return describe_node(st, obj)
     if isinstance(obj, Namespace):

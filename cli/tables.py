@@ -165,6 +165,7 @@ def render(rows: list[Row]) -> str:
 def all_kinds() -> list[ResourceInfo]:
     """What ``get all`` lists: the kinds in the ``all`` category, in kubectl's order (the
     core group's, then apps')."""
-    order = {"Pod": 0, "Service": 1, "Deployment": 2, "ReplicaSet": 3}
+    order = {"Pod": 0, "ReplicationController": 0.5, "Service": 1, "Deployment": 2,
+             "ReplicaSet": 3}
     kinds = [r for r in resources.ALL if "all" in r.categories]
     return sorted(kinds, key=lambda r: order.get(r.kind, 9))

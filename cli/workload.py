@@ -14,7 +14,7 @@ from cli.errors import CliError
 from cli.options import common
 from client.errors import Conflict
 
-SCALABLE = (resources.DEPLOYMENTS, resources.REPLICASETS)
+SCALABLE = (resources.DEPLOYMENTS, resources.REPLICASETS, resources.REPLICATIONCONTROLLERS)
 
 
 @click.command("scale")
@@ -40,8 +40,8 @@ def scale_cmd(args: tuple[str, ...], replicas: int, current_replicas: int,
                        "or equal to 0")
     for info, name in object_refs(args):
         if info not in SCALABLE:
-            raise CliError(f'cannot scale {info.plural}: only deployments and replicasets '
-                           "have a scale subresource")
+            raise CliError(f"cannot scale {info.plural}: only deployments, replicasets and "
+                           "replicationcontrollers have a scale subresource")
         if current_replicas >= 0:
             cur = st.client.get_scale(info.model, name, st.namespace)
             if (cur.spec.replicas or 0) != current_replicas:

@@ -95,3 +95,35 @@ def test_scale_field_selector_and_tables(server_url: str, kubectl: Kubectl) -> N
     short = ok(server_url, "-n", ns, "get", "replicationcontrollers").splitlines()
     assert cells(short[0]) == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
 
+
+
+def test_describe_rc_is_kubectls(server_url: str, kubectl: Kubectl) -> None:
+    ns = new_ns(server_url)
+    body = rc("web", {"app": "web"}, replicas=2)
+    body["metadata"]["annotations"] = {"note": "x"}
+    body["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 80}]
+    post(server_url, f"/api/v1/namespaces/{ns}/replicationcontrollers", body)
+    mine = ok(server_url, "-n", ns, "describe", "rc", "web")
+    theirs = kubectl("-n", ns, "describe", "rc", "web").stdout
+    # Kubernetes' lines, in its order; the shared pod-template writer (also ReplicaSets')
+    # leaves out kubectl 1.37's Node-Selectors/Tolerations lines, which re-align the columns.
+    def norm(text: str) -> list[str]:
+        return [" ".join(line.split()) for line in text.splitlines()
+                if not line.strip().startswith(("Node-Selectors:", "Tolerations:"))]
+
+    assert norm(mine) == norm(theirs)
+    assert "Selector:     app=web\n" in mine and "Replicas:     0 current / 2 desired\n" in mine
+
+
+def test_minictl_scale_rc_and_get_all(server_url: str) -> None:
+    ns = new_ns(server_url)
+    post(server_url, f"/api/v1/namespaces/{ns}/replicationcontrollers",
+         rc("web", {"app": "web"}, replicas=2))
+    assert ok(server_url, "-n", ns, "scale", "rc", "web", "--replicas=4") == \
+        "replicationcontroller/web scaled\n"
+    assert ok(server_url, "-n", ns, "get", "rc/web", "-o", "jsonpath={.spec.replicas}") == "4"
+    ok(server_url, "-n", ns, "run", "p", "--image=nginx")
+    blocks = ok(server_url, "-n", ns, "get", "all").split("\n\n")
+    # kubectl's order: the core group's pods, replicationcontrollers, services, then apps
+    assert [cells(b.splitlines()[1])[0] for b in blocks] == [
+        "pod/p", "replicationcontroller/web"]
