@@ -19,6 +19,7 @@ from controllers.deployment import DeploymentController
 from controllers.endpoints import EndpointsController
 from controllers.endpointslice import EndpointSliceController
 from controllers.garbagecollector import GarbageCollector
+from controllers.job import JobController
 from controllers.namespace import NamespaceController
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.podautoscaler import HorizontalPodAutoscalerController
@@ -45,6 +46,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "endpoints": EndpointsController,
     "endpointslice": EndpointSliceController,
     "horizontalpodautoscaling": HorizontalPodAutoscalerController,
+    "job": JobController,
     "daemonset": DaemonSetsController,
 }
 
