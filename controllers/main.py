@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    default=300.0, metavar="D",
                    help="the highest recommendation of this window wins on a scale-down")
     p.add_argument("--concurrent-job-syncs", type=int, default=5, metavar="N")
+    p.add_argument("--concurrent-cron-job-syncs", type=int, default=5, metavar="N")
+    p.add_argument("--concurrent-ttl-after-finished-syncs", type=int, default=5, metavar="N")
     p.add_argument("--job-pod-failure-backoff", type=duration_flag, default=10.0, metavar="D",
                    help="the Job controller's back-off after a first failed pod (doubles per "
                         "failure, capped at 6m)")
@@ -108,7 +110,9 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
                  "garbagecollector": args.concurrent_gc_syncs,
                  "endpoints": args.concurrent_endpoint_syncs,
                  "endpointslice": args.concurrent_service_endpoint_syncs,
-                 "job": args.concurrent_job_syncs})
+                 "job": args.concurrent_job_syncs,
+                 "cronjob": args.concurrent_cron_job_syncs,
+                 "ttl-after-finished": args.concurrent_ttl_after_finished_syncs})
     ctx = ControllerContext(client, SharedInformerFactory(client), recorder, options)
     manager = ControllerManager(ctx, names)
     stop = asyncio.Event()

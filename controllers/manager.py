@@ -14,6 +14,7 @@ from typing import Protocol
 
 from client.controller import Controller
 from controllers.context import ControllerContext
+from controllers.cronjob import CronJobController
 from controllers.daemonset import DaemonSetsController
 from controllers.deployment import DeploymentController
 from controllers.endpoints import EndpointsController
@@ -25,6 +26,7 @@ from controllers.nodelifecycle import NodeLifecycleController
 from controllers.podautoscaler import HorizontalPodAutoscalerController
 from controllers.replicaset import ReplicaSetController
 from controllers.replication import ReplicationManager
+from controllers.ttlafterfinished import TTLAfterFinishedController
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "horizontalpodautoscaling": HorizontalPodAutoscalerController,
     "job": JobController,
     "daemonset": DaemonSetsController,
+    "cronjob": CronJobController,
+    "ttl-after-finished": TTLAfterFinishedController,
 }
 
 

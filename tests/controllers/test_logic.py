@@ -288,10 +288,12 @@ def test_controllers_flag_and_durations() -> None:
     assert enabled_controllers("*") == ["deployment", "replicaset", "replicationcontroller",
                                         "garbagecollector", "namespace", "nodelifecycle",
                                         "endpoints", "endpointslice", "horizontalpodautoscaling",
-                                        "job", "daemonset"]
+                                        "job", "daemonset", "cronjob",
+                                        "ttl-after-finished"]
     assert enabled_controllers("*,-nodelifecycle,-namespace") == [
         "deployment", "replicaset", "replicationcontroller", "garbagecollector", "endpoints",
-        "endpointslice", "horizontalpodautoscaling", "job", "daemonset"]
+        "endpointslice", "horizontalpodautoscaling", "job", "daemonset", "cronjob",
+        "ttl-after-finished"]
     assert enabled_controllers("replicaset") == ["replicaset"]
     with pytest.raises(ControllersFlagError):
         enabled_controllers("*,-nosuch")
