@@ -22,7 +22,7 @@ from api.models import (
     Service,
 )
 from api.models.autoscaling import HorizontalPodAutoscaler, HPAScalingRules
-from api.models.batch import CronJob
+from api.models.batch import CronJob, Job
 from api.models.core import (
     Container,
     ContainerState,
@@ -775,6 +775,67 @@ def describe_cronjob(st: State, cj: CronJob) -> str:
     return _with_events(w, events_for(st, cj))
 
 
+def _cap_indexes(text: str | None, cap: int = 50) -> str:
+    """capIndexesListOrNone: the indexes list cut after ``cap`` characters at a comma."""
+    if not text:
+        return NONE
+    if len(text) <= cap:
+        return text
+    cut = text[:cap]
+    return cut[:cut.rfind(",")] + ",..." if "," in cut else cut + "..."
+
+
+def describe_job(st: State, job: Job) -> str:
+    """kubectl's describeJob."""
+    w = Writer()
+    _meta(w, job, True)
+    w.kv(0, "Selector", _selector(job.spec.selector))
+    w.map(0, "Labels", job.metadata.labels)
+    _annotations(w, job)
+    ctl = _controlled_by(job)
+    if ctl:
+        w.kv(0, "Controlled By", ctl)
+    spec = job.spec
+    if spec.parallelism is not None:
+        w.kv(0, "Parallelism", spec.parallelism)
+    w.kv(0, "Completions", spec.completions if spec.completions is not None else "<unset>")
+    if spec.completion_mode is not None:
+        w.kv(0, "Completion Mode", spec.completion_mode)
+    if spec.suspend is not None:
+        w.kv(0, "Suspend", str(spec.suspend).lower())
+    if spec.backoff_limit is not None:
+        w.kv(0, "Backoff Limit", spec.backoff_limit)
+    if spec.ttl_seconds_after_finished is not None:
+        w.kv(0, "TTL Seconds After Finished", spec.ttl_seconds_after_finished)
+    st_ = job.status
+    start = st_.start_time if st_ else None
+    done = st_.completion_time if st_ else None
+    if start:
+        w.kv(0, "Start Time", fmt_time(start))
+    if done:
+        w.kv(0, "Completed At", fmt_time(done))
+    if start and done:
+        w.kv(0, "Duration", printers.job_duration(output.wire(resources.JOBS, job)))
+    if spec.active_deadline_seconds is not None:
+        w.kv(0, "Active Deadline Seconds", f"{spec.active_deadline_seconds}s")
+    active = (st_.active if st_ else None) or 0
+    succeeded = (st_.succeeded if st_ else None) or 0
+    failed = (st_.failed if st_ else None) or 0
+    ready = st_.ready if st_ else None
+    if ready is None:
+        w.kv(0, "Pods Statuses", f"{active} Active / {succeeded} Succeeded / {failed} Failed")
+    else:
+        w.kv(0, "Pods Statuses", f"{active} Active ({ready} Ready) / {succeeded} Succeeded / "
+             f"{failed} Failed")
+    if spec.completion_mode == "Indexed":
+        w.kv(0, "Completed Indexes", _cap_indexes(st_.completed_indexes if st_ else None))
+        if spec.backoff_limit_per_index is not None:
+            w.kv(0, "Failed Indexes", _cap_indexes(st_.failed_indexes if st_ else None))
+    w.kv(0, "Pod Template")
+    _template(w, 1, spec.template)
+    return _with_events(w, events_for(st, job))
+
+
 def describe_generic(st: State, info: ResourceInfo, obj: TypedObject) -> str:
     body = output.dump_yaml(output.wire(info, obj))
     text = "\n".join("  " + line for line in body.splitlines())
@@ -808,6 +869,8 @@ def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         return describe_hpa(st, obj)
     if isinstance(obj, CronJob):
         return describe_cronjob(st, obj)
+    if isinstance(obj, Job):
+        return describe_job(st, obj)
     return describe_generic(st, info, obj)
 
 

@@ -21,6 +21,7 @@ from cli import (
     create,
     create_config,  # noqa: F401  (adds configmap and secret to create)
     create_cronjob,  # noqa: F401  (adds cronjob to create)
+    create_job,  # noqa: F401  (adds job to create)
     delete,
     describe,
     diff_cmd,

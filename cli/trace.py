@@ -2,9 +2,9 @@
 
 Built only from what the API already records: object creation times, status conditions,
 container states and the Events each component wrote (Scheduled, Pulled, Started, ...).
-The result is a tree (Deployment -> ReplicaSets -> Pods -> their steps), each step with its
-time and its offset from the root's creation, each pod with how long it took to be Ready,
-and a ``STUCK`` line where progress stopped (FailedScheduling, ImagePullBackOff, ...).
+The result is a tree (Deployment -> ReplicaSets -> Pods -> their steps; Job -> Pods), each
+step with its time and its offset from the root's creation, each pod with how long it took
+to be Ready, and a ``STUCK`` line where progress stopped (FailedScheduling, ImagePullBackOff, ...).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import click
 
 from api import printers, resources
 from api.models import Deployment, Event, Node, Pod, ReplicaSet
+from api.models.batch import Job
 from api.models.core import TypedObject
 from api.resources import ResourceInfo
 from api.timeutil import parse_time
@@ -206,6 +207,31 @@ class Tracer:
             return Step("not Ready yet", warning=True)
         return None
 
+    def job(self, job: Job) -> Step:
+        """Job -> the pods it ran (each with its steps), its Complete or Failed condition."""
+        wire = job.to_dict()
+        images = ", ".join(x.image or "" for x in job.spec.template.spec.containers)
+        want = job.spec.completions
+        text = (f"job/{job.metadata.name} created: "
+                + (f"{want} completion{'' if want == 1 else 's'}" if want is not None
+                   else "work queue")
+                + f", parallelism {job.spec.parallelism or 1} of {images}")
+        root = Step(text, _t(job.metadata.creation_timestamp))
+        root.children += [_event_step(e) for e in self.events_of(job)]
+        for pod in self.owned(Pod, job):
+            assert isinstance(pod, Pod)
+            root.children.append(self.pod(pod))
+        for cond in (job.status.conditions if job.status else None) or []:
+            if cond.type == "Failed" and cond.status == "True":
+                root.children.append(Step(f"FAILED ({cond.reason}): {cond.message or ''}",
+                                          _t(cond.last_transition_time), warning=True))
+        summary = f"{printers.job_status(wire)} {printers.job_completions(wire)}"
+        took = printers.job_duration(wire)
+        if took:
+            summary += f" in {took}"
+        root.text += f"  -> {summary}"
+        return root
+
     def node(self, node: Node) -> Step:
         root = Step(f"node/{node.metadata.name} registered -> {printers.node_status(node.to_dict())}",
                     _t(node.metadata.creation_timestamp))
@@ -283,6 +309,8 @@ def trace_cmd(args: tuple[str, ...]) -> None:
             root = tracer.pod(obj)
         elif isinstance(obj, Node):
             root = tracer.node(obj)
+        elif isinstance(obj, Job):
+            root = tracer.job(obj)
         elif info in resources.ALL:
             root = tracer.generic(info, obj)
         else:  # pragma: no cover - lookup only returns served kinds
