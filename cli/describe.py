@@ -21,6 +21,7 @@ from api.models import (
     Secret,
     Service,
 )
+from api.models.apps import DaemonSet
 from api.models.autoscaling import HorizontalPodAutoscaler, HPAScalingRules
 from api.models.batch import CronJob, Job
 from api.models.core import (
@@ -28,6 +29,7 @@ from api.models.core import (
     ContainerState,
     PodTemplateSpec,
     ReplicationController,
+    Toleration,
     TypedObject,
 )
 from api.models.meta import LabelSelector
@@ -412,6 +414,48 @@ def describe_replicationcontroller(st: State, rc: ReplicationController) -> str:
         w.kv(0, "Pod Template")
         _template(w, 1, rc.spec.template)
     return w.render() + events_section(events_for(st, rc))
+
+
+def describe_daemonset(st: State, ds: DaemonSet) -> str:
+    """kubectl's describeDaemonSet (the counts as plain lines, out of the tab layout)."""
+    w = Writer()
+    _meta(w, ds, True)
+    w.kv(0, "Selector", _selector(ds.spec.selector))
+    w.kv(0, "Node-Selector", printers.format_labels(ds.spec.template.spec.node_selector))
+    w.map(0, "Labels", ds.metadata.labels)
+    w.map(0, "Annotations", ds.metadata.annotations, ": ")
+    s = ds.status
+    for text, n in (("Desired Number of Nodes Scheduled", s.desired_number_scheduled if s else 0),
+                    ("Current Number of Nodes Scheduled", s.current_number_scheduled if s else 0),
+                    ("Number of Nodes Scheduled with Up-to-date Pods",
+                     s.updated_number_scheduled if s else 0),
+                    ("Number of Nodes Scheduled with Available Pods",
+                     s.number_available if s else 0),
+                    ("Number of Nodes Misscheduled", s.number_misscheduled if s else 0)):
+        w.raw(f"{text}: {n or 0}")
+    pods = [p for p in st.client.list_all(Pod, ds.metadata.namespace).items
+            if any(o.uid == ds.metadata.uid for o in p.metadata.owner_references or [])]
+    phases = [(p.status.phase if p.status else None) or "Pending" for p in pods]
+    w.kv(0, "Pods Status", f"{phases.count('Running')} Running / {phases.count('Pending')} "
+         f"Waiting / {phases.count('Succeeded')} Succeeded / {phases.count('Failed')} Failed")
+    w.kv(0, "Pod Template")
+    _template(w, 1, ds.spec.template)
+    # DescribePodTemplate's last lines (kubectl 1.37), which the shared writer leaves out
+    w.map(1, "Node-Selectors", ds.spec.template.spec.node_selector)
+    tol = [_toleration(t) for t in ds.spec.template.spec.tolerations or []]
+    w.kv(1, "Tolerations", "\n".join(tol) if tol else NONE)
+    return _with_events(w, events_for(st, ds))
+
+
+def _toleration(t: Toleration) -> str:
+    """printTolerationsMultilineWithIndent's ``key=value:effect op=Exists for Ns``."""
+    out = (t.key or "") + (f"={t.value}" if t.value else "") + (f":{t.effect}" if t.effect
+                                                                 else "")
+    if t.operator == "Exists" and not t.value:
+        out += " op=Exists" if t.key or t.effect else "op=Exists"
+    if t.toleration_seconds is not None:
+        out += f" for {t.toleration_seconds}s"
+    return out
 
 
 def describe_node(st: State, node: Node) -> str:
@@ -853,6 +897,8 @@ def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         return describe_replicaset(st, obj)
     if isinstance(obj, ReplicationController):
         return describe_replicationcontroller(st, obj)
+    if isinstance(obj, DaemonSet):
+        return describe_daemonset(st, obj)
     if isinstance(obj, Node):
         return describe_node(st, obj)
     if isinstance(obj, Namespace):

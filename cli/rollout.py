@@ -1,9 +1,13 @@
-"""``minictl rollout status|history|undo|restart|pause|resume`` for deployments.
+"""``minictl rollout status|history|undo|restart|pause|resume`` for deployments (and
+status|history|undo|restart for daemonsets).
 
 Same semantics as kubectl: history lists the deployment's ReplicaSets by their
 ``deployment.kubernetes.io/revision``; undo copies a ReplicaSet's pod template back into
 the deployment (the controller then rolls it out as a new revision); restart stamps
-``kubectl.kubernetes.io/restartedAt`` on the template so every pod is replaced.
+``kubectl.kubernetes.io/restartedAt`` on the template so every pod is replaced. A
+DaemonSet's history is its ControllerRevisions (their ``revision``); undo applies the
+chosen revision's data (a strategic merge patch that replaces the template), as kubectl's
+DaemonSetRollbacker does.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import click
 
 from api import resources
 from api.models import Deployment
+from api.models.apps import ControllerRevision, DaemonSet
 from api.models.core import PodTemplateSpec
 from api.resources import ResourceInfo
 from api.timeutil import now
@@ -34,12 +39,52 @@ from cli.options import common
 from client.errors import Conflict, Gone
 
 
-def _deployment_refs(args: tuple[str, ...]) -> list[tuple[ResourceInfo, str]]:
+def _deployment_refs(args: tuple[str, ...], daemonsets: bool = False
+                     ) -> list[tuple[ResourceInfo, str]]:
     refs = object_refs(args)
     for info, _ in refs:
+        if daemonsets and info is resources.DAEMONSETS:
+            continue
         if info is not resources.DEPLOYMENTS:
-            raise CliError(f"no rollout support for {info.plural}: only deployments")
+            raise CliError(f"no rollout support for {info.plural}: only deployments"
+                           + (" and daemonsets" if daemonsets else ""))
     return refs
+
+
+def daemonset_status_message(ds: DaemonSet) -> tuple[str, bool]:
+    """kubectl's DaemonSetStatusViewer: (message, done)."""
+    name = ds.metadata.name
+    strategy = ds.spec.update_strategy
+    if strategy is not None and strategy.type != "RollingUpdate":
+        raise CliError("rollout status is only available for RollingUpdate strategy type")
+    st = ds.status
+    if st is not None and (ds.metadata.generation or 0) <= (st.observed_generation or 0):
+        desired = st.desired_number_scheduled
+        if (st.updated_number_scheduled or 0) < desired:
+            return (f'Waiting for daemon set "{name}" rollout to finish: '
+                    f"{st.updated_number_scheduled or 0} out of {desired} new pods have been "
+                    "updated..."), False
+        if (st.number_available or 0) < desired:
+            return (f'Waiting for daemon set "{name}" rollout to finish: '
+                    f"{st.number_available or 0} of {desired} updated pods are available..."
+                    ), False
+        return f'daemon set "{name}" successfully rolled out', True
+    return "Waiting for daemon set spec update to be observed...", False
+
+
+def daemonset_history(st: State, ds: DaemonSet) -> dict[int, ControllerRevision]:
+    """The ControllerRevisions this DaemonSet controls, by revision number."""
+    revs = st.client.list_all(ControllerRevision, ds.metadata.namespace or st.namespace).items
+    uid = ds.metadata.uid
+    return {r.revision: r for r in revs if any(o.uid == uid and o.controller
+                                               for o in r.metadata.owner_references or [])}
+
+
+def _revision_template(rev: ControllerRevision) -> PodTemplateSpec:
+    """The pod template a DaemonSet revision's data restores (its $patch directive off)."""
+    tmpl = dict(((rev.data or {}).get("spec") or {}).get("template") or {})
+    tmpl.pop("$patch", None)
+    return PodTemplateSpec.model_validate(tmpl)
 
 
 def status_message(dep: Deployment) -> tuple[str, bool]:
@@ -89,11 +134,16 @@ def status_cmd(args: tuple[str, ...], watch: bool, timeout: str) -> None:
     st = state()
     limit = output.parse_duration(timeout)
     deadline = time.monotonic() + limit if limit > 0 else None
-    for _, name in _deployment_refs(args):
+    for info, name in _deployment_refs(args, daemonsets=True):
         last = ""
+        is_ds = info is resources.DAEMONSETS
+        model: type[Deployment] | type[DaemonSet] = DaemonSet if is_ds else Deployment
+
+        def message(obj: Any, is_ds: bool = is_ds) -> tuple[str, bool]:
+            return daemonset_status_message(obj) if is_ds else status_message(obj)
         while True:
-            dep = st.client.get(Deployment, name, st.namespace)
-            msg, done = status_message(dep)
+            dep = st.client.get(model, name, st.namespace)
+            msg, done = message(dep)
             if msg != last:
                 click.echo(msg)
                 last = msg
@@ -103,14 +153,15 @@ def status_cmd(args: tuple[str, ...], watch: bool, timeout: str) -> None:
             if left is not None and left <= 0:
                 raise CliError("timed out waiting for the condition")
             try:
-                for ev in st.client.watch(Deployment, st.namespace,
+                for ev in st.client.watch(model, st.namespace,
                                           resource_version=dep.metadata.resource_version,
                                           field_selector=f"metadata.name={name}",
                                           timeout_seconds=max(1, min(30, int(left or 30)))):
                     if ev.type == "DELETED":
-                        raise CliError(f'deployment "{name}" was deleted')
+                        raise CliError(f'{"daemon set" if is_ds else "deployment"} "{name}" '
+                                       "was deleted")
                     if ev.type in ("ADDED", "MODIFIED"):
-                        msg, done = status_message(ev.object)
+                        msg, done = message(ev.object)
                         if msg != last:
                             click.echo(msg)
                             last = msg
@@ -131,7 +182,10 @@ def status_cmd(args: tuple[str, ...], watch: bool, timeout: str) -> None:
 def history_cmd(args: tuple[str, ...], revision: int) -> None:
     """List the revisions of a deployment (or show one with --revision)."""
     st = state()
-    for info, name in _deployment_refs(args):
+    for info, name in _deployment_refs(args, daemonsets=True):
+        if info is resources.DAEMONSETS:
+            _daemonset_history(st, info, name, revision)
+            continue
         dep = st.client.get(Deployment, name, st.namespace)
         by_rev = {revision_of(r): r for r in owned_replicasets(st, dep) if revision_of(r)}
         if revision:
@@ -150,6 +204,48 @@ def history_cmd(args: tuple[str, ...], revision: int) -> None:
                                                                    strict=False)).rstrip()
                              for r in rows))
         click.echo()
+
+
+def _daemonset_history(st: State, info: ResourceInfo, name: str, revision: int) -> None:
+    by_rev = daemonset_history(st, st.client.get(DaemonSet, name, st.namespace))
+    if revision:
+        rev = by_rev.get(revision)
+        if rev is None:
+            raise CliError(f"unable to find the specified revision {revision}")
+        click.echo(f"{tables.qualified_name(info, name)} with revision #{revision}")
+        click.echo(describe_template(_revision_template(rev)).rstrip("\n"))
+        return
+    click.echo(f"{tables.qualified_name(info, name)} ")
+    rows = [["REVISION", "CHANGE-CAUSE"]]
+    for n in sorted(by_rev):
+        cause = (by_rev[n].metadata.annotations or {}).get(CHANGE_CAUSE_ANNOTATION) or "<none>"
+        rows.append([str(n), cause])
+    click.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(r, tables.widths(rows),
+                                                               strict=False)).rstrip()
+                         for r in rows))
+    click.echo()
+
+
+def _daemonset_undo(st: State, info: ResourceInfo, name: str, to_revision: int) -> None:
+    """kubectl's DaemonSetRollbacker: patch the DaemonSet with the revision's data."""
+    ds = st.client.get(DaemonSet, name, st.namespace)
+    by_rev = daemonset_history(st, ds)
+    if to_revision == 0 and len(by_rev) <= 1:
+        raise CliError("no last revision to roll back to")
+    if to_revision:
+        target = by_rev.get(to_revision)
+        if target is None:
+            raise CliError(f"unable to find specified revision {to_revision} in history")
+    else:
+        current = max(by_rev)
+        to_revision = max(r for r in by_rev if r != current)
+        target = by_rev[to_revision]
+    if _revision_template(target).to_dict() == ds.spec.template.to_dict():
+        click.echo(f"{tables.qualified_name(info, name)} skipped rollback (current template "
+                   f"already matches revision {to_revision})")
+        return
+    st.client.patch(DaemonSet, name, target.data or {}, st.namespace, patch_type="strategic")
+    output.done(info, name, "rolled back")
 
 
 def _template_without_hash(t: PodTemplateSpec) -> dict[str, Any]:
@@ -182,7 +278,10 @@ def _update_deployment(st: State, name: str, change: Any) -> Deployment:
 def undo_cmd(args: tuple[str, ...], to_revision: int) -> None:
     """Roll a deployment back to its previous (or a given) revision."""
     st = state()
-    for info, name in _deployment_refs(args):
+    for info, name in _deployment_refs(args, daemonsets=True):
+        if info is resources.DAEMONSETS:
+            _daemonset_undo(st, info, name, to_revision)
+            continue
         dep = st.client.get(Deployment, name, st.namespace)
         if dep.spec.paused:
             raise CliError("you cannot rollback a paused deployment; resume it first with "
@@ -224,11 +323,15 @@ def undo_cmd(args: tuple[str, ...], to_revision: int) -> None:
 def restart_cmd(args: tuple[str, ...]) -> None:
     """Replace every pod of a deployment (stamps kubectl.kubernetes.io/restartedAt)."""
     st = state()
-    for info, name in _deployment_refs(args):
+    for info, name in _deployment_refs(args, daemonsets=True):
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: now()}}}}}
+        if info is resources.DAEMONSETS:
+            st.client.patch(DaemonSet, name, patch, st.namespace, patch_type="merge")
+            output.done(info, name, "restarted")
+            continue
         dep = st.client.get(Deployment, name, st.namespace)
         if dep.spec.paused:
             raise CliError("can't restart paused deployment (run rollout resume first)")
-        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: now()}}}}}
         st.client.patch(Deployment, name, patch, st.namespace, patch_type="merge")
         output.done(info, name, "restarted")
 
