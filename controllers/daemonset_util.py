@@ -187,13 +187,17 @@ def required_affinity_matches(pod: Pod, node: Node) -> bool:
     return any(term_matches(t, labels, name) for t in req.node_selector_terms)
 
 
-def node_should_run_daemon_pod(node: Node, ds: DaemonSet) -> tuple[bool, bool]:
-    """NodeShouldRunDaemonPod: (shouldRun, shouldContinueRunning)."""
+def node_should_run_daemon_pod(node: Node, ds: DaemonSet,
+                               pod: Pod | None = None) -> tuple[bool, bool]:
+    """NodeShouldRunDaemonPod: (shouldRun, shouldContinueRunning). ``pod`` is
+    ``new_pod(ds, ...)`` when the caller asks about many nodes (the predicates read
+    neither its name nor its node)."""
     node_name = node.metadata.name or ""
     tmpl_node = ds.spec.template.spec.node_name
     if tmpl_node and tmpl_node != node_name:
         return False, False
-    pod = new_pod(ds, node_name)
+    if pod is None:
+        pod = new_pod(ds, node_name)
     if not required_affinity_matches(pod, node):
         return False, False
     taints = (node.spec.taints if node.spec else None) or []
@@ -347,9 +351,10 @@ def plan_nodes(ds: DaemonSet, nodes: Sequence[Node], by_node: Mapping[str, list[
     surge = allows_surge(ds)
     mrs = ds.spec.min_ready_seconds or 0
     known = {n.metadata.name or "" for n in nodes}
+    daemon_pod = new_pod(ds, "")
     for node in nodes:
         name = node.metadata.name or ""
-        should_run, should_continue = node_should_run_daemon_pod(node, ds)
+        should_run, should_continue = node_should_run_daemon_pod(node, ds, daemon_pod)
         pods = by_node.get(name, [])
         if should_run and not pods:
             plan.create_on.append(name)
@@ -421,8 +426,9 @@ def desired_node_counts(ds: DaemonSet, nodes: Sequence[Node],
     """updatedDesiredNodeCounts: (maxSurge, maxUnavailable, desired); adds an empty entry
     for each node that should run a pod; both 0 means maxUnavailable 1."""
     desired = 0
+    daemon_pod = new_pod(ds, "")
     for node in nodes:
-        if not node_should_run_daemon_pod(node, ds)[0]:
+        if not node_should_run_daemon_pod(node, ds, daemon_pod)[0]:
             continue
         desired += 1
         by_node.setdefault(node.metadata.name or "", [])
@@ -497,8 +503,9 @@ def calculate_status(ds: DaemonSet, nodes: Sequence[Node], by_node: Mapping[str,
     desired = current = misscheduled = ready = updated = available = 0
     generation = template_generation(ds)
     mrs = ds.spec.min_ready_seconds or 0
+    daemon_pod = new_pod(ds, "")
     for node in nodes:
-        should_run, _ = node_should_run_daemon_pod(node, ds)
+        should_run, _ = node_should_run_daemon_pod(node, ds, daemon_pod)
         pods = by_node.get(node.metadata.name or "", [])
         if should_run:
             desired += 1

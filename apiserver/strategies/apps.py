@@ -6,6 +6,7 @@ Tables as pkg/printers/internalversion/printers.go prints them."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from api.base import dig
 from api.printers import containers_and_images, format_label_selector, format_labels
@@ -102,6 +103,19 @@ def _set_template_generation(obj: JSONDict, generation: int) -> None:
     annotations[TEMPLATE_GENERATION_ANNOTATION] = str(generation)
 
 
+# DaemonSetStatus's int32 fields without omitempty: Kubernetes always shows them (the
+# official clients require them).
+_REQUIRED_COUNTS = ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled",
+                    "numberReady")
+
+
+def _with_required_counts(status: JSONDict) -> JSONDict:
+    for k in _REQUIRED_COUNTS:
+        if status.get(k) is None:
+            status[k] = 0
+    return status
+
+
 class DaemonSetStrategy(Strategy):
     """daemonSetStrategy: status subresource, generation, and the template generation
     (+1 on each template change) in the deprecated.daemonset.template.generation
@@ -142,7 +156,7 @@ class DaemonSetStrategy(Strategy):
 
     def prepare_for_create(self, obj: JSONDict) -> None:
         super().prepare_for_create(obj)
-        obj["status"] = {}
+        obj["status"] = _with_required_counts({})
         if _template_generation(obj) < 1:
             _set_template_generation(obj, 1)
 
@@ -153,6 +167,11 @@ class DaemonSetStrategy(Strategy):
         new_template = (new.get("spec") or {}).get("template")
         _set_template_generation(new, generation + 1 if old_template != new_template
                                  else generation)
+
+    def prepare_for_status_update(self, new_status: Any, old: JSONDict) -> JSONDict:
+        return super().prepare_for_status_update(
+            _with_required_counts(new_status) if isinstance(new_status, dict) else new_status,
+            old)
 
     def table_row(self, obj: JSONDict, now: datetime | None) -> Row:
         spec = obj.get("spec") or {}

@@ -42,7 +42,8 @@ def test_defaults_generation_and_status(api: Api, ns: str) -> None:
     assert spec["revisionHistoryLimit"] == 10
     assert spec["template"]["spec"]["restartPolicy"] == "Always"
     assert md["generation"] == 1 and md["annotations"][GEN] == "1"
-    assert created["status"] == {}
+    assert created["status"] == {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                                 "desiredNumberScheduled": 0, "numberReady": 0}
     # OnDelete gets no rollingUpdate
     od = api.ok("POST", path(ns), ds("d2", updateStrategy={"type": "OnDelete"}), 201)
     assert od["spec"]["updateStrategy"] == {"type": "OnDelete"}
@@ -162,3 +163,37 @@ def test_kubectl_get_ds_and_revisions(api: Api, kubectl: Kubectl, ns: str) -> No
     res = kubectl("api-resources", "--api-group=apps").stdout
     assert re.search(r"^daemonsets\s+ds\s+apps/v1\s+true\s+DaemonSet$", res, re.M)
     assert re.search(r"^controllerrevisions\s+apps/v1\s+true\s+ControllerRevision$", res, re.M)
+
+
+def test_official_client_apps_v1(server_url: str, ns: str) -> None:
+    from kubernetes import client
+
+    with client.ApiClient(client.Configuration(host=server_url)) as c:
+        apps = client.AppsV1Api(c)
+        body = client.V1DaemonSet(
+            metadata=client.V1ObjectMeta(name="py"),
+            spec=client.V1DaemonSetSpec(
+                selector=client.V1LabelSelector(match_labels={"app": "py"}),
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels={"app": "py"}),
+                    spec=client.V1PodSpec(containers=[
+                        client.V1Container(name="c", image="busybox:1")]))))
+        created = apps.create_namespaced_daemon_set(ns, body)
+        assert created.spec.update_strategy.rolling_update.max_unavailable == 1
+        assert created.spec.revision_history_limit == 10
+        got = apps.read_namespaced_daemon_set("py", ns)
+        assert got.metadata.uid == created.metadata.uid
+        patched = apps.patch_namespaced_daemon_set("py", ns, {"spec": {"template": {"spec": {
+            "containers": [{"name": "c", "image": "busybox:2"}]}}}})
+        assert patched.spec.template.spec.containers[0].image == "busybox:2"
+        assert patched.metadata.generation == 2
+        assert [d.metadata.name for d in apps.list_namespaced_daemon_set(ns).items] == ["py"]
+        st = apps.read_namespaced_daemon_set_status("py", ns)
+        assert st.status.desired_number_scheduled == 0
+        apps.delete_namespaced_daemon_set("py", ns)
+        assert apps.list_namespaced_daemon_set(ns).items == []
+        rev = apps.create_namespaced_controller_revision(ns, client.V1ControllerRevision(
+            metadata=client.V1ObjectMeta(name="r1"), data={"spec": {}}, revision=1))
+        assert rev.revision == 1
+        assert [r.metadata.name for r in apps.list_namespaced_controller_revision(ns).items] \
+            == ["r1"]
