@@ -23,7 +23,7 @@ from api.models.batch import JOB_COMPLETE, CronJob, CronJobStatus, Job
 from api.podutil import controller_ref
 from api.timeutil import format_time, parse_time_or_none
 from client import AlreadyExists, AsyncClient, NotFound
-from client.cache import NAMESPACE_INDEX, meta_key
+from client.cache import CONTROLLER_UID_INDEX, meta_key
 from client.controller import Controller, Result
 from controllers import cronjob_util as cu
 from controllers.clock import Clock, RealClock
@@ -32,6 +32,13 @@ from controllers.context import ControllerContext, namespace_terminating, retry_
 log = logging.getLogger(__name__)
 
 KIND = "CronJob"
+
+
+def _rv(obj: CronJob) -> int:
+    try:
+        return int(obj.metadata.resource_version or 0)
+    except ValueError:
+        return 0
 
 
 def _rfc1123z(t: datetime) -> str:
@@ -58,6 +65,7 @@ class CronJobController:
         self.job_informer.add_handler(self._job_added, self.jobs.on_update, self.jobs.on_delete)
         # the start delay of each Job made (seconds after its scheduled time), for the bench
         self.creation_skew: list[float] = []
+        self._written: dict[str, CronJob] = {}
 
     @property
     def controllers(self) -> list[Controller]:
@@ -96,21 +104,35 @@ class CronJobController:
     # ---- sync -----------------------------------------------------------------------
 
     def _jobs_of(self, cj: CronJob) -> list[Job]:
-        """getJobsToBeReconciled: the namespace's Jobs whose controllerRef names it."""
-        out = []
-        for job in self.job_store.by_index(NAMESPACE_INDEX, cj.metadata.namespace or ""):
-            ref = controller_ref(job)
-            if ref is not None and ref.kind == KIND and ref.name == cj.metadata.name:
-                out.append(job)
-        return out
+        """getJobsToBeReconciled: the Jobs whose controllerRef is this CronJob (by uid,
+        through the cache's index, where Kubernetes compares names over the namespace)."""
+        return [j for j in self.job_store.by_index(CONTROLLER_UID_INDEX, cj.metadata.uid or "")
+                if j.metadata.namespace == cj.metadata.namespace
+                and (ref := controller_ref(j)) is not None and ref.kind == KIND]
+
+    def _current(self, key: str) -> CronJob | None:
+        """The cached CronJob, or the one this controller last wrote when the cache has not
+        seen that write yet (a sync right after our own status update would otherwise act
+        on the old status and make the same Job again)."""
+        cached = self.cj_store.get(key)
+        written = self._written.get(key)
+        if cached is None:
+            self._written.pop(key, None)
+            return None
+        if written is not None:
+            if (written.metadata.uid == cached.metadata.uid
+                    and _rv(written) > _rv(cached)):
+                return written
+            del self._written[key]
+        return cached
 
     async def reconcile(self, key: str) -> Result | None:
-        cached = self.cj_store.get(key)
-        if cached is None:
+        current = self._current(key)
+        if current is None:
             return None
-        cj = cached.copy_deep()
-        if cj.status is None:
-            cj.status = CronJobStatus()
+        # status is all a sync changes: the rest is shared with the cache, never mutated
+        cj = current.model_copy()
+        cj.status = current.status.copy_deep() if current.status else CronJobStatus()
         jobs = self._jobs_of(cj)
         update = await self._cleanup_finished_jobs(cj, jobs)
         requeue_after, updated, error = None, False, None
@@ -120,7 +142,7 @@ class CronJobController:
             error = exc
         if update or updated:
             try:
-                await self.client.update_status(cj)
+                self._written[key] = await self.client.update_status(cj)
             except NotFound:
                 return None
         if requeue_after is not None:
