@@ -30,6 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil
+
 from api.models import Namespace, ObjectMeta
 from api.models.batch import CronJob
 from bench.stats import gather_limited, pct
@@ -84,7 +86,14 @@ async def baseline(n: int, workers: int) -> dict[str, Any]:
     return {"keys": n, "workers": workers, "seconds": _summary(delays, 6)}
 
 
-async def cronjobs(server: str, n: int, workers: int, real_clock: bool) -> dict[str, Any]:
+def _cpu(pid: int | None) -> float:
+    p = psutil.Process(pid)
+    t = p.cpu_times()
+    return t.user + t.system
+
+
+async def cronjobs(server: str, n: int, workers: int, real_clock: bool,
+                   api_pid: int | None = None) -> dict[str, Any]:
     async with AsyncClient(server) as client:
         await client.create(Namespace(metadata=ObjectMeta(name=NS)))
         clock: Clock = RealClock() if real_clock else FakeClock(
@@ -117,6 +126,7 @@ async def cronjobs(server: str, n: int, workers: int, real_clock: bool) -> dict[
             await asyncio.sleep(0.05)
         now = clock.now()
         minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        cpu0 = (_cpu(None), _cpu(api_pid) if api_pid else 0.0)
         if isinstance(clock, FakeClock):
             at_minute = time.perf_counter()
             clock.set(minute + timedelta(seconds=cu.NEXT_SCHEDULE_DELTA))
@@ -126,6 +136,7 @@ async def cronjobs(server: str, n: int, workers: int, real_clock: bool) -> dict[
         deadline = time.perf_counter() + (minute - now).total_seconds() + 60
         while time.perf_counter() < deadline and not names <= appeared.keys():
             await asyncio.sleep(0.02)
+        cpu = (_cpu(None) - cpu0[0], (_cpu(api_pid) - cpu0[1]) if api_pid else 0.0)
         stop.set()
         await task
         await factory.stop_all()
@@ -133,7 +144,11 @@ async def cronjobs(server: str, n: int, workers: int, real_clock: bool) -> dict[
         got = [appeared[n_] - at_minute for n_ in names if n_ in appeared]
         return {"cronjobs": n, "workers": workers, "clock": "real" if real_clock else "fake",
                 "create_cronjobs_seconds": round(created_s, 2),
-                "jobs_started": len(got), "start_delay_seconds": _summary(got) if got else {}}
+                "jobs_started": len(got), "start_delay_seconds": _summary(got) if got else {},
+                # CPU seconds from the scheduled minute to the last Job (the controller runs
+                # in this process; with --real-clock, the wait for the minute too)
+                "cpu_seconds": {"controller_process": round(cpu[0], 2),
+                                "apiserver": round(cpu[1], 2)}}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -141,7 +156,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     api = ApiServer(etcd.url).start()
     try:
         base = await baseline(args.cronjobs, args.workers)
-        cj = await cronjobs(api.url, args.cronjobs, args.workers, args.real_clock)
+        cj = await cronjobs(api.url, args.cronjobs, args.workers, args.real_clock,
+                            api.proc.pid if api.proc else None)
     finally:
         api.stop()
         etcd.stop()

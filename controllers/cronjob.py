@@ -89,7 +89,12 @@ class CronJobController:
             self.clock.add_after(self.controller.queue, meta_key(new),
                                  cu.next_schedule_time_duration(new, now, sched))
             return
-        self.controller.enqueue(meta_key(new))
+        key = meta_key(new)
+        written = self._written.get(key)
+        if (written is not None and old.spec == new.spec
+                and written.metadata.resource_version == new.metadata.resource_version):
+            return  # the echo of our own status write: the sync that made it requeued it
+        self.controller.enqueue(key)
 
     def _cj_deleted(self, cj: Any) -> None:
         if isinstance(cj, CronJob):
@@ -99,6 +104,14 @@ class CronJobController:
         if job.metadata.deletion_timestamp is not None:
             self.jobs.on_delete(job)
             return
+        ref = controller_ref(job)
+        if ref is not None and ref.kind == KIND and not cu.is_job_finished(job):
+            # a running Job the CronJob already lists (the one a sync just made): nothing
+            # to do until it changes
+            owner = self._current(f"{job.metadata.namespace}/{ref.name}")
+            if owner is not None and owner.metadata.uid == ref.uid and \
+                    cu.in_active_list(owner, job.metadata.uid):
+                return
         self.jobs.on_add(job)
 
     # ---- sync -----------------------------------------------------------------------

@@ -32,6 +32,7 @@ from controllers.garbagecollector import GarbageCollector
 from controllers.ttlafterfinished import TTLAfterFinishedController
 from testing.objects import new_namespace
 from testing.support import ApiServer, async_wait_for
+from tests.controllers.helpers import start_controller_manager
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -383,3 +384,38 @@ async def test_ttl_deletes_a_finished_job_and_its_pods(world: World) -> None:
         return True
     await async_wait_for(gone, timeout=15, message="job and pod deleted")
     assert w.ttl.deleted == 1
+
+
+async def test_controller_manager_process_runs_ttl_after_finished(server_url: str) -> None:
+    """The registered controllers in the real controller-manager, on the wall clock: a Job
+    with ttlSecondsAfterFinished 1 goes a second after it finished (Foreground: the garbage
+    collector takes the foregroundDeletion finalizer off)."""
+    cm = start_controller_manager(server_url, "--controllers=ttl-after-finished,cronjob,garbagecollector")
+    try:
+        async with AsyncClient(server_url) as client:
+            ns = await new_namespace(client, "ttl")
+            job = Job.from_dict({
+                "metadata": {"name": "short"},
+                "spec": {"ttlSecondsAfterFinished": 1, "template": {"spec": {
+                    "restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}},
+            })
+            await client.create(job, ns)
+            now = format_time(datetime.now(UTC))
+            job = await client.get(Job, "short", ns)
+            job.status = JobStatus.model_validate({
+                "startTime": now, "completionTime": now, "succeeded": 1,
+                "conditions": [{"type": "SuccessCriteriaMet", "status": "True",
+                                "lastTransitionTime": now},
+                               {"type": "Complete", "status": "True",
+                                "lastTransitionTime": now}]})
+            await client.update_status(job)
+
+            async def gone() -> bool:
+                try:
+                    await client.get(Job, "short", ns)
+                    return False
+                except NotFound:
+                    return True
+            await async_wait_for(gone, timeout=20, message="the job deleted after its TTL")
+    finally:
+        cm.stop()
