@@ -78,3 +78,25 @@ def test_create_cronjob_invalid_schedule(server_url: str, ns: str) -> None:
                 "--schedule=every minute", "-n", ns)
     assert 'spec.schedule: Invalid value: "every minute": expected exactly 5 fields, ' \
         "found 2: [every minute]" in err
+
+
+def test_create_job_from_cronjob_as_kubectl_does(server_url: str, ns: str,
+                                                 kubectl: Kubectl) -> None:
+    cj = unique("fc")
+    ok(server_url, "create", "cronjob", cj, "--image=minik8s/busybox:latest",
+       "--schedule=*/5 * * * *", "-n", ns, "--", "date")
+    out = ok(server_url, "create", "job", "mine", f"--from=cronjob/{cj}", "-n", ns)
+    assert out.strip() == "job.batch/mine created"
+    kubectl("create", "job", "theirs", f"--from=cronjob/{cj}", "-n", ns)
+    jobs = f"/apis/batch/v1/namespaces/{ns}/jobs"
+    a, b = get(server_url, f"{jobs}/mine"), get(server_url, f"{jobs}/theirs")
+    owner = get(server_url, _path(ns, cj))["metadata"]["uid"]
+    for job in (a, b):
+        assert job["metadata"]["annotations"] == {"cronjob.kubernetes.io/instantiate": "manual"}
+        assert job["metadata"]["ownerReferences"] == [
+            {"apiVersion": "batch/v1", "kind": "CronJob", "name": cj, "uid": owner,
+             "controller": True}]
+    strip = ("selector", "template")
+    assert {k: v for k, v in a["spec"].items() if k not in strip} == \
+        {k: v for k, v in b["spec"].items() if k not in strip}
+    assert a["spec"]["template"]["spec"] == b["spec"]["template"]["spec"]
