@@ -39,6 +39,9 @@ class Options:
     # the Job controller's first back-off after a failed pod (doubling, capped at six
     # minutes); Kubernetes' DefaultJobPodFailureBackOff, a flag here so tests run fast
     job_pod_failure_backoff: float = 10.0
+    # syncJobBatchPeriod: pod events and status-only updates of a Job wait this long, so
+    # that a burst of them makes one sync
+    job_sync_batch_period: float = 1.0
     workers: dict[str, int] = field(default_factory=dict)
 
 

@@ -52,7 +52,7 @@ from api.podutil import controller_ref, is_pod_ready
 from api.timeutil import format_time
 from client import AsyncClient, NotFound
 from client.cache import CONTROLLER_UID_INDEX, NAMESPACE_INDEX, meta_key, split_key
-from client.controller import Controller, Result
+from client.controller import Controller, Result, owner_key
 from controllers import job_util as ju
 from controllers.context import ControllerContext, namespace_terminating, retry_conflicts
 from controllers.expectations import Expectations
@@ -136,6 +136,7 @@ class JobController:
         self.recorder = ctx.recorder
         self.now = now or (lambda: datetime.now(UTC))
         base = ctx.options.job_pod_failure_backoff
+        self.batch_period = ctx.options.job_sync_batch_period
         self.backoff_base = backoff_base if backoff_base is not None else base
         self.backoff_cap = backoff_cap
         self.job_informer = ctx.factory.informer(Job)
@@ -148,8 +149,6 @@ class JobController:
         self.controller = Controller(self.name, retry_conflicts(self.reconcile),
                                      workers=ctx.options.workers.get(self.name, workers))
         self.orphans = Controller("job-orphan-pod", self.sync_orphan_pod, workers=2)
-        self.pods = self.controller.enqueue_owner(KIND, self.job_store,
-                                                  orphan_owners=self._selecting_jobs)
         self.job_informer.add_handler(self._job_added, self._job_updated, self._job_deleted)
         self.pod_informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -169,11 +168,20 @@ class JobController:
                 continue
         return out
 
+    def _batched(self, key: str) -> None:
+        """enqueueSyncJobBatched: pod events and status-only updates wait the batch period,
+        so that a burst of them makes one sync."""
+        self.controller.enqueue_after(key, self.batch_period)
+
     def _job_added(self, job: Job) -> None:
         self.controller.enqueue(meta_key(job))
 
     def _job_updated(self, old: Job, new: Job) -> None:
-        self.controller.enqueue(meta_key(new))
+        key = meta_key(new)
+        if old.metadata.generation == new.metadata.generation:
+            self._batched(key)
+        else:
+            self.controller.enqueue(key)  # a spec change syncs at once
         if ju.is_job_finished(new) and not ju.is_job_finished(old):
             self._enqueue_orphans_of(new)
 
@@ -205,32 +213,47 @@ class JobController:
         if job is not None and ju.is_job_finished(job):
             self.orphans.enqueue(meta_key(pod))
 
+    def _enqueue_orphan_owners(self, pod: Pod) -> None:
+        if controller_ref(pod) is None and pod.metadata.deletion_timestamp is None:
+            for j in self._selecting_jobs(pod):
+                self._batched(meta_key(j))
+
     def _pod_added(self, pod: Pod) -> None:
         if pod.metadata.deletion_timestamp is not None:
             self._pod_deleted(pod, final=False)
             return
-        key = self.pods.on_add(pod)
+        key = owner_key(pod, KIND, self.job_store)
         if key is not None:
             self.expectations.creation_observed(key)
+            self._batched(key)
+        else:
+            self._enqueue_orphan_owners(pod)
         self._maybe_orphan(pod, key)
 
     def _pod_updated(self, old: Pod, new: Pod) -> None:
-        key = self.pods.on_update(old, new)
+        old_key = owner_key(old, KIND, self.job_store)
+        key = owner_key(new, KIND, self.job_store)
+        if old_key is not None and old_key != key:
+            self._batched(old_key)
         if key is not None:
             if ju.has_tracking_finalizer(old) and not ju.has_tracking_finalizer(new):
                 self.finalizers.observed(key, new.metadata.uid or "")
             if new.metadata.deletion_timestamp is not None:
                 self.expectations.deletion_observed(key, pod_key(new))
+            self._batched(key)
+        elif old.metadata.labels != new.metadata.labels or old_key is not None:
+            self._enqueue_orphan_owners(new)
         self._maybe_orphan(new, key)
 
     def _pod_deleted(self, pod: Any, final: bool = True) -> None:
         if not isinstance(pod, Pod):
             return
-        key = self.pods.on_delete(pod)
+        key = owner_key(pod, KIND, self.job_store)
         if key is not None:
             self.expectations.deletion_observed(key, pod_key(pod))
             if final:
                 self.finalizers.observed(key, pod.metadata.uid or "")
+            self._batched(key)
 
     # ---- orphan pods (syncOrphanPod) -------------------------------------------------
 

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=duration_flag,
                    default=300.0, metavar="D",
                    help="the highest recommendation of this window wins on a scale-down")
-    p.add_argument("--concurrent-job-syncs", type=int, default=5, metavar="N")
+    p.add_argument("--concurrent-job-syncs", type=int, default=16, metavar="N")
     p.add_argument("--concurrent-cron-job-syncs", type=int, default=50, metavar="N",
                    help="CronJob workers (Kubernetes' 5 are threads; these coroutines wait "
                         "on the API server, and 500 CronJobs due at one minute start within "
@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job-pod-failure-backoff", type=duration_flag, default=10.0, metavar="D",
                    help="the Job controller's back-off after a first failed pod (doubles per "
                         "failure, capped at 6m)")
+    p.add_argument("--job-sync-batch-period", type=duration_flag, default=1.0, metavar="D",
+                   help="pod events of a Job wait this long so that a burst makes one sync "
+                        "(Kubernetes' syncJobBatchPeriod)")
     p.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
                    help="serve /healthz and Prometheus /metrics here (0: off)")
     p.add_argument("--metrics-address", default="0.0.0.0", metavar="ADDR")
@@ -104,6 +107,7 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
         endpoint_updates_batch_period=args.endpoint_updates_batch_period,
         max_endpoints_per_slice=args.max_endpoints_per_slice,
         job_pod_failure_backoff=args.job_pod_failure_backoff,
+        job_sync_batch_period=args.job_sync_batch_period,
         horizontal_pod_autoscaler_sync_period=args.horizontal_pod_autoscaler_sync_period,
         horizontal_pod_autoscaler_downscale_stabilization=(
             args.horizontal_pod_autoscaler_downscale_stabilization),

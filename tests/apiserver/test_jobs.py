@@ -154,3 +154,32 @@ def test_kubectl_create_job_invalid(kubectl: Kubectl, ns: str, args: tuple[str, 
                                     err: str) -> None:
     proc = kubectl(*args, "-n", ns, check=False)
     assert proc.returncode == 1 and err in proc.stderr
+
+
+def test_official_client_batch_v1(server_url: str, ns: str) -> None:
+    from kubernetes import client as k8s
+
+    cfg = k8s.Configuration()
+    cfg.host = server_url
+    with k8s.ApiClient(cfg) as c:
+        batch = k8s.BatchV1Api(c)
+        body = k8s.V1Job(
+            metadata=k8s.V1ObjectMeta(name="py"),
+            spec=k8s.V1JobSpec(completions=3, parallelism=2, completion_mode="Indexed",
+                               template=k8s.V1PodTemplateSpec(spec=k8s.V1PodSpec(
+                                   restart_policy="Never",
+                                   containers=[k8s.V1Container(name="c", image="busybox")]))))
+        made = batch.create_namespaced_job(ns, body)
+        assert made.spec.backoff_limit == 6 and made.spec.suspend is False
+        assert made.spec.selector.match_labels == {CONTROLLER_UID_LABEL: made.metadata.uid}
+        assert [j.metadata.name for j in batch.list_namespaced_job(ns).items] == ["py"]
+        made.status = k8s.V1JobStatus(active=2, ready=1, completed_indexes="0",
+                                      succeeded=1, start_time=made.metadata.creation_timestamp)
+        batch.replace_namespaced_job_status("py", ns, made)
+        got = batch.read_namespaced_job_status("py", ns)
+        assert (got.status.active, got.status.succeeded, got.status.completed_indexes) == (
+            2, 1, "0")
+        batch.patch_namespaced_job("py", ns, {"spec": {"suspend": True}})
+        assert batch.read_namespaced_job("py", ns).spec.suspend is True
+        batch.delete_namespaced_job("py", ns)
+        assert batch.list_namespaced_job(ns).items == []
