@@ -448,7 +448,21 @@ class JobController:
                                       job.metadata.uid or "")
         claimer = ClaimManager(self.client, job, API_VERSION, KIND, selector,
                                lambda: self._fresh(job))
-        return await claimer.claim(candidates)
+        orphans = {p.metadata.uid for p in candidates if controller_ref(p) is None}
+        pods = await claimer.claim(candidates)
+        # an adopted pod gets the tracking finalizer too (ClaimPods with finalizers)
+        for i, p in enumerate(pods):
+            if p.metadata.uid in orphans and not ju.has_tracking_finalizer(p):
+                fins = [*(p.metadata.finalizers or []), JOB_TRACKING_FINALIZER]
+                try:
+                    pods[i] = await self.client.patch(
+                        Pod, p.metadata.name or "", {"metadata": {
+                            "finalizers": fins,
+                            "resourceVersion": p.metadata.resource_version}},
+                        p.metadata.namespace)
+                except NotFound:
+                    continue
+        return pods
 
     async def _fresh(self, job: Job) -> Job | None:
         try:

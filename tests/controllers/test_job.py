@@ -300,3 +300,40 @@ def test_deleting_a_job_removes_pods_and_finalizers(api: Api, kubelet: KubeletPr
     api.ok("DELETE", f"/apis/batch/v1/namespaces/{ns}/jobs/gone")
     wait_for(lambda: pods(api, ns) == [], timeout=60, interval=0.3,
              message=f"pods gone with the job (unique {unique('x')})")
+
+
+def test_backoff_limit_per_index(api: Api, kubelet: KubeletProc, manager: Manager) -> None:
+    ns = api.namespace()
+    create(api, ns, job("per", kubelet.node, 'test "$JOB_COMPLETION_INDEX" != 1',
+                        completions=3, parallelism=3, completionMode="Indexed",
+                        backoffLimitPerIndex=1))
+    j = wait_condition(api, ns, "per", "Failed", timeout=60)
+    st = j["status"]
+    cond = condition(j, "Failed")
+    assert cond is not None and cond["reason"] == "FailedIndexes"
+    assert (st["completedIndexes"], st["failedIndexes"], st["succeeded"], st["failed"]) == (
+        "0,2", "1", 2, 2)
+    failed = [p for p in pods(api, ns) if p["status"]["phase"] == "Failed"]
+    counts = sorted(p["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"]
+                    for p in failed)
+    assert counts == ["0", "1"]  # the retry of index 1 carried its failure count
+
+
+def test_manual_selector_adopts_a_matching_pod(api: Api, kubelet: KubeletProc,
+                                               manager: Manager) -> None:
+    ns = api.namespace()
+    orphan = {"metadata": {"name": "stray", "labels": {"batch": "mine"}},
+              "spec": job("x", kubelet.node, "sleep 1")["spec"]["template"]["spec"]}
+    api.ok("POST", f"/api/v1/namespaces/{ns}/pods", orphan, 201)
+    body = job("man", kubelet.node, "sleep 1", completions=2, manualSelector=True,
+               selector={"matchLabels": {"batch": "mine"}})
+    body["spec"]["template"]["metadata"] = {"labels": {"batch": "mine"}}
+    create(api, ns, body)
+    j = wait_condition(api, ns, "man", "Complete", timeout=60)
+    assert j["status"]["succeeded"] == 2 and j["spec"]["selector"] == {
+        "matchLabels": {"batch": "mine"}}
+    got = pods(api, ns)
+    assert len(got) == 2  # the stray pod counted as one completion
+    stray = next(p for p in got if p["metadata"]["name"] == "stray")
+    assert stray["metadata"]["ownerReferences"][0]["uid"] == j["metadata"]["uid"]
+    assert not stray["metadata"].get("finalizers")
