@@ -337,3 +337,27 @@ def test_manual_selector_adopts_a_matching_pod(api: Api, kubelet: KubeletProc,
     stray = next(p for p in got if p["metadata"]["name"] == "stray")
     assert stray["metadata"]["ownerReferences"][0]["uid"] == j["metadata"]["uid"]
     assert not stray["metadata"].get("finalizers")
+
+
+def test_pod_failure_policy_ignores_disruptions(api: Api, manager: Manager) -> None:
+    """No kubelet: the test writes the pods' statuses, as an eviction and a run would."""
+    ns = api.namespace()
+    body = job("dis", "no-such-node", "true", backoffLimit=0, podFailurePolicy={"rules": [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]})
+    create(api, ns, body)
+    first = wait_for(lambda: pods(api, ns), timeout=20, message="the first pod")[0]
+    name = first["metadata"]["name"]
+    first["status"] = {"phase": "Failed", "conditions": [
+        {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}]}
+    api.ok("PUT", f"/api/v1/namespaces/{ns}/pods/{name}/status", first)
+
+    def replacement() -> list[dict[str, Any]]:
+        return [p for p in pods(api, ns) if p["metadata"]["name"] != name]
+    second = wait_for(replacement, timeout=20, message="a replacement pod")[0]
+    assert get_job(api, ns, "dis")["status"].get("failed") is None  # ignored, not counted
+    assert condition(get_job(api, ns, "dis"), "Failed") is None
+    second["status"] = {"phase": "Succeeded", "containerStatuses": [{"name": "c", "state": {
+        "terminated": {"exitCode": 0, "reason": "Completed"}}}]}
+    api.ok("PUT", f"/api/v1/namespaces/{ns}/pods/{second['metadata']['name']}/status", second)
+    j = wait_condition(api, ns, "dis", "Complete", timeout=30)
+    assert j["status"]["succeeded"] == 1 and "failed" not in j["status"]
