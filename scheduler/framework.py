@@ -9,11 +9,11 @@ tight loop over integers and small dicts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
-from api.models import Node, Pod, Taint, Toleration
+from api.models import Node, NodeSelectorTerm, Pod, Taint, Toleration
 from scheduler.resources import node_allocatable, pod_nonzero_requests, pod_requests
 
 # Kubernetes' "default" requests, used for scoring only, so that pods without requests
@@ -61,7 +61,7 @@ class PodInfo:
 
     __slots__ = (
         "affinity_terms", "cpu", "created", "host_ports", "key", "memory", "name",
-        "namespace", "node_selector", "nz_cpu", "nz_memory", "owner_uid", "pod",
+        "namespace", "node_names", "node_selector", "nz_cpu", "nz_memory", "owner_uid", "pod",
         "preferred_terms", "priority", "soft_tolerations", "tolerations", "uid",
     )
 
@@ -88,6 +88,7 @@ class PodInfo:
         aff = spec.affinity.node_affinity if spec.affinity else None
         req = aff.required_during_scheduling_ignored_during_execution if aff else None
         self.affinity_terms = tuple(req.node_selector_terms) if req is not None else None
+        self.node_names = _required_node_names(self.affinity_terms)
         pref = aff.preferred_during_scheduling_ignored_during_execution if aff else None
         self.preferred_terms = tuple((t.weight, t.preference) for t in pref or () if t.weight)
         self.tolerations = tuple(spec.tolerations or ())
@@ -98,6 +99,21 @@ class PodInfo:
 
     def tolerates(self, key: str, value: str, effect: str) -> bool:
         return tolerates(self.tolerations, key, value, effect)
+
+
+def _required_node_names(terms: tuple[NodeSelectorTerm, ...] | None) -> frozenset[str] | None:
+    """NodeAffinity's PreFilter: when every required term names its nodes with matchFields
+    metadata.name In [...] (a DaemonSet's pod), only those nodes can fit; None otherwise."""
+    if not terms:
+        return None
+    names: set[str] = set()
+    for t in terms:
+        found = [r for r in t.match_fields or ()
+                 if r.key == "metadata.name" and r.operator == "In"]
+        if not found:
+            return None
+        names.update(found[0].values or ())
+    return frozenset(names)
 
 
 def tolerates(tolerations: Iterable[Toleration], key: str, value: str, effect: str) -> bool:
@@ -287,6 +303,10 @@ class ScheduleResult:
     statuses: dict[str, Status] = field(default_factory=dict)
 
 
+def _passes(st: Status) -> bool:
+    return st is OK or not st.reasons
+
+
 class Framework:
     """One scheduling profile: ordered filters, weighted scores, the node-sampling state."""
 
@@ -298,6 +318,16 @@ class Framework:
         self.scores = [(p, w) for p, w in scores if w > 0]
         self.percentage = percentage_of_nodes_to_score
         self.next_start_index = 0
+
+    def _filter_named(self, pod: PodInfo, named: list[NodeInfo],
+                      filters: Sequence[Callable[[PodInfo, NodeInfo], Status]]
+                      ) -> ScheduleResult | None:
+        """The PreFilter result's one feasible node, else None (none, or several to score
+        on the usual path)."""
+        feasible = [ni for ni in named if all(_passes(f(pod, ni)) for f in filters)]
+        if len(feasible) == 1:
+            return ScheduleResult(feasible[0].name, len(named), 1)
+        return None
 
     def schedule(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> ScheduleResult:
         """Filter (from a rotating start, stopping after enough fits), score, pick the best.
@@ -314,6 +344,14 @@ class Framework:
         statuses: dict[str, Status] = {}
         start = self.next_start_index % n
         order = [*nodes[start:], *nodes[:start]] if start else nodes
+        if pod.node_names is not None:
+            # only the named nodes can pass NodeAffinity: filter those (when none fits,
+            # every node is evaluated below so that the failure message counts them all;
+            # several that fit are scored there too)
+            named = [ni for ni in nodes if ni.name in pod.node_names]
+            result = self._filter_named(pod, named, filters)
+            if result is not None:
+                return result
         found = 0
         evaluated = 0
         ok = OK

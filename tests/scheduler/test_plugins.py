@@ -394,3 +394,27 @@ def test_cache_assume_confirm_forget_and_ghost_nodes() -> None:
 def test_no_nodes_message() -> None:
     r = default_framework().schedule(pi(), [])
     assert r.node is None and r.message == "no nodes available to schedule pods"
+
+
+def test_cycle_narrows_to_the_nodes_named_by_match_fields() -> None:
+    # NodeAffinity's PreFilter: a pod whose every required term names its node (a
+    # DaemonSet's) is filtered on that node only
+    fw = default_framework()
+    nodes = [ni(f"n{i:04d}") for i in range(1000)]
+
+    def named(*names: str) -> list[dict[str, object]]:
+        return [{"matchFields": [{"key": "metadata.name", "operator": "In",
+                                  "values": list(names)}]}]
+    r = fw.schedule(pi(affinity_terms=named("n0777")), nodes)
+    assert (r.node, r.evaluated, r.feasible) == ("n0777", 1, 1)
+    assert fw.next_start_index == 0
+    # several named nodes are scored as usual; one that does not fit fails over all nodes
+    r = fw.schedule(pi(affinity_terms=named("n0001", "n0002")), nodes)
+    assert r.node in ("n0001", "n0002") and r.feasible == 2
+    busy = [ni("a", unschedulable=True), ni("b")]
+    r = fw.schedule(pi(affinity_terms=named("a")), busy)
+    assert r.node is None and r.evaluated == 2
+    assert r.message.startswith("0/2 nodes are available")
+    # a term without matchFields: no narrowing
+    mixed = [*named("n0003"), {"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}]
+    assert pi(affinity_terms=mixed).node_names is None
