@@ -33,6 +33,7 @@ from api.models import (
     Toleration,
 )
 from api.models.apps import ControllerRevision, DaemonSet, DaemonSetStatus
+from api.nodeaffinity import OBJECT_NAME_FIELD, term_matches
 from api.podutil import is_pod_available, is_pod_ready
 from api.timeutil import parse_time
 from controllers.deployment_util import compute_hash
@@ -43,7 +44,6 @@ HASH_LABEL = "controller-revision-hash"
 TEMPLATE_GENERATION_LABEL = "pod-template-generation"
 # apps.DeprecatedTemplateGeneration
 TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
-OBJECT_NAME_FIELD = "metadata.name"  # metav1.ObjectNameField
 
 FAILED_DAEMON_POD = "FailedDaemonPod"
 
@@ -123,53 +123,6 @@ def untolerated_taint(taints: Iterable[Taint], tolerations: Sequence[Toleration]
 
 
 # ---- node affinity (component-helpers/scheduling/corev1/nodeaffinity) --------------
-
-
-def _as_int(s: str) -> int | None:
-    try:
-        return int(s)
-    except ValueError:
-        return None
-
-
-def _requirement_matches(req: NodeSelectorRequirement, labels: Mapping[str, str]) -> bool:
-    values = req.values or []
-    op = req.operator
-    if op == "In":
-        return req.key in labels and labels[req.key] in values
-    if op == "NotIn":
-        return req.key not in labels or labels[req.key] not in values
-    if op == "Exists":
-        return req.key in labels
-    if op == "DoesNotExist":
-        return req.key not in labels
-    if op in ("Gt", "Lt"):
-        if req.key not in labels or len(values) != 1:
-            return False
-        have, want = _as_int(labels[req.key]), _as_int(values[0])
-        if have is None or want is None:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
-
-
-def _field_matches(req: NodeSelectorRequirement, node_name: str) -> bool:
-    if req.key != OBJECT_NAME_FIELD:
-        return False
-    if req.operator == "In":
-        return node_name in (req.values or [])
-    if req.operator == "NotIn":
-        return node_name not in (req.values or [])
-    return False
-
-
-def term_matches(term: NodeSelectorTerm, labels: Mapping[str, str], node_name: str) -> bool:
-    """A term with no requirements matches nothing; requirements in a term are ANDed."""
-    exprs, fields = term.match_expressions or [], term.match_fields or []
-    if not exprs and not fields:
-        return False
-    return all(_requirement_matches(r, labels) for r in exprs) and \
-        all(_field_matches(r, node_name) for r in fields)
 
 
 def required_affinity_matches(pod: Pod, node: Node) -> bool:
