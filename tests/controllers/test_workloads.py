@@ -137,8 +137,11 @@ async def test_scale_up_and_down_and_replace_deleted_pod(client: AsyncClient, ns
             return len(pods) == 1 and pods[0].metadata.uid != victim.metadata.uid
 
         await async_wait_for(replaced, timeout=20, message="replacement pod")
-    evs = (await client.list(Event, ns)).items
-    assert any(e.reason == "SuccessfulDelete" for e in evs)
+
+    async def deleted_event() -> bool:  # events are written behind the controller's work
+        return any(e.reason == "SuccessfulDelete" for e in (await client.list(Event, ns)).items)
+
+    await async_wait_for(deleted_event, timeout=15, message="a SuccessfulDelete event")
 
 
 async def test_rolling_update_respects_surge_and_unavailable_then_rollback(
