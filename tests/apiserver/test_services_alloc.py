@@ -108,7 +108,11 @@ def cause(body: dict[str, Any]) -> tuple[str, str]:
 
 def test_kubernetes_service_holds_the_first_address(capi: Api, cluster: tuple[Etcd, ApiServer]
                                                      ) -> None:
-    k = capi.ok("GET", "/api/v1/namespaces/default/services/kubernetes")
+    path = "/api/v1/namespaces/default/services/kubernetes"
+    # The bootstrap controller creates it shortly after the server starts.
+    wait_for(lambda: capi.call("GET", path)[0] == 200, timeout=30,
+             message="the kubernetes Service")
+    k = capi.ok("GET", path)
     assert k["spec"]["clusterIP"] == "10.100.0.1"
     assert "10.100.0.1" in allocated_ips(cluster[0])
 
