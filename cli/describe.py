@@ -384,15 +384,20 @@ def describe_replicaset(st: State, rs: ReplicaSet) -> str:
     s = rs.status
     w.kv(0, "Replicas", f"{(s.replicas if s else 0) or 0} current / "
          f"{rs.spec.replicas if rs.spec.replicas is not None else 1} desired")
-    pods = [p for p in st.client.list_all(Pod, rs.metadata.namespace).items
-            if any(o.uid == rs.metadata.uid for o in p.metadata.owner_references or [])]
-    phases = [(p.status.phase if p.status else None) or "Pending" for p in pods]
-    w.kv(0, "Pods Status", f"{phases.count('Running')} Running / {phases.count('Pending')} "
-         f"Waiting / {phases.count('Succeeded')} Succeeded / {phases.count('Failed')} Failed")
+    w.kv(0, "Pods Status", _pods_status(st, rs))
     if rs.spec.template is not None:
         w.kv(0, "Pod Template")
         _template(w, 1, rs.spec.template)
     return w.render() + events_section(events_for(st, rs))
+
+
+def _pods_status(st: State, owner: TypedObject) -> str:
+    """kubectl's getPodStatusForController: the phases of the pods the owner controls."""
+    pods = [p for p in st.client.list_all(Pod, owner.metadata.namespace).items
+            if any(o.uid == owner.metadata.uid for o in p.metadata.owner_references or [])]
+    phases = [(p.status.phase if p.status else None) or "Pending" for p in pods]
+    return (f"{phases.count('Running')} Running / {phases.count('Pending')} Waiting / "
+            f"{phases.count('Succeeded')} Succeeded / {phases.count('Failed')} Failed")
 
 
 def describe_replicationcontroller(st: State, rc: ReplicationController) -> str:
@@ -405,11 +410,7 @@ def describe_replicationcontroller(st: State, rc: ReplicationController) -> str:
     s = rc.status
     w.kv(0, "Replicas", f"{(s.replicas if s else 0) or 0} current / "
          f"{rc.spec.replicas if rc.spec.replicas is not None else 1} desired")
-    pods = [p for p in st.client.list_all(Pod, rc.metadata.namespace).items
-            if any(o.uid == rc.metadata.uid for o in p.metadata.owner_references or [])]
-    phases = [(p.status.phase if p.status else None) or "Pending" for p in pods]
-    w.kv(0, "Pods Status", f"{phases.count('Running')} Running / {phases.count('Pending')} "
-         f"Waiting / {phases.count('Succeeded')} Succeeded / {phases.count('Failed')} Failed")
+    w.kv(0, "Pods Status", _pods_status(st, rc))
     if rc.spec.template is not None:
         w.kv(0, "Pod Template")
         _template(w, 1, rc.spec.template)
@@ -433,11 +434,7 @@ def describe_daemonset(st: State, ds: DaemonSet) -> str:
                      s.number_available if s else 0),
                     ("Number of Nodes Misscheduled", s.number_misscheduled if s else 0)):
         w.raw(f"{text}: {n or 0}")
-    pods = [p for p in st.client.list_all(Pod, ds.metadata.namespace).items
-            if any(o.uid == ds.metadata.uid for o in p.metadata.owner_references or [])]
-    phases = [(p.status.phase if p.status else None) or "Pending" for p in pods]
-    w.kv(0, "Pods Status", f"{phases.count('Running')} Running / {phases.count('Pending')} "
-         f"Waiting / {phases.count('Succeeded')} Succeeded / {phases.count('Failed')} Failed")
+    w.kv(0, "Pods Status", _pods_status(st, ds))
     w.kv(0, "Pod Template")
     _template(w, 1, ds.spec.template)
     # DescribePodTemplate's last lines (kubectl 1.37), which the shared writer leaves out
