@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from api.models import Pod
-from client.rest import AsyncClient
+from client.rest import AsyncClient, Client
 from kubelet.agent import KubeletAgent
 from kubelet.kubelet import KubeletConfig
 from kubelet.runtime.base import ContainerRuntime
@@ -86,6 +86,31 @@ class Harness:
 def cstatus(p: Pod, i: int = 0) -> dict[str, Any]:
     assert p.status is not None and p.status.container_statuses is not None
     return p.status.container_statuses[i].to_dict()
+
+
+def make_pod(api: Client, node: str, containers: list[dict[str, Any]], prefix: str,
+             **spec: Any) -> Pod:
+    """A pod in default bound to ``node`` (no scheduler), with a 2 s grace period."""
+    p = Pod.from_dict({"metadata": {"name": unique(prefix), "namespace": "default"},
+                       "spec": {"nodeName": node, "containers": containers,
+                                "terminationGracePeriodSeconds": 2, **spec}})
+    return api.create(p)
+
+
+def wait_pod(api: Client, p: Pod, pred: Any, timeout: float, what: str = "pod",
+             interval: float = 0.1) -> Pod:
+    """The pod once ``pred`` holds for it; a timeout shows its last status."""
+    last: list[Pod] = []
+
+    def check() -> Pod | None:
+        g = api.get(Pod, p.metadata.name or "", "default")
+        last[:] = [g]
+        return g if g.status is not None and pred(g) else None
+    try:
+        return wait_for(check, timeout=timeout, interval=interval, message=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last status: "
+                             f"{last[0].status.to_dict() if last and last[0].status else None}") from None
 
 
 def docker_client() -> Any:

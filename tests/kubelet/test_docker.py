@@ -25,6 +25,7 @@ from api.models import Event, Pod
 from client.errors import NotFound
 from client.rest import Client
 from testing.support import free_port, unique, wait_for
+from tests.kubelet import helpers
 from tests.kubelet.helpers import KubeletProc, cleanup, kubelet_on_docker
 
 docker = pytest.importorskip("docker")
@@ -45,29 +46,14 @@ def api(server_url: str) -> Iterator[Client]:
 
 
 def make_pod(api: Client, node: str, containers: list[dict[str, Any]], **spec: Any) -> Pod:
-    p = Pod.from_dict({"metadata": {"name": unique("dp"), "namespace": "default"},
-                       "spec": {"nodeName": node, "containers": containers,
-                                "terminationGracePeriodSeconds": 2, **spec}})
-    return api.create(p)
+    return helpers.make_pod(api, node, containers, "dp", **spec)
 
 
 def wait_pod(api: Client, p: Pod, pred: Any, timeout: float = 20, what: str = "pod") -> Pod:
-    last: list[Pod] = []
-
-    def check() -> Pod | None:
-        g = api.get(Pod, p.metadata.name or "", "default")
-        last[:] = [g]
-        return g if g.status is not None and pred(g) else None
-    try:
-        return wait_for(check, timeout=timeout, interval=0.1, message=what)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; last status: "
-                             f"{last[0].status.to_dict() if last and last[0].status else None}") from None
+    return helpers.wait_pod(api, p, pred, timeout, what, interval=0.1)
 
 
-def cs(p: Pod, i: int = 0) -> dict[str, Any]:
-    assert p.status is not None and p.status.container_statuses
-    return p.status.container_statuses[i].to_dict()
+cs = helpers.cstatus
 
 
 def cond(p: Pod, type_: str) -> str | None:

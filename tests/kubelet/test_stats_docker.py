@@ -15,7 +15,8 @@ from api.models import Pod
 from client.errors import NotFound
 from client.rest import Client
 from testing import kubectl as kubectl_cli
-from testing.support import unique, wait_for
+from testing.support import wait_for
+from tests.kubelet import helpers
 from tests.kubelet.helpers import KubeletProc, kubelet_on_docker
 
 pytest.importorskip("docker")
@@ -39,29 +40,14 @@ def api(server_url: str) -> Iterator[Client]:
 
 
 def make_pod(api: Client, node: str, containers: list[dict[str, Any]], **spec: Any) -> Pod:
-    p = Pod.from_dict({"metadata": {"name": unique("sp"), "namespace": "default"},
-                       "spec": {"nodeName": node, "containers": containers,
-                                "terminationGracePeriodSeconds": 2, **spec}})
-    return api.create(p)
+    return helpers.make_pod(api, node, containers, "sp", **spec)
 
 
 def wait_pod(api: Client, p: Pod, pred: Any, timeout: float = 30, what: str = "pod") -> Pod:
-    last: list[Pod] = []
-
-    def check() -> Pod | None:
-        g = api.get(Pod, p.metadata.name or "", "default")
-        last[:] = [g]
-        return g if g.status is not None and pred(g) else None
-    try:
-        return wait_for(check, timeout=timeout, interval=0.2, message=what)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; last status: "
-                             f"{last[0].status.to_dict() if last and last[0].status else None}") from None
+    return helpers.wait_pod(api, p, pred, timeout, what, interval=0.2)
 
 
-def cs(p: Pod, i: int = 0) -> dict[str, Any]:
-    assert p.status is not None and p.status.container_statuses
-    return p.status.container_statuses[i].to_dict()
+cs = helpers.cstatus
 
 
 def delete_now(api: Client, p: Pod) -> None:
