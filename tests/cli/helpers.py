@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from click.testing import CliRunner, Result
@@ -64,6 +65,11 @@ def get(server: str, path: str) -> dict[str, Any]:
 
 def cells(line: str) -> list[str]:
     """A table row split on kubectl's column gaps (two or more spaces)."""
-    import re
-
     return [c for c in re.split(r"\s{2,}", line.strip()) if c]
+
+
+def without_age(text: str) -> list[list[str]]:
+    """Table rows without their age-like cells (AGE, DURATION): two tools run one after the
+    other may print them a second apart."""
+    return [[c for c in cells(line) if not re.fullmatch(r"\d+[smhd]|AGE", c)]
+            for line in text.splitlines()]

@@ -10,7 +10,7 @@ from typing import Any
 
 from testing.kubectl import Kubectl
 from testing.support import unique
-from tests.cli.helpers import fails, get, ok, post, put_status
+from tests.cli.helpers import fails, get, ok, post, put_status, without_age
 
 HASH = "controller-revision-hash"
 
@@ -68,7 +68,8 @@ def test_describe_ds_is_kubectls(server_url: str, kubectl: Kubectl, ns: str) -> 
                                                       mine.splitlines(), lineterm=""))
     assert "Number of Nodes Misscheduled: 1\n" in mine
     assert "Pods Status:  1 Running / 0 Waiting / 0 Succeeded / 0 Failed\n" in mine
-    assert ok(server_url, "-n", ns, "get", "ds") == kubectl("-n", ns, "get", "ds").stdout
+    assert without_age(ok(server_url, "-n", ns, "get", "ds")) == \
+        without_age(kubectl("-n", ns, "get", "ds").stdout)
 
 
 def test_rollout_status_history_undo(server_url: str, kubectl: Kubectl, ns: str) -> None:

@@ -14,7 +14,7 @@ import yaml
 
 from testing.apiclient import Api
 from testing.kubectl import Kubectl
-from tests.cli.helpers import cells, fails, get, ok, post
+from tests.cli.helpers import cells, fails, get, ok, post, without_age
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -192,12 +192,6 @@ def _service_objects(server_url: str, ns: str) -> None:
                                {"name": "metrics", "port": 9100, "protocol": "TCP"}]}]})
 
 
-def _without_age(text: str) -> list[list[str]]:
-    """Table rows without the AGE cells (the two tools may print a second apart)."""
-    return [[c for c in cells(line) if not re.fullmatch(r"\d+[smhd]|AGE", c)]
-            for line in text.splitlines()]
-
-
 def test_get_services_endpoints_and_slices(server_url: str, ns: str) -> None:
     _service_objects(server_url, ns)
     out = ok(server_url, "-n", ns, "get", "svc,ep,endpointslices")
@@ -231,7 +225,7 @@ def test_get_tables_are_kubectls(server_url: str, ns: str, kubectl: Kubectl) -> 
                  ["get", "ep", "web"], ["get", "endpointslices", "--show-labels"]):
         mine = ok(server_url, "-n", ns, *args)
         theirs = kubectl("-n", ns, *args).stdout
-        assert _without_age(mine) == _without_age(theirs), (args, mine, theirs)
+        assert without_age(mine) == without_age(theirs), (args, mine, theirs)
 
 
 # ---------------------------------------------------------------- describe
