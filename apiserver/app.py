@@ -24,6 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import resources
 from apiserver import discovery, errors, metrics, openapi
+from apiserver.auth import authorizer
+from apiserver.auth.authenticator import RequestAuthenticator
+from apiserver.auth.middleware import AuthMiddleware
 from apiserver.autoscaling_v1 import AutoscalingV1Middleware
 from apiserver.compaction import compact_forever
 from apiserver.config import Config
@@ -156,6 +159,8 @@ def _install_middlewares(app: ApiServerApp) -> None:
     # Outermost first. Table conversion and protobuf decoding wrap the handlers.
     app.outer.append(AccessLogMiddleware)
     app.outer.append(metrics.MetricsMiddleware)
+    # Authentication, impersonation, authorization (apiserver/auth): who, and may they.
+    app.outer.append(lambda inner: AuthMiddleware(inner, app.state))
     # autoscaling/v1 HorizontalPodAutoscalers, converted to and from the v2 storage.
     app.outer.append(AutoscalingV1Middleware)
     # kubectl create sends protobuf bodies; routes see the equivalent JSON.
@@ -211,6 +216,8 @@ def create_app(config: Config) -> FastAPI:
     app.state.bootstrapped = False
     app.state.open_watches = 0
     app.state.bookmark_interval = config.bookmark_interval
+    app.state.authenticator = RequestAuthenticator(anonymous=config.anonymous_auth)
+    app.state.authorizer = authorizer.build(config.authorization_modes, app.state)
     _install_error_handlers(app)
     _include_routes(app)
     _install_middlewares(app)

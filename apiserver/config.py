@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -22,3 +22,6 @@ class Config:
     advertise_address: str | None = None  # the `kubernetes` endpoints; None: the host's
     service_repair_interval: float = 180.0  # seconds between allocator repair passes
     endpoint_reconcile_interval: float = 10.0  # seconds between `kubernetes` reconciles
+    # --authorization-mode, in order (apiserver.auth.authorizer.MODES)
+    authorization_modes: list[str] = field(default_factory=lambda: ["AlwaysAllow"])
+    anonymous_auth: bool = False  # unauthenticated requests: system:anonymous, else 401

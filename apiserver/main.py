@@ -49,6 +49,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
                    help=argparse.SUPPRESS)
     p.add_argument("--endpoint-reconcile-interval", type=float, default=10.0,
                    help=argparse.SUPPRESS)
+    p.add_argument("--authorization-mode", default="AlwaysAllow",
+                   help="comma-separated authorizers, asked in order: AlwaysAllow, AlwaysDeny, "
+                        "Node, RBAC")
+    p.add_argument("--anonymous-auth", default="false", choices=["true", "false"],
+                   help="requests without credentials are system:anonymous (else 401)")
     a = p.parse_args(argv)
     _check_service_flags(p, a)
     return Config(etcd_servers=a.etcd_servers, bind_address=a.bind_address, port=a.port,
@@ -59,7 +64,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   service_node_port_range=a.service_node_port_range,
                   advertise_address=a.advertise_address,
                   service_repair_interval=a.service_repair_interval,
-                  endpoint_reconcile_interval=a.endpoint_reconcile_interval)
+                  endpoint_reconcile_interval=a.endpoint_reconcile_interval,
+                  authorization_modes=[m.strip() for m in a.authorization_mode.split(",")
+                                       if m.strip()],
+                  anonymous_auth=a.anonymous_auth == "true")
 
 
 def _check_service_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
@@ -127,7 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("grpc").setLevel(logging.WARNING)
     from apiserver.app import create_app
 
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except ValueError as e:  # e.g. an unknown --authorization-mode
+        sys.exit(f"minik8s-apiserver: {e}")
     if os.environ.get("MINIK8S_APISERVER_GC", "tuned") == "tuned":
         # Requests allocate many short-lived dicts; collecting every 700 allocations
         # (the default) costs ~10% of a create. Objects alive at start are frozen out
