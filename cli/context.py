@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
+from typing import Any
 
 import click
 
 from api import resources
 from api.resources import ResourceInfo
 from cli.errors import CliError
-from client.config import CliConfig, KubeconfigError, resolve_cli
+from client.config import CliConfig, KubeconfigError, TLSConfigError, resolve_cli
 from client.rest import Client, RetryPolicy
 
 
@@ -19,6 +21,9 @@ class State:
     namespace_flag: str | None = None
     kubeconfig_flag: str | None = None
     context_flag: str | None = None
+    # kubectl's --certificate-authority, --client-certificate, --client-key, --token,
+    # --insecure-skip-tls-verify (client.config.resolve_cli's overrides)
+    tls_flags: dict[str, Any] = field(default_factory=dict)
     _client: Client | None = field(default=None, repr=False)
     _config: CliConfig | None = field(default=None, repr=False)
 
@@ -28,7 +33,7 @@ class State:
         if self._config is None:
             try:
                 self._config = resolve_cli(self.server_flag, self.kubeconfig_flag,
-                                           self.context_flag)
+                                           self.context_flag, self.tls_flags)
             except KubeconfigError as exc:
                 raise CliError(str(exc)) from exc
         return self._config
@@ -57,9 +62,17 @@ class State:
         if self._client is None:
             # One quick retry only: a person at a prompt wants "refused" in a second, not ten.
             cfg = self.config
-            self._client = Client(cfg.server, token=cfg.token, timeout=30,
-                                  retry=RetryPolicy(retries=1, base=0.1, cap=0.5))
+            try:
+                self._client = Client(cfg.server, token=cfg.token, timeout=30,
+                                      retry=RetryPolicy(retries=1, base=0.1, cap=0.5),
+                                      config=cfg.client)
+            except TLSConfigError as exc:
+                raise CliError(str(exc)) from exc
         return self._client
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of exec and port-forward (the client's, made once)."""
+        return self.client.config.ssl_context()
 
     def close(self) -> None:
         if self._client is not None:
@@ -76,7 +89,7 @@ def state() -> State:
 
 
 def apply_common(server: str | None, namespace: str | None, kubeconfig: str | None = None,
-                 context: str | None = None) -> State:
+                 context: str | None = None, tls: dict[str, Any] | None = None) -> State:
     """Command-level ``--server``/``-n``/``--kubeconfig``/``--context`` override the
     group-level ones."""
     st = state()
@@ -88,6 +101,9 @@ def apply_common(server: str | None, namespace: str | None, kubeconfig: str | No
         st.kubeconfig_flag = kubeconfig
     if context:
         st.context_flag = context
+    for k, v in (tls or {}).items():
+        if v:
+            st.tls_flags[k] = v
     st._config = None
     return st
 

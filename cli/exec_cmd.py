@@ -151,7 +151,7 @@ def exec_cmd(pod: str, command: tuple[str, ...], container: str | None, stdin: b
     async def run() -> int:
         return await exec_pod(
             cfg.server, p.metadata.namespace or st.namespace, pod, list(command),
-            container=name, tty=tty, token=cfg.token,
+            container=name, tty=tty, token=cfg.token, ssl_context=st.ssl_context(),
             stdin=_stdin_chunks(in_fd) if stdin else None,
             sizes=_sizes(in_fd) if tty else None,
             stdout=_sink(sys.stdout.buffer), stderr=_sink(sys.stderr.buffer))

@@ -23,10 +23,24 @@ def common(f: F) -> F:
                   help="The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).")
     @click.option("--context", "context_", metavar="NAME",
                   help="The kubeconfig context to use (default: its current-context).")
+    @click.option("--certificate-authority", "ca_file_", metavar="FILE",
+                  help="Path to a cert file for the certificate authority.")
+    @click.option("--client-certificate", "cert_file_", metavar="FILE",
+                  help="Path to a client certificate file for TLS.")
+    @click.option("--client-key", "key_file_", metavar="FILE",
+                  help="Path to a client key file for TLS.")
+    @click.option("--token", "token_", metavar="TOKEN",
+                  help="Bearer token for authentication to the API server.")
+    @click.option("--insecure-skip-tls-verify", "insecure_", is_flag=True, default=False,
+                  help="Do not check the server's certificate (makes HTTPS insecure).")
     @functools.wraps(f)
     def wrapper(*args: Any, namespace_: str | None, server_: str | None,
-                kubeconfig_: str | None, context_: str | None, **kw: Any) -> Any:
-        apply_common(server_, namespace_, kubeconfig_, context_)
+                kubeconfig_: str | None, context_: str | None, ca_file_: str | None,
+                cert_file_: str | None, key_file_: str | None, token_: str | None,
+                insecure_: bool, **kw: Any) -> Any:
+        apply_common(server_, namespace_, kubeconfig_, context_,
+                     {"ca_file": ca_file_, "cert_file": cert_file_, "key_file": key_file_,
+                      "token": token_, "insecure": insecure_})
         return f(*args, **kw)
 
     return wrapper  # type: ignore[return-value]

@@ -121,7 +121,8 @@ def port_forward_cmd(target: str, ports: tuple[str, ...], addresses: tuple[str, 
         click.echo(line, err=True)
 
     fwd = PortForwarder(cfg.server, pod.metadata.namespace or st.namespace,
-                        pod.metadata.name or "", forwarded, addrs, out, err, token=cfg.token)
+                        pod.metadata.name or "", forwarded, addrs, out, err, token=cfg.token,
+                        ssl_context=st.ssl_context())
     try:
         asyncio.run(fwd.run())
     except LostConnection as e:

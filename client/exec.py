@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -60,7 +61,8 @@ async def exec_pod(server: str, namespace: str, pod: str, command: list[str], *,
                    stdout: Sink, stderr: Sink, container: str | None = None,
                    stdin: AsyncIterator[bytes] | None = None, tty: bool = False,
                    sizes: AsyncIterator[tuple[int, int]] | None = None,
-                   token: str | None = None) -> int:
+                   token: str | None = None,
+                   ssl_context: ssl.SSLContext | None = None) -> int:
     """Run ``command`` and return its exit code. Output goes to the sinks as it arrives;
     ``stdin`` (when given) is sent until it ends, then closed (v5). Raises ApiError when
     the server refuses or the command cannot run at all."""
@@ -68,8 +70,9 @@ async def exec_pod(server: str, namespace: str, pod: str, command: list[str], *,
     params = _params(command, container, stdin is not None, tty)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     error = b""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None,
-                                                                   sock_connect=10)) as s:
+    connector = aiohttp.TCPConnector(ssl=ssl_context if ssl_context is not None else True)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=10)) as s:
         try:
             ws = await s.ws_connect(url, params=params, headers=headers,
                                     protocols=rc.PROTOCOLS, max_msg_size=0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -77,12 +78,14 @@ async def _refusal(session: aiohttp.ClientSession, url: str, headers: dict[str, 
 
 class PortForwarder:
     def __init__(self, server: str, namespace: str, pod: str, ports: list[ForwardedPort],
-                 addresses: list[str], out: Log, err: Log, token: str | None = None) -> None:
+                 addresses: list[str], out: Log, err: Log, token: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.url = f"{server.rstrip('/')}/api/v1/namespaces/{namespace}/pods/{pod}/portforward"
         self.ports = ports
         self.addresses = addresses
         self.out, self.err = out, err
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self.ready = asyncio.Event()
         self._ids = itertools.count()
         self._lost: asyncio.Future[str] | None = None
@@ -92,8 +95,9 @@ class PortForwarder:
         """Listen and forward until cancelled; raises ApiError (refused), OSError (no
         listener) or LostConnection."""
         self._lost = asyncio.get_running_loop().create_future()
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=10)) as s:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.ssl),
+                                         timeout=aiohttp.ClientTimeout(
+                                             total=None, sock_connect=10)) as s:
             try:
                 ws = await s.ws_connect(self.url, headers=self.headers,
                                         protocols=(pf.TUNNELING_PROTOCOL,), max_msg_size=0,

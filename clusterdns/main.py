@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from api.models import Namespace
 from api.models.core import Service
 from api.models.discovery import EndpointSlice
+from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.httpserve import PROMETHEUS, Reply, serve_http, text
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
@@ -49,6 +50,7 @@ log = logging.getLogger("clusterdns")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="minik8s-dns", description=__doc__.split("\n\n")[0])
     p.add_argument("--server", help="API server URL (else $MINIK8S_SERVER, ~/.minik8s/config)")
+    p.add_argument("--kubeconfig", help=KUBECONFIG_FLAG_HELP)
     p.add_argument("--zone", default="cluster.local", help="the cluster domain")
     p.add_argument("--address", default="0.0.0.0", help="address the DNS port binds")
     p.add_argument("--dns-port", type=int, default=53, help="UDP and TCP (0: any free port)")
@@ -137,7 +139,8 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     if not upstreams:
         log.warning("no upstream resolvers (--upstream, %s): names outside %s get SERVFAIL",
                     args.resolv_conf, args.zone)
-    client = AsyncClient(args.server)
+    client = AsyncClient(config=config_from_flags(args.server, args.kubeconfig,
+                                                  "minik8s-clusterdns"))
     dns = ClusterDns(client, zone=args.zone, upstreams=upstreams, address=args.address,
                      dns_port=args.dns_port, ttl=args.ttl,
                      http_ports={"health": args.health_port, "ready": args.ready_port,

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from api.timeutil import duration_flag
+from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.events import EventRecorder
 from client.informer import SharedInformerFactory
 from client.leaderelection import LeaderElector
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the Deployment, ReplicaSet, garbage-collector, namespace, "
                     "node-lifecycle, Endpoints and EndpointSlice controllers.")
     p.add_argument("--server", help="API server URL (else $MINIK8S_SERVER, ~/.minik8s/config)")
+    p.add_argument("--kubeconfig", help=KUBECONFIG_FLAG_HELP)
     p.add_argument("--controllers", default="*",
                    help="'*' for all, 'name' to enable, '-name' to disable, comma separated; "
                         f"known: {', '.join(REGISTRY)}")
@@ -97,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(args: argparse.Namespace, names: list[str]) -> int:
-    client = AsyncClient(args.server)
+    client = AsyncClient(config=config_from_flags(args.server, args.kubeconfig,
+                                                  "minik8s-controller-manager"))
     recorder = EventRecorder(client, component=COMPONENT, host=socket.gethostname())
     options = Options(
         node_monitor_grace_period=args.node_monitor_grace_period,

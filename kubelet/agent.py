@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from api.models import Node, Pod, TypedObject
+from client.config import ClientConfig
 from client.events import EventRecorder
 from client.informer import Informer
 from client.rest import AsyncClient
@@ -69,7 +70,7 @@ def pod_handlers(route: Callable[[Pod], Kubelet | None]) -> dict[str, Callable[.
 class KubeletAgent:
     """One or many kubelets in this process, sharing one API client and one pod informer."""
 
-    def __init__(self, server: str, runtime_factory: Callable[[str], ContainerRuntime],
+    def __init__(self, server: str | ClientConfig, runtime_factory: Callable[[str], ContainerRuntime],
                  config: KubeletConfig, fake_nodes: int = 0, bind_address: str = "0.0.0.0",
                  serve_http: bool = True, events: bool = True) -> None:
         self.server = server
@@ -104,7 +105,8 @@ class KubeletAgent:
                     {n: float(kl.runtime_ready) for n, kl in self.kubelets.items()})
 
     async def start(self) -> None:
-        self.client = AsyncClient(self.server)
+        self.client = (AsyncClient(config=self.server) if isinstance(self.server, ClientConfig)
+                       else AsyncClient(self.server))
         names = ([f"{self.config.node_name}-{i}" for i in range(self.fake_nodes)]
                  if self.fake_nodes else [self.config.node_name])
         hollow = self.fake_nodes > 0

@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 
-from client.config import resolve_server
+from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from kubelet.agent import KubeletAgent
 from kubelet.dns import ClusterDNSSettings, read_host_dns
 from kubelet.kubelet import KubeletConfig
@@ -22,6 +22,7 @@ from kubelet.runtime.base import ContainerRuntime
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="minik8s-kubelet", description=__doc__)
     p.add_argument("--server", default=None, help="API server URL (else $MINIK8S_SERVER, config)")
+    p.add_argument("--kubeconfig", help=KUBECONFIG_FLAG_HELP)
     p.add_argument("--node-name", default=os.environ.get("NODE_NAME") or os.uname().nodename)
     p.add_argument("--runtime", choices=("docker", "fake"), default="docker")
     p.add_argument("--port", type=int, default=10250, help="log/health HTTP port")
@@ -136,7 +137,8 @@ def build_agent(args: argparse.Namespace) -> KubeletAgent:
         return DockerRuntime(args.docker_host, root_dir=root,
                              use_cgroup_parent=not args.no_cgroup_parent)
 
-    return KubeletAgent(resolve_server(args.server), runtime_factory, config,
+    return KubeletAgent(config_from_flags(args.server, args.kubeconfig, "minik8s-kubelet"),
+                        runtime_factory, config,
                         fake_nodes=args.fake_nodes, bind_address=args.address,
                         serve_http=not args.no_http)
 

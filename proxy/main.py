@@ -31,6 +31,7 @@ import psutil
 from api.models import Node, Service
 from api.models.discovery import EndpointSlice
 from api.timeutil import duration_flag
+from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.httpserve import PROMETHEUS, Reply, serve_http
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Program NAT rules for Services from their EndpointSlices "
                     "(kube-proxy, iptables or nftables mode).")
     p.add_argument("--server", help="API server URL (else $MINIK8S_SERVER, ~/.minik8s/config)")
+    p.add_argument("--kubeconfig", help=KUBECONFIG_FLAG_HELP)
     p.add_argument("--node-name", default=socket.gethostname(),
                    help="the node this proxy serves (default: the hostname)")
     p.add_argument("--proxy-mode", choices=("iptables", "nftables"), default="iptables",
@@ -178,7 +180,8 @@ async def serve(args: argparse.Namespace) -> int:
         log.info("removed the nftables mode's table %s", nftables.T)
     if not ipt.has_conntrack:
         log.warning("no conntrack tool: stale UDP conntrack entries are not cleared")
-    client = AsyncClient(args.server)
+    client = AsyncClient(config=config_from_flags(args.server, args.kubeconfig,
+                                                  "minik8s-proxy"))
     factory = SharedInformerFactory(client)
     svc_inf = factory.informer(Service)
     slice_inf = factory.informer(EndpointSlice)

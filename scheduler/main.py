@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from api.models import Node, Pod
+from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.events import EventRecorder
 from client.informer import SharedInformerFactory
 from client.leaderelection import LeaderElector
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="minik8s-scheduler",
         description="Assign pending pods to nodes (filter, score, bind).")
     p.add_argument("--server", help="API server URL (else $MINIK8S_SERVER, ~/.minik8s/config)")
+    p.add_argument("--kubeconfig", help=KUBECONFIG_FLAG_HELP)
     p.add_argument("--config", help="KubeSchedulerConfiguration YAML file")
     p.add_argument("--leader-elect", action="store_true",
                    help=f"run for leadership on the Lease {LEASE_NAMESPACE}/{LEASE_NAME}; "
@@ -73,7 +75,8 @@ def resolve_config(args: argparse.Namespace) -> SchedulerConfig:
 
 async def serve(args: argparse.Namespace, cfg: SchedulerConfig, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; then stop deciding and clean up (lease released)."""
-    client = AsyncClient(args.server)
+    client = AsyncClient(config=config_from_flags(args.server, args.kubeconfig,
+                                                  "minik8s-scheduler"))
     identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
     recorder = EventRecorder(client, component="default-scheduler", host=socket.gethostname())
     framework = default_framework(cfg.weights, cfg.percentage_of_nodes_to_score)
