@@ -69,6 +69,7 @@ _SUPPORTED: dict[str, set[str]] = {
     # pkg/registry/batch/job/strategy.go JobToSelectableFields.
     "Job": _META | {"status.successful"},
     "CronJob": set(_META),
+    "ServiceAccount": set(_META),
 }
 
 # Fields whose value is not simply the string at that path.

@@ -27,6 +27,7 @@ from api.models.autoscaling import HorizontalPodAutoscaler
 from api.models.batch import CronJob, Job
 from api.models.componentstatus import ComponentStatus
 from api.models.core import ReplicationController, TypedObject
+from api.models.serviceaccount import ServiceAccount
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,11 @@ SECRETS = _info(
     kind="Secret", plural="secrets", singular="secret", group="", version="v1",
     namespaced=True, model=Secret,
 )
+SERVICEACCOUNTS = _info(
+    kind="ServiceAccount", plural="serviceaccounts", singular="serviceaccount", group="",
+    version="v1", namespaced=True, model=ServiceAccount, short_names=("sa",),
+    subresources=("token",),
+)
 REPLICATIONCONTROLLERS = _info(
     kind="ReplicationController", plural="replicationcontrollers",
     singular="replicationcontroller", group="", version="v1", namespaced=True,
@@ -169,6 +175,7 @@ ALL: tuple[ResourceInfo, ...] = (
     REPLICATIONCONTROLLERS,
     HORIZONTALPODAUTOSCALERS, CRONJOBS,
     DAEMONSETS, CONTROLLERREVISIONS,
+    SERVICEACCOUNTS,
 )
 
 _BY_KIND = {r.kind: r for r in ALL}

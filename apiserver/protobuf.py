@@ -119,6 +119,15 @@ SCHEMA: dict[str, dict[int, Field]] = {
                   3: ("binaryData", MAP_BYTES), 4: ("immutable", BOOL, P)},
     "Secret": {1: ("metadata", "ObjectMeta"), 2: ("data", MAP_BYTES), 3: ("type", STRING),
                4: ("stringData", MAP_STRING), 5: ("immutable", BOOL, P)},
+    "ServiceAccount": {1: ("metadata", "ObjectMeta"), 2: ("secrets", "ObjectReference", R),
+                       3: ("imagePullSecrets", "LocalObjectReference", R),
+                       4: ("automountServiceAccountToken", BOOL, P)},
+    # authentication.k8s.io/v1 (kubectl create token)
+    "TokenRequest": {1: ("metadata", "ObjectMeta"), 2: ("spec", "TokenRequestSpec")},
+    "TokenRequestSpec": {1: ("audiences", STRING, R), 4: ("expirationSeconds", INT, P),
+                         3: ("boundObjectRef", "BoundObjectReference")},
+    "BoundObjectReference": {1: ("kind", STRING), 2: ("apiVersion", STRING),
+                             3: ("name", STRING), 4: ("uid", STRING)},
     "LeaseSpec": {1: ("holderIdentity", STRING, P), 2: ("leaseDurationSeconds", INT, P),
                   3: ("acquireTime", MICROTIME), 4: ("renewTime", MICROTIME),
                   5: ("leaseTransitions", INT, P)},
@@ -251,7 +260,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("batch/v1", "Job"): "Job", ("batch/v1", "CronJob"): "CronJob",
     ("autoscaling/v1", "Scale"): "Scale", ("coordination.k8s.io/v1", "Lease"): "Lease",
     ("v1", "ConfigMap"): "ConfigMap", ("v1", "Secret"): "Secret",
-    ("v1", "Service"): "Service",
+    ("v1", "Service"): "Service", ("v1", "ServiceAccount"): "ServiceAccount",
+    ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "HorizontalPodAutoscaler",
 }
 

@@ -33,6 +33,7 @@ from api.models.core import (
     TypedObject,
 )
 from api.models.meta import LabelSelector
+from api.models.serviceaccount import ServiceAccount
 from api.resources import ResourceInfo
 from api.timeutil import parse_time, since
 from api.validation import decode_bytes
@@ -539,6 +540,18 @@ def describe_secret(st: State, secret: Secret) -> str:
     return w.render()
 
 
+def describe_serviceaccount(st: State, sa: ServiceAccount) -> str:
+    """kubectl's describeServiceAccount (1.37: the image pull secrets; mountable secrets and
+    legacy tokens are no longer shown)."""
+    w = Writer()
+    _meta(w, sa, True)
+    w.map(0, "Labels", sa.metadata.labels)
+    _annotations(w, sa)
+    pull = [r.name or "" for r in sa.image_pull_secrets or []]
+    w.kv(0, "Image pull secrets", "\n".join(pull) if pull else NONE)
+    return _with_events(w, events_for(st, sa))
+
+
 def _annotations(w: Writer, obj: TypedObject) -> None:
     """printAnnotationsMultiline: every annotation but kubectl's last-applied one."""
     w.map(0, "Annotations", {k: v for k, v in (obj.metadata.annotations or {}).items()
@@ -904,6 +917,8 @@ def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         return describe_configmap(st, obj)
     if isinstance(obj, Secret):
         return describe_secret(st, obj)
+    if isinstance(obj, ServiceAccount):
+        return describe_serviceaccount(st, obj)
     if isinstance(obj, Service):
         return describe_service(st, obj)
     if isinstance(obj, Endpoints):

@@ -74,6 +74,7 @@ from api.validation.service import (
     validate_service,
     validate_service_update,
 )
+from api.validation.serviceaccount import validate_service_account
 from api.validation.updates import (
     validate_configmap_update,
     validate_meta_update,
@@ -130,6 +131,7 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "Job": validate_job,
     "ReplicationController": validate_replication_controller,
     "CronJob": validate_cronjob,
+    "ServiceAccount": validate_service_account,
 }
 
 

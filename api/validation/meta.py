@@ -40,7 +40,7 @@ NameCheck = Callable[[str], list[str]]
 NAMESPACED_KINDS = frozenset(
     {"ReplicationController",
      "Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale", "ConfigMap",
-     "Secret", "Service", "Endpoints", "EndpointSlice", "Job", "CronJob"}
+     "Secret", "Service", "Endpoints", "EndpointSlice", "Job", "CronJob", "ServiceAccount"}
 )
 _CLUSTER_KINDS = frozenset({"Node", "Namespace"})
 # ValidateServiceName is NameIsDNS1035Label; the rest are DNS-1123 subdomains.

@@ -22,6 +22,7 @@ from apiserver.routes.common import decode_object_body, json_response, read_body
 from apiserver.routes.exec import pod_exec_http
 from apiserver.routes.logs import pod_log
 from apiserver.routes.portforward import pod_portforward_http
+from apiserver.routes.tokenrequest import create_token
 from apiserver.routes.verbs import patch, registry_of
 
 JSONDict = dict[str, Any]
@@ -64,6 +65,9 @@ async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, 
     elif sub == "portforward":
         if m in ("GET", "POST"):
             return await pod_portforward_http(request, namespace or "", name)
+    elif sub == "token":
+        if m == "POST":
+            return await create_token(request, namespace or "", name)
     elif sub == "finalize":
         if m == "PUT":
             return await finalize(request, info, name)

@@ -40,6 +40,7 @@ from apiserver.strategies.node import NodeStrategy
 from apiserver.strategies.pod import PodStrategy
 from apiserver.strategies.replicationcontroller import ReplicationControllerStrategy
 from apiserver.strategies.service import EndpointsStrategy, ServiceStrategy
+from apiserver.strategies.serviceaccount import ServiceAccountStrategy
 
 __all__ = ["Strategy", "strategy_for"]
 
@@ -63,6 +64,7 @@ _STRATEGIES: tuple[Strategy, ...] = (
     ComponentStatusStrategy(resources.COMPONENTSTATUSES),
     HorizontalPodAutoscalerStrategy(resources.HORIZONTALPODAUTOSCALERS),
     ReplicationControllerStrategy(resources.REPLICATIONCONTROLLERS),
+    ServiceAccountStrategy(resources.SERVICEACCOUNTS),
 )
 
 # Keyed by plural, the resource's identity in storage (/registry/<plural>/...).
