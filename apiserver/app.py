@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import resources
 from apiserver import discovery, errors, metrics, openapi
 from apiserver.auth import authorizer
-from apiserver.auth.authenticator import RequestAuthenticator
+from apiserver.auth import chain as authn_chain
 from apiserver.auth.middleware import AuthMiddleware
 from apiserver.autoscaling_v1 import AutoscalingV1Middleware
 from apiserver.compaction import compact_forever
@@ -180,7 +180,7 @@ def create_app(config: Config) -> FastAPI:
     repair = Repair(storage, allocations, event_recorder(
         lambda namespace, event: registry.create(resources.EVENTS, namespace, event)))
     kubernetes_service = KubernetesService(
-        registry, first_service_ip(config.service_cluster_ip_range), config.port,
+        registry, first_service_ip(config.service_cluster_ip_range), config.api_port,
         config.advertise_address or host_address())
 
     @contextlib.asynccontextmanager
@@ -216,7 +216,7 @@ def create_app(config: Config) -> FastAPI:
     app.state.bootstrapped = False
     app.state.open_watches = 0
     app.state.bookmark_interval = config.bookmark_interval
-    app.state.authenticator = RequestAuthenticator(anonymous=config.anonymous_auth)
+    app.state.authenticator = authn_chain.build(config, caches)
     app.state.authorizer = authorizer.build(config.authorization_modes, app.state)
     _install_error_handlers(app)
     _include_routes(app)

@@ -25,3 +25,23 @@ class Config:
     # --authorization-mode, in order (apiserver.auth.authorizer.MODES)
     authorization_modes: list[str] = field(default_factory=lambda: ["AlwaysAllow"])
     anonymous_auth: bool = False  # unauthenticated requests: system:anonymous, else 401
+    # Secure serving (kube-apiserver's flags): HTTPS on secure_port when tls_cert_file is
+    # set; client certificates verified against client_ca_file when presented.
+    secure_port: int = 6443
+    insecure_bind_address: str | None = None  # the plain port's address; None: bind_address
+    tls_cert_file: str | None = None
+    tls_private_key_file: str | None = None
+    client_ca_file: str | None = None
+    tls_min_version: str = "VersionTLS12"  # or VersionTLS13
+    healthz_port: int = 0  # plain HTTP on 127.0.0.1 for /livez /readyz /healthz only; 0: off
+    token_auth_file: str | None = None  # static tokens: CSV token,user,uid,"group1,group2"
+    enable_bootstrap_token_auth: bool = False  # kube-system bootstrap-token-<id> Secrets
+
+    @property
+    def serves_tls(self) -> bool:
+        return bool(self.tls_cert_file)
+
+    @property
+    def api_port(self) -> int:
+        """The port clients (and the ``kubernetes`` Service) reach the API on."""
+        return self.secure_port if self.serves_tls else self.port

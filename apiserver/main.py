@@ -8,13 +8,14 @@ import contextlib
 import gc
 import logging
 import os
+import ssl
 import sys
 from types import FrameType
 
 import uvicorn
 
+from apiserver import serving
 from apiserver.config import Config
-from apiserver.websocket import WebSocketProtocol
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -54,8 +55,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
                         "Node, RBAC")
     p.add_argument("--anonymous-auth", default="false", choices=["true", "false"],
                    help="requests without credentials are system:anonymous (else 401)")
+    _add_serving_flags(p)
     a = p.parse_args(argv)
     _check_service_flags(p, a)
+    _check_serving_flags(p, a)
     return Config(etcd_servers=a.etcd_servers, bind_address=a.bind_address, port=a.port,
                   compaction_interval=a.compaction_interval, log_level=a.log_level,
                   watch_cache_capacity=a.watch_cache_capacity, watcher_queue=a.watcher_queue,
@@ -67,7 +70,50 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   endpoint_reconcile_interval=a.endpoint_reconcile_interval,
                   authorization_modes=[m.strip() for m in a.authorization_mode.split(",")
                                        if m.strip()],
-                  anonymous_auth=a.anonymous_auth == "true")
+                  anonymous_auth=a.anonymous_auth == "true",
+                  secure_port=a.secure_port, insecure_bind_address=a.insecure_bind_address,
+                  tls_cert_file=a.tls_cert_file, tls_private_key_file=a.tls_private_key_file,
+                  client_ca_file=a.client_ca_file, tls_min_version=a.tls_min_version,
+                  healthz_port=a.healthz_port, token_auth_file=a.token_auth_file,
+                  enable_bootstrap_token_auth=a.enable_bootstrap_token_auth == "true")
+
+
+def _add_serving_flags(p: argparse.ArgumentParser) -> None:
+    """kube-apiserver's secure serving and authentication flags (apiserver.serving)."""
+    p.add_argument("--secure-port", type=int, default=6443,
+                   help="the HTTPS port, served when --tls-cert-file is given "
+                        "(on --bind-address)")
+    p.add_argument("--insecure-bind-address", default=None,
+                   help="the address of the plain-HTTP --port (default: --bind-address)")
+    p.add_argument("--tls-cert-file", default=None, help="the serving certificate (PEM)")
+    p.add_argument("--tls-private-key-file", default=None, help="its private key (PEM)")
+    p.add_argument("--client-ca-file", default=None,
+                   help="CA bundle verifying client certificates; a verified certificate "
+                        "authenticates its CN as the user, its Os as the groups")
+    p.add_argument("--tls-min-version", default="VersionTLS12",
+                   choices=["VersionTLS12", "VersionTLS13"])
+    p.add_argument("--healthz-port", type=int, default=0,
+                   help="plain HTTP on 127.0.0.1 serving only /livez /readyz /healthz "
+                        "(0 disables)")
+    p.add_argument("--token-auth-file", default=None,
+                   help="static bearer tokens: CSV lines token,user,uid[,\"group1,group2\"]")
+    p.add_argument("--enable-bootstrap-token-auth", nargs="?", const="true", default="false",
+                   choices=["true", "false"],
+                   help="bootstrap tokens (kube-system Secrets of type "
+                        "bootstrap.kubernetes.io/token) authenticate")
+
+
+def _check_serving_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    if a.tls_cert_file and not a.tls_private_key_file:
+        p.error("--tls-private-key-file is required with --tls-cert-file")
+    if a.tls_private_key_file and not a.tls_cert_file:
+        p.error("--tls-cert-file is required with --tls-private-key-file")
+    if a.port == 0 and not a.tls_cert_file:
+        p.error("--port 0 disables plain HTTP: --tls-cert-file is then required")
+    for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file"):
+        path = getattr(a, flag)
+        if path and not os.path.isfile(path):
+            p.error(f"--{flag.replace('_', '-')}: no such file: {path}")
 
 
 def _check_service_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
@@ -94,7 +140,7 @@ def _check_service_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> N
             p.error(f"--advertise-address: not an IPv4 address: {a.advertise_address}")
 
 
-class _Server(uvicorn.Server):
+class _Server(serving.ListeningServer):
     """uvicorn's server, polling once a second instead of ten times.
 
     uvicorn's main loop wakes every 0.1 s to look for a shutdown request and to refresh
@@ -124,6 +170,21 @@ class _Server(uvicorn.Server):
             # the loop's self-pipe.
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 self._loop.call_soon_threadsafe(self._wake.set)
+
+
+def _listeners(config: Config) -> list[serving.Listener]:
+    out = []
+    if config.port:
+        out.append(serving.Listener(config.insecure_bind_address or config.bind_address,
+                                    config.port))
+    if config.serves_tls:
+        assert config.tls_private_key_file
+        out.append(serving.Listener(config.bind_address, config.secure_port, serving.ssl_context(
+            config.tls_cert_file or "", config.tls_private_key_file, config.client_ca_file,
+            config.tls_min_version)))
+    if config.healthz_port:
+        out.append(serving.Listener("127.0.0.1", config.healthz_port, health_only=True))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,12 +217,16 @@ def main(argv: list[str] | None = None) -> None:
         # pods/exec is a WebSocket (kubectl's v5.channel.k8s.io); the sans-I/O
         # implementation supports refusing an upgrade with a Status body.
         # (apiserver/websocket.py: with the subprotocol names kubectl port-forward sends)
-        ws=WebSocketProtocol,
+        ws=serving.TLSWebSocketProtocol,
         # No server pings: an exec whose command does not read its stdin stops the
         # client's frames (pongs included) behind the stdin it sends, and a ping timeout
         # would cut a healthy stream. kubectl sends its own heartbeat.
         ws_ping_interval=None,
         timeout_graceful_shutdown=2, lifespan="on"))
+    try:
+        server.listeners = _listeners(config)
+    except (OSError, ssl.SSLError) as e:  # an unreadable or mismatched key/certificate
+        sys.exit(f"minik8s-apiserver: TLS: {e}")
     server.run()
     if not server.started:
         sys.exit(3)  # as uvicorn.run: the server failed to start (e.g. port in use)

@@ -16,6 +16,7 @@ import pytest
 from client.rest import AsyncClient
 from testing import kubectl as kubectl_cli
 from testing.apiclient import Api
+from testing.secure import SecureApiServer
 from testing.support import ApiServer, Etcd
 
 
@@ -88,6 +89,24 @@ def private_apiserver() -> Iterator[ApiServer]:
     cluster-wide actors, which would otherwise act on the objects other tests left behind."""
     e = Etcd().start()
     s = ApiServer(e.url)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+        e.stop()
+
+
+@pytest.fixture(scope="module")
+def secure_apiserver(request: pytest.FixtureRequest) -> Iterator[SecureApiServer]:
+    """A private etcd + an API server over TLS (testing.secure: client certificates, static
+    tokens, a plain-HTTP superuser port for setup). The module's ``AUTHORIZATION_MODE``
+    (default AlwaysAllow) and ``SECURE_APISERVER_ARGS`` (extra flags) configure it."""
+    e = Etcd().start()
+    s = SecureApiServer(e.url,
+                        authorization_mode=getattr(request.module, "AUTHORIZATION_MODE",
+                                                   "AlwaysAllow"),
+                        extra_args=list(getattr(request.module, "SECURE_APISERVER_ARGS", ())))
     try:
         s.start()
         yield s

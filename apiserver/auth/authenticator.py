@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
+from apiserver.auth.tokencache import TokenCache
 from apiserver.auth.user import ANONYMOUS_USER, INSECURE, UserInfo, with_authenticated
 
 # A token authenticator: the user a token names, None when the token is not of its kind
@@ -65,6 +66,7 @@ class RequestAuthenticator:
         self.certs = certs
         self.tokens = list(tokens)
         self.anonymous = anonymous
+        self.token_cache = TokenCache()  # successes, 10 s: a bearer request is a dict lookup
 
     def add_token_authenticator(self, t: TokenAuthenticator) -> None:
         self.tokens.append(t)
@@ -82,9 +84,14 @@ class RequestAuthenticator:
                     return with_authenticated(u)
         token = bearer_token(scope)
         if token is not None:
+            cached = self.token_cache.get(token)
+            if cached is not None:
+                return cached
             for t in self.tokens:
                 u = await t(token)
                 if u is not None:
-                    return with_authenticated(u)
+                    u = with_authenticated(u)
+                    self.token_cache.put(token, u)
+                    return u
             raise Unauthorized()
         return ANONYMOUS_USER if self.anonymous else None

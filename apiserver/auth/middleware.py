@@ -26,6 +26,7 @@ from apiserver.auth.user import (
     ALL_AUTHENTICATED,
     ALL_UNAUTHENTICATED,
     ANONYMOUS,
+    ANONYMOUS_USER,
     INSECURE,
     UserInfo,
     service_account_groups,
@@ -33,6 +34,8 @@ from apiserver.auth.user import (
 )
 
 SCOPE_KEY = "minik8s.user"
+# Served as system:anonymous (then authorized) even with --anonymous-auth=false.
+ANONYMOUS_ENDPOINTS = frozenset(("/livez", "/readyz", "/healthz", "/version"))
 
 _UNAUTHORIZED = orjson.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
                               "status": "Failure", "message": "Unauthorized",
@@ -146,7 +149,12 @@ class AuthMiddleware:
         try:
             user = await authn.authenticate(scope)
         except Unauthorized:
-            user = None
+            await _respond(scope, receive, send, 401, _UNAUTHORIZED)
+            return
+        if user is None and scope["path"] in ANONYMOUS_ENDPOINTS:
+            # AnonymousAuthConfigurableEndpoints: health and version stay answerable
+            # without credentials when anonymous authentication is off.
+            user = ANONYMOUS_USER
         if user is None:
             await _respond(scope, receive, send, 401, _UNAUTHORIZED)
             return
