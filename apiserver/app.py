@@ -23,7 +23,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import resources
-from apiserver import discovery, errors, metrics, openapi
+from apiserver import admission_plugins, discovery, errors, metrics, openapi
+from apiserver.admission_plugins import basic as _basic_admission  # noqa: F401 (registers)
 from apiserver.auth import authorizer
 from apiserver.auth import chain as authn_chain
 from apiserver.auth.middleware import AuthMiddleware
@@ -218,6 +219,9 @@ def create_app(config: Config) -> FastAPI:
     app.state.bookmark_interval = config.bookmark_interval
     app.state.authenticator = authn_chain.build(config, caches)
     app.state.authorizer = authorizer.build(config.authorization_modes, app.state)
+    # The admission chain (unknown plugin names: ValueError, the server does not start).
+    app.state.admission = registry.admission = admission_plugins.build(
+        config.enable_admission_plugins, config.disable_admission_plugins, app.state)
     _install_error_handlers(app)
     _include_routes(app)
     _install_middlewares(app)

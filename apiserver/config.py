@@ -25,6 +25,10 @@ class Config:
     # --authorization-mode, in order (apiserver.auth.authorizer.MODES)
     authorization_modes: list[str] = field(default_factory=lambda: ["AlwaysAllow"])
     anonymous_auth: bool = False  # unauthenticated requests: system:anonymous, else 401
+    # --enable-admission-plugins / --disable-admission-plugins: added to / taken from
+    # the default-on plugins (apiserver.admission_plugins), run in Kubernetes' order
+    enable_admission_plugins: list[str] = field(default_factory=list)
+    disable_admission_plugins: list[str] = field(default_factory=list)
     # Secure serving (kube-apiserver's flags): HTTPS on secure_port when tls_cert_file is
     # set; client certificates verified against client_ca_file when presented.
     secure_port: int = 6443

@@ -55,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
                         "Node, RBAC")
     p.add_argument("--anonymous-auth", default="false", choices=["true", "false"],
                    help="requests without credentials are system:anonymous (else 401)")
+    p.add_argument("--enable-admission-plugins", default="",
+                   help="comma-separated admission plugins to run besides the default ones "
+                        "(they run in Kubernetes' order whatever the order here)")
+    p.add_argument("--disable-admission-plugins", default="",
+                   help="comma-separated admission plugins not to run, default ones included")
     _add_serving_flags(p)
     a = p.parse_args(argv)
     _check_service_flags(p, a)
@@ -70,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   endpoint_reconcile_interval=a.endpoint_reconcile_interval,
                   authorization_modes=[m.strip() for m in a.authorization_mode.split(",")
                                        if m.strip()],
+                  enable_admission_plugins=_names(a.enable_admission_plugins),
+                  disable_admission_plugins=_names(a.disable_admission_plugins),
                   anonymous_auth=a.anonymous_auth == "true",
                   secure_port=a.secure_port, insecure_bind_address=a.insecure_bind_address,
                   tls_cert_file=a.tls_cert_file, tls_private_key_file=a.tls_private_key_file,
@@ -114,6 +121,10 @@ def _check_serving_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> N
         path = getattr(a, flag)
         if path and not os.path.isfile(path):
             p.error(f"--{flag.replace('_', '-')}: no such file: {path}")
+
+
+def _names(flag: str) -> list[str]:
+    return [n.strip() for n in flag.split(",") if n.strip()]
 
 
 def _check_service_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:

@@ -23,6 +23,8 @@ import orjson
 from api.resources import ResourceInfo
 from api.timeutil import format_time, now
 from apiserver import errors
+from apiserver.admission_plugins import CONNECT, CREATE, DELETE, UPDATE, AdmissionRequest, Chain
+from apiserver.auth import context
 from apiserver.storage import (
     CompactedError,
     ConflictError,
@@ -243,6 +245,9 @@ class Registry:
         # waits for the cache to reach it, which makes it as fresh as an etcd read
         # (this server is the only writer).
         self.last_write: dict[str, int] = defaultdict(int)
+        # The admission chain (apiserver.admission_plugins), set by the app from
+        # --enable-admission-plugins; empty: no plugin, nothing to do.
+        self.admission = Chain()
 
     # ---- helpers -----------------------------------------------------------------
 
@@ -289,6 +294,39 @@ class Registry:
             raise errors.forbidden(
                 info, name, f"unable to create new content in namespace {namespace} "
                             f"because it is being terminated")
+
+    # ---- admission (apiserver.admission_plugins) ------------------------------------
+
+    def _admission_request(self, operation: str, info: ResourceInfo, namespace: str | None,
+                           name: str, subresource: str | None, obj: JSONDict | None,
+                           old: JSONDict | None, dry_run: bool, options: Any = None
+                           ) -> AdmissionRequest:
+        return AdmissionRequest(operation, info, namespace, name, subresource, obj, old,
+                                context.user(), dry_run, options)
+
+    def _admit_update(self, req: AdmissionRequest, new: JSONDict) -> JSONDict:
+        """Mutating plugins on an update; a change they make is validated again (the
+        strategy validated the object before them)."""
+        if not self.admission.mutating_for(req.operation, req.info, req.subresource):
+            return new
+        before = orjson.dumps(new)
+        self.admission.admit(req)
+        out = req.obj if req.obj is not None else new
+        if orjson.dumps(out) != before:
+            assert req.old is not None
+            strategy_for(req.info).validate(out, req.old)
+        return out
+
+    async def connect(self, info: ResourceInfo, namespace: str | None, name: str,
+                      subresource: str, options: Any = None) -> None:
+        """CONNECT admission of a stream or proxy subresource (exec, attach,
+        portforward, proxy) before it is opened; ``options``: the request's query."""
+        if not self.admission.wants(CONNECT, info, subresource):
+            return
+        req = self._admission_request(CONNECT, info, namespace, name, subresource, None,
+                                      None, False, options)
+        self.admission.admit(req)
+        await self.admission.validate(req)
 
     # ---- read ----------------------------------------------------------------------
 
@@ -398,8 +436,8 @@ class Registry:
 
     # ---- create --------------------------------------------------------------------
 
-    def _prepare_create(self, info: ResourceInfo, namespace: str | None, body: JSONDict
-                        ) -> JSONDict:
+    def _prepare_create(self, info: ResourceInfo, namespace: str | None, body: JSONDict,
+                        dry_run: bool = False, admit: bool = True) -> JSONDict:
         _check_body_kind(info, body)
         obj = dict(body)
         obj["kind"] = info.kind
@@ -418,24 +456,35 @@ class Registry:
             md["namespace"] = namespace
         else:
             md.pop("namespace", None)
-        if not md.get("name") and isinstance(md.get("generateName"), str) and md["generateName"]:
-            md["name"] = generate_name(md["generateName"])
         s = strategy_for(info)
         s.default(obj)
+        if admit and self.admission.mutating_for(CREATE, info, None):
+            req = self._admission_request(CREATE, info, namespace, str(md.get("name") or ""),
+                                          None, obj, None, dry_run)
+            self.admission.admit(req)
+            if req.obj is not None:
+                obj = req.obj
+                md = meta(obj)
+        # After mutating admission, as BeforeCreate generates it.
+        if not md.get("name") and isinstance(md.get("generateName"), str) and md["generateName"]:
+            md["name"] = generate_name(md["generateName"])
         s.prepare_for_create(obj)
         s.validate(obj)
         return obj
 
     async def create(self, info: ResourceInfo, namespace: str | None, body: JSONDict,
                      dry_run: bool = False) -> Result:
-        obj = self._prepare_create(info, namespace, body)
+        obj = self._prepare_create(info, namespace, body, dry_run)
         md = obj["metadata"]
         await self.check_namespace(info, namespace or "", md["name"])
         hooks = self.hooks.get(info.plural)
         finish = await hooks.begin_create(obj, dry_run) if hooks is not None else None
-        if dry_run:
-            return Result(obj, orjson.dumps(obj))
         try:
+            if self.admission.plugins:
+                await self.admission.validate(self._admission_request(
+                    CREATE, info, namespace, md["name"], None, obj, None, dry_run))
+            if dry_run:
+                return Result(obj, orjson.dumps(obj))
             res = await self._create(info, namespace, body, obj)
         except BaseException:
             if finish is not None:
@@ -476,9 +525,12 @@ class Registry:
     async def guaranteed_update(self, info: ResourceInfo, namespace: str | None, name: str,
                                 mutate: Mutator, precondition_rv: int | None = None,
                                 precondition_uid: str | None = None,
-                                dry_run: bool = False) -> Result:
-        """Read, mutate, compare-and-swap; retried on a lost race unless a
-        resourceVersion precondition was given (then the race is the client's 409)."""
+                                dry_run: bool = False, *, subresource: str | None = None,
+                                operation: str = UPDATE, options: Any = None) -> Result:
+        """Read, mutate, admit, compare-and-swap; retried on a lost race unless a
+        resourceVersion precondition was given (then the race is the client's 409).
+        Admission (``operation`` on ``subresource``: pods/binding is a CREATE) runs on
+        every try, so the object the plugins checked is the one written."""
         key = object_key(info, namespace, name)
         should_delete_now = strategy_for(info).should_delete_now
         hooks = self.hooks.get(info.plural)
@@ -501,10 +553,22 @@ class Registry:
                                 f"{(cur.obj.get('metadata') or {}).get('uid')}")
             old = deep_copy(cur.obj)
             new = mutate(old)
+            req = None
+            if self.admission.plugins and self.admission.wants(operation, info, subresource):
+                req = self._admission_request(operation, info, namespace, name, subresource,
+                                              new, cur.obj, dry_run, options)
+                new = self._admit_update(req, new)
             delete = should_delete_now(new)
             finish = None
             if hooks is not None and not delete:
                 finish = await hooks.begin_update(new, cur.obj, dry_run)
+            if req is not None:
+                try:
+                    await self.admission.validate(req)
+                except BaseException:
+                    if finish is not None:
+                        await finish(False)
+                    raise
             if dry_run:
                 # Everything a real write would do, except the write (?dryRun=All).
                 return Result(new, orjson.dumps(new), deleted=delete)
@@ -635,7 +699,7 @@ class Registry:
             return new
 
         return await self.guaranteed_update(info, namespace, name, mutate, rv,
-                                            dry_run=dry_run)
+                                            dry_run=dry_run, subresource="status")
 
     async def patch(self, info: ResourceInfo, namespace: str | None, name: str,
                     content_type: str, patch_body: bytes, subresource: str | None = None,
@@ -662,7 +726,8 @@ class Registry:
                 return new
             return self._finish_update(info, namespace, name, patched, old)
 
-        return await self.guaranteed_update(info, namespace, name, mutate, dry_run=dry_run)
+        return await self.guaranteed_update(info, namespace, name, mutate, dry_run=dry_run,
+                                            subresource=subresource)
 
     # ---- delete --------------------------------------------------------------------
 
@@ -697,6 +762,11 @@ class Registry:
             s.prepare_for_delete(new)
 
             pending = bool(finalizers) or grace > 0 or s.holds_deletion(new)
+            if self.admission.plugins and self.admission.wants(DELETE, info, None):
+                req = self._admission_request(DELETE, info, namespace, name, None, None,
+                                              cur.obj, opts.dry_run, opts)
+                self.admission.admit(req)
+                await self.admission.validate(req)
             if opts.dry_run:
                 return Result(new, orjson.dumps(new), deleted=not pending)
             try:
@@ -741,9 +811,10 @@ class Registry:
     # ---- bootstrap -------------------------------------------------------------------
 
     async def ensure_exists(self, info: ResourceInfo, bodies: list[JSONDict]) -> None:
-        """Create each object unless one of its name exists (the bootstrap objects)."""
+        """Create each object unless one of its name exists (the bootstrap objects,
+        written by the server itself before it is ready: not through admission)."""
         for body in bodies:
-            obj = self._prepare_create(info, None, body)
+            obj = self._prepare_create(info, None, body, admit=False)
             try:
                 rev = await self.storage.create(
                     object_key(info, None, obj["metadata"]["name"]), orjson.dumps(obj))

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from api import resources
 from apiserver import errors
 from apiserver.registry import Registry
 from apiserver.routes import streams
@@ -25,6 +26,7 @@ async def _target(reg: Registry, namespace: str, name: str, q: QueryParams
                   ) -> tuple[str, list[tuple[str, str]]]:
     if not any(streams.is_true(q.get(k)) for k in ("stdin", "stdout", "stderr")):
         raise errors.bad_request("you must specify at least one of stdin, stdout, stderr")
+    await reg.connect(resources.PODS, namespace, name, "attach", q)
     base, container = await container_target(reg, namespace, name, q.get("container"),
                                              "attach")
     params = [(k, v) for k in _PASS for v in q.getlist(k)]

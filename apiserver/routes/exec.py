@@ -74,6 +74,7 @@ async def _target(reg: Registry, namespace: str, name: str,
         raise errors.bad_request("you must specify at least 1 command")
     if not any(streams.is_true(query.get(k)) for k in ("stdin", "stdout", "stderr")):
         raise errors.bad_request("you must specify at least one of stdin, stdout, stderr")
+    await reg.connect(resources.PODS, namespace, name, "exec", query)
     base, container = await container_target(reg, namespace, name, query.get("container"),
                                              "exec")
     params = [(k, v) for k in _PASS for v in query.getlist(k)]

@@ -27,6 +27,7 @@ SUPPORTED = (pf.TUNNELING_PROTOCOL,)
 
 
 async def _target(reg: Registry, namespace: str, name: str) -> str:
+    await reg.connect(resources.PODS, namespace, name, "portforward")
     pod = (await reg.get(resources.PODS, namespace, name)).obj
     node_name = (pod.get("spec") or {}).get("nodeName")
     if not node_name:

@@ -260,6 +260,7 @@ async def dispatch(request: Request, info: ResourceInfo, namespace: str | None) 
     # The ID and the path decoded, as the route's path parameters are.
     _, id_, rest = _split_path(request.url.path, info)
     reg: Registry = request.app.state.registry
+    await reg.connect(info, namespace, id_, "proxy", request.query_params)
     if info is resources.PODS:
         scheme, host = await pod_location(reg, namespace or "", id_)
     elif info is resources.SERVICES:

@@ -125,7 +125,8 @@ async def bind(request: Request, info: ResourceInfo, namespace: str | None,
         status["conditions"] = conds
         return old
 
-    await registry_of(request).guaranteed_update(info, namespace, name, mutate)
+    await registry_of(request).guaranteed_update(info, namespace, name, mutate,
+                                                 subresource="binding", operation="CREATE")
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
                           "status": "Success", "code": 201}, 201)
 
@@ -216,7 +217,8 @@ async def update_scale(request: Request, info: ResourceInfo, namespace: str | No
 
     # A Scale's resourceVersion is checked inside mutate, against the object read.
     res = await reg.guaranteed_update(info, namespace, name, mutate,
-                                      dry_run=bool(request.query_params.getlist("dryRun")))
+                                      dry_run=bool(request.query_params.getlist("dryRun")),
+                                      subresource="scale")
     return json_response(orjson.dumps(to_scale(res.obj, _plain_selector(info))))
 
 
@@ -235,5 +237,6 @@ async def finalize(request: Request, info: ResourceInfo, name: str) -> Response:
         new["spec"] = {**(old.get("spec") or {}), "finalizers": [str(f) for f in finalizers]}
         return new
 
-    res = await registry_of(request).guaranteed_update(info, None, name, mutate)
+    res = await registry_of(request).guaranteed_update(info, None, name, mutate,
+                                                       subresource="finalize")
     return json_response(res.raw)
