@@ -70,6 +70,9 @@ _SUPPORTED: dict[str, set[str]] = {
     "Job": _META | {"status.successful"},
     "CronJob": set(_META),
     "ServiceAccount": set(_META),
+    # pkg/registry/core/secret/strategy.go SelectableFields; configmaps: metadata only.
+    "Secret": _META | {"type"},
+    "ConfigMap": set(_META),
 }
 
 # Fields whose value is not simply the string at that path.

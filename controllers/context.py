@@ -42,6 +42,11 @@ class Options:
     # syncJobBatchPeriod: pod events and status-only updates of a Job wait this long, so
     # that a burst of them makes one sync
     job_sync_batch_period: float = 1.0
+    # --root-ca-file (the kube-root-ca.crt ConfigMaps, ca.crt of token Secrets) and
+    # --service-account-private-key-file (signs legacy token Secrets); "" leaves the
+    # controllers that need them off
+    root_ca_file: str = ""
+    service_account_private_key_file: str = ""
     workers: dict[str, int] = field(default_factory=dict)
 
 

@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job-sync-batch-period", type=duration_flag, default=1.0, metavar="D",
                    help="pod events of a Job wait this long so that a burst makes one sync "
                         "(Kubernetes' syncJobBatchPeriod)")
+    p.add_argument("--root-ca-file", default="", metavar="FILE",
+                   help="the cluster CA (PEM), published as ca.crt in each namespace's "
+                        "kube-root-ca.crt ConfigMap and in legacy token Secrets")
+    p.add_argument("--service-account-private-key-file", default="", metavar="FILE",
+                   help="RSA private key (PEM) signing legacy ServiceAccount token Secrets "
+                        "(the serviceaccount-token controller is off without it)")
     p.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
                    help="serve /healthz and Prometheus /metrics here (0: off)")
     p.add_argument("--metrics-address", default="0.0.0.0", metavar="ADDR")
@@ -111,6 +117,8 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
         max_endpoints_per_slice=args.max_endpoints_per_slice,
         job_pod_failure_backoff=args.job_pod_failure_backoff,
         job_sync_batch_period=args.job_sync_batch_period,
+        root_ca_file=args.root_ca_file,
+        service_account_private_key_file=args.service_account_private_key_file,
         horizontal_pod_autoscaler_sync_period=args.horizontal_pod_autoscaler_sync_period,
         horizontal_pod_autoscaler_downscale_stabilization=(
             args.horizontal_pod_autoscaler_downscale_stabilization),

@@ -26,6 +26,11 @@ from controllers.nodelifecycle import NodeLifecycleController
 from controllers.podautoscaler import HorizontalPodAutoscalerController
 from controllers.replicaset import ReplicaSetController
 from controllers.replication import ReplicationManager
+from controllers.serviceaccounts import (
+    RootCACertPublisher,
+    ServiceAccountsController,
+    TokensController,
+)
 from controllers.ttlafterfinished import TTLAfterFinishedController
 
 log = logging.getLogger(__name__)
@@ -52,6 +57,9 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "daemonset": DaemonSetsController,
     "cronjob": CronJobController,
     "ttl-after-finished": TTLAfterFinishedController,
+    "serviceaccount": ServiceAccountsController,
+    "serviceaccount-token": TokensController,
+    "root-ca-cert-publisher": RootCACertPublisher,
 }
 
 

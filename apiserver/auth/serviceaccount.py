@@ -31,7 +31,6 @@ from api import serviceaccount as sat
 from api.resources import ResourceInfo
 from apiserver.auth.authenticator import Unauthorized
 from apiserver.auth.user import UserInfo, service_account_groups
-from apiserver.registry import object_key
 from apiserver.watchcache import WatchCache
 
 log = logging.getLogger("apiserver.auth.serviceaccount")
@@ -183,7 +182,9 @@ class ServiceAccountAuthenticator:
         cache = self.caches.get(info.plural)
         if cache is None:
             return None
-        co = cache.get(object_key(info, namespace, name))
+        key = f"/registry/{info.plural}/{namespace}/{name}" if info.namespaced \
+            else f"/registry/{info.plural}/{name}"  # registry.object_key
+        co = cache.get(key)
         return co.obj if co is not None else None
 
     def _check(self, info: ResourceInfo, namespace: str | None, ref: sat.Ref) -> dict[str, Any]:

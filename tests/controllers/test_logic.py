@@ -289,11 +289,13 @@ def test_controllers_flag_and_durations() -> None:
                                         "garbagecollector", "namespace", "nodelifecycle",
                                         "endpoints", "endpointslice", "horizontalpodautoscaling",
                                         "job", "daemonset", "cronjob",
-                                        "ttl-after-finished"]
+                                        "ttl-after-finished", "serviceaccount",
+                                        "serviceaccount-token", "root-ca-cert-publisher"]
     assert enabled_controllers("*,-nodelifecycle,-namespace") == [
         "deployment", "replicaset", "replicationcontroller", "garbagecollector", "endpoints",
         "endpointslice", "horizontalpodautoscaling", "job", "daemonset", "cronjob",
-        "ttl-after-finished"]
+        "ttl-after-finished", "serviceaccount", "serviceaccount-token",
+        "root-ca-cert-publisher"]
     assert enabled_controllers("replicaset") == ["replicaset"]
     with pytest.raises(ControllersFlagError):
         enabled_controllers("*,-nosuch")
