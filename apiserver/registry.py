@@ -23,8 +23,6 @@ import orjson
 from api.resources import ResourceInfo
 from api.timeutil import format_time, now
 from apiserver import errors
-from apiserver.admission_plugins import CONNECT, CREATE, DELETE, UPDATE, AdmissionRequest, Chain
-from apiserver.auth import context
 from apiserver.storage import (
     CompactedError,
     ConflictError,
@@ -43,6 +41,39 @@ JSONDict = dict[str, Any]
 Mutator = Callable[[JSONDict], JSONDict]
 Predicate = Callable[[JSONDict], bool]
 Finish = Callable[[bool], Awaitable[None]]
+
+
+class AdmissionRequest(Protocol):
+    """What the registry reads of an admission request (admission_plugins.AdmissionRequest)."""
+
+    operation: str
+    info: ResourceInfo
+    subresource: str | None
+    obj: JSONDict | None
+    old: JSONDict | None
+
+
+class Admission(Protocol):
+    """The admission chain as the registry runs it (``apiserver.admission_plugins.Chain``,
+    which imports this module, not the other way round): ``wants`` / ``mutating_for`` say
+    whether any plugin handles such a request, ``request`` builds one (with the requesting
+    user), ``admit`` runs the mutating plugins, ``validate`` the validating ones."""
+
+    def wants(self, operation: str, info: ResourceInfo, subresource: str | None) -> bool: ...
+
+    def mutating_for(self, operation: str, info: ResourceInfo,
+                     subresource: str | None) -> bool: ...
+
+    def request(self, operation: str, info: ResourceInfo, namespace: str | None, name: str,
+                subresource: str | None, obj: JSONDict | None, old: JSONDict | None,
+                dry_run: bool, options: Any = None) -> AdmissionRequest: ...
+
+    def admit(self, req: Any) -> None: ...
+
+    async def validate(self, req: Any) -> None: ...
+
+
+CREATE, UPDATE, DELETE, CONNECT = "CREATE", "UPDATE", "DELETE", "CONNECT"
 
 
 class StoreHooks(Protocol):
@@ -246,8 +277,8 @@ class Registry:
         # (this server is the only writer).
         self.last_write: dict[str, int] = defaultdict(int)
         # The admission chain (apiserver.admission_plugins), set by the app from
-        # --enable-admission-plugins; empty: no plugin, nothing to do.
-        self.admission = Chain()
+        # --enable-admission-plugins; None: no admission.
+        self.admission: Admission | None = None
 
     # ---- helpers -----------------------------------------------------------------
 
@@ -297,20 +328,19 @@ class Registry:
 
     # ---- admission (apiserver.admission_plugins) ------------------------------------
 
-    def _admission_request(self, operation: str, info: ResourceInfo, namespace: str | None,
-                           name: str, subresource: str | None, obj: JSONDict | None,
-                           old: JSONDict | None, dry_run: bool, options: Any = None
-                           ) -> AdmissionRequest:
-        return AdmissionRequest(operation, info, namespace, name, subresource, obj, old,
-                                context.user(), dry_run, options)
+    def _admission_for(self, operation: str, info: ResourceInfo,
+                       subresource: str | None) -> Admission | None:
+        """The chain, if any of its plugins handles such a request."""
+        a = self.admission
+        return a if a is not None and a.wants(operation, info, subresource) else None
 
-    def _admit_update(self, req: AdmissionRequest, new: JSONDict) -> JSONDict:
+    def _admit_update(self, a: Admission, req: AdmissionRequest, new: JSONDict) -> JSONDict:
         """Mutating plugins on an update; a change they make is validated again (the
         strategy validated the object before them)."""
-        if not self.admission.mutating_for(req.operation, req.info, req.subresource):
+        if not a.mutating_for(req.operation, req.info, req.subresource):
             return new
         before = orjson.dumps(new)
-        self.admission.admit(req)
+        a.admit(req)
         out = req.obj if req.obj is not None else new
         if orjson.dumps(out) != before:
             assert req.old is not None
@@ -321,12 +351,12 @@ class Registry:
                       subresource: str, options: Any = None) -> None:
         """CONNECT admission of a stream or proxy subresource (exec, attach,
         portforward, proxy) before it is opened; ``options``: the request's query."""
-        if not self.admission.wants(CONNECT, info, subresource):
+        a = self._admission_for(CONNECT, info, subresource)
+        if a is None:
             return
-        req = self._admission_request(CONNECT, info, namespace, name, subresource, None,
-                                      None, False, options)
-        self.admission.admit(req)
-        await self.admission.validate(req)
+        req = a.request(CONNECT, info, namespace, name, subresource, None, None, False, options)
+        a.admit(req)
+        await a.validate(req)
 
     # ---- read ----------------------------------------------------------------------
 
@@ -458,10 +488,11 @@ class Registry:
             md.pop("namespace", None)
         s = strategy_for(info)
         s.default(obj)
-        if admit and self.admission.mutating_for(CREATE, info, None):
-            req = self._admission_request(CREATE, info, namespace, str(md.get("name") or ""),
-                                          None, obj, None, dry_run)
-            self.admission.admit(req)
+        a = self.admission
+        if admit and a is not None and a.mutating_for(CREATE, info, None):
+            req = a.request(CREATE, info, namespace, str(md.get("name") or ""), None, obj, None,
+                            dry_run)
+            a.admit(req)
             if req.obj is not None:
                 obj = req.obj
                 md = meta(obj)
@@ -480,9 +511,10 @@ class Registry:
         hooks = self.hooks.get(info.plural)
         finish = await hooks.begin_create(obj, dry_run) if hooks is not None else None
         try:
-            if self.admission.plugins:
-                await self.admission.validate(self._admission_request(
-                    CREATE, info, namespace, md["name"], None, obj, None, dry_run))
+            a = self._admission_for(CREATE, info, None)
+            if a is not None:
+                await a.validate(a.request(CREATE, info, namespace, md["name"], None, obj, None,
+                                           dry_run))
             if dry_run:
                 return Result(obj, orjson.dumps(obj))
             res = await self._create(info, namespace, body, obj)
@@ -553,18 +585,19 @@ class Registry:
                                 f"{(cur.obj.get('metadata') or {}).get('uid')}")
             old = deep_copy(cur.obj)
             new = mutate(old)
+            a = self._admission_for(operation, info, subresource)
             req = None
-            if self.admission.plugins and self.admission.wants(operation, info, subresource):
-                req = self._admission_request(operation, info, namespace, name, subresource,
-                                              new, cur.obj, dry_run, options)
-                new = self._admit_update(req, new)
+            if a is not None:
+                req = a.request(operation, info, namespace, name, subresource, new, cur.obj,
+                                dry_run, options)
+                new = self._admit_update(a, req, new)
             delete = should_delete_now(new)
             finish = None
             if hooks is not None and not delete:
                 finish = await hooks.begin_update(new, cur.obj, dry_run)
-            if req is not None:
+            if a is not None:
                 try:
-                    await self.admission.validate(req)
+                    await a.validate(req)
                 except BaseException:
                     if finish is not None:
                         await finish(False)
@@ -762,11 +795,12 @@ class Registry:
             s.prepare_for_delete(new)
 
             pending = bool(finalizers) or grace > 0 or s.holds_deletion(new)
-            if self.admission.plugins and self.admission.wants(DELETE, info, None):
-                req = self._admission_request(DELETE, info, namespace, name, None, None,
-                                              cur.obj, opts.dry_run, opts)
-                self.admission.admit(req)
-                await self.admission.validate(req)
+            a = self._admission_for(DELETE, info, None)
+            if a is not None:
+                req = a.request(DELETE, info, namespace, name, None, None, cur.obj, opts.dry_run,
+                                opts)
+                a.admit(req)
+                await a.validate(req)
             if opts.dry_run:
                 return Result(new, orjson.dumps(new), deleted=not pending)
             try:

@@ -27,10 +27,12 @@ from typing import Any, ClassVar
 
 from api.resources import ResourceInfo
 from apiserver import errors
+from apiserver.auth import context
 from apiserver.auth.user import UserInfo
 
 JSONDict = dict[str, Any]
 
+# The operations (the registry names them too: it does not import this package).
 CREATE = "CREATE"
 UPDATE = "UPDATE"
 DELETE = "DELETE"
@@ -181,6 +183,13 @@ class Chain:
     def mutating_for(self, operation: str, info: ResourceInfo,
                      subresource: str | None) -> bool:
         return bool(self.plugins) and bool(self._for(operation, info, subresource)[0])
+
+    def request(self, operation: str, info: ResourceInfo, namespace: str | None, name: str,
+                subresource: str | None, obj: JSONDict | None, old: JSONDict | None,
+                dry_run: bool, options: Any = None) -> AdmissionRequest:
+        """A request by the user being served (``apiserver.auth.context``)."""
+        return AdmissionRequest(operation, info, namespace, name, subresource, obj, old,
+                                context.user(), dry_run, options)
 
     def admit(self, req: AdmissionRequest) -> None:
         for p in self._for(req.operation, req.info, req.subresource)[0]:
