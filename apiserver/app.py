@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import resources
-from apiserver import admission_plugins, discovery, errors, metrics, openapi
+from apiserver import admission_plugins, discovery, errors, kubelets, metrics, openapi
 from apiserver.admission_plugins import basic as _basic_admission  # noqa: F401 (registers)
 from apiserver.auth import authorizer
 from apiserver.auth import chain as authn_chain
@@ -211,6 +211,7 @@ def create_app(config: Config) -> FastAPI:
 
     app = ApiServerApp(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.state.config = config
+    app.state.kubelet_client = kubelets.configure(config)  # apiserver/kubelets.py
     app.state.storage = storage
     app.state.caches = caches
     app.state.registry = registry

@@ -25,6 +25,15 @@ class Config:
     # --authorization-mode, in order (apiserver.auth.authorizer.MODES)
     authorization_modes: list[str] = field(default_factory=lambda: ["AlwaysAllow"])
     anonymous_auth: bool = False  # unauthenticated requests: system:anonymous, else 401
+    # How the API server reaches kubelets (apiserver/kubelets.py): kube-apiserver's
+    # --kubelet-preferred-address-types, --kubelet-client-certificate/-key,
+    # --kubelet-certificate-authority; HTTPS with a client certificate or kubelet_https.
+    kubelet_preferred_address_types: tuple[str, ...] = (
+        "Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
+    kubelet_https: bool = False
+    kubelet_client_certificate: str | None = None
+    kubelet_client_key: str | None = None
+    kubelet_certificate_authority: str | None = None
     # --enable-admission-plugins / --disable-admission-plugins: added to / taken from
     # the default-on plugins (apiserver.admission_plugins), run in Kubernetes' order
     enable_admission_plugins: list[str] = field(default_factory=list)

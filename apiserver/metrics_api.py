@@ -37,7 +37,7 @@ from api import resources
 from api.labels import SelectorError, parse_selector
 from api.quantity import canonical, parse_quantity
 from api.timeutil import parse_time
-from apiserver import errors, tables
+from apiserver import errors, kubelets, tables
 from apiserver.kubelets import kubelet_url
 from apiserver.registry import Registry
 
@@ -88,7 +88,8 @@ async def _fetch(url: str, node: str | None) -> JSONDict | str:
         async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT),
                 cookie_jar=aiohttp.DummyCookieJar()) as s, \
-                s.get(f"{url}/stats/summary", params={"node": node} if node else None) as r:
+                s.get(f"{url}/stats/summary", params={"node": node} if node else None,
+                      ssl=kubelets.current().aiohttp_ssl()) as r:
             body = await r.read()
             if r.status != 200:
                 return f"kubelet {url} answered {r.status}: {body[:200].decode(errors='replace')}"
@@ -190,7 +191,7 @@ async def _summaries(nodes: list[JSONDict]) -> dict[str, tuple[JSONDict | str, J
     out: dict[str, tuple[JSONDict | str, JSONDict | None]] = {}
     for n in nodes:
         name = (n.get("metadata") or {}).get("name") or ""
-        url = kubelet_url(n)
+        url = await kubelet_url(n)
         if url is None:
             out[name] = ("the node reports no kubelet address", None)
         else:

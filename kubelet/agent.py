@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
@@ -18,11 +19,12 @@ from client.events import EventRecorder
 from client.informer import Informer
 from client.rest import AsyncClient
 from client.tasks import cancel_and_wait
+from kubelet.auth import AuthConfig, KubeletAuth
 from kubelet.kubelet import Kubelet, KubeletConfig
 from kubelet.metrics import KubeletMetrics, gauge
 from kubelet.node import NodeAgent
 from kubelet.runtime.base import ContainerRuntime
-from kubelet.server import serve
+from kubelet.server import serve, serve_healthz
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,9 @@ class KubeletAgent:
 
     def __init__(self, server: str | ClientConfig, runtime_factory: Callable[[str], ContainerRuntime],
                  config: KubeletConfig, fake_nodes: int = 0, bind_address: str = "0.0.0.0",
-                 serve_http: bool = True, events: bool = True) -> None:
+                 serve_http: bool = True, events: bool = True, auth: AuthConfig | None = None,
+                 tls: ssl.SSLContext | None = None,
+                 healthz: tuple[str, int] | None = None) -> None:
         self.server = server
         self.config = config
         self.runtime_factory = runtime_factory
@@ -80,6 +84,10 @@ class KubeletAgent:
         self.bind_address = bind_address
         self.serve_http = serve_http
         self.events = events
+        self.auth = auth
+        self.tls = tls
+        self.healthz = healthz
+        self._healthz_runner: web.AppRunner | None = None
         self.client: AsyncClient | None = None
         self.kubelets: dict[str, Kubelet] = {}
         self.node_agents: list[NodeAgent] = []
@@ -150,8 +158,15 @@ class KubeletAgent:
         self._tasks.append(asyncio.create_task(self._mark_synced(), name="informer-sync"))
         if self.serve_http:
             first = next(iter(self.kubelets.values()))
+            client = self.client
+
+            async def post(path: str, body: dict[str, Any]) -> Any:
+                return await client.request("POST", path, json=body)
+            auth = KubeletAuth(self.auth, first.node_name, post) if self.auth else None
             self._runner = await serve(first, self.bind_address, self.config.port, self.metrics,
-                                       self.kubelets)
+                                       self.kubelets, auth=auth, ssl_context=self.tls)
+            if self.healthz is not None:
+                self._healthz_runner = await serve_healthz(*self.healthz)
 
     async def _stagger(self, na: NodeAgent, i: int) -> None:
         offset = 0.0
@@ -177,6 +192,8 @@ class KubeletAgent:
                 await kl.runtime.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._healthz_runner is not None:
+            await self._healthz_runner.cleanup()
         await asyncio.gather(*(r.close() for r in self._recorders), return_exceptions=True)
         if self.client is not None:
             await self.client.close()

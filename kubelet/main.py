@@ -10,10 +10,12 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 
 from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from kubelet.agent import KubeletAgent
+from kubelet.auth import AuthConfig, parse_duration, server_ssl_context
 from kubelet.dns import ClusterDNSSettings, read_host_dns
 from kubelet.kubelet import KubeletConfig
 from kubelet.runtime.base import ContainerRuntime
@@ -62,13 +64,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-cgroup-parent", action="store_true",
                    help="do not put containers under /kubepods/<qos>")
     p.add_argument("--no-http", action="store_true", help="do not serve the log endpoint")
+    # The kubelet API's security (kubelet/auth.py), with the kubelet's flag names/defaults.
+    p.add_argument("--tls-cert-file", default=None,
+                   help="serving certificate: the API is HTTPS (else plain HTTP)")
+    p.add_argument("--tls-private-key-file", default=None)
+    p.add_argument("--client-ca-file", default=None,
+                   help="CA bundle: client certificates it signed authenticate (CN user, "
+                        "O groups)")
+    _bool(p, "--anonymous-auth", True,
+          "requests without credentials are system:anonymous (false: 401)")
+    _bool(p, "--authentication-token-webhook", False,
+          "bearer tokens are checked with a TokenReview to the API server")
+    p.add_argument("--authentication-token-webhook-cache-ttl", default="2m0s")
+    p.add_argument("--authorization-mode", default="AlwaysAllow",
+                   choices=("AlwaysAllow", "Webhook"),
+                   help="Webhook: a SubjectAccessReview per request (cached)")
+    p.add_argument("--authorization-webhook-cache-authorized-ttl", default="5m0s")
+    p.add_argument("--authorization-webhook-cache-unauthorized-ttl", default="30s")
+    p.add_argument("--healthz-port", type=int, default=10248,
+                   help="open /healthz on a port of its own, plain HTTP (0: none)")
+    p.add_argument("--healthz-bind-address", default="127.0.0.1")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
+    if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
+        p.error("--tls-cert-file and --tls-private-key-file go together")
+    try:
+        args.auth = AuthConfig(
+            anonymous=args.anonymous_auth, client_ca=bool(args.client_ca_file),
+            token_webhook=args.authentication_token_webhook,
+            token_ttl=parse_duration(args.authentication_token_webhook_cache_ttl),
+            mode=args.authorization_mode,
+            authorized_ttl=parse_duration(args.authorization_webhook_cache_authorized_ttl),
+            unauthorized_ttl=parse_duration(args.authorization_webhook_cache_unauthorized_ttl))
+    except ValueError as e:
+        p.error(str(e))
     if not args.node_ip:
         args.node_ip = default_node_ip(args.address)
     if args.fake_nodes and args.runtime != "fake":
         args.runtime = "fake"
     return args
+
+
+def _bool(p: argparse.ArgumentParser, flag: str, default: bool, help: str) -> None:
+    """A Go-style boolean flag: ``--flag``, ``--flag=true`` or ``--flag=false``."""
+    p.add_argument(flag, nargs="?", const="true", default=str(default).lower(),
+                   type=lambda v: v.lower() in ("true", "1", "t"), help=help)
 
 
 # Interfaces that belong to containers, not to the host's own network.
@@ -140,7 +180,16 @@ def build_agent(args: argparse.Namespace) -> KubeletAgent:
     return KubeletAgent(config_from_flags(args.server, args.kubeconfig, "minik8s-kubelet"),
                         runtime_factory, config,
                         fake_nodes=args.fake_nodes, bind_address=args.address,
-                        serve_http=not args.no_http)
+                        serve_http=not args.no_http, auth=args.auth, tls=_tls(args),
+                        healthz=(args.healthz_bind_address, args.healthz_port)
+                        if args.healthz_port and not args.no_http else None)
+
+def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.tls_cert_file:
+        return None
+    return server_ssl_context(args.tls_cert_file, args.tls_private_key_file,
+                              args.client_ca_file)
+
 
 
 async def run(args: argparse.Namespace) -> None:

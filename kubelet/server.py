@@ -1,6 +1,10 @@
 """The kubelet's HTTP endpoint: container logs and exec (which the API server proxies), health,
 and the Summary API (``/stats/summary``, kubelet/stats.py) the metrics API reads.
 
+With ``--tls-cert-file``/``--tls-private-key-file`` it is HTTPS, and kubelet/auth.py decides
+who may use it (x509 client certificates, bearer tokens through TokenReview, authorization
+through SubjectAccessReview); /healthz is also served, open, on a loopback port of its own.
+
 ``GET /containerLogs/{namespace}/{pod}/{container}`` takes Kubernetes' query
 parameters ``follow``, ``tailLines``, ``timestamps`` and ``previous``; the logs
 stream as they are read from the runtime, so ``follow`` works end to end.
@@ -10,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from kubelet.auth import KubeletAuth
 from kubelet.exec_stream import serve_attach, serve_exec
 from kubelet.kubelet import Kubelet
 from kubelet.metrics import KubeletMetrics
@@ -54,12 +60,15 @@ async def find_container(kl: Kubelet, namespace: str, pod: str, container: str,
     return mine[0]
 
 
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
 def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None,
-             kubelets: Mapping[str, Kubelet] | None = None) -> web.Application:
+             kubelets: Mapping[str, Kubelet] | None = None,
+             auth: KubeletAuth | None = None) -> web.Application:
     """The endpoints of ``kl``; ``kubelets`` (hollow nodes sharing this port) are reachable
-    for /stats/summary as ``?node=NAME``."""
-    async def healthz(request: web.Request) -> web.Response:
-        return web.Response(text="ok")
+    for /stats/summary as ``?node=NAME``. ``auth`` (kubelet/auth.py) filters every request."""
 
     async def container_logs(request: web.Request) -> web.StreamResponse:
         ns = request.match_info["namespace"]
@@ -139,7 +148,8 @@ def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None,
             return web.Response(status=500, text=f"Internal Error: failed to get node info: {exc}")
         return web.json_response(body)
 
-    app = web.Application()
+    app = web.Application(middlewares=[auth.middleware()] if auth is not None
+                          and auth.config.enabled else [])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/pods", pods)
@@ -155,9 +165,27 @@ def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None,
 
 
 async def serve(kl: Kubelet, host: str, port: int, metrics: KubeletMetrics | None = None,
-                kubelets: Mapping[str, Kubelet] | None = None) -> web.AppRunner:
-    runner = web.AppRunner(make_app(kl, metrics, kubelets), access_log=None)
+                kubelets: Mapping[str, Kubelet] | None = None, auth: KubeletAuth | None = None,
+                ssl_context: ssl.SSLContext | None = None) -> web.AppRunner:
+    """The kubelet API on ``host:port``: HTTPS with ``ssl_context``, else plain HTTP."""
+    runner = web.AppRunner(make_app(kl, metrics, kubelets, auth), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
+    return runner
+
+
+async def serve_healthz(host: str, port: int) -> web.AppRunner | None:
+    """/healthz alone, plain HTTP, open (the kubelet's --healthz-port, 127.0.0.1:10248);
+    None, with a warning, when the port is taken (as the kubelet, which runs on without)."""
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as e:
+        log.warning("failed to start the healthz server on %s:%d: %s", host, port, e)
+        await runner.cleanup()
+        return None
     return runner

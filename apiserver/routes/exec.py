@@ -61,7 +61,7 @@ async def container_target(reg: Registry, namespace: str, name: str, container: 
 
 async def kubelet_base(reg: Registry, node_name: str) -> str:
     node = (await reg.get(resources.NODES, None, node_name)).obj
-    base = kubelet_url(node)
+    base = await kubelet_url(node)
     if base is None:
         raise errors.unavailable(f"node {node_name} reports no kubelet address and port")
     return base

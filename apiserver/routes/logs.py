@@ -10,8 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from api import resources
-from apiserver import errors
-from apiserver.kubelets import kubelet_url
+from apiserver import errors, kubelets
 from apiserver.registry import Registry
 
 _PASS = ("follow", "tailLines", "timestamps", "previous", "sinceSeconds", "limitBytes")
@@ -35,12 +34,14 @@ async def pod_log(request: Request, namespace: str, name: str) -> Response:
     if not node_name:
         raise errors.bad_request(f'pod {name} does not have a host assigned')
     node = (await reg.get(resources.NODES, None, node_name)).obj
-    base = kubelet_url(node)
+    kc = kubelets.current()
+    base = await kc.base_url(node)
     if base is None:
         raise errors.unavailable(f"node {node_name} reports no kubelet address and port")
     params = {k: request.query_params[k] for k in _PASS if k in request.query_params}
     url = f"{base}/containerLogs/{namespace}/{name}/{container}"
-    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None),
+                               verify=kc.ssl_context() or True, trust_env=False)
     try:
         req = client.build_request("GET", url, params=params)
         upstream = await client.send(req, stream=True)

@@ -29,6 +29,7 @@ import ipaddress
 import os
 import posixpath
 import random
+import ssl
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -40,7 +41,7 @@ from starlette.types import Receive, Scope, Send
 
 from api import resources
 from api.resources import ResourceInfo
-from apiserver import errors
+from apiserver import errors, kubelets
 from apiserver.kubelets import kubelet_url
 from apiserver.registry import Registry
 
@@ -162,7 +163,7 @@ async def node_location(reg: Registry, id_: str) -> tuple[str, str]:
         raise errors.bad_request(f'invalid node request "{id_}"')
     scheme, name, port = parsed
     node = (await reg.get(resources.NODES, None, name)).obj
-    base = kubelet_url(node)
+    base = await kubelet_url(node)
     if base is None:
         raise errors.unavailable(f"node {name} reports no kubelet address and port")
     u = urlsplit(base)
@@ -274,11 +275,13 @@ async def dispatch(request: Request, info: ResourceInfo, namespace: str | None) 
         return Response(status_code=301, headers={
             "Location": prefix + "/" + (f"?{qs}" if qs else "")})
     url = f"{scheme}://{host}{quote(_join(rest), safe=_SAFE_PATH)}" + (f"?{qs}" if qs else "")
-    return await _relay(request, method, url, host, prefix)
+    # A node's kubelet is reached with the kubelet client's TLS (apiserver/kubelets.py).
+    tls = kubelets.current().aiohttp_ssl() if info is resources.NODES else True
+    return await _relay(request, method, url, host, prefix, tls)
 
 
 async def _relay(request: Request, method: str, url: str, host: str,
-                 prefix: str) -> Response:
+                 prefix: str, tls: ssl.SSLContext | bool = True) -> Response:
     import aiohttp
     from multidict import CIMultiDict
     from yarl import URL
@@ -305,7 +308,7 @@ async def _relay(request: Request, method: str, url: str, host: str,
     try:
         upstream = await _session().request(
             method, URL(url, encoded=True), headers=headers, data=data,
-            allow_redirects=False, skip_auto_headers=("Accept-Encoding", "User-Agent",
+            allow_redirects=False, ssl=tls, skip_auto_headers=("Accept-Encoding", "User-Agent",
                                                        "Content-Type"))
     except TimeoutError as e:
         raise errors.timeout(f"error trying to reach service: dial tcp {host}: i/o timeout") \

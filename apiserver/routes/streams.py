@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api import remotecommand as rc
-from apiserver import errors
+from apiserver import errors, kubelets
 from apiserver.registry import Registry
 
 if TYPE_CHECKING:
@@ -106,7 +106,8 @@ async def relay(ws: WebSocket, url: str, params: list[tuple[str, str]],
                                                                    sock_connect=10)) as s:
         try:
             upstream = await s.ws_connect(url, params=params, protocols=protocols,
-                                          autoping=True, max_msg_size=0)
+                                          autoping=True, max_msg_size=0,
+                                          ssl=kubelets.current().aiohttp_ssl())
         except aiohttp.WSServerHandshakeError as e:
             code = e.status if e.status in (400, 404) else 503
             await deny(ws, errors.ApiError(
