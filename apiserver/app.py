@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import resources
 from apiserver import admission_plugins, discovery, errors, kubelets, metrics, openapi
 from apiserver.admission_plugins import basic as _basic_admission  # noqa: F401 (registers)
+from apiserver.audit import configure as configure_audit
 from apiserver.auth import authorizer
 from apiserver.auth import chain as authn_chain
 from apiserver.auth.middleware import AuthMiddleware
@@ -160,6 +161,9 @@ def _install_middlewares(app: ApiServerApp) -> None:
     # Outermost first. Table conversion and protobuf decoding wrap the handlers.
     app.outer.append(AccessLogMiddleware)
     app.outer.append(metrics.MetricsMiddleware)
+    # Audit: outside authentication, so refused requests are audited too.
+    if app.state.audit is not None:
+        app.outer.append(app.state.audit.middleware)
     # Authentication, impersonation, authorization (apiserver/auth): who, and may they.
     app.outer.append(lambda inner: AuthMiddleware(inner, app.state))
     # autoscaling/v1 HorizontalPodAutoscalers, converted to and from the v2 storage.
@@ -186,6 +190,8 @@ def create_app(config: Config) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.audit is not None:
+            app.state.audit.start()
         await storage.start()
         for c in caches.values():
             c.start()
@@ -208,6 +214,8 @@ def create_app(config: Config) -> FastAPI:
             for c in caches.values():
                 await c.stop()
             await storage.close()
+            if app.state.audit is not None:
+                await app.state.audit.close()
 
     app = ApiServerApp(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.state.config = config
@@ -219,6 +227,8 @@ def create_app(config: Config) -> FastAPI:
     app.state.open_watches = 0
     app.state.bookmark_interval = config.bookmark_interval
     app.state.authenticator = authn_chain.build(config, caches)
+    # --audit-log-path + --audit-policy-file (a bad policy: ValueError, no start)
+    app.state.audit = configure_audit(config.audit_log_path, config.audit_policy_file)
     app.state.authorizer = authorizer.build(config.authorization_modes, app.state)
     # The admission chain (unknown plugin names: ValueError, the server does not start).
     app.state.admission = registry.admission = admission_plugins.build(

@@ -49,6 +49,8 @@ class Config:
     healthz_port: int = 0  # plain HTTP on 127.0.0.1 for /livez /readyz /healthz only; 0: off
     token_auth_file: str | None = None  # static tokens: CSV token,user,uid,"group1,group2"
     enable_bootstrap_token_auth: bool = False  # kube-system bootstrap-token-<id> Secrets
+    audit_log_path: str | None = None  # JSON lines of audit.k8s.io/v1 Events ("-": stdout)
+    audit_policy_file: str | None = None  # audit.k8s.io/v1 Policy: what is audited, how much
 
     @property
     def serves_tls(self) -> bool:

@@ -84,7 +84,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   tls_cert_file=a.tls_cert_file, tls_private_key_file=a.tls_private_key_file,
                   client_ca_file=a.client_ca_file, tls_min_version=a.tls_min_version,
                   healthz_port=a.healthz_port, token_auth_file=a.token_auth_file,
-                  enable_bootstrap_token_auth=a.enable_bootstrap_token_auth == "true")
+                  enable_bootstrap_token_auth=a.enable_bootstrap_token_auth == "true",
+                  audit_log_path=a.audit_log_path, audit_policy_file=a.audit_policy_file)
 
 
 def _add_serving_flags(p: argparse.ArgumentParser) -> None:
@@ -110,6 +111,11 @@ def _add_serving_flags(p: argparse.ArgumentParser) -> None:
                    choices=["true", "false"],
                    help="bootstrap tokens (kube-system Secrets of type "
                         "bootstrap.kubernetes.io/token) authenticate")
+    p.add_argument("--audit-log-path", default=None,
+                   help="write audit events to this file as JSON lines ('-': stdout)")
+    p.add_argument("--audit-policy-file", default=None,
+                   help="the audit.k8s.io/v1 Policy: which requests are audited at which "
+                        "level; without it nothing is audited")
 
 
 def _check_serving_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
@@ -119,7 +125,8 @@ def _check_serving_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> N
         p.error("--tls-cert-file is required with --tls-private-key-file")
     if a.port == 0 and not a.tls_cert_file:
         p.error("--port 0 disables plain HTTP: --tls-cert-file is then required")
-    for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file"):
+    for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file",
+                 "audit_policy_file"):
         path = getattr(a, flag)
         if path and not os.path.isfile(path):
             p.error(f"--{flag.replace('_', '-')}: no such file: {path}")

@@ -183,16 +183,19 @@ class SecureApiServer(Process):
 
     # Clients
 
-    def client(self, creds: Credentials | None = None, **kw: Any) -> httpx.Client:
-        """httpx on ``url`` as ``creds`` (None: no credentials at all)."""
-        args = creds.httpx_args(self.ca_file) if creds else {
+    def _httpx_args(self, creds: Credentials | None, kw: dict[str, Any]) -> dict[str, Any]:
+        args: dict[str, Any] = creds.httpx_args(self.ca_file) if creds else {
             "verify": ssl_client_context(self.ca_file)}
-        return httpx.Client(base_url=self.url, timeout=15, **args, **kw)
+        headers: dict[str, str] = {**args.pop("headers", {}), **kw.pop("headers", {})}
+        return {"base_url": self.url, "timeout": 15, **args, "headers": headers, **kw}
+
+    def client(self, creds: Credentials | None = None, **kw: Any) -> httpx.Client:
+        """httpx on ``url`` as ``creds`` (None: no credentials at all); ``headers`` add to
+        the credentials' own."""
+        return httpx.Client(**self._httpx_args(creds, kw))
 
     def async_client(self, creds: Credentials | None = None, **kw: Any) -> httpx.AsyncClient:
-        args = creds.httpx_args(self.ca_file) if creds else {
-            "verify": ssl_client_context(self.ca_file)}
-        return httpx.AsyncClient(base_url=self.url, timeout=15, **args, **kw)
+        return httpx.AsyncClient(**self._httpx_args(creds, kw))
 
     def kubectl(self, creds: Credentials, home: Path | None = None) -> kubectl_cli.Kubectl:
         """The real kubectl with ``creds``' kubeconfig (server, CA and credentials)."""

@@ -34,6 +34,11 @@ from apiserver.auth.user import (
 )
 
 SCOPE_KEY = "minik8s.user"
+# For the audit (apiserver/audit.py): the authenticated user (before impersonation) and
+# the authorization decision, ("allow" | "forbid", reason).
+AUTHN_USER_KEY = "minik8s.authn_user"
+AUTHZ_KEY = "minik8s.authz"
+_ALLOWED = ("allow", "")
 # Served as system:anonymous (then authorized) even with --anonymous-auth=false.
 ANONYMOUS_ENDPOINTS = frozenset(("/livez", "/readyz", "/healthz", "/version"))
 
@@ -140,7 +145,8 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if scope.get("scheme") in ("http", "ws") and not _has_impersonation(scope):
-            scope[SCOPE_KEY] = INSECURE
+            scope[SCOPE_KEY] = scope[AUTHN_USER_KEY] = INSECURE
+            scope[AUTHZ_KEY] = _ALLOWED
             current_user.set(INSECURE)
             await self.app(scope, receive, send)
             return
@@ -158,22 +164,27 @@ class AuthMiddleware:
         if user is None:
             await _respond(scope, receive, send, 401, _UNAUTHORIZED)
             return
+        scope[AUTHN_USER_KEY] = user
         if _has_impersonation(scope):
             try:
                 user = impersonate(user, scope, authz)
             except ImpersonationDenied as e:
+                scope[AUTHZ_KEY] = ("forbid", e.reason)
                 await _respond(scope, receive, send, 403,
                                orjson.dumps(authorizer.forbidden_status(e.attrs, e.reason)))
                 return
         attrs = attributes.from_request(
             user, scope.get("method", "GET"), scope["path"],
             bytes(scope.get("query_string") or b"").decode("latin-1"))
+        scope[SCOPE_KEY] = user  # (the audit reads it on a 403 too)
+        scope[AUTHZ_KEY] = _ALLOWED
         if not user.is_superuser():
             decision, reason = authz.authorize(attrs)
+            scope[AUTHZ_KEY] = ("allow" if decision is authorizer.Decision.ALLOW else "forbid",
+                                reason)
             if decision is not authorizer.Decision.ALLOW:
                 await _respond(scope, receive, send, 403,
                                orjson.dumps(authorizer.forbidden_status(attrs, reason)))
                 return
-        scope[SCOPE_KEY] = user
         current_user.set(user)
         await self.app(scope, receive, send)
