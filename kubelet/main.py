@@ -184,12 +184,12 @@ def build_agent(args: argparse.Namespace) -> KubeletAgent:
                         healthz=(args.healthz_bind_address, args.healthz_port)
                         if args.healthz_port and not args.no_http else None)
 
+
 def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
     if not args.tls_cert_file:
         return None
     return server_ssl_context(args.tls_cert_file, args.tls_private_key_file,
                               args.client_ca_file)
-
 
 
 async def run(args: argparse.Namespace) -> None:

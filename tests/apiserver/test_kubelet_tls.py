@@ -1,12 +1,13 @@
-"""The kubelet API over TLS, locked down, and the API server reaching it with its kubelet
-client certificate (apiserver/kubelets.py, kubelet/auth.py), on Docker.
+"""The kubelet API over TLS, locked down, and the API server (itself over TLS) reaching it
+with its kubelet client certificate (apiserver/kubelets.py, kubelet/auth.py), on Docker.
 
-One CA signs the kubelet's serving certificate (DNS its node name, IP 127.0.0.1), the API
-server's kubelet client certificate (kubeadm's apiserver-kubelet-client, O=system:masters),
-alice's client certificate, and nothing of a second CA's. The kubelet runs with
-``--anonymous-auth=false --client-ca-file``: no credentials is 401 (a pod on the pods'
-bridge included), the API server's certificate is let in, and ``kubectl logs`` and
-``kubectl exec`` work through the API server.
+The API server's CA (testing.secure) signs the kubelet's serving certificate (DNS its node
+name, IP 127.0.0.1), the kubelet's own client identity (system:node:<node>, its
+kubeconfig), the API server's kubelet client certificate (kubeadm's
+apiserver-kubelet-client, O=system:masters) and alice's; a second CA signs a forgery. The
+kubelet runs with ``--anonymous-auth=false --client-ca-file``: no credentials is 401 (a pod
+on the pods' bridge included), the API server's certificate is let in, and ``kubectl logs``
+and ``kubectl exec`` work through the TLS API server and the TLS kubelet.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ import pytest
 import pki
 from api.models import Pod
 from client.rest import Client
-from testing.kubectl import Kubectl
+from testing.secure import SecureApiServer
 from testing.support import (
-    ApiServer,
     Process,
     free_port,
     http_ok,
@@ -42,8 +42,8 @@ POD_GATEWAY = "172.18.0.1"  # the minik8s-pods bridge's gateway: the host, seen 
 
 
 class Cluster:
-    def __init__(self, tmp: Path, api: ApiServer, kubelet: Process, node: str, port: int,
-                 healthz: int) -> None:
+    def __init__(self, tmp: Path, api: SecureApiServer, kubelet: Process, node: str,
+                 port: int, healthz: int) -> None:
         self.tmp = tmp
         self.api = api
         self.kubelet = kubelet
@@ -63,55 +63,66 @@ class Cluster:
             return c.get(self.base + path, **kw)
 
 
+def start_kubelet(s: SecureApiServer, tmp: Path, node: str, *flags: str
+                  ) -> tuple[Process, int, int]:
+    """A Docker kubelet for ``node`` with its serving certificate (DNS node, IPs 127.0.0.1 and
+    the bridge's gateway) and its own identity to the API server (system:node:<node>), on
+    every address (a pod on the bridge can try it); (process, port) once /healthz answers on
+    its plain health port; (process, port, health port)."""
+    pki.issue(s.ca, f"system:node:{node}", organizations=["system:nodes"], dns_names=[node],
+              ip_addresses=["127.0.0.1", POD_GATEWAY], server=True).write(tmp, node)
+    me = s.user(f"system:node:{node}", groups=["system:nodes"])
+    port, healthz = free_port(), free_port()
+    root = tmp / f"root-{node}"
+    kubelet = service(f"kubelet-{node}", "kubelet", [
+        "--kubeconfig", str(me.kubeconfig), "--node-name", node, "--runtime", "docker",
+        "--port", str(port), "--address", "0.0.0.0", "--node-ip", "127.0.0.1",
+        "--root-dir", str(root), "--backoff-base", "1", "--relist-seconds", "2",
+        "--heartbeat-seconds", "1",
+        "--tls-cert-file", str(tmp / f"{node}.crt"),
+        "--tls-private-key-file", str(tmp / f"{node}.key"),
+        "--client-ca-file", str(s.ca_file), "--healthz-port", str(healthz), *flags])
+    wait_for(lambda: http_ok(f"http://127.0.0.1:{healthz}/healthz") or not kubelet.alive(),
+             timeout=20, message=f"kubelet healthz:\n{kubelet.log_tail()}")
+    assert kubelet.alive(), kubelet.log_tail()
+    return kubelet, port, healthz
+
+
 @pytest.fixture(scope="module")
 def cluster(etcd: Any) -> Iterator[Cluster]:
     dk = docker_client()
     build_images()
     tmp = Path(tempfile.mkdtemp(prefix="minik8s-kubelet-tls-"))
-    node = unique("tlsnode")
-    ca = pki.new_ca()
-    ca.write(tmp, "ca")
-    pki.issue(ca, f"system:node:{node}", organizations=["system:nodes"], dns_names=[node],
-              ip_addresses=["127.0.0.1", POD_GATEWAY], server=True).write(tmp, "kubelet")
-    pki.issue(ca, "kube-apiserver-kubelet-client", organizations=["system:masters"],
+    s = SecureApiServer(etcd.url, directory=tmp / "pki", extra_args=[
+        "--kubelet-client-certificate", str(tmp / "apiserver-kubelet-client.crt"),
+        "--kubelet-client-key", str(tmp / "apiserver-kubelet-client.key"),
+        "--kubelet-certificate-authority", str(tmp / "pki" / "ca.crt")])
+    s.ca.write(tmp, "ca")
+    pki.issue(s.ca, "kube-apiserver-kubelet-client", organizations=["system:masters"],
               client=True).write(tmp, "apiserver-kubelet-client")
-    pki.issue(ca, "alice", client=True).write(tmp, "alice")
+    pki.issue(s.ca, "alice", client=True).write(tmp, "alice")
     other = pki.new_ca("someone-else")
     other.write(tmp, "other-ca")
     pki.issue(other, "kube-apiserver-kubelet-client", organizations=["system:masters"],
               client=True).write(tmp, "forged")
-    api = ApiServer(etcd.url, extra_args=[
-        "--kubelet-client-certificate", str(tmp / "apiserver-kubelet-client.crt"),
-        "--kubelet-client-key", str(tmp / "apiserver-kubelet-client.key"),
-        "--kubelet-certificate-authority", str(tmp / "ca.crt")]).start()
-    port, healthz = free_port(), free_port()
-    root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
-    kubelet = service(f"kubelet-{node}", "kubelet", [
-        "--server", api.url, "--node-name", node, "--runtime", "docker",
-        # every address: a pod on the bridge can try it
-        "--port", str(port), "--address", "0.0.0.0", "--node-ip", "127.0.0.1",
-        "--root-dir", root, "--backoff-base", "1", "--relist-seconds", "2",
-        "--heartbeat-seconds", "1",
-        "--tls-cert-file", str(tmp / "kubelet.crt"),
-        "--tls-private-key-file", str(tmp / "kubelet.key"),
-        "--client-ca-file", str(tmp / "ca.crt"), "--anonymous-auth=false",
-        "--healthz-port", str(healthz)])
+    node = unique("tlsnode")
+    s.start()
+    kubelet: Process | None = None
     try:
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{healthz}/healthz"), timeout=20,
-                 message=f"kubelet healthz:\n{kubelet.log_tail()}")
-        yield Cluster(tmp, api, kubelet, node, port, healthz)
+        kubelet, port, healthz = start_kubelet(s, tmp, node, "--anonymous-auth=false")
+        yield Cluster(tmp, s, kubelet, node, port, healthz)
     finally:
-        kubelet.stop()
-        api.stop()
+        if kubelet is not None:
+            kubelet.stop()
+        s.stop()
         cleanup(dk, node)
         dk.close()
-        shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def c(cluster: Cluster) -> Iterator[Client]:
-    with Client(cluster.api.url) as cl:
+    with Client(cluster.api.insecure_url) as cl:
         yield cl
 
 
@@ -157,14 +168,15 @@ def test_kubectl_logs_and_exec_through_tls_kubelet(cluster: Cluster, c: Client,
         "name": "main", "image": "minik8s/busybox:latest", "imagePullPolicy": "Never",
         "command": ["sh", "-c", "echo hello-tls; exec sleep 300"]}], "tlslog")
     wait_pod(c, p, lambda g: g.status.phase == "Running", 60, "pod running")
-    k = Kubectl(cluster.api.url, tmp_path / "kube")
+    k = cluster.api.kubectl(cluster.api.admin, tmp_path / "kube")
     name = p.metadata.name or ""
     wait_for(lambda: "hello-tls" in k("logs", name, check=False).stdout, timeout=20,
              message="kubectl logs through the TLS kubelet")
     out = k("exec", name, "--", "sh", "-c", "echo exec-$((40+2))")
     assert out.stdout == "exec-42\n"
     # the API server's own view of the node goes through its kubelet client too
-    r = httpx.get(f"{cluster.api.url}/api/v1/nodes/{cluster.node}/proxy/pods", timeout=10)
+    with cluster.api.client(cluster.api.admin) as api:
+        r = api.get(f"/api/v1/nodes/{cluster.node}/proxy/pods")
     assert r.status_code == 200 and name in r.text
 
 
@@ -187,8 +199,8 @@ def test_pod_on_bridge_cannot_read_pods(cluster: Cluster, c: Client) -> None:
         "command": ["python3", "-c", PROBE % (POD_GATEWAY, cluster.port)]}], "tlsprobe",
         restartPolicy="Never")
     wait_pod(c, p, lambda g: g.status.phase in ("Succeeded", "Failed"), 60, "probe pod done")
-    r = httpx.get(f"{cluster.api.url}/api/v1/namespaces/default/pods/{p.metadata.name}/log",
-                  timeout=10)
+    with cluster.api.client(cluster.api.admin) as api:
+        r = api.get(f"/api/v1/namespaces/default/pods/{p.metadata.name}/log")
     assert r.status_code == 200, r.text
     assert r.text == "HTTP 401 Unauthorized\n", r.text
     c.delete(Pod, p.metadata.name or "", "default")
