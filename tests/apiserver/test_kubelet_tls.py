@@ -12,8 +12,10 @@ and ``kubectl exec`` work through the TLS API server and the TLS kubelet.
 
 from __future__ import annotations
 
+import re
 import shutil
 import ssl
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,4 +205,42 @@ def test_pod_on_bridge_cannot_read_pods(cluster: Cluster, c: Client) -> None:
         r = api.get(f"/api/v1/namespaces/default/pods/{p.metadata.name}/log")
     assert r.status_code == 200, r.text
     assert r.text == "HTTP 401 Unauthorized\n", r.text
+    c.delete(Pod, p.metadata.name or "", "default")
+
+
+def test_kubectl_port_forward_and_metrics_through_tls_kubelet(cluster: Cluster, c: Client,
+                                                              tmp_path: Path) -> None:
+    """kubectl port-forward's tunnel and the metrics API's scrape of /stats/summary also go
+    over the kubelet client's TLS."""
+    p = make_pod(c, cluster.node, [{
+        "name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Never",
+        "ports": [{"containerPort": 80}]}], "tlspf")
+    wait_pod(c, p, lambda g: g.status.phase == "Running", 60, "nginx running")
+    k = cluster.api.kubectl(cluster.api.admin, tmp_path / "kube")
+    proc = subprocess.Popen([*k.argv, "port-forward", f"pod/{p.metadata.name}", ":80"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=k.env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # Forwarding from 127.0.0.1:NNNNN -> 80
+        m = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert m is not None, line + (proc.stdout.read() if proc.poll() is not None else "")
+        local = int(m.group(1))
+
+        def page() -> str | None:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{local}/", timeout=5)
+            except httpx.HTTPError:
+                return None  # nginx may still be starting to listen
+            return r.text if r.status_code == 200 else None
+        assert "Welcome to nginx!" in wait_for(page, timeout=20, message="nginx page")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    with cluster.api.client(cluster.api.admin) as api:
+        def metrics() -> dict[str, Any] | None:
+            r = api.get(f"/apis/metrics.k8s.io/v1beta1/nodes/{cluster.node}")
+            return r.json() if r.status_code == 200 else None
+        got = wait_for(metrics, timeout=40, interval=1, message="node metrics over TLS")
+        assert got["kind"] == "NodeMetrics" and got["usage"]["memory"].endswith("Ki")
     c.delete(Pod, p.metadata.name or "", "default")
