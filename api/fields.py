@@ -69,6 +69,10 @@ _SUPPORTED: dict[str, set[str]] = {
     # pkg/registry/batch/job/strategy.go JobToSelectableFields.
     "Job": _META | {"status.successful"},
     "CronJob": set(_META),
+    "Role": set(_META),
+    "ClusterRole": set(_META),
+    "RoleBinding": set(_META),
+    "ClusterRoleBinding": set(_META),
     "ServiceAccount": set(_META),
     # pkg/registry/core/secret/strategy.go SelectableFields; configmaps: metadata only.
     "Secret": _META | {"type"},

@@ -205,6 +205,14 @@ def is_valid_percent(value: str) -> list[str]:
     return [regex_error(_PERCENT_ERR, PERCENT_FMT, "1%", "93%")]
 
 
+def is_valid_path_segment_name(name: str) -> list[str]:
+    """path.IsValidPathSegmentName (apimachinery/pkg/api/validation/path): the names of
+    kinds whose names are only path segments (RBAC's ``system:node``)."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+
+
 def mask_trailing_dash(name: str) -> str:
     """generateName prefixes end in '-'; Kubernetes validates them as if it were a letter."""
     if len(name) > 1 and name.endswith("-"):

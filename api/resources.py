@@ -23,10 +23,17 @@ from api.models import (
     Service,
 )
 from api.models.apps import ControllerRevision, DaemonSet
+from api.models.authorization import (
+    LocalSubjectAccessReview,
+    SelfSubjectAccessReview,
+    SelfSubjectRulesReview,
+    SubjectAccessReview,
+)
 from api.models.autoscaling import HorizontalPodAutoscaler
 from api.models.batch import CronJob, Job
 from api.models.componentstatus import ComponentStatus
 from api.models.core import ReplicationController, TypedObject
+from api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from api.models.serviceaccount import ServiceAccount
 
 
@@ -169,12 +176,56 @@ HORIZONTALPODAUTOSCALERS = _info(
     subresources=("status",),
 )
 
+# rbac.authorization.k8s.io: who may do what (apiserver/auth/rbac.py reads them).
+ROLES = _info(
+    kind="Role", plural="roles", singular="role", group="rbac.authorization.k8s.io",
+    version="v1", namespaced=True, model=Role,
+)
+CLUSTERROLES = _info(
+    kind="ClusterRole", plural="clusterroles", singular="clusterrole",
+    group="rbac.authorization.k8s.io", version="v1", namespaced=False, model=ClusterRole,
+)
+ROLEBINDINGS = _info(
+    kind="RoleBinding", plural="rolebindings", singular="rolebinding",
+    group="rbac.authorization.k8s.io", version="v1", namespaced=True, model=RoleBinding,
+)
+CLUSTERROLEBINDINGS = _info(
+    kind="ClusterRoleBinding", plural="clusterrolebindings", singular="clusterrolebinding",
+    group="rbac.authorization.k8s.io", version="v1", namespaced=False,
+    model=ClusterRoleBinding,
+)
+# authorization.k8s.io: access reviews, answered on create and never stored (like every
+# kind whose verbs are only "create": no watch cache, apiserver/routes/virtual.py).
+SUBJECTACCESSREVIEWS = _info(
+    kind="SubjectAccessReview", plural="subjectaccessreviews", singular="subjectaccessreview",
+    group="authorization.k8s.io", version="v1", namespaced=False, model=SubjectAccessReview,
+    verbs=("create",),
+)
+SELFSUBJECTACCESSREVIEWS = _info(
+    kind="SelfSubjectAccessReview", plural="selfsubjectaccessreviews",
+    singular="selfsubjectaccessreview", group="authorization.k8s.io", version="v1",
+    namespaced=False, model=SelfSubjectAccessReview, verbs=("create",),
+)
+LOCALSUBJECTACCESSREVIEWS = _info(
+    kind="LocalSubjectAccessReview", plural="localsubjectaccessreviews",
+    singular="localsubjectaccessreview", group="authorization.k8s.io", version="v1",
+    namespaced=True, model=LocalSubjectAccessReview, verbs=("create",),
+)
+SELFSUBJECTRULESREVIEWS = _info(
+    kind="SelfSubjectRulesReview", plural="selfsubjectrulesreviews",
+    singular="selfsubjectrulesreview", group="authorization.k8s.io", version="v1",
+    namespaced=False, model=SelfSubjectRulesReview, verbs=("create",),
+)
+
 ALL: tuple[ResourceInfo, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, JOBS, LEASES, CONFIGMAPS, SECRETS,
     SERVICES, ENDPOINTS, ENDPOINTSLICES, COMPONENTSTATUSES,
     REPLICATIONCONTROLLERS,
     HORIZONTALPODAUTOSCALERS, CRONJOBS,
     DAEMONSETS, CONTROLLERREVISIONS,
+    ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS,
+    SUBJECTACCESSREVIEWS, SELFSUBJECTACCESSREVIEWS, LOCALSUBJECTACCESSREVIEWS,
+    SELFSUBJECTRULESREVIEWS,
     SERVICEACCOUNTS,
 )
 

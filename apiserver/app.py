@@ -26,7 +26,7 @@ from api import resources
 from apiserver import admission_plugins, discovery, errors, kubelets, metrics, openapi
 from apiserver.admission_plugins import basic as _basic_admission  # noqa: F401 (registers)
 from apiserver.audit import configure as configure_audit
-from apiserver.auth import authorizer
+from apiserver.auth import authorizer, bootstrappolicy, escalation, rbac
 from apiserver.auth import chain as authn_chain
 from apiserver.auth.middleware import AuthMiddleware
 from apiserver.autoscaling_v1 import AutoscalingV1Middleware
@@ -177,7 +177,9 @@ def create_app(config: Config) -> FastAPI:
     storage = EtcdStorage(config.etcd_servers)
     caches = {r.plural: WatchCache(r, storage, config.watch_cache_capacity,
                                    config.watcher_queue) for r in resources.ALL
-              if r is not resources.COMPONENTSTATUSES}  # computed on each read, not stored
+              # componentstatuses are computed on each read, the reviews answered on
+              # create: neither is stored
+              if "watch" in r.verbs}
     allocations = ServiceAllocations(storage, config.service_cluster_ip_range,
                                      config.service_node_port_range)
     registry = Registry(storage, caches, config.event_ttl,
@@ -230,6 +232,10 @@ def create_app(config: Config) -> FastAPI:
     # --audit-log-path + --audit-policy-file (a bad policy: ValueError, no start)
     app.state.audit = configure_audit(config.audit_log_path, config.audit_policy_file)
     app.state.authorizer = authorizer.build(config.authorization_modes, app.state)
+    # RBAC: one index of the roles and bindings (the RBAC mode, the escalation checks on
+    # RBAC writes and the rules reviews read it), and the default policy at start
+    rbac.index_for(app.state)
+    registry.hooks.update(escalation.store_hooks(app.state))
     # The admission chain (unknown plugin names: ValueError, the server does not start).
     app.state.admission = registry.admission = admission_plugins.build(
         config.enable_admission_plugins, config.disable_admission_plugins, app.state)
@@ -250,6 +256,7 @@ async def _bootstrap(registry: Registry, state: Any, repair: Repair,
         try:
             await registry.ensure_exists(namespaces.INFO, namespaces.bootstrap_objects())
             await repair.run_once()
+            await bootstrappolicy.reconcile(registry)
             break
         except (StorageError, errors.ApiError) as e:
             log.warning("bootstrap: %s; retrying", e)

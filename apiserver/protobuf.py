@@ -250,6 +250,33 @@ SCHEMA: dict[str, dict[int, Field]] = {
     "HPAScalingRules": {3: ("stabilizationWindowSeconds", INT, P),
                         1: ("selectPolicy", STRING, P), 2: ("policies", "HPAScalingPolicy", R)},
     "HPAScalingPolicy": {1: ("type", STRING), 2: ("value", INT), 3: ("periodSeconds", INT)},
+    # rbac.authorization.k8s.io/v1 (kubectl create role/clusterrole/rolebinding/...)
+    "Role": {1: ("metadata", "ObjectMeta"), 2: ("rules", "PolicyRule", R)},
+    "ClusterRole": {1: ("metadata", "ObjectMeta"), 2: ("rules", "PolicyRule", R),
+                    3: ("aggregationRule", "AggregationRule")},
+    "PolicyRule": {1: ("verbs", STRING, R), 2: ("apiGroups", STRING, R),
+                   3: ("resources", STRING, R), 4: ("resourceNames", STRING, R),
+                   5: ("nonResourceURLs", STRING, R)},
+    "AggregationRule": {1: ("clusterRoleSelectors", "LabelSelector", R)},
+    "RoleBinding": {1: ("metadata", "ObjectMeta"), 2: ("subjects", "Subject", R),
+                    3: ("roleRef", "RoleRef")},
+    "Subject": {1: ("kind", STRING), 2: ("apiGroup", STRING), 3: ("name", STRING),
+                4: ("namespace", STRING)},
+    "RoleRef": {1: ("apiGroup", STRING), 2: ("kind", STRING), 3: ("name", STRING)},
+    # authorization.k8s.io/v1 (kubectl auth can-i)
+    "SubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SARSpec")},
+    "SARSpec": {1: ("resourceAttributes", "ResourceAttributes"),
+                2: ("nonResourceAttributes", "NonResourceAttributes"), 3: ("user", STRING),
+                4: ("groups", STRING, R), 6: ("uid", STRING)},
+    "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SSARSpec")},
+    "SSARSpec": {1: ("resourceAttributes", "ResourceAttributes"),
+                 2: ("nonResourceAttributes", "NonResourceAttributes")},
+    "ResourceAttributes": {1: ("namespace", STRING), 2: ("verb", STRING), 3: ("group", STRING),
+                           4: ("version", STRING), 5: ("resource", STRING),
+                           6: ("subresource", STRING), 7: ("name", STRING)},
+    "NonResourceAttributes": {1: ("path", STRING), 2: ("verb", STRING)},
+    "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SSRRSpec")},
+    "SSRRSpec": {1: ("namespace", STRING)},
 }
 
 # apiVersion/kind of the envelope -> the top-level message.
@@ -263,6 +290,14 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Service"): "Service", ("v1", "ServiceAccount"): "ServiceAccount",
     ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "HorizontalPodAutoscaler",
+    ("rbac.authorization.k8s.io/v1", "Role"): "Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "RoleBinding",
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): "SubjectAccessReview",
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): "SubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
 }
 
 

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 FINALIZER = "kubernetes"
 # Owners before what they own, so that no controller recreates what was just deleted.
 _ORDER = ("Deployment", "ReplicaSet", "Pod")
-NAMESPACED = sorted((r for r in resources.ALL if r.namespaced),
+NAMESPACED = sorted((r for r in resources.ALL if r.namespaced and "list" in r.verbs),
                     key=lambda r: _ORDER.index(r.kind) if r.kind in _ORDER else len(_ORDER))
 RETRY_SECONDS = 1.0
 

@@ -68,6 +68,13 @@ from api.validation.pod import (
     validate_pod,
     validate_pod_spec,
 )
+from api.validation.rbac import (
+    validate_binding_update,
+    validate_cluster_role,
+    validate_cluster_role_binding,
+    validate_role,
+    validate_role_binding,
+)
 from api.validation.replicationcontroller import validate_replication_controller
 from api.validation.service import (
     validate_endpoints,
@@ -131,6 +138,10 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "Job": validate_job,
     "ReplicationController": validate_replication_controller,
     "CronJob": validate_cronjob,
+    "Role": validate_role,
+    "ClusterRole": validate_cluster_role,
+    "RoleBinding": validate_role_binding,
+    "ClusterRoleBinding": validate_cluster_role_binding,
     "ServiceAccount": validate_service_account,
 }
 
@@ -158,6 +169,8 @@ _UPDATE_VALIDATORS: dict[str, Callable[[JSON, JSON], Errs]] = {
     "Service": validate_service_update,
     "EndpointSlice": validate_endpoint_slice_update,
     "Job": validate_job_update,
+    "RoleBinding": validate_binding_update,
+    "ClusterRoleBinding": validate_binding_update,
 }
 
 

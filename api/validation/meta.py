@@ -19,6 +19,7 @@ from api.names import (
     is_dns1123_subdomain,
     is_qualified_name,
     is_valid_label_value,
+    is_valid_path_segment_name,
     mask_trailing_dash,
 )
 from api.validation.field import (
@@ -39,13 +40,17 @@ NameCheck = Callable[[str], list[str]]
 
 NAMESPACED_KINDS = frozenset(
     {"ReplicationController",
+     "Role", "RoleBinding",
      "Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale", "ConfigMap",
      "Secret", "Service", "Endpoints", "EndpointSlice", "Job", "CronJob", "ServiceAccount"}
 )
-_CLUSTER_KINDS = frozenset({"Node", "Namespace"})
+_CLUSTER_KINDS = frozenset({"Node", "Namespace", "ClusterRole", "ClusterRoleBinding"})
 # ValidateServiceName is NameIsDNS1035Label; the rest are DNS-1123 subdomains.
 _NAME_CHECKS: dict[str, NameCheck] = {"Namespace": is_dns1123_label,
-                                      "Service": is_dns1035_label}
+                                      "Service": is_dns1035_label,
+                                      **dict.fromkeys(("Role", "ClusterRole", "RoleBinding",
+                                                       "ClusterRoleBinding"),
+                                                      is_valid_path_segment_name)}
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 
 

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api import resources
 from api.resources import ResourceInfo
 from apiserver import componentstatuses, errors, metrics_api
-from apiserver.routes import subresources
+from apiserver.routes import reviews, subresources
 from apiserver.routes.common import flag, json_response
 from apiserver.routes.verbs import (
     create,
@@ -109,6 +109,8 @@ async def dispatch(request: Request, t: Target) -> Response:
     if t.info is resources.COMPONENTSTATUSES:  # computed, not stored
         return await componentstatuses.serve(request, t.name,
                                              t.watch_path or flag(request, "watch"))
+    if t.info.verbs == ("create",):  # answered on create, never stored (access reviews)
+        return await reviews.dispatch(request, t.info, t.namespace, t.name)
     if t.subresource is not None:
         return await subresources.dispatch(request, t.info, t.namespace, t.name or "",
                                            t.subresource)

@@ -38,6 +38,7 @@ from apiserver.strategies.event import EventStrategy
 from apiserver.strategies.namespace import NamespaceStrategy
 from apiserver.strategies.node import NodeStrategy
 from apiserver.strategies.pod import PodStrategy
+from apiserver.strategies.rbac import ReviewStrategy, RoleBindingStrategy, RoleStrategy
 from apiserver.strategies.replicationcontroller import ReplicationControllerStrategy
 from apiserver.strategies.service import EndpointsStrategy, ServiceStrategy
 from apiserver.strategies.serviceaccount import ServiceAccountStrategy
@@ -64,6 +65,14 @@ _STRATEGIES: tuple[Strategy, ...] = (
     ComponentStatusStrategy(resources.COMPONENTSTATUSES),
     HorizontalPodAutoscalerStrategy(resources.HORIZONTALPODAUTOSCALERS),
     ReplicationControllerStrategy(resources.REPLICATIONCONTROLLERS),
+    RoleStrategy(resources.ROLES),
+    RoleStrategy(resources.CLUSTERROLES),
+    RoleBindingStrategy(resources.ROLEBINDINGS),
+    RoleBindingStrategy(resources.CLUSTERROLEBINDINGS),
+    ReviewStrategy(resources.SUBJECTACCESSREVIEWS),
+    ReviewStrategy(resources.SELFSUBJECTACCESSREVIEWS),
+    ReviewStrategy(resources.LOCALSUBJECTACCESSREVIEWS),
+    ReviewStrategy(resources.SELFSUBJECTRULESREVIEWS),
     ServiceAccountStrategy(resources.SERVICEACCOUNTS),
 )
 

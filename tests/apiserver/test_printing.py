@@ -33,7 +33,9 @@ def test_discovery_documents() -> None:
     assert (scale["group"], scale["version"], scale["kind"]) == ("autoscaling", "v1", "Scale")
     groups = discovery.api_group_list()["groups"]
     assert [g["name"] for g in groups] == ["apps", "batch", "coordination.k8s.io",
-                                              "discovery.k8s.io", "autoscaling", "metrics.k8s.io"]
+                                              "discovery.k8s.io", "autoscaling",
+                                              "rbac.authorization.k8s.io",
+                                              "authorization.k8s.io", "metrics.k8s.io"]
     assert groups[0]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
     assert discovery.api_versions()["versions"] == ["v1"]
     assert discovery.api_resource_list("apps", "v2") is None
@@ -169,7 +171,8 @@ def test_openapi_documents() -> None:
     index = openapi.v3_index()["paths"]
     assert set(index) == {"api/v1", "apis/apps/v1", "apis/batch/v1",
                           "apis/coordination.k8s.io/v1", "apis/discovery.k8s.io/v1",
-                          "apis/autoscaling/v2"}
+                          "apis/autoscaling/v2", "apis/rbac.authorization.k8s.io/v1",
+                          "apis/authorization.k8s.io/v1"}
     doc = openapi.v3_document("apis/apps/v1")
     assert doc is not None
     dep = doc["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]
