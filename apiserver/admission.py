@@ -26,6 +26,8 @@ JSONDict = dict[str, Any]
 Cause = dict[str, Any]
 
 _STUB_POD_SPEC: JSONDict = {"containers": []}
+_BOUNDS = {"less_than_equal": "less than or equal to",
+           "greater_than_equal": "greater than or equal to"}
 
 
 def default(info: ResourceInfo, obj: JSONDict) -> None:
@@ -56,6 +58,9 @@ def _model_causes(info: ResourceInfo, obj: JSONDict) -> list[Cause]:
             t = err.get("type", "")
             reason = "FieldValueRequired" if t == "missing" else "FieldValueInvalid"
             msg = "Required value" if t == "missing" else f"Invalid value: {err['msg']}"
+            if t in _BOUNDS:  # an int32 out of range (api.base.Int32), in Kubernetes' words
+                bound = (err.get("ctx") or {}).get("le" if t == "less_than_equal" else "ge")
+                msg = f"Invalid value: {err.get('input')}: must be {_BOUNDS[t]} {bound}"
             causes.append({"reason": reason, "message": msg, "field": _path(loc)})
         return causes
     return []

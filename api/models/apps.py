@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from api.base import Model
+from api.base import Int32, Model
 from api.models.core import IntOrString, PodTemplateSpec, TypedObject
 from api.models.meta import Condition, LabelSelector
 
@@ -23,25 +23,25 @@ class DeploymentStrategy(Model):
 
 
 class DeploymentSpec(Model):
-    replicas: int | None = None
+    replicas: Int32 | None = None
     selector: LabelSelector
     template: PodTemplateSpec
     strategy: DeploymentStrategy | None = None
-    min_ready_seconds: int | None = None
-    revision_history_limit: int | None = None
+    min_ready_seconds: Int32 | None = None
+    revision_history_limit: Int32 | None = None
     paused: bool | None = None
-    progress_deadline_seconds: int | None = None
+    progress_deadline_seconds: Int32 | None = None
 
 
 class DeploymentStatus(Model):
     observed_generation: int | None = None
-    replicas: int | None = None
-    updated_replicas: int | None = None
-    ready_replicas: int | None = None
-    available_replicas: int | None = None
-    unavailable_replicas: int | None = None
+    replicas: Int32 | None = None
+    updated_replicas: Int32 | None = None
+    ready_replicas: Int32 | None = None
+    available_replicas: Int32 | None = None
+    unavailable_replicas: Int32 | None = None
     conditions: list[Condition] | None = None
-    collision_count: int | None = None
+    collision_count: Int32 | None = None
 
 
 class Deployment(TypedObject):
@@ -52,17 +52,17 @@ class Deployment(TypedObject):
 
 
 class ReplicaSetSpec(Model):
-    replicas: int | None = None
+    replicas: Int32 | None = None
     selector: LabelSelector
     template: PodTemplateSpec | None = None
-    min_ready_seconds: int | None = None
+    min_ready_seconds: Int32 | None = None
 
 
 class ReplicaSetStatus(Model):
-    replicas: int = 0
-    fully_labeled_replicas: int | None = None
-    ready_replicas: int | None = None
-    available_replicas: int | None = None
+    replicas: Int32 = 0
+    fully_labeled_replicas: Int32 | None = None
+    ready_replicas: Int32 | None = None
+    available_replicas: Int32 | None = None
     observed_generation: int | None = None
     conditions: list[Condition] | None = None
 
@@ -75,11 +75,11 @@ class ReplicaSet(TypedObject):
 
 
 class ScaleSpec(Model):
-    replicas: int | None = None
+    replicas: Int32 | None = None
 
 
 class ScaleStatus(Model):
-    replicas: int = 0
+    replicas: Int32 = 0
     selector: str | None = None
 
 
@@ -104,20 +104,20 @@ class DaemonSetSpec(Model):
     selector: LabelSelector
     template: PodTemplateSpec
     update_strategy: DaemonSetUpdateStrategy | None = None
-    min_ready_seconds: int | None = None
-    revision_history_limit: int | None = None
+    min_ready_seconds: Int32 | None = None
+    revision_history_limit: Int32 | None = None
 
 
 class DaemonSetStatus(Model):
-    current_number_scheduled: int = 0
-    number_misscheduled: int = 0
-    desired_number_scheduled: int = 0
-    number_ready: int = 0
+    current_number_scheduled: Int32 = 0
+    number_misscheduled: Int32 = 0
+    desired_number_scheduled: Int32 = 0
+    number_ready: Int32 = 0
     observed_generation: int | None = None
-    updated_number_scheduled: int | None = None
-    number_available: int | None = None
-    number_unavailable: int | None = None
-    collision_count: int | None = None
+    updated_number_scheduled: Int32 | None = None
+    number_available: Int32 | None = None
+    number_unavailable: Int32 | None = None
+    collision_count: Int32 | None = None
     conditions: list[Condition] | None = None
 
 

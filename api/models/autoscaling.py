@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from api.base import Model
+from api.base import Int32, Model
 from api.models.core import Quantity, TypedObject
 
 # ---- autoscaling/v2 --------------------------------------------------------------
@@ -31,13 +31,13 @@ class MetricTarget(Model):
     type: str
     value: Quantity | None = None
     average_value: Quantity | None = None
-    average_utilization: int | None = None
+    average_utilization: Int32 | None = None
 
 
 class MetricValueStatus(Model):
     value: Quantity | None = None
     average_value: Quantity | None = None
-    average_utilization: int | None = None
+    average_utilization: Int32 | None = None
 
 
 class ResourceMetricSource(Model):
@@ -84,12 +84,12 @@ class MetricStatus(Model):
 
 class HPAScalingPolicy(Model):
     type: str
-    value: int
-    period_seconds: int
+    value: Int32
+    period_seconds: Int32
 
 
 class HPAScalingRules(Model):
-    stabilization_window_seconds: int | None = None
+    stabilization_window_seconds: Int32 | None = None
     select_policy: str | None = None
     policies: list[HPAScalingPolicy] | None = None
     tolerance: Quantity | None = None
@@ -102,8 +102,8 @@ class HorizontalPodAutoscalerBehavior(Model):
 
 class HorizontalPodAutoscalerSpec(Model):
     scale_target_ref: CrossVersionObjectReference
-    min_replicas: int | None = None
-    max_replicas: int
+    min_replicas: Int32 | None = None
+    max_replicas: Int32
     metrics: list[MetricSpec] | None = None
     behavior: HorizontalPodAutoscalerBehavior | None = None
 
@@ -119,8 +119,8 @@ class HorizontalPodAutoscalerCondition(Model):
 class HorizontalPodAutoscalerStatus(Model):
     observed_generation: int | None = None
     last_scale_time: str | None = None
-    current_replicas: int | None = None
-    desired_replicas: int = 0
+    current_replicas: Int32 | None = None
+    desired_replicas: Int32 = 0
     current_metrics: list[MetricStatus] | None = None
     conditions: list[HorizontalPodAutoscalerCondition] | None = None
 
@@ -137,17 +137,17 @@ class HorizontalPodAutoscaler(TypedObject):
 
 class HorizontalPodAutoscalerSpecV1(Model):
     scale_target_ref: CrossVersionObjectReference
-    min_replicas: int | None = None
-    max_replicas: int
-    target_cpu_utilization_percentage: int | None = None
+    min_replicas: Int32 | None = None
+    max_replicas: Int32
+    target_cpu_utilization_percentage: Int32 | None = None
 
 
 class HorizontalPodAutoscalerStatusV1(Model):
     observed_generation: int | None = None
     last_scale_time: str | None = None
-    current_replicas: int = 0
-    desired_replicas: int = 0
-    current_cpu_utilization_percentage: int | None = None
+    current_replicas: Int32 = 0
+    desired_replicas: Int32 = 0
+    current_cpu_utilization_percentage: Int32 | None = None
 
 
 class HorizontalPodAutoscalerV1(TypedObject):

@@ -6,7 +6,7 @@ names the API server and the Job controller share are constants here.
 
 from __future__ import annotations
 
-from api.base import Model
+from api.base import Int32, Model
 from api.models.core import ObjectReference, PodTemplateSpec, TypedObject
 from api.models.meta import LabelSelector, ObjectMeta
 
@@ -52,7 +52,7 @@ FAILED = "Failed"
 class PodFailurePolicyOnExitCodesRequirement(Model):
     container_name: str | None = None
     operator: str
-    values: list[int]
+    values: list[Int32]
 
 
 class PodFailurePolicyOnPodConditionsPattern(Model):
@@ -72,7 +72,7 @@ class PodFailurePolicy(Model):
 
 class SuccessPolicyRule(Model):
     succeeded_indexes: str | None = None
-    succeeded_count: int | None = None
+    succeeded_count: Int32 | None = None
 
 
 class SuccessPolicy(Model):
@@ -80,18 +80,18 @@ class SuccessPolicy(Model):
 
 
 class JobSpec(Model):
-    parallelism: int | None = None
-    completions: int | None = None
+    parallelism: Int32 | None = None
+    completions: Int32 | None = None
     active_deadline_seconds: int | None = None
     pod_failure_policy: PodFailurePolicy | None = None
     success_policy: SuccessPolicy | None = None
-    backoff_limit: int | None = None
-    backoff_limit_per_index: int | None = None
-    max_failed_indexes: int | None = None
+    backoff_limit: Int32 | None = None
+    backoff_limit_per_index: Int32 | None = None
+    max_failed_indexes: Int32 | None = None
     selector: LabelSelector | None = None
     manual_selector: bool | None = None
     template: PodTemplateSpec
-    ttl_seconds_after_finished: int | None = None
+    ttl_seconds_after_finished: Int32 | None = None
     completion_mode: str | None = None
     suspend: bool | None = None
     pod_replacement_policy: str | None = None
@@ -116,14 +116,14 @@ class JobStatus(Model):
     conditions: list[JobCondition] | None = None
     start_time: str | None = None
     completion_time: str | None = None
-    active: int | None = None
-    succeeded: int | None = None
-    failed: int | None = None
-    terminating: int | None = None
+    active: Int32 | None = None
+    succeeded: Int32 | None = None
+    failed: Int32 | None = None
+    terminating: Int32 | None = None
     completed_indexes: str | None = None
     failed_indexes: str | None = None
     uncounted_terminated_pods: UncountedTerminatedPods | None = None
-    ready: int | None = None
+    ready: Int32 | None = None
 
 
 class Job(TypedObject):
@@ -156,8 +156,8 @@ class CronJobSpec(Model):
     concurrency_policy: str | None = None
     suspend: bool | None = None
     job_template: JobTemplateSpec
-    successful_jobs_history_limit: int | None = None
-    failed_jobs_history_limit: int | None = None
+    successful_jobs_history_limit: Int32 | None = None
+    failed_jobs_history_limit: Int32 | None = None
 
 
 class CronJobStatus(Model):

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from api.base import Model
+from api.base import Int32, Model
 from api.models.core import TypedObject
 
 
 class LeaseSpec(Model):
     holder_identity: str | None = None
-    lease_duration_seconds: int | None = None
+    lease_duration_seconds: Int32 | None = None
     acquire_time: str | None = None
     renew_time: str | None = None
-    lease_transitions: int | None = None
+    lease_transitions: Int32 | None = None
 
 
 class Lease(TypedObject):

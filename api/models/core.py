@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from api.base import Model
+from api.base import Int32, Model
 from api.models.meta import Condition, ListMeta, ObjectMeta
 
 IntOrString = int | str
@@ -92,7 +92,7 @@ class NodeSystemInfo(Model):
 
 
 class DaemonEndpoint(Model):
-    port: int = Field(alias="Port")
+    port: Int32 = Field(alias="Port")
 
 
 class NodeDaemonEndpoints(Model):
@@ -142,8 +142,8 @@ class EnvFromSource(Model):
 
 
 class ContainerPort(Model):
-    container_port: int
-    host_port: int | None = None
+    container_port: Int32
+    host_port: Int32 | None = None
     host_ip: str | None = Field(default=None, alias="hostIP")
     name: str | None = None
     protocol: str | None = None
@@ -177,7 +177,7 @@ class TCPSocketAction(Model):
 
 
 class GRPCAction(Model):
-    port: int
+    port: Int32
     service: str | None = None
 
 
@@ -186,11 +186,11 @@ class Probe(Model):
     http_get: HTTPGetAction | None = None
     tcp_socket: TCPSocketAction | None = None
     grpc: GRPCAction | None = None
-    initial_delay_seconds: int | None = None
-    period_seconds: int | None = None
-    timeout_seconds: int | None = None
-    success_threshold: int | None = None
-    failure_threshold: int | None = None
+    initial_delay_seconds: Int32 | None = None
+    period_seconds: Int32 | None = None
+    timeout_seconds: Int32 | None = None
+    success_threshold: Int32 | None = None
+    failure_threshold: Int32 | None = None
     termination_grace_period_seconds: int | None = None
 
 
@@ -237,20 +237,20 @@ class HostPathVolumeSource(Model):
 class KeyToPath(Model):
     key: str
     path: str
-    mode: int | None = None
+    mode: Int32 | None = None
 
 
 class ConfigMapVolumeSource(Model):
     name: str | None = None
     items: list[KeyToPath] | None = None
-    default_mode: int | None = None
+    default_mode: Int32 | None = None
     optional: bool | None = None
 
 
 class SecretVolumeSource(Model):
     secret_name: str | None = None
     items: list[KeyToPath] | None = None
-    default_mode: int | None = None
+    default_mode: Int32 | None = None
     optional: bool | None = None
 
 
@@ -278,7 +278,7 @@ class NodeSelector(Model):
 
 
 class PreferredSchedulingTerm(Model):
-    weight: int
+    weight: Int32
     preference: NodeSelectorTerm
 
 
@@ -324,7 +324,7 @@ class PodSpec(Model):
     active_deadline_seconds: int | None = None
     volumes: list[Volume] | None = None
     scheduler_name: str | None = None
-    priority: int | None = None
+    priority: Int32 | None = None
     priority_class_name: str | None = None
     host_network: bool | None = None
     hostname: str | None = None
@@ -346,8 +346,8 @@ class ContainerStateRunning(Model):
 
 
 class ContainerStateTerminated(Model):
-    exit_code: int
-    signal: int | None = None
+    exit_code: Int32
+    signal: Int32 | None = None
     reason: str | None = None
     message: str | None = None
     started_at: str | None = None
@@ -366,7 +366,7 @@ class ContainerStatus(Model):
     state: ContainerState | None = None
     last_state: ContainerState | None = None
     ready: bool = False
-    restart_count: int = 0
+    restart_count: Int32 = 0
     image: str | None = None
     image_id: str | None = Field(default=None, alias="imageID")
     container_id: str | None = Field(default=None, alias="containerID")
@@ -428,7 +428,7 @@ class EventSource(Model):
 
 
 class EventSeries(Model):
-    count: int | None = None
+    count: Int32 | None = None
     last_observed_time: str | None = None
 
 
@@ -441,7 +441,7 @@ class Event(TypedObject):
     source: EventSource | None = None
     first_timestamp: str | None = None
     last_timestamp: str | None = None
-    count: int | None = None
+    count: Int32 | None = None
     type: str | None = None
     event_time: str | None = None
     reporting_component: str | None = None
@@ -480,7 +480,7 @@ class Secret(TypedObject):
 
 
 class ClientIPConfig(Model):
-    timeout_seconds: int | None = None
+    timeout_seconds: Int32 | None = None
 
 
 class SessionAffinityConfig(Model):
@@ -491,9 +491,9 @@ class ServicePort(Model):
     name: str | None = None
     protocol: str | None = None
     app_protocol: str | None = None
-    port: int
+    port: Int32
     target_port: IntOrString | None = None
-    node_port: int | None = None
+    node_port: Int32 | None = None
 
 
 class ServiceSpec(Model):
@@ -512,14 +512,14 @@ class ServiceSpec(Model):
     external_name: str | None = None
     external_traffic_policy: str | None = None
     internal_traffic_policy: str | None = None
-    health_check_node_port: int | None = None
+    health_check_node_port: Int32 | None = None
     publish_not_ready_addresses: bool | None = None
     ip_families: list[str] | None = None
     ip_family_policy: str | None = None
 
 
 class PortStatus(Model):
-    port: int
+    port: Int32
     protocol: str | None = None
     error: str | None = None
 
@@ -556,7 +556,7 @@ class EndpointAddress(Model):
 
 class EndpointPort(Model):
     name: str | None = None
-    port: int
+    port: Int32
     protocol: str | None = None
     app_protocol: str | None = None
 
@@ -579,17 +579,17 @@ class Endpoints(TypedObject):
 class ReplicationControllerSpec(Model):
     """core/v1: a ReplicaSet's spec with an equality-only selector (a plain map)."""
 
-    replicas: int | None = None
-    min_ready_seconds: int | None = None
+    replicas: Int32 | None = None
+    min_ready_seconds: Int32 | None = None
     selector: dict[str, str] | None = None
     template: PodTemplateSpec | None = None
 
 
 class ReplicationControllerStatus(Model):
-    replicas: int = 0
-    fully_labeled_replicas: int | None = None
-    ready_replicas: int | None = None
-    available_replicas: int | None = None
+    replicas: Int32 = 0
+    fully_labeled_replicas: Int32 | None = None
+    ready_replicas: Int32 | None = None
+    available_replicas: Int32 | None = None
     observed_generation: int | None = None
     conditions: list[Condition] | None = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from api.base import Model
+from api.base import Int32, Model
 from api.models.core import ObjectReference, TypedObject
 
 
@@ -36,7 +36,7 @@ class Endpoint(Model):
 class EndpointSlicePort(Model):
     name: str | None = None
     protocol: str | None = None
-    port: int | None = None
+    port: Int32 | None = None
     app_protocol: str | None = None
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from api.base import Model
+from api.base import Int32, Model
 
 
 class OwnerReference(Model):
@@ -63,7 +63,7 @@ class StatusDetails(Model):
     kind: str | None = None
     uid: str | None = None
     causes: list[StatusCause] | None = None
-    retry_after_seconds: int | None = None
+    retry_after_seconds: Int32 | None = None
 
 
 class Status(Model):
@@ -76,7 +76,7 @@ class Status(Model):
     message: str | None = None
     reason: str | None = None
     details: StatusDetails | None = None
-    code: int | None = None
+    code: Int32 | None = None
 
 
 class LabelSelectorRequirement(Model):

@@ -196,15 +196,17 @@ async def update_scale(request: Request, info: ResourceInfo, namespace: str | No
         replicas = (spec or {}).get("replicas")
         if replicas is None:
             replicas = 0
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0                 or replicas > 2**31 - 1:
+            # Scale.spec.replicas is an int32.
+            bound = ("less than or equal to 2147483647"
+                     if isinstance(replicas, int) and replicas > 0 else "greater than or equal to 0")
             raise errors.ApiError(422, "Invalid",
                                   f'Scale.autoscaling "{name}" is invalid: spec.replicas: '
-                                  f"Invalid value: {replicas}: must be greater than or equal "
-                                  f"to 0",
+                                  f"Invalid value: {replicas}: must be {bound}",
                                   {"name": name, "group": "autoscaling", "kind": "Scale",
                                    "causes": [{"reason": "FieldValueInvalid",
                                                "message": f"Invalid value: {replicas}: must be "
-                                                          f"greater than or equal to 0",
+                                                          f"{bound}",
                                                "field": "spec.replicas"}]})
         new = dict(old)
         new["spec"] = dict(old.get("spec") or {})
