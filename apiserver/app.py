@@ -28,6 +28,7 @@ from apiserver.admission_plugins import basic as _basic_admission  # noqa: F401 
 from apiserver.audit import configure as configure_audit
 from apiserver.auth import authorizer, bootstrappolicy, escalation, rbac
 from apiserver.auth import chain as authn_chain
+from apiserver.auth import serviceaccount as sa_tokens
 from apiserver.auth.middleware import AuthMiddleware
 from apiserver.autoscaling_v1 import AutoscalingV1Middleware
 from apiserver.compaction import compact_forever
@@ -229,6 +230,8 @@ def create_app(config: Config) -> FastAPI:
     app.state.open_watches = 0
     app.state.bookmark_interval = config.bookmark_interval
     app.state.authenticator = authn_chain.build(config, caches)
+    # ServiceAccount tokens: TokenRequest's signer and the token authenticator
+    sa_tokens.install(app.state, sa_tokens.from_config(config))
     # --audit-log-path + --audit-policy-file (a bad policy: ValueError, no start)
     app.state.audit = configure_audit(config.audit_log_path, config.audit_policy_file)
     app.state.authorizer = authorizer.build(config.authorization_modes, app.state)

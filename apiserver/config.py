@@ -25,6 +25,18 @@ class Config:
     # --authorization-mode, in order (apiserver.auth.authorizer.MODES)
     authorization_modes: list[str] = field(default_factory=lambda: ["AlwaysAllow"])
     anonymous_auth: bool = False  # unauthenticated requests: system:anonymous, else 401
+    # ServiceAccount tokens (apiserver/auth/serviceaccount.py): --service-account-issuer
+    # (the first signs), --service-account-key-file (verify), --service-account-signing-
+    # key-file (TokenRequest), --api-audiences (default: the issuer), --service-account-
+    # max-token-expiration (0: none); the minimum and the leeway are lowered only by tests
+    service_account_issuers: list[str] = field(
+        default_factory=lambda: ["https://kubernetes.default.svc.cluster.local"])
+    service_account_key_files: list[str] = field(default_factory=list)
+    service_account_signing_key_file: str | None = None
+    api_audiences: list[str] = field(default_factory=list)
+    service_account_max_token_expiration: int = 0
+    service_account_min_token_expiration: int = 600
+    service_account_token_leeway: int = 60
     # How the API server reaches kubelets (apiserver/kubelets.py): kube-apiserver's
     # --kubelet-preferred-address-types, --kubelet-client-certificate/-key,
     # --kubelet-certificate-authority; HTTPS with a client certificate or kubelet_https.

@@ -15,6 +15,7 @@ from types import FrameType
 import uvicorn
 
 from apiserver import kubelets, serving
+from apiserver.auth import serviceaccount as sa_tokens
 from apiserver.config import Config
 
 
@@ -61,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--disable-admission-plugins", default="",
                    help="comma-separated admission plugins not to run, default ones included")
     _add_serving_flags(p)
+    sa_tokens.add_flags(p)
     kubelets.add_flags(p)
     a = p.parse_args(argv)
     _check_service_flags(p, a)
@@ -79,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   enable_admission_plugins=_names(a.enable_admission_plugins),
                   disable_admission_plugins=_names(a.disable_admission_plugins),
                   anonymous_auth=a.anonymous_auth == "true",
+                  **sa_tokens.config_kwargs(p, a),
                   **kubelets.config_kwargs(p, a),
                   secure_port=a.secure_port, insecure_bind_address=a.insecure_bind_address,
                   tls_cert_file=a.tls_cert_file, tls_private_key_file=a.tls_private_key_file,

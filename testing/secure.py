@@ -142,8 +142,9 @@ class SecureApiServer(Process):
         super().__init__("apiserver-secure", args)
 
     def service_account_args(self) -> list[str]:
-        """The ServiceAccount token flags (--service-account-key-file ...), once served."""
-        return []
+        """The ServiceAccount token flags: sa.pub verifies, sa.key signs TokenRequests."""
+        return ["--service-account-key-file", str(self.sa_pub),
+                "--service-account-signing-key-file", str(self.sa_key)]
 
     # Identities
 

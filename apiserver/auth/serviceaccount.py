@@ -17,7 +17,9 @@ request, so a token bound to a deleted pod is refused at once.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -235,3 +237,50 @@ def install(state: Any, config: TokenConfig) -> None:
     if config.public_keys:
         state.authenticator.add_token_authenticator(
             ServiceAccountAuthenticator(config, state.caches))
+
+
+# ---- kube-apiserver's flags -------------------------------------------------------------
+
+
+def add_flags(p: Any) -> None:
+    """The ServiceAccount token flags on the API server's argparse parser."""
+    p.add_argument("--service-account-issuer", action="append", default=None,
+                   help="the issuer (iss) of the tokens this server signs; repeat to accept "
+                        f"more (the first signs; default {sat.DEFAULT_ISSUER})")
+    p.add_argument("--service-account-key-file", action="append", default=[],
+                   help="PEM file of public (or private) keys that verify ServiceAccount "
+                        "tokens; repeatable (the signing key's public half is always one)")
+    p.add_argument("--service-account-signing-key-file", default=None,
+                   help="RSA private key (PEM) that signs TokenRequest tokens")
+    p.add_argument("--api-audiences", default="",
+                   help="comma-separated audiences a token must name (default: the issuer)")
+    p.add_argument("--service-account-max-token-expiration", type=int, default=0,
+                   metavar="SECONDS", help="the longest TokenRequest expiry (0: no cap)")
+    # Test-only: Kubernetes' 10 minutes and go-jose's 60 s leeway make an expiring token a
+    # slow test.
+    p.add_argument("--service-account-min-token-expiration", type=int, default=600,
+                   help=argparse.SUPPRESS)
+    p.add_argument("--service-account-token-leeway", type=int, default=60,
+                   help=argparse.SUPPRESS)
+
+
+def config_kwargs(p: Any, a: Any) -> dict[str, Any]:
+    """Config fields from the parsed flags; unreadable key files are a usage error."""
+    for path in [*(a.service_account_key_file or []), a.service_account_signing_key_file]:
+        if path and not os.path.isfile(path):
+            p.error(f"no such file: {path}")
+    return {"service_account_issuers": a.service_account_issuer or [sat.DEFAULT_ISSUER],
+            "service_account_key_files": list(a.service_account_key_file or []),
+            "service_account_signing_key_file": a.service_account_signing_key_file,
+            "api_audiences": [x.strip() for x in a.api_audiences.split(",") if x.strip()],
+            "service_account_max_token_expiration": a.service_account_max_token_expiration,
+            "service_account_min_token_expiration": a.service_account_min_token_expiration,
+            "service_account_token_leeway": a.service_account_token_leeway}
+
+
+def from_config(config: Any) -> TokenConfig:
+    return load_config(config.service_account_signing_key_file,
+                       config.service_account_key_files, config.service_account_issuers,
+                       config.api_audiences, config.service_account_max_token_expiration,
+                       config.service_account_min_token_expiration,
+                       config.service_account_token_leeway)
