@@ -17,7 +17,7 @@ the API server for ``nodes/<subresource>`` of this node, the verb from the HTTP 
 proxy (fine-grained, allowed by either), everything else (containerLogs, exec, attach,
 portForward, run) -> proxy. Allowed answers are cached 5 minutes, denials 30 seconds
 (``--authorization-webhook-cache-{authorized,unauthorized}-ttl``). A denial is 403
-``Forbidden (user=U, verb=V, resource=nodes, subresource=S)``.
+``Forbidden (user=U, verb=V, resource=nodes, subresource(s)=[pods proxy])``.
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ class KubeletAuth:
         except Exception as e:  # the API server could not say: not cached, 401
             log.warning("TokenReview failed: %s", e)
             raise Unauthorized() from None
-        status = (got or {}).get("status") or {} if isinstance(got, dict) else {}
+        status = (got.get("status") or {}) if isinstance(got, dict) else {}
         if not status.get("authenticated"):
             self._tokens.put(key, False, self.config.token_ttl)
             raise Unauthorized()
@@ -226,7 +226,7 @@ class KubeletAuth:
         return user
 
     async def authorize(self, user: User, verb: str, subresource: str) -> tuple[bool, str]:
-        """(allowed, reason); raises for an answer the API server could not give."""
+        """(allowed, reason); raises when the API server could not be asked."""
         if self.config.mode == "AlwaysAllow":
             return True, ""
         key = (user.name, user.uid, user.groups, tuple(sorted(user.extra.items())), verb,
@@ -249,10 +249,8 @@ class KubeletAuth:
         got = await asyncio.wait_for(self.post(SUBJECT_ACCESS_REVIEWS, {
             "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
             "spec": spec}), WEBHOOK_TIMEOUT)
-        status = got.get("status") or {} if isinstance(got, dict) else {}
-        if status.get("evaluationError") and not status.get("allowed") \
-                and not status.get("denied"):
-            raise RuntimeError(str(status["evaluationError"]))
+        # allowed, else denied or no opinion (an evaluationError only explains): forbidden
+        status = (got.get("status") or {}) if isinstance(got, dict) else {}
         decision = (bool(status.get("allowed")), str(status.get("reason") or ""))
         self._decisions.put(key, decision, self.config.authorized_ttl if decision[0]
                             else self.config.unauthorized_ttl)
@@ -268,22 +266,18 @@ class KubeletAuth:
             if user is None:
                 return web.Response(status=401, text="Unauthorized")
             verb, subs = request_attributes(request.method, request.path)
-            sub = subs[-1]
+            what = (f"user={user.name}, verb={verb}, resource=nodes, "
+                    f"subresource(s)=[{' '.join(subs)}]")
             try:
                 for sub in subs:
                     allowed, _ = await self.authorize(user, verb, sub)
                     if allowed:
                         return await handler(request)  # type: ignore[no-any-return]
             except Exception as e:
-                log.warning("authorization of %s %s for %s: %s", verb, sub, user.name, e)
-                return web.Response(status=500, text=(
-                    f"Authorization error (user={user.name}, verb={verb}, resource=nodes, "
-                    f"subresource={sub})"))
-            log.info("Forbidden: user=%s verb=%s subresource=%s path=%s", user.name, verb,
-                     sub, request.path)
-            return web.Response(status=403, text=(
-                f"Forbidden (user={user.name}, verb={verb}, resource=nodes, "
-                f"subresource={sub})"))
+                log.warning("authorization error (%s): %s", what, e)
+                return web.Response(status=500, text=f"Authorization error ({what})")
+            log.info("Forbidden (%s) path=%s", what, request.path)
+            return web.Response(status=403, text=f"Forbidden ({what})")
         return auth
 
 
