@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from client.controller import Controller
+from controllers.clusterroleaggregation import ClusterRoleAggregationController
 from controllers.context import ControllerContext
 from controllers.cronjob import CronJobController
 from controllers.daemonset import DaemonSetsController
@@ -60,6 +61,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "serviceaccount": ServiceAccountsController,
     "serviceaccount-token": TokensController,
     "root-ca-cert-publisher": RootCACertPublisher,
+    "clusterrole-aggregation": ClusterRoleAggregationController,
 }
 
 

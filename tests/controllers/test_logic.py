@@ -290,12 +290,13 @@ def test_controllers_flag_and_durations() -> None:
                                         "endpoints", "endpointslice", "horizontalpodautoscaling",
                                         "job", "daemonset", "cronjob",
                                         "ttl-after-finished", "serviceaccount",
-                                        "serviceaccount-token", "root-ca-cert-publisher"]
+                                        "serviceaccount-token", "root-ca-cert-publisher",
+                                        "clusterrole-aggregation"]
     assert enabled_controllers("*,-nodelifecycle,-namespace") == [
         "deployment", "replicaset", "replicationcontroller", "garbagecollector", "endpoints",
         "endpointslice", "horizontalpodautoscaling", "job", "daemonset", "cronjob",
         "ttl-after-finished", "serviceaccount", "serviceaccount-token",
-        "root-ca-cert-publisher"]
+        "root-ca-cert-publisher", "clusterrole-aggregation"]
     assert enabled_controllers("replicaset") == ["replicaset"]
     with pytest.raises(ControllersFlagError):
         enabled_controllers("*,-nosuch")
