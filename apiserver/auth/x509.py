@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pki
 from apiserver.auth.authenticator import Unauthorized
-from apiserver.auth.user import UserInfo
+from apiserver.auth.user import UserInfo, with_authenticated
 
 _MAX_CACHED = 4096
 
@@ -33,7 +33,9 @@ class CertAuthenticator:
             raise Unauthorized(f"unreadable client certificate: {e}") from e
         if not cn:
             raise Unauthorized("common name of the provided certificate is empty")
-        user = UserInfo(cn, groups=orgs)
+        # system:authenticated added once here: the authenticator's own adding then
+        # returns the same object, nothing is built per request.
+        user = with_authenticated(UserInfo(cn, groups=orgs))
         if len(self._cache) >= _MAX_CACHED:
             self._cache.clear()
         self._cache[leaf] = user
