@@ -28,6 +28,7 @@ from apiserver.admission_plugins import basic as _basic_admission  # noqa: F401 
 from apiserver.audit import configure as configure_audit
 from apiserver.auth import authorizer, bootstrappolicy, escalation, rbac
 from apiserver.auth import chain as authn_chain
+from apiserver.auth import node as _node_authz  # noqa: F401 (registers the Node mode)
 from apiserver.auth import serviceaccount as sa_tokens
 from apiserver.auth.middleware import AuthMiddleware
 from apiserver.autoscaling_v1 import AutoscalingV1Middleware
