@@ -42,7 +42,7 @@ def _pending_status(pod: JSONDict) -> JSONDict:
     probe: JSONDict = dict(pod)
     prepare_pod_status_for_create(probe)
     status: JSONDict = probe["status"]
-    if key:
+    if key and "qosClass" in status:  # not an invalid pod's (validation will refuse it)
         if len(_QOS_MEMO) > 4096:
             _QOS_MEMO.clear()
         _QOS_MEMO[key] = dict(status)

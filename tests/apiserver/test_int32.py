@@ -93,3 +93,13 @@ spec:
                           f"{BIG}: {TOO_BIG}\n"), out.stderr
     got = kubectl("get", "deployments", "-n", ns, "-o", "name", check=False)
     assert "huge" not in got.stdout
+
+
+def test_refused_pod_leaves_the_next_pods_qos_class(api: Api, ns: str) -> None:
+    """The pod strategy remembers QoS classes by the containers' resources: a pod the
+    model refuses (a port out of range) must not leave a status without one behind."""
+    url = f"/api/v1/namespaces/{ns}/pods"
+    bad = pod("bad")
+    bad["spec"]["containers"][0]["ports"] = [{"containerPort": BIG}]
+    invalid(*api.call("POST", url, bad))
+    assert api.ok("POST", url, pod("fine"), 201)["status"]["qosClass"] == "BestEffort"
