@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 
 import click
@@ -898,6 +898,10 @@ def describe_generic(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         f"Object:\n{text}\n")
 
 
+# Describers of kinds kept in modules of their own (cli/describe_rbac.py), by model class.
+EXTRA_DESCRIBERS: dict[type, Callable[[State, TypedObject], str]] = {}
+
+
 def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
     if isinstance(obj, Pod):
         return describe_pod(st, obj)
@@ -929,6 +933,9 @@ def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         return describe_cronjob(st, obj)
     if isinstance(obj, Job):
         return describe_job(st, obj)
+    extra = EXTRA_DESCRIBERS.get(type(obj))
+    if extra is not None:
+        return extra(st, obj)
     return describe_generic(st, info, obj)
 
 

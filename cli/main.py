@@ -22,8 +22,10 @@ from cli import (
     create_config,  # noqa: F401  (adds configmap and secret to create)
     create_cronjob,  # noqa: F401  (adds cronjob to create)
     create_job,  # noqa: F401  (adds job to create)
+    create_rbac,  # noqa: F401  (adds role, clusterrole and the bindings to create)
     delete,
     describe,
+    describe_rbac,  # noqa: F401  (describes the RBAC kinds)
     diff_cmd,
     edit,
     exec_cmd,
