@@ -1,0 +1,180 @@
+"""Authorization cost on the create path; prints one JSON document.
+
+Two API servers over TLS (testing/secure.py), each on its own etcd: one with
+``--authorization-mode=RBAC`` holding 1,000 bindings that do not concern the benchmark's
+user (500 ClusterRoleBindings, 500 RoleBindings in its namespace, to other users, groups
+and ServiceAccounts) plus the one RoleBinding that lets its group create pods; one with
+authorization off (AlwaysAllow). The same non-admin user creates pods at concurrency 16,
+authenticated by a client certificate and by a static bearer token, in alternating rounds
+(so drift shows on both sides); the best round of each is compared within this run:
+``ratio`` = RBAC / AlwaysAllow (goal >= 0.9). The TLS handshake of a new connection (with
+one authorized GET) is reported for both ways in.
+
+Usage: python bench/auth.py [--pods 1500] [--rounds 3] [--bindings 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.stats import pct  # noqa: E402
+from bench.tls import Conn, cpu, handshake_ms  # noqa: E402
+from testing.secure import SecureApiServer, StaticToken, ssl_client_context  # noqa: E402
+from testing.support import Etcd, json_request, unique  # noqa: E402
+
+NS = "bench-auth"
+GROUP = "bench-creators"
+RBAC = "/apis/rbac.authorization.k8s.io/v1"
+TOKEN = "bench-auth-token-0123456789abcdef"
+
+
+def _ok(method: str, url: str, body: Any, want: int = 201) -> Any:
+    code, out = json_request(method, url, body)
+    assert code == want, (method, url, code, out)
+    return out
+
+
+def setup(s: SecureApiServer, bindings: int, rbac: bool) -> None:
+    """The namespace and its default ServiceAccount; with ``rbac``, the bindings."""
+    base = s.insecure_url
+    _ok("POST", f"{base}/api/v1/namespaces", {"metadata": {"name": NS}})
+    json_request("POST", f"{base}/api/v1/namespaces/{NS}/serviceaccounts",
+                 {"metadata": {"name": "default"}})
+    if not rbac:
+        return
+    _ok("POST", f"{base}{RBAC}/namespaces/{NS}/roles", {
+        "metadata": {"name": "pod-creator"},
+        "rules": [{"verbs": ["create", "get"], "apiGroups": [""], "resources": ["pods"]}]})
+    _ok("POST", f"{base}{RBAC}/namespaces/{NS}/rolebindings", {
+        "metadata": {"name": "pod-creators"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                    "name": "pod-creator"},
+        "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
+                      "name": GROUP}]})
+    for i in range(bindings):
+        subject = ({"kind": "User", "name": f"user-{i}"} if i % 3 == 0 else
+                   {"kind": "Group", "name": f"group-{i}"} if i % 3 == 1 else
+                   {"kind": "ServiceAccount", "name": f"sa-{i}", "namespace": NS})
+        if i % 2:
+            _ok("POST", f"{base}{RBAC}/clusterrolebindings", {
+                "metadata": {"name": f"noise-{i}"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": "view"}, "subjects": [subject]})
+        else:
+            _ok("POST", f"{base}{RBAC}/namespaces/{NS}/rolebindings", {
+                "metadata": {"name": f"noise-{i}"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": "edit"}, "subjects": [subject]})
+
+
+def ways(s: SecureApiServer) -> dict[str, tuple[int, Any, dict[str, str]]]:
+    user = s.user("bench-user", groups=[GROUP])
+    return {
+        "x509": (s.secure_port, ssl_client_context(s.ca_file, user), {}),
+        "token": (s.secure_port, ssl_client_context(s.ca_file),
+                  {"Authorization": f"Bearer {TOKEN}"}),
+    }
+
+
+async def pod_creates(port: int, ctx: Any, headers: dict[str, str], n: int,
+                      server: psutil.Process, conns: int = 16) -> dict[str, Any]:
+    cs = [await Conn("127.0.0.1", port, ctx, headers).open() for _ in range(conns)]
+    prefix = unique("p")
+    it = iter(range(n))
+    lat: list[float] = []
+
+    async def worker(c: Conn) -> None:
+        for i in it:
+            body = json.dumps({"apiVersion": "v1", "kind": "Pod",
+                               "metadata": {"name": f"{prefix}-{i}"},
+                               "spec": {"automountServiceAccountToken": False,
+                                        "containers": [{"name": "c",
+                                                        "image": "nginx:latest"}]}}).encode()
+            t0 = time.perf_counter()
+            status, out = await c.post(f"/api/v1/namespaces/{NS}/pods", body)
+            lat.append(time.perf_counter() - t0)
+            assert status == 201, (status, out[:300])
+
+    c0 = cpu(server)
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in cs))
+    wall = time.perf_counter() - start
+    used = cpu(server) - c0
+    for c in cs:
+        c.close()
+    return {"per_s": round(n / wall), "p50_ms": round(pct(lat, 50) * 1000, 2),
+            "p99_ms": round(pct(lat, 99) * 1000, 2),
+            "server_cpu_us_per_create": round(used / n * 1e6)}
+
+
+async def run(args: argparse.Namespace, servers: dict[str, SecureApiServer]
+              ) -> dict[str, Any]:
+    procs = {k: psutil.Process(s.proc.pid) for k, s in servers.items()  # type: ignore[union-attr]
+             }
+    w = {k: ways(s) for k, s in servers.items()}
+    out: dict[str, Any] = {"pods_per_round": args.pods, "bindings": args.bindings,
+                           "handshake": {}, "creates": {}}
+    for mode in servers:
+        for way, (port, ctx, headers) in w[mode].items():
+            out["handshake"][f"{mode}/{way}"] = await handshake_ms(
+                port, ctx, headers, args.connections, procs[mode])
+    for _ in range(args.rounds):
+        for way in ("x509", "token"):
+            for mode in servers:
+                port, ctx, headers = w[mode][way]
+                r = await pod_creates(port, ctx, headers, args.pods, procs[mode])
+                out["creates"].setdefault(f"{mode}/{way}", []).append(r)
+    best = {k: max(r["per_s"] for r in v) for k, v in out["creates"].items()}
+    out["best_per_s"] = best
+    out["ratio_rbac_to_allow"] = {
+        way: round(best[f"RBAC/{way}"] / best[f"AlwaysAllow/{way}"], 3)
+        for way in ("x509", "token")}
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--pods", type=int, default=1500, help="pod creates per round and way")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--bindings", type=int, default=1000)
+    p.add_argument("--connections", type=int, default=100,
+                   help="new connections timed for the handshake")
+    args = p.parse_args()
+    token = StaticToken(TOKEN, "bench-token-user", "bench-token-uid", (GROUP,))
+    etcds: list[Etcd] = []
+    servers: dict[str, SecureApiServer] = {}
+    try:
+        for mode in ("AlwaysAllow", "RBAC"):
+            e = Etcd().start()
+            etcds.append(e)
+            s = SecureApiServer(e.url, authorization_mode=mode, tokens=[token])
+            servers[mode] = s
+            s.start()
+            setup(s, args.bindings, mode == "RBAC")
+        try:
+            import uvloop
+
+            uvloop.install()
+        except ImportError:
+            pass
+        print(json.dumps(asyncio.run(run(args, servers)), indent=2))
+    finally:
+        for s in servers.values():
+            s.stop()
+        for e in etcds:
+            e.stop()
+
+
+if __name__ == "__main__":
+    main()
