@@ -23,6 +23,7 @@ from api.models import (
     Service,
 )
 from api.models.apps import ControllerRevision, DaemonSet
+from api.models.authentication import SelfSubjectReview, TokenReview
 from api.models.authorization import (
     LocalSubjectAccessReview,
     SelfSubjectAccessReview,
@@ -216,6 +217,17 @@ SELFSUBJECTRULESREVIEWS = _info(
     singular="selfsubjectrulesreview", group="authorization.k8s.io", version="v1",
     namespaced=False, model=SelfSubjectRulesReview, verbs=("create",),
 )
+# authentication.k8s.io: answered on create, never stored (apiserver/routes/authentication.py).
+TOKENREVIEWS = _info(
+    kind="TokenReview", plural="tokenreviews", singular="tokenreview",
+    group="authentication.k8s.io", version="v1", namespaced=False, model=TokenReview,
+    verbs=("create",),
+)
+SELFSUBJECTREVIEWS = _info(
+    kind="SelfSubjectReview", plural="selfsubjectreviews", singular="selfsubjectreview",
+    group="authentication.k8s.io", version="v1", namespaced=False, model=SelfSubjectReview,
+    verbs=("create",),
+)
 
 ALL: tuple[ResourceInfo, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, JOBS, LEASES, CONFIGMAPS, SECRETS,
@@ -227,6 +239,7 @@ ALL: tuple[ResourceInfo, ...] = (
     SUBJECTACCESSREVIEWS, SELFSUBJECTACCESSREVIEWS, LOCALSUBJECTACCESSREVIEWS,
     SELFSUBJECTRULESREVIEWS,
     SERVICEACCOUNTS,
+    TOKENREVIEWS, SELFSUBJECTREVIEWS,
 )
 
 _BY_KIND = {r.kind: r for r in ALL}

@@ -37,6 +37,7 @@ from apiserver.config import Config
 from apiserver.protobuf_middleware import ProtobufMiddleware
 from apiserver.registry import Registry
 from apiserver.routes import attach as attach_routes
+from apiserver.routes import authentication as _authn_reviews  # noqa: F401 (registers)
 from apiserver.routes import exec as exec_routes
 from apiserver.routes import health
 from apiserver.routes import portforward as portforward_routes

@@ -51,6 +51,10 @@ SCHEMA: dict[str, dict[int, Field]] = {
                       2: ("matchExpressions", "LabelSelectorRequirement", R)},
     "LabelSelectorRequirement": {1: ("key", STRING), 2: ("operator", STRING),
                                  3: ("values", STRING, R)},
+    # authentication.k8s.io/v1 (kubectl auth whoami; TokenReview)
+    "TokenReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "TokenReviewSpec")},
+    "TokenReviewSpec": {1: ("token", STRING), 2: ("audiences", STRING, R)},
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta")},
     # apps/v1
     "Deployment": {1: ("metadata", "ObjectMeta"), 2: ("spec", "DeploymentSpec")},
     "DeploymentSpec": {
@@ -286,6 +290,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "Deployment", ("apps/v1", "ReplicaSet"): "ReplicaSet",
     ("batch/v1", "Job"): "Job", ("batch/v1", "CronJob"): "CronJob",
     ("autoscaling/v1", "Scale"): "Scale", ("coordination.k8s.io/v1", "Lease"): "Lease",
+    ("authentication.k8s.io/v1", "TokenReview"): "TokenReview",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
     ("v1", "ConfigMap"): "ConfigMap", ("v1", "Secret"): "Secret",
     ("v1", "Service"): "Service", ("v1", "ServiceAccount"): "ServiceAccount",
     ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",

@@ -16,6 +16,7 @@ import click
 from cli import (
     api_resources,
     apply_cmd,
+    auth_cmd,
     autoscale,
     config_cmd,
     create,
@@ -140,6 +141,7 @@ def _register() -> None:
     cli.add_command(node_cmds.uncordon_cmd)
     cli.add_command(node_cmds.taint_cmd)
     cli.add_command(api_resources.api_resources_cmd)
+    cli.add_command(auth_cmd.auth_cmd)
     config_cmd.register(cli)
     cli.add_command(explain.explain_cmd)
 

@@ -74,6 +74,8 @@ _STRATEGIES: tuple[Strategy, ...] = (
     ReviewStrategy(resources.LOCALSUBJECTACCESSREVIEWS),
     ReviewStrategy(resources.SELFSUBJECTRULESREVIEWS),
     ServiceAccountStrategy(resources.SERVICEACCOUNTS),
+    ReviewStrategy(resources.TOKENREVIEWS),
+    ReviewStrategy(resources.SELFSUBJECTREVIEWS),
 )
 
 # Keyed by plural, the resource's identity in storage (/registry/<plural>/...).
