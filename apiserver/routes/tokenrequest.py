@@ -23,6 +23,9 @@ from api.models.serviceaccount import TokenRequest
 from api.resources import ResourceInfo
 from api.validation.serviceaccount import DEFAULT_TOKEN_SECONDS, validate_token_request
 from apiserver import errors
+from apiserver.admission_plugins.noderestriction import check_token_request
+from apiserver.auth import context
+from apiserver.auth.node import node_identity
 from apiserver.auth.serviceaccount import TokenConfig
 from apiserver.routes.common import decode_object_body, json_response, read_body
 from apiserver.routes.verbs import registry_of
@@ -51,6 +54,12 @@ def _gvk(ref: JSONDict) -> tuple[str, str, str]:
 
 def _uid(obj: JSONDict) -> str:
     return str((obj.get("metadata") or {}).get("uid") or "")
+
+
+def _node_restriction(request: Request) -> bool:
+    """NodeRestriction is on (it judges the tokens a node asks for)."""
+    chain = getattr(request.app.state, "admission", None)
+    return any(p.name == "NodeRestriction" for p in getattr(chain, "plugins", ()))
 
 
 async def create_token(request: Request, namespace: str, name: str) -> Response:
@@ -102,6 +111,11 @@ async def create_token(request: Request, namespace: str, name: str) -> Response:
                                       pod["spec"]["nodeName"])).obj
             except errors.ApiError:
                 node = None
+    node_name, is_node = node_identity(context.user())
+    if is_node and _node_restriction(request):
+        why = check_token_request(node_name, pod, ref if isinstance(ref, dict) else None)
+        if why:
+            raise errors.forbidden(resources.SERVICEACCOUNTS, name, why)
     audiences = [str(a) for a in spec.get("audiences") or []] or list(cfg.api_audiences)
     spec["audiences"] = audiences
     expiration = int(spec["expirationSeconds"])

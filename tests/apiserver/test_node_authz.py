@@ -17,6 +17,7 @@ from testing.secure import Credentials, SecureApiServer, ssl_client_context
 from testing.support import unique, wait_for
 
 AUTHORIZATION_MODE = "Node,RBAC"
+SECURE_APISERVER_ARGS = ("--enable-admission-plugins=NodeRestriction",)
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +93,9 @@ def test_node_reads_only_what_its_pods_use(server: SecureApiServer, root: httpx.
 
     token = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
              "spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web"}}}
-    assert node_a.post(f"{base}/serviceaccounts/robot/token", json=token).status_code in \
-        (201, 404)  # 404: this server signs no tokens; authorized either way
+    web_uid = node_a.get(f"{base}/pods/web").json()["metadata"]["uid"]
+    token["spec"]["boundObjectRef"]["uid"] = web_uid  # type: ignore[index]
+    assert node_a.post(f"{base}/serviceaccounts/robot/token", json=token).status_code == 201
     assert node_b.post(f"{base}/serviceaccounts/robot/token", json=token).status_code == 403
 
     # The graph follows the pods: once web is gone, node-a reads nothing of it.
@@ -118,6 +120,67 @@ def test_node_leases(root: httpx.Client, node_a: httpx.Client) -> None:
     r = node_a.get("/apis/coordination.k8s.io/v1/namespaces/default/leases/node-a")
     assert r.status_code == 403 and r.json()["message"].endswith(
         'can only access leases in the "kube-node-lease" system namespace')
+
+
+MERGE = {"Content-Type": "application/merge-patch+json"}
+
+
+def test_node_restriction(server: SecureApiServer, root: httpx.Client, node_a: httpx.Client,
+                          node_b: httpx.Client) -> None:
+    """One kubelet's credentials cannot patch the other node, its pods' status, nor delete
+    its pods; a node may not create ordinary pods nor tokens for pods elsewhere."""
+    for name in ("node-a", "node-b"):
+        r = root.post("/api/v1/nodes", json={"metadata": {"name": name}})
+        assert r.status_code in (201, 409)
+    r = node_a.patch("/api/v1/nodes/node-b", headers=MERGE,
+                     json={"metadata": {"labels": {"x": "y"}}})
+    assert r.status_code == 403
+    assert r.json()["message"] == \
+        'nodes "node-b" is forbidden: node "node-a" is not allowed to modify node "node-b"'
+    r = node_a.patch("/api/v1/nodes/node-b/status", headers=MERGE,
+                     json={"status": {"conditions": []}})
+    assert r.status_code == 403
+    assert node_a.patch("/api/v1/nodes/node-a", headers=MERGE,
+                        json={"metadata": {"labels": {"team": "a"}}}).status_code == 200
+    r = node_a.patch("/api/v1/nodes/node-a", headers=MERGE, json={"metadata": {"labels": {
+        "node-restriction.kubernetes.io/secure": "true"}}})
+    assert r.status_code == 403 and r.json()["message"] == (
+        'nodes "node-a" is forbidden: is not allowed to modify labels: '
+        "node-restriction.kubernetes.io/secure")
+    r = node_a.patch("/api/v1/nodes/node-a", headers=MERGE,
+                     json={"spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]}})
+    assert r.status_code == 403 and r.json()["message"].endswith(
+        'node "node-a" is not allowed to modify taints')
+
+    ns = unique("nrestrict")
+    post(root, "/api/v1/namespaces", {"metadata": {"name": ns}})
+    base = f"/api/v1/namespaces/{ns}/pods"
+    for pod, node in (("on-a", "node-a"), ("on-b", "node-b")):
+        post(root, base, {"metadata": {"name": pod}, "spec": {
+            "nodeName": node, "containers": [{"name": "c", "image": "nginx"}]}})
+    status = {"status": {"phase": "Running"}}
+    assert node_a.patch(f"{base}/on-a/status", headers=MERGE, json=status).status_code == 200
+    r = node_a.patch(f"{base}/on-b/status", headers=MERGE, json=status)
+    assert r.status_code == 403 and r.json()["message"] == (
+        'pods "on-b" is forbidden: node "node-a" can only update pod status for pods with '
+        "spec.nodeName set to itself")
+    # Labels cannot change through status here at all (the status strategy keeps metadata).
+    r = node_a.patch(f"{base}/on-a/status", headers=MERGE,
+                     json={"metadata": {"labels": {"l": "v"}}})
+    assert not r.json()["metadata"].get("labels")
+    r = node_a.delete(f"{base}/on-b")
+    assert r.status_code == 403 and r.json()["message"].endswith(
+        'node "node-a" can only delete pods with spec.nodeName set to itself')
+    r = node_a.post(base, json={"metadata": {"name": "sneaky"}, "spec": {
+        "nodeName": "node-a", "containers": [{"name": "c", "image": "nginx"}]}})
+    assert r.status_code == 403 and r.json()["message"] == (
+        'pods "sneaky" is forbidden: pod does not have "kubernetes.io/config.mirror" '
+        'annotation, node "node-a" can only create mirror pods')
+    assert node_a.delete(f"{base}/on-a", params={"gracePeriodSeconds": "0"}).status_code \
+        == 200
+    r = node_a.post(f"/api/v1/namespaces/{ns}/serviceaccounts/default/token",
+                    json={"spec": {}})
+    assert r.status_code == 403  # not a pod of node-a's: the Node authorizer says no
 
 
 class _Cache:
