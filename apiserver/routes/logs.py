@@ -57,6 +57,14 @@ async def pod_log(request: Request, namespace: str, name: str) -> Response:
         if code in (400, 404):
             raise errors.ApiError(code, "BadRequest" if code == 400 else "NotFound",
                                   text or f"the kubelet answered {code}")
+        if code in (401, 403):
+            # GenericHttpResponseChecker: NewGenericServerResponse(code, "", pods/log, name)
+            message = text if code == 403 else \
+                "the server has asked for the client to provide credentials"
+            raise errors.ApiError(
+                code, "Forbidden" if code == 403 else "Unauthorized",
+                f"{message} ( pods/log {name})",
+                {"name": name, "kind": "pods/log", "causes": [{"message": text}]})
         raise errors.unavailable(f"the kubelet answered {code}: {text}")
 
     async def body() -> AsyncIterator[bytes]:

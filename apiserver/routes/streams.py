@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from starlette.datastructures import QueryParams
@@ -39,11 +40,32 @@ def is_true(v: str | None) -> bool:
 async def upgrade_required(verb: str, target: Target, request: Request, namespace: str,
                            name: str) -> Response:
     """A plain HTTP request (kubectl's SPDY fallback) gets the same checks, then 400: only
-    WebSocket is spoken here."""
-    await target(request.app.state.registry, namespace, name, request.query_params)
+    WebSocket is spoken here. A kubelet that would refuse the request (401, 403) is asked
+    first, and its answer passed on as Kubernetes' upgrade-aware proxy does (kubectl prints
+    ``unable to upgrade connection: Forbidden (user=...)``)."""
+    url, params = await target(request.app.state.registry, namespace, name,
+                               request.query_params)
+    refusal = await _kubelet_refusal(url, params)
+    if refusal is not None:
+        return refusal
     raise errors.bad_request(
         f"Upgrade request required: {verb} is served over WebSocket "
         f"(subprotocols {', '.join(rc.PROTOCOLS)})")
+
+
+async def _kubelet_refusal(url: str, params: list[tuple[str, str]]) -> Response | None:
+    """The kubelet's own 401/403 for a POST of this stream (verb create), else None."""
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s, \
+                s.post(url, params=params, ssl=kubelets.current().aiohttp_ssl()) as r:
+            if r.status in (401, 403):
+                return Response(await r.read(), status_code=r.status,
+                                media_type="text/plain; charset=utf-8")
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        pass
+    return None
 
 
 async def serve_channels(verb: str, target: Target, ws: WebSocket) -> None:
@@ -95,6 +117,13 @@ async def _to_kubelet(ws: WebSocket, upstream: aiohttp.ClientWebSocketResponse) 
             await upstream.send_str(msg["text"])
 
 
+def _phrase(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
 async def relay(ws: WebSocket, url: str, params: list[tuple[str, str]],
                 protocols: list[str], what: str) -> None:
     """Connect to the kubelet's ``url`` and copy messages until either side closes.
@@ -109,10 +138,12 @@ async def relay(ws: WebSocket, url: str, params: list[tuple[str, str]],
                                           autoping=True, max_msg_size=0,
                                           ssl=kubelets.current().aiohttp_ssl())
         except aiohttp.WSServerHandshakeError as e:
-            code = e.status if e.status in (400, 404) else 503
+            # the kubelet's refusal passed on (its 401/403 say who may not do what)
+            code = e.status if e.status in (400, 401, 403, 404) else 503
             await deny(ws, errors.ApiError(
-                code, {400: "BadRequest", 404: "NotFound"}.get(code, "ServiceUnavailable"),
-                f"the kubelet refused the {what} stream: {e.status} {e.message}"))
+                code, {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden",
+                       404: "NotFound"}.get(code, "ServiceUnavailable"),
+                f"the kubelet refused the {what} stream: {e.status} {_phrase(e.status)}"))
             return
         except (aiohttp.ClientError, OSError) as e:
             base = url.split("/", 3)

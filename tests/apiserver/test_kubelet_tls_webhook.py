@@ -6,6 +6,7 @@ TLS (testing.secure) reaching the kubelet with its kubelet client certificate.
 - alice (a client certificate of the cluster CA, no RBAC binding) is authenticated and then
   refused: 403 ``Forbidden (user=alice, verb=get, resource=nodes, subresource(s)=[pods proxy])``;
 - bound to a ClusterRole with nodes/stats, she reads /stats/summary, not /pods;
+- bob's static token goes through a TokenReview: a 403 names him; a token nobody knows is 401;
 - the API server's certificate (O=system:masters) is allowed: kubectl logs and exec work.
 """
 
@@ -23,8 +24,9 @@ import pytest
 import pki
 from api.models import Pod
 from client.rest import Client
+from testing.kubectl import Kubectl
 from testing.secure import SecureApiServer, StaticToken
-from testing.support import Process, unique, wait_for
+from testing.support import ApiServer, Process, unique, wait_for
 from tests.apiserver.test_kubelet_tls import start_kubelet
 from tests.kubelet.helpers import build_images, cleanup, docker_client, make_pod, wait_pod
 
@@ -127,6 +129,16 @@ def test_a_granted_subresource_only(env: Env) -> None:
     assert env.get("/pods", cert="alice").status_code == 403
 
 
+def test_tokens_go_through_token_review(env: Env) -> None:
+    r = env.get("/pods", token=BOB.token)
+    assert (r.status_code, r.text) == (
+        403, "Forbidden (user=bob, verb=get, resource=nodes, subresource(s)=[pods proxy])")
+    r = env.get("/pods", token="nobody-knows-this-token")
+    assert (r.status_code, r.text) == (401, "Unauthorized")
+    r = env.get("/pods", token=env.api.admin_token.token)  # in system:masters
+    assert r.status_code == 200 and r.json()["kind"] == "PodList"
+
+
 def test_apiserver_client_is_allowed_kubectl_logs_and_exec(env: Env, tmp_path: Path) -> None:
     assert env.get("/pods", cert="apiserver-kubelet-client").status_code == 200
     with Client(env.api.insecure_url) as c:
@@ -140,3 +152,35 @@ def test_apiserver_client_is_allowed_kubectl_logs_and_exec(env: Env, tmp_path: P
                  message="kubectl logs through the Webhook kubelet")
         assert k("exec", name, "--", "echo", "hi").stdout == "hi\n"
         c.delete(Pod, name, "default")
+
+
+def test_kubelet_refusal_reaches_kubectl(env: Env, etcd: Any, tmp_path: Path) -> None:
+    """An API server whose kubelet client certificate is alice's (no nodes/proxy): kubectl
+    logs gets the kubelet's 403 as Kubernetes passes it on (GenericHttpResponseChecker), and
+    kubectl exec prints the kubelet's refusal as with Kubernetes."""
+    weak = ApiServer(etcd.url, extra_args=[
+        "--kubelet-client-certificate", str(env.tmp / "alice.crt"),
+        "--kubelet-client-key", str(env.tmp / "alice.key"),
+        "--kubelet-certificate-authority", str(env.api.ca_file)]).start()
+    try:
+        with Client(env.api.insecure_url) as c:
+            p = make_pod(c, env.node, [{
+                "name": "main", "image": "minik8s/busybox:latest", "imagePullPolicy": "Never",
+                "command": ["sh", "-c", "echo secret; exec sleep 300"]}], "whweak")
+            wait_pod(c, p, lambda g: g.status.phase == "Running", 60, "pod running")
+            name = p.metadata.name or ""
+            k = Kubectl(weak.url, tmp_path / "kube")
+            r = k("logs", name, check=False)
+            assert r.returncode == 1 and "secret" not in r.stdout
+            assert r.stderr.strip() == (
+                "Error from server (Forbidden): Forbidden (user=alice, verb=get, "
+                f"resource=nodes, subresource(s)=[proxy]) ( pods/log {name})"), r.stderr
+            r = k("exec", name, "--", "echo", "hi", check=False)
+            assert r.returncode == 1 and "hi" not in r.stdout
+            # the WebSocket is refused, kubectl falls back to SPDY (POST: verb create)
+            assert r.stderr.strip() == (
+                "error: unable to upgrade connection: Forbidden (user=alice, verb=create, "
+                "resource=nodes, subresource(s)=[proxy])"), r.stderr
+            c.delete(Pod, name, "default")
+    finally:
+        weak.stop()
