@@ -211,3 +211,15 @@ def test_bad_tls_flags_stop_the_server(tmp_path: object) -> None:
                        capture_output=True, text=True, timeout=30,
                        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert p.returncode == 2 and "--tls-cert-file is then required" in p.stderr
+
+
+def test_anonymous_auth_on(etcd_url: str) -> None:
+    with SecureApiServer(etcd_url, anonymous_auth=True, insecure_port=False) as s, \
+            s.client() as c:
+        assert c.get("/api/v1/namespaces").status_code == 200  # AlwaysAllow
+        r = c.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", json={})
+        assert r.status_code == 201
+        assert r.json()["status"]["userInfo"] == {"username": "system:anonymous",
+                                                  "groups": ["system:unauthenticated"]}
+        with s.client(s.token_user("not-a-known-token")) as bad:
+            assert bad.get("/api/v1/namespaces").status_code == 401  # never anonymous
