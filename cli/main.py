@@ -16,6 +16,7 @@ import click
 from cli import (
     api_resources,
     apply_cmd,
+    auth_can_i,  # noqa: F401  (adds can-i to auth)
     auth_cmd,
     autoscale,
     config_cmd,
