@@ -223,3 +223,12 @@ def test_anonymous_auth_on(etcd_url: str) -> None:
                                                   "groups": ["system:unauthenticated"]}
         with s.client(s.token_user("not-a-known-token")) as bad:
             assert bad.get("/api/v1/namespaces").status_code == 401  # never anonymous
+
+
+def test_certificate_without_client_auth_usage_is_refused(secure: SecureApiServer) -> None:
+    """The server's own certificate (extended key usage serverAuth only), signed by the
+    client CA, does not authenticate a client (x509's KeyUsages: ClientAuth)."""
+    ctx = ssl_client_context(secure.ca_file)
+    ctx.load_cert_chain(str(secure.serving_cert), str(secure.serving_key))
+    with pytest.raises(httpx.HTTPError), httpx.Client(base_url=secure.url, verify=ctx) as c:
+        c.get("/api/v1/namespaces")
