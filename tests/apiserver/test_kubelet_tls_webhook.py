@@ -1,5 +1,6 @@
 """The kubelet API with ``--authorization-mode Webhook`` and ``--authentication-token-webhook``:
-every request is authorized by a SubjectAccessReview to the API server (RBAC there), bearer
+every request is authorized by a SubjectAccessReview to the API server (Node,RBAC there: the
+kubelet's own identity, system:node:<node>, has the node rules, which let it ask), bearer
 tokens are checked with a TokenReview; both answers cached. On Docker, the API server over
 TLS (testing.secure) reaching the kubelet with its kubelet client certificate.
 
@@ -64,7 +65,7 @@ def env(etcd: Any) -> Iterator[Env]:
     dk = docker_client()
     build_images()
     tmp = Path(tempfile.mkdtemp(prefix="minik8s-kubelet-webhook-"))
-    s = SecureApiServer(etcd.url, authorization_mode="RBAC", tokens=[BOB],
+    s = SecureApiServer(etcd.url, authorization_mode="Node,RBAC", tokens=[BOB],
                         directory=tmp / "pki", extra_args=[
         "--kubelet-client-certificate", str(tmp / "apiserver-kubelet-client.crt"),
         "--kubelet-client-key", str(tmp / "apiserver-kubelet-client.key"),
@@ -74,16 +75,6 @@ def env(etcd: Any) -> Iterator[Env]:
     pki.issue(s.ca, "alice", client=True).write(tmp, "alice")
     node = unique("whnode")
     s.start()
-    # The kubelet's own identity may do anything here: its rights are not what is tested.
-    rbac = "/apis/rbac.authorization.k8s.io/v1"
-    _apply(s, f"{rbac}/clusterroles", {"metadata": {"name": f"{node}-all"}, "rules": [
-        {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]})
-    _apply(s, f"{rbac}/clusterrolebindings", {
-        "metadata": {"name": f"{node}-all"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": f"{node}-all"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                      "name": f"system:node:{node}"}]})
     kubelet: Process | None = None
     try:
         kubelet, port, _ = start_kubelet(
@@ -129,12 +120,20 @@ def test_a_granted_subresource_only(env: Env) -> None:
     assert env.get("/pods", cert="alice").status_code == 403
 
 
-def test_tokens_go_through_token_review(env: Env) -> None:
+def test_tokens_go_through_token_review(env: Env, tmp_path: Path) -> None:
     r = env.get("/pods", token=BOB.token)
     assert (r.status_code, r.text) == (
         403, "Forbidden (user=bob, verb=get, resource=nodes, subresource(s)=[pods proxy])")
     r = env.get("/pods", token="nobody-knows-this-token")
     assert (r.status_code, r.text) == (401, "Unauthorized")
+    # a pod's ServiceAccount token (TokenRequest) is a user the kubelet asks about too
+    k = env.api.kubectl(env.api.admin, tmp_path / "kube")
+    k("create", "serviceaccount", "prober", "-n", "default")
+    sa = k("create", "token", "prober", "-n", "default").stdout.strip()
+    r = env.get("/pods", token=sa)
+    assert (r.status_code, r.text) == (
+        403, "Forbidden (user=system:serviceaccount:default:prober, verb=get, "
+        "resource=nodes, subresource(s)=[pods proxy])")
     r = env.get("/pods", token=env.api.admin_token.token)  # in system:masters
     assert r.status_code == 200 and r.json()["kind"] == "PodList"
 
