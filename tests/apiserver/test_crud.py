@@ -76,6 +76,8 @@ def sample(kind: str, name: str) -> dict[str, Any]:
                 "spec": {"schedule": "*/1 * * * *", "jobTemplate": {"spec": {"template": {
                     "spec": {"restartPolicy": "OnFailure", "containers": [
                         {"name": "c", "image": "busybox"}]}}}}}}
+    if kind == "ServiceAccount":
+        return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}}
     if kind in ("Role", "ClusterRole"):
         return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
                 "metadata": {"name": name},
