@@ -14,7 +14,10 @@ import shutil
 import time
 
 from api.models import KeyToPath, Pod, Volume
+from api.models.core import DownwardAPIVolumeFile
+from client.errors import ApiError
 from kubelet.configsources import ConfigError, ConfigSource, decode_secret_value
+from kubelet.tokens import get_token
 
 DEFAULT_MODE = 0o644
 _DATA = "..data"
@@ -25,11 +28,16 @@ class MountError(Exception):
 
 
 def is_config_volume(v: Volume) -> bool:
-    return v.config_map is not None or v.secret is not None
+    """A volume whose files the kubelet writes: configMap, secret, projected, downwardAPI."""
+    return v.config_map is not None or v.secret is not None or v.projected is not None \
+        or v.downward_api is not None
 
 
 def volume_dir(root_dir: str, pod_uid: str, v: Volume) -> str:
-    plugin = "kubernetes.io~configmap" if v.config_map is not None else "kubernetes.io~secret"
+    plugin = ("kubernetes.io~configmap" if v.config_map is not None else
+              "kubernetes.io~projected" if v.projected is not None else
+              "kubernetes.io~downward-api" if v.downward_api is not None else
+              "kubernetes.io~secret")
     return os.path.join(root_dir, "pods", pod_uid, "volumes", plugin, v.name)
 
 
@@ -55,8 +63,90 @@ def _payload(data: dict[str, bytes], items: list[KeyToPath] | None, default_mode
     return out
 
 
-async def volume_payload(source: ConfigSource, v: Volume) -> Payload:
-    """The files of a configMap/secret volume; ConfigError when its object is missing."""
+def _field(pod: Pod, path: str) -> str:
+    """A downwardAPI fieldRef's value (labels and annotations as key="value" lines)."""
+    md = pod.metadata
+    if path in ("metadata.labels", "metadata.annotations"):
+        d = (md.labels if path == "metadata.labels" else md.annotations) or {}
+        return "\n".join(f'{k}="{v}"' for k, v in sorted(d.items()))
+    simple = {"metadata.name": md.name, "metadata.namespace": md.namespace,
+              "metadata.uid": md.uid, "spec.nodeName": pod.spec.node_name,
+              "spec.serviceAccountName": pod.spec.service_account_name,
+              "status.podIP": pod.status.pod_ip if pod.status else None,
+              "status.hostIP": pod.status.host_ip if pod.status else None}
+    if path in simple:
+        return simple[path] or ""
+    for prefix, m in (("metadata.labels['", md.labels), ("metadata.annotations['",
+                                                         md.annotations)):
+        if path.startswith(prefix) and path.endswith("']"):
+            return (m or {}).get(path[len(prefix):-2], "")
+    raise ConfigError(f"unsupported fieldRef {path!r}")
+
+
+def _downward(pod: Pod, items: list[DownwardAPIVolumeFile] | None, mode: int) -> Payload:
+    out: Payload = {}
+    for it in items or []:
+        if os.path.isabs(it.path) or ".." in it.path.split("/"):
+            raise ConfigError(f"invalid path {it.path!r}")
+        if it.field_ref is None:
+            continue  # resourceFieldRef: not served here
+        out[it.path] = (_field(pod, it.field_ref.field_path).encode(),
+                        mode if it.mode is None else it.mode)
+    return out
+
+
+async def _projected(source: ConfigSource, pod: Pod, v: Volume) -> Payload:
+    """A projected volume: its sources' files in one directory (projected.go collectData)."""
+    assert v.projected is not None
+    mode = DEFAULT_MODE if v.projected.default_mode is None else v.projected.default_mode
+    out: Payload = {}
+    for src in v.projected.sources or []:
+        if src.secret is not None:
+            s = await source.secret(src.secret.name or "")
+            if s is None:
+                if src.secret.optional:
+                    continue
+                raise ConfigError(f'secret "{src.secret.name}" not found')
+            data = {k: decode_secret_value(val) for k, val in (s.data or {}).items()}
+            out.update(_payload(data, src.secret.items, mode, bool(src.secret.optional),
+                                "secret"))
+        elif src.config_map is not None:
+            cm = await source.config_map(src.config_map.name or "")
+            if cm is None:
+                if src.config_map.optional:
+                    continue
+                raise ConfigError(f'configmap "{src.config_map.name}" not found')
+            cdata = {k: val.encode() for k, val in (cm.data or {}).items()}
+            cdata.update({k: decode_secret_value(val)
+                          for k, val in (cm.binary_data or {}).items()})
+            out.update(_payload(cdata, src.config_map.items, mode,
+                                bool(src.config_map.optional), "configmap"))
+        elif src.downward_api is not None:
+            out.update(_downward(pod, src.downward_api.items, mode))
+        elif src.service_account_token is not None:
+            t = src.service_account_token
+            try:
+                token = await get_token(
+                    source.client, pod.metadata.namespace or "default",
+                    pod.spec.service_account_name or "default", pod.metadata.name or "",
+                    pod.metadata.uid or "", t.audience, t.expiration_seconds or 3600)
+            except ApiError as exc:
+                raise ConfigError(f"failed to fetch token: {exc.message}") from exc
+            out[t.path] = (token.encode(), mode)
+    return out
+
+
+async def volume_payload(source: ConfigSource, v: Volume, pod: Pod | None = None) -> Payload:
+    """The files of a configMap/secret/projected/downwardAPI volume; ConfigError when an
+    object it needs is missing."""
+    if v.projected is not None:
+        assert pod is not None
+        return await _projected(source, pod, v)
+    if v.downward_api is not None:
+        assert pod is not None
+        mode = DEFAULT_MODE if v.downward_api.default_mode is None \
+            else v.downward_api.default_mode
+        return _downward(pod, v.downward_api.items, mode)
     if v.config_map is not None:
         cmv = v.config_map
         cm = await source.config_map(cmv.name or "")
@@ -138,7 +228,7 @@ async def setup_volumes(source: ConfigSource, pod: Pod, root_dir: str) -> list[s
         if not is_config_volume(v):
             continue
         try:
-            payload = await volume_payload(source, v)
+            payload = await volume_payload(source, v, pod)
         except ConfigError as exc:
             if first_error is None:
                 first_error = MountError(

@@ -22,6 +22,7 @@ from client.backoff import KeyedBackoff
 from client.errors import Conflict, NotFound
 from client.rest import AsyncClient
 from client.tasks import cancel_and_wait
+from kubelet import tokens
 from kubelet.configsources import ConfigSource
 from kubelet.dns import ClusterDNSSettings
 from kubelet.metrics import KubeletMetrics
@@ -140,6 +141,7 @@ class Kubelet:
     def forget_pod(self, pod: Pod) -> None:
         """Drop the back-off state of a pod that is gone."""
         uid = pod.metadata.uid or ""
+        tokens.forget(uid)
         for c in [*(pod.spec.init_containers or []), *pod.spec.containers]:
             self.crash_backoff.reset(f"{uid}/{c.name}")
             self.pull_backoff.reset(f"{uid}/image/{c.image or ''}")

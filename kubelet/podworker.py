@@ -22,8 +22,9 @@ from api.podutil import qos_class
 from api.timeutil import now
 from client.backoff import KeyedBackoff, exponential
 from client.tasks import cancel_and_wait
+from kubelet import tokens
 from kubelet.configsources import ConfigError, ConfigSource
-from kubelet.configvolumes import MountError, setup_volumes
+from kubelet.configvolumes import MountError, is_config_volume, setup_volumes
 from kubelet.containerconfig import container_config, sandbox_config
 from kubelet.dns import MISSING_CLUSTER_DNS, ClusterDNSSettings, pod_dns
 from kubelet.metrics import KubeletMetrics
@@ -300,12 +301,15 @@ class PodWorker:
     async def _mount_config_volumes(self, starting: bool, apps: list[ContainerInfo]) -> bool:
         """Write or refresh the configMap/secret volumes; False when a pod that is not
         running yet must wait for one (ContainerCreating, FailedMount, retried)."""
-        if not any(v.config_map is not None or v.secret is not None
-                   for v in self.pod.spec.volumes or []):
+        if not any(is_config_volume(v) for v in self.pod.spec.volumes or []):
             return True
         source = self.host.config_source(self.pod.metadata.namespace or "default")
         try:
             await setup_volumes(source, self.pod, self.host.config.root_dir)
+            refresh = tokens.next_refresh(self.uid)
+            if refresh is not None:
+                # Projected tokens are renewed at 80% of their lifetime.
+                self.wake_after(refresh + 0.01)
         except MountError as exc:
             self.event(WARNING, "FailedMount", str(exc))
             self.wake_after(CONFIG_RETRY_SECONDS)

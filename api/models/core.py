@@ -254,12 +254,65 @@ class SecretVolumeSource(Model):
     optional: bool | None = None
 
 
+class ObjectFieldSelector(Model):
+    api_version: str | None = None
+    field_path: str
+
+
+class DownwardAPIVolumeFile(Model):
+    path: str
+    field_ref: ObjectFieldSelector | None = None
+    resource_field_ref: dict[str, Any] | None = None
+    mode: int | None = None
+
+
+class DownwardAPIVolumeSource(Model):
+    items: list[DownwardAPIVolumeFile] | None = None
+    default_mode: int | None = None
+
+
+class DownwardAPIProjection(Model):
+    items: list[DownwardAPIVolumeFile] | None = None
+
+
+class SecretProjection(Model):
+    name: str | None = None
+    items: list[KeyToPath] | None = None
+    optional: bool | None = None
+
+
+class ConfigMapProjection(Model):
+    name: str | None = None
+    items: list[KeyToPath] | None = None
+    optional: bool | None = None
+
+
+class ServiceAccountTokenProjection(Model):
+    path: str
+    audience: str | None = None
+    expiration_seconds: int | None = None
+
+
+class VolumeProjection(Model):
+    secret: SecretProjection | None = None
+    config_map: ConfigMapProjection | None = None
+    downward_api: DownwardAPIProjection | None = Field(default=None, alias="downwardAPI")
+    service_account_token: ServiceAccountTokenProjection | None = None
+
+
+class ProjectedVolumeSource(Model):
+    sources: list[VolumeProjection] | None = None
+    default_mode: int | None = None
+
+
 class Volume(Model):
     name: str
     empty_dir: EmptyDirVolumeSource | None = None
     host_path: HostPathVolumeSource | None = None
     config_map: ConfigMapVolumeSource | None = None
     secret: SecretVolumeSource | None = None
+    projected: ProjectedVolumeSource | None = None
+    downward_api: DownwardAPIVolumeSource | None = Field(default=None, alias="downwardAPI")
 
 
 class NodeSelectorRequirement(Model):
@@ -330,6 +383,7 @@ class PodSpec(Model):
     hostname: str | None = None
     subdomain: str | None = None
     service_account_name: str | None = None
+    automount_service_account_token: bool | None = None
     dns_policy: str | None = None
     dns_config: PodDNSConfig | None = None
     overhead: ResourceList | None = None
