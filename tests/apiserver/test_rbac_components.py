@@ -1,0 +1,69 @@
+"""The default policy is enough for the components: the controller-manager and the
+scheduler, each with its own client certificate (system:kube-controller-manager,
+system:kube-scheduler), run a Deployment to bound pods on an RBAC server over TLS, and
+neither is refused anything on the way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from testing.objects import make_node
+from testing.secure import SecureApiServer
+from testing.support import Process, json_request, service, unique, wait_for
+
+AUTHORIZATION_MODE = "RBAC"
+
+
+@pytest.fixture(scope="module")
+def components(secure_apiserver: SecureApiServer) -> Iterator[dict[str, Process]]:
+    s = secure_apiserver
+    cm = s.user("system:kube-controller-manager")
+    sched = s.user("system:kube-scheduler")
+    procs: dict[str, Process] = {}
+    try:
+        procs["controller-manager"] = service("controller-manager", "controllers",
+                                              ["--kubeconfig", str(cm.kubeconfig)])
+        procs["scheduler"] = service("scheduler", "scheduler",
+                                     ["--kubeconfig", str(sched.kubeconfig)])
+        yield procs
+    finally:
+        for p in procs.values():
+            p.stop()
+
+
+def _get(url: str, path: str) -> Any:
+    code, out = json_request("GET", url + path)
+    assert code == 200, (code, out)
+    return out
+
+
+def test_deployment_runs_under_the_default_roles(secure_apiserver: SecureApiServer,
+                                                 components: dict[str, Process]) -> None:
+    s = secure_apiserver
+    base = s.insecure_url
+    node = unique("node")
+    code, out = json_request("POST", f"{base}/api/v1/nodes", make_node(node).to_dict())
+    assert code == 201, out
+    ns = unique("ns")
+    code, out = json_request("POST", f"{base}/api/v1/namespaces", {"metadata": {"name": ns}})
+    assert code == 201, out
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                                 "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+    code, out = json_request("POST", f"{base}/apis/apps/v1/namespaces/{ns}/deployments", dep)
+    assert code == 201, out
+
+    def bound() -> bool:
+        pods = _get(base, f"/api/v1/namespaces/{ns}/pods")["items"]
+        return len(pods) == 2 and all(p["spec"].get("nodeName") == node for p in pods)
+    wait_for(bound, 60, message="two pods bound by the scheduler")
+    # the aggregation controller filled view as the controller-manager's identity
+    view = _get(base, "/apis/rbac.authorization.k8s.io/v1/clusterroles/view")
+    assert view.get("rules")
+    for name, p in components.items():
+        log = p.log_tail(400).lower()
+        assert "forbidden" not in log and " 403" not in log, f"{name}:\n{p.log_tail(60)}"
