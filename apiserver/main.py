@@ -128,11 +128,27 @@ def _check_serving_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> N
         p.error("--tls-cert-file is required with --tls-private-key-file")
     if a.port == 0 and not a.tls_cert_file:
         p.error("--port 0 disables plain HTTP: --tls-cert-file is then required")
+    insecure = a.insecure_bind_address or a.bind_address
+    if a.port and not _loopback(insecure):
+        p.error(f"--port {a.port} serves plain HTTP where every request is the superuser: "
+                f"it binds only a loopback address, not {insecure} (give "
+                "--insecure-bind-address 127.0.0.1, or --port 0 for HTTPS only)")
     for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file",
                  "audit_policy_file"):
         path = getattr(a, flag)
         if path and not os.path.isfile(path):
             p.error(f"--{flag.replace('_', '-')}: no such file: {path}")
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _names(flag: str) -> list[str]:

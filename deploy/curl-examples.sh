@@ -3,7 +3,11 @@
 # Quickstart, with curl against the API server (tests/e2e/test_compose.py runs this file).
 # Every call is plain Kubernetes REST: the same paths and bodies work against a real cluster.
 set -euo pipefail
-API=${MINIK8S_SERVER:-http://127.0.0.1:8080}
+API=https://127.0.0.1:${MINIK8S_API_PORT:-6443}
+# The API server wants TLS and credentials: deploy/up.sh wrote the cluster's CA and the admin's
+# bearer token (both are in the admin kubeconfig too); every curl here uses them.
+K8S=${MINIK8S_HOME:-$HOME/.minik8s}
+curl() { command curl --cacert "$K8S/ca.crt" -H "Authorization: Bearer $(cat "$K8S/admin-token")" "$@"; }
 
 # 0. A pod from JSON: create it, get it, list by label, watch it (the watch ends after 5 s), delete.
 curl -fsS -X POST "$API/api/v1/namespaces/default/pods" \

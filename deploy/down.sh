@@ -4,15 +4,17 @@
 #
 #   deploy/down.sh               # stop the services and remove the pods' containers
 #   deploy/down.sh --keep-pods   # stop the services only; pod containers keep running
-#   deploy/down.sh --purge       # also delete the cluster's state and the pods network
+#   deploy/down.sh --purge       # also delete the cluster's state, its PKI (CA, certificates,
+#                                # kubeconfigs) and the pods network (-v: the same, network kept)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KEEP_PODS= PURGE=
+KEEP_PODS= PURGE= VOLUMES=
 for a in "$@"; do
   case $a in
     --keep-pods) KEEP_PODS=1 ;;
     --purge) PURGE=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -v|--volumes) VOLUMES=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "down.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -24,7 +26,7 @@ if ! $DOCKER info >/dev/null 2>&1; then
   exit 0
 fi
 COMPOSE="$DOCKER compose --project-directory $PWD -f $PWD/docker-compose.yml"
-if [ -n "$PURGE" ]; then
+if [ -n "$PURGE" ] || [ -n "$VOLUMES" ]; then
   $COMPOSE down --remove-orphans --volumes
 else
   $COMPOSE down --remove-orphans

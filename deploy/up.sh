@@ -5,14 +5,23 @@
 # image from the current source, which takes seconds when nothing changed).
 #
 #   deploy/up.sh            # everything
-#   MINIK8S_API_PORT=8081 deploy/up.sh    # publish the API server on another port
+#   MINIK8S_API_PORT=7443 deploy/up.sh    # publish the API server on another port
+#
+# The cluster is secure by default, as kubeadm makes it: the API server serves HTTPS only,
+# published on 127.0.0.1 only; its CA, the components' certificates and an admin kubeconfig
+# are made at the first bring-up (docker-compose.yml's `certs` step) and kept. The admin
+# kubeconfig is written to $MINIK8S_HOME/admin.conf and merged into your kubeconfig
+# ($KUBECONFIG's first file, else ~/.kube/config) as the context `minik8s`, made current, as
+# kind does: `kubectl get nodes` and `minictl get nodes` then just work. The CA is also at
+# $MINIK8S_HOME/ca.crt and the admin's bearer token at $MINIK8S_HOME/admin-token (the README's
+# curl tour uses both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 MINIK8S_HOME=${MINIK8S_HOME:-$HOME/.minik8s}
 LOGDIR=$MINIK8S_HOME/logs
-API_PORT=${MINIK8S_API_PORT:-8080}
-SERVER=http://127.0.0.1:$API_PORT
+API_PORT=${MINIK8S_API_PORT:-6443}
+SERVER=https://127.0.0.1:$API_PORT
 mkdir -p "$LOGDIR"
 export DEBIAN_FRONTEND=noninteractive COMPOSE_BAKE=false
 
@@ -111,9 +120,25 @@ if ! $COMPOSE up -d --build --quiet-pull >"$LOGDIR/compose-up.log" 2>&1; then
   die "docker compose up failed (log: $LOGDIR/compose-up.log)"
 fi
 
+step "admin credentials ($MINIK8S_HOME/admin.conf, ca.crt, admin-token)"
+# Out of the pki volume through the certs step's (exited) container.
+CERTS=$($COMPOSE ps -a -q certs | head -n1)
+[ -n "$CERTS" ] || die "the certs step did not run (docker compose ps -a)"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+for f in admin.conf dns.conf pki/ca.crt pki/tokens.csv; do
+  $DOCKER cp "$CERTS:/etc/kubernetes/$f" "$TMP/$(basename "$f")" >/dev/null \
+    || die "cannot read /etc/kubernetes/$f from the pki volume"
+done
+umask 077
+cp "$TMP/ca.crt" "$MINIK8S_HOME/ca.crt"
+cut -d, -f1 "$TMP/tokens.csv" | head -n1 > "$MINIK8S_HOME/admin-token"
+umask 022
+CURL=(curl -fsS --cacert "$MINIK8S_HOME/ca.crt" -H "Authorization: Bearer $(cat "$MINIK8S_HOME/admin-token")")
+
 step "waiting for the API server and both nodes"
 nodes_ready() {
-  curl -fsS "$SERVER/api/v1/nodes" 2>/dev/null | python3 -c '
+  "${CURL[@]}" "$SERVER/api/v1/nodes" 2>/dev/null | python3 -c '
 import json, sys
 items = json.load(sys.stdin).get("items", [])
 ready = {n["metadata"]["name"] for n in items
@@ -133,9 +158,18 @@ if ! wait $PIP_PID; then
   tail -20 "$LOGDIR/pip-minictl.log" >&2; die "installing minictl failed (log: $LOGDIR/pip-minictl.log)"
 fi
 MINICTL=$VENV/bin/minictl
-if [ "$API_PORT" != 8080 ]; then
-  printf 'server: %s\n' "$SERVER" > "$MINIK8S_HOME/config"
+# The admin kubeconfig alone (context minik8s), and merged into the user's kubeconfig.
+rm -f "$MINIK8S_HOME/admin.conf"
+USER_KUBECONFIG=${KUBECONFIG:-$HOME/.kube/config}
+USER_KUBECONFIG=${USER_KUBECONFIG%%:*}
+"$VENV/bin/python" -m pki merge-kubeconfig "$TMP/admin.conf" --name minik8s \
+  --into "$MINIK8S_HOME/admin.conf" --into "$USER_KUBECONFIG" \
+  || die "writing the admin kubeconfig failed"
+# An older bring-up's plain-HTTP server address for minictl would now be wrong.
+if [ -f "$MINIK8S_HOME/config" ] && grep -q '^server: http://' "$MINIK8S_HOME/config"; then
+  rm -f "$MINIK8S_HOME/config"
 fi
+ADMIN=(--kubeconfig "$MINIK8S_HOME/admin.conf")
 LINKED=
 if [ -w /usr/local/bin ] && { [ ! -e /usr/local/bin/minictl ] || [ -L /usr/local/bin/minictl ]; }; then
   ln -sf "$MINICTL" /usr/local/bin/minictl && LINKED=1
@@ -143,21 +177,30 @@ fi
 
 step "cluster DNS add-on (kube-dns in kube-system, Service 10.96.0.10)"
 # Idempotent: apply changes nothing when it is already there. Every kubelet names
-# 10.96.0.10 as its --cluster-dns (docker-compose.yml).
-if ! "$MINICTL" --server "$SERVER" apply -f "$ROOT/deploy/addons/kube-dns.yaml" \
+# 10.96.0.10 as its --cluster-dns (docker-compose.yml). The DNS pods authenticate with the
+# kubeconfig in the Secret kube-dns-kubeconfig (the certs step's dns.conf).
+# An older add-on whose update minictl's patch cannot express (its two ports 53, UDP and TCP,
+# share the merge key containerPort) is replaced: deleted, then applied again.
+apply_dns() { "$MINICTL" apply "${ADMIN[@]}" -f "$ROOT/deploy/addons/kube-dns.yaml"; }
+if ! { "$MINICTL" create secret generic kube-dns-kubeconfig -n kube-system "${ADMIN[@]}" \
+         --from-file=kubeconfig="$TMP/dns.conf" --dry-run=client -o yaml \
+       | "$MINICTL" apply -n kube-system "${ADMIN[@]}" -f - \
+       && { apply_dns || { "$MINICTL" delete deployment kube-dns -n kube-system "${ADMIN[@]}" \
+                             --ignore-not-found && apply_dns; }; }; } \
      >"$LOGDIR/addons.log" 2>&1; then
   cat "$LOGDIR/addons.log" >&2; die "applying deploy/addons/kube-dns.yaml failed"
 fi
 dns_ready() {
-  curl -fsS "$SERVER/apis/apps/v1/namespaces/kube-system/deployments/kube-dns" 2>/dev/null \
+  "${CURL[@]}" "$SERVER/apis/apps/v1/namespaces/kube-system/deployments/kube-dns" 2>/dev/null \
     | python3 -c 'import json, sys; sys.exit(0 if (json.load(sys.stdin).get("status") or {}).get("readyReplicas") else 1)'
 }
 for _ in $(seq 1 60); do dns_ready && break; sleep 1; done
 dns_ready || echo "warning: kube-dns is not ready yet (minictl get pods -n kube-system)" >&2
 
-"$MINICTL" --server "$SERVER" get nodes
+"$MINICTL" get nodes "${ADMIN[@]}"
 echo
-echo "minik8s is up in ${SECONDS}s: API server $SERVER"
+echo "minik8s is up in ${SECONDS}s: API server $SERVER (HTTPS, on 127.0.0.1 only)"
+echo "kubeconfig: context minik8s in $USER_KUBECONFIG (current), also $MINIK8S_HOME/admin.conf"
 if [ -n "$LINKED" ]; then
   echo "minictl is on your PATH (/usr/local/bin/minictl -> $MINICTL)"
 else

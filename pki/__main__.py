@@ -13,6 +13,7 @@ them under /etc/kubernetes::
     DIR/pki/tokens.csv                            the static token file: an admin token
     DIR/admin.conf                                kubernetes-admin (system:masters)
     DIR/scheduler.conf, controller-manager.conf, proxy.conf, kubelet-<node>.conf
+    DIR/dns.conf                                  the DNS add-on (kube-system/kube-dns's name)
 
 Idempotent: what exists and still fits (signed by the CA, the SANs and names asked for, not
 about to expire) is kept, so a second run changes nothing; a kubeconfig is rewritten when its
@@ -191,8 +192,8 @@ def init(args: argparse.Namespace) -> int:
     w.cert(ca, "apiserver-kubelet-client", "kube-apiserver-kubelet-client",
            orgs=["system:masters"], client=True)
     w.sa_keys()
-    for node in nodes:
-        w.cert(ca, node, node, dns=[node], server=True)
+    for node in nodes:  # as the kubelet's serving CSR names it
+        w.cert(ca, node, f"system:node:{node}", orgs=["system:nodes"], dns=[node], server=True)
     token = w.token_file("kubernetes-admin", ["system:masters"])
     w.kubeconfig("admin.conf", args.admin_server or args.server, ca, "kubernetes-admin",
                  ["system:masters"], token=token)
@@ -202,6 +203,45 @@ def init(args: argparse.Namespace) -> int:
     for node in nodes:
         w.kubeconfig(f"kubelet-{node}.conf", args.server, ca, f"system:node:{node}",
                      ["system:nodes"])
+    # The cluster DNS add-on's credentials, for a kubeconfig Secret: the user name and
+    # groups of the kube-system/kube-dns ServiceAccount, so RBAC bindings to that account
+    # apply (the pods could use the account's projected token instead).
+    w.kubeconfig("dns.conf", args.server, ca, "system:serviceaccount:kube-system:kube-dns",
+                 ["system:serviceaccounts", "system:serviceaccounts:kube-system"])
+    return 0
+
+
+def merge(args: argparse.Namespace) -> int:
+    """``merge-kubeconfig``: the source's current context, its cluster and user all renamed
+    NAME, merged into each target file (entries of that name replaced, others kept) with NAME
+    the current context, as ``kind`` writes a cluster's context into ~/.kube/config."""
+    import yaml
+
+    src: Any = yaml.safe_load(Path(args.source).read_text())
+    ctx_name = src.get("current-context")
+    ctx = next(c["context"] for c in src["contexts"] if c["name"] == ctx_name)
+    cluster = next(c["cluster"] for c in src["clusters"] if c["name"] == ctx["cluster"])
+    user = next(u["user"] for u in src["users"] if u["name"] == ctx["user"])
+    name = args.name
+    new_ctx = {**ctx, "cluster": name, "user": name}
+    for target in args.into:
+        path = Path(os.path.expanduser(target))
+        data: Any = {}
+        if path.exists():
+            data = yaml.safe_load(path.read_text()) or {}
+        data.setdefault("apiVersion", "v1")
+        data.setdefault("kind", "Config")
+        data.setdefault("preferences", {})
+        for section, inner, body in (("clusters", "cluster", cluster), ("users", "user", user),
+                                     ("contexts", "context", new_ctx)):
+            entries = [e for e in (data.get(section) or []) if e.get("name") != name]
+            entries.append({"name": name, inner: body})
+            data[section] = entries
+        data["current-context"] = name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _private(path, yaml.safe_dump(data, sort_keys=False).encode())
+        if not args.quiet:
+            print(f'merged context "{name}" into {path} (current-context)')
     return 0
 
 
@@ -221,14 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--service-cidr", default=DEFAULT_SERVICE_CIDR)
     i.add_argument("--cluster-domain", default="cluster.local")
     i.add_argument("-q", "--quiet", action="store_true")
+    m = sub.add_parser("merge-kubeconfig",
+                       help="merge a kubeconfig's context into kubeconfig files as NAME")
+    m.add_argument("source")
+    m.add_argument("--name", default="minik8s", help="the context, cluster and user name")
+    m.add_argument("--into", action="append", required=True, help="a kubeconfig to update")
+    m.add_argument("-q", "--quiet", action="store_true")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return init(args)
-    except (OSError, ValueError) as exc:
+        return merge(args) if args.cmd == "merge-kubeconfig" else init(args)
+    except (OSError, ValueError, KeyError, StopIteration) as exc:
         print(f"minik8s-pki: {exc}", file=sys.stderr)
         return 1
 

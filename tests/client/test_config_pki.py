@@ -10,11 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 import pki
-from client.config import kubeconfig_config
+from client.config import kubeconfig_config, resolve_cli
 from testing.support import ROOT
 
 
@@ -74,3 +75,29 @@ def test_init_is_idempotent_and_follows_the_server(tmp_path: Path) -> None:
     assert kubeconfig_config(d / "admin.conf").server == "https://127.0.0.1:7443"
     assert (d / "pki" / "ca.crt").read_bytes() == files[d / "pki" / "ca.crt"]
     assert (d / "scheduler.conf").read_bytes() == files[d / "scheduler.conf"]
+
+
+def test_merge_kubeconfig_as_kind_does(tmp_path: Path) -> None:
+    """The admin kubeconfig merged into a user's kubeconfig as context ``minik8s``, made
+    current; the user's other entries kept; minictl's resolution then uses its TLS fields."""
+    d = tmp_path / "k"
+    _init(d, "--admin-server", "https://127.0.0.1:6443")
+    home = tmp_path / "home" / ".kube" / "config"
+    home.parent.mkdir(parents=True)
+    home.write_text(yaml.safe_dump(pki.kubeconfig("https://other:6443", b"x", "me",
+                                                  token="mine", cluster="other")))
+    for _ in range(2):  # twice: the second run replaces, never duplicates
+        subprocess.run([sys.executable, "-m", "pki", "merge-kubeconfig", str(d / "admin.conf"),
+                        "--into", str(home), "--into", str(tmp_path / "admin.conf"), "-q"],
+                       check=True, timeout=60, cwd=ROOT)
+    data = yaml.safe_load(home.read_text())
+    assert data["current-context"] == "minik8s"
+    assert sorted(c["name"] for c in data["contexts"]) == ["me@other", "minik8s"]
+    assert sorted(c["name"] for c in data["clusters"]) == ["minik8s", "other"]
+    assert sorted(u["name"] for u in data["users"]) == ["me", "minik8s"]
+    cli = resolve_cli(None, str(home))
+    assert cli.context == "minik8s" and cli.server == "https://127.0.0.1:6443"
+    assert cli.client is not None and cli.client.cert_data and cli.client.ca_data
+    assert cli.client.ssl_context() is not None
+    only = yaml.safe_load((tmp_path / "admin.conf").read_text())
+    assert [c["name"] for c in only["contexts"]] == ["minik8s"]

