@@ -23,6 +23,8 @@ from apiserver.auth.rbac import RBAC_GROUP, index_for
 from apiserver.auth.user import UserInfo
 
 Rule = Mapping[str, Any]
+FULL_AUTHORITY: list[Rule] = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+                              {"verbs": ["*"], "nonResourceURLs": ["*"]}]
 Finish = Callable[[bool], Awaitable[None]]
 
 
@@ -160,7 +162,7 @@ class EscalationCheck:
             msg += "; resolution errors: [" + ", ".join(errs) + "]"
         raise errors.forbidden(self.info, name, msg)
 
-    def check(self, obj: Mapping[str, Any]) -> None:
+    def check(self, obj: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> None:
         user = context.user()
         if user.is_superuser():
             return
@@ -170,6 +172,12 @@ class EscalationCheck:
             if self._authorized(user, "escalate", self.info.plural, name, namespace):
                 return
             self._confirm(user, obj.get("rules") or [], namespace, name)
+            # an aggregationRule can gather anything: it takes * on *.* to set or change
+            if obj.get("aggregationRule") or (old is not None and old.get("aggregationRule")):
+                owner, _ = index_for(self.state).rules_for(user, namespace)
+                if not covers(owner, FULL_AUTHORITY)[0]:
+                    raise errors.forbidden(self.info, name, "must have cluster-admin "
+                                           "privileges to use the aggregationRule")
             return
         ref = obj.get("roleRef") or {}
         kind, role = ref.get("kind") or "", ref.get("name") or ""
@@ -191,7 +199,7 @@ class EscalationCheck:
     async def begin_update(self, new: dict[str, Any], old: dict[str, Any],
                            dry_run: bool) -> Finish:
         if not _only_gc_fields(new, old):
-            self.check(new)
+            self.check(new, old)
         return self._done
 
     async def after_delete(self, obj: dict[str, Any]) -> None:

@@ -426,3 +426,24 @@ def test_describe_role(kubectl: kubectl_cli.Kubectl, api: Api, ns: str) -> None:
     out = kubectl("describe", "role", "d", "-n", ns).stdout
     assert "PolicyRule:" in out
     assert json.dumps(out)  # printable
+
+
+def test_aggregation_rule_needs_full_authority(server_url: str, api: Api) -> None:
+    user = unique("ivy")
+    cr = unique("cr-admin")
+    api.ok("POST", f"{RBAC}/clusterroles", role(cr, [
+        rule(["get", "list", "create", "update"], ["clusterroles"], (G,))],
+        kind="ClusterRole"), 201)
+    api.ok("POST", f"{RBAC}/clusterrolebindings", binding(
+        cr, cr, kind="ClusterRoleBinding", role_kind="ClusterRole", users=(user,)), 201)
+    ivy = As(server_url, user)
+    wait_for(lambda: ivy.call("GET", f"{RBAC}/clusterroles")[0] == 200)
+    name = unique("agg")
+    code, out = ivy.call("POST", f"{RBAC}/clusterroles", {
+        "metadata": {"name": name},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"x": "y"}}]}})
+    assert code == 403
+    assert out["message"] == (f'clusterroles.{G} "{name}" is forbidden: must have '
+                              "cluster-admin privileges to use the aggregationRule")
+    code, out = ivy.call("POST", f"{RBAC}/clusterroles", role(name, [], kind="ClusterRole"))
+    assert code == 201, out
