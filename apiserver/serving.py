@@ -64,6 +64,39 @@ def tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
     return {"server_cert": None, "client_cert_chain": (leaf,) if leaf else ()}
 
 
+class _Coalescing:
+    """A TLS transport whose writes within one loop iteration go out as one (one TLS
+    record and one send for a response's head and body, which uvicorn writes apart)."""
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._t = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending = []
+            if not self._t.is_closing():
+                self._t.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._t.close()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._t.write_eof()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._t, name)
+
+
 class TLSHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the TLS extension in each request's scope."""
 
@@ -72,6 +105,7 @@ class TLSHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._tls = tls_extension(transport)
+        self.transport = _Coalescing(transport, self.loop)  # type: ignore[assignment]
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
