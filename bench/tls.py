@@ -129,7 +129,8 @@ async def keepalive(port: int, ctx: ssl.SSLContext | None, headers: dict[str, st
 
 
 async def creates(port: int, ctx: ssl.SSLContext | None, headers: dict[str, str],
-                  n: int, ns: str, conns: int = 16) -> dict[str, Any]:
+                  n: int, ns: str, conns: int = 16,
+                  server: psutil.Process | None = None) -> dict[str, Any]:
     """(c): n ConfigMap creates at concurrency ``conns``."""
     cs = [await Conn("127.0.0.1", port, ctx, headers).open() for _ in range(conns)]
     prefix = unique("cm")
@@ -146,13 +147,17 @@ async def creates(port: int, ctx: ssl.SSLContext | None, headers: dict[str, str]
             lat.append(time.perf_counter() - t0)
             assert status == 201, status
 
+    c0 = cpu(server) if server else 0.0
     start = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in cs))
     wall = time.perf_counter() - start
     for c in cs:
         c.close()
-    return {"per_s": round(n / wall), "p50_ms": round(pct(lat, 50) * 1000, 2),
-            "p99_ms": round(pct(lat, 99) * 1000, 2)}
+    out = {"per_s": round(n / wall), "p50_ms": round(pct(lat, 50) * 1000, 2),
+           "p99_ms": round(pct(lat, 99) * 1000, 2)}
+    if server:
+        out["server_cpu_us_per_create"] = round((cpu(server) - c0) / n * 1e6)
+    return out
 
 
 async def run(args: argparse.Namespace, s: SecureApiServer) -> dict[str, Any]:
@@ -167,11 +172,15 @@ async def run(args: argparse.Namespace, s: SecureApiServer) -> dict[str, Any]:
         out["keepalive"][name] = await keepalive(port, ctx, headers, args.gets, server)
     for _ in range(args.rounds):  # alternated, so drift shows in both
         for name, (port, ctx, headers) in ways.items():
-            r = await creates(port, ctx, headers, args.creates, "default")
+            r = await creates(port, ctx, headers, args.creates, "default", server=server)
             out["creates"].setdefault(name, []).append(r)
     best = {k: max(r["per_s"] for r in v) for k, v in out["creates"].items()}
     out["creates_best_per_s"] = best
     out["creates_ratio_to_plain"] = {k: round(v / best["plain"], 3) for k, v in best.items()}
+    # The server's own cost, steadier than throughput on a shared machine (the load
+    # generator's TLS runs on the same cores): the least CPU per create of the rounds.
+    out["server_cpu_us_per_create"] = {
+        k: min(r["server_cpu_us_per_create"] for r in v) for k, v in out["creates"].items()}
     return out
 
 
