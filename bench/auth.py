@@ -129,9 +129,10 @@ async def run(args: argparse.Namespace, servers: dict[str, SecureApiServer]
         for way, (port, ctx, headers) in w[mode].items():
             out["handshake"][f"{mode}/{way}"] = await handshake_ms(
                 port, ctx, headers, args.connections, procs[mode])
-    for _ in range(args.rounds):
+    for i in range(args.rounds):
         for way in ("x509", "token"):
-            for mode in servers:
+            # which server goes first alternates, so an order effect shows on both sides
+            for mode in (list(servers) if i % 2 == 0 else list(servers)[::-1]):
                 port, ctx, headers = w[mode][way]
                 r = await pod_creates(port, ctx, headers, args.pods, procs[mode])
                 out["creates"].setdefault(f"{mode}/{way}", []).append(r)
