@@ -274,6 +274,7 @@ class _Request:
     response_size: int = 0
     code: int = 0
     content_type: str = ""
+    received_logged: bool = False
 
 
 class AuditMiddleware:
@@ -322,8 +323,11 @@ class AuditMiddleware:
                         r.content_type = v.decode("latin-1")
                 message = {**message, "headers": [*headers, audit_header]}
                 self._evaluate(r)
-                if (scope.get(AUTHN_USER_KEY) is None and r.code == 401) or \
-                        (r.attrs is not None and r.attrs.verb == "watch"):
+                if scope.get(AUTHN_USER_KEY) is None and r.code == 401:
+                    self._emit(r, "ResponseStarted")  # failed authentication: this only
+                elif r.attrs is not None and r.attrs.verb == "watch":
+                    self._emit(r, "RequestReceived")
+                    r.received_logged = True
                     self._emit(r, "ResponseStarted")
             elif t in ("http.response.body", "websocket.http.response.body") and \
                     self._evaluate(r) == "RequestResponse" and \
@@ -345,7 +349,8 @@ class AuditMiddleware:
         finally:
             unauthenticated = scope.get(AUTHN_USER_KEY) is None and r.code == 401
             if not unauthenticated:
-                self._emit(r, "RequestReceived")
+                if not r.received_logged:
+                    self._emit(r, "RequestReceived")
                 self._emit(r, "ResponseComplete")
 
     def _emit(self, r: _Request, stage: str) -> None:

@@ -218,3 +218,18 @@ def test_invalid_policy_stops_the_server(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert p.returncode == 1
     assert "rules[0].level: Unsupported value: 'Loud'" in p.stderr
+
+
+def test_watch_is_audited_when_it_starts_and_when_it_ends(
+        audited: tuple[SecureApiServer, Path]) -> None:
+    s, log = audited
+    with s.client(s.admin) as c:
+        r = c.get("/api/v1/namespaces/default/configmaps",
+                  params={"watch": "true", "timeoutSeconds": "1"})
+        assert r.status_code == 200
+    evs = wait_events(log, lambda e: e["auditID"] == r.headers["audit-id"], 3)
+    assert [e["stage"] for e in evs] == ["RequestReceived", "ResponseStarted",
+                                         "ResponseComplete"]
+    assert {e["verb"] for e in evs} == {"watch"}
+    assert evs[1]["responseStatus"] == {"metadata": {}, "code": 200}
+    assert all("responseObject" not in e for e in evs)  # a stream is never logged
