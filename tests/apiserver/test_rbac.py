@@ -447,3 +447,50 @@ def test_aggregation_rule_needs_full_authority(server_url: str, api: Api) -> Non
                               "cluster-admin privileges to use the aggregationRule")
     code, out = ivy.call("POST", f"{RBAC}/clusterroles", role(name, [], kind="ClusterRole"))
     assert code == 201, out
+
+
+MANIFEST = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: applied
+rules:
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "watch", "list"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: applied
+subjects:
+- kind: User
+  name: jane
+  apiGroup: rbac.authorization.k8s.io
+roleRef:
+  kind: Role
+  name: applied
+  apiGroup: rbac.authorization.k8s.io
+"""
+
+
+def test_kubectl_apply_and_auth_reconcile(kubectl: kubectl_cli.Kubectl, api: Api,
+                                          ns: str) -> None:
+    other = api.namespace()
+    # reconcile takes the objects' own namespaces (without one kubectl 1.37 panics, on any
+    # server: it asks for the role at the cluster scope)
+    manifest = MANIFEST.replace("  name: applied\n", f"  name: applied\n  namespace: {other}\n")
+    out = kubectl("auth", "reconcile", "-f", "-", stdin=manifest).stdout
+    assert "role.rbac.authorization.k8s.io/applied" in out
+    assert api.ok("GET", f"{RBAC}/namespaces/{other}/rolebindings/applied")["subjects"][0][
+        "name"] == "jane"
+    out = kubectl("apply", "-n", ns, "-f", "-", stdin=MANIFEST).stdout
+    assert out.splitlines() == ["role.rbac.authorization.k8s.io/applied created",
+                                "rolebinding.rbac.authorization.k8s.io/applied created"]
+    out = kubectl("apply", "-n", ns, "-f", "-",
+                  stdin=MANIFEST.replace('"list"]', '"list", "delete"]')).stdout
+    assert out.splitlines()[0] == "role.rbac.authorization.k8s.io/applied configured"
+    r = api.ok("GET", f"{RBAC}/namespaces/{ns}/roles/applied")
+    assert r["rules"][0]["verbs"] == ["get", "watch", "list", "delete"]
+    out = kubectl("get", "rolebinding", "applied", "-n", ns, "-o", "wide").stdout
+    assert out.splitlines()[1].split()[:2] == ["applied", "Role/applied"]
