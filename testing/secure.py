@@ -31,6 +31,8 @@ from typing import Any
 import httpx
 
 import pki
+from client.config import kubeconfig_config
+from client.rest import AsyncClient, Client
 from testing import kubectl as kubectl_cli
 from testing.support import Process, free_port, http_ok, wait_for
 
@@ -205,6 +207,13 @@ class SecureApiServer(Process):
         shutil.copyfile(creds.kubeconfig, home / "config")
         k.argv = [str(kubectl_cli.KUBECTL), "--cache-dir", str(home / "cache")]
         return k
+
+    def rest_client(self, creds: Credentials) -> Client:
+        """The project's own REST client (client.rest) from ``creds``' kubeconfig."""
+        return Client(config=kubeconfig_config(creds.kubeconfig))
+
+    def rest_async_client(self, creds: Credentials) -> AsyncClient:
+        return AsyncClient(config=kubeconfig_config(creds.kubeconfig))
 
     def official_client(self, creds: Credentials) -> Any:
         """The official ``kubernetes`` client's ApiClient as ``creds``."""

@@ -232,3 +232,12 @@ def test_certificate_without_client_auth_usage_is_refused(secure: SecureApiServe
     ctx.load_cert_chain(str(secure.serving_cert), str(secure.serving_key))
     with pytest.raises(httpx.HTTPError), httpx.Client(base_url=secure.url, verify=ctx) as c:
         c.get("/api/v1/namespaces")
+
+
+async def test_the_project_clients_from_a_kubeconfig(secure: SecureApiServer) -> None:
+    from api.models import Namespace
+
+    with secure.rest_client(secure.admin) as c:
+        assert "kube-system" in {n.metadata.name for n in c.list(Namespace).items}
+    async with secure.rest_async_client(secure.tokens["bob"]) as ac:
+        assert "default" in {n.metadata.name for n in (await ac.list(Namespace)).items}
