@@ -28,6 +28,9 @@ from apiserver.admission_plugins import basic as _basic_admission  # noqa: F401 
 from apiserver.admission_plugins import (  # noqa: F401 (registers)
     noderestriction as _noderestriction,
 )
+from apiserver.admission_plugins import (  # noqa: F401 (registers)
+    serviceaccount as _serviceaccount_admission,
+)
 from apiserver.audit import configure as configure_audit
 from apiserver.auth import authorizer, bootstrappolicy, escalation, rbac
 from apiserver.auth import chain as authn_chain

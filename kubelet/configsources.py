@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
+from typing import Any
 
 from api.models import ConfigMap, Secret
-from client.errors import NotFound
+from client.errors import ApiError, NotFound
 from client.rest import AsyncClient
 
 
@@ -25,6 +27,34 @@ def decode_secret_value(value: str) -> bytes:
         return base64.b64decode(value)
     except (binascii.Error, ValueError):
         return value.encode()  # the API server validates; a bad value is not worth a crash
+
+
+_MASTER_ENV_TTL = 60.0
+_master_env: dict[str, tuple[float, dict[str, str]]] = {}  # API server URL -> (expiry, env)
+
+
+def service_env(name: str, cluster_ip: str, ports: list[dict[str, Any]]) -> dict[str, str]:
+    """envvars.FromServices for one Service: <NAME>_SERVICE_HOST/PORT, <NAME>_PORT..."""
+    if not cluster_ip or cluster_ip == "None" or not ports:
+        return {}
+    prefix = name.upper().replace("-", "_")
+    out = {f"{prefix}_SERVICE_HOST": cluster_ip,
+           f"{prefix}_SERVICE_PORT": str(ports[0].get("port"))}
+    for p in ports:
+        if p.get("name"):
+            out[f"{prefix}_SERVICE_PORT_{str(p['name']).upper().replace('-', '_')}"] = \
+                str(p.get("port"))
+    first = ports[0]
+    proto = str(first.get("protocol") or "TCP")
+    out[f"{prefix}_PORT"] = f"{proto.lower()}://{cluster_ip}:{first.get('port')}"
+    for p in ports:
+        proto = str(p.get("protocol") or "TCP")
+        base = f"{prefix}_PORT_{p.get('port')}_{proto.upper()}"
+        out[base] = f"{proto.lower()}://{cluster_ip}:{p.get('port')}"
+        out[base + "_PROTO"] = proto.lower()
+        out[base + "_PORT"] = str(p.get("port"))
+        out[base + "_ADDR"] = cluster_ip
+    return out
 
 
 class ConfigSource:
@@ -51,6 +81,25 @@ class ConfigSource:
             except NotFound:
                 self._secrets[name] = None
         return self._secrets[name]
+
+    async def master_service_env(self) -> dict[str, str]:
+        """The ``kubernetes`` Service's variables (KUBERNETES_SERVICE_HOST...), read at
+        most once a minute per API server; none while it cannot be read."""
+        key = self.client.server
+        now = time.monotonic()
+        hit = _master_env.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            svc = await self.client.request("GET", "/api/v1/namespaces/default/services/"
+                                                   "kubernetes")
+            spec = svc.get("spec") or {} if isinstance(svc, dict) else {}
+            env = service_env("kubernetes", str(spec.get("clusterIP") or ""),
+                              [p for p in spec.get("ports") or [] if isinstance(p, dict)])
+        except ApiError:
+            env = {}
+        _master_env[key] = (now + _MASTER_ENV_TTL, env)
+        return env
 
     async def config_map_data(self, name: str, optional: bool) -> dict[str, str] | None:
         """The ConfigMap's string data; None if it is missing and optional."""

@@ -128,7 +128,9 @@ async def make_environment(pod: Pod, c: Container, pod_ip: str,
     Secret or key that is not optional is missing (Kubernetes' messages).
     """
     ns = pod.metadata.namespace or "default"
-    out: dict[str, str] = {}
+    # The master service's variables first (always, as the kubelet's getServiceEnvVarMap):
+    # what the official clients' in-cluster configuration reads.
+    out: dict[str, str] = dict(await source.master_service_env())
     for ef in c.env_from or []:
         prefix = ef.prefix or ""
         if ef.config_map_ref is not None:

@@ -34,7 +34,13 @@ import pki
 from client.config import kubeconfig_config
 from client.rest import AsyncClient, Client
 from testing import kubectl as kubectl_cli
-from testing.support import Process, free_port, http_ok, wait_for
+from testing.support import (
+    Process,
+    free_port,
+    http_ok,
+    wait_for,
+    without_service_account_admission,
+)
 
 ADMIN_GROUPS = ("system:masters",)
 SERVER_DNS_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
@@ -139,7 +145,7 @@ class SecureApiServer(Process):
             "--healthz-port", str(self.healthz_port),
             *(["--enable-bootstrap-token-auth"] if bootstrap_tokens else []),
             *self.service_account_args(),
-            *extra_args,
+            *without_service_account_admission(extra_args),
         ]
         super().__init__("apiserver-secure", args)
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -157,8 +157,33 @@ class Etcd(Process):
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+def without_service_account_admission(args: Sequence[str]) -> list[str]:
+    """``args`` with the ServiceAccount admission plugin disabled, unless they enable it.
+
+    The plugin (on by default, as in Kubernetes) refuses pods whose ServiceAccount does not
+    exist, and the harness's API servers run without the controller-manager that makes a
+    ``default`` account in each namespace; a test that wants the plugin passes
+    ``--enable-admission-plugins=ServiceAccount``."""
+    out = list(args)
+    flag = "--disable-admission-plugins"
+    for i, a in enumerate(out):
+        if a.startswith("--enable-admission-plugins") or \
+                (i > 0 and out[i - 1] == "--enable-admission-plugins"):
+            if "ServiceAccount" in a.split("=")[-1].split(","):
+                return out
+    for i, a in enumerate(out):
+        if a.startswith(flag + "="):
+            out[i] = a + ",ServiceAccount"
+            return out
+        if a == flag and i + 1 < len(out):
+            out[i + 1] += ",ServiceAccount"
+            return out
+    return [*out, f"{flag}=ServiceAccount"]
+
+
 class ApiServer(Process):
-    """``python -m apiserver`` against the given etcd, on a free port."""
+    """``python -m apiserver`` against the given etcd, on a free port (without ServiceAccount
+    admission unless ``extra_args`` enable it: ``without_service_account_admission``)."""
 
     def __init__(self, etcd_url: str, extra_args: list[str] | None = None,
                  port: int | None = None) -> None:
@@ -166,7 +191,8 @@ class ApiServer(Process):
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__("apiserver", [
             sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url,
-            "--bind-address", "127.0.0.1", "--port", str(self.port), *(extra_args or []),
+            "--bind-address", "127.0.0.1", "--port", str(self.port),
+            *without_service_account_admission(extra_args or []),
         ])
 
     def start(self) -> ApiServer:

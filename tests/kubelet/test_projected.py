@@ -16,7 +16,7 @@ import pytest
 import pki
 from api.models import ConfigMap, Pod, Secret
 from api.models.serviceaccount import ServiceAccount
-from testing.support import ApiServer, Etcd, async_wait_for, unique
+from testing.support import ApiServer, Etcd, async_wait_for, http_ok, unique, wait_for
 from tests.kubelet.helpers import Harness
 
 
@@ -31,6 +31,9 @@ def sa_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, b
         "--service-account-min-token-expiration=3", "--service-account-token-leeway=0"])
     try:
         s.start()
+        # The master service's variables go into every container: wait for the Service.
+        wait_for(lambda: http_ok(s.url + "/api/v1/namespaces/default/services/kubernetes"),
+                 timeout=30, message="the kubernetes Service")
         yield s.url, public
     finally:
         s.stop()
@@ -87,6 +90,9 @@ async def test_projected_volume(kube: Harness, sa_server: tuple[str, bytes],
     assert claims["kubernetes.io"]["pod"] == {"name": p.metadata.name, "uid": p.metadata.uid}
     assert claims["kubernetes.io"].get("node", {"name": kube.node})["name"] == kube.node
     assert claims["exp"] - claims["iat"] == 5
+    env = kube.runtime.envs[kube.runtime.find(p.metadata.uid or "", "c").id]  # type: ignore[union-attr]
+    assert env["KUBERNETES_SERVICE_HOST"] == "10.96.0.1"
+    assert env["KUBERNETES_PORT"] == f"tcp://10.96.0.1:{env['KUBERNETES_SERVICE_PORT']}"
     info = volume_dir(str(tmp_path), p, "kubernetes.io~downward-api", "info")
     assert (info / "name").read_text() == p.metadata.name
 
