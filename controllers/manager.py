@@ -27,7 +27,6 @@ from controllers.nodelifecycle import NodeLifecycleController
 from controllers.podautoscaler import HorizontalPodAutoscalerController
 from controllers.replicaset import ReplicaSetController
 from controllers.replication import ReplicationManager
-from controllers.resourcequota import ResourceQuotaController
 from controllers.serviceaccounts import (
     RootCACertPublisher,
     ServiceAccountsController,
@@ -62,7 +61,6 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "serviceaccount": ServiceAccountsController,
     "serviceaccount-token": TokensController,
     "root-ca-cert-publisher": RootCACertPublisher,
-    "resourcequota": ResourceQuotaController,
     "clusterrole-aggregation": ClusterRoleAggregationController,
 }
 
