@@ -74,6 +74,8 @@ _SUPPORTED: dict[str, set[str]] = {
     "RoleBinding": set(_META),
     "ClusterRoleBinding": set(_META),
     "ServiceAccount": set(_META),
+    "ResourceQuota": set(_META),
+    "LimitRange": set(_META),
     # pkg/registry/core/secret/strategy.go SelectableFields; configmaps: metadata only.
     "Secret": _META | {"type"},
     "ConfigMap": set(_META),

@@ -34,6 +34,7 @@ from api.models.autoscaling import HorizontalPodAutoscaler
 from api.models.batch import CronJob, Job
 from api.models.componentstatus import ComponentStatus
 from api.models.core import ReplicationController, TypedObject
+from api.models.quota import LimitRange, ResourceQuota
 from api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from api.models.serviceaccount import ServiceAccount
 
@@ -139,6 +140,15 @@ SECRETS = _info(
     kind="Secret", plural="secrets", singular="secret", group="", version="v1",
     namespaced=True, model=Secret,
 )
+RESOURCEQUOTAS = _info(
+    kind="ResourceQuota", plural="resourcequotas", singular="resourcequota", group="",
+    version="v1", namespaced=True, model=ResourceQuota, short_names=("quota",),
+    subresources=("status",),
+)
+LIMITRANGES = _info(
+    kind="LimitRange", plural="limitranges", singular="limitrange", group="", version="v1",
+    namespaced=True, model=LimitRange, short_names=("limits",),
+)
 SERVICEACCOUNTS = _info(
     kind="ServiceAccount", plural="serviceaccounts", singular="serviceaccount", group="",
     version="v1", namespaced=True, model=ServiceAccount, short_names=("sa",),
@@ -239,6 +249,7 @@ ALL: tuple[ResourceInfo, ...] = (
     SUBJECTACCESSREVIEWS, SELFSUBJECTACCESSREVIEWS, LOCALSUBJECTACCESSREVIEWS,
     SELFSUBJECTRULESREVIEWS,
     SERVICEACCOUNTS,
+    RESOURCEQUOTAS, LIMITRANGES,
     TOKENREVIEWS, SELFSUBJECTREVIEWS,
 )
 

@@ -27,6 +27,7 @@ from cli import (
     create_rbac,  # noqa: F401  (adds role, clusterrole and the bindings to create)
     delete,
     describe,
+    describe_quota,  # noqa: F401  (describes ResourceQuota and LimitRange)
     describe_rbac,  # noqa: F401  (describes the RBAC kinds)
     diff_cmd,
     edit,

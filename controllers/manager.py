@@ -27,6 +27,7 @@ from controllers.nodelifecycle import NodeLifecycleController
 from controllers.podautoscaler import HorizontalPodAutoscalerController
 from controllers.replicaset import ReplicaSetController
 from controllers.replication import ReplicationManager
+from controllers.resourcequota import ResourceQuotaController
 from controllers.serviceaccounts import (
     RootCACertPublisher,
     ServiceAccountsController,
@@ -61,6 +62,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "serviceaccount": ServiceAccountsController,
     "serviceaccount-token": TokensController,
     "root-ca-cert-publisher": RootCACertPublisher,
+    "resourcequota": ResourceQuotaController,
     "clusterrole-aggregation": ClusterRoleAggregationController,
 }
 

@@ -68,6 +68,7 @@ from api.validation.pod import (
     validate_pod,
     validate_pod_spec,
 )
+from api.validation.quota import validate_limit_range, validate_resource_quota
 from api.validation.rbac import (
     validate_binding_update,
     validate_cluster_role,
@@ -143,6 +144,8 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "RoleBinding": validate_role_binding,
     "ClusterRoleBinding": validate_cluster_role_binding,
     "ServiceAccount": validate_service_account,
+    "ResourceQuota": validate_resource_quota,
+    "LimitRange": validate_limit_range,
 }
 
 

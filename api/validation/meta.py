@@ -42,7 +42,8 @@ NAMESPACED_KINDS = frozenset(
     {"ReplicationController",
      "Role", "RoleBinding",
      "Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale", "ConfigMap",
-     "Secret", "Service", "Endpoints", "EndpointSlice", "Job", "CronJob", "ServiceAccount"}
+     "Secret", "Service", "Endpoints", "EndpointSlice", "Job", "CronJob", "ServiceAccount",
+     "ResourceQuota", "LimitRange"}
 )
 _CLUSTER_KINDS = frozenset({"Node", "Namespace", "ClusterRole", "ClusterRoleBinding"})
 # ValidateServiceName is NameIsDNS1035Label; the rest are DNS-1123 subdomains.

@@ -38,6 +38,7 @@ from apiserver.strategies.event import EventStrategy
 from apiserver.strategies.namespace import NamespaceStrategy
 from apiserver.strategies.node import NodeStrategy
 from apiserver.strategies.pod import PodStrategy
+from apiserver.strategies.quota import LimitRangeStrategy, ResourceQuotaStrategy
 from apiserver.strategies.rbac import ReviewStrategy, RoleBindingStrategy, RoleStrategy
 from apiserver.strategies.replicationcontroller import ReplicationControllerStrategy
 from apiserver.strategies.service import EndpointsStrategy, ServiceStrategy
@@ -74,6 +75,8 @@ _STRATEGIES: tuple[Strategy, ...] = (
     ReviewStrategy(resources.LOCALSUBJECTACCESSREVIEWS),
     ReviewStrategy(resources.SELFSUBJECTRULESREVIEWS),
     ServiceAccountStrategy(resources.SERVICEACCOUNTS),
+    ResourceQuotaStrategy(resources.RESOURCEQUOTAS),
+    LimitRangeStrategy(resources.LIMITRANGES),
     ReviewStrategy(resources.TOKENREVIEWS),
     ReviewStrategy(resources.SELFSUBJECTREVIEWS),
 )

@@ -78,6 +78,12 @@ def sample(kind: str, name: str) -> dict[str, Any]:
                         {"name": "c", "image": "busybox"}]}}}}}}
     if kind == "ServiceAccount":
         return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}}
+    if kind == "ResourceQuota":
+        return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name},
+                "spec": {"hard": {"pods": "100"}}}
+    if kind == "LimitRange":
+        return {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": name},
+                "spec": {"limits": [{"type": "Container", "max": {"cpu": "4"}}]}}
     if kind in ("Role", "ClusterRole"):
         return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
                 "metadata": {"name": name},
