@@ -44,14 +44,12 @@ def test_default_roles_are_aggregated(api: Api) -> None:
     view = wait_for(lambda: rules_of(api, "view"), 30, message="view aggregated")
     assert {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["namespaces"]} \
         in view
-    edit = wait_for(lambda: rules_of(api, "edit") if len(rules_of(api, "edit")) > len(view)
-                    else [])
-    for r in view:  # view aggregates into edit
-        assert r in edit
-    admin = wait_for(lambda: rules_of(api, "admin") if len(rules_of(api, "admin")) > len(edit)
-                     else [])
-    for r in edit:  # and edit into admin
-        assert r in admin
+    # the aggregation converges: view's rules into edit, edit's into admin
+    edit = wait_for(lambda: (lambda e: e if all(r in e for r in view) else [])(
+        rules_of(api, "edit")), 30, message="view aggregated into edit")
+    assert len(edit) > len(view)
+    admin = wait_for(lambda: (lambda a: a if all(r in a for r in edit) else [])(
+        rules_of(api, "admin")), 30, message="edit aggregated into admin")
     assert {"verbs": ["get", "list", "watch", "create", "update", "patch", "delete",
                       "deletecollection"], "apiGroups": [G],
             "resources": ["roles", "rolebindings"]} in admin
