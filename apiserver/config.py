@@ -66,7 +66,7 @@ class Config:
 
     @property
     def serves_tls(self) -> bool:
-        return bool(self.tls_cert_file)
+        return bool(self.tls_cert_file) and self.secure_port != 0  # 0: no HTTPS at all
 
     @property
     def api_port(self) -> int:

@@ -95,7 +95,7 @@ def _add_serving_flags(p: argparse.ArgumentParser) -> None:
     """kube-apiserver's secure serving and authentication flags (apiserver.serving)."""
     p.add_argument("--secure-port", type=int, default=6443,
                    help="the HTTPS port, served when --tls-cert-file is given "
-                        "(on --bind-address)")
+                        "(on --bind-address; 0: no HTTPS)")
     p.add_argument("--insecure-bind-address", default=None,
                    help="the address of the plain-HTTP --port (default: --bind-address)")
     p.add_argument("--tls-cert-file", default=None, help="the serving certificate (PEM)")
@@ -126,8 +126,9 @@ def _check_serving_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> N
         p.error("--tls-private-key-file is required with --tls-cert-file")
     if a.tls_private_key_file and not a.tls_cert_file:
         p.error("--tls-cert-file is required with --tls-private-key-file")
-    if a.port == 0 and not a.tls_cert_file:
-        p.error("--port 0 disables plain HTTP: --tls-cert-file is then required")
+    if a.port == 0 and (not a.tls_cert_file or a.secure_port == 0):
+        p.error("--port 0 disables plain HTTP: --tls-cert-file and a --secure-port are then "
+                "required")
     insecure = a.insecure_bind_address or a.bind_address
     if a.port and not _loopback(insecure):
         p.error(f"--port {a.port} serves plain HTTP where every request is the superuser: "

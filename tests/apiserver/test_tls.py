@@ -9,6 +9,7 @@ import os
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -200,8 +201,6 @@ def test_websocket_upgrade_carries_the_client_certificate(secure: SecureApiServe
 
 
 def test_bad_tls_flags_stop_the_server(tmp_path: object) -> None:
-    import sys
-
     p = subprocess.run([sys.executable, "-m", "apiserver", "--tls-cert-file", "/nonexistent",
                         "--tls-private-key-file", "/nonexistent"],
                        capture_output=True, text=True, timeout=30,
@@ -210,7 +209,17 @@ def test_bad_tls_flags_stop_the_server(tmp_path: object) -> None:
     p = subprocess.run([sys.executable, "-m", "apiserver", "--port", "0"],
                        capture_output=True, text=True, timeout=30,
                        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    assert p.returncode == 2 and "--tls-cert-file is then required" in p.stderr
+    assert p.returncode == 2 and "--port 0 disables plain HTTP" in p.stderr
+
+
+def test_secure_port_0_serves_no_https(secure: SecureApiServer) -> None:
+    p = subprocess.run([sys.executable, "-m", "apiserver", "--port", "0", "--secure-port", "0",
+                        "--tls-cert-file", str(secure.serving_cert),
+                        "--tls-private-key-file", str(secure.serving_key)],
+                       capture_output=True, text=True, timeout=30,
+                       cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert p.returncode == 2
+    assert "--tls-cert-file and a --secure-port are then required" in p.stderr
 
 
 def test_anonymous_auth_on(etcd_url: str) -> None:
