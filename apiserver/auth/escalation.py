@@ -159,7 +159,7 @@ class EscalationCheck:
         msg = (f"user {_q([user.name])[1:-1]} (groups={_q(list(user.groups))}) is attempting "
                "to grant RBAC permissions not currently held:\n" + "\n".join(lines))
         if errs:
-            msg += "; resolution errors: [" + ", ".join(errs) + "]"
+            msg += "; resolution errors: [" + " ".join(errs) + "]"  # Go %v of []error
         raise errors.forbidden(self.info, name, msg)
 
     def check(self, obj: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> None:
