@@ -180,3 +180,25 @@ def test_legacy_secret_token(server: SecureApiServer, root: httpx.Client, ns: st
     root.delete(f"/api/v1/namespaces/{ns}/secrets/robot-token")
     wait_for(lambda: who(server, token, ns)[0] == 401, timeout=20, interval=0.5,
              message="a legacy token refused once its Secret is gone")
+
+
+def test_minictl_create_sa_and_token(server: SecureApiServer, root: httpx.Client,
+                                     ns: str) -> None:
+    from tests.cli.helpers import fails, ok
+
+    url = server.insecure_url
+    assert ok(url, "-n", ns, "create", "serviceaccount", "robot") == \
+        "serviceaccount/robot created\n"
+    assert ok(url, "-n", ns, "create", "sa", "other") == "serviceaccount/other created\n"
+    token = ok(url, "-n", ns, "create", "token", "robot", "--duration=20m",
+               "--audience=a", "--audience", sat.DEFAULT_ISSUER).strip()
+    c = claims(token)
+    assert c["aud"] == ["a", sat.DEFAULT_ISSUER] and c["exp"] - c["iat"] == 1200
+    assert who(server, token, ns) == (403, f"system:serviceaccount:{ns}:robot")
+    assert fails(url, "-n", ns, "create", "token", "robot", "--bound-object-name=x") == \
+        "error: --bound-object-name can only be set if --bound-object-kind is provided"
+    assert fails(url, "-n", ns, "create", "token", "robot", "--bound-object-kind=Job",
+                 "--bound-object-name=x") == \
+        "error: supported --bound-object-kind values are Node, Pod, Secret"
+    err = fails(url, "-n", ns, "create", "token", "nosuch")
+    assert 'serviceaccounts "nosuch" not found' in err
