@@ -83,7 +83,15 @@ def validate_secret(obj: JSON) -> Errs:
     given = obj.get("data")
     raw: JSON = given if isinstance(given, Mapping) else {}
     # The keys the well-known types need (ValidateSecret); other types are free-form.
-    if typ == "kubernetes.io/tls":
+    if typ == "kubernetes.io/service-account-token":
+        # The name only: the uid and the token are the tokens controller's to add.
+        md = obj.get("metadata")
+        ann = md.get("annotations") if isinstance(md, Mapping) else None
+        if not (ann.get("kubernetes.io/service-account.name")
+                if isinstance(ann, Mapping) else None):
+            errs.append(required(at_key("metadata.annotations",
+                                        "kubernetes.io/service-account.name")))
+    elif typ == "kubernetes.io/tls":
         for k in ("tls.crt", "tls.key"):
             if k not in raw:
                 errs.append(required(at_key("data", k)))

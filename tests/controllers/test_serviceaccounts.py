@@ -88,6 +88,11 @@ def test_legacy_token_secret(api: Api, manager: Process, keys: tuple[Path, Path,
     assert claims["sub"] == f"system:serviceaccount:{ns}:builder"
     assert claims[sat.LEGACY_SECRET_NAME] == "builder-token"
     assert claims[sat.LEGACY_SA_UID] == sa["metadata"]["uid"]
+    code, body = api.call("POST", f"/api/v1/namespaces/{ns}/secrets", {
+        "metadata": {"name": "nameless"}, "type": sat.TOKEN_SECRET_TYPE})
+    assert code == 422 and body["details"]["causes"] == [{  # type: ignore[index]
+        "reason": "FieldValueRequired", "message": "Required value",
+        "field": "metadata.annotations[kubernetes.io/service-account.name]"}]
     api.ok("DELETE", f"/api/v1/namespaces/{ns}/serviceaccounts/builder")
     wait_for(lambda: api.call("GET", spath)[0] == 404, timeout=15,
              message="token Secret deleted with its account")
