@@ -401,7 +401,8 @@ class AuditMiddleware:
             ev["objectRef"] = ref
         if stage != "RequestReceived":
             ev["responseStatus"] = self._response_status(r)
-        if _RANK[level] >= _RANK["Request"] and r.body and r.body_size <= _MAX_BODY:
+        if _RANK[level] >= _RANK["Request"] and stage != "RequestReceived" and r.body and \
+                r.body_size <= _MAX_BODY:  # (the handler has not decoded it yet)
             obj = _json(r.body)
             if obj is not None:
                 ev["requestObject"] = obj
