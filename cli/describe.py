@@ -222,6 +222,47 @@ def _volumes(w: Writer, level: int, volumes: Iterable[object] | None) -> None:
         if host_path is not None:
             w.kv(level + 2, "Type", "HostPath (bare host directory volume)")
             w.kv(level + 2, "Path", getattr(host_path, "path", ""))
+        _config_volume(w, level + 2, v)
+
+
+def _optional(value: object) -> str:
+    return "true" if value else "false"
+
+
+def _config_volume(w: Writer, level: int, v: object) -> None:
+    """kubectl's printConfigMapVolumeSource, printSecretVolumeSource,
+    printDownwardAPIVolumeSource and printProjectedVolumeSource."""
+    cm, secret = getattr(v, "config_map", None), getattr(v, "secret", None)
+    projected, downward = getattr(v, "projected", None), getattr(v, "downward_api", None)
+    if cm is not None:
+        w.kv(level, "Type", "ConfigMap (a volume populated by a ConfigMap)")
+        w.kv(level, "Name", cm.name or "")
+        w.kv(level, "Optional", _optional(cm.optional))
+    elif secret is not None:
+        w.kv(level, "Type", "Secret (a volume populated by a Secret)")
+        w.kv(level, "SecretName", secret.secret_name or "")
+        w.kv(level, "Optional", _optional(secret.optional))
+    elif downward is not None:
+        w.kv(level, "Type", "DownwardAPI (a volume populated by information about the pod)")
+        w.kv(level, "Items")
+        for it in downward.items or []:
+            if it.field_ref is not None:
+                w.raw(f"{'  ' * (level + 1)}{it.field_ref.field_path} -> {it.path}")
+    elif projected is not None:
+        w.kv(level, "Type", "Projected (a volume that contains injected data from multiple "
+                            "sources)")
+        for src in projected.sources or []:
+            if src.secret is not None:
+                w.kv(level, "SecretName", src.secret.name or "")
+                w.kv(level, "Optional", _optional(src.secret.optional))
+            elif src.downward_api is not None:
+                w.kv(level, "DownwardAPI", "true")
+            elif src.config_map is not None:
+                w.kv(level, "ConfigMapName", src.config_map.name or "")
+                w.kv(level, "Optional", _optional(src.config_map.optional))
+            elif src.service_account_token is not None:
+                w.kv(level, "TokenExpirationSeconds",
+                     src.service_account_token.expiration_seconds or 3600)
 
 
 def describe_template(t: PodTemplateSpec) -> str:

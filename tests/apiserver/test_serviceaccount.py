@@ -82,3 +82,33 @@ def test_official_client(core: k8s.CoreV1Api, ns: str, tmp_path: Path) -> None:
     names = [s.metadata.name for s in core.list_namespaced_service_account(ns).items]
     assert "app" in names
     core.delete_namespaced_service_account("app", ns)
+
+
+def test_describe_pod_projected_volumes(kubectl: Kubectl, server_url: str, api: Api,
+                                        ns: str) -> None:
+    """The kube-api-access volume (and the other kinds the kubelet writes) as kubectl
+    describes them."""
+    api.ok("POST", f"/api/v1/namespaces/{ns}/pods", {"metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "c", "image": "nginx", "volumeMounts": [
+            {"name": "kube-api-access-abcde", "readOnly": True,
+             "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]}],
+        "volumes": [
+            {"name": "kube-api-access-abcde", "projected": {"defaultMode": 420, "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt",
+                               "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+                    "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+                {"secret": {"name": "s1", "optional": True}}]}},
+            {"name": "d", "downwardAPI": {"items": [
+                {"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]}},
+            {"name": "cm", "configMap": {"name": "x"}},
+            {"name": "sec", "secret": {"secretName": "y"}}]}}, 201)
+    mine = mctl_ok(server_url, "-n", ns, "describe", "pod", "p")
+    theirs = kubectl("-n", ns, "describe", "pod", "p").stdout
+    def volumes(text: str) -> str:
+        return text[text.index("Volumes:"):text.index("QoS Class:")]
+    assert "TokenExpirationSeconds:  3607" in mine
+    assert volumes(mine) == volumes(theirs)
+    assert "/var/run/secrets/kubernetes.io/serviceaccount from kube-api-access-abcde (ro)" \
+        in theirs
