@@ -1,10 +1,12 @@
 """The default policy is enough for the components: the controller-manager and the
 scheduler, each with its own client certificate (system:kube-controller-manager,
-system:kube-scheduler), run a Deployment to bound pods on an RBAC server over TLS, and
-neither is refused anything on the way."""
+system:kube-scheduler), run a Deployment to bound pods on an RBAC server over TLS, and the
+DNS as the kube-system/kube-dns ServiceAccount answers for the kubernetes Service; none
+is refused anything on the way."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +30,11 @@ def components(secure_apiserver: SecureApiServer) -> Iterator[dict[str, Process]
                                               ["--kubeconfig", str(cm.kubeconfig)])
         procs["scheduler"] = service("scheduler", "scheduler",
                                      ["--kubeconfig", str(sched.kubeconfig)])
+        dns = s.user("system:serviceaccount:kube-system:kube-dns",
+                     groups=["system:serviceaccounts", "system:serviceaccounts:kube-system"])
+        procs["dns"] = service("dns", "clusterdns", [
+            "--kubeconfig", str(dns.kubeconfig), "--address", "127.0.0.1", "--dns-port", "0",
+            "--health-port", "-1", "--ready-port", "-1", "--metrics-port", "-1"])
         yield procs
     finally:
         for p in procs.values():
@@ -67,3 +74,24 @@ def test_deployment_runs_under_the_default_roles(secure_apiserver: SecureApiServ
     for name, p in components.items():
         log = p.log_tail(400).lower()
         assert "forbidden" not in log and " 403" not in log, f"{name}:\n{p.log_tail(60)}"
+
+
+def test_dns_answers_as_its_service_account(secure_apiserver: SecureApiServer,
+                                            components: dict[str, Process]) -> None:
+    from dnslib import DNSRecord
+
+    dns = components["dns"]
+    def serving_port() -> str:
+        m = re.search(r"on 127\.0\.0\.1:(\d+)", dns.log_tail())
+        return m.group(1) if m else ""
+    port = int(wait_for(serving_port, 30, message="the DNS serving"))
+    svc = wait_for(lambda: _get(secure_apiserver.insecure_url,
+                                "/api/v1/namespaces/default/services/kubernetes"), 30)
+
+    def answer() -> list[str]:
+        q = DNSRecord.question("kubernetes.default.svc.cluster.local", "A")
+        r = DNSRecord.parse(q.send("127.0.0.1", port, timeout=2))
+        return [str(rr.rdata) for rr in r.rr]
+    assert wait_for(answer, 30, message="an answer") == [svc["spec"]["clusterIP"]]
+    log = dns.log_tail(400).lower()
+    assert "forbidden" not in log and " 403" not in log, dns.log_tail(60)
