@@ -54,7 +54,8 @@ from apiserver.routes import resources as resource_routes
 from apiserver.services.bootstrap import KubernetesService, first_service_ip, host_address
 from apiserver.services.repair import Repair, event_recorder
 from apiserver.services.rest import ServiceAllocations
-from apiserver.storage import EtcdStorage, StorageError
+from apiserver.storage import EtcdStorage, Storage, StorageError
+from apiserver.storage.encryption import EncryptingStorage, load_config
 from apiserver.strategies import namespace as namespaces
 from apiserver.table_middleware import TableMiddleware
 from apiserver.watchcache import WatchCache
@@ -185,7 +186,10 @@ def _install_middlewares(app: ApiServerApp) -> None:
 
 
 def create_app(config: Config) -> FastAPI:
-    storage = EtcdStorage(config.etcd_servers)
+    storage: Storage = EtcdStorage(config.etcd_servers)
+    if config.encryption_provider_config:
+        # Secrets (or what the file names) encrypted at rest; a bad file stops the server.
+        storage = EncryptingStorage(storage, load_config(config.encryption_provider_config))
     caches = {r.plural: WatchCache(r, storage, config.watch_cache_capacity,
                                    config.watcher_queue) for r in resources.ALL
               # componentstatuses are computed on each read, the reviews answered on

@@ -50,6 +50,8 @@ class Config:
     # the default-on plugins (apiserver.admission_plugins), run in Kubernetes' order
     enable_admission_plugins: list[str] = field(default_factory=list)
     disable_admission_plugins: list[str] = field(default_factory=list)
+    # --encryption-provider-config: an EncryptionConfiguration (apiserver.storage.encryption)
+    encryption_provider_config: str | None = None
     # Secure serving (kube-apiserver's flags): HTTPS on secure_port when tls_cert_file is
     # set; client certificates verified against client_ca_file when presented.
     secure_port: int = 6443

@@ -59,6 +59,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--enable-admission-plugins", default="",
                    help="comma-separated admission plugins to run besides the default ones "
                         "(they run in Kubernetes' order whatever the order here)")
+    p.add_argument("--encryption-provider-config", default=None,
+                   help="an apiserver.config.k8s.io/v1 EncryptionConfiguration: the "
+                        "providers (aescbc, aesgcm, secretbox, identity) that encrypt "
+                        "resources such as secrets at rest in etcd")
     p.add_argument("--disable-admission-plugins", default="",
                    help="comma-separated admission plugins not to run, default ones included")
     _add_serving_flags(p)
@@ -80,6 +84,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
                                        if m.strip()],
                   enable_admission_plugins=_names(a.enable_admission_plugins),
                   disable_admission_plugins=_names(a.disable_admission_plugins),
+                  encryption_provider_config=a.encryption_provider_config,
                   anonymous_auth=a.anonymous_auth == "true",
                   **sa_tokens.config_kwargs(p, a),
                   **kubelets.config_kwargs(p, a),
