@@ -11,7 +11,8 @@
     per service, for the control plane (etcd, apiserver, scheduler, controller-manager) and
     for all services (the two kubelets too).
 
-Needs the cluster from deploy/up.sh on $MINIK8S_SERVER (default http://127.0.0.1:8080).
+Needs the cluster from deploy/up.sh, reached as its admin with the kubeconfig up.sh wrote
+($MINIK8S_HOME/admin.conf, default ~/.minik8s/admin.conf: HTTPS on 127.0.0.1:6443).
 Usage: python bench/e2e.py [--runs 3] [--idle-seconds 60] [--settle-seconds 300] [--skip-cold]
 """
 
@@ -25,7 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,9 +39,12 @@ sys.path.insert(0, str(ROOT))
 
 from api.models import Lease, Node, Pod  # noqa: E402
 from api.timeutil import parse_time  # noqa: E402
+from client.config import kubeconfig_config  # noqa: E402
 from client.rest import Client  # noqa: E402
 
-SERVER = os.environ.get("MINIK8S_SERVER", "http://127.0.0.1:8080")
+ADMIN = Path(os.environ.get("MINIK8S_HOME") or Path.home() / ".minik8s") / "admin.conf"
+CONFIG = kubeconfig_config(ADMIN) if ADMIN.exists() else None
+SERVER = CONFIG.server if CONFIG else "https://127.0.0.1:6443"
 COMPOSE = ["docker", "compose", "--project-directory", str(ROOT), "-f",
            str(ROOT / "docker-compose.yml")]
 SERVICES = ["etcd", "apiserver", "scheduler", "controller-manager", "kubelet-1", "kubelet-2"]
@@ -50,8 +53,9 @@ CONTROL_PLANE = ("etcd", "apiserver", "scheduler", "controller-manager")
 
 
 def minictl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", "--server", SERVER, *args],
-                          capture_output=True, text=True, timeout=180, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True,
+                          text=True, timeout=180, cwd=ROOT,
+                          env={**os.environ, "KUBECONFIG": str(ADMIN)})
 
 
 def ready(p: Pod) -> bool:
@@ -61,9 +65,12 @@ def ready(p: Pod) -> bool:
 
 
 def api_ready() -> bool:
+    if CONFIG is None:
+        return False
     try:
-        with urllib.request.urlopen(SERVER + "/readyz", timeout=2) as r:
-            return bool(r.status == 200)
+        with Client(config=CONFIG, timeout=2) as c:
+            c.request("GET", "/readyz")
+            return True
     except Exception:
         return False
 
@@ -83,7 +90,7 @@ def headline_once(c: Client, run: int) -> dict[str, float]:
     done = threading.Event()
     seen: dict[str, float] = {}
     rv = c.list(Pod, NS).resource_version
-    watcher = Client(SERVER)
+    watcher = Client(config=CONFIG)
     t = threading.Thread(target=_run_watch, args=(watcher, name, rv, seen, done), daemon=True)
     t.start()
     time.sleep(0.3)  # the watch is open before the clock starts
@@ -308,7 +315,7 @@ def main() -> None:
     if not api_ready():
         sys.exit(f"no cluster at {SERVER}: run deploy/up.sh first")
     dc = docker.from_env()
-    c = Client(SERVER)
+    c = Client(config=CONFIG)
     minictl("create", "namespace", NS)
     result: dict[str, Any] = {"server": SERVER}
 

