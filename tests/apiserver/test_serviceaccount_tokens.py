@@ -23,7 +23,8 @@ from testing.support import unique, wait_for
 AUTHORIZATION_MODE = "AlwaysDeny"
 # Test-only: a 3 s minimum expiry and no leeway, so that a token expires within the test.
 SECURE_APISERVER_ARGS = ("--service-account-min-token-expiration=3",
-                         "--service-account-token-leeway=0")
+                         "--service-account-token-leeway=0",
+                         "--service-account-max-token-expiration=86400")
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,23 @@ def test_bound_to_pod_refused_once_the_pod_is_gone(server: SecureApiServer,
     assert claims(token)["kubernetes.io"]["pod"] == {"name": "web",
                                                      "uid": pod["metadata"]["uid"]}
     assert who(server, token, ns)[0] == 403
+    # TokenReview (as the admin) shows the user the token authenticates as, with its extras.
+    r = root.post("/apis/authentication.k8s.io/v1/tokenreviews", json={
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+        "spec": {"token": token}})
+    status = r.json()["status"]
+    assert status["authenticated"] is True, status
+    user = status["user"]
+    assert user["username"] == f"system:serviceaccount:{ns}:robot"
+    assert user["uid"] == root.get(f"/api/v1/namespaces/{ns}/serviceaccounts/robot").json()[
+        "metadata"]["uid"]
+    assert set(user["groups"]) == {"system:serviceaccounts", f"system:serviceaccounts:{ns}",
+                                   "system:authenticated"}
+    extra = user["extra"]
+    assert extra["authentication.kubernetes.io/pod-name"] == ["web"]
+    assert extra["authentication.kubernetes.io/pod-uid"] == [pod["metadata"]["uid"]]
+    assert extra["authentication.kubernetes.io/credential-id"] == \
+        [f"JTI={claims(token)['jti']}"]
     assert root.delete(f"/api/v1/namespaces/{ns}/pods/web",
                        params={"gracePeriodSeconds": "0"}).status_code == 200
     # Token results are cached 10 s, as kube-apiserver's.
@@ -163,6 +181,25 @@ def test_token_expires_and_account_deletion(server: SecureApiServer, root: httpx
     make_sa(root, ns)  # the same name, another uid: the old token stays refused
     wait_for(lambda: who(server, fresh, ns)[0] == 401, timeout=20, interval=0.5,
              message="a token of a deleted account refused")
+
+
+def test_bound_to_node_and_the_maximum(server: SecureApiServer, root: httpx.Client,
+                                       ns: str) -> None:
+    make_sa(root, ns)
+    node = unique("tnode")
+    n = root.post("/api/v1/nodes", json={"metadata": {"name": node}}).json()
+    r = request_token(root, ns, "robot", {"expirationSeconds": 172800, "boundObjectRef": {
+        "kind": "Node", "apiVersion": "v1", "name": node, "uid": n["metadata"]["uid"]}})
+    assert r.status_code == 201, r.text
+    assert r.json()["spec"]["expirationSeconds"] == 86400  # capped by the flag
+    token = r.json()["status"]["token"]
+    c = claims(token)
+    assert c["exp"] - c["iat"] == 86400
+    assert c["kubernetes.io"]["node"] == {"name": node, "uid": n["metadata"]["uid"]}
+    assert who(server, token, ns)[0] == 403
+    root.delete(f"/api/v1/nodes/{node}")
+    wait_for(lambda: who(server, token, ns)[0] == 401, timeout=20, interval=0.5,
+             message="a token bound to a deleted node refused")
 
 
 def test_legacy_secret_token(server: SecureApiServer, root: httpx.Client, ns: str) -> None:
