@@ -76,6 +76,7 @@ _SUPPORTED: dict[str, set[str]] = {
     "ServiceAccount": set(_META),
     "ResourceQuota": set(_META),
     "LimitRange": set(_META),
+    "PodDisruptionBudget": set(_META),
     # pkg/registry/core/secret/strategy.go SelectableFields; configmaps: metadata only.
     "Secret": _META | {"type"},
     "ConfigMap": set(_META),

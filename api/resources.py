@@ -34,6 +34,7 @@ from api.models.autoscaling import HorizontalPodAutoscaler
 from api.models.batch import CronJob, Job
 from api.models.componentstatus import ComponentStatus
 from api.models.core import ReplicationController, TypedObject
+from api.models.policy import PodDisruptionBudget
 from api.models.quota import LimitRange, ResourceQuota
 from api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from api.models.serviceaccount import ServiceAccount
@@ -86,7 +87,8 @@ def _info(**kw: object) -> ResourceInfo:
 PODS = _info(
     kind="Pod", plural="pods", singular="pod", group="", version="v1", namespaced=True,
     model=Pod, short_names=("po",), categories=("all",),
-    subresources=("status", "binding", "log", "exec", "attach", "portforward", "proxy"),
+    subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward",
+                  "proxy"),
 )
 NODES = _info(
     kind="Node", plural="nodes", singular="node", group="", version="v1", namespaced=False,
@@ -187,6 +189,14 @@ HORIZONTALPODAUTOSCALERS = _info(
     subresources=("status",),
 )
 
+# policy/v1: how many of a set of pods voluntary disruptions (pods/eviction) may take down
+# (controllers/disruption.py keeps the status).
+PODDISRUPTIONBUDGETS = _info(
+    kind="PodDisruptionBudget", plural="poddisruptionbudgets", singular="poddisruptionbudget",
+    group="policy", version="v1", namespaced=True, model=PodDisruptionBudget,
+    short_names=("pdb",), subresources=("status",),
+)
+
 # rbac.authorization.k8s.io: who may do what (apiserver/auth/rbac.py reads them).
 ROLES = _info(
     kind="Role", plural="roles", singular="role", group="rbac.authorization.k8s.io",
@@ -251,6 +261,7 @@ ALL: tuple[ResourceInfo, ...] = (
     SERVICEACCOUNTS,
     RESOURCEQUOTAS, LIMITRANGES,
     TOKENREVIEWS, SELFSUBJECTREVIEWS,
+    PODDISRUPTIONBUDGETS,
 )
 
 _BY_KIND = {r.kind: r for r in ALL}

@@ -93,7 +93,8 @@ class AccessLogMiddleware:
 
 
 def _status_response(e: errors.ApiError) -> Response:
-    return Response(e.body(), status_code=e.code, media_type="application/json")
+    return Response(e.body(), status_code=e.code, media_type="application/json",
+                    headers=e.headers())
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -39,6 +39,11 @@ class ApiError(Exception):
     def body(self) -> bytes:
         return orjson.dumps(self.status())
 
+    def headers(self) -> dict[str, str] | None:
+        """Retry-After when the details carry retryAfterSeconds, as Kubernetes writes it."""
+        retry = (self.details or {}).get("retryAfterSeconds")
+        return {"Retry-After": str(retry)} if retry else None
+
 
 def _details(info: ResourceInfo | None, name: str | None, **extra: Any) -> JSONDict:
     d: JSONDict = {}

@@ -68,6 +68,7 @@ from api.validation.pod import (
     validate_pod,
     validate_pod_spec,
 )
+from api.validation.policy import validate_pod_disruption_budget
 from api.validation.quota import validate_limit_range, validate_resource_quota
 from api.validation.rbac import (
     validate_binding_update,
@@ -146,6 +147,7 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "ServiceAccount": validate_service_account,
     "ResourceQuota": validate_resource_quota,
     "LimitRange": validate_limit_range,
+    "PodDisruptionBudget": validate_pod_disruption_budget,
 }
 
 

@@ -43,7 +43,7 @@ NAMESPACED_KINDS = frozenset(
      "Role", "RoleBinding",
      "Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale", "ConfigMap",
      "Secret", "Service", "Endpoints", "EndpointSlice", "Job", "CronJob", "ServiceAccount",
-     "ResourceQuota", "LimitRange"}
+     "ResourceQuota", "LimitRange", "PodDisruptionBudget"}
 )
 _CLUSTER_KINDS = frozenset({"Node", "Namespace", "ClusterRole", "ClusterRoleBinding"})
 # ValidateServiceName is NameIsDNS1035Label; the rest are DNS-1123 subdomains.

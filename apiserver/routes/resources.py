@@ -177,7 +177,8 @@ class ResourceRouter:
         except ClientDisconnect:
             return  # the client left mid-request: nobody to answer
         except errors.ApiError as e:
-            response = Response(e.body(), status_code=e.code, media_type="application/json")
+            response = Response(e.body(), status_code=e.code, media_type="application/json",
+                                headers=e.headers())
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], path)
             e2 = errors.internal("unexpected server error")

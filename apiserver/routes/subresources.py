@@ -1,7 +1,7 @@
-"""Subresources: status, pods/binding, deployments|replicasets/scale, pods/log,
-pods/exec, pods/attach and pods/portforward (plain HTTP; the WebSockets are in
-routes/exec.py, attach.py and portforward.py), namespaces/finalize; pods|services|nodes/proxy
-in routes/proxy.py."""
+"""Subresources: status, pods/binding, pods/eviction (routes/eviction.py),
+deployments|replicasets/scale, pods/log, pods/exec, pods/attach and pods/portforward
+(plain HTTP; the WebSockets are in routes/exec.py, attach.py and portforward.py),
+namespaces/finalize; pods|services|nodes/proxy in routes/proxy.py."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from apiserver.registry import safe_apply_patch
 from apiserver.routes import proxy
 from apiserver.routes.attach import pod_attach_http
 from apiserver.routes.common import decode_object_body, json_response, read_body
+from apiserver.routes.eviction import evict
 from apiserver.routes.exec import pod_exec_http
 from apiserver.routes.logs import pod_log
 from apiserver.routes.portforward import pod_portforward_http
@@ -47,6 +48,9 @@ async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, 
     elif sub == "binding":
         if m == "POST":
             return await bind(request, info, namespace, name)
+    elif sub == "eviction":
+        if m == "POST":
+            return await evict(request, info, namespace or "", name)
     elif sub == "scale":
         if m == "GET":
             co = await registry_of(request).get(info, namespace, name)

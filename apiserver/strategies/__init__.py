@@ -38,6 +38,7 @@ from apiserver.strategies.event import EventStrategy
 from apiserver.strategies.namespace import NamespaceStrategy
 from apiserver.strategies.node import NodeStrategy
 from apiserver.strategies.pod import PodStrategy
+from apiserver.strategies.policy import PodDisruptionBudgetStrategy
 from apiserver.strategies.quota import LimitRangeStrategy, ResourceQuotaStrategy
 from apiserver.strategies.rbac import ReviewStrategy, RoleBindingStrategy, RoleStrategy
 from apiserver.strategies.replicationcontroller import ReplicationControllerStrategy
@@ -79,6 +80,7 @@ _STRATEGIES: tuple[Strategy, ...] = (
     LimitRangeStrategy(resources.LIMITRANGES),
     ReviewStrategy(resources.TOKENREVIEWS),
     ReviewStrategy(resources.SELFSUBJECTREVIEWS),
+    PodDisruptionBudgetStrategy(resources.PODDISRUPTIONBUDGETS),
 )
 
 # Keyed by plural, the resource's identity in storage (/registry/<plural>/...).

@@ -84,6 +84,9 @@ def sample(kind: str, name: str) -> dict[str, Any]:
     if kind == "LimitRange":
         return {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": name},
                 "spec": {"limits": [{"type": "Container", "max": {"cpu": "4"}}]}}
+    if kind == "PodDisruptionBudget":
+        return {"apiVersion": "policy/v1", "kind": kind, "metadata": {"name": name},
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}
     if kind in ("Role", "ClusterRole"):
         return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
                 "metadata": {"name": name},
