@@ -213,6 +213,40 @@ def _daemonset(obj: JSON) -> None:
     _template(spec)
 
 
+def _statefulset(obj: JSON) -> None:
+    """SetDefaults_StatefulSet (pkg/apis/apps/v1/defaults.go): podManagementPolicy
+    OrderedReady, updateStrategy RollingUpdate with partition 0, replicas 1,
+    revisionHistoryLimit 10, persistentVolumeClaimRetentionPolicy Retain/Retain; each
+    volumeClaimTemplate's volumeMode Filesystem and status phase Pending."""
+    spec = _obj(obj, "spec")
+    if not spec.get("podManagementPolicy"):
+        spec["podManagementPolicy"] = "OrderedReady"
+    strategy = _obj(spec, "updateStrategy")
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        ru = _obj(strategy, "rollingUpdate")
+        if ru.get("partition") is None:
+            ru["partition"] = 0
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    retention = _obj(spec, "persistentVolumeClaimRetentionPolicy")
+    for key in ("whenDeleted", "whenScaled"):
+        if not retention.get(key):
+            retention[key] = "Retain"
+    for vct in spec.get("volumeClaimTemplates") or []:
+        if isinstance(vct, dict):
+            vspec = _obj(vct, "spec")
+            if not vspec.get("volumeMode"):
+                vspec["volumeMode"] = "Filesystem"
+            status = _obj(vct, "status")
+            if not status.get("phase"):
+                status["phase"] = "Pending"
+    _template(spec)
+
+
 def _replicationcontroller(obj: JSON) -> None:
     """v1 SetDefaults_ReplicationController: the selector and the RC's labels default to
     the template's labels when empty; replicas to 1."""
@@ -371,6 +405,7 @@ _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Deployment": _deployment,
     "ReplicaSet": _replicaset,
     "DaemonSet": _daemonset,
+    "StatefulSet": _statefulset,
     "Node": _node,
     "Namespace": _namespace,
     "Secret": _secret,

@@ -56,6 +56,7 @@ _SUPPORTED: dict[str, set[str]] = {
     },
     "Deployment": set(_META),
     "DaemonSet": set(_META),
+    "StatefulSet": set(_META),
     "ControllerRevision": set(_META),
     "ReplicaSet": _META | {"status.replicas"},
     # pkg/registry/core/replicationcontroller/strategy.go ControllerToSelectableFields.

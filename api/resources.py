@@ -22,7 +22,7 @@ from api.models import (
     Secret,
     Service,
 )
-from api.models.apps import ControllerRevision, DaemonSet
+from api.models.apps import ControllerRevision, DaemonSet, StatefulSet
 from api.models.authentication import SelfSubjectReview, TokenReview
 from api.models.authorization import (
     LocalSubjectAccessReview,
@@ -116,6 +116,11 @@ DAEMONSETS = _info(
     kind="DaemonSet", plural="daemonsets", singular="daemonset", group="apps", version="v1",
     namespaced=True, model=DaemonSet, short_names=("ds",), categories=("all",),
     subresources=("status",),
+)
+STATEFULSETS = _info(
+    kind="StatefulSet", plural="statefulsets", singular="statefulset", group="apps",
+    version="v1", namespaced=True, model=StatefulSet, short_names=("sts",),
+    categories=("all",), subresources=("status", "scale"),
 )
 CONTROLLERREVISIONS = _info(
     kind="ControllerRevision", plural="controllerrevisions", singular="controllerrevision",
@@ -254,7 +259,7 @@ ALL: tuple[ResourceInfo, ...] = (
     SERVICES, ENDPOINTS, ENDPOINTSLICES, COMPONENTSTATUSES,
     REPLICATIONCONTROLLERS,
     HORIZONTALPODAUTOSCALERS, CRONJOBS,
-    DAEMONSETS, CONTROLLERREVISIONS,
+    DAEMONSETS, CONTROLLERREVISIONS, STATEFULSETS,
     ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS,
     SUBJECTACCESSREVIEWS, SELFSUBJECTACCESSREVIEWS, LOCALSUBJECTACCESSREVIEWS,
     SELFSUBJECTRULESREVIEWS,

@@ -1,5 +1,5 @@
-"""apps/v1 kinds: Deployment, ReplicaSet, DaemonSet, ControllerRevision, and autoscaling/v1
-Scale."""
+"""apps/v1 kinds: Deployment, ReplicaSet, DaemonSet, StatefulSet, ControllerRevision, and
+autoscaling/v1 Scale."""
 
 from __future__ import annotations
 
@@ -135,3 +135,58 @@ class ControllerRevision(TypedObject):
     kind: str | None = "ControllerRevision"
     data: dict[str, Any] | None = None
     revision: int = 0
+
+
+class RollingUpdateStatefulSetStrategy(Model):
+    partition: Int32 | None = None
+    max_unavailable: IntOrString | None = None
+
+
+class StatefulSetUpdateStrategy(Model):
+    type: str | None = None
+    rolling_update: RollingUpdateStatefulSetStrategy | None = None
+
+
+class StatefulSetPersistentVolumeClaimRetentionPolicy(Model):
+    when_deleted: str | None = None
+    when_scaled: str | None = None
+
+
+class StatefulSetOrdinals(Model):
+    start: Int32 = 0
+
+
+class StatefulSetSpec(Model):
+    replicas: Int32 | None = None
+    selector: LabelSelector
+    template: PodTemplateSpec
+    # PersistentVolumeClaims as wire dicts (the claim's model lives with the storage kinds).
+    volume_claim_templates: list[dict[str, Any]] | None = None
+    service_name: str | None = None
+    pod_management_policy: str | None = None
+    update_strategy: StatefulSetUpdateStrategy | None = None
+    revision_history_limit: Int32 | None = None
+    min_ready_seconds: Int32 | None = None
+    persistent_volume_claim_retention_policy: (
+        StatefulSetPersistentVolumeClaimRetentionPolicy | None) = None
+    ordinals: StatefulSetOrdinals | None = None
+
+
+class StatefulSetStatus(Model):
+    observed_generation: int | None = None
+    replicas: Int32 = 0
+    ready_replicas: Int32 | None = None
+    current_replicas: Int32 | None = None
+    updated_replicas: Int32 | None = None
+    current_revision: str | None = None
+    update_revision: str | None = None
+    collision_count: Int32 | None = None
+    conditions: list[Condition] | None = None
+    available_replicas: Int32 | None = None
+
+
+class StatefulSet(TypedObject):
+    api_version: str | None = "apps/v1"
+    kind: str | None = "StatefulSet"
+    spec: StatefulSetSpec
+    status: StatefulSetStatus | None = None

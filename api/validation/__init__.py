@@ -31,6 +31,8 @@ from api.validation.apps import (
     validate_deployment,
     validate_replicaset,
     validate_scale,
+    validate_statefulset,
+    validate_statefulset_update,
 )
 from api.validation.autoscaling import validate_hpa
 from api.validation.batch import validate_cronjob, validate_job, validate_job_update
@@ -125,6 +127,7 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "ReplicaSet": validate_replicaset,
     "DaemonSet": validate_daemonset,
     "ControllerRevision": validate_controller_revision,
+    "StatefulSet": validate_statefulset,
     "Node": validate_node,
     "Namespace": validate_namespace,
     "Event": validate_event,
@@ -168,6 +171,7 @@ _UPDATE_VALIDATORS: dict[str, Callable[[JSON, JSON], Errs]] = {
     "ReplicaSet": validate_selector_update,
     "DaemonSet": validate_selector_update,
     "ControllerRevision": validate_controller_revision_update,
+    "StatefulSet": validate_statefulset_update,
     "Node": validate_node_update,
     "ConfigMap": validate_configmap_update,
     "Secret": validate_secret_update,

@@ -1,4 +1,4 @@
-"""Deployments, ReplicaSets and their scale subresource.
+"""Deployments, ReplicaSets, StatefulSets and their scale subresource.
 
 Ports pkg/apis/apps/validation/validation.go: ValidateDeploymentSpec (with
 ValidateDeploymentStrategy, ValidateRollingUpdateDeployment, progressDeadlineSeconds
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from api.base import dig
 from api.labels import SelectorError, from_label_selector
 from api.names import is_valid_percent
 from api.validation.field import (
@@ -266,4 +267,126 @@ def validate_controller_revision_update(old: JSON, new: JSON) -> Errs:
     errs: Errs = []
     if old.get("data") != new.get("data"):
         errs.append(invalid("data", new.get("data"), "field is immutable"))
+    return errs
+
+
+# ---- StatefulSet ---------------------------------------------------------------------
+
+_STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit",
+                "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+_RETENTION = ("Retain", "Delete")
+
+
+def _validate_sts_rolling_update(errs: Errs, ru: JSON, path: str) -> None:
+    """validateRollingUpdateStatefulSet: partition non-negative, maxUnavailable a positive
+    int or percent, at most 100%."""
+    non_negative(errs, ru.get("partition"), child(path, "partition"))
+    mu = ru.get("maxUnavailable")
+    if mu is not None:
+        mpath = child(path, "maxUnavailable")
+        n = _int_or_percent(errs, mu, mpath, True)
+        if n == 0:
+            errs.append(invalid(mpath, mu, "must be greater than 0"))
+
+
+def validate_statefulset(obj: JSON) -> Errs:
+    """ValidateStatefulSet / ValidateStatefulSetSpec (pkg/apis/apps/validation)."""
+    errs: Errs = []
+    spec = as_dict(errs, obj.get("spec"), "spec")
+    policy = spec.get("podManagementPolicy")
+    if policy in (None, ""):
+        errs.append(required("spec.podManagementPolicy"))
+    elif policy not in ("OrderedReady", "Parallel"):
+        errs.append(invalid("spec.podManagementPolicy", policy,
+                            "must be 'OrderedReady' or 'Parallel'"))
+    strategy = as_dict(errs, spec.get("updateStrategy"), "spec.updateStrategy")
+    st_type = strategy.get("type")
+    rpath = "spec.updateStrategy.rollingUpdate"
+    if st_type in (None, ""):
+        errs.append(required("spec.updateStrategy"))
+    elif st_type == "OnDelete":
+        if strategy.get("rollingUpdate") is not None:
+            errs.append(invalid(rpath, strategy.get("rollingUpdate"),
+                                "only allowed for updateStrategy 'RollingUpdate'"))
+    elif st_type == "RollingUpdate":
+        if strategy.get("rollingUpdate") is not None:
+            _validate_sts_rolling_update(errs, as_dict(errs, strategy.get("rollingUpdate"),
+                                                       rpath), rpath)
+    else:
+        errs.append(invalid("spec.updateStrategy", dict(strategy),
+                            "must be 'RollingUpdate' or 'OnDelete'"))
+    retention = spec.get("persistentVolumeClaimRetentionPolicy")
+    if retention is not None:
+        rp = as_dict(errs, retention, "spec.persistentVolumeClaimRetentionPolicy")
+        for key in ("whenDeleted", "whenScaled"):
+            v = rp.get(key)
+            if v not in _RETENTION:
+                errs.append(not_supported(
+                    child("spec.persistentVolumeClaimRetentionPolicy", key), v,
+                    list(_RETENTION)))
+    non_negative(errs, spec.get("replicas"), "spec.replicas")
+    non_negative(errs, spec.get("minReadySeconds"), "spec.minReadySeconds")
+    ordinals = spec.get("ordinals")
+    if ordinals is not None:
+        od = as_dict(errs, ordinals, "spec.ordinals")
+        non_negative(errs, od.get("start"), "spec.ordinals.start")
+    sel = spec.get("selector")
+    if sel is None:
+        errs.append(required("spec.selector"))
+    else:
+        errs += validate_label_selector(sel, "spec.selector")
+        if isinstance(sel, Mapping) and not sel.get("matchLabels") and \
+                not sel.get("matchExpressions"):
+            errs.append(invalid("spec.selector", sel,
+                                "empty selector is invalid for statefulset"))
+    tmpl = as_dict(errs, spec.get("template"), "spec.template")
+    meta = as_dict(errs, tmpl.get("metadata"), "spec.template.metadata")
+    labels = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else None
+    try:
+        selector = from_label_selector(sel if isinstance(sel, Mapping) else None)
+    except SelectorError:
+        selector = None
+    if selector is not None and sel is not None and not selector.matches(labels):
+        errs.append(invalid("spec.template.metadata.labels", labels,
+                            "`selector` does not match template `labels`"))
+    errs += validate_template_meta(tmpl.get("metadata"), "spec.template.metadata")
+    errs += validate_pod_spec(tmpl.get("spec"), "spec.template.spec")
+    pod_spec = tmpl.get("spec")
+    if isinstance(pod_spec, Mapping):
+        rp_ = pod_spec.get("restartPolicy")
+        if rp_ is not None and rp_ != "Always" and rp_ in RESTART_POLICIES:
+            errs.append(not_supported("spec.template.spec.restartPolicy", rp_, ["Always"]))
+        if pod_spec.get("activeDeadlineSeconds") is not None:
+            errs.append(invalid("spec.template.spec.activeDeadlineSeconds",
+                                pod_spec.get("activeDeadlineSeconds"),
+                                "activeDeadlineSeconds in StatefulSet is not Supported"))
+    vcts = spec.get("volumeClaimTemplates")
+    if vcts is not None and not isinstance(vcts, list):
+        errs.append(invalid("spec.volumeClaimTemplates", vcts, "must be a list"))
+    elif vcts:
+        for i, t in enumerate(vcts):
+            tp = f"spec.volumeClaimTemplates[{i}]"
+            td = as_dict(errs, t, tp)
+            name = dig(td, "metadata", "name")
+            if not name:
+                errs.append(required(child(tp, "metadata", "name"), "name or generateName is "
+                                     "required"))
+    non_negative(errs, spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
+    return errs
+
+
+def validate_statefulset_update(old: JSON, new: JSON) -> Errs:
+    """ValidateStatefulSetUpdate: only the listed spec fields may change (so never the
+    selector, the serviceName or the volumeClaimTemplates)."""
+    errs: Errs = []
+    o, n = old.get("spec"), new.get("spec")
+    ospec: Mapping[str, Any] = o if isinstance(o, Mapping) else {}
+    nspec: Mapping[str, Any] = n if isinstance(n, Mapping) else {}
+    rest_old = {k: v for k, v in ospec.items() if k not in _STS_MUTABLE}
+    rest_new = {k: v for k, v in nspec.items() if k not in _STS_MUTABLE}
+    if rest_old != rest_new:
+        errs.append(forbidden("spec", "updates to statefulset spec for fields other than "
+                              "'replicas', 'ordinals', 'template', 'updateStrategy', "
+                              "'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' "
+                              "and 'minReadySeconds' are forbidden"))
     return errs

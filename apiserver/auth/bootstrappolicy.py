@@ -193,7 +193,8 @@ def cluster_roles() -> list[dict[str, Any]]:
             # what the controllers create
             new_rule(["create"], [CORE], ["pods", "pods/eviction", "events", "endpoints",
                                           "serviceaccounts", "serviceaccounts/token",
-                                          "secrets", "configmaps"]),
+                                          "secrets", "configmaps",
+                                          "persistentvolumeclaims"]),
             new_rule(["create"], [APPS], ["replicasets", "controllerrevisions"]),
             new_rule(["create"], [BATCH], ["jobs"]),
             new_rule(["create"], [DISCOVERY], ["endpointslices"]),

@@ -26,6 +26,7 @@ from apiserver.strategies.apps import (
     DaemonSetStrategy,
     DeploymentStrategy,
     ReplicaSetStrategy,
+    StatefulSetStrategy,
 )
 from apiserver.strategies.autoscaling import HorizontalPodAutoscalerStrategy
 from apiserver.strategies.base import Strategy
@@ -56,6 +57,7 @@ _STRATEGIES: tuple[Strategy, ...] = (
     ReplicaSetStrategy(resources.REPLICASETS),
     DaemonSetStrategy(resources.DAEMONSETS),
     ControllerRevisionStrategy(resources.CONTROLLERREVISIONS),
+    StatefulSetStrategy(resources.STATEFULSETS),
     JobStrategy(resources.JOBS),
     CronJobStrategy(resources.CRONJOBS),
     LeaseStrategy(resources.LEASES),

@@ -1,6 +1,6 @@
-"""Deployments, ReplicaSets and DaemonSets (pkg/registry/apps/{deployment,replicaset,
-daemonset}/strategy.go): a status subresource and a generation; create starts the status
-empty. ControllerRevisions (pkg/registry/apps/controllerrevision) are plain objects.
+"""Deployments, ReplicaSets, DaemonSets and StatefulSets (pkg/registry/apps/{deployment,
+replicaset,daemonset,statefulset}/strategy.go): a status subresource and a generation;
+create starts the status empty. ControllerRevisions (pkg/registry/apps/controllerrevision) are plain objects.
 Tables as pkg/printers/internalversion/printers.go prints them."""
 
 from __future__ import annotations
@@ -185,6 +185,44 @@ class DaemonSetStrategy(Strategy):
                 int(status.get("numberAvailable") or 0),
                 format_labels(pod_spec.get("nodeSelector")), age_of(obj, now), names, images,
                 format_label_selector(spec.get("selector"))], []
+
+
+def _with_sts_counts(status: JSONDict) -> JSONDict:
+    """StatefulSetStatus's replicas and availableReplicas have no omitempty."""
+    for k in ("replicas", "availableReplicas"):
+        if status.get(k) is None:
+            status[k] = 0
+    return status
+
+
+class StatefulSetStrategy(Strategy):
+    """statefulSetStrategy (pkg/registry/apps/statefulset/strategy.go): status subresource,
+    generation; printStatefulSet's NAME READY AGE (-o wide CONTAINERS IMAGES)."""
+
+    status_subresource = True
+    has_generation = True
+    columns = [NAME,
+               column("Ready", description="Number of the pod with ready state"),
+               AGE,
+               column("Containers", priority=1, description="Names of each container in the "
+                      "template."),
+               column("Images", priority=1, description="Images referenced by each container "
+                      "in the template.")]
+
+    def prepare_for_create(self, obj: JSONDict) -> None:
+        super().prepare_for_create(obj)
+        obj["status"] = _with_sts_counts({})
+
+    def prepare_for_status_update(self, new_status: Any, old: JSONDict) -> JSONDict:
+        return super().prepare_for_status_update(
+            _with_sts_counts(new_status) if isinstance(new_status, dict) else new_status, old)
+
+    def table_row(self, obj: JSONDict, now: datetime | None) -> Row:
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        names, images = containers_and_images(dig(spec, "template", "spec") or {})
+        return [name_of(obj), f"{int(status.get('readyReplicas') or 0)}/{_desired(spec)}",
+                age_of(obj, now), names, images], []
 
 
 def controller_name(obj: JSONDict) -> str:

@@ -24,6 +24,11 @@ def sample(kind: str, name: str) -> dict[str, Any]:
                 "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
                     "metadata": {"labels": {"app": name}},
                     "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    if kind == "StatefulSet":
+        return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
+                "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
     if kind == "ControllerRevision":
         return {"apiVersion": "apps/v1", "kind": "ControllerRevision",
                 "metadata": {"name": name}, "data": {"spec": {}}, "revision": 1}
