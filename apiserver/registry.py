@@ -68,6 +68,9 @@ class Admission(Protocol):
                 subresource: str | None, obj: JSONDict | None, old: JSONDict | None,
                 dry_run: bool, options: Any = None) -> AdmissionRequest: ...
 
+    async def prepare(self, operation: str, info: ResourceInfo,
+                      subresource: str | None) -> None: ...
+
     def admit(self, req: Any) -> None: ...
 
     async def validate(self, req: Any) -> None: ...
@@ -505,6 +508,9 @@ class Registry:
 
     async def create(self, info: ResourceInfo, namespace: str | None, body: JSONDict,
                      dry_run: bool = False) -> Result:
+        pre = self._admission_for(CREATE, info, None)
+        if pre is not None:
+            await pre.prepare(CREATE, info, None)  # e.g. LimitRanger's cache up to date
         obj = self._prepare_create(info, namespace, body, dry_run)
         md = obj["metadata"]
         await self.check_namespace(info, namespace or "", md["name"])
@@ -572,6 +578,9 @@ class Registry:
         cur = c.get(key) if c.revision >= self.last_write[info.plural] else None
         if cur is None:
             cur = await self._read(info, key)
+        pre = self._admission_for(operation, info, subresource)
+        if pre is not None:
+            await pre.prepare(operation, info, subresource)
         for _ in range(16):
             if cur is None:
                 raise errors.not_found(info, name)

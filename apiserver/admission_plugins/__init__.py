@@ -94,6 +94,10 @@ class Plugin:
     def validating(self) -> bool:
         return type(self).validate is not Plugin.validate
 
+    async def prepare(self) -> None:
+        """Before the request's (sync) mutating phase: wait for what ``admit`` reads
+        (a watch cache catching up with this server's last write of its kind)."""
+
     def admit(self, req: AdmissionRequest) -> None:
         """Mutating admission (admission.MutationInterface): may change ``req.obj``."""
 
@@ -190,6 +194,11 @@ class Chain:
         """A request by the user being served (``apiserver.auth.context``)."""
         return AdmissionRequest(operation, info, namespace, name, subresource, obj, old,
                                 context.user(), dry_run, options)
+
+    async def prepare(self, operation: str, info: ResourceInfo,
+                      subresource: str | None) -> None:
+        for p in self._for(operation, info, subresource)[0]:
+            await p.prepare()
 
     def admit(self, req: AdmissionRequest) -> None:
         for p in self._for(req.operation, req.info, req.subresource)[0]:

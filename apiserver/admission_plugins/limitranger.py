@@ -152,6 +152,11 @@ class LimitRanger(Plugin):
     def __init__(self, state: Any) -> None:
         self.state = state
 
+    async def prepare(self) -> None:
+        # A LimitRange created a moment ago (kubectl apply of both) applies to this pod.
+        reg: Registry = self.state.registry
+        await reg.fresh_cache(api_resources.LIMITRANGES, 1.0)
+
     def _ranges(self, req: AdmissionRequest) -> list[JSONDict]:
         reg: Registry = self.state.registry
         cache = reg.cache(api_resources.LIMITRANGES)

@@ -12,15 +12,18 @@ usage of deleted objects and corrects any drift (a charged create that then fail
 
 from __future__ import annotations
 
+import asyncio
 from fractions import Fraction
 from typing import Any
 
 from api import quota as q
 from api import resources
 from apiserver.admission_plugins import CREATE, AdmissionRequest, Plugin, register_plugin
+from apiserver.errors import ApiError
 from apiserver.registry import Registry, collection_prefix
 
 JSONDict = dict[str, Any]
+_Charge = tuple[AdmissionRequest, q.Usage, "asyncio.Future[None]"]
 
 
 def _check(req: AdmissionRequest, quota: JSONDict, delta: q.Usage) -> q.Usage | None:
@@ -52,9 +55,13 @@ class ResourceQuotaAdmission(Plugin):
 
     def __init__(self, state: Any) -> None:
         self.state = state
+        # Charges waiting per quota, and the task writing them (see _charge).
+        self._pending: dict[tuple[str, str], list[_Charge]] = {}
+        self._writers: dict[tuple[str, str], asyncio.Future[None]] = {}
 
-    def _quotas(self, reg: Registry, req: AdmissionRequest) -> list[JSONDict]:
-        cache = reg.cache(resources.RESOURCEQUOTAS)
+    async def _quotas(self, reg: Registry, req: AdmissionRequest) -> list[JSONDict]:
+        cache = await reg.fresh_cache(resources.RESOURCEQUOTAS, 1.0) or \
+            reg.cache(resources.RESOURCEQUOTAS)
         if not cache.objects or not req.namespace:
             return []
         items, _ = cache.list_objects(None, collection_prefix(resources.RESOURCEQUOTAS,
@@ -63,7 +70,7 @@ class ResourceQuotaAdmission(Plugin):
 
     async def validate(self, req: AdmissionRequest) -> None:
         reg: Registry = self.state.registry
-        quotas = self._quotas(reg, req)
+        quotas = await self._quotas(reg, req)
         if not quotas or req.obj is None:
             return
         plural, group = req.info.plural, req.info.group
@@ -100,17 +107,54 @@ class ResourceQuotaAdmission(Plugin):
 
     async def _charge(self, reg: Registry, req: AdmissionRequest, name: str,
                       delta: q.Usage) -> None:
-        def mutate(quota: JSONDict) -> JSONDict:
-            new = _check(req, quota, delta)
-            if new is None:
-                return quota
-            status = dict(quota.get("status") or {})
-            status["used"] = q.format_usage(new, status.get("hard"))
-            quota["status"] = status
-            return quota
+        """Queue the charge; one writer per quota applies everything queued meanwhile in
+        one compare-and-swap (kube-apiserver's quota evaluator batches them the same way),
+        each request checked in turn against the usage before it."""
+        key = (req.namespace or "", name)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(key, []).append((req, delta, fut))
+        if key not in self._writers:
+            self._writers[key] = asyncio.ensure_future(self._flush(reg, key))
+        await fut
 
-        await reg.guaranteed_update(resources.RESOURCEQUOTAS, req.namespace, name, mutate,
-                                    subresource="status")
+    async def _flush(self, reg: Registry, key: tuple[str, str]) -> None:
+        try:
+            while self._pending.get(key):
+                batch = self._pending.pop(key)
+                denied: dict[int, Exception] = {}
+
+                def mutate(quota: JSONDict, batch: list[_Charge] = batch,
+                           denied: dict[int, Exception] = denied) -> JSONDict:
+                    denied.clear()
+                    for i, (req, delta, _) in enumerate(batch):
+                        try:
+                            new = _check(req, quota, delta)
+                        except ApiError as e:
+                            denied[i] = e
+                            continue
+                        if new is not None:
+                            status = dict(quota.get("status") or {})
+                            status["used"] = q.format_usage(new, status.get("hard"))
+                            quota["status"] = status
+                    return quota
+
+                try:
+                    await reg.guaranteed_update(resources.RESOURCEQUOTAS, key[0], key[1],
+                                                mutate, subresource="status")
+                except Exception as e:  # the quota is gone, etcd failed...: all fail
+                    for _, _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(e)
+                    continue
+                for i, (_, _, fut) in enumerate(batch):
+                    if fut.done():
+                        continue
+                    if i in denied:
+                        fut.set_exception(denied[i])
+                    else:
+                        fut.set_result(None)
+        finally:
+            self._writers.pop(key, None)
 
 
 register_plugin(ResourceQuotaAdmission.name, ResourceQuotaAdmission)
