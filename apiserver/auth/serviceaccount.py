@@ -18,6 +18,7 @@ request, so a token bound to a deleted pod is refused at once.
 from __future__ import annotations
 
 import argparse
+import base64
 import logging
 import os
 import time
@@ -97,6 +98,13 @@ class _Verified:
     jti: str = ""
 
 
+def _b64decode(value: str) -> bytes:
+    try:
+        return base64.b64decode(value)
+    except ValueError:
+        return b""
+
+
 def _ref(v: Any) -> sat.Ref | None:
     if not isinstance(v, Mapping):
         return None
@@ -124,7 +132,7 @@ class ServiceAccountAuthenticator:
         if v.exp and time.time() > v.exp + self.config.leeway:
             self._cache.pop(token, None)
             raise Unauthorized("service account token has expired")
-        return self._validate(v)
+        return self._validate(v, token)
 
     # ---- the signature and the claims (once per token) ----------------------------------
 
@@ -199,7 +207,7 @@ class ServiceAccountAuthenticator:
             raise Unauthorized(f"{info.kind} {ref.name} is being deleted")
         return obj
 
-    def _validate(self, v: _Verified) -> UserInfo:
+    def _validate(self, v: _Verified, token: str) -> UserInfo:
         sa = self._check(resources.SERVICEACCOUNTS, v.namespace, v.sa)
         extra: dict[str, tuple[str, ...]] = {}
         if v.legacy:
@@ -209,6 +217,9 @@ class ServiceAccountAuthenticator:
             sa_uid = (sa.get("metadata") or {}).get("uid")
             if ann.get(sat.SA_UID_ANNOTATION) not in (None, sa_uid):
                 raise Unauthorized("the token's secret belongs to another service account")
+            stored = (secret.get("data") or {}).get("token")
+            if stored is not None and _b64decode(str(stored)) != token.encode():
+                raise Unauthorized("token does not match the one in its secret")
         else:
             if v.pod is not None:
                 pod = self._check(resources.PODS, v.namespace, v.pod)

@@ -214,6 +214,10 @@ def test_legacy_secret_token(server: SecureApiServer, root: httpx.Client, ns: st
         "type": sat.TOKEN_SECRET_TYPE,
         "data": {"token": base64.b64encode(token.encode()).decode()}})
     assert who(server, token, ns) == (403, f"system:serviceaccount:{ns}:robot")
+    # Another token for the same Secret name (signed, but not the one the Secret holds).
+    other = signer.sign({**sat.legacy_claims(ns, sat.Ref("robot", sa["metadata"]["uid"]),
+                                             "robot-token"), "jti": "x"})
+    assert who(server, other, ns) == (401, "")
     root.delete(f"/api/v1/namespaces/{ns}/secrets/robot-token")
     wait_for(lambda: who(server, token, ns)[0] == 401, timeout=20, interval=0.5,
              message="a legacy token refused once its Secret is gone")
