@@ -77,6 +77,9 @@ _SUPPORTED: dict[str, set[str]] = {
     "ServiceAccount": set(_META),
     "ResourceQuota": set(_META),
     "LimitRange": set(_META),
+    "PersistentVolume": set(_META),
+    "PersistentVolumeClaim": set(_META),
+    "StorageClass": set(_META),
     "PodDisruptionBudget": set(_META),
     # pkg/registry/core/secret/strategy.go SelectableFields; configmaps: metadata only.
     "Secret": _META | {"type"},

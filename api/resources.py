@@ -38,6 +38,7 @@ from api.models.policy import PodDisruptionBudget
 from api.models.quota import LimitRange, ResourceQuota
 from api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from api.models.serviceaccount import ServiceAccount
+from api.models.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,22 @@ RESOURCEQUOTAS = _info(
 LIMITRANGES = _info(
     kind="LimitRange", plural="limitranges", singular="limitrange", group="", version="v1",
     namespaced=True, model=LimitRange, short_names=("limits",),
+)
+PERSISTENTVOLUMES = _info(
+    kind="PersistentVolume", plural="persistentvolumes", singular="persistentvolume",
+    group="", version="v1", namespaced=False, model=PersistentVolume, short_names=("pv",),
+    subresources=("status",),
+)
+PERSISTENTVOLUMECLAIMS = _info(
+    kind="PersistentVolumeClaim", plural="persistentvolumeclaims",
+    singular="persistentvolumeclaim", group="", version="v1", namespaced=True,
+    model=PersistentVolumeClaim, short_names=("pvc",), subresources=("status",),
+)
+# storage.k8s.io/v1: how volumes of a class are provisioned (controllers/volume.py).
+STORAGECLASSES = _info(
+    kind="StorageClass", plural="storageclasses", singular="storageclass",
+    group="storage.k8s.io", version="v1", namespaced=False, model=StorageClass,
+    short_names=("sc",),
 )
 SERVICEACCOUNTS = _info(
     kind="ServiceAccount", plural="serviceaccounts", singular="serviceaccount", group="",

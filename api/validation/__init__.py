@@ -86,6 +86,14 @@ from api.validation.service import (
     validate_service_update,
 )
 from api.validation.serviceaccount import validate_service_account
+from api.validation.storage import (
+    validate_persistent_volume,
+    validate_persistent_volume_claim,
+    validate_persistent_volume_claim_update,
+    validate_persistent_volume_update,
+    validate_storage_class,
+    validate_storage_class_update,
+)
 from api.validation.updates import (
     validate_configmap_update,
     validate_meta_update,
@@ -150,6 +158,9 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "ServiceAccount": validate_service_account,
     "ResourceQuota": validate_resource_quota,
     "LimitRange": validate_limit_range,
+    "PersistentVolume": validate_persistent_volume,
+    "PersistentVolumeClaim": validate_persistent_volume_claim,
+    "StorageClass": validate_storage_class,
     "PodDisruptionBudget": validate_pod_disruption_budget,
 }
 
@@ -180,6 +191,9 @@ _UPDATE_VALIDATORS: dict[str, Callable[[JSON, JSON], Errs]] = {
     "Job": validate_job_update,
     "RoleBinding": validate_binding_update,
     "ClusterRoleBinding": validate_binding_update,
+    "PersistentVolume": validate_persistent_volume_update,
+    "PersistentVolumeClaim": validate_persistent_volume_claim_update,
+    "StorageClass": validate_storage_class_update,
 }
 
 

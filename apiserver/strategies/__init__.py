@@ -45,6 +45,11 @@ from apiserver.strategies.rbac import ReviewStrategy, RoleBindingStrategy, RoleS
 from apiserver.strategies.replicationcontroller import ReplicationControllerStrategy
 from apiserver.strategies.service import EndpointsStrategy, ServiceStrategy
 from apiserver.strategies.serviceaccount import ServiceAccountStrategy
+from apiserver.strategies.storage import (
+    PersistentVolumeClaimStrategy,
+    PersistentVolumeStrategy,
+    StorageClassStrategy,
+)
 
 __all__ = ["Strategy", "strategy_for"]
 
@@ -80,6 +85,9 @@ _STRATEGIES: tuple[Strategy, ...] = (
     ServiceAccountStrategy(resources.SERVICEACCOUNTS),
     ResourceQuotaStrategy(resources.RESOURCEQUOTAS),
     LimitRangeStrategy(resources.LIMITRANGES),
+    PersistentVolumeStrategy(resources.PERSISTENTVOLUMES),
+    PersistentVolumeClaimStrategy(resources.PERSISTENTVOLUMECLAIMS),
+    StorageClassStrategy(resources.STORAGECLASSES),
     ReviewStrategy(resources.TOKENREVIEWS),
     ReviewStrategy(resources.SELFSUBJECTREVIEWS),
     PodDisruptionBudgetStrategy(resources.PODDISRUPTIONBUDGETS),

@@ -92,6 +92,17 @@ def sample(kind: str, name: str) -> dict[str, Any]:
     if kind == "PodDisruptionBudget":
         return {"apiVersion": "policy/v1", "kind": kind, "metadata": {"name": name},
                 "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}
+    if kind == "PersistentVolume":
+        return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name},
+                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                         "hostPath": {"path": f"/tmp/{name}"}}}
+    if kind == "PersistentVolumeClaim":
+        return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "1Gi"}}}}
+    if kind == "StorageClass":
+        return {"apiVersion": "storage.k8s.io/v1", "kind": kind, "metadata": {"name": name},
+                "provisioner": "example.com/none"}
     if kind in ("Role", "ClusterRole"):
         return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
                 "metadata": {"name": name},
