@@ -18,6 +18,7 @@ from controllers.context import ControllerContext
 from controllers.cronjob import CronJobController
 from controllers.daemonset import DaemonSetsController
 from controllers.deployment import DeploymentController
+from controllers.disruption import DisruptionController
 from controllers.endpoints import EndpointsController
 from controllers.endpointslice import EndpointSliceController
 from controllers.garbagecollector import GarbageCollector
@@ -64,6 +65,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "root-ca-cert-publisher": RootCACertPublisher,
     "resourcequota": ResourceQuotaController,
     "clusterrole-aggregation": ClusterRoleAggregationController,
+    "disruption": DisruptionController,
 }
 
 

@@ -291,12 +291,13 @@ def test_controllers_flag_and_durations() -> None:
                                         "job", "daemonset", "cronjob",
                                         "ttl-after-finished", "serviceaccount",
                                         "serviceaccount-token", "root-ca-cert-publisher",
-                                        "resourcequota", "clusterrole-aggregation"]
+                                        "resourcequota", "clusterrole-aggregation",
+                                        "disruption"]
     assert enabled_controllers("*,-nodelifecycle,-namespace") == [
         "deployment", "replicaset", "replicationcontroller", "garbagecollector", "endpoints",
         "endpointslice", "horizontalpodautoscaling", "job", "daemonset", "cronjob",
         "ttl-after-finished", "serviceaccount", "serviceaccount-token",
-        "root-ca-cert-publisher", "resourcequota", "clusterrole-aggregation"]
+        "root-ca-cert-publisher", "resourcequota", "clusterrole-aggregation", "disruption"]
     assert enabled_controllers("replicaset") == ["replicaset"]
     with pytest.raises(ControllersFlagError):
         enabled_controllers("*,-nosuch")
