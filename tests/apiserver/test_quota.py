@@ -153,3 +153,23 @@ def test_kubectl_create_get_describe_quota(api: Api, ns: str, server_url: str,
         "requests.cpu  250m  1\n"), described
     assert ok(server_url, "-n", ns, "describe", "quota", "q") == described
     assert ok(server_url, "-n", ns, "describe", "resourcequota", "q") == described
+
+
+def test_minictl_create_quota_as_kubectl(api: Api, ns: str, server_url: str,
+                                         tmp_path: Path) -> None:
+    out = ok(server_url, "-n", ns, "create", "quota", "mine",
+             "--hard=pods=5,requests.cpu=1,count/deployments.apps=2", "--scopes=NotTerminating")
+    assert out == "resourcequota/mine created\n"
+    mine = api.ok("GET", f"/api/v1/namespaces/{ns}/resourcequotas/mine")
+    assert mine["spec"] == {"hard": {"pods": "5", "requests.cpu": "1",
+                                     "count/deployments.apps": "2"},
+                            "scopes": ["NotTerminating"]}
+    if kubectl_cli.installed():
+        k = kubectl_cli.Kubectl(server_url, tmp_path / "kubectl")
+        k("-n", ns, "create", "quota", "theirs",
+          "--hard=pods=5,requests.cpu=1,count/deployments.apps=2", "--scopes=NotTerminating")
+        theirs = api.ok("GET", f"/api/v1/namespaces/{ns}/resourcequotas/theirs")
+        assert theirs["spec"] == mine["spec"]
+    dry = ok(server_url, "-n", ns, "create", "quota", "dry", "--hard=pods=1",
+             "--dry-run=client", "-o", "yaml")
+    assert "kind: ResourceQuota" in dry and "pods: \"1\"" in dry, dry
