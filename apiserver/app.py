@@ -33,6 +33,7 @@ from apiserver.admission_plugins import resourcequota as _resourcequota  # noqa:
 from apiserver.admission_plugins import (  # noqa: F401 (registers)
     serviceaccount as _serviceaccount_admission,
 )
+from apiserver.admission_plugins import storage as _storage_admission  # noqa: F401
 from apiserver.audit import configure as configure_audit
 from apiserver.auth import authorizer, bootstrappolicy, escalation, rbac
 from apiserver.auth import chain as authn_chain

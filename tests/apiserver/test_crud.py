@@ -163,6 +163,13 @@ def test_crud_every_kind(api: Api, ns: str, info: resources.ResourceInfo) -> Non
         code, body = api.call("GET", info.object_path(name, namespace))
         assert code == 404 or body["status"]["phase"] == "Terminating"
     else:
+        if info.kind in ("PersistentVolume", "PersistentVolumeClaim"):
+            # the protection finalizer holds it until its controller lets go
+            held = api.ok("GET", info.object_path(name, namespace))
+            assert held["metadata"]["deletionTimestamp"], held
+            api.ok("PATCH", info.object_path(name, namespace),
+                   {"metadata": {"finalizers": None}},
+                   content_type="application/merge-patch+json")
         code, body = api.call("GET", info.object_path(name, namespace))
         assert code == 404, body
         assert body["reason"] == "NotFound"

@@ -161,3 +161,38 @@ def test_official_client_pvc(server_url: str, api: Api, ns: str) -> None:
                  core.list_namespaced_persistent_volume_claim(ns).items]
         assert names == ["claim"]
         core.delete_namespaced_persistent_volume_claim("claim", ns)
+
+
+def test_default_class_and_protection_finalizers(api: Api, ns: str) -> None:
+    url = f"/api/v1/namespaces/{ns}/persistentvolumeclaims"
+    sc_url = "/apis/storage.k8s.io/v1/storageclasses"
+    before = api.ok("POST", url, pvc_body("before"), 201)
+    assert "storageClassName" not in before["spec"]  # no default class yet
+    assert before["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+    name = unique("sc")
+    api.ok("POST", sc_url, {"metadata": {"name": name, "annotations": {
+        "storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "example.com/x"}, 201)
+    try:
+        got = api.ok("POST", url, pvc_body("after"), 201)
+        assert got["spec"]["storageClassName"] == name
+        explicit = api.ok("POST", url, pvc_body("explicit", storageClassName=""), 201)
+        assert explicit["spec"]["storageClassName"] == ""
+        assert table_name(api, name).startswith(f"{name} (default)")
+    finally:
+        api.ok("DELETE", f"{sc_url}/{name}")
+    pv = api.ok("POST", "/api/v1/persistentvolumes", pv_body(unique("pv")), 201)
+    assert pv["metadata"]["finalizers"] == ["kubernetes.io/pv-protection"]
+    # Deleting waits for the finalizer (the pv-protection controller's to remove).
+    path = f"/api/v1/persistentvolumes/{pv['metadata']['name']}"
+    api.ok("DELETE", path)
+    assert api.ok("GET", path)["metadata"]["deletionTimestamp"]
+    api.ok("PATCH", path, {"metadata": {"finalizers": None}},
+           content_type="application/merge-patch+json")
+    assert api.call("GET", path)[0] == 404
+
+
+def table_name(api: Api, name: str) -> str:
+    r = api.client.get(f"/apis/storage.k8s.io/v1/storageclasses/{name}",
+                       headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    return str(r.json()["rows"][0]["cells"][0])

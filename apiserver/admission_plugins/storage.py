@@ -1,0 +1,81 @@
+"""DefaultStorageClass (plugin/pkg/admission/storage/storageclass/setdefault): a claim
+created without spec.storageClassName gets the default StorageClass (annotation
+storageclass.kubernetes.io/is-default-class "true"; the newest of several);
+StorageObjectInUseProtection (plugin/pkg/admission/storage/storageobjectinuseprotection):
+new PersistentVolumes and PersistentVolumeClaims get the kubernetes.io/pv-protection and
+kubernetes.io/pvc-protection finalizers, which the pv-protection and pvc-protection
+controllers remove once nothing uses the object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api import resources as api_resources
+from apiserver.admission_plugins import CREATE, AdmissionRequest, Plugin, register_plugin
+from apiserver.registry import Registry
+from apiserver.strategies.storage import BETA_CLASS_ANNOTATION, is_default_class
+
+JSONDict = dict[str, Any]
+PV_PROTECTION = "kubernetes.io/pv-protection"
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+
+
+def default_class(classes: list[JSONDict]) -> JSONDict | None:
+    """GetDefaultClass: of the default classes, the newest (then by name)."""
+    defaults = [c for c in classes if is_default_class(c)]
+    if not defaults:
+        return None
+    return max(defaults, key=lambda c: (str((c.get("metadata") or {}).get(
+        "creationTimestamp") or ""), str((c.get("metadata") or {}).get("name") or "")))
+
+
+class DefaultStorageClass(Plugin):
+    name = "DefaultStorageClass"
+    operations = frozenset({CREATE})
+    resources = frozenset({"persistentvolumeclaims"})
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    async def prepare(self) -> None:
+        reg: Registry = self.state.registry
+        await reg.fresh_cache(api_resources.STORAGECLASSES, 1.0)
+
+    def admit(self, req: AdmissionRequest) -> None:
+        pvc = req.obj
+        if pvc is None:
+            return
+        spec = pvc.get("spec")
+        ann = (pvc.get("metadata") or {}).get("annotations") or {}
+        if not isinstance(spec, dict) or spec.get("storageClassName") is not None or \
+                (isinstance(ann, dict) and BETA_CLASS_ANNOTATION in ann):
+            return
+        reg: Registry = self.state.registry
+        cache = reg.cache(api_resources.STORAGECLASSES)
+        found = default_class([co.obj for co in cache.objects.values()])
+        if found is not None:
+            spec["storageClassName"] = (found.get("metadata") or {}).get("name")
+
+
+class StorageObjectInUseProtection(Plugin):
+    name = "StorageObjectInUseProtection"
+    operations = frozenset({CREATE})
+    resources = frozenset({"persistentvolumes", "persistentvolumeclaims"})
+
+    def admit(self, req: AdmissionRequest) -> None:
+        obj = req.obj
+        if obj is None:
+            return
+        md = obj.get("metadata")
+        if not isinstance(md, dict):
+            return
+        fin = PV_PROTECTION if req.info.plural == "persistentvolumes" else PVC_PROTECTION
+        have = md.get("finalizers")
+        if not isinstance(have, list):
+            have = []
+        if fin not in have:
+            md["finalizers"] = [*have, fin]
+
+
+register_plugin(DefaultStorageClass.name, DefaultStorageClass)
+register_plugin(StorageObjectInUseProtection.name, lambda state: StorageObjectInUseProtection())
