@@ -33,6 +33,7 @@ class Attributes:
     resource: str = ""
     subresource: str = ""
     name: str = ""
+    field_selector: str = ""  # a list/watch's fieldSelector (the Node authorizer reads it)
 
 
 def _truthy(values: list[str] | None) -> bool:
@@ -77,13 +78,17 @@ def from_request(user: UserInfo, method: str, path: str, query_string: str = "")
     resource = parts[0]
     name = parts[1] if len(parts) >= 2 else ""
     sub = parts[2] if len(parts) >= 3 and verb != "proxy" else ""
-    if not name and verb == "get":
+    field_selector = ""
+    if not name and verb in ("get", "watch"):
         query = parse_qs(query_string) if query_string else {}
-        verb = "watch" if _truthy(query.get("watch")) else "list"
+        if verb == "get":
+            verb = "watch" if _truthy(query.get("watch")) else "list"
         fs = query.get("fieldSelector")
         if fs:
+            field_selector = fs[0]
             name = _exact_name(fs[0])
     if not name and verb == "delete":
         verb = "deletecollection"
     return Attributes(user, verb, True, namespace=namespace, api_group=group,
-                      api_version=version, resource=resource, subresource=sub, name=name)
+                      api_version=version, resource=resource, subresource=sub, name=name,
+                      field_selector=field_selector)

@@ -26,6 +26,7 @@ NODE_LEASE_NAMESPACE = "kube-node-lease"
 
 SECRET, CONFIGMAP, PVC, SERVICEACCOUNT = "secrets", "configmaps", "persistentvolumeclaims", \
     "serviceaccounts"
+POD = "pods"  # the pod's own vertex: pods bound to the node
 Ref = tuple[str, str, str]  # (kind, namespace, name)
 
 
@@ -136,7 +137,9 @@ class NodeGraph:
         node = str((pod.get("spec") or {}).get("nodeName") or "")
         if not node:
             return  # graph.go: only pods bound to a node
-        refs = tuple(set(pod_refs(pod)))
+        md = pod.get("metadata") or {}
+        refs = tuple({*pod_refs(pod), (POD, str(md.get("namespace") or ""),
+                                       str(md.get("name") or ""))})
         self._pods[key] = (node, refs)
         for r in refs:
             counts = self.uses.setdefault(r, {})
@@ -170,7 +173,50 @@ class NodeAuthorizer:
                 return self._create_token(node, attrs)
             if group == "coordination.k8s.io" and r == "leases":
                 return self._lease(node, attrs)
+            # AuthorizeNodeWithSelectors (on by default since Kubernetes 1.32)
+            if group == "" and r == "nodes":
+                return self._node(node, attrs)
+            if group == "" and r == POD:
+                return self._pod(node, attrs)
         if rbac.rules_allow(attrs, self.rules):
+            return Decision.ALLOW, ""
+        return Decision.NO_OPINION, ""
+
+    def _node(self, node: str, attrs: Attributes) -> tuple[Decision, str]:
+        """authorizeNode: its own Node only for reads; writes are NodeRestriction's."""
+        if attrs.subresource == "":
+            if attrs.verb in ("create", "update", "patch"):
+                return Decision.ALLOW, ""
+            if attrs.verb in ("get", "list", "watch"):
+                if attrs.name == node:
+                    return Decision.ALLOW, ""
+                if not attrs.name:
+                    return Decision.NO_OPINION, (f"node '{node}' cannot read all nodes, only "
+                                                 "its own Node object")
+                return Decision.NO_OPINION, (f"node '{node}' cannot read '{attrs.name}', only "
+                                             "its own Node object")
+        elif attrs.subresource == "status" and attrs.verb in ("update", "patch"):
+            return Decision.ALLOW, ""
+        return Decision.NO_OPINION, ""
+
+    def _pod(self, node: str, attrs: Attributes) -> tuple[Decision, str]:
+        """authorizePod: reads of pods bound to it (list/watch with its spec.nodeName
+        field selector); mirror pod writes, status and evictions are NodeRestriction's."""
+        if attrs.subresource == "":
+            if attrs.verb == "get":
+                return self._get(node, POD, attrs)
+            if attrs.verb in ("list", "watch"):
+                if _selects_node(attrs.field_selector, node):
+                    return Decision.ALLOW, ""
+                if attrs.name:
+                    return self._path(node, POD, attrs)
+                return Decision.NO_OPINION, ("can only list/watch pods with spec.nodeName field "
+                                             "selector")
+            if attrs.verb in ("create", "delete"):
+                return Decision.ALLOW, ""
+        elif attrs.subresource == "status" and attrs.verb in ("update", "patch"):
+            return Decision.ALLOW, ""
+        elif attrs.subresource == "eviction" and attrs.verb == "create":
             return Decision.ALLOW, ""
         return Decision.NO_OPINION, ""
 
@@ -221,6 +267,18 @@ class NodeAuthorizer:
             return Decision.NO_OPINION, ("can only access node lease with the same name as "
                                          "the requesting node")
         return Decision.ALLOW, ""
+
+
+def _selects_node(field_selector: str, node: str) -> bool:
+    """The field selector requires spec.nodeName=<node> (= or ==)."""
+    for term in field_selector.split(","):
+        for op in ("==", "="):
+            key, sep, value = term.partition(op)
+            if sep and not key.endswith("!"):
+                if key.strip() == "spec.nodeName" and value.strip() == node:
+                    return True
+                break
+    return False
 
 
 def graph_for(state: Any) -> NodeGraph:

@@ -88,12 +88,21 @@ def test_node_reads_only_what_its_pods_use(server: SecureApiServer, root: httpx.
     assert one.status_code == 200 and [i["metadata"]["name"] for i in one.json()["items"]] == \
         ["vol-secret"]
     assert node_a.delete(f"{base}/secrets/vol-secret").status_code == 403
-    # Pods and Services are read through the system:node rules.
-    assert node_b.get(f"{base}/pods").status_code == 200
+    # Pods: its own (AuthorizeNodeWithSelectors); Services through the system:node rules.
+    r = node_b.get(f"{base}/pods")
+    assert r.status_code == 403 and r.json()["message"].endswith(
+        "can only list/watch pods with spec.nodeName field selector")
+    mine = node_a.get("/api/v1/pods", params={"fieldSelector": "spec.nodeName=node-a"})
+    assert [p["metadata"]["name"] for p in mine.json()["items"]] == ["web"]
+    assert node_b.get("/api/v1/pods", params={"fieldSelector": "spec.nodeName=node-a"}) \
+        .status_code == 403
+    assert node_a.get(f"{base}/pods/web").status_code == 200
+    assert node_b.get(f"{base}/pods/web").status_code == 403
+    assert node_b.get(f"{base}/services").status_code == 200
 
     token = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
              "spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web"}}}
-    web_uid = node_a.get(f"{base}/pods/web").json()["metadata"]["uid"]
+    web_uid = root.get(f"{base}/pods/web").json()["metadata"]["uid"]
     token["spec"]["boundObjectRef"]["uid"] = web_uid  # type: ignore[index]
     assert node_a.post(f"{base}/serviceaccounts/robot/token", json=token).status_code == 201
     assert node_b.post(f"{base}/serviceaccounts/robot/token", json=token).status_code == 403
@@ -142,6 +151,15 @@ def test_node_restriction(server: SecureApiServer, root: httpx.Client, node_a: h
     assert r.status_code == 403
     assert node_a.patch("/api/v1/nodes/node-a", headers=MERGE,
                         json={"metadata": {"labels": {"team": "a"}}}).status_code == 200
+    assert node_a.get("/api/v1/nodes/node-a").status_code == 200
+    r = node_a.get("/api/v1/nodes/node-b")
+    assert r.status_code == 403 and r.json()["message"].endswith(
+        "node 'node-a' cannot read 'node-b', only its own Node object")
+    r = node_a.get("/api/v1/nodes")
+    assert r.status_code == 403 and r.json()["message"].endswith(
+        "node 'node-a' cannot read all nodes, only its own Node object")
+    assert node_a.get("/api/v1/nodes", params={"fieldSelector": "metadata.name=node-a"}) \
+        .status_code == 200
     r = node_a.patch("/api/v1/nodes/node-a", headers=MERGE, json={"metadata": {"labels": {
         "node-restriction.kubernetes.io/secure": "true"}}})
     assert r.status_code == 403 and r.json()["message"] == (
