@@ -20,12 +20,13 @@ from typing import Any
 
 from api.labels import SelectorError, from_label_selector
 from api.models import ObjectMeta, Pod
-from api.models.apps import ControllerRevision, DaemonSet, DaemonSetStatus
+from api.models.apps import ControllerRevision, DaemonSet
 from api.models.core import Node
-from client import AlreadyExists, AsyncClient, NotFound
+from client import AsyncClient, NotFound
 from client.cache import meta_key
 from client.controller import Controller, Result
 from controllers import daemonset_util as du
+from controllers import history
 from controllers.context import ControllerContext, namespace_terminating, retry_conflicts
 from controllers.expectations import Expectations
 from controllers.ownership import (
@@ -294,62 +295,11 @@ class DaemonSetsController:
             raise
         self.recorder.event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
 
-    # ---- history (constructHistory, snapshot) ---------------------------------------
+    # ---- history (constructHistory, snapshot: controllers/history.py) -----------------
 
     async def _construct_history(self, ds: DaemonSet, revs: list[ControllerRevision]
                                  ) -> tuple[ControllerRevision, list[ControllerRevision]]:
-        labelled: list[ControllerRevision] = []
-        for rev in revs:
-            if du.HASH_LABEL not in (rev.metadata.labels or {}):
-                copy = rev.copy_deep()
-                copy.metadata.labels = {**(copy.metadata.labels or {}),
-                                        du.HASH_LABEL: copy.metadata.name or ""}
-                rev = await self.client.update(copy)
-            labelled.append(rev)
-        current, old = du.split_history(ds, labelled)
-        next_revision = du.max_revision(old) + 1
-        if not current:
-            return await self._snapshot(ds, next_revision), old
-        # dedupCurHistories: keep the one with the highest revision
-        current.sort(key=lambda r: r.revision, reverse=True)
-        cur = current[0]
-        for dup in current[1:]:
-            try:
-                await self.client.delete(ControllerRevision, dup.metadata.name or "",
-                                         dup.metadata.namespace)
-            except NotFound:
-                pass
-        if cur.revision < next_revision:
-            copy = cur.copy_deep()
-            copy.revision = next_revision
-            cur = await self.client.update(copy)
-        return cur, old
-
-    async def _snapshot(self, ds: DaemonSet, revision: int) -> ControllerRevision:
-        hash_ = du.template_hash(ds)
-        rev = ControllerRevision(
-            metadata=ObjectMeta(
-                name=f"{ds.metadata.name}-{hash_}", namespace=ds.metadata.namespace,
-                labels={**(ds.spec.template.metadata.labels or {}), du.HASH_LABEL: hash_},
-                annotations=dict(ds.metadata.annotations) if ds.metadata.annotations else None,
-                owner_references=[owner_reference(ds, API_VERSION, KIND)]),
-            data=du.get_patch(ds), revision=revision)
-        try:
-            return await self.client.create(rev, ds.metadata.namespace)
-        except AlreadyExists:
-            pass
-        existing = await self.client.get(ControllerRevision, rev.metadata.name or "",
-                                         ds.metadata.namespace)
-        ref = existing.metadata.owner_references or []
-        if any(r.uid == ds.metadata.uid and r.controller for r in ref) and du.matches(ds, existing):
-            return existing
-        # a hash collision: count it and try again with another name
-        status = ds.status or DaemonSetStatus()
-        status.collision_count = (status.collision_count or 0) + 1
-        ds.status = status
-        await self.client.update_status(ds)
-        raise RuntimeError(f"found a hash collision for DaemonSet {ds.metadata.name!r}; "
-                           "will retry with the collision count bumped")
+        return await history.construct_history(self.client, ds, revs, API_VERSION, KIND)
 
 
 def _ready(node: Node) -> bool:

@@ -32,7 +32,7 @@ from api.models import (
     Taint,
     Toleration,
 )
-from api.models.apps import ControllerRevision, DaemonSet, DaemonSetStatus
+from api.models.apps import ControllerRevision, DaemonSet, DaemonSetStatus, StatefulSet
 from api.nodeaffinity import OBJECT_NAME_FIELD, term_matches
 from api.podutil import is_pod_available, is_pod_ready
 from api.timeutil import parse_time
@@ -488,10 +488,10 @@ def status_equal(a: DaemonSetStatus | None, b: DaemonSetStatus) -> bool:
     return a is not None and a.to_dict() == b.to_dict()
 
 
-# ---- history (controller_history, update.go) ----------------------------------------
+# ---- history (controller_history, update.go; shared with the StatefulSet controller) --
 
 
-def get_patch(ds: DaemonSet) -> dict[str, Any]:
+def get_patch(ds: DaemonSet | StatefulSet) -> dict[str, Any]:
     """getPatch: the strategic merge patch that restores this template
     (``{"spec": {"template": {..., "$patch": "replace"}}}``), the revision's data."""
     tmpl = ds.spec.template.to_dict()
@@ -503,12 +503,12 @@ def patch_bytes(data: Mapping[str, Any] | None) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
 
-def matches(ds: DaemonSet, rev: ControllerRevision) -> bool:
+def matches(ds: DaemonSet | StatefulSet, rev: ControllerRevision) -> bool:
     """Match: the revision holds this DaemonSet's template."""
     return patch_bytes(get_patch(ds)) == patch_bytes(rev.data)
 
 
-def template_hash(ds: DaemonSet) -> str:
+def template_hash(ds: DaemonSet | StatefulSet) -> str:
     """controller.ComputeHash(&ds.Spec.Template, ds.Status.CollisionCount)."""
     return compute_hash(ds.spec.template,
                         ds.status.collision_count if ds.status else None)
@@ -518,7 +518,7 @@ def max_revision(revs: Iterable[ControllerRevision]) -> int:
     return max((r.revision for r in revs), default=0)
 
 
-def split_history(ds: DaemonSet, revs: Iterable[ControllerRevision]
+def split_history(ds: DaemonSet | StatefulSet, revs: Iterable[ControllerRevision]
                   ) -> tuple[list[ControllerRevision], list[ControllerRevision]]:
     """constructHistory's split: (current, old)."""
     cur: list[ControllerRevision] = []
@@ -528,7 +528,7 @@ def split_history(ds: DaemonSet, revs: Iterable[ControllerRevision]
     return cur, old
 
 
-def history_to_prune(ds: DaemonSet, old: Sequence[ControllerRevision],
+def history_to_prune(ds: DaemonSet | StatefulSet, old: Sequence[ControllerRevision],
                      live_pods: Iterable[Pod]) -> list[ControllerRevision]:
     """cleanupHistory: the oldest revisions beyond revisionHistoryLimit whose hash no live
     pod carries."""

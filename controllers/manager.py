@@ -34,6 +34,7 @@ from controllers.serviceaccounts import (
     ServiceAccountsController,
     TokensController,
 )
+from controllers.statefulset import StatefulSetController
 from controllers.ttlafterfinished import TTLAfterFinishedController
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "horizontalpodautoscaling": HorizontalPodAutoscalerController,
     "job": JobController,
     "daemonset": DaemonSetsController,
+    "statefulset": StatefulSetController,
     "cronjob": CronJobController,
     "ttl-after-finished": TTLAfterFinishedController,
     "serviceaccount": ServiceAccountsController,

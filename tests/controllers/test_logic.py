@@ -288,14 +288,15 @@ def test_controllers_flag_and_durations() -> None:
     assert enabled_controllers("*") == ["deployment", "replicaset", "replicationcontroller",
                                         "garbagecollector", "namespace", "nodelifecycle",
                                         "endpoints", "endpointslice", "horizontalpodautoscaling",
-                                        "job", "daemonset", "cronjob",
+                                        "job", "daemonset", "statefulset", "cronjob",
                                         "ttl-after-finished", "serviceaccount",
                                         "serviceaccount-token", "root-ca-cert-publisher",
                                         "resourcequota", "clusterrole-aggregation",
                                         "disruption"]
     assert enabled_controllers("*,-nodelifecycle,-namespace") == [
         "deployment", "replicaset", "replicationcontroller", "garbagecollector", "endpoints",
-        "endpointslice", "horizontalpodautoscaling", "job", "daemonset", "cronjob",
+        "endpointslice", "horizontalpodautoscaling", "job", "daemonset", "statefulset",
+        "cronjob",
         "ttl-after-finished", "serviceaccount", "serviceaccount-token",
         "root-ca-cert-publisher", "resourcequota", "clusterrole-aggregation", "disruption"]
     assert enabled_controllers("replicaset") == ["replicaset"]

@@ -1,0 +1,268 @@
+"""The StatefulSet controller against a real API server + etcd, the controller-manager as
+its own process (statefulset and garbagecollector) and no kubelet: the tests mark pods
+Running and Ready through pods/status (by hand, or a FakeKubelet). A watcher records every
+pod event of the namespace, in the API server's order, so the tests check what happened
+between the polls: the order of creations and deletions, and that no ordinal ever had two
+pods at once (also across a controller-manager killed during a rollout)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from api.models import Pod, PodStatus
+from api.models.apps import ControllerRevision, StatefulSet
+from client import AsyncClient, NotFound
+from client.informer import Informer
+from controllers import statefulset_util as su
+from testing.objects import new_namespace
+from testing.support import Process, async_wait_for
+from tests.controllers.helpers import (
+    FakeKubelet,
+    is_ready,
+    ready_status,
+    start_controller_manager,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+HASH = "controller-revision-hash"
+
+
+@pytest.fixture(scope="module")
+def cm(server_url: str) -> Iterator[dict[str, Process]]:
+    holder = {"p": start_controller_manager(server_url,
+                                            "--controllers=statefulset,garbagecollector")}
+    yield holder
+    holder["p"].stop()
+
+
+@pytest.fixture
+async def client(server_url: str, cm: dict[str, Process]) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(server_url) as c:
+        yield c
+    assert cm["p"].alive(), cm["p"].log_tail()
+
+
+@pytest.fixture
+async def ns(client: AsyncClient) -> str:
+    return await new_namespace(client, "sts")
+
+
+def statefulset(name: str, replicas: int = 3, image: str = "nginx:1", **spec: Any
+                ) -> StatefulSet:
+    return StatefulSet.from_dict({
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas, "serviceName": f"{name}-svc",
+                 "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"terminationGracePeriodSeconds": 0,
+                                       "containers": [{"name": "c", "image": image}]}},
+                 **spec}})
+
+
+class Recorder:
+    """Every pod event of a namespace: (event, name, uid, ready), and the live pods per
+    name after each event (a name with two live uids is a broken identity)."""
+
+    def __init__(self, client: AsyncClient, ns: str) -> None:
+        self.informer: Informer[Pod] = Informer(client, Pod, ns)
+        self.informer.add_handler(lambda p: self._ev("ADDED", p),
+                                  lambda _o, n: self._ev("MODIFIED", n),
+                                  lambda p: self._ev("DELETED", p))
+        self.events: list[tuple[str, str, str, bool]] = []
+        self.live: dict[str, set[str]] = {}
+        self.max_per_name = 0
+
+    def _ev(self, kind: str, pod: Any) -> None:
+        if not isinstance(pod, Pod):
+            pod = getattr(pod, "obj", None)
+            if not isinstance(pod, Pod):
+                return
+        name, uid = pod.metadata.name or "", pod.metadata.uid or ""
+        self.events.append((kind, name, uid, is_ready(pod)))
+        uids = self.live.setdefault(name, set())
+        (uids.discard if kind == "DELETED" else uids.add)(uid)
+        self.max_per_name = max(self.max_per_name, len(uids))
+
+    def ready_before_added(self, first: str, then: str) -> bool:
+        """``first`` was seen Ready before ``then`` was added."""
+        seen_ready = False
+        for kind, name, _uid, ready in self.events:
+            if name == first and ready:
+                seen_ready = True
+            if name == then and kind == "ADDED":
+                return seen_ready
+        return False
+
+    def order(self, kind: str) -> list[str]:
+        return [n for k, n, _u, _r in self.events if k == kind]
+
+    async def __aenter__(self) -> Recorder:
+        await self.informer.start()
+        await self.informer.wait_for_sync(10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.informer.stop()
+
+
+async def mark_ready(client: AsyncClient, ns: str, name: str) -> None:
+    pod = await client.get(Pod, name, ns)
+    pod.status = PodStatus.from_dict(ready_status(pod))
+    await client.update_status(pod)
+
+
+async def pod_or_none(client: AsyncClient, ns: str, name: str) -> Pod | None:
+    try:
+        return await client.get(Pod, name, ns)
+    except NotFound:
+        return None
+
+
+async def live(client: AsyncClient, ns: str) -> dict[str, Pod]:
+    return {p.metadata.name or "": p for p in (await client.list(Pod, ns)).items
+            if p.metadata.deletion_timestamp is None}
+
+
+async def sts_status(client: AsyncClient, ns: str, name: str) -> Any:
+    return (await client.get(StatefulSet, name, ns)).status
+
+
+async def test_ordered_start_identity_and_reverse_scale_down(client: AsyncClient, ns: str
+                                                             ) -> None:
+    async with Recorder(client, ns) as rec:
+        await client.create(statefulset("web"), ns)
+        for i in range(3):
+            await async_wait_for(lambda i=i: pod_or_none(client, ns, f"web-{i}"), timeout=15,
+                                 message=f"web-{i} created")
+            # the controller has seen web-i and written the status: still no next pod
+            await async_wait_for(lambda i=i: _replicas_is(client, ns, "web", i + 1),
+                                 timeout=15, message="status.replicas")
+            assert await pod_or_none(client, ns, f"web-{i + 1}") is None
+            await mark_ready(client, ns, f"web-{i}")
+        st = await async_wait_for(lambda: _status_if(client, ns, "web", ready=3), timeout=15)
+        assert st.replicas == 3 and st.current_revision == st.update_revision
+        assert st.current_replicas == 3 and st.updated_replicas == 3
+        assert rec.ready_before_added("web-0", "web-1")
+        assert rec.ready_before_added("web-1", "web-2")
+        assert rec.order("ADDED") == ["web-0", "web-1", "web-2"]
+        pod = await client.get(Pod, "web-1", ns)
+        assert pod.spec.hostname == "web-1" and pod.spec.subdomain == "web-svc"
+        labels = pod.metadata.labels or {}
+        assert labels[su.POD_NAME_LABEL] == "web-1" and labels[su.POD_INDEX_LABEL] == "1"
+        assert labels[HASH] == st.update_revision
+        revs = (await client.list(ControllerRevision, ns)).items
+        assert [r.metadata.name for r in revs] == [st.update_revision]
+        # scale down: web-2, then web-1
+        await client.patch(StatefulSet, "web", {"spec": {"replicas": 1}}, ns)
+        await async_wait_for(lambda: _names_are(client, ns, {"web-0"}), timeout=15)
+        assert rec.order("DELETED") == ["web-2", "web-1"]
+        assert rec.max_per_name == 1
+
+
+async def _replicas_is(client: AsyncClient, ns: str, name: str, n: int) -> bool:
+    st = await sts_status(client, ns, name)
+    return st is not None and st.replicas == n
+
+
+async def _status_if(client: AsyncClient, ns: str, name: str, ready: int) -> Any:
+    s = await client.get(StatefulSet, name, ns)
+    st = s.status
+    if st is None or st.observed_generation != s.metadata.generation:
+        return None
+    return st if (st.ready_replicas or 0) == ready else None
+
+
+async def _names_are(client: AsyncClient, ns: str, names: set[str]) -> bool:
+    return set(await live(client, ns)) == names and \
+        set((p.metadata.name or "") for p in (await client.list(Pod, ns)).items) == names
+
+
+async def _rolled(client: AsyncClient, ns: str, name: str, image: str, ordinals: set[int]
+                  ) -> bool:
+    pods = await live(client, ns)
+    got = {int(n.rsplit("-", 1)[1]) for n, p in pods.items()
+           if p.spec.containers[0].image == image and is_ready(p)}
+    return got == ordinals
+
+
+async def test_rolling_update_with_partition(client: AsyncClient, ns: str) -> None:
+    async with FakeKubelet(client, ns), Recorder(client, ns) as rec:
+        await client.create(statefulset("db", updateStrategy={
+            "type": "RollingUpdate", "rollingUpdate": {"partition": 2}}), ns)
+        first = await async_wait_for(lambda: _status_if(client, ns, "db", ready=3), timeout=20)
+        await client.patch(StatefulSet, "db", {"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": "nginx:2"}]}}}}, ns)
+        await async_wait_for(lambda: _rolled(client, ns, "db", "nginx:2", {2}), timeout=20)
+        st = await async_wait_for(lambda: _status_if(client, ns, "db", ready=3), timeout=20)
+        assert st.current_revision == first.current_revision != st.update_revision
+        assert st.updated_replicas == 1 and st.current_replicas == 2
+        # below the partition nothing moves
+        assert (await client.get(Pod, "db-1", ns)).spec.containers[0].image == "nginx:1"
+        await client.patch(StatefulSet, "db", {"spec": {"updateStrategy": {
+            "rollingUpdate": {"partition": 0}}}}, ns)
+        await async_wait_for(lambda: _rolled(client, ns, "db", "nginx:2", {0, 1, 2}),
+                             timeout=20)
+        st = await async_wait_for(lambda: _status_if(client, ns, "db", ready=3), timeout=20)
+        await async_wait_for(lambda: _current_is_update(client, ns, "db"), timeout=10)
+        assert rec.order("DELETED") == ["db-2", "db-1", "db-0"]
+        assert rec.max_per_name == 1
+        revs = (await client.list(ControllerRevision, ns)).items
+        assert sorted(r.revision for r in revs) == [1, 2]
+
+
+async def _current_is_update(client: AsyncClient, ns: str, name: str) -> bool:
+    st = await sts_status(client, ns, name)
+    return bool(st and st.current_revision == st.update_revision and st.current_replicas == 3)
+
+
+async def test_on_delete_and_parallel(client: AsyncClient, ns: str) -> None:
+    async with FakeKubelet(client, ns):
+        await client.create(statefulset("od", podManagementPolicy="Parallel",
+                                        updateStrategy={"type": "OnDelete"}), ns)
+        await async_wait_for(lambda: _status_if(client, ns, "od", ready=3), timeout=20)
+        await client.patch(StatefulSet, "od", {"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": "nginx:2"}]}}}}, ns)
+        st = await async_wait_for(lambda: _new_update_revision(client, ns, "od"), timeout=10)
+        assert st.updated_replicas == 0 and st.current_replicas == 3
+        assert all(p.spec.containers[0].image == "nginx:1"
+                   for p in (await live(client, ns)).values())
+        await client.delete(Pod, "od-1", ns)
+        await async_wait_for(lambda: _rolled(client, ns, "od", "nginx:2", {1}), timeout=20)
+        assert (await client.get(Pod, "od-0", ns)).spec.containers[0].image == "nginx:1"
+
+
+async def _new_update_revision(client: AsyncClient, ns: str, name: str) -> Any:
+    s = await client.get(StatefulSet, name, ns)
+    st = s.status
+    if st and st.observed_generation == s.metadata.generation and \
+            st.update_revision != st.current_revision:
+        return st
+    return None
+
+
+async def test_controller_manager_killed_mid_rollout_keeps_identities(
+        server_url: str, client: AsyncClient, ns: str, cm: dict[str, Process]) -> None:
+    async with FakeKubelet(client, ns, delay=0.2), Recorder(client, ns) as rec:
+        await client.create(statefulset("kv", replicas=4), ns)
+        await async_wait_for(lambda: _status_if(client, ns, "kv", ready=4), timeout=30)
+        await client.patch(StatefulSet, "kv", {"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": "nginx:2"}]}}}}, ns)
+        await async_wait_for(lambda: _rolled(client, ns, "kv", "nginx:2", {3}), timeout=20)
+        cm["p"].kill()
+        cm["p"] = start_controller_manager(server_url,
+                                           "--controllers=statefulset,garbagecollector")
+        await async_wait_for(lambda: _rolled(client, ns, "kv", "nginx:2", {1, 2, 3}),
+                             timeout=30)
+        cm["p"].kill()
+        cm["p"] = start_controller_manager(server_url,
+                                           "--controllers=statefulset,garbagecollector")
+        await async_wait_for(lambda: _rolled(client, ns, "kv", "nginx:2", {0, 1, 2, 3}),
+                             timeout=30)
+        await asyncio.sleep(0)  # let the recorder take the last events
+        assert rec.max_per_name == 1, rec.events
+        assert set(rec.live) == {"kv-0", "kv-1", "kv-2", "kv-3"}
