@@ -152,6 +152,19 @@ def test_client_cert_of_another_ca_is_refused(cluster: Cluster) -> None:
         assert r.status_code == 401  # never reached: the handshake fails
 
 
+def test_serving_only_cert_is_no_client_identity(cluster: Cluster) -> None:
+    """The kubelet's own serving certificate (serverAuth only, CA-signed) does not pass as
+    a client certificate: x509 authentication wants clientAuth."""
+    ctx = cluster.ssl()
+    ctx.load_cert_chain(cluster.tmp / f"{cluster.node}.crt", cluster.tmp / f"{cluster.node}.key")
+    with httpx.Client(verify=ctx, timeout=5) as cl:
+        try:
+            r = cl.get(cluster.base + "/pods")
+        except (httpx.HTTPError, ssl.SSLError):
+            return  # refused in the handshake
+        assert r.status_code == 401, r.text
+
+
 def test_apiserver_client_cert_is_let_in(cluster: Cluster) -> None:
     r = cluster.get("/pods", client="apiserver-kubelet-client")
     assert r.status_code == 200, r.text
