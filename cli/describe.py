@@ -21,7 +21,7 @@ from api.models import (
     Secret,
     Service,
 )
-from api.models.apps import DaemonSet
+from api.models.apps import DaemonSet, StatefulSet
 from api.models.autoscaling import HorizontalPodAutoscaler, HPAScalingRules
 from api.models.batch import CronJob, Job
 from api.models.core import (
@@ -484,6 +484,59 @@ def describe_daemonset(st: State, ds: DaemonSet) -> str:
     tol = [_toleration(t) for t in ds.spec.template.spec.tolerations or []]
     w.kv(1, "Tolerations", "\n".join(tol) if tol else NONE)
     return _with_events(w, events_for(st, ds))
+
+
+def describe_statefulset(st: State, sts: StatefulSet) -> str:
+    """kubectl 1.37's describeStatefulSet: service name, pod management policy, replicas,
+    update strategy (Partition, MaxUnavailable), the claims' retention policy, pods status,
+    pod template, then describeVolumeClaimTemplates."""
+    w = Writer()
+    _meta(w, sts, True)
+    w.kv(0, "CreationTimestamp", fmt_time(sts.metadata.creation_timestamp))
+    w.kv(0, "Selector", _selector(sts.spec.selector))
+    w.map(0, "Labels", sts.metadata.labels)
+    w.map(0, "Annotations", {k: v for k, v in (sts.metadata.annotations or {}).items()
+                             if k != LAST_APPLIED_CONFIG_ANNOTATION}, ": ")
+    w.kv(0, "Service Name", sts.spec.service_name or "")
+    w.kv(0, "Pod Management Policy", sts.spec.pod_management_policy or "")
+    desired = sts.spec.replicas if sts.spec.replicas is not None else 1
+    w.kv(0, "Replicas", f"{desired} desired | {sts.status.replicas if sts.status else 0} total")
+    strategy = sts.spec.update_strategy
+    w.kv(0, "Update Strategy", (strategy.type if strategy else None) or "RollingUpdate")
+    ru = strategy.rolling_update if strategy else None
+    if ru is not None and ru.partition is not None:
+        w.kv(1, "Partition", ru.partition)
+        if ru.max_unavailable is not None:
+            w.kv(1, "MaxUnavailable", ru.max_unavailable)
+    rp = sts.spec.persistent_volume_claim_retention_policy
+    if rp is not None:
+        w.kv(0, "Persistent Volume Claim Retention Policy")
+        w.kv(1, "WhenDeleted", rp.when_deleted or "")
+        w.kv(1, "WhenScaled", rp.when_scaled or "")
+    w.kv(0, "Pods Status", _pods_status(st, sts))
+    w.kv(0, "Pod Template")
+    _template(w, 1, sts.spec.template)
+    w.map(1, "Node-Selectors", sts.spec.template.spec.node_selector)
+    tol = [_toleration(t) for t in sts.spec.template.spec.tolerations or []]
+    w.kv(1, "Tolerations", "\n".join(tol) if tol else NONE)
+    claims = sts.spec.volume_claim_templates or []
+    if not claims:
+        w.kv(0, "Volume Claims", NONE)
+    else:
+        w.kv(0, "Volume Claims")
+        for c in claims:
+            md = c.get("metadata") or {}
+            spec = c.get("spec") or {}
+            w.kv(1, "Name", md.get("name") or "")
+            cls = spec.get("storageClassName") or (md.get("annotations") or {}).get(
+                "volume.beta.kubernetes.io/storage-class") or ""
+            w.kv(1, "StorageClass", cls)
+            w.map(1, "Labels", md.get("labels"))
+            w.map(1, "Annotations", md.get("annotations"), ": ")
+            storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+            w.kv(1, "Capacity", storage if storage is not None else "<default>")
+            w.kv(1, "Access Modes", "[" + " ".join(spec.get("accessModes") or []) + "]")
+    return _with_events(w, events_for(st, sts))
 
 
 def _toleration(t: Toleration) -> str:
@@ -954,6 +1007,8 @@ def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         return describe_replicationcontroller(st, obj)
     if isinstance(obj, DaemonSet):
         return describe_daemonset(st, obj)
+    if isinstance(obj, StatefulSet):
+        return describe_statefulset(st, obj)
     if isinstance(obj, Node):
         return describe_node(st, obj)
     if isinstance(obj, Namespace):

@@ -1,13 +1,13 @@
 """``minictl rollout status|history|undo|restart|pause|resume`` for deployments (and
-status|history|undo|restart for daemonsets).
+status|history|undo|restart for daemonsets and statefulsets).
 
 Same semantics as kubectl: history lists the deployment's ReplicaSets by their
 ``deployment.kubernetes.io/revision``; undo copies a ReplicaSet's pod template back into
 the deployment (the controller then rolls it out as a new revision); restart stamps
 ``kubectl.kubernetes.io/restartedAt`` on the template so every pod is replaced. A
-DaemonSet's history is its ControllerRevisions (their ``revision``); undo applies the
-chosen revision's data (a strategic merge patch that replaces the template), as kubectl's
-DaemonSetRollbacker does.
+DaemonSet's or StatefulSet's history is its ControllerRevisions (their ``revision``); undo
+applies the chosen revision's data (a strategic merge patch that replaces the template), as
+kubectl's DaemonSetRollbacker and StatefulSetRollbacker do.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import click
 
 from api import resources
 from api.models import Deployment
-from api.models.apps import ControllerRevision, DaemonSet
+from api.models.apps import ControllerRevision, DaemonSet, StatefulSet
 from api.models.core import PodTemplateSpec
 from api.resources import ResourceInfo
 from api.timeutil import now
@@ -38,17 +38,50 @@ from cli.errors import CliError
 from cli.options import common
 from client.errors import Conflict, Gone
 
+# The kinds whose history is ControllerRevisions, by their REST info.
+_REVISIONED: dict[ResourceInfo, type[DaemonSet] | type[StatefulSet]] = {
+    resources.DAEMONSETS: DaemonSet, resources.STATEFULSETS: StatefulSet}
+
 
 def _deployment_refs(args: tuple[str, ...], daemonsets: bool = False
                      ) -> list[tuple[ResourceInfo, str]]:
+    """The objects named; ``daemonsets``: daemonsets and statefulsets too."""
     refs = object_refs(args)
     for info, _ in refs:
-        if daemonsets and info is resources.DAEMONSETS:
+        if daemonsets and info in _REVISIONED:
             continue
         if info is not resources.DEPLOYMENTS:
             raise CliError(f"no rollout support for {info.plural}: only deployments"
-                           + (" and daemonsets" if daemonsets else ""))
+                           + (", daemonsets and statefulsets" if daemonsets else ""))
     return refs
+
+
+def statefulset_status_message(sts: StatefulSet) -> tuple[str, bool]:
+    """kubectl's StatefulSetStatusViewer: (message, done)."""
+    strategy = sts.spec.update_strategy
+    if strategy is not None and strategy.type != "RollingUpdate":
+        raise CliError("rollout status is only available for RollingUpdate strategy type")
+    st = sts.status
+    if st is None or not st.observed_generation or \
+            (sts.metadata.generation or 0) > st.observed_generation:
+        return "Waiting for statefulset spec update to be observed...", False
+    replicas = sts.spec.replicas
+    if replicas is not None and (st.ready_replicas or 0) < replicas:
+        return f"Waiting for {replicas - (st.ready_replicas or 0)} pods to be ready...", False
+    ru = strategy.rolling_update if strategy is not None else None
+    if ru is not None:
+        if replicas is not None and ru.partition is not None and \
+                (st.updated_replicas or 0) < replicas - ru.partition:
+            return ("Waiting for partitioned roll out to finish: "
+                    f"{st.updated_replicas or 0} out of {replicas - ru.partition} new pods "
+                    "have been updated..."), False
+        return (f"partitioned roll out complete: {st.updated_replicas or 0} new pods have "
+                "been updated..."), True
+    if st.update_revision != st.current_revision:
+        return ("waiting for statefulset rolling update to complete "
+                f"{st.updated_replicas or 0} pods at revision {st.update_revision}..."), False
+    return (f"statefulset rolling update complete {st.current_replicas or 0} pods at "
+            f"revision {st.current_revision}..."), True
 
 
 def daemonset_status_message(ds: DaemonSet) -> tuple[str, bool]:
@@ -72,8 +105,8 @@ def daemonset_status_message(ds: DaemonSet) -> tuple[str, bool]:
     return "Waiting for daemon set spec update to be observed...", False
 
 
-def daemonset_history(st: State, ds: DaemonSet) -> dict[int, ControllerRevision]:
-    """The ControllerRevisions this DaemonSet controls, by revision number."""
+def daemonset_history(st: State, ds: DaemonSet | StatefulSet) -> dict[int, ControllerRevision]:
+    """The ControllerRevisions this DaemonSet (or StatefulSet) controls, by revision number."""
     revs = st.client.list_all(ControllerRevision, ds.metadata.namespace or st.namespace).items
     uid = ds.metadata.uid
     return {r.revision: r for r in revs if any(o.uid == uid and o.controller
@@ -137,9 +170,12 @@ def status_cmd(args: tuple[str, ...], watch: bool, timeout: str) -> None:
     for info, name in _deployment_refs(args, daemonsets=True):
         last = ""
         is_ds = info is resources.DAEMONSETS
-        model: type[Deployment] | type[DaemonSet] = DaemonSet if is_ds else Deployment
+        model: type[Deployment] | type[DaemonSet] | type[StatefulSet] = \
+            _REVISIONED.get(info, Deployment)
 
         def message(obj: Any, is_ds: bool = is_ds) -> tuple[str, bool]:
+            if isinstance(obj, StatefulSet):
+                return statefulset_status_message(obj)
             return daemonset_status_message(obj) if is_ds else status_message(obj)
         while True:
             dep = st.client.get(model, name, st.namespace)
@@ -158,8 +194,9 @@ def status_cmd(args: tuple[str, ...], watch: bool, timeout: str) -> None:
                                           field_selector=f"metadata.name={name}",
                                           timeout_seconds=max(1, min(30, int(left or 30)))):
                     if ev.type == "DELETED":
-                        raise CliError(f'{"daemon set" if is_ds else "deployment"} "{name}" '
-                                       "was deleted")
+                        what = {resources.DAEMONSETS: "daemon set",
+                                resources.STATEFULSETS: "statefulset"}.get(info, "deployment")
+                        raise CliError(f'{what} "{name}" was deleted')
                     if ev.type in ("ADDED", "MODIFIED"):
                         msg, done = message(ev.object)
                         if msg != last:
@@ -183,7 +220,7 @@ def history_cmd(args: tuple[str, ...], revision: int) -> None:
     """List the revisions of a deployment (or show one with --revision)."""
     st = state()
     for info, name in _deployment_refs(args, daemonsets=True):
-        if info is resources.DAEMONSETS:
+        if info in _REVISIONED:
             _daemonset_history(st, info, name, revision)
             continue
         dep = st.client.get(Deployment, name, st.namespace)
@@ -207,7 +244,7 @@ def history_cmd(args: tuple[str, ...], revision: int) -> None:
 
 
 def _daemonset_history(st: State, info: ResourceInfo, name: str, revision: int) -> None:
-    by_rev = daemonset_history(st, st.client.get(DaemonSet, name, st.namespace))
+    by_rev = daemonset_history(st, st.client.get(_REVISIONED[info], name, st.namespace))
     if revision:
         rev = by_rev.get(revision)
         if rev is None:
@@ -227,8 +264,10 @@ def _daemonset_history(st: State, info: ResourceInfo, name: str, revision: int) 
 
 
 def _daemonset_undo(st: State, info: ResourceInfo, name: str, to_revision: int) -> None:
-    """kubectl's DaemonSetRollbacker: patch the DaemonSet with the revision's data."""
-    ds = st.client.get(DaemonSet, name, st.namespace)
+    """kubectl's DaemonSetRollbacker (StatefulSetRollbacker): patch the object with the
+    revision's data."""
+    model = _REVISIONED[info]
+    ds = st.client.get(model, name, st.namespace)
     by_rev = daemonset_history(st, ds)
     if to_revision == 0 and len(by_rev) <= 1:
         raise CliError("no last revision to roll back to")
@@ -244,7 +283,7 @@ def _daemonset_undo(st: State, info: ResourceInfo, name: str, to_revision: int) 
         click.echo(f"{tables.qualified_name(info, name)} skipped rollback (current template "
                    f"already matches revision {to_revision})")
         return
-    st.client.patch(DaemonSet, name, target.data or {}, st.namespace, patch_type="strategic")
+    st.client.patch(model, name, target.data or {}, st.namespace, patch_type="strategic")
     output.done(info, name, "rolled back")
 
 
@@ -279,7 +318,7 @@ def undo_cmd(args: tuple[str, ...], to_revision: int) -> None:
     """Roll a deployment back to its previous (or a given) revision."""
     st = state()
     for info, name in _deployment_refs(args, daemonsets=True):
-        if info is resources.DAEMONSETS:
+        if info in _REVISIONED:
             _daemonset_undo(st, info, name, to_revision)
             continue
         dep = st.client.get(Deployment, name, st.namespace)
@@ -325,8 +364,8 @@ def restart_cmd(args: tuple[str, ...]) -> None:
     st = state()
     for info, name in _deployment_refs(args, daemonsets=True):
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: now()}}}}}
-        if info is resources.DAEMONSETS:
-            st.client.patch(DaemonSet, name, patch, st.namespace, patch_type="merge")
+        if info in _REVISIONED:
+            st.client.patch(_REVISIONED[info], name, patch, st.namespace, patch_type="merge")
             output.done(info, name, "restarted")
             continue
         dep = st.client.get(Deployment, name, st.namespace)

@@ -6,6 +6,7 @@ import click
 
 from api import resources
 from api.models import Deployment, Pod, ReplicaSet
+from api.models.apps import StatefulSet
 from api.models.core import PodSpec, TypedObject
 from api.resources import ResourceInfo
 from cli import output, write_util
@@ -14,7 +15,8 @@ from cli.errors import CliError
 from cli.options import common
 from client.errors import Conflict
 
-SCALABLE = (resources.DEPLOYMENTS, resources.REPLICASETS, resources.REPLICATIONCONTROLLERS)
+SCALABLE = (resources.DEPLOYMENTS, resources.REPLICASETS, resources.REPLICATIONCONTROLLERS,
+            resources.STATEFULSETS)
 
 
 @click.command("scale")
@@ -40,8 +42,8 @@ def scale_cmd(args: tuple[str, ...], replicas: int, current_replicas: int,
                        "or equal to 0")
     for info, name in object_refs(args):
         if info not in SCALABLE:
-            raise CliError(f"cannot scale {info.plural}: only deployments, replicasets and "
-                           "replicationcontrollers have a scale subresource")
+            raise CliError(f"cannot scale {info.plural}: only deployments, replicasets, "
+                           "replicationcontrollers and statefulsets have a scale subresource")
         if current_replicas >= 0:
             cur = st.client.get_scale(info.model, name, st.namespace)
             if (cur.spec.replicas or 0) != current_replicas:
@@ -60,6 +62,8 @@ def _pod_spec(obj: TypedObject) -> PodSpec:
     if isinstance(obj, Deployment):
         return obj.spec.template.spec
     if isinstance(obj, ReplicaSet) and obj.spec.template is not None:
+        return obj.spec.template.spec
+    if isinstance(obj, StatefulSet):
         return obj.spec.template.spec
     if isinstance(obj, Pod):
         return obj.spec
@@ -125,7 +129,8 @@ def set_image_cmd(target: str, images: tuple[str, ...]) -> None:
     if not wanted:
         raise CliError("at least one image update is required")
     for info, name in refs:
-        if info not in (resources.DEPLOYMENTS, resources.REPLICASETS, resources.PODS):
+        if info not in (resources.DEPLOYMENTS, resources.REPLICASETS, resources.PODS,
+                        resources.STATEFULSETS):
             raise CliError(f"cannot set images of {info.plural}")
         set_images(st, info, name, wanted)
         output.done(info, name, "image updated")
