@@ -32,6 +32,7 @@ from cli import (
     describe_quota,  # noqa: F401  (describes ResourceQuota and LimitRange)
     describe_rbac,  # noqa: F401  (describes the RBAC kinds)
     diff_cmd,
+    drain,
     edit,
     exec_cmd,
     explain,
@@ -144,6 +145,7 @@ def _register() -> None:
     cli.add_command(node_cmds.cordon_cmd)
     cli.add_command(node_cmds.uncordon_cmd)
     cli.add_command(node_cmds.taint_cmd)
+    cli.add_command(drain.drain_cmd)
     cli.add_command(api_resources.api_resources_cmd)
     cli.add_command(auth_cmd.auth_cmd)
     config_cmd.register(cli)
