@@ -31,8 +31,11 @@ from testing.support import ApiServer, Etcd  # noqa: E402
 OFF = ["--disable-admission-plugins", "LimitRanger,ServiceAccount,ResourceQuota"]
 # The chain with LimitRanger and ResourceQuota in it but nothing for them to do (the
 # ServiceAccount plugin, which adds a volume to every pod, off as in "off").
-ARGS = {"off": OFF, "idle": ["--disable-admission-plugins", "ServiceAccount"], "on": [],
-        "active": []}
+# The harness's servers run without ServiceAccount admission unless asked for it
+# (testing.support.without_service_account_admission): "on" and "active" ask.
+SA_ON = ["--enable-admission-plugins", "ServiceAccount"]
+ARGS = {"off": OFF, "idle": ["--disable-admission-plugins", "ServiceAccount"], "on": SA_ON,
+        "active": SA_ON}
 
 
 async def round_(url: str, ns: str, n: int, concurrency: int, active: bool) -> float:

@@ -64,6 +64,9 @@ def test_account_must_exist_and_token_is_mounted(api: Api) -> None:
             "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}
     for c in (*spec["initContainers"], *spec["containers"]):
         assert {"name": vol["name"], "readOnly": True, "mountPath": PATH} in c["volumeMounts"]
+    # Pods of one account share the volume's name (so their specs stay alike).
+    again = api.ok("POST", f"{base}/pods", pod("p1b"), 201)["spec"]
+    assert [v["name"] for v in again["volumes"]] == [vol["name"]]
     # A container that mounts something at the path keeps it.
     own = api.ok("POST", f"{base}/pods", pod("p2", containers=[
         {"name": "c", "image": "nginx", "volumeMounts": [{"name": "x", "mountPath": PATH}]}],
