@@ -36,6 +36,11 @@ from controllers.serviceaccounts import (
 )
 from controllers.statefulset import StatefulSetController
 from controllers.ttlafterfinished import TTLAfterFinishedController
+from controllers.volume import (
+    PersistentVolumeController,
+    PVCProtectionController,
+    PVProtectionController,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,9 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "resourcequota": ResourceQuotaController,
     "clusterrole-aggregation": ClusterRoleAggregationController,
     "disruption": DisruptionController,
+    "persistentvolume-binder": PersistentVolumeController,
+    "pvc-protection": PVCProtectionController,
+    "pv-protection": PVProtectionController,
 }
 
 

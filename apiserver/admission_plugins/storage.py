@@ -11,13 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from api import resources as api_resources
+from api.storage import BETA_CLASS_ANNOTATION, PV_PROTECTION, PVC_PROTECTION
 from apiserver.admission_plugins import CREATE, AdmissionRequest, Plugin, register_plugin
 from apiserver.registry import Registry
-from apiserver.strategies.storage import BETA_CLASS_ANNOTATION, is_default_class
+from apiserver.strategies.storage import is_default_class
 
 JSONDict = dict[str, Any]
-PV_PROTECTION = "kubernetes.io/pv-protection"
-PVC_PROTECTION = "kubernetes.io/pvc-protection"
 
 
 def default_class(classes: list[JSONDict]) -> JSONDict | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from api.base import dig
 from api.quantity import QuantityError, canonical
+from api.storage import volume_class
 from api.timeutil import now as now_str
 from apiserver.strategies.base import (
     AGE,
@@ -23,7 +24,6 @@ from apiserver.strategies.base import (
     name_of,
 )
 
-BETA_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 BETA_DEFAULT_CLASS_ANNOTATION = "storageclass.beta.kubernetes.io/is-default-class"
 _MODES = (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"),
@@ -43,14 +43,6 @@ def _quantity(q: Any) -> str:
         return canonical(q)
     except (QuantityError, TypeError, ValueError):
         return str(q)
-
-
-def volume_class(obj: JSONDict) -> str:
-    """GetPersistentVolumeClass / GetPersistentVolumeClaimClass: the beta annotation wins."""
-    ann = dig(obj, "metadata", "annotations") or {}
-    if isinstance(ann, dict) and BETA_CLASS_ANNOTATION in ann:
-        return str(ann[BETA_CLASS_ANNOTATION])
-    return str(dig(obj, "spec", "storageClassName") or "")
 
 
 def is_default_class(obj: JSONDict) -> bool:
