@@ -36,7 +36,10 @@ async def _target(reg: Registry, namespace: str, name: str) -> str:
 
 
 async def pod_portforward_http(request: Request, namespace: str, name: str) -> Response:
-    await _target(request.app.state.registry, namespace, name)
+    url = await _target(request.app.state.registry, namespace, name)
+    refusal = await streams.kubelet_refusal(url, [])
+    if refusal is not None:
+        return refusal  # the kubelet's own 401/403, as exec's and attach's
     raise errors.bad_request(
         "Upgrade request required: port-forward is served over WebSocket "
         f"(subprotocol {pf.TUNNELING_PROTOCOL})")

@@ -45,7 +45,7 @@ async def upgrade_required(verb: str, target: Target, request: Request, namespac
     ``unable to upgrade connection: Forbidden (user=...)``)."""
     url, params = await target(request.app.state.registry, namespace, name,
                                request.query_params)
-    refusal = await _kubelet_refusal(url, params)
+    refusal = await kubelet_refusal(url, params)
     if refusal is not None:
         return refusal
     raise errors.bad_request(
@@ -53,7 +53,7 @@ async def upgrade_required(verb: str, target: Target, request: Request, namespac
         f"(subprotocols {', '.join(rc.PROTOCOLS)})")
 
 
-async def _kubelet_refusal(url: str, params: list[tuple[str, str]]) -> Response | None:
+async def kubelet_refusal(url: str, params: list[tuple[str, str]]) -> Response | None:
     """The kubelet's own 401/403 for a POST of this stream (verb create), else None."""
     import aiohttp
 

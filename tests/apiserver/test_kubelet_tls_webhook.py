@@ -180,6 +180,12 @@ def test_kubelet_refusal_reaches_kubectl(env: Env, etcd: Any, tmp_path: Path) ->
             assert r.stderr.strip() == (
                 "error: unable to upgrade connection: Forbidden (user=alice, verb=create, "
                 "resource=nodes, subresource(s)=[proxy])"), r.stderr
+            # port-forward's SPDY fallback (a POST) gets the kubelet's refusal as it is
+            r = httpx.post(f"{weak.url}/api/v1/namespaces/default/pods/{name}/portforward",
+                           timeout=10)
+            assert (r.status_code, r.text) == (403, (
+                "Forbidden (user=alice, verb=create, resource=nodes, "
+                "subresource(s)=[proxy])")), r.text
             c.delete(Pod, name, "default")
     finally:
         weak.stop()
