@@ -24,11 +24,13 @@ from cli import (
     create_config,  # noqa: F401  (adds configmap and secret to create)
     create_cronjob,  # noqa: F401  (adds cronjob to create)
     create_job,  # noqa: F401  (adds job to create)
+    create_pdb,  # noqa: F401  (adds poddisruptionbudget to create)
     create_quota,  # noqa: F401  (adds quota to create)
     create_rbac,  # noqa: F401  (adds role, clusterrole and the bindings to create)
     create_serviceaccount,  # noqa: F401  (adds serviceaccount and token to create)
     delete,
     describe,
+    describe_policy,  # noqa: F401  (describes PodDisruptionBudget)
     describe_quota,  # noqa: F401  (describes ResourceQuota and LimitRange)
     describe_rbac,  # noqa: F401  (describes the RBAC kinds)
     diff_cmd,
