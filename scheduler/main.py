@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from api.models import Node, Pod
+from api.models.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
 from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.events import EventRecorder
 from client.informer import SharedInformerFactory
@@ -21,6 +22,7 @@ from client.rest import AsyncClient
 from client.tasks import cancel_and_wait
 from scheduler.config import ConfigError, SchedulerConfig, load_config, parse_weight_flag
 from scheduler.plugins import SCORES, default_framework
+from scheduler.plugins.volume_binding import VolumeBinding, VolumeState
 from scheduler.service import Scheduler
 
 log = logging.getLogger("scheduler")
@@ -87,6 +89,17 @@ async def serve(args: argparse.Namespace, cfg: SchedulerConfig, stop: asyncio.Ev
     pods = factory.informer(Pod)
     nodes.add_handler(sched.on_node_add, sched.on_node_update, sched.on_node_delete)
     pods.add_handler(sched.on_pod_add, sched.on_pod_update, sched.on_pod_delete)
+    claims = factory.informer(PersistentVolumeClaim)
+    volumes = factory.informer(PersistentVolume)
+    classes = factory.informer(StorageClass)
+    for f in framework.filters:
+        if isinstance(f, VolumeBinding):
+            f.state = VolumeState(claims.store.get, volumes.store.get, classes.store.get,
+                                  volumes.store.list)
+    for inf in (claims, volumes, classes):
+        # a claim, volume or class that appears or changes may let parked pods fit
+        inf.add_handler(lambda _o: sched.queue.move_all("StorageChange"),
+                        lambda _o, _n: sched.queue.move_all("StorageChange"), None)
 
     async def work() -> None:
         recorder.start()

@@ -202,6 +202,10 @@ class Scheduler:
         key = info.key
         async with self._bind_slots:
             try:
+                for f in self.framework.filters:
+                    pre_bind = getattr(f, "pre_bind", None)  # VolumeBinding's PreBind
+                    if pre_bind is not None and f.relevant(info):
+                        await pre_bind(self.client, info, node)
                 await self.client.bind(info.name, info.namespace, node, info.pod.metadata.uid)
             except asyncio.CancelledError:
                 self.cache.forget(key, info.uid)

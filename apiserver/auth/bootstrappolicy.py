@@ -186,6 +186,10 @@ def cluster_roles() -> list[dict[str, Any]]:
             new_rule(["list", "watch"], [APPS], ["replicasets", "statefulsets"]),
             new_rule(["create"], [AUTHN], ["tokenreviews"]),
             new_rule(["create"], [AUTHZ], ["subjectaccessreviews"])]),
+            # VolumeBinding (system:volume-scheduler): classes read, the selected-node
+            # annotation written on claims
+            new_rule(["get", "list", "watch"], ["storage.k8s.io"], ["storageclasses"]),
+            new_rule(["get", "patch", "update"], [CORE], ["persistentvolumeclaims"]),
         _role("system:kube-controller-manager", [
             # the garbage collector and the namespace controller act on every kind
             new_rule(["get", "list", "watch", "update", "patch", "delete", "deletecollection"],
@@ -194,7 +198,7 @@ def cluster_roles() -> list[dict[str, Any]]:
             new_rule(["create"], [CORE], ["pods", "pods/eviction", "events", "endpoints",
                                           "serviceaccounts", "serviceaccounts/token",
                                           "secrets", "configmaps",
-                                          "persistentvolumeclaims"]),
+                                          "persistentvolumeclaims", "persistentvolumes"]),
             new_rule(["create"], [APPS], ["replicasets", "controllerrevisions"]),
             new_rule(["create"], [BATCH], ["jobs"]),
             new_rule(["create"], [DISCOVERY], ["endpointslices"]),

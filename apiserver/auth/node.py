@@ -97,6 +97,7 @@ class NodeGraph:
 
     def __init__(self, caches: Mapping[str, Any]) -> None:
         self._cache = caches.get("pods")
+        self._claims = caches.get(PVC)
         self._seen = -1
         self._objs: Any = None
         self._pods: dict[str, tuple[str, tuple[Ref, ...]]] = {}  # key -> (node, refs)
@@ -149,6 +150,20 @@ class NodeGraph:
         self.sync()
         return node in self.uses.get((kind, namespace, name), ())
 
+    def has_volume_path(self, node: str, pv: str) -> bool:
+        """graph.go's pv -> pvc -> pod -> node: a claim bound to ``pv`` (its
+        spec.volumeName, from the claims' watch cache) is used by a pod on ``node``."""
+        self.sync()
+        if self._claims is None:
+            return False
+        for (kind, ns, name), nodes in list(self.uses.items()):
+            if kind != PVC or node not in nodes:
+                continue
+            co = self._claims.objects.get(f"{self._claims.prefix}{ns}/{name}")
+            if co is not None and (co.obj.get("spec") or {}).get("volumeName") == pv:
+                return True
+        return False
+
 
 class NodeAuthorizer:
     def __init__(self, graph: NodeGraph) -> None:
@@ -171,6 +186,8 @@ class NodeAuthorizer:
                 return self._get(node, r, attrs)
             if group == "" and r == SERVICEACCOUNT:
                 return self._create_token(node, attrs)
+            if group == "" and r == "persistentvolumes":
+                return self._volume(node, attrs)
             if group == "coordination.k8s.io" and r == "leases":
                 return self._lease(node, attrs)
             # AuthorizeNodeWithSelectors (on by default since Kubernetes 1.32)
@@ -242,6 +259,18 @@ class NodeAuthorizer:
         if attrs.subresource:
             return Decision.NO_OPINION, "cannot get subresource"
         return self._path(node, kind, attrs)
+
+    def _volume(self, node: str, attrs: Attributes) -> tuple[Decision, str]:
+        """authorizeGet for persistentvolumes: the volume of a claim its pods use."""
+        if attrs.verb != "get":
+            return Decision.NO_OPINION, "can only get individual resources of this type"
+        if attrs.subresource:
+            return Decision.NO_OPINION, "cannot get subresource"
+        if not attrs.name:
+            return Decision.NO_OPINION, "No Object name found"
+        if self.graph.has_volume_path(node, attrs.name):
+            return Decision.ALLOW, ""
+        return Decision.NO_OPINION, f"no relationship found between node '{node}' and this object"
 
     def _status_update(self, node: str, attrs: Attributes) -> tuple[Decision, str]:
         if attrs.verb not in ("update", "patch"):

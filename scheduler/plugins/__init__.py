@@ -19,9 +19,11 @@ from scheduler.plugins.node_resources_fit import NodeResourcesFit
 from scheduler.plugins.node_unschedulable import NodeUnschedulable
 from scheduler.plugins.selector_spread import SelectorSpread
 from scheduler.plugins.taint_toleration import TaintToleration, TaintTolerationScore
+from scheduler.plugins.volume_binding import VolumeBinding
 
 FILTERS: tuple[type[FilterPlugin], ...] = (
     NodeUnschedulable, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit,
+    VolumeBinding,
 )
 SCORES: dict[str, type[ScorePlugin]] = {
     LeastAllocated.name: LeastAllocated,
@@ -56,5 +58,5 @@ def default_framework(weights: Mapping[str, int] | None = None,
 __all__ = [
     "DEFAULT_WEIGHTS", "FILTERS", "SCORES", "BalancedAllocation", "LeastAllocated",
     "NodeAffinity", "NodeAffinityScore", "NodePorts", "NodeResourcesFit", "NodeUnschedulable", "SelectorSpread",
-    "TaintToleration", "TaintTolerationScore", "default_framework",
+    "TaintToleration", "TaintTolerationScore", "VolumeBinding", "default_framework",
 ]

@@ -115,6 +115,30 @@ def test_node_reads_only_what_its_pods_use(server: SecureApiServer, root: httpx.
     assert node_a.get(f"{base}/configmaps/cfg").status_code == 403
 
 
+def test_node_gets_the_volumes_of_its_pods_claims(root: httpx.Client, node_a: httpx.Client,
+                                                 node_b: httpx.Client) -> None:
+    ns = unique("nauthz")
+    post(root, "/api/v1/namespaces", {"metadata": {"name": ns}})
+    base = f"/api/v1/namespaces/{ns}"
+    for pv in ("vol-a", "vol-other"):
+        post(root, "/api/v1/persistentvolumes", {"metadata": {"name": f"{ns}-{pv}"}, "spec": {
+            "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+            "hostPath": {"path": f"/tmp/{pv}"}}})
+    post(root, f"{base}/persistentvolumeclaims", {"metadata": {"name": "data"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+        "volumeName": f"{ns}-vol-a"}})
+    post(root, f"{base}/pods", {"metadata": {"name": "db"}, "spec": {
+        "nodeName": "node-a", "containers": [{"name": "c", "image": "nginx"}],
+        "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}})
+    assert node_a.get(f"{base}/persistentvolumeclaims/data").status_code == 200
+    assert node_a.get(f"/api/v1/persistentvolumes/{ns}-vol-a").status_code == 200
+    r = node_a.get(f"/api/v1/persistentvolumes/{ns}-vol-other")
+    assert r.status_code == 403 and r.json()["message"].endswith(
+        "no relationship found between node 'node-a' and this object")
+    assert node_b.get(f"/api/v1/persistentvolumes/{ns}-vol-a").status_code == 403
+    assert node_a.get("/api/v1/persistentvolumes").status_code == 403
+
+
 def test_node_leases(root: httpx.Client, node_a: httpx.Client) -> None:
     base = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
     lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
