@@ -23,8 +23,16 @@ from kubelet.runtime.docker import _docker_time, _docker_ts
 from kubelet.runtime.fake import FakeRuntime
 from kubelet.status import ContainerView, build_status, pod_phase, terminated_state
 
+
+class _NoCluster(ConfigSource):
+    """No API server behind it: no ``kubernetes`` Service variables."""
+
+    async def master_service_env(self) -> dict[str, str]:
+        return {}
+
+
 # For containers whose environment names no ConfigMap or Secret: never read.
-NO_CONFIG = ConfigSource(None, "ns")  # type: ignore[arg-type]
+NO_CONFIG = _NoCluster(None, "ns")  # type: ignore[arg-type]
 
 
 def pod(containers: list[dict[str, Any]], **spec: Any) -> Pod:
