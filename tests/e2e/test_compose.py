@@ -130,6 +130,12 @@ def test_listens_on_loopback_only(cluster: str) -> None:
     listen = sh(["ss", "-Hltn", f"sport = :{PORT}"]).stdout.split()
     addrs = {f.rsplit(":", 1)[0] for f in listen if f.endswith(f":{PORT}")}
     assert addrs == {"127.0.0.1"}, listen
+    # The proxy shares the host's network namespace: its sockets are host sockets, and
+    # loopback ones only.
+    pids = sh(["pgrep", "-f", "/venv/bin/minik8s-proxy"]).stdout.split()
+    sockets = [ln for ln in sh(["ss", "-Hltunp"]).stdout.splitlines()
+               if any(f"pid={pid}," in ln for pid in pids)]
+    assert sockets and all(ln.split()[4].startswith("127.0.0.1:") for ln in sockets), sockets
 
 
 def test_tls_with_kubectl_minictl_the_official_client_and_curl(cluster: str) -> None:
