@@ -184,12 +184,12 @@ def cluster_roles() -> list[dict[str, Any]]:
                                                  "namespaces", "persistentvolumeclaims",
                                                  "persistentvolumes"]),
             new_rule(["list", "watch"], [APPS], ["replicasets", "statefulsets"]),
-            new_rule(["create"], [AUTHN], ["tokenreviews"]),
-            new_rule(["create"], [AUTHZ], ["subjectaccessreviews"])]),
             # VolumeBinding (system:volume-scheduler): classes read, the selected-node
             # annotation written on claims
             new_rule(["get", "list", "watch"], ["storage.k8s.io"], ["storageclasses"]),
             new_rule(["get", "patch", "update"], [CORE], ["persistentvolumeclaims"]),
+            new_rule(["create"], [AUTHN], ["tokenreviews"]),
+            new_rule(["create"], [AUTHZ], ["subjectaccessreviews"])]),
         _role("system:kube-controller-manager", [
             # the garbage collector and the namespace controller act on every kind
             new_rule(["get", "list", "watch", "update", "patch", "delete", "deletecollection"],
