@@ -13,6 +13,7 @@ impersonated user.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import unquote
 
@@ -132,6 +133,14 @@ def impersonate(requester: UserInfo, scope: Scope, authz: authorizer.Authorizer)
     return UserInfo(user_name, uid or "", tuple(groups), {k: tuple(v) for k, v in extra.items()})
 
 
+_CONNECT_SUBRESOURCES = ("exec", "attach", "portforward")
+
+
+def _websocket_connect(scope: Scope, attrs: attributes.Attributes) -> bool:
+    return (scope["type"] == "websocket" and attrs.resource == "pods"
+            and attrs.subresource in _CONNECT_SUBRESOURCES and attrs.verb == "get")
+
+
 class AuthMiddleware:
     """``state.authenticator`` (RequestAuthenticator) and ``state.authorizer`` (Authorizer)
     are read at each request, so the app can build them after the middleware stack."""
@@ -180,6 +189,12 @@ class AuthMiddleware:
                 user, scope.get("method", "GET"), scope["path"],
                 bytes(scope.get("query_string") or b"").decode("latin-1"))
             decision, reason = authz.authorize(attrs)
+            if decision is authorizer.Decision.ALLOW and _websocket_connect(scope, attrs):
+                # AuthorizePodWebsocketUpgradeCreatePermission (beta, on since 1.35): a
+                # WebSocket exec/attach/port-forward is a GET, and must also be allowed to
+                # create the subresource, as the SPDY POST is.
+                attrs = dataclasses.replace(attrs, verb="create")
+                decision, reason = authz.authorize(attrs)
             scope[AUTHZ_KEY] = ("allow" if decision is authorizer.Decision.ALLOW else "forbid",
                                 reason)
             if decision is not authorizer.Decision.ALLOW:
