@@ -263,12 +263,12 @@ class DownwardAPIVolumeFile(Model):
     path: str
     field_ref: ObjectFieldSelector | None = None
     resource_field_ref: dict[str, Any] | None = None
-    mode: int | None = None
+    mode: Int32 | None = None
 
 
 class DownwardAPIVolumeSource(Model):
     items: list[DownwardAPIVolumeFile] | None = None
-    default_mode: int | None = None
+    default_mode: Int32 | None = None
 
 
 class DownwardAPIProjection(Model):
@@ -302,7 +302,7 @@ class VolumeProjection(Model):
 
 class ProjectedVolumeSource(Model):
     sources: list[VolumeProjection] | None = None
-    default_mode: int | None = None
+    default_mode: Int32 | None = None
 
 
 class Volume(Model):
