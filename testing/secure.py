@@ -37,9 +37,9 @@ from testing import kubectl as kubectl_cli
 from testing.support import (
     Process,
     free_port,
+    harness_args,
     http_ok,
     wait_for,
-    without_service_account_admission,
 )
 
 ADMIN_GROUPS = ("system:masters",)
@@ -145,7 +145,7 @@ class SecureApiServer(Process):
             "--healthz-port", str(self.healthz_port),
             *(["--enable-bootstrap-token-auth"] if bootstrap_tokens else []),
             *self.service_account_args(),
-            *without_service_account_admission(extra_args),
+            *harness_args(extra_args),
         ]
         super().__init__("apiserver-secure", args)
 

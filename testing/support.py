@@ -157,6 +157,22 @@ class Etcd(Process):
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+# The harness's API servers reach kubelets by the IP their node reports before any name:
+# Kubernetes' default order puts Hostname first, and a name no local resolver knows would
+# be looked up by the host's resolver, off this machine.
+LOCAL_KUBELET_ADDRESSES = "InternalIP,ExternalIP,Hostname,InternalDNS,ExternalDNS"
+
+
+def harness_args(args: Sequence[str]) -> list[str]:
+    """The API server flags of the test harness: ``args`` without ServiceAccount admission
+    (``without_service_account_admission``) and reaching kubelets by IP first, unless
+    ``args`` say otherwise."""
+    out = without_service_account_admission(args)
+    if not any(a.startswith("--kubelet-preferred-address-types") for a in out):
+        out.append(f"--kubelet-preferred-address-types={LOCAL_KUBELET_ADDRESSES}")
+    return out
+
+
 def without_service_account_admission(args: Sequence[str]) -> list[str]:
     """``args`` with the ServiceAccount admission plugin disabled, unless they enable it.
 
@@ -192,7 +208,7 @@ class ApiServer(Process):
         super().__init__("apiserver", [
             sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url,
             "--bind-address", "127.0.0.1", "--port", str(self.port),
-            *without_service_account_admission(extra_args or []),
+            *harness_args(extra_args or []),
         ])
 
     def start(self) -> ApiServer:
