@@ -14,6 +14,8 @@ import time
 from typing import Any
 
 from api.models import ConfigMap, Secret
+from api.models.storage import PersistentVolume, PersistentVolumeClaim
+from api.storage import volume_host_path
 from client.errors import ApiError, NotFound
 from client.rest import AsyncClient
 
@@ -73,6 +75,27 @@ class ConfigSource:
             except NotFound:
                 self._maps[name] = None
         return self._maps[name]
+
+    async def claim_path(self, name: str) -> str:
+        """Where the volume bound to PersistentVolumeClaim ``name`` lives on this node (its
+        PersistentVolume's hostPath or local path). ConfigError while the claim is missing,
+        unbound (a WaitForFirstConsumer claim is bound after the pod is scheduled) or its
+        volume is not one this kubelet can mount; the pod worker tries again later."""
+        try:
+            pvc = await self.client.get(PersistentVolumeClaim, name, self.namespace)
+        except NotFound:
+            raise ConfigError(f'persistentvolumeclaim "{name}" not found') from None
+        volume = pvc.spec.volume_name if pvc.spec else None
+        if not volume or pvc.status is None or pvc.status.phase != "Bound":
+            raise ConfigError(f"error processing PVC {self.namespace}/{name}: PVC is not bound")
+        try:
+            pv = await self.client.get(PersistentVolume, volume)
+        except NotFound:
+            raise ConfigError(f'persistentvolume "{volume}" not found') from None
+        path = volume_host_path(pv.to_dict())
+        if not path:
+            raise ConfigError(f'persistentvolume "{volume}" is neither hostPath nor local')
+        return path
 
     async def secret(self, name: str) -> Secret | None:
         if name not in self._secrets:

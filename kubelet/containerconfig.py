@@ -101,8 +101,9 @@ async def container_config(pod: Pod, container: Container, pod_ip: str, node: st
     envs = await make_environment(pod, container, pod_ip, source)
     mounts: list[Mount] = []
     if container.volume_mounts:
+        claims = await claim_paths(pod, container, source)
         # Directories are made on a thread: the event loop never waits on the disk.
-        mounts = await asyncio.to_thread(make_mounts, pod, container, root_dir)
+        mounts = await asyncio.to_thread(make_mounts, pod, container, root_dir, claims)
     labels = {**pod_labels(pod, node), LABEL_CONTAINER_NAME: container.name,
               LABEL_TYPE: TYPE_CONTAINER, LABEL_RESTART_COUNT: str(restart_count),
               LABEL_GRACE: str(pod.spec.termination_grace_period_seconds or 30)}
@@ -241,23 +242,47 @@ def empty_dir_path(root_dir: str, pod_uid: str, volume: str) -> str:
     return os.path.join(root_dir, "pods", pod_uid, "volumes", "empty-dir", volume)
 
 
-def make_mounts(pod: Pod, container: Container, root_dir: str) -> list[Mount]:
+async def claim_paths(pod: Pod, container: Container, source: ConfigSource) -> dict[str, str]:
+    """The host paths of the persistentVolumeClaim volumes the container mounts, by
+    volume name (their PersistentVolumes' hostPath or local path)."""
+    wanted = {m.name for m in container.volume_mounts or []}
+    out: dict[str, str] = {}
+    for v in pod.spec.volumes or []:
+        src = (v.model_extra or {}).get("persistentVolumeClaim")
+        if v.name in wanted and isinstance(src, dict) and src.get("claimName"):
+            out[v.name] = await source.claim_path(str(src["claimName"]))
+    return out
+
+
+def make_mounts(pod: Pod, container: Container, root_dir: str,
+                claims: dict[str, str] | None = None) -> list[Mount]:
     """The container's bind mounts, with the host directories they need made (blocking:
-    call it off the event loop). ContainerCreateError names what cannot be mounted."""
+    call it off the event loop). ContainerCreateError names what cannot be mounted.
+    ``claims``: the host paths of persistentVolumeClaim volumes (``claim_paths``)."""
     try:
-        return [_mount(pod, m.name, m.mount_path, m.sub_path, bool(m.read_only), root_dir)
+        return [_mount(pod, m.name, m.mount_path, m.sub_path, bool(m.read_only), root_dir,
+                       claims or {})
                 for m in container.volume_mounts or []]
     except OSError as exc:
         raise ContainerCreateError(str(exc)) from exc
 
 
 def _mount(pod: Pod, name: str, mount_path: str, sub_path: str | None, read_only: bool,
-           root_dir: str) -> Mount:
+           root_dir: str, claims: dict[str, str]) -> Mount:
     uid = pod.metadata.uid or ""
     v = next((v for v in pod.spec.volumes or [] if v.name == name), None)
     if v is None:
         raise ContainerCreateError(f"volume {name!r} of mount {mount_path!r} is not defined")
-    if v.host_path is not None:
+    if name in claims:
+        # a PersistentVolume's directory on this node (a local-path volume's is made on
+        # first use, as its hostPath type DirectoryOrCreate says)
+        host = claims[name]
+        if not os.path.exists(host):
+            os.makedirs(host, mode=0o777, exist_ok=True)
+            os.chmod(host, 0o777)
+        if ((v.model_extra or {}).get("persistentVolumeClaim") or {}).get("readOnly"):
+            read_only = True
+    elif v.host_path is not None:
         host = v.host_path.path
         if v.host_path.type in ("DirectoryOrCreate", None, "") and not os.path.exists(host):
             os.makedirs(host, mode=0o755, exist_ok=True)
