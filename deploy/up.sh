@@ -189,6 +189,9 @@ if ! { apply_dns || { "$MINICTL" delete deployment kube-dns -n kube-system "${AD
      >"$LOGDIR/addons.log" 2>&1; then
   cat "$LOGDIR/addons.log" >&2; die "applying deploy/addons/kube-dns.yaml failed"
 fi
+step "default StorageClass (standard: minik8s.io/local-path, WaitForFirstConsumer)"
+"$MINICTL" apply "${ADMIN[@]}" -f "$ROOT/deploy/addons/storage.yaml" >>"$LOGDIR/addons.log" 2>&1 \
+  || { cat "$LOGDIR/addons.log" >&2; die "applying deploy/addons/storage.yaml failed"; }
 dns_ready() {
   "${CURL[@]}" "$SERVER/apis/apps/v1/namespaces/kube-system/deployments/kube-dns" 2>/dev/null \
     | python3 -c 'import json, sys; sys.exit(0 if (json.load(sys.stdin).get("status") or {}).get("readyReplicas") else 1)'

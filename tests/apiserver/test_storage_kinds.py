@@ -4,6 +4,7 @@ prints them (beside minictl's), and the official client's CoreV1Api / StorageV1A
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -196,3 +197,18 @@ def table_name(api: Api, name: str) -> str:
     r = api.client.get(f"/apis/storage.k8s.io/v1/storageclasses/{name}",
                        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
     return str(r.json()["rows"][0]["cells"][0])
+
+
+def test_default_class_addon(api: Api, server_url: str, kubectl: kubectl_cli.Kubectl) -> None:
+    """deploy/addons/storage.yaml, as deploy/up.sh applies it."""
+    addon = Path(__file__).resolve().parents[2] / "deploy" / "addons" / "storage.yaml"
+    assert ok(server_url, "apply", "-f", str(addon)) == \
+        "storageclass.storage.k8s.io/standard created\n"
+    try:
+        lines = kubectl("get", "sc", "standard").stdout.splitlines()
+        assert lines[1].split()[:6] == ["standard", "(default)", "minik8s.io/local-path",
+                                        "Delete", "WaitForFirstConsumer", "false"]
+        assert ok(server_url, "get", "storageclass", "standard").splitlines()[1].split()[:6] \
+            == lines[1].split()[:6]
+    finally:
+        api.ok("DELETE", "/apis/storage.k8s.io/v1/storageclasses/standard")
