@@ -496,7 +496,17 @@ def get_patch(ds: DaemonSet | StatefulSet) -> dict[str, Any]:
     (``{"spec": {"template": {..., "$patch": "replace"}}}``), the revision's data."""
     tmpl = ds.spec.template.to_dict()
     tmpl["$patch"] = "replace"
-    return {"spec": {"template": tmpl}}
+    # keys sorted at every level, as Go's encoding/json writes maps: kubectl's rollback
+    # compares its own patch with the revision's bytes to skip a no-op
+    return {"spec": {"template": _sorted_keys(tmpl)}}
+
+
+def _sorted_keys(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _sorted_keys(v[k]) for k in sorted(v)}
+    if isinstance(v, list):
+        return [_sorted_keys(x) for x in v]
+    return v
 
 
 def patch_bytes(data: Mapping[str, Any] | None) -> bytes:

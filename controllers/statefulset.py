@@ -255,7 +255,7 @@ class StatefulSetController:
                             f"delete Pod {name} in StatefulSet {sts.metadata.name} successful")
 
     async def _own_claims_by_pod(self, sts: StatefulSet, pod: Pod) -> None:
-        """whenScaled: Delete: the condemned pod's claims get the pod as an owner, so the
+        """whenScaled: Delete: the condemned pod's claims get the pod as their owner, so the
         garbage collector deletes them once the pod is gone."""
         if self.pvc_model is None:
             return
@@ -268,8 +268,11 @@ class StatefulSetController:
                 cur = await self.client.get(self.pvc_model, cname, ns)
             except NotFound:
                 continue
-            refs = list(cur.metadata.owner_references or [])
-            if any(r.uid == ref.uid for r in refs):
+            # updateClaimOwnerRefForSetAndPod: a scaled-down pod's claim is the pod's
+            # alone (the set's reference goes, or the set would keep it alive)
+            old = list(cur.metadata.owner_references or [])
+            refs = [r for r in old if r.uid not in (sts.metadata.uid, ref.uid)] + [ref]
+            if [r.uid for r in refs] == [r.uid for r in old]:
                 continue
             await self.client.patch(self.pvc_model, cname, {"metadata": {
-                "ownerReferences": [r.to_dict() for r in refs] + [ref.to_dict()]}}, ns)
+                "ownerReferences": [r.to_dict() for r in refs]}}, ns)

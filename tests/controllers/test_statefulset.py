@@ -266,3 +266,108 @@ async def test_controller_manager_killed_mid_rollout_keeps_identities(
         await asyncio.sleep(0)  # let the recorder take the last events
         assert rec.max_per_name == 1, rec.events
         assert set(rec.live) == {"kv-0", "kv-1", "kv-2", "kv-3"}
+
+
+def _claims_template(**retention: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {"volumeClaimTemplates": [{
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}}}]}
+    if retention:
+        spec["persistentVolumeClaimRetentionPolicy"] = retention
+    return spec
+
+
+async def _claims(client: AsyncClient, ns: str) -> dict[str, Any]:
+    from api.models.storage import PersistentVolumeClaim
+    return {c.metadata.name or "": c for c in (await client.list(PersistentVolumeClaim, ns)).items
+            if c.metadata.deletion_timestamp is None}
+
+
+async def test_volume_claims_and_retention(client: AsyncClient, ns: str) -> None:
+    async with FakeKubelet(client, ns):
+        keep = await client.create(statefulset("keep", replicas=2, **_claims_template()), ns)
+        drop = await client.create(statefulset("drop", replicas=2, **_claims_template(
+            whenDeleted="Delete", whenScaled="Delete")), ns)
+        await async_wait_for(lambda: _status_if(client, ns, "keep", ready=2), timeout=20)
+        await async_wait_for(lambda: _status_if(client, ns, "drop", ready=2), timeout=20)
+        claims = await _claims(client, ns)
+        assert set(claims) == {"data-keep-0", "data-keep-1", "data-drop-0", "data-drop-1"}
+        c = claims["data-drop-1"]
+        assert (c.metadata.labels or {}) == {"app": "drop"}
+        assert [(r.kind, r.name, r.uid, r.controller) for r in c.metadata.owner_references
+                or []] == [("StatefulSet", "drop", drop.metadata.uid, None)]
+        assert not claims["data-keep-1"].metadata.owner_references
+        pod = await client.get(Pod, "drop-1", ns)
+        vols = {v.name: v.to_dict() for v in pod.spec.volumes or []}
+        assert vols["data"]["persistentVolumeClaim"] == {"claimName": "data-drop-1"}
+        # whenScaled: Delete takes the condemned pod's claim; Retain keeps it
+        await client.patch(StatefulSet, "drop", {"spec": {"replicas": 1}}, ns)
+        await client.patch(StatefulSet, "keep", {"spec": {"replicas": 1}}, ns)
+        await async_wait_for(lambda: _no_claim(client, ns, "data-drop-1"), timeout=20)
+        await async_wait_for(lambda: _status_if(client, ns, "keep", ready=1), timeout=20)
+        assert "data-keep-1" in await _claims(client, ns)
+        # whenDeleted: Delete goes with the set; Retain stays
+        await client.delete(StatefulSet, "drop", ns)
+        await client.delete(StatefulSet, "keep", ns)
+        await async_wait_for(lambda: _no_claim(client, ns, "data-drop-0"), timeout=20)
+        assert {"data-keep-0", "data-keep-1"} <= set(await _claims(client, ns))
+        assert keep.metadata.uid
+
+
+async def _no_claim(client: AsyncClient, ns: str, name: str) -> bool:
+    return name not in await _claims(client, ns)
+
+
+async def test_official_client_apps_v1_and_kubectl(server_url: str, client: AsyncClient,
+                                                   ns: str, tmp_path: Any) -> None:
+    from kubernetes import client as k8s
+
+    from testing.kubectl import Kubectl
+
+    async with FakeKubelet(client, ns):
+        with k8s.ApiClient(k8s.Configuration(host=server_url)) as c:
+            apps = k8s.AppsV1Api(c)
+            body = k8s.V1StatefulSet(
+                metadata=k8s.V1ObjectMeta(name="py"),
+                spec=k8s.V1StatefulSetSpec(
+                    replicas=2, service_name="py",
+                    selector=k8s.V1LabelSelector(match_labels={"app": "py"}),
+                    template=k8s.V1PodTemplateSpec(
+                        metadata=k8s.V1ObjectMeta(labels={"app": "py"}),
+                        spec=k8s.V1PodSpec(containers=[k8s.V1Container(
+                            name="c", image="nginx:1")]))))
+            made = await asyncio.to_thread(apps.create_namespaced_stateful_set, ns, body)
+            assert made.spec.pod_management_policy == "OrderedReady"
+            assert made.status.replicas == 0
+            await async_wait_for(lambda: _status_if(client, ns, "py", ready=2), timeout=20)
+            got = await asyncio.to_thread(apps.read_namespaced_stateful_set, "py", ns)
+            assert got.status.ready_replicas == 2 and got.status.current_revision
+            kubectl = Kubectl(server_url, tmp_path)
+            out = await asyncio.to_thread(kubectl, "-n", ns, "rollout", "status", "sts/py",
+                                          "--timeout=30s")
+            assert out.stdout == "partitioned roll out complete: 2 new pods have been " \
+                "updated...\n"
+            await asyncio.to_thread(apps.patch_namespaced_stateful_set, "py", ns, {
+                "spec": {"template": {"spec": {"containers": [
+                    {"name": "c", "image": "nginx:2"}]}}}})
+            await async_wait_for(lambda: _rolled(client, ns, "py", "nginx:2", {0, 1}),
+                                 timeout=30)
+            hist = await asyncio.to_thread(kubectl, "-n", ns, "rollout", "history", "sts/py")
+            assert hist.stdout.split() == ["statefulset.apps/py", "REVISION", "CHANGE-CAUSE",
+                                           "1", "<none>", "2", "<none>"]
+            out = await asyncio.to_thread(kubectl, "-n", ns, "rollout", "undo", "sts/py")
+            assert out.stdout == "statefulset.apps/py rolled back\n"
+            await async_wait_for(lambda: _rolled(client, ns, "py", "nginx:1", {0, 1}),
+                                 timeout=30)
+            # the controller's revision is byte for byte what kubectl would patch: skipped
+            out = await asyncio.to_thread(kubectl, "-n", ns, "rollout", "undo", "sts/py",
+                                          "--to-revision=3")
+            assert out.stdout == "statefulset.apps/py skipped rollback (current template " \
+                "already matches revision 3)\n"
+            scaled = await asyncio.to_thread(apps.patch_namespaced_stateful_set_scale, "py",
+                                             ns, {"spec": {"replicas": 1}})
+            assert scaled.spec.replicas == 1
+            await async_wait_for(lambda: _names_are(client, ns, {"py-0"}), timeout=20)
+            await asyncio.to_thread(apps.delete_namespaced_stateful_set, "py", ns)
+            await async_wait_for(lambda: _names_are(client, ns, set()), timeout=20)
