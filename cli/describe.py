@@ -222,6 +222,12 @@ def _volumes(w: Writer, level: int, volumes: Iterable[object] | None) -> None:
         if host_path is not None:
             w.kv(level + 2, "Type", "HostPath (bare host directory volume)")
             w.kv(level + 2, "Path", getattr(host_path, "path", ""))
+        pvc = (getattr(v, "model_extra", None) or {}).get("persistentVolumeClaim")
+        if isinstance(pvc, dict):
+            w.kv(level + 2, "Type", "PersistentVolumeClaim (a reference to a "
+                                    "PersistentVolumeClaim in the same namespace)")
+            w.kv(level + 2, "ClaimName", pvc.get("claimName") or "")
+            w.kv(level + 2, "ReadOnly", _optional(pvc.get("readOnly")))
         _config_volume(w, level + 2, v)
 
 

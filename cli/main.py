@@ -33,6 +33,7 @@ from cli import (
     describe_policy,  # noqa: F401  (describes PodDisruptionBudget)
     describe_quota,  # noqa: F401  (describes ResourceQuota and LimitRange)
     describe_rbac,  # noqa: F401  (describes the RBAC kinds)
+    describe_storage,  # noqa: F401  (describes PersistentVolume, claims, StorageClass)
     diff_cmd,
     drain,
     edit,
