@@ -371,3 +371,38 @@ async def test_official_client_apps_v1_and_kubectl(server_url: str, client: Asyn
             await async_wait_for(lambda: _names_are(client, ns, {"py-0"}), timeout=20)
             await asyncio.to_thread(apps.delete_namespaced_stateful_set, "py", ns)
             await async_wait_for(lambda: _names_are(client, ns, set()), timeout=20)
+
+
+async def test_ordinals_start_and_max_unavailable(client: AsyncClient, ns: str) -> None:
+    """ordinals.start names the pods from 5; a Parallel set rolls with maxUnavailable 2:
+    two pods down at a time at most, and two at some point."""
+    async with FakeKubelet(client, ns, delay=0.5), Recorder(client, ns) as rec:
+        await client.create(statefulset("mu", replicas=4, podManagementPolicy="Parallel",
+                                        ordinals={"start": 5}, updateStrategy={
+                                            "type": "RollingUpdate", "rollingUpdate": {
+                                                "maxUnavailable": 2}}), ns)
+        await async_wait_for(lambda: _status_if(client, ns, "mu", ready=4), timeout=20)
+        assert set(await live(client, ns)) == {"mu-5", "mu-6", "mu-7", "mu-8"}
+        ready: dict[str, bool] = {}
+        worst = 0
+
+        def track(kind: str, pod: Any) -> None:
+            nonlocal worst
+            pod = getattr(pod, "obj", pod)  # a tombstone's last state
+            if kind == "DELETED":
+                ready.pop(pod.metadata.name or "", None)
+            else:
+                ready[pod.metadata.name or ""] = is_ready(pod) and \
+                    pod.metadata.deletion_timestamp is None
+            worst = max(worst, 4 - sum(ready.values()))
+
+        for p in rec.informer.store.list():
+            ready[p.metadata.name or ""] = is_ready(p)
+        rec.informer.add_handler(lambda p: track("ADDED", p), lambda _o, n: track("M", n),
+                                 lambda p: track("DELETED", p))
+        await client.patch(StatefulSet, "mu", {"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": "nginx:2"}]}}}}, ns)
+        await async_wait_for(lambda: _rolled(client, ns, "mu", "nginx:2", {5, 6, 7, 8}),
+                             timeout=30)
+        assert worst == 2
+        assert rec.max_per_name == 1
