@@ -406,3 +406,30 @@ async def test_ordinals_start_and_max_unavailable(client: AsyncClient, ns: str) 
                              timeout=30)
         assert worst == 2
         assert rec.max_per_name == 1
+
+
+async def test_min_ready_seconds_holds_the_next_ordinal(client: AsyncClient, ns: str) -> None:
+    """OrderedReady with minReadySeconds 3: the next pod waits until the previous one has
+    been Ready that long (Ready's lastTransitionTime has whole seconds, so >= 2 s here)."""
+    import time
+
+    seen: dict[str, float] = {}
+    async with FakeKubelet(client, ns), Recorder(client, ns) as rec:
+        def stamp(pod: Any) -> None:
+            pod = getattr(pod, "obj", pod)
+            name = pod.metadata.name or ""
+            if is_ready(pod):
+                seen.setdefault(name + "/ready", time.monotonic())
+            seen.setdefault(name + "/added", time.monotonic())
+
+        rec.informer.add_handler(stamp, lambda _o, n: stamp(n), None)
+        await client.create(statefulset("mr", replicas=2, minReadySeconds=3), ns)
+        st = await async_wait_for(lambda: _status_if(client, ns, "mr", ready=2), timeout=30)
+        await async_wait_for(lambda: _available_is(client, ns, "mr", 2), timeout=10)
+        assert st.replicas == 2
+        assert seen["mr-1/added"] - seen["mr-0/ready"] >= 2.0, seen
+
+
+async def _available_is(client: AsyncClient, ns: str, name: str, n: int) -> bool:
+    st = await sts_status(client, ns, name)
+    return st is not None and st.available_replicas == n
