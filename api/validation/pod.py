@@ -126,6 +126,10 @@ def _validate_volumes(errs: Errs, volumes: Any, path: str) -> set[str]:
                 one_of(errs, sd.get("type"), child(spath, "type"), HOST_PATH_TYPES)
             elif src in ("configMap", "secret"):
                 _config_volume(errs, sd, spath, "name" if src == "configMap" else "secretName")
+            elif src == "persistentVolumeClaim":
+                # validatePersistentClaimVolumeSource
+                if not as_str(errs, sd.get("claimName"), child(spath, "claimName")):
+                    errs.append(required(child(spath, "claimName")))
             elif src == "emptyDir":
                 one_of(
                     errs, sd.get("medium"), child(spath, "medium"), ["", "HugePages", "Memory"]

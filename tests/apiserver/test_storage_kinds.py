@@ -212,3 +212,11 @@ def test_default_class_addon(api: Api, server_url: str, kubectl: kubectl_cli.Kub
             == lines[1].split()[:6]
     finally:
         api.ok("DELETE", "/apis/storage.k8s.io/v1/storageclasses/standard")
+
+
+def test_pod_claim_volume_needs_a_claim_name(api: Api, ns: str) -> None:
+    body = {"metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "c", "image": "x"}],
+        "volumes": [{"name": "v", "persistentVolumeClaim": {"readOnly": True}}]}}
+    assert causes(*api.call("POST", f"/api/v1/namespaces/{ns}/pods", body)) == [
+        ("spec.volumes[0].persistentVolumeClaim.claimName", "Required value")]
