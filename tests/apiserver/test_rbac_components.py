@@ -95,3 +95,36 @@ def test_dns_answers_as_its_service_account(secure_apiserver: SecureApiServer,
     assert wait_for(answer, 30, message="an answer") == [svc["spec"]["clusterIP"]]
     log = dns.log_tail(400).lower()
     assert "forbidden" not in log and " 403" not in log, dns.log_tail(60)
+
+
+def test_statefulset_runs_under_the_default_roles(secure_apiserver: SecureApiServer,
+                                                  components: dict[str, Process]) -> None:
+    """The statefulset controller as system:kube-controller-manager: revisions, claims of
+    the volumeClaimTemplates and the pods, the set's status; refused nothing."""
+    base = secure_apiserver.insecure_url
+    ns = unique("ns")
+    code, out = json_request("POST", f"{base}/api/v1/namespaces", {"metadata": {"name": ns}})
+    assert code == 201, out
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+           "spec": {"replicas": 2, "serviceName": "db", "podManagementPolicy": "Parallel",
+                    "selector": {"matchLabels": {"app": "db"}},
+                    "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}}}}],
+                    "template": {"metadata": {"labels": {"app": "db"}},
+                                 "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+    code, out = json_request("POST", f"{base}/apis/apps/v1/namespaces/{ns}/statefulsets", sts)
+    assert code == 201, out
+
+    def made() -> bool:
+        pods = {p["metadata"]["name"] for p in
+                _get(base, f"/api/v1/namespaces/{ns}/pods")["items"]}
+        claims = {c["metadata"]["name"] for c in
+                  _get(base, f"/api/v1/namespaces/{ns}/persistentvolumeclaims")["items"]}
+        st = _get(base, f"/apis/apps/v1/namespaces/{ns}/statefulsets/db").get("status") or {}
+        return pods == {"db-0", "db-1"} and claims == {"data-db-0", "data-db-1"} and \
+            st.get("replicas") == 2 and bool(st.get("updateRevision"))
+    wait_for(made, 60, message="the set's pods, claims and status")
+    log = components["controller-manager"].log_tail(400).lower()
+    assert "forbidden" not in log and " 403" not in log, \
+        components["controller-manager"].log_tail(60)
