@@ -109,13 +109,30 @@ class NodeRestriction(Plugin):
                 self._pod(node, req)
             elif req.subresource == "status":
                 self._pod_status(node, req)
-            elif req.subresource != "eviction":
+            elif req.subresource == "eviction":
+                self._pod_eviction(node, req)
+            else:
                 raise req.forbidden(f'unexpected pod subresource "{req.subresource}", only '
                                     "'status' and 'eviction' are allowed")
         elif plural == "nodes":
             self._node_write(node, req)
         elif plural == "leases" and req.info.group == "coordination.k8s.io":
             self._lease(node, req)
+
+    def _pod_eviction(self, node: str, req: AdmissionRequest) -> None:
+        """admitPodEviction: a node evicts only pods bound to itself (a pod not found is
+        the eviction's own 404)."""
+        if req.operation != CREATE:
+            return
+        name = req.name or ((req.obj or {}).get("metadata") or {}).get("name") or ""
+        if not name:
+            raise req.forbidden("could not determine pod from request data")
+        co = self.state.caches["pods"].get(f"/registry/pods/{req.namespace}/{name}")
+        if co is None:
+            return
+        if (co.obj.get("spec") or {}).get("nodeName") != node:
+            raise req.forbidden(f"node {node} can only evict pods with spec.nodeName set to "
+                                "itself")
 
     def _pod(self, node: str, req: AdmissionRequest) -> None:
         if req.operation == CREATE:

@@ -124,6 +124,7 @@ def cluster_roles() -> list[dict[str, Any]]:
                                      "replicasets/scale"]),
             new_rule(WRITE, [AUTOSCALING], ["horizontalpodautoscalers"]),
             new_rule(WRITE, [BATCH], ["jobs", "cronjobs"]),
+            new_rule(WRITE, ["policy"], ["poddisruptionbudgets"]),
             new_rule(READ, [CORE], ["pods/attach", "pods/proxy", "pods/exec",
                                     "pods/portforward", "secrets", "services/proxy"]),
         ], labels={AGGREGATE_TO_EDIT: "true"}),
@@ -146,6 +147,7 @@ def cluster_roles() -> list[dict[str, Any]]:
             new_rule(READ, [AUTOSCALING], ["horizontalpodautoscalers",
                                            "horizontalpodautoscalers/status"]),
             new_rule(READ, [BATCH], ["jobs", "jobs/status", "cronjobs", "cronjobs/status"]),
+            new_rule(READ, ["policy"], ["poddisruptionbudgets", "poddisruptionbudgets/status"]),
         ], labels={AGGREGATE_TO_VIEW: "true"}),
         # nodes: not bound, the Node authorizer applies these rules to each node
         _role("system:node", node_rules()),
