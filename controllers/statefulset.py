@@ -239,6 +239,13 @@ class StatefulSetController:
 
     async def _delete_pod(self, sts: StatefulSet, pod: Pod, condemned: bool) -> None:
         name = pod.metadata.name or ""
+        set_name = f"{sts.metadata.namespace}/{sts.metadata.name}"
+        if su.is_failed(pod):
+            self.recorder.event(sts, "Warning", "RecreatingFailedPod",
+                                f"StatefulSet {set_name} is recreating failed Pod {name}")
+        elif su.is_succeeded(pod):
+            self.recorder.event(sts, "Normal", "RecreatingTerminatedPod",
+                                f"StatefulSet {set_name} is recreating terminated Pod {name}")
         if condemned and self._retention(sts)[1] == "Delete":
             await self._own_claims_by_pod(sts, pod)
         try:

@@ -433,3 +433,25 @@ async def test_min_ready_seconds_holds_the_next_ordinal(client: AsyncClient, ns:
 async def _available_is(client: AsyncClient, ns: str, name: str, n: int) -> bool:
     st = await sts_status(client, ns, name)
     return st is not None and st.available_replicas == n
+
+
+async def test_failed_pod_is_recreated_with_its_identity(client: AsyncClient, ns: str) -> None:
+    from api.models import Event
+
+    async with FakeKubelet(client, ns):
+        await client.create(statefulset("fp", replicas=2), ns)
+        await async_wait_for(lambda: _status_if(client, ns, "fp", ready=2), timeout=20)
+        old = await client.get(Pod, "fp-1", ns)
+        old.status = PodStatus.from_dict({"phase": "Failed"})
+        await client.update_status(old)
+
+        async def replaced() -> bool:
+            p = await pod_or_none(client, ns, "fp-1")
+            return p is not None and p.metadata.uid != old.metadata.uid and is_ready(p)
+        await async_wait_for(replaced, timeout=20)
+        new = await client.get(Pod, "fp-1", ns)
+        assert new.spec.hostname == "fp-1"
+        events = [e for e in (await client.list(Event, ns)).items
+                  if e.reason == "RecreatingFailedPod"]
+        assert [e.message for e in events] == [
+            f"StatefulSet {ns}/fp is recreating failed Pod fp-1"]
