@@ -161,7 +161,26 @@ def test_official_client_pvc(server_url: str, api: Api, ns: str) -> None:
         names = [i.metadata.name for i in
                  core.list_namespaced_persistent_volume_claim(ns).items]
         assert names == ["claim"]
-        core.delete_namespaced_persistent_volume_claim("claim", ns)
+        gone = core.delete_namespaced_persistent_volume_claim("claim", ns)
+        assert gone.metadata.deletion_timestamp  # held by kubernetes.io/pvc-protection
+        pv_name = unique("pv")
+        pv = core.create_persistent_volume(client.V1PersistentVolume(
+            metadata=client.V1ObjectMeta(name=pv_name),
+            spec=client.V1PersistentVolumeSpec(
+                capacity={"storage": "2Gi"}, access_modes=["ReadWriteMany"],
+                host_path=client.V1HostPathVolumeSource(path="/tmp/pv"))))
+        assert pv.status.phase == "Pending"
+        assert pv.spec.persistent_volume_reclaim_policy == "Retain"
+        assert pv_name in [v.metadata.name for v in core.list_persistent_volume().items]
+        storage = client.StorageV1Api(c)
+        sc_name = unique("sc")
+        storage.create_storage_class(client.V1StorageClass(
+            metadata=client.V1ObjectMeta(name=sc_name), provisioner="example.com/p"))
+        sc = storage.read_storage_class(sc_name)
+        assert (sc.reclaim_policy, sc.volume_binding_mode) == ("Delete", "Immediate")
+        storage.delete_storage_class(sc_name)
+        core.patch_persistent_volume(pv_name, {"metadata": {"finalizers": None}})
+        core.delete_persistent_volume(pv_name)
 
 
 def test_default_class_and_protection_finalizers(api: Api, ns: str) -> None:
