@@ -122,8 +122,11 @@ class StatefulSetController:
                                                          API_VERSION, KIND)
         current_rev = next((r for r in old if r.metadata.name == sts.status.current_revision),
                            update_rev)
+        # ClaimPods with isMemberOf: an orphan is adopted only if its name is one of ours
+        candidates = [p for p in claim_candidates(self.pod_store, ns, selector, uid)
+                      if su.is_member_of(sts, p) or _controlled_by(p, uid)]
         pods = await ClaimManager(self.client, sts, API_VERSION, KIND, selector, fresh).claim(
-            claim_candidates(self.pod_store, ns, selector, uid))
+            candidates)
         pods = [p for p in pods if su.is_member_of(sts, p)]
         now = datetime.now(UTC)
         step = su.plan(sts, pods, update_rev.metadata.name or "", now)
@@ -283,3 +286,7 @@ class StatefulSetController:
                 continue
             await self.client.patch(self.pvc_model, cname, {"metadata": {
                 "ownerReferences": [r.to_dict() for r in refs]}}, ns)
+
+
+def _controlled_by(pod: Pod, uid: str) -> bool:
+    return any(r.controller and r.uid == uid for r in pod.metadata.owner_references or [])

@@ -455,3 +455,20 @@ async def test_failed_pod_is_recreated_with_its_identity(client: AsyncClient, ns
                   if e.reason == "RecreatingFailedPod"]
         assert [e.message for e in events] == [
             f"StatefulSet {ns}/fp is recreating failed Pod fp-1"]
+
+
+async def test_adopts_only_its_members(client: AsyncClient, ns: str) -> None:
+    """An orphan pod named web-0 with the set's labels is adopted (and counted); one named
+    otherwise is left alone (ClaimPods with isMemberOf)."""
+    async with FakeKubelet(client, ns):
+        for name in ("ad-0", "stranger"):
+            await client.create(Pod.from_dict({
+                "metadata": {"name": name, "labels": {"app": "ad"}},
+                "spec": {"terminationGracePeriodSeconds": 0,
+                         "containers": [{"name": "c", "image": "nginx:1"}]}}), ns)
+        made = await client.create(statefulset("ad", replicas=1), ns)
+        st = await async_wait_for(lambda: _status_if(client, ns, "ad", ready=1), timeout=20)
+        assert st.replicas == 1
+        adopted = await client.get(Pod, "ad-0", ns)
+        assert [r.uid for r in adopted.metadata.owner_references or []] == [made.metadata.uid]
+        assert not (await client.get(Pod, "stranger", ns)).metadata.owner_references
