@@ -236,3 +236,43 @@ def test_disable_eviction_deletes(server_url: str, nodes: list[str]) -> None:
                                      f"node/{node} drained"]
     mctl(server_url, "uncordon", node)
     api.close()
+
+
+def test_minictl_drain_waits_for_the_budget(server_url: str, nodes: list[str],
+                                            kubectl: kubectl_cli.Kubectl) -> None:
+    api = Api(server_url)
+    ns = api.namespace()
+    target = nodes[1]
+    others = [n for n in nodes if n != target]
+    for n in others:
+        kubectl("cordon", n)
+    dep = web(3)
+    dep["metadata"]["name"] = "web2"
+    dep["spec"]["selector"]["matchLabels"] = {"app": "web2"}
+    dep["spec"]["template"]["metadata"]["labels"] = {"app": "web2"}
+    api.ok("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", dep, 201)
+    wait_for(lambda: len([p for p in on(api, ns, "web2", target) if ready(p)]) == 3,
+             timeout=60, message="three ready web2 pods on the target")
+    for n in others:
+        kubectl("uncordon", n)
+    r = mctl(server_url, "create", "pdb", "web2", "-n", ns, "--selector=app=web2",
+             "--min-available=2")
+    assert r.exit_code == 0, r.output
+    wait_for(lambda: (api.ok("GET", f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/"
+                                    "web2")["status"].get("disruptionsAllowed") == 1),
+             timeout=30, message="the budget allows one disruption")
+    victims = sorted(p["metadata"]["name"] for p in on(api, ns, "web2", target))
+    r = mctl(server_url, "drain", target, "--ignore-daemonsets", "--pod-selector=app=web2",
+             "--timeout=120s")
+    assert r.exit_code == 0, r.output
+    out = r.stdout.splitlines()
+    assert out[0] == f"node/{target} cordoned" and out[-1] == f"node/{target} drained"
+    assert sorted(line for line in out if line.startswith("pod/")) == sorted(
+        f"pod/{v} evicted" for v in victims)
+    assert {line for line in out if line.startswith("evicting")} == {
+        f"evicting pod {ns}/{v}" for v in victims}
+    assert (f' -n "{ns}" (will retry after 5s): Cannot evict pod as it would violate the '
+            "pod's disruption budget.") in r.stderr
+    assert on(api, ns, "web2", target) == []
+    mctl(server_url, "uncordon", target)
+    api.close()
