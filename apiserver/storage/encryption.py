@@ -6,7 +6,7 @@ providers: the first one writes, all of them read (a stored value names its prov
 key: ``k8s:enc:aescbc:v1:<key name>:<iv><ciphertext>``). Providers: ``identity`` (plain),
 ``aescbc`` (AES-CBC, PKCS#7, a random IV), ``aesgcm`` (AES-GCM, a random nonce, the etcd
 key as authenticated data) and ``secretbox`` (XSalsa20-Poly1305, NaCl's secretbox; a
-random nonce), with ``cryptography``'s AES and Poly1305 (XSalsa20 is written here).
+random nonce), with ``cryptography``'s AES and PyNaCl's (libsodium's) secretbox.
 
 ``EncryptingStorage`` wraps the etcd storage: values under the configured resources'
 prefixes (``/registry/secrets/``) are encrypted on create and update and decrypted on
@@ -22,16 +22,16 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
+import nacl.exceptions
+import nacl.secret
 import yaml
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 from apiserver.storage.interface import (
     KV,
@@ -114,84 +114,31 @@ class AESGCMTransformer:
             raise EncryptionError("aesgcm: authentication failed (wrong key?)") from None
 
 
-# ---- XSalsa20-Poly1305 (NaCl secretbox) ------------------------------------------------
-
-_SIGMA = struct.unpack("<4I", b"expand 32-byte k")
-_M = 0xFFFFFFFF
-
-
-def _rotl(v: int, c: int) -> int:
-    return ((v << c) & _M) | (v >> (32 - c))
-
-
-def _rounds(x: list[int]) -> list[int]:
-    x = list(x)
-    for _ in range(10):
-        for a, b, c, d in ((0, 4, 8, 12), (5, 9, 13, 1), (10, 14, 2, 6), (15, 3, 7, 11),
-                           (0, 1, 2, 3), (5, 6, 7, 4), (10, 11, 8, 9), (15, 12, 13, 14)):
-            x[b] ^= _rotl((x[a] + x[d]) & _M, 7)
-            x[c] ^= _rotl((x[b] + x[a]) & _M, 9)
-            x[d] ^= _rotl((x[c] + x[b]) & _M, 13)
-            x[a] ^= _rotl((x[d] + x[c]) & _M, 18)
-    return x
-
-
-def _state(key: bytes, n16: bytes) -> list[int]:
-    k = struct.unpack("<8I", key)
-    n = struct.unpack("<4I", n16)
-    return [_SIGMA[0], k[0], k[1], k[2], k[3], _SIGMA[1], n[0], n[1], n[2], n[3],
-            _SIGMA[2], k[4], k[5], k[6], k[7], _SIGMA[3]]
-
-
-def _hsalsa20(key: bytes, n16: bytes) -> bytes:
-    x = _rounds(_state(key, n16))
-    return struct.pack("<8I", *(x[i] for i in (0, 5, 10, 15, 6, 7, 8, 9)))
-
-
-def _salsa20_stream(key: bytes, nonce8: bytes, length: int) -> bytes:
-    out = bytearray()
-    counter = 0
-    while len(out) < length:
-        s = _state(key, nonce8 + struct.pack("<Q", counter))
-        x = _rounds(s)
-        out += struct.pack("<16I", *(((a + b) & _M) for a, b in zip(x, s, strict=True)))
-        counter += 1
-    return bytes(out[:length])
-
-
-def _xor(a: bytes, b: bytes) -> bytes:
-    return (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(len(a),
-                                                                               "little")
+# ---- NaCl secretbox (XSalsa20-Poly1305, through PyNaCl/libsodium) --------------------
 
 
 class Secretbox:
+    """Kubernetes' secretbox value: ``<prefix><24-byte nonce><16-byte tag><ciphertext>``,
+    what golang.org/x/crypto/nacl/secretbox.Seal appends to the nonce (and PyNaCl's
+    ``SecretBox.encrypt`` returns)."""
+
     def __init__(self, name: str, secret: bytes) -> None:
         if len(secret) != 32:
             raise ValueError(f"secretbox key {name!r}: must be 32 bytes")
         self.prefix = f"k8s:enc:secretbox:v1:{name}:".encode()
-        self._key = secret
-
-    def _stream(self, nonce: bytes, n: int) -> bytes:
-        return _salsa20_stream(_hsalsa20(self._key, nonce[:16]), nonce[16:], 32 + n)
+        self._box = nacl.secret.SecretBox(secret)
 
     def seal(self, data: bytes, key: str) -> bytes:
-        nonce = os.urandom(24)
-        stream = self._stream(nonce, len(data))
-        ct = _xor(data, stream[32:]) if data else b""
-        tag = Poly1305.generate_tag(stream[:32], ct)
-        return self.prefix + nonce + tag + ct
+        return self.prefix + bytes(self._box.encrypt(data, os.urandom(24)))
 
     def open(self, data: bytes, key: str) -> bytes:
         body = data[len(self.prefix):]
         if len(body) < 40:
             raise EncryptionError("secretbox: the stored value is too short")
-        nonce, tag, ct = body[:24], body[24:40], body[40:]
-        stream = self._stream(nonce, len(ct))
         try:
-            Poly1305.verify_tag(stream[:32], ct, tag)
-        except Exception:
+            return self._box.decrypt(body)
+        except nacl.exceptions.CryptoError:
             raise EncryptionError("secretbox: authentication failed (wrong key?)") from None
-        return _xor(ct, stream[32:]) if ct else b""
 
 
 # ---- the configuration -----------------------------------------------------------------
