@@ -177,7 +177,38 @@ class PersistentVolumeController:
             # pre-bound by the user (spec.volumeName): bind the volume to it
             return await self._bind(pv, pvc)
         if st.claim_ref_is(pv, pvc):
-            return await self._bind(pv, pvc)
+            await self._bind(pv, pvc)
+            have = ((pvc.get("status") or {}).get("capacity") or {}).get("storage")
+            if _ann(pv).get(st.ANN_PROVISIONED_BY) == st.LOCAL_PATH_PROVISIONER and (
+                    st.claim_request(pvc) > st.volume_capacity(pv) or
+                    have != (pv["spec"].get("capacity") or {}).get("storage")):
+                return await self._expand(name, pvc["metadata"]["namespace"],
+                                          pvc["metadata"]["name"])
+        return None
+
+    async def _expand(self, pv_name: str, ns: str, claim: str) -> Result | None:
+        """The resize of a local-path volume (a directory: nothing to grow on disk): a
+        claim's larger request (PersistentVolumeClaimResize admitted it) becomes the
+        volume's capacity and then the claim's status capacity."""
+        pvc = (await self.client.get(PersistentVolumeClaim, claim, ns)).to_dict()
+        pv = (await self.client.get(PersistentVolume, pv_name)).to_dict()
+        if _ann(pv).get(st.ANN_PROVISIONED_BY) != st.LOCAL_PATH_PROVISIONER:
+            return None
+        want = ((pvc["spec"].get("resources") or {}).get("requests") or {}).get("storage")
+        if st.claim_request(pvc) > st.volume_capacity(pv):
+            pv["spec"]["capacity"] = {**(pv["spec"].get("capacity") or {}), "storage": want}
+            pv = (await self.client.update(PersistentVolume.from_dict(pv))).to_dict()
+            self.recorder.event(PersistentVolumeClaim.from_dict(pvc), "Normal",
+                                "VolumeResizeSuccessful",
+                                f'resize volume "{pv_name}" by resizer '
+                                f'"{st.LOCAL_PATH_PROVISIONER}" succeeded')
+        have = ((pvc.get("status") or {}).get("capacity") or {}).get("storage")
+        cap = (pv["spec"].get("capacity") or {}).get("storage")
+        if (pvc.get("status") or {}).get("phase") == "Bound" and have != cap and \
+                st.volume_capacity(pv) >= st.claim_request(pvc):
+            pvc["status"]["capacity"] = {**(pvc["status"].get("capacity") or {}),
+                                         "storage": cap}
+            await self.client.update_status(PersistentVolumeClaim.from_dict(pvc))
         return None
 
     async def _sync_unbound_claim(self, pvc: JSONDict) -> Result | None:

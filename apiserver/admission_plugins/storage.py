@@ -11,8 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from api import resources as api_resources
-from api.storage import BETA_CLASS_ANNOTATION, PV_PROTECTION, PVC_PROTECTION
-from apiserver.admission_plugins import CREATE, AdmissionRequest, Plugin, register_plugin
+from api.storage import (
+    BETA_CLASS_ANNOTATION,
+    PV_PROTECTION,
+    PVC_PROTECTION,
+    claim_request,
+    volume_class,
+)
+from apiserver.admission_plugins import (
+    CREATE,
+    UPDATE,
+    AdmissionRequest,
+    Plugin,
+    register_plugin,
+)
 from apiserver.registry import Registry
 from apiserver.strategies.storage import is_default_class
 
@@ -76,5 +88,32 @@ class StorageObjectInUseProtection(Plugin):
             md["finalizers"] = [*have, fin]
 
 
+class PersistentVolumeClaimResize(Plugin):
+    """plugin/pkg/admission/storage/persistentvolume/resize: a claim's storage request may
+    grow only when its class allows volume expansion."""
+
+    name = "PersistentVolumeClaimResize"
+    operations = frozenset({UPDATE})
+    resources = frozenset({"persistentvolumeclaims"})
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    async def validate(self, req: AdmissionRequest) -> None:
+        new, old = req.obj, req.old
+        if new is None or old is None or claim_request(new) <= claim_request(old):
+            return
+        if (old.get("status") or {}).get("phase") != "Bound":
+            return  # validation refuses it with Kubernetes' words
+        reg: Registry = self.state.registry
+        cls = volume_class(new)
+        sc = reg.cache(api_resources.STORAGECLASSES).objects.get(
+            f"{reg.cache(api_resources.STORAGECLASSES).prefix}{cls}") if cls else None
+        if sc is None or sc.obj.get("allowVolumeExpansion") is not True:
+            raise req.forbidden("only dynamically provisioned pvc can be resized and the "
+                                "storageclass that provisions the pvc must support resize")
+
+
 register_plugin(DefaultStorageClass.name, DefaultStorageClass)
+register_plugin(PersistentVolumeClaimResize.name, PersistentVolumeClaimResize)
 register_plugin(StorageObjectInUseProtection.name, lambda state: StorageObjectInUseProtection())

@@ -185,3 +185,33 @@ def test_local_path_provisioning_wait_for_first_consumer(api: Api, manager: Proc
     wait_for(lambda: api.call("GET", f"{PVS}/{name}")[0] == 404, timeout=30,
              message="volume deleted after its helper pod succeeded")
     wait_for(lambda: api.call("GET", helper)[0] == 404, timeout=20, message="helper gone")
+
+
+def test_local_path_expansion(api: Api, manager: Process) -> None:
+    """PersistentVolumeClaimResize admits a larger request only when the class allows
+    expansion; the binder then grows the local-path volume and the claim's capacity."""
+    ns = api.namespace()
+    for name, allow in (("grow", True), ("fixed", False)):
+        api.ok("POST", "/apis/storage.k8s.io/v1/storageclasses", {
+            "metadata": {"name": name}, "provisioner": "minik8s.io/local-path",
+            "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": allow,
+            "parameters": {"basePath": "/tmp/minik8s-local-path"}}, 201)
+    claims = f"/api/v1/namespaces/{ns}/persistentvolumeclaims"
+    for name in ("grow", "fixed"):
+        body = pvc(name, "1Gi", cls=name)
+        body["metadata"]["annotations"] = {"volume.kubernetes.io/selected-node": "n1"}
+        api.ok("POST", claims, body, 201)
+        wait_phase(api, f"{claims}/{name}", "Bound")
+    c = get(api, f"{claims}/fixed")
+    c["spec"]["resources"]["requests"]["storage"] = "2Gi"
+    code, body = api.call("PUT", f"{claims}/fixed", c)
+    assert code == 403 and body["message"] == (
+        'persistentvolumeclaims "fixed" is forbidden: only dynamically provisioned pvc can be '
+        "resized and the storageclass that provisions the pvc must support resize")
+    c = get(api, f"{claims}/grow")
+    c["spec"]["resources"]["requests"]["storage"] = "3Gi"
+    api.ok("PUT", f"{claims}/grow", c)
+    wait_for(lambda: (get(api, f"{claims}/grow").get("status") or {}).get("capacity") ==
+             {"storage": "3Gi"}, timeout=20, message="claim capacity 3Gi")
+    assert get(api, f"{PVS}/{c['spec']['volumeName']}")["spec"]["capacity"] == {
+        "storage": "3Gi"}
