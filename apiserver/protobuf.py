@@ -545,6 +545,10 @@ def decode(body: bytes) -> JSONDict:
     if encoding:
         raise ProtobufError(f"unsupported content encoding {encoding!r}")
     message = KINDS.get((api_version, kind))
+    if message is None and kind == "DeleteOptions":
+        # a DELETE's body (client-go's typed clients: kubectl drain --disable-eviction),
+        # stamped with the group version of the client that sent it
+        message = "DeleteOptions"
     if message is None:
         raise ProtobufError(f"protobuf bodies of {kind or 'unknown kind'} "
                             f"({api_version or 'no apiVersion'}) are not supported; send JSON")

@@ -26,7 +26,7 @@ class ProtobufMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "DELETE"):
             await self.app(scope, receive, send)
             return
         headers = list(scope.get("headers") or [])
@@ -51,13 +51,17 @@ class ProtobufMiddleware:
                                f"the request body is too large: limit is {MAX_BODY} bytes")
                 await _answer(send, 413, body)
                 return
-        try:
-            obj = protobuf.decode(b"".join(chunks))
-        except protobuf.ProtobufError as exc:
-            await _answer(send, 400, _status(400, "BadRequest",
-                                             f"error decoding protobuf body: {exc}"))
-            return
-        data = orjson.dumps(obj)
+        raw = b"".join(chunks)
+        if not raw and scope["method"] == "DELETE":
+            obj = None  # a DELETE without DeleteOptions
+        else:
+            try:
+                obj = protobuf.decode(raw)
+            except protobuf.ProtobufError as exc:
+                await _answer(send, 400, _status(400, "BadRequest",
+                                                 f"error decoding protobuf body: {exc}"))
+                return
+        data = orjson.dumps(obj) if obj is not None else b""
         new_headers = [(k, v) for k, v in headers
                        if k.lower() not in (b"content-type", b"content-length")]
         new_headers += [(b"content-type", b"application/json"),

@@ -222,19 +222,33 @@ def test_minictl_drain_errors_and_dry_runs_match_kubectl(server_url: str, nodes:
     api.close()
 
 
-def test_disable_eviction_deletes(server_url: str, nodes: list[str]) -> None:
+def test_disable_eviction_deletes(server_url: str, nodes: list[str],
+                                  kubectl: kubectl_cli.Kubectl) -> None:
+    """Deletes instead of evictions; kubectl's are DELETEs with a protobuf DeleteOptions."""
     api = Api(server_url)
     ns = api.namespace()
     node = nodes[1]
-    api.ok("POST", f"/api/v1/namespaces/{ns}/pods", {"metadata": {"name": "solo", "labels": {
-        "app": "solo"}}, "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
-                                   "containers": [{"name": "c", "image": "nginx:1"}]}}, 201)
-    r = mctl(server_url, "drain", node, "--force", "--disable-eviction",
-             "--pod-selector=app=solo", "--timeout=60s")
-    assert r.exit_code == 0, r.output
-    assert r.stdout.splitlines() == [f"node/{node} cordoned", "pod/solo deleted",
-                                     f"node/{node} drained"]
-    mctl(server_url, "uncordon", node)
+    outs = []
+    for run in ("minictl", "kubectl"):
+        api.ok("POST", f"/api/v1/namespaces/{ns}/pods", {"metadata": {
+            "name": "solo", "labels": {"app": "solo"}}, "spec": {
+            "nodeName": node, "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "c", "image": "nginx:1"}]}}, 201)
+        args = ("drain", node, "--force", "--disable-eviction", "--pod-selector=app=solo",
+                "--timeout=60s", "--grace-period=0")
+        if run == "minictl":
+            r = mctl(server_url, *args)
+            outs.append((r.exit_code, r.stdout, r.stderr))
+            mctl(server_url, "uncordon", node)
+        else:
+            k = kubectl(*args, check=False, timeout=90)
+            outs.append((k.returncode, k.stdout, k.stderr))
+            kubectl("uncordon", node)
+        wait_for(lambda: api.call("GET", f"/api/v1/namespaces/{ns}/pods/solo")[0] == 404,
+                 timeout=30, message="solo gone")
+    assert outs[0] == outs[1]
+    assert outs[0][1].splitlines() == [f"node/{node} cordoned", "pod/solo deleted",
+                                       f"node/{node} drained"]
     api.close()
 
 
