@@ -272,9 +272,14 @@ def _config_volume(w: Writer, level: int, v: object) -> None:
 
 
 def describe_template(t: PodTemplateSpec) -> str:
+    """rollout history --revision's printTemplate: DescribePodTemplate, with its last lines
+    (Node-Selectors, Tolerations) as kubectl 1.37 prints them."""
     w = Writer()
     w.kv(0, "Pod Template")
     _template(w, 1, t)
+    w.map(1, "Node-Selectors", t.spec.node_selector)
+    tol = [_toleration(x) for x in t.spec.tolerations or []]
+    w.kv(1, "Tolerations", "\n".join(tol) if tol else NONE)
     return w.render()
 
 
