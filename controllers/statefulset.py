@@ -224,7 +224,7 @@ class StatefulSetController:
                 continue
             if when_deleted == "Delete":
                 ref = owner_reference(sts, API_VERSION, KIND)
-                ref.controller = None
+                ref.controller = ref.block_owner_deletion = None  # setOwnerRef: plain
                 claim["metadata"]["ownerReferences"] = [ref.to_dict()]
             try:
                 await self.client.create(self.pvc_model.model_validate(claim), ns)
