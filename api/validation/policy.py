@@ -11,6 +11,7 @@ from api.validation.field import (
     Errs,
     as_dict,
     invalid,
+    non_negative,
     not_supported,
 )
 from api.validation.meta import validate_label_selector
@@ -50,4 +51,18 @@ def validate_pod_disruption_budget(obj: JSON) -> Errs:
     if policy is not None and policy not in UNHEALTHY_POD_EVICTION_POLICIES:
         errs.append(not_supported("spec.unhealthyPodEvictionPolicy", policy,
                                   UNHEALTHY_POD_EVICTION_POLICIES))
+    # ValidatePodDisruptionBudgetStatusUpdate: the counts are never negative (the eviction
+    # subresource and the controller read them as numbers).
+    status = obj.get("status")
+    if status is not None:
+        st = as_dict(errs, status, "status")
+        for f in ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods",
+                  "observedGeneration"):
+            if st.get(f) is not None:
+                non_negative(errs, st.get(f), f"status.{f}")
+        disrupted = st.get("disruptedPods")
+        if disrupted is not None and (not isinstance(disrupted, dict) or not all(
+                isinstance(v, str) for v in disrupted.values())):
+            errs.append(invalid("status.disruptedPods", disrupted,
+                                "must be a map of pod names to times"))
     return errs

@@ -221,3 +221,19 @@ def test_official_client(server_url: str, api: Api, ns: str) -> None:
         assert [p.metadata.name for p in listed.items if p.metadata] == ["web"]
         status = listed.items[0].status
         assert status is not None and list(status.disrupted_pods or {}) == ["a"]
+
+
+def test_budget_status_is_validated(api: Api, ns: str) -> None:
+    url = PDBS.format(ns=ns)
+    pdb = api.ok("POST", url, {"metadata": {"name": "p"}, "spec": {"minAvailable": 1}}, 201)
+    pdb["status"] = {"disruptionsAllowed": -1, "currentHealthy": 1, "expectedPods": -2}
+    code, out = api.call("PUT", f"{url}/p/status", pdb)
+    assert code == 422, out
+    assert [c["field"] for c in out["details"]["causes"]] == [
+        "status.disruptionsAllowed", "status.expectedPods"]
+    assert "status.disruptionsAllowed: Invalid value: -1: must be greater than or equal to 0" \
+        in out["message"]
+    # Wrong types never reach the eviction's arithmetic.
+    pdb["status"] = {"currentHealthy": "x", "disruptedPods": {"a": 5}}
+    code, out = api.call("PUT", f"{url}/p/status", pdb)
+    assert code == 422, out
