@@ -127,3 +127,25 @@ async def test_unscalable_controller_fails_safe(api: Api, client: AsyncClient,
             "minAvailable": 0, "selector": {"matchLabels": {"app": "ds"}}}}, 201)
         await wait_status(client, ns, "int", expectedPods=1, currentHealthy=1,
                           desiredHealthy=0, disruptionsAllowed=1)
+
+
+async def test_statefulset_scale_through_the_scale_subresource(
+        api: Api, client: AsyncClient, manager: Process) -> None:
+    ns = api.namespace()
+    sts = api.ok("POST", f"/apis/apps/v1/namespaces/{ns}/statefulsets", {
+        "metadata": {"name": "db"}, "spec": {
+            "replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}, 201)
+    async with FakeKubelet(client, ns):
+        for i in range(2):
+            p = pod(f"db-{i}", {"app": "db"})
+            p["metadata"]["ownerReferences"] = [{
+                "apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db",
+                "uid": sts["metadata"]["uid"], "controller": True}]
+            api.ok("POST", f"/api/v1/namespaces/{ns}/pods", p, 201)
+        api.ok("POST", pdbs(ns), {"metadata": {"name": "db"}, "spec": {
+            "maxUnavailable": 1, "selector": {"matchLabels": {"app": "db"}}}}, 201)
+        # expectedPods is the StatefulSet's scale (3), not the 2 pods there are.
+        await wait_status(client, ns, "db", expectedPods=3, currentHealthy=2,
+                          desiredHealthy=2, disruptionsAllowed=0)
