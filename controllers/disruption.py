@@ -10,7 +10,9 @@ ready pods that are not being deleted nor in status.disruptedPods (which the evi
 subresource fills); an entry older than two minutes is dropped (the pod was expected to
 go but did not). disruptionsAllowed = currentHealthy - desiredHealthy (never below 0, 0
 with no expected pods), the DisruptionAllowed condition (SufficientPods,
-InsufficientPods, SyncFailed when the count fails), observedGeneration."""
+InsufficientPods, SyncFailed when the count fails), observedGeneration. A pod left with the
+DisruptionTarget condition (an eviction whose delete failed) but not deleted gets it set to
+False after two minutes (syncStalePodDisruption)."""
 
 from __future__ import annotations
 
@@ -41,6 +43,9 @@ from controllers.context import ControllerContext, Recorder, retry_conflicts
 log = logging.getLogger(__name__)
 
 DELETION_TIMEOUT = timedelta(minutes=2)
+STALE_POD_DISRUPTION_TIMEOUT = 120.0
+DISRUPTION_TARGET = "DisruptionTarget"
+STRATEGIC = "application/strategic-merge-patch+json"
 JSONDict = dict[str, Any]
 
 
@@ -96,8 +101,10 @@ def conditions_up_to_date(status: JSONDict, generation: int) -> bool:
 class DisruptionController:
     name = "disruption"
 
-    def __init__(self, ctx: ControllerContext, workers: int = 2) -> None:
+    def __init__(self, ctx: ControllerContext, workers: int = 2,
+                 stale_pod_disruption_timeout: float = STALE_POD_DISRUPTION_TIMEOUT) -> None:
         self.client: AsyncClient = ctx.client
+        self.stale_timeout = stale_pod_disruption_timeout
         self.recorder: Recorder = ctx.recorder
         self.pdbs = ctx.factory.informer(PodDisruptionBudget)
         self.pods = ctx.factory.informer(Pod)
@@ -106,6 +113,8 @@ class DisruptionController:
         self.rcs = ctx.factory.informer(ReplicationController)
         self.controller = Controller(self.name, retry_conflicts(self.reconcile),
                                      workers=ctx.options.workers.get(self.name, workers))
+        self.stale = Controller("disruption-stale-pod", self.sync_stale_pod_disruption,
+                                workers=1)
         self.pdbs.add_handler(*self.controller.enqueue_handlers())
         self.pods.add_handler(self._pod_changed, lambda o, n: self._pod_changed(n, o),
                               self._pod_changed)
@@ -115,7 +124,7 @@ class DisruptionController:
 
     @property
     def controllers(self) -> list[Controller]:
-        return [self.controller]
+        return [self.controller, self.stale]
 
     # ---- events ------------------------------------------------------------------
 
@@ -132,6 +141,9 @@ class DisruptionController:
 
     def _pod_changed(self, pod: Any, old: Any = None) -> None:
         ns = pod.metadata.namespace or ""
+        stale, wait = self._stale_disruption(pod)
+        if stale:
+            self.stale.enqueue_after(f"{ns}/{pod.metadata.name}", wait)
         keys = {f"{ns}/{p.metadata.name}" for p in self._budgets_for(ns, pod.metadata.labels)}
         if old is not None and old.metadata.labels != pod.metadata.labels:
             keys |= {f"{ns}/{p.metadata.name}"
@@ -144,6 +156,44 @@ class DisruptionController:
         ns = obj.metadata.namespace or ""
         for pdb in self.pdbs.store.by_index(NAMESPACE_INDEX, ns):
             self.controller.enqueue(f"{ns}/{pdb.metadata.name}")
+
+    # ---- stale DisruptionTarget conditions ---------------------------------------------
+
+    def _stale_disruption(self, pod: Any) -> tuple[bool, float]:
+        """nonTerminatingPodHasStaleDisruptionCondition: (has one, seconds until stale)."""
+        if pod.metadata.deletion_timestamp or (pod.status and pod.status.phase in (
+                "Succeeded", "Failed")):
+            return False, 0.0
+        cond = next((c for c in (pod.status.conditions if pod.status else None) or []
+                     if c.type == DISRUPTION_TARGET), None)
+        if cond is None or cond.status != "True" or cond.reason == "TerminationByKubelet":
+            return False, 0.0
+        try:
+            since = (datetime.now(UTC) - parse_time(cond.last_transition_time or "")
+                     ).total_seconds()
+        except ValueError:
+            since = self.stale_timeout
+        return True, max(self.stale_timeout - since, 0.0)
+
+    async def sync_stale_pod_disruption(self, key: str) -> Result | None:
+        pod = self.pods.store.get(key)
+        if pod is None:
+            return None
+        stale, wait = self._stale_disruption(pod)
+        if not stale:
+            return None
+        if wait > 0:
+            return Result(requeue_after=wait)
+        ns, name = pod.metadata.namespace or "", pod.metadata.name or ""
+        patch = {"status": {"conditions": [{"type": DISRUPTION_TARGET, "status": "False",
+                                            "lastTransitionTime": now_str()}]}}
+        try:
+            await self.client.request(
+                "PATCH", resources.PODS.object_path(name, ns) + "/status", json=patch,
+                content_type=STRATEGIC)
+        except NotFound:
+            pass
+        return None
 
     # ---- expected pods -------------------------------------------------------------
 

@@ -6,12 +6,18 @@ following spec changes; a FakeKubelet makes pods ready."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from api.timeutil import now
 from client import AsyncClient
+from client.events import EventRecorder
+from client.informer import SharedInformerFactory
+from controllers.context import ControllerContext
+from controllers.disruption import DisruptionController
 from testing.apiclient import Api, deployment, pod
 from testing.support import Process, async_wait_for
 from tests.controllers.helpers import FakeKubelet, start_controller_manager
@@ -149,3 +155,36 @@ async def test_statefulset_scale_through_the_scale_subresource(
         # expectedPods is the StatefulSet's scale (3), not the 2 pods there are.
         await wait_status(client, ns, "db", expectedPods=3, currentHealthy=2,
                           desiredHealthy=2, disruptionsAllowed=0)
+
+
+async def test_stale_disruption_target_is_cleared(api: Api, client: AsyncClient) -> None:
+    """In process, with a one-second stale timeout (Kubernetes' is two minutes)."""
+    recorder = EventRecorder(client, component="disruption-controller")
+    ctx = ControllerContext(client, SharedInformerFactory(client), recorder)
+    ctl = DisruptionController(ctx, stale_pod_disruption_timeout=1.0)
+    recorder.start()
+    await ctx.factory.start_all()
+    assert await ctx.factory.wait_for_sync(timeout=10)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(c.run(stop)) for c in ctl.controllers]
+    try:
+        ns = api.namespace()
+        url = f"/api/v1/namespaces/{ns}/pods"
+        api.ok("POST", url, pod("p"), 201)
+        cur = api.ok("GET", f"{url}/p")
+        cur["status"] = {"phase": "Running", "conditions": [
+            {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
+             "message": "Eviction API: evicting", "lastTransitionTime": now()}]}
+        api.ok("PUT", f"{url}/p/status", cur)
+
+        async def cleared() -> bool:
+            p = await client.request("GET", f"{url}/p")
+            conds = (p.get("status") or {}).get("conditions") or []
+            return any(c["type"] == "DisruptionTarget" and c["status"] == "False"
+                       for c in conds)
+        await async_wait_for(cleared, timeout=15, message="DisruptionTarget False")
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await ctx.factory.stop_all()
+        await recorder.close()
