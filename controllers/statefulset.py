@@ -11,8 +11,8 @@ prunes the history and writes the status.
 
 A pod's name is its identity: the API server refuses a second pod of one name, so a pod
 is recreated only once the old one is gone from the store (AlreadyExists while it
-terminates), across controller restarts too. The PersistentVolumeClaim step runs once the
-kind is served (``api.resources``); persistentVolumeClaimRetentionPolicy's Delete sets
+terminates), across controller restarts too. Each volumeClaimTemplate gives the pod a
+PersistentVolumeClaim made before it; persistentVolumeClaimRetentionPolicy's Delete sets
 owner references (the set for whenDeleted, the condemned pod for whenScaled) and the
 garbage collector does the rest, as in Kubernetes.
 """
@@ -24,12 +24,11 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from api import resources
 from api.labels import SelectorError, from_label_selector
 from api.models import Pod
 from api.models.apps import ControllerRevision, StatefulSet, StatefulSetStatus
-from api.models.core import TypedObject
 from api.models.meta import OwnerReference
+from api.models.storage import PersistentVolumeClaim
 from client import AlreadyExists, AsyncClient, NotFound
 from client.cache import meta_key
 from client.controller import Controller, Result
@@ -49,10 +48,6 @@ log = logging.getLogger(__name__)
 KIND = "StatefulSet"
 API_VERSION = "apps/v1"
 
-# The claims' kind once served (H-V's storage kinds); the PVC step waits for it.
-_PVC_INFO = next((r for r in resources.ALL if r.kind == "PersistentVolumeClaim"), None)
-
-
 class StatefulSetController:
     name = "statefulset"
 
@@ -65,9 +60,7 @@ class StatefulSetController:
         self.sts_store = self.sts_informer.store
         self.pod_store = self.pod_informer.store
         self.rev_store = self.rev_informer.store
-        self.pvc_model: type[TypedObject] | None = _PVC_INFO.model if _PVC_INFO else None
-        self.pvc_store = (ctx.factory.informer(self.pvc_model).store
-                          if self.pvc_model is not None else None)
+        self.pvc_store = ctx.factory.informer(PersistentVolumeClaim).store
         self.controller = Controller(self.name, retry_conflicts(self.reconcile),
                                      workers=ctx.options.workers.get(self.name, workers))
         self.pods = self.controller.enqueue_owner(
@@ -213,8 +206,6 @@ class StatefulSetController:
         return rp.when_deleted or "Retain", rp.when_scaled or "Retain"
 
     async def _create_claims(self, sts: StatefulSet, pod: Pod, ordinal: int) -> None:
-        if self.pvc_model is None or self.pvc_store is None:
-            return
         when_deleted, _ = self._retention(sts)
         ns = sts.metadata.namespace or ""
         for t in su.claim_templates(sts):
@@ -227,7 +218,7 @@ class StatefulSetController:
                 ref.controller = ref.block_owner_deletion = None  # setOwnerRef: plain
                 claim["metadata"]["ownerReferences"] = [ref.to_dict()]
             try:
-                await self.client.create(self.pvc_model.model_validate(claim), ns)
+                await self.client.create(PersistentVolumeClaim.model_validate(claim), ns)
             except AlreadyExists:
                 continue
             except Exception as exc:
@@ -267,15 +258,13 @@ class StatefulSetController:
     async def _own_claims_by_pod(self, sts: StatefulSet, pod: Pod) -> None:
         """whenScaled: Delete: the condemned pod's claims get the pod as their owner, so the
         garbage collector deletes them once the pod is gone."""
-        if self.pvc_model is None:
-            return
         ns = sts.metadata.namespace or ""
         ref = OwnerReference(api_version="v1", kind="Pod", name=pod.metadata.name or "",
                              uid=pod.metadata.uid or "")
         for t in su.claim_templates(sts):
             cname = su.claim_name(su.template_name(t), sts, su.ordinal_of(pod))
             try:
-                cur = await self.client.get(self.pvc_model, cname, ns)
+                cur = await self.client.get(PersistentVolumeClaim, cname, ns)
             except NotFound:
                 continue
             # updateClaimOwnerRefForSetAndPod: a scaled-down pod's claim is the pod's
@@ -284,7 +273,7 @@ class StatefulSetController:
             refs = [r for r in old if r.uid not in (sts.metadata.uid, ref.uid)] + [ref]
             if [r.uid for r in refs] == [r.uid for r in old]:
                 continue
-            await self.client.patch(self.pvc_model, cname, {"metadata": {
+            await self.client.patch(PersistentVolumeClaim, cname, {"metadata": {
                 "ownerReferences": [r.to_dict() for r in refs]}}, ns)
 
 
