@@ -70,19 +70,21 @@ def _replicated_spec(errs: Errs, spec: JSON, path: str) -> None:
         )
     errs += validate_template_meta(tmpl.get("metadata"), child(tpath, "metadata"))
     errs += validate_pod_spec(tmpl.get("spec"), child(tpath, "spec"))
-    pod_spec = tmpl.get("spec")
-    if isinstance(pod_spec, Mapping):
-        rp = pod_spec.get("restartPolicy")
-        if rp is not None and rp != "Always" and rp in RESTART_POLICIES:
-            errs.append(not_supported(child(tpath, "spec", "restartPolicy"), rp, ["Always"]))
-        if pod_spec.get("activeDeadlineSeconds") is not None:
-            errs.append(
-                invalid(
-                    child(tpath, "spec", "activeDeadlineSeconds"),
-                    pod_spec.get("activeDeadlineSeconds"),
-                    "activeDeadlineSeconds in ReplicaSet is not Supported",
-                )
-            )
+    _always_running_template(errs, tmpl.get("spec"), child(tpath, "spec"), "ReplicaSet")
+
+
+def _always_running_template(errs: Errs, pod_spec: Any, path: str, kind: str) -> None:
+    """What Kubernetes checks of a ReplicaSet's, DaemonSet's or StatefulSet's pod template
+    beyond ValidatePodTemplateSpec: restartPolicy Always only, no activeDeadlineSeconds."""
+    if not isinstance(pod_spec, Mapping):
+        return
+    rp = pod_spec.get("restartPolicy")
+    if rp is not None and rp != "Always" and rp in RESTART_POLICIES:
+        errs.append(not_supported(child(path, "restartPolicy"), rp, ["Always"]))
+    if pod_spec.get("activeDeadlineSeconds") is not None:
+        errs.append(invalid(child(path, "activeDeadlineSeconds"),
+                            pod_spec.get("activeDeadlineSeconds"),
+                            f"activeDeadlineSeconds in {kind} is not Supported"))
 
 
 def _int_or_percent(errs: Errs, v: Any, path: str, at_most_100: bool) -> int | None:
@@ -238,15 +240,7 @@ def validate_daemonset(obj: JSON) -> Errs:
         errs.append(invalid("spec.selector", sel, "empty selector is invalid for daemonset"))
     errs += validate_template_meta(tmpl.get("metadata"), "spec.template.metadata")
     errs += validate_pod_spec(tmpl.get("spec"), "spec.template.spec")
-    pod_spec = tmpl.get("spec")
-    if isinstance(pod_spec, Mapping):
-        rp = pod_spec.get("restartPolicy")
-        if rp is not None and rp != "Always" and rp in RESTART_POLICIES:
-            errs.append(not_supported("spec.template.spec.restartPolicy", rp, ["Always"]))
-        if pod_spec.get("activeDeadlineSeconds") is not None:
-            errs.append(invalid("spec.template.spec.activeDeadlineSeconds",
-                                pod_spec.get("activeDeadlineSeconds"),
-                                "activeDeadlineSeconds in DaemonSet is not Supported"))
+    _always_running_template(errs, tmpl.get("spec"), "spec.template.spec", "DaemonSet")
     non_negative(errs, spec.get("minReadySeconds"), "spec.minReadySeconds")
     _validate_daemonset_strategy(errs, spec.get("updateStrategy"), "spec.updateStrategy")
     non_negative(errs, spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
@@ -351,15 +345,7 @@ def validate_statefulset(obj: JSON) -> Errs:
                             "`selector` does not match template `labels`"))
     errs += validate_template_meta(tmpl.get("metadata"), "spec.template.metadata")
     errs += validate_pod_spec(tmpl.get("spec"), "spec.template.spec")
-    pod_spec = tmpl.get("spec")
-    if isinstance(pod_spec, Mapping):
-        rp_ = pod_spec.get("restartPolicy")
-        if rp_ is not None and rp_ != "Always" and rp_ in RESTART_POLICIES:
-            errs.append(not_supported("spec.template.spec.restartPolicy", rp_, ["Always"]))
-        if pod_spec.get("activeDeadlineSeconds") is not None:
-            errs.append(invalid("spec.template.spec.activeDeadlineSeconds",
-                                pod_spec.get("activeDeadlineSeconds"),
-                                "activeDeadlineSeconds in StatefulSet is not Supported"))
+    _always_running_template(errs, tmpl.get("spec"), "spec.template.spec", "StatefulSet")
     vcts = spec.get("volumeClaimTemplates")
     if vcts is not None and not isinstance(vcts, list):
         errs.append(invalid("spec.volumeClaimTemplates", vcts, "must be a list"))

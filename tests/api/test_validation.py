@@ -637,3 +637,23 @@ def test_pod_spec_memo_never_hides_an_error() -> None:
     assert memo_key({"a": float("nan")}) is None and memo_key({"a": None}) is None
     assert memo_key({"a": 2**70}) is None and memo_key([1]) is None
     assert memo_key({"a": 1}) != memo_key({"a": 1.0}) != memo_key({"a": True})
+
+
+@pytest.mark.parametrize("kind", ["DaemonSet", "StatefulSet"])
+def test_always_running_template(kind: str) -> None:
+    """DaemonSet and StatefulSet templates: restartPolicy Always only, no
+    activeDeadlineSeconds (the same check as ReplicaSet's, naming the kind)."""
+    labels = {"app": "x"}
+    obj: JSON = {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "x"}, "spec": {
+        "selector": {"matchLabels": labels}, "serviceName": "x", "template": {
+            "metadata": {"labels": labels},
+            "spec": {"restartPolicy": "Never", "activeDeadlineSeconds": 10,
+                     "containers": [{"name": "c", "image": "busybox"}]}}}}
+    if kind == "DaemonSet":
+        del obj["spec"]["serviceName"]
+    apply_defaults(kind, obj)
+    assert [str(e) for e in validate(kind, obj)] == [
+        'spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: '
+        '"Always"',
+        "spec.template.spec.activeDeadlineSeconds: Invalid value: 10: activeDeadlineSeconds "
+        f"in {kind} is not Supported"]
