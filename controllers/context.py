@@ -83,3 +83,12 @@ def namespace_terminating(exc: Exception) -> bool:
         return False
     return any(r == "NamespaceTerminating" for r, _, _ in exc.causes) or \
         "terminat" in exc.message.lower()
+
+
+def raise_unless_terminating(errors: list[BaseException]) -> None:
+    """Raise the first of ``errors`` that is not a create refused because the namespace is
+    terminating (those are expected, see ``namespace_terminating``)."""
+    for err in errors:
+        if isinstance(err, Exception) and namespace_terminating(err):
+            continue
+        raise err

@@ -27,13 +27,20 @@ from client.cache import meta_key
 from client.controller import Controller, Result
 from controllers import daemonset_util as du
 from controllers import history
-from controllers.context import ControllerContext, namespace_terminating, retry_conflicts
+from controllers.context import (
+    ControllerContext,
+    namespace_terminating,
+    raise_unless_terminating,
+    retry_conflicts,
+)
 from controllers.expectations import Expectations
 from controllers.ownership import (
     ClaimManager,
     claim_candidates,
     owner_reference,
+    refetch,
     selecting_owners,
+    still_cached,
 )
 from controllers.replicaset_util import pod_key, slow_start_batches
 
@@ -141,13 +148,7 @@ class DaemonSetsController:
             return None
         ns = ds.metadata.namespace or ""
         uid = ds.metadata.uid or ""
-
-        async def fresh() -> DaemonSet | None:
-            try:
-                return await self.client.get(DaemonSet, ds.metadata.name or "", ns)
-            except NotFound:
-                return None
-
+        fresh = refetch(self.client, ds)
         revs = await ClaimManager(self.client, ds, API_VERSION, KIND, selector, fresh).claim(
             claim_candidates(self.rev_store, ns, selector, uid))
         cur, old = await self._construct_history(ds, revs)
@@ -164,7 +165,7 @@ class DaemonSetsController:
                 after = await self._update_daemonset(key, ds, nodes, pods, hash_, old, now)
             except Exception as exc:  # the status is still written, then retried
                 error = exc
-        by_node = du.nodes_to_daemon_pods(self._owned_live(ds, pods))
+        by_node = du.nodes_to_daemon_pods(still_cached(self.pod_store, pods))
         status = du.calculate_status(ds, nodes, by_node, hash_, now, observed=satisfied)
         if not du.status_equal(ds.status, status):
             ds.status = status
@@ -181,15 +182,6 @@ class DaemonSetsController:
             expiry = self.expectations.timeout + 1.0
             after = min(after, expiry) if after else expiry
         return Result(requeue_after=after) if after else None
-
-    def _owned_live(self, ds: DaemonSet, claimed: list[Pod]) -> list[Pod]:
-        """The claimed pods as the cache has them now (deleted ones gone)."""
-        out: list[Pod] = []
-        for p in claimed:
-            cur = self.pod_store.get(meta_key(p))
-            if cur is not None and cur.metadata.uid == p.metadata.uid:
-                out.append(cur)
-        return out
 
     async def _update_daemonset(self, key: str, ds: DaemonSet, nodes: list[Node],
                                 pods: list[Pod], hash_: str, old: list[ControllerRevision],
@@ -256,10 +248,7 @@ class DaemonSetsController:
         results = await asyncio.gather(*(self._delete_pod(key, ds, p) for p in delete),
                                        return_exceptions=True)
         errors += [r for r in results if isinstance(r, BaseException)]
-        for err in errors:
-            if isinstance(err, Exception) and namespace_terminating(err):
-                continue
-            raise err
+        raise_unless_terminating(errors)
 
     async def _create_pod(self, ds: DaemonSet, node_name: str, hash_: str) -> None:
         tmpl = du.create_pod_template(ds, hash_, node_name)

@@ -17,7 +17,7 @@ from api.labels import Selector, SelectorError, from_label_selector
 from api.models import Deployment, OwnerReference, ReplicaSet, TypedObject
 from api.podutil import controller_ref
 from client import AsyncClient, NotFound
-from client.cache import CONTROLLER_UID_INDEX, LABEL_INDEX, NAMESPACE_INDEX, Store
+from client.cache import CONTROLLER_UID_INDEX, LABEL_INDEX, NAMESPACE_INDEX, Store, meta_key
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,29 @@ def claim_candidates(store: Store[T], namespace: str, selector: Selector,
         if o.metadata.namespace == namespace and controller_ref(o) is None:
             found.setdefault(o.metadata.uid or "", o)
     return list(found.values())
+
+
+def refetch(client: AsyncClient, owner: T) -> Callable[[], Awaitable[T | None]]:
+    """The ``recheck`` of a ClaimManager: the owner read afresh from the API server by its
+    name (RecheckDeletionTimestamp), None once it is gone."""
+    async def get() -> T | None:
+        try:
+            return await client.get(type(owner), owner.metadata.name or "",
+                                    owner.metadata.namespace)
+        except NotFound:
+            return None
+    return get
+
+
+def still_cached(store: Store[T], claimed: Iterable[T]) -> list[T]:
+    """The claimed objects as the cache has them now (those deleted, or replaced by a new
+    object of the same name, left out)."""
+    out: list[T] = []
+    for o in claimed:
+        cur = store.get(meta_key(o))
+        if cur is not None and cur.metadata.uid == o.metadata.uid:
+            out.append(cur)
+    return out
 
 
 class ClaimManager:

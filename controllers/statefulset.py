@@ -35,12 +35,19 @@ from client.controller import Controller, Result
 from controllers import daemonset_util as du
 from controllers import history
 from controllers import statefulset_util as su
-from controllers.context import ControllerContext, namespace_terminating, retry_conflicts
+from controllers.context import (
+    ControllerContext,
+    namespace_terminating,
+    raise_unless_terminating,
+    retry_conflicts,
+)
 from controllers.ownership import (
     ClaimManager,
     claim_candidates,
     owner_reference,
+    refetch,
     selecting_owners,
+    still_cached,
 )
 
 log = logging.getLogger(__name__)
@@ -102,13 +109,7 @@ class StatefulSetController:
         uid = sts.metadata.uid or ""
         if sts.status is None:
             sts.status = StatefulSetStatus()
-
-        async def fresh() -> StatefulSet | None:
-            try:
-                return await self.client.get(StatefulSet, sts.metadata.name or "", ns)
-            except NotFound:
-                return None
-
+        fresh = refetch(self.client, sts)
         revs = await ClaimManager(self.client, sts, API_VERSION, KIND, selector, fresh).claim(
             claim_candidates(self.rev_store, ns, selector, uid))
         update_rev, old = await history.construct_history(self.client, sts, revs,
@@ -128,7 +129,7 @@ class StatefulSetController:
             await self._carry_out(sts, step, current_rev, update_rev)
             # truncateHistory: never the current or update revision, nor one a live pod
             # is at (a pod's controller-revision-hash is its revision's name)
-            used = {su.revision_of(p) for p in self._live(pods)}
+            used = {su.revision_of(p) for p in still_cached(self.pod_store, pods)}
             prunable = [r for r in old if r is not current_rev and r.metadata.name not in used]
             for rev in du.history_to_prune(sts, prunable, []):
                 try:
@@ -137,7 +138,7 @@ class StatefulSetController:
                     pass
         except Exception as exc:  # the status is still written, then retried
             error = exc
-        status = su.compute_status(sts, self._live(pods), current_rev.metadata.name or "",
+        status = su.compute_status(sts, still_cached(self.pod_store, pods), current_rev.metadata.name or "",
                                    update_rev.metadata.name or "", now)
         if not su.status_equal(sts.status, status):
             sts.status = status
@@ -152,15 +153,6 @@ class StatefulSetController:
             return Result(requeue_after=float(mrs))
         return None
 
-    def _live(self, claimed: list[Pod]) -> list[Pod]:
-        """The claimed pods as the cache has them now (deleted ones gone)."""
-        out: list[Pod] = []
-        for p in claimed:
-            cur = self.pod_store.get(meta_key(p))
-            if cur is not None and cur.metadata.uid == p.metadata.uid:
-                out.append(cur)
-        return out
-
     async def _carry_out(self, sts: StatefulSet, step: su.Plan, current_rev: ControllerRevision,
                          update_rev: ControllerRevision) -> None:
         current_tmpl = su.template_from_revision(sts, current_rev)
@@ -173,12 +165,8 @@ class StatefulSetController:
             results.append(self._create_pod(sts, pod))
         for p in step.delete:
             results.append(self._delete_pod(sts, p, p in step.condemned_deleted))
-        errors = [r for r in await asyncio.gather(*results, return_exceptions=True)
-                  if isinstance(r, BaseException)]
-        for err in errors:
-            if isinstance(err, Exception) and namespace_terminating(err):
-                continue
-            raise err
+        raise_unless_terminating([r for r in await asyncio.gather(*results, return_exceptions=True)
+                                  if isinstance(r, BaseException)])
 
     async def _create_pod(self, sts: StatefulSet, pod: Pod) -> None:
         """createPersistentVolumeClaims, then the pod (CreateStatefulPod)."""
