@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from testing.secure import Credentials, SecureApiServer, ssl_client_context
+from testing.secure import SecureApiServer
 from testing.support import unique
 
 AUTHORIZATION_MODE = "Node,RBAC"
@@ -28,12 +28,6 @@ def server(secure_apiserver: SecureApiServer) -> SecureApiServer:
 def root(server: SecureApiServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.insecure_url, timeout=15) as c:
         yield c
-
-
-def client_for(server: SecureApiServer, user: str, groups: list[str]) -> httpx.Client:
-    creds: Credentials = server.user(user, groups=groups)
-    return httpx.Client(base_url=server.url, timeout=15,
-                        verify=ssl_client_context(server.ca_file, creds))
 
 
 def post(c: httpx.Client, path: str, body: dict[str, Any]) -> None:
@@ -56,7 +50,7 @@ def test_node_and_user_evictions(server: SecureApiServer, root: httpx.Client) ->
         post(root, base, {"metadata": {"name": pod}, "spec": {
             "nodeName": node, "terminationGracePeriodSeconds": 0,
             "containers": [{"name": "c", "image": "nginx"}]}})
-    with client_for(server, "system:node:node-a", ["system:nodes"]) as node_a:
+    with server.client(server.user("system:node:node-a", groups=["system:nodes"])) as node_a:
         r = node_a.post(f"{base}/on-b/eviction", json=eviction("on-b"))
         assert r.status_code == 403 and r.json()["message"] == (
             'pods "on-b" is forbidden: node node-a can only evict pods with spec.nodeName '
@@ -64,7 +58,7 @@ def test_node_and_user_evictions(server: SecureApiServer, root: httpx.Client) ->
         r = node_a.post(f"{base}/on-a/eviction", json=eviction("on-a"))
         assert r.status_code == 201, r.text
     assert root.get(f"{base}/on-a").status_code == 404
-    with client_for(server, unique("alice"), []) as alice:
+    with server.client(server.user(unique("alice"))) as alice:
         r = alice.post(f"{base}/on-b/eviction", json=eviction("on-b"))
         assert r.status_code == 403
         assert 'cannot create resource "pods/eviction" in API group ""' in r.json()["message"]
@@ -74,7 +68,7 @@ def test_node_and_user_evictions(server: SecureApiServer, root: httpx.Client) ->
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                     "name": "system:aggregate-to-edit"},
         "subjects": [{"kind": "User", "name": user}]})
-    with client_for(server, user, []) as bob:
+    with server.client(server.user(user)) as bob:
         r = bob.post(f"{base}/on-b/eviction", json=eviction("on-b"))
         assert r.status_code == 201, r.text
         r = bob.post(f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", json={

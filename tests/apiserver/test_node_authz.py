@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from apiserver.auth.node import NodeGraph, pod_refs
-from testing.secure import Credentials, SecureApiServer, ssl_client_context
+from testing.secure import SecureApiServer
 from testing.support import unique, wait_for
 
 AUTHORIZATION_MODE = "Node,RBAC"
@@ -32,9 +32,7 @@ def root(server: SecureApiServer) -> Iterator[httpx.Client]:
 
 
 def node_client(server: SecureApiServer, name: str) -> httpx.Client:
-    creds: Credentials = server.user(f"system:node:{name}", groups=["system:nodes"])
-    return httpx.Client(base_url=server.url, timeout=15,
-                        verify=ssl_client_context(server.ca_file, creds))
+    return server.client(server.user(f"system:node:{name}", groups=["system:nodes"]))
 
 
 @pytest.fixture(scope="module")
