@@ -32,7 +32,7 @@ from api.models.apps import DaemonSet
 from bench.controllers import scrape_writes
 from client.informer import Informer
 from client.rest import AsyncClient
-from testing.support import ApiServer, Etcd, service
+from testing.support import ApiServer, Etcd, Process, service
 
 
 def template(app: str) -> dict[str, Any]:
@@ -61,6 +61,36 @@ async def quiet(url: str, settle: float, limit: float = 60.0) -> dict[str, int]:
     return last
 
 
+def writes_per_pod(before: dict[str, int], after: dict[str, int], n: int) -> dict[str, Any]:
+    """The API writes between two ``quiet`` readings (this script's one create left out),
+    by resource and per pod, with and without events."""
+    writes = {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(after) | set(before))}
+    writes = {k: v for k, v in writes.items() if v}
+    total = sum(writes.values()) - 1  # this script's create
+    return {"writes": writes, "writes_per_pod": round(total / n, 2),
+            "writes_per_pod_without_events": round((total - writes.get("events", 0)) / n, 2)}
+
+
+def hollow_kubelet(api_url: str, base: str, nodes: int) -> Process:
+    """One hollow-kubelet process running ``nodes`` fake nodes ``<base>-<i>``."""
+    return service("bench-hollow", "kubelet", [
+        "--server", api_url, "--node-name", base, "--fake-nodes", str(nodes),
+        "--no-http", "--max-pods", "110"])
+
+
+async def hollow_registered(client: AsyncClient, hollow: Process, base: str, nodes: int,
+                            limit: float) -> None:
+    """Wait (at most ``limit`` s) until the hollow kubelet's ``nodes`` nodes are registered."""
+    t0 = time.monotonic()
+    while True:
+        names = [x.metadata.name or "" for x in (await client.list(Node)).items]
+        if sum(x.startswith(base + "-") for x in names) >= nodes:
+            return
+        if time.monotonic() - t0 > limit:
+            raise RuntimeError("hollow nodes did not register:\n" + hollow.log_tail())
+        await asyncio.sleep(0.5)
+
+
 async def side(client: AsyncClient, url: str, ns: str, n: int, timeout: float,
                settle: float, daemon: bool) -> dict[str, Any]:
     await client.create(Namespace(metadata=ObjectMeta(name=ns)))
@@ -87,12 +117,8 @@ async def side(client: AsyncClient, url: str, ns: str, n: int, timeout: float,
     took = time.perf_counter() - t0
     after = await quiet(url, settle)
     await inf.stop()
-    writes = {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(after) | set(before))}
-    writes = {k: v for k, v in writes.items() if v}
-    total = sum(writes.values()) - 1  # this script's create
     return {"pods": n, "seconds": round(took, 2), "pods_per_second": round(n / took, 1),
-            "writes": writes, "writes_per_pod": round(total / n, 2),
-            "writes_per_pod_without_events": round((total - writes.get("events", 0)) / n, 2)}
+            **writes_per_pod(before, after, n)}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,18 +128,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         async with AsyncClient(api.url, timeout=60) as client:
             base = f"hd-{uuid.uuid4().hex[:4]}"
-            procs.append(service("bench-hollow", "kubelet", [
-                "--server", api.url, "--node-name", base, "--fake-nodes", str(args.nodes),
-                "--no-http", "--max-pods", "110"]))
-            t0 = time.monotonic()
-            while True:
-                names = [x.metadata.name or "" for x in (await client.list(Node)).items]
-                if sum(x.startswith(base + "-") for x in names) >= args.nodes:
-                    break
-                if time.monotonic() - t0 > 300:
-                    raise RuntimeError("hollow nodes did not register:\n"
-                                       + procs[0].log_tail())
-                await asyncio.sleep(0.5)
+            procs.append(hollow_kubelet(api.url, base, args.nodes))
+            await hollow_registered(client, procs[0], base, args.nodes, 300)
             procs.append(service("scheduler", "scheduler", ["--server", api.url]))
             procs.append(service("controller-manager", "controllers", [
                 "--server", api.url, "--controllers=deployment,replicaset,daemonset"]))

@@ -24,9 +24,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.models import Namespace, Node, ObjectMeta
+from api.models import Namespace, ObjectMeta
 from api.models.apps import StatefulSet
-from bench.daemonset import quiet, template
+from bench.daemonset import hollow_kubelet, hollow_registered, quiet, template, writes_per_pod
 from client.informer import Informer
 from client.rest import AsyncClient
 from testing.support import ApiServer, Etcd, service
@@ -55,13 +55,8 @@ async def side(client: AsyncClient, url: str, ns: str, n: int, timeout: float,
     took = time.perf_counter() - t0
     after = await quiet(url, settle)
     await inf.stop()
-    writes = {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(after) | set(before))}
-    writes = {k: v for k, v in writes.items() if v}
-    total = sum(writes.values()) - 1  # this script's create
     return {"pods": n, "policy": policy, "seconds": round(took, 2),
-            "seconds_per_pod": round(took / n, 3),
-            "writes": writes, "writes_per_pod": round(total / n, 2),
-            "writes_per_pod_without_events": round((total - writes.get("events", 0)) / n, 2)}
+            "seconds_per_pod": round(took / n, 3), **writes_per_pod(before, after, n)}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -71,18 +66,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         async with AsyncClient(api.url, timeout=60) as client:
             base = f"hs-{uuid.uuid4().hex[:4]}"
-            procs.append(service("bench-hollow", "kubelet", [
-                "--server", api.url, "--node-name", base, "--fake-nodes", str(args.nodes),
-                "--no-http", "--max-pods", "110"]))
-            t0 = time.monotonic()
-            while True:
-                names = [x.metadata.name or "" for x in (await client.list(Node)).items]
-                if sum(x.startswith(base + "-") for x in names) >= args.nodes:
-                    break
-                if time.monotonic() - t0 > 120:
-                    raise RuntimeError("hollow nodes did not register:\n"
-                                       + procs[0].log_tail())
-                await asyncio.sleep(0.5)
+            procs.append(hollow_kubelet(api.url, base, args.nodes))
+            await hollow_registered(client, procs[0], base, args.nodes, 120)
             procs.append(service("scheduler", "scheduler", ["--server", api.url]))
             procs.append(service("controller-manager", "controllers", [
                 "--server", api.url, "--controllers=statefulset"]))
