@@ -28,8 +28,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stats import pct  # noqa: E402
-from bench.tls import Conn, cpu, handshake_ms  # noqa: E402
+from bench.tls import handshake_ms, post_concurrently  # noqa: E402
 from testing.secure import SecureApiServer, StaticToken, ssl_client_context  # noqa: E402
 from testing.support import Etcd, json_request, unique  # noqa: E402
 
@@ -89,33 +88,13 @@ def ways(s: SecureApiServer) -> dict[str, tuple[int, Any, dict[str, str]]]:
 
 async def pod_creates(port: int, ctx: Any, headers: dict[str, str], n: int,
                       server: psutil.Process, conns: int = 16) -> dict[str, Any]:
-    cs = [await Conn("127.0.0.1", port, ctx, headers).open() for _ in range(conns)]
     prefix = unique("p")
-    it = iter(range(n))
-    lat: list[float] = []
-
-    async def worker(c: Conn) -> None:
-        for i in it:
-            body = json.dumps({"apiVersion": "v1", "kind": "Pod",
-                               "metadata": {"name": f"{prefix}-{i}"},
-                               "spec": {"automountServiceAccountToken": False,
-                                        "containers": [{"name": "c",
-                                                        "image": "nginx:latest"}]}}).encode()
-            t0 = time.perf_counter()
-            status, out = await c.post(f"/api/v1/namespaces/{NS}/pods", body)
-            lat.append(time.perf_counter() - t0)
-            assert status == 201, (status, out[:300])
-
-    c0 = cpu(server)
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in cs))
-    wall = time.perf_counter() - start
-    used = cpu(server) - c0
-    for c in cs:
-        c.close()
-    return {"per_s": round(n / wall), "p50_ms": round(pct(lat, 50) * 1000, 2),
-            "p99_ms": round(pct(lat, 99) * 1000, 2),
-            "server_cpu_us_per_create": round(used / n * 1e6)}
+    return await post_concurrently(
+        port, ctx, headers, f"/api/v1/namespaces/{NS}/pods",
+        lambda i: {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{prefix}-{i}"},
+                   "spec": {"automountServiceAccountToken": False,
+                            "containers": [{"name": "c", "image": "nginx:latest"}]}},
+        n, conns, server)
 
 
 async def run(args: argparse.Namespace, servers: dict[str, SecureApiServer]

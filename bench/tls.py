@@ -11,7 +11,8 @@ tokens, authorization AlwaysAllow, and the plain-HTTP port beside it):
     creates/s and the ratio to plain.
 
 Usage: python bench/tls.py [--connections 300] [--gets 4000] [--creates 3000]
-``handshake_ms``/``keepalive``/``creates`` are importable for other benchmarks.
+``handshake_ms``, ``keepalive``, ``creates`` and ``post_concurrently`` are importable for
+other benchmarks.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import ssl
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,36 +130,48 @@ async def keepalive(port: int, ctx: ssl.SSLContext | None, headers: dict[str, st
             "server_cpu_us_per_req": round(used / n * 1e6)}
 
 
-async def creates(port: int, ctx: ssl.SSLContext | None, headers: dict[str, str],
-                  n: int, ns: str, conns: int = 16,
-                  server: psutil.Process | None = None) -> dict[str, Any]:
-    """(c): n ConfigMap creates at concurrency ``conns``."""
+async def post_concurrently(port: int, ctx: ssl.SSLContext | None, headers: dict[str, str],
+                            path: str, body_of: Callable[[int], dict[str, Any]], n: int,
+                            conns: int = 16, server: psutil.Process | None = None
+                            ) -> dict[str, Any]:
+    """n creates (POST ``path``, the i-th with ``body_of(i)``, each answered 201) over
+    ``conns`` keep-alive connections at once: rate, latency and, given the server's
+    process, its CPU per create."""
     cs = [await Conn("127.0.0.1", port, ctx, headers).open() for _ in range(conns)]
-    prefix = unique("cm")
     it = iter(range(n))
     lat: list[float] = []
 
     async def worker(c: Conn) -> None:
         for i in it:
-            body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
-                               "metadata": {"name": f"{prefix}-{i}"},
-                               "data": {"k": "v" * 64}}).encode()
+            body = json.dumps(body_of(i)).encode()
             t0 = time.perf_counter()
-            status, _ = await c.post(f"/api/v1/namespaces/{ns}/configmaps", body)
+            status, out = await c.post(path, body)
             lat.append(time.perf_counter() - t0)
-            assert status == 201, status
+            assert status == 201, (status, out[:300])
 
     c0 = cpu(server) if server else 0.0
     start = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in cs))
     wall = time.perf_counter() - start
+    used = cpu(server) - c0 if server else 0.0
     for c in cs:
         c.close()
     out = {"per_s": round(n / wall), "p50_ms": round(pct(lat, 50) * 1000, 2),
            "p99_ms": round(pct(lat, 99) * 1000, 2)}
     if server:
-        out["server_cpu_us_per_create"] = round((cpu(server) - c0) / n * 1e6)
+        out["server_cpu_us_per_create"] = round(used / n * 1e6)
     return out
+
+
+async def creates(port: int, ctx: ssl.SSLContext | None, headers: dict[str, str],
+                  n: int, ns: str, conns: int = 16,
+                  server: psutil.Process | None = None) -> dict[str, Any]:
+    """(c): n ConfigMap creates at concurrency ``conns``."""
+    prefix = unique("cm")
+    return await post_concurrently(
+        port, ctx, headers, f"/api/v1/namespaces/{ns}/configmaps",
+        lambda i: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{prefix}-{i}"},
+                   "data": {"k": "v" * 64}}, n, conns, server)
 
 
 async def run(args: argparse.Namespace, s: SecureApiServer) -> dict[str, Any]:
