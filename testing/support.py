@@ -17,11 +17,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+P = TypeVar("P", bound="Process")
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = Path(os.environ.get("MINIK8S_TEST_LOGS", tempfile.gettempdir())) / "minik8s-test-logs"
@@ -218,6 +220,23 @@ class ApiServer(Process):
         if not self.alive():
             raise RuntimeError(f"API server exited:\n{self.log_tail()}")
         return self
+
+
+
+@contextmanager
+def on_own_etcd(make: Callable[[str], P]) -> Iterator[P]:
+    """A private etcd and the server ``make(etcd_url)`` builds on it (an ApiServer, a
+    SecureApiServer...), started; both stopped on exit."""
+    e = Etcd().start()
+    try:
+        s = make(e.url)
+        try:
+            s.start()
+            yield s
+        finally:
+            s.stop()
+    finally:
+        e.stop()
 
 
 def service(name: str, module: str, args: list[str], env: dict[str, str] | None = None) -> Process:

@@ -17,7 +17,7 @@ from client.rest import AsyncClient
 from testing import kubectl as kubectl_cli
 from testing.apiclient import Api
 from testing.secure import SecureApiServer
-from testing.support import ApiServer, Etcd
+from testing.support import ApiServer, Etcd, on_own_etcd
 
 
 @dataclass
@@ -87,14 +87,8 @@ def kubectl(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> kubect
 def private_apiserver() -> Iterator[ApiServer]:
     """An etcd + API server of the module's own, for tests that run a scheduler or other
     cluster-wide actors, which would otherwise act on the objects other tests left behind."""
-    e = Etcd().start()
-    s = ApiServer(e.url)
-    try:
-        s.start()
+    with on_own_etcd(ApiServer) as s:
         yield s
-    finally:
-        s.stop()
-        e.stop()
 
 
 @pytest.fixture(scope="module")
@@ -102,14 +96,8 @@ def secure_apiserver(request: pytest.FixtureRequest) -> Iterator[SecureApiServer
     """A private etcd + an API server over TLS (testing.secure: client certificates, static
     tokens, a plain-HTTP superuser port for setup). The module's ``AUTHORIZATION_MODE``
     (default AlwaysAllow) and ``SECURE_APISERVER_ARGS`` (extra flags) configure it."""
-    e = Etcd().start()
-    s = SecureApiServer(e.url,
-                        authorization_mode=getattr(request.module, "AUTHORIZATION_MODE",
-                                                   "AlwaysAllow"),
-                        extra_args=list(getattr(request.module, "SECURE_APISERVER_ARGS", ())))
-    try:
-        s.start()
+    mode = getattr(request.module, "AUTHORIZATION_MODE", "AlwaysAllow")
+    args = list(getattr(request.module, "SECURE_APISERVER_ARGS", ()))
+    with on_own_etcd(lambda url: SecureApiServer(url, authorization_mode=mode,
+                                                 extra_args=args)) as s:
         yield s
-    finally:
-        s.stop()
-        e.stop()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from testing.secure import SecureApiServer, StaticToken
-from testing.support import ROOT, Etcd, unique, wait_for
+from testing.support import ROOT, on_own_etcd, unique, wait_for
 
 BOB = StaticToken("bob-audit-token-0123456789", "bob", "bob-uid", ("dev",))
 
@@ -51,16 +51,12 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SecureAp
     d = tmp_path_factory.mktemp("audit")
     (d / "policy.yaml").write_text(POLICY)
     log = d / "audit.log"
-    e = Etcd().start()
     # AlwaysDeny: only system:masters (which skips authorization) is allowed anything.
-    s = SecureApiServer(e.url, authorization_mode="AlwaysDeny", tokens=[BOB], extra_args=[
-        "--audit-log-path", str(log), "--audit-policy-file", str(d / "policy.yaml")])
-    try:
-        s.start()
+    with on_own_etcd(lambda url: SecureApiServer(
+            url, authorization_mode="AlwaysDeny", tokens=[BOB], extra_args=[
+                "--audit-log-path", str(log), "--audit-policy-file", str(d / "policy.yaml")])
+                     ) as s:
         yield s, log
-    finally:
-        s.stop()
-        e.stop()
 
 
 def events(log: Path) -> list[dict[str, Any]]:

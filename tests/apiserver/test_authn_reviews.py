@@ -18,7 +18,7 @@ import yaml
 
 from testing import kubectl as kubectl_cli
 from testing.secure import Credentials, SecureApiServer, StaticToken
-from testing.support import ROOT, Etcd, wait_for
+from testing.support import ROOT, on_own_etcd, wait_for
 
 BOB = StaticToken("bob-review-token-0123456789", "bob", "bob-uid", ("dev", "ops"))
 REVIEWS = "/apis/authentication.k8s.io/v1"
@@ -26,14 +26,8 @@ REVIEWS = "/apis/authentication.k8s.io/v1"
 
 @pytest.fixture(scope="module")
 def secure() -> Iterator[SecureApiServer]:
-    e = Etcd().start()
-    s = SecureApiServer(e.url, tokens=[BOB])
-    try:
-        s.start()
+    with on_own_etcd(lambda url: SecureApiServer(url, tokens=[BOB])) as s:
         yield s
-    finally:
-        s.stop()
-        e.stop()
 
 
 def minictl(s: SecureApiServer, creds: Credentials, *args: str) -> subprocess.CompletedProcess[str]:

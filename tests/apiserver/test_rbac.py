@@ -13,7 +13,7 @@ import pytest
 
 from testing import kubectl as kubectl_cli
 from testing.apiclient import Api
-from testing.support import ApiServer, Etcd, unique, wait_for
+from testing.support import ApiServer, on_own_etcd, unique, wait_for
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 AUTHZ = "/apis/authorization.k8s.io/v1"
@@ -22,14 +22,8 @@ G = "rbac.authorization.k8s.io"
 
 @pytest.fixture(scope="module")
 def rbac_server() -> Iterator[ApiServer]:
-    e = Etcd().start()
-    s = ApiServer(e.url, ["--authorization-mode", "RBAC"])
-    try:
-        s.start()
+    with on_own_etcd(lambda url: ApiServer(url, ["--authorization-mode", "RBAC"])) as s:
         yield s
-    finally:
-        s.stop()
-        e.stop()
 
 
 @pytest.fixture(scope="module")

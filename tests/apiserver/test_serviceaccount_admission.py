@@ -13,23 +13,18 @@ import pytest
 from apiserver.admission_plugins import enabled_names
 from apiserver.admission_plugins import serviceaccount as _registers  # noqa: F401
 from testing.apiclient import Api
-from testing.support import ApiServer, Etcd
+from testing.support import ApiServer, on_own_etcd
 
 PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[Api]:
-    e = Etcd().start()
-    s = ApiServer(e.url, extra_args=["--enable-admission-plugins=ServiceAccount"])
-    try:
-        s.start()
+    with on_own_etcd(lambda url: ApiServer(
+            url, extra_args=["--enable-admission-plugins=ServiceAccount"])) as s:
         a = Api(s.url)
         yield a
         a.close()
-    finally:
-        s.stop()
-        e.stop()
 
 
 def pod(name: str, **spec: Any) -> dict[str, Any]:

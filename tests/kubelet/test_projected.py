@@ -16,7 +16,7 @@ import pytest
 import pki
 from api.models import ConfigMap, Pod, Secret
 from api.models.serviceaccount import ServiceAccount
-from testing.support import ApiServer, Etcd, async_wait_for, http_ok, unique, wait_for
+from testing.support import ApiServer, async_wait_for, http_ok, on_own_etcd, unique, wait_for
 from tests.kubelet.helpers import Harness
 
 
@@ -25,19 +25,14 @@ def sa_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, b
     d = tmp_path_factory.mktemp("sa")
     private, public = pki.new_service_account_key()
     (d / "sa.key").write_bytes(private)
-    e = Etcd().start()
-    s = ApiServer(e.url, extra_args=[
-        "--service-account-signing-key-file", str(d / "sa.key"),
-        "--service-account-min-token-expiration=3", "--service-account-token-leeway=0"])
-    try:
-        s.start()
+    with on_own_etcd(lambda url: ApiServer(url, extra_args=[
+            "--service-account-signing-key-file", str(d / "sa.key"),
+            "--service-account-min-token-expiration=3",
+            "--service-account-token-leeway=0"])) as s:
         # The master service's variables go into every container: wait for the Service.
         wait_for(lambda: http_ok(s.url + "/api/v1/namespaces/default/services/kubernetes"),
                  timeout=30, message="the kubernetes Service")
         yield s.url, public
-    finally:
-        s.stop()
-        e.stop()
 
 
 @pytest.fixture

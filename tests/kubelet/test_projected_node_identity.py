@@ -21,22 +21,16 @@ from kubelet.kubelet import KubeletConfig
 from kubelet.runtime.base import ContainerRuntime
 from kubelet.runtime.fake import FakeRuntime
 from testing.secure import SecureApiServer
-from testing.support import Etcd, async_wait_for, free_port, unique
+from testing.support import async_wait_for, free_port, on_own_etcd, unique
 
 NODE = "secure-node"
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SecureApiServer]:
-    e = Etcd().start()
-    s = SecureApiServer(e.url, authorization_mode="Node,RBAC", extra_args=[
-        "--enable-admission-plugins=NodeRestriction,ServiceAccount"])
-    try:
-        s.start()
+    with on_own_etcd(lambda url: SecureApiServer(url, authorization_mode="Node,RBAC", extra_args=[
+            "--enable-admission-plugins=NodeRestriction,ServiceAccount"])) as s:
         yield s
-    finally:
-        s.stop()
-        e.stop()
 
 
 @pytest.fixture
