@@ -12,7 +12,7 @@ import pytest
 
 from testing import kubectl as kubectl_cli
 from testing.apiclient import Api
-from testing.support import ApiServer, Etcd, Process, service, unique, wait_for
+from testing.support import ApiServer, on_own_etcd, service, unique, wait_for
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 G = "rbac.authorization.k8s.io"
@@ -20,19 +20,13 @@ G = "rbac.authorization.k8s.io"
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    e = Etcd().start()
-    s = ApiServer(e.url, ["--authorization-mode", "RBAC"])
-    cm: Process | None = None
-    try:
-        s.start()
+    with on_own_etcd(lambda url: ApiServer(url, ["--authorization-mode", "RBAC"])) as s:
         cm = service("controller-manager", "controllers",
                      ["--server", s.url, "--controllers", "clusterrole-aggregation"])
-        yield s.url
-    finally:
-        if cm is not None:
+        try:
+            yield s.url
+        finally:
             cm.stop()
-        s.stop()
-        e.stop()
 
 
 def rules_of(api: Api, name: str) -> list[dict[str, Any]]:
