@@ -80,6 +80,19 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365}y"
 
 
+def go_duration(seconds: float) -> str:
+    """Go's time.Duration String() for whole seconds (``1m0s``, ``1h2m3s``), ``0s`` for none:
+    how kubectl prints a duration in a message (drain's timeout, top's pod age)."""
+    s = int(seconds)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    if h:
+        return f"{h}h{m}m{sec}s"
+    if m:
+        return f"{m}m{sec}s"
+    return f"{sec}s"
+
+
 def since(timestamp: str | None, now: datetime | None = None) -> str:
     """The AGE column: time since ``timestamp``; ``<unknown>`` when there is none."""
     if not timestamp:

@@ -15,6 +15,7 @@ import click
 
 from api.models import Pod
 from api.models.apps import DaemonSet
+from api.timeutil import go_duration
 from cli.context import State, state
 from cli.node_cmds import _DRY_RUN, _SELECTOR, _cordon, _dry_run, _nodes
 from cli.options import common
@@ -35,18 +36,6 @@ OKAY, SKIP, WARNING, ERROR = "Okay", "Skip", "Warning", "Error"
 
 class DrainError(Exception):
     pass
-
-
-def go_duration(seconds: float) -> str:
-    """time.Duration's String() for whole seconds (``1m0s``), ``0s`` for none."""
-    s = int(seconds)
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    if h:
-        return f"{h}h{m}m{sec}s"
-    if m:
-        return f"{m}m{sec}s"
-    return f"{sec}s"
 
 
 def aggregate(errs: list[str]) -> str:

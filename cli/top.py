@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from api.quantity import parse_quantity
-from api.timeutil import parse_time
+from api.timeutil import go_duration, parse_time
 from cli import tables
 from cli.context import state
 from cli.errors import CliError
@@ -184,17 +184,6 @@ def _age(pod: dict[str, Any]) -> float:
         return 0.0
 
 
-def _go_duration(seconds: float) -> str:
-    s = int(seconds)
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    if h:
-        return f"{h}h{m}m{sec}s"
-    if m:
-        return f"{m}m{sec}s"
-    return f"{sec}s"
-
-
 def _why_empty(client: Client, namespace: str | None, name: str | None,
                params: dict[str, str]) -> None:
     """kubectl's verifyEmptyMetrics: old pods without metrics are an error, young ones
@@ -212,7 +201,7 @@ def _why_empty(client: Client, namespace: str | None, name: str | None,
         if age > METRICS_CREATION_DELAY:
             md = p.get("metadata") or {}
             raise CliError(f"Metrics not available for pod {md.get('namespace')}/"
-                           f"{md.get('name')}, age: {_go_duration(age)}")
+                           f"{md.get('name')}, age: {go_duration(age)}")
     raise CliError("metrics not available yet")
 
 

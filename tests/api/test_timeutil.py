@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.timeutil import format_time, human_duration, now, parse_time, since
+from api.timeutil import format_time, go_duration, human_duration, now, parse_time, since
 
 
 def test_now_is_whole_seconds_utc_and_current() -> None:
@@ -34,6 +34,14 @@ def test_now_is_whole_seconds_utc_and_current() -> None:
 ])
 def test_human_duration_matches_kubectl(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0s"), (59.9, "59s"), (60, "1m0s"), (125, "2m5s"), (3600, "1h0m0s"),
+    (3723, "1h2m3s"), (30 * 3600, "30h0m0s"),
+])
+def test_go_duration_is_time_duration_string(seconds: float, text: str) -> None:
+    assert go_duration(seconds) == text
 
 
 def test_since() -> None:
