@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -71,24 +73,41 @@ def writes_per_pod(before: dict[str, int], after: dict[str, int], n: int) -> dic
             "writes_per_pod_without_events": round((total - writes.get("events", 0)) / n, 2)}
 
 
-def hollow_kubelet(api_url: str, base: str, nodes: int) -> Process:
-    """One hollow-kubelet process running ``nodes`` fake nodes ``<base>-<i>``."""
-    return service("bench-hollow", "kubelet", [
-        "--server", api_url, "--node-name", base, "--fake-nodes", str(nodes),
-        "--no-http", "--max-pods", "110"])
-
-
-async def hollow_registered(client: AsyncClient, hollow: Process, base: str, nodes: int,
-                            limit: float) -> None:
-    """Wait (at most ``limit`` s) until the hollow kubelet's ``nodes`` nodes are registered."""
-    t0 = time.monotonic()
-    while True:
-        names = [x.metadata.name or "" for x in (await client.list(Node)).items]
-        if sum(x.startswith(base + "-") for x in names) >= nodes:
-            return
-        if time.monotonic() - t0 > limit:
-            raise RuntimeError("hollow nodes did not register:\n" + hollow.log_tail())
-        await asyncio.sleep(0.5)
+@contextlib.asynccontextmanager
+async def hollow_cluster(nodes: int, controllers: str, prefix: str, settle: float,
+                         register_limit: float) -> AsyncIterator[tuple[AsyncClient, str]]:
+    """etcd, an API server, one hollow-kubelet process with ``nodes`` fake nodes
+    ``<prefix>-xxxx-<i>`` (registered within ``register_limit`` s), the scheduler and the
+    controller-manager running ``controllers``: yields a client and the server's URL once
+    the caches had ``settle`` s to fill; everything is stopped after."""
+    etcd = Etcd().start()
+    api = ApiServer(etcd.url).start()
+    procs: list[Process] = []
+    try:
+        async with AsyncClient(api.url, timeout=60) as client:
+            base = f"{prefix}-{uuid.uuid4().hex[:4]}"
+            hollow = service("bench-hollow", "kubelet", [
+                "--server", api.url, "--node-name", base, "--fake-nodes", str(nodes),
+                "--no-http", "--max-pods", "110"])
+            procs.append(hollow)
+            t0 = time.monotonic()
+            while True:
+                names = [x.metadata.name or "" for x in (await client.list(Node)).items]
+                if sum(x.startswith(base + "-") for x in names) >= nodes:
+                    break
+                if time.monotonic() - t0 > register_limit:
+                    raise RuntimeError("hollow nodes did not register:\n" + hollow.log_tail())
+                await asyncio.sleep(0.5)
+            procs.append(service("scheduler", "scheduler", ["--server", api.url]))
+            procs.append(service("controller-manager", "controllers", [
+                "--server", api.url, f"--controllers={controllers}"]))
+            await asyncio.sleep(settle)  # caches fill before the clock starts
+            yield client, api.url
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        api.stop()
+        etcd.stop()
 
 
 async def side(client: AsyncClient, url: str, ns: str, n: int, timeout: float,
@@ -122,31 +141,16 @@ async def side(client: AsyncClient, url: str, ns: str, n: int, timeout: float,
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    etcd = Etcd().start()
-    api = ApiServer(etcd.url).start()
-    procs = []
-    try:
-        async with AsyncClient(api.url, timeout=60) as client:
-            base = f"hd-{uuid.uuid4().hex[:4]}"
-            procs.append(hollow_kubelet(api.url, base, args.nodes))
-            await hollow_registered(client, procs[0], base, args.nodes, 300)
-            procs.append(service("scheduler", "scheduler", ["--server", api.url]))
-            procs.append(service("controller-manager", "controllers", [
-                "--server", api.url, "--controllers=deployment,replicaset,daemonset"]))
-            await asyncio.sleep(args.settle)  # caches fill before the clock starts
-            dep = await side(client, api.url, "bench-deploy", args.nodes, args.timeout,
-                             args.settle, daemon=False)
-            ds = await side(client, api.url, "bench-ds", args.nodes, args.timeout,
-                            args.settle, daemon=True)
-            ratio = ds["seconds"] / dep["seconds"]
-            return {"hollow_nodes": args.nodes, "deployment": dep, "daemonset": ds,
-                    "daemonset_seconds_vs_deployment": round(ratio, 2),
-                    "goal_within_1_5x": ratio <= 1.5}
-    finally:
-        for p in reversed(procs):
-            p.stop()
-        api.stop()
-        etcd.stop()
+    async with hollow_cluster(args.nodes, "deployment,replicaset,daemonset", "hd",
+                              args.settle, 300) as (client, url):
+        dep = await side(client, url, "bench-deploy", args.nodes, args.timeout,
+                         args.settle, daemon=False)
+        ds = await side(client, url, "bench-ds", args.nodes, args.timeout,
+                        args.settle, daemon=True)
+        ratio = ds["seconds"] / dep["seconds"]
+        return {"hollow_nodes": args.nodes, "deployment": dep, "daemonset": ds,
+                "daemonset_seconds_vs_deployment": round(ratio, 2),
+                "goal_within_1_5x": ratio <= 1.5}
 
 
 def main() -> None:

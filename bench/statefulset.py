@@ -18,7 +18,6 @@ import asyncio
 import json
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.models import Namespace, ObjectMeta
 from api.models.apps import StatefulSet
-from bench.daemonset import hollow_kubelet, hollow_registered, quiet, template, writes_per_pod
+from bench.daemonset import hollow_cluster, quiet, template, writes_per_pod
 from client.informer import Informer
 from client.rest import AsyncClient
-from testing.support import ApiServer, Etcd, service
 
 
 async def side(client: AsyncClient, url: str, ns: str, n: int, timeout: float,
@@ -60,31 +58,15 @@ async def side(client: AsyncClient, url: str, ns: str, n: int, timeout: float,
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    etcd = Etcd().start()
-    api = ApiServer(etcd.url).start()
-    procs = []
-    try:
-        async with AsyncClient(api.url, timeout=60) as client:
-            base = f"hs-{uuid.uuid4().hex[:4]}"
-            procs.append(hollow_kubelet(api.url, base, args.nodes))
-            await hollow_registered(client, procs[0], base, args.nodes, 120)
-            procs.append(service("scheduler", "scheduler", ["--server", api.url]))
-            procs.append(service("controller-manager", "controllers", [
-                "--server", api.url, "--controllers=statefulset"]))
-            await asyncio.sleep(args.settle)  # caches fill before the clock starts
-            parallel = await side(client, api.url, "bench-par", args.replicas, args.timeout,
-                                  args.settle, "Parallel")
-            ordered = await side(client, api.url, "bench-ord", args.replicas, args.timeout,
-                                 args.settle, "OrderedReady")
-            return {"hollow_nodes": args.nodes, "parallel": parallel,
-                    "ordered_ready": ordered,
-                    "ordered_seconds_vs_parallel": round(ordered["seconds"]
-                                                         / parallel["seconds"], 2)}
-    finally:
-        for p in reversed(procs):
-            p.stop()
-        api.stop()
-        etcd.stop()
+    async with hollow_cluster(args.nodes, "statefulset", "hs", args.settle,
+                              120) as (client, url):
+        parallel = await side(client, url, "bench-par", args.replicas, args.timeout,
+                              args.settle, "Parallel")
+        ordered = await side(client, url, "bench-ord", args.replicas, args.timeout,
+                             args.settle, "OrderedReady")
+        return {"hollow_nodes": args.nodes, "parallel": parallel, "ordered_ready": ordered,
+                "ordered_seconds_vs_parallel": round(ordered["seconds"]
+                                                     / parallel["seconds"], 2)}
 
 
 def main() -> None:
