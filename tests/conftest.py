@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -101,3 +102,15 @@ def secure_apiserver(request: pytest.FixtureRequest) -> Iterator[SecureApiServer
     with on_own_etcd(lambda url: SecureApiServer(url, authorization_mode=mode,
                                                  extra_args=args)) as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def dk() -> Iterator[Any]:
+    """The Docker client, with the pause and busybox images built (for the ``docker``-marked
+    tests of the kubelet and of controllers that run a kubelet on Docker)."""
+    from tests.kubelet.helpers import build_images, docker_client
+
+    d = docker_client()
+    build_images()
+    yield d
+    d.close()

@@ -21,7 +21,7 @@ from controllers.podautoscaler import HorizontalPodAutoscalerController
 from testing.objects import new_namespace
 from testing.support import Process, async_wait_for
 from tests.controllers.helpers import start_controller_manager
-from tests.kubelet.helpers import KubeletProc, build_images, docker_client, kubelet_on_docker
+from tests.kubelet.helpers import KubeletProc, kubelet_on_docker
 
 pytest.importorskip("docker")
 
@@ -30,14 +30,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(150)]
 # busy for 12 s after the container starts, then idle until stopped
 BURN = ("trap 'exit 0' TERM; end=$(( $(date +%s) + 12 )); "
         "while [ $(date +%s) -lt $end ]; do :; done; while true; do sleep 1; done")
-
-
-@pytest.fixture(scope="module")
-def dk() -> Iterator[Any]:
-    d = docker_client()
-    build_images()
-    yield d
-    d.close()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from testing.objects import new_namespace
 from testing.support import Process, async_wait_for
 from tests.controllers.helpers import is_ready, start_controller_manager
 from tests.controllers.test_statefulset import Recorder
-from tests.kubelet.helpers import KubeletProc, build_images, docker_client, kubelet_on_docker
+from tests.kubelet.helpers import KubeletProc, kubelet_on_docker
 
 pytest.importorskip("docker")
 
@@ -26,14 +26,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(150)]
 # print the identity, turn ready after 2 s, then idle until stopped
 SCRIPT = ("echo \"$(hostname) $(hostname -f 2>/dev/null || hostname)\"; "
           "trap 'exit 0' TERM; sleep 2; touch /tmp/ready; while true; do sleep 1; done")
-
-
-@pytest.fixture(scope="module")
-def dk() -> Iterator[Any]:
-    d = docker_client()
-    build_images()
-    yield d
-    d.close()
 
 
 @pytest.fixture(scope="module")
