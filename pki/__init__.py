@@ -74,20 +74,28 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey,
+             days: int, *, ca: bool) -> x509.CertificateBuilder:
+    """What a CA and the certificates it issues have alike: a random serial, valid from five
+    minutes ago for ``days``, the basic constraints and key usages (certificate signing
+    only for a CA)."""
+    now = _now()
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+            .public_key(public_key).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True,
+                                         key_cert_sign=ca, content_commitment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         crl_sign=False, encipher_only=False,
+                                         decipher_only=False), critical=True))
+
+
 def new_ca(common_name: str = "minik8s-ca", days: int = CA_DAYS) -> KeyCert:
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = _now()
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True,
-                                         key_cert_sign=True, content_commitment=False,
-                                         data_encipherment=False, key_agreement=False,
-                                         crl_sign=False, encipher_only=False,
-                                         decipher_only=False), critical=True)
+    cert = (_builder(name, name, key.public_key(), days, ca=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                            critical=False)
             .sign(key, hashes.SHA256()))
@@ -105,18 +113,7 @@ def issue(ca: KeyCert, common_name: str, *, organizations: Iterable[str] = (),
     key = _new_key()
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    now = _now()
-    b = (x509.CertificateBuilder().subject_name(x509.Name(attrs))
-         .issuer_name(ca_cert.subject).public_key(key.public_key())
-         .serial_number(x509.random_serial_number())
-         .not_valid_before(now - datetime.timedelta(minutes=5))
-         .not_valid_after(now + datetime.timedelta(days=days))
-         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-         .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True,
-                                      key_cert_sign=False, content_commitment=False,
-                                      data_encipherment=False, key_agreement=False,
-                                      crl_sign=False, encipher_only=False,
-                                      decipher_only=False), critical=True)
+    b = (_builder(x509.Name(attrs), ca_cert.subject, key.public_key(), days, ca=False)
          .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
              ca_cert.public_key()), critical=False))  # type: ignore[arg-type]
     usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + \
