@@ -27,6 +27,7 @@ import pytest
 import pki
 from api.models import Pod
 from client.rest import Client
+from testing.kubectl import Kubectl
 from testing.secure import SecureApiServer
 from testing.support import (
     Process,
@@ -177,18 +178,25 @@ def test_healthz_port_is_open_plain_http(cluster: Cluster) -> None:
     assert httpx.get(f"http://127.0.0.1:{cluster.healthz}/pods", timeout=5).status_code == 404
 
 
-def test_kubectl_logs_and_exec_through_tls_kubelet(cluster: Cluster, c: Client,
-                                                   tmp_path: Path) -> None:
-    p = make_pod(c, cluster.node, [{
+def kubectl_logs_and_exec(c: Client, node: str, k: Kubectl, word: str) -> str:
+    """A busybox pod on ``node`` that prints ``word``: ``kubectl logs`` shows it and ``kubectl
+    exec`` runs in it, both through the kubelet; returns the pod's name."""
+    p = make_pod(c, node, [{
         "name": "main", "image": "minik8s/busybox:latest", "imagePullPolicy": "Never",
-        "command": ["sh", "-c", "echo hello-tls; exec sleep 300"]}], "tlslog")
+        "command": ["sh", "-c", f"echo {word}; exec sleep 300"]}], word)
     wait_pod(c, p, lambda g: g.status.phase == "Running", 60, "pod running")
-    k = cluster.api.kubectl(cluster.api.admin, tmp_path / "kube")
     name = p.metadata.name or ""
-    wait_for(lambda: "hello-tls" in k("logs", name, check=False).stdout, timeout=20,
-             message="kubectl logs through the TLS kubelet")
+    wait_for(lambda: word in k("logs", name, check=False).stdout, timeout=20,
+             message=f"kubectl logs through the kubelet ({word})")
     out = k("exec", name, "--", "sh", "-c", "echo exec-$((40+2))")
     assert out.stdout == "exec-42\n"
+    return name
+
+
+def test_kubectl_logs_and_exec_through_tls_kubelet(cluster: Cluster, c: Client,
+                                                   tmp_path: Path) -> None:
+    k = cluster.api.kubectl(cluster.api.admin, tmp_path / "kube")
+    name = kubectl_logs_and_exec(c, cluster.node, k, "hello-tls")
     # the API server's own view of the node goes through its kubelet client too
     with cluster.api.client(cluster.api.admin) as api:
         r = api.get(f"/api/v1/nodes/{cluster.node}/proxy/pods")

@@ -28,7 +28,7 @@ from client.rest import Client
 from testing.kubectl import Kubectl
 from testing.secure import SecureApiServer, StaticToken
 from testing.support import ApiServer, Process, unique, wait_for
-from tests.apiserver.test_kubelet_tls import start_kubelet
+from tests.apiserver.test_kubelet_tls import kubectl_logs_and_exec, start_kubelet
 from tests.kubelet.helpers import build_images, cleanup, docker_client, make_pod, wait_pod
 
 pytestmark = pytest.mark.docker
@@ -141,15 +141,8 @@ def test_tokens_go_through_token_review(env: Env, tmp_path: Path) -> None:
 def test_apiserver_client_is_allowed_kubectl_logs_and_exec(env: Env, tmp_path: Path) -> None:
     assert env.get("/pods", cert="apiserver-kubelet-client").status_code == 200
     with Client(env.api.insecure_url) as c:
-        p = make_pod(c, env.node, [{
-            "name": "main", "image": "minik8s/busybox:latest", "imagePullPolicy": "Never",
-            "command": ["sh", "-c", "echo hello-webhook; exec sleep 300"]}], "whlog")
-        wait_pod(c, p, lambda g: g.status.phase == "Running", 60, "pod running")
         k = env.api.kubectl(env.api.admin, tmp_path / "kube")
-        name = p.metadata.name or ""
-        wait_for(lambda: "hello-webhook" in k("logs", name, check=False).stdout, timeout=20,
-                 message="kubectl logs through the Webhook kubelet")
-        assert k("exec", name, "--", "echo", "hi").stdout == "hi\n"
+        name = kubectl_logs_and_exec(c, env.node, k, "hello-webhook")
         c.delete(Pod, name, "default")
 
 
