@@ -95,6 +95,20 @@ def _downward(pod: Pod, items: list[DownwardAPIVolumeFile] | None, mode: int) ->
     return out
 
 
+async def _config_map_files(source: ConfigSource, name: str,
+                            optional: bool) -> dict[str, bytes] | None:
+    """A ConfigMap's data and binaryData as file contents; None when it is missing and
+    ``optional``, ConfigError when it is missing and not."""
+    cm = await source.config_map(name)
+    if cm is None:
+        if optional:
+            return None
+        raise ConfigError(f'configmap "{name}" not found')
+    data = {k: val.encode() for k, val in (cm.data or {}).items()}
+    data.update({k: decode_secret_value(val) for k, val in (cm.binary_data or {}).items()})
+    return data
+
+
 async def _projected(source: ConfigSource, pod: Pod, v: Volume) -> Payload:
     """A projected volume: its sources' files in one directory (projected.go collectData)."""
     assert v.projected is not None
@@ -102,25 +116,16 @@ async def _projected(source: ConfigSource, pod: Pod, v: Volume) -> Payload:
     out: Payload = {}
     for src in v.projected.sources or []:
         if src.secret is not None:
-            s = await source.secret(src.secret.name or "")
-            if s is None:
-                if src.secret.optional:
-                    continue
-                raise ConfigError(f'secret "{src.secret.name}" not found')
-            data = {k: decode_secret_value(val) for k, val in (s.data or {}).items()}
-            out.update(_payload(data, src.secret.items, mode, bool(src.secret.optional),
-                                "secret"))
+            data = await source.secret_data(src.secret.name or "", bool(src.secret.optional))
+            if data is not None:
+                out.update(_payload(data, src.secret.items, mode, bool(src.secret.optional),
+                                    "secret"))
         elif src.config_map is not None:
-            cm = await source.config_map(src.config_map.name or "")
-            if cm is None:
-                if src.config_map.optional:
-                    continue
-                raise ConfigError(f'configmap "{src.config_map.name}" not found')
-            cdata = {k: val.encode() for k, val in (cm.data or {}).items()}
-            cdata.update({k: decode_secret_value(val)
-                          for k, val in (cm.binary_data or {}).items()})
-            out.update(_payload(cdata, src.config_map.items, mode,
-                                bool(src.config_map.optional), "configmap"))
+            cdata = await _config_map_files(source, src.config_map.name or "",
+                                            bool(src.config_map.optional))
+            if cdata is not None:
+                out.update(_payload(cdata, src.config_map.items, mode,
+                                    bool(src.config_map.optional), "configmap"))
         elif src.downward_api is not None:
             out.update(_downward(pod, src.downward_api.items, mode))
         elif src.service_account_token is not None:
@@ -149,23 +154,14 @@ async def volume_payload(source: ConfigSource, v: Volume, pod: Pod | None = None
         return _downward(pod, v.downward_api.items, mode)
     if v.config_map is not None:
         cmv = v.config_map
-        cm = await source.config_map(cmv.name or "")
-        if cm is None:
-            if cmv.optional:
-                return {}
-            raise ConfigError(f'configmap "{cmv.name}" not found')
-        data = {k: val.encode() for k, val in (cm.data or {}).items()}
-        data.update({k: decode_secret_value(val) for k, val in (cm.binary_data or {}).items()})
-        return _payload(data, cmv.items, cmv.default_mode, bool(cmv.optional), "configmap")
+        data = await _config_map_files(source, cmv.name or "", bool(cmv.optional))
+        return {} if data is None else _payload(data, cmv.items, cmv.default_mode,
+                                                bool(cmv.optional), "configmap")
     sv = v.secret
     assert sv is not None
-    s = await source.secret(sv.secret_name or "")
-    if s is None:
-        if sv.optional:
-            return {}
-        raise ConfigError(f'secret "{sv.secret_name}" not found')
-    sdata = {k: decode_secret_value(val) for k, val in (s.data or {}).items()}
-    return _payload(sdata, sv.items, sv.default_mode, bool(sv.optional), "secret")
+    sdata = await source.secret_data(sv.secret_name or "", bool(sv.optional))
+    return {} if sdata is None else _payload(sdata, sv.items, sv.default_mode,
+                                             bool(sv.optional), "secret")
 
 
 def _current(target: str) -> Payload | None:
