@@ -275,12 +275,18 @@ def describe_template(t: PodTemplateSpec) -> str:
     """rollout history --revision's printTemplate: DescribePodTemplate, with its last lines
     (Node-Selectors, Tolerations) as kubectl 1.37 prints them."""
     w = Writer()
+    _pod_template_with_placement(w, t)
+    return w.render()
+
+
+def _pod_template_with_placement(w: Writer, t: PodTemplateSpec) -> None:
+    """``Pod Template:`` as DescribePodTemplate prints it whole (kubectl 1.37): the shared
+    ``_template`` lines, then Node-Selectors and Tolerations."""
     w.kv(0, "Pod Template")
     _template(w, 1, t)
     w.map(1, "Node-Selectors", t.spec.node_selector)
     tol = [_toleration(x) for x in t.spec.tolerations or []]
     w.kv(1, "Tolerations", "\n".join(tol) if tol else NONE)
-    return w.render()
 
 
 def _conditions_table(w: Writer, conds: Sequence[tuple[str, ...]], head: tuple[str, ...]) -> None:
@@ -488,12 +494,7 @@ def describe_daemonset(st: State, ds: DaemonSet) -> str:
                     ("Number of Nodes Misscheduled", s.number_misscheduled if s else 0)):
         w.raw(f"{text}: {n or 0}")
     w.kv(0, "Pods Status", _pods_status(st, ds))
-    w.kv(0, "Pod Template")
-    _template(w, 1, ds.spec.template)
-    # DescribePodTemplate's last lines (kubectl 1.37), which the shared writer leaves out
-    w.map(1, "Node-Selectors", ds.spec.template.spec.node_selector)
-    tol = [_toleration(t) for t in ds.spec.template.spec.tolerations or []]
-    w.kv(1, "Tolerations", "\n".join(tol) if tol else NONE)
+    _pod_template_with_placement(w, ds.spec.template)
     return _with_events(w, events_for(st, ds))
 
 
@@ -525,11 +526,7 @@ def describe_statefulset(st: State, sts: StatefulSet) -> str:
         w.kv(1, "WhenDeleted", rp.when_deleted or "")
         w.kv(1, "WhenScaled", rp.when_scaled or "")
     w.kv(0, "Pods Status", _pods_status(st, sts))
-    w.kv(0, "Pod Template")
-    _template(w, 1, sts.spec.template)
-    w.map(1, "Node-Selectors", sts.spec.template.spec.node_selector)
-    tol = [_toleration(t) for t in sts.spec.template.spec.tolerations or []]
-    w.kv(1, "Tolerations", "\n".join(tol) if tol else NONE)
+    _pod_template_with_placement(w, sts.spec.template)
     claims = sts.spec.volume_claim_templates or []
     if not claims:
         w.kv(0, "Volume Claims", NONE)
