@@ -110,34 +110,44 @@ async def hollow_cluster(nodes: int, controllers: str, prefix: str, settle: floa
         etcd.stop()
 
 
-async def side(client: AsyncClient, url: str, ns: str, n: int, timeout: float,
-               settle: float, daemon: bool) -> dict[str, Any]:
+async def timed_create(client: AsyncClient, url: str, ns: str, model: Any,
+                       spec: dict[str, Any], ready: str, n: int, timeout: float,
+                       settle: float) -> tuple[float, dict[str, Any]]:
+    """Create a ``model`` named ``ns`` with ``spec`` in a new namespace ``ns`` and time it
+    until its status field ``ready`` reaches ``n``; with the API writes it caused
+    (``writes_per_pod``), counted between quiet moments before and after."""
     await client.create(Namespace(metadata=ObjectMeta(name=ns)))
-    model: Any = DaemonSet if daemon else Deployment
     inf: Informer[Any] = Informer(client, model, ns)
     done = asyncio.Event()
 
     def check(*objs: Any) -> None:
         st = objs[-1].status
-        ready = (st.number_ready if daemon else st.ready_replicas) if st else 0
-        if (ready or 0) >= n:
+        if st is not None and (getattr(st, ready) or 0) >= n:
             done.set()
 
     inf.add_handler(check, check, None)
     await inf.start()
     await inf.wait_for_sync(10)
     before = await quiet(url, settle)
-    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": ns}}, "template": template(ns)}
-    if not daemon:
-        spec["replicas"] = n
     t0 = time.perf_counter()
     await client.create(model.from_dict({"metadata": {"name": ns}, "spec": spec}), ns)
     await asyncio.wait_for(done.wait(), timeout)
     took = time.perf_counter() - t0
     after = await quiet(url, settle)
     await inf.stop()
+    return took, writes_per_pod(before, after, n)
+
+
+async def side(client: AsyncClient, url: str, ns: str, n: int, timeout: float,
+               settle: float, daemon: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": ns}}, "template": template(ns)}
+    if not daemon:
+        spec["replicas"] = n
+    took, writes = await timed_create(
+        client, url, ns, DaemonSet if daemon else Deployment, spec,
+        "number_ready" if daemon else "ready_replicas", n, timeout, settle)
     return {"pods": n, "seconds": round(took, 2), "pods_per_second": round(n / took, 1),
-            **writes_per_pod(before, after, n)}
+            **writes}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -17,44 +17,24 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.models import Namespace, ObjectMeta
 from api.models.apps import StatefulSet
-from bench.daemonset import hollow_cluster, quiet, template, writes_per_pod
-from client.informer import Informer
+from bench.daemonset import hollow_cluster, template, timed_create
 from client.rest import AsyncClient
 
 
 async def side(client: AsyncClient, url: str, ns: str, n: int, timeout: float,
                settle: float, policy: str) -> dict[str, Any]:
-    await client.create(Namespace(metadata=ObjectMeta(name=ns)))
-    inf: Informer[StatefulSet] = Informer(client, StatefulSet, ns)
-    done = asyncio.Event()
-
-    def check(*objs: Any) -> None:
-        st = objs[-1].status
-        if st is not None and (st.ready_replicas or 0) >= n:
-            done.set()
-
-    inf.add_handler(check, check, None)
-    await inf.start()
-    await inf.wait_for_sync(10)
-    before = await quiet(url, settle)
     spec: dict[str, Any] = {"replicas": n, "serviceName": ns, "podManagementPolicy": policy,
                             "selector": {"matchLabels": {"app": ns}}, "template": template(ns)}
-    t0 = time.perf_counter()
-    await client.create(StatefulSet.from_dict({"metadata": {"name": ns}, "spec": spec}), ns)
-    await asyncio.wait_for(done.wait(), timeout)
-    took = time.perf_counter() - t0
-    after = await quiet(url, settle)
-    await inf.stop()
+    took, writes = await timed_create(client, url, ns, StatefulSet, spec, "ready_replicas", n,
+                                      timeout, settle)
     return {"pods": n, "policy": policy, "seconds": round(took, 2),
-            "seconds_per_pod": round(took / n, 3), **writes_per_pod(before, after, n)}
+            "seconds_per_pod": round(took / n, 3), **writes}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
