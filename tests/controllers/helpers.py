@@ -5,21 +5,48 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from api import wellknown as wk
 from api.models import Pod, PodStatus
 from api.timeutil import format_time
 from client import AsyncClient, Conflict, NotFound
-from client.informer import Informer
+from client.events import EventRecorder
+from client.informer import Informer, SharedInformerFactory
+from controllers.context import ControllerContext
+from controllers.manager import Part
 from testing.support import Process, service
+
+P = TypeVar("P", bound=Part)
 
 
 def start_controller_manager(server: str, *extra: str, name: str = "controller-manager"
                              ) -> Process:
     return service(name, "controllers", ["--server", server, *extra])
+
+
+@contextlib.asynccontextmanager
+async def in_process(client: AsyncClient, component: str,
+                     make: Callable[[ControllerContext], P]) -> AsyncIterator[P]:
+    """The controller ``make(ctx)`` builds, running in this process on informers and an event
+    recorder (``component``) of its own, once the caches synced; stopped on exit."""
+    recorder = EventRecorder(client, component=component)
+    ctx = ControllerContext(client, SharedInformerFactory(client), recorder)
+    ctl = make(ctx)
+    recorder.start()
+    await ctx.factory.start_all()
+    assert await ctx.factory.wait_for_sync(timeout=10)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(c.run(stop)) for c in ctl.controllers]
+    try:
+        yield ctl
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await ctx.factory.stop_all()
+        await recorder.close()
 
 
 def ready_status(pod: Pod) -> dict[str, Any]:

@@ -6,7 +6,6 @@ following spec changes; a FakeKubelet makes pods ready."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,13 +13,10 @@ import pytest
 
 from api.timeutil import now
 from client import AsyncClient
-from client.events import EventRecorder
-from client.informer import SharedInformerFactory
-from controllers.context import ControllerContext
 from controllers.disruption import DisruptionController
 from testing.apiclient import Api, deployment, pod
 from testing.support import Process, async_wait_for
-from tests.controllers.helpers import FakeKubelet, start_controller_manager
+from tests.controllers.helpers import FakeKubelet, in_process, start_controller_manager
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -159,15 +155,8 @@ async def test_statefulset_scale_through_the_scale_subresource(
 
 async def test_stale_disruption_target_is_cleared(api: Api, client: AsyncClient) -> None:
     """In process, with a one-second stale timeout (Kubernetes' is two minutes)."""
-    recorder = EventRecorder(client, component="disruption-controller")
-    ctx = ControllerContext(client, SharedInformerFactory(client), recorder)
-    ctl = DisruptionController(ctx, stale_pod_disruption_timeout=1.0)
-    recorder.start()
-    await ctx.factory.start_all()
-    assert await ctx.factory.wait_for_sync(timeout=10)
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(c.run(stop)) for c in ctl.controllers]
-    try:
+    async with in_process(client, "disruption-controller", lambda ctx: DisruptionController(
+            ctx, stale_pod_disruption_timeout=1.0)):
         ns = api.namespace()
         url = f"/api/v1/namespaces/{ns}/pods"
         api.ok("POST", url, pod("p"), 201)
@@ -183,8 +172,3 @@ async def test_stale_disruption_target_is_cleared(api: Api, client: AsyncClient)
             return any(c["type"] == "DisruptionTarget" and c["status"] == "False"
                        for c in conds)
         await async_wait_for(cleared, timeout=15, message="DisruptionTarget False")
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 10)
-        await ctx.factory.stop_all()
-        await recorder.close()

@@ -16,14 +16,11 @@ import pytest
 from api.models import Deployment, Event, Pod
 from api.models.autoscaling import HorizontalPodAutoscaler
 from client import AsyncClient
-from client.events import EventRecorder
-from client.informer import SharedInformerFactory
 from controllers import podautoscaler_util as hu
-from controllers.context import ControllerContext
 from controllers.podautoscaler import HorizontalPodAutoscalerController
 from testing.objects import deployment, new_namespace
 from testing.support import Process, async_wait_for
-from tests.controllers.helpers import FakeKubelet, start_controller_manager
+from tests.controllers.helpers import FakeKubelet, in_process, start_controller_manager
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -77,19 +74,10 @@ async def hpa_controller(client: AsyncClient
                                                   Clock]]:
     clock = Clock()
     metrics = FakeMetrics(client, clock)
-    recorder = EventRecorder(client, component="horizontal-pod-autoscaler")
-    ctx = ControllerContext(client, SharedInformerFactory(client), recorder)
-    ctl = HorizontalPodAutoscalerController(ctx, metrics, clock, sync_period=0.3)
-    recorder.start()
-    await ctx.factory.start_all()
-    assert await ctx.factory.wait_for_sync(timeout=10)
-    stop = asyncio.Event()
-    task = asyncio.create_task(ctl.controller.run(stop))
-    yield ctl, metrics, clock
-    stop.set()
-    await asyncio.wait_for(task, 10)
-    await ctx.factory.stop_all()
-    await recorder.close()
+    async with in_process(client, "horizontal-pod-autoscaler",
+                          lambda ctx: HorizontalPodAutoscalerController(
+                              ctx, metrics, clock, sync_period=0.3)) as ctl:
+        yield ctl, metrics, clock
 
 
 def new_hpa(name: str, target: str, *, min_replicas: int = 1, max_replicas: int = 4,

@@ -5,7 +5,6 @@ burn stops it scales back down after the scale-down stabilization window."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -14,13 +13,10 @@ import pytest
 from api.models import Deployment, Event
 from api.models.autoscaling import HorizontalPodAutoscaler
 from client import AsyncClient
-from client.events import EventRecorder
-from client.informer import SharedInformerFactory
-from controllers.context import ControllerContext
 from controllers.podautoscaler import HorizontalPodAutoscalerController
 from testing.objects import new_namespace
 from testing.support import Process, async_wait_for
-from tests.controllers.helpers import start_controller_manager
+from tests.controllers.helpers import in_process, start_controller_manager
 from tests.kubelet.helpers import KubeletProc, kubelet_on_docker
 
 pytest.importorskip("docker")
@@ -73,14 +69,6 @@ async def test_burning_pods_scale_up_then_down_after_the_window(
                  "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
                      "type": "Utilization", "averageUtilization": 50}}}],
                  "behavior": {"scaleDown": {"stabilizationWindowSeconds": 8}}}}), ns)
-    recorder = EventRecorder(client, component="horizontal-pod-autoscaler")
-    ctx = ControllerContext(client, SharedInformerFactory(client), recorder)
-    ctl = HorizontalPodAutoscalerController(ctx, sync_period=1.0)
-    recorder.start()
-    await ctx.factory.start_all()
-    assert await ctx.factory.wait_for_sync(timeout=10)
-    stop = asyncio.Event()
-    task = asyncio.create_task(ctl.controller.run(stop))
 
     async def replicas() -> int:
         return (await client.get(Deployment, "burn", ns)).spec.replicas or 0
@@ -89,22 +77,21 @@ async def test_burning_pods_scale_up_then_down_after_the_window(
         return [e.message or "" for e in (await client.list(Event, ns)).items
                 if e.reason == "SuccessfulRescale"]
     try:
-        # a busy loop is ~1000m of a 100m request: far above 50%
-        await async_wait_for(lambda: _ge(replicas, 2), timeout=60, interval=0.5)
-        assert any(m.endswith("reason: cpu resource utilization (percentage of request) "
-                              "above target") for m in await rescales())
-        # every pod stops burning 12 s after it started; down to 1 after the 8 s window
-        await async_wait_for(lambda: _eq(replicas, 1), timeout=75, interval=0.5)
-        assert "New size: 1; reason: All metrics below target" in await rescales()
-        h = await client.get(HorizontalPodAutoscaler, "burn", ns)
-        assert h.status is not None and h.status.current_metrics
-        cur = h.status.current_metrics[0].resource
-        assert cur is not None and (cur.current.average_utilization or 0) < 50
+        async with in_process(client, "horizontal-pod-autoscaler",
+                              lambda ctx: HorizontalPodAutoscalerController(
+                                  ctx, sync_period=1.0)):
+            # a busy loop is ~1000m of a 100m request: far above 50%
+            await async_wait_for(lambda: _ge(replicas, 2), timeout=60, interval=0.5)
+            assert any(m.endswith("reason: cpu resource utilization (percentage of request) "
+                                  "above target") for m in await rescales())
+            # every pod stops burning 12 s after it started; down to 1 after the 8 s window
+            await async_wait_for(lambda: _eq(replicas, 1), timeout=75, interval=0.5)
+            assert "New size: 1; reason: All metrics below target" in await rescales()
+            h = await client.get(HorizontalPodAutoscaler, "burn", ns)
+            assert h.status is not None and h.status.current_metrics
+            cur = h.status.current_metrics[0].resource
+            assert cur is not None and (cur.current.average_utilization or 0) < 50
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await ctx.factory.stop_all()
-        await recorder.close()
         await client.delete(Deployment, "burn", ns)
 
 

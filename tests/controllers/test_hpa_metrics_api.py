@@ -5,7 +5,6 @@ and the controller's default MetricsClient (ApiMetricsClient) turns it into a sc
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -14,13 +13,10 @@ import pytest
 from api.models import Deployment
 from api.models.autoscaling import HorizontalPodAutoscaler
 from client import AsyncClient
-from client.events import EventRecorder
-from client.informer import SharedInformerFactory
-from controllers.context import ControllerContext
 from controllers.podautoscaler import ApiMetricsClient, HorizontalPodAutoscalerController
 from testing.objects import new_namespace
 from testing.support import Process, async_wait_for, free_port, http_ok, service, unique, wait_for
-from tests.controllers.helpers import start_controller_manager
+from tests.controllers.helpers import in_process, start_controller_manager
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -74,18 +70,12 @@ async def test_scales_from_the_metrics_api(client: AsyncClient, node: str) -> No
                  "minReplicas": 1, "maxReplicas": 3, "metrics": [
                      {"type": "Resource", "resource": {"name": "cpu", "target": {
                          "type": "Utilization", "averageUtilization": 50}}}]}}), ns)
-    recorder = EventRecorder(client, component="horizontal-pod-autoscaler")
-    ctx = ControllerContext(client, SharedInformerFactory(client), recorder)
     # pods look long started (past the cpu initialization period): only the numbers count
-    ctl = HorizontalPodAutoscalerController(ctx, clock=lambda: time.time() + 3600,
-                                            sync_period=0.5)
-    assert isinstance(ctl.metrics, ApiMetricsClient)
-    recorder.start()
-    await ctx.factory.start_all()
-    assert await ctx.factory.wait_for_sync(timeout=10)
-    stop = asyncio.Event()
-    task = asyncio.create_task(ctl.controller.run(stop))
-    try:
+    async with in_process(client, "horizontal-pod-autoscaler",
+                          lambda ctx: HorizontalPodAutoscalerController(
+                              ctx, clock=lambda: time.time() + 3600, sync_period=0.5)
+                          ) as ctl:
+        assert isinstance(ctl.metrics, ApiMetricsClient)
         # 200m used of a 100m request is 200% of a 50% target: 4 wanted, 3 allowed
         async def scaled() -> bool:
             d = await client.get(Deployment, "burn", ns)
@@ -103,8 +93,3 @@ async def test_scales_from_the_metrics_api(client: AsyncClient, node: str) -> No
         assert cur is not None and cur.name == "cpu"
         assert cur.current.average_utilization is not None
         assert 150 <= cur.current.average_utilization <= 250, cur
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await ctx.factory.stop_all()
-        await recorder.close()
