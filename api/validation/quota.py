@@ -69,6 +69,23 @@ def validate_resource_quota(obj: JSON) -> Errs:
     return errs
 
 
+# validateLimitRangeTypes' comparisons, in its order: (field, the field it may not exceed,
+# where the error is reported, the message's names for the two)
+_LIMIT_ORDER = (
+    ("min", "max", "min", "min value", "max value"),
+    ("defaultRequest", "max", "defaultRequest", "default request value", "max value"),
+    ("defaultRequest", "default", "defaultRequest", "default request value",
+     "default limit value"),
+    ("default", "max", "default", "default value", "max value"),
+    ("min", "default", "default", "min value", "default value"),
+)
+
+
+def _raw(item: JSON, field: str, key: str) -> Any:
+    """The quantity as written in the LimitRangeItem's ``field`` for ``key``."""
+    return (item.get(field) or {}).get(key)
+
+
 def validate_limit_range(obj: JSON) -> Errs:
     errs: Errs = []
     spec = as_dict(errs, obj.get("spec"), "spec")
@@ -98,35 +115,13 @@ def validate_limit_range(obj: JSON) -> Errs:
             if dreq:
                 errs.append(invalid(child(ip, "defaultRequest"), item.get("defaultRequest"),
                                     "may not be specified when `type` is 'Pod'"))
+        bounds = {"max": mx, "min": mn, "default": dflt, "defaultRequest": dreq}
         for k in sorted(set(mx) | set(mn) | set(dflt) | set(dreq)):
-            raw = (item.get("min") or {}).get(k)
-            if k in mn and k in mx and mn[k] > mx[k]:
-                errs.append(invalid(at_key(child(ip, "min"), k), raw,
-                                    f"min value {raw} is greater than max value "
-                                    f"{(item.get('max') or {}).get(k)}"))
-            if k in dreq and k in mx and dreq[k] > mx[k]:
-                errs.append(invalid(at_key(child(ip, "defaultRequest"), k),
-                                    (item.get("defaultRequest") or {}).get(k),
-                                    f"default request value "
-                                    f"{(item.get('defaultRequest') or {}).get(k)} is greater "
-                                    f"than max value {(item.get('max') or {}).get(k)}"))
-            if k in dreq and k in dflt and dreq[k] > dflt[k]:
-                errs.append(invalid(at_key(child(ip, "defaultRequest"), k),
-                                    (item.get("defaultRequest") or {}).get(k),
-                                    f"default request value "
-                                    f"{(item.get('defaultRequest') or {}).get(k)} is greater "
-                                    f"than default limit value "
-                                    f"{(item.get('default') or {}).get(k)}"))
-            if k in dflt and k in mx and dflt[k] > mx[k]:
-                errs.append(invalid(at_key(child(ip, "default"), k),
-                                    (item.get("default") or {}).get(k),
-                                    f"default value {(item.get('default') or {}).get(k)} is "
-                                    f"greater than max value {(item.get('max') or {}).get(k)}"))
-            if k in dflt and k in mn and mn[k] > dflt[k]:
-                errs.append(invalid(at_key(child(ip, "default"), k),
-                                    (item.get("default") or {}).get(k),
-                                    f"min value {raw} is greater than default value "
-                                    f"{(item.get('default') or {}).get(k)}"))
+            for low, high, where, low_name, high_name in _LIMIT_ORDER:
+                if k in bounds[low] and k in bounds[high] and bounds[low][k] > bounds[high][k]:
+                    errs.append(invalid(at_key(child(ip, where), k), _raw(item, where, k),
+                                        f"{low_name} {_raw(item, low, k)} is greater than "
+                                        f"{high_name} {_raw(item, high, k)}"))
         for k, r in ratio.items():
             if r < 1:
                 errs.append(invalid(at_key(child(ip, "maxLimitRequestRatio"), k),

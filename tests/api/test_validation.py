@@ -657,3 +657,21 @@ def test_always_running_template(kind: str) -> None:
         '"Always"',
         "spec.template.spec.activeDeadlineSeconds: Invalid value: 10: activeDeadlineSeconds "
         f"in {kind} is not Supported"]
+
+
+def test_limit_range_bounds_in_kubernetes_order() -> None:
+    """validateLimitRangeTypes' five comparisons, each where and as Kubernetes reports it."""
+    obj: JSON = {"metadata": {"name": "l", "namespace": "d"}, "spec": {"limits": [{
+        "type": "Container", "min": {"cpu": "2"}, "max": {"cpu": "1"},
+        "default": {"cpu": "1500m"}, "defaultRequest": {"cpu": "3"}}]}}
+    p = "spec.limits[0]"
+    assert [str(e) for e in validate("LimitRange", obj)] == [
+        f'{p}.min[cpu]: Invalid value: "2": min value 2 is greater than max value 1',
+        f'{p}.defaultRequest[cpu]: Invalid value: "3": default request value 3 is greater '
+        "than max value 1",
+        f'{p}.defaultRequest[cpu]: Invalid value: "3": default request value 3 is greater '
+        "than default limit value 1500m",
+        f'{p}.default[cpu]: Invalid value: "1500m": default value 1500m is greater than max '
+        "value 1",
+        f'{p}.default[cpu]: Invalid value: "1500m": min value 2 is greater than default '
+        "value 1500m"]
