@@ -267,6 +267,12 @@ def main(argv: list[str] | None = None) -> None:
         # client's frames (pongs included) behind the stdin it sends, and a ping timeout
         # would cut a healthy stream. kubectl sends its own heartbeat.
         ws_ping_interval=None,
+        # An idle keep-alive connection is closed after 90 s, as kube-apiserver's
+        # http.Server (IdleTimeout, "matches http.DefaultTransport keep-alive timeout").
+        # uvicorn's 5 s default equals the clients' own pool expiry and kubectl's 5 s
+        # retry interval (drain's evictions): a request sent as the server closed the
+        # connection was reset.
+        timeout_keep_alive=90,
         timeout_graceful_shutdown=2, lifespan="on"))
     try:
         server.listeners = _listeners(config)

@@ -82,11 +82,15 @@ async def test_burning_pods_scale_up_then_down_after_the_window(
                                   ctx, sync_period=1.0)):
             # a busy loop is ~1000m of a 100m request: far above 50%
             await async_wait_for(lambda: _ge(replicas, 2), timeout=60, interval=0.5)
-            assert any(m.endswith("reason: cpu resource utilization (percentage of request) "
-                                  "above target") for m in await rescales())
+            # (the events follow the scale writes: the recorder sends them in the background)
+            await async_wait_for(lambda: _rescaled(rescales, "reason: cpu resource utilization "
+                                                   "(percentage of request) above target"),
+                                 timeout=10, interval=0.2)
             # every pod stops burning 12 s after it started; down to 1 after the 8 s window
             await async_wait_for(lambda: _eq(replicas, 1), timeout=75, interval=0.5)
-            assert "New size: 1; reason: All metrics below target" in await rescales()
+            await async_wait_for(lambda: _rescaled(
+                rescales, "New size: 1; reason: All metrics below target"),
+                timeout=10, interval=0.2)
             h = await client.get(HorizontalPodAutoscaler, "burn", ns)
             assert h.status is not None and h.status.current_metrics
             cur = h.status.current_metrics[0].resource
@@ -101,3 +105,7 @@ async def _ge(f: Any, n: int) -> bool:
 
 async def _eq(f: Any, n: int) -> bool:
     return bool(await f() == n)
+
+
+async def _rescaled(rescales: Any, ending: str) -> bool:
+    return any(m.endswith(ending) for m in await rescales())
