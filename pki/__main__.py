@@ -14,6 +14,11 @@ them under /etc/kubernetes::
     DIR/admin.conf                                kubernetes-admin (system:masters)
     DIR/scheduler.conf, controller-manager.conf, proxy.conf, kubelet-<node>.conf
 
+With ``--share OUT``, each component's own files are also copied to ``OUT/<component>/`` in
+the same layout (``share``), so a component can mount only what it needs: the scheduler and
+the proxy their kubeconfig; the controller-manager its kubeconfig, ca.crt and sa.key; each
+kubelet its kubeconfig, serving certificate and key, and ca.crt. The CA key stays in DIR.
+
 Idempotent: what exists and still fits (signed by the CA, the SANs and names asked for, not
 about to expire) is kept, so a second run changes nothing; a kubeconfig is rewritten when its
 server changes. Files with keys are 0600.
@@ -202,7 +207,38 @@ def init(args: argparse.Namespace) -> int:
     for node in nodes:
         w.kubeconfig(f"kubelet-{node}.conf", args.server, ca, f"system:node:{node}",
                      ["system:nodes"])
+    if args.share:
+        share(Path(args.dir), Path(args.share), nodes, args.quiet)
     return 0
+
+
+def component_files(nodes: Sequence[str]) -> dict[str, list[str]]:
+    """Each component's files, relative to DIR (what its container needs, nothing more)."""
+    files = {"scheduler": ["scheduler.conf"],
+             "controller-manager": ["controller-manager.conf", "pki/ca.crt", "pki/sa.key"],
+             "proxy": ["proxy.conf"]}
+    for node in nodes:
+        files[node] = [f"kubelet-{node}.conf", f"pki/{node}.crt", f"pki/{node}.key",
+                       "pki/ca.crt"]
+    return files
+
+
+def share(root: Path, out: Path, nodes: Sequence[str], quiet: bool = False) -> None:
+    """Copy each component's files to ``out/<component>/`` (kept when unchanged; keys and
+    kubeconfigs 0600)."""
+    for component, names in component_files(nodes).items():
+        for name in names:
+            data = (root / name).read_bytes()
+            dest = out / component / name
+            if dest.exists() and dest.read_bytes() == data:
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if name.endswith(".crt"):
+                dest.write_bytes(data)
+            else:
+                _private(dest, data)
+            if not quiet:
+                print(f"shared {name} with {component}")
 
 
 def merge(args: argparse.Namespace) -> int:
@@ -254,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the API server URL in admin.conf (default: --server)")
     i.add_argument("--service-cidr", default=DEFAULT_SERVICE_CIDR)
     i.add_argument("--cluster-domain", default="cluster.local")
+    i.add_argument("--share", default=None, metavar="OUT",
+                   help="also copy each component's own files to OUT/<component>/")
     i.add_argument("-q", "--quiet", action="store_true")
     m = sub.add_parser("merge-kubeconfig",
                        help="merge a kubeconfig's context into kubeconfig files as NAME")

@@ -77,6 +77,25 @@ def test_init_is_idempotent_and_follows_the_server(tmp_path: Path) -> None:
     assert (d / "scheduler.conf").read_bytes() == files[d / "scheduler.conf"]
 
 
+def test_share_gives_each_component_only_its_files(tmp_path: Path) -> None:
+    d, out = tmp_path / "k", tmp_path / "out"
+    _init(d, "--share", str(out))
+    got = {c.name: sorted(str(p.relative_to(c)) for p in c.rglob("*") if p.is_file())
+           for c in out.iterdir()}
+    assert got == {
+        "scheduler": ["scheduler.conf"], "proxy": ["proxy.conf"],
+        "controller-manager": ["controller-manager.conf", "pki/ca.crt", "pki/sa.key"],
+        "node-1": ["kubelet-node-1.conf", "pki/ca.crt", "pki/node-1.crt", "pki/node-1.key"],
+        "node-2": ["kubelet-node-2.conf", "pki/ca.crt", "pki/node-2.crt", "pki/node-2.key"]}
+    assert (out / "node-1" / "pki" / "node-1.key").read_bytes() == \
+        (d / "pki" / "node-1.key").read_bytes()
+    assert stat.S_IMODE((out / "controller-manager" / "pki" / "sa.key").stat().st_mode) == 0o600
+    assert _who(out / "node-2" / "kubelet-node-2.conf") == ("system:node:node-2",
+                                                           ("system:nodes",))
+    # a second run changes nothing
+    assert "shared" not in _init(d, "--share", str(out)).stdout
+
+
 def test_merge_kubeconfig_as_kind_does(tmp_path: Path) -> None:
     """The admin kubeconfig merged into a user's kubeconfig as context ``minik8s``, made
     current; the user's other entries kept; minictl's resolution then uses its TLS fields."""

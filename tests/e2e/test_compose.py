@@ -199,6 +199,16 @@ def test_components_run_least_privileged(cluster: str, tmp_path: Path) -> None:
     for user, what, want in cases:
         p = sh([*admin, "auth", "can-i", *what.split(), f"--as={user}"], check=False)
         assert p.stdout.strip() == want, (user, what, p.stdout, p.stderr)
+    # Each component mounts its own files alone: no CA key, no other identity.
+    for service, want in (("scheduler", ["scheduler.conf"]),
+                          ("proxy", ["proxy.conf"]),
+                          ("controller-manager", ["controller-manager.conf", "pki/ca.crt",
+                                                  "pki/sa.key"]),
+                          ("kubelet-1", ["kubelet-node-1.conf", "pki/ca.crt", "pki/node-1.crt",
+                                         "pki/node-1.key"])):
+        found = sh([*COMPOSE, "exec", "-T", service, "find", "/etc/kubernetes", "-type", "f"])
+        assert sorted(f.removeprefix("/etc/kubernetes/") for f in found.stdout.split()) == \
+            want, (service, found.stdout)
     certs = sh([*COMPOSE, "ps", "-a", "-q", "certs"]).stdout.split()[0]
     node1 = tmp_path / "node-1.conf"
     sh(["docker", "cp", f"{certs}:/etc/kubernetes/kubelet-node-1.conf", str(node1)])
