@@ -283,6 +283,23 @@ def _validate_sts_rolling_update(errs: Errs, ru: JSON, path: str) -> None:
             errs.append(invalid(mpath, mu, "must be greater than 0"))
 
 
+def _with_claim_volumes(pod_spec: Any, claim_templates: Any) -> Any:
+    """The pod template's spec with a volume per volumeClaimTemplate, as the pods get them:
+    their containers mount the claims by the templates' names. (Kubernetes skips the pod
+    spec of a StatefulSet's template altogether, ValidatePodTemplateSpecForStatefulSet's
+    TODO: "check that the union of the given volumes and volumeClaims validate against the
+    pod spec"; this is that union.)"""
+    if not isinstance(pod_spec, Mapping) or not isinstance(claim_templates, list):
+        return pod_spec
+    volumes = pod_spec.get("volumes")
+    if volumes is not None and not isinstance(volumes, list):
+        return pod_spec
+    have = {v.get("name") for v in volumes or [] if isinstance(v, Mapping)}
+    extra = [{"name": n, "persistentVolumeClaim": {"claimName": n}} for t in claim_templates
+             if isinstance(n := dig(t, "metadata", "name"), str) and n and n not in have]
+    return {**pod_spec, "volumes": [*(volumes or []), *extra]} if extra else pod_spec
+
+
 def validate_statefulset(obj: JSON) -> Errs:
     """ValidateStatefulSet / ValidateStatefulSetSpec (pkg/apis/apps/validation)."""
     errs: Errs = []
@@ -344,7 +361,8 @@ def validate_statefulset(obj: JSON) -> Errs:
         errs.append(invalid("spec.template.metadata.labels", labels,
                             "`selector` does not match template `labels`"))
     errs += validate_template_meta(tmpl.get("metadata"), "spec.template.metadata")
-    errs += validate_pod_spec(tmpl.get("spec"), "spec.template.spec")
+    errs += validate_pod_spec(_with_claim_volumes(tmpl.get("spec"), spec.get(
+        "volumeClaimTemplates")), "spec.template.spec")
     _always_running_template(errs, tmpl.get("spec"), "spec.template.spec", "StatefulSet")
     vcts = spec.get("volumeClaimTemplates")
     if vcts is not None and not isinstance(vcts, list):

@@ -126,3 +126,19 @@ def test_kubectl_get_sts(api: Api, kubectl: Kubectl, ns: str) -> None:
     assert api.ok("GET", path(ns, name))["spec"]["replicas"] == 5
     res = kubectl("api-resources", "--api-group=apps").stdout
     assert re.search(r"^statefulsets\s+sts\s+apps/v1\s+true\s+StatefulSet$", res, re.M)
+
+
+def test_containers_mount_the_claim_templates(api: Api, ns: str) -> None:
+    """A container mounts a volumeClaimTemplate by its name (the pods get a volume of that
+    name); a mount naming neither a volume nor a claim template is still refused."""
+    body = sts("claims", volumeClaimTemplates=[{"metadata": {"name": "data"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}])
+    body["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "data", "mountPath": "/data"}]
+    api.ok("POST", path(ns), body, 201)
+    body["metadata"]["name"] = "claims2"
+    body["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].append(
+        {"name": "nothing", "mountPath": "/n"})
+    assert causes(api, body, ns) == [(
+        "FieldValueNotFound", "spec.template.spec.containers[0].volumeMounts[1].name",
+        'Not found: "nothing"')]

@@ -4,7 +4,8 @@ scheduler, controller-manager (PV binder, provisioner, protection) and two kubel
 A WaitForFirstConsumer claim of the local-path class is provisioned on the node its pod
 lands on (the scheduler's selected-node annotation); a file written to the volume
 survives deleting the pod, read by a new pod of the same claim, which the volume's node
-affinity puts on the same node; with Delete, removing the claim runs a helper pod on that
+affinity puts on the same node (and a StatefulSet's pod, recreated, gets its claim back
+on its node, file and all); with Delete, removing the claim runs a helper pod on that
 node that removes the directory, then the volume goes; with Retain the directory and a
 Released volume stay."""
 
@@ -46,7 +47,7 @@ def cluster(server_url: str, dk: Any, base: str) -> Iterator[list[str]]:
         procs = [service("scheduler", "scheduler", ["--server", server_url]),
                  service("controller-manager", "controllers", [
                      "--server", server_url, "--controllers",
-                     "persistentvolume-binder,pvc-protection,pv-protection"])]
+                     "persistentvolume-binder,pvc-protection,pv-protection,statefulset"])]
         api = Api(server_url)
         for cls, policy in (("local", "Delete"), ("keep", "Retain")):
             api.ok("POST", "/apis/storage.k8s.io/v1/storageclasses", {
@@ -143,3 +144,46 @@ def test_retain_keeps_the_directory(server_url: str, cluster: list[str]) -> None
     path = get(api, pv_path)["spec"]["hostPath"]["path"]
     with open(os.path.join(path, "k")) as f:
         assert f.read() == "keep\n"
+
+
+def test_statefulset_pod_gets_its_volume_back(server_url: str, cluster: list[str]) -> None:
+    """A StatefulSet's claim template gives db-0 the claim data-db-0; db-0 deleted, its
+    successor mounts the same claim on the same node and finds what the first one wrote."""
+    api = Api(server_url)
+    ns = api.namespace()
+    script = "if [ -f /data/f ]; then echo again >> /data/f; else echo first > /data/f; fi; " \
+             "sleep 3600"
+    api.ok("POST", f"/apis/apps/v1/namespaces/{ns}/statefulsets", {
+        "metadata": {"name": "db"}, "spec": {
+            "replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {
+                "terminationGracePeriodSeconds": 0,
+                "containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "Never",
+                                "command": ["sh", "-c", script],
+                                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                "accessModes": ["ReadWriteOnce"], "storageClassName": "local",
+                "resources": {"requests": {"storage": "64Mi"}}}}]}}, 201)
+    pod_path = f"/api/v1/namespaces/{ns}/pods/db-0"
+
+    def running() -> dict[str, Any]:
+        p = get(api, pod_path)
+        return p if (p.get("status") or {}).get("phase") == "Running" else {}
+
+    first = wait_for(running, timeout=120, message="db-0 running")
+    c = get(api, f"/api/v1/namespaces/{ns}/persistentvolumeclaims/data-db-0")
+    assert c["status"]["phase"] == "Bound"
+    pv = get(api, f"/api/v1/persistentvolumes/{c['spec']['volumeName']}")
+    data = os.path.join(pv["spec"]["hostPath"]["path"], "f")
+    wait_for(lambda: os.path.exists(data), timeout=30, message="the first pod's file")
+    assert open(data).read() == "first\n"
+    api.ok("DELETE", pod_path)
+    second = wait_for(lambda: (p := running()) and
+                      p["metadata"]["uid"] != first["metadata"]["uid"] and p,
+                      timeout=120, message="db-0 recreated and running")
+    assert second["spec"]["nodeName"] == first["spec"]["nodeName"]
+    assert [v["persistentVolumeClaim"]["claimName"] for v in second["spec"]["volumes"]
+            if "persistentVolumeClaim" in v] == ["data-db-0"]
+    wait_for(lambda: open(data).read() == "first\nagain\n", timeout=30,
+             message=f"the second pod appended to the first's file ({open(data).read()!r})")
+    api.ok("DELETE", f"/apis/apps/v1/namespaces/{ns}/statefulsets/db")
