@@ -164,13 +164,32 @@ def test_kubectl_drain_honours_the_budget(server_url: str, nodes: list[str],
     api.close()
 
 
+def _any_order(text: str) -> str:
+    """kubectl groups the pods of a warning or an error by message in a Go map, so the
+    groups come in any order: each line with its groups sorted."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        end = "\n" if line.endswith("\n") else ""
+        body = line.removesuffix("\n")
+        if body.startswith("Warning: "):
+            body = "Warning: " + "; ".join(sorted(body[len("Warning: "):].split("; ")))
+        elif "[cannot delete " in body:
+            head, _, rest = body.partition("[")
+            inner, _, tail = rest.rpartition("]")
+            groups = sorted(g.removeprefix("cannot delete ")
+                            for g in inner.split(", cannot delete "))
+            body = f"{head}[{', '.join('cannot delete ' + g for g in groups)}]{tail}"
+        out.append(body + end)
+    return "".join(out)
+
+
 def run_both(server_url: str, kubectl: kubectl_cli.Kubectl, node: str, *args: str
              ) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
     m = mctl(server_url, "drain", node, *args)
-    mine = (m.exit_code, m.stdout, m.stderr)
+    mine = (m.exit_code, m.stdout, _any_order(m.stderr))
     mctl(server_url, "uncordon", node)
     k = kubectl("drain", node, *args, check=False)
-    theirs = (k.returncode, k.stdout, k.stderr)
+    theirs = (k.returncode, k.stdout, _any_order(k.stderr))
     kubectl("uncordon", node)
     return mine, theirs
 
