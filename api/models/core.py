@@ -222,6 +222,15 @@ class Container(Model):
     stdin: bool | None = None  # keep a stdin open for kubectl attach (kubectl run -i)
     stdin_once: bool | None = None
     tty: bool | None = None
+    security_context: dict[str, Any] | None = None  # capabilities, privileged, runAsUser...
+
+
+class EphemeralContainer(Container):
+    """A container added to a running pod through pods/ephemeralcontainers (kubectl
+    debug): never restarted, no ports, probes, lifecycle or resources; with
+    ``targetContainerName`` it shares that container's process namespace."""
+
+    target_container_name: str | None = None
 
 
 class EmptyDirVolumeSource(Model):
@@ -388,6 +397,10 @@ class PodSpec(Model):
     dns_config: PodDNSConfig | None = None
     overhead: ResourceList | None = None
     security_context: dict[str, Any] | None = None
+    ephemeral_containers: list[EphemeralContainer] | None = None
+    host_pid: bool | None = Field(default=None, alias="hostPID")
+    host_ipc: bool | None = Field(default=None, alias="hostIPC")
+    share_process_namespace: bool | None = None
 
 
 class ContainerStateWaiting(Model):
@@ -447,6 +460,7 @@ class PodStatus(Model):
     start_time: str | None = None
     container_statuses: list[ContainerStatus] | None = None
     init_container_statuses: list[ContainerStatus] | None = None
+    ephemeral_container_statuses: list[ContainerStatus] | None = None
     qos_class: str | None = None
     nominated_node_name: str | None = None
 
