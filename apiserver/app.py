@@ -59,6 +59,7 @@ from apiserver.storage import EtcdStorage, Storage, StorageError
 from apiserver.storage.encryption import EncryptingStorage, load_config
 from apiserver.strategies import namespace as namespaces
 from apiserver.table_middleware import TableMiddleware
+from apiserver.warning import RequestNotesMiddleware
 from apiserver.watchcache import WatchCache
 
 log = logging.getLogger("apiserver")
@@ -175,6 +176,8 @@ def _install_middlewares(app: ApiServerApp) -> None:
     # Outermost first. Table conversion and protobuf decoding wrap the handlers.
     app.outer.append(AccessLogMiddleware)
     app.outer.append(metrics.MetricsMiddleware)
+    # Warning headers and audit annotations that handlers record (apiserver/warning.py).
+    app.outer.append(RequestNotesMiddleware)
     # Audit: outside authentication, so refused requests are audited too.
     if app.state.audit is not None:
         app.outer.append(app.state.audit.middleware)

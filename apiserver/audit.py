@@ -35,6 +35,7 @@ import orjson
 import yaml
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from apiserver import warning
 from apiserver.auth import attributes
 from apiserver.auth.middleware import AUTHN_USER_KEY, AUTHZ_KEY
 from apiserver.auth.user import UserInfo
@@ -418,6 +419,9 @@ class AuditMiddleware:
         if authz is not None and stage != "RequestReceived":
             ev["annotations"] = {"authorization.k8s.io/decision": authz[0],
                                  "authorization.k8s.io/reason": authz[1]}
+        notes = scope.get(warning.SCOPE_KEY)
+        if notes is not None and notes.annotations and stage != "RequestReceived":
+            ev["annotations"] = {**notes.annotations, **(ev.get("annotations") or {})}
         return ev
 
     def _response_status(self, r: _Request) -> JSONDict:
