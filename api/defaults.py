@@ -105,6 +105,8 @@ def default_pod_spec(spec: JSON) -> None:
         _default_container(c)
     for c in _items(spec.get("initContainers")):
         _default_container(c)
+    for c in _items(spec.get("ephemeralContainers")):
+        _default_container(c)  # SetDefaults_EphemeralContainer
     for v in _items(spec.get("volumes")):
         if not isinstance(v, dict):
             continue

@@ -88,8 +88,8 @@ def _info(**kw: object) -> ResourceInfo:
 PODS = _info(
     kind="Pod", plural="pods", singular="pod", group="", version="v1", namespaced=True,
     model=Pod, short_names=("po",), categories=("all",),
-    subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward",
-                  "proxy"),
+    subresources=("status", "binding", "ephemeralcontainers", "eviction", "log", "exec",
+                  "attach", "portforward", "proxy"),
 )
 NODES = _info(
     kind="Node", plural="nodes", singular="node", group="", version="v1", namespaced=False,

@@ -66,11 +66,12 @@ def _model_causes(info: ResourceInfo, obj: JSONDict) -> list[Cause]:
     return []
 
 
-def _external_causes(info: ResourceInfo, obj: JSONDict, old: JSONDict | None) -> list[Cause]:
+def _external_causes(info: ResourceInfo, obj: JSONDict, old: JSONDict | None,
+                     subresource: str | None = None) -> list[Cause]:
     try:
         errs = api_validation.validate(info.kind, obj)
         if old is not None:
-            errs += api_validation.validate_update(info.kind, old, obj)
+            errs += api_validation.validate_update(info.kind, old, obj, subresource)
     except Exception as e:  # a validator bug must not become a 500
         return [{"reason": "FieldValueInvalid", "message": f"Invalid value: {e}", "field": ""}]
     return [e.to_cause() for e in errs]
@@ -88,14 +89,16 @@ def _unique(causes: list[Cause]) -> list[Cause]:
     return out
 
 
-def validate(info: ResourceInfo, obj: JSONDict, old: JSONDict | None = None) -> None:
-    """Raise 422 Invalid naming every bad field."""
+def validate(info: ResourceInfo, obj: JSONDict, old: JSONDict | None = None,
+             subresource: str | None = None) -> None:
+    """Raise 422 Invalid naming every bad field; ``subresource``: an update through it
+    (pods/ephemeralcontainers) is checked by its own update rules."""
     key = api_validation.memo_key(obj.get("spec")) if info.kind == "Pod" else None
     known = api_validation.spec_known_valid(key)
     # The model check first: api.validation may assume the right types.
     causes = _model_causes(info, {**obj, "spec": _STUB_POD_SPEC} if known else obj)
     if not causes:
-        causes = _external_causes(info, obj, old)
+        causes = _external_causes(info, obj, old, subresource)
     if causes:
         md = obj.get("metadata")
         name = md.get("name") if isinstance(md, dict) else None

@@ -743,6 +743,20 @@ class Registry:
         return await self.guaranteed_update(info, namespace, name, mutate, rv,
                                             dry_run=dry_run, subresource="status")
 
+    async def update_subresource(self, info: ResourceInfo, namespace: str | None, name: str,
+                                 subresource: str, body: JSONDict,
+                                 dry_run: bool = False) -> Result:
+        """A PUT of the whole object through one of the strategy's
+        ``writable_subresources`` (pods/ephemeralcontainers)."""
+        md = self._check_identity(info, namespace, name, body)
+        rv = self._body_rv(info, name, md)
+
+        def mutate(old: JSONDict) -> JSONDict:
+            return _finish_subresource_update(info, subresource, body, old)
+
+        return await self.guaranteed_update(info, namespace, name, mutate, rv,
+                                            dry_run=dry_run, subresource=subresource)
+
     async def patch(self, info: ResourceInfo, namespace: str | None, name: str,
                     content_type: str, patch_body: bytes, subresource: str | None = None,
                     dry_run: bool = False) -> Result:
@@ -766,6 +780,8 @@ class Registry:
                 new = s.prepare_for_status_update(patched.get("status"), old)
                 s.validate(new, old)
                 return new
+            if subresource is not None:
+                return _finish_subresource_update(info, subresource, patched, old)
             return self._finish_update(info, namespace, name, patched, old)
 
         return await self.guaranteed_update(info, namespace, name, mutate, dry_run=dry_run,
@@ -873,6 +889,15 @@ def _check_body_namespace(md: JSONDict, namespace: str | None) -> None:
         raise errors.bad_request(
             "the namespace of the provided object does not match the namespace sent "
             "on the request")
+
+
+def _finish_subresource_update(info: ResourceInfo, subresource: str, body: JSONDict,
+                               old: JSONDict) -> JSONDict:
+    s = strategy_for(info)
+    new = s.prepare_for_subresource_update(subresource, body, old)
+    s.default(new)
+    s.validate(new, old, subresource)
+    return new
 
 
 def safe_apply_patch(content_type: str, original: JSONDict, body: bytes) -> JSONDict:

@@ -96,6 +96,7 @@ from api.validation.storage import (
 )
 from api.validation.updates import (
     validate_configmap_update,
+    validate_ephemeral_containers_update,
     validate_meta_update,
     validate_node_update,
     validate_pod_update,
@@ -197,12 +198,21 @@ _UPDATE_VALIDATORS: dict[str, Callable[[JSON, JSON], Errs]] = {
 }
 
 
-def validate_update(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[FieldError]:
-    """Errors for changes Kubernetes forbids on update (immutable fields) only."""
+# Writes through a subresource that replaces the kind's own update rules.
+_SUBRESOURCE_UPDATE_VALIDATORS: dict[tuple[str, str], Callable[[JSON, JSON], Errs]] = {
+    ("Pod", "ephemeralcontainers"): validate_ephemeral_containers_update,
+}
+
+
+def validate_update(kind: str, old: Mapping[str, Any], new: Mapping[str, Any],
+                    subresource: str | None = None) -> list[FieldError]:
+    """Errors for changes Kubernetes forbids on update (immutable fields) only;
+    ``subresource``: a write through it (pods/ephemeralcontainers) has its own rules."""
     if not isinstance(old, Mapping) or not isinstance(new, Mapping):
         return [invalid("", new, "must be an object")]
     errs = validate_meta_update(old, new)
-    fn = _UPDATE_VALIDATORS.get(kind)
+    fn = (_SUBRESOURCE_UPDATE_VALIDATORS.get((kind, subresource)) if subresource
+          else _UPDATE_VALIDATORS.get(kind))
     if fn is not None:
         errs += fn(old, new)
     return errs

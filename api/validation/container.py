@@ -148,6 +148,12 @@ def validate_container(
     the container names seen so far, ``volumes`` the pod's volume names."""
     ctr = as_dict(errs, c, path)
     _container_name(errs, ctr.get("name"), child(path, "name"), names)
+    _container_common(errs, ctr, path, volumes)
+    _probes(errs, ctr, path, init=init)
+
+
+def _container_common(errs: Errs, ctr: JSON, path: str, volumes: set[str]) -> None:
+    """validateContainerCommon after the name: what every kind of container checks."""
     _image(errs, ctr.get("image"), child(path, "image"))
     one_of(errs, ctr.get("imagePullPolicy"), child(path, "imagePullPolicy"), PULL_POLICIES)
     one_of(
@@ -166,7 +172,54 @@ def validate_container(
     if ctr.get("resources") is not None:
         _validate_resources(errs, ctr.get("resources"), child(path, "resources"))
     _volume_mounts(errs, ctr.get("volumeMounts"), child(path, "volumeMounts"), volumes)
-    _probes(errs, ctr, path, init=init)
+
+
+# EphemeralContainerCommon's fields in their order, but for allowedEphemeralContainerFields:
+# set, each is Forbidden (validateFieldAllowList).
+_EPHEMERAL_FORBIDDEN = ("ports", "resources", "resizePolicy", "restartPolicy",
+                        "restartPolicyRules", "livenessProbe", "readinessProbe",
+                        "startupProbe", "lifecycle")
+_EPHEMERAL = "cannot be set for an Ephemeral Container"
+
+
+def _is_set(value: Any) -> bool:
+    """Not Go's zero value: ``resources: {}`` (how every container is stored) is unset."""
+    if isinstance(value, dict):
+        return any(v is not None for v in value.values())
+    return value is not None and value != ""
+
+
+def validate_ephemeral_container(errs: Errs, c: Any, path: str, all_names: set[str],
+                                 other_names: set[str], volumes: set[str]) -> None:
+    """validateEphemeralContainers for one: the common checks; a name unique among
+    every container of the pod; a targetContainerName naming a regular or init
+    container; no ports, probes, lifecycle or resources; no subPath mounts."""
+    ctr = as_dict(errs, c, path)
+    npath = child(path, "name")
+    name = as_str(errs, ctr.get("name"), npath)
+    if not name:
+        errs.append(required(npath))
+    else:
+        for m in is_dns1123_label(name):
+            errs.append(invalid(npath, name, m))
+    _container_common(errs, ctr, path, volumes)
+    if name in all_names:
+        errs.append(duplicate(npath, name))
+    else:
+        all_names.add(name)
+    target = ctr.get("targetContainerName")
+    if target not in (None, "") and target not in other_names:
+        errs.append(not_found(child(path, "targetContainerName"), target))
+    for f in _EPHEMERAL_FORBIDDEN:
+        if _is_set(ctr.get(f)):
+            errs.append(forbidden(child(path, f), _EPHEMERAL))
+    mpath = child(path, "volumeMounts")
+    for i, vm in enumerate(as_list([], ctr.get("volumeMounts"), mpath)):
+        if not isinstance(vm, dict):
+            continue
+        for f in ("subPath", "subPathExpr"):
+            if vm.get(f):
+                errs.append(forbidden(child(at_index(mpath, i), f), _EPHEMERAL))
 
 
 def _container_name(errs: Errs, value: Any, path: str, names: set[str]) -> None:

@@ -28,7 +28,7 @@ from api.names import (
     is_valid_label_value,
 )
 from api.quantity import QuantityError, parse_quantity
-from api.validation.container import validate_container
+from api.validation.container import validate_container, validate_ephemeral_container
 from api.validation.field import (
     INT32_MAX,
     JSON,
@@ -274,6 +274,10 @@ def validate_pod_spec(spec: Any, path: str = "spec") -> Errs:
     ipath = child(path, "initContainers")
     for i, c in enumerate(as_list(errs, sp.get("initContainers"), ipath)):
         validate_container(errs, c, at_index(ipath, i), names, volumes, init=True)
+    epath = child(path, "ephemeralContainers")
+    others = set(names)
+    for i, c in enumerate(as_list(errs, sp.get("ephemeralContainers"), epath)):
+        validate_ephemeral_container(errs, c, at_index(epath, i), names, others, volumes)
     one_of(errs, sp.get("restartPolicy"), child(path, "restartPolicy"), RESTART_POLICIES)
     one_of(errs, sp.get("dnsPolicy"), child(path, "dnsPolicy"), DNS_POLICIES)
     non_negative(

@@ -214,3 +214,37 @@ def validate_secret_update(old: JSON, new: JSON) -> Errs:
         errs.append(invalid("type", new.get("type"), _IMMUTABLE))
     # stringData is already merged into data by now, as in Kubernetes.
     return errs + _immutable_data(old, new, ("data",))
+
+
+_MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
+
+
+def _ephemeral_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A short account of what changed, where Kubernetes prints cmp.Diff's."""
+    keys = sorted(set(old) | set(new))
+    return "\n".join(f"  {k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys
+                     if old.get(k) != new.get(k))
+
+
+def validate_ephemeral_containers_update(old: JSON, new: JSON) -> Errs:
+    """ValidatePodEphemeralContainersUpdate's own part (the new pod is validated whole
+    besides): no ephemeral container of a static pod; none removed; none changed.
+    Patches do not keep the order, so each is found by name."""
+    if _MIRROR_POD_ANNOTATION in (as_dict([], dig(old, "metadata", "annotations"), "")):
+        return [forbidden("", "static pods do not support ephemeral containers")]
+    errs: Errs = []
+    path = "spec.ephemeralContainers"
+    by_name = {c.get("name"): c for c in as_list([], dig(new, "spec", "ephemeralContainers"), "")
+               if isinstance(c, Mapping)}
+    for c in as_list([], dig(old, "spec", "ephemeralContainers"), ""):
+        if not isinstance(c, Mapping):
+            continue
+        name = c.get("name")
+        now = by_name.get(name)
+        if now is None:
+            errs.append(forbidden(path, f'existing ephemeral containers "{name}" may not be '
+                                        "removed\n"))
+        elif dict(now) != dict(c):
+            errs.append(forbidden(path, f'existing ephemeral containers "{name}" may not be '
+                                        f"changed\n{_ephemeral_diff(c, now)}"))
+    return errs

@@ -1,4 +1,4 @@
-"""Subresources: status, pods/binding, pods/eviction (routes/eviction.py),
+"""Subresources: status, pods/ephemeralcontainers, pods/binding, pods/eviction (routes/eviction.py),
 deployments|replicasets/scale, pods/log, pods/exec, pods/attach and pods/portforward
 (plain HTTP; the WebSockets are in routes/exec.py, attach.py and portforward.py),
 namespaces/finalize; pods|services|nodes/proxy in routes/proxy.py."""
@@ -25,6 +25,7 @@ from apiserver.routes.logs import pod_log
 from apiserver.routes.portforward import pod_portforward_http
 from apiserver.routes.tokenrequest import create_token
 from apiserver.routes.verbs import patch, registry_of
+from apiserver.strategies import strategy_for
 
 JSONDict = dict[str, Any]
 
@@ -45,6 +46,17 @@ async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, 
             return json_response(res.raw)
         if m == "PATCH":
             return await patch(request, info, namespace, name, "status")
+    elif sub in strategy_for(info).writable_subresources:
+        if m == "GET":
+            co = await registry_of(request).get(info, namespace, name)
+            return json_response(co.raw)
+        if m == "PUT":
+            body = decode_object_body(request, await read_body(request))
+            res = await registry_of(request).update_subresource(
+                info, namespace, name, sub, body, bool(request.query_params.getlist("dryRun")))
+            return json_response(res.raw)
+        if m == "PATCH":
+            return await patch(request, info, namespace, name, sub)
     elif sub == "binding":
         if m == "POST":
             return await bind(request, info, namespace, name)

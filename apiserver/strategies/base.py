@@ -92,6 +92,9 @@ class Strategy:
     return_deleted_object: ClassVar[bool] = False
     #: Subresources served besides ``info.subresources`` but not listed in discovery.
     hidden_subresources: ClassVar[tuple[str, ...]] = ()
+    #: Subresources written as the whole object (GET/PUT/PATCH) besides status, each
+    #: through ``prepare_for_subresource_update`` (pods/ephemeralcontainers).
+    writable_subresources: ClassVar[tuple[str, ...]] = ()
     #: The object keeps its fields under spec and status (an Event does not).
     spec_and_status: ClassVar[bool] = True
     #: The Table's columns, in the order of ``table_row``'s cells.
@@ -123,9 +126,11 @@ class Strategy:
     def canonicalize(self, obj: JSONDict) -> None:
         """Bring the object to its stored form (write-only fields merged, ...)."""
 
-    def validate(self, obj: JSONDict, old: JSONDict | None = None) -> None:
-        """422 naming every bad field; ``old`` for an update."""
-        admission.validate(self.info, obj, old)
+    def validate(self, obj: JSONDict, old: JSONDict | None = None,
+                 subresource: str | None = None) -> None:
+        """422 naming every bad field; ``old`` for an update, through ``subresource``
+        when it is not a write of the object itself or its status."""
+        admission.validate(self.info, obj, old, subresource)
 
     # ---- update (RESTUpdateStrategy) -----------------------------------------------
 
@@ -158,6 +163,12 @@ class Strategy:
         else:
             new["status"] = new_status
         return new
+
+    def prepare_for_subresource_update(self, subresource: str, new: JSONDict,
+                                       old: JSONDict) -> JSONDict:
+        """A write through another subresource the kind serves (``writable_subresources``,
+        pods/ephemeralcontainers): the object to store, from what the client sent."""
+        raise NotImplementedError(subresource)
 
     # ---- delete (RESTDeleteStrategy, RESTGracefulDeleteStrategy) --------------------
 

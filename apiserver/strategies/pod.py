@@ -19,6 +19,7 @@ from api.printers import (
     pod_summary,
 )
 from api.timeutil import since
+from apiserver import errors
 from apiserver.strategies.base import AGE, NAME, JSONDict, Row, Strategy, column
 
 _QOS_MEMO: dict[bytes, JSONDict] = {}
@@ -49,10 +50,16 @@ def _pending_status(pod: JSONDict) -> JSONDict:
     return status
 
 
+_EPHEMERAL_ON_CREATE = [{"reason": "FieldValueForbidden",
+                         "message": "Forbidden: cannot be set on create",
+                         "field": "spec.ephemeralContainers"}]
+
+
 class PodStrategy(Strategy):
     status_subresource = True
     has_generation = True
     return_deleted_object = True
+    writable_subresources = ("ephemeralcontainers",)
     columns = [NAME,
                column("Ready", description="The aggregate readiness state of this pod for "
                       "accepting traffic."),
@@ -73,6 +80,34 @@ class PodStrategy(Strategy):
         super().prepare_for_create(obj)
         # Like PodStrategy.PrepareForCreate: clients do not get to invent a status.
         obj["status"] = _pending_status(obj)
+
+    def validate(self, obj: JSONDict, old: JSONDict | None = None,
+                 subresource: str | None = None) -> None:
+        """ValidatePodCreate: ephemeral containers come only through their subresource."""
+        if old is None and (obj.get("spec") or {}).get("ephemeralContainers"):
+            raise errors.invalid(self.info, (obj.get("metadata") or {}).get("name"),
+                                 _EPHEMERAL_ON_CREATE)
+        super().validate(obj, old, subresource)
+
+    def prepare_for_subresource_update(self, subresource: str, new: JSONDict,
+                                       old: JSONDict) -> JSONDict:
+        """podEphemeralContainersStrategy (dropNonEphemeralContainerUpdates): the stored
+        pod with the ephemeral containers sent, and nothing else of the request; the
+        generation counts the change."""
+        if subresource != "ephemeralcontainers":
+            return super().prepare_for_subresource_update(subresource, new, old)
+        out = dict(old)
+        md = out["metadata"] = dict(old.get("metadata") or {})
+        spec = out["spec"] = dict(old.get("spec") or {})
+        sent = (new.get("spec") or {}).get("ephemeralContainers") \
+            if isinstance(new.get("spec"), dict) else None
+        if sent is None:
+            spec.pop("ephemeralContainers", None)
+        else:
+            spec["ephemeralContainers"] = sent
+        if spec != (old.get("spec") or {}):
+            md["generation"] = int(md.get("generation") or 1) + 1
+        return out
 
     def grace_period(self, obj: JSONDict, requested: int | None) -> int:
         """CheckGracefulDelete for pods: unscheduled or finished pods go at once."""
