@@ -38,9 +38,14 @@ async def _pump_input(ws: web.WebSocketResponse, session: ExecSession, v5: bool)
     (it has exited or closed it) is dropped: its output and exit code still matter."""
     stdin_ok = True
     async for msg in ws:
-        if msg.type != WSMsgType.BINARY or not msg.data:
+        # Text frames count as their UTF-8 bytes, as the API server's websocket reader takes
+        # any message into a byte slice: the official Python client writes str stdin as text.
+        if msg.type == WSMsgType.TEXT and msg.data:
+            data: bytes = msg.data.encode()
+        elif msg.type == WSMsgType.BINARY and msg.data:
+            data = msg.data
+        else:
             continue
-        data: bytes = msg.data
         channel = data[0]
         if channel == rc.STDIN:
             if len(data) > 1 and stdin_ok:

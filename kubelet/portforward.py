@@ -1,5 +1,7 @@
 """``GET /portForward/{namespace}/{pod}``: kubectl port-forward's streams, served over
-WebSocket carrying SPDY/3.1 (subprotocol ``SPDY/3.1+portforward.k8s.io``).
+WebSocket carrying SPDY/3.1 (subprotocol ``SPDY/3.1+portforward.k8s.io``), or over the
+WebSocket channel protocol ``v4.channel.k8s.io`` that other clients speak
+(kubelet/portforward_ws.py).
 
 A port of the kubelet's cri/streaming/portforward/httpstream.go: every stream the client
 opens must carry a valid ``port`` and ``streamType`` (else it is reset); streams pair
@@ -31,6 +33,7 @@ from aiohttp import WSMsgType, web
 from api import portforward as pf
 from api import spdy
 from client.spdystream import Connection, Stream
+from kubelet import portforward_ws as pfws
 from kubelet.kubelet import Kubelet
 
 log = logging.getLogger(__name__)
@@ -180,9 +183,23 @@ async def serve_portforward(kl: Kubelet, request: web.Request,
     found = await sandbox_address(kl, ns, pod)
     if isinstance(found, str):
         return web.Response(status=404, text=found)
-    ws = web.WebSocketResponse(protocols=(pf.TUNNELING_PROTOCOL,), autoping=True,
-                               max_msg_size=0)
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+    channel_ports: list[int] = []
+    if pf.TUNNELING_PROTOCOL not in offered and pf.CHANNEL_PROTOCOL_V4 in offered:
+        try:
+            channel_ports = pf.parse_ports(request.query.getall("port", []))
+        except ValueError as e:
+            return web.Response(status=400, text=str(e))
+    ws = web.WebSocketResponse(protocols=(pf.TUNNELING_PROTOCOL, pf.CHANNEL_PROTOCOL_V4),
+                               autoping=True, max_msg_size=0)
     await ws.prepare(request)
+    if ws.ws_protocol == pf.CHANNEL_PROTOCOL_V4:
+        try:
+            await pfws.serve_channels(ws, found[0], found[1], channel_ports, _dial_error)
+        finally:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        return ws
     if ws.ws_protocol != pf.TUNNELING_PROTOCOL:
         await ws.close(message=f"subprotocol {pf.TUNNELING_PROTOCOL} required".encode())
         return ws

@@ -5,7 +5,8 @@ kubectl 1.30+ first asks for a WebSocket with the subprotocol
 ``SPDY/3.1+portforward.k8s.io`` (the SPDY/3.1 bytes in binary messages); the kubelet
 serves the same tunnel, so the API server checks the request (Kubernetes'
 PortForwardLocation: the pod exists and has a node) and relays the messages
-(routes/streams.py) without looking into them. A plain request (kubectl's fallback to
+(routes/streams.py) without looking into them. The official clients' WebSocket channel
+protocol (``v4.channel.k8s.io``, ports in ``?ports=``) is relayed the same way. A plain request (kubectl's fallback to
 ``Upgrade: SPDY/3.1``) gets the same checks, then 400: only the tunnel is spoken here.
 """
 
@@ -23,7 +24,7 @@ from apiserver.registry import Registry
 from apiserver.routes import streams
 from apiserver.routes.exec import kubelet_base
 
-SUPPORTED = (pf.TUNNELING_PROTOCOL,)
+SUPPORTED = (pf.TUNNELING_PROTOCOL, pf.CHANNEL_PROTOCOL_V4)
 
 
 async def _target(reg: Registry, namespace: str, name: str) -> str:
@@ -57,7 +58,15 @@ async def pod_portforward_ws(ws: WebSocket) -> None:
         await streams.deny(ws, errors.bad_request(
             f"no supported stream protocol offered; supported: {', '.join(SUPPORTED)}"))
         return
-    await streams.relay(ws, url, [], protocols, "port-forward")
+    # PodPortForwardOptions.ports, passed on as the kubelet's ``port`` (streamParams).
+    params: list[tuple[str, str]] = []
+    if values := ws.query_params.getlist("ports"):
+        try:
+            params = [("port", ",".join(str(p) for p in pf.parse_ports(values)))]
+        except ValueError as e:
+            await streams.deny(ws, errors.bad_request(str(e)))
+            return
+    await streams.relay(ws, url, params, protocols, "port-forward")
 
 
 ROUTES = [WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/portforward",
