@@ -664,11 +664,15 @@ class PodWorker:
     # ---- status ----------------------------------------------------------
 
     def _views(self, specs: list[Container], apps: list[ContainerInfo],
-               waiting: dict[str, tuple[str, str]], init: bool = False) -> list[ContainerView]:
+               waiting: dict[str, tuple[str, str]], init: bool = False,
+               stopping: bool = False, terminal: bool = False) -> list[ContainerView]:
         views = []
         for spec in specs:
             mine = _newest_first(apps, spec.name)
-            v = ContainerView(name=spec.name, image=display_image(spec.image or ""))
+            v = ContainerView(name=spec.name, image=display_image(spec.image or ""),
+                              resources=spec.resources.to_dict() if spec.resources else None,
+                              volume_mounts=[m.to_dict() for m in spec.volume_mounts or []],
+                              gone=terminal and not init)
             if mine:
                 v.current = mine[0]
                 v.restart_count = mine[0].restart_count
@@ -692,20 +696,28 @@ class PodWorker:
                         v.ready = ready_probe is not None and ready_probe.result is True
             if spec.name in waiting:
                 v.waiting_reason, v.waiting_message = waiting[spec.name]
+            if stopping and not init:
+                v.ready = False  # terminating: no container serves any more
             views.append(v)
         return views
 
     async def _write_status(self, apps: list[ContainerInfo], waiting: dict[str, tuple[str, str]],
-                            pod_ip: str | None) -> None:
+                            pod_ip: str | None, stopping: bool = False,
+                            terminal: bool = False) -> None:
+        """``stopping``: the pod is terminating (not ready); ``terminal``: its containers
+        are stopped for good (a terminal phase, their terminated states)."""
         if self.deleted:
             return
-        views = self._views(self.pod.spec.containers, apps, waiting)
+        started = not self.pod.spec.init_containers or any(
+            c.container_name in {s.name for s in self.pod.spec.containers} for c in apps)
+        views = self._views(self.pod.spec.containers, apps, waiting, stopping=stopping,
+                            terminal=terminal and started)
         init_views = self._views(self.pod.spec.init_containers or [], apps, waiting, init=True)
         prev = self.pod.status.to_dict() if self.pod.status else {}
         status = build_status(self.pod.spec.restart_policy or "Always", views,
                               self.host.runtime.name, pod_ip or self._sandbox_ip, self.host.node_ip,
                               self._start_time, qos_class(self.pod),
-                              self._last_status or prev, init_views)
+                              self._last_status or prev, init_views, terminal=terminal)
         new = comparable(status)
         if self._last_status is not None and comparable(self._last_status) == new:
             return
@@ -740,8 +752,26 @@ class PodWorker:
             await asyncio.gather(*(self.host.runtime.remove_container(c.id) for c in containers))
 
     async def terminate(self, containers: list[ContainerInfo]) -> None:
-        """Kill (SIGTERM, grace, SIGKILL), remove everything, then let the API server forget it."""
-        await self._stop_all(containers, self._grace(), remove=True)
+        """Kill (SIGTERM, grace, SIGKILL), remove everything, then let the API server forget it.
+
+        As SyncTerminatingPod: the status says Ready=False as soon as termination starts,
+        and the containers' terminated states (a terminal phase) once they are stopped,
+        before the containers and then the object go."""
+        waiting = {str(st.get("name")): (str(w.get("reason") or ""), str(w.get("message") or ""))
+                   for st in (self._last_status or {}).get("containerStatuses") or []
+                   if (w := (st.get("state") or {}).get("waiting")) is not None}
+        await self._write_status([c for c in containers if not c.is_sandbox], waiting, None,
+                                 stopping=True)
+        for c in containers:
+            if not c.is_sandbox and c.running:
+                self.event(NORMAL, "Killing", f"Stopping container {c.container_name}",
+                           self._field_of(c.container_name))
+        await self._stop_all(containers, self._grace(), remove=False)
+        if not self.deleted:
+            stopped = await self.host.runtime_containers(self.uid)
+            await self._write_status([c for c in stopped if not c.is_sandbox], {}, None,
+                                     stopping=True, terminal=True)
+        await asyncio.gather(*(self.host.runtime.remove_container(c.id) for c in containers))
         # A container may have been created concurrently by an earlier sync: sweep again.
         for c in await self.host.runtime_containers(self.uid):
             await self.host.runtime.stop_container(c.id, 0)
