@@ -25,6 +25,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import resources
 from apiserver import admission_plugins, discovery, errors, kubelets, metrics, openapi
 from apiserver.admission_plugins import basic as _basic_admission  # noqa: F401 (registers)
+from apiserver.admission_plugins import (  # noqa: F401 (registers)
+    defaulttolerationseconds as _default_toleration_seconds,
+)
 from apiserver.admission_plugins import limitranger as _limitranger  # noqa: F401
 from apiserver.admission_plugins import (  # noqa: F401 (registers)
     noderestriction as _noderestriction,

@@ -50,6 +50,10 @@ class Config:
     # the default-on plugins (apiserver.admission_plugins), run in Kubernetes' order
     enable_admission_plugins: list[str] = field(default_factory=list)
     disable_admission_plugins: list[str] = field(default_factory=list)
+    # DefaultTolerationSeconds: the tolerationSeconds of the not-ready/unreachable
+    # NoExecute tolerations it adds to pods without them
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
     # --encryption-provider-config: an EncryptionConfiguration (apiserver.storage.encryption)
     encryption_provider_config: str | None = None
     # Secure serving (kube-apiserver's flags): HTTPS on secure_port when tls_cert_file is

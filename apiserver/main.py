@@ -65,6 +65,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
                         "resources such as secrets at rest in etcd")
     p.add_argument("--disable-admission-plugins", default="",
                    help="comma-separated admission plugins not to run, default ones included")
+    p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                   help="the tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute "
+                        "toleration DefaultTolerationSeconds adds to every pod without one")
+    p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                   help="the same for node.kubernetes.io/unreachable:NoExecute")
     _add_serving_flags(p)
     sa_tokens.add_flags(p)
     kubelets.add_flags(p)
@@ -84,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
                                        if m.strip()],
                   enable_admission_plugins=_names(a.enable_admission_plugins),
                   disable_admission_plugins=_names(a.disable_admission_plugins),
+                  default_not_ready_toleration_seconds=a.default_not_ready_toleration_seconds,
+                  default_unreachable_toleration_seconds=a.default_unreachable_toleration_seconds,
                   encryption_provider_config=a.encryption_provider_config,
                   anonymous_auth=a.anonymous_auth == "true",
                   **sa_tokens.config_kwargs(p, a),

@@ -8,7 +8,7 @@ import contextlib
 
 import pytest
 
-from api.models import Deployment, Event, Lease, Node, Pod
+from api.models import Deployment, Event, Lease, Node, Pod, Toleration
 from api.timeutil import now, now_micro
 from api.wellknown import TAINT_NODE_NOT_READY as NOT_READY
 from api.wellknown import TAINT_NODE_UNREACHABLE as UNREACHABLE
@@ -77,7 +77,12 @@ async def test_silent_node_pods_are_evicted_and_recreated_elsewhere(server_url: 
     try:
         async with FakeKubelet(client, ns, node_for=lambda _p: target[0],
                                ready=lambda p: p.spec.node_name in alive):
-            await client.create(deployment("ev", 3), ns)
+            d = deployment("ev", 3)
+            # The pods tolerate the unreachable taint for 1 s (DefaultTolerationSeconds would
+            # give them 300 s).
+            d.spec.template.spec.tolerations = [Toleration(
+                key=UNREACHABLE, operator="Exists", effect="NoExecute", toleration_seconds=1)]
+            await client.create(d, ns)
 
             async def on(node: str) -> list[Pod] | None:
                 pods = [p for p in (await client.list(Pod, ns)).items
