@@ -25,6 +25,7 @@ TOO_LONG = "FieldValueTooLong"
 FORBIDDEN = "FieldValueForbidden"
 NOT_FOUND = "FieldValueNotFound"
 TOO_MANY = "FieldValueTooMany"
+TYPE_INVALID = "FieldValueTypeInvalid"
 
 _TYPE_TEXT = {
     REQUIRED: "Required value",
@@ -35,6 +36,7 @@ _TYPE_TEXT = {
     FORBIDDEN: "Forbidden",
     NOT_FOUND: "Not found",
     TOO_MANY: "Too many",
+    TYPE_INVALID: "Invalid value",
 }
 
 _NO_VALUE = object()

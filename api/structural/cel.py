@@ -1,0 +1,461 @@
+"""CEL ``x-kubernetes-validations`` rules, on the maintained ``cel-python`` (celpy).
+
+Kubernetes' apiextensions-apiserver/pkg/apiserver/schema/cel: a rule is compiled once per
+schema node; ``self`` is the node's value converted by its schema (integer -> int, number ->
+double, string formats byte/duration/date/date-time -> bytes/duration/timestamp, objects
+with properties -> maps whose keys are escaped as Kubernetes does: ``foo-bar`` is
+``self.foo__dash__bar``); ``oldSelf`` is the old object's value at the same place, for the
+transition rules that name it (they run only on updates where the old value exists).
+
+Functions available: CEL's standard set as celpy implements it (size, contains, startsWith,
+endsWith, matches (RE2), the timestamp accessors, conversions, macros has/all/exists/
+exists_one/map/filter) plus these Kubernetes library functions: strings (charAt, indexOf,
+lastIndexOf, lowerAscii, upperAscii, replace, split, substring, trim, join), lists
+(isSorted, sum, min, max, indexOf, lastIndexOf), regex (find, findAll). Kubernetes'
+url, ip/cidr, quantity, format, optionals and cel.bind are not available; a rule that uses
+them fails to compile or evaluate with the library's error.
+
+Cost: every visited expression node counts one unit. A rule that spends more than
+``PER_CALL_LIMIT`` units in one evaluation fails with Kubernetes' "call cost exceeds limit
+for rule"; all rules of one validate() share ``RUNTIME_BUDGET`` units and a wall-clock
+deadline, after which "validation failed due to running out of cost budget, no further
+validation rules will be run" is reported and no further rule runs. A hostile rule can
+therefore not hold the request path for longer than ``DEADLINE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import celpy
+import lark
+from celpy import celtypes
+from celpy.evaluation import CELEvalError, Evaluator
+
+from api.structural.schema import Node
+
+PER_CALL_LIMIT = 100_000
+RUNTIME_BUDGET = 400_000
+DEADLINE_SECONDS = 1.0
+MAX_RULE_LENGTH = 8192
+
+REASONS = ("FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired",
+           "FieldValueDuplicate")
+
+# CEL's reserved words, escaped as __word__ when they name a property (Kubernetes'
+# celReservedSymbols).
+_RESERVED = frozenset({
+    "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
+    "function", "if", "import", "let", "loop", "package", "namespace", "return", "var",
+    "void", "while",
+})
+
+
+def escape(name: str) -> str:
+    """Kubernetes' property-name escaping for CEL (``a-b`` -> ``a__dash__b``)."""
+    if name in _RESERVED:
+        return f"__{name}__"
+    out = name.replace("__", "__underscores__")
+    out = out.replace(".", "__dot__").replace("-", "__dash__").replace("/", "__slash__")
+    return out
+
+
+class OutOfBudget(BaseException):
+    """Raised from inside an evaluation when its cost limit or deadline is spent.
+
+    A BaseException so that the library's ``except Exception`` handlers let it through."""
+
+    def __init__(self, per_call: bool) -> None:
+        super().__init__("cost")
+        self.per_call = per_call
+
+
+class Budget:
+    """The shared cost state of one validate() call."""
+
+    __slots__ = ("call_remaining", "deadline", "exhausted", "remaining")
+
+    def __init__(self) -> None:
+        self.remaining = RUNTIME_BUDGET
+        self.call_remaining = PER_CALL_LIMIT
+        self.deadline = time.monotonic() + DEADLINE_SECONDS
+        self.exhausted = False
+
+    def spend(self) -> None:
+        self.remaining -= 1
+        self.call_remaining -= 1
+        if self.call_remaining <= 0:
+            raise OutOfBudget(True)
+        if self.remaining <= 0 or (self.remaining & 0xFF == 0
+                                   and time.monotonic() > self.deadline):
+            raise OutOfBudget(False)
+
+
+class _CostedEvaluator(Evaluator):
+    budget: Budget
+
+    def visit(self, tree: lark.Tree[Any]) -> Any:
+        self.budget.spend()
+        return super().visit(tree)
+
+    def sub_evaluator(self, ast: lark.Tree[Any]) -> Evaluator:
+        e = _CostedEvaluator(ast, activation=self.activation)
+        e.budget = self.budget
+        return e
+
+
+# ---- Kubernetes' CEL libraries (the parts that have a plain Python equivalent) ------
+
+
+def _s(v: Any) -> str:
+    if not isinstance(v, str):
+        raise TypeError("no such overload")
+    return v
+
+
+def _char_at(s: Any, i: Any) -> celtypes.StringType:
+    s, i = _s(s), int(i)
+    if i < 0 or i > len(s):
+        raise IndexError(f"index out of range: {i}")
+    return celtypes.StringType(s[i:i + 1])
+
+
+def _index_of(s: Any, sub: Any, start: Any = 0) -> celtypes.IntType:
+    if isinstance(s, list):
+        for i, v in enumerate(s):
+            if v == sub:
+                return celtypes.IntType(i)
+        return celtypes.IntType(-1)
+    return celtypes.IntType(_s(s).find(_s(sub), int(start)))
+
+
+def _last_index_of(s: Any, sub: Any) -> celtypes.IntType:
+    if isinstance(s, list):
+        for i in range(len(s) - 1, -1, -1):
+            if s[i] == sub:
+                return celtypes.IntType(i)
+        return celtypes.IntType(-1)
+    return celtypes.IntType(_s(s).rfind(_s(sub)))
+
+
+def _lower(s: Any) -> celtypes.StringType:
+    return celtypes.StringType("".join(c.lower() if c.isascii() else c for c in _s(s)))
+
+
+def _upper(s: Any) -> celtypes.StringType:
+    return celtypes.StringType("".join(c.upper() if c.isascii() else c for c in _s(s)))
+
+
+def _replace(s: Any, old: Any, new: Any, n: Any = -1) -> celtypes.StringType:
+    return celtypes.StringType(_s(s).replace(_s(old), _s(new), int(n)))
+
+
+def _split(s: Any, sep: Any, n: Any = -1) -> celtypes.ListType:
+    n = int(n)
+    if n == 0:
+        return celtypes.ListType([])
+    parts = _s(s).split(_s(sep), n - 1) if n > 0 else _s(s).split(_s(sep))
+    return celtypes.ListType([celtypes.StringType(p) for p in parts])
+
+
+def _substring(s: Any, start: Any, end: Any = None) -> celtypes.StringType:
+    s = _s(s)
+    a = int(start)
+    b = len(s) if end is None else int(end)
+    if a < 0 or b > len(s) or a > b:
+        raise IndexError("index out of range")
+    return celtypes.StringType(s[a:b])
+
+
+def _trim(s: Any) -> celtypes.StringType:
+    return celtypes.StringType(_s(s).strip())
+
+
+def _join(lst: Any, sep: Any = "") -> celtypes.StringType:
+    return celtypes.StringType(_s(sep).join(_s(x) for x in lst))
+
+
+def _is_sorted(lst: Any) -> celtypes.BoolType:
+    return celtypes.BoolType(all(lst[i] <= lst[i + 1] for i in range(len(lst) - 1)))
+
+
+def _sum(lst: Any) -> Any:
+    if not lst:
+        return celtypes.IntType(0)
+    total = lst[0]
+    for v in lst[1:]:
+        total = total + v
+    return total
+
+
+def _min(lst: Any) -> Any:
+    if not lst:
+        raise ValueError("min called on empty list")
+    return min(lst)
+
+
+def _max(lst: Any) -> Any:
+    if not lst:
+        raise ValueError("max called on empty list")
+    return max(lst)
+
+
+def _find(s: Any, pattern: Any) -> celtypes.StringType:
+    import re2  # type: ignore[import-untyped]
+
+    m = re2.search(_s(pattern), _s(s))
+    return celtypes.StringType(m.group(0) if m else "")
+
+
+def _find_all(s: Any, pattern: Any, n: Any = -1) -> celtypes.ListType:
+    import re2
+
+    out = [celtypes.StringType(m.group(0)) for m in re2.finditer(_s(pattern), _s(s))]
+    n = int(n)
+    return celtypes.ListType(out if n < 0 else out[:n])
+
+
+FUNCTIONS: dict[str, Any] = {
+    "charAt": _char_at, "indexOf": _index_of, "lastIndexOf": _last_index_of,
+    "lowerAscii": _lower, "upperAscii": _upper, "replace": _replace, "split": _split,
+    "substring": _substring, "trim": _trim, "join": _join, "isSorted": _is_sorted,
+    "sum": _sum, "min": _min, "max": _max, "find": _find, "findAll": _find_all,
+}
+
+_ENV: celpy.Environment | None = None
+
+
+def _env() -> celpy.Environment:
+    global _ENV
+    if _ENV is None:
+        # celpy raises the interpreter's recursion limit when it builds an environment;
+        # keep the process' limit as it was.
+        limit = sys.getrecursionlimit()
+        try:
+            _ENV = celpy.Environment()
+        finally:
+            sys.setrecursionlimit(limit)
+    return _ENV
+
+
+class _Runner(celpy.InterpretedRunner):
+    def run(self, context: Any, budget: Budget) -> Any:
+        e = _CostedEvaluator(ast=self.ast, activation=self.new_activation())
+        e.budget = budget
+        return e.evaluate(context)
+
+
+class CompileError(Exception):
+    pass
+
+
+def compile_expr(text: str) -> tuple[_Runner, bool]:
+    """(program, names oldSelf); raises CompileError with the library's message."""
+    if len(text) > MAX_RULE_LENGTH:
+        raise CompileError(f"rule is longer than {MAX_RULE_LENGTH} characters")
+    try:
+        ast = _env().compile(text)
+    except RecursionError as e:
+        raise CompileError("expression nested too deeply") from e
+    except Exception as e:
+        raise CompileError(str(e).strip()) from e
+    uses_old = any(isinstance(t, lark.Token) and t.value == "oldSelf"
+                   for t in ast.scan_values(lambda v: isinstance(v, lark.Token)))
+    return _Runner(_env(), ast, FUNCTIONS), uses_old
+
+
+@dataclass
+class Rule:
+    """One compiled x-kubernetes-validations entry."""
+
+    rule: str
+    program: _Runner | None
+    uses_old: bool
+    message: str = ""
+    message_program: _Runner | None = None
+    reason: str = "FieldValueInvalid"
+    field_path: list[str] = field(default_factory=list)
+    optional_old_self: bool = False
+    error: str = ""  # compile error, reported by validate_crd_schema
+
+
+def parse_field_path(fp: str) -> list[str] | None:
+    """``.spec.foo['a.b']`` -> ["spec", "foo", "a.b"]; None when malformed."""
+    out: list[str] = []
+    i = 0
+    n = len(fp)
+    if not fp:
+        return None
+    while i < n:
+        if fp[i] == ".":
+            j = i + 1
+            while j < n and fp[j] not in ".[":
+                j += 1
+            name = fp[i + 1:j]
+            if not name:
+                return None
+            out.append(name)
+            i = j
+        elif fp.startswith("['", i):
+            j = fp.find("']", i + 2)
+            if j < 0:
+                return None
+            out.append(fp[i + 2:j])
+            i = j + 2
+        else:
+            return None
+    return out
+
+
+def compile_rules(node: Node) -> None:
+    """Attach the node's compiled rules (compile errors kept on the Rule)."""
+    raw = node.raw.get("x-kubernetes-validations")
+    if not isinstance(raw, list):
+        return
+    for r in raw:
+        if not isinstance(r, Mapping):
+            continue
+        text = r.get("rule")
+        text = text if isinstance(text, str) else ""
+        rule = Rule(text, None, False)
+        msg = r.get("message")
+        rule.message = msg if isinstance(msg, str) else ""
+        reason = r.get("reason")
+        if isinstance(reason, str) and reason:
+            rule.reason = reason
+        fp = r.get("fieldPath")
+        if isinstance(fp, str) and fp:
+            rule.field_path = parse_field_path(fp) or []
+        rule.optional_old_self = r.get("optionalOldSelf") is True
+        if text.strip():
+            try:
+                rule.program, rule.uses_old = compile_expr(text)
+            except CompileError as e:
+                rule.error = str(e)
+        me = r.get("messageExpression")
+        if isinstance(me, str) and me.strip():
+            try:
+                rule.message_program, _ = compile_expr(me)
+            except CompileError as e:
+                rule.error = rule.error or f"messageExpression compilation failed: {e}"
+        node.rules.append(rule)
+
+
+# ---- JSON -> CEL values by schema --------------------------------------------------
+
+
+def _timestamp(v: str, date_only: bool) -> Any:
+    try:
+        if date_only:
+            d = datetime.date.fromisoformat(v)
+            return celtypes.TimestampType(datetime.datetime(d.year, d.month, d.day,
+                                                            tzinfo=datetime.UTC))
+        return celtypes.TimestampType(v)
+    except Exception:
+        return celtypes.StringType(v)
+
+
+def _string(v: str, fmt: str) -> Any:
+    if fmt == "byte":
+        try:
+            return celtypes.BytesType(base64.b64decode(v, validate=True))
+        except (binascii.Error, ValueError):
+            return celtypes.StringType(v)
+    if fmt == "duration":
+        try:
+            return celtypes.DurationType(v)
+        except Exception:
+            return celtypes.StringType(v)
+    if fmt in ("date-time", "datetime"):
+        return _timestamp(v, False)
+    if fmt == "date":
+        return _timestamp(v, True)
+    return celtypes.StringType(v)
+
+
+def to_cel(v: Any, s: Node | None, root: bool = False) -> Any:
+    """A JSON value as CEL sees it under schema ``s``."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return celtypes.BoolType(v)
+    if isinstance(v, int):
+        if s is not None and s.type == "number":
+            return celtypes.DoubleType(float(v))
+        return celtypes.IntType(v)
+    if isinstance(v, float):
+        if s is not None and s.type == "integer" and v.is_integer():
+            return celtypes.IntType(int(v))
+        return celtypes.DoubleType(v)
+    if isinstance(v, str):
+        return _string(v, s.format if s is not None else "")
+    if isinstance(v, list):
+        item = s.items if s is not None else None
+        return celtypes.ListType([to_cel(x, item) for x in v])
+    if isinstance(v, Mapping):
+        out: dict[Any, Any] = {}
+        if s is not None and s.properties and s.additional is None:
+            for k, x in v.items():
+                if root and k == "metadata" and isinstance(x, Mapping):
+                    out[celtypes.StringType("metadata")] = celtypes.MapType({
+                        celtypes.StringType(m): celtypes.StringType(x[m])
+                        for m in ("name", "generateName") if isinstance(x.get(m), str)})
+                    continue
+                out[celtypes.StringType(escape(str(k)))] = to_cel(x, s.properties.get(k))
+        else:
+            for k, x in v.items():
+                out[celtypes.StringType(str(k))] = to_cel(x, s.child(k) if s else None)
+        return celtypes.MapType(out)
+    return None
+
+
+def _detail(rule: Rule, budget: Budget, ctx: dict[str, Any]) -> str:
+    if rule.message:
+        default = rule.message
+    else:
+        default = "failed rule: " + rule.rule.strip()
+    if rule.message_program is not None:
+        budget.call_remaining = PER_CALL_LIMIT
+        try:
+            m = rule.message_program.run(ctx, budget)
+        except OutOfBudget as e:
+            if e.per_call:
+                return default
+            raise
+        except (CELEvalError, Exception):
+            return default
+        if isinstance(m, str) and m.strip() and "\n" not in m:
+            return str(m)
+    return default
+
+
+def evaluate(rule: Rule, ctx: dict[str, Any], budget: Budget) -> tuple[bool, str]:
+    """(passed, detail). Raises OutOfBudget(False) when the shared budget is spent."""
+    assert rule.program is not None
+    budget.call_remaining = PER_CALL_LIMIT
+    try:
+        r = rule.program.run(ctx, budget)
+    except OutOfBudget as e:
+        if e.per_call:
+            return False, "call cost exceeds limit for rule: " + rule.rule.strip()
+        raise
+    except CELEvalError as e:
+        msg = e.args[0] if e.args else str(e)
+        return False, f"{msg} evaluating rule: {rule.rule.strip()}"
+    except RecursionError:
+        return False, f"expression nested too deeply evaluating rule: {rule.rule.strip()}"
+    except Exception as e:
+        return False, f"{e} evaluating rule: {rule.rule.strip()}"
+    if not isinstance(r, celtypes.BoolType):
+        return False, ("rule did not evaluate to a boolean evaluating rule: "
+                       + rule.rule.strip())
+    if bool(r):
+        return True, ""
+    return False, _detail(rule, budget, ctx)

@@ -1,0 +1,499 @@
+"""Validating a custom object against its compiled schema.
+
+Three Kubernetes passes in one walk:
+- kube-openapi's SchemaValidator (pkg/validation/validate: type, format, string, enum,
+  slice, number and object validators, allOf/anyOf/oneOf/not) with its errors turned into
+  field errors as apiextensions' kubeOpenAPIResultToFieldErrList does (paths
+  ``spec.items[0].name``, messages ``spec.replicas in body must be of type integer:
+  "string"``);
+- schema/objectmeta's embedded-resource checks and schema/listtype's set/map uniqueness;
+- schema/cel's x-kubernetes-validations (after the others, as Kubernetes appends them).
+
+Nothing here raises on any JSON value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from api.names import is_dns1035_label, is_dns1123_subdomain
+from api.structural import cel, formats
+from api.structural.schema import Node
+from api.validation.field import (
+    DUPLICATE,
+    INVALID,
+    TOO_MANY,
+    TYPE_INVALID,
+    FieldError,
+    forbidden,
+    invalid,
+    not_supported,
+    required,
+)
+from api.validation.meta import validate_annotations, validate_labels
+
+Errs = list[FieldError]
+ROOT = "<nil>"
+MAX_DEPTH = 256
+
+
+def go_value(v: Any) -> str:
+    """A number as Go's %v prints it (integral floats without a fraction)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if math.isfinite(v) and v.is_integer() and abs(v) < 1e21:
+            return str(int(v))
+        return repr(v)
+    return str(v)
+
+
+def json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, Mapping):
+        return "object"
+    return type(v).__name__
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Deep JSON equality (true is not 1; 1 equals 1.0)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b if isinstance(a, str) and isinstance(b, str) else False
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    return a is None and b is None
+
+
+def _hashable(v: Any) -> Any:
+    try:
+        return ("s", json.dumps(v, sort_keys=True, separators=(",", ":")))
+    except (TypeError, ValueError):
+        return ("r", repr(v))
+
+
+def _name(path: str) -> str:
+    return path
+
+
+def _fp(path: str) -> str:
+    return path or ROOT
+
+
+def _type_ok(v: Any, t: str) -> bool:
+    if t == "object":
+        return isinstance(v, Mapping)
+    if t == "array":
+        return isinstance(v, list)
+    if t == "string":
+        return isinstance(v, str)
+    if t == "boolean":
+        return isinstance(v, bool)
+    if t == "integer":
+        return (isinstance(v, int) and not isinstance(v, bool)) or (
+            isinstance(v, float) and math.isfinite(v) and v.is_integer())
+    if t == "number":
+        return isinstance(v, int | float) and not isinstance(v, bool)
+    return True
+
+
+def _child(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _enum_values(enum: list[Any]) -> list[str]:
+    out: list[str] = []
+    for e in enum:
+        if isinstance(e, str):
+            out.append(e)
+        else:
+            try:
+                out.append(json.dumps(e, separators=(",", ":")))
+            except (TypeError, ValueError):
+                out.append(repr(e))
+    return out
+
+
+class Walker:
+    """One validate() call: the error lists and the CEL budget."""
+
+    def __init__(self, with_cel: bool) -> None:
+        self.errs: Errs = []
+        self.cel_errs: Errs = []
+        self.with_cel = with_cel
+        self.budget: cel.Budget | None = None
+        self.out_of_budget = False
+
+    # ---- kube-openapi ---------------------------------------------------------
+
+    def value(self, v: Any, s: Node, path: str, depth: int = 0) -> None:
+        """The openapi checks of ``v`` under ``s`` (also used for allOf/anyOf/... nodes)."""
+        errs = self.errs
+        if depth > MAX_DEPTH:
+            errs.append(invalid(_fp(path), "", "nested too deeply"))
+            return
+        if v is None:
+            if s.type and not s.nullable:
+                errs.append(FieldError(_fp(path), TYPE_INVALID,
+                                       f'{path} in body must be of type {s.type}: "null"',
+                                       "null"))
+            return
+        if s.type and not _type_ok(v, s.type):
+            jt = json_type(v)
+            errs.append(FieldError(_fp(path), TYPE_INVALID,
+                                   f'{path} in body must be of type {s.type}: "{jt}"', jt))
+        elif s.int_or_string and not s.type and not s.any_of and not s.all_of and not (
+                isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))):
+            jt = json_type(v)
+            errs.append(FieldError(_fp(path), TYPE_INVALID,
+                                   f'{path} in body must be of type integer,string: "{jt}"',
+                                   jt))
+        if s.all_of or s.any_of or s.one_of or s.not_ is not None:
+            self._junctors(v, s, path, depth)
+        if isinstance(v, str):
+            self._string(v, s, path)
+        if s.enum is not None and not any(json_equal(v, e) for e in s.enum):
+            errs.append(not_supported(_fp(path), v, _enum_values(s.enum)))
+        if isinstance(v, list):
+            self._array(v, s, path, depth)
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            self._number(v, s, path)
+        elif isinstance(v, Mapping):
+            self._object(v, s, path, depth)
+
+    def _string(self, v: str, s: Node, path: str) -> None:
+        if s.max_length is not None and len(v) > s.max_length:
+            n = s.max_length
+            self.errs.append(FieldError(_fp(path), "FieldValueTooLong",
+                                        f"may not be more than {n} byte{'s' if n != 1 else ''}",
+                                        v))
+        if s.min_length is not None and len(v) < s.min_length:
+            self.errs.append(invalid(_fp(path), v,
+                                     f"{path} in body should be at least {s.min_length} "
+                                     "chars long"))
+        if s.pattern is not None:
+            try:
+                ok = s.pattern.search(v) is not None
+            except Exception:
+                ok = False
+            if not ok:
+                self.errs.append(invalid(_fp(path), v,
+                                         f"{path} in body should match '{s.pattern_src}'"))
+        if s.format and not formats.valid(s.format, v):
+            self.errs.append(FieldError(_fp(path), TYPE_INVALID,
+                                        f"{path} in body must be of type {s.format}: "
+                                        + json.dumps(v), v))
+
+    def _number(self, v: float, s: Node, path: str) -> None:
+        if s.multiple_of is not None:
+            q = v / s.multiple_of
+            if not (math.isfinite(q) and q == math.floor(q)):
+                self.errs.append(invalid(_fp(path), v, f"{path} in body should be a multiple "
+                                                       f"of {go_value(s.multiple_of)}"))
+        if s.maximum is not None:
+            if v > s.maximum or (s.exclusive_maximum and v == s.maximum):
+                op = "less than" if s.exclusive_maximum else "less than or equal to"
+                self.errs.append(invalid(_fp(path), v, f"{path} in body should be {op} "
+                                                       f"{go_value(s.maximum)}"))
+        if s.minimum is not None:
+            if v < s.minimum or (s.exclusive_minimum and v == s.minimum):
+                op = "greater than" if s.exclusive_minimum else "greater than or equal to"
+                self.errs.append(invalid(_fp(path), v, f"{path} in body should be {op} "
+                                                       f"{go_value(s.minimum)}"))
+
+    def _array(self, v: list[Any], s: Node, path: str, depth: int) -> None:
+        if s.items is not None:
+            for i, x in enumerate(v):
+                self.value(x, s.items, f"{path}[{i}]", depth + 1)
+        n = len(v)
+        if s.min_items is not None and n < s.min_items:
+            self.errs.append(invalid(_fp(path), n, f"{path} in body should have at least "
+                                                   f"{s.min_items} items"))
+        if s.max_items is not None and n > s.max_items:
+            self.errs.append(FieldError(_fp(path), TOO_MANY,
+                                        f"must have at most {s.max_items} items", n))
+        if s.unique_items:
+            seen: set[Any] = set()
+            for x in v:
+                h = _hashable(x)
+                if h in seen:
+                    self.errs.append(invalid(_fp(path), "", f"{path} in body shouldn't "
+                                                            "contain duplicates"))
+                    break
+                seen.add(h)
+
+    def _object(self, v: Mapping[str, Any], s: Node, path: str, depth: int) -> None:
+        n = len(v)
+        if s.min_properties is not None and n < s.min_properties:
+            self.errs.append(invalid(_fp(path), s.min_properties,
+                                     f"{path} in body should have at least "
+                                     f"{s.min_properties} properties"))
+        if s.max_properties is not None and n > s.max_properties:
+            self.errs.append(FieldError(_fp(path), TOO_MANY,
+                                        f"must have at most {s.max_properties} items", n))
+        props = s.properties
+        add = s.additional
+        for k, x in v.items():
+            p = props.get(k)
+            if p is not None:
+                self.value(x, p, _child(path, str(k)), depth + 1)
+            elif add is not None:
+                self.value(x, add, _child(path, str(k)), depth + 1)
+        for r in s.required:
+            if r not in v:
+                self.errs.append(required(_child(path, r)))
+
+    def _junctors(self, v: Any, s: Node, path: str, depth: int) -> None:
+        q = json.dumps(path)
+        for sub in s.all_of:
+            self.value(v, sub, path, depth + 1)
+        if s.any_of:
+            best: Errs | None = None
+            for sub in s.any_of:
+                w = Walker(False)
+                w.value(v, sub, path, depth + 1)
+                if not w.errs:
+                    best = None
+                    break
+                if best is None or len(w.errs) < len(best):
+                    best = w.errs
+            if best is not None:
+                self.errs.append(invalid(ROOT, "", f"{q} must validate at least one schema "
+                                                   "(anyOf)"))
+                self.errs.extend(best)
+        if s.one_of:
+            ok = 0
+            first: Errs | None = None
+            for sub in s.one_of:
+                w = Walker(False)
+                w.value(v, sub, path, depth + 1)
+                if not w.errs:
+                    ok += 1
+                elif first is None:
+                    first = w.errs
+            if ok == 0:
+                self.errs.append(invalid(ROOT, "", f"{q} must validate one and only one "
+                                                   "schema (oneOf). Found none valid"))
+                self.errs.extend(first or [])
+            elif ok > 1:
+                self.errs.append(invalid(ROOT, "", f"{q} must validate one and only one "
+                                                   f"schema (oneOf). Found {ok} valid "
+                                                   "alternatives"))
+        if s.not_ is not None:
+            w = Walker(False)
+            w.value(v, s.not_, path, depth + 1)
+            if not w.errs:
+                self.errs.append(invalid(ROOT, "", f"{q} must not validate the schema (not)"))
+
+    # ---- embedded resources, list types, CEL (field.Path paths) -----------------
+
+    def extra(self, v: Any, old: Any, s: Node, path: str, root: bool, depth: int = 0) -> None:
+        """Embedded-resource metadata and list-type uniqueness (``with_cel`` False), or
+        the CEL rules (``with_cel`` True), under ``s``."""
+        if depth > MAX_DEPTH:
+            return
+        if self.with_cel:
+            if s.rules and v is not None:
+                self._cel(v, old, s, path, root)
+        elif isinstance(v, Mapping) and s.embedded and not root:
+            self._embedded(v, path)
+        if isinstance(v, Mapping):
+            for k, x in v.items():
+                p = s.properties.get(k)
+                if p is not None:
+                    if p.has_checks:
+                        o = old.get(k) if isinstance(old, Mapping) else None
+                        self.extra(x, o, p, _child(path, str(k)), False, depth + 1)
+                elif s.additional is not None and s.additional.has_checks:
+                    o = old.get(k) if isinstance(old, Mapping) else None
+                    self.extra(x, o, s.additional, f"{path}[{k}]", False, depth + 1)
+        elif isinstance(v, list):
+            if self.with_cel:
+                pass
+            elif s.list_type == "set":
+                self._list_set(v, path)
+            elif s.list_type == "map":
+                self._list_map(v, s, path)
+            if s.items is not None and s.items.has_checks:
+                olds = _correlate(v, old, s)
+                for i, x in enumerate(v):
+                    self.extra(x, olds[i], s.items, f"{path}[{i}]", False, depth + 1)
+
+    def _embedded(self, v: Mapping[str, Any], path: str) -> None:
+        errs = self.errs
+        if "apiVersion" not in v:
+            errs.append(required(_child(path, "apiVersion"), "must not be empty"))
+        if "kind" not in v:
+            errs.append(required(_child(path, "kind"), "must not be empty"))
+        av = v.get("apiVersion")
+        if "apiVersion" in v:
+            p = _child(path, "apiVersion")
+            if not isinstance(av, str):
+                errs.append(invalid(p, av, "must be a string"))
+            elif not av:
+                errs.append(invalid(p, av, "must not be empty"))
+            elif av.count("/") > 1:
+                errs.append(invalid(p, av, f"unexpected GroupVersion string: {av}"))
+        if "kind" in v:
+            kind = v.get("kind")
+            p = _child(path, "kind")
+            if not isinstance(kind, str):
+                errs.append(invalid(p, kind, "must be a string"))
+            elif not kind:
+                errs.append(invalid(p, kind, "must not be empty"))
+            else:
+                msgs = is_dns1035_label(kind.lower())
+                if msgs:
+                    errs.append(invalid(p, kind, "may have mixed case, but should otherwise "
+                                                 "match: " + ",".join(msgs)))
+        md = v.get("metadata")
+        if isinstance(md, Mapping):
+            mp = _child(path, "metadata")
+            name = md.get("name")
+            if isinstance(name, str) and name:
+                for m in is_dns1123_subdomain(name):
+                    errs.append(invalid(_child(mp, "name"), name, m))
+            if md.get("labels") is not None:
+                errs.extend(validate_labels(md.get("labels"), _child(mp, "labels")))
+            if md.get("annotations") is not None:
+                errs.extend(validate_annotations(md.get("annotations"),
+                                                 _child(mp, "annotations")))
+
+    def _list_set(self, v: list[Any], path: str) -> None:
+        seen: dict[Any, int] = {}
+        reported: set[Any] = set()
+        for i, x in enumerate(v):
+            if isinstance(x, Mapping | list):
+                self.errs.append(invalid(path, x, "lists with x-kubernetes-list-type=set "
+                                                  "must only contain scalar items"))
+                return
+            h = _hashable(x)
+            if h in seen and h not in reported:
+                reported.add(h)
+                self.errs.append(FieldError(f"{path}[{i}]", DUPLICATE, "", x))
+            seen.setdefault(h, i)
+
+    def _list_map(self, v: list[Any], s: Node, path: str) -> None:
+        bad = False
+        for i, x in enumerate(v):
+            if x is not None and not isinstance(x, Mapping):
+                self.errs.append(invalid(f"{path}[{i}]", x,
+                                         "must be an object for an array of list-type map"))
+                bad = True
+        if bad:
+            return
+        keys = s.list_map_keys
+        seen: set[Any] = set()
+        reported: set[Any] = set()
+        for i, x in enumerate(v):
+            kv = {k: x[k] for k in keys if isinstance(x, Mapping) and k in x}
+            h = _hashable(kv)
+            if h in seen and h not in reported:
+                reported.add(h)
+                self.errs.append(FieldError(f"{path}[{i}]", DUPLICATE, "", kv))
+            seen.add(h)
+
+    def _cel(self, v: Any, old: Any, s: Node, path: str, root: bool) -> None:
+        if self.out_of_budget:
+            return
+        if self.budget is None:
+            self.budget = cel.Budget()
+        self_val: Any = None
+        old_val: Any = None
+        for rule in s.rules:
+            if rule.program is None:
+                continue
+            if rule.uses_old and old is None:
+                continue
+            if self_val is None:
+                self_val = cel.to_cel(v, s, root)
+            ctx: dict[str, Any] = {"self": self_val}
+            if rule.uses_old:
+                if old_val is None:
+                    old_val = cel.to_cel(old, s, root)
+                ctx["oldSelf"] = old_val
+            try:
+                ok, detail = cel.evaluate(rule, ctx, self.budget)
+            except cel.OutOfBudget:
+                self.out_of_budget = True
+                self.cel_errs.append(invalid(_fp(path), s.type or "object",
+                                             "validation failed due to running out of cost "
+                                             "budget, no further validation rules will be "
+                                             "run"))
+                return
+            if ok:
+                continue
+            fp = path
+            for seg in rule.field_path:
+                fp = _child(fp, seg)
+            fp = _fp(fp)
+            value = s.type or ("object" if isinstance(v, Mapping) else json_type(v))
+            if rule.reason == "FieldValueForbidden":
+                self.cel_errs.append(forbidden(fp, detail))
+            elif rule.reason == "FieldValueRequired":
+                self.cel_errs.append(required(fp, detail))
+            elif rule.reason == "FieldValueDuplicate":
+                self.cel_errs.append(FieldError(fp, DUPLICATE, "", value))
+            else:
+                self.cel_errs.append(FieldError(fp, INVALID, detail, value))
+
+
+_BLOCKING = frozenset({"FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong",
+                       "FieldValueTooMany", "FieldValueTypeInvalid"})
+
+
+def validate(v: Any, old: Any, s: Node, *, root: bool = True) -> Errs:
+    """All passes; CEL rules run only when no blocking error (wrong type, required, enum,
+    too long, too many) was found, as Kubernetes' hasBlockingErr decides."""
+    w = Walker(False)
+    w.value(v, s, "")
+    w.extra(v, None, s, "", root)
+    errs = w.errs
+    if any(e.type in _BLOCKING for e in errs):
+        if s.has_rules:
+            errs.append(invalid(ROOT, None, "some validation rules were not checked because "
+                                            "the object was invalid; correct the existing "
+                                            "errors to complete validation"))
+        return errs
+    if s.has_rules:
+        c = Walker(True)
+        c.extra(v, old, s, "", root)
+        errs += c.cel_errs
+    return errs
+
+
+def _correlate(v: list[Any], old: Any, s: Node) -> list[Any]:
+    """Old items matched to new ones: by key for list-type map, none otherwise."""
+    if not isinstance(old, list) or s.list_type != "map" or not s.list_map_keys:
+        return [None] * len(v)
+    keys = s.list_map_keys
+    index: dict[Any, Any] = {}
+    for o in old:
+        if isinstance(o, Mapping):
+            index.setdefault(_hashable({k: o.get(k) for k in keys}), o)
+    out: list[Any] = []
+    for x in v:
+        if isinstance(x, Mapping):
+            out.append(index.get(_hashable({k: x.get(k) for k in keys})))
+        else:
+            out.append(None)
+    return out

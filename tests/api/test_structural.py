@@ -1,0 +1,497 @@
+"""Structural schemas: the CRD schema's own validation, pruning, defaulting, value
+validation and CEL rules, with cases and messages from Kubernetes' tests
+(apiextensions-apiserver schema/validation_test.go, pruning/algorithm_test.go,
+defaulting/algorithm_test.go, listtype/validation_test.go, cel/validation_test.go)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from api.structural import Structural, validate_crd_schema
+
+P = "spec.validation.openAPIV3Schema"
+
+
+def texts(errs: list[Any]) -> list[str]:
+    return [str(e) for e in errs]
+
+
+def obj(**props: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props}
+
+
+# ---- validate_crd_schema ---------------------------------------------------------
+
+SCHEMA_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
+    ("minimal", {"type": "object"}, []),
+    ("root type empty", {"properties": {"a": {"type": "string"}}},
+     [f"{P}.type: Required value: must not be empty at the root"]),
+    ("root not object", {"type": "string"},
+     [f'{P}.type: Invalid value: "string": must be object at the root']),
+    ("field type empty", obj(a={}),
+     [f"{P}.properties[a].type: Required value: must not be empty for specified object "
+      "fields"]),
+    ("item type empty", obj(a={"type": "array", "items": {}}),
+     [f"{P}.properties[a].items.type: Required value: must not be empty for specified "
+      "array items"]),
+    ("array without items", obj(a={"type": "array"}),
+     [f"{P}.properties[a].items: Required value: must be specified"]),
+    ("preserve unknown without type ok", obj(a={"x-kubernetes-preserve-unknown-fields": True}),
+     []),
+    ("int-or-string ok", obj(a={"x-kubernetes-int-or-string": True,
+                                "anyOf": [{"type": "integer"}, {"type": "string"}]}), []),
+    ("unknown type", obj(a={"type": "null"}),
+     [f'{P}.properties[a].type: Unsupported value: "null": supported values: "array", '
+      '"boolean", "integer", "number", "object", "string"']),
+    ("uniqueItems", obj(a={"type": "array", "items": {"type": "string"},
+                           "uniqueItems": True}),
+     [f"{P}.properties[a].uniqueItems: Forbidden: uniqueItems cannot be set to true since "
+      "the runtime complexity becomes quadratic"]),
+    ("additionalProperties with properties",
+     obj(a={"type": "object", "properties": {"b": {"type": "string"}},
+            "additionalProperties": {"type": "string"}}),
+     [f"{P}.properties[a].additionalProperties: Forbidden: additionalProperties and "
+      "properties are mutual exclusive"]),
+    ("additionalProperties at root",
+     {"type": "object", "additionalProperties": {"type": "string"}},
+     [f"{P}.additionalProperties: Forbidden: must not be used at the root"]),
+    ("$ref", obj(a={"$ref": "#/x"}),
+     [f"{P}.properties[a].$ref: Forbidden: $ref is not supported",
+      f"{P}.properties[a].type: Required value: must not be empty for specified object "
+      "fields"]),
+    ("metadata beyond name", obj(metadata={"type": "object", "properties": {
+        "labels": {"type": "object"}}}),
+     [f"{P}.properties[metadata]: Forbidden: must not specify anything other than name and "
+      "generateName, but metadata is implicitly specified"]),
+    ("metadata name only", obj(metadata={"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 10}}}), []),
+    ("kind not string", obj(kind={"type": "integer"}),
+     [f'{P}.properties[kind].type: Invalid value: "integer": must be string']),
+    ("embedded needs object", obj(a={"x-kubernetes-embedded-resource": True,
+                                     "x-kubernetes-preserve-unknown-fields": True}),
+     [f"{P}.properties[a].type: Required value: must be object if "
+      "x-kubernetes-embedded-resource is true"]),
+    ("embedded needs properties", obj(a={"type": "object",
+                                         "x-kubernetes-embedded-resource": True}),
+     [f"{P}.properties[a].properties: Required value: must not be empty if "
+      "x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields"]),
+    ("preserve false", obj(a={"type": "object",
+                              "x-kubernetes-preserve-unknown-fields": False}),
+     [f"{P}.properties[a].x-kubernetes-preserve-unknown-fields: Invalid value: false: must "
+      "be true or undefined"]),
+    ("nested type", obj(a={"type": "string", "anyOf": [{"type": "string"}]}),
+     [f"{P}.properties[a].anyOf[0].type: Forbidden: must be empty to be structural"]),
+    ("nested default", obj(a={"type": "string", "allOf": [{"default": "x"}]}),
+     [f"{P}.properties[a].allOf[0].default: Forbidden: must be undefined to be structural"]),
+    ("nested metadata", obj(a={"type": "object", "anyOf": [{"properties": {
+        "metadata": {}}}]}),
+     [f"{P}.properties[a].anyOf[0].properties[metadata]: Forbidden: must not be specified "
+      "in a nested context"]),
+    ("bad pattern", obj(a={"type": "string", "pattern": "(?<=a)b"}),
+     [f'{P}.properties[a].pattern: Invalid value: "(?<=a)b": must be a valid regular '
+      "expression, but isn't: error parsing regexp: invalid perl operator: (?<="]),
+    ("list-type on non-array", obj(a={"type": "object", "x-kubernetes-list-type": "set"}),
+     [f'{P}.properties[a].type: Invalid value: "object": must be array if '
+      "x-kubernetes-list-type is specified"]),
+    ("list-type unknown", obj(a={"type": "array", "items": {"type": "string"},
+                                 "x-kubernetes-list-type": "bag"}),
+     [f'{P}.properties[a].x-kubernetes-list-type: Unsupported value: "bag": supported '
+      'values: "atomic", "set", "map"']),
+    ("list-type map without keys", obj(a={"type": "array", "x-kubernetes-list-type": "map",
+                                          "items": {"type": "object"}}),
+     [f"{P}.properties[a].x-kubernetes-list-map-keys: Required value: must not be empty if "
+      "x-kubernetes-list-type is map"]),
+    ("list-map key not a property", obj(a={
+        "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
+        "items": {"type": "object", "properties": {"n": {"type": "string"}}}}),
+     [f'{P}.properties[a].x-kubernetes-list-map-keys: Invalid value: ["k"]: entries must '
+      "all be names of item properties"]),
+    ("list-map key not required", obj(a={
+        "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
+        "items": {"type": "object", "properties": {"k": {"type": "string"}}}}),
+     [f"{P}.properties[a].items.properties[k].default: Required value: this property is in "
+      "x-kubernetes-list-map-keys, so it must have a default or be a required property"]),
+    ("list-map keys without map", obj(a={"type": "array", "items": {"type": "string"},
+                                         "x-kubernetes-list-map-keys": ["k"]}),
+     [f"{P}.properties[a].x-kubernetes-list-type: Required value: must be map if "
+      "x-kubernetes-list-map-keys is non-empty"]),
+    ("set of granular objects", obj(a={
+        "type": "array", "x-kubernetes-list-type": "set",
+        "items": {"type": "object", "properties": {"k": {"type": "string"}}}}),
+     [f'{P}.properties[a].items.x-kubernetes-map-type: Invalid value: "": must be atomic as '
+      "item of a list with x-kubernetes-list-type=set"]),
+    ("map-type unknown", obj(a={"type": "object", "x-kubernetes-map-type": "deep"}),
+     [f'{P}.properties[a].x-kubernetes-map-type: Unsupported value: "deep": supported '
+      'values: "atomic", "granular"']),
+    ("default wrong type", obj(a={"type": "integer", "default": "x"}),
+     [f'{P}.properties[a].default: Invalid value: "string":  in body must be of type '
+      'integer: "string"']),
+    ("default unknown field", obj(a={"type": "object", "properties": {"b": {
+        "type": "string"}}, "default": {"c": 1}}),
+     [f'{P}.properties[a].default: Invalid value: {{"c":1}}: must not have unknown fields']),
+    ("default in metadata", obj(metadata={"type": "object", "properties": {
+        "name": {"type": "string", "default": "x"}}}),
+     [f"{P}.properties[metadata].properties[name].default: Forbidden: must not be set "
+      "inside metadata"]),
+    ("rule missing", obj(a={"type": "string", "x-kubernetes-validations": [{"rule": ""}]}),
+     [f"{P}.properties[a].x-kubernetes-validations[0].rule: Required value: rule is not "
+      "specified"]),
+    ("rule reason", obj(a={"type": "string", "x-kubernetes-validations": [
+        {"rule": "true", "reason": "Nope"}]}),
+     [f'{P}.properties[a].x-kubernetes-validations[0].reason: Unsupported value: "Nope": '
+      'supported values: "FieldValueDuplicate", "FieldValueForbidden", '
+      '"FieldValueInvalid", "FieldValueRequired"']),
+    ("rule fieldPath", obj(a={"type": "object", "properties": {"b": {"type": "string"}},
+                              "x-kubernetes-validations": [
+                                  {"rule": "true", "fieldPath": ".c"}]}),
+     [f'{P}.properties[a].x-kubernetes-validations[0].fieldPath: Invalid value: ".c": '
+      "fieldPath must be a valid path"]),
+    ("oldSelf in a set", obj(a={"type": "array", "items": {
+        "type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}}),
+     [f'{P}.properties[a].items.x-kubernetes-validations[0].rule: Invalid value: "self == '
+      'oldSelf": oldSelf cannot be used on the uncorrelatable portion of the schema within '
+      f"{P}.properties[a]"]),
+]
+
+
+@pytest.mark.parametrize("name,schema,want", SCHEMA_CASES, ids=[c[0] for c in SCHEMA_CASES])
+def test_validate_crd_schema(name: str, schema: dict[str, Any], want: list[str]) -> None:
+    assert sorted(texts(validate_crd_schema(schema, P))) == sorted(want)
+
+
+def test_rule_compile_error_reported() -> None:
+    errs = validate_crd_schema(obj(a={"type": "string", "x-kubernetes-validations": [
+        {"rule": "self +"}]}), P)
+    assert len(errs) == 1
+    e = errs[0]
+    assert e.field == f"{P}.properties[a].x-kubernetes-validations[0].rule"
+    assert e.type == "FieldValueInvalid"
+    assert e.message.startswith("compilation failed: ")
+
+
+def test_schema_never_raises_on_junk() -> None:
+    for junk in (None, 1, "x", [], {"type": 1}, {"properties": []}, {"items": 3},
+                 {"type": "object", "properties": {"a": None}},
+                 {"type": "object", "x-kubernetes-validations": "x"},
+                 {"type": "object", "x-kubernetes-validations": [1, {"rule": 3}]}):
+        assert isinstance(validate_crd_schema(junk, P), list)
+        Structural.compile(junk)
+
+
+# ---- pruning (pruning/algorithm_test.go) --------------------------------------------
+
+PRUNE_CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], list[str]]] = [
+    ("empty schema prunes everything but apiVersion/kind/metadata", {"type": "object"},
+     {"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x"}, "spec": {"a": 1}},
+     {"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x"}}, ["spec"]),
+    ("nested unknown", obj(spec=obj(a={"type": "integer"})),
+     {"spec": {"a": 1, "b": 2, "c": {"d": 1}}}, {"spec": {"a": 1}}, ["spec.b", "spec.c"]),
+    ("list items", obj(l={"type": "array", "items": obj(a={"type": "string"})}),
+     {"l": [{"a": "x", "b": 1}, {"c": 2}]}, {"l": [{"a": "x"}, {}]}, ["l[0].b", "l[1].c"]),
+    ("additionalProperties", obj(m={"type": "object", "additionalProperties": obj(
+        a={"type": "string"})}),
+     {"m": {"k": {"a": "x", "b": 1}}}, {"m": {"k": {"a": "x"}}}, ["m.k.b"]),
+    ("preserve unknown keeps, prunes specified", obj(p={
+        "type": "object", "x-kubernetes-preserve-unknown-fields": True,
+        "properties": {"s": obj(a={"type": "string"})}}),
+     {"p": {"x": {"y": 1}, "s": {"a": "1", "b": 2}}},
+     {"p": {"x": {"y": 1}, "s": {"a": "1"}}}, ["p.s.b"]),
+    ("root preserve", {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+     {"a": {"b": 1}}, {"a": {"b": 1}}, []),
+    ("embedded keeps apiVersion/kind/metadata, prunes its metadata", obj(e={
+        "type": "object", "x-kubernetes-embedded-resource": True,
+        "properties": {"spec": {"type": "string"}}}),
+     {"e": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "x": 1},
+            "spec": "s", "status": 1}},
+     {"e": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}, "spec": "s"}},
+     ["e.metadata.x", "e.status"]),
+    ("root metadata unknown field", {"type": "object"},
+     {"metadata": {"name": "a", "bogus": True}}, {"metadata": {"name": "a"}},
+     ["metadata.bogus"]),
+    ("non-string kind at root pruned silently", {"type": "object"},
+     {"kind": 1, "apiVersion": "v1"}, {"apiVersion": "v1"}, []),
+]
+
+
+@pytest.mark.parametrize("name,schema,before,after,paths", PRUNE_CASES,
+                         ids=[c[0] for c in PRUNE_CASES])
+def test_prune(name: str, schema: dict[str, Any], before: dict[str, Any],
+               after: dict[str, Any], paths: list[str]) -> None:
+    o = copy.deepcopy(before)
+    got = Structural.compile(schema).prune(o)
+    assert o == after
+    assert sorted(got) == sorted(paths)
+
+
+# ---- defaulting (defaulting/algorithm_test.go) --------------------------------------
+
+DEFAULT_SCHEMA = obj(
+    a={"type": "string", "default": "A"},
+    b=obj(c={"type": "integer", "default": 1}, d={"type": "string"}),
+    n={"type": "string", "nullable": True, "default": "N"},
+    z={"type": "string", "default": "Z"},
+    l={"type": "array", "items": obj(x={"type": "string", "default": "X"})},
+    i={"type": "array", "items": {"type": "string", "default": "I"}},
+    m={"type": "object", "additionalProperties": {"type": "string", "default": "M"}},
+    o={"type": "object", "default": {}, "properties": {"p": {"type": "string",
+                                                              "default": "P"}}},
+)
+
+
+def test_default() -> None:
+    s = Structural.compile(DEFAULT_SCHEMA)
+    o: dict[str, Any] = {"b": {}, "n": None, "z": None, "l": [{}, {"x": "y"}],
+                         "i": ["a", None], "m": {"k": None, "j": "v"}}
+    s.default(o)
+    assert o == {"a": "A", "b": {"c": 1}, "n": None, "z": "Z",
+                 "l": [{"x": "X"}, {"x": "y"}], "i": ["a", "I"],
+                 "m": {"k": "M", "j": "v"}, "o": {"p": "P"}}
+
+
+def test_default_is_a_copy() -> None:
+    s = Structural.compile(obj(o={"type": "object", "default": {"k": ["v"]},
+                                  "properties": {"k": {"type": "array",
+                                                       "items": {"type": "string"}}}}))
+    a: dict[str, Any] = {}
+    b: dict[str, Any] = {}
+    s.default(a)
+    a["o"]["k"].append("w")
+    s.default(b)
+    assert b == {"o": {"k": ["v"]}}
+
+
+# ---- value validation ---------------------------------------------------------------
+
+def check(schema: dict[str, Any], value: Any, old: Any = None) -> list[str]:
+    return texts(Structural.compile(schema).validate(value, old))
+
+
+VALUE_CASES: list[tuple[str, dict[str, Any], Any, list[str]]] = [
+    ("type", obj(r={"type": "integer"}), {"r": "x"},
+     ['r: Invalid value: "string": r in body must be of type integer: "string"']),
+    ("integral float is an integer", obj(r={"type": "integer"}), {"r": 3.0}, []),
+    ("bool is not an integer", obj(r={"type": "integer"}), {"r": True},
+     ['r: Invalid value: "boolean": r in body must be of type integer: "boolean"']),
+    ("null not nullable", obj(r={"type": "string"}), {"r": None},
+     ['r: Invalid value: "null": r in body must be of type string: "null"']),
+    ("null nullable", obj(r={"type": "string", "nullable": True}), {"r": None}, []),
+    ("required", obj(spec={"type": "object", "required": ["a", "b"],
+                           "properties": {"a": {"type": "string"}}}), {"spec": {"a": "x"}},
+     ["spec.b: Required value"]),
+    ("enum", obj(e={"type": "string", "enum": ["a", "b"]}), {"e": "x"},
+     ['e: Unsupported value: "x": supported values: "a", "b"']),
+    ("enum numbers", obj(e={"type": "integer", "enum": [1, 2]}), {"e": 3},
+     ['e: Unsupported value: 3: supported values: "1", "2"']),
+    ("pattern", obj(s={"type": "string", "pattern": "^[a-z]+$"}), {"s": "A1"},
+     ["s: Invalid value: \"A1\": s in body should match '^[a-z]+$'"]),
+    ("minLength", obj(s={"type": "string", "minLength": 3}), {"s": "ab"},
+     ['s: Invalid value: "ab": s in body should be at least 3 chars long']),
+    ("maxLength", obj(s={"type": "string", "maxLength": 3}), {"s": "abcd"},
+     ["s: Too long: may not be more than 3 bytes"]),
+    ("maxLength counts characters", obj(s={"type": "string", "maxLength": 2}),
+     {"s": "éé"}, []),
+    ("minimum", obj(n={"type": "integer", "minimum": 1}), {"n": 0},
+     ["n: Invalid value: 0: n in body should be greater than or equal to 1"]),
+    ("exclusiveMinimum", obj(n={"type": "number", "minimum": 1, "exclusiveMinimum": True}),
+     {"n": 1}, ["n: Invalid value: 1: n in body should be greater than 1"]),
+    ("maximum", obj(n={"type": "number", "maximum": 1.5}), {"n": 2},
+     ["n: Invalid value: 2: n in body should be less than or equal to 1.5"]),
+    ("exclusiveMaximum", obj(n={"type": "integer", "maximum": 10,
+                                "exclusiveMaximum": True}), {"n": 10},
+     ["n: Invalid value: 10: n in body should be less than 10"]),
+    ("multipleOf", obj(n={"type": "integer", "multipleOf": 5}), {"n": 7},
+     ["n: Invalid value: 7: n in body should be a multiple of 5"]),
+    ("minItems", obj(l={"type": "array", "items": {"type": "string"}, "minItems": 2}),
+     {"l": ["a"]}, ["l: Invalid value: 1: l in body should have at least 2 items"]),
+    ("maxItems", obj(l={"type": "array", "items": {"type": "string"}, "maxItems": 1}),
+     {"l": ["a", "b"]}, ["l: Too many: 2: must have at most 1 items"]),
+    ("uniqueItems", obj(l={"type": "array", "items": {"type": "integer"},
+                           "uniqueItems": True}), {"l": [1, 2, 1]},
+     ['l: Invalid value: "": l in body shouldn\'t contain duplicates']),
+    ("minProperties", obj(m={"type": "object", "minProperties": 2,
+                             "additionalProperties": {"type": "string"}}), {"m": {"a": "b"}},
+     ["m: Invalid value: 2: m in body should have at least 2 properties"]),
+    ("maxProperties", obj(m={"type": "object", "maxProperties": 1,
+                             "additionalProperties": {"type": "string"}}),
+     {"m": {"a": "b", "c": "d"}}, ["m: Too many: 2: must have at most 1 items"]),
+    ("item path", obj(l={"type": "array", "items": obj(n={"type": "integer"})}),
+     {"l": [{"n": 1}, {"n": "x"}]},
+     ['l[1].n: Invalid value: "string": l[1].n in body must be of type integer: "string"']),
+    ("format date-time", obj(t={"type": "string", "format": "date-time"}), {"t": "yesterday"},
+     ['t: Invalid value: "yesterday": t in body must be of type date-time: "yesterday"']),
+    ("format date-time ok", obj(t={"type": "string", "format": "date-time"}),
+     {"t": "2024-01-02T03:04:05Z"}, []),
+    ("format byte", obj(t={"type": "string", "format": "byte"}), {"t": "!!"},
+     ['t: Invalid value: "!!": t in body must be of type byte: "!!"']),
+    ("format date", obj(t={"type": "string", "format": "date"}), {"t": "2024-02-30"},
+     ['t: Invalid value: "2024-02-30": t in body must be of type date: "2024-02-30"']),
+    ("format uuid ipv4 ok", obj(u={"type": "string", "format": "uuid"},
+                                i={"type": "string", "format": "ipv4"}),
+     {"u": "0f8fad5b-d9cb-469f-a165-70867728950e", "i": "10.0.0.1"}, []),
+    ("unknown format passes", obj(u={"type": "string", "format": "whatever"}), {"u": "x"}, []),
+    ("int-or-string", obj(p={"x-kubernetes-int-or-string": True,
+                             "anyOf": [{"type": "integer"}, {"type": "string"}]}),
+     {"p": 1.5}, ['"p" must validate at least one schema (anyOf)',
+                  'p: Invalid value: "number": p in body must be of type integer: "number"']),
+    ("int-or-string ok", obj(p={"x-kubernetes-int-or-string": True}), {"p": "50%"}, []),
+    ("oneOf none", obj(p={"type": "string", "oneOf": [{"pattern": "^a"}, {"pattern": "^b"}]}),
+     {"p": "c"}, ['"p" must validate one and only one schema (oneOf). Found none valid',
+                  "p: Invalid value: \"c\": p in body should match '^a'"]),
+    ("not", obj(p={"type": "string", "not": {"enum": ["x"]}}), {"p": "x"},
+     ['"p" must not validate the schema (not)']),
+    ("embedded apiVersion/kind required", obj(e={
+        "type": "object", "x-kubernetes-embedded-resource": True,
+        "x-kubernetes-preserve-unknown-fields": True}), {"e": {"metadata": {"name": "A"}}},
+     ["e.apiVersion: Required value: must not be empty",
+      "e.kind: Required value: must not be empty",
+      'e.metadata.name: Invalid value: "A": a lowercase RFC 1123 subdomain must consist of '
+      "lower case alphanumeric characters, '-' or '.', and must start and end with an "
+      "alphanumeric character (e.g. 'example.com', regex used for validation is "
+      "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"]),
+    ("list set duplicate", obj(s={"type": "array", "x-kubernetes-list-type": "set",
+                                  "items": {"type": "string"}}), {"s": ["a", "b", "a", "a"]},
+     ['s[2]: Duplicate value: "a"']),
+    ("list map duplicate", obj(m={
+        "type": "array", "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name", "proto"],
+        "items": obj(name={"type": "string"}, proto={"type": "string"})}),
+     {"m": [{"name": "a", "proto": "TCP"}, {"name": "a", "proto": "UDP"},
+            {"name": "a", "proto": "TCP"}]},
+     ['m[2]: Duplicate value: {"name":"a","proto":"TCP"}']),
+]
+
+
+@pytest.mark.parametrize("name,schema,value,want", VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
+def test_validate(name: str, schema: dict[str, Any], value: Any, want: list[str]) -> None:
+    got = check(schema, value)
+    assert [g.removeprefix("<nil>: Invalid value: \"\": ") for g in got] == want
+
+
+def test_errors_are_field_errors_with_causes() -> None:
+    errs = Structural.compile(obj(r={"type": "integer"})).validate({"r": "x"})
+    assert errs[0].to_cause() == {
+        "reason": "FieldValueTypeInvalid", "field": "r",
+        "message": 'Invalid value: "string": r in body must be of type integer: "string"'}
+
+
+# ---- CEL ----------------------------------------------------------------------------
+
+CEL_SCHEMA = obj(spec={
+    "type": "object",
+    "properties": {
+        "replicas": {"type": "integer"},
+        "max": {"type": "integer"},
+        "name": {"type": "string"},
+        "ratio": {"type": "number"},
+        "dash-name": {"type": "string"},
+        "mode": {"type": "string",
+                 "x-kubernetes-validations": [{"rule": "self == oldSelf",
+                                               "message": "mode is immutable"}]},
+        "items": {"type": "array", "items": {"type": "string"}},
+    },
+    "x-kubernetes-validations": [
+        {"rule": "self.replicas <= self.max", "message": "replicas must not exceed max"},
+        {"rule": "!has(self.name) || self.name.startsWith('a')"},
+        {"rule": "!has(self.ratio) || self.ratio < 1.0",
+         "messageExpression": "'ratio ' + string(self.ratio) + ' too big'"},
+        {"rule": "self.items.all(i, i.size() < 4)", "reason": "FieldValueForbidden",
+         "fieldPath": ".items"},
+        {"rule": "!has(self.dash__dash__name) || self.dash__dash__name.lowerAscii() == "
+                 "self.dash__dash__name", "message": "lower case"},
+    ],
+})
+
+
+def test_cel_passes() -> None:
+    assert check(CEL_SCHEMA, {"spec": {"replicas": 1, "max": 2, "name": "abc", "ratio": 0,
+                                       "items": ["a"], "dash-name": "x"}}) == []
+
+
+def test_cel_failures() -> None:
+    got = check(CEL_SCHEMA, {"spec": {"replicas": 3, "max": 2, "name": "b", "ratio": 2,
+                                      "items": ["a", "bbbbb"], "dash-name": "X"}})
+    assert got == [
+        'spec: Invalid value: "object": replicas must not exceed max',
+        "spec: Invalid value: \"object\": failed rule: !has(self.name) || "
+        "self.name.startsWith('a')",
+        'spec: Invalid value: "object": ratio 2.0 too big',
+        "spec.items: Forbidden: failed rule: self.items.all(i, i.size() < 4)",
+        'spec: Invalid value: "object": lower case',
+    ]
+
+
+def test_cel_transition_rule() -> None:
+    new = {"spec": {"replicas": 1, "max": 1, "items": [], "mode": "b"}}
+    assert check(CEL_SCHEMA, new) == []  # create: no oldSelf, the rule is skipped
+    assert check(CEL_SCHEMA, new, {"spec": {"mode": "b"}}) == []
+    assert check(CEL_SCHEMA, new, {"spec": {"mode": "a"}}) == [
+        'spec.mode: Invalid value: "string": mode is immutable']
+
+
+def test_cel_not_run_after_blocking_errors() -> None:
+    got = check(CEL_SCHEMA, {"spec": {"replicas": "x", "max": 2, "items": []}})
+    assert got == [
+        'spec.replicas: Invalid value: "string": spec.replicas in body must be of type '
+        'integer: "string"',
+        '<nil>: Invalid value: "null": some validation rules were not checked because the '
+        "object was invalid; correct the existing errors to complete validation"]
+
+
+def test_cel_evaluation_error() -> None:
+    got = check(obj(spec=obj(a={"type": "integer"}, x_v={"type": "integer"})) | {
+        "x-kubernetes-validations": [{"rule": "self.spec.a > 0"}]}, {"spec": {}})
+    assert len(got) == 1 and "evaluating rule: self.spec.a > 0" in got[0]
+
+
+def test_cel_hostile_rule_is_bounded() -> None:
+    import time
+
+    schema = obj(l={"type": "array", "items": {"type": "integer"},
+                    "x-kubernetes-validations": [
+                        {"rule": "self.all(a, self.all(b, self.all(c, a + b + c >= 0)))"}]})
+    s = Structural.compile(schema)
+    t = time.monotonic()
+    got = texts(s.validate({"l": list(range(300))}))
+    assert time.monotonic() - t < 5
+    assert got and ("call cost exceeds limit" in got[0] or "running out of cost budget"
+                    in got[0])
+
+
+def test_list_and_map_types() -> None:
+    s = Structural.compile(obj(spec=obj(
+        ports={"type": "array", "x-kubernetes-list-type": "map",
+               "x-kubernetes-list-map-keys": ["port", "protocol"],
+               "items": obj(port={"type": "integer"}, protocol={"type": "string"},
+                            tags={"type": "array", "x-kubernetes-list-type": "set",
+                                  "items": {"type": "string"}})},
+        args={"type": "array", "items": {"type": "string"}},
+        sel={"type": "object", "x-kubernetes-map-type": "atomic",
+             "additionalProperties": {"type": "string"}},
+        labels={"type": "object", "additionalProperties": {"type": "string"}},
+    )))
+    assert s.list_type(("spec", "ports")) == ("map", ["port", "protocol"])
+    assert s.list_type(("spec", "ports", "tags")) == ("set", [])
+    assert s.list_type(("spec", "args")) == ("atomic", [])
+    assert s.list_type(("spec",)) is None
+    assert s.list_type(("spec", "nope")) is None
+    assert s.map_type(("spec", "sel")) == "atomic"
+    assert s.map_type(("spec", "labels")) == "granular"
+    assert s.map_type(("spec", "args")) is None
+
+
+def test_whole_flow_on_a_custom_object() -> None:
+    schema = obj(spec={"type": "object", "required": ["size"], "properties": {
+        "size": {"type": "integer", "minimum": 1, "default": 1},
+        "color": {"type": "string", "enum": ["red", "blue"], "default": "red"}}})
+    assert validate_crd_schema(schema, P) == []
+    s = Structural.compile(schema)
+    o = json.loads('{"apiVersion":"e.com/v1","kind":"W","metadata":{"name":"w"},'
+                   '"spec":{"junk":1}}')
+    assert s.prune(o) == ["spec.junk"]
+    s.default(o)
+    assert o["spec"] == {"size": 1, "color": "red"}
+    assert s.validate(o) == []
