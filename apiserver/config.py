@@ -54,6 +54,9 @@ class Config:
     # NoExecute tolerations it adds to pods without them
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
+    # --admission-control-config-file: an AdmissionConfiguration (plugin name -> its
+    # configuration; apiserver.admission_plugins.config)
+    admission_control_config_file: str | None = None
     # --encryption-provider-config: an EncryptionConfiguration (apiserver.storage.encryption)
     encryption_provider_config: str | None = None
     # Secure serving (kube-apiserver's flags): HTTPS on secure_port when tls_cert_file is

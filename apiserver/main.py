@@ -70,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
                         "toleration DefaultTolerationSeconds adds to every pod without one")
     p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
                    help="the same for node.kubernetes.io/unreachable:NoExecute")
+    p.add_argument("--admission-control-config-file", default=None,
+                   help="an apiserver.config.k8s.io/v1 AdmissionConfiguration: per plugin "
+                        "its configuration (PodSecurity: defaults and exemptions)")
     _add_serving_flags(p)
     sa_tokens.add_flags(p)
     kubelets.add_flags(p)
@@ -91,6 +94,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   disable_admission_plugins=_names(a.disable_admission_plugins),
                   default_not_ready_toleration_seconds=a.default_not_ready_toleration_seconds,
                   default_unreachable_toleration_seconds=a.default_unreachable_toleration_seconds,
+                  admission_control_config_file=a.admission_control_config_file,
                   encryption_provider_config=a.encryption_provider_config,
                   anonymous_auth=a.anonymous_auth == "true",
                   **sa_tokens.config_kwargs(p, a),
