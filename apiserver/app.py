@@ -47,10 +47,8 @@ from apiserver.auth.middleware import AuthMiddleware
 from apiserver.autoscaling_v1 import AutoscalingV1Middleware
 from apiserver.compaction import compact_forever
 from apiserver.config import Config
-from apiserver.crd.controller import CRDController
 from apiserver.protobuf_middleware import ProtobufMiddleware
 from apiserver.registry import Registry
-from apiserver.response_headers import ResponseHeadersMiddleware
 from apiserver.routes import attach as attach_routes
 from apiserver.routes import authentication as _authn_reviews  # noqa: F401 (registers)
 from apiserver.routes import exec as exec_routes
@@ -180,8 +178,6 @@ class ApiServerApp(FastAPI):
 
 def _install_middlewares(app: ApiServerApp) -> None:
     # Outermost first. Table conversion and protobuf decoding wrap the handlers.
-    # Audit-Id and Cache-Control on every response (kube-apiserver's filters).
-    app.outer.append(ResponseHeadersMiddleware)
     app.outer.append(AccessLogMiddleware)
     app.outer.append(metrics.MetricsMiddleware)
     # Warning headers and audit annotations that handlers record (apiserver/warning.py).
@@ -212,10 +208,6 @@ def create_app(config: Config) -> FastAPI:
                                      config.service_node_port_range)
     registry = Registry(storage, caches, config.event_ttl,
                         hooks={resources.SERVICES.plural: allocations})
-    # CustomResourceDefinitions: their kinds served as they change (apiserver/crd).
-    crds = CRDController(registry, storage, caches, config.watch_cache_capacity,
-                         config.watcher_queue)
-    registry.hooks[resources.CUSTOMRESOURCEDEFINITIONS.plural] = crds
     repair = Repair(storage, allocations, event_recorder(
         lambda namespace, event: registry.create(resources.EVENTS, namespace, event)))
     kubernetes_service = KubernetesService(
@@ -232,7 +224,6 @@ def create_app(config: Config) -> FastAPI:
         tasks = [asyncio.create_task(
             _bootstrap(registry, app.state, repair, kubernetes_service, config),
             name="bootstrap")]
-        tasks.append(asyncio.create_task(crds.run(), name="crd-controller"))
         if config.compaction_interval > 0:
             tasks.append(asyncio.create_task(
                 compact_forever(storage, config.compaction_interval), name="compaction"))
@@ -304,9 +295,8 @@ async def _bootstrap(registry: Registry, state: Any, repair: Repair,
 
 
 def _register_cache_metrics(caches: dict[str, WatchCache]) -> None:
-    def sizes() -> dict[str, metrics.CacheStats]:
-        return {p: (len(c.objects), len(c.ring), c.capacity, c.window_start, c.backfills)
-                for p, c in caches.items()}
+    def sizes() -> dict[str, tuple[int, int]]:
+        return {p: (len(c.objects), len(c.ring)) for p, c in caches.items()}
 
     with contextlib.suppress(Exception):
         metrics.register_watch_cache_sizes(sizes)
