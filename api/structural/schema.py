@@ -75,6 +75,7 @@ class Node:
         "default",
         "embedded",
         "enum",
+        "enum_strs",
         "exclusive_maximum",
         "exclusive_minimum",
         "format",
@@ -82,7 +83,9 @@ class Node:
         "has_defaults",
         "has_rules",
         "int_or_string",
+        "ios_check",
         "items",
+        "junctors",
         "list_map_keys",
         "list_type",
         "map_type",
@@ -97,6 +100,7 @@ class Node:
         "multiple_of",
         "not_",
         "nullable",
+        "num_checks",
         "one_of",
         "pattern",
         "pattern_src",
@@ -105,6 +109,7 @@ class Node:
         "raw",
         "required",
         "rules",
+        "str_checks",
         "type",
         "unique_items",
     )
@@ -177,6 +182,15 @@ class Node:
         self.one_of = self._nodes(get("oneOf"), sub)
         n = get("not")
         self.not_: Node | None = Node(n, sub) if isinstance(n, Mapping) and depth < 200 else None
+        # what the validator's fast path looks at
+        self.ios_check = (self.int_or_string and not self.type and not self.any_of
+                          and not self.all_of)
+        self.junctors = bool(self.all_of or self.any_of or self.one_of or self.not_)
+        self.str_checks = (self.max_length is not None or self.min_length is not None
+                           or self.pattern is not None or bool(self.format))
+        self.num_checks = (self.multiple_of is not None or self.maximum is not None
+                           or self.minimum is not None)
+        self.enum_strs = frozenset(e for e in self.enum or () if isinstance(e, str))
         # compiled CEL rules are attached by the CEL layer (list of cel.Rule)
         self.rules: list[Any] = []
         # filled by finish(): whether anything at or under this node needs the second

@@ -85,35 +85,40 @@ def json_equal(a: Any, b: Any) -> bool:
 
 
 def _hashable(v: Any) -> Any:
+    t = type(v)
+    if t is str or t is int or t is bool or v is None:
+        return (t, v)
+    if t is float:
+        return (int, int(v)) if v.is_integer() else (t, v)
     try:
         return ("s", json.dumps(v, sort_keys=True, separators=(",", ":")))
     except (TypeError, ValueError):
         return ("r", repr(v))
 
 
-def _name(path: str) -> str:
-    return path
-
-
 def _fp(path: str) -> str:
     return path or ROOT
 
 
-def _type_ok(v: Any, t: str) -> bool:
-    if t == "object":
-        return isinstance(v, Mapping)
-    if t == "array":
-        return isinstance(v, list)
-    if t == "string":
-        return isinstance(v, str)
-    if t == "boolean":
-        return isinstance(v, bool)
-    if t == "integer":
-        return (isinstance(v, int) and not isinstance(v, bool)) or (
-            isinstance(v, float) and math.isfinite(v) and v.is_integer())
-    if t == "number":
-        return isinstance(v, int | float) and not isinstance(v, bool)
-    return True
+_OK: dict[type, tuple[str, ...]] = {
+    str: ("", "string"), dict: ("", "object"), list: ("", "array"), bool: ("", "boolean"),
+    int: ("", "integer", "number"), float: ("", "number"),
+}
+_NOTHING: tuple[str, ...] = ()
+
+
+def _integral(v: Any) -> bool:
+    return isinstance(v, float) and math.isfinite(v) and v.is_integer()
+
+
+def _json_class(v: Any) -> type:
+    """The JSON class of a value whose type is a subclass (or not JSON at all)."""
+    for c in (bool, int, float, str, list):
+        if isinstance(v, c):
+            return c
+    if isinstance(v, Mapping):
+        return dict
+    return type(v)
 
 
 def _child(path: str, key: str) -> str:
@@ -131,6 +136,10 @@ def _enum_values(enum: list[Any]) -> list[str]:
             except (TypeError, ValueError):
                 out.append(repr(e))
     return out
+
+
+class _Missing:
+    pass
 
 
 class Walker:
@@ -151,34 +160,41 @@ class Walker:
         if depth > MAX_DEPTH:
             errs.append(invalid(_fp(path), "", "nested too deeply"))
             return
-        if v is None:
-            if s.type and not s.nullable:
-                errs.append(FieldError(_fp(path), TYPE_INVALID,
-                                       f'{path} in body must be of type {s.type}: "null"',
-                                       "null"))
-            return
-        if s.type and not _type_ok(v, s.type):
+        t: type = type(v)
+        ok = _OK.get(t)
+        if ok is None:
+            if v is None:
+                if s.type and not s.nullable:
+                    errs.append(FieldError(_fp(path), TYPE_INVALID,
+                                           f'{path} in body must be of type {s.type}: "null"',
+                                           "null"))
+                return
+            t = _json_class(v)
+            ok = _OK.get(t, _NOTHING)
+        st = s.type
+        if st not in ok and not (st == "integer" and t is float and _integral(v)):
             jt = json_type(v)
             errs.append(FieldError(_fp(path), TYPE_INVALID,
-                                   f'{path} in body must be of type {s.type}: "{jt}"', jt))
-        elif s.int_or_string and not s.type and not s.any_of and not s.all_of and not (
-                isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))):
+                                   f'{path} in body must be of type {st}: "{jt}"', jt))
+        elif s.ios_check and t is not str and t is not int:
             jt = json_type(v)
             errs.append(FieldError(_fp(path), TYPE_INVALID,
                                    f'{path} in body must be of type integer,string: "{jt}"',
                                    jt))
-        if s.all_of or s.any_of or s.one_of or s.not_ is not None:
+        if s.junctors:
             self._junctors(v, s, path, depth)
-        if isinstance(v, str):
-            self._string(v, s, path)
-        if s.enum is not None and not any(json_equal(v, e) for e in s.enum):
+        if t is str:
+            if s.str_checks:
+                self._string(v, s, path)
+        if s.enum is not None and not (t is str and v in s.enum_strs) and not any(
+                json_equal(v, e) for e in s.enum):
             errs.append(not_supported(_fp(path), v, _enum_values(s.enum)))
-        if isinstance(v, list):
-            self._array(v, s, path, depth)
-        elif isinstance(v, int | float) and not isinstance(v, bool):
-            self._number(v, s, path)
-        elif isinstance(v, Mapping):
+        if t is dict:
             self._object(v, s, path, depth)
+        elif t is list:
+            self._array(v, s, path, depth)
+        elif (t is int or t is float) and s.num_checks:
+            self._number(v, s, path)
 
     def _string(self, v: str, s: Node, path: str) -> None:
         if s.max_length is not None and len(v) > s.max_length:
@@ -252,12 +268,14 @@ class Walker:
                                         f"must have at most {s.max_properties} items", n))
         props = s.properties
         add = s.additional
+        value = self.value
         for k, x in v.items():
             p = props.get(k)
-            if p is not None:
-                self.value(x, p, _child(path, str(k)), depth + 1)
-            elif add is not None:
-                self.value(x, add, _child(path, str(k)), depth + 1)
+            if p is None:
+                p = add
+                if p is None:
+                    continue
+            value(x, p, f"{path}.{k}" if path else str(k), depth + 1)
         for r in s.required:
             if r not in v:
                 self.errs.append(required(_child(path, r)))
@@ -314,17 +332,17 @@ class Walker:
         if self.with_cel:
             if s.rules and v is not None:
                 self._cel(v, old, s, path, root)
-        elif isinstance(v, Mapping) and s.embedded and not root:
+        elif isinstance(v, dict) and s.embedded and not root:
             self._embedded(v, path)
-        if isinstance(v, Mapping):
+        if isinstance(v, dict):
             for k, x in v.items():
                 p = s.properties.get(k)
                 if p is not None:
                     if p.has_checks:
-                        o = old.get(k) if isinstance(old, Mapping) else None
+                        o = old.get(k) if isinstance(old, dict) else None
                         self.extra(x, o, p, _child(path, str(k)), False, depth + 1)
                 elif s.additional is not None and s.additional.has_checks:
-                    o = old.get(k) if isinstance(old, Mapping) else None
+                    o = old.get(k) if isinstance(old, dict) else None
                     self.extra(x, o, s.additional, f"{path}[{k}]", False, depth + 1)
         elif isinstance(v, list):
             if self.with_cel:
@@ -395,7 +413,7 @@ class Walker:
     def _list_map(self, v: list[Any], s: Node, path: str) -> None:
         bad = False
         for i, x in enumerate(v):
-            if x is not None and not isinstance(x, Mapping):
+            if x is not None and not isinstance(x, dict):
                 self.errs.append(invalid(f"{path}[{i}]", x,
                                          "must be an object for an array of list-type map"))
                 bad = True
@@ -405,8 +423,8 @@ class Walker:
         seen: set[Any] = set()
         reported: set[Any] = set()
         for i, x in enumerate(v):
-            kv = {k: x[k] for k in keys if isinstance(x, Mapping) and k in x}
-            h = _hashable(kv)
+            kv = {k: x[k] for k in keys if isinstance(x, dict) and k in x}
+            h = tuple(_hashable(kv.get(k, _Missing)) for k in keys)
             if h in seen and h not in reported:
                 reported.add(h)
                 self.errs.append(FieldError(f"{path}[{i}]", DUPLICATE, "", kv))

@@ -495,3 +495,88 @@ def test_whole_flow_on_a_custom_object() -> None:
     s.default(o)
     assert o["spec"] == {"size": 1, "color": "red"}
     assert s.validate(o) == []
+
+
+# ---- never raises on any JSON value (bounded property test) -------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8))
+json_values = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["spec", "a", "l", "m", "metadata", "kind", "x", "name",
+                                       "apiVersion", "p", "e", "s"]) | st.text(max_size=4),
+                      inner, max_size=4),
+    max_leaves=20)
+
+FUZZ_SCHEMA = obj(
+    apiVersion={"type": "string"}, kind={"type": "string"},
+    metadata={"type": "object", "properties": {"name": {"type": "string", "maxLength": 5}}},
+    spec=obj(
+        a={"type": "integer", "minimum": 0, "maximum": 9, "multipleOf": 3, "default": 3},
+        s={"type": "string", "pattern": "^a", "format": "date-time", "enum": ["a", "b"]},
+        p={"x-kubernetes-int-or-string": True,
+           "anyOf": [{"type": "integer"}, {"type": "string"}]},
+        e={"type": "object", "x-kubernetes-embedded-resource": True,
+           "x-kubernetes-preserve-unknown-fields": True},
+        l={"type": "array", "x-kubernetes-list-type": "map",
+           "x-kubernetes-list-map-keys": ["name"], "maxItems": 3,
+           "items": {"type": "object", "required": ["name"], "properties": {
+               "name": {"type": "string"}, "x": {"type": "number", "nullable": True}}}},
+        m={"type": "object", "maxProperties": 2, "additionalProperties": {
+            "type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}},
+        x={"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+           "x-kubernetes-validations": [{"rule": "has(self.name) || true"},
+                                        {"rule": "self == oldSelf", "message": "immutable"}]},
+    ) | {"x-kubernetes-validations": [{"rule": "!has(self.a) || self.a >= 0",
+                                       "messageExpression": "'a is ' + string(self.a)"}]},
+)
+FUZZ = Structural.compile(FUZZ_SCHEMA)
+
+
+def test_fuzz_schema_is_valid() -> None:
+    assert validate_crd_schema(FUZZ_SCHEMA, P) == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(json_values, json_values)
+def test_never_raises_on_any_json(value: Any, old: Any) -> None:
+    o = copy.deepcopy(value)
+    errs = FUZZ.validate(o, old)
+    assert all(isinstance(e.field, str) and isinstance(e.body(), str) for e in errs)
+    if isinstance(o, dict):
+        FUZZ.default(o)
+        pruned = FUZZ.prune(o)
+        assert all(isinstance(p, str) for p in pruned)
+        FUZZ.validate(o, old)
+        assert FUZZ.prune(o) == []  # pruning is idempotent
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(json_values)
+def test_schema_validation_never_raises_on_any_json(schema: Any) -> None:
+    errs = validate_crd_schema(schema, P)
+    assert isinstance(errs, list)
+    Structural.compile(schema).validate(schema)
+
+
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    deep: Any = "x"
+    for _ in range(3000):
+        deep = {"x": deep}
+    s = Structural.compile({"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+    assert isinstance(s.validate(deep), list)
+    assert isinstance(s.prune(deep), list)
+    nested: Any = {"type": "string"}
+    for _ in range(3000):
+        nested = {"type": "object", "properties": {"x": nested}}
+    assert validate_crd_schema(nested, P)
+
+
+def test_bench_smoke() -> None:
+    from bench.structural import main
+
+    out = main(["--n", "3", "--rounds", "1"])
+    assert out["object_bytes"] > 1500 and "cr_validate" in out["us_per_call"]
