@@ -85,19 +85,41 @@ def sandbox_config(pod: Pod, node: str, attempt: int, dns: DNSConfig | None = No
     return PodSandboxConfig(
         name=container_name(pod, SANDBOX_NAME, attempt), labels=labels,
         hostname=hostname, domainname=domain,
-        host_network=bool(pod.spec.host_network), port_mappings=ports,
+        host_network=bool(pod.spec.host_network), host_pid=bool(pod.spec.host_pid),
+        host_ipc=bool(pod.spec.host_ipc), port_mappings=ports,
         cgroup_parent=qos_cgroup_parent(pod), dns_config=dns)
 
 
 # ---- containers -------------------------------------------------------------
 
 
+def pid_namespace(pod: Pod, target_id: str = "") -> str:
+    """The container's process namespace (namespacesForPod, then an ephemeral container's
+    target where the container would otherwise have its own)."""
+    if pod.spec.host_pid:
+        return "NODE"
+    if pod.spec.share_process_namespace:
+        return "POD"
+    return "TARGET" if target_id else "CONTAINER"
+
+
+def _security(container: Container) -> tuple[bool, list[str], list[str]]:
+    """securityContext.privileged and capabilities.add/drop of a container."""
+    sc = container.security_context or {}
+    caps = sc.get("capabilities")
+    if not isinstance(caps, dict):
+        caps = {}
+    return (sc.get("privileged") is True, [str(c) for c in caps.get("add") or []],
+            [str(c) for c in caps.get("drop") or []])
+
+
 async def container_config(pod: Pod, container: Container, pod_ip: str, node: str,
                            restart_count: int, root_dir: str,
-                           source: ConfigSource) -> ContainerConfig:
-    """The container as the runtime will create it. Raises ConfigError (a ConfigMap,
-    Secret or key the environment names is missing) or ContainerCreateError (a mount
-    that cannot be made)."""
+                           source: ConfigSource, pid_target: str = "") -> ContainerConfig:
+    """The container as the runtime will create it; ``pid_target``: the runtime id of the
+    container whose processes an ephemeral container sees (its targetContainerName).
+    Raises ConfigError (a ConfigMap, Secret or key the environment names is missing) or
+    ContainerCreateError (a mount that cannot be made)."""
     envs = await make_environment(pod, container, pod_ip, source)
     mounts: list[Mount] = []
     if container.volume_mounts:
@@ -107,13 +129,17 @@ async def container_config(pod: Pod, container: Container, pod_ip: str, node: st
     labels = {**pod_labels(pod, node), LABEL_CONTAINER_NAME: container.name,
               LABEL_TYPE: TYPE_CONTAINER, LABEL_RESTART_COUNT: str(restart_count),
               LABEL_GRACE: str(pod.spec.termination_grace_period_seconds or 30)}
+    pid = pid_namespace(pod, pid_target)
+    privileged, cap_add, cap_drop = _security(container)
     return ContainerConfig(
         name=container_name(pod, container.name, restart_count), image=container.image or "",
         labels=labels, command=container.command, args=container.args,
         working_dir=container.working_dir, envs=envs, mounts=mounts,
         resources=container_resources(container), cgroup_parent=qos_cgroup_parent(pod),
         stdin=bool(container.stdin), stdin_once=bool(container.stdin_once),
-        tty=bool(container.tty))
+        tty=bool(container.tty), ipc="NODE" if pod.spec.host_ipc else "POD",
+        pid=pid, pid_target=pid_target if pid == "TARGET" else "",
+        privileged=privileged, cap_add=cap_add, cap_drop=cap_drop)
 
 
 # ---- environment ------------------------------------------------------------

@@ -38,7 +38,7 @@ from kubelet.runtime.base import (
     SandboxInfo,
     normalize_image,
 )
-from kubelet.status import ContainerView, build_status, comparable
+from kubelet.status import ContainerView, build_status, comparable, container_status
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,7 @@ class PodWorker:
         # images made present (or failed) before a first start, within one sync
         self._prefetched: dict[str, ImagePullError | None] = {}
         self._last_status: dict[str, Any] | None = None
+        self._ephemeral_written: list[dict[str, Any]] | None = None
         self._start_time: str | None = (pod.status.start_time if pod.status else None)
         self._sandbox_ip: str | None = (pod.status.pod_ip if pod.status else None)
         self.last_sync_error: str | None = None
@@ -368,6 +369,7 @@ class PodWorker:
         containers = await self.host.runtime_containers(self.uid)
         apps = [c for c in containers if not c.is_sandbox]
         await self._write_status(apps, waiting, self._sandbox_ip)
+        await self._sync_ephemeral(sb)
         return False
 
     async def _sync_init(self, apps: list[ContainerInfo], sb: SandboxInfo, restart_policy: str,
@@ -616,6 +618,8 @@ class PodWorker:
         """involvedObject.fieldPath of a container, as Kubernetes' kubelet spells it."""
         if any(c.name == name for c in self.pod.spec.init_containers or []):
             return f"spec.initContainers{{{name}}}"
+        if any(c.name == name for c in self.pod.spec.ephemeral_containers or []):
+            return f"spec.ephemeralContainers{{{name}}}"
         return f"spec.containers{{{name}}}"
 
     def _grace(self) -> int:
@@ -660,6 +664,73 @@ class PodWorker:
             w = self._probes.pop((name, kind), None)
             if w is not None:
                 w.stop()
+
+    # ---- ephemeral containers --------------------------------------------
+
+    async def _sync_ephemeral(self, sb: SandboxInfo) -> None:
+        """Start each ephemeral container once, in the pod's network and IPC namespaces
+        (and its target's processes with targetContainerName), even before the init
+        containers are done; one that exits is never restarted. Their statuses go in a
+        status patch of their own, when they change."""
+        specs: list[Container] = list(self.pod.spec.ephemeral_containers or [])
+        if not specs:
+            return
+        apps = [c for c in await self.host.runtime_containers(self.uid) if not c.is_sandbox]
+        waiting: dict[str, tuple[str, str]] = {}
+        started = False
+        for spec in specs:
+            if not _newest_first(apps, spec.name):
+                w = await self._start_ephemeral(spec, apps, sb)
+                if w is None:
+                    started = True
+                else:
+                    waiting[spec.name] = w
+        if started:
+            apps = [c for c in await self.host.runtime_containers(self.uid)
+                    if not c.is_sandbox]
+        statuses = []
+        for v in self._views(specs, apps, waiting):
+            st = container_status(v, self.host.runtime.name)
+            st["ready"] = False  # never ready: an ephemeral container serves nothing
+            statuses.append(st)
+        if statuses != self._ephemeral_written and not self.deleted:
+            await self.host.patch_status(
+                self.pod, {"status": {"ephemeralContainerStatuses": statuses}})
+            self._ephemeral_written = statuses
+
+    async def _start_ephemeral(self, spec: Container, apps: list[ContainerInfo],
+                               sb: SandboxInfo) -> tuple[str, str] | None:
+        target_id = ""
+        target = getattr(spec, "target_container_name", None)
+        if target:
+            mine = _newest_first(apps, target)
+            if not mine or not mine[0].running:
+                self.wake_after(self.host.config.backoff_base)
+                return ("ContainerCreating", f'target container "{target}" is not running')
+            target_id = mine[0].id
+        try:
+            await self._ensure_image(spec)
+        except ImagePullError as exc:
+            return (exc.reason, str(exc))
+        try:
+            config = await container_config(
+                self.pod, spec, sb.ip, self.host.node_name, 0, self.host.config.root_dir,
+                self.host.config_source(self.pod.metadata.namespace or "default"),
+                pid_target=target_id)
+            await self.host.runtime.start_container(config, sb)
+        except ConfigError as exc:
+            self.event(WARNING, "Failed", f"Error: {exc}", self._field(spec))
+            self.wake_after(CONFIG_RETRY_SECONDS)
+            return ("CreateContainerConfigError", str(exc))
+        except ContainerCreateError as exc:
+            self.event(WARNING, "Failed", f"Error: {exc}", self._field(spec))
+            if await self._created(spec.name, 0):
+                return None  # created, not started: reported as terminated, not retried
+            self.wake_after(self.host.config.backoff_base)
+            return ("CreateContainerError", str(exc))
+        self.event(NORMAL, "Created", f"Created container {spec.name}", self._field(spec))
+        self.event(NORMAL, "Started", f"Started container {spec.name}", self._field(spec))
+        return None
 
     # ---- status ----------------------------------------------------------
 

@@ -10,6 +10,8 @@ WebSocket is spoken here.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +25,15 @@ from apiserver.registry import Registry
 from apiserver.routes import streams
 
 _PASS = ("command", "stdin", "stdout", "stderr", "tty")
+
+
+_STATUSES = ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses")
+
+
+def all_container_names(spec: dict[str, Any]) -> set[str]:
+    """Every container of the pod (podutil.AllContainers: init, regular, ephemeral)."""
+    return {str(c.get("name")) for key in ("initContainers", "containers", "ephemeralContainers")
+            for c in spec.get(key) or [] if isinstance(c, dict)}
 
 
 async def container_target(reg: Registry, namespace: str, name: str, container: str | None,
@@ -39,7 +50,7 @@ async def container_target(reg: Registry, namespace: str, name: str, container: 
                 f"a container name must be specified for pod {name}, choose one of: "
                 f"[{' '.join(containers)}]")
         container = containers[0]
-    elif container not in containers:
+    elif container not in all_container_names(spec):
         raise errors.bad_request(f"container {container} is not valid for pod {name}")
     node_name = spec.get("nodeName")
     if not node_name:
@@ -50,7 +61,7 @@ async def container_target(reg: Registry, namespace: str, name: str, container: 
         into = "exec into" if verb == "exec" else "attach"
         raise errors.bad_request(
             f"cannot {into} a container in a completed pod; current phase is {phase}")
-    running = {str(cs.get("name")) for cs in status.get("containerStatuses") or []
+    running = {str(cs.get("name")) for key in _STATUSES for cs in status.get(key) or []
                if isinstance(cs, dict) and (cs.get("state") or {}).get("running")}
     if container not in running:
         # The kubelet's answer for a container it has not started (yet).

@@ -86,6 +86,8 @@ class PodSandboxConfig:
     labels: dict[str, str]
     hostname: str
     host_network: bool = False
+    host_pid: bool = False  # the node's process namespace (hostPID)
+    host_ipc: bool = False  # the node's IPC namespace (hostIPC)
     port_mappings: list[PortMapping] = field(default_factory=list)
     cgroup_parent: str | None = None
     # The pod's resolv.conf; None keeps the runtime's default (Docker's, from the node's).
@@ -113,6 +115,18 @@ class ContainerConfig:
     stdin: bool = False  # keep the container's stdin open for attach
     stdin_once: bool = False
     tty: bool = False
+    # Namespaces (CRI NamespaceOption): the network is always the sandbox's; the IPC the
+    # sandbox's, or the node's (NODE: hostIPC); the processes the container's own
+    # (CONTAINER), the sandbox's (POD: shareProcessNamespace), the node's (NODE:
+    # hostPID) or the runtime container ``pid_target``'s (TARGET: an ephemeral
+    # container's targetContainerName).
+    ipc: str = "POD"
+    pid: str = "CONTAINER"
+    pid_target: str = ""
+    # securityContext (CRI LinuxContainerSecurityContext): privileged, capabilities.
+    privileged: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
 
 
 class RuntimeUnavailable(Exception):

@@ -104,6 +104,25 @@ def _stop_pump(stop: threading.Event, holder: dict[str, Any]) -> None:
             s.close()
 
 
+def _namespaces_and_security(config: ContainerConfig, sandbox_ns: str) -> dict[str, Any]:
+    """The create arguments of a container's IPC and process namespaces (as dockershim
+    set them: the sandbox's, the node's, or a target container's) and its privileges."""
+    out: dict[str, Any] = {"ipc_mode": "host" if config.ipc == "NODE" else sandbox_ns}
+    if config.pid == "NODE":
+        out["pid_mode"] = "host"
+    elif config.pid == "POD":
+        out["pid_mode"] = sandbox_ns
+    elif config.pid == "TARGET" and config.pid_target:
+        out["pid_mode"] = f"container:{config.pid_target}"
+    if config.privileged:
+        out["privileged"] = True
+    if config.cap_add:
+        out["cap_add"] = config.cap_add
+    if config.cap_drop:
+        out["cap_drop"] = config.cap_drop
+    return out
+
+
 class DockerRuntime:
     """ContainerRuntime on a Docker daemon (API 1.41)."""
 
@@ -284,10 +303,13 @@ class DockerRuntime:
             parent = self._cgroup_parent(config.cgroup_parent)
             if parent:
                 kwargs["cgroup_parent"] = parent
+            if config.host_pid:
+                kwargs["pid_mode"] = "host"
             try:
                 c = self._create(
                     self.pause_image, name=config.name, node=config.labels.get(LABEL_NODE, ""),
-                    labels=config.labels, ipc_mode="shareable", detach=True, **kwargs)
+                    labels=config.labels, ipc_mode="host" if config.host_ipc else "shareable",
+                    detach=True, **kwargs)
             except docker.errors.ImageNotFound as exc:
                 raise ContainerCreateError(
                     f"pause image {self.pause_image} is missing: run deploy/images/pause/build.sh "
@@ -325,6 +347,7 @@ class DockerRuntime:
             if parent:
                 kwargs["cgroup_parent"] = parent
             ns = f"container:{sandbox.id}"
+            kwargs.update(_namespaces_and_security(config, ns))
             binds = [f"{m.host_path}:{m.container_path}:{'ro' if m.readonly else 'rw'}"
                      for m in config.mounts]
             resolv = self.resolv_conf_path(config.labels.get(LABEL_POD_UID, "") or "-")
@@ -337,7 +360,7 @@ class DockerRuntime:
                     node=config.labels.get(LABEL_NODE, ""),
                     entrypoint=config.command, command=config.args,
                     environment=env or None, working_dir=config.working_dir,
-                    labels=config.labels, network_mode=ns, ipc_mode=ns, volumes=binds or None,
+                    labels=config.labels, network_mode=ns, volumes=binds or None,
                     log_config={"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}},
                     stdin_open=config.stdin, tty=config.tty,
                     # docker-py sets StdinOnce only for a non-detached create (which also

