@@ -11,9 +11,13 @@ Functions available: CEL's standard set as celpy implements it (size, contains, 
 endsWith, matches (RE2), the timestamp accessors, conversions, macros has/all/exists/
 exists_one/map/filter) plus these Kubernetes library functions: strings (charAt, indexOf,
 lastIndexOf, lowerAscii, upperAscii, replace, split, substring, trim, join), lists
-(isSorted, sum, min, max, indexOf, lastIndexOf), regex (find, findAll). Kubernetes'
-url, ip/cidr, quantity, format, optionals and cel.bind are not available; a rule that uses
-them fails to compile or evaluate with the library's error.
+(isSorted, sum, min, max, indexOf, lastIndexOf), regex (find, findAll), and under
+``optionalOldSelf: true`` an optional oldSelf with hasValue(), value() and orValue().
+Kubernetes' url, ip/cidr, quantity, format, general optionals (optional.of/none, ``?.``)
+and cel.bind are not available; a rule that uses them fails to compile or evaluates to an
+error. Field selections on self (and on all/exists/map/filter variables over its lists) are
+checked against the schema at CRD validation ("undefined field 'x'"); other type errors
+appear only when a rule runs.
 
 Cost: every visited expression node counts one unit. A rule that spends more than
 ``PER_CALL_LIMIT`` units in one evaluation fails with Kubernetes' "call cost exceeds limit
@@ -222,7 +226,36 @@ def _find_all(s: Any, pattern: Any, n: Any = -1) -> celtypes.ListType:
     return celtypes.ListType(out if n < 0 else out[:n])
 
 
+class Optional:
+    """oldSelf under ``optionalOldSelf: true``: Kubernetes' optional value, with the
+    methods hasValue(), value() and orValue(default)."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: Any) -> None:
+        self.v = v
+
+
+def _has_value(o: Any) -> celtypes.BoolType:
+    return celtypes.BoolType(isinstance(o, Optional) and o.v is not None)
+
+
+def _value(o: Any) -> Any:
+    if not isinstance(o, Optional):
+        raise TypeError("no such overload")
+    if o.v is None:
+        raise ValueError("optional.none() dereference")
+    return o.v
+
+
+def _or_value(o: Any, default: Any) -> Any:
+    if not isinstance(o, Optional):
+        raise TypeError("no such overload")
+    return o.v if o.v is not None else default
+
+
 FUNCTIONS: dict[str, Any] = {
+    "hasValue": _has_value, "value": _value, "orValue": _or_value,
     "charAt": _char_at, "indexOf": _index_of, "lastIndexOf": _last_index_of,
     "lowerAscii": _lower, "upperAscii": _upper, "replace": _replace, "split": _split,
     "substring": _substring, "trim": _trim, "join": _join, "isSorted": _is_sorted,
@@ -256,8 +289,129 @@ class CompileError(Exception):
     pass
 
 
-def compile_expr(text: str) -> tuple[_Runner, bool]:
-    """(program, names oldSelf); raises CompileError with the library's message."""
+def _snippet(text: str, line: int, column: int) -> str:
+    """cel-go's error context: the source line and a caret under the column."""
+    lines = text.split("\n")
+    src = lines[line - 1] if 0 < line <= len(lines) else ""
+    return f"\n | {src}\n | {'.' * max(column - 1, 0)}^"
+
+
+def _error(text: str, line: int, column: int, msg: str) -> str:
+    return f"ERROR: <input>:{line}:{column}: {msg}{_snippet(text, line, column)}"
+
+
+_UNKNOWN = object()
+_ROOT_FIELDS = frozenset({"apiVersion", "kind", "metadata"})
+
+
+def _resolve(t: Any, env: dict[str, Node]) -> Any:
+    """The schema node a member expression rooted at self/oldSelf (or a comprehension
+    variable bound to list items) selects, or _UNKNOWN."""
+    while isinstance(t, lark.Tree) and t.data in ("member", "primary") and len(t.children) == 1:
+        t = t.children[0]
+    if not isinstance(t, lark.Tree):
+        return _UNKNOWN
+    if t.data == "ident":
+        tok = t.children[0]
+        return env.get(tok.value, _UNKNOWN) if isinstance(tok, lark.Token) else _UNKNOWN
+    if t.data == "member_dot" and len(t.children) == 2:
+        base = _resolve(t.children[0], env)
+        name = t.children[1]
+        if not isinstance(base, Node) or not isinstance(name, lark.Token):
+            return _UNKNOWN
+        for k, sub in base.properties.items():
+            if escape(k) == name.value:
+                return sub
+        return base.additional if base.additional is not None else _UNKNOWN
+    if t.data == "member_index" and t.children:
+        base = _resolve(t.children[0], env)
+        if not isinstance(base, Node):
+            return _UNKNOWN
+        if base.items is not None:
+            return base.items
+        return base.additional if base.additional is not None else _UNKNOWN
+    return _UNKNOWN
+
+
+def _closed(n: Node) -> bool:
+    """Whether selecting an unknown field of ``n`` is an error (a schema with fixed fields)."""
+    return (n.type == "object" and not n.preserve_unknown and n.additional is None
+            and not n.additional_any)
+
+
+_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+
+
+def _bare_ident(t: Any) -> str | None:
+    while isinstance(t, lark.Tree) and len(t.children) == 1:
+        if t.data == "ident":
+            tok = t.children[0]
+            return tok.value if isinstance(tok, lark.Token) else None
+        t = t.children[0]
+    return None
+
+
+class _FieldChecker:
+    def __init__(self, text: str, node: Node, root: bool) -> None:
+        self.text = text
+        self.node = node
+        self.root = root
+        self.out: list[str] = []
+
+    def visit(self, t: Any, env: dict[str, Node], depth: int = 0) -> None:
+        if not isinstance(t, lark.Tree) or depth > 500:
+            return
+        if t.data == "member_dot" and len(t.children) == 2:
+            self._select(t, env)
+        if t.data == "member_dot_arg" and len(t.children) == 3:
+            method = t.children[1]
+            args = t.children[2]
+            if isinstance(method, lark.Token) and method.value in _MACROS and isinstance(
+                    args, lark.Tree) and len(args.children) >= 2:
+                var = _bare_ident(args.children[0])
+                base = _resolve(t.children[0], env)
+                self.visit(t.children[0], env, depth + 1)
+                inner = dict(env)
+                if var is not None:
+                    inner.pop(var, None)
+                    if isinstance(base, Node) and base.items is not None:
+                        inner[var] = base.items
+                for a in args.children[1:]:
+                    self.visit(a, inner, depth + 1)
+                return
+        for c in t.children:
+            self.visit(c, env, depth + 1)
+
+    def _select(self, t: Any, env: dict[str, Node]) -> None:
+        base = _resolve(t.children[0], env)
+        name = t.children[1]
+        if not isinstance(base, Node) or not isinstance(name, lark.Token) or not _closed(base):
+            return
+        if any(escape(k) == name.value for k in base.properties):
+            return
+        if ((base is self.node and self.root) or base.embedded) and name.value in _ROOT_FIELDS:
+            return
+        line = name.line or 1
+        column = max((name.column or 1) - 1, 1)
+        msg = _error(self.text, line, column, f"undefined field '{name.value}'")
+        if msg not in self.out:
+            self.out.append(msg)
+
+
+def check_fields(ast: Any, text: str, node: Node, root: bool) -> list[str]:
+    """Kubernetes' compile-time type check, for field selections: ``self.nope`` where the
+    schema names no such property is "undefined field 'nope'" (also through list indexes
+    and the all/exists/exists_one/map/filter variables bound to list items)."""
+    c = _FieldChecker(text, node, root)
+    c.visit(ast, {"self": node, "oldSelf": node})
+    return c.out
+
+
+def compile_expr(text: str, node: Node | None = None,
+                 root: bool = False) -> tuple[_Runner, bool]:
+    """(program, names oldSelf); raises CompileError with the message cel-go would give
+    (``ERROR: <input>:1:6: ...`` and the source line), checking field selections on
+    ``self`` against ``node`` when given."""
     if len(text) > MAX_RULE_LENGTH:
         raise CompileError(f"rule is longer than {MAX_RULE_LENGTH} characters")
     try:
@@ -265,7 +419,17 @@ def compile_expr(text: str) -> tuple[_Runner, bool]:
     except RecursionError as e:
         raise CompileError("expression nested too deeply") from e
     except Exception as e:
-        raise CompileError(str(e).strip()) from e
+        line = getattr(e, "line", None) or 1
+        column = getattr(e, "column", None) or 1
+        lines = text.split("\n")
+        src = lines[line - 1] if 0 < line <= len(lines) else ""
+        near = src[column - 1:column] if 0 < column <= len(src) else ""
+        detail = f"unexpected input '{near}'" if near.strip() else "mismatched input '<EOF>'"
+        raise CompileError(_error(text, line, column, f"Syntax error: {detail}")) from e
+    if node is not None:
+        errs = check_fields(ast, text, node, root)
+        if errs:
+            raise CompileError("\n".join(errs))
     uses_old = any(isinstance(t, lark.Token) and t.value == "oldSelf"
                    for t in ast.scan_values(lambda v: isinstance(v, lark.Token)))
     return _Runner(_env(), ast, FUNCTIONS), uses_old

@@ -181,7 +181,7 @@ class SchemaChecker:
         self._extensions(raw, path, t, lvl, root)
         if in_meta and "default" in raw:
             errs.append(forbidden(_c(path, "default"), "must not be set inside metadata"))
-        self._validations(raw, path, uncorrelatable)
+        self._validations(raw, path, uncorrelatable, root)
 
     def _metadata(self, v: Any, path: str, root: bool) -> None:
         if not isinstance(v, Mapping):
@@ -331,10 +331,12 @@ class SchemaChecker:
                 errs.append(invalid(_c(path, "x-kubernetes-list-type"), lt, "must be map if "
                                     "x-kubernetes-list-map-keys is non-empty"))
 
-    def _validations(self, raw: Mapping[str, Any], path: str, uncorrelatable: str) -> None:
+    def _validations(self, raw: Mapping[str, Any], path: str, uncorrelatable: str,
+                     root: bool) -> None:
         rules = raw.get("x-kubernetes-validations")
         if rules is None:
             return
+        node = Node(raw)
         errs = self.errs
         base = _c(path, "x-kubernetes-validations")
         if not isinstance(rules, list):
@@ -383,12 +385,12 @@ class SchemaChecker:
             uses_old = False
             if rule.strip():
                 try:
-                    _, uses_old = cel.compile_expr(rule)
+                    _, uses_old = cel.compile_expr(rule, node, root)
                 except cel.CompileError as e:
                     errs.append(invalid(_c(rp, "rule"), rule, f"compilation failed: {e}"))
             if mexpr.strip():
                 try:
-                    cel.compile_expr(mexpr)
+                    cel.compile_expr(mexpr, node, root)
                 except cel.CompileError as e:
                     errs.append(invalid(_c(rp, "messageExpression"), mexpr,
                                         f"messageExpression compilation failed: {e}"))

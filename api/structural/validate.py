@@ -440,15 +440,15 @@ class Walker:
         for rule in s.rules:
             if rule.program is None:
                 continue
-            if rule.uses_old and old is None:
+            if rule.uses_old and old is None and not rule.optional_old_self:
                 continue
             if self_val is None:
                 self_val = cel.to_cel(v, s, root)
             ctx: dict[str, Any] = {"self": self_val}
             if rule.uses_old:
-                if old_val is None:
+                if old_val is None and old is not None:
                     old_val = cel.to_cel(old, s, root)
-                ctx["oldSelf"] = old_val
+                ctx["oldSelf"] = cel.Optional(old_val) if rule.optional_old_self else old_val
             try:
                 ok, detail = cel.evaluate(rule, ctx, self.budget)
             except cel.OutOfBudget:

@@ -580,3 +580,83 @@ def test_bench_smoke() -> None:
 
     out = main(["--n", "3", "--rounds", "1"])
     assert out["object_bytes"] > 1500 and "cr_validate" in out["us_per_call"]
+
+
+# ---- CEL at CRD validation, optionalOldSelf, correlation through list-maps ----------
+
+def _rule_errors(rule: str) -> list[str]:
+    schema = obj(replicas={"type": "integer"}, items={"type": "array", "items": obj(
+        name={"type": "string"})}, labels={"type": "object", "additionalProperties": {
+            "type": "string"}}) | {"x-kubernetes-validations": [{"rule": rule}]}
+    return [e.message for e in validate_crd_schema(schema, P)]
+
+
+@pytest.mark.parametrize("rule,column,field", [
+    ("self.replicaz > 0", 5, "replicaz"),
+    ("self.items[0].nme == 'a'", 14, "nme"),
+    ("self.items.all(i, i.nme == 'a')", 20, "nme"),
+])
+def test_cel_undefined_field(rule: str, column: int, field: str) -> None:
+    assert _rule_errors(rule) == [
+        f"compilation failed: ERROR: <input>:1:{column}: undefined field '{field}'\n"
+        f" | {rule}\n | {'.' * (column - 1)}^"]
+
+
+@pytest.mark.parametrize("rule", [
+    "self.replicas > 0", "self.labels.anything == 'x'", "self.items.all(i, i.name != '')",
+    "self.metadata.name == 'a' && self.kind == 'K' && self.apiVersion != ''",
+    "self.items.map(i, i.name).all(n, n.size() > 0)",
+])
+def test_cel_defined_fields_compile(rule: str) -> None:
+    assert _rule_errors(rule) == []
+
+
+def test_cel_syntax_error() -> None:
+    (msg,) = _rule_errors("self.replicas >")
+    assert msg.startswith("compilation failed: ERROR: <input>:1:")
+    assert "Syntax error" in msg
+
+
+def test_optional_old_self() -> None:
+    s = Structural.compile(obj(v={"type": "integer", "x-kubernetes-validations": [
+        {"rule": "!oldSelf.hasValue() || self >= oldSelf.value()",
+         "message": "may not decrease", "optionalOldSelf": True}]}))
+    assert s.validate({"v": 1}) == []
+    assert s.validate({"v": 2}, {"v": 1}) == []
+    assert texts(s.validate({"v": 1}, {"v": 2})) == ['v: Invalid value: "integer": may not '
+                                                     "decrease"]
+
+
+def test_transition_rules_correlate_list_map_items_by_key() -> None:
+    s = Structural.compile(obj(l={
+        "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
+        "items": {"type": "object", "required": ["k"], "properties": {
+            "k": {"type": "string"},
+            "v": {"type": "string", "x-kubernetes-validations": [
+                {"rule": "self == oldSelf", "message": "immutable"}]}}}}))
+    old = {"l": [{"k": "a", "v": "1"}, {"k": "b", "v": "2"}]}
+    assert s.validate({"l": [{"k": "b", "v": "2"}, {"k": "a", "v": "1"},
+                             {"k": "c", "v": "3"}]}, old) == []
+    assert texts(s.validate({"l": [{"k": "b", "v": "9"}]}, old)) == [
+        'l[0].v: Invalid value: "string": immutable']
+
+
+def test_cel_reasons_and_field_path() -> None:
+    s = Structural.compile(obj(spec=obj(a={"type": "string"}, b={"type": "string"}) | {
+        "x-kubernetes-validations": [
+            {"rule": "has(self.a)", "reason": "FieldValueRequired", "fieldPath": ".a",
+             "message": "a is required"},
+            {"rule": "!has(self.b)", "reason": "FieldValueDuplicate", "fieldPath": "['b']"},
+        ]}))
+    assert texts(s.validate({"spec": {"b": "x"}})) == [
+        "spec.a: Required value: a is required", 'spec.b: Duplicate value: "object"']
+
+
+def test_cel_library_functions() -> None:
+    s = Structural.compile(obj(s={"type": "string"}, l={"type": "array", "items": {
+        "type": "integer"}}) | {"x-kubernetes-validations": [
+            {"rule": "self.s.lowerAscii() == 'abc' && self.s.split('B').size() == 2 && "
+                     "self.s.indexOf('C') == 2 && self.l.isSorted() && self.l.sum() == 6 && "
+                     "self.l.max() == 3 && self.s.find('[A-Z]+') == 'ABC'"}]})
+    assert s.validate({"s": "ABC", "l": [1, 2, 3]}) == []
+    assert len(s.validate({"s": "ABC", "l": [3, 2, 1]})) == 1
