@@ -23,7 +23,17 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import resources
-from apiserver import admission_plugins, discovery, errors, kubelets, metrics, openapi
+from apiserver import (
+    admission_plugins,
+    autoscaling_v1,
+    discovery,
+    errors,
+    events_v1,
+    kubelets,
+    metrics,
+    openapi,
+    served_versions,
+)
 from apiserver.admission_plugins import basic as _basic_admission  # noqa: F401 (registers)
 from apiserver.admission_plugins import (  # noqa: F401 (registers)
     defaulttolerationseconds as _default_toleration_seconds,
@@ -44,7 +54,6 @@ from apiserver.auth import chain as authn_chain
 from apiserver.auth import node as _node_authz  # noqa: F401 (registers the Node mode)
 from apiserver.auth import serviceaccount as sa_tokens
 from apiserver.auth.middleware import AuthMiddleware
-from apiserver.autoscaling_v1 import AutoscalingV1Middleware
 from apiserver.compaction import compact_forever
 from apiserver.config import Config
 from apiserver.protobuf_middleware import ProtobufMiddleware
@@ -187,8 +196,11 @@ def _install_middlewares(app: ApiServerApp) -> None:
         app.outer.append(app.state.audit.middleware)
     # Authentication, impersonation, authorization (apiserver/auth): who, and may they.
     app.outer.append(lambda inner: AuthMiddleware(inner, app.state))
-    # autoscaling/v1 HorizontalPodAutoscalers, converted to and from the v2 storage.
-    app.outer.append(AutoscalingV1Middleware)
+    # autoscaling/v1 HorizontalPodAutoscalers and events.k8s.io/v1 Events, converted to and
+    # from their storage versions (autoscaling/v2, core/v1).
+    for spec in (autoscaling_v1.SPEC, events_v1.SPEC):
+        discovery.register_converted(spec.outer)
+        app.outer.append(served_versions.middleware(spec))
     # kubectl create sends protobuf bodies; routes see the equivalent JSON.
     app.outer.append(ProtobufMiddleware)
     app.outer.append(TableMiddleware)

@@ -56,10 +56,20 @@ def version_info() -> JSONDict:
     }
 
 
+# Kinds served at a second version over another's storage (apiserver/served_versions.py):
+# listed after the registry's versions of their group, so those stay preferred.
+_converted: list[ResourceInfo] = []
+
+
+def register_converted(info: ResourceInfo) -> None:
+    if info not in _converted:
+        _converted.append(info)
+
+
 def group_versions() -> dict[str, list[str]]:
     """Group -> versions, in registry order; "" is the core group."""
     out: dict[str, list[str]] = {}
-    for r in resources.ALL:
+    for r in (*resources.ALL, *_converted):
         versions = out.setdefault(r.group, [])
         if r.version not in versions:
             versions.append(r.version)
@@ -123,7 +133,7 @@ def resource_entries(r: ResourceInfo) -> list[JSONDict]:
 def api_resource_list(group: str, version: str) -> JSONDict | None:
     if (group, version) == (metrics_api.GROUP, metrics_api.VERSION):
         return metrics_api.RESOURCE_LIST
-    rs = [r for r in resources.ALL if r.group == group and r.version == version]
+    rs = [r for r in (*resources.ALL, *_converted) if r.group == group and r.version == version]
     if not rs:
         return None
     return {

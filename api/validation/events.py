@@ -53,3 +53,50 @@ def validate_event(obj: JSON) -> Errs:
             errs.append(invalid("message", "", "can have at most 1024 characters"))
     # core/v1 keeps legacy leniency: no checks on type, count or the old-style fields.
     return errs
+
+
+_IMMUTABLE_V1 = ("involvedObject", "reason", "message", "source", "firstTimestamp",
+                 "lastTimestamp", "count", "type", "eventTime", "action", "related",
+                 "reportingComponent", "reportingInstance")
+
+
+def validate_event_v1(obj: JSON, old: JSON | None = None) -> Errs:
+    """The strict checks of an Event written through events.k8s.io/v1 (ValidateEventCreate
+    and ValidateEventUpdate for request versions other than core/v1 and v1beta1), on the
+    object in its stored core/v1 form (so the paths are core's, as Kubernetes reports them
+    on its internal type). The legacy checks (``validate_event``) run as for any Event."""
+    errs: Errs = []
+    if old is not None:
+        if obj.get("series") != old.get("series"):
+            errs += _series(obj)
+        for f in _IMMUTABLE_V1:
+            if obj.get(f) != old.get(f):
+                errs.append(invalid(f, obj.get(f), "field is immutable"))
+        return errs
+    errs += _series(obj)
+    if not obj.get("eventTime"):
+        errs.append(required("eventTime"))
+    if obj.get("type") not in ("Normal", "Warning"):
+        errs.append(invalid("type", "", f"has invalid value: {obj.get('type') or ''}"))
+    for f in ("firstTimestamp", "lastTimestamp"):
+        if obj.get(f):
+            errs.append(invalid(f, "", "needs to be unset"))
+    if obj.get("count"):
+        errs.append(invalid("count", "", "needs to be unset"))
+    source = obj.get("source")
+    if isinstance(source, dict) and (source.get("component") or source.get("host")):
+        errs.append(invalid("source", "", "needs to be unset"))
+    return errs
+
+
+def _series(obj: JSON) -> Errs:
+    series = obj.get("series")
+    if not isinstance(series, dict):
+        return []
+    errs: Errs = []
+    count = series.get("count")
+    if not isinstance(count, int) or count < 2:
+        errs.append(invalid("series.count", "", "should be at least 2"))
+    if not series.get("lastObservedTime"):
+        errs.append(required("series.lastObservedTime"))
+    return errs
