@@ -30,11 +30,12 @@ from api.validation.field import (
 
 Errs = list[FieldError]
 
-_UNSUPPORTED = (("id", "id"), ("$schema", "$schema"), ("$ref", "$ref"),
+_UNSUPPORTED = (("id", "id"), ("$ref", "$ref"),
                 ("additionalItems", "additionalItems"), ("patternProperties",
                                                          "patternProperties"),
                 ("definitions", "definitions"), ("dependencies", "dependencies"))
 _REASONS = sorted(cel.REASONS)
+_META_FIELDS = ("apiVersion", "kind", "metadata")
 _ROOT, _ITEM, _FIELD = 0, 1, 2
 _JUNCTORS = ("allOf", "anyOf", "oneOf")
 # What value validation under a junctor may not say (Structural's ForbiddenGenerics and
@@ -81,8 +82,40 @@ class SchemaChecker:
 
     # ---- apiextensions' per-node rules ------------------------------------------
 
+    def _basic(self, raw: Mapping[str, Any], path: str, *, in_meta: bool,
+               forbid_default: str) -> None:
+        """specStandardValidatorV3.validate, uniqueItems and additionalProperties vs
+        properties: what every schema, junctors' included, must respect."""
+        errs = self.errs
+        t = raw.get("type")
+        if t is not None and (not isinstance(t, str) or t not in TYPES):
+            errs.append(not_supported(_c(path, "type"), t, list(TYPES)))
+        if forbid_default and "default" in raw:
+            errs.append(forbidden(_c(path, "default"), f"must not be set {forbid_default}"))
+        for key, name in _UNSUPPORTED:
+            if key in raw:
+                errs.append(forbidden(_c(path, key), f"{name} is not supported"))
+        if t == "null":
+            errs.append(forbidden(_c(path, "type"), "type cannot be set to null, use nullable "
+                                                    "as an alternative"))
+        if isinstance(raw.get("items"), list):
+            errs.append(forbidden(_c(path, "items"), "items must be a schema object and not "
+                                                     "an array"))
+        if in_meta and raw.get("x-kubernetes-embedded-resource") is True:
+            errs.append(forbidden(_c(path, "x-kubernetes-embedded-resource"),
+                                  "must not be used inside of resource meta"))
+        if raw.get("uniqueItems") is True:
+            errs.append(forbidden(_c(path, "uniqueItems"), "uniqueItems cannot be set to true "
+                                  "since the runtime complexity becomes quadratic"))
+        ap = raw.get("additionalProperties")
+        props = raw.get("properties")
+        if ap is not None and isinstance(props, Mapping) and props and ap is not True:
+            errs.append(forbidden(_c(path, "additionalProperties"),
+                                  "additionalProperties and properties are mutual exclusive"))
+
     def node(self, raw: Any, path: str, lvl: int, *, root: bool = False,
-             in_meta: bool = False, uncorrelatable: str = "", depth: int = 0) -> None:
+             in_meta: bool = False, forbid_default: str = "", uncorrelatable: str = "",
+             depth: int = 0) -> None:
         errs = self.errs
         if depth > 100:
             errs.append(forbidden(path, "must not be nested more than 100 levels deep"))
@@ -90,29 +123,16 @@ class SchemaChecker:
         if not isinstance(raw, Mapping):
             errs.append(invalid(path, raw, "must be an object"))
             return
-        for key, name in _UNSUPPORTED:
-            if key in raw:
-                errs.append(forbidden(_c(path, key), f"{name} is not supported"))
+        start = len(errs)
+        self._basic(raw, path, in_meta=in_meta, forbid_default=forbid_default)
         t = raw.get("type")
-        if t is not None and (not isinstance(t, str) or t not in TYPES):
-            errs.append(not_supported(_c(path, "type"), t, list(TYPES)))
         t = t if isinstance(t, str) else ""
-        if raw.get("uniqueItems") is True:
-            errs.append(forbidden(_c(path, "uniqueItems"), "uniqueItems cannot be set to true "
-                                  "since the runtime complexity becomes quadratic"))
         props = raw.get("properties")
         if props is not None and not isinstance(props, Mapping):
             errs.append(invalid(_c(path, "properties"), props, "must be an object"))
             props = None
         ap = raw.get("additionalProperties")
         if ap is not None:
-            if props and (ap is not True):
-                errs.append(forbidden(_c(path, "additionalProperties"),
-                                      "additionalProperties and properties are mutual "
-                                      "exclusive"))
-            if ap is False:
-                errs.append(forbidden(_c(path, "additionalProperties"),
-                                      "additionalProperties cannot be set to false"))
             if lvl == _ROOT:
                 errs.append(forbidden(_c(path, "additionalProperties"),
                                       "must not be used at the root"))
@@ -121,34 +141,42 @@ class SchemaChecker:
                                       "must not be used if x-kubernetes-embedded-resource is "
                                       "set"))
             if isinstance(ap, Mapping):
+                sub_forbid = ("inside additionalProperties applying to object metadata"
+                              if in_meta else forbid_default)
                 self.node(ap, _c(path, "additionalProperties"), _FIELD, in_meta=in_meta,
-                          uncorrelatable=uncorrelatable, depth=depth + 1)
+                          forbid_default=sub_forbid, uncorrelatable=uncorrelatable,
+                          depth=depth + 1)
             elif not isinstance(ap, bool):
                 errs.append(invalid(_c(path, "additionalProperties"), ap,
                                     "must be a boolean or an object"))
         embedded = raw.get("x-kubernetes-embedded-resource") is True
         check_meta = root or embedded
+        prop_unc = uncorrelatable
+        if not prop_unc and raw.get("x-kubernetes-map-type") == "atomic":
+            prop_unc = path
         for k, v in (props or {}).items():
             kp = f"{_c(path, 'properties')}[{k}]"
-            if check_meta and k == "metadata":
-                self._metadata(v, kp, root)
-                continue
-            if check_meta and k in ("apiVersion", "kind") and isinstance(v, Mapping) \
-                    and v.get("type") != "string":
-                errs.append(invalid(_c(kp, "type"), v.get("type") or "", "must be string"))
-            self.node(v, kp, _FIELD, in_meta=in_meta, uncorrelatable=uncorrelatable,
-                      depth=depth + 1)
+            sub_meta, sub_forbid = in_meta, forbid_default
+            if check_meta and k in _META_FIELDS:
+                sub_meta = True
+                if root:
+                    sub_forbid = f"in top-level {k}"
+                if k == "metadata":
+                    self._metadata(v, kp, root)
+                elif isinstance(v, Mapping) and v.get("type") != "string":
+                    errs.append(invalid(_c(kp, "type"), v.get("type") or "", "must be string"))
+            self.node(v, kp, _FIELD, in_meta=sub_meta, forbid_default=sub_forbid,
+                      uncorrelatable=prop_unc, depth=depth + 1)
         items = raw.get("items")
-        if isinstance(items, list):
-            errs.append(forbidden(_c(path, "items"), "items must be a schema object and not "
-                                                     "an array"))
-        elif items is not None:
+        if isinstance(items, Mapping):
             lt = raw.get("x-kubernetes-list-type")
             sub_unc = uncorrelatable
             if not sub_unc and lt != "map":
                 sub_unc = path
             self.node(items, _c(path, "items"), _ITEM, in_meta=in_meta,
-                      uncorrelatable=sub_unc, depth=depth + 1)
+                      forbid_default=forbid_default, uncorrelatable=sub_unc, depth=depth + 1)
+        elif items is not None and not isinstance(items, list):
+            errs.append(invalid(_c(path, "items"), items, "must be an object"))
         if t == "array" and items is None:
             errs.append(required(_c(path, "items"), "must be specified"))
         # value validation junctors
@@ -169,9 +197,10 @@ class SchemaChecker:
             for i, sub in enumerate(subs):
                 self.nested(sub, f"{_c(path, j)}[{i}]",
                             skip_any_of=(j == "allOf" and i == 0 and skip_first),
-                            depth=depth + 1)
+                            in_meta=in_meta, forbid_default=forbid_default, depth=depth + 1)
         if "not" in raw:
-            self.nested(raw["not"], _c(path, "not"), depth=depth + 1)
+            self.nested(raw["not"], _c(path, "not"), in_meta=in_meta,
+                        forbid_default=forbid_default, depth=depth + 1)
         pattern = raw.get("pattern")
         if isinstance(pattern, str) and pattern:
             _, err = compile_pattern(pattern)
@@ -179,29 +208,23 @@ class SchemaChecker:
                 errs.append(invalid(_c(path, "pattern"), pattern,
                                     f"must be a valid regular expression, but isn't: {err}"))
         self._extensions(raw, path, t, lvl, root)
-        if in_meta and "default" in raw:
-            errs.append(forbidden(_c(path, "default"), "must not be set inside metadata"))
-        self._validations(raw, path, uncorrelatable, root)
+        self._validations(raw, path, uncorrelatable, root, compile_=len(errs) == start)
 
     def _metadata(self, v: Any, path: str, root: bool) -> None:
+        """The structural restrictions on metadata (its schema is walked by node())."""
         if not isinstance(v, Mapping):
-            self.errs.append(invalid(path, v, "must be an object"))
             return
         if v.get("type") != "object":
             self.errs.append(invalid(_c(path, "type"), v.get("type") or "", "must be object"))
         if root:
-            rest = {k: x for k, x in v.items() if k != "type"}
+            rest = {k: x for k, x in v.items() if k not in ("type", "default")}
             props = rest.get("properties")
             if isinstance(props, Mapping) and set(props) <= {"name", "generateName"}:
                 rest.pop("properties")
-                for name, sub in props.items():
-                    self.node(sub, f"{_c(path, 'properties')}[{name}]", _FIELD, in_meta=True)
             if rest:
                 self.errs.append(forbidden(path, "must not specify anything other than name "
                                                  "and generateName, but metadata is "
                                                  "implicitly specified"))
-        else:
-            self.node(v, path, _FIELD, in_meta=True)
 
     def _extensions(self, raw: Mapping[str, Any], path: str, t: str, lvl: int,
                     root: bool) -> None:
@@ -277,6 +300,9 @@ class SchemaChecker:
             if lt not in ("atomic", "set", "map"):
                 errs.append(not_supported(_c(path, "x-kubernetes-list-type"), lt,
                                           ["atomic", "set", "map"]))
+        if lt in ("set", "map") and item is not None and item.get("nullable") is True:
+            errs.append(forbidden(_c(path, "items", "nullable"),
+                                  f"cannot be nullable when x-kubernetes-list-type is {lt}"))
         if lt == "map":
             if not keys:
                 errs.append(required(_c(path, "x-kubernetes-list-map-keys"),
@@ -332,7 +358,7 @@ class SchemaChecker:
                                     "x-kubernetes-list-map-keys is non-empty"))
 
     def _validations(self, raw: Mapping[str, Any], path: str, uncorrelatable: str,
-                     root: bool) -> None:
+                     root: bool, compile_: bool) -> None:
         rules = raw.get("x-kubernetes-validations")
         if rules is None:
             return
@@ -382,12 +408,16 @@ class SchemaChecker:
                 elif not _field_path_valid(raw, fps):
                     errs.append(invalid(_c(rp, "fieldPath"), fp,
                                         "fieldPath must be a valid path"))
+            if not compile_:
+                # Kubernetes compiles the rules only when the schema at and under this
+                # node is valid (else the messages are not actionable)
+                continue
             uses_old = False
             if rule.strip():
                 try:
                     _, uses_old = cel.compile_expr(rule, node, root)
                 except cel.CompileError as e:
-                    errs.append(invalid(_c(rp, "rule"), rule, f"compilation failed: {e}"))
+                    errs.append(invalid(_c(rp, "rule"), dict(r), f"compilation failed: {e}"))
             if mexpr.strip():
                 try:
                     cel.compile_expr(mexpr, node, root)
@@ -405,14 +435,15 @@ class SchemaChecker:
 
     # ---- value validation under junctors ----------------------------------------
 
-    def nested(self, raw: Any, path: str, *, skip_any_of: bool = False,
-               depth: int = 0) -> None:
+    def nested(self, raw: Any, path: str, *, skip_any_of: bool = False, in_meta: bool = False,
+               forbid_default: str = "", depth: int = 0) -> None:
         errs = self.errs
         if depth > 100:
             return
         if not isinstance(raw, Mapping):
             errs.append(invalid(path, raw, "must be an object"))
             return
+        self._basic(raw, path, in_meta=in_meta, forbid_default=forbid_default)
         for key, msg in _NESTED_FORBIDDEN:
             if _truthy(raw, key):
                 errs.append(forbidden(_c(path, key), msg))
@@ -422,23 +453,60 @@ class SchemaChecker:
                 errs.append(forbidden(f"{_c(path, 'properties')}[metadata]",
                                       "must not be specified in a nested context"))
             for k, v in props.items():
-                self.nested(v, f"{_c(path, 'properties')}[{k}]", depth=depth + 1)
+                self.nested(v, f"{_c(path, 'properties')}[{k}]", in_meta=in_meta,
+                            forbid_default=forbid_default, depth=depth + 1)
         if isinstance(raw.get("items"), Mapping):
-            self.nested(raw["items"], _c(path, "items"), depth=depth + 1)
+            self.nested(raw["items"], _c(path, "items"), in_meta=in_meta,
+                        forbid_default=forbid_default, depth=depth + 1)
         for j in _JUNCTORS:
             subs = raw.get(j)
             if not isinstance(subs, list) or (j == "anyOf" and skip_any_of):
                 continue
             for i, sub in enumerate(subs):
-                self.nested(sub, f"{_c(path, j)}[{i}]", depth=depth + 1)
+                self.nested(sub, f"{_c(path, j)}[{i}]", in_meta=in_meta,
+                            forbid_default=forbid_default, depth=depth + 1)
         if "not" in raw:
-            self.nested(raw["not"], _c(path, "not"), depth=depth + 1)
+            self.nested(raw["not"], _c(path, "not"), in_meta=in_meta,
+                        forbid_default=forbid_default, depth=depth + 1)
         pattern = raw.get("pattern")
         if isinstance(pattern, str) and pattern:
             _, err = compile_pattern(pattern)
             if err:
                 errs.append(invalid(_c(path, "pattern"), pattern,
                                     f"must be a valid regular expression, but isn't: {err}"))
+
+
+def _completeness(v: Any, s: Any, spath: str, vpath: str, errs: Errs, depth: int = 0) -> None:
+    """validateStructuralCompleteness: every field or array that value validation (under
+    the root's junctors) specifies is specified structurally too."""
+    if not isinstance(v, Mapping) or depth > 100:
+        return
+    if not isinstance(s, Mapping):
+        errs.append(required(spath, f"because it is defined in {vpath}"))
+        return
+    for j in _JUNCTORS:
+        subs = v.get(j)
+        if isinstance(subs, list):
+            for i, sub in enumerate(subs):
+                _completeness(sub, s, spath, f"{_c(vpath, j)}[{i}]", errs, depth + 1)
+    if isinstance(v.get("not"), Mapping):
+        _completeness(v["not"], s, spath, _c(vpath, "not"), errs, depth + 1)
+    if vpath == spath:
+        return  # the root's own properties are structural
+    if isinstance(v.get("items"), Mapping):
+        _completeness(v["items"], s.get("items"), _c(spath, "items"), _c(vpath, "items"),
+                      errs, depth + 1)
+    vprops = v.get("properties")
+    sprops = s.get("properties")
+    sprops = sprops if isinstance(sprops, Mapping) else {}
+    if isinstance(vprops, Mapping):
+        for k, sub in vprops.items():
+            sp = f"{_c(spath, 'properties')}[{k}]"
+            vp = f"{_c(vpath, 'properties')}[{k}]"
+            if k not in sprops:
+                errs.append(required(sp, f"because it is defined in {vp}"))
+            else:
+                _completeness(sub, sprops[k], sp, vp, errs, depth + 1)
 
 
 def _field_path_valid(raw: Mapping[str, Any], fp: str) -> bool:
@@ -501,6 +569,7 @@ def validate_crd_schema(schema: Any, path: str) -> Errs:
     c = SchemaChecker()
     try:
         c.node(schema, path, _ROOT, root=True)
+        _completeness(schema, schema, path, path, c.errs)
     except RecursionError:
         return [invalid(path, "", "schema nested too deeply")]
     if c.errs:

@@ -44,9 +44,11 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
      []),
     ("int-or-string ok", obj(a={"x-kubernetes-int-or-string": True,
                                 "anyOf": [{"type": "integer"}, {"type": "string"}]}), []),
-    ("unknown type", obj(a={"type": "null"}),
+    ("null type", obj(a={"type": "null"}),
      [f'{P}.properties[a].type: Unsupported value: "null": supported values: "array", '
-      '"boolean", "integer", "number", "object", "string"']),
+      '"boolean", "integer", "number", "object", "string"',
+      f"{P}.properties[a].type: Forbidden: type cannot be set to null, use nullable as an "
+      "alternative"]),
     ("uniqueItems", obj(a={"type": "array", "items": {"type": "string"},
                            "uniqueItems": True}),
      [f"{P}.properties[a].uniqueItems: Forbidden: uniqueItems cannot be set to true since "
@@ -135,8 +137,39 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
      [f'{P}.properties[a].default: Invalid value: {{"c":1}}: must not have unknown fields']),
     ("default in metadata", obj(metadata={"type": "object", "properties": {
         "name": {"type": "string", "default": "x"}}}),
-     [f"{P}.properties[metadata].properties[name].default: Forbidden: must not be set "
-      "inside metadata"]),
+     [f"{P}.properties[metadata].properties[name].default: Forbidden: must not be set in "
+      "top-level metadata"]),
+    ("default in metadata's additionalProperties of an embedded resource", obj(e={
+        "type": "object", "x-kubernetes-embedded-resource": True, "properties": {
+            "metadata": {"type": "object", "properties": {"labels": {
+                "type": "object", "additionalProperties": {"type": "string",
+                                                           "default": "x"}}}}}}),
+     [f"{P}.properties[e].properties[metadata].properties[labels].additionalProperties."
+      "default: Forbidden: must not be set inside additionalProperties applying to object "
+      "metadata"]),
+    ("embedded inside metadata", obj(e={
+        "type": "object", "x-kubernetes-embedded-resource": True, "properties": {
+            "metadata": {"type": "object", "properties": {"x": {
+                "type": "object", "x-kubernetes-embedded-resource": True,
+                "x-kubernetes-preserve-unknown-fields": True}}}}}),
+     [f"{P}.properties[e].properties[metadata].properties[x].x-kubernetes-embedded-resource:"
+      " Forbidden: must not be used inside of resource meta"]),
+    ("nullable set items", obj(a={"type": "array", "x-kubernetes-list-type": "set",
+                                  "items": {"type": "string", "nullable": True}}),
+     [f"{P}.properties[a].items.nullable: Forbidden: cannot be nullable when "
+      "x-kubernetes-list-type is set"]),
+    ("value validation names an unspecified field", {
+        "type": "object", "properties": {"a": {"type": "string"}},
+        "anyOf": [{"properties": {"b": {"pattern": "x"}}}]},
+     [f"{P}.properties[b]: Required value: because it is defined in {P}.anyOf[0]"
+      ".properties[b]"]),
+    ("$ref in a junctor", obj(a={"type": "string", "allOf": [{"$ref": "#/x"}]}),
+     [f"{P}.properties[a].allOf[0].$ref: Forbidden: $ref is not supported"]),
+    ("rules not compiled under schema errors", obj(a={
+        "type": "object", "properties": {"b": {}},
+        "x-kubernetes-validations": [{"rule": "self.nope"}]}),
+     [f"{P}.properties[a].properties[b].type: Required value: must not be empty for "
+      "specified object fields"]),
     ("rule missing", obj(a={"type": "string", "x-kubernetes-validations": [{"rule": ""}]}),
      [f"{P}.properties[a].x-kubernetes-validations[0].rule: Required value: rule is not "
       "specified"]),
@@ -170,6 +203,7 @@ def test_rule_compile_error_reported() -> None:
     e = errs[0]
     assert e.field == f"{P}.properties[a].x-kubernetes-validations[0].rule"
     assert e.type == "FieldValueInvalid"
+    assert e.value == {"rule": "self +"}  # Kubernetes shows the whole ValidationRule
     assert e.message.startswith("compilation failed: ")
 
 
@@ -660,3 +694,143 @@ def test_cel_library_functions() -> None:
                      "self.l.max() == 3 && self.s.find('[A-Z]+') == 'ABC'"}]})
     assert s.validate({"s": "ABC", "l": [1, 2, 3]}) == []
     assert len(s.validate({"s": "ABC", "l": [3, 2, 1]})) == 1
+
+
+# ---- pruning/algorithm_test.go's larger cases -----------------------------------------
+
+def _o(t: str = "object", **kw: Any) -> dict[str, Any]:
+    return {"type": t, **kw}
+
+
+def test_prune_nested_preserve_unknown_fields() -> None:
+    add = {"type": "object", "properties": {"specified": {"type": "object"}}}
+    schema = _o(**{"x-kubernetes-preserve-unknown-fields": True, "properties": {
+        "alpha": _o("string"), "beta": _o("number"),
+        "pruning": _o(properties={
+            "preserving": _o(**{"x-kubernetes-preserve-unknown-fields": True}),
+            "pruning": _o()}),
+        "preserving": _o(**{"x-kubernetes-preserve-unknown-fields": True, "properties": {
+            "preserving": _o(**{"x-kubernetes-preserve-unknown-fields": True}),
+            "pruning": _o()}}),
+        "preservingAdditionalPropertiesNotInheritingXPreserveUnknownFields": _o(**{
+            "x-kubernetes-preserve-unknown-fields": True, "additionalProperties": add}),
+        "preservingAdditionalPropertiesKeyPruneValues": _o(additionalProperties=add),
+    }})
+    un = {"unspecified": "bar"}
+    add_value = {"foo": {"specified": {"unspecified": "bar"}, "unspecified": "bar"}}
+    before = {
+        "unspecified": "bar", "alpha": "abc", "beta": 42.0, "unspecifiedObject": dict(un),
+        "pruning": {"unspecified": "bar", "unspecifiedObject": dict(un),
+                    "pruning": dict(un), "apiVersion": "unknown", "preserving": dict(un)},
+        "preserving": {"unspecified": "bar", "unspecifiedObject": dict(un),
+                       "pruning": dict(un), "preserving": dict(un)},
+        "preservingAdditionalPropertiesNotInheritingXPreserveUnknownFields":
+            copy.deepcopy(add_value),
+        "preservingAdditionalPropertiesKeyPruneValues": copy.deepcopy(add_value),
+    }
+    after = {
+        "unspecified": "bar", "alpha": "abc", "beta": 42.0, "unspecifiedObject": dict(un),
+        "pruning": {"pruning": {}, "preserving": dict(un)},
+        "preserving": {"unspecified": "bar", "unspecifiedObject": dict(un), "pruning": {},
+                       "preserving": dict(un)},
+        "preservingAdditionalPropertiesNotInheritingXPreserveUnknownFields":
+            {"foo": {"specified": {}}},
+        "preservingAdditionalPropertiesKeyPruneValues": {"foo": {"specified": {}}},
+    }
+    got = Structural.compile(schema).prune(before)
+    assert before == after
+    assert sorted(got) == [
+        "preserving.pruning.unspecified",
+        "preservingAdditionalPropertiesKeyPruneValues.foo.specified.unspecified",
+        "preservingAdditionalPropertiesKeyPruneValues.foo.unspecified",
+        "preservingAdditionalPropertiesNotInheritingXPreserveUnknownFields.foo.specified."
+        "unspecified",
+        "preservingAdditionalPropertiesNotInheritingXPreserveUnknownFields.foo.unspecified",
+        "pruning.apiVersion", "pruning.pruning.unspecified", "pruning.unspecified",
+        "pruning.unspecifiedObject"]
+
+
+def test_prune_embedded_resources_at_the_root() -> None:
+    emb = {"x-kubernetes-embedded-resource": True}
+    schema = _o(properties={
+        "pruned": _o(**emb, properties={"spec": _o()}),
+        "preserving": _o(**emb, **{"x-kubernetes-preserve-unknown-fields": True}),
+        "nested": _o(**emb, properties={"spec": _o(properties={
+            "embedded": _o(**emb, properties={"spec": _o()})})}),
+    })
+
+    def res(**extra: Any) -> dict[str, Any]:
+        return {"apiVersion": "foo/v1", "kind": "Foo", "unspecified": "bar",
+                "metadata": {"name": "instance", "unspecified": "bar"},
+                "spec": {"unspecified": "bar", **extra}}
+
+    o = res(**{}) | {"pruned": res(), "preserving": res(), "nested": res(embedded=res())}
+    o.pop("spec")
+    got = Structural.compile(schema).prune(o)
+    meta = {"name": "instance"}
+    assert o == {
+        "apiVersion": "foo/v1", "kind": "Foo", "metadata": meta,
+        "pruned": {"apiVersion": "foo/v1", "kind": "Foo", "metadata": meta, "spec": {}},
+        "preserving": {"apiVersion": "foo/v1", "kind": "Foo", "unspecified": "bar",
+                       "metadata": meta, "spec": {"unspecified": "bar"}},
+        "nested": {"apiVersion": "foo/v1", "kind": "Foo", "metadata": meta, "spec": {
+            "embedded": {"apiVersion": "foo/v1", "kind": "Foo", "metadata": meta,
+                         "spec": {}}}},
+    }
+    # Kubernetes' pruning paths, plus ObjectMeta's unknown fields (schema/objectmeta's
+    # coercion drops them too)
+    assert sorted(got) == sorted([
+        "nested.spec.embedded.spec.unspecified", "nested.spec.embedded.unspecified",
+        "nested.spec.unspecified", "nested.unspecified", "pruned.spec.unspecified",
+        "pruned.unspecified", "unspecified", "metadata.unspecified",
+        "pruned.metadata.unspecified", "preserving.metadata.unspecified",
+        "nested.metadata.unspecified", "nested.spec.embedded.metadata.unspecified"])
+
+
+# ---- defaulting/algorithm_test.go's table --------------------------------------------
+
+def _d(v: Any, **kw: Any) -> dict[str, Any]:
+    return {"default": v, **kw}
+
+
+DEFAULT_CASES: list[tuple[str, str, dict[str, Any], str]] = [
+    ("scalar", "4", _d("foo"), "4"),
+    ("scalar array", "[1,2]", {"items": _d("foo")}, "[1,2]"),
+    ("object array", '[{"a":1},{"b":1},{"c":1}]',
+     {"items": {"properties": {"a": _d("A"), "b": _d("B"), "c": _d("C")}}},
+     '[{"a":1,"b":"B","c":"C"},{"a":"A","b":1,"c":"C"},{"a":"A","b":"B","c":1}]'),
+    ("object array object",
+     '{"array":[{"a":1},{"b":2}],"object":{"a":1},"additionalProperties":{"x":{"a":1},'
+     '"y":{"b":2}}}',
+     {"properties": {
+         "array": {"items": {"properties": {"a": _d("A"), "b": _d("B")}}},
+         "object": {"properties": {"a": _d("N"), "b": _d("O")}},
+         "additionalProperties": {"additionalProperties": {
+             "properties": {"a": _d("alpha"), "b": _d("beta")}}},
+         "foo": _d("bar")}},
+     '{"array":[{"a":1,"b":"B"},{"a":"A","b":2}],"object":{"a":1,"b":"O"},'
+     '"additionalProperties":{"x":{"a":1,"b":"beta"},"y":{"a":"alpha","b":2}},"foo":"bar"}'),
+    ("empty and null", '[{},{"a":1},{"a":0},{"a":0.0},{"a":""},{"a":null},{"a":[]},{"a":{}}]',
+     {"items": {"properties": {"a": _d("A")}}},
+     '[{"a":"A"},{"a":1},{"a":0},{"a":0.0},{"a":""},{"a":"A"},{"a":[]},{"a":{}}]'),
+    ("null in nullable list", "[null]",
+     {"nullable": True, "items": {"properties": {"a": _d("A")}}}, "[null]"),
+    ("null in non-nullable list", "[null]", {"items": _d("A")}, '["A"]'),
+    ("null in nullable object", '{"a": null}',
+     {"properties": {"a": _d("A", nullable=True)}}, '{"a": null}'),
+    ("null in non-nullable object", '{"a": null}', {"properties": {"a": _d("A")}},
+     '{"a": "A"}'),
+    ("null in nullable object with additionalProperties", '{"a": null}',
+     {"additionalProperties": _d("A", nullable=True)}, '{"a": null}'),
+    ("null in non-nullable object with additionalProperties", '{"a": null}',
+     {"additionalProperties": _d("A")}, '{"a": "A"}'),
+    ("null unknown field", '{"a": null}', {"additionalProperties": True}, '{"a": null}'),
+]
+
+
+@pytest.mark.parametrize("name,before,schema,after", DEFAULT_CASES,
+                         ids=[c[0] for c in DEFAULT_CASES])
+def test_default_table(name: str, before: str, schema: dict[str, Any], after: str) -> None:
+    v = json.loads(before)
+    Structural.compile(schema).default(v)
+    assert v == json.loads(after)
