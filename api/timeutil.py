@@ -93,6 +93,22 @@ def go_duration(seconds: float) -> str:
     return f"{sec}s"
 
 
+def go_duration_ms(seconds: float) -> str:
+    """Go's time.Duration String() of ``seconds`` truncated to milliseconds (``250ms``,
+    ``1.234s``, ``1m2.5s``): how the kubelet prints a pull's duration."""
+    ms = int(seconds * 1000)
+    if ms <= 0:
+        return "0s"
+    if ms < 1000:
+        return f"{ms}ms"
+    minutes, rest = divmod(ms, 60_000)
+    hours, minutes = divmod(minutes, 60)
+    secs = f"{rest // 1000}.{rest % 1000:03d}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{secs}"
+    return f"{minutes}m{secs}" if minutes else secs
+
+
 def since(timestamp: str | None, now: datetime | None = None) -> str:
     """The AGE column: time since ``timestamp``; ``<unknown>`` when there is none."""
     if not timestamp:

@@ -25,6 +25,7 @@ from client.tasks import cancel_and_wait
 from kubelet import tokens
 from kubelet.configsources import ConfigSource
 from kubelet.dns import ClusterDNSSettings
+from kubelet.images import ImageManager, PullSettings
 from kubelet.metrics import KubeletMetrics
 from kubelet.podworker import PodWorker
 from kubelet.runtime.base import LABEL_GRACE, ContainerInfo, ContainerRuntime, RuntimeUnavailable
@@ -57,6 +58,11 @@ class KubeletConfig:
     # --cluster-dns, --cluster-domain, --resolv-conf (KubeletConfiguration clusterDNS,
     # clusterDomain, resolvConf): the pods' resolv.conf, kubelet/dns.py
     dns: ClusterDNSSettings = field(default_factory=ClusterDNSSettings)
+    # --serialize-image-pulls, --max-parallel-image-pulls, --image-pull-progress-deadline
+    # (kubelet/images.py); the image back-off is backoff_base doubling to backoff_cap.
+    serialize_image_pulls: bool = True
+    max_parallel_image_pulls: int | None = None
+    image_pull_progress_deadline: float = 60.0
 
 
 class Kubelet:
@@ -68,12 +74,14 @@ class Kubelet:
         self.node_name = config.node_name
         self.node_ip = config.node_ip
         self.crash_backoff = KeyedBackoff(config.backoff_base, config.backoff_cap)
-        self.pull_backoff = KeyedBackoff(config.backoff_base, config.backoff_cap)
+        # One pull manager for the node's pods: single-flight pulls, a back-off per image.
+        self.images = ImageManager(runtime, PullSettings(
+            serialize=config.serialize_image_pulls, max_parallel=config.max_parallel_image_pulls,
+            progress_deadline=config.image_pull_progress_deadline,
+            backoff_base=config.backoff_base, backoff_cap=config.backoff_cap))
         self.workers: dict[str, PodWorker] = {}
         self.metrics = metrics
         self.start_gate = asyncio.Semaphore(max(1, config.parallel_pod_starts))
-        # image -> monotonic time its pull failed while a local copy existed (see podworker)
-        self.failed_pulls: dict[str, float] = {}
         # Pods whose worker finished (terminated and deleted): a late update must not
         # bring them back. uid -> monotonic time of finishing.
         self._finished: dict[str, float] = {}
@@ -124,6 +132,11 @@ class Kubelet:
 
     # ---- the pod workers' host (podworker.PodHost) --------------------------
 
+    @property
+    def pull_backoff(self) -> KeyedBackoff:
+        """The image pull back-off, one entry per image (shared by the node's pods)."""
+        return self.images.backoff
+
     def config_source(self, namespace: str) -> ConfigSource:
         return ConfigSource(self.client, namespace)
 
@@ -144,7 +157,6 @@ class Kubelet:
         tokens.forget(uid)
         for c in [*(pod.spec.init_containers or []), *pod.spec.containers]:
             self.crash_backoff.reset(f"{uid}/{c.name}")
-            self.pull_backoff.reset(f"{uid}/image/{c.image or ''}")
 
     async def patch_status(self, pod: Pod, patch: dict[str, Any]) -> None:
         try:
@@ -249,6 +261,7 @@ class Kubelet:
         self._tasks.clear()
         await asyncio.gather(*(w.stop() for w in list(self.workers.values())))
         self.workers.clear()
+        await self.images.close()
 
     def pods(self) -> list[Pod]:
         return [w.pod for w in self.workers.values()]

@@ -17,6 +17,7 @@ from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from kubelet.agent import KubeletAgent
 from kubelet.auth import AuthConfig, parse_duration, server_ssl_context
 from kubelet.dns import ClusterDNSSettings, read_host_dns
+from kubelet.images import PullSettings
 from kubelet.kubelet import KubeletConfig
 from kubelet.runtime.base import ContainerRuntime
 
@@ -61,6 +62,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resolv-conf", default="/etc/resolv.conf",
                    help="the node's resolver config: host search domains for ClusterFirst "
                         "pods, the base of Default pods with a dnsConfig (\"\": none)")
+    # Images and runtime calls (kubelet/images.py, kubelet/runtime/docker.py).
+    _bool(p, "--serialize-image-pulls", True,
+          "pull images one at a time (false: up to --max-parallel-image-pulls at once)")
+    p.add_argument("--max-parallel-image-pulls", type=int, default=None,
+                   help="maximum image pulls in parallel; only with --serialize-image-pulls="
+                        "false (unset: no limit)")
+    p.add_argument("--image-pull-progress-deadline", default="1m0s",
+                   help="a pull that reports no progress for this long is cancelled")
+    p.add_argument("--runtime-request-timeout", default="2m0s",
+                   help="timeout of every runtime request but pulls, logs, exec and attach "
+                        "streams (a stop: this plus its grace period)")
     p.add_argument("--no-cgroup-parent", action="store_true",
                    help="do not put containers under /kubepods/<qos>")
     p.add_argument("--no-http", action="store_true", help="do not serve the log endpoint")
@@ -96,8 +108,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             mode=args.authorization_mode,
             authorized_ttl=parse_duration(args.authorization_webhook_cache_authorized_ttl),
             unauthorized_ttl=parse_duration(args.authorization_webhook_cache_unauthorized_ttl))
+        args.image_pull_progress_deadline = parse_duration(args.image_pull_progress_deadline)
+        args.runtime_request_timeout = parse_duration(args.runtime_request_timeout)
     except ValueError as e:
         p.error(str(e))
+    errs = pull_settings(args).validate()
+    if args.runtime_request_timeout <= 0:
+        errs.append("invalid configuration: runtimeRequestTimeout must be positive")
+    if errs:
+        p.error("; ".join(errs))
     if not args.node_ip:
         args.node_ip = default_node_ip(args.address)
     if args.fake_nodes and args.runtime != "fake":
@@ -147,6 +166,13 @@ def default_node_ip(bind_address: str = "0.0.0.0") -> str:
     return "127.0.0.1"
 
 
+def pull_settings(args: argparse.Namespace) -> PullSettings:
+    return PullSettings(serialize=args.serialize_image_pulls,
+                        max_parallel=args.max_parallel_image_pulls,
+                        progress_deadline=args.image_pull_progress_deadline,
+                        backoff_base=args.backoff_base, backoff_cap=args.backoff_max)
+
+
 def dns_settings(args: argparse.Namespace) -> ClusterDNSSettings:
     servers = tuple(s.strip() for s in args.cluster_dns.split(",") if s.strip())
     for s in servers:
@@ -165,7 +191,10 @@ def build_agent(args: argparse.Namespace) -> KubeletAgent:
         cpu=args.cpu, memory=args.memory,
         max_pods=args.max_pods, root_dir=root, heartbeat_seconds=args.heartbeat_seconds,
         parallel_pod_starts=args.parallel_pod_starts,
-        watch_runtime_events=True, dns=dns_settings(args))
+        watch_runtime_events=True, dns=dns_settings(args),
+        serialize_image_pulls=args.serialize_image_pulls,
+        max_parallel_image_pulls=args.max_parallel_image_pulls,
+        image_pull_progress_deadline=args.image_pull_progress_deadline)
 
     def runtime_factory(node: str) -> ContainerRuntime:
         if args.runtime == "fake":
@@ -175,7 +204,8 @@ def build_agent(args: argparse.Namespace) -> KubeletAgent:
         from kubelet.runtime.docker import DockerRuntime
 
         return DockerRuntime(args.docker_host, root_dir=root,
-                             use_cgroup_parent=not args.no_cgroup_parent)
+                             use_cgroup_parent=not args.no_cgroup_parent,
+                             request_timeout=args.runtime_request_timeout)
 
     return KubeletAgent(config_from_flags(args.server, args.kubeconfig, "minik8s-kubelet"),
                         runtime_factory, config,

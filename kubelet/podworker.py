@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 from api.models import Container, Pod
@@ -27,6 +27,7 @@ from kubelet.configsources import ConfigError, ConfigSource
 from kubelet.configvolumes import MountError, is_config_volume, setup_volumes
 from kubelet.containerconfig import container_config, sandbox_config
 from kubelet.dns import MISSING_CLUSTER_DNS, ClusterDNSSettings, pod_dns
+from kubelet.images import ImageManager
 from kubelet.metrics import KubeletMetrics
 from kubelet.prober import ProbeWorker
 from kubelet.runtime.base import (
@@ -111,11 +112,8 @@ class PodHost(Protocol):
     def crash_backoff(self) -> KeyedBackoff: ...
 
     @property
-    def pull_backoff(self) -> KeyedBackoff: ...
-
-    @property
-    def failed_pulls(self) -> dict[str, float]:
-        """image -> monotonic time its pull failed while a local copy existed."""
+    def images(self) -> ImageManager:
+        """The node's image pull manager."""
         ...
 
     @property
@@ -162,7 +160,6 @@ class PodWorker:
         self._wake_at: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._probes: dict[tuple[str, str], ProbeWorker] = {}  # (container, kind)
-        self._pull_errors: dict[str, tuple[float, str]] = {}  # image -> (failed at, message)
         self._create_errors: dict[str, tuple[str, float]] = {}  # container -> (msg, at)
         self._backoff_reported: dict[str, float] = {}
         # images made present (or failed) before a first start, within one sync
@@ -292,6 +289,11 @@ class PodWorker:
             # waiting behind every sandbox the daemon is setting up.
             # Images come first, outside the gate: a slow pull holds up only its own pod.
             await self._prefetch_images()
+            blocked = self._image_blocked()
+            if blocked is not None:
+                self._prefetched.clear()
+                await self._write_status(apps, blocked, None)
+                return False
             try:
                 async with self.host.start_gate:
                     return await self._start_pod(sandbox, sandboxes, apps, restart_policy)
@@ -328,7 +330,7 @@ class PodWorker:
                 if self._prefetched[image] is None:
                     # Pulled once for the pod; each container still gets its Pulled, as
                     # in Kubernetes, so that every container's events tell the story.
-                    self.event(NORMAL, "Pulled", f'Container image "{display_image(image)}" '
+                    self.event(NORMAL, "Pulled", f'Container image "{image}" '
                                "already present on machine", self._field(spec))
                 continue
             try:
@@ -336,6 +338,24 @@ class PodWorker:
                 self._prefetched[image] = None
             except ImagePullError as exc:
                 self._prefetched[image] = exc
+
+    def _image_blocked(self) -> dict[str, tuple[str, str]] | None:
+        """The containers' waiting states when no container of a starting pod can run for
+        want of its image (the first init container's, else every app container's); None
+        when one can start. Kubernetes makes the sandbox before pulling; here a pod that
+        cannot run gets none until its image is there, so that a node flooded with pods
+        of an unpullable image keeps its daemon for the pods that can run, and deleting
+        such a pod has nothing to stop."""
+        inits = self.pod.spec.init_containers or []
+        first = inits[:1] or self.pod.spec.containers
+        errors = {c.name: self._prefetched.get(c.image or "") for c in first}
+        if not all(errors.values()):
+            return None
+        waiting = {c.name: ("PodInitializing", "") for c in self.pod.spec.containers}
+        for name, exc in errors.items():
+            if exc is not None:
+                waiting[name] = (exc.reason, str(exc))
+        return waiting
 
     async def _start_pod(self, sandbox: ContainerInfo | None, sandboxes: list[ContainerInfo],
                          apps: list[ContainerInfo], restart_policy: str) -> bool:
@@ -539,75 +559,39 @@ class PodWorker:
         return False
 
     async def _ensure_image(self, spec: Container) -> None:
-        image = spec.image or ""
-        shown = display_image(image)
-        policy = pull_policy(spec)
+        """The container's image through the node's pull manager (kubelet/images.py: policy,
+        single-flight pulls, the back-off shared by the image's pods, the events). A pod
+        that starts terminating stops waiting at once; a pull no pod waits for any more is
+        abandoned. At the end of a back-off the worker wakes up to try again."""
         field = self._field(spec)
-        rt = self.host.runtime
-        present = await rt.image_id(image)
-        if policy == "Never":
-            if present is None:
-                msg = f'Container image "{shown}" is not present with pull policy of Never'
-                self.event(WARNING, "ErrImageNeverPull", msg, field)
-                raise ImagePullError(msg, "ErrImageNeverPull")
-            return
-        if policy == "IfNotPresent" and present is not None:
-            self.event(NORMAL, "Pulled", f'Container image "{shown}" already present on machine',
-                       field)
-            return
-        key = f"{self.uid}/image/{image}"
-        last = self._pull_errors.get(image)
-        if last is not None:
-            left = self.host.pull_backoff.remaining(key, last[0])
-            if left > 0:
-                self.wake_after(left + 0.01)
-                msg = last[1]
-                self.event(NORMAL, "BackOff", f'Back-off pulling image "{shown}"', field)
-                raise ImagePullError(f'Back-off pulling image "{shown}": ErrImagePull: {msg}',
-                                     "ImagePullBackOff")
-        failed_at = self.host.failed_pulls.get(shown)
-        if present is not None and failed_at is not None and time.monotonic() - failed_at < 60:
-            # Its registry failed us a moment ago: don't make every start (or every crash
-            # loop restart) of every pod wait for the same failure again.
-            self.event(NORMAL, "Pulled", f'Container image "{shown}" already present on machine',
-                       field)
-            return
-        self.event(NORMAL, "Pulling", f'Pulling image "{shown}"', field)
-        t0 = time.monotonic()
-        try:
-            await self._unless_terminating(rt.pull_image(image))
-        except ImagePullError as exc:
-            if present is not None:
-                # No registry (or it is down) but the image is here: run what we have
-                # rather than refuse a pod that would work.
-                self.host.failed_pulls[shown] = time.monotonic()
-                self.event(NORMAL, "Pulled", f'Container image "{shown}" already present on '
-                           f"machine (pull failed: {exc})", field)
-                return
-            self.host.pull_backoff.next(key)
-            self._pull_errors[image] = (time.time(), str(exc))
-            self.event(WARNING, "Failed", f'Failed to pull image "{shown}": {exc}', field)
-            self.event(WARNING, "Failed", "Error: ErrImagePull", field)
-            self.wake_after(self.host.pull_backoff.current(key))
-            raise
-        self._pull_errors.pop(image, None)
-        self.host.pull_backoff.reset(key)
-        self.event(NORMAL, "Pulled", f'Successfully pulled image "{shown}" in '
-                   f"{time.monotonic() - t0:.3f}s", field)
 
-    async def _unless_terminating(self, aw: Awaitable[T]) -> T:
-        """Await ``aw`` unless the pod starts terminating first (a pull can take minutes;
-        a delete should not wait for it). The abandoned call runs to its end unobserved."""
+        def event(type_: str, reason: str, message: str) -> None:
+            self.event(type_, reason, message, field)
+        try:
+            await self._unless_terminating(
+                lambda: self.host.images.ensure(spec.image or "", pull_policy(spec), event))
+        except ImagePullError as exc:
+            if exc.retry_after > 0:
+                self.wake_after(exc.retry_after + 0.01)
+            raise
+
+    async def _unless_terminating(self, start: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run ``start()`` unless the pod starts terminating first (a pull can take minutes;
+        a delete should not wait for it): then the call is cancelled and PodTerminating
+        raised. The coroutine is made only once it is sure to be awaited."""
         if self.terminating():
             raise PodTerminating()
-        task = asyncio.ensure_future(aw)
-        stop = asyncio.ensure_future(self._terminating.wait())
+        task = asyncio.create_task(start())
+        stop = asyncio.create_task(self._terminating.wait())
+        finished = False
         try:
             await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stop.cancel()
-        if not task.done():
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            # Nothing outlives the call: the waiter always, the call unless it finished
+            # (also when this worker itself is being cancelled).
+            finished = task.done()
+            await cancel_and_wait([stop] if finished else [stop, task])
+        if not finished:
             raise PodTerminating()
         return task.result()
 

@@ -136,9 +136,11 @@ class RuntimeUnavailable(Exception):
 class ImagePullError(Exception):
     """Pulling failed (or policy Never with the image absent); ``str()`` is the daemon's message."""
 
-    def __init__(self, message: str, reason: str = "ErrImagePull") -> None:
+    def __init__(self, message: str, reason: str = "ErrImagePull",
+                 retry_after: float = 0.0) -> None:
         super().__init__(message)
         self.reason = reason
+        self.retry_after = retry_after  # seconds until a back-off ends (0: none)
 
 
 class ContainerCreateError(Exception):
@@ -232,8 +234,14 @@ class ContainerRuntime(Protocol):
         """The id of ``image`` when it is present on the machine, else None."""
         ...
 
-    async def pull_image(self, image: str) -> str:
-        """Pull ``image``; returns its id. Raises ImagePullError with the daemon's message."""
+    async def pull_image(self, image: str, progress_deadline: float | None = None) -> str:
+        """Pull ``image``; returns its id. Raises ImagePullError with the daemon's message,
+        or when no progress was reported for ``progress_deadline`` seconds. Cancelling
+        the call abandons the pull."""
+        ...
+
+    async def image_size(self, image_id: str) -> int:
+        """The size in bytes of a present image (0 when unknown)."""
         ...
 
     async def run_sandbox(self, config: PodSandboxConfig) -> SandboxInfo:

@@ -5,8 +5,19 @@ It executes the sandbox and container configs the kubelet decided
 cgroup parent arrive ready; what is Docker's own here is how they are spelled to the
 daemon, and whether the daemon's cgroup driver can take a cgroup parent path.
 
-The docker SDK blocks, so every call runs on a small thread pool and the event
-loop never waits on the daemon. The pause container owns the network and IPC
+Connections: slow work never holds what fast work needs. The docker SDK blocks, so
+calls run on thread pools, each with a docker client whose connection pool is as large
+as the threads that use it (no "Connection pool is full" with a discarded connection):
+the lifecycle pool (create, start, remove, inspect, list: quick calls), the slow pool
+(stops, which last up to a grace period, and probes' execs), and a client for streams
+(logs, interactive exec and attach) each on a thread of its own. Pulls use no thread
+and no pooled connection: each is one asyncio request to the daemon on a connection
+of its own, read line by line (``--image-pull-progress-deadline`` between two lines),
+and cancelling it closes the connection, which makes the daemon abandon the pull.
+Every call is bounded by ``--runtime-request-timeout`` (a stop by that plus its grace
+period), as the kubelet's CRI client bounds each call by its context.
+
+The pause container owns the network and IPC
 namespaces (IPC mode ``shareable``) on one bridge network shared by every kubelet
 of the host, so pods on different nodes of one host reach each other by IP.
 """
@@ -25,10 +36,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import aiohttp
 import docker
+import docker.auth
 import docker.errors
+import orjson
 import requests.exceptions
 
+from api.timeutil import go_duration_ms
 from kubelet.runtime import docker_exec
 from kubelet.runtime.base import (
     LABEL_CONTAINER_NAME,
@@ -94,6 +109,15 @@ def _message(exc: BaseException) -> str:
     return str(exc)
 
 
+def _error_text(body: bytes) -> str:
+    """The message of a daemon error body ({"message": ...}), else the body as text."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode(errors="replace").strip()
+    return str(doc.get("message") or "") if isinstance(doc, dict) else str(doc)
+
+
 def _stop_pump(stop: threading.Event, holder: dict[str, Any]) -> None:
     """End a thread pumping a daemon stream (logs, events) into the event loop: tell it
     to stop, and close its stream so that a blocking read returns."""
@@ -130,20 +154,32 @@ class DockerRuntime:
 
     def __init__(self, base_url: str = "unix:///var/run/docker.sock", root_dir: str = "/var/lib/minik8s",
                  pause_image: str = PAUSE_IMAGE, network: str = POD_NETWORK,
-                 workers: int = 16, use_cgroup_parent: bool = True) -> None:
+                 workers: int = 16, use_cgroup_parent: bool = True,
+                 request_timeout: float = 120.0, slow_workers: int = 64) -> None:
         self.base_url = base_url
         self.root_dir = root_dir
         self.pause_image = pause_image
         self.network = network
+        self.request_timeout = request_timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
-        # Calls that last as long as a grace period or a download get their own threads,
-        # so a slow pod never holds a worker the quick calls of other pods need.
-        self._slow_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="docker-slow")
+        # Calls that last as long as a grace period or a probe get their own threads and
+        # connections, so a slow pod never holds a worker the quick calls of others need.
+        self._slow_pool = ThreadPoolExecutor(max_workers=slow_workers,
+                                             thread_name_prefix="docker-slow")
         # A fixed API version: negotiating one would need the daemon up at construction,
         # and the kubelet must start (NotReady) while Docker is down. 1.41 = Docker 20.10,
-        # which newer daemons still speak.
-        self._client = docker.DockerClient(base_url=base_url, timeout=120, version=API_VERSION,
-                                           max_pool_size=workers + 4)
+        # which newer daemons still speak. A client's connection pool keeps as many idle
+        # connections as the threads that use it can open.
+        timeout = max(1, int(request_timeout))
+        self._client = docker.DockerClient(base_url=base_url, timeout=timeout, version=API_VERSION,
+                                           max_pool_size=workers)
+        self._slow_api = docker.APIClient(base_url=base_url, timeout=timeout, version=API_VERSION,
+                                          max_pool_size=slow_workers)
+        # Streams (logs, exec, attach) hold a connection each for as long as they last,
+        # on threads of their own: their number has no bound but the callers'.
+        self._stream_api = docker.APIClient(base_url=base_url, timeout=timeout,
+                                            version=API_VERSION, max_pool_size=1024)
+        self._pull_session: aiohttp.ClientSession | None = None
         self._network_ready = False
         self._use_cgroup_parent = use_cgroup_parent
         self._cgroup_checked = False
@@ -154,11 +190,21 @@ class DockerRuntime:
 
     # ---- plumbing --------------------------------------------------------
 
-    async def _run(self, fn: Callable[..., T], *args: Any, slow: bool = False, **kwargs: Any) -> T:
+    async def _run(self, fn: Callable[..., T], *args: Any, slow: bool = False,
+                   extra_timeout: float = 0.0, **kwargs: Any) -> T:
+        """``fn`` on the lifecycle (or slow) pool, bounded by --runtime-request-timeout
+        (plus ``extra_timeout``, a stop's grace period)."""
         loop = asyncio.get_running_loop()
         pool = self._slow_pool if slow else self._pool
+        limit = self.request_timeout + extra_timeout
         try:
-            return await loop.run_in_executor(pool, lambda: fn(*args, **kwargs))
+            return await asyncio.wait_for(loop.run_in_executor(pool, lambda: fn(*args, **kwargs)),
+                                          limit)
+        except TimeoutError:
+            raise RuntimeUnavailable(
+                f"{getattr(fn, '__name__', 'runtime call')}: context deadline exceeded (no "
+                f"answer from the Docker daemon in {limit:g}s, --runtime-request-timeout)"
+            ) from None
         except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as exc:
             raise RuntimeUnavailable(f"cannot reach the Docker daemon at {self.base_url}: {exc}") from exc
 
@@ -180,8 +226,12 @@ class DockerRuntime:
         self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._slow_pool.shutdown(wait=False, cancel_futures=True)
-        with contextlib.suppress(Exception):
-            self._client.close()
+        if self._pull_session is not None:
+            await self._pull_session.close()
+            self._pull_session = None
+        for c in (self._client, self._slow_api, self._stream_api):
+            with contextlib.suppress(Exception):
+                c.close()
 
     # ---- images ----------------------------------------------------------
 
@@ -193,20 +243,95 @@ class DockerRuntime:
                 return None
         return await self._run(get)
 
-    async def pull_image(self, image: str) -> str:
-        ref = normalize_image(image)
-
-        def pull() -> str:
-            repo, _, tag = ref.rpartition(":") if "@" not in ref else (ref, "", "")
+    async def image_size(self, image_id: str) -> int:
+        def get() -> int:
             try:
-                # Streaming and draining the progress keeps one long request instead of a
-                # buffered response that hides the error message in the last line.
-                for line in self.api.pull(repo or ref, tag=tag or None, stream=True, decode=True):
+                return int(self.api.inspect_image(image_id).get("Size") or 0)
+            except docker.errors.ImageNotFound:
+                return 0
+        return await self._run(get)
+
+    def _pull_target(self) -> tuple[aiohttp.ClientSession, str] | None:
+        """The pulls' session and the daemon's base URL (None: a daemon address that only
+        the docker SDK speaks, such as ssh:// or TLS)."""
+        unix = self.base_url.startswith("unix://")
+        if unix:
+            base = "http://docker"
+        elif self.base_url.startswith(("tcp://", "http://")):
+            base = "http://" + self.base_url.split("://", 1)[1]
+        else:
+            return None
+        if self._pull_session is None or self._pull_session.closed:
+            # A connection per pull, closed after it (force_close): cancelling a pull
+            # closes its connection, and the daemon then abandons that pull.
+            connector: aiohttp.BaseConnector = (
+                aiohttp.UnixConnector(path=self.base_url[len("unix://"):], force_close=True,
+                                      limit=0) if unix
+                else aiohttp.TCPConnector(force_close=True, limit=0))
+            # No overall timeout: a pull lasts as long as it makes progress.
+            self._pull_session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=None))
+        return self._pull_session, f"{base}/v{API_VERSION}"
+
+    async def pull_image(self, image: str, progress_deadline: float | None = None) -> str:
+        ref = normalize_image(image)
+        if "@" in ref:
+            repo, _, tag = ref.partition("@")
+        else:
+            repo, _, tag = ref.rpartition(":")
+        target = self._pull_target()
+        if target is None:
+            return await self._pull_blocking(repo, tag, ref)
+        session, base = target
+        headers = {}
+        with contextlib.suppress(Exception):
+            auth = docker.auth.get_config_header(self.api, docker.auth.resolve_repository_name(repo)[0])
+            if auth:
+                headers["X-Registry-Auth"] = auth if isinstance(auth, str) else auth.decode()
+        deadline = progress_deadline or None
+        loop = asyncio.get_running_loop()
+        latest = ""
+        try:
+            async with asyncio.timeout(deadline) as limit:
+                async with session.post(f"{base}/images/create", headers=headers,
+                                        params={"fromImage": repo, "tag": tag}) as resp:
+                    if resp.status >= 400:
+                        body = await resp.read()
+                        raise ImagePullError(_error_text(body) or f"HTTP {resp.status}")
+                    # The progress lines, drained to the end: the error (if any) is the last.
+                    async for line in resp.content:
+                        if deadline is not None:
+                            limit.reschedule(loop.time() + deadline)
+                        try:
+                            msg = orjson.loads(line)
+                        except orjson.JSONDecodeError:
+                            continue
+                        if not isinstance(msg, dict):
+                            continue
+                        if msg.get("error"):
+                            raise ImagePullError(str(msg["error"]))
+                        latest = str(msg.get("status") or latest)
+        except TimeoutError:
+            raise ImagePullError(
+                f'Cancel pulling image "{ref}" because of no progress for '
+                f'{go_duration_ms(deadline or 0)}, latest progress: "{latest}"') from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise RuntimeUnavailable(f"cannot reach the Docker daemon at {self.base_url}: {exc}") from exc
+        got = await self.image_id(ref)
+        if got is None:
+            raise ImagePullError(f"image {ref} is not present after its pull")
+        return got
+
+    async def _pull_blocking(self, repo: str, tag: str, ref: str) -> str:
+        """The docker SDK's pull, for daemon addresses aiohttp cannot reach."""
+        def pull() -> str:
+            try:
+                for line in self._slow_api.pull(repo, tag=tag or None, stream=True, decode=True):
                     if isinstance(line, dict) and line.get("error"):
                         raise ImagePullError(str(line["error"]))
             except docker.errors.APIError as exc:
                 raise ImagePullError(_message(exc)) from exc
-            return str(self.api.inspect_image(ref)["Id"])
+            return str(self._slow_api.inspect_image(ref)["Id"])
         return await self._run(pull, slow=True)
 
     # ---- sandboxes -------------------------------------------------------
@@ -383,13 +508,13 @@ class DockerRuntime:
     async def stop_container(self, container_id: str, grace_seconds: int) -> None:
         def stop() -> None:
             try:
-                self.api.stop(container_id, timeout=max(0, grace_seconds))
+                self._slow_api.stop(container_id, timeout=max(0, grace_seconds))
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:
                 if exc.status_code != 304:
                     raise
-        await self._run(stop, slow=True)
+        await self._run(stop, slow=True, extra_timeout=max(0, grace_seconds))
         self._inspect_cache.pop(container_id, None)
 
     async def remove_container(self, container_id: str) -> None:
@@ -479,16 +604,21 @@ class DockerRuntime:
         stop = threading.Event()
 
         def put(item: bytes | BaseException | None) -> None:
-            fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            coro = queue.put(item)
+            try:
+                fut = asyncio.run_coroutine_threadsafe(coro, loop)
+            except RuntimeError:
+                coro.close()  # the loop is closed: never a coroutine left unawaited
+                return
             with contextlib.suppress(Exception):
                 fut.result(timeout=60)
 
         def pump() -> None:
             try:
-                stream = self.api.logs(container_id, stdout=True, stderr=True, stream=True,
+                stream = self._stream_api.logs(container_id, stdout=True, stderr=True, stream=True,
                                        follow=follow, timestamps=timestamps,
                                        tail="all" if tail is None else tail,
-                                       since=int(since) if since is not None else None)
+                                       since=since if since is None or since > 0 else None)
                 holder["stream"] = stream
                 for chunk in stream:
                     if stop.is_set():
@@ -519,20 +649,24 @@ class DockerRuntime:
                 queue.get_nowait()
 
     async def exec(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
+        api = self._slow_api
+
         def run() -> ExecResult:
-            e = self.api.exec_create(container_id, command, stdout=True, stderr=True)
-            out = self.api.exec_start(e["Id"], stream=False)
-            code = self.api.exec_inspect(e["Id"]).get("ExitCode")
+            e = api.exec_create(container_id, command, stdout=True, stderr=True)
+            out = api.exec_start(e["Id"], stream=False)
+            code = api.exec_inspect(e["Id"]).get("ExitCode")
             text = out.decode(errors="replace") if isinstance(out, bytes) else str(out)
             return ExecResult(exit_code=int(code if code is not None else -1), output=text)
-        return await asyncio.wait_for(self._run(run), timeout)
+        # A probe's command may run as long as its timeout: the slow pool's thread.
+        return await asyncio.wait_for(self._run(run, slow=True), timeout)
 
     async def exec_stream(self, container_id: str, command: list[str], stdin: bool,
                           tty: bool) -> ExecSession:
-        return await docker_exec.start(self.api, self._run, container_id, command, stdin, tty)
+        return await docker_exec.start(self._stream_api, self._run, container_id, command, stdin,
+                                       tty)
 
     async def attach_stream(self, container_id: str, stdin: bool, tty: bool) -> ExecSession:
-        return await docker_exec.attach(self.api, self._run, container_id, stdin, tty)
+        return await docker_exec.attach(self._stream_api, self._run, container_id, stdin, tty)
 
     async def watch_events(self, node: str) -> AsyncIterator[tuple[str, str]]:
         """Container events of this node; reconnects with ``since`` after a daemon restart."""

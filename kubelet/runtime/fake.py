@@ -224,7 +224,10 @@ class FakeRuntime:
             return f"sha256:fake-{image}"
         return None
 
-    async def pull_image(self, image: str) -> str:
+    async def image_size(self, image_id: str) -> int:
+        return 1024
+
+    async def pull_image(self, image: str, progress_deadline: float | None = None) -> str:
         self.pulls.append(image)
         await asyncio.sleep(self.pull_delays.get(image, 0.0))
         for name in (image, normalize_image(image)):

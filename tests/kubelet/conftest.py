@@ -7,3 +7,21 @@ pause and busybox images (the ``dk`` fixture, in tests/conftest.py); their conta
 node's label and are removed by it.
 """
 
+
+from pathlib import Path
+
+import pytest
+
+_HERE = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The kubelet's tests run with ``-W error::RuntimeWarning``: a coroutine that is never
+    awaited fails the test (its warning, raised in the coroutine's finalizer, reaches
+    pytest as an unraisable exception, which is an error too)."""
+    for item in items:
+        if _HERE in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.filterwarnings("error::RuntimeWarning"))
+            item.add_marker(pytest.mark.filterwarnings(
+                "error::pytest.PytestUnraisableExceptionWarning"))

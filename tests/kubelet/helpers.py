@@ -170,6 +170,16 @@ class KubeletProc:
             else:
                 self.proc.stop(sig)
 
+    def assert_no_runtime_warning(self) -> None:
+        """The kubelet's log shows no RuntimeWarning (a coroutine never awaited)."""
+        if self.proc is None:
+            return
+        try:
+            text = self.proc.log_path.read_text(errors="replace")
+        except OSError:
+            return
+        assert "RuntimeWarning" not in text, f"kubelet {self.node}: {text[-3000:]}"
+
 
 @contextmanager
 def kubelet_on_docker(server: str, dk: Any, prefix: str, *extra: str) -> Iterator[KubeletProc]:
@@ -184,6 +194,7 @@ def kubelet_on_docker(server: str, dk: Any, prefix: str, *extra: str) -> Iterato
         k.stop()
         cleanup(dk, node)
         shutil.rmtree(root, ignore_errors=True)
+    k.assert_no_runtime_warning()
 
 
 def on_pty(argv: list[str], env: dict[str, str], timeout: float = 30) -> tuple[int, str]:

@@ -289,7 +289,7 @@ async def test_image_present_locally_with_policy_always_runs_without_registry(ku
     # the failed pull is remembered for a while: the next pod does not wait for it again
     p2 = await kube.create([{"name": "a", "image": "busybox"}])
     await kube.status_of(p2, lambda g: g.status.phase == "Running", what="Running")
-    assert kube.runtime.pulls == ["busybox"]
+    assert kube.runtime.pulls == ["busybox:latest"]  # pulled with its default tag
 
 
 async def test_liveness_failure_restarts_and_readiness_gates_ready(kube: Harness) -> None:
