@@ -157,8 +157,25 @@ def _upper(s: Any) -> celtypes.StringType:
     return celtypes.StringType("".join(c.upper() if c.isascii() else c for c in _s(s)))
 
 
+MAX_STRING = 1 << 20
+
+
+def _bounded(s: str) -> celtypes.StringType:
+    # replace() can grow a string geometrically with each call in a chain: a result
+    # beyond MAX_STRING characters is an error instead of the server's memory
+    if len(s) > MAX_STRING:
+        raise ValueError(f"string result longer than {MAX_STRING} characters")
+    return celtypes.StringType(s)
+
+
 def _replace(s: Any, old: Any, new: Any, n: Any = -1) -> celtypes.StringType:
-    return celtypes.StringType(_s(s).replace(_s(old), _s(new), int(n)))
+    src, a, b, k = _s(s), _s(old), _s(new), int(n)
+    count = src.count(a) if a else len(src) + 1
+    if k >= 0:
+        count = min(count, k)
+    if len(src) + count * (len(b) - len(a)) > MAX_STRING:
+        raise ValueError(f"string result longer than {MAX_STRING} characters")
+    return _bounded(src.replace(a, b, k))
 
 
 def _split(s: Any, sep: Any, n: Any = -1) -> celtypes.ListType:
@@ -183,7 +200,7 @@ def _trim(s: Any) -> celtypes.StringType:
 
 
 def _join(lst: Any, sep: Any = "") -> celtypes.StringType:
-    return celtypes.StringType(_s(sep).join(_s(x) for x in lst))
+    return _bounded(_s(sep).join(_s(x) for x in lst))
 
 
 def _is_sorted(lst: Any) -> celtypes.BoolType:

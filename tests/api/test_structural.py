@@ -834,3 +834,11 @@ def test_default_table(name: str, before: str, schema: dict[str, Any], after: st
     v = json.loads(before)
     Structural.compile(schema).default(v)
     assert v == json.loads(after)
+
+
+def test_cel_string_growth_is_bounded() -> None:
+    rule = "self" + ".replace('a', 'aaaa')" * 30 + " != ''"
+    s = Structural.compile(obj(s={"type": "string", "x-kubernetes-validations": [
+        {"rule": rule}]}))
+    (err,) = s.validate({"s": "a" * 100})  # 100 * 4**30 characters, were it not bounded
+    assert "evaluating rule" in err.message
