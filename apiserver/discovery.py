@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 
 from api import resources
 from api.resources import ResourceInfo
-from apiserver import metrics_api
+from apiserver import discovery_aggregated, metrics_api
 
 JSONDict = dict[str, Any]
 
@@ -166,13 +166,21 @@ async def get_version() -> Response:
 
 
 @router.get("/api")
+@router.get("/api/")
 async def get_api(request: Request) -> Response:
+    aggregated = discovery_aggregated.response(request, core=True)
+    if aggregated is not None:
+        return aggregated
     host = request.headers.get("host", "")
     return _json(api_versions(host))
 
 
 @router.get("/apis")
-async def get_apis() -> Response:
+@router.get("/apis/")
+async def get_apis(request: Request) -> Response:
+    aggregated = discovery_aggregated.response(request, core=False)
+    if aggregated is not None:
+        return aggregated
     return _json(api_group_list())
 
 

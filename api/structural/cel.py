@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import datetime
 import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,45 +299,7 @@ class _Runner(celpy.InterpretedRunner):
     def run(self, context: Any, budget: Budget) -> Any:
         e = _CostedEvaluator(ast=self.ast, activation=self.new_activation())
         e.budget = budget
-        with _deeper():
-            return e.evaluate(context)
-
-
-# The evaluator recurses a few frames per level of the expression's tree (MAX_TREE_DEPTH
-# levels at most): the interpreter's recursion limit is raised by _EXTRA_FRAMES while
-# any rule is compiled or evaluated, and put back by the last one to finish.
-MAX_TREE_DEPTH = 1000
-_EXTRA_FRAMES = 8000
-_depth_lock = threading.Lock()
-_depth_users = 0
-_depth_base = 0
-
-
-@contextlib.contextmanager
-def _deeper() -> Iterator[None]:
-    global _depth_users, _depth_base
-    with _depth_lock:
-        if _depth_users == 0:
-            _depth_base = sys.getrecursionlimit()
-            sys.setrecursionlimit(_depth_base + _EXTRA_FRAMES)
-        _depth_users += 1
-    try:
-        yield
-    finally:
-        with _depth_lock:
-            _depth_users -= 1
-            if _depth_users == 0:
-                sys.setrecursionlimit(_depth_base)
-
-
-def _tree_depth(ast: Any) -> int:
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(ast, 1)]
-    while stack:
-        t, d = stack.pop()
-        deepest = max(deepest, d)
-        stack.extend((c, d + 1) for c in t.children if isinstance(c, lark.Tree))
-    return deepest
+        return e.evaluate(context)
 
 
 class CompileError(Exception):
@@ -472,10 +432,9 @@ def compile_expr(text: str, node: Node | None = None,
     if len(text) > MAX_RULE_LENGTH:
         raise CompileError(f"rule is longer than {MAX_RULE_LENGTH} characters")
     try:
-        with _deeper():
-            ast = _env().compile(text)
+        ast = _env().compile(text)
     except RecursionError as e:
-        raise CompileError(_error(text, 1, 1, "max recursion depth exceeded")) from e
+        raise CompileError("expression nested too deeply") from e
     except Exception as e:
         line = getattr(e, "line", None) or 1
         column = getattr(e, "column", None) or 1
@@ -484,14 +443,12 @@ def compile_expr(text: str, node: Node | None = None,
         near = src[column - 1:column] if 0 < column <= len(src) else ""
         detail = f"unexpected input '{near}'" if near.strip() else "mismatched input '<EOF>'"
         raise CompileError(_error(text, line, column, f"Syntax error: {detail}")) from e
-    if _tree_depth(ast) > MAX_TREE_DEPTH:
-        raise CompileError(_error(text, 1, 1, "max recursion depth exceeded"))
     if node is not None:
         errs = check_fields(ast, text, node, root)
         if errs:
             raise CompileError("\n".join(errs))
-    uses_old = any(isinstance(c, lark.Token) and c.value == "oldSelf"
-                   for t in ast.iter_subtrees() for c in t.children)
+    uses_old = any(isinstance(t, lark.Token) and t.value == "oldSelf"
+                   for t in ast.scan_values(lambda v: isinstance(v, lark.Token)))
     return _Runner(_env(), ast, FUNCTIONS), uses_old
 
 

@@ -842,21 +842,3 @@ def test_cel_string_growth_is_bounded() -> None:
         {"rule": rule}]}))
     (err,) = s.validate({"s": "a" * 100})  # 100 * 4**30 characters, were it not bounded
     assert "evaluating rule" in err.message
-
-
-def test_cel_nesting_limits() -> None:
-    import sys
-
-    limit = sys.getrecursionlimit()
-
-    def schema(n: int) -> dict[str, Any]:
-        return obj(a={"type": "integer"}) | {"x-kubernetes-validations": [
-            {"rule": "(" * n + "self.a" + ")" * n + " > 0", "message": "positive"}]}
-
-    assert validate_crd_schema(schema(60), P) == []
-    s = Structural.compile(schema(60))
-    assert s.validate({"a": 1}) == []
-    assert texts(s.validate({"a": 0})) == ['<nil>: Invalid value: "object": positive']
-    (err,) = validate_crd_schema(schema(3000), P)
-    assert "max recursion depth exceeded" in err.message
-    assert sys.getrecursionlimit() == limit
