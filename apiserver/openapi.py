@@ -232,7 +232,8 @@ def _paths_v3(r: ResourceInfo, ref: str) -> dict[str, JSONDict]:
                     _param("watch", "query", "watch", "boolean"),
                     _param("timeoutSeconds", "query", "timeoutSeconds", "integer")]
     write_params = [_param("dryRun", "query", "dryRun"),
-                    _param("fieldManager", "query", "fieldManager")]
+                    _param("fieldManager", "query", "fieldManager"),
+                    _param("fieldValidation", "query", "fieldValidation")]
     collection = r.collection_path("{namespace}" if r.namespaced else None)
     item = collection + "/{name}"
     paths: dict[str, JSONDict] = {

@@ -22,7 +22,7 @@ import orjson
 
 from api.resources import ResourceInfo
 from api.timeutil import format_time, now
-from apiserver import errors
+from apiserver import errors, fieldmanager
 from apiserver.storage import (
     CompactedError,
     ConflictError,
@@ -470,7 +470,8 @@ class Registry:
     # ---- create --------------------------------------------------------------------
 
     def _prepare_create(self, info: ResourceInfo, namespace: str | None, body: JSONDict,
-                        dry_run: bool = False, admit: bool = True) -> JSONDict:
+                        dry_run: bool = False, admit: bool = True,
+                        manager: str | None = None) -> JSONDict:
         _check_body_kind(info, body)
         obj = dict(body)
         obj["kind"] = info.kind
@@ -503,15 +504,18 @@ class Registry:
         if not md.get("name") and isinstance(md.get("generateName"), str) and md["generateName"]:
             md["name"] = generate_name(md["generateName"])
         s.prepare_for_create(obj)
+        fieldmanager.track(info, s.status_subresource, None, obj, manager)
         s.validate(obj)
         return obj
 
     async def create(self, info: ResourceInfo, namespace: str | None, body: JSONDict,
-                     dry_run: bool = False) -> Result:
+                     dry_run: bool = False, manager: str | None = None) -> Result:
+        """``manager``: the field manager whose fields the create records (None: the
+        managedFields ``body`` holds, as an apply on create computed them)."""
         pre = self._admission_for(CREATE, info, None)
         if pre is not None:
             await pre.prepare(CREATE, info, None)  # e.g. LimitRanger's cache up to date
-        obj = self._prepare_create(info, namespace, body, dry_run)
+        obj = self._prepare_create(info, namespace, body, dry_run, manager=manager)
         md = obj["metadata"]
         await self.check_namespace(info, namespace or "", md["name"])
         hooks = self.hooks.get(info.plural)
@@ -687,7 +691,7 @@ class Registry:
         return _parse_rv(rv, info, name)
 
     def _finish_update(self, info: ResourceInfo, namespace: str | None, name: str,
-                       new: JSONDict, old: JSONDict) -> JSONDict:
+                       new: JSONDict, old: JSONDict, manager: str | None = None) -> JSONDict:
         new = dict(new)
         new["kind"] = info.kind
         new["apiVersion"] = info.api_version
@@ -714,22 +718,24 @@ class Registry:
                 "message": "Forbidden: no new finalizers can be added if the object is being "
                            "deleted, found new finalizers " + str(added),
                 "field": "metadata.finalizers"}])
+        fieldmanager.track(info, s.status_subresource, old, new, manager)
         s.validate(new, old)
         return new
 
     async def update(self, info: ResourceInfo, namespace: str | None, name: str,
-                     body: JSONDict, dry_run: bool = False) -> Result:
+                     body: JSONDict, dry_run: bool = False, manager: str | None = None) -> Result:
         md = self._check_identity(info, namespace, name, body)
         rv = self._body_rv(info, name, md)
 
         def mutate(old: JSONDict) -> JSONDict:
-            return self._finish_update(info, namespace, name, body, old)
+            return self._finish_update(info, namespace, name, body, old, manager)
 
         return await self.guaranteed_update(info, namespace, name, mutate, rv,
                                             dry_run=dry_run)
 
     async def update_status(self, info: ResourceInfo, namespace: str | None, name: str,
-                            body: JSONDict, dry_run: bool = False) -> Result:
+                            body: JSONDict, dry_run: bool = False,
+                            manager: str | None = None) -> Result:
         md = self._check_identity(info, namespace, name, body)
         rv = self._body_rv(info, name, md)
 
@@ -737,6 +743,7 @@ class Registry:
 
         def mutate(old: JSONDict) -> JSONDict:
             new = s.prepare_for_status_update(body.get("status"), old)
+            fieldmanager.track(info, s.status_subresource, old, new, manager, "status")
             s.validate(new, old)
             return new
 
@@ -759,10 +766,21 @@ class Registry:
 
     async def patch(self, info: ResourceInfo, namespace: str | None, name: str,
                     content_type: str, patch_body: bytes, subresource: str | None = None,
-                    dry_run: bool = False) -> Result:
+                    dry_run: bool = False, manager: str | None = None,
+                    applied: JSONDict | None = None, force: bool = False) -> Result:
+        """``applied``: a server-side apply's configuration (decoded), applied by
+        ``manager`` (``force``: taking the fields other managers own)."""
+        st = strategy_for(info).status_subresource
+
         def mutate(old: JSONDict) -> JSONDict:
             old_rv = (old.get("metadata") or {}).get("resourceVersion")
-            patched = safe_apply_patch(content_type, old, patch_body)
+            who = manager
+            if applied is not None:
+                patched = fieldmanager.apply_object(info, st, old, applied, manager or "",
+                                                    force, subresource)
+                who = None  # the apply recorded its fields
+            else:
+                patched = safe_apply_patch(content_type, old, patch_body)
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patch did not produce an object")
             pmd = patched.get("metadata")
@@ -778,11 +796,18 @@ class Registry:
             if subresource == "status":
                 s = strategy_for(info)
                 new = s.prepare_for_status_update(patched.get("status"), old)
+                if applied is not None:
+                    mf = (patched.get("metadata") or {}).get("managedFields")
+                    if mf:
+                        new["metadata"]["managedFields"] = mf
+                    else:
+                        new["metadata"].pop("managedFields", None)
+                fieldmanager.track(info, st, old, new, who, "status")
                 s.validate(new, old)
                 return new
             if subresource is not None:
                 return _finish_subresource_update(info, subresource, patched, old)
-            return self._finish_update(info, namespace, name, patched, old)
+            return self._finish_update(info, namespace, name, patched, old, who)
 
         return await self.guaranteed_update(info, namespace, name, mutate, dry_run=dry_run,
                                             subresource=subresource)

@@ -40,6 +40,9 @@ def check_output(output: str | None, allowed: Sequence[str] = OUTPUTS) -> str | 
 def wire(info: ResourceInfo, obj: TypedObject) -> dict[str, Any]:
     """The object as the server sends it, with apiVersion/kind filled in for lists' items."""
     d = obj.to_dict()
+    md = d.get("metadata")
+    if isinstance(md, dict):
+        md.pop("managedFields", None)  # as kubectl prints (--show-managed-fields=false)
     d.setdefault("apiVersion", info.api_version)
     d.setdefault("kind", info.kind)
     d["apiVersion"] = d.get("apiVersion") or info.api_version

@@ -24,7 +24,7 @@ from apiserver.routes.exec import pod_exec_http
 from apiserver.routes.logs import pod_log
 from apiserver.routes.portforward import pod_portforward_http
 from apiserver.routes.tokenrequest import create_token
-from apiserver.routes.verbs import patch, registry_of
+from apiserver.routes.verbs import field_manager, patch, registry_of
 from apiserver.strategies import strategy_for
 
 JSONDict = dict[str, Any]
@@ -42,7 +42,8 @@ async def dispatch(request: Request, info: ResourceInfo, namespace: str | None, 
         if m == "PUT":
             body = decode_object_body(request, await read_body(request))
             res = await registry_of(request).update_status(
-                info, namespace, name, body, bool(request.query_params.getlist("dryRun")))
+                info, namespace, name, body, bool(request.query_params.getlist("dryRun")),
+                manager=field_manager(request))
             return json_response(res.raw)
         if m == "PATCH":
             return await patch(request, info, namespace, name, "status")

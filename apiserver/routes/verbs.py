@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from api.resources import ResourceInfo
-from apiserver import errors
+from apiserver import errors, fieldmanager
 from apiserver.registry import DeleteOptions, Registry
 from apiserver.routes.common import (
     decode_object_body,
@@ -31,6 +32,8 @@ from apiserver.selectors import make_filter
 from apiserver.strategies import strategy_for
 from apiserver.watchcache import TooOldError, error_line, stream_watch
 
+JSONDict = dict[str, Any]
+
 
 def registry_of(request: Request) -> Registry:
     reg: Registry = request.app.state.registry
@@ -43,17 +46,64 @@ def _dry_run(request: Request) -> bool:
     return bool(request.query_params.getlist("dryRun"))
 
 
+def field_manager(request: Request) -> str:
+    """The request's field manager: ?fieldManager=, else the User-Agent's product."""
+    return fieldmanager.manager_name(request.query_params.get("fieldManager"),
+                                     request.headers.get("user-agent") or "")
+
+
+def field_validation(request: Request) -> tuple[str, bool]:
+    """?fieldValidation= (Warn when absent, as Kubernetes), and whether it was given."""
+    if not request.scope.get("query_string"):
+        return fieldmanager.validation.WARN, False
+    value = request.query_params.get("fieldValidation")
+    try:
+        return fieldmanager.validation.directive(value), bool(value)
+    except fieldmanager.validation.BadDirective as e:
+        raise errors.bad_request(str(e)) from None
+
+
+def check_fields(request: Request, info: ResourceInfo, body: JSONDict, raw: bytes) -> None:
+    """fieldValidation of a create/update body: unknown fields, and duplicate ones when
+    the client asked (strict decoding)."""
+    mode, given = field_validation(request)
+    fieldmanager.check_body(info, body, raw if given else None, mode)
+
+
 async def create(request: Request, info: ResourceInfo, namespace: str | None) -> Response:
-    body = decode_object_body(request, await read_body(request))
-    res = await registry_of(request).create(info, namespace, body, _dry_run(request))
+    raw = await read_body(request)
+    body = decode_object_body(request, raw)
+    check_fields(request, info, body, raw)
+    res = await registry_of(request).create(info, namespace, body, _dry_run(request),
+                                            manager=field_manager(request))
     return json_response(res.raw, 201)
 
 
 async def update(request: Request, info: ResourceInfo, namespace: str | None,
                  name: str) -> Response:
-    body = decode_object_body(request, await read_body(request))
-    res = await registry_of(request).update(info, namespace, name, body, _dry_run(request))
+    raw = await read_body(request)
+    body = decode_object_body(request, raw)
+    check_fields(request, info, body, raw)
+    res = await registry_of(request).update(info, namespace, name, body, _dry_run(request),
+                                            manager=field_manager(request))
     return json_response(res.raw)
+
+
+def _patch_options_invalid(field: str, reason: str, message: str) -> errors.ApiError:
+    return errors.ApiError(
+        422, "Invalid", f'PatchOptions.meta.k8s.io "" is invalid: {field}: {message}',
+        {"group": "meta.k8s.io", "kind": "PatchOptions",
+         "causes": [{"reason": reason, "message": message, "field": field}]})
+
+
+def _applied_config(body: bytes) -> JSONDict:
+    from apiserver.patch import PatchError, applied_object
+
+    try:
+        obj: JSONDict = json_native(applied_object(body))
+    except PatchError as e:
+        raise errors.ApiError(e.code, e.reason, e.message) from None
+    return obj
 
 
 async def patch(request: Request, info: ResourceInfo, namespace: str | None, name: str,
@@ -64,30 +114,47 @@ async def patch(request: Request, info: ResourceInfo, namespace: str | None, nam
     if not is_supported(ct):
         raise errors.unsupported_media_type(media_type(request), SUPPORTED)
     body = await read_body(request)
+    from apiserver.patch import MERGE_PATCH, STRATEGIC_MERGE_PATCH, is_apply
+    from apiserver.patch import media_type as patch_type
+
+    apply = is_apply(ct)
+    q = request.query_params
+    if q.get("force") is not None and not apply:
+        raise _patch_options_invalid("force", "FieldValueForbidden",
+                                     "Forbidden: may not be specified for non-apply patch")
+    if apply and not q.get("fieldManager"):
+        raise _patch_options_invalid("fieldManager", "FieldValueRequired",
+                                     "Required value: is required for apply patch")
+    manager = field_manager(request)
+    applied = _applied_config(body) if apply else None
+    if not apply and subresource in (None, "status") \
+            and patch_type(ct) in (MERGE_PATCH, STRATEGIC_MERGE_PATCH):
+        mode, given = field_validation(request)
+        if given:
+            fieldmanager.check_body(info, _applied_config(body), None, mode, decoding=False)
+    force = flag(request, "force")
     try:
         res = await registry_of(request).patch(info, namespace, name, ct, body, subresource,
-                                               _dry_run(request))
+                                               _dry_run(request), manager=manager,
+                                               applied=applied, force=force)
     except errors.ApiError as e:
-        from apiserver.patch import is_apply
-        if e.code != 404 or subresource is not None or not is_apply(ct):
+        if e.code != 404 or subresource is not None or applied is None:
             raise
         # Server-side apply creates what does not exist yet (kubectl apply --server-side).
-        return await _apply_create(request, info, namespace, name, body)
+        return await _apply_create(request, info, namespace, name, applied, manager, force)
     return json_response(res.raw)
 
 
 async def _apply_create(request: Request, info: ResourceInfo, namespace: str | None,
-                        name: str, body: bytes) -> Response:
-    from apiserver.patch import PatchError, applied_object
-
-    try:
-        obj = json_native(applied_object(body))
-    except PatchError as e:
-        raise errors.ApiError(e.code, e.reason, e.message) from None
-    md = obj.setdefault("metadata", {})
+                        name: str, obj: JSONDict, manager: str, force: bool) -> Response:
+    md = obj.get("metadata")
+    if md is None:
+        md = obj["metadata"] = {}
     if not isinstance(md, dict) or md.get("name") not in (None, name):
         raise errors.bad_request("the name of the object does not match the name on the URL")
     md["name"] = name
+    obj = fieldmanager.apply_object(info, strategy_for(info).status_subresource, None, obj,
+                                    manager, force)
     res = await registry_of(request).create(info, namespace, obj, _dry_run(request))
     return json_response(res.raw, 201)
 

@@ -118,7 +118,6 @@ class Strategy:
             md.pop(k, None)
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = now()
-        md.pop("managedFields", None)
         if self.has_generation:
             md["generation"] = 1
         self.canonicalize(obj)
@@ -143,7 +142,10 @@ class Strategy:
                 md[k] = omd[k]
             else:
                 md.pop(k, None)
-        md.pop("managedFields", None)
+        if "managedFields" not in md and "managedFields" in omd:
+            # A client that does not know managedFields keeps them (the field manager
+            # records the write's own fields on top).
+            md["managedFields"] = omd["managedFields"]
         md.pop("selfLink", None)
         self.canonicalize(new)
         if self.status_subresource:
