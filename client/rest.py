@@ -252,10 +252,12 @@ def watch_req(model_cls: type[TypedObject], namespace: str | None, *,
 
 def logs_req(name: str, namespace: str, *, container: str | None = None, follow: bool = False,
              tail_lines: int | None = None, timestamps: bool = False,
-             previous: bool = False) -> Req:
+             previous: bool = False, since_seconds: int | None = None,
+             since_time: str | None = None, limit_bytes: int | None = None) -> Req:
     return Req("GET", resources.PODS.object_path(name, namespace) + "/log",
                _params(container=container, follow=follow, tailLines=tail_lines,
-                       timestamps=timestamps, previous=previous), text=True)
+                       timestamps=timestamps, previous=previous, sinceSeconds=since_seconds,
+                       sinceTime=since_time, limitBytes=limit_bytes), text=True)
 
 
 def raw_req(method: str, path: str, params: dict[str, Any] | None, json: Any,
@@ -697,11 +699,15 @@ class AsyncClient:
     async def pod_logs(self, name: str, namespace: str = "default", *,
                        container: str | None = None, follow: bool = False,
                        tail_lines: int | None = None, timestamps: bool = False,
-                       previous: bool = False) -> AsyncIterator[str]:
+                       previous: bool = False, since_seconds: int | None = None,
+                       since_time: str | None = None,
+                       limit_bytes: int | None = None) -> AsyncIterator[str]:
         """The log as text chunks; with ``follow`` the stream stays open until the
         container ends or the caller stops iterating."""
         req = logs_req(name, namespace, container=container, follow=follow,
-                       tail_lines=tail_lines, timestamps=timestamps, previous=previous)
+                       tail_lines=tail_lines, timestamps=timestamps, previous=previous,
+                       since_seconds=since_seconds, since_time=since_time,
+                       limit_bytes=limit_bytes)
         timeout = httpx.Timeout(self.timeout, read=None if follow else self.timeout)
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
@@ -875,20 +881,34 @@ class Client:
     @overload
     def pod_logs(self, name: str, namespace: str = ..., *, container: str | None = ...,
                  follow: Literal[False] = ..., tail_lines: int | None = ...,
-                 timestamps: bool = ..., previous: bool = ...) -> str: ...
+                 timestamps: bool = ..., previous: bool = ..., since_seconds: int | None = ...,
+                 since_time: str | None = ..., limit_bytes: int | None = ...) -> str: ...
 
     @overload
     def pod_logs(self, name: str, namespace: str = ..., *, container: str | None = ...,
                  follow: Literal[True], tail_lines: int | None = ...,
-                 timestamps: bool = ..., previous: bool = ...) -> Iterator[str]: ...
+                 timestamps: bool = ..., previous: bool = ..., since_seconds: int | None = ...,
+                 since_time: str | None = ..., limit_bytes: int | None = ...
+                 ) -> Iterator[str]: ...
+
+    @overload
+    def pod_logs(self, name: str, namespace: str = ..., *, container: str | None = ...,
+                 follow: bool, tail_lines: int | None = ...,
+                 timestamps: bool = ..., previous: bool = ..., since_seconds: int | None = ...,
+                 since_time: str | None = ..., limit_bytes: int | None = ...
+                 ) -> str | Iterator[str]: ...
 
     def pod_logs(self, name: str, namespace: str = "default", *,
                  container: str | None = None, follow: bool = False,
                  tail_lines: int | None = None, timestamps: bool = False,
-                 previous: bool = False) -> str | Iterator[str]:
+                 previous: bool = False, since_seconds: int | None = None,
+                 since_time: str | None = None,
+                 limit_bytes: int | None = None) -> str | Iterator[str]:
         """The whole log as one string, or with ``follow`` an iterator of text chunks."""
         req = logs_req(name, namespace, container=container, follow=follow,
-                       tail_lines=tail_lines, timestamps=timestamps, previous=previous)
+                       tail_lines=tail_lines, timestamps=timestamps, previous=previous,
+                       since_seconds=since_seconds, since_time=since_time,
+                       limit_bytes=limit_bytes)
         if not follow:
             return str(self._execute(req))
         return self._follow_logs(req)

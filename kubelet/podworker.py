@@ -257,6 +257,13 @@ class PodWorker:
             return str(self._last_status.get("phase") or "") or None
         return self.pod.status.phase if self.pod.status else None
 
+    def reported_status(self) -> dict[str, Any]:
+        """The pod's status as this kubelet last wrote it (the API's before its first write):
+        what the status manager answers for logs."""
+        if self._last_status is not None:
+            return self._last_status
+        return self.pod.status.to_dict() if self.pod.status else {}
+
     def terminating(self) -> bool:
         return self.deleted or self.pod.metadata.deletion_timestamp is not None
 

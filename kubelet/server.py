@@ -6,8 +6,11 @@ who may use it (x509 client certificates, bearer tokens through TokenReview, aut
 through SubjectAccessReview); /healthz is also served, open, on a loopback port of its own.
 
 ``GET /containerLogs/{namespace}/{pod}/{container}`` takes Kubernetes' query
-parameters ``follow``, ``tailLines``, ``timestamps`` and ``previous``; the logs
-stream as they are read from the runtime, so ``follow`` works end to end.
+parameters (``follow``, ``previous``, ``timestamps``, ``tailLines``, ``sinceSeconds``,
+``sinceTime``, ``limitBytes``) and answers as the kubelet's getContainerLogs: the
+container instance comes from the pod's status as last written (validateContainerLogStatus:
+400 with Kubernetes' words for a container that is waiting, or no previous instance); the
+logs stream as they are read from the runtime, so ``follow`` ends when the container does.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import logging
 import ssl
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from api import podlogs
 from kubelet.auth import KubeletAuth
 from kubelet.exec_stream import serve_attach, serve_exec
 from kubelet.kubelet import Kubelet
@@ -28,12 +33,28 @@ from kubelet.metrics import KubeletMetrics
 from kubelet.portforward import serve_portforward
 from kubelet.runtime.base import ContainerInfo
 from kubelet.stats import StatsProvider
+from kubelet.status import default_waiting, log_container_id
 
 log = logging.getLogger(__name__)
 
 
-def _flag(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "false").lower() in ("true", "1", "yes", "")
+CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
+_STATUS_KEYS = {"containers": "containerStatuses", "initContainers": "initContainerStatuses",
+                "ephemeralContainers": "ephemeralContainerStatuses"}
+
+
+def with_default_waiting(spec: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    """``status`` with a status for every spec container a sync has not reported yet, in
+    the default waiting state the kubelet's first status gives it."""
+    reason = default_waiting(spec)
+    out = dict(status)
+    for key, skey in _STATUS_KEYS.items():
+        have = {s.get("name") for s in out.get(skey) or []}
+        missing = [{"name": c.get("name"), "state": {"waiting": {"reason": reason}},
+                    "lastState": {}} for c in spec.get(key) or [] if c.get("name") not in have]
+        if missing:
+            out[skey] = [*(out.get(skey) or []), *missing]
+    return out
 
 
 async def find_container(kl: Kubelet, namespace: str, pod: str, container: str,
@@ -74,37 +95,50 @@ def make_app(kl: Kubelet, metrics: KubeletMetrics | None = None,
         ns = request.match_info["namespace"]
         pod = request.match_info["pod"]
         name = request.match_info.get("container", "")
-        tail_s = request.query.get("tailLines")
+        if not name:
+            return web.Response(status=400, text='{"message": "Missing container name."}')
         try:
-            tail = int(tail_s) if tail_s not in (None, "") else None
+            opts = podlogs.decode(request.query)
         except ValueError:
-            return web.Response(status=400, text=f"invalid tailLines {tail_s!r}")
-        found = await find_container(kl, ns, pod, name, _flag(request, "previous")
-                                     if "previous" in request.query else False)
-        if isinstance(found, str):
-            return web.Response(status=404, text=found)
-        since: float | None = None
-        limit: int | None = None
+            return web.Response(status=400, text='{"message": "Unable to decode query."}')
+        if podlogs.validate(opts):
+            return web.Response(status=422, text='{"message": "Invalid request."}')
+        w = next((w for w in list(kl.workers.values()) if w.pod.metadata.name == pod
+                  and w.pod.metadata.namespace == ns), None)
+        if w is None:
+            return web.Response(status=404, text=f'pod "{pod}" does not exist')
+        spec = w.pod.spec.to_dict()
+        if not any(c.get("name") == name for key in CONTAINER_KEYS
+                   for c in spec.get(key) or []):
+            return web.Response(status=404,
+                                text=f'container "{name}" not found in pod "{pod}"')
+        status = with_default_waiting(spec, w.reported_status())
         try:
-            if request.query.get("sinceSeconds"):
-                since = time.time() - int(request.query["sinceSeconds"])
-            if request.query.get("limitBytes"):
-                limit = int(request.query["limitBytes"])
-        except ValueError:
-            return web.Response(status=400, text="invalid sinceSeconds or limitBytes")
-        follow = _flag(request, "follow") if "follow" in request.query else False
-        timestamps = _flag(request, "timestamps") if "timestamps" in request.query else False
+            cid = log_container_id(pod, status, name, opts.previous)
+        except ValueError as e:
+            return web.Response(status=400, text=str(e))
+        since = opts.since_time if opts.since_time is not None else (
+            time.time() - opts.since_seconds if opts.since_seconds is not None else None)
+        limit = opts.limit_bytes
         resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await resp.prepare(request)
         try:
-            async for chunk in kl.runtime.logs(found.id, follow=follow, tail=tail,
-                                               timestamps=timestamps, since=since):
-                if limit is not None:
-                    chunk = chunk[:limit]
-                    limit -= len(chunk)
-                await resp.write(chunk)
-                if limit is not None and limit <= 0:
-                    break
+            # closed here: a read cut short (limitBytes, a reader gone) stops the runtime's
+            # stream at once instead of when the generator is collected
+            chunks = kl.runtime.logs(cid, follow=opts.follow, tail=opts.tail_lines,
+                                     timestamps=opts.timestamps, since=since)
+            try:
+                async for chunk in chunks:
+                    if limit is not None:
+                        chunk = chunk[:limit]
+                        limit -= len(chunk)
+                    await resp.write(chunk)
+                    if limit is not None and limit <= 0:
+                        break
+            finally:
+                close = getattr(chunks, "aclose", None)
+                if close is not None:
+                    await close()
         except KeyError:
             pass
         except (ConnectionResetError, ConnectionError):

@@ -61,8 +61,9 @@ def test_pod_log_proxy(api: Api, kubelet: int) -> None:
     two = pod("logs")
     two["spec"]["containers"].append({"name": "side", "image": "busybox"})
     api.ok("POST", f"/api/v1/namespaces/{ns}/pods", two, 201)
-    code, st = api.call("GET", f"/api/v1/namespaces/{ns}/pods/logs/log", container="c")
-    assert code == 400 and "does not have a host assigned" in st["message"]
+    # No node yet: no log (LogREST's LocationStreamer without a location: 204).
+    r = api.client.get(f"/api/v1/namespaces/{ns}/pods/logs/log", params={"container": "c"})
+    assert r.status_code == 204 and r.text == ""
     api.ok("POST", f"/api/v1/namespaces/{ns}/pods/logs/binding", {"target": {"name": node}}, 201)
     r = api.client.get(f"/api/v1/namespaces/{ns}/pods/logs/log",
                        params={"container": "c", "tailLines": "2", "timestamps": "true",
@@ -71,14 +72,31 @@ def test_pod_log_proxy(api: Api, kubelet: int) -> None:
     assert r.text == "line 0\nline 1\nline 2\n"
     path, query = SEEN[-1]
     assert path == f"/containerLogs/{ns}/logs/c"
-    assert query == {"tailLines": ["2"], "timestamps": ["true"], "follow": ["false"]}
+    assert query == {"tailLines": ["2"], "timestamps": ["true"]}
+    r = api.client.get(f"/api/v1/namespaces/{ns}/pods/logs/log", params={
+        "container": "side", "sinceTime": "2026-01-02T03:04:05.5Z", "limitBytes": "7",
+        "previous": "true", "follow": "1"})
+    assert r.status_code == 200, r.text
+    assert SEEN[-1] == (f"/containerLogs/{ns}/logs/side", {
+        "sinceTime": ["2026-01-02T03:04:05.5Z"], "limitBytes": ["7"], "previous": ["true"],
+        "follow": ["true"]})
+    # ValidatePodLogOptions: 422 Invalid PodLogOptions.
+    code, st = api.call("GET", f"/api/v1/namespaces/{ns}/pods/logs/log", container="c",
+                        tailLines="-1")
+    assert (code, st["reason"], st["message"]) == (
+        422, "Invalid", 'PodLogOptions "logs" is invalid: tailLines: Invalid value: -1: '
+        "must be greater than or equal to 0")
+    code, st = api.call("GET", f"/api/v1/namespaces/{ns}/pods/logs/log", container="c",
+                        sinceSeconds="5", sinceTime="2026-01-02T03:04:05Z")
+    assert code == 422 and st["message"].endswith(
+        ": Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified")
     # Two containers and none named: Kubernetes' message listing the choices.
     code, st = api.call("GET", f"/api/v1/namespaces/{ns}/pods/logs/log")
     assert code == 400 and st["reason"] == "BadRequest"
     assert "a container name must be specified for pod logs, choose one of: [c side]" \
         == st["message"]
     code, st = api.call("GET", f"/api/v1/namespaces/{ns}/pods/logs/log", container="nope")
-    assert code == 400
+    assert (code, st["message"]) == (400, "container nope is not valid for pod logs")
     code, st = api.call("GET", f"/api/v1/namespaces/{ns}/pods/ghost/log")
     assert code == 404 and st["reason"] == "NotFound"
 
@@ -94,7 +112,10 @@ def test_pod_log_kubelet_errors(api: Api, kubelet: int) -> None:
     api.ok("POST", f"/api/v1/namespaces/{ns}/pods", p, 201)
     api.ok("POST", f"/api/v1/namespaces/{ns}/pods/lk/binding", {"target": {"name": node}}, 201)
     code, st = api.call("GET", f"/api/v1/namespaces/{ns}/pods/lk/log")
-    assert code == 404 and st["kind"] == "Status"
+    assert (code, st["kind"], st["reason"], st["message"]) == (
+        404, "Status", "NotFound", "the server could not find the requested resource "
+        "( pods/log lk)")
+    assert st["details"]["causes"][0]["message"] == "container not found"
     # A node whose kubelet is unreachable: an error Status, not a hang or a traceback.
     dead = unique("node")
     api.ok("POST", "/api/v1/nodes", {"metadata": {"name": dead}, "status": {

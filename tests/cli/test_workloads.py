@@ -307,8 +307,9 @@ def test_trace_shows_the_chain_and_where_it_is_stuck(server_url: str, ns: str) -
 def test_logs_errors_are_one_line(server_url: str, ns: str) -> None:
     ok(server_url, "-n", ns, "run", "p", "--image", "nginx")
     assert fails(server_url, "-n", ns, "logs", "p", "-c", "other") == \
-        "error: container other is not valid for pod p"
-    err = fails(server_url, "-n", ns, "logs", "p")  # not on a node yet
-    assert "\n" not in err and err.startswith("Error from server")
+        "error: container other is not valid for pod p out of: p"
+    assert ok(server_url, "-n", ns, "logs", "p") == ""  # not on a node yet: no log
+    err = fails(server_url, "-n", ns, "logs", "p", "--tail=-2")
+    assert err == "error: --tail must be greater than or equal to -1"
     assert fails(server_url, "-n", ns, "logs", "deployment/none").startswith(
         "Error from server (NotFound)")

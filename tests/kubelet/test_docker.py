@@ -339,7 +339,7 @@ def test_kubelet_endpoint_directly(api: Client, kubelet: KubeletProc) -> None:
                                timeout=2)
         raise AssertionError("expected 404")
     except urllib.error.HTTPError as e:
-        assert e.code == 404 and b"not found" in e.read()
+        assert e.code == 404 and e.read() == b'pod "nope" does not exist'
     delete_now(api, p)
 
 
