@@ -354,3 +354,11 @@ def test_bad_configuration_stops_the_server(tmp_path: Path) -> None:
                "baseline, restricted" in p.log_tail()
     finally:
         p.stop()
+
+
+def test_bench_smoke() -> None:
+    from bench.podsecurity import main
+
+    out = main(["--creates", "20", "--rounds", "1", "--concurrency", "4"])
+    assert set(out["median"]) == {"unlabelled", "baseline", "baseline_warn_restricted"}
+    assert out["checks_alone_us"]["restricted"] > 0

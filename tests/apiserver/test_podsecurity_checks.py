@@ -486,3 +486,13 @@ def test_configuration_errors() -> None:
                  'exemptions.namespaces[2]: Duplicate value: "ok"',
                  'exemptions.usernames[0]: Invalid value: "": username must not be empty'):
         assert part in msg, msg
+
+
+def test_plugin_memo_keys_on_spec_and_checked_annotations() -> None:
+    from apiserver.admission_plugins.podsecurity.admission import _memo_key
+
+    s = spec(ctr("a"))
+    seccomp = {"annotations": {"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}}
+    assert _memo_key({"annotations": {"app": "x"}}, s) == _memo_key({}, s)
+    assert _memo_key(seccomp, s) != _memo_key({}, s)
+    assert _memo_key({}, spec(ctr("a"), hostPID=True)) != _memo_key({}, s)

@@ -25,6 +25,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from api import resources as api_resources
 from apiserver import errors, warning
 from apiserver.admission_plugins import (
@@ -36,6 +38,11 @@ from apiserver.admission_plugins import (
 )
 from apiserver.admission_plugins.config import plugin_configuration
 from apiserver.admission_plugins.podsecurity import api
+from apiserver.admission_plugins.podsecurity.checks import (
+    APPARMOR_ANNOTATION_PREFIX,
+    SECCOMP_CONTAINER_ANNOTATION_PREFIX,
+    SECCOMP_POD_ANNOTATION,
+)
 from apiserver.admission_plugins.podsecurity.config import Configuration, load
 from apiserver.admission_plugins.podsecurity.evaluator import AggregateResult, Evaluator
 from apiserver.registry import Registry, collection_prefix, object_key
@@ -56,6 +63,10 @@ NAMESPACE_MAX_PODS_TO_CHECK = 3000
 NAMESPACE_POD_CHECK_TIMEOUT = 1.0  # seconds
 
 _POLICY_MEMO_MAX = 4096
+_RESULT_MEMO_MAX = 2048
+# The annotations a check reads (AppArmor and seccomp); the rest of metadata is never read.
+_CHECKED_ANNOTATION_PREFIXES = (APPARMOR_ANNOTATION_PREFIX, SECCOMP_POD_ANNOTATION,
+                                SECCOMP_CONTAINER_ANNOTATION_PREFIX)
 
 
 def _d(v: Any) -> Mapping[str, Any]:
@@ -104,6 +115,17 @@ def significant_pod_update(pod: Mapping[str, Any], old: Mapping[str, Any]) -> bo
     return False
 
 
+def _memo_key(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> bytes | None:
+    """The spec's JSON and the checked annotations: equal keys, equal results."""
+    ann = _d(meta.get("annotations"))
+    checked = sorted((k, v) for k, v in ann.items()
+                     if isinstance(k, str) and k.startswith(_CHECKED_ANNOTATION_PREFIXES))
+    try:
+        return orjson.dumps([spec, checked])
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
 def _aggregate(errs: list[api.LabelError]) -> str:
     """utilerrors.NewAggregate's message."""
     msgs = [f'{e.field}: Invalid value: "{e.value}": {e.detail}' for e in errs]
@@ -126,6 +148,7 @@ class PodSecurity(Plugin):
         self.evaluator = Evaluator()
         self._policies: dict[tuple[tuple[str, str], ...],
                              tuple[api.Policy, list[api.LabelError]]] = {}
+        self._results: dict[tuple[api.LevelVersion, bytes], AggregateResult] = {}
 
     def handles(self, operation: str, info: Any, subresource: str | None) -> bool:
         if operation not in self.operations:
@@ -224,11 +247,14 @@ class PodSecurity(Plugin):
         if errs:
             annotations["error"] = f"Failed to parse policy: {_aggregate(errs)}"
         results: dict[api.LevelVersion, AggregateResult] = {}
+        key: list[bytes | None] = []
 
         def result(lv: api.LevelVersion) -> AggregateResult:
             r = results.get(lv)
             if r is None:
-                r = results[lv] = self.evaluator.evaluate(lv, meta, spec)
+                if not key:
+                    key.append(_memo_key(meta, spec))
+                r = results[lv] = self._evaluate_memo(lv, key[0], meta, spec)
             return r
 
         denied: errors.ApiError | None = None
@@ -250,6 +276,20 @@ class PodSecurity(Plugin):
         _annotate(annotations)
         if denied is not None:
             raise denied
+
+    def _evaluate_memo(self, lv: api.LevelVersion, key: bytes | None,
+                       meta: Mapping[str, Any], spec: Mapping[str, Any]) -> AggregateResult:
+        """The evaluation, remembered by level:version and the spec (with the annotations
+        checks read): the pods of one template share them."""
+        if key is None or lv.level == api.PRIVILEGED:
+            return self.evaluator.evaluate(lv, meta, spec)
+        got = self._results.get((lv, key))
+        if got is None:
+            got = self.evaluator.evaluate(lv, meta, spec)
+            if len(self._results) >= _RESULT_MEMO_MAX:
+                self._results.clear()
+            self._results[(lv, key)] = got
+        return got
 
     # ---- namespaces ----------------------------------------------------------------
 
