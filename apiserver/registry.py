@@ -504,7 +504,7 @@ class Registry:
         if not md.get("name") and isinstance(md.get("generateName"), str) and md["generateName"]:
             md["name"] = generate_name(md["generateName"])
         s.prepare_for_create(obj)
-        fieldmanager.track(info, s.status_subresource, None, obj, manager)
+        fieldmanager.track(info, s, None, obj, manager)
         s.validate(obj)
         return obj
 
@@ -718,7 +718,7 @@ class Registry:
                 "message": "Forbidden: no new finalizers can be added if the object is being "
                            "deleted, found new finalizers " + str(added),
                 "field": "metadata.finalizers"}])
-        fieldmanager.track(info, s.status_subresource, old, new, manager)
+        fieldmanager.track(info, s, old, new, manager)
         s.validate(new, old)
         return new
 
@@ -743,7 +743,7 @@ class Registry:
 
         def mutate(old: JSONDict) -> JSONDict:
             new = s.prepare_for_status_update(body.get("status"), old)
-            fieldmanager.track(info, s.status_subresource, old, new, manager, "status")
+            fieldmanager.track(info, s, old, new, manager, "status")
             s.validate(new, old)
             return new
 
@@ -770,7 +770,7 @@ class Registry:
                     applied: JSONDict | None = None, force: bool = False) -> Result:
         """``applied``: a server-side apply's configuration (decoded), applied by
         ``manager`` (``force``: taking the fields other managers own)."""
-        st = strategy_for(info).status_subresource
+        st = strategy_for(info)
 
         def mutate(old: JSONDict) -> JSONDict:
             old_rv = (old.get("metadata") or {}).get("resourceVersion")

@@ -7,7 +7,9 @@ register their schema's list/map types with ``schema.register``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Protocol
+
+import orjson
 
 from api.resources import ResourceInfo
 from apiserver import errors, warning
@@ -55,9 +57,26 @@ def _zero(info: ResourceInfo, root: schema.Type) -> dict[str, Any]:
     return out
 
 
-def context(info: ResourceInfo, status_subresource: bool) -> Context:
+class StrategyLike(Protocol):
+    """What the field manager reads of a kind's strategy: whether status is a
+    subresource, and (custom resources) ``field_schema()``: the compiled schema of the
+    request's version, with ``list_type`` / ``map_type`` / ``prune``."""
+
+    status_subresource: ClassVar[bool]
+
+
+def _custom_schema(info: ResourceInfo, strategy: StrategyLike) -> Any:
+    if schema.builtin_group(info.group):
+        return None
+    fn = getattr(strategy, "field_schema", None) or getattr(strategy, "_schema", None)
+    got = fn() if callable(fn) else None
+    return got if hasattr(got, "list_type") and hasattr(got, "map_type") else None
+
+
+def context(info: ResourceInfo, strategy: StrategyLike) -> Context:
     key = (info.group, info.version, info.kind)
-    root = schema.root_type(info)
+    root = schema.root_type(info, _custom_schema(info, strategy))
+    status_subresource = strategy.status_subresource
     got = _contexts.get(key)
     if got is not None and got[0] is root and got[1].status_subresource == status_subresource:
         return got[1]
@@ -66,13 +85,13 @@ def context(info: ResourceInfo, status_subresource: bool) -> Context:
     return ctx
 
 
-def track(info: ResourceInfo, status_subresource: bool, live: dict[str, Any] | None,
+def track(info: ResourceInfo, strategy: StrategyLike, live: dict[str, Any] | None,
           new: dict[str, Any], manager: str | None, subresource: str | None = None) -> None:
     """Record in new's managedFields that ``manager`` created (``live`` None) or updated
     the object; no manager (a write of the server's own): managedFields as they are."""
     if manager is None:
         return
-    manager_mod.update(context(info, status_subresource), live, new, manager,
+    manager_mod.update(context(info, strategy), live, new, manager,
                        subresource or "")
 
 
@@ -80,22 +99,23 @@ def _gvk(info: ResourceInfo) -> str:
     return f"{info.group}/{info.version}, Kind={info.kind}"
 
 
-def apply_object(info: ResourceInfo, status_subresource: bool, live: dict[str, Any] | None,
+def apply_object(info: ResourceInfo, strategy: StrategyLike, live: dict[str, Any] | None,
                  config: dict[str, Any], manager: str, force: bool,
                  subresource: str | None = None) -> dict[str, Any]:
     """Server-side apply of ``config`` by ``manager`` over ``live`` (None: apply on create),
     with Kubernetes' errors: 400 for a configuration of another kind, with
     managedFields or with fields the kind does not declare; 409 for conflicts."""
     api_version, kind = config.get("apiVersion"), config.get("kind")
-    if api_version != info.api_version or kind != info.kind:
-        group, _, version = str(api_version or "").rpartition("/")
+    group, _, version = str(api_version or "").rpartition("/")
+    # The group and kind must be the endpoint's (a served version converts outside).
+    if not version or group != info.group or kind != info.kind:
         raise errors.bad_request(f"invalid object type: {group}/{version}, Kind={kind or ''}")
     md = config.get("metadata")
     if md is not None and not isinstance(md, dict):
         raise errors.bad_request("metadata must be an object")
     if md and md.get("managedFields") is not None:
         raise errors.bad_request("metadata.managedFields must be nil")
-    ctx = context(info, status_subresource)
+    ctx = context(info, strategy)
     where = f"{(md or {}).get('namespace') or ''}/{(md or {}).get('name') or ''}; {_gvk(info)}"
     unknown = validation.unknown_fields(config, ctx.root, keyed=True)
     if unknown:
@@ -126,18 +146,24 @@ def _invalid_manager(value: str, message: str) -> errors.ApiError:
         {"reason": "FieldValueInvalid", "message": message, "field": "fieldManager"}]})
 
 
-def check_body(info: ResourceInfo, body: dict[str, Any], raw: bytes | None, mode: str,
-               *, decoding: bool = True) -> None:
-    """fieldValidation of a create/update body (or a merge patch, ``decoding`` False) of
-    a built-in kind: Strict -> 400 naming the unknown and duplicate fields, Warn -> a
-    Warning header each, Ignore -> nothing."""
-    if mode == validation.IGNORE or not schema.is_builtin(info):
+def check_body(info: ResourceInfo, strategy: StrategyLike, body: dict[str, Any],
+               raw: bytes | None, mode: str, *, decoding: bool = True) -> None:
+    """fieldValidation of a create/update body (or a merge patch, ``decoding`` False):
+    Strict -> 400 naming the unknown and duplicate fields, Warn -> a Warning header
+    each, Ignore -> nothing. Built-in kinds by their declared fields; custom resources
+    by what their schema prunes."""
+    if mode == validation.IGNORE:
         return
-    ctx_root = schema.root_type(info)
-    unknown = validation.unknown_fields(body, ctx_root)
+    if schema.is_builtin(info):
+        unknown = validation.unknown_fields(body, schema.root_type(info))
+    else:
+        custom = _custom_schema(info, strategy)
+        if custom is None or not hasattr(custom, "prune"):
+            return
+        unknown = [str(p).lstrip(".") for p in
+                   custom.prune(orjson.loads(orjson.dumps(body)))]
     dups = validation.duplicate_fields(raw) if raw is not None else []
-    msgs = validation.messages(unknown, dups)
-    report(info, msgs, mode, decoding=decoding)
+    report(info, validation.messages(unknown, dups), mode, decoding=decoding)
 
 
 def report(info: ResourceInfo, msgs: list[str], mode: str, *, decoding: bool = True) -> None:

@@ -229,13 +229,23 @@ def unregister(group: str, version: str, kind: str) -> None:
     _custom_schemas.pop((group, version, kind), None)
 
 
-def root_type(info: ResourceInfo) -> Type:
-    """The type of ``info``'s objects: registered custom schema, built-in, or deduced."""
+def builtin_group(group: str) -> bool:
+    """A group of Kubernetes' own kinds (custom resources live in other groups)."""
+    return "." not in group or group.endswith(".k8s.io") or group == "k8s.io"
+
+
+def root_type(info: ResourceInfo, custom: SchemaLike | None = None) -> Type:
+    """The type of ``info``'s objects: its custom schema (``custom``, or registered),
+    built-in, or deduced."""
+    if custom is not None:
+        return _custom(custom, ())
     key = (info.group, info.version, info.kind)
     if key in _custom_schemas:
         schema = _custom_schemas[key]
         return _custom(schema if schema is not None else _NO_SCHEMA, ())
-    return builtin_root(*key) or _custom(_NO_SCHEMA, ())
+    if builtin_group(info.group):
+        return builtin_root(*key) or _custom(_NO_SCHEMA, ())
+    return _custom(_NO_SCHEMA, ())
 
 
 class _NoSchema:
@@ -248,6 +258,7 @@ class _NoSchema:
 
 def is_builtin(info: ResourceInfo) -> bool:
     return (info.group, info.version, info.kind) not in _custom_schemas and \
+        builtin_group(info.group) and \
         builtin_root(info.group, info.version, info.kind) is not None
 
 

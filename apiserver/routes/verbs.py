@@ -67,7 +67,7 @@ def check_fields(request: Request, info: ResourceInfo, body: JSONDict, raw: byte
     """fieldValidation of a create/update body: unknown fields, and duplicate ones when
     the client asked (strict decoding)."""
     mode, given = field_validation(request)
-    fieldmanager.check_body(info, body, raw if given else None, mode)
+    fieldmanager.check_body(info, strategy_for(info), body, raw if given else None, mode)
 
 
 async def create(request: Request, info: ResourceInfo, namespace: str | None) -> Response:
@@ -131,7 +131,8 @@ async def patch(request: Request, info: ResourceInfo, namespace: str | None, nam
             and patch_type(ct) in (MERGE_PATCH, STRATEGIC_MERGE_PATCH):
         mode, given = field_validation(request)
         if given:
-            fieldmanager.check_body(info, _applied_config(body), None, mode, decoding=False)
+            fieldmanager.check_body(info, strategy_for(info), _applied_config(body), None,
+                                    mode, decoding=False)
     force = flag(request, "force")
     try:
         res = await registry_of(request).patch(info, namespace, name, ct, body, subresource,
@@ -153,8 +154,7 @@ async def _apply_create(request: Request, info: ResourceInfo, namespace: str | N
     if not isinstance(md, dict) or md.get("name") not in (None, name):
         raise errors.bad_request("the name of the object does not match the name on the URL")
     md["name"] = name
-    obj = fieldmanager.apply_object(info, strategy_for(info).status_subresource, None, obj,
-                                    manager, force)
+    obj = fieldmanager.apply_object(info, strategy_for(info), None, obj, manager, force)
     res = await registry_of(request).create(info, namespace, obj, _dry_run(request))
     return json_response(res.raw, 201)
 
