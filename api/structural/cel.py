@@ -19,7 +19,10 @@ error. Field selections on self (and on all/exists/map/filter variables over its
 checked against the schema at CRD validation ("undefined field 'x'"); other type errors
 appear only when a rule runs.
 
-Cost: every visited expression node counts one unit. A rule that spends more than
+Rules compile to closures (celfast) when they use only what it handles, else run on
+celpy's interpreter; both have the same semantics (celpy's operators and types).
+
+Cost: every evaluated operation and macro item counts one unit. A rule that spends more than
 ``PER_CALL_LIMIT`` units in one evaluation fails with Kubernetes' "call cost exceeds limit
 for rule"; all rules of one validate() share ``RUNTIME_BUDGET`` units and a wall-clock
 deadline, after which "validation failed due to running out of cost budget, no further
@@ -31,10 +34,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +48,7 @@ import lark
 from celpy import celtypes
 from celpy.evaluation import CELEvalError, Evaluator
 
+from api.structural import celfast
 from api.structural.schema import Node
 
 PER_CALL_LIMIT = 100_000
@@ -299,7 +305,61 @@ class _Runner(celpy.InterpretedRunner):
     def run(self, context: Any, budget: Budget) -> Any:
         e = _CostedEvaluator(ast=self.ast, activation=self.new_activation())
         e.budget = budget
-        return e.evaluate(context)
+        with _deeper():
+            return e.evaluate(context)
+
+
+class _FastRunner:
+    """A rule compiled to closures (celfast), run with the same interface as _Runner."""
+
+    __slots__ = ("program",)
+
+    def __init__(self, program: celfast.Program) -> None:
+        self.program = program
+
+    def run(self, context: Any, budget: Budget) -> Any:
+        with _deeper():
+            return self.program.run(context, budget)
+
+
+Program = _Runner | _FastRunner
+
+
+# The evaluator recurses a few frames per level of the expression's tree (MAX_TREE_DEPTH
+# levels at most): the interpreter's recursion limit is raised by _EXTRA_FRAMES while
+# any rule is compiled or evaluated, and put back by the last one to finish.
+MAX_TREE_DEPTH = 1000
+_EXTRA_FRAMES = 8000
+_depth_lock = threading.Lock()
+_depth_users = 0
+_depth_base = 0
+
+
+@contextlib.contextmanager
+def _deeper() -> Iterator[None]:
+    global _depth_users, _depth_base
+    with _depth_lock:
+        if _depth_users == 0:
+            _depth_base = sys.getrecursionlimit()
+            sys.setrecursionlimit(_depth_base + _EXTRA_FRAMES)
+        _depth_users += 1
+    try:
+        yield
+    finally:
+        with _depth_lock:
+            _depth_users -= 1
+            if _depth_users == 0:
+                sys.setrecursionlimit(_depth_base)
+
+
+def _tree_depth(ast: Any) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(ast, 1)]
+    while stack:
+        t, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in t.children if isinstance(c, lark.Tree))
+    return deepest
 
 
 class CompileError(Exception):
@@ -425,16 +485,17 @@ def check_fields(ast: Any, text: str, node: Node, root: bool) -> list[str]:
 
 
 def compile_expr(text: str, node: Node | None = None,
-                 root: bool = False) -> tuple[_Runner, bool]:
+                 root: bool = False) -> tuple[Program, bool]:
     """(program, names oldSelf); raises CompileError with the message cel-go would give
     (``ERROR: <input>:1:6: ...`` and the source line), checking field selections on
     ``self`` against ``node`` when given."""
     if len(text) > MAX_RULE_LENGTH:
         raise CompileError(f"rule is longer than {MAX_RULE_LENGTH} characters")
     try:
-        ast = _env().compile(text)
+        with _deeper():
+            ast = _env().compile(text)
     except RecursionError as e:
-        raise CompileError("expression nested too deeply") from e
+        raise CompileError(_error(text, 1, 1, "max recursion depth exceeded")) from e
     except Exception as e:
         line = getattr(e, "line", None) or 1
         column = getattr(e, "column", None) or 1
@@ -443,13 +504,20 @@ def compile_expr(text: str, node: Node | None = None,
         near = src[column - 1:column] if 0 < column <= len(src) else ""
         detail = f"unexpected input '{near}'" if near.strip() else "mismatched input '<EOF>'"
         raise CompileError(_error(text, line, column, f"Syntax error: {detail}")) from e
+    if _tree_depth(ast) > MAX_TREE_DEPTH:
+        raise CompileError(_error(text, 1, 1, "max recursion depth exceeded"))
     if node is not None:
         errs = check_fields(ast, text, node, root)
         if errs:
             raise CompileError("\n".join(errs))
-    uses_old = any(isinstance(t, lark.Token) and t.value == "oldSelf"
-                   for t in ast.scan_values(lambda v: isinstance(v, lark.Token)))
-    return _Runner(_env(), ast, FUNCTIONS), uses_old
+    uses_old = any(isinstance(c, lark.Token) and c.value == "oldSelf"
+                   for t in ast.iter_subtrees() for c in t.children)
+    try:
+        with _deeper():
+            fast = celfast.compile_tree(ast, FUNCTIONS)
+        return _FastRunner(fast), uses_old
+    except (celfast.Unsupported, RecursionError):
+        return _Runner(_env(), ast, FUNCTIONS), uses_old
 
 
 @dataclass
@@ -457,10 +525,10 @@ class Rule:
     """One compiled x-kubernetes-validations entry."""
 
     rule: str
-    program: _Runner | None
+    program: Program | None
     uses_old: bool
     message: str = ""
-    message_program: _Runner | None = None
+    message_program: Program | None = None
     reason: str = "FieldValueInvalid"
     field_path: list[str] = field(default_factory=list)
     optional_old_self: bool = False
@@ -561,39 +629,100 @@ def _string(v: str, fmt: str) -> Any:
     return celtypes.StringType(v)
 
 
-def to_cel(v: Any, s: Node | None, root: bool = False) -> Any:
-    """A JSON value as CEL sees it under schema ``s``."""
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_new_str = str.__new__
+_new_int = int.__new__
+_new_float = float.__new__
+_S = celtypes.StringType
+_I = celtypes.IntType
+_D = celtypes.DoubleType
+_key_cache: dict[str, Any] = {}
+
+
+def _key(k: str) -> Any:
+    """A map key as a StringType, cached (keys repeat from object to object)."""
+    v = _key_cache.get(k)
     if v is None:
-        return None
-    if isinstance(v, bool):
-        return celtypes.BoolType(v)
-    if isinstance(v, int):
+        if len(_key_cache) > 10_000:
+            _key_cache.clear()
+        v = _key_cache[k] = _new_str(_S, k)
+    return v
+
+
+_prop_cache: dict[str, Any] = {}
+
+
+def _prop_key(k: str) -> Any:
+    """A property name as its escaped StringType key, cached."""
+    v = _prop_cache.get(k)
+    if v is None:
+        if len(_prop_cache) > 10_000:
+            _prop_cache.clear()
+        v = _prop_cache[k] = _new_str(_S, escape(k))
+    return v
+
+
+def _map(out: dict[Any, Any]) -> Any:
+    # MapType's constructor re-checks and re-inserts every item; a dict update copies
+    # the stored hashes
+    m = dict.__new__(celtypes.MapType)
+    dict.update(m, out)
+    return m
+
+
+def to_cel(v: Any, s: Node | None, root: bool = False) -> Any:
+    """A JSON value as CEL sees it under schema ``s`` (the celtypes built directly: their
+    constructors' checks cost more than the rest of a rule's evaluation)."""
+    t = type(v)
+    if t is str:
+        if s is not None and s.format:
+            return _string(v, s.format)
+        return _new_str(_S, v)
+    if t is int:
         if s is not None and s.type == "number":
-            return celtypes.DoubleType(float(v))
+            return _new_float(_D, float(v))
+        if _INT64_MIN <= v <= _INT64_MAX:
+            return _new_int(_I, v)
         return celtypes.IntType(v)
-    if isinstance(v, float):
-        if s is not None and s.type == "integer" and v.is_integer():
-            return celtypes.IntType(int(v))
-        return celtypes.DoubleType(v)
-    if isinstance(v, str):
-        return _string(v, s.format if s is not None else "")
-    if isinstance(v, list):
-        item = s.items if s is not None else None
-        return celtypes.ListType([to_cel(x, item) for x in v])
-    if isinstance(v, Mapping):
+    if t is dict:
         out: dict[Any, Any] = {}
         if s is not None and s.properties and s.additional is None:
+            props = s.properties
             for k, x in v.items():
-                if root and k == "metadata" and isinstance(x, Mapping):
-                    out[celtypes.StringType("metadata")] = celtypes.MapType({
-                        celtypes.StringType(m): celtypes.StringType(x[m])
+                if root and k == "metadata" and isinstance(x, dict):
+                    out[_key("metadata")] = _map({
+                        _key(m): _new_str(_S, x[m])
                         for m in ("name", "generateName") if isinstance(x.get(m), str)})
                     continue
-                out[celtypes.StringType(escape(str(k)))] = to_cel(x, s.properties.get(k))
+                out[_prop_key(str(k))] = to_cel(x, props.get(k))
         else:
             for k, x in v.items():
-                out[celtypes.StringType(str(k))] = to_cel(x, s.child(k) if s else None)
-        return celtypes.MapType(out)
+                out[_key(str(k))] = to_cel(x, s.child(k) if s else None)
+        return _map(out)
+    if t is list:
+        item = s.items if s is not None else None
+        return celtypes.ListType([to_cel(x, item) for x in v])
+    if v is None:
+        return None
+    if t is bool:
+        return celtypes.BoolType(v)
+    if t is float:
+        if s is not None and s.type == "integer" and v.is_integer():
+            return to_cel(int(v), s)
+        return _new_float(_D, v)
+    # subclasses of the JSON types
+    if isinstance(v, bool):
+        return celtypes.BoolType(bool(v))
+    if isinstance(v, int):
+        return to_cel(int(v), s, root)
+    if isinstance(v, float):
+        return to_cel(float(v), s, root)
+    if isinstance(v, str):
+        return to_cel(str(v), s, root)
+    if isinstance(v, list):
+        return to_cel(list(v), s, root)
+    if isinstance(v, Mapping):
+        return to_cel(dict(v), s, root)
     return None
 
 

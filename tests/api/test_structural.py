@@ -842,3 +842,87 @@ def test_cel_string_growth_is_bounded() -> None:
         {"rule": rule}]}))
     (err,) = s.validate({"s": "a" * 100})  # 100 * 4**30 characters, were it not bounded
     assert "evaluating rule" in err.message
+
+
+def test_cel_nesting_limits() -> None:
+    import sys
+
+    limit = sys.getrecursionlimit()
+
+    def schema(n: int) -> dict[str, Any]:
+        return obj(a={"type": "integer"}) | {"x-kubernetes-validations": [
+            {"rule": "(" * n + "self.a" + ")" * n + " > 0", "message": "positive"}]}
+
+    assert validate_crd_schema(schema(60), P) == []
+    s = Structural.compile(schema(60))
+    assert s.validate({"a": 1}) == []
+    assert texts(s.validate({"a": 0})) == ['<nil>: Invalid value: "object": positive']
+    (err,) = validate_crd_schema(schema(3000), P)
+    assert "max recursion depth exceeded" in err.message
+    assert sys.getrecursionlimit() == limit
+
+
+# ---- the closure compiler against celpy's interpreter (same results, errors included) -
+
+DIFF_RULES = [
+    "self.a > 1", "self.a >= self.b", "self.a + self.b == 3", "self.a / self.b > 0",
+    "self.a % self.b == 0", "has(self.a) && self.a > 0", "has(self.c) || self.a == 1",
+    "!has(self.c) ? true : self.c.size() > 1", "self.l.all(x, x > 0)",
+    "self.l.exists(x, x > 2)", "self.l.exists_one(x, x == 1)",
+    "self.l.map(x, x * 2).size() == size(self.l)", "self.l.filter(x, x > 1).size() >= 0",
+    "self.m.all(k, self.m[k] > 0)", "self.m.exists(k, k == 'a')",
+    "self.s.startsWith('a') && self.s.endsWith('z')", "self.s.contains('b')",
+    "self.s.matches('^[a-z]+$')", "self.s.size() < 5", "self.s + 'x' == 'abcx'",
+    "self.s.lowerAscii() == self.s", "int(self.d) == 2", "double(self.a) == 1.0",
+    "string(self.a) == '1'", "self.a == 1.0", "self.l[0] == 1", "self.l[10] == 1",
+    "self.m['a'] == 1", "self.m.zz == 1", "self.nope == 1", "self.a in self.l",
+    "'a' in self.m", "self.l == [1, 2, 3]", "self.m == {'a': 1}", "type(self.a) == int",
+    "1 / 0 == 0 || true", "true && 1/0 == 1", "false && 1/0 == 1", "(1/0 == 1) || true",
+    "(1/0 == 1) && false", "self.a == 1 ? 'x' : 1/0", "self.a", "-self.a < 0",
+    "!(self.a > 1)", "self.l.all(x, x / 0 == 1)", "self.l.all(x, x > 1 && x / 0 == 1)",
+    "self.l.exists(x, x == 3 || 1/0 == 0)", "[1, 2].map(x, x + self.a)[1] == 3",
+    "self.s.split('b').size() == 2", "self.l.isSorted()", "self.l.sum() == 6",
+    "self.a > 9223372036854775807", "self.a * 9223372036854775807 > 0", "dyn(self.a) == 1",
+    "null == self.n", "duration('1h') > duration('30m')", "{'a': self.a}.a == self.a",
+    "[self.a, self.b].exists(x, x == 2)", "self.s[0] == 'a'", "self.l.size() == 3u",
+]
+DIFF_VALUES = [
+    {"a": 1, "b": 2, "l": [1, 2, 3], "m": {"a": 1, "b": 2}, "s": "abcz", "d": 2.5, "n": None},
+    {"a": 3, "b": 0, "l": [], "m": {}, "s": "", "d": -1.0, "n": None},
+    {"a": -2, "b": 1, "l": [3, 1], "m": {"x": -1}, "s": "ABC", "c": "cc", "d": 2.0, "n": 1},
+    {"a": 2**62, "b": 2**62, "l": [0], "m": {"a": 0}, "s": "a-z", "d": 1e300, "n": None},
+]
+
+
+def test_closure_compiler_matches_celpy() -> None:
+    from celpy.evaluation import CELEvalError
+
+    from api.structural import cel, celfast
+
+    def outcome(prog: Any, ctx: dict[str, Any]) -> tuple[str, Any]:
+        try:
+            v = prog.run(ctx, cel.Budget())
+            return "ok", (type(v), v)
+        except CELEvalError:
+            return "error", None
+
+    compared = 0
+    for rule in DIFF_RULES:
+        ast = cel._env().compile(rule)
+        slow = cel._Runner(cel._env(), ast, cel.FUNCTIONS)
+        fast = cel._FastRunner(celfast.compile_tree(ast, cel.FUNCTIONS))
+        for v in DIFF_VALUES:
+            ctx = {"self": cel.to_cel(v, None)}
+            assert outcome(fast, ctx) == outcome(slow, ctx), (rule, v)
+            compared += 1
+    assert compared == len(DIFF_RULES) * len(DIFF_VALUES)
+
+
+def test_unsupported_constructs_fall_back_to_celpy() -> None:
+    from api.structural import cel
+
+    prog, _ = cel.compile_expr("[1, 2, 3].reduce(a, b, 0, a + b) == 6")
+    assert isinstance(prog, cel._Runner)
+    assert bool(prog.run({}, cel.Budget()))
+    prog, _ = cel.compile_expr("self.l.all(x, x > 0)")
+    assert isinstance(prog, cel._FastRunner)
