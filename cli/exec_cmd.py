@@ -36,7 +36,9 @@ class _ExecCommand(click.Command):
 def _container(pod: Pod, wanted: str | None) -> str:
     names = [c.name for c in pod.spec.containers]
     if wanted:
-        if wanted not in names:
+        # any container of the pod: init and ephemeral ones too (podcmd.FindContainerByName)
+        if wanted not in {*names, *(c.name for c in pod.spec.init_containers or []),
+                          *(c.name for c in pod.spec.ephemeral_containers or [])}:
             raise CliError(f"container {wanted} is not valid for pod {pod.metadata.name} "
                            f"out of: {', '.join(names)}")
         return wanted

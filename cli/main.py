@@ -28,6 +28,7 @@ from cli import (
     create_quota,  # noqa: F401  (adds quota to create)
     create_rbac,  # noqa: F401  (adds role, clusterrole and the bindings to create)
     create_serviceaccount,  # noqa: F401  (adds serviceaccount and token to create)
+    debug_cmd,
     delete,
     describe,
     describe_policy,  # noqa: F401  (describes PodDisruptionBudget)
@@ -140,6 +141,8 @@ def _register() -> None:
     cli.add_command(rollout.rollout_cmd)
     cli.add_command(logs.logs_cmd)
     cli.add_command(exec_cmd.exec_cmd)
+    cli.add_command(debug_cmd.debug_cmd)
+    cli.add_command(debug_cmd.attach_cmd)
     cli.add_command(portforward_cmd.port_forward_cmd)
     cli.add_command(trace.trace_cmd)
     cli.add_command(top.top_cmd)

@@ -1,4 +1,5 @@
-"""Run a command in a container through pods/{name}/exec, as kubectl 1.30+ does.
+"""Run a command in a container through pods/{name}/exec (or attach to its process through
+pods/{name}/attach), as kubectl 1.30+ does.
 
 The stream is a WebSocket speaking Kubernetes' channel protocol (api/remotecommand.py).
 A refused upgrade carries no readable body here, so the same request is repeated as a
@@ -68,6 +69,27 @@ async def exec_pod(server: str, namespace: str, pod: str, command: list[str], *,
     the server refuses or the command cannot run at all."""
     url = f"{server.rstrip('/')}/api/v1/namespaces/{namespace}/pods/{pod}/exec"
     params = _params(command, container, stdin is not None, tty)
+    return await _stream(server, url, params, stdout=stdout, stderr=stderr, stdin=stdin,
+                         sizes=sizes, token=token, ssl_context=ssl_context)
+
+
+async def attach_pod(server: str, namespace: str, pod: str, *, stdout: Sink, stderr: Sink,
+                     container: str | None = None, stdin: AsyncIterator[bytes] | None = None,
+                     tty: bool = False, sizes: AsyncIterator[tuple[int, int]] | None = None,
+                     token: str | None = None,
+                     ssl_context: ssl.SSLContext | None = None) -> int:
+    """Attach to the running process of a container (pods/{name}/attach) until it ends or
+    the stream closes; its exit code, as ``exec_pod``."""
+    url = f"{server.rstrip('/')}/api/v1/namespaces/{namespace}/pods/{pod}/attach"
+    params = _params([], container, stdin is not None, tty)
+    return await _stream(server, url, params, stdout=stdout, stderr=stderr, stdin=stdin,
+                         sizes=sizes, token=token, ssl_context=ssl_context)
+
+
+async def _stream(server: str, url: str, params: list[tuple[str, str]], *, stdout: Sink,
+                  stderr: Sink, stdin: AsyncIterator[bytes] | None,
+                  sizes: AsyncIterator[tuple[int, int]] | None, token: str | None,
+                  ssl_context: ssl.SSLContext | None) -> int:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     error = b""
     connector = aiohttp.TCPConnector(ssl=ssl_context if ssl_context is not None else True)

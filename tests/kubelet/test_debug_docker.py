@@ -7,8 +7,10 @@ default level is privileged."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import pytest
 from api.models import Pod
 from client.rest import Client
 from testing.kubectl import Kubectl
-from testing.support import ApiServer, unique, wait_for
+from testing.support import ROOT, ApiServer, unique, wait_for
 from tests.kubelet.helpers import KubeletProc, kubelet_on_docker, on_pty, wait_pod
 
 pytestmark = pytest.mark.docker
@@ -141,3 +143,102 @@ def test_debug_node_reads_the_hosts_root(kctl: Kubectl, api: Client, node: Kubel
                              volumes={"/": {"bind": "/host", "mode": "ro"}}, remove=True)
     assert logs.returncode == 0 and logs.stdout == host.decode(), (logs, host)
     assert logs.stdout.strip()
+
+
+# ---- minictl debug: the same sessions, kubectl's messages --------------------------
+
+
+def minictl(server: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli", "--server", server, *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_minictl_debug_target_attaches(server: str, api: Client, nginx: str) -> None:
+    # stdin stays open while attached (the process ends the session, not stdin's end)
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "--server", server, "debug", nginx,
+                             "-i", BUSYBOX, NEVER, "--target=main", "--", "sh", "-c",
+                             "sleep 1; ps"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        stdout, stderr = _drain(proc)
+    finally:
+        proc.kill()
+    out = subprocess.CompletedProcess(proc.args, proc.wait(), stdout, stderr)
+    assert out.returncode == 0, out
+    assert out.stderr.splitlines()[-2:] == [
+        "All commands and output from this session will be recorded in container logs, "
+        "including credentials and sensitive information passed through the command prompt.",
+        "If you don't see a command prompt, try pressing enter."], out
+    lines = out.stdout.splitlines()
+    assert lines[0] == ('Targeting container "main". If you don\'t see processes from this '
+                        "container it may be because the container runtime doesn't support "
+                        "this feature.")
+    m = re.fullmatch(r"Defaulting debug container name to (debugger-[a-z0-9]{5})\.", lines[1])
+    assert m, lines
+    assert "nginx: master process" in out.stdout, out
+    p = api.get(Pod, nginx, "default")
+    (ec,) = [c for c in p.spec.ephemeral_containers or [] if c.name == m.group(1)]
+    assert ec.stdin is True and ec.target_container_name == "main"
+    assert ec.security_context == {"capabilities": {"add": ["SYS_PTRACE"]}}
+
+
+def _drain(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
+    """Output until the process ends, its stdin left open meanwhile."""
+    import threading
+    out: dict[str, str] = {}
+    readers = [threading.Thread(target=lambda k=k, f=f: out.__setitem__(k, f.read()))
+               for k, f in (("out", proc.stdout), ("err", proc.stderr))]
+    for t in readers:
+        t.start()
+    proc.wait(timeout=timeout)
+    for t in readers:
+        t.join(timeout=10)
+    return out.get("out", ""), out.get("err", "")
+
+
+def test_minictl_debug_it_on_a_terminal(server: str, nginx: str) -> None:
+    code, text = on_pty([sys.executable, "-m", "cli", "--server", server, "debug", nginx,
+                         "-it", BUSYBOX, NEVER, "-c", "tty1", "--target=main", "--", "sh", "-c",
+                         "sleep 1; tty; ps"], {**os.environ, "PYTHONPATH": str(ROOT)},
+                        timeout=60)
+    assert code == 0, text
+    assert "If you don't see a command prompt, try pressing enter." in text, text
+    assert "/dev/pts/" in text and "nginx: master process" in text, text
+    assert (f"Session ended, the ephemeral container will not be restarted but may be "
+            f"reattached using 'minictl attach {nginx} -c tty1 -n default -i -t' if it is "
+            "still running") in text, text
+
+
+def test_minictl_debug_copy_and_node(server: str, api: Client, node: KubeletProc,
+                                     nginx: str) -> None:
+    copy = unique("mcopy")
+    out = minictl(server, "debug", nginx, f"--copy-to={copy}", "--same-node", BUSYBOX, NEVER,
+                  "-c", "dbg", "--", "sleep", "300")
+    assert out.returncode == 0 and out.stdout == "", out
+    p = api.get(Pod, copy, "default")
+    assert p.spec.share_process_namespace is True and not p.metadata.labels
+    assert [c.name for c in p.spec.containers] == ["main", "dbg"]
+    api.delete(Pod, copy, "default")
+
+    out = minictl(server, "debug", f"node/{node.node}", BUSYBOX, NEVER, "--", "cat",
+                  "/host/etc/hostname")
+    assert out.returncode == 0, out
+    m = re.fullmatch(rf"Creating debugging pod (node-debugger-{node.node}-[a-z0-9]{{5}}) with "
+                     rf"container debugger on node {node.node}\.\n", out.stdout)
+    assert m, out
+    p = api.get(Pod, m.group(1), "default")
+    assert (p.spec.host_network, p.spec.host_pid, p.spec.host_ipc) == (True, True, True)
+    assert p.metadata.labels == {"app.kubernetes.io/managed-by": "kubectl-debug"}
+    wait_pod(api, p, lambda g: g.status.phase == "Succeeded", 60, "node debugger done")
+    assert api.pod_logs(m.group(1), "default").strip()
+
+
+def test_minictl_exec_into_an_ephemeral_container(server: str, kctl: Kubectl,
+                                                  nginx: str) -> None:
+    out = minictl(server, "debug", nginx, BUSYBOX, NEVER, "-c", "mexec", "--", "sleep", "300")
+    assert out.returncode == 0 and out.stdout == "", out
+    wait_for(lambda: minictl(server, "exec", nginx, "-c", "mexec", "--", "true").returncode
+             == 0, timeout=30, message="minictl exec into the ephemeral container")
+    got = minictl(server, "exec", nginx, "-c", "mexec", "--", "cat", "/proc/1/cmdline")
+    assert got.returncode == 0 and got.stdout == "sleep\x00300\x00", got
