@@ -8,7 +8,7 @@ Nothing a user types may end in a Python traceback, so the group's ``main`` catc
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import click
@@ -56,6 +56,7 @@ from cli import (
 )
 from cli.context import State
 from cli.errors import CliError, format_api_error
+from client import rest
 from client.errors import ApiError
 
 
@@ -119,6 +120,20 @@ def cli(ctx: click.Context, server: str | None, namespace: str | None) -> None:
     st = ctx.ensure_object(State)
     st.server_flag = server or st.server_flag
     st.namespace_flag = namespace or st.namespace_flag
+    rest.warning_handler = _warning_printer()
+
+
+def _warning_printer() -> Callable[[str], None]:
+    """The server's Warning headers on stderr, each once per command, as kubectl's
+    deduplicating warning writer prints them."""
+    seen: set[str] = set()
+
+    def warn(text: str) -> None:
+        if text not in seen:
+            seen.add(text)
+            click.echo(f"Warning: {text}", err=True)
+
+    return warn
 
 
 def _register() -> None:

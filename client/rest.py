@@ -214,6 +214,42 @@ def raw_event_decoder() -> EventDecoder[dict[str, Any]]:
     return EventDecoder(checked_watch_event)
 
 
+# The Warning headers of successful answers (``299 - "text"``: deprecations, Pod Security's
+# warn mode...) are handed to this, as client-go hands them to its WarningHandler; minictl
+# prints them as kubectl does. None: ignored.
+warning_handler: Callable[[str], None] | None = None
+
+
+def parse_warning(value: str) -> str | None:
+    """The text of a Warning header value ``299 - "text"`` (net.ParseWarningHeaders: code
+    299 only, the quoted text unescaped); None for anything else."""
+    parts = value.split(" ", 2)
+    if len(parts) < 3 or parts[0] != "299" or not parts[2].startswith('"'):
+        return None
+    text, out, i = parts[2], [], 1
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            return "".join(out)
+        out.append(c)
+        i += 1
+    return None
+
+
+def _warn(resp: httpx.Response) -> None:
+    handler = warning_handler
+    if handler is None:
+        return
+    for value in resp.headers.get_list("warning"):
+        text = parse_warning(value)
+        if text:
+            handler(text)
+
+
 def decode_body(resp: httpx.Response, text: bool = False) -> Any:
     content = resp.content
     if text:
@@ -570,6 +606,7 @@ class AsyncClient:
                 delay = retry_delay(self.retry, self.server, req, attempt, exc)
             else:
                 if resp.status_code < 400:
+                    _warn(resp)
                     return decode_body(resp, req.text)
                 delay = retry_delay(self.retry, self.server, req, attempt, resp)
             await asyncio.sleep(delay)
@@ -765,6 +802,7 @@ class Client:
                 delay = retry_delay(self.retry, self.server, req, attempt, exc)
             else:
                 if resp.status_code < 400:
+                    _warn(resp)
                     return decode_body(resp, req.text)
                 delay = retry_delay(self.retry, self.server, req, attempt, resp)
             time.sleep(delay)

@@ -362,3 +362,20 @@ def test_bench_smoke() -> None:
     out = main(["--creates", "20", "--rounds", "1", "--concurrency", "4"])
     assert set(out["median"]) == {"unlabelled", "baseline", "baseline_warn_restricted"}
     assert out["checks_alone_us"]["restricted"] > 0
+
+
+def test_minictl_prints_warnings_and_refusals_as_kubectl(
+        api: Api, kubectl: kubectl_cli.Kubectl, server_url: str) -> None:
+    from tests.cli.helpers import fails, mctl
+
+    ns = api.namespace()
+    label(api, ns, warn="restricted", enforce="baseline")
+    r = mctl(server_url, "run", "web", "--image=nginx", "-n", ns)
+    k = kubectl("run", "web2", "--image=nginx", "-n", ns)
+    assert r.exit_code == 0 and r.stdout.strip() == "pod/web created"
+    assert r.stderr.strip() == RESTRICTED_WARNING.format(c="web")
+    assert k.stderr.strip() == RESTRICTED_WARNING.format(c="web2")
+    host_pod = json.dumps(pod("dbg", HOST_POD_SPEC))
+    err = fails(server_url, "apply", "-n", ns, "-f", "-", input=host_pod)
+    k = kubectl("apply", "-n", ns, "-f", "-", stdin=host_pod, check=False)
+    assert err == k.stderr.strip()

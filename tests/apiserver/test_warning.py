@@ -69,3 +69,12 @@ def test_middleware_adds_headers_and_exposes_annotations() -> None:
     assert scope[warning.SCOPE_KEY].annotations == {
         "pod-security.kubernetes.io/enforce-policy": "baseline:latest"}
     assert warning.current() is None
+
+
+def test_the_client_reads_what_the_server_writes() -> None:
+    from client.rest import parse_warning
+
+    for text in ("plain", 'say "hi" \\o/', 'pods "x": a, b'):
+        assert parse_warning(warning.warning_header(text)) == text
+    assert parse_warning('199 - "miscellaneous"') is None
+    assert parse_warning("299 - unquoted") is None
