@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request, Response
 
 from api import resources
 from api.resources import ResourceInfo
-from apiserver import discovery
+from apiserver import discovery, openapi_descriptions
 from apiserver.protobuf import length_delimited
 from apiserver.strategies import strategy_for
 
@@ -137,6 +137,7 @@ def _model_schemas(r: ResourceInfo, ref: str) -> dict[str, JSONDict]:
     top = _clean(raw, ref)
     top.pop("required", None)  # apiVersion/kind/metadata are defaulted server-side
     out[_definition_name(r)] = top
+    openapi_descriptions.apply(out, _definition_name(r), r.model.__name__, r.kind)
     return out
 
 

@@ -82,16 +82,18 @@ class Explainer:
             out += '""' if v == "" else _go_print(v)
         return out
 
-    def description(self, s: Schema) -> str:
+    def description(self, s: Schema, width: int = 76) -> str:
+        """The schema's description and those of what it wraps (allOf, items, map values),
+        each wrapped at ``width`` on its own, as kubectl's template does."""
         s = self.resolve(s.get("$ref")) or s
-        out = (str(s["description"]) + "\n") if s.get("description") else ""
+        out = (wrap(str(s["description"]), width) + "\n") if s.get("description") else ""
         for sub in s.get("allOf") or []:
-            out += self.description(sub)
+            out += self.description(sub, width)
         if s.get("items"):
-            out += self.description(s["items"])
+            out += self.description(s["items"], width)
         ap = s.get("additionalProperties")
         if ap and not isinstance(ap, bool):
-            out += self.description(ap)
+            out += self.description(ap, width)
         return out
 
     @staticmethod
@@ -157,7 +159,7 @@ class Explainer:
         resolved = self.resolve(ref) or s
         if not path:
             out = "DESCRIPTION:\n"
-            out += _indent(4, wrap(self.description(resolved) or "<empty>", 76)) + "\n"
+            out += _indent(4, self.description(resolved) or "<empty>") + "\n"
             docs = self.external_docs(resolved)
             if docs:
                 out += "\n" + docs

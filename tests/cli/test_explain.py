@@ -36,3 +36,23 @@ def test_api_resources_come_from_discovery(server_url: str, kubectl: Kubectl) ->
     assert not any("/" in n for n in out.split())  # no subresources
     r = mctl(server_url, "api-resources", "--namespaced=maybe")
     assert r.exit_code == 1 and 'invalid argument "maybe" for "--namespaced"' in r.stderr
+
+
+@pytest.mark.parametrize("path", [
+    "pods", "pod.spec.containers.imagePullPolicy", "deployment.spec.strategy",
+    "pod.spec.containers.readinessProbe.httpGet.port", "job.spec.backoffLimit",
+    "service.spec.type", "deployment.spec.template.spec.containers.resources",
+])
+def test_explain_prints_kubernetes_descriptions(server_url: str, kubectl: Kubectl,
+                                                path: str) -> None:
+    out = same(server_url, kubectl, "explain", path)
+    desc = out.split("DESCRIPTION:", 1)[1].split("FIELDS:", 1)[0]
+    assert desc.strip() and "<empty>" not in desc, out
+
+
+def test_explain_descriptions_are_kubernetes_own(server_url: str, kubectl: Kubectl) -> None:
+    out = kubectl("explain", "pod.spec.containers.imagePullPolicy").stdout
+    assert "Image pull policy. One of Always, Never, IfNotPresent." in " ".join(out.split())
+    out = kubectl("explain", "deployments").stdout
+    assert "Deployment enables declarative updates for Pods and ReplicaSets." in \
+        " ".join(out.split())
