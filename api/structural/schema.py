@@ -42,6 +42,10 @@ def _int(v: Any) -> int | None:
     return None
 
 
+_LEAF_TYPES: dict[str, frozenset[type]] = {
+    "string": frozenset({str}), "boolean": frozenset({bool}), "integer": frozenset({int}),
+    "number": frozenset({int, float}),
+}
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 
@@ -86,6 +90,7 @@ class Node:
         "ios_check",
         "items",
         "junctors",
+        "leaf_types",
         "list_map_keys",
         "list_type",
         "map_type",
@@ -191,6 +196,12 @@ class Node:
         self.num_checks = (self.multiple_of is not None or self.maximum is not None
                            or self.minimum is not None)
         self.enum_strs = frozenset(e for e in self.enum or () if isinstance(e, str))
+        # the Python types of values this node accepts without any check beyond their type
+        # (the validator skips them); empty when the node checks more than types
+        self.leaf_types: frozenset[type] = frozenset()
+        if not (self.enum is not None or self.str_checks or self.num_checks or self.junctors
+                or self.ios_check):
+            self.leaf_types = _LEAF_TYPES.get(self.type, frozenset())
         # compiled CEL rules are attached by the CEL layer (list of cel.Rule)
         self.rules: list[Any] = []
         # filled by finish(): whether anything at or under this node needs the second

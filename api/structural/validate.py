@@ -237,9 +237,13 @@ class Walker:
                                                        f"{go_value(s.minimum)}"))
 
     def _array(self, v: list[Any], s: Node, path: str, depth: int) -> None:
-        if s.items is not None:
+        items = s.items
+        if items is not None:
+            leaf = items.leaf_types
             for i, x in enumerate(v):
-                self.value(x, s.items, f"{path}[{i}]", depth + 1)
+                if type(x) in leaf:
+                    continue  # a scalar of the right type under a schema with no checks
+                self.value(x, items, f"{path}[{i}]", depth + 1)
         n = len(v)
         if s.min_items is not None and n < s.min_items:
             self.errs.append(invalid(_fp(path), n, f"{path} in body should have at least "
@@ -275,6 +279,8 @@ class Walker:
                 p = add
                 if p is None:
                     continue
+            if type(x) in p.leaf_types:
+                continue  # a scalar of the right type under a schema with no checks
             value(x, p, f"{path}.{k}" if path else str(k), depth + 1)
         for r in s.required:
             if r not in v:
@@ -421,14 +427,28 @@ class Walker:
             return
         keys = s.list_map_keys
         seen: set[Any] = set()
-        reported: set[Any] = set()
-        for i, x in enumerate(v):
-            kv = {k: x[k] for k in keys if isinstance(x, dict) and k in x}
-            h = tuple(_hashable(kv.get(k, _Missing)) for k in keys)
-            if h in seen and h not in reported:
-                reported.add(h)
-                self.errs.append(FieldError(f"{path}[{i}]", DUPLICATE, "", kv))
+        hashes: list[Any] = []
+        for x in v:
+            if x is None:
+                h: Any = (_Missing,) * len(keys)
+            elif len(keys) == 1:
+                h = _hashable(x.get(keys[0], _Missing))
+            else:
+                h = tuple(_hashable(x.get(k, _Missing)) for k in keys)
+            hashes.append(h)
             seen.add(h)
+        if len(seen) == len(v):
+            return
+        # duplicates: report each duplicated key once, at its second occurrence
+        first: set[Any] = set()
+        reported: set[Any] = set()
+        for i, h in enumerate(hashes):
+            if h in first and h not in reported:
+                reported.add(h)
+                x = v[i]
+                kv = {k: x[k] for k in keys if isinstance(x, dict) and k in x}
+                self.errs.append(FieldError(f"{path}[{i}]", DUPLICATE, "", kv))
+            first.add(h)
 
     def _cel(self, v: Any, old: Any, s: Node, path: str, root: bool) -> None:
         if self.out_of_budget:
