@@ -275,6 +275,9 @@ def validate_pod_spec(spec: Any, path: str = "spec") -> Errs:
     for i, c in enumerate(as_list(errs, sp.get("initContainers"), ipath)):
         validate_container(errs, c, at_index(ipath, i), names, volumes, init=True)
     epath = child(path, "ephemeralContainers")
+    if path != "spec" and sp.get("ephemeralContainers"):
+        # ValidatePodTemplateSpec: a template's spec (a pod's own is at "spec")
+        errs.append(forbidden(epath, "ephemeral containers not allowed in pod template"))
     others = set(names)
     for i, c in enumerate(as_list(errs, sp.get("ephemeralContainers"), epath)):
         validate_ephemeral_container(errs, c, at_index(epath, i), names, others, volumes)

@@ -164,3 +164,16 @@ def test_official_client(core: client.CoreV1Api, ns: str, pod: str) -> None:
         core.patch_namespaced_pod_ephemeralcontainers(pod, ns, {"spec": {
             "ephemeralContainers": [{"name": "main", "image": "minik8s/busybox"}]}})
     assert exc.value.status == 422
+
+
+def test_not_in_pod_templates(api: Api, ns: str) -> None:
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}},
+                     "template": {"metadata": {"labels": {"a": "b"}},
+                                  "spec": {"containers": [{"name": "c", "image": "nginx"}],
+                                           "ephemeralContainers": [_ec()]}}}}
+    code, st = api.call("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", body)
+    assert code == 422, st
+    assert st["message"].endswith(' "d" is invalid: spec.template.spec.ephemeralContainers: '
+                                  "Forbidden: ephemeral containers not allowed in pod "
+                                  "template"), st
