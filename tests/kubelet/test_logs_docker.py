@@ -206,5 +206,21 @@ def test_all_containers_deployment_and_selector(api: Client, kubelet: KubeletPro
         1, "", "error: you are attempting to follow 4 log streams, but maximum allowed "
                "concurrency is 3, use --max-log-requests to increase the limit")
     kubectl("delete", "deployment", app, "--wait=false")
-    for p in pods:
+    # job/NAME: the pod of the Job's (generated) selector.
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": app},
+           "spec": {"suspend": True, "template": {"spec": {
+               "restartPolicy": "Never", "containers": [two[0]]}}}}
+    kubectl("create", "-f", "-", stdin=json.dumps(job))
+    sel = json.loads(kubectl("get", "job", app, "-o", "json").stdout)["spec"]["selector"]
+    jp = api.create(Pod.from_dict({
+        "metadata": {"name": unique("lgj"), "namespace": "default",
+                     "labels": sel["matchLabels"]},
+        "spec": {"nodeName": kubelet.node, "containers": [two[0]],
+                 "terminationGracePeriodSeconds": 0}}))
+    helpers.wait_pod(api, jp, lambda g: g.status.phase == "Running", 30)
+    wait_for(lambda: api.pod_logs(jp.metadata.name or "", "default") == "from-one\n",
+             timeout=10, message="job pod's log")
+    assert both(kubectl, server_url, f"job/{app}") == (0, "from-one\n", "")
+    kubectl("delete", "job", app, "--wait=false")
+    for p in [*pods, jp]:
         api.delete(Pod, p.metadata.name or "", "default", grace_period_seconds=0)
