@@ -236,7 +236,7 @@ def logs_cmd(args: tuple[str, ...], container: str | None, follow: bool, tail: i
         try:
             secs = parse_duration(since)
         except ValueError as e:
-            raise CliError(f'invalid argument "{since}" for "--since" flag: {e}') from None
+            raise CliError(f'invalid argument "{since}" for "--since" flag: time: {e}') from None
         since_seconds = int(secs + 0.5) or None
     since_param: str | None = None
     if since_time:
