@@ -127,6 +127,9 @@ def apply_object(info: ResourceInfo, strategy: StrategyLike, live: dict[str, Any
         raise errors.ApiError(409, "Conflict", c.message(), {"causes": c.causes()}) from None
     except typed.TypedError as e:
         raise errors.bad_request(f"failed to create typed patch object ({where}): {e}") from None
+    except RecursionError:
+        raise errors.bad_request(f"failed to create typed patch object ({where}): the "
+                                 f"object is nested too deeply") from None
 
 
 def manager_name(param: str | None, user_agent: str) -> str:

@@ -105,7 +105,7 @@ class Entry:
         if self.time:
             out["time"] = self.time
         out["fieldsType"] = "FieldsV1"
-        out["fieldsV1"] = fieldpath.to_fields_v1(self.fields)
+        out["fieldsV1"] = _encoded(self.fields)
         if self.subresource:
             out["subresource"] = self.subresource
         return out
@@ -125,6 +125,21 @@ def _fields_of(doc: Any) -> FieldSet:
             _decoded.clear()
         _decoded[key] = got
     return set(got)
+
+
+_encodings: dict[frozenset[Path], bytes] = {}
+
+
+def _encoded(fields: FieldSet) -> Any:
+    """fieldsV1 of a set, from a cache (most entries are the same from write to write)."""
+    key = frozenset(fields)
+    got = _encodings.get(key)
+    if got is None:
+        got = orjson.dumps(fieldpath.to_fields_v1(fields))
+        if len(_encodings) > 4096:
+            _encodings.clear()
+        _encodings[key] = got
+    return orjson.loads(got)
 
 
 def decode(entries: Any) -> Managed:
@@ -298,7 +313,7 @@ def update(ctx: Context, live: JSONDict | None, new: JSONDict, manager: str,
     before = _body(live) if live is not None else ctx.zero
     try:
         _record_update(ctx, managed, before, _body(new), manager, subresource, now())
-    except typed.TypedError:
+    except (typed.TypedError, RecursionError):
         return  # a shape validation refuses next (UpdateNoErrors: never fails the write)
     _cap(managed)
     _set(new, managed)
@@ -336,7 +351,7 @@ def apply(ctx: Context, live: JSONDict | None, config: JSONDict, manager: str,
     mine = Entry(manager, APPLY, ctx.api_version, prev.time if prev else None, subresource,
                  applied)
     managed[ident] = mine
-    if last:
+    if last - applied:
         everyone: FieldSet = set()
         for e in managed.values():
             everyone |= e.fields

@@ -39,44 +39,57 @@ def unknown_fields(obj: Any, t: Type, *, keyed: bool = False) -> list[str]:
     """Fields ``obj`` holds that its type does not declare: ``spec.foo``,
     ``spec.containers[0].foo`` (``keyed``: structured-merge-diff's
     ``.spec.containers[name="c"].foo``, as apply reports them)."""
-    out: list[str] = []
-    _walk(obj, t, "", out, keyed, 0)
+    found: list[tuple[Any, ...]] = []
+    _walk(obj, t, (), found, 0)
+    return [_format(p, keyed) for p in found]
+
+
+def _format(path: tuple[Any, ...], keyed: bool) -> str:
+    """A path of names and (list type, item, index) triples, spelled out."""
+    out = ""
+    for seg in path:
+        if isinstance(seg, str):
+            out = f"{out}.{seg}" if (keyed or out) else seg
+        elif keyed:
+            lt, item, i = seg
+            try:
+                pe = typed.item_element(lt, item, i)
+            except typed.TypedError:
+                pe = f"i:{i}"
+            out += path_string((pe,))
+        else:
+            out += f"[{seg[2]}]"
     return out
 
 
-def _join(prefix: str, name: str, keyed: bool) -> str:
-    if keyed or prefix:
-        return f"{prefix}.{name}"
-    return name
-
-
-def _walk(v: Any, t: Type, path: str, out: list[str], keyed: bool, depth: int) -> None:
+def _walk(v: Any, t: Type, path: tuple[Any, ...], out: list[tuple[Any, ...]],
+          depth: int) -> None:
     if depth > 100 or t.kind == ANY:
         return
     if t.kind == MAP and isinstance(v, dict):
         declared = t.declared
         for key, val in v.items():
-            p = _join(path, key, keyed)
             if declared is not None and key not in declared:
-                out.append(p)
+                out.append((*path, key))
                 continue
             ct = t.field(key)
-            if ct is not None:
-                _walk(val, ct, p, out, keyed, depth + 1)
+            if ct is not None and ct.kind in (MAP, LIST):
+                _walk(val, ct, (*path, key), out, depth + 1)
     elif t.kind == LIST and isinstance(v, list):
         et = t.elem()
         if et.kind not in (MAP, LIST):
             return
         for i, item in enumerate(v):
-            if keyed:
-                try:
-                    pe = typed.item_element(t, item, i)
-                except typed.TypedError:
-                    pe = f"i:{i}"
-                seg = path_string((pe,))
-            else:
-                seg = f"[{i}]"
-            _walk(item, et, path + seg, out, keyed, depth + 1)
+            _walk(item, et, (*path, (t, item, i)), out, depth + 1)
+
+
+def without_directives(v: Any) -> Any:
+    """A strategic merge patch without its ``$patch``/``$setElementOrder/...`` keys."""
+    if isinstance(v, dict):
+        return {k: without_directives(x) for k, x in v.items() if not k.startswith("$")}
+    if isinstance(v, list):
+        return [without_directives(x) for x in v]
+    return v
 
 
 def duplicate_fields(body: bytes) -> list[str]:

@@ -97,8 +97,16 @@ def _patch_options_invalid(field: str, reason: str, message: str) -> errors.ApiE
 
 
 def _applied_config(body: bytes) -> JSONDict:
+    """An apply body: JSON (what clients send, decoded at C speed) or YAML."""
     from apiserver.patch import PatchError, applied_object
 
+    if body[:1] == b"{":
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict) and not any(k.startswith("$") for k in doc):
+            return doc
     try:
         obj: JSONDict = json_native(applied_object(body))
     except PatchError as e:
@@ -131,8 +139,8 @@ async def patch(request: Request, info: ResourceInfo, namespace: str | None, nam
             and patch_type(ct) in (MERGE_PATCH, STRATEGIC_MERGE_PATCH):
         mode, given = field_validation(request)
         if given:
-            fieldmanager.check_body(info, strategy_for(info), _applied_config(body), None,
-                                    mode, decoding=False)
+            doc = fieldmanager.validation.without_directives(_applied_config(body))
+            fieldmanager.check_body(info, strategy_for(info), doc, None, mode, decoding=False)
     force = flag(request, "force")
     try:
         res = await registry_of(request).patch(info, namespace, name, ct, body, subresource,

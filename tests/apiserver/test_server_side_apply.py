@@ -271,3 +271,12 @@ def test_official_client_apply_patch(server_url: str, ns: str, force: bool) -> N
                 _content_type="application/apply-patch+yaml")
         assert e.value.status == 409
         assert json.loads(e.value.body)["details"]["causes"][0]["field"] == ".data.b"
+
+
+def test_bench_smoke() -> None:
+    """bench/ssa.py end to end on a few patches (no figure asserted)."""
+    from bench.ssa import main
+
+    out = main(["--patches", "8", "--concurrency", "2", "--rounds", "1"])
+    assert set(out["median"]) == {"apply", "smp"} and out["apply_vs_smp"] > 0
+    assert out["managed_fields_bytes"] > 0
