@@ -38,6 +38,7 @@ from cli import (
     diff_cmd,
     drain,
     edit,
+    events_cmd,
     exec_cmd,
     explain,
     expose,
@@ -155,6 +156,7 @@ def _register() -> None:
     cli.add_command(workload.set_cmd)
     cli.add_command(rollout.rollout_cmd)
     cli.add_command(logs.logs_cmd)
+    cli.add_command(events_cmd.events_cmd)
     cli.add_command(exec_cmd.exec_cmd)
     cli.add_command(debug_cmd.debug_cmd)
     cli.add_command(debug_cmd.attach_cmd)
