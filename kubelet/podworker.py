@@ -143,6 +143,17 @@ class PodTerminating(Exception):
     """The pod began terminating while a sync waited on something slow."""
 
 
+def _same_desired_state(old: Pod, new: Pod) -> bool:
+    """Nothing a sync acts on differs between two versions of a pod, only its status. Each
+    status write comes back as an update: waking the worker for it would sync every pod
+    once more per write (on a node flooded with failing pulls, a storm of useless syncs)."""
+    a, b = old.metadata, new.metadata
+    return (a.deletion_timestamp == b.deletion_timestamp
+            and a.deletion_grace_period_seconds == b.deletion_grace_period_seconds
+            and a.labels == b.labels and a.annotations == b.annotations
+            and old.spec == new.spec)
+
+
 def _newest_first(containers: list[ContainerInfo], name: str) -> list[ContainerInfo]:
     return sorted((c for c in containers if c.container_name == name),
                   key=lambda c: (c.restart_count, c.created_at), reverse=True)
@@ -184,9 +195,11 @@ class PodWorker:
         return f"{self.pod.metadata.namespace}/{self.pod.metadata.name}"
 
     def update(self, pod: Pod) -> None:
-        self.pod = pod
+        old, self.pod = self.pod, pod
         if self.terminating():
             self._terminating.set()
+        if _same_desired_state(old, pod):
+            return  # only the status moved: most often the write this worker just made
         self.wake()
 
     def mark_deleted(self) -> None:
@@ -578,7 +591,9 @@ class PodWorker:
             await self._unless_terminating(
                 lambda: self.host.images.ensure(spec.image or "", pull_policy(spec), event))
         except ImagePullError as exc:
-            if exc.retry_after > 0:
+            if exc.reason == "ErrImagePull":
+                self.wake()  # the next sync reports the back-off (ImagePullBackOff)
+            elif exc.retry_after > 0:
                 self.wake_after(exc.retry_after + 0.01)
             raise
 
