@@ -152,7 +152,11 @@ def _container(w: Writer, level: int, c: Container, pod: Pod | None) -> None:
     w.kv(level, f" {c.name}")
     cs = None
     if pod and pod.status:
-        cs = next((s for s in pod.status.container_statuses or [] if s.name == c.name), None)
+        # names are unique among all of a pod's containers: init, regular, ephemeral
+        cs = next((s for s in [*(pod.status.container_statuses or []),
+                               *(pod.status.init_container_statuses or []),
+                               *(pod.status.ephemeral_container_statuses or [])]
+                   if s.name == c.name), None)
     if cs is not None:
         w.kv(level + 1, "Container ID", cs.container_id or "")
     w.kv(level + 1, "Image", c.image or "")
@@ -372,6 +376,10 @@ def describe_pod(st: State, pod: Pod) -> str:
     w.kv(0, "Containers")
     for c in pod.spec.containers:
         _container(w, 1, c, pod)
+    if pod.spec.ephemeral_containers:
+        w.kv(0, "Ephemeral Containers")
+        for c in pod.spec.ephemeral_containers:
+            _container(w, 1, c, pod)
     conds = (s.conditions if s else None) or []
     if conds:
         w.kv(0, "Conditions")

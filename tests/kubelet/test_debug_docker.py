@@ -91,8 +91,24 @@ def test_debug_target_sees_the_targets_processes(kctl: Kubectl, api: Client,
         for s in g.status.ephemeral_container_statuses or []), 30, "debugger terminated")
     (ec,) = [c for c in p.spec.ephemeral_containers or [] if c.name == name.group(1)]
     assert ec.target_container_name == "main"
+    # describe shows it under Ephemeral Containers, as kubectl does
+    want = _ephemeral_section(run(kctl, "describe", "pod", nginx).stdout)
+    got = _ephemeral_section(minictl(kctl.argv[2], "describe", "pod", nginx).stdout)
+    assert f"{name.group(1)}:" in want and got == want, (got, want)
     # kubectl's general profile: SYS_PTRACE for the debugger.
     assert ec.security_context == {"capabilities": {"add": ["SYS_PTRACE"]}}
+
+
+def _ephemeral_section(text: str) -> list[str]:
+    """The Ephemeral Containers block of a describe: its header, the container's name and
+    the key lines of its state, spaces collapsed (tabwriter's columns are kubectl's own)."""
+    lines = text.splitlines()
+    start = lines.index("Ephemeral Containers:")
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith(" "))
+    keys = ("debugger-", "Image:", "State:", "Reason:", "Exit Code:", "Ready:",
+            "Restart Count:", "Environment:", "Mounts:")
+    return [" ".join(ln.split()) for ln in lines[start:end]
+            if ln == lines[start] or ln.strip().startswith(keys)]
 
 
 def test_debug_exec_into_a_running_ephemeral_container(kctl: Kubectl, nginx: str) -> None:
