@@ -36,6 +36,7 @@ import base64
 import binascii
 import contextlib
 import datetime
+import functools
 import sys
 import threading
 import time
@@ -484,18 +485,17 @@ def check_fields(ast: Any, text: str, node: Node, root: bool) -> list[str]:
     return c.out
 
 
-def compile_expr(text: str, node: Node | None = None,
-                 root: bool = False) -> tuple[Program, bool]:
-    """(program, names oldSelf); raises CompileError with the message cel-go would give
-    (``ERROR: <input>:1:6: ...`` and the source line), checking field selections on
-    ``self`` against ``node`` when given."""
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> tuple[Any, Program | None, bool, str]:
+    """(ast, program, names oldSelf, "") or (None, None, False, the compile error): a rule's
+    text is parsed once however many schemas (and validations of them) carry it."""
     if len(text) > MAX_RULE_LENGTH:
-        raise CompileError(f"rule is longer than {MAX_RULE_LENGTH} characters")
+        return None, None, False, f"rule is longer than {MAX_RULE_LENGTH} characters"
     try:
         with _deeper():
             ast = _env().compile(text)
-    except RecursionError as e:
-        raise CompileError(_error(text, 1, 1, "max recursion depth exceeded")) from e
+    except RecursionError:
+        return None, None, False, _error(text, 1, 1, "max recursion depth exceeded")
     except Exception as e:
         line = getattr(e, "line", None) or 1
         column = getattr(e, "column", None) or 1
@@ -503,21 +503,33 @@ def compile_expr(text: str, node: Node | None = None,
         src = lines[line - 1] if 0 < line <= len(lines) else ""
         near = src[column - 1:column] if 0 < column <= len(src) else ""
         detail = f"unexpected input '{near}'" if near.strip() else "mismatched input '<EOF>'"
-        raise CompileError(_error(text, line, column, f"Syntax error: {detail}")) from e
+        return None, None, False, _error(text, line, column, f"Syntax error: {detail}")
     if _tree_depth(ast) > MAX_TREE_DEPTH:
-        raise CompileError(_error(text, 1, 1, "max recursion depth exceeded"))
+        return None, None, False, _error(text, 1, 1, "max recursion depth exceeded")
+    uses_old = any(isinstance(c, lark.Token) and c.value == "oldSelf"
+                   for t in ast.iter_subtrees() for c in t.children)
+    program: Program
+    try:
+        with _deeper():
+            program = _FastRunner(celfast.compile_tree(ast, FUNCTIONS))
+    except (celfast.Unsupported, RecursionError):
+        program = _Runner(_env(), ast, FUNCTIONS)
+    return ast, program, uses_old, ""
+
+
+def compile_expr(text: str, node: Node | None = None,
+                 root: bool = False) -> tuple[Program, bool]:
+    """(program, names oldSelf); raises CompileError with the message cel-go would give
+    (``ERROR: <input>:1:6: ...`` and the source line), checking field selections on
+    ``self`` against ``node`` when given."""
+    ast, program, uses_old, err = _parse(text)
+    if err or program is None:
+        raise CompileError(err)
     if node is not None:
         errs = check_fields(ast, text, node, root)
         if errs:
             raise CompileError("\n".join(errs))
-    uses_old = any(isinstance(c, lark.Token) and c.value == "oldSelf"
-                   for t in ast.iter_subtrees() for c in t.children)
-    try:
-        with _deeper():
-            fast = celfast.compile_tree(ast, FUNCTIONS)
-        return _FastRunner(fast), uses_old
-    except (celfast.Unsupported, RecursionError):
-        return _Runner(_env(), ast, FUNCTIONS), uses_old
+    return program, uses_old
 
 
 @dataclass

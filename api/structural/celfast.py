@@ -74,11 +74,26 @@ def _call(f: Callable[..., Any], args: list[Any], name: str) -> Any:
         return CELEvalError(str(e) or type(e).__name__, e.__class__, e.args)
 
 
+_literal_eval: list[Evaluator] = []
+_merged: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def _functions(functions: dict[str, Any]) -> dict[str, Any]:
+    """base_functions with ``functions`` over them, merged once per functions dict."""
+    hit = _merged.get(id(functions))
+    if hit is None or hit[0] is not functions:
+        hit = _merged[id(functions)] = (functions, {**base_functions, **functions})
+    return hit[1]
+
+
 class Compiler:
     def __init__(self, functions: dict[str, Any], variables: frozenset[str]) -> None:
-        self.functions = {**base_functions, **functions}
+        self.functions = _functions(functions)
         self.variables = variables
-        self._literal_eval = Evaluator(lark.Tree("expr", []), activation=Activation())
+        if not _literal_eval:
+            # celpy's own literal conversion (escapes, bytes, uint, ...), built once
+            _literal_eval.append(Evaluator(lark.Tree("expr", []), activation=Activation()))
+        self._literal_eval = _literal_eval[0]
 
     def compile(self, t: Any, scope: frozenset[str]) -> Fn:
         if not isinstance(t, lark.Tree):

@@ -77,8 +77,10 @@ def _int_or_string_any_of(junctor: Any) -> bool:
 
 
 class SchemaChecker:
-    def __init__(self) -> None:
+    def __init__(self, nodes: dict[int, Node] | None = None) -> None:
         self.errs: Errs = []
+        # the compiled nodes of the schema's structural part, by id of their raw dict
+        self.nodes = nodes or {}
 
     # ---- apiextensions' per-node rules ------------------------------------------
 
@@ -362,7 +364,7 @@ class SchemaChecker:
         rules = raw.get("x-kubernetes-validations")
         if rules is None:
             return
-        node = Node(raw)
+        node = self.nodes.get(id(raw)) or Node(raw)
         errs = self.errs
         base = _c(path, "x-kubernetes-validations")
         if not isinstance(rules, list):
@@ -566,7 +568,11 @@ def validate_crd_schema(schema: Any, path: str) -> Errs:
         if schema is None:
             return [required(path, "")]
         return [invalid(path, schema, "must be an object")]
-    c = SchemaChecker()
+    try:
+        tree = Node(schema)
+    except RecursionError:
+        return [invalid(path, "", "schema nested too deeply")]
+    c = SchemaChecker({id(n.raw): n for n in tree.walk()})
     try:
         c.node(schema, path, _ROOT, root=True)
         _completeness(schema, schema, path, path, c.errs)
