@@ -180,19 +180,37 @@ class SchemaLike(Protocol):
 
 class CustomType(Type):
     """A node of a custom resource: deduced from the value, with the list and map types
-    its schema declares (``path``: the field names from the root, list items left out)."""
+    its schema declares (``path``: the field names from the root, list items left out;
+    ``item``: the node is an item of the list at ``path``)."""
 
-    __slots__ = ("path", "schema")
+    __slots__ = ("_declared", "item", "path", "schema")
 
-    def __init__(self, schema: SchemaLike, path: tuple[str, ...]) -> None:
-        lt = schema.list_type(path) if path else None
-        mt = schema.map_type(path) if path else None
+    def __init__(self, schema: SchemaLike, path: tuple[str, ...], item: bool = False) -> None:
+        lt = schema.list_type(path) if path and not item else None
+        mt = schema.map_type(path) if path and not item else None
         if lt is not None:
             super().__init__(LIST, list_type=lt[0], keys=tuple(lt[1]))
         else:
             super().__init__(ANY, atomic=mt == "atomic")
         self.schema = schema
         self.path = path
+        self.item = item
+        self._declared: dict[str, str] | bool | None = False
+
+    @property
+    def declared(self) -> dict[str, str] | None:
+        """The schema's properties here (struct fields); None for a map (additional
+        properties or unknown fields kept)."""
+        if self._declared is False:
+            self._declared = None
+            node_of = getattr(self.schema, "_node", None)
+            n = node_of(self.path) if callable(node_of) else None
+            if n is not None and self.item:
+                n = getattr(n, "items", None)
+            props = getattr(n, "properties", None) if n is not None else None
+            if props:
+                self._declared = dict.fromkeys(props, "o")
+        return self._declared if isinstance(self._declared, dict) else None
 
     def field(self, name: str) -> Type | None:
         if not self.path and name == "metadata":
@@ -200,19 +218,19 @@ class CustomType(Type):
         return _custom(self.schema, (*self.path, name))
 
     def elem(self) -> Type:
-        return _custom(self.schema, self.path)
+        return _custom(self.schema, self.path, item=True)
 
 
-_custom_cache: dict[tuple[int, tuple[str, ...]], CustomType] = {}
+_custom_cache: dict[tuple[int, tuple[str, ...], bool], CustomType] = {}
 
 
-def _custom(schema: SchemaLike, path: tuple[str, ...]) -> CustomType:
-    k = (id(schema), path)
+def _custom(schema: SchemaLike, path: tuple[str, ...], item: bool = False) -> CustomType:
+    k = (id(schema), path, item)
     t = _custom_cache.get(k)
     if t is None or t.schema is not schema:
         if len(_custom_cache) > 50_000:
             _custom_cache.clear()
-        t = _custom_cache[k] = CustomType(schema, path)
+        t = _custom_cache[k] = CustomType(schema, path, item)
     return t
 
 

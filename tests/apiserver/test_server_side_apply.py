@@ -280,3 +280,22 @@ def test_bench_smoke() -> None:
     out = main(["--patches", "8", "--concurrency", "2", "--rounds", "1"])
     assert set(out["median"]) == {"apply", "smp"} and out["apply_vs_smp"] > 0
     assert out["managed_fields_bytes"] > 0
+
+
+def test_client_side_apply_upgraded_to_server_side(kubectl: Kubectl, server_url: str, ns: str,
+                                                   tmp_path: Path) -> None:
+    """kubectl apply then kubectl apply --server-side: kubectl moves the fields of its
+    client-side manager to its server-side one (csaupgrade), so no conflict."""
+    kubectl("apply", "-f", manifest(tmp_path), "-n", ns)
+    by = entries(get(server_url, ns))
+    assert set(by) == {("kubectl-client-side-apply", "Update")}
+    out = kubectl("apply", "--server-side", "-f", manifest(tmp_path, replicas=4), "-n",
+                  ns).stdout
+    assert "serverside-applied" in out
+    obj = get(server_url, ns)
+    assert obj["spec"]["replicas"] == 4
+    by = entries(obj)
+    assert ("kubectl", "Apply") in by
+    assert "f:replicas" in by[("kubectl", "Apply")]["fieldsV1"]["f:spec"]
+    assert ("kubectl-client-side-apply", "Update") not in by or "f:replicas" not in \
+        by[("kubectl-client-side-apply", "Update")]["fieldsV1"].get("f:spec", {})
