@@ -158,6 +158,7 @@ def _not_found(path: str) -> Response:
 
 
 router = APIRouter(include_in_schema=False)
+_TABLES = discovery_aggregated.Tables(group_versions, api_resource_list)
 
 
 @router.get("/version")
@@ -168,7 +169,7 @@ async def get_version() -> Response:
 @router.get("/api")
 @router.get("/api/")
 async def get_api(request: Request) -> Response:
-    aggregated = discovery_aggregated.response(request, core=True)
+    aggregated = discovery_aggregated.response(_TABLES, request, core=True)
     if aggregated is not None:
         return aggregated
     host = request.headers.get("host", "")
@@ -178,7 +179,7 @@ async def get_api(request: Request) -> Response:
 @router.get("/apis")
 @router.get("/apis/")
 async def get_apis(request: Request) -> Response:
-    aggregated = discovery_aggregated.response(request, core=False)
+    aggregated = discovery_aggregated.response(_TABLES, request, core=False)
     if aggregated is not None:
         return aggregated
     return _json(api_group_list())

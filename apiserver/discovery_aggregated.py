@@ -5,24 +5,31 @@ as=APIGroupDiscoveryList``, so kubectl makes two discovery requests instead of o
 group version. Built from the same tables as the legacy documents (apiserver/discovery.py),
 custom resources included as their CRDs define them now; answered with an ETag (the
 document's hash) and 304 to a matching If-None-Match, ``Vary: Accept``. A client that
-does not ask for it gets the legacy documents. (apiserver.discovery imports this module
-and this module reads apiserver.discovery's tables at call time.)
+does not ask for it gets the legacy documents. The tables come in as arguments
+(``Tables``: apiserver.discovery's group_versions and api_resource_list), as that module
+serves both forms.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apiserver import discovery
-
 JSONDict = dict[str, Any]
 GROUP = "apidiscovery.k8s.io"
 VERSIONS = ("v2", "v2beta1")  # in kube-apiserver's order of preference
+
+
+@dataclass(frozen=True)
+class Tables:
+    group_versions: Callable[[], dict[str, list[str]]]  # group -> versions, preferred first
+    resource_list: Callable[[str, str], JSONDict | None]  # the legacy APIResourceList
 
 
 def wanted_version(accept: str) -> str | None:
@@ -35,8 +42,8 @@ def wanted_version(accept: str) -> str | None:
     return None
 
 
-def _resources(group: str, version: str) -> list[JSONDict]:
-    doc = discovery.api_resource_list(group, version) or {}
+def _resources(t: Tables, group: str, version: str) -> list[JSONDict]:
+    doc = t.resource_list(group, version) or {}
     out: dict[str, JSONDict] = {}
     subs: list[JSONDict] = []
     for e in doc.get("resources") or []:
@@ -66,26 +73,26 @@ def _resources(group: str, version: str) -> list[JSONDict]:
     return list(out.values())
 
 
-def document(core: bool, version: str = "v2") -> JSONDict:
+def document(t: Tables, core: bool, version: str = "v2") -> JSONDict:
     """The APIGroupDiscoveryList of ``/api`` (``core``) or ``/apis``."""
     items = []
-    for group, versions in discovery.group_versions().items():
+    for group, versions in t.group_versions().items():
         if (group == "") != core:
             continue
         items.append({
             "metadata": {"name": group, "creationTimestamp": None},
-            "versions": [{"version": v, "resources": _resources(group, v),
+            "versions": [{"version": v, "resources": _resources(t, group, v),
                           "freshness": "Current"} for v in versions]})
     return {"kind": "APIGroupDiscoveryList", "apiVersion": f"{GROUP}/{version}",
             "metadata": {}, "items": items}
 
 
-def response(request: Request, core: bool) -> Response | None:
+def response(t: Tables, request: Request, core: bool) -> Response | None:
     """The aggregated answer if the request asks for it, else None."""
     version = wanted_version(request.headers.get("accept", ""))
     if version is None:
         return None
-    body = orjson.dumps(document(core, version))
+    body = orjson.dumps(document(t, core, version))
     etag = '"' + hashlib.sha512(body).hexdigest()[:64].upper() + '"'
     headers = {"ETag": etag, "Vary": "Accept"}
     media = f"application/json;g={GROUP};v={version};as=APIGroupDiscoveryList"
