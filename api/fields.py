@@ -84,6 +84,7 @@ _SUPPORTED: dict[str, set[str]] = {
     # pkg/registry/core/secret/strategy.go SelectableFields; configmaps: metadata only.
     "Secret": _META | {"type"},
     "ConfigMap": set(_META),
+    "CustomResourceDefinition": set(_META),
 }
 
 # Fields whose value is not simply the string at that path.

@@ -22,6 +22,7 @@ from api.models import (
     Secret,
     Service,
 )
+from api.models.apiextensions import CustomResourceDefinition
 from api.models.apps import ControllerRevision, DaemonSet, StatefulSet
 from api.models.authentication import SelfSubjectReview, TokenReview
 from api.models.authorization import (
@@ -61,6 +62,14 @@ class ResourceInfo:
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def storage_resource(self) -> str:
+        """The resource's segment of its etcd keys and its key in the API server's per-kind
+        tables (watch caches, strategies): the plural for a built-in kind; a custom
+        resource's is ``<group>/<plural>``, as kube-apiserver stores it, so that it never
+        meets a built-in plural or another group's."""
+        return self.plural
 
     @property
     def group_resource(self) -> str:
@@ -271,6 +280,14 @@ SELFSUBJECTREVIEWS = _info(
     verbs=("create",),
 )
 
+# apiextensions.k8s.io: kinds defined at run time (apiserver/crd serves them).
+CUSTOMRESOURCEDEFINITIONS = _info(
+    kind="CustomResourceDefinition", plural="customresourcedefinitions",
+    singular="customresourcedefinition", group="apiextensions.k8s.io", version="v1",
+    namespaced=False, model=CustomResourceDefinition, short_names=("crd", "crds"),
+    categories=("api-extensions",), subresources=("status",),
+)
+
 ALL: tuple[ResourceInfo, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, JOBS, LEASES, CONFIGMAPS, SECRETS,
     SERVICES, ENDPOINTS, ENDPOINTSLICES, COMPONENTSTATUSES,
@@ -285,6 +302,7 @@ ALL: tuple[ResourceInfo, ...] = (
     TOKENREVIEWS, SELFSUBJECTREVIEWS,
     PODDISRUPTIONBUDGETS,
     PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS, STORAGECLASSES,
+    CUSTOMRESOURCEDEFINITIONS,
 )
 
 _BY_KIND = {r.kind: r for r in ALL}

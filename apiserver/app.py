@@ -56,6 +56,7 @@ from apiserver.auth import serviceaccount as sa_tokens
 from apiserver.auth.middleware import AuthMiddleware
 from apiserver.compaction import compact_forever
 from apiserver.config import Config
+from apiserver.crd.controller import CRDController
 from apiserver.protobuf_middleware import ProtobufMiddleware
 from apiserver.registry import Registry
 from apiserver.routes import attach as attach_routes
@@ -220,6 +221,10 @@ def create_app(config: Config) -> FastAPI:
                                      config.service_node_port_range)
     registry = Registry(storage, caches, config.event_ttl,
                         hooks={resources.SERVICES.plural: allocations})
+    # CustomResourceDefinitions: their kinds served as they change (apiserver/crd).
+    crds = CRDController(registry, storage, caches, config.watch_cache_capacity,
+                         config.watcher_queue)
+    registry.hooks[resources.CUSTOMRESOURCEDEFINITIONS.plural] = crds
     repair = Repair(storage, allocations, event_recorder(
         lambda namespace, event: registry.create(resources.EVENTS, namespace, event)))
     kubernetes_service = KubernetesService(
@@ -236,6 +241,7 @@ def create_app(config: Config) -> FastAPI:
         tasks = [asyncio.create_task(
             _bootstrap(registry, app.state, repair, kubernetes_service, config),
             name="bootstrap")]
+        tasks.append(asyncio.create_task(crds.run(), name="crd-controller"))
         if config.compaction_interval > 0:
             tasks.append(asyncio.create_task(
                 compact_forever(storage, config.compaction_interval), name="compaction"))

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request, Response
 
 from api import resources
 from api.resources import ResourceInfo
+from apiserver import customresources as served
 from apiserver import discovery_aggregated, metrics_api
 
 JSONDict = dict[str, Any]
@@ -74,6 +75,13 @@ def group_versions() -> dict[str, list[str]]:
         if r.version not in versions:
             versions.append(r.version)
     out[metrics_api.GROUP] = [metrics_api.VERSION]  # computed, not in the registry
+    for c in served.all_infos():  # custom resources, as their CRDs define them now
+        versions = out.setdefault(c.group, [])
+        if c.version not in versions:
+            versions.append(c.version)
+    for g, vs in out.items():
+        if len(vs) > 1 and g in served.groups():
+            vs.sort(key=served.version_priority_key)
     return out
 
 
@@ -134,6 +142,9 @@ def api_resource_list(group: str, version: str) -> JSONDict | None:
     if (group, version) == (metrics_api.GROUP, metrics_api.VERSION):
         return metrics_api.RESOURCE_LIST
     rs = [r for r in (*resources.ALL, *_converted) if r.group == group and r.version == version]
+    custom = served.kinds(group, version)
+    if custom:
+        rs += list(custom.values())
     if not rs:
         return None
     return {

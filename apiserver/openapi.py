@@ -15,7 +15,7 @@ it does for any kind the server does not describe.
 from __future__ import annotations
 
 import hashlib
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import orjson
@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request, Response
 
 from api import resources
 from api.resources import ResourceInfo
+from apiserver import customresources as served
 from apiserver import discovery, openapi_descriptions
 from apiserver.protobuf import length_delimited
 from apiserver.strategies import strategy_for
@@ -343,6 +344,81 @@ def v2_document() -> JSONDict:
             "paths": paths, "definitions": definitions}
 
 
+# ---- custom resources (apiserver/customresources.py): rebuilt when what is served changes
+
+def _custom_schemas(r: served.CustomResourceInfo, ref: str) -> dict[str, JSONDict]:
+    name = _definition_name(r)  # the name _paths_v3 refers to
+    schema: JSONDict = dict(r.schema) if r.schema else {
+        "type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    props = dict(schema.get("properties") or {})
+    props.update({"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                  "metadata": {"$ref": ref + _OBJECT_META}})
+    schema["properties"] = props
+    schema["type"] = "object"
+    schema["x-kubernetes-group-version-kind"] = [_gvk(r)]
+    string = {"type": "string"}
+    out = {name: schema, name + "List": {
+        "type": "object", "required": ["items"],
+        "properties": {"apiVersion": string, "kind": string,
+                       "metadata": {"$ref": ref + _LIST_META},
+                       "items": {"type": "array", "items": {"$ref": ref + name}}},
+        "x-kubernetes-group-version-kind": [_gvk(r, r.list_kind)]}}
+    if "scale" in r.subresources:
+        out["io.k8s.api.autoscaling.v1.Scale"] = {
+            "type": "object",
+            "properties": {"apiVersion": string, "kind": string,
+                           "metadata": {"$ref": ref + _OBJECT_META},
+                           "spec": {"type": "object", "properties": {
+                               "replicas": {"type": "integer", "format": "int32"}}},
+                           "status": _open_object("The current status of the scale.")},
+            "x-kubernetes-group-version-kind": [{"group": "autoscaling", "version": "v1",
+                                                 "kind": "Scale"}]}
+    return out
+
+
+@lru_cache(maxsize=4)
+def _custom_v3_by_gv(generation: int) -> dict[str, JSONDict]:
+    del generation  # the cache key: what is served changed
+    docs: dict[str, JSONDict] = {}
+    ref = "#/components/schemas/"
+    for r in served.all_infos():
+        gv = _group_version_path(r)
+        doc = docs.get(gv)
+        if doc is None:
+            doc = docs[gv] = {"openapi": "3.0.0",
+                              "info": {"title": "minik8s", "version": discovery.GIT_VERSION},
+                              "paths": {}, "components": {"schemas": _meta_schemas(ref)}}
+        doc["components"]["schemas"].update(_custom_schemas(r, ref))
+        doc["paths"].update(_paths_v3(r, ref))
+    return docs
+
+
+def _custom_v3_document(gv_path: str, generation: int) -> JSONDict | None:
+    return _custom_v3_by_gv(generation).get(gv_path)
+
+
+def _custom_v3_index(generation: int) -> dict[str, JSONDict]:
+    return {gv: {"serverRelativeURL": f"/openapi/v3/{gv}?hash={_hash(doc)}"}
+            for gv, doc in _custom_v3_by_gv(generation).items()}
+
+
+@lru_cache(maxsize=2)
+def _v2_with_custom(generation: int) -> JSONDict:
+    del generation
+    base = v2_document()
+    infos = served.all_infos()
+    if not infos:
+        return base
+    ref = "#/definitions/"
+    definitions = dict(base["definitions"])
+    paths = dict(base["paths"])
+    for r in infos:
+        definitions.update(_custom_schemas(r, ref))
+        for path, item in _paths_v3(r, ref).items():
+            paths[path] = _v3_path_to_v2(item)
+    return {**base, "paths": paths, "definitions": definitions}
+
+
 def _v3_path_to_v2(item: JSONDict) -> JSONDict:
     out: JSONDict = {}
     for key, value in item.items():
@@ -399,19 +475,25 @@ _CACHE_HEADERS = {"Cache-Control": "no-cache, private"}
 async def get_v2(request: Request) -> Response:
     if _wants_protobuf(request.headers.get("accept")):
         return Response(v2_protobuf(), media_type=PROTOBUF_V2_RESPONSE, headers=_CACHE_HEADERS)
-    return Response(orjson.dumps(v2_document()), media_type="application/json",
-                    headers=_CACHE_HEADERS)
+    return Response(orjson.dumps(_v2_with_custom(served.generation)),
+                    media_type="application/json", headers=_CACHE_HEADERS)
 
 
 @router.get("/openapi/v3")
 async def get_v3_index() -> Response:
-    return Response(orjson.dumps(v3_index()), media_type="application/json",
+    index = v3_index()
+    custom = _custom_v3_index(served.generation)
+    if custom:
+        index = {"paths": {**index["paths"], **custom}}
+    return Response(orjson.dumps(index), media_type="application/json",
                     headers=_CACHE_HEADERS)
 
 
 @router.get("/openapi/v3/{gv_path:path}")
 async def get_v3(gv_path: str, request: Request) -> Response:
     doc = v3_document(gv_path.strip("/"))
+    if doc is None:
+        doc = _custom_v3_document(gv_path.strip("/"), served.generation)
     if doc is None:
         return Response(orjson.dumps({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",

@@ -96,14 +96,14 @@ class StoreHooks(Protocol):
 
 def object_key(info: ResourceInfo, namespace: str | None, name: str) -> str:
     if info.namespaced:
-        return f"/registry/{info.plural}/{namespace}/{name}"
-    return f"/registry/{info.plural}/{name}"
+        return f"/registry/{info.storage_resource}/{namespace}/{name}"
+    return f"/registry/{info.storage_resource}/{name}"
 
 
 def collection_prefix(info: ResourceInfo, namespace: str | None) -> str:
     if info.namespaced and namespace is not None:
-        return f"/registry/{info.plural}/{namespace}/"
-    return f"/registry/{info.plural}/"
+        return f"/registry/{info.storage_resource}/{namespace}/"
+    return f"/registry/{info.storage_resource}/"
 
 
 def encode_for_storage(obj: JSONDict) -> bytes:
@@ -286,14 +286,14 @@ class Registry:
     # ---- helpers -----------------------------------------------------------------
 
     def cache(self, info: ResourceInfo) -> WatchCache:
-        return self.caches[info.plural]
+        return self.caches[info.storage_resource]
 
     def _ttl(self, info: ResourceInfo) -> int | None:
         return strategy_for(info).ttl(self.event_ttl)
 
     def _wrote(self, info: ResourceInfo, rev: int) -> None:
-        if rev > self.last_write[info.plural]:
-            self.last_write[info.plural] = rev
+        if rev > self.last_write[info.storage_resource]:
+            self.last_write[info.storage_resource] = rev
         self.cache(info).note_write(rev)
 
     async def _room(self, info: ResourceInfo) -> None:
@@ -301,7 +301,7 @@ class Registry:
 
     async def fresh_cache(self, info: ResourceInfo, timeout: float = 5.0) -> WatchCache | None:
         c = self.cache(info)
-        if await c.wait_for_revision(self.last_write[info.plural], timeout):
+        if await c.wait_for_revision(self.last_write[info.storage_resource], timeout):
             return c
         return None
 
@@ -518,7 +518,7 @@ class Registry:
         obj = self._prepare_create(info, namespace, body, dry_run, manager=manager)
         md = obj["metadata"]
         await self.check_namespace(info, namespace or "", md["name"])
-        hooks = self.hooks.get(info.plural)
+        hooks = self.hooks.get(info.storage_resource)
         finish = await hooks.begin_create(obj, dry_run) if hooks is not None else None
         try:
             a = self._admission_for(CREATE, info, None)
@@ -575,11 +575,11 @@ class Registry:
         every try, so the object the plugins checked is the one written."""
         key = object_key(info, namespace, name)
         should_delete_now = strategy_for(info).should_delete_now
-        hooks = self.hooks.get(info.plural)
+        hooks = self.hooks.get(info.storage_resource)
         c = self.cache(info)
         # The cache is as fresh as etcd once it has applied this server's last write of
         # the type; otherwise read etcd. (A stale read would only cost a CAS retry.)
-        cur = c.get(key) if c.revision >= self.last_write[info.plural] else None
+        cur = c.get(key) if c.revision >= self.last_write[info.storage_resource] else None
         if cur is None:
             cur = await self._read(info, key)
         pre = self._admission_for(operation, info, subresource)
@@ -650,7 +650,7 @@ class Registry:
                 self._wrote(info, rev)
                 res = _result(deleted_view, rev)
                 res.deleted = True
-                hooks = self.hooks.get(info.plural)
+                hooks = self.hooks.get(info.storage_resource)
                 if hooks is not None:
                     await hooks.after_delete(cur.obj)
                 return res
@@ -824,7 +824,7 @@ class Registry:
         s.check_delete(name)
         plan = _delete_plan(info, name, opts)
         c = self.cache(info)
-        cached = c.get(key) if c.revision >= self.last_write[info.plural] else None
+        cached = c.get(key) if c.revision >= self.last_write[info.storage_resource] else None
         for _ in range(16):
             # The first try may use the cache: the guarded write catches staleness.
             cur = cached or await self._read(info, key)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from api import resources
 from api.resources import ResourceInfo
+from apiserver import customresources as served
 
 _BY_GROUP_VERSION_PLURAL: dict[tuple[str, str, str], ResourceInfo] = {
     (r.group, r.version, r.plural): r for r in resources.ALL
@@ -43,7 +44,8 @@ def parse(method: str, path: str, query: dict[str, str] | None = None) -> Reques
     namespace: str | None = None
     if rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
-    info = _BY_GROUP_VERSION_PLURAL.get((group, version, rest[0]))
+    info = _BY_GROUP_VERSION_PLURAL.get((group, version, rest[0])) \
+        or served.lookup(group, version, rest[0])
     if info is None or len(rest) > 3:
         return None
     name = rest[1] if len(rest) >= 2 else None

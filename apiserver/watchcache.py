@@ -196,7 +196,7 @@ class WatchCache:
                  watcher_queue: int = 10_000) -> None:
         self.info = info
         self.storage = storage
-        self.prefix = f"/registry/{info.plural}/"
+        self.prefix = f"/registry/{info.storage_resource}/"
         self.capacity = capacity
         self.watcher_queue = watcher_queue
         self.objects: dict[str, CachedObject] = {}

@@ -8,6 +8,7 @@ new kind needs no new handler code, and unknown paths or methods get a Status.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starlette.requests import ClientDisconnect, Request
@@ -18,6 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api import resources
 from api.resources import ResourceInfo
 from apiserver import componentstatuses, errors, metrics_api
+from apiserver import customresources as served
+from apiserver.customresources import CustomResourceInfo
+from apiserver.routes import customresources as crd_handler
 from apiserver.routes import reviews, subresources
 from apiserver.routes.common import flag, json_response
 from apiserver.routes.verbs import (
@@ -54,9 +58,11 @@ class Target:
 
 
 def resolve(group: str, version: str, rest: str, path: str) -> Target:
-    kinds = _BY_GV.get((group, version))
+    kinds: Mapping[str, ResourceInfo] | None = _BY_GV.get((group, version))
     if kinds is None:
-        raise errors.path_not_found(path)
+        kinds = served.kinds(group, version)  # custom resources (apiserver/crd)
+        if kinds is None:
+            raise errors.path_not_found(path)
     parts = rest.split("/") if rest else []
     if parts and parts[-1] == "":
         parts.pop()
@@ -106,6 +112,9 @@ async def group_route(request: Request) -> Response:
 
 async def dispatch(request: Request, t: Target) -> Response:
     m = request.method
+    if isinstance(t.info, CustomResourceInfo):
+        return await crd_handler.dispatch(request, t.info, t.namespace, t.name, t.subresource,
+                                          t.watch_path)
     if t.info is resources.COMPONENTSTATUSES:  # computed, not stored
         return await componentstatuses.serve(request, t.name,
                                              t.watch_path or flag(request, "watch"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from api import resources
 from api.resources import ResourceInfo
+from apiserver.strategies.apiextensions import CustomResourceDefinitionStrategy
 from apiserver.strategies.apps import (
     ControllerRevisionStrategy,
     DaemonSetStrategy,
@@ -91,6 +92,7 @@ _STRATEGIES: tuple[Strategy, ...] = (
     ReviewStrategy(resources.TOKENREVIEWS),
     ReviewStrategy(resources.SELFSUBJECTREVIEWS),
     PodDisruptionBudgetStrategy(resources.PODDISRUPTIONBUDGETS),
+    CustomResourceDefinitionStrategy(resources.CUSTOMRESOURCEDEFINITIONS),
 )
 
 # Keyed by plural, the resource's identity in storage (/registry/<plural>/...).
@@ -103,4 +105,14 @@ if _missing:
 
 def strategy_for(info: ResourceInfo) -> Strategy:
     """The strategy of a served resource."""
-    return _BY_PLURAL[info.plural]
+    return _BY_PLURAL[info.storage_resource]
+
+
+def register(strategy: Strategy) -> None:
+    """Serve a kind defined at run time (a custom resource, apiserver/crd) by this strategy."""
+    _BY_PLURAL[strategy.info.storage_resource] = strategy
+
+
+def unregister(info: ResourceInfo) -> None:
+    if info.storage_resource not in {r.plural for r in resources.ALL}:
+        _BY_PLURAL.pop(info.storage_resource, None)
