@@ -457,11 +457,17 @@ class Walker:
             self.budget = cel.Budget()
         self_val: Any = None
         old_val: Any = None
+        unchanged: bool | None = None
         for rule in s.rules:
             if rule.program is None:
                 continue
             if rule.uses_old and old is None and not rule.optional_old_self:
                 continue
+            if not rule.uses_old and old is not None:
+                if unchanged is None:
+                    unchanged = json_equal(v, old)
+                if unchanged:
+                    continue  # ratcheting: a rule without oldSelf on an unchanged value
             if self_val is None:
                 self_val = cel.to_cel(v, s, root)
             ctx: dict[str, Any] = {"self": self_val}
@@ -501,11 +507,16 @@ _BLOCKING = frozenset({"FieldValueNotSupported", "FieldValueRequired", "FieldVal
 
 def validate(v: Any, old: Any, s: Node, *, root: bool = True) -> Errs:
     """All passes; CEL rules run only when no blocking error (wrong type, required, enum,
-    too long, too many) was found, as Kubernetes' hasBlockingErr decides."""
+    too long, too many) was found, as Kubernetes' hasBlockingErr decides. On updates
+    (``old`` given) errors are ratcheted as Kubernetes' CRDValidationRatcheting does: an
+    error about a value that the update left unchanged is dropped, and so is a CEL rule
+    that does not name oldSelf on an unchanged value."""
     w = Walker(False)
     w.value(v, s, "")
     w.extra(v, None, s, "", root)
     errs = w.errs
+    if errs and old is not None:
+        errs = [e for e in errs if not _unchanged_at(e, v, old, s)]
     if any(e.type in _BLOCKING for e in errs):
         if s.has_rules:
             errs.append(invalid(ROOT, None, "some validation rules were not checked because "
@@ -519,10 +530,94 @@ def validate(v: Any, old: Any, s: Node, *, root: bool = True) -> Errs:
     return errs
 
 
+_GONE = object()
+
+
+def _segments(path: str, v: Any) -> list[Any] | None:
+    """An error path (``spec.labels.app.kubernetes.io/name``, ``spec.l[0].x``) split along
+    the keys that ``v`` actually has (map keys may hold dots), or None."""
+    out: list[Any] = []
+    rest = path
+    cur = v
+    while rest:
+        if rest.startswith("["):
+            j = rest.find("]")
+            if j < 0 or not isinstance(cur, list):
+                return None
+            try:
+                i = int(rest[1:j])
+            except ValueError:
+                return None
+            if not 0 <= i < len(cur):
+                return None
+            out.append(i)
+            cur = cur[i]
+            rest = rest[j + 1:].removeprefix(".")
+            continue
+        if not isinstance(cur, dict):
+            return None
+        best = None
+        for k in cur:
+            if isinstance(k, str) and rest.startswith(k) and (
+                    len(rest) == len(k) or rest[len(k)] in ".[") and (
+                    best is None or len(k) > len(best)):
+                best = k
+        if best is None:
+            # the last segment may name a missing field (Required)
+            if "." not in rest and "[" not in rest:
+                out.append(rest)
+                return out
+            return None
+        out.append(best)
+        cur = cur[best]
+        rest = rest[len(best):].removeprefix(".")
+    return out
+
+
+def _unchanged_at(e: FieldError, v: Any, old: Any, s: Node) -> bool:
+    """Whether the value the error is about is the same in ``old`` (Required: its parent
+    object), following list-type map items by key and other lists only whole."""
+    if e.field in ("", ROOT):
+        return False
+    segs = _segments(e.field, v)
+    if segs is None:
+        return False
+    if e.type == "FieldValueRequired":
+        segs = segs[:-1]
+    new_v: Any = v
+    old_v: Any = old
+    node: Node | None = s
+    for seg in segs:
+        if isinstance(seg, int):
+            if not isinstance(new_v, list) or not isinstance(old_v, list) or node is None:
+                return False
+            if node.list_type == "map" and node.list_map_keys:
+                old_v = _correlate(new_v, old_v, node)[seg]
+            elif json_equal(new_v, old_v):
+                return True  # an atomic or set list unchanged as a whole
+            else:
+                return False
+            new_v = new_v[seg]
+            node = node.items
+            if old_v is None:
+                return False
+        else:
+            if not isinstance(new_v, dict) or not isinstance(old_v, dict):
+                return False
+            if seg not in old_v or seg not in new_v:
+                return False
+            new_v, old_v = new_v[seg], old_v[seg]
+            node = node.child(seg) if node is not None else None
+    return json_equal(new_v, old_v)
+
+
 def _correlate(v: list[Any], old: Any, s: Node) -> list[Any]:
     """Old items matched to new ones: by key for list-type map, none otherwise."""
-    if not isinstance(old, list) or s.list_type != "map" or not s.list_map_keys:
+    if not isinstance(old, list):
         return [None] * len(v)
+    if s.list_type != "map" or not s.list_map_keys:
+        # items of other lists are not correlated, unless the list is unchanged as a whole
+        return list(old) if json_equal(v, old) else [None] * len(v)
     keys = s.list_map_keys
     index: dict[Any, Any] = {}
     for o in old:

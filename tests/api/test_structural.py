@@ -926,3 +926,46 @@ def test_unsupported_constructs_fall_back_to_celpy() -> None:
     assert bool(prog.run({}, cel.Budget()))
     prog, _ = cel.compile_expr("self.l.all(x, x > 0)")
     assert isinstance(prog, cel._FastRunner)
+
+
+# ---- ratcheting (CRDValidationRatcheting): unchanged invalid values pass on update -----
+
+RATCHET_SCHEMA = obj(spec=obj(
+    name={"type": "string", "maxLength": 3},
+    labels={"type": "object", "additionalProperties": {"type": "string", "maxLength": 2}},
+    req={"type": "object", "required": ["x"], "properties": {
+        "x": {"type": "string"}, "y": {"type": "string"}}},
+    ports={"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["n"],
+           "items": {"type": "object", "required": ["n"], "properties": {
+               "n": {"type": "string"}, "p": {"type": "integer", "maximum": 10}}}},
+    args={"type": "array", "items": {"type": "string", "maxLength": 2}},
+    c={"type": "integer", "x-kubernetes-validations": [{"rule": "self < 5",
+                                                        "message": "small"}]},
+))
+RATCHET_OLD = {"spec": {"name": "toolong", "labels": {"app.kubernetes.io/x": "long"},
+                        "req": {"y": "a"}, "ports": [{"n": "a", "p": 20}, {"n": "b", "p": 1}],
+                        "args": ["long"], "c": 9}}
+
+
+def test_ratcheting_unchanged_values() -> None:
+    s = Structural.compile(RATCHET_SCHEMA)
+    assert len(s.validate(RATCHET_OLD)) == 6  # on create every error counts
+    assert s.validate(copy.deepcopy(RATCHET_OLD), RATCHET_OLD) == []
+
+
+def test_ratcheting_changed_values_still_fail() -> None:
+    s = Structural.compile(RATCHET_SCHEMA)
+    new = copy.deepcopy(RATCHET_OLD)
+    new["spec"]["ports"] = [{"n": "b", "p": 1}, {"n": "a", "p": 20}, {"n": "c", "p": 30}]
+    new["spec"]["req"]["y"] = "b"
+    new["spec"]["args"] = ["long", "x"]
+    assert texts(s.validate(new, RATCHET_OLD)) == [
+        "spec.req.x: Required value",
+        "spec.ports[2].p: Invalid value: 30: spec.ports[2].p in body should be less than or "
+        "equal to 10",
+        "spec.args[0]: Too long: may not be more than 2 bytes",
+        '<nil>: Invalid value: "null": some validation rules were not checked because the '
+        "object was invalid; correct the existing errors to complete validation"]
+    ok = copy.deepcopy(RATCHET_OLD)
+    ok["spec"]["c"] = 8
+    assert texts(s.validate(ok, RATCHET_OLD)) == ['spec.c: Invalid value: "integer": small']
