@@ -6,7 +6,7 @@
     background (their registry is a stub on loopback that accepts and never answers:
     testing/registry_stub.py; nothing leaves the machine), side by side with the ratio
     (goal: p50 and p99 <= 1.5x);
-(b) DELETE -> containers gone for ``--delete-pods`` pods whose app ignores SIGTERM (so
+(b) DELETE -> containers stopped, and gone (removed), for ``--delete-pods`` pods whose app ignores SIGTERM (so
     the stop lasts the whole grace period, ``--grace`` s), on the quiet node and during
     the flood (goal: <= grace + 2 s);
 (c) the flood's own cost: daemon pull attempts (counted by the registry stub) and the
@@ -99,28 +99,34 @@ async def delete_group(client: AsyncClient, group: str, timeout: float = 180) ->
 
 
 async def delete_to_gone(client: AsyncClient, w: Watcher, dk: docker.DockerClient, node: str,
-                         n: int, grace: int, tag: str) -> list[float]:
-    """n running pods that ignore SIGTERM; DELETE each, seconds until its containers are gone."""
+                         n: int, grace: int, tag: str) -> tuple[list[float], list[float]]:
+    """n running pods that ignore SIGTERM; DELETE each: seconds until none of its containers
+    runs (stopped), and until they are gone (removed)."""
     names = [f"kp-{tag}-{i}-{uuid.uuid4().hex[:5]}" for i in range(n)]
     await asyncio.gather(*(client.create(pod(x, node, command=IGNORE_TERM, grace=grace,
                                               group=tag)) for x in names))
     await asyncio.gather(*(w.wait(x, 180) for x in names))
     uids = {x: (await client.get(Pod, x, NS)).metadata.uid or "" for x in names}
 
-    def containers(uid: str) -> int:
-        return len(dk.api.containers(all=True, filters={"label": f"{LABEL_POD_UID}={uid}"}))
+    def containers(uid: str) -> tuple[int, int]:
+        cs = dk.api.containers(all=True, filters={"label": f"{LABEL_POD_UID}={uid}"})
+        return sum(1 for c in cs if c.get("State") == "running"), len(cs)
 
-    async def one(x: str) -> float:
+    async def one(x: str) -> tuple[float, float]:
         t0 = time.monotonic()
+        stopped: float | None = None
         await client.delete(Pod, x, NS)
         while time.monotonic() - t0 < grace + 120:
-            if await asyncio.to_thread(containers, uids[x]) == 0:
-                return time.monotonic() - t0
+            running, present = await asyncio.to_thread(containers, uids[x])
+            if running == 0 and stopped is None:
+                stopped = time.monotonic() - t0
+            if present == 0:
+                return stopped or 0.0, time.monotonic() - t0
             await asyncio.sleep(0.05)
         raise RuntimeError(f"containers of {x} still there")
-    out = list(await asyncio.gather(*(one(x) for x in names)))
+    out = await asyncio.gather(*(one(x) for x in names))
     await delete_group(client, tag)
-    return out
+    return [a for a, _ in out], [b for _, b in out]
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -175,10 +181,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             flood_s = time.monotonic() - t0
 
         q, b = summary(quiet), summary(busy)
-        qd, bd = summary(quiet_del), summary(busy_del)
+        qs, qd = summary(quiet_del[0]), summary(quiet_del[1])
+        bs, bd = summary(busy_del[0]), summary(busy_del[1])
         result["startup"] = {"quiet": q, "flooded": b,
                              "ratio_p50": round(b["p50_s"] / q["p50_s"], 2),
                              "ratio_p99": round(b["p99_s"] / q["p99_s"], 2)}
+        result["delete_to_stopped"] = {"quiet": qs, "flooded": bs}
         result["delete_to_gone"] = {"quiet": qd, "flooded": bd,
                                     "flooded_max_minus_grace_s": round(bd["max_s"] - args.grace,
                                                                        3)}

@@ -226,4 +226,8 @@ async def _flood(client: AsyncClient, dk: Any, k: KubeletProc, reg: StubRegistry
     assert mid_pull_delete <= 3.0, mid_pull_delete
     assert flood_delete <= 30 + DELETE_BOUND, flood_delete
     _check_backoff_steps(attempts, BACKOFF_BASE)
+    assert k.proc is not None
+    log = k.proc.log_path.read_text(errors="replace")
+    assert "pull abandoned" in log  # the solo pod's, deleted mid-pull
+    assert "Connection pool is full" not in log
     k.assert_no_runtime_warning()
