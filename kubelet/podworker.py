@@ -273,9 +273,11 @@ class PodWorker:
     def reported_status(self) -> dict[str, Any]:
         """The pod's status as this kubelet last wrote it (the API's before its first write):
         what the status manager answers for logs."""
-        if self._last_status is not None:
-            return self._last_status
-        return self.pod.status.to_dict() if self.pod.status else {}
+        st = self._last_status if self._last_status is not None else (
+            self.pod.status.to_dict() if self.pod.status else {})
+        if self._ephemeral_written is not None:  # written by a patch of their own
+            st = {**st, "ephemeralContainerStatuses": self._ephemeral_written}
+        return st
 
     def terminating(self) -> bool:
         return self.deleted or self.pod.metadata.deletion_timestamp is not None

@@ -89,6 +89,11 @@ def test_debug_target_sees_the_targets_processes(kctl: Kubectl, api: Client,
         s.name == name.group(1) and s.state and s.state.terminated
         and s.state.terminated.exit_code == 0 and s.restart_count == 0
         for s in g.status.ephemeral_container_statuses or []), 30, "debugger terminated")
+    # Its log is served, as any container's.
+    logs = run(kctl, "logs", nginx, "-c", name.group(1))
+    assert logs.returncode == 0 and "nginx: master process" in logs.stdout, logs
+    mlogs = minictl(kctl.argv[2], "logs", nginx, "-c", name.group(1))
+    assert mlogs.returncode == 0 and mlogs.stdout == logs.stdout, mlogs
     (ec,) = [c for c in p.spec.ephemeral_containers or [] if c.name == name.group(1)]
     assert ec.target_container_name == "main"
     # describe shows it under Ephemeral Containers, as kubectl does
