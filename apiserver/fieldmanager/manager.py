@@ -127,19 +127,20 @@ def _fields_of(doc: Any) -> FieldSet:
     return set(got)
 
 
-_encodings: dict[frozenset[Path], bytes] = {}
+_encodings: dict[frozenset[Path], dict[str, Any]] = {}
 
 
 def _encoded(fields: FieldSet) -> Any:
-    """fieldsV1 of a set, from a cache (most entries are the same from write to write)."""
+    """fieldsV1 of a set, from a cache (most entries are the same from write to write):
+    the document is shared between objects, which nothing changes in place."""
     key = frozenset(fields)
     got = _encodings.get(key)
     if got is None:
-        got = orjson.dumps(fieldpath.to_fields_v1(fields))
+        got = fieldpath.to_fields_v1(fields)
         if len(_encodings) > 4096:
             _encodings.clear()
         _encodings[key] = got
-    return orjson.loads(got)
+    return got
 
 
 def decode(entries: Any) -> Managed:

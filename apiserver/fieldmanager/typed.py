@@ -109,7 +109,13 @@ def compare(lhs: Any, rhs: Any, t: Type, path: Path, added: FieldSet, modified: 
             removed: FieldSet) -> None:
     """The fields ``rhs`` adds, changes and removes relative to ``lhs`` (MISSING: absent;
     a null is present and, as in structured-merge-diff, takes the other side's form)."""
-    if lhs is not MISSING and rhs is not MISSING and lhs == rhs:
+    if lhs is MISSING:
+        _every(rhs, t, path, added)
+        return
+    if rhs is MISSING:
+        _every(lhs, t, path, removed)
+        return
+    if lhs == rhs:
         return
     probe = rhs if rhs is not MISSING and rhs is not None else lhs
     k = _kind(t, probe) if probe is not MISSING and probe is not None else "leaf"
@@ -145,6 +151,21 @@ def compare(lhs: Any, rhs: Any, t: Type, path: Path, added: FieldSet, modified: 
             added.add(path)
         elif rhs is MISSING:
             removed.add(path)
+
+
+def _every(v: Any, t: Type, path: Path, out: FieldSet) -> None:
+    """Every node of ``v``, as compare records a subtree only one side has."""
+    k = _kind(t, v) if v is not None else "leaf"
+    if k == MAP and v:
+        for key, val in v.items():
+            _every(val, t.field(key) or ANY_T, (*path, "f:" + key), out)
+    elif k == LIST and v:
+        et = t.elem()
+        _, by = _index(t, v, strict=False)
+        for pe, item in by.items():
+            _every(item, et, (*path, pe), out)
+    if path:
+        out.add(path)
 
 
 def diff(lhs: Any, rhs: Any, t: Type) -> tuple[FieldSet, FieldSet, FieldSet]:
