@@ -263,3 +263,71 @@ def test_minictl_exec_into_an_ephemeral_container(server: str, kctl: Kubectl,
              == 0, timeout=30, message="minictl exec into the ephemeral container")
     got = minictl(server, "exec", nginx, "-c", "mexec", "--", "cat", "/proc/1/cmdline")
     assert got.returncode == 0 and got.stdout == "sleep\x00300\x00", got
+
+
+def _typed_session(argv: list[str], env: dict[str, str], typed: bytes,
+                   timeout: float = 60) -> tuple[int, str]:
+    """Run ``argv`` on a new terminal; once its prompt shows (``/ #``), type ``typed``; (exit
+    code, everything it printed)."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                         start_new_session=True, cwd=ROOT)
+    os.close(slave)
+    out = b""
+    sent = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+                if not sent and b"# " in out.rsplit(b"\n", 1)[-1]:
+                    os.write(master, typed)
+                    sent = True
+            elif p.poll() is not None:
+                break
+            elif not sent and b"try pressing enter" in out:
+                os.write(master, b"\r")  # the prompt was printed before we attached
+    finally:
+        os.close(master)
+    return p.wait(timeout=10), out.decode(errors="replace")
+
+
+def test_debug_it_interactive_shell(kctl: Kubectl, nginx: str) -> None:
+    code, text = _typed_session([*kctl.argv, "debug", nginx, "-it", BUSYBOX, NEVER,
+                                 "--target=main", "-c", "shell"], kctl.env,
+                                b"ps -o comm; exit 3\r")
+    assert code == 0, text  # the session's end, not the shell's exit code
+    assert "nginx" in text and "sh" in text, text
+    assert ("Session ended, the ephemeral container will not be restarted but may be "
+            f"reattached using 'kubectl attach {nginx} -c shell -n default -i -t' if it is "
+            "still running") in text, text
+
+
+def test_debug_node_refused_in_a_baseline_namespace(kctl: Kubectl, api: Client,
+                                                    node: KubeletProc) -> None:
+    ns = unique("baseline")
+    run(kctl, "create", "namespace", ns)
+    run(kctl, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=baseline")
+    out = run(kctl, "debug", "-n", ns, f"node/{node.node}", BUSYBOX, NEVER, "--", "true")
+    assert out.returncode == 1, out
+    assert re.search(r'pods "node-debugger-[\w-]+" is forbidden: violates PodSecurity '
+                     r'"baseline:latest": host namespaces \(hostNetwork=true, hostPID=true, '
+                     r'hostIPC=true\), hostPath volumes \(volume "host-root"\)',
+                     out.stderr), out
+    mout = minictl(kctl.argv[2], "debug", "-n", ns, f"node/{node.node}", BUSYBOX, NEVER, "--",
+                   "true")
+    assert mout.returncode == 1
+    assert mout.stderr.split(": ", 1)[1] == out.stderr.split(": ", 1)[1].replace(
+        re.search(r"node-debugger-[\w-]+", out.stderr).group(0),  # type: ignore[union-attr]
+        re.search(r"node-debugger-[\w-]+", mout.stderr).group(0)), (mout, out)  # type: ignore[union-attr]
