@@ -126,6 +126,7 @@ def test_crashed_and_finished_containers(api: Client, kubelet: KubeletProc, kube
     assert both(kubectl, server_url, name) == (0, "second\nagain\n", "")
     assert both(kubectl, server_url, name, "--previous") == (0, "first\n", "")
     assert both(kubectl, server_url, name, "--tail=1") == (0, "again\n", "")
+    assert both(kubectl, server_url, name, "--tail=0") == (0, "", "")
     assert both(kubectl, server_url, name, "--limit-bytes=3") == (0, "sec", "")
     assert both(kubectl, server_url, name, "--since=1h") == (0, "second\nagain\n", "")
     assert both(kubectl, server_url, name, "--since-time=2099-01-01T00:00:00Z") == (0, "", "")
