@@ -300,3 +300,12 @@ def test_official_client(server_url: str, group: str, api: Api) -> None:
         assert e.value.status == 404
         ext.delete_custom_resource_definition(f"widgets.{group}")
         wait_for(lambda: api.call("GET", f"{CRDS}/widgets.{group}")[0] == 404, timeout=15)
+
+
+def test_bench_smoke() -> None:
+    """bench/crd.py end to end on a few objects (no figure asserted)."""
+    from bench.crd import main
+
+    out = main(["--n", "10", "--concurrency", "2", "--lists", "2", "--rounds", "1"])
+    assert set(out["custom_vs_pods"]) == {"create_per_s", "list_per_s", "watch_events_per_s"}
+    assert all(v > 0 for v in out["custom_vs_pods"].values())
