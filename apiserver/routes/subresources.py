@@ -14,7 +14,7 @@ from starlette.responses import Response
 from api.labels import SelectorError, from_label_selector, selector_from_set
 from api.resources import ResourceInfo
 from api.timeutil import now
-from apiserver import errors
+from apiserver import errors, fieldmanager
 from apiserver.registry import safe_apply_patch
 from apiserver.routes import proxy
 from apiserver.routes.attach import pod_attach_http
@@ -182,6 +182,7 @@ def to_scale(obj: JSONDict, plain_selector: bool = False) -> JSONDict:
 async def update_scale(request: Request, info: ResourceInfo, namespace: str | None, name: str,
                        method: str) -> Response:
     reg = registry_of(request)
+    manager = field_manager(request)
     raw = await read_body(request)
     ct = request.headers.get("content-type") or ""
     body: JSONDict | None = None
@@ -228,10 +229,11 @@ async def update_scale(request: Request, info: ResourceInfo, namespace: str | No
         new = dict(old)
         new["spec"] = dict(old.get("spec") or {})
         new["spec"]["replicas"] = replicas
+        nmd = new["metadata"] = dict(old.get("metadata") or {})
         if new["spec"] != old.get("spec"):
-            nmd = dict(old.get("metadata") or {})
             nmd["generation"] = int(nmd.get("generation") or 1) + 1
-            new["metadata"] = nmd
+        # The scale subresource's writer owns .spec.replicas (as kubectl scale does).
+        fieldmanager.track(info, strategy_for(info), old, new, manager, "scale")
         return new
 
     # A Scale's resourceVersion is checked inside mutate, against the object read.

@@ -299,3 +299,20 @@ def test_client_side_apply_upgraded_to_server_side(kubectl: Kubectl, server_url:
     assert "f:replicas" in by[("kubectl", "Apply")]["fieldsV1"]["f:spec"]
     assert ("kubectl-client-side-apply", "Update") not in by or "f:replicas" not in \
         by[("kubectl-client-side-apply", "Update")]["fieldsV1"].get("f:spec", {})
+
+
+def test_kubectl_scale_takes_replicas_from_the_applier(kubectl: Kubectl, server_url: str,
+                                                       ns: str, tmp_path: Path) -> None:
+    kubectl("apply", "--server-side", "-f", manifest(tmp_path), "-n", ns)
+    kubectl("scale", "deploy/web", "--replicas=6", "-n", ns)
+    obj = get(server_url, ns)
+    assert obj["spec"]["replicas"] == 6
+    scale = [e for e in obj["metadata"]["managedFields"] if e.get("subresource") == "scale"]
+    assert [(e["manager"], e["operation"], e["fieldsV1"]) for e in scale] == [
+        ("kubectl", "Update", {"f:spec": {"f:replicas": {}}})]
+    assert "f:replicas" not in entries(obj)[("kubectl", "Apply")]["fieldsV1"]["f:spec"]
+    proc = kubectl("apply", "--server-side", "-f", manifest(tmp_path, replicas=3), "-n", ns,
+                   check=False)
+    assert proc.returncode == 1
+    assert ('conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas'
+            in proc.stderr)
