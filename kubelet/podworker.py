@@ -830,6 +830,14 @@ class PodWorker:
         if remove:
             await asyncio.gather(*(self.host.runtime.remove_container(c.id) for c in containers))
 
+    async def _report(self, write: Coroutine[Any, Any, None]) -> None:
+        """A status write of the termination path: one that fails (the API server away) is
+        logged, never a reason to keep the pod's containers running."""
+        try:
+            await write
+        except Exception as exc:
+            log.warning("pod %s: status while terminating: %s", self.key, exc)
+
     async def terminate(self, containers: list[ContainerInfo]) -> None:
         """Kill (SIGTERM, grace, SIGKILL), remove everything, then let the API server forget it.
 
@@ -839,8 +847,8 @@ class PodWorker:
         waiting = {str(st.get("name")): (str(w.get("reason") or ""), str(w.get("message") or ""))
                    for st in (self._last_status or {}).get("containerStatuses") or []
                    if (w := (st.get("state") or {}).get("waiting")) is not None}
-        await self._write_status([c for c in containers if not c.is_sandbox], waiting, None,
-                                 stopping=True)
+        await self._report(self._write_status(
+            [c for c in containers if not c.is_sandbox], waiting, None, stopping=True))
         for c in containers:
             if not c.is_sandbox and c.running:
                 self.event(NORMAL, "Killing", f"Stopping container {c.container_name}",
@@ -848,8 +856,9 @@ class PodWorker:
         await self._stop_all(containers, self._grace(), remove=False)
         if not self.deleted:
             stopped = await self.host.runtime_containers(self.uid)
-            await self._write_status([c for c in stopped if not c.is_sandbox], {}, None,
-                                     stopping=True, terminal=True)
+            await self._report(self._write_status(
+                [c for c in stopped if not c.is_sandbox], {}, None, stopping=True,
+                terminal=True))
         await asyncio.gather(*(self.host.runtime.remove_container(c.id) for c in containers))
         # A container may have been created concurrently by an earlier sync: sweep again.
         for c in await self.host.runtime_containers(self.uid):

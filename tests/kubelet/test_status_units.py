@@ -112,3 +112,62 @@ def test_log_options_decode_and_validate() -> None:
         "tailLines", "limitBytes", "sinceSeconds"]
     assert podlogs.validate(podlogs.decode({"sinceSeconds": "1", "sinceTime":
                                             "2026-01-01T00:00:00Z"}))[0][0] == ""
+
+
+class _Runtime:
+    name = "docker"
+
+    def __init__(self) -> None:
+        self.stopped: list[str] = []
+        self.removed: list[str] = []
+
+    async def stop_container(self, cid: str, grace: int) -> None:
+        self.stopped.append(cid)
+
+    async def remove_container(self, cid: str) -> None:
+        self.removed.append(cid)
+
+    async def remove_pod_dirs(self, uid: str) -> None:
+        pass
+
+
+class _Host:
+    """A PodHost whose API server refuses every status write."""
+
+    node_name = "n"
+    node_ip = "10.0.0.1"
+    metrics = None
+
+    def __init__(self) -> None:
+        self.runtime = _Runtime()
+        self.deleted = False
+
+    async def runtime_containers(self, uid: str) -> list[ContainerInfo]:
+        return []
+
+    def record_event(self, *args: Any) -> None:
+        pass
+
+    async def patch_status(self, pod: Any, patch: Any) -> None:
+        raise RuntimeError("the API server is away")
+
+    async def delete_pod(self, pod: Any) -> None:
+        self.deleted = True
+
+    def forget_pod(self, pod: Any) -> None:
+        pass
+
+
+async def test_termination_does_not_wait_on_status_writes() -> None:
+    from api.models import Pod
+    from kubelet.podworker import PodWorker
+    host = _Host()
+    pod = Pod.from_dict({"metadata": {"name": "p", "namespace": "d", "uid": "u",
+                                      "deletionTimestamp": "2026-01-01T00:00:00Z"},
+                         "spec": {"containers": [{"name": "app", "image": "x"}],
+                                  "terminationGracePeriodSeconds": 1}})
+    w = PodWorker(host, pod)  # type: ignore[arg-type]
+    running = _exited(0)
+    running.state = "running"
+    await w.terminate([running])
+    assert host.runtime.stopped == ["c1"] and host.runtime.removed == ["c1"] and host.deleted
