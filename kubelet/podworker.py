@@ -175,6 +175,10 @@ class PodWorker:
         self._backoff_reported: dict[str, float] = {}
         # images made present (or failed) before a first start, within one sync
         self._prefetched: dict[str, ImagePullError | None] = {}
+        # The last sync found no container and made none, for want of an image: the pod
+        # still has none (only this worker makes them), so the next sync need not ask the
+        # runtime (a node flooded with such pods would list containers for each, each step).
+        self._none_for_images = False
         self._last_status: dict[str, Any] | None = None
         self._ephemeral_written: list[dict[str, Any]] | None = None
         self._start_time: str | None = (pod.status.start_time if pod.status else None)
@@ -284,7 +288,9 @@ class PodWorker:
 
     async def sync(self) -> bool:
         """One pass; returns True when the pod is gone and the worker should end."""
-        containers = await self.host.runtime_containers(self.uid)
+        containers = ([] if self._none_for_images
+                      else await self.host.runtime_containers(self.uid))
+        self._none_for_images = False
         if self.terminating():
             await self.terminate(containers)
             return True
@@ -315,6 +321,7 @@ class PodWorker:
             if blocked is not None:
                 self._prefetched.clear()
                 await self._write_status(apps, blocked, None)
+                self._none_for_images = not containers
                 return False
             try:
                 async with self.host.start_gate:

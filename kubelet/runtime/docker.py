@@ -9,7 +9,8 @@ Connections: slow work never holds what fast work needs. The docker SDK blocks, 
 calls run on thread pools, each with a docker client whose connection pool is as large
 as the threads that use it (no "Connection pool is full" with a discarded connection):
 the lifecycle pool (create, start, remove, inspect, list: quick calls), the slow pool
-(stops, which last up to a grace period, and probes' execs), and a client for streams
+(stops, which last up to a grace period, and probes' execs), the image pool (image
+inspects, which a flood of pods of a missing image makes by the hundred), and a client for streams
 (logs, interactive exec and attach) each on a thread of its own. Pulls use no thread
 and no pooled connection: each is one asyncio request to the daemon on a connection
 of its own, read line by line (``--image-pull-progress-deadline`` between two lines),
@@ -180,6 +181,11 @@ class DockerRuntime:
         self._stream_api = docker.APIClient(base_url=base_url, timeout=timeout,
                                             version=API_VERSION, max_pool_size=1024)
         self._pull_session: aiohttp.ClientSession | None = None
+        # Image inspects (the pull manager's, once per pod start) on a pool of their own: a
+        # flood of pods of a missing image never queues ahead of the lifecycle calls.
+        self._image_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="docker-image")
+        self._image_api = docker.APIClient(base_url=base_url, timeout=timeout,
+                                           version=API_VERSION, max_pool_size=4)
         self._network_ready = False
         self._use_cgroup_parent = use_cgroup_parent
         self._cgroup_checked = False
@@ -191,11 +197,12 @@ class DockerRuntime:
     # ---- plumbing --------------------------------------------------------
 
     async def _run(self, fn: Callable[..., T], *args: Any, slow: bool = False,
-                   extra_timeout: float = 0.0, **kwargs: Any) -> T:
-        """``fn`` on the lifecycle (or slow) pool, bounded by --runtime-request-timeout
-        (plus ``extra_timeout``, a stop's grace period)."""
+                   extra_timeout: float = 0.0, pool: ThreadPoolExecutor | None = None,
+                   **kwargs: Any) -> T:
+        """``fn`` on the lifecycle (or slow, or given) pool, bounded by
+        --runtime-request-timeout (plus ``extra_timeout``, a stop's grace period)."""
         loop = asyncio.get_running_loop()
-        pool = self._slow_pool if slow else self._pool
+        pool = pool or (self._slow_pool if slow else self._pool)
         limit = self.request_timeout + extra_timeout
         try:
             return await asyncio.wait_for(loop.run_in_executor(pool, lambda: fn(*args, **kwargs)),
@@ -226,10 +233,11 @@ class DockerRuntime:
         self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._slow_pool.shutdown(wait=False, cancel_futures=True)
+        self._image_pool.shutdown(wait=False, cancel_futures=True)
         if self._pull_session is not None:
             await self._pull_session.close()
             self._pull_session = None
-        for c in (self._client, self._slow_api, self._stream_api):
+        for c in (self._client, self._slow_api, self._stream_api, self._image_api):
             with contextlib.suppress(Exception):
                 c.close()
 
@@ -238,18 +246,18 @@ class DockerRuntime:
     async def image_id(self, image: str) -> str | None:
         def get() -> str | None:
             try:
-                return str(self.api.inspect_image(normalize_image(image))["Id"])
+                return str(self._image_api.inspect_image(normalize_image(image))["Id"])
             except docker.errors.ImageNotFound:
                 return None
-        return await self._run(get)
+        return await self._run(get, pool=self._image_pool)
 
     async def image_size(self, image_id: str) -> int:
         def get() -> int:
             try:
-                return int(self.api.inspect_image(image_id).get("Size") or 0)
+                return int(self._image_api.inspect_image(image_id).get("Size") or 0)
             except docker.errors.ImageNotFound:
                 return 0
-        return await self._run(get)
+        return await self._run(get, pool=self._image_pool)
 
     def _pull_target(self) -> tuple[aiohttp.ClientSession, str] | None:
         """The pulls' session and the daemon's base URL (None: a daemon address that only
