@@ -31,6 +31,8 @@ import yaml
 
 from api import resources
 from api.models import Node
+from api.resources import ResourceInfo
+from cli import manifests
 from cli.context import State, split_ref, state
 from cli.errors import CliError
 from cli.exec_cmd import _raw, _sink, _sizes, _stdin_chunks
@@ -242,7 +244,8 @@ class Options:
     custom: JSON | None
 
 
-def _validate(o: Options, targets: tuple[str, ...], attach_changed: bool) -> None:
+def _validate(o: Options, targets: tuple[str, ...], attach_changed: bool,
+              filenames: tuple[str, ...] = ()) -> None:
     """DebugOptions.Validate, in its order and words."""
     if o.attach and attach_changed and not o.image and not o.container:
         raise CliError("you must specify --container or create a new container using --image "
@@ -264,7 +267,7 @@ def _validate(o: Options, targets: tuple[str, ...], attach_changed: bool) -> Non
             raise CliError("you must specify --image when not using --copy-to.")
     if o.image and not _valid_image(o.image):
         raise CliError(f'invalid image name "{o.image}": {_INVALID_REFERENCE}')
-    if not targets:
+    if not targets and not filenames:
         raise CliError("NAME or filename is required for debug")
     if o.pull_policy not in ("Always", "IfNotPresent", "Never", ""):
         raise CliError(f"invalid image pull policy: {o.pull_policy}")
@@ -582,6 +585,8 @@ def _load_custom(path: str | None) -> JSON | None:
 
 @click.command("debug", cls=_DebugCommand)
 @click.argument("targets", nargs=-1)
+@click.option("-f", "--filename", "filenames", multiple=True, metavar="FILE",
+              help="identifying the resource to debug")
 @click.option("--arguments-only", is_flag=True,
               help="If specified, everything after -- will be passed to the new container as "
                    "Args instead of Command.")
@@ -629,7 +634,7 @@ def _load_custom(path: str | None) -> JSON | None:
 @click.option("--custom", help="Path to a JSON or YAML file containing a partial container "
                                "spec to customize built-in debug profiles.")
 @common
-def debug_cmd(targets: tuple[str, ...], arguments_only: bool, attach: str | None,
+def debug_cmd(targets: tuple[str, ...], filenames: tuple[str, ...], arguments_only: bool, attach: str | None,
               container: str | None, copy_to: str | None, replace: bool, env: tuple[str, ...],
               image: str, keep_labels: bool, keep_annotations: bool, keep_liveness: bool,
               keep_readiness: bool, keep_startup: bool, keep_init_containers: str | None,
@@ -667,24 +672,28 @@ def debug_cmd(targets: tuple[str, ...], arguments_only: bool, attach: str | None
               "liveness": keep_liveness, "readiness": keep_readiness, "startup": keep_startup,
               "init_containers": _bool(keep_init_containers, True, "keep-init-containers")},
         custom=_load_custom(custom))
-    _validate(o, targets, attach is not None)
+    _validate(o, targets, attach is not None, filenames)
     st = state()
+    refs: list[tuple[ResourceInfo, str, str]] = []
+    if filenames:
+        for doc in manifests.load(filenames):
+            info = manifests.info_of(doc)
+            refs.append((info, manifests.name_of(doc), manifests.namespace_of(
+                doc, info, st.namespace, st.explicit_namespace) or st.namespace))
     for ref in targets:
-        if "/" in ref:
-            info, name = split_ref(ref)
-        else:
-            info, name = resources.PODS, ref
+        info, name = split_ref(ref) if "/" in ref else (resources.PODS, ref)
+        refs.append((info, name, st.namespace))
+    for info, name, ns in refs:
         if info is resources.NODES:
             created, cname = _node(st, o, name)
         elif info is resources.PODS:
-            pod = dict(st.client.request(
-                "GET", f"/api/v1/namespaces/{st.namespace}/pods/{name}"))
+            pod = dict(st.client.request("GET", f"/api/v1/namespaces/{ns}/pods/{name}"))
             if o.copy_to:
                 created, cname = _copy(st, o, pod)
             else:
                 created, cname = _ephemeral(st, o, pod)
         else:
-            st.client.get(info.model, name, st.namespace if info.namespaced else None)
+            st.client.get(info.model, name, ns if info.namespaced else None)
             # GroupVersionKind.String(): "/v1, Kind=ConfigMap" for the core group
             raise CliError(f'"{info.group}/{info.version}, Kind={info.kind}" not supported '
                            "by debug")

@@ -969,3 +969,59 @@ def test_ratcheting_changed_values_still_fail() -> None:
     ok = copy.deepcopy(RATCHET_OLD)
     ok["spec"]["c"] = 8
     assert texts(s.validate(ok, RATCHET_OLD)) == ['spec.c: Invalid value: "integer": small']
+
+
+# ---- generated schemas: nothing raises on schema-shaped junk either -------------------
+
+_schema_types = st.sampled_from(["object", "array", "string", "integer", "number", "boolean",
+                                 "", "null", 3])
+_rules = st.sampled_from(["self == oldSelf", "has(self.a)", "self.a > 1", "self.size() > 0",
+                          "self.all(x, x != '')", "bad +", "self.nope == 1", "true"])
+
+
+def _schema_of(children: Any) -> Any:
+    return st.fixed_dictionaries({}, optional={
+        "type": _schema_types,
+        "properties": st.dictionaries(st.sampled_from(["a", "b", "metadata", "kind", "x-y"]),
+                                      children, max_size=3),
+        "items": children,
+        "additionalProperties": st.one_of(children, st.booleans()),
+        "required": st.lists(st.sampled_from(["a", "b", "c"]), max_size=2),
+        "enum": st.lists(_scalars, max_size=3),
+        "default": json_values,
+        "nullable": st.booleans(),
+        "pattern": st.sampled_from(["^a", "(", "[a-z]+", "(?<=x)"]),
+        "format": st.sampled_from(["date-time", "byte", "int32", "uuid", "bogus"]),
+        "maxLength": st.integers(-1, 5), "minimum": st.integers(-2, 2),
+        "maxItems": st.integers(0, 3), "multipleOf": st.sampled_from([0, 2, 0.5, -1]),
+        "x-kubernetes-preserve-unknown-fields": st.booleans(),
+        "x-kubernetes-int-or-string": st.booleans(),
+        "x-kubernetes-embedded-resource": st.booleans(),
+        "x-kubernetes-list-type": st.sampled_from(["atomic", "set", "map", "x"]),
+        "x-kubernetes-list-map-keys": st.lists(st.sampled_from(["a", "b"]), max_size=2),
+        "x-kubernetes-map-type": st.sampled_from(["atomic", "granular", "y"]),
+        "x-kubernetes-validations": st.lists(st.fixed_dictionaries(
+            {"rule": _rules}, optional={
+                "message": st.sampled_from(["m", "", "a\nb"]),
+                "messageExpression": st.sampled_from(["'x'", "self.a", "+"]),
+                "reason": st.sampled_from(["FieldValueForbidden", "Nope"]),
+                "fieldPath": st.sampled_from([".a", ".z", "['a']", "x"]),
+                "optionalOldSelf": st.booleans()}), max_size=2),
+        "anyOf": st.lists(children, max_size=2), "allOf": st.lists(children, max_size=2),
+        "not": children,
+    })
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.recursive(st.just({"type": "string"}), _schema_of, max_leaves=8), json_values,
+       json_values)
+def test_generated_schemas_never_raise(schema: Any, value: Any, old: Any) -> None:
+    root = {"type": "object", "properties": {"spec": schema}}
+    assert all(isinstance(str(e), str) for e in validate_crd_schema(root, P))
+    s = Structural.compile(root)
+    o = {"spec": copy.deepcopy(value)}
+    s.default(o)
+    s.prune(o)
+    assert all(isinstance(str(e), str) for e in s.validate(o, {"spec": old}))
+    s.list_type(("spec",))
+    s.map_type(("spec", "a"))

@@ -99,3 +99,16 @@ def test_profiles() -> None:
     assert n["spec"]["containers"][1]["securityContext"]["capabilities"] == {
         "add": ["NET_ADMIN", "NET_RAW"]}
     assert "hostPID" not in n["spec"]
+
+
+def test_filename_names_the_pod(server_url: str, kubectl: Kubectl, ns: str,
+                                tmp_path: Any) -> None:
+    f = tmp_path / "pod.yaml"
+    f.write_text(f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: absent\n  namespace: {ns}\n"
+                 # (kubectl 1.37 dereferences spec.securityContext of a pod read from a file)
+                 "spec:\n  securityContext: {}\n  containers:\n  - name: c\n    image: nginx\n")
+    want = kubectl("debug", "-f", str(f), "--image=minik8s/busybox", "-c", "d", check=False)
+    got = mctl(server_url, "debug", "-f", str(f), "--image=minik8s/busybox", "-c", "d")
+    assert want.returncode == got.exit_code == 1, (want, got.output)
+    assert got.stderr.strip() == want.stderr.strip() == \
+        'Error from server (NotFound): pods "absent" not found'
