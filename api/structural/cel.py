@@ -11,10 +11,15 @@ Functions available: CEL's standard set as celpy implements it (size, contains, 
 endsWith, matches (RE2), the timestamp accessors, conversions, macros has/all/exists/
 exists_one/map/filter) plus these Kubernetes library functions: strings (charAt, indexOf,
 lastIndexOf, lowerAscii, upperAscii, replace, split, substring, trim, join), lists
-(isSorted, sum, min, max, indexOf, lastIndexOf), regex (find, findAll), and under
+(isSorted, sum, min, max, indexOf, lastIndexOf), regex (find, findAll), quantity
+(quantity, isQuantity, add, sub, compareTo, isGreaterThan, isLessThan, sign, isInteger,
+asInteger, asApproximateFloat), ip and cidr (ip, isIP, cidr, isCIDR, family, isLoopback,
+isUnspecified, isLinkLocalMulticast, isLinkLocalUnicast, isGlobalUnicast, containsIP,
+containsCIDR, prefixLength, masked; string() of them), url (url, isURL, getScheme, getHost,
+getHostname, getPort, getEscapedPath, getQuery) (cellib.py), and under
 ``optionalOldSelf: true`` an optional oldSelf with hasValue(), value() and orValue().
-Kubernetes' url, ip/cidr, quantity, format, general optionals (optional.of/none, ``?.``)
-and cel.bind are not available; a rule that uses them fails to compile or evaluates to an
+Kubernetes' format library, general optionals (optional.of/none, ``?.``), cel.bind and
+sets.* are not available; a rule that uses them fails to compile or evaluates to an
 error. Field selections on self (and on all/exists/map/filter variables over its lists) are
 checked against the schema at CRD validation ("undefined field 'x'"); other type errors
 appear only when a rule runs.
@@ -49,7 +54,7 @@ import lark
 from celpy import celtypes
 from celpy.evaluation import CELEvalError, Evaluator
 
-from api.structural import celfast
+from api.structural import celfast, cellib
 from api.structural.schema import Node
 
 PER_CALL_LIMIT = 100_000
@@ -279,6 +284,7 @@ def _or_value(o: Any, default: Any) -> Any:
 
 
 FUNCTIONS: dict[str, Any] = {
+    **cellib.FUNCTIONS,
     "hasValue": _has_value, "value": _value, "orValue": _or_value,
     "charAt": _char_at, "indexOf": _index_of, "lastIndexOf": _last_index_of,
     "lowerAscii": _lower, "upperAscii": _upper, "replace": _replace, "split": _split,

@@ -1025,3 +1025,24 @@ def test_generated_schemas_never_raise(schema: Any, value: Any, old: Any) -> Non
     assert all(isinstance(str(e), str) for e in s.validate(o, {"spec": old}))
     s.list_type(("spec",))
     s.map_type(("spec", "a"))
+
+
+@pytest.mark.parametrize("rule", [
+    "quantity(self.mem).isGreaterThan(quantity('1Mi'))",
+    "quantity('500m').add(1).compareTo(quantity('1500m')) == 0",
+    "isQuantity(self.mem) && !isQuantity('x') && quantity('2').asInteger() == 2",
+    "!quantity('1.5').isInteger() && string(quantity('1Gi')) == '1Gi'",
+    "ip(self.addr).family() == 4 && cidr(self.net).containsIP(self.addr)",
+    "cidr(self.net).containsCIDR('10.1.0.0/16') && cidr(self.net).prefixLength() == 8",
+    "string(cidr('10.1.2.3/8').masked()) == '10.0.0.0/8' && ip('::1').isLoopback()",
+    "url(self.endpoint).getHost() == 'a.example:8080' && "
+    "url(self.endpoint).getPort() == '8080' && url(self.endpoint).getScheme() == 'https'",
+    "isURL(self.endpoint) && !isURL('relative') && isIP('10.0.0.1') && !isCIDR('10.0.0.1')",
+])
+def test_cel_kubernetes_libraries(rule: str) -> None:
+    schema = obj(mem={"type": "string"}, addr={"type": "string"}, net={"type": "string"},
+                 endpoint={"type": "string"}) | {"x-kubernetes-validations": [{"rule": rule}]}
+    assert validate_crd_schema(schema, P) == []
+    value = {"mem": "1Gi", "addr": "10.1.2.3", "net": "10.0.0.0/8",
+             "endpoint": "https://a.example:8080/p?x=1"}
+    assert Structural.compile(schema).validate(value) == []
