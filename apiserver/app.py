@@ -59,6 +59,7 @@ from apiserver.config import Config
 from apiserver.crd.controller import CRDController
 from apiserver.protobuf_middleware import ProtobufMiddleware
 from apiserver.registry import Registry
+from apiserver.response_headers import ResponseHeadersMiddleware
 from apiserver.routes import attach as attach_routes
 from apiserver.routes import authentication as _authn_reviews  # noqa: F401 (registers)
 from apiserver.routes import exec as exec_routes
@@ -188,6 +189,8 @@ class ApiServerApp(FastAPI):
 
 def _install_middlewares(app: ApiServerApp) -> None:
     # Outermost first. Table conversion and protobuf decoding wrap the handlers.
+    # Audit-Id and Cache-Control on every response (kube-apiserver's filters).
+    app.outer.append(ResponseHeadersMiddleware)
     app.outer.append(AccessLogMiddleware)
     app.outer.append(metrics.MetricsMiddleware)
     # Warning headers and audit annotations that handlers record (apiserver/warning.py).
@@ -313,8 +316,9 @@ async def _bootstrap(registry: Registry, state: Any, repair: Repair,
 
 
 def _register_cache_metrics(caches: dict[str, WatchCache]) -> None:
-    def sizes() -> dict[str, tuple[int, int]]:
-        return {p: (len(c.objects), len(c.ring)) for p, c in caches.items()}
+    def sizes() -> dict[str, metrics.CacheStats]:
+        return {p: (len(c.objects), len(c.ring), c.capacity, c.window_start, c.backfills)
+                for p, c in caches.items()}
 
     with contextlib.suppress(Exception):
         metrics.register_watch_cache_sizes(sizes)

@@ -27,17 +27,19 @@ class ApiError(Exception):
         self.details = details
 
     def status(self) -> JSONDict:
+        # metav1.Status' field order, as kube-apiserver serializes it.
         body: JSONDict = {
             "kind": "Status", "apiVersion": "v1", "metadata": {},
             "status": "Failure", "message": self.message, "reason": self.reason,
-            "code": self.code,
         }
         if self.details:
             body["details"] = self.details
+        body["code"] = self.code
         return body
 
     def body(self) -> bytes:
-        return orjson.dumps(self.status())
+        # Newline-terminated, as Go's json.Encoder writes kube-apiserver's bodies.
+        return orjson.dumps(self.status(), option=orjson.OPT_APPEND_NEWLINE)
 
     def headers(self) -> dict[str, str] | None:
         """Retry-After when the details carry retryAfterSeconds, as Kubernetes writes it."""
@@ -107,9 +109,11 @@ def method_not_allowed(method: str) -> ApiError:
                     "the server does not allow this method on the requested resource")
 
 
-def too_large() -> ApiError:
-    return ApiError(413, "RequestEntityTooLarge", "the request body is too large: "
-                    "limit is 3145728 bytes")
+def too_large(limit: int = 3 * 1024 * 1024) -> ApiError:
+    """NewRequestEntityTooLargeError: the request body (3 MiB) or the object as stored
+    (etcd's 1.5 MiB) over its limit."""
+    return ApiError(413, "RequestEntityTooLarge",
+                    f"Request entity too large: limit is {limit}")
 
 
 def unsupported_media_type(content_type: str, accepted: tuple[str, ...]) -> ApiError:
@@ -129,6 +133,8 @@ def unavailable(message: str) -> ApiError:
 
 
 def timeout(message: str) -> ApiError:
+    """504 Timeout: the server may still be processing the request (NewTimeoutError
+    writes its message as ``Timeout: <message>``)."""
     return ApiError(504, "Timeout", message)
 
 

@@ -23,7 +23,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -116,13 +116,19 @@ def write_held(resource: str) -> None:
     WRITES_HELD.labels(resource).inc()
 
 
+# Per resource: objects, ring events, ring capacity (--watch-cache-capacity), the
+# oldest resourceVersion a watch resumes from without 410 (the window's start, lower
+# after a backfill from etcd's history), and how many backfills were done.
+CacheStats = tuple[int, int, int, int, int]
+
+
 class _CallbackCollector(Collector):
     """Watch cache sizes read at scrape time from a callback the core registers."""
 
-    def __init__(self, fn: Callable[[], dict[str, tuple[int, int]]]) -> None:
+    def __init__(self, fn: Callable[[], dict[str, CacheStats]]) -> None:
         self._fn = fn
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         try:
             sizes = self._fn()
         except Exception:  # a scrape must never fail because the cache is mid-restart
@@ -130,18 +136,35 @@ class _CallbackCollector(Collector):
         objects = GaugeMetricFamily("apiserver_watch_cache_size",
                                     "Objects and ring events in the watch cache.",
                                     labels=["resource", "kind"])
-        for resource, (n_objects, n_events) in sizes.items():
+        capacity = GaugeMetricFamily("apiserver_watch_cache_capacity",
+                                     "Total capacity of the watch cache's event ring.",
+                                     labels=["resource"])
+        window = GaugeMetricFamily(
+            "apiserver_watch_cache_window_start_resource_version",
+            "Watches from a resourceVersion older than this are served from etcd's "
+            "history or get 410 Gone.", labels=["resource"])
+        backfills = CounterMetricFamily(
+            "apiserver_watch_cache_history_backfills",
+            "Times the event ring was extended back from etcd's history for resuming "
+            "watches.", labels=["resource"])
+        for resource, (n_objects, n_events, cap, start, n_backfills) in sizes.items():
             objects.add_metric([resource, "objects"], n_objects)
             objects.add_metric([resource, "events"], n_events)
+            capacity.add_metric([resource], cap)
+            window.add_metric([resource], start)
+            backfills.add_metric([resource], n_backfills)
         yield objects
+        yield capacity
+        yield window
+        yield backfills
 
 
 _callback: _CallbackCollector | None = None
 
 
-def register_watch_cache_sizes(fn: Callable[[], dict[str, tuple[int, int]]],
+def register_watch_cache_sizes(fn: Callable[[], dict[str, CacheStats]],
                                registry: CollectorRegistry = REGISTRY) -> None:
-    """Let the scrape read resource -> (objects, ring events) from the watch cache."""
+    """Let the scrape read resource -> CacheStats from the watch cache."""
     global _callback
     if _callback is not None:
         registry.unregister(_callback)

@@ -13,7 +13,8 @@ from typing import Any
 
 import jsonpatch
 import orjson
-import yaml
+
+from apiserver.decoding import DecodeError, check_json_depth, load_yaml
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -113,7 +114,8 @@ def applied_object(patch: bytes) -> dict[str, Any]:
 def _decode_object(patch: bytes) -> dict[str, Any]:
     try:
         doc = orjson.loads(patch)
-    except orjson.JSONDecodeError as exc:
+        check_json_depth(patch, doc)
+    except (orjson.JSONDecodeError, DecodeError) as exc:
         raise PatchError(f"error decoding patch: {exc}") from None
     if not isinstance(doc, dict):
         raise PatchError("error decoding patch: the patch must be a JSON object")
@@ -122,8 +124,8 @@ def _decode_object(patch: bytes) -> dict[str, Any]:
 
 def _decode_yaml_object(patch: bytes) -> dict[str, Any]:
     try:
-        doc = yaml.safe_load(patch)
-    except yaml.YAMLError as exc:
+        doc = load_yaml(patch)
+    except DecodeError as exc:
         raise PatchError(f"error decoding YAML: {exc}") from None
     if not isinstance(doc, dict):
         raise PatchError("error decoding YAML: the applied configuration must be an object")
@@ -136,7 +138,8 @@ def _decode_yaml_object(patch: bytes) -> dict[str, Any]:
 def _json_patch(original: dict[str, Any], patch: bytes) -> dict[str, Any]:
     try:
         ops = orjson.loads(patch)
-    except orjson.JSONDecodeError as exc:
+        check_json_depth(patch, ops)
+    except (orjson.JSONDecodeError, DecodeError) as exc:
         raise PatchError(f"error decoding patch: {exc}") from None
     if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
         raise PatchError("error decoding patch: a JSON patch must be a list of operations")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apiserver import protobuf
+from apiserver import errors, protobuf
+from apiserver.routes.resources import resolve
 
 MAX_BODY = 3 * 1024 * 1024
 
@@ -32,7 +33,8 @@ class ProtobufMiddleware:
         headers = list(scope.get("headers") or [])
         ctype = next((bytes(v).decode("latin-1") for k, v in headers
                       if k.lower() == b"content-type"), None)
-        if not protobuf.is_protobuf(ctype):
+        if not protobuf.is_protobuf(ctype) or not _served(scope["path"]):
+            # A path that serves no kind is a 404 whatever the body, as for JSON.
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -47,9 +49,7 @@ class ProtobufMiddleware:
             chunks.append(chunk)
             more = bool(message.get("more_body"))
             if size > MAX_BODY:
-                body = _status(413, "RequestEntityTooLarge",
-                               f"the request body is too large: limit is {MAX_BODY} bytes")
-                await _answer(send, 413, body)
+                await _answer(send, 413, errors.too_large(MAX_BODY).body())
                 return
         raw = b"".join(chunks)
         if not raw and scope["method"] == "DELETE":
@@ -76,6 +76,22 @@ class ProtobufMiddleware:
             return {"type": "http.request", "body": data, "more_body": False}
 
         await self.app({**scope, "headers": new_headers}, replay, send)
+
+
+def _served(path: str) -> bool:
+    """Whether ``path`` names a served built-in resource (else the routes answer it)."""
+    try:
+        if path.startswith("/api/v1/"):
+            resolve("", "v1", path[8:], path)
+            return True
+        if path.startswith("/apis/"):
+            parts = path[6:].split("/", 2)
+            if len(parts) == 3:
+                resolve(parts[0], parts[1], parts[2], path)
+                return True
+    except errors.ApiError:
+        pass
+    return False
 
 
 async def _answer(send: Send, code: int, body: bytes) -> None:

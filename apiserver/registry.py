@@ -23,6 +23,7 @@ import orjson
 from api.resources import ResourceInfo
 from api.timeutil import format_time, now
 from apiserver import errors, fieldmanager
+from apiserver.decoding import parse_revision
 from apiserver.storage import (
     CompactedError,
     ConflictError,
@@ -31,6 +32,8 @@ from apiserver.storage import (
     KeyNotFoundError,
     Storage,
     StorageError,
+    TooLargeError,
+    UncertainError,
 )
 from apiserver.strategies import namespace as namespaces
 from apiserver.strategies import strategy_for
@@ -151,12 +154,21 @@ def _result(obj: JSONDict, rv: int) -> Result:
 
 def _parse_rv(value: Any, info: ResourceInfo, name: str) -> int:
     try:
-        rv = int(str(value))
-        if rv < 0:
-            raise ValueError
-        return rv
+        return parse_revision(str(value))
     except (TypeError, ValueError):
         raise errors.bad_request(f'invalid resourceVersion "{value}"') from None
+
+
+def _write_error(e: StorageError) -> errors.ApiError:
+    """A failed write as kube-apiserver answers it: an object over etcd's request limit
+    is a 413; a write whose outcome is unknown (etcd stalled after it was sent) a 504
+    Timeout, since it may still commit; etcd unreachable a 503."""
+    if isinstance(e, TooLargeError):
+        return errors.too_large(e.limit)
+    if isinstance(e, UncertainError):
+        return errors.timeout("Timeout: request did not complete within requested timeout - "
+                              "context deadline exceeded")
+    return errors.unavailable(str(e))
 
 
 @dataclass(slots=True)
@@ -256,7 +268,7 @@ def decode_continue(token: str, prefix: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         d = orjson.loads(raw)
-        rv, start = int(d["rv"]), str(d["start"])
+        rv, start = parse_revision(str(d["rv"])), str(d["start"])
         if d.get("v") != "meta.k8s.io/v1" or rv <= 0:
             raise ValueError
     except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
@@ -394,7 +406,7 @@ class Registry:
             want = _parse_rv(resource_version, info, "")
             c = self.cache(info)
             if not await c.wait_for_revision(want, 3.0):
-                raise errors.timeout(f"Too large resource version: {want}, current: "
+                raise errors.timeout(f"Timeout: Too large resource version: {want}, current: "
                                      f"{c.revision}")
         else:
             c = await self.fresh_cache(info)
@@ -459,7 +471,7 @@ class Registry:
                     "the first chunk was returned and now may show up in the list.") from None
             raise errors.gone("The resourceVersion for the provided list is too old.") from None
         except FutureRevisionError:
-            raise errors.timeout(f"Too large resource version: {revision}") from None
+            raise errors.timeout(f"Timeout: Too large resource version: {revision}") from None
         except StorageError as e:
             raise errors.unavailable(str(e)) from None
         cont = None
@@ -552,7 +564,7 @@ class Registry:
                     continue
                 raise errors.already_exists(info, md["name"]) from None
             except StorageError as e:
-                raise errors.unavailable(str(e)) from None
+                raise _write_error(e) from None
             self._wrote(info, rev)
             res = _result(obj, rev)
             # _result appends resourceVersion to metadata as decode_object does, so
@@ -663,7 +675,7 @@ class Registry:
         except KeyNotFoundError:
             raise errors.not_found(info, name) from None
         except StorageError as e:
-            raise errors.unavailable(str(e)) from None
+            raise _write_error(e) from None
         self._wrote(info, rev)
         return _result(new, rev)
 

@@ -10,7 +10,8 @@ per ``Listener``, each with its own TLS context and protocol. On the TLS listene
 client certificate the handshake verified goes into the ASGI scope as
 ``scope["extensions"]["tls"]["client_cert_chain"]`` (DER, leaf first), computed once per
 connection, for HTTP requests and WebSocket upgrades alike. The plain listener keeps
-uvicorn's own protocol: nothing is added to its path.
+uvicorn's own protocol: nothing is added to its path (both answer an unknown method with
+a Status: ``StatusHttpProtocol``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import functools
 import logging
 import ssl
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httptools
 import orjson
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -97,7 +100,32 @@ class _Coalescing:
         return getattr(self._t, name)
 
 
-class TLSHttpProtocol(HttpToolsProtocol):
+_BAD_METHOD = orjson.dumps({
+    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+    "message": "the server does not allow this method on the requested resource",
+    "reason": "MethodNotAllowed", "code": 405})
+
+
+class StatusHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol answering a request line with a method the parser
+    does not know (``FOO /api``) as kube-apiserver does, a 405 MethodNotAllowed Status,
+    instead of uvicorn's plain-text 400 (Go's server accepts any method token)."""
+
+    def send_400_response(self, msg: str) -> None:
+        if not isinstance(sys.exc_info()[1], httptools.HttpParserInvalidMethodError):
+            super().send_400_response(msg)
+            return
+        self.transport.write(b"".join([
+            b"HTTP/1.1 405 Method Not Allowed\r\n",
+            b"content-type: application/json\r\n",
+            b"cache-control: no-cache, private\r\n",
+            b"audit-id: ", str(uuid.uuid4()).encode(), b"\r\n",
+            b"content-length: ", str(len(_BAD_METHOD)).encode(), b"\r\n",
+            b"connection: close\r\n\r\n", _BAD_METHOD]))
+        self.transport.close()
+
+
+class TLSHttpProtocol(StatusHttpProtocol):
     """uvicorn's httptools protocol with the TLS extension in each request's scope."""
 
     _tls: dict[str, Any] | None = None
@@ -151,7 +179,7 @@ def health_only(app: ASGIApp) -> ASGIApp:
     return serve
 
 
-class _HealthProtocol(HttpToolsProtocol):
+class _HealthProtocol(StatusHttpProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.app = health_only(self.app)
@@ -169,7 +197,7 @@ class Listener:
     def protocol(self) -> Callable[..., asyncio.Protocol]:
         if self.health_only:
             return _HealthProtocol
-        return TLSHttpProtocol if self.ssl is not None else HttpToolsProtocol
+        return TLSHttpProtocol if self.ssl is not None else StatusHttpProtocol
 
     @property
     def scheme(self) -> str:

@@ -6,7 +6,11 @@ bounded ring of recent events. Client watches and cached lists are served from i
 so N watchers cost one etcd watch, and an event is encoded once for all of them.
 
 History: the ring covers every event with revision > ``window_start``. A watch from
-an older resourceVersion gets 410 Expired (the client re-lists), as Kubernetes does.
+an older resourceVersion that etcd still has in its history (not compacted) is served
+by ``backfill``: the ring is extended back to it with the events read from etcd, once
+for all the watchers that resume there, so that after an API server restart the
+clients' watches resume without a re-list. Older than etcd's history, or than the
+ring can hold: 410 Expired (the client re-lists), as Kubernetes does.
 
 Failures: if the etcd watch breaks, the cache resumes from its last revision +1,
 which etcd replays exactly. If that revision was compacted meanwhile, it re-lists
@@ -210,6 +214,11 @@ class WatchCache:
         self._task: asyncio.Task[None] | None = None
         self.restarts = 0
         self.relists = 0
+        # The ring holds etcd's events as they were (no re-list summarized a gap), so
+        # older history may be prepended to it (backfill); how often that was done.
+        self._history_ok = False
+        self._backfill_lock = asyncio.Lock()
+        self.backfills = 0
         # revision -> (key, stored bytes, decoded object, its JSON) of this server's own
         # creates, so that their watch events need not decode what was just encoded.
         self._written: dict[int, tuple[str, bytes, JSONDict, bytes]] = {}
@@ -278,11 +287,13 @@ class WatchCache:
             self.objects = fresh
             self.revision = rev
             self.window_start = rev
+            self._history_ok = True
             self.synced.set()
             self._wake_waiters()
             return
         # Turn the gap into events, in revision order, so live watchers converge.
         self.relists += 1
+        self._history_ok = False
         events: list[WatchEvent] = []
         for key, co in fresh.items():
             old = self.objects.get(key)
@@ -473,6 +484,49 @@ class WatchCache:
                 w.offer(ev)
         self.watchers.add(w)
         return w
+
+    async def backfill(self, rv: int) -> bool:
+        """Extend the ring back to ``rv`` from etcd's history, so that a watch from
+        ``rv`` (older than ``window_start``) can be served; False when it cannot be
+        (etcd compacted it, a re-list summarized part of the ring, or the events would
+        not fit in the ring's capacity). Concurrent calls share one etcd read."""
+        if rv >= self.window_start:
+            return True
+        history = getattr(self.storage, "history", None)
+        if history is None or not self._history_ok or rv < 0:
+            return False
+        async with self._backfill_lock:
+            end = self.window_start
+            if rv >= end:
+                return True  # another watcher's backfill reached it
+            try:
+                events: list[StorageEvent] = await history(self.prefix, rv + 1, end)
+            except StorageError as e:  # CompactedError included
+                log.info("watch cache %s: no history from %d: %s", self.prefix, rv + 1, e)
+                return False
+            if not self._history_ok or self.window_start != end:
+                return False  # a re-list or the ring's trimming moved the window meanwhile
+            if len(self.ring) + len(events) > self.capacity:
+                return False
+            older: list[WatchEvent] = []
+            for se in events:
+                prev = None
+                if se.prev_value is not None:
+                    pobj, praw = decode_object(se.prev_value, 0)
+                    prev = CachedObject(se.key, pobj, praw, 0)
+                if se.type == "PUT":
+                    obj, raw = decode_object(se.value or b"{}", se.revision)
+                    older.append(WatchEvent(MODIFIED if prev is not None else ADDED,
+                                            se.revision, se.key, obj, raw, prev))
+                elif prev is not None:
+                    obj, raw = _with_rv(prev.obj, se.revision)
+                    older.append(WatchEvent(DELETED, se.revision, se.key, obj, raw, prev))
+                else:
+                    return False  # a deletion whose object etcd no longer has
+            self.ring.extendleft(reversed(older))
+            self.window_start = rv
+            self.backfills += 1
+            return True
 
     def _events_after(self, rv: int) -> list[WatchEvent]:
         if rv >= self.revision:

@@ -99,14 +99,16 @@ def forbidden_status(attrs: Attributes, reason: str = "") -> dict[str, Any]:
         gr = f"{attrs.resource}.{attrs.api_group}" if attrs.api_group else attrs.resource
         message = f'{gr} "{attrs.name}" is forbidden: {msg}' if attrs.name \
             else f"{gr} is forbidden: {msg}"
-        details = {"kind": attrs.resource}
+        # StatusDetails' field order: name, group, kind.
         if attrs.name:
             details["name"] = attrs.name
         if attrs.api_group:
             details["group"] = attrs.api_group
+        details["kind"] = attrs.resource
+    # Status' field order: ..., reason, details, code.
     body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                            "status": "Failure", "message": message, "reason": "Forbidden",
-                            "code": 403}
+                            "status": "Failure", "message": message, "reason": "Forbidden"}
     if details:
         body["details"] = details
+    body["code"] = 403
     return body

@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from api.resources import ResourceInfo
 from apiserver import errors, fieldmanager
+from apiserver.decoding import parse_revision
 from apiserver.registry import DeleteOptions, Registry
 from apiserver.routes.common import (
     decode_object_body,
@@ -263,9 +264,7 @@ async def watch(request: Request, info: ResourceInfo, namespace: str | None,
         rv = None
     else:
         try:
-            rv = int(rv_s)
-            if rv < 0:
-                raise ValueError
+            rv = parse_revision(rv_s)
         except ValueError:
             raise errors.bad_request(f'invalid resource version "{rv_s}"') from None
     timeout = int_param(request, "timeoutSeconds")
@@ -282,6 +281,9 @@ async def watch(request: Request, info: ResourceInfo, namespace: str | None,
         await reg.fresh_cache(info, 5.0)
     elif rv > cache.revision:
         await cache.wait_for_revision(rv, 3.0)
+    elif rv < cache.window_start and not initial:
+        # Older than the cache's window (as after a restart): from etcd's history.
+        await cache.backfill(rv)
     try:
         w = cache.watch(pred, rv, initial)
     except TooOldError as e:

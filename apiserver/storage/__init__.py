@@ -12,9 +12,12 @@ from apiserver.storage.interface import (
     Storage,
     StorageError,
     StorageEvent,
+    TooLargeError,
+    UncertainError,
 )
 
 __all__ = [
     "KV", "CompactedError", "ConflictError", "EtcdStorage", "FutureRevisionError", "KeyExistsError",
     "KeyNotFoundError", "ListResult", "Storage", "StorageError", "StorageEvent",
+    "TooLargeError", "UncertainError",
 ]

@@ -279,6 +279,14 @@ class EncryptingStorage:
                                 self._open(ev.key, ev.prev_value), ev.revision)
                    for ev in batch]
 
+    async def history(self, prefix: str, start_revision: int,
+                      end_revision: int) -> list[StorageEvent]:
+        events: list[StorageEvent] = await self.inner.history(  # type: ignore[attr-defined]
+            prefix, start_revision, end_revision)
+        return [StorageEvent(ev.type, ev.key, self._open(ev.key, ev.value),
+                             self._open(ev.key, ev.prev_value), ev.revision)
+                for ev in events]
+
     async def current_revision(self) -> int:
         return await self.inner.current_revision()
 

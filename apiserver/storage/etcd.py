@@ -31,11 +31,18 @@ from apiserver.storage.interface import (
     ListResult,
     StorageError,
     StorageEvent,
+    TooLargeError,
+    UncertainError,
 )
 
 log = logging.getLogger("apiserver.storage")
 
 _TIMEOUT = 10.0
+# etcd's default --max-request-bytes (1.5 MiB), the object size kube-apiserver can store.
+MAX_REQUEST_BYTES = 1536 * 1024
+# Codes after which a write may or may not have been applied.
+_UNCERTAIN = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
+              grpc.StatusCode.UNKNOWN)
 
 
 def prefix_end(prefix: bytes) -> bytes:
@@ -71,14 +78,23 @@ def _kv(kv: Any) -> KV:
     return KV(kv.key.decode(), kv.value, kv.mod_revision, kv.create_revision)
 
 
-def _wrap(exc: grpc.aio.AioRpcError) -> StorageError:
+def _wrap(exc: grpc.aio.AioRpcError, write: bool = False) -> StorageError:
     details = exc.details() or ""
+    if "request is too large" in details or "larger than max" in details:
+        return TooLargeError(0, MAX_REQUEST_BYTES)
+    if write and exc.code() in _UNCERTAIN:
+        return UncertainError(f"etcd: {exc.code().name}: {details}")
     if "compacted" in details:
         # mvcc: required revision has been compacted
         return CompactedError(0)
     if "future revision" in details:
         return FutureRevisionError(details)
     return StorageError(f"etcd: {exc.code().name}: {details}")
+
+
+def _check_size(key: bytes, value: bytes) -> None:
+    if len(key) + len(value) > MAX_REQUEST_BYTES:
+        raise TooLargeError(len(key) + len(value), MAX_REQUEST_BYTES)
 
 
 class EtcdStorage:
@@ -136,7 +152,7 @@ class EtcdStorage:
             return resp
         except grpc.aio.AioRpcError as e:
             observe_etcd(op, time.perf_counter() - start, ok=False)
-            raise _wrap(e) from None
+            raise _wrap(e, write=op == "txn") from None
         except asyncio.CancelledError:
             raise
         except Exception as e:  # grpc raises a few non-AioRpcError kinds on shutdown
@@ -158,6 +174,7 @@ class EtcdStorage:
 
     async def create(self, key: str, value: bytes, ttl: int | None = None) -> int:
         k = key.encode()
+        _check_size(k, value)
         lease = await self._lease(ttl) if ttl else 0
         req = rpc.TxnRequest(
             compare=[rpc.Compare(key=k, target=rpc.Compare.CREATE,
@@ -174,6 +191,7 @@ class EtcdStorage:
     async def update(self, key: str, value: bytes, expected_mod_revision: int,
                      ttl: int | None = None) -> int:
         k = key.encode()
+        _check_size(k, value)
         lease = await self._lease(ttl) if ttl else 0
         req = rpc.TxnRequest(
             compare=[rpc.Compare(key=k, target=rpc.Compare.MOD,
@@ -218,6 +236,58 @@ class EtcdStorage:
 
     async def compact(self, revision: int) -> None:
         await self._call(self._kv.Compact, rpc.CompactionRequest(revision=revision))
+
+    async def history(self, prefix: str, start_revision: int, end_revision: int,
+                      timeout: float = 10.0) -> list[StorageEvent]:
+        """The events under ``prefix`` with start_revision <= revision <= end_revision,
+        with their previous values, read from etcd's history (CompactedError if etcd
+        compacted ``start_revision``).
+
+        The watch covers the whole keyspace and keeps the prefix's events: every
+        revision is some key's event, so the events up to ``end_revision`` are known
+        to be complete once one at or past it arrives (etcd sends a watcher's events in
+        revision order, a revision's events together), even when the prefix itself
+        has none. (etcd 3.4 answers a progress request before the history is sent,
+        so it cannot tell.)"""
+        p = prefix.encode()
+        done = asyncio.Event()
+
+        async def requests() -> AsyncIterator[Any]:
+            yield rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
+                key=b"\0", range_end=b"\0", start_revision=start_revision, prev_kv=True))
+            await done.wait()
+
+        out: list[StorageEvent] = []
+        call = self._watch.Watch(requests())
+        try:
+            async with asyncio.timeout(timeout):
+                async for resp in call:
+                    if resp.compact_revision:
+                        raise CompactedError(int(resp.compact_revision))
+                    if resp.canceled:
+                        raise StorageError(f"etcd watch canceled: {resp.cancel_reason}")
+                    complete = False
+                    for ev in resp.events:
+                        kv = ev.kv
+                        rev = int(kv.mod_revision)
+                        if rev >= end_revision:
+                            complete = True
+                        if rev > end_revision or not kv.key.startswith(p):
+                            continue
+                        prev = ev.prev_kv.value if ev.HasField("prev_kv") else None
+                        out.append(StorageEvent("PUT" if ev.type == 0 else "DELETE",
+                                                kv.key.decode(),
+                                                kv.value if ev.type == 0 else None, prev, rev))
+                    if complete:
+                        return out
+            raise StorageError("etcd watch stream ended")
+        except TimeoutError:
+            raise StorageError("etcd history: timed out") from None
+        except grpc.aio.AioRpcError as e:
+            raise _wrap(e) from None
+        finally:
+            done.set()
+            call.cancel()
 
     async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[StorageEvent]]:
         p = prefix.encode()

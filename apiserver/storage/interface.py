@@ -39,6 +39,20 @@ class StorageError(Exception):
     """etcd could not be reached or answered with an error."""
 
 
+class TooLargeError(StorageError):
+    """A value over the store's request limit (etcd's --max-request-bytes)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"etcdserver: request is too large ({size} bytes, limit {limit})")
+        self.size = size
+        self.limit = limit
+
+
+class UncertainError(StorageError):
+    """A write sent to the store whose outcome is unknown (it timed out or the
+    connection broke after sending): it may have committed."""
+
+
 class KeyExistsError(StorageError):
     def __init__(self, key: str) -> None:
         super().__init__(f"key exists: {key}")
