@@ -155,7 +155,8 @@ class Kubelet:
         """Drop the back-off state of a pod that is gone."""
         uid = pod.metadata.uid or ""
         tokens.forget(uid)
-        for c in [*(pod.spec.init_containers or []), *pod.spec.containers]:
+        for c in [*(pod.spec.init_containers or []), *pod.spec.containers,
+                  *(pod.spec.ephemeral_containers or [])]:
             self.crash_backoff.reset(f"{uid}/{c.name}")
 
     async def patch_status(self, pod: Pod, patch: dict[str, Any]) -> None:

@@ -281,6 +281,10 @@ def validate_pod_spec(spec: Any, path: str = "spec") -> Errs:
     others = set(names)
     for i, c in enumerate(as_list(errs, sp.get("ephemeralContainers"), epath)):
         validate_ephemeral_container(errs, c, at_index(epath, i), names, others, volumes)
+    if sp.get("shareProcessNamespace") is True and sp.get("hostPID") is True:
+        # ValidatePodSecurityContext (the internal type keeps both in the security context)
+        errs.append(invalid(child(path, "securityContext", "shareProcessNamespace"), True,
+                            "ShareProcessNamespace and HostPID cannot both be enabled"))
     one_of(errs, sp.get("restartPolicy"), child(path, "restartPolicy"), RESTART_POLICIES)
     one_of(errs, sp.get("dnsPolicy"), child(path, "dnsPolicy"), DNS_POLICIES)
     non_negative(

@@ -177,3 +177,13 @@ def test_not_in_pod_templates(api: Api, ns: str) -> None:
     assert st["message"].endswith(' "d" is invalid: spec.template.spec.ephemeralContainers: '
                                   "Forbidden: ephemeral containers not allowed in pod "
                                   "template"), st
+
+
+def test_share_process_namespace_excludes_host_pid(api: Api, ns: str) -> None:
+    body = _pod(unique("p"))
+    body["spec"].update(hostPID=True, shareProcessNamespace=True)
+    code, st = api.call("POST", f"/api/v1/namespaces/{ns}/pods", body)
+    assert code == 422, st
+    assert st["message"] == (f'Pod "{body["metadata"]["name"]}" is invalid: spec.securityContext.'
+                             "shareProcessNamespace: Invalid value: true: ShareProcessNamespace "
+                             "and HostPID cannot both be enabled")
