@@ -317,12 +317,33 @@ def for_model(model: type[TypedObject]) -> ResourceInfo:
     return _BY_MODEL[model]
 
 
+# Kinds a client learned from the server's discovery (custom resources): lookup and
+# for_model find them after the built-in ones.
+_DISCOVERED: list[ResourceInfo] = []
+
+
+def add_discovered(info: ResourceInfo) -> None:
+    """Learn (or learn again: it may have changed) a kind of the server's."""
+    for i, r in enumerate(_DISCOVERED):
+        if (r.group, r.version, r.plural) == (info.group, info.version, info.plural):
+            del _DISCOVERED[i]
+            break
+    _DISCOVERED.append(info)
+    _BY_MODEL[info.model] = info
+
+
+def discovered() -> tuple[ResourceInfo, ...]:
+    return tuple(_DISCOVERED)
+
+
 def lookup(name: str) -> ResourceInfo | None:
     """Resolve what a user types: plural, singular, short name, kind, or ``plural.group``."""
     n = name.lower()
-    for r in ALL:
+    for r in (*ALL, *_DISCOVERED):
         if n in (r.plural, r.singular, r.kind.lower(), *r.short_names, r.group_resource):
             return r
-        if r.group and n in (f"{r.singular}.{r.group}", f"{r.plural}.{r.version}.{r.group}"):
+        if r.group and n in (f"{r.singular}.{r.group}", f"{r.plural}.{r.version}.{r.group}",
+                             f"{r.kind.lower()}.{r.group}",
+                             *(f"{s}.{r.group}" for s in r.short_names)):
             return r
     return None

@@ -10,6 +10,7 @@ import click
 
 from api import resources
 from api.resources import ResourceInfo
+from cli import discovery
 from cli.errors import CliError
 from client.config import CliConfig, KubeconfigError, TLSConfigError, resolve_cli
 from client.rest import Client, RetryPolicy
@@ -110,6 +111,10 @@ def apply_common(server: str | None, namespace: str | None, kubeconfig: str | No
 
 def resolve_kind(name: str) -> ResourceInfo:
     info = resources.lookup(name)
+    if info is None:
+        # not built in: a custom resource the server's discovery may name
+        discovery.discover(state())
+        info = resources.lookup(name)
     if info is None:
         raise CliError(f'the server doesn\'t have a resource type "{name}"')
     return info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 
@@ -1008,6 +1009,65 @@ def describe_generic(st: State, info: ResourceInfo, obj: TypedObject) -> str:
         f"Object:\n{text}\n")
 
 
+_ACRONYMS = ("API", "URL", "UID", "OSB", "GUID")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+|[^A-Za-z0-9]+")
+_SKIP_FIELDS = (".metadata.managedFields", ".metadata.name", ".metadata.namespace",
+                ".metadata.labels", ".metadata.annotations")
+
+
+def smart_label(field: str) -> str:
+    """kubectl's smartLabelFor: ``creationTimestamp`` -> ``Creation Timestamp``, ``uid`` ->
+    ``UID``; a name with characters other than letters and '-' unchanged."""
+    if any(not (c.isalpha() or c == "-") for c in field):
+        return field
+    parts = [p for p in _CAMEL.findall(field) if p != "_"]
+    return " ".join(p.upper() if p.upper() in _ACRONYMS else p[:1].upper() + p[1:]
+                    for p in parts)
+
+
+def _go_value(v: object) -> str:
+    if v is None:
+        return "<nil>"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _unstructured(w: Writer, level: int, content: dict[str, object], prefix: str) -> None:
+    """printUnstructuredContent: fields sorted, maps and lists as indented sections."""
+    for field in sorted(content):
+        value = content[field]
+        path = f"{prefix}.{field}"
+        if path in _SKIP_FIELDS:
+            continue
+        if isinstance(value, dict):
+            w.kv(level, smart_label(field))
+            _unstructured(w, level + 1, value, path)
+        elif isinstance(value, list):
+            w.kv(level, smart_label(field))
+            for child in value:
+                if isinstance(child, dict):
+                    _unstructured(w, level + 1, child, path)
+                else:
+                    w.raw("  " * (level + 1) + _go_value(child))
+        else:
+            w.kv(level, smart_label(field), _go_value(value))
+
+
+def describe_custom(st: State, info: ResourceInfo, obj: TypedObject) -> str:
+    """kubectl's genericDescriber, for kinds the server's discovery named (custom
+    resources): name, namespace, labels, annotations, then every other field."""
+    w = Writer()
+    w.kv(0, "Name", obj.metadata.name)
+    w.kv(0, "Namespace", obj.metadata.namespace or "")
+    w.map(0, "Labels", obj.metadata.labels)
+    _annotations(w, obj)
+    _unstructured(w, 0, output.wire(info, obj), "")
+    return _with_events(w, events_for(st, obj))
+
+
 # Describers of kinds kept in modules of their own (cli/describe_rbac.py), by model class.
 EXTRA_DESCRIBERS: dict[type, Callable[[State, TypedObject], str]] = {}
 
@@ -1048,6 +1108,8 @@ def describe_object(st: State, info: ResourceInfo, obj: TypedObject) -> str:
     extra = EXTRA_DESCRIBERS.get(type(obj))
     if extra is not None:
         return extra(st, obj)
+    if info in resources.discovered():
+        return describe_custom(st, info, obj)
     return describe_generic(st, info, obj)
 
 

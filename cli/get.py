@@ -17,7 +17,7 @@ import click
 from api import resources
 from api.models.core import TypedObject
 from api.resources import ResourceInfo
-from cli import jsonpath, manifests, output, server_tables, sorting, tables
+from cli import discovery, jsonpath, manifests, output, server_tables, sorting, tables
 from cli.context import State, resolve_kind, split_ref, state
 from cli.errors import CliError, format_api_error
 from cli.options import common
@@ -36,6 +36,8 @@ def parse_kinds(spec: str) -> list[ResourceInfo]:
         part = part.strip()
         if not part:
             continue
+        if part == "all":
+            discovery.discover(state())  # custom kinds in the "all" category too
         kinds = tables.all_kinds() if part == "all" else [resolve_kind(part)]
         for info in kinds:
             if info not in out:

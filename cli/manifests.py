@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from api.resources import ResourceInfo
+from cli import discovery
 from cli.context import resolve_kind
 from cli.errors import CliError
 
@@ -98,6 +99,9 @@ def load_sourced(sources: tuple[str, ...], recursive: bool = False,
 def info_of(doc: Manifest) -> ResourceInfo:
     kind = str(doc.get("kind"))
     info = resolve_kind(kind)
+    if info.api_version != doc.get("apiVersion"):
+        # another served version of a custom resource
+        info = discovery.for_version(str(doc.get("apiVersion")), kind) or info
     if info.api_version != doc.get("apiVersion"):
         raise CliError(f'resource mapping not found for kind "{kind}" in version '
                        f'"{doc.get("apiVersion")}"')

@@ -167,5 +167,5 @@ def all_kinds() -> list[ResourceInfo]:
     core group's, then apps')."""
     order = {"Pod": 0, "ReplicationController": 0.5, "Service": 1, "Deployment": 2,
              "ReplicaSet": 3}
-    kinds = [r for r in resources.ALL if "all" in r.categories]
+    kinds = [r for r in (*resources.ALL, *resources.discovered()) if "all" in r.categories]
     return sorted(kinds, key=lambda r: order.get(r.kind, 9))
