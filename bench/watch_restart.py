@@ -57,7 +57,6 @@ class Watchers:
     def expect(self, marker: str) -> None:
         self.marker = marker
         self.seen = [None] * self.n
-        self.connected = [None] * self.n
         self.all_seen.clear()
 
     async def _list(self, session: aiohttp.ClientSession) -> str:
@@ -116,6 +115,7 @@ async def _phase(w: Watchers, etcd: Etcd, server: ApiServer, mode: str,
     loop = asyncio.get_running_loop()
     w.mode = mode
     lists0, gone0 = w.lists, w.gone
+    w.connected = [None] * w.n  # set again as each watch is answered by the new server
     await loop.run_in_executor(None, server.stop)
     t_start = time.monotonic()
     server = ApiServer(etcd.url, port=server.port)
