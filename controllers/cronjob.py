@@ -143,9 +143,10 @@ class CronJobController:
         current = self._current(key)
         if current is None:
             return None
-        # status is all a sync changes: the rest is shared with the cache, never mutated
+        # status is all a sync changes: the rest is shared with the cache, never mutated;
+        # a sync assigns the status' fields (new active lists), never changes them in place
         cj = current.model_copy()
-        cj.status = current.status.copy_deep() if current.status else CronJobStatus()
+        cj.status = current.status.model_copy() if current.status else CronJobStatus()
         jobs = self._jobs_of(cj)
         update = await self._cleanup_finished_jobs(cj, jobs)
         requeue_after, updated, error = None, False, None

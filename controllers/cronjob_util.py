@@ -154,6 +154,9 @@ def job_from_template(cj: CronJob, scheduled: datetime) -> Job:
     spec = tmpl.spec
     if spec is None:
         raise ValueError("cronjob has no job template spec")
+    # The template's spec is shared, not copied (deep-copying a pod template was the
+    # costliest step of a sync): the Job made here is a request body, only serialized,
+    # never kept nor changed.
     return Job(
         metadata=ObjectMeta(
             name=job_name(cj, scheduled), namespace=cj.metadata.namespace,
@@ -161,7 +164,7 @@ def job_from_template(cj: CronJob, scheduled: datetime) -> Job:
             annotations=annotations,
             owner_references=[owner_reference(cj, "batch/v1", "CronJob")],
         ),
-        spec=spec.copy_deep(),
+        spec=spec,
     )
 
 
