@@ -316,3 +316,28 @@ def test_kubectl_scale_takes_replicas_from_the_applier(kubectl: Kubectl, server_
     assert proc.returncode == 1
     assert ('conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas'
             in proc.stderr)
+
+
+def test_patch_options_checked_as_kubernetes(server_url: str, ns: str) -> None:
+    url = f"{server_url}/api/v1/namespaces/{ns}/configmaps/opts"
+    cfg = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "opts"}}
+    code, st = json_request("PATCH", url, cfg, content_type="application/apply-patch+yaml")
+    assert code == 422, st
+    assert st["message"] == ('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
+                             'value: is required for apply patch')
+    code, st = json_request("PATCH", url + "?force=true", {"data": {}},
+                            content_type="application/merge-patch+json")
+    assert code == 422 and "force: Forbidden: may not be specified for non-apply patch" \
+        in st["message"]
+    code, st = json_request("PATCH", url + "?fieldManager=m",
+                            {**cfg, "apiVersion": "apps/v1"},
+                            content_type="application/apply-patch+yaml")
+    assert code == 400 and st["message"] == "invalid object type: apps/v1, Kind=ConfigMap"
+    code, st = json_request("PATCH", url + "?fieldManager=m",
+                            {**cfg, "metadata": {"name": "opts", "managedFields": [{}]}},
+                            content_type="application/apply-patch+yaml")
+    assert code == 400 and st["message"] == "metadata.managedFields must be nil"
+    code, obj = json_request("PATCH", url + "?fieldManager=m&dryRun=All", cfg,
+                             content_type="application/apply-patch+yaml")
+    assert code == 201, obj
+    assert json_request("GET", url)[0] == 404  # a dry run writes nothing
