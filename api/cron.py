@@ -36,6 +36,9 @@ class ScheduleError(ValueError):
     """A schedule robfig/cron's ParseStandard refuses (the message is its error)."""
 
 
+_MEMO_SIZE = 1024
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A parsed schedule: ``next(t)`` is the first activation strictly after ``t``
@@ -47,8 +50,23 @@ class Schedule:
     # one croniter, moved to each start time: building one parses the expression again,
     # 15 times the cost of a step (callers run on one event loop, never two at a time)
     _iter: list[croniter] = field(default_factory=list, compare=False, repr=False)
+    # next() of recent instants: CronJobs that share a schedule (one parsed Schedule) ask
+    # for the same times (their creation second, their last schedule time) at each sync
+    _memo: dict[datetime, datetime | None] = field(default_factory=dict, compare=False,
+                                                   repr=False)
 
     def next(self, t: datetime) -> datetime | None:
+        try:
+            return self._memo[t]
+        except KeyError:
+            pass
+        nxt = self._next(t)
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()
+        self._memo[t] = nxt
+        return nxt
+
+    def _next(self, t: datetime) -> datetime | None:
         if self.every:
             # ConstantDelaySchedule.Next: whole seconds, ``every`` after t
             base = t.replace(microsecond=0)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -89,7 +90,7 @@ async def baseline(n: int, workers: int) -> dict[str, Any]:
 def _cpu(pid: int | None) -> float:
     p = psutil.Process(pid)
     t = p.cpu_times()
-    return t.user + t.system
+    return float(t.user + t.system)
 
 
 async def cronjobs(server: str, n: int, workers: int, real_clock: bool,
@@ -111,6 +112,8 @@ async def cronjobs(server: str, n: int, workers: int, real_clock: bool,
                                      None, None)
         await factory.start_all()
         await factory.wait_for_sync(30)
+        gc.collect()  # as the controller-manager does once its caches are synced
+        gc.freeze()
         stop = asyncio.Event()
         task = asyncio.create_task(ctl.controller.run(stop))
         t0 = time.perf_counter()
@@ -177,6 +180,7 @@ def main() -> None:
     p.add_argument("--real-clock", action="store_true",
                    help="wait for the next real minute instead of moving a fake clock")
     args = p.parse_args()
+    gc.set_threshold(50_000, 20, 50)  # the controller-manager's (controllers/main.py)
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 
 
