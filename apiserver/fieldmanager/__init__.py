@@ -118,6 +118,10 @@ def apply_object(info: ResourceInfo, strategy: StrategyLike, live: dict[str, Any
     ctx = context(info, strategy)
     where = f"{(md or {}).get('namespace') or ''}/{(md or {}).get('name') or ''}; {_gvk(info)}"
     unknown = validation.unknown_fields(config, ctx.root, keyed=True)
+    custom = _custom_schema(info, strategy)
+    if not unknown and custom is not None and hasattr(custom, "prune"):
+        unknown = ["." + str(p).lstrip(".") for p in
+                   custom.prune(orjson.loads(orjson.dumps(config)))]
     if unknown:
         raise errors.bad_request(f"failed to create typed patch object ({where}): "
                                  f"{unknown[0]}: field not declared in schema")

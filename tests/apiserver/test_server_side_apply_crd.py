@@ -101,3 +101,9 @@ def test_strict_validation_of_custom_resources(server_url: str, ns: str, group: 
     code, obj = json_request("POST", url + "?fieldValidation=Ignore", body)
     assert code == 201, obj
     assert "colour" not in obj["spec"]
+    # An applied configuration with a field the schema lacks is refused (typed conversion).
+    code, st = json_request("PATCH", f"{url}/g3?fieldManager=m",
+                            {**body, "metadata": {"name": "g3"}},
+                            content_type="application/apply-patch+yaml")
+    assert code == 400, st
+    assert st["message"].endswith(".spec.colour: field not declared in schema")
