@@ -26,6 +26,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.models import Namespace, Node, ObjectMeta, Pod
@@ -73,8 +75,18 @@ def delta(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
             if b.get(k, 0) != a.get(k, 0)}
 
 
+def cpu_seconds(pids: dict[str, int | None]) -> dict[str, float]:
+    """User + system CPU seconds so far of each named process (this one for None)."""
+    out = {}
+    for name, pid in pids.items():
+        t = psutil.Process(pid).cpu_times()
+        out[name] = t.user + t.system
+    return out
+
+
 async def side(client: AsyncClient, url: str, ns: str, n: int, nodes: list[str],
-               concurrency: int, timeout: float, settle: float, jobs: bool) -> dict[str, Any]:
+               concurrency: int, timeout: float, settle: float, jobs: bool,
+               pids: dict[str, int | None]) -> dict[str, Any]:
     """Create ``n`` pods or Jobs in ``ns``; time until all finished; count the writes."""
     await client.create(Namespace(metadata=ObjectMeta(name=ns)))
     model: Any = Job if jobs else Pod
@@ -107,12 +119,14 @@ async def side(client: AsyncClient, url: str, ns: str, n: int, nodes: list[str],
                                   "spec": {"template": {"spec": pod_spec(node)}}})
         return Pod.from_dict({"metadata": {"name": f"p{i:05d}"}, "spec": pod_spec(node)})
 
+    cpu0 = cpu_seconds(pids)
     t0 = time.perf_counter()
     await gather_limited(concurrency, (client.create(body(i), ns) for i in range(n)))
     posted = time.perf_counter() - t0
     log(f"{ns}: posted in {posted:.1f}s")
     await asyncio.wait_for(done.wait(), timeout)
     took = time.perf_counter() - t0
+    cpu1 = cpu_seconds(pids)
     log(f"{ns}: all finished in {took:.1f}s")
     after = await quiet(url, settle)
     await inf.stop()
@@ -124,7 +138,10 @@ async def side(client: AsyncClient, url: str, ns: str, n: int, nodes: list[str],
     return {"count": n, "seconds_to_post": round(posted, 2), "seconds": round(took, 2),
             "per_second": round(n / took, 1), "writes": writes,
             "writes_per_item": round(total / n, 2),
-            "writes_per_item_without_events": round((total - writes.get("events", 0)) / n, 2)}
+            "writes_per_item_without_events": round((total - writes.get("events", 0)) / n, 2),
+            # from the first create to the last finished item (bench = this process: the
+            # creates and an informer)
+            "cpu_seconds": {k: round(cpu1[k] - cpu0[k], 2) for k in pids}}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -147,13 +164,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     raise RuntimeError("hollow nodes did not register:\n" + hollow.log_tail())
                 await asyncio.sleep(0.5)
             log(f"{len(nodes)} hollow nodes registered")
+            pids: dict[str, int | None] = {
+                "apiserver": api.proc.pid if api.proc else None,
+                "hollow_kubelet": hollow.proc.pid if hollow.proc else None, "bench": None}
             bare = await side(client, api.url, "bench-pods", args.jobs, nodes,
-                              args.concurrency, args.timeout, args.settle, jobs=False)
+                              args.concurrency, args.timeout, args.settle, jobs=False,
+                              pids=pids)
             cm = service("controller-manager", "controllers",
                          ["--server", api.url, "--controllers=job", *args.cm_args])
             await asyncio.sleep(args.settle)  # its caches fill before the clock starts
+            pids["controller_manager"] = cm.proc.pid if cm.proc else None
             jobs = await side(client, api.url, "bench-jobs", args.jobs, nodes,
-                              args.concurrency, args.timeout, args.settle, jobs=True)
+                              args.concurrency, args.timeout, args.settle, jobs=True,
+                              pids=pids)
             ratio = jobs["per_second"] / bare["per_second"]
             return {"jobs": args.jobs, "hollow_nodes": args.nodes,
                     "bare_pods": bare, "jobs_of_one_pod": jobs,
