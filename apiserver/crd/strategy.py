@@ -13,9 +13,9 @@ import importlib
 from datetime import datetime
 from typing import Any, ClassVar
 
-from api.names import is_dns1123_subdomain
 from api.timeutil import since
 from api.validation.field import FieldError, invalid, required
+from api.validation.meta import validate_object_meta
 from apiserver import errors
 from apiserver.customresources import CustomResourceInfo, json_path, request_version
 from apiserver.strategies.base import AGE, NAME, Row, Strategy, column, meta, name_of
@@ -114,14 +114,11 @@ class CustomResourceStrategy(Strategy):
 
     def validate(self, obj: JSONDict, old: JSONDict | None = None,
                  subresource: str | None = None) -> None:
-        errs: list[FieldError] = []
         md = meta(obj)
         name = md.get("name")
-        if not name and not md.get("generateName"):
-            errs.append(required("metadata.name", "name or generateName is required"))
-        elif isinstance(name, str) and name:
-            for m in is_dns1123_subdomain(name):
-                errs.append(invalid("metadata.name", name, m))
+        # ObjectMeta as for any kind (name a DNS subdomain, labels, annotations, owners,
+        # finalizers); "" names no built-in kind, whose own name rule would apply
+        errs = validate_object_meta(md, "")
         if self.info.namespaced and not md.get("namespace"):
             errs.append(required("metadata.namespace", ""))
         errs += self._schema().validate(obj, old)

@@ -6,6 +6,7 @@ official Python client and raw HTTP against the shared API server."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -309,3 +310,38 @@ def test_bench_smoke() -> None:
     out = main(["--n", "10", "--concurrency", "2", "--lists", "2", "--rounds", "1"])
     assert set(out["custom_vs_pods"]) == {"create_per_s", "list_per_s", "watch_events_per_s"}
     assert all(v > 0 for v in out["custom_vs_pods"].values())
+
+
+def test_kubectl_watch_and_metadata_validation(api: Api, kubectl: Kubectl, group: str,
+                                                ns: str) -> None:
+    api.ok("POST", CRDS, crd_body(group), 201)
+    wait_for(lambda: established(api, f"widgets.{group}"), timeout=10)
+    base = f"/apis/{group}/v1/namespaces/{ns}/widgets"
+    code, st = api.call("POST", base, {"apiVersion": f"{group}/v1", "kind": "Widget",
+                                       "metadata": {"name": "Bad_Name",
+                                                    "labels": {"a": "-x-"}}})
+    assert code == 422
+    assert {c["field"] for c in st["details"]["causes"]} == {"metadata.name",
+                                                               "metadata.labels"}
+    api.ok("POST", base, {"apiVersion": f"{group}/v1", "kind": "Widget",
+                          "metadata": {"name": "w0"}, "spec": {"size": 1}}, 201)
+    proc = kubectl.popen("get", f"widgets.{group}", "-n", ns, "-w", "--output-watch-events")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),
+                              daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_for(lambda: len(lines) >= 2, timeout=15)  # the header and w0: watching
+        assert lines[0].split() == ["EVENT", "NAME", "SIZE", "AGE"]
+        api.ok("POST", base, {"apiVersion": f"{group}/v1", "kind": "Widget",
+                              "metadata": {"name": "w"}, "spec": {"size": 4}}, 201)
+        api.ok("PATCH", f"{base}/w", {"spec": {"size": 5}},
+               content_type="application/merge-patch+json")
+        api.ok("DELETE", f"{base}/w")
+        wait_for(lambda: len(lines) >= 5, timeout=15)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    rows = [ln.split()[:3] for ln in lines[1:5]]
+    assert rows == [["ADDED", "w0", "1"], ["ADDED", "w", "4"], ["MODIFIED", "w", "5"],
+                    ["DELETED", "w", "5"]]
