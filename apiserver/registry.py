@@ -38,7 +38,7 @@ from apiserver.storage import (
 from apiserver.strategies import namespace as namespaces
 from apiserver.strategies import strategy_for
 from apiserver.strategies.base import generate_name, meta
-from apiserver.watchcache import CachedObject, WatchCache, decode_object
+from apiserver.watchcache import CachedObject, WatchCache, decode_object, set_resource_version
 
 JSONDict = dict[str, Any]
 Mutator = Callable[[JSONDict], JSONDict]
@@ -148,7 +148,7 @@ def _check_body_kind(info: ResourceInfo, body: Any) -> None:
 
 
 def _result(obj: JSONDict, rv: int) -> Result:
-    obj.setdefault("metadata", {})["resourceVersion"] = str(rv)
+    set_resource_version(obj, rv)  # and kube-apiserver's field order, as decode_object
     return Result(obj, orjson.dumps(obj))
 
 

@@ -44,13 +44,41 @@ Predicate = Callable[[JSONDict], bool]
 ADDED, MODIFIED, DELETED, BOOKMARK, ERROR = "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"
 
 
-def decode_object(value: bytes, rv: int) -> tuple[JSONDict, bytes]:
-    """A stored value -> (dict with metadata.resourceVersion, its JSON bytes)."""
-    obj = orjson.loads(value)
+# ObjectMeta's fields in the order of its Go struct, the order kube-apiserver writes them.
+_META_RANK = {k: i for i, k in enumerate((
+    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+    "annotations", "ownerReferences", "finalizers", "managedFields"))}
+_HEAD = ("kind", "apiVersion", "metadata")
+
+
+def set_resource_version(obj: JSONDict, rv: int) -> JSONDict:
+    """``obj`` (changed in place) with metadata.resourceVersion ``rv``, in the field order
+    kube-apiserver serializes: kind, apiVersion, metadata, then the object's other fields
+    as they came; metadata's fields in ObjectMeta's order (unknown ones after them)."""
     md = obj.get("metadata")
     if not isinstance(md, dict):
-        md = obj["metadata"] = {}
+        md = {}
     md["resourceVersion"] = str(rv)
+    fields = sorted(md.items(), key=lambda kv: _META_RANK.get(kv[0], len(_META_RANK)))
+    md.clear()
+    md.update(fields)
+    rest = [(k, v) for k, v in obj.items() if k not in _HEAD]
+    kind, api_version = obj.get("kind"), obj.get("apiVersion")
+    had_kind, had_version = "kind" in obj, "apiVersion" in obj
+    obj.clear()
+    if had_kind:
+        obj["kind"] = kind
+    if had_version:
+        obj["apiVersion"] = api_version
+    obj["metadata"] = md
+    obj.update(rest)
+    return obj
+
+
+def decode_object(value: bytes, rv: int) -> tuple[JSONDict, bytes]:
+    """A stored value -> (dict with metadata.resourceVersion, its JSON bytes)."""
+    obj = set_resource_version(orjson.loads(value), rv)
     return obj, orjson.dumps(obj)
 
 

@@ -257,3 +257,38 @@ def test_stalled_etcd_is_504_then_no_duplicate_and_no_lost_write(
     items = api.ok("GET", base)["items"]
     assert sorted(i["metadata"]["name"] for i in items) == ["before", "during"]
     assert api.ok("GET", f"{base}/during")["data"] == {"k": "v"}
+
+
+# ObjectMeta's fields in the order of its Go struct (k8s.io/apimachinery/pkg/apis/meta/v1
+# types.go), which is the order kube-apiserver's JSON has them in.
+OBJECT_META_ORDER = ["name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
+                     "generation", "creationTimestamp", "deletionTimestamp",
+                     "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences",
+                     "finalizers", "managedFields"]
+
+
+def test_objects_in_kube_apiserver_field_order(server_url: str, ns: str) -> None:
+    base = f"{server_url}/api/v1/namespaces/{ns}/configmaps"
+    # Sent in another order: data first, metadata's fields reversed, kind last.
+    body = (b'{"data":{"a":"b"},"metadata":{"finalizers":["example.com/f"],'
+            b'"annotations":{"k":"v"},"labels":{"a":"b"},"name":"ordered"},'
+            b'"apiVersion":"v1","kind":"ConfigMap"}')
+
+    def check(obj: dict[str, object]) -> None:
+        assert list(obj)[:3] == ["kind", "apiVersion", "metadata"], list(obj)
+        md = obj["metadata"]
+        assert isinstance(md, dict)
+        assert list(md) == [k for k in OBJECT_META_ORDER if k in md], list(md)
+
+    created = httpx.post(base, content=body, headers={"Content-Type": "application/json"})
+    assert created.status_code == 201, created.text
+    check(created.json())
+    check(httpx.get(f"{base}/ordered").json())
+    check(httpx.get(base).json()["items"][0])
+    patched = httpx.patch(f"{base}/ordered", content=b'{"metadata":{"labels":{"c":"d"}}}',
+                          headers={"Content-Type": "application/merge-patch+json"})
+    check(patched.json())
+    with httpx.stream("GET", base, params={"watch": "1", "resourceVersion": "0",
+                                           "timeoutSeconds": "2"}) as r:
+        first = json.loads(next(r.iter_lines()))
+    check(first["object"])
