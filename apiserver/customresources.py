@@ -118,6 +118,9 @@ def infos_from_crd(crd: JSONDict) -> tuple[tuple[CustomResourceInfo, ...],
     status = crd.get("status") or {}
     names = status.get("acceptedNames") or {}
     if not names.get("plural"):
+        if any(c.get("type") == "NamesAccepted" and c.get("status") == "False"
+               for c in status.get("conditions") or [] if isinstance(c, dict)):
+            return (), None  # its names conflict with another CRD's: not served
         names = spec.get("names") or {}
     versions = [v for v in spec.get("versions") or [] if isinstance(v, dict)]
     storage = next((v.get("name", "") for v in versions if v.get("storage")), "")

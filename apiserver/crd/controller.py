@@ -74,6 +74,8 @@ class CRDController:
             return
         infos, storage = served.infos_from_crd(crd)
         if storage is None or not storage.plural or not storage.kind:
+            if name in self._installed:
+                self.uninstall(name)
             return
         key = storage.storage_resource
         if key not in self.caches:
@@ -106,7 +108,8 @@ class CRDController:
 
     async def begin_create(self, obj: JSONDict, dry_run: bool) -> Finish:
         async def finish(ok: bool) -> None:
-            if ok and not dry_run:
+            # names in conflict with another CRD's wait for the naming step's verdict
+            if ok and not dry_run and self._conflicts(obj) is None:
                 self.install(obj)
         return finish
 

@@ -345,3 +345,22 @@ def test_kubectl_watch_and_metadata_validation(api: Api, kubectl: Kubectl, group
     rows = [ln.split()[:3] for ln in lines[1:5]]
     assert rows == [["ADDED", "w0", "1"], ["ADDED", "w", "4"], ["MODIFIED", "w", "5"],
                     ["DELETED", "w", "5"]]
+
+
+def test_names_conflict(api: Api, group: str) -> None:
+    """A second CRD of the group whose kind is taken: NamesAccepted False (KindConflict),
+    not Established, not served; the first is untouched."""
+    api.ok("POST", CRDS, crd_body(group), 201)
+    wait_for(lambda: established(api, f"widgets.{group}"), timeout=10)
+    api.ok("POST", CRDS, crd_body(group, plural="others", kind="Widget"), 201)
+
+    def conditions() -> dict[str, tuple[str, str]]:
+        crd = api.ok("GET", f"{CRDS}/others.{group}")
+        return {c["type"]: (c["status"], c["reason"])
+                for c in crd["status"].get("conditions", [])}
+
+    wait_for(lambda: "NamesAccepted" in conditions(), timeout=10)
+    assert conditions() == {"NamesAccepted": ("False", "KindConflict"),
+                            "Established": ("False", "NotAccepted")}
+    assert api.call("GET", f"/apis/{group}/v1/others")[0] == 404
+    assert api.call("GET", f"/apis/{group}/v1/widgets")[0] == 200
