@@ -191,6 +191,12 @@ def test_status_bytes_and_headers_as_kube_apiserver(server_url: str, ns: str) ->
     assert list(r.json()) == ["kind", "apiVersion", "metadata", "status", "message", "reason",
                               "details", "code"]
     assert list(r.json()["details"])[:3] == ["name", "group", "kind"]
+    # Warning headers as net.NewWarningHeader writes them: 299 - "<text, quotes escaped>".
+    r = httpx.post(f"{server_url}/api/v1/namespaces/{ns}/configmaps", json={
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "warned"}, "x": 1})
+    assert r.status_code == 201
+    assert r.headers["warning"] == '299 - "unknown field \\"x\\""'
+    assert r.headers["cache-control"] == "no-cache, private" and r.headers["audit-id"]
 
 
 def test_watch_error_is_a_status_with_the_official_client(server_url: str, ns: str) -> None:
