@@ -293,7 +293,11 @@ class JobController:
         if ju.is_job_finished(cached):
             self.backoffs.pop(key, None)
             return None
-        job = cached.copy_deep()
+        # a sync changes the status only (spec and metadata are shared with the cache,
+        # never changed): a deep copy of the whole Job, pod template included, was the
+        # costliest step of a reconcile
+        job = cached.model_copy()
+        job.status = cached.status.copy_deep() if cached.status is not None else None
         if job.spec.completion_mode not in (None, *COMPLETION_MODES):
             self.recorder.event(job, "Warning", "UnknownCompletionMode",
                                 "Skipped Job sync because completion mode is unknown")
@@ -547,7 +551,8 @@ class JobController:
 
     async def _create_pod(self, s: _Sync, index: int | None) -> None:
         job = s.job
-        template = job.spec.template.copy_deep()
+        # the cached template is only serialized, unless an index changes it
+        template = job.spec.template if index is None else job.spec.template.copy_deep()
         meta = template.metadata
         annotations = dict(meta.annotations or {})
         labels = dict(meta.labels or {})
