@@ -63,9 +63,17 @@ def _partial_metadata(obj: JSONDict) -> JSONDict:
             "metadata": obj.get("metadata") or {}}
 
 
+def _strategy(info: ResourceInfo) -> Any:
+    """The kind's strategy; for a custom resource, its view of the requested version (each
+    version has printer columns of its own)."""
+    s = strategy_for(info)
+    view = getattr(s, "version_view", None)
+    return view(info.version) if view is not None else s
+
+
 def row(info: ResourceInfo, obj: JSONDict, include_object: str = "Metadata",
         now: datetime | None = None) -> JSONDict:
-    cells, conditions = strategy_for(info).table_row(obj, now)
+    cells, conditions = _strategy(info).table_row(obj, now)
     out: JSONDict = {"cells": cells}
     if conditions:
         out["conditions"] = conditions
@@ -81,7 +89,7 @@ def table(info: ResourceInfo, objects: list[JSONDict], list_meta: JSONDict | Non
     now = now or datetime.now(UTC)
     return {"kind": "Table", "apiVersion": TABLE_API_VERSION,
             "metadata": dict(list_meta or {}),
-            "columnDefinitions": strategy_for(info).columns,
+            "columnDefinitions": _strategy(info).columns,
             "rows": [row(info, o, include_object, now) for o in objects]}
 
 

@@ -9,6 +9,7 @@ Kubernetes' messages); until it is installed, objects are stored as sent.
 
 from __future__ import annotations
 
+import copy
 import importlib
 from datetime import datetime
 from typing import Any, ClassVar
@@ -88,6 +89,16 @@ class CustomResourceStrategy(Strategy):
         self.selectable_fields = frozenset({"metadata.name", "metadata.namespace"})
         self.schemas = {v: compile_schema(i.schema) for v, i in versions.items()}
         self.versions = versions
+        self._set_columns(info)
+        # Per served version: the same strategy with that version's printer columns.
+        self.views: dict[str, CustomResourceStrategy] = {}
+        for v, i in versions.items():
+            view = copy.copy(self)
+            view._set_columns(i)
+            self.views[v] = view
+            view.views = self.views
+
+    def _set_columns(self, info: CustomResourceInfo) -> None:
         cols = list(info.printer_columns) or [_AGE_COLUMN]
         self.printer = cols
         self.columns = [NAME] + [  # type: ignore[misc]
@@ -96,6 +107,10 @@ class CustomResourceStrategy(Strategy):
                 int(c.get("priority") or 0), str(c.get("format") or ""),
                 str(c.get("description") or ""))
             for c in cols]
+
+    def version_view(self, version: str) -> CustomResourceStrategy:
+        """This strategy as the Table of ``version`` needs it (its printer columns)."""
+        return self.views.get(version, self)
 
     def _schema(self) -> Any:
         v = request_version.get() or self.cr_info.storage_version

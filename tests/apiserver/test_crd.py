@@ -127,7 +127,7 @@ def test_crd_deletion_removes_objects(api: Api, group: str) -> None:
                               "metadata": {"name": f"c{i}"}, "spec": {"size": i}}, 201)
     assert len(api.ok("GET", base)["items"]) == 3
     api.ok("DELETE", f"{CRDS}/widgets.{group}")
-    wait_for(lambda: api.call("GET", f"{CRDS}/widgets.{group}")[0] == 404, timeout=15)
+    wait_for(lambda: api.call("GET", f"{CRDS}/widgets.{group}")[0] == 404, timeout=30)
     assert api.call("GET", base)[0] == 404
     assert group not in json.dumps(api.ok("GET", "/apis"))
     # created again: none of the old objects come back
@@ -152,16 +152,16 @@ def test_terminating_condition_and_finalizer(api: Api, group: str) -> None:
                    and x["reason"] == "InstanceDeletionInProgress"
                    for x in c["status"].get("conditions", []))
 
-    wait_for(terminating, timeout=10)
+    wait_for(terminating, timeout=30)
     code, st = api.call("POST", base, {"apiVersion": f"{group}/v1", "kind": "Widget",
                                        "metadata": {"name": "late"}})
     assert code == 405, st
     # the object held by its own finalizer holds the CRD; released, both go
     wait_for(lambda: api.ok("GET", f"{base}/held")["metadata"].get("deletionTimestamp"),
-             timeout=10)
+             timeout=30)
     api.ok("PATCH", f"{base}/held", {"metadata": {"finalizers": None}},
            content_type="application/merge-patch+json")
-    wait_for(lambda: api.call("GET", f"{CRDS}/widgets.{group}")[0] == 404, timeout=15)
+    wait_for(lambda: api.call("GET", f"{CRDS}/widgets.{group}")[0] == 404, timeout=30)
 
 
 def test_versions_discovery_openapi_watch(api: Api, group: str) -> None:
@@ -172,7 +172,7 @@ def test_versions_discovery_openapi_watch(api: Api, group: str) -> None:
                 {"name": "v1alpha1", "served": False, "storage": False, "schema": open_schema}]
     api.ok("POST", CRDS, crd_body(group, plural="gizmos", kind="Gizmo", versions=versions,
                                   short=["gz"]), 201)
-    wait_for(lambda: established(api, f"gizmos.{group}"), timeout=10)
+    wait_for(lambda: established(api, f"gizmos.{group}"), timeout=30)
     g = next(x for x in api.ok("GET", "/apis")["groups"] if x["name"] == group)
     assert [v["version"] for v in g["versions"]] == ["v1", "v1beta1"]
     assert g["preferredVersion"]["version"] == "v1"
@@ -261,7 +261,7 @@ def test_official_client(server_url: str, group: str, api: Api) -> None:
         wait_for(lambda: any(
             x.type == "Established" and x.status == "True" for x in
             (ext.read_custom_resource_definition(f"widgets.{group}").status.conditions or [])),
-            timeout=10)
+            timeout=30)
         crd = ext.read_custom_resource_definition(f"widgets.{group}")
         assert crd.status.accepted_names.kind == "Widget"
         assert crd.status.stored_versions == ["v1"]
@@ -300,7 +300,7 @@ def test_official_client(server_url: str, group: str, api: Api) -> None:
             co.get_namespaced_custom_object(group, "v1", ns, "widgets", "o1")
         assert e.value.status == 404
         ext.delete_custom_resource_definition(f"widgets.{group}")
-        wait_for(lambda: api.call("GET", f"{CRDS}/widgets.{group}")[0] == 404, timeout=15)
+        wait_for(lambda: api.call("GET", f"{CRDS}/widgets.{group}")[0] == 404, timeout=30)
 
 
 def test_bench_smoke() -> None:
@@ -315,7 +315,7 @@ def test_bench_smoke() -> None:
 def test_kubectl_watch_and_metadata_validation(api: Api, kubectl: Kubectl, group: str,
                                                 ns: str) -> None:
     api.ok("POST", CRDS, crd_body(group), 201)
-    wait_for(lambda: established(api, f"widgets.{group}"), timeout=10)
+    wait_for(lambda: established(api, f"widgets.{group}"), timeout=30)
     base = f"/apis/{group}/v1/namespaces/{ns}/widgets"
     code, st = api.call("POST", base, {"apiVersion": f"{group}/v1", "kind": "Widget",
                                        "metadata": {"name": "Bad_Name",
@@ -331,14 +331,14 @@ def test_kubectl_watch_and_metadata_validation(api: Api, kubectl: Kubectl, group
                               daemon=True)  # type: ignore[union-attr]
     reader.start()
     try:
-        wait_for(lambda: len(lines) >= 2, timeout=15)  # the header and w0: watching
+        wait_for(lambda: len(lines) >= 2, timeout=30)  # the header and w0: watching
         assert lines[0].split() == ["EVENT", "NAME", "SIZE", "AGE"]
         api.ok("POST", base, {"apiVersion": f"{group}/v1", "kind": "Widget",
                               "metadata": {"name": "w"}, "spec": {"size": 4}}, 201)
         api.ok("PATCH", f"{base}/w", {"spec": {"size": 5}},
                content_type="application/merge-patch+json")
         api.ok("DELETE", f"{base}/w")
-        wait_for(lambda: len(lines) >= 5, timeout=15)
+        wait_for(lambda: len(lines) >= 5, timeout=30)
     finally:
         proc.kill()
         proc.wait(10)
@@ -351,7 +351,7 @@ def test_names_conflict(api: Api, group: str) -> None:
     """A second CRD of the group whose kind is taken: NamesAccepted False (KindConflict),
     not Established, not served; the first is untouched."""
     api.ok("POST", CRDS, crd_body(group), 201)
-    wait_for(lambda: established(api, f"widgets.{group}"), timeout=10)
+    wait_for(lambda: established(api, f"widgets.{group}"), timeout=30)
     api.ok("POST", CRDS, crd_body(group, plural="others", kind="Widget"), 201)
 
     def conditions() -> dict[str, tuple[str, str]]:
@@ -359,8 +359,25 @@ def test_names_conflict(api: Api, group: str) -> None:
         return {c["type"]: (c["status"], c["reason"])
                 for c in crd["status"].get("conditions", [])}
 
-    wait_for(lambda: "NamesAccepted" in conditions(), timeout=10)
+    wait_for(lambda: "NamesAccepted" in conditions(), timeout=30)
     assert conditions() == {"NamesAccepted": ("False", "KindConflict"),
                             "Established": ("False", "NotAccepted")}
     assert api.call("GET", f"/apis/{group}/v1/others")[0] == 404
     assert api.call("GET", f"/apis/{group}/v1/widgets")[0] == 200
+
+
+def test_printer_columns_per_version(api: Api, kubectl: Kubectl, group: str, ns: str) -> None:
+    crd = crd_body(group)
+    v1 = crd["spec"]["versions"][0]
+    v1beta1 = {**v1, "name": "v1beta1", "storage": False, "additionalPrinterColumns": [
+        {"name": "Paint", "type": "string", "jsonPath": ".spec.color"}]}
+    crd["spec"]["versions"].append(v1beta1)
+    api.ok("POST", CRDS, crd, 201)
+    wait_for(lambda: established(api, f"widgets.{group}"), timeout=30)
+    api.ok("POST", f"/apis/{group}/v1/namespaces/{ns}/widgets",
+           {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"size": 2}}, 201)
+    v1_table = kubectl("get", f"widgets.v1.{group}", "-n", ns).stdout.splitlines()
+    assert v1_table[0].split() == ["NAME", "SIZE", "AGE"]
+    beta = kubectl("get", f"widgets.v1beta1.{group}", "-n", ns).stdout.splitlines()
+    assert beta[0].split() == ["NAME", "PAINT"] and beta[1].split() == ["w", "blue"]

@@ -41,7 +41,7 @@ def test_served_by_every_server(servers: tuple[ApiServer, ApiServer]) -> None:
         a.ok("POST", CRDS, crd_body(group), 201)
         ns = a.namespace()
         wait_for(lambda: b.call("GET", f"/apis/{group}/v1/namespaces/{ns}/widgets")[0] == 200,
-                 timeout=10)
+                 timeout=30)
         b.ok("POST", f"/apis/{group}/v1/namespaces/{ns}/widgets",
              {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w"},
               "spec": {"size": 1}}, 201)
@@ -51,7 +51,7 @@ def test_served_by_every_server(servers: tuple[ApiServer, ApiServer]) -> None:
         b.ok("DELETE", f"{CRDS}/widgets.{group}")
         for s in (a, b):
             wait_for(lambda s=s: s.call("GET", f"/apis/{group}/v1/widgets")[0] == 404,
-                     timeout=15)
+                     timeout=30)
         assert a.call("GET", f"{CRDS}/widgets.{group}")[0] == 404
     finally:
         a.close()

@@ -29,7 +29,7 @@ def test_minictl_like_kubectl(server_url: str, api: Api, kubectl: kubectl_cli.Ku
                               tmp_path: object) -> None:
     group = f"{unique('g')}.example.com"
     api.ok("POST", CRDS, crd_body(group, short=["wg"]), 201)
-    wait_for(lambda: established(api, f"widgets.{group}"), timeout=10)
+    wait_for(lambda: established(api, f"widgets.{group}"), timeout=30)
     ns = api.namespace()
     doc = {"apiVersion": f"{group}/v1", "kind": "Widget",
            "metadata": {"name": "w1", "labels": {"a": "b"}, "annotations": {"note": "x"}},
