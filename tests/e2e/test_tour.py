@@ -73,6 +73,8 @@ HEADER = re.compile(r"[A-Z][A-Z()-]*( {1,3}[A-Z][A-Z()-]*)*(\s{2,}[A-Z][A-Z()-]*
 POD_ROW = r"^{app}-[a-z0-9]+-[a-z0-9]{{5}} +{ready} +{status} +\d+"
 BOOTCAMP_PAGE = r"^Hello Kubernetes bootcamp! \| Running on: kubernetes-bootcamp-[a-z0-9]+-[a-z0-9]{{5}} \| v={v}$"
 
+DEBUG_IMAGE = "--image=minik8s/busybox:latest --image-pull-policy=IfNotPresent"
+
 # command (exactly as on the page) -> patterns (re.M) its output must match; "rc" entries
 # (an int) replace the expected exit status 0.
 CHECKS: dict[str, list[str | int]] = {
@@ -118,6 +120,46 @@ CHECKS: dict[str, list[str | int]] = {
     "ls -l /proc/$(docker inspect -f '{{.State.Pid}}' $APP)/ns": [r"net -> net:\[\d+\]"],
     "cat $(docker inspect -f '{{.GraphDriver.Data.MergedDir}}' $APP)/tmp/hello.txt":
         [r"^written-in-the-pod$"],
+    "kubectl exec $POD -- ps": [126, r'exec: "ps": executable file not found in \$PATH',
+                                r"^command terminated with exit code 126$"],
+    f"kubectl debug $POD --profile=baseline {DEBUG_IMAGE} --target=nginx -c debugger -- ps":
+        [r'^Targeting container "nginx"\. If you don\'t see processes from this container'],
+    "kubectl wait --for=jsonpath='{.status.ephemeralContainerStatuses[0].state.terminated."
+    "reason}'=Completed pod/$POD --timeout=60s": [r"^pod/hello-[a-z0-9]+-[a-z0-9]{5} condition met$"],
+    "kubectl get pod $POD -o jsonpath='{range .status.ephemeralContainerStatuses[*]}{.name} "
+    "{.image} {.state.terminated.reason}{\"\\n\"}{end}'":
+        [r"\Adebugger minik8s/busybox:latest Completed\n\Z"],
+    # --target: nginx's own PID namespace, nginx is PID 1.
+    "kubectl logs $POD -c debugger": [r"^PID +USER +COMMAND$",
+                                      r"^ +1 root +nginx: master process",
+                                      r"^ +\d+ \S+ +nginx: worker process$"],
+    f"kubectl debug $POD --copy-to=hello-debug --share-processes --profile=baseline "
+    f"{DEBUG_IMAGE} -c debugger -- sleep 1d": [r"\A\Z"],
+    "kubectl wait --for=condition=Ready pod/hello-debug --timeout=60s":
+        [r"^pod/hello-debug condition met$"],
+    # --share-processes: one PID namespace for the pod, the pause container's.
+    "kubectl exec hello-debug -c debugger -- ps": [r"^ +1 65535 +/pause$",
+                                                   r"^ +\d+ root +nginx: master process",
+                                                   r"^ +\d+ root +sleep 1d$"],
+    "kubectl delete pod hello-debug --now":
+        [r'^pod "hello-debug" deleted from default namespace$'],
+    f"kubectl debug node/node-1 {DEBUG_IMAGE} -- cat /host/etc/hostname": [
+        1, r'^Error from server \(Forbidden\): pods "node-debugger-node-1-[a-z0-9]{5}" is '
+        r'forbidden: violates PodSecurity "baseline:latest": host namespaces \(hostNetwork=true, '
+        r'hostPID=true, hostIPC=true\), hostPath volumes \(volume "host-root"\)$'],
+    "kubectl create namespace debug": [r"^namespace/debug created$"],
+    "kubectl label namespace debug pod-security.kubernetes.io/enforce=privileged":
+        [r"^namespace/debug labeled$"],
+    f"kubectl debug node/node-1 -n debug {DEBUG_IMAGE} -- cat /host/etc/hostname": [
+        r"^Creating debugging pod node-debugger-node-1-[a-z0-9]{5} with container debugger on "
+        r"node node-1\.$",
+        r'^Warning: would violate PodSecurity "baseline:latest": host namespaces '],
+    "kubectl wait -n debug --for=jsonpath='{.status.phase}'=Succeeded pod/$NODE_DEBUGGER "
+    "--timeout=60s": [r"^pod/node-debugger-node-1-[a-z0-9]{5} condition met$"],
+    # The machine's hostname, read through the node's /host (compared after the run).
+    "kubectl logs -n debug $NODE_DEBUGGER": [r"\A\S+\n\Z"],
+    "cat /etc/hostname": [r"\A\S+\n\Z"],
+    "kubectl delete namespace debug": [r'^namespace "debug" deleted$'],
     "kubectl wait --for=condition=Ready pod/qos-besteffort pod/qos-burstable pod/qos-guaranteed"
     " --timeout=60s": [rf"^pod/qos-{q} condition met$" for q in
                        ("besteffort", "burstable", "guaranteed")],
@@ -272,7 +314,10 @@ def _clean() -> None:
     sh([*minictl, "delete", "service", "kubernetes-bootcamp", "--ignore-not-found", *admin],
        check=False)
     sh([*minictl, "delete", "pod", "oom", "qos-besteffort", "qos-burstable", "qos-guaranteed",
-        "--ignore-not-found", "--now", *admin], check=False)
+        "hello-debug", "--ignore-not-found", "--now", *admin], check=False)
+    # The node-debugging namespace, waited for: the tour creates it again.
+    sh([*minictl, "delete", "namespace", "debug", "--ignore-not-found", "--timeout=120s",
+        *admin], timeout=150, check=False)
 
 
 @pytest.mark.docker
@@ -316,6 +361,8 @@ def test_every_command_of_the_tour_runs_as_shown(cluster: str, tmp_path: Path) -
             f"ls -l /proc/$(docker inspect -f '{{{{.State.Pid}}}}' ${c})/ns"])) for c in ("PAUSE", "APP")]
         assert ns[0]["net"] == ns[1]["net"] and ns[0]["ipc"] == ns[1]["ipc"], ns
         assert ns[0]["mnt"] != ns[1]["mnt"] and ns[0]["uts"] != ns[1]["uts"], ns
+        # kubectl debug node/...: the node's /host is this machine's root (one Docker daemon).
+        assert outputs["kubectl logs -n debug $NODE_DEBUGGER"] == outputs["cat /etc/hostname"]
     finally:
         shell.close()
         # A tour stopped half-way must not leave the cluster without its components.
