@@ -12,7 +12,8 @@ Baseline first, in the same run: the same number of bare pods (restartPolicy Nev
 timed until every one has its Complete condition. An informer in this script watches
 each side. API writes are counted from the API server's /metrics
 (apiserver_request_total, write verbs) minus this script's own creates, per Job and per
-bare pod. Prints one JSON document; the goal is Jobs/s >= 0.5 x bare pods/s.
+bare pod, and each process's CPU seconds per side (what bounds it). Prints one JSON
+document; the goal is Jobs/s >= 0.5 x bare pods/s.
 """
 
 from __future__ import annotations
