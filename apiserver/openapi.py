@@ -167,15 +167,20 @@ def _kind_schemas(r: ResourceInfo, ref: str) -> dict[str, JSONDict]:
         generated.setdefault("description", obj["description"])
     except Exception:  # a model pydantic cannot describe: serve the permissive form
         out[name] = obj
-    out.update({
-        name + "List": {
-            "type": "object", "required": ["items"],
-            "properties": {"apiVersion": string, "kind": string,
-                           "metadata": {"$ref": ref + _LIST_META},
-                           "items": {"type": "array", "items": {"$ref": ref + name}}},
-            "x-kubernetes-group-version-kind": [_gvk(r, r.list_kind)],
-        },
-    })
+    out.update(_list_and_scale(r, name, ref))
+    return out
+
+
+def _list_and_scale(r: ResourceInfo, name: str, ref: str) -> dict[str, JSONDict]:
+    """The ``<name>List`` definition of a kind and, when it has the scale subresource,
+    autoscaling/v1 Scale's."""
+    string = {"type": "string"}
+    out: dict[str, JSONDict] = {name + "List": {
+        "type": "object", "required": ["items"],
+        "properties": {"apiVersion": string, "kind": string,
+                       "metadata": {"$ref": ref + _LIST_META},
+                       "items": {"type": "array", "items": {"$ref": ref + name}}},
+        "x-kubernetes-group-version-kind": [_gvk(r, r.list_kind)]}}
     if "scale" in r.subresources:
         out["io.k8s.api.autoscaling.v1.Scale"] = {
             "type": "object",
@@ -185,8 +190,7 @@ def _kind_schemas(r: ResourceInfo, ref: str) -> dict[str, JSONDict]:
                                "replicas": {"type": "integer", "format": "int32"}}},
                            "status": _open_object("The current status of the scale.")},
             "x-kubernetes-group-version-kind": [{"group": "autoscaling", "version": "v1",
-                                                 "kind": "Scale"}],
-        }
+                                                 "kind": "Scale"}]}
     return out
 
 
@@ -356,24 +360,7 @@ def _custom_schemas(r: served.CustomResourceInfo, ref: str) -> dict[str, JSONDic
     schema["properties"] = props
     schema["type"] = "object"
     schema["x-kubernetes-group-version-kind"] = [_gvk(r)]
-    string = {"type": "string"}
-    out = {name: schema, name + "List": {
-        "type": "object", "required": ["items"],
-        "properties": {"apiVersion": string, "kind": string,
-                       "metadata": {"$ref": ref + _LIST_META},
-                       "items": {"type": "array", "items": {"$ref": ref + name}}},
-        "x-kubernetes-group-version-kind": [_gvk(r, r.list_kind)]}}
-    if "scale" in r.subresources:
-        out["io.k8s.api.autoscaling.v1.Scale"] = {
-            "type": "object",
-            "properties": {"apiVersion": string, "kind": string,
-                           "metadata": {"$ref": ref + _OBJECT_META},
-                           "spec": {"type": "object", "properties": {
-                               "replicas": {"type": "integer", "format": "int32"}}},
-                           "status": _open_object("The current status of the scale.")},
-            "x-kubernetes-group-version-kind": [{"group": "autoscaling", "version": "v1",
-                                                 "kind": "Scale"}]}
-    return out
+    return {name: schema, **_list_and_scale(r, name, ref)}
 
 
 @lru_cache(maxsize=4)
