@@ -203,14 +203,17 @@ class SchemaChecker:
         if "not" in raw:
             self.nested(raw["not"], _c(path, "not"), in_meta=in_meta,
                         forbid_default=forbid_default, depth=depth + 1)
+        self._pattern(raw, path)
+        self._extensions(raw, path, t, lvl, root)
+        self._validations(raw, path, uncorrelatable, root, compile_=len(errs) == start)
+
+    def _pattern(self, raw: Mapping[str, Any], path: str) -> None:
         pattern = raw.get("pattern")
         if isinstance(pattern, str) and pattern:
             _, err = compile_pattern(pattern)
             if err:
-                errs.append(invalid(_c(path, "pattern"), pattern,
-                                    f"must be a valid regular expression, but isn't: {err}"))
-        self._extensions(raw, path, t, lvl, root)
-        self._validations(raw, path, uncorrelatable, root, compile_=len(errs) == start)
+                self.errs.append(invalid(_c(path, "pattern"), pattern,
+                                         f"must be a valid regular expression, but isn't: {err}"))
 
     def _metadata(self, v: Any, path: str, root: bool) -> None:
         """The structural restrictions on metadata (its schema is walked by node())."""
@@ -470,12 +473,7 @@ class SchemaChecker:
         if "not" in raw:
             self.nested(raw["not"], _c(path, "not"), in_meta=in_meta,
                         forbid_default=forbid_default, depth=depth + 1)
-        pattern = raw.get("pattern")
-        if isinstance(pattern, str) and pattern:
-            _, err = compile_pattern(pattern)
-            if err:
-                errs.append(invalid(_c(path, "pattern"), pattern,
-                                    f"must be a valid regular expression, but isn't: {err}"))
+        self._pattern(raw, path)
 
 
 def _completeness(v: Any, s: Any, spath: str, vpath: str, errs: Errs, depth: int = 0) -> None:
