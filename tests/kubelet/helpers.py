@@ -197,6 +197,25 @@ def kubelet_on_docker(server: str, dk: Any, prefix: str, *extra: str) -> Iterato
     k.assert_no_runtime_warning()
 
 
+def docker_fixtures(prefix: str) -> tuple[Any, Any]:
+    """The module-scoped ``kubelet`` (a kubelet process on Docker for a node named
+    ``prefix-...``) and ``api`` (a REST client) fixtures of a Docker test module:
+    ``kubelet, api = helpers.docker_fixtures("dnode")``."""
+
+    @pytest.fixture(scope="module")
+    def kubelet(server_url: str, dk: Any) -> Iterator[KubeletProc]:
+        with kubelet_on_docker(server_url, dk, prefix) as k:
+            yield k
+
+    @pytest.fixture(scope="module")
+    def api(server_url: str) -> Iterator[Client]:
+        c = Client(server_url)
+        yield c
+        c.close()
+
+    return kubelet, api
+
+
 def on_pty(argv: list[str], env: dict[str, str], timeout: float = 30) -> tuple[int, str]:
     """Run ``argv`` on a new 33x101 terminal; (exit code, everything it printed)."""
     import fcntl

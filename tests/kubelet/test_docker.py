@@ -15,7 +15,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +26,13 @@ from client.rest import Client
 from testing.registry_stub import StubRegistry
 from testing.support import free_port, unique, wait_for
 from tests.kubelet import helpers
-from tests.kubelet.helpers import KubeletProc, cleanup, kubelet_on_docker
+from tests.kubelet.helpers import KubeletProc, cleanup
 
 docker = pytest.importorskip("docker")
 
 pytestmark = pytest.mark.docker
 
-@pytest.fixture(scope="module")
-def kubelet(server_url: str, dk: Any) -> Iterator[KubeletProc]:
-    with kubelet_on_docker(server_url, dk, "dnode") as k:
-        yield k
-
-
-@pytest.fixture(scope="module")
-def api(server_url: str) -> Iterator[Client]:
-    c = Client(server_url)
-    yield c
-    c.close()
+kubelet, api = helpers.docker_fixtures("dnode")
 
 
 def make_pod(api: Client, node: str, containers: list[dict[str, Any]], **spec: Any) -> Pod:

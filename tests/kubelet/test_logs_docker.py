@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from testing.kubectl import Kubectl
 from testing.support import unique, wait_for
 from tests.cli.helpers import mctl
 from tests.kubelet import helpers
-from tests.kubelet.helpers import KubeletProc, kubelet_on_docker
+from tests.kubelet.helpers import KubeletProc
 
 pytestmark = pytest.mark.docker
 
@@ -29,17 +28,7 @@ UNPULLABLE = "127.0.0.1:1/minik8s-test/none:1"
 BUSYBOX = {"image": "busybox", "imagePullPolicy": "Never"}
 
 
-@pytest.fixture(scope="module")
-def kubelet(server_url: str, dk: Any) -> Iterator[KubeletProc]:
-    with kubelet_on_docker(server_url, dk, "lgnode") as k:
-        yield k
-
-
-@pytest.fixture(scope="module")
-def api(server_url: str) -> Iterator[Client]:
-    c = Client(server_url)
-    yield c
-    c.close()
+kubelet, api = helpers.docker_fixtures("lgnode")
 
 
 def both(kubectl: Kubectl, server: str, *args: str, unordered: bool = False

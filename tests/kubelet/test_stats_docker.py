@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,17 +25,7 @@ pytestmark = pytest.mark.docker
 BUSY = ["sh", "-c", "trap 'exit 0' TERM; while true; do :; done"]
 
 
-@pytest.fixture(scope="module")
-def kubelet(server_url: str, dk: Any) -> Iterator[KubeletProc]:
-    with kubelet_on_docker(server_url, dk, "snode") as k:
-        yield k
-
-
-@pytest.fixture(scope="module")
-def api(server_url: str) -> Iterator[Client]:
-    c = Client(server_url)
-    yield c
-    c.close()
+kubelet, api = helpers.docker_fixtures("snode")
 
 
 def make_pod(api: Client, node: str, containers: list[dict[str, Any]], **spec: Any) -> Pod:

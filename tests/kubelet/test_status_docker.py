@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ from client.errors import NotFound
 from client.rest import Client
 from testing.kubectl import Kubectl
 from tests.kubelet import helpers
-from tests.kubelet.helpers import KubeletProc, kubelet_on_docker
+from tests.kubelet.helpers import KubeletProc
 
 pytestmark = pytest.mark.docker
 
@@ -28,17 +27,7 @@ pytestmark = pytest.mark.docker
 UNPULLABLE = "127.0.0.1:1/minik8s-test/none:1"
 
 
-@pytest.fixture(scope="module")
-def kubelet(server_url: str, dk: Any) -> Iterator[KubeletProc]:
-    with kubelet_on_docker(server_url, dk, "stnode") as k:
-        yield k
-
-
-@pytest.fixture(scope="module")
-def api(server_url: str) -> Iterator[Client]:
-    c = Client(server_url)
-    yield c
-    c.close()
+kubelet, api = helpers.docker_fixtures("stnode")
 
 
 def _cond(p: Pod, type_: str) -> dict[str, Any]:
