@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from api.models import Node, Pod  # noqa: E402
 from bench.stats import pct  # noqa: E402
 from client.rest import AsyncClient, Client  # noqa: E402
-from testing.support import ApiServer, Etcd, free_port, service  # noqa: E402
+from testing.support import ApiServer, Etcd, build_images, free_port, service  # noqa: E402
 
 NS = "default"
 APP_CMD = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
@@ -315,8 +314,7 @@ def main() -> None:
     ap.add_argument("--parts", default="seq,burst,idle,hollow",
                     help="which measurements: seq,burst,idle,hollow")
     args = ap.parse_args()
-    for script in ("deploy/images/pause/build.sh", "deploy/images/busybox/build.sh"):
-        subprocess.run(["sh", str(ROOT / script)], check=True, capture_output=True)
+    build_images()
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 
 

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ from bench.kubelet import NS, Watcher, summary  # noqa: E402
 from client.errors import NotFound  # noqa: E402
 from client.rest import AsyncClient  # noqa: E402
 from testing.registry_stub import StubRegistry  # noqa: E402
-from testing.support import ApiServer, Etcd, free_port, service  # noqa: E402
+from testing.support import ApiServer, Etcd, build_images, free_port, service  # noqa: E402
 
 LABEL_POD_UID = "io.kubernetes.pod.uid"
 RUN = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
@@ -219,8 +218,7 @@ def main() -> None:
     ap.add_argument("--delete-pods", type=int, default=5)
     ap.add_argument("--grace", type=int, default=2)
     args = ap.parse_args()
-    for script in ("deploy/images/pause/build.sh", "deploy/images/busybox/build.sh"):
-        subprocess.run(["sh", str(ROOT / script)], check=True, capture_output=True)
+    build_images()
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 
 

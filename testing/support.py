@@ -244,6 +244,13 @@ def service(name: str, module: str, args: list[str], env: dict[str, str] | None 
     return Process(name, [sys.executable, "-m", module, *args], env=env).start()
 
 
+def build_images() -> None:
+    """The local pause and busybox images the Docker tests and benchmarks run
+    (imagePullPolicy Never)."""
+    for script in ("deploy/images/pause/build.sh", "deploy/images/busybox/build.sh"):
+        subprocess.run(["sh", str(ROOT / script)], check=True, capture_output=True)
+
+
 def unique(prefix: str = "t") -> str:
     """A DNS-1123 name no other test uses."""
     return f"{prefix}-{os.getpid() % 10000}-{time.monotonic_ns() % 10**9}"

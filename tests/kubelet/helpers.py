@@ -26,7 +26,6 @@ from kubelet.kubelet import KubeletConfig
 from kubelet.runtime.base import ContainerRuntime
 from kubelet.runtime.fake import FakeRuntime
 from testing.support import (
-    ROOT,
     Process,
     async_wait_for,
     free_port,
@@ -35,6 +34,7 @@ from testing.support import (
     unique,
     wait_for,
 )
+from testing.support import build_images as build_images  # re-exported for the Docker tests
 
 # The label the Docker runtime puts on every container of a node.
 LABEL_NODE = "minik8s.node"
@@ -122,12 +122,6 @@ def docker_client() -> Any:
         return d
     except Exception as exc:
         pytest.skip(f"no Docker daemon: {exc}")
-
-
-def build_images() -> None:
-    """The local pause and busybox images the Docker tests run (imagePullPolicy Never)."""
-    for script in ("deploy/images/pause/build.sh", "deploy/images/busybox/build.sh"):
-        subprocess.run(["sh", str(ROOT / script)], check=True, capture_output=True)
 
 
 def cleanup(dk: Any, node: str) -> None:
