@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -45,7 +46,11 @@ def test_served_by_every_server(servers: tuple[ApiServer, ApiServer]) -> None:
         b.ok("POST", f"/apis/{group}/v1/namespaces/{ns}/widgets",
              {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w"},
               "spec": {"size": 1}}, 201)
-        got = a.ok("GET", f"/apis/{group}/v1/namespaces/{ns}/widgets/w")
+        # a serves reads from its watch cache, which learns of b's write from etcd's watch
+        def read_on_a() -> Any:
+            code, body = a.call("GET", f"/apis/{group}/v1/namespaces/{ns}/widgets/w")
+            return body if code == 200 else None
+        got = wait_for(read_on_a, timeout=30)
         assert got["spec"] == {"size": 1, "color": "blue"}  # defaulted on b, read on a
         assert any(g["name"] == group for g in b.ok("GET", "/apis")["groups"])
         b.ok("DELETE", f"{CRDS}/widgets.{group}")
