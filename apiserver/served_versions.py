@@ -29,7 +29,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.resources import ResourceInfo
-from apiserver import errors
+from apiserver import errors, watchlines
 from apiserver.patch import is_supported
 from apiserver.registry import safe_apply_patch
 
@@ -78,13 +78,8 @@ class ConvertedVersion:
         return doc
 
     def event_out(self, line: bytes) -> bytes:
-        if not line.strip():
-            return line
-        try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return line
-        if isinstance(event, dict) and isinstance(event.get("object"), dict):
+        event = watchlines.event_of(line)
+        if event is not None and isinstance(event.get("object"), dict):
             event["object"] = self.convert_out(event["object"])
             return orjson.dumps(event)
         return line
@@ -323,7 +318,7 @@ class _Converter:
         self._streaming = False
         self._start: Message | None = None
         self._body = b""
-        self._pending = b""
+        self._lines = watchlines.Lines()
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -348,11 +343,7 @@ class _Converter:
             return
         more = bool(message.get("more_body"))
         if self._streaming:
-            data = self._pending + message.get("body", b"")
-            *lines, self._pending = data.split(b"\n")
-            if not more and self._pending:
-                lines.append(self._pending)
-                self._pending = b""
+            lines = self._lines.feed(message.get("body", b""), more)
             out = b"".join(self._spec.event_out(ln) + b"\n" for ln in lines)
             if out or not more:
                 await self._send({"type": "http.response.body", "body": out,

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apiserver import requestinfo, tables
+from apiserver import requestinfo, tables, watchlines
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -103,16 +103,11 @@ class _WatchConverter:
         self._resource = resource
         self._include = include
         self._convert = False
-        self._pending = b""
+        self._lines = watchlines.Lines()
 
     def _line(self, line: bytes) -> bytes:
-        if not line.strip():
-            return line
-        try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return line
-        if not isinstance(event, dict):
+        event = watchlines.event_of(line)
+        if event is None:
             return line
         return orjson.dumps(tables.convert_event(self._resource, event, self._include,
                                                  self._form))
@@ -129,12 +124,8 @@ class _WatchConverter:
         if message["type"] != "http.response.body" or not self._convert:
             await self._send(message)
             return
-        data = self._pending + message.get("body", b"")
-        *lines, self._pending = data.split(b"\n")
         more = bool(message.get("more_body"))
-        if not more and self._pending:
-            lines.append(self._pending)
-            self._pending = b""
+        lines = self._lines.feed(message.get("body", b""), more)
         out = b"".join(self._line(ln) + b"\n" for ln in lines)
         if out or not more:
             await self._send({"type": "http.response.body", "body": out, "more_body": more})
