@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -210,8 +211,10 @@ def docker_fixtures(prefix: str) -> tuple[Any, Any]:
     return kubelet, api
 
 
-def on_pty(argv: list[str], env: dict[str, str], timeout: float = 30) -> tuple[int, str]:
-    """Run ``argv`` on a new 33x101 terminal; (exit code, everything it printed)."""
+def on_pty(argv: list[str], env: dict[str, str], timeout: float = 30, typed: bytes = b"",
+           cwd: Path | None = None) -> tuple[int, str]:
+    """Run ``argv`` on a new 33x101 terminal; with ``typed``, type it once a shell prompt
+    (``# ``) shows; (exit code, everything it printed)."""
     import fcntl
     import struct
     import termios
@@ -219,21 +222,29 @@ def on_pty(argv: list[str], env: dict[str, str], timeout: float = 30) -> tuple[i
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
     p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                         start_new_session=True)
+                         start_new_session=True, cwd=cwd)
     os.close(slave)
-    chunks: list[bytes] = []
+    out = b""
+    sent = not typed
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+                if not sent and b"# " in out.rsplit(b"\n", 1)[-1]:
+                    os.write(master, typed)
+                    sent = True
+            elif p.poll() is not None:
                 break
-            if not data:
-                break
-            chunks.append(data)
-        elif p.poll() is not None:
-            break
-    os.close(master)
-    return p.wait(timeout=10), b"".join(chunks).decode(errors="replace")
+            elif not sent and b"try pressing enter" in out:
+                os.write(master, b"\r")  # the prompt was printed before we attached
+    finally:
+        os.close(master)
+    return p.wait(timeout=10), out.decode(errors="replace")

@@ -257,48 +257,9 @@ def test_minictl_debug_copy_and_node(server: str, api: Client, node: KubeletProc
     assert api.pod_logs(m.group(1), "default").strip()
 
 
-def _typed_session(argv: list[str], env: dict[str, str], typed: bytes,
-                   timeout: float = 60) -> tuple[int, str]:
-    """Run ``argv`` on a new terminal; once its prompt shows (``/ #``), type ``typed``; (exit
-    code, everything it printed)."""
-    import pty
-    import select
-    import time
-
-    master, slave = pty.openpty()
-    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                         start_new_session=True, cwd=ROOT)
-    os.close(slave)
-    out = b""
-    sent = False
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:
-                    break
-                if not data:
-                    break
-                out += data
-                if not sent and b"# " in out.rsplit(b"\n", 1)[-1]:
-                    os.write(master, typed)
-                    sent = True
-            elif p.poll() is not None:
-                break
-            elif not sent and b"try pressing enter" in out:
-                os.write(master, b"\r")  # the prompt was printed before we attached
-    finally:
-        os.close(master)
-    return p.wait(timeout=10), out.decode(errors="replace")
-
-
 def test_debug_it_interactive_shell(kctl: Kubectl, nginx: str) -> None:
-    code, text = _typed_session([*kctl.argv, "debug", nginx, "-it", BUSYBOX, NEVER,
-                                 "--target=main", "-c", "shell"], kctl.env,
-                                b"ps -o comm; exit 3\r")
+    code, text = on_pty([*kctl.argv, "debug", nginx, "-it", BUSYBOX, NEVER, "--target=main",
+                         "-c", "shell"], kctl.env, 60, b"ps -o comm; exit 3\r", ROOT)
     assert code == 0, text  # the session's end, not the shell's exit code
     assert "nginx" in text and "sh" in text, text
     assert ("Session ended, the ephemeral container will not be restarted but may be "
