@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from testing.support import json_request
+from testing.support import json_request, unique
 from tests.cli.helpers import cells, fails, get, mctl, ok, post, put_status
 
 DEPLOY_YAML = """\
@@ -100,9 +100,11 @@ def test_apply_errors(server_url: str, ns: str, tmp_path: Path) -> None:
     assert fails(server_url, "-n", ns, "apply", "-f", str(typo)).startswith(
         'error: error validating "Pod/t"')
     unknown = tmp_path / "widget.yaml"
-    unknown.write_text("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: s}\n")
+    # a kind no test defines (other tests' CRDs define Widgets in groups of their own)
+    unknown.write_text(f"apiVersion: {unique('nogroup')}.example.com/v1\nkind: NoSuchKind\n"
+                       "metadata: {name: s}\n")
     assert fails(server_url, "apply", "-f", str(unknown)) == \
-        'error: the server doesn\'t have a resource type "Widget"'
+        'error: the server doesn\'t have a resource type "NoSuchKind"'
     invalid = tmp_path / "invalid.yaml"
     invalid.write_text(DEPLOY_YAML.format(replicas=-3))
     err = fails(server_url, "-n", ns, "apply", "-f", str(invalid))
