@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 from api.models import TypedObject
 from api.podutil import controller_ref
 from client.cache import Store, meta_key
+from client.errors import ApiError
 from client.tasks import cancel_and_wait
 from client.workqueue import RateLimitingQueue, ShutDown
 
@@ -225,6 +226,14 @@ class Controller:
             result = await self.reconcile(key)
         except asyncio.CancelledError:
             raise
+        except ApiError as exc:
+            # The API server's answer (a refused create, a conflict): one line, as client-go's
+            # HandleError logs "error syncing KEY: ERR"; the retry comes rate-limited.
+            self.errors += 1
+            log.warning("%s: error reconciling %r (retry %d): %s", self.name, key,
+                        self.queue.num_requeues(key) + 1, exc)
+            self.queue.add_rate_limited(key)
+            return
         except Exception:
             self.errors += 1
             log.exception("%s: error reconciling %r (retry %d)", self.name, key,

@@ -120,6 +120,8 @@ def test_workloads_warn_and_are_not_refused(api: Api, kubectl: kubectl_cli.Kubec
     # status and scale writes are not checked
     r = kubectl("scale", "-n", ns, "deployment/d", "--replicas=2")
     assert r.stderr == ""
+    # gone again: a controller-manager of another test would keep failing to create its pods
+    kubectl("delete", "-n", ns, "deployment/d", "cronjob/cj")
 
 
 def test_namespace_labels_validated_and_existing_pods_warned(
