@@ -12,7 +12,7 @@ import click
 from cli import tables
 from cli.context import state
 from cli.errors import CliError
-from cli.options import common
+from cli.options import common, parse_bool
 from client.rest import Client
 
 
@@ -73,18 +73,6 @@ def discover(client: Client) -> list[Resource]:
     return out
 
 
-def _bool(value: str | None, flag: str) -> bool | None:
-    if value is None:
-        return None
-    v = value.lower()
-    if v in ("1", "t", "true"):
-        return True
-    if v in ("0", "f", "false"):
-        return False
-    raise click.UsageError(f'invalid argument "{value}" for "{flag}" flag: strconv.ParseBool: '
-                           f'parsing "{value}": invalid syntax')
-
-
 @click.command("api-resources")
 @click.option("-o", "--output", "output_", metavar="wide|name",
               help="wide adds VERBS and CATEGORIES; name prints resource.group only.")
@@ -112,7 +100,7 @@ def api_resources_cmd(output_: str | None, namespaced: str | None, api_group: st
     if output_ not in (None, "", "wide", "name"):
         raise CliError(f'unable to match a printer suitable for the output format "{output_}",'
                        " allowed formats are: name,wide")
-    want_ns = _bool(namespaced, "--namespaced")
+    want_ns = None if namespaced is None else parse_bool(namespaced, "--namespaced")
     want_verbs = [v for v in verbs.split(",") if v]
     rows = [r for r in discover(state().client)
             if (want_ns is None or r.namespaced == want_ns)

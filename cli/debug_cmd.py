@@ -36,7 +36,7 @@ from cli import manifests
 from cli.context import State, split_ref, state
 from cli.errors import CliError
 from cli.exec_cmd import _raw, _sink, _sizes, _stdin_chunks
-from cli.options import common
+from cli.options import common, parse_bool
 from client.errors import ApiError, NotFound
 from client.exec import attach_pod
 
@@ -79,15 +79,7 @@ def _string_map(values: tuple[str, ...], flag: str) -> dict[str, str]:
 
 
 def _bool(value: str | None, default: bool, flag: str) -> bool:
-    if value is None:
-        return default
-    v = value.lower()
-    if v in ("1", "t", "true"):
-        return True
-    if v in ("0", "f", "false"):
-        return False
-    raise click.UsageError(f'invalid argument "{value}" for "--{flag}" flag: '
-                           f'strconv.ParseBool: parsing "{value}": invalid syntax')
+    return default if value is None else parse_bool(value, f"--{flag}")
 
 
 # ---- profiles (pkg/cmd/debug/profiles.go) ------------------------------------------

@@ -44,3 +44,15 @@ def common(f: F) -> F:
         return f(*args, **kw)
 
     return wrapper  # type: ignore[return-value]
+
+
+def parse_bool(value: str, flag: str) -> bool:
+    """A boolean flag's value as cobra reads it (Go's strconv.ParseBool, the forms kubectl
+    users type), with its error; ``flag`` as typed, e.g. ``--namespaced``."""
+    v = value.lower()
+    if v in ("1", "t", "true"):
+        return True
+    if v in ("0", "f", "false"):
+        return False
+    raise click.UsageError(f'invalid argument "{value}" for "{flag}" flag: '
+                           f'strconv.ParseBool: parsing "{value}": invalid syntax')
