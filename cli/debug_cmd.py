@@ -336,20 +336,27 @@ def _warn_non_root(c: JSON | None, pod: JSON) -> None:
                '0".', err=True)
 
 
+def _debug_container(o: Options, name: str, target: str | None = None) -> JSON:
+    """The debugging container kubectl builds for an ephemeral container or a node's pod:
+    the image, env, pull policy, stdin/tty, the target's process namespace, the command."""
+    c: JSON = {"name": name, "image": o.image, "terminationMessagePolicy": "File"}
+    if o.env:
+        c["env"] = o.env
+    if o.pull_policy:
+        c["imagePullPolicy"] = o.pull_policy
+    if o.interactive:
+        c["stdin"] = True
+    if o.tty:
+        c["tty"] = True
+    if target:
+        c["targetContainerName"] = target
+    _set_command(o, c)
+    return c
+
+
 def _ephemeral(st: State, o: Options, pod: JSON) -> tuple[JSON, str]:
     name = _debug_name(o, pod["spec"])
-    ec: JSON = {"name": name, "image": o.image, "terminationMessagePolicy": "File"}
-    if o.env:
-        ec["env"] = o.env
-    if o.pull_policy:
-        ec["imagePullPolicy"] = o.pull_policy
-    if o.interactive:
-        ec["stdin"] = True
-    if o.tty:
-        ec["tty"] = True
-    if o.target:
-        ec["targetContainerName"] = o.target
-    _set_command(o, ec)
+    ec = _debug_container(o, name, o.target)
     work = copy.deepcopy(pod)
     work["spec"]["ephemeralContainers"] = [*(work["spec"].get("ephemeralContainers") or []), ec]
     apply_profile(o.profile, "ephemeral", work, name, o.keep)
@@ -435,16 +442,7 @@ def _node(st: State, o: Options, node: str) -> tuple[JSON, str]:
     pn = f"node-debugger-{node}-{_suffix()}"
     if not o.quiet:
         click.echo(f"Creating debugging pod {pn} with container {cn} on node {node}.")
-    c: JSON = {"name": cn, "image": o.image, "terminationMessagePolicy": "File"}
-    if o.env:
-        c["env"] = o.env
-    if o.pull_policy:
-        c["imagePullPolicy"] = o.pull_policy
-    if o.interactive:
-        c["stdin"] = True
-    if o.tty:
-        c["tty"] = True
-    _set_command(o, c)
+    c = _debug_container(o, cn)
     pod: JSON = {"apiVersion": "v1", "kind": "Pod",
                  "metadata": {"name": pn,
                               "labels": {"app.kubernetes.io/managed-by": "kubectl-debug"}},
