@@ -58,6 +58,12 @@ _NESTED_FORBIDDEN = (
 )
 
 
+def _must(field: str, value: Any, detail: str) -> FieldError:
+    """An extension's requirement on the schema's type: Required when it is empty, Invalid
+    with its value otherwise."""
+    return required(field, detail) if not value else invalid(field, value, detail)
+
+
 def _c(path: str, *names: str) -> str:
     for n in names:
         path = f"{path}.{n}" if path else n
@@ -247,12 +253,8 @@ class SchemaChecker:
             errs.append(invalid(_c(path, "x-kubernetes-embedded-resource"), True,
                                 "must be false if x-kubernetes-int-or-string is true"))
         if emb and t != "object":
-            if not t:
-                errs.append(required(_c(path, "type"), "must be object if "
-                                     "x-kubernetes-embedded-resource is true"))
-            else:
-                errs.append(invalid(_c(path, "type"), t, "must be object if "
-                                    "x-kubernetes-embedded-resource is true"))
+            errs.append(_must(_c(path, "type"), t, "must be object if "
+                              "x-kubernetes-embedded-resource is true"))
         elif not t and not ios and pu is not True:
             msg = {_ROOT: "must not be empty at the root",
                    _ITEM: "must not be empty for specified array items",
@@ -264,17 +266,11 @@ class SchemaChecker:
             errs.append(required(_c(path, "properties"), "must not be empty if "
                                  "x-kubernetes-embedded-resource is true without "
                                  "x-kubernetes-preserve-unknown-fields"))
-        if ios and t:
-            pass  # the anyOf/allOf patterns are the only typed int-or-string forms
         mt = raw.get("x-kubernetes-map-type")
         if mt is not None:
             if t != "object":
-                if not t:
-                    errs.append(required(_c(path, "type"), "must be object if "
-                                         "x-kubernetes-map-type is specified"))
-                else:
-                    errs.append(invalid(_c(path, "type"), t, "must be object if "
-                                        "x-kubernetes-map-type is specified"))
+                errs.append(_must(_c(path, "type"), t, "must be object if "
+                                  "x-kubernetes-map-type is specified"))
             if mt not in ("atomic", "granular"):
                 errs.append(not_supported(_c(path, "x-kubernetes-map-type"), mt,
                                           ["atomic", "granular"]))
@@ -284,12 +280,8 @@ class SchemaChecker:
         item = items if isinstance(items, Mapping) else None
         if lt is not None:
             if t != "array":
-                if not t:
-                    errs.append(required(_c(path, "type"), "must be array if "
-                                         "x-kubernetes-list-type is specified"))
-                else:
-                    errs.append(invalid(_c(path, "type"), t, "must be array if "
-                                        "x-kubernetes-list-type is specified"))
+                errs.append(_must(_c(path, "type"), t, "must be array if "
+                                  "x-kubernetes-list-type is specified"))
             elif lt == "set" and item is not None:
                 it = item.get("type")
                 if it == "array" and item.get("x-kubernetes-list-type") not in (None, "atomic"):
