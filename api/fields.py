@@ -81,6 +81,8 @@ _SUPPORTED: dict[str, set[str]] = {
     "PersistentVolumeClaim": set(_META),
     "StorageClass": set(_META),
     "PodDisruptionBudget": set(_META),
+    "Ingress": set(_META),
+    "IngressClass": set(_META),
     # pkg/registry/core/secret/strategy.go SelectableFields; configmaps: metadata only.
     "Secret": _META | {"type"},
     "ConfigMap": set(_META),

@@ -35,6 +35,7 @@ from api.models.autoscaling import HorizontalPodAutoscaler
 from api.models.batch import CronJob, Job
 from api.models.componentstatus import ComponentStatus
 from api.models.core import ReplicationController, TypedObject
+from api.models.networking import Ingress, IngressClass
 from api.models.policy import PodDisruptionBudget
 from api.models.quota import LimitRange, ResourceQuota
 from api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
@@ -228,6 +229,18 @@ PODDISRUPTIONBUDGETS = _info(
     short_names=("pdb",), subresources=("status",),
 )
 
+# networking.k8s.io/v1: HTTP routing into the cluster (the ingress/ service programs nginx
+# from them).
+INGRESSES = _info(
+    kind="Ingress", plural="ingresses", singular="ingress", group="networking.k8s.io",
+    version="v1", namespaced=True, model=Ingress, short_names=("ing",),
+    subresources=("status",),
+)
+INGRESSCLASSES = _info(
+    kind="IngressClass", plural="ingressclasses", singular="ingressclass",
+    group="networking.k8s.io", version="v1", namespaced=False, model=IngressClass,
+)
+
 # rbac.authorization.k8s.io: who may do what (apiserver/auth/rbac.py reads them).
 ROLES = _info(
     kind="Role", plural="roles", singular="role", group="rbac.authorization.k8s.io",
@@ -301,6 +314,7 @@ ALL: tuple[ResourceInfo, ...] = (
     RESOURCEQUOTAS, LIMITRANGES,
     TOKENREVIEWS, SELFSUBJECTREVIEWS,
     PODDISRUPTIONBUDGETS,
+    INGRESSES, INGRESSCLASSES,
     PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS, STORAGECLASSES,
     CUSTOMRESOURCEDEFINITIONS,
 )

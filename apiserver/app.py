@@ -39,6 +39,7 @@ from apiserver.admission_plugins import (  # noqa: F401 (registers)
     defaulttolerationseconds as _default_toleration_seconds,
 )
 from apiserver.admission_plugins import limitranger as _limitranger  # noqa: F401
+from apiserver.admission_plugins import networking as _networking_admission  # noqa: F401
 from apiserver.admission_plugins import (  # noqa: F401 (registers)
     noderestriction as _noderestriction,
 )

@@ -61,6 +61,11 @@ from api.validation.meta import (
     validate_labels,
     validate_object_meta,
 )
+from api.validation.networking import (
+    validate_ingress,
+    validate_ingress_class,
+    validate_ingress_class_update,
+)
 from api.validation.node import validate_namespace, validate_node
 from api.validation.pod import (
     memo_key,
@@ -163,6 +168,8 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "PersistentVolumeClaim": validate_persistent_volume_claim,
     "StorageClass": validate_storage_class,
     "PodDisruptionBudget": validate_pod_disruption_budget,
+    "Ingress": validate_ingress,
+    "IngressClass": validate_ingress_class,
 }
 
 
@@ -195,6 +202,7 @@ _UPDATE_VALIDATORS: dict[str, Callable[[JSON, JSON], Errs]] = {
     "PersistentVolume": validate_persistent_volume_update,
     "PersistentVolumeClaim": validate_persistent_volume_claim_update,
     "StorageClass": validate_storage_class_update,
+    "IngressClass": validate_ingress_class_update,
 }
 
 

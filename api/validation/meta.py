@@ -43,10 +43,11 @@ NAMESPACED_KINDS = frozenset(
      "Role", "RoleBinding",
      "Pod", "Deployment", "ReplicaSet", "Event", "Lease", "Binding", "Scale", "ConfigMap",
      "Secret", "Service", "Endpoints", "EndpointSlice", "Job", "CronJob", "ServiceAccount",
-     "ResourceQuota", "LimitRange", "PersistentVolumeClaim", "PodDisruptionBudget"}
+     "ResourceQuota", "LimitRange", "PersistentVolumeClaim", "PodDisruptionBudget",
+     "Ingress"}
 )
 _CLUSTER_KINDS = frozenset({"Node", "Namespace", "ClusterRole", "ClusterRoleBinding",
-                            "PersistentVolume", "StorageClass"})
+                            "PersistentVolume", "StorageClass", "IngressClass"})
 # ValidateServiceName is NameIsDNS1035Label; the rest are DNS-1123 subdomains.
 _NAME_CHECKS: dict[str, NameCheck] = {"Namespace": is_dns1123_label,
                                       "Service": is_dns1035_label,

@@ -38,6 +38,7 @@ from apiserver.strategies.coordination import LeaseStrategy
 from apiserver.strategies.discovery import EndpointSliceStrategy
 from apiserver.strategies.event import EventStrategy
 from apiserver.strategies.namespace import NamespaceStrategy
+from apiserver.strategies.networking import IngressClassStrategy, IngressStrategy
 from apiserver.strategies.node import NodeStrategy
 from apiserver.strategies.pod import PodStrategy
 from apiserver.strategies.policy import PodDisruptionBudgetStrategy
@@ -92,6 +93,8 @@ _STRATEGIES: tuple[Strategy, ...] = (
     ReviewStrategy(resources.TOKENREVIEWS),
     ReviewStrategy(resources.SELFSUBJECTREVIEWS),
     PodDisruptionBudgetStrategy(resources.PODDISRUPTIONBUDGETS),
+    IngressStrategy(resources.INGRESSES),
+    IngressClassStrategy(resources.INGRESSCLASSES),
     CustomResourceDefinitionStrategy(resources.CUSTOMRESOURCEDEFINITIONS),
 )
 

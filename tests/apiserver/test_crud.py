@@ -103,6 +103,13 @@ def sample(kind: str, name: str) -> dict[str, Any]:
     if kind == "StorageClass":
         return {"apiVersion": "storage.k8s.io/v1", "kind": kind, "metadata": {"name": name},
                 "provisioner": "example.com/none"}
+    if kind == "Ingress":
+        return {"apiVersion": "networking.k8s.io/v1", "kind": kind, "metadata": {"name": name},
+                "spec": {"defaultBackend": {"service": {"name": "web",
+                                                        "port": {"number": 80}}}}}
+    if kind == "IngressClass":
+        return {"apiVersion": "networking.k8s.io/v1", "kind": kind, "metadata": {"name": name},
+                "spec": {"controller": "example.com/ingress"}}
     if kind in ("Role", "ClusterRole"):
         return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
                 "metadata": {"name": name},
