@@ -217,7 +217,9 @@ def create_app(config: Config) -> FastAPI:
         # Secrets (or what the file names) encrypted at rest; a bad file stops the server.
         storage = EncryptingStorage(storage, load_config(config.encryption_provider_config))
     caches = {r.plural: WatchCache(r, storage, config.watch_cache_capacity,
-                                   config.watcher_queue) for r in resources.ALL
+                                   config.watcher_queue,
+                                   fresh_seconds=config.watch_cache_fresh_seconds)
+              for r in resources.ALL
               # componentstatuses are computed on each read, the reviews answered on
               # create: neither is stored
               if "watch" in r.verbs}
@@ -227,7 +229,7 @@ def create_app(config: Config) -> FastAPI:
                         hooks={resources.SERVICES.plural: allocations})
     # CustomResourceDefinitions: their kinds served as they change (apiserver/crd).
     crds = CRDController(registry, storage, caches, config.watch_cache_capacity,
-                         config.watcher_queue)
+                         config.watcher_queue, config.watch_cache_fresh_seconds)
     registry.hooks[resources.CUSTOMRESOURCEDEFINITIONS.plural] = crds
     repair = Repair(storage, allocations, event_recorder(
         lambda namespace, event: registry.create(resources.EVENTS, namespace, event)))
@@ -318,8 +320,7 @@ async def _bootstrap(registry: Registry, state: Any, repair: Repair,
 
 def _register_cache_metrics(caches: dict[str, WatchCache]) -> None:
     def sizes() -> dict[str, metrics.CacheStats]:
-        return {p: (len(c.objects), len(c.ring), c.capacity, c.window_start, c.backfills)
-                for p, c in caches.items()}
+        return {p: c.stats() for p, c in caches.items()}
 
     with contextlib.suppress(Exception):
         metrics.register_watch_cache_sizes(sizes)

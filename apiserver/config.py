@@ -12,7 +12,11 @@ class Config:
     port: int = 8080
     compaction_interval: float = 300.0  # seconds of history kept in etcd (about)
     log_level: str = "info"
-    watch_cache_capacity: int = 20_000  # events per resource type kept for resuming watches
+    # Events per resource type kept for resuming watches: the most the history grows to
+    # (it starts at 100, doubles while full of events younger than the freshness window
+    # and halves back when they age: apiserver/watchcache.py)
+    watch_cache_capacity: int = 100 * 1024
+    watch_cache_fresh_seconds: float = 75.0  # that window (Kubernetes' eventFreshDuration)
     watcher_queue: int = 10_000  # events a watcher may lag before it is closed
     bookmark_interval: float = 30.0  # seconds between BOOKMARKs on an idle watch
     event_ttl: int = 3600  # seconds an Event lives in etcd (Kubernetes' --event-ttl)

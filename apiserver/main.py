@@ -31,8 +31,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
                         "history is kept")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error", "critical"])
-    p.add_argument("--watch-cache-capacity", type=int, default=20_000,
-                   help="recent events kept per resource type for resuming watches")
+    p.add_argument("--watch-cache-capacity", type=int, default=100 * 1024,
+                   help="the most recent events kept per resource type for resuming "
+                        "watches (the history grows to it under load, shrinks back after)")
+    p.add_argument("--watch-cache-fresh-seconds", type=float, default=75.0,
+                   help="events younger than this make the watch cache's history grow; "
+                        "older ones let it shrink (Kubernetes' eventFreshDuration)")
     p.add_argument("--watcher-queue", type=int, default=10_000)
     p.add_argument("--bookmark-interval", type=float, default=30.0)
     p.add_argument("--event-ttl", type=int, default=3600,
@@ -81,7 +85,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     _check_serving_flags(p, a)
     return Config(etcd_servers=a.etcd_servers, bind_address=a.bind_address, port=a.port,
                   compaction_interval=a.compaction_interval, log_level=a.log_level,
-                  watch_cache_capacity=a.watch_cache_capacity, watcher_queue=a.watcher_queue,
+                  watch_cache_capacity=a.watch_cache_capacity,
+                  watch_cache_fresh_seconds=a.watch_cache_fresh_seconds,
+                  watcher_queue=a.watcher_queue,
                   bookmark_interval=a.bookmark_interval, watch_linger=a.watch_linger,
                   event_ttl=a.event_ttl, service_cluster_ip_range=a.service_cluster_ip_range,
                   service_node_port_range=a.service_node_port_range,

@@ -116,7 +116,8 @@ def write_held(resource: str) -> None:
     WRITES_HELD.labels(resource).inc()
 
 
-# Per resource: objects, ring events, ring capacity (--watch-cache-capacity), the
+# Per resource: objects, ring events, ring capacity (now; it grows up to
+# --watch-cache-capacity under load and shrinks back: apiserver/watchcache.py), the
 # oldest resourceVersion a watch resumes from without 410 (the window's start, lower
 # after a backfill from etcd's history), and how many backfills were done.
 CacheStats = tuple[int, int, int, int, int]

@@ -5,7 +5,17 @@ their resourceVersion, and pre-encoded as the bytes a response carries) and a
 bounded ring of recent events. Client watches and cached lists are served from it,
 so N watchers cost one etcd watch, and an event is encoded once for all of them.
 
-History: the ring covers every event with revision > ``window_start``. A watch from
+History: the ring covers every event with revision > ``window_start``. Its capacity
+follows Kubernetes' cacher (watch_cache.go resizeCacheLocked): it starts at
+LOWER_CAPACITY, doubles when it is full and its oldest event is younger than the
+freshness window (FRESH_SECONDS, Kubernetes' eventFreshDuration of 75 s), up to the
+upper bound (--watch-cache-capacity, 100*1024 as in Kubernetes), and halves when the
+newest quarter of it reaches back past the window. Kubernetes checks that only when an
+event arrives and when the ring is full, so after a burst followed by quiet the history
+(and every object it references) stays for good; here a timer (``expire``) applies the
+same halving rule to a ring that is not full and gets no events, so that memory follows
+the live objects. A watch from
+
 an older resourceVersion that etcd still has in its history (not compacted) is served
 by ``backfill``: the ring is extended back to it with the events read from etcd, once
 for all the watchers that resume there, so that after an API server restart the
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import heapq
 import logging
 import random
@@ -42,6 +53,35 @@ JSONDict = dict[str, Any]
 Predicate = Callable[[JSONDict], bool]
 
 ADDED, MODIFIED, DELETED, BOOKMARK, ERROR = "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"
+
+# History sizing (Kubernetes' watch_cache.go): events younger than this many seconds
+# make a full ring double (eventFreshDuration, DefaultEventFreshDuration), between these
+# bounds (lowerBoundCapacity, upperBoundCapacity).
+FRESH_SECONDS = 75.0
+LOWER_CAPACITY = 100
+UPPER_CAPACITY = 100 * 1024
+
+# After an expiry dropped at least this many events, freed memory is handed back to
+# the system (release_memory), so that the process's RSS follows as well.
+TRIM_AFTER = 1000
+
+
+def release_memory() -> None:
+    """Give freed heap pages back to the system (glibc's malloc_trim; elsewhere a no-op).
+    Python's own allocator returns its empty arenas by itself, but the objects above its
+    512-byte limit (most stored objects' JSON) live in malloc's heap, whose free pages
+    otherwise stay in the process's RSS."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
 
 
 # ObjectMeta's fields in the order of its Go struct, the order kube-apiserver writes them.
@@ -95,7 +135,7 @@ class CachedObject:
 class WatchEvent:
     """One change, as every watcher will see it (before selector translation)."""
 
-    __slots__ = ("_line", "key", "obj", "prev", "raw", "rv", "type")
+    __slots__ = ("_line", "key", "obj", "prev", "raw", "rv", "time", "type")
 
     def __init__(self, type: str, rv: int, key: str, obj: JSONDict, raw: bytes,
                  prev: CachedObject | None) -> None:
@@ -106,6 +146,7 @@ class WatchEvent:
         self.raw = raw
         self.prev = prev
         self._line: bytes | None = None
+        self.time = 0.0  # when the cache recorded it (its clock), for the history's sizing
 
     def line(self) -> bytes:
         if self._line is None:
@@ -224,12 +265,27 @@ class TooOldError(Exception):
 
 
 class WatchCache:
-    def __init__(self, info: ResourceInfo, storage: Storage, capacity: int = 20_000,
-                 watcher_queue: int = 10_000) -> None:
+    def __init__(self, info: ResourceInfo, storage: Storage, capacity: int = UPPER_CAPACITY,
+                 watcher_queue: int = 10_000, *, fresh_seconds: float = FRESH_SECONDS,
+                 clock: Callable[[], float] = time.monotonic,
+                 expire_interval: float | None = None) -> None:
+        """``capacity``: the most events the ring grows to (its upper bound); it starts
+        at LOWER_CAPACITY (or ``capacity`` if that is smaller). ``clock``: the time the
+        history's freshness is measured with; ``expire_interval``: seconds between
+        ``expire`` runs (default a fifth of the window)."""
         self.info = info
         self.storage = storage
         self.prefix = f"/registry/{info.storage_resource}/"
-        self.capacity = capacity
+        self.upper_capacity = max(1, capacity)
+        self.lower_capacity = min(LOWER_CAPACITY, self.upper_capacity)
+        self.capacity = self.lower_capacity  # the ring's current capacity
+        self.fresh_seconds = fresh_seconds
+        self.clock = clock
+        self.expire_interval = (fresh_seconds / 5 if expire_interval is None
+                                else expire_interval)
+        self.capacity_increases = 0
+        self.capacity_decreases = 0
+        self._expire_task: asyncio.Task[None] | None = None
         self.watcher_queue = watcher_queue
         self.objects: dict[str, CachedObject] = {}
         self.ring: deque[WatchEvent] = deque()
@@ -260,12 +316,16 @@ class WatchCache:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"watchcache-{self.info.plural}")
+        if self.expire_interval > 0 and self.upper_capacity > self.lower_capacity:
+            self._expire_task = asyncio.create_task(
+                self._expire_forever(), name=f"watchcache-expire-{self.info.plural}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        for task in (self._task, self._expire_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         for w in list(self.watchers):
             w.close()
 
@@ -338,8 +398,10 @@ class WatchCache:
         for ev in events:
             self._publish(ev)
         self.revision = max(self.revision, rev)
-        # Events in the gap were summarized: nobody may resume from inside it.
+        # Events in the gap were summarized: nobody may resume from inside it, so the
+        # ring's events (all at or below the new window's start) can go.
         self.window_start = self.revision
+        self.ring.clear()
         self._wake_waiters()
 
     # ---- applying etcd events --------------------------------------------------
@@ -390,11 +452,66 @@ class WatchCache:
         self._wake_waiters()
 
     def _publish(self, ev: WatchEvent) -> None:
-        self.ring.append(ev)
-        while len(self.ring) > self.capacity:
-            self.window_start = self.ring.popleft().rv
+        ring = self.ring
+        now = ev.time = self.clock()
+        cap = self.capacity
+        if len(ring) >= cap:
+            # Kubernetes' resizeCacheLocked, on each event into a full ring.
+            if now - ring[0].time < self.fresh_seconds:
+                if cap < self.upper_capacity:
+                    self._resize(min(cap * 2, self.upper_capacity))
+            elif cap > self.lower_capacity and \
+                    now - ring[-max(1, cap // 4)].time > self.fresh_seconds:
+                self._resize(max(cap // 2, self.lower_capacity))
+        ring.append(ev)
+        while len(ring) > self.capacity:
+            self.window_start = ring.popleft().rv
         for w in list(self.watchers):
             w.offer(ev)
+
+    # ---- history sizing ----------------------------------------------------------
+
+    def stats(self) -> tuple[int, int, int, int, int]:
+        """What the metrics show (apiserver.metrics.CacheStats): objects, ring events,
+        the ring's current capacity, the window's start, backfills."""
+        return (len(self.objects), len(self.ring), self.capacity, self.window_start,
+                self.backfills)
+
+    def _resize(self, capacity: int) -> int:
+        """Set the ring's capacity; a smaller one drops the oldest events (how many)."""
+        dropped = 0
+        if capacity > self.capacity:
+            self.capacity_increases += 1
+        elif capacity < self.capacity:
+            self.capacity_decreases += 1
+            ring = self.ring
+            while len(ring) > capacity:
+                self.window_start = ring.popleft().rv
+                dropped += 1
+        self.capacity = capacity
+        return dropped
+
+    def expire(self, now: float | None = None) -> int:
+        """Halve the capacity, as often as it takes, while fewer than a quarter of it
+        is fresh (recorded within the window); the events dropped. Kubernetes' halving
+        rule, also for a ring that is not full and gets no more events (a burst, then
+        quiet); it never drops a fresh event, since those stay under a quarter of it."""
+        if now is None:
+            now = self.clock()
+        dropped = 0
+        ring = self.ring
+        while self.capacity > self.lower_capacity:
+            q = max(1, self.capacity // 4)
+            if len(ring) >= q and now - ring[-q].time <= self.fresh_seconds:
+                break  # at least a quarter of the capacity is fresh
+            dropped += self._resize(max(self.capacity // 2, self.lower_capacity))
+        return dropped
+
+    async def _expire_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.expire_interval)
+            if self.expire() >= TRIM_AFTER:
+                release_memory()
 
     # ---- consistency -------------------------------------------------------------
 
@@ -534,7 +651,8 @@ class WatchCache:
                 return False
             if not self._history_ok or self.window_start != end:
                 return False  # a re-list or the ring's trimming moved the window meanwhile
-            if len(self.ring) + len(events) > self.capacity:
+            need = len(self.ring) + len(events)
+            if need > self.upper_capacity:
                 return False
             older: list[WatchEvent] = []
             for se in events:
@@ -551,6 +669,16 @@ class WatchCache:
                     older.append(WatchEvent(DELETED, se.revision, se.key, obj, raw, prev))
                 else:
                     return False  # a deletion whose object etcd no longer has
+            # The older events take the age of the oldest one held (the ring stays in
+            # time order) and the capacity grows to hold them.
+            when = self.ring[0].time if self.ring else self.clock()
+            for ev in older:
+                ev.time = when
+            cap = self.capacity
+            while cap < need:
+                cap *= 2
+            if cap != self.capacity:
+                self._resize(min(cap, self.upper_capacity))
             self.ring.extendleft(reversed(older))
             self.window_start = rv
             self.backfills += 1

@@ -26,7 +26,7 @@ from apiserver.crd.strategy import strategy_for_crd
 from apiserver.registry import DeleteOptions, Registry
 from apiserver.storage import Storage, StorageError
 from apiserver.strategies.apiextensions import CLEANUP_FINALIZER, set_condition
-from apiserver.watchcache import ADDED, DELETED, WatchCache, Watcher, WatchEvent
+from apiserver.watchcache import ADDED, DELETED, FRESH_SECONDS, WatchCache, Watcher, WatchEvent
 
 log = logging.getLogger("apiserver.crd")
 
@@ -53,11 +53,13 @@ def _fingerprint(crd: JSONDict) -> bytes:
 
 class CRDController:
     def __init__(self, registry: Registry, storage: Storage, caches: dict[str, WatchCache],
-                 capacity: int, watcher_queue: int) -> None:
+                 capacity: int, watcher_queue: int,
+                 fresh_seconds: float = FRESH_SECONDS) -> None:
         self.registry = registry
         self.storage = storage
         self.caches = caches
         self.capacity = capacity
+        self.fresh_seconds = fresh_seconds
         self.watcher_queue = watcher_queue
         self._installed: dict[str, bytes] = {}
         self._resource: dict[str, str] = {}  # CRD name -> its storage resource
@@ -79,7 +81,8 @@ class CRDController:
             return
         key = storage.storage_resource
         if key not in self.caches:
-            cache = WatchCache(storage, self.storage, self.capacity, self.watcher_queue)
+            cache = WatchCache(storage, self.storage, self.capacity, self.watcher_queue,
+                               fresh_seconds=self.fresh_seconds)
             self.caches[key] = cache
             cache.start()
         versions = {i.version: i for i in infos}

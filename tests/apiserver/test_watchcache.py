@@ -289,3 +289,106 @@ async def test_writes_are_held_while_the_cache_lags_behind_them(
         store.put(KEY + f"c{i}", pod(f"c{i}"))
     await settle(cache, store)
     assert cache._unseen == []
+
+
+class Clock:
+    """The history's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def sized_cache(store: FakeStorage, clock: Clock, capacity: int = 100 * 1024
+                      ) -> WatchCache:
+    cache = WatchCache(resources.PODS, store, capacity,  # type: ignore[arg-type]
+                       fresh_seconds=75, clock=clock, expire_interval=0)
+    cache.start()
+    await settle(cache, store)
+    return cache
+
+
+async def test_history_grows_under_a_burst_and_shrinks_back_when_it_ages() -> None:
+    store, clock = FakeStorage(), Clock()
+    cache = await sized_cache(store, clock)
+    try:
+        assert cache.capacity == 100  # Kubernetes' lowerBoundCapacity
+        listed = store.rev
+        revs = [store.put(KEY + f"p{i % 50}", pod(f"p{i % 50}", {"i": str(i)}))
+                for i in range(1000)]
+        await settle(cache, store)
+        # Every event is younger than the window: a full ring doubled each time.
+        assert cache.capacity == 1600 and len(cache.ring) == 1000
+        assert cache.stats() == (50, 1000, 1600, listed, 0)
+        # Within the window nothing goes, and a client that listed before the burst
+        # resumes without 410.
+        clock.now += 60
+        assert cache.expire() == 0 and cache.capacity == 1600
+        w = cache.watch(None, listed, False)
+        assert len(drained(w)) == 1000
+        w.close()
+        # Past it the history halves while less than a quarter of it is fresh, down
+        # to the lower bound: the newest 100 events stay.
+        clock.now += 20
+        assert cache.expire() == 900
+        assert cache.capacity == 100 and len(cache.ring) == 100
+        assert cache.window_start == revs[899] and cache.capacity_decreases == 4
+        # From inside what is left: resumes; from before it: 410 (the client re-lists).
+        assert [n for _, n in drained(cache.watch(None, revs[949], False))] == \
+            [f"p{i % 50}" for i in range(950, 1000)]
+        with pytest.raises(TooOldError):
+            cache.watch(None, listed, False)
+        with pytest.raises(TooOldError):
+            cache.watch(None, revs[898], False)
+        # The objects themselves are all still there.
+        assert len(cache.list_objects(None)[0]) == 50
+        assert cache.expire() == 0  # at the lower bound
+    finally:
+        await cache.stop()
+
+
+async def test_history_keeps_what_is_fresh_and_resizes_on_events_as_kubernetes() -> None:
+    store, clock = FakeStorage(), Clock()
+    cache = await sized_cache(store, clock, capacity=400)
+    try:
+        for i in range(500):
+            store.put(KEY + f"p{i % 10}", pod(f"p{i % 10}"))
+        await settle(cache, store)
+        # Grown to the upper bound, then the oldest events give way.
+        assert cache.capacity == 400 and len(cache.ring) == 400
+        # Old events, then a few fresh ones.
+        clock.now += 100
+        fresh = [store.put(KEY + f"f{i}", pod(f"f{i}")) for i in range(60)]
+        await settle(cache, store)
+        # Kubernetes' rule on each event into the full ring whose newest quarter is
+        # stale: 400 -> 200 on the first, 200 -> 100 on the second.
+        assert cache.capacity == 100 and cache.capacity_decreases == 2
+        assert len(cache.ring) == 100 and [ev.rv for ev in cache.ring][-60:] == fresh
+        assert cache.expire() == 0
+        # A quiet period: at the lower bound, 100 events stay whatever their age.
+        clock.now += 1000
+        assert cache.expire() == 0 and len(cache.ring) == 100
+    finally:
+        await cache.stop()
+
+
+async def test_expiry_runs_on_its_own_timer() -> None:
+    store, clock = FakeStorage(), Clock()
+    cache = WatchCache(resources.PODS, store, 100 * 1024,  # type: ignore[arg-type]
+                       fresh_seconds=75, clock=clock, expire_interval=0.05)
+    cache.start()
+    try:
+        await settle(cache, store)
+        for i in range(300):
+            store.put(KEY + f"p{i}", pod(f"p{i}"))
+        await settle(cache, store)
+        assert cache.capacity == 400
+        clock.now += 100
+        deadline = asyncio.get_running_loop().time() + 5
+        while cache.capacity > 100 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        assert cache.capacity == 100 and len(cache.ring) == 100
+    finally:
+        await cache.stop()
