@@ -304,7 +304,8 @@ def _service(obj: JSON) -> None:
     config dropped) or ClientIP with a 10800 s timeout, type ClusterIP, protocol TCP and
     targetPort = port per port, externalTrafficPolicy Cluster when externally
     accessible, internalTrafficPolicy Cluster, allocateLoadBalancerNodePorts for a
-    LoadBalancer. The IP families are the allocator's (the service registry sets them)."""
+    LoadBalancer, ipMode VIP for a load-balancer ingress IP. The IP families are the
+    allocator's (the service registry sets them)."""
     spec = _obj(obj, "spec")
     if not spec.get("sessionAffinity"):
         spec["sessionAffinity"] = "None"
@@ -332,6 +333,12 @@ def _service(obj: JSON) -> None:
         spec["internalTrafficPolicy"] = "Cluster"
     if spec["type"] == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
         spec["allocateLoadBalancerNodePorts"] = True
+    # LoadBalancerIPMode (GA): an ingress point with an IP and no ipMode is a VIP
+    status = obj.get("status")
+    lb = status.get("loadBalancer") if isinstance(status, dict) else None
+    for ing in _items(lb.get("ingress") if isinstance(lb, dict) else None):
+        if isinstance(ing, dict) and ing.get("ip") and ing.get("ipMode") is None:
+            ing["ipMode"] = "VIP"
 
 
 def _endpoints(obj: JSON) -> None:

@@ -21,6 +21,9 @@ class Recorder(Protocol):
     def event(self, obj: TypedObject, type_: str, reason: str, message: str) -> None: ...
 
 
+DEFAULT_LOAD_BALANCER_IP_RANGE = "127.0.240.0/20"
+
+
 @dataclass
 class Options:
     node_monitor_grace_period: float = 40.0
@@ -47,6 +50,9 @@ class Options:
     # controllers that need them off
     root_ca_file: str = ""
     service_account_private_key_file: str = ""
+    # --load-balancer-ip-range: the loopback addresses the servicelb controller gives
+    # LoadBalancer Services (inside 127.0.0.0/8; 127.0.0.1 is never handed out)
+    load_balancer_ip_range: str = DEFAULT_LOAD_BALANCER_IP_RANGE
     workers: dict[str, int] = field(default_factory=dict)
 
 

@@ -20,19 +20,27 @@ from client.leaderelection import LeaderElector
 from client.rest import AsyncClient
 from client.tasks import cancel_and_wait
 from controllers import metrics
-from controllers.context import ControllerContext, Options
+from controllers.context import DEFAULT_LOAD_BALANCER_IP_RANGE, ControllerContext, Options
 from controllers.manager import (
     REGISTRY,
     ControllerManager,
     ControllersFlagError,
     enabled_controllers,
 )
+from controllers.servicelb import RangeError, parse_range
 
 log = logging.getLogger("controller-manager")
 
 LEASE_NAMESPACE = "kube-system"
 LEASE_NAME = "minik8s-controller-manager"
 COMPONENT = "controller-manager"
+
+def load_balancer_range(text: str) -> str:
+    try:
+        return str(parse_range(text))
+    except RangeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -98,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service-account-private-key-file", default="", metavar="FILE",
                    help="RSA private key (PEM) signing legacy ServiceAccount token Secrets "
                         "(the serviceaccount-token controller is off without it)")
+    p.add_argument("--load-balancer-ip-range", type=load_balancer_range,
+                   default=DEFAULT_LOAD_BALANCER_IP_RANGE, metavar="CIDR",
+                   help="the loopback addresses the servicelb controller gives LoadBalancer "
+                        "Services (inside 127.0.0.0/8; 127.0.0.1 is never handed out)")
     p.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
                    help="serve /healthz and Prometheus /metrics here (0: off)")
     p.add_argument("--metrics-address", default="0.0.0.0", metavar="ADDR")
@@ -120,6 +132,7 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
         job_sync_batch_period=args.job_sync_batch_period,
         root_ca_file=args.root_ca_file,
         service_account_private_key_file=args.service_account_private_key_file,
+        load_balancer_ip_range=args.load_balancer_ip_range,
         horizontal_pod_autoscaler_sync_period=args.horizontal_pod_autoscaler_sync_period,
         horizontal_pod_autoscaler_downscale_stabilization=(
             args.horizontal_pod_autoscaler_downscale_stabilization),

@@ -34,6 +34,7 @@ from controllers.serviceaccounts import (
     ServiceAccountsController,
     TokensController,
 )
+from controllers.servicelb import ServiceLBController
 from controllers.statefulset import StatefulSetController
 from controllers.ttlafterfinished import TTLAfterFinishedController
 from controllers.volume import (
@@ -76,6 +77,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "persistentvolume-binder": PersistentVolumeController,
     "pvc-protection": PVCProtectionController,
     "pv-protection": PVProtectionController,
+    "servicelb": ServiceLBController,
 }
 
 

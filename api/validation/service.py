@@ -389,8 +389,69 @@ def validate_service(obj: JSON) -> Errs:
     if typ == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
         errs.append(required("spec.allocateLoadBalancerNodePorts"))
 
+    _load_balancer_class(errs, obj)
     _traffic_policies(errs, obj, spec)
+    status = obj.get("status")
+    if isinstance(status, Mapping) and status.get("loadBalancer") is not None:
+        _load_balancer_status(errs, obj, status.get("loadBalancer"))
     return errs
+
+
+def _load_balancer_class_update(errs: Errs, old: JSON, svc: JSON) -> None:
+    if service_type(old) == "LoadBalancer" and service_type(svc) == "LoadBalancer" and \
+            dig(old, "spec", "loadBalancerClass") != dig(svc, "spec", "loadBalancerClass"):
+        errs.append(invalid("spec.loadBalancerClass", dig(svc, "spec", "loadBalancerClass"),
+                            "may not change once set"))
+
+
+def _load_balancer_class(errs: Errs, svc: JSON) -> None:
+    """validateLoadBalancerClassField: a qualified name, only on a LoadBalancer (and
+    fixed while the Service stays one: _load_balancer_class_update)."""
+    cls = dig(svc, "spec", "loadBalancerClass")
+    path = "spec.loadBalancerClass"
+    if service_type(svc) == "LoadBalancer":
+        if cls is not None:
+            _qualified_name(errs, cls, path)
+    elif cls is not None:
+        errs.append(forbidden(path, "may only be used when `type` is 'LoadBalancer'"))
+
+
+LOAD_BALANCER_IP_MODES = ["Proxy", "VIP"]
+
+
+def _load_balancer_status(errs: Errs, svc: JSON, status: Any) -> None:
+    """ValidateLoadBalancerStatus (LoadBalancerIPMode GA, AllowServiceLBStatusOnNonLB
+    off): ingress points only on a LoadBalancer; each IP valid, its ipMode given and
+    supported; a hostname a DNS name, not an IP."""
+    lb = as_dict(errs, status, "status.loadBalancer")
+    ingress = as_list(errs, lb.get("ingress"), "status.loadBalancer.ingress")
+    if ingress and service_type(svc) != "LoadBalancer":
+        errs.append(forbidden("status.loadBalancer.ingress",
+                              "may only be used when `spec.type` is 'LoadBalancer'"))
+        return
+    for i, raw in enumerate(ingress):
+        path = at_index("status.loadBalancer.ingress", i)
+        ing = as_dict(errs, raw, path)
+        ip = ing.get("ip") or ""
+        if ip:
+            _ip(errs, ip, child(path, "ip"))
+        mode = ing.get("ipMode")
+        if mode is None:
+            if ip:
+                errs.append(required(child(path, "ipMode"),
+                                     "must be specified when `ip` is set"))
+        elif not ip:
+            errs.append(forbidden(child(path, "ipMode"),
+                                  "may not be specified when `ip` is not set"))
+        elif mode not in LOAD_BALANCER_IP_MODES:
+            errs.append(not_supported(child(path, "ipMode"), mode, LOAD_BALANCER_IP_MODES))
+        host = ing.get("hostname") or ""
+        if host:
+            for m in is_dns1123_subdomain(str(host)):
+                errs.append(invalid(child(path, "hostname"), host, m))
+            if parse_ip(host) is not None:
+                errs.append(invalid(child(path, "hostname"), host,
+                                    "must be a DNS name, not an IP address"))
 
 
 def _traffic_policies(errs: Errs, svc: JSON, spec: JSON) -> None:
@@ -420,6 +481,11 @@ def validate_service_update(old: JSON, new: JSON) -> Errs:
     """ValidateServiceUpdate's own part (validateUpgradeDowngradeClusterIPs): the
     clusterIPs may not change, except to, from or on ExternalName."""
     errs: Errs = []
+    _load_balancer_class_update(errs, old, new)
+    if needs_health_check(old) and needs_health_check(new) and \
+            dig(old, "spec", "healthCheckNodePort") != dig(new, "spec", "healthCheckNodePort"):
+        # validateServiceExternalTrafficFieldsUpdate
+        errs.append(forbidden("spec.healthCheckNodePort", _IMMUTABLE))
     if service_type(new) == "ExternalName" or service_type(old) == "ExternalName":
         return errs
     if is_headless(old) and is_headless(new):
