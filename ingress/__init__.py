@@ -1,0 +1,1 @@
+"""minik8s-ingress: an ingress controller that drives nginx (ingress/controller.py)."""

@@ -1,0 +1,3 @@
+from ingress.main import main
+
+main()
