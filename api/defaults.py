@@ -409,6 +409,21 @@ def _cronjob(obj: JSON) -> None:
         _template(tmpl["spec"])
 
 
+def _network_policy(obj: JSON) -> None:
+    """networking/v1 SetDefaults_NetworkPolicy: policyTypes [Ingress], plus Egress when
+    there are egress rules; SetDefaults_NetworkPolicyPort: protocol TCP."""
+    spec = _obj(obj, "spec")
+    _obj(spec, "podSelector")
+    for key in ("ingress", "egress"):
+        for rule in _items(spec.get(key)):
+            for port in _items(rule.get("ports") if isinstance(rule, dict) else None):
+                if isinstance(port, dict) and port.get("protocol") is None:
+                    port["protocol"] = "TCP"
+    if not spec.get("policyTypes"):
+        spec["policyTypes"] = ["Ingress", "Egress"] if _items(spec.get("egress")) \
+            else ["Ingress"]
+
+
 _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Pod": _pod,
     "Deployment": _deployment,
@@ -424,6 +439,7 @@ _BY_KIND: dict[str, Callable[[JSON], None]] = {
     "Job": _job,
     "ReplicationController": _replicationcontroller,
     "CronJob": _cronjob,
+    "NetworkPolicy": _network_policy,
 }
 
 

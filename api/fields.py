@@ -81,6 +81,7 @@ _SUPPORTED: dict[str, set[str]] = {
     "PersistentVolumeClaim": set(_META),
     "StorageClass": set(_META),
     "PodDisruptionBudget": set(_META),
+    "NetworkPolicy": set(_META),
     "Ingress": set(_META),
     "IngressClass": set(_META),
     # pkg/registry/core/secret/strategy.go SelectableFields; configmaps: metadata only.

@@ -36,6 +36,7 @@ from api.models.batch import CronJob, Job
 from api.models.componentstatus import ComponentStatus
 from api.models.core import ReplicationController, TypedObject
 from api.models.networking import Ingress, IngressClass
+from api.models.networkpolicy import NetworkPolicy
 from api.models.policy import PodDisruptionBudget
 from api.models.quota import LimitRange, ResourceQuota
 from api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
@@ -241,6 +242,13 @@ INGRESSCLASSES = _info(
     group="networking.k8s.io", version="v1", namespaced=False, model=IngressClass,
 )
 
+# networking.k8s.io/v1: which pods may talk to which (proxy/netpol enforces them).
+NETWORKPOLICIES = _info(
+    kind="NetworkPolicy", plural="networkpolicies", singular="networkpolicy",
+    group="networking.k8s.io", version="v1", namespaced=True, model=NetworkPolicy,
+    short_names=("netpol",),
+)
+
 # rbac.authorization.k8s.io: who may do what (apiserver/auth/rbac.py reads them).
 ROLES = _info(
     kind="Role", plural="roles", singular="role", group="rbac.authorization.k8s.io",
@@ -314,6 +322,7 @@ ALL: tuple[ResourceInfo, ...] = (
     RESOURCEQUOTAS, LIMITRANGES,
     TOKENREVIEWS, SELFSUBJECTREVIEWS,
     PODDISRUPTIONBUDGETS,
+    NETWORKPOLICIES,
     INGRESSES, INGRESSCLASSES,
     PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS, STORAGECLASSES,
     CUSTOMRESOURCEDEFINITIONS,

@@ -66,6 +66,7 @@ from api.validation.networking import (
     validate_ingress_class,
     validate_ingress_class_update,
 )
+from api.validation.networkpolicy import validate_network_policy
 from api.validation.node import validate_namespace, validate_node
 from api.validation.pod import (
     memo_key,
@@ -168,6 +169,7 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "PersistentVolumeClaim": validate_persistent_volume_claim,
     "StorageClass": validate_storage_class,
     "PodDisruptionBudget": validate_pod_disruption_budget,
+    "NetworkPolicy": validate_network_policy,
     "Ingress": validate_ingress,
     "IngressClass": validate_ingress_class,
 }

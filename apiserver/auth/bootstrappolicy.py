@@ -125,6 +125,7 @@ def cluster_roles() -> list[dict[str, Any]]:
             new_rule(WRITE, [AUTOSCALING], ["horizontalpodautoscalers"]),
             new_rule(WRITE, [BATCH], ["jobs", "cronjobs"]),
             new_rule(WRITE, ["policy"], ["poddisruptionbudgets"]),
+            new_rule(WRITE, ["networking.k8s.io"], ["networkpolicies"]),
             new_rule(READ, [CORE], ["pods/attach", "pods/proxy", "pods/exec",
                                     "pods/portforward", "secrets", "services/proxy"]),
         ], labels={AGGREGATE_TO_EDIT: "true"}),
@@ -148,6 +149,7 @@ def cluster_roles() -> list[dict[str, Any]]:
                                            "horizontalpodautoscalers/status"]),
             new_rule(READ, [BATCH], ["jobs", "jobs/status", "cronjobs", "cronjobs/status"]),
             new_rule(READ, ["policy"], ["poddisruptionbudgets", "poddisruptionbudgets/status"]),
+            new_rule(READ, ["networking.k8s.io"], ["networkpolicies"]),
         ], labels={AGGREGATE_TO_VIEW: "true"}),
         # nodes: not bound, the Node authorizer applies these rules to each node
         _role("system:node", node_rules()),

@@ -39,6 +39,7 @@ from apiserver.strategies.discovery import EndpointSliceStrategy
 from apiserver.strategies.event import EventStrategy
 from apiserver.strategies.namespace import NamespaceStrategy
 from apiserver.strategies.networking import IngressClassStrategy, IngressStrategy
+from apiserver.strategies.networkpolicy import NetworkPolicyStrategy
 from apiserver.strategies.node import NodeStrategy
 from apiserver.strategies.pod import PodStrategy
 from apiserver.strategies.policy import PodDisruptionBudgetStrategy
@@ -93,6 +94,7 @@ _STRATEGIES: tuple[Strategy, ...] = (
     ReviewStrategy(resources.TOKENREVIEWS),
     ReviewStrategy(resources.SELFSUBJECTREVIEWS),
     PodDisruptionBudgetStrategy(resources.PODDISRUPTIONBUDGETS),
+    NetworkPolicyStrategy(resources.NETWORKPOLICIES),
     IngressStrategy(resources.INGRESSES),
     IngressClassStrategy(resources.INGRESSCLASSES),
     CustomResourceDefinitionStrategy(resources.CUSTOMRESOURCEDEFINITIONS),

@@ -110,6 +110,9 @@ def sample(kind: str, name: str) -> dict[str, Any]:
     if kind == "IngressClass":
         return {"apiVersion": "networking.k8s.io/v1", "kind": kind, "metadata": {"name": name},
                 "spec": {"controller": "example.com/ingress"}}
+    if kind == "NetworkPolicy":
+        return {"apiVersion": "networking.k8s.io/v1", "kind": kind, "metadata": {"name": name},
+                "spec": {"podSelector": {"matchLabels": {"app": name}}}}
     if kind in ("Role", "ClusterRole"):
         return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
                 "metadata": {"name": name},
