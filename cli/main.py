@@ -23,6 +23,7 @@ from cli import (
     create,
     create_config,  # noqa: F401  (adds configmap and secret to create)
     create_cronjob,  # noqa: F401  (adds cronjob to create)
+    create_ingress,  # noqa: F401  (adds ingress to create)
     create_job,  # noqa: F401  (adds job to create)
     create_pdb,  # noqa: F401  (adds poddisruptionbudget to create)
     create_quota,  # noqa: F401  (adds quota to create)
@@ -31,6 +32,7 @@ from cli import (
     debug_cmd,
     delete,
     describe,
+    describe_ingress,  # noqa: F401  (describes Ingress and IngressClass)
     describe_policy,  # noqa: F401  (describes PodDisruptionBudget)
     describe_quota,  # noqa: F401  (describes ResourceQuota and LimitRange)
     describe_rbac,  # noqa: F401  (describes the RBAC kinds)

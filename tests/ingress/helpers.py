@@ -5,6 +5,7 @@ HTTP/HTTPS requests to it on loopback with a chosen Host (and SNI)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import socket
 import ssl
@@ -58,8 +59,7 @@ def backends(apps: list[str]) -> Iterator[list[Backend]]:
             ip = c.attrs["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
             out.append(Backend(app, c.id, ip))
         for b in out:
-            ip = b.ip
-            wait_for(lambda: _up(ip), timeout=20, message=f"backend {b.app} up")
+            wait_for(functools.partial(_up, b.ip), timeout=20, message=f"backend {b.app} up")
         yield out
     finally:
         for c in dk.containers.list(all=True, filters={"label": f"{LABEL}={run}"}):
