@@ -7,13 +7,15 @@ forgotten; when the pod informer shows the pod with spec.nodeName the assumption
 confirmed by the real thing.
 
 All of this runs on one event loop thread and a scheduling cycle never awaits, so the
-cycle reads the live NodeInfos with no snapshot copy.
+cycle reads the live NodeInfos with no snapshot copy: ``snapshot`` is updated in place,
+each change marking only the run of nodes it touched (kube-scheduler's generation-based
+incremental UpdateSnapshot, without a per-cycle copy).
 """
 
 from __future__ import annotations
 
 from api.models import Node
-from scheduler.framework import NodeInfo, PodInfo
+from scheduler.framework import NodeInfo, NodeSnapshot, PodInfo
 
 
 class SchedulerCache:
@@ -21,9 +23,13 @@ class SchedulerCache:
         # Nodes whose Node object was deleted while pods still count on them stay
         # here ("ghosts"), out of ``node_list``, until their pods are gone.
         self.nodes: dict[str, NodeInfo] = {}
-        self.node_list: list[NodeInfo] = []  # the schedulable order the cycle walks
+        self.snapshot = NodeSnapshot()  # the schedulable nodes, in the order cycles walk
         self._pod_node: dict[str, str] = {}  # pod key -> node it counts on
         self._assumed: dict[str, bool] = {}  # pod key -> binding finished
+
+    @property
+    def node_list(self) -> list[NodeInfo]:
+        return self.snapshot.nodes
 
     # ---- nodes ------------------------------------------------------------------
 
@@ -34,8 +40,10 @@ class SchedulerCache:
             ni = self.nodes[name] = NodeInfo(name)
         was_listed = ni.node is not None
         ni.set_node(node)
-        if not was_listed:
-            self.node_list.append(ni)
+        if was_listed:
+            self.snapshot.node_changed(ni)
+        else:
+            self.snapshot.append(ni)
         return ni
 
     update_node = add_node
@@ -45,13 +53,13 @@ class SchedulerCache:
         if ni is None:
             return
         if ni.node is not None:
-            self.node_list.remove(ni)
+            self.snapshot.remove(ni)
             ni.node = None
         if not ni.pods:
             del self.nodes[name]
 
     def node_count(self) -> int:
-        return len(self.node_list)
+        return len(self.snapshot.nodes)
 
     # ---- pods -------------------------------------------------------------------
 
@@ -60,6 +68,7 @@ class SchedulerCache:
         if ni is None:
             ni = self.nodes[node_name] = NodeInfo(node_name)  # a ghost until the node shows
         ni.add_pod(info)
+        self.snapshot.pod_added(ni, info)
         self._pod_node[info.key] = node_name
 
     def _unplace(self, key: str) -> PodInfo | None:
@@ -70,6 +79,8 @@ class SchedulerCache:
         if ni is None:
             return None
         p = ni.remove_pod(key)
+        if p is not None:
+            self.snapshot.pod_removed(ni)
         if ni.node is None and not ni.pods:
             del self.nodes[name]
         return p
@@ -109,6 +120,12 @@ class SchedulerCache:
     def add_pod(self, info: PodInfo, node_name: str) -> None:
         """A bound pod seen by the informer (new, updated, or confirming an assumption)."""
         self._assumed.pop(info.key, None)
+        ni = self.nodes.get(node_name)
+        old = ni.pods.get(info.key) if ni is not None else None
+        if ni is not None and old is not None and self._pod_node.get(info.key) == node_name \
+                and ni.same_footprint(old, info):
+            ni.replace_pod(info)  # e.g. the assumption confirmed: the node's sums stay
+            return
         self._unplace(info.key)
         self._place(info, node_name)
 

@@ -9,7 +9,8 @@ tight loop over integers and small dicts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -140,9 +141,9 @@ class NodeInfo:
     """A node plus the pods counted on it (bound and assumed), kept up to date incrementally."""
 
     __slots__ = (
-        "alloc_cpu", "alloc_memory", "alloc_pods", "generation", "hard_taints", "labels",
-        "name", "node", "nz_cpu", "nz_memory", "owner_counts", "pods", "ports", "ready",
-        "req_cpu", "req_memory", "soft_taints", "unschedulable",
+        "alloc_cpu", "alloc_memory", "alloc_pods", "generation", "hard_taints", "index",
+        "labels", "name", "node", "nz_cpu", "nz_memory", "owner_counts", "pods", "ports",
+        "ready", "req_cpu", "req_memory", "score_memo", "soft_taints", "unschedulable",
     )
 
     def __init__(self, name: str, node: Node | None = None) -> None:
@@ -161,6 +162,10 @@ class NodeInfo:
         self.ports: dict[tuple[str, int], dict[str, int]] = {}
         self.owner_counts: dict[str, int] = {}
         self.generation = 0
+        self.index = -1  # position in the cache's NodeSnapshot, -1 when not listed
+        # scores that depend only on this node's state and the pod's memo key, valid
+        # until the node changes (cleared with every generation)
+        self.score_memo: dict[tuple[int, int, int], int] = {}
         if node is not None:
             self.set_node(node)
 
@@ -175,6 +180,7 @@ class NodeInfo:
         self.soft_taints = tuple(t for t in taints if t.effect == "PreferNoSchedule")
         self.ready = _is_ready(node)
         self.generation += 1
+        self.score_memo.clear()
 
     def add_pod(self, p: PodInfo) -> None:
         if p.key in self.pods:
@@ -190,6 +196,7 @@ class NodeInfo:
         if p.owner_uid is not None:
             self.owner_counts[p.owner_uid] = self.owner_counts.get(p.owner_uid, 0) + 1
         self.generation += 1
+        self.score_memo.clear()
 
     def remove_pod(self, key: str) -> PodInfo | None:
         p = self.pods.pop(key, None)
@@ -216,15 +223,166 @@ class NodeInfo:
             else:
                 self.owner_counts.pop(p.owner_uid, None)
         self.generation += 1
+        self.score_memo.clear()
         return p
+
+    def same_footprint(self, a: PodInfo, b: PodInfo) -> bool:
+        """True when ``b`` counts on a node exactly as ``a`` does (requests, ports, owner),
+        so one can replace the other with no change to the node's sums."""
+        return (a.cpu, a.memory, a.nz_cpu, a.nz_memory, a.host_ports, a.owner_uid) == \
+            (b.cpu, b.memory, b.nz_cpu, b.nz_memory, b.host_ports, b.owner_uid)
+
+    def replace_pod(self, p: PodInfo) -> None:
+        """Swap in a newer PodInfo of a pod already counted here with the same footprint."""
+        self.pods[p.key] = p
 
     @property
     def pod_count(self) -> int:
         return len(self.pods)
 
 
+# Nodes are summarised in runs of BLOCK_SIZE consecutive nodes of the snapshot: a cycle
+# passes a whole run through the filters, and scores it, in one step when it can.
+BLOCK_SIZE = 32
+_MEMO_LIMIT = 32  # pod shapes remembered per node before its score memo starts over
+
+
+class Block:
+    """What every node of one run of the snapshot has in common (``fresh`` when known),
+    and scores already worked out for the run; any change to one of its nodes clears the
+    scores (so a cycle reuses them for every run that did not change since)."""
+
+    __slots__ = ("all_ready", "best", "fresh", "min_free_cpu", "min_free_memory",
+                 "min_free_pods", "no_hard_taints", "no_ports", "owner_max")
+
+    def __init__(self) -> None:
+        self.fresh = False
+        self.all_ready = self.no_hard_taints = self.no_ports = False
+        self.min_free_cpu = self.min_free_memory = self.min_free_pods = 0
+        # score key -> (the best total in the run, the offset of the first node with it)
+        self.best: dict[tuple[object, ...], tuple[int, int]] = {}
+        self.owner_max: dict[str, int] = {}  # owner uid -> most of its pods on one node
+
+    def compute(self, nodes: Sequence[NodeInfo]) -> None:
+        all_ready = no_hard = no_ports = True
+        cpu = memory = pods = None
+        for ni in nodes:
+            if ni.unschedulable or not ni.ready:
+                all_ready = False
+            if ni.hard_taints:
+                no_hard = False
+            if ni.ports:
+                no_ports = False
+            c = ni.alloc_cpu - ni.req_cpu
+            m = ni.alloc_memory - ni.req_memory
+            k = ni.alloc_pods - len(ni.pods)
+            cpu = c if cpu is None or c < cpu else cpu
+            memory = m if memory is None or m < memory else memory
+            pods = k if pods is None or k < pods else pods
+        self.all_ready, self.no_hard_taints, self.no_ports = all_ready, no_hard, no_ports
+        self.min_free_cpu, self.min_free_memory, self.min_free_pods = cpu or 0, memory or 0, \
+            pods or 0
+        self.fresh = True
+
+    def stale(self) -> None:
+        self.fresh = False
+        self.best.clear()
+        self.owner_max.clear()
+
+    def pod_added(self, ni: NodeInfo, p: PodInfo) -> None:
+        """A pod more on ``ni``: what is free only shrinks, so the minima follow at once."""
+        if self.fresh:
+            c = ni.alloc_cpu - ni.req_cpu
+            m = ni.alloc_memory - ni.req_memory
+            k = ni.alloc_pods - len(ni.pods)
+            if c < self.min_free_cpu:
+                self.min_free_cpu = c
+            if m < self.min_free_memory:
+                self.min_free_memory = m
+            if k < self.min_free_pods:
+                self.min_free_pods = k
+            if p.host_ports:
+                self.no_ports = False
+        self.best.clear()
+        self.owner_max.clear()
+
+
+class NodeSnapshot:
+    """The schedulable nodes in the order cycles walk them, with a ``Block`` per run.
+
+    The cache keeps one up to date in place as nodes and pods come and go (kube-scheduler's
+    incremental UpdateSnapshot, without the copy: cycles run on the cache's own thread):
+    a change marks only its own run. ``of`` wraps a plain list for one cycle.
+    """
+
+    def __init__(self) -> None:
+        self.nodes: list[NodeInfo] = []
+        self.blocks: list[Block] = []
+        self._soft_tainted: int | None = None
+
+    @classmethod
+    def of(cls, nodes: Iterable[NodeInfo]) -> NodeSnapshot:
+        snap = cls()
+        snap.nodes = list(nodes)
+        snap.blocks = [Block() for _ in range(0, len(snap.nodes), BLOCK_SIZE)]
+        return snap
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def block(self, b: int) -> Block:
+        blk = self.blocks[b]
+        if not blk.fresh:
+            blk.compute(self.nodes[b * BLOCK_SIZE:(b + 1) * BLOCK_SIZE])
+        return blk
+
+    def soft_tainted(self) -> int:
+        """How many nodes have PreferNoSchedule taints."""
+        if self._soft_tainted is None:
+            self._soft_tainted = sum(1 for ni in self.nodes if ni.soft_taints)
+        return self._soft_tainted
+
+    # ---- kept up to date by the cache --------------------------------------------------
+
+    def append(self, ni: NodeInfo) -> None:
+        ni.index = len(self.nodes)
+        self.nodes.append(ni)
+        if ni.index % BLOCK_SIZE == 0:
+            self.blocks.append(Block())
+        else:
+            self.blocks[-1].stale()
+        self._soft_tainted = None
+
+    def remove(self, ni: NodeInfo) -> None:
+        i = ni.index
+        del self.nodes[i]
+        ni.index = -1
+        for j in range(i, len(self.nodes)):
+            self.nodes[j].index = j
+        del self.blocks[(len(self.nodes) + BLOCK_SIZE - 1) // BLOCK_SIZE:]
+        for blk in self.blocks[i // BLOCK_SIZE:]:
+            blk.stale()
+        self._soft_tainted = None
+
+    def node_changed(self, ni: NodeInfo) -> None:
+        if ni.index >= 0:
+            self.blocks[ni.index // BLOCK_SIZE].stale()
+            self._soft_tainted = None
+
+    def pod_added(self, ni: NodeInfo, p: PodInfo) -> None:
+        if ni.index >= 0:
+            self.blocks[ni.index // BLOCK_SIZE].pod_added(ni, p)
+
+    def pod_removed(self, ni: NodeInfo) -> None:
+        if ni.index >= 0:
+            self.blocks[ni.index // BLOCK_SIZE].stale()
+
+
 @runtime_checkable
 class FilterPlugin(Protocol):
+    """A filter may also have ``block_filter(pod, block) -> bool``: true when every node
+    of the run passes (false: ask each node); the cycle then takes the run whole."""
+
     name: ClassVar[str]
 
     def relevant(self, pod: PodInfo) -> bool:
@@ -236,6 +394,13 @@ class FilterPlugin(Protocol):
 
 @runtime_checkable
 class ScorePlugin(Protocol):
+    """Optional marks a score plugin may carry for the cycle's fast path:
+    ``memoizable = True``: the score depends only on the node's state and the pod's
+    non-zero cpu and memory requests, and ``normalize`` does nothing;
+    ``spread_by_owner = True``: the raw score is the node's count of pods of the pod's
+    owner, normalized as DefaultNormalizeScore reversed;
+    ``constant_on(pod, snapshot) -> bool``: every node of the snapshot scores the same."""
+
     name: ClassVar[str]
 
     def relevant(self, pod: PodInfo) -> bool: ...
@@ -308,16 +473,23 @@ def _passes(st: Status) -> bool:
 
 
 class Framework:
-    """One scheduling profile: ordered filters, weighted scores, the node-sampling state."""
+    """One scheduling profile: ordered filters, weighted scores, the node-sampling state.
+
+    ``fast`` (the default) lets a cycle take whole runs of the snapshot through the filters
+    and the scores by their ``Block`` summaries where the plugins allow it; the result is
+    the same as asking every node (the tests compare the two).
+    """
 
     def __init__(self, filters: Sequence[FilterPlugin],
                  scores: Sequence[tuple[ScorePlugin, int]],
-                 percentage_of_nodes_to_score: int = DEFAULT_PERCENTAGE_OF_NODES_TO_SCORE
-                 ) -> None:
+                 percentage_of_nodes_to_score: int = DEFAULT_PERCENTAGE_OF_NODES_TO_SCORE,
+                 fast: bool = True) -> None:
         self.filters = list(filters)
         self.scores = [(p, w) for p, w in scores if w > 0]
         self.percentage = percentage_of_nodes_to_score
         self.next_start_index = 0
+        self.fast = fast
+        self._token = next(_FRAMEWORKS)  # score memo keys are per profile (its weights)
 
     def _filter_named(self, pod: PodInfo, named: list[NodeInfo],
                       filters: Sequence[Callable[[PodInfo, NodeInfo], Status]]
@@ -329,56 +501,102 @@ class Framework:
             return ScheduleResult(feasible[0].name, len(named), 1)
         return None
 
-    def schedule(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> ScheduleResult:
+    def schedule(self, pod: PodInfo, nodes: Sequence[NodeInfo] | NodeSnapshot
+                 ) -> ScheduleResult:
         """Filter (from a rotating start, stopping after enough fits), score, pick the best.
 
         Ties go to the node evaluated first: deterministic, and since the start rotates
         they still spread over equal nodes.
         """
-        n = len(nodes)
+        snap = nodes if isinstance(nodes, NodeSnapshot) else NodeSnapshot.of(nodes)
+        nl = snap.nodes
+        n = len(nl)
         if n == 0:
             return ScheduleResult(None, 0, 0, ERR_NO_NODES_AVAILABLE)
         want = num_feasible_nodes_to_find(n, self.percentage)
-        filters = [f.filter for f in self.filters if f.relevant(pod)]
-        feasible: list[NodeInfo] = []
-        statuses: dict[str, Status] = {}
-        start = self.next_start_index % n
-        order = [*nodes[start:], *nodes[:start]] if start else nodes
+        relevant = [f for f in self.filters if f.relevant(pod)]
+        filters = [f.filter for f in relevant]
+        block_filters: list[Callable[[PodInfo, Block], bool]] | None = None
+        if self.fast:
+            bfs = [getattr(f, "block_filter", None) for f in relevant]
+            block_filters = [bf for bf in bfs if bf is not None]
+            if len(block_filters) != len(bfs):
+                block_filters = None
         if pod.node_names is not None:
             # only the named nodes can pass NodeAffinity: filter those (when none fits,
             # every node is evaluated below so that the failure message counts them all;
             # several that fit are scored there too)
-            named = [ni for ni in nodes if ni.name in pod.node_names]
+            named = [ni for ni in nl if ni.name in pod.node_names]
             result = self._filter_named(pod, named, filters)
             if result is not None:
                 return result
+        start = self.next_start_index % n
+        # the feasible nodes as runs [i, j) of the snapshot, in the order evaluated
+        runs: list[list[int]] = []
+        statuses: dict[str, Status] = {}
         found = 0
         evaluated = 0
         ok = OK
-        # The hot loop: hundreds of nodes per pod. ``st is ok`` first: a passing filter
-        # returns the OK singleton, so the common case costs one identity check.
-        for ni in order:
-            evaluated += 1
-            for f in filters:
-                st = f(pod, ni)
-                if st is not ok and st.reasons:
-                    statuses[ni.name] = st
-                    break
-            else:
-                feasible.append(ni)
-                found += 1
-                if found >= want:
-                    break
+        while evaluated < n and found < want:
+            i = start + evaluated
+            if i >= n:
+                i -= n
+            # to the end of i's run, without passing the end of the list or the start
+            stop = min((i // BLOCK_SIZE + 1) * BLOCK_SIZE, n, i + n - evaluated)
+            if block_filters is not None:
+                blk = snap.block(i // BLOCK_SIZE)
+                if all(bf(pod, blk) for bf in block_filters):
+                    take = min(stop - i, want - found)
+                    if runs and runs[-1][1] == i:
+                        runs[-1][1] = i + take
+                    else:
+                        runs.append([i, i + take])
+                    found += take
+                    evaluated += take
+                    continue
+            # The hot loop of a run that is not passed whole. ``st is ok`` first: a
+            # passing filter returns the OK singleton, so the common case costs one
+            # identity check.
+            for j in range(i, stop):
+                ni = nl[j]
+                evaluated += 1
+                for f in filters:
+                    st = f(pod, ni)
+                    if st is not ok and st.reasons:
+                        statuses[ni.name] = st
+                        break
+                else:
+                    if runs and runs[-1][1] == j:
+                        runs[-1][1] = j + 1
+                    else:
+                        runs.append([j, j + 1])
+                    found += 1
+                    if found >= want:
+                        break
         self.next_start_index = (start + evaluated) % n
-        if not feasible:
+        if not found:
             return ScheduleResult(None, evaluated, 0, fit_error_message(n, statuses.values()),
                                   statuses)
         if found == 1:
-            return ScheduleResult(feasible[0].name, evaluated, 1)
+            return ScheduleResult(nl[runs[0][0]].name, evaluated, 1)
+        active = [(p, w) for p, w in self.scores if p.relevant(pod)]
+        if not active:
+            return ScheduleResult(nl[runs[0][0]].name, evaluated, found)
+        if self.fast:
+            best = self._score_fast(pod, snap, runs, active)
+            if best is not None:
+                return ScheduleResult(best.name, evaluated, found)
+        feasible: list[NodeInfo] = []
+        for i, j in runs:
+            feasible.extend(nl[i:j])
+        return ScheduleResult(self._score(pod, feasible, active).name, evaluated, found)
+
+    @staticmethod
+    def _score(pod: PodInfo, feasible: list[NodeInfo],
+               active: list[tuple[ScorePlugin, int]]) -> NodeInfo:
+        """Every plugin scores every feasible node; the first of the best totals wins."""
         totals: list[int] | None = None
-        for plugin, weight in self.scores:
-            if not plugin.relevant(pod):
-                continue
+        for plugin, weight in active:
             raw = plugin.score_all(pod, feasible)
             plugin.normalize(pod, raw)
             if totals is None:
@@ -387,8 +605,103 @@ class Framework:
                 totals = [a + b for a, b in zip(totals, raw, strict=True)]
             else:
                 totals = [a + b * weight for a, b in zip(totals, raw, strict=True)]
-        if totals is None:
-            return ScheduleResult(feasible[0].name, evaluated, found)
+        assert totals is not None
         # max() keeps the first of equal maxima: the node evaluated first wins a tie
-        best = max(range(found), key=totals.__getitem__)
-        return ScheduleResult(feasible[best].name, evaluated, found)
+        return feasible[max(range(len(feasible)), key=totals.__getitem__)]
+
+    def _score_fast(self, pod: PodInfo, snap: NodeSnapshot, runs: list[list[int]],
+                    active: list[tuple[ScorePlugin, int]]) -> NodeInfo | None:
+        """The same choice as ``_score`` when every active plugin is memoizable, spreads by
+        owner, or is constant on the snapshot (None otherwise: the caller scores as usual).
+
+        Scores that depend only on a node's state and the pod's requests are remembered per
+        node until the node changes; a run passed whole remembers its best total until one
+        of its nodes changes. So a cycle computes scores only for the nodes (and runs) that
+        changed since a pod of the same shape looked at them, which keeps its cost nearly
+        flat as the cluster grows. Constant scores shift every total alike and are left out.
+        """
+        memo: list[tuple[ScorePlugin, int]] = []
+        spread_weight = 0
+        for p, w in active:
+            if getattr(p, "memoizable", False):
+                memo.append((p, w))
+            elif getattr(p, "spread_by_owner", False) and not spread_weight:
+                spread_weight = w
+            else:
+                constant_on = getattr(p, "constant_on", None)
+                if constant_on is None or not constant_on(pod, snap):
+                    return None
+        nl = snap.nodes
+        uid = pod.owner_uid or ""
+        top = 0  # the most pods of the owner on one feasible node
+        if spread_weight:
+            for i, j in runs:
+                for lo, hi, b in _pieces(i, j, len(nl)):
+                    if b >= 0:
+                        blk = snap.blocks[b]
+                        m = blk.owner_max.get(uid)
+                        if m is None:
+                            m = blk.owner_max[uid] = max(
+                                ni.owner_counts.get(uid, 0) for ni in nl[lo:hi])
+                    else:
+                        m = max(ni.owner_counts.get(uid, 0) for ni in nl[lo:hi])
+                    if m > top:
+                        top = m
+        key = (self._token, pod.nz_cpu, pod.nz_memory)
+        bkey = (key, uid, top) if top else key
+
+        def total(ni: NodeInfo) -> int:
+            node_memo = ni.score_memo
+            v = node_memo.get(key)
+            if v is None:
+                v = 0
+                for p, w in memo:
+                    v += w * p.score(pod, ni)
+                if len(node_memo) >= _MEMO_LIMIT:
+                    node_memo.clear()
+                node_memo[key] = v
+            if top:
+                v += spread_weight * (MAX_NODE_SCORE
+                                      - MAX_NODE_SCORE * ni.owner_counts.get(uid, 0) // top)
+            return v
+
+        best: NodeInfo | None = None
+        best_total = -1
+        for i, j in runs:
+            for lo, hi, b in _pieces(i, j, len(nl)):
+                if b >= 0:
+                    blk = snap.blocks[b]
+                    hit = blk.best.get(bkey)
+                    if hit is None:
+                        totals = [total(ni) for ni in nl[lo:hi]]
+                        t = max(totals)
+                        hit = blk.best[bkey] = (t, totals.index(t))
+                    if hit[0] > best_total:
+                        best_total = hit[0]
+                        best = nl[lo + hit[1]]
+                else:
+                    for ni in nl[lo:hi]:
+                        t = total(ni)
+                        if t > best_total:
+                            best_total = t
+                            best = ni
+        return best
+
+
+_FRAMEWORKS = itertools.count()
+
+
+def _pieces(i: int, j: int, n: int) -> Iterator[tuple[int, int, int]]:
+    """[i, j) cut at run boundaries: (lo, hi, run number) for a whole run, (lo, hi, -1)
+    for part of one."""
+    while i < j:
+        b = i // BLOCK_SIZE
+        lo = b * BLOCK_SIZE
+        hi = min(lo + BLOCK_SIZE, n)
+        if i == lo and hi <= j:
+            yield lo, hi, b
+            i = hi
+        else:
+            end = min(hi, j)
+            yield i, end, -1
+            i = end

@@ -14,6 +14,7 @@ from scheduler.framework import MAX_NODE_SCORE, NodeInfo, PodInfo
 
 class LeastAllocated:
     name: ClassVar[str] = "NodeResourcesLeastAllocated"
+    memoizable: ClassVar[bool] = True  # node state and the pod's non-zero requests only
 
     def relevant(self, pod: PodInfo) -> bool:
         return True

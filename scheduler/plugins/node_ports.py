@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scheduler.framework import OK, NodeInfo, PodInfo, Status
+from scheduler.framework import OK, Block, NodeInfo, PodInfo, Status
 
 ERR_REASON = "node(s) didn't have free ports for the requested pod ports"
 
@@ -25,6 +25,9 @@ class NodePorts:
 
     def relevant(self, pod: PodInfo) -> bool:
         return bool(pod.host_ports)
+
+    def block_filter(self, pod: PodInfo, block: Block) -> bool:
+        return block.no_ports
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
         used = node.ports

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scheduler.framework import OK, NodeInfo, PodInfo, Status
+from scheduler.framework import OK, Block, NodeInfo, PodInfo, Status
 
 ERR_TOO_MANY_PODS = "Too many pods"
 ERR_CPU = "Insufficient cpu"
@@ -32,6 +32,10 @@ class NodeResourcesFit:
 
     def relevant(self, pod: PodInfo) -> bool:
         return True
+
+    def block_filter(self, pod: PodInfo, block: Block) -> bool:
+        return block.min_free_pods >= 1 and (pod.cpu <= 0 or pod.cpu <= block.min_free_cpu) \
+            and (pod.memory <= 0 or pod.memory <= block.min_free_memory)
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
         too_many = len(node.pods) + 1 > node.alloc_pods

@@ -11,6 +11,7 @@ from typing import ClassVar
 from api.wellknown import TAINT_NODE_NOT_READY, TAINT_NODE_UNSCHEDULABLE
 from scheduler.framework import (
     OK,
+    Block,
     NodeInfo,
     PodInfo,
     Status,
@@ -28,6 +29,9 @@ class NodeUnschedulable:
 
     def relevant(self, pod: PodInfo) -> bool:
         return True
+
+    def block_filter(self, pod: PodInfo, block: Block) -> bool:
+        return block.all_ready
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
         if node.unschedulable and not pod.tolerates(TAINT_NODE_UNSCHEDULABLE, "", "NoSchedule"):

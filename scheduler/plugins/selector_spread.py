@@ -14,6 +14,7 @@ from scheduler.framework import NodeInfo, PodInfo, default_normalize
 
 class SelectorSpread:
     name: ClassVar[str] = "SelectorSpread"
+    spread_by_owner: ClassVar[bool] = True
 
     def relevant(self, pod: PodInfo) -> bool:
         return pod.owner_uid is not None

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from scheduler.framework import OK, NodeInfo, PodInfo, Status, default_normalize, tolerates
+from scheduler.framework import (
+    OK,
+    Block,
+    NodeInfo,
+    NodeSnapshot,
+    PodInfo,
+    Status,
+    default_normalize,
+    tolerates,
+)
 
 
 def untolerated_reason(key: str, value: str) -> str:
@@ -17,6 +26,9 @@ class TaintToleration:
 
     def relevant(self, pod: PodInfo) -> bool:
         return True
+
+    def block_filter(self, pod: PodInfo, block: Block) -> bool:
+        return block.no_hard_taints
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
         for taint in node.hard_taints:
@@ -33,6 +45,9 @@ class TaintTolerationScore:
 
     def relevant(self, pod: PodInfo) -> bool:
         return True
+
+    def constant_on(self, pod: PodInfo, snapshot: NodeSnapshot) -> bool:
+        return snapshot.soft_tainted() == 0  # every node scores 0, normalized to 100
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
         if not node.soft_taints:
