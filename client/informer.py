@@ -19,11 +19,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
+from api import resources
 from api.models import TypedObject
 from client.backoff import Backoff
-from client.cache import IndexFunc, Store, meta_key
+from client.cache import DEFAULT_CACHE_SIZE, IndexFunc, Store, meta_key
 from client.errors import ApiError, Gone, ServerUnavailable
-from client.rest import AsyncClient, WatchEvent, bulk_allocation
+from client.lazy import lazy
+from client.rest import AsyncClient, bulk_allocation
 from client.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,8 @@ class Informer(Generic[T]):
                  label_selector: str | None = None, field_selector: str | None = None,
                  resync_period: float | None = None,
                  watch_timeout: tuple[int, int] = (300, 600),
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, list_page_size: int = 500,
+                 cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self.client = client
         self.model_cls = model_cls
         self.namespace = namespace
@@ -57,7 +60,8 @@ class Informer(Generic[T]):
         self.resync_period = resync_period
         self.watch_timeout = watch_timeout
         self.backoff = backoff or Backoff()
-        self.store: Store[T] = Store()
+        self.list_page_size = list_page_size
+        self.store: Store[T] = Store(model_cls=model_cls, cache_size=cache_size)
         self.resource_version = ""
         self._handlers: list[_HandlerSet] = []
         self._synced = asyncio.Event()
@@ -84,7 +88,7 @@ class Informer(Generic[T]):
         hs = _HandlerSet(on_add, on_update, on_delete)
         self._handlers.append(hs)
         if self._synced.is_set() and on_add is not None:
-            for obj in self.store.list():
+            for obj in self.store.views():
                 res = self._call(on_add, obj)
                 if res is not None:
                     task = asyncio.ensure_future(res)
@@ -186,31 +190,40 @@ class Informer(Generic[T]):
 
     # ---- list and watch --------------------------------------------------------------
 
+    def _path(self) -> str:
+        info = resources.for_model(self.model_cls)
+        return info.collection_path(self.namespace if info.namespaced else None)
+
     async def _list(self) -> None:
-        res = await self.client.list(self.model_cls, self.namespace,
-                                     label_selector=self.label_selector,
-                                     field_selector=self.field_selector)
+        # A paginated list (client-go's pager): every page is read at the first page's
+        # revision, and only one page is decoded at a time. The objects go into a fresh
+        # store as compact bytes; the cache takes that whole new state first, then
+        # handlers hear the differences (as client-go's Replace does): a handler never
+        # sees a half-applied re-list.
+        path = self._path()
+        params: dict[str, Any] = {"labelSelector": self.label_selector,
+                                  "fieldSelector": self.field_selector,
+                                  "limit": self.list_page_size or None}
+        fresh = self.store.fresh()
+        rv = ""
+        cont: str | None = None
+        while True:
+            page = {k: v for k, v in params.items() if v is not None}
+            if cont:
+                page["continue"] = cont
+            data = await self.client.request("GET", path, params=page)
+            with bulk_allocation():
+                for item in data.get("items") or ():
+                    fresh.put_wire(item)
+            meta = data.get("metadata") or {}
+            rv = rv or str(meta.get("resourceVersion") or "")
+            cont = meta.get("continue") or None
+            del data
+            if not cont:
+                break
         self.lists += 1
-        # The store takes the whole new state first, then handlers hear the differences
-        # (as client-go's Replace does): a handler never sees a half-applied re-list.
-        notes: list[tuple[str, T, T | None]] = []
-        store = self.store
-        with bulk_allocation():
-            fresh = {meta_key(o): o for o in res.items}
-            for key in store.keys():
-                if key not in fresh:
-                    old = store.delete(key)
-                    if old is not None:
-                        notes.append(("delete", old, None))
-            for key, obj in fresh.items():
-                prev = store.get_by_key(key)
-                if prev is None:
-                    store.put(obj)
-                    notes.append(("add", obj, None))
-                elif prev.metadata.resource_version != obj.metadata.resource_version:
-                    store.put(obj)
-                    notes.append(("update", prev, obj))
-        self.resource_version = res.resource_version
+        notes = self.store.adopt(fresh)
+        self.resource_version = rv
         for kind, a, b in notes:
             await self._dispatch(kind, a, b)
         self._synced.set()
@@ -218,15 +231,18 @@ class Informer(Generic[T]):
     async def _watch_until_error(self) -> None:
         """Watch from the last resourceVersion, resuming after clean server-side ends;
         returns only by raising."""
+        path = self._path()
         while True:
             started = time.monotonic()
             n_before = self.events
             lo, hi = self.watch_timeout
             self.watches += 1
-            async for ev in self.client.watch(
-                    self.model_cls, self.namespace, resource_version=self.resource_version,
-                    label_selector=self.label_selector, field_selector=self.field_selector,
-                    timeout_seconds=random.randint(lo, hi), allow_bookmarks=True):
+            params = {"resourceVersion": self.resource_version or None,
+                      "labelSelector": self.label_selector,
+                      "fieldSelector": self.field_selector,
+                      "timeoutSeconds": random.randint(lo, hi), "allowWatchBookmarks": True}
+            async for ev in self.client.watch_raw(
+                    path, {k: v for k, v in params.items() if v is not None}):
                 await self._apply(ev)
             if self.events > n_before or time.monotonic() - started > 1.0:
                 self.backoff.reset()
@@ -235,37 +251,42 @@ class Informer(Generic[T]):
                 # ended at once with nothing in it: don't spin on a misbehaving server
                 await asyncio.sleep(self.backoff.next())
 
-    async def _apply(self, ev: WatchEvent[T]) -> None:
-        obj = ev.object
-        rv = obj.metadata.resource_version
-        if ev.type == "BOOKMARK":
+    async def _apply(self, ev: dict[str, Any]) -> None:
+        """One watch event as decoded from its line (``checked_watch_event``'s form): the
+        object is stored as compact bytes and handed to handlers as a typed object that
+        validates when first used (client.lazy)."""
+        obj: dict[str, Any] = ev["object"]
+        md = obj.get("metadata")
+        rv = md.get("resourceVersion") if isinstance(md, dict) else None
+        typ = ev["type"]
+        if typ == "BOOKMARK":
             if rv:
                 self.resource_version = rv
             return
         self.events += 1
         self._gone_in_a_row = 0
-        if ev.type == "DELETED":
-            old = self.store.delete(meta_key(obj))
+        if typ == "DELETED":
+            final: T = lazy(self.model_cls, data=obj)
+            self.store.delete(meta_key(final))
             if rv:
                 self.resource_version = rv
             # the event carries the final state; deliver it even if we never cached it
-            del old
-            await self._dispatch("delete", obj)
+            await self._dispatch("delete", final)
             return
-        prev = self.store.put(obj)
+        new, prev = self.store.put_wire(obj)
         if rv:
             self.resource_version = rv
         if prev is None:
-            await self._dispatch("add", obj)
+            await self._dispatch("add", new)
         else:
-            await self._dispatch("update", prev, obj)
+            await self._dispatch("update", prev, new)
 
     async def _resync_loop(self, period: float) -> None:
         while True:
             await asyncio.sleep(period)
             if not self._synced.is_set():
                 continue
-            for obj in self.store.list():
+            for obj in self.store.views():
                 await self._dispatch("update", obj, obj)
 
 
