@@ -179,7 +179,7 @@ class Scheduler:
             return
         self.stats.attempts += 1
         t0 = time.perf_counter()
-        result = self.framework.schedule(info, self.cache.node_list)
+        result = self.framework.schedule(info, self.cache.snapshot)
         self.stats.cycle_seconds += time.perf_counter() - t0
         if result.node is None:
             self.stats.unschedulable += 1
