@@ -112,6 +112,33 @@ async def ensure_guards(ipt: Iptables, service_cidr: str) -> int:
     return n
 
 
+ROUTE_LOCALNET = "/proc/sys/net/ipv4/conf/all/route_localnet"
+
+
+async def enable_route_localnet(ipt: Iptables) -> None:
+    """net.ipv4.conf.all.route_localnet=1 (as kube-proxy sets it for localhost node
+    ports): a packet to a loopback load-balancer address, DNATed to a pod, leaves through
+    the pods' bridge with its 127/8 source until it is masqueraded; without it the kernel
+    drops it as martian. Raises OSError when it cannot be set (a read-only /proc/sys)."""
+    rc, out = await ipt.run(["cat", ROUTE_LOCALNET], check=False)
+    if rc == 0 and out.strip() == b"1":
+        return
+    try:
+        await ipt.run(["sh", "-c", f"echo 1 > {ROUTE_LOCALNET}"])
+    except IptablesError as exc:
+        raise OSError(str(exc)) from exc
+
+
+async def ensure_localnet_guard(ipt: Iptables) -> int:
+    """kube-proxy's KUBE-FIREWALL rule, in filter INPUT and OUTPUT: with route_localnet
+    on, a new packet to 127/8 from another address is still dropped unless a rule DNATed
+    it. How many were (re)inserted."""
+    n = 0
+    for chain in ("INPUT", "OUTPUT"):
+        n += await ipt.ensure_rule_first("filter", chain, rules.LOCALNET_GUARD)
+    return n
+
+
 async def ensure_jumps(ipt: Iptables, create_chains: bool = True) -> None:
     """The jumps from the built-in chains to our top-level chains (kube-proxy's
     iptablesJumpChains, prepended), creating those chains first unless a restore just did.
@@ -158,4 +185,6 @@ async def cleanup(ipt: Iptables, service_cidr: str | None = None, *,
     if service_cidr and guards:
         for chain, args in rules.guard_rules(service_cidr):
             await ipt.delete_rule("filter", chain, args)
+    for chain in ("INPUT", "OUTPUT"):
+        await ipt.delete_rule("filter", chain, rules.LOCALNET_GUARD)
     return deleted

@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", help="API server URL (else $MINIK8S_SERVER, ~/.minik8s/config)")
     p.add_argument("--kubeconfig", help=KUBECONFIG_FLAG_HELP)
     p.add_argument("--node-name", default=socket.gethostname(),
-                   help="the node this proxy serves (default: the hostname)")
+                   help="the node this proxy serves (default: the hostname); several, "
+                        "comma-separated, when their pods share this network namespace: "
+                        "their endpoints are the local ones of externalTrafficPolicy Local")
     p.add_argument("--proxy-mode", choices=("iptables", "nftables"), default="iptables",
                    help="iptables: iptables-restore of KUBE-* chains (the default); "
                         "nftables: one nft transaction into table ip kube-proxy")
@@ -166,12 +168,25 @@ async def serve(args: argparse.Namespace) -> int:
         nodeport_ips = local_addresses_in(cidrs)
     config = rules.ProxyConfig(cluster_cidr=args.cluster_cidr,
                                masquerade_all=args.masquerade_all, nodeport_ips=nodeport_ips)
+    local_nodes = tuple(n.strip() for n in args.node_name.split(",") if n.strip())
     px = Proxier(ipt, config, args.service_cluster_ip_range, mode=args.proxy_mode,
-                 min_sync_period=args.min_sync_period, sync_period=args.sync_period)
+                 min_sync_period=args.min_sync_period, sync_period=args.sync_period,
+                 local_nodes=local_nodes,
+                 health_host=nodeport_ips[0] if nodeport_ips and len(nodeport_ips) == 1
+                 else "0.0.0.0")
     # The guards first: from here on nothing addressed to the range leaves the host.
     await iptables.ensure_guards(ipt, args.service_cluster_ip_range)
     log.info("service range %s guarded (REJECT in filter OUTPUT and FORWARD)",
              args.service_cluster_ip_range)
+    # Loopback load-balancer addresses DNATed to pods need 127/8 routable; what comes
+    # from elsewhere to 127/8 stays dropped (the localnet guard).
+    await iptables.ensure_localnet_guard(ipt)
+    px.localnet = True
+    try:
+        await iptables.enable_route_localnet(ipt)
+    except OSError as exc:
+        log.warning("cannot set net.ipv4.conf.all.route_localnet=1 (%s): load-balancer "
+                    "addresses in 127.0.0.0/8 will not reach pods", exc)
     # what the other mode left (kube-proxy's CleanupLeftovers); the guards stay
     if args.proxy_mode == "nftables":
         if n := await iptables.cleanup(ipt, guards=False):
@@ -209,6 +224,8 @@ async def serve(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.close()
+        if px.health is not None:
+            px.health.close()
         await factory.stop_all()
         await client.close()
     return 0

@@ -73,10 +73,13 @@ BASE_CHAINS = {
     "nat-output": "type nat hook output priority -100",
     "nat-postrouting": "type nat hook postrouting priority 100",
 }
+# externalTrafficPolicy Local without local endpoints: external traffic is dropped, this
+# host's own goes on (to the cluster policy, as in the iptables mode)
+NO_LOCAL_ENDPOINTS = "no-local-endpoints"
 FIXED_CHAINS = ("cluster-ips-check", "mark-for-masquerade", "masquerading",
                 "nodeport-endpoints-check", "service-endpoints-check", "services",
-                "reject-chain")
-SERVICE_CHAIN_PREFIXES = ("service-", "external-", "endpoint-")
+                "reject-chain", NO_LOCAL_ENDPOINTS)
+SERVICE_CHAIN_PREFIXES = ("service-", "external-", "endpoint-", "local-")
 AFFINITY_PREFIX = "affinity-"
 
 
@@ -98,6 +101,11 @@ def service_chain(sp: ServicePortInfo) -> str:
 
 def external_chain(sp: ServicePortInfo) -> str:
     return "external-" + _hash_and_truncate(chain_base(sp))
+
+
+def local_chain(sp: ServicePortInfo) -> str:
+    """servicePortPolicyLocalChainName: ``local-<hash>-ns/name/proto/port``."""
+    return "local-" + _hash_and_truncate(chain_base(sp))
 
 
 def endpoint_chain(sp: ServicePortInfo, ep: EndpointInfo) -> str:
@@ -153,31 +161,58 @@ def port_chains(sp: ServicePortInfo, eps: tuple[EndpointInfo, ...], cluster_cidr
         rules.append(f"{match} ip saddr != {cluster_cidr} jump mark-for-masquerade")
     for ep in eps:
         out.hairpin.add(f"{ep.ip} . {ep.ip}")
+    _to_endpoints(out, sp, svc, eps, rules)
+    local = [ep for ep in eps if ep.local] if sp.external_local else []
+    if local:
+        _to_endpoints(out, sp, local_chain(sp), local, [])
+    if sp.uses_external:
+        if not sp.external_local:
+            out.chains[ext] = ["jump mark-for-masquerade", f"goto {svc}"]
+        else:
+            # as rules.port_rules: pods and this host through the cluster policy (the
+            # host's traffic masqueraded), the rest to the local endpoints only
+            ext_rules = [f"ip saddr {cluster_cidr} goto {svc}"] if cluster_cidr else []
+            ext_rules += ["fib saddr type local jump mark-for-masquerade",
+                          f"fib saddr type local goto {svc}"]
+            if local:
+                ext_rules.append(f"goto {local_chain(sp)}")
+            else:
+                for ip in (*sp.external_ips, *sp.load_balancer_ips):
+                    out.no_endpoint_services[f"{ip} . {proto} . {sp.port}"] = \
+                        f"goto {NO_LOCAL_ENDPOINTS}"
+                if sp.node_port:
+                    out.no_endpoint_nodeports[f"{proto} . {sp.node_port}"] = \
+                        f"goto {NO_LOCAL_ENDPOINTS}"
+            out.chains[ext] = ext_rules
+    return out
+
+
+def _to_endpoints(out: PortChains, sp: ServicePortInfo, chain: str,
+                  eps: Sequence[EndpointInfo], rules: list[str]) -> None:
+    """``chain``: ``rules``, then a random pick of ``eps`` (with ClientIP affinity through
+    a chain and an affinity set per endpoint, kube-proxy's layout)."""
+    proto = sp.proto
     if not sp.affinity_seconds:
-        # the endpoints as an anonymous map in the service chain: no chain per endpoint
+        # the endpoints as an anonymous map in the chain: no chain per endpoint
         if len(eps) == 1:
             rules.append(f"meta l4proto {proto} dnat ip to {eps[0]}")
         else:
             dmap = " , ".join(f"{i} : {ep.ip} . {ep.port}" for i, ep in enumerate(eps))
             rules.append(f"meta l4proto {proto} dnat ip to numgen random mod {len(eps)} "
                          f"map {{ {dmap} }}")
-        out.chains[svc] = rules
-    else:
-        # kube-proxy's layout: a chain and an affinity set per endpoint
-        ep_chains = [endpoint_chain(sp, ep) for ep in eps]
-        for c in ep_chains:
-            rules.append(f"ip saddr @{affinity_set(c)} goto {c}")
-        vmap = " , ".join(f"{i} : goto {c}" for i, c in enumerate(ep_chains))
-        rules.append(f"numgen random mod {len(eps)} vmap {{ {vmap} }}")
-        out.chains[svc] = rules
-        for ep, c in zip(eps, ep_chains, strict=True):
-            aset = affinity_set(c)
-            out.affinity_sets[aset] = sp.affinity_seconds
-            out.chains[c] = [f"update @{aset} {{ ip saddr }}",
-                             f"meta l4proto {proto} dnat to {ep}"]
-    if sp.uses_external:
-        out.chains[ext] = ["jump mark-for-masquerade", f"goto {svc}"]
-    return out
+        out.chains[chain] = rules
+        return
+    ep_chains = [endpoint_chain(sp, ep) for ep in eps]
+    for c in ep_chains:
+        rules.append(f"ip saddr @{affinity_set(c)} goto {c}")
+    vmap = " , ".join(f"{i} : goto {c}" for i, c in enumerate(ep_chains))
+    rules.append(f"numgen random mod {len(eps)} vmap {{ {vmap} }}")
+    out.chains[chain] = rules
+    for ep, c in zip(eps, ep_chains, strict=True):
+        aset = affinity_set(c)
+        out.affinity_sets[aset] = sp.affinity_seconds
+        out.chains[c] = [f"update @{aset} {{ ip saddr }}",
+                         f"meta l4proto {proto} dnat to {ep}"]
 
 
 @dataclass
@@ -225,6 +260,7 @@ def _fixed_chain_rules(service_cidr: str, match_local: bool) -> dict[str, list[s
             "ip daddr . meta l4proto . th dport vmap @no-endpoint-services"],
         "services": services,
         "reject-chain": ["reject"],
+        NO_LOCAL_ENDPOINTS: ["fib saddr type local return", "drop"],
     }
 
 

@@ -35,7 +35,14 @@ from api.models import Node, Service
 from api.models.discovery import EndpointSlice
 from api.wellknown import LABEL_SERVICE_NAME
 from proxy import nftables, rules
-from proxy.iptables import Iptables, IptablesError, ensure_guards, ensure_jumps
+from proxy.healthcheck import ServiceHealthServer
+from proxy.iptables import (
+    Iptables,
+    IptablesError,
+    ensure_guards,
+    ensure_jumps,
+    ensure_localnet_guard,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +72,19 @@ class Proxier:
     def __init__(self, ipt: Iptables, config: rules.ProxyConfig, service_cidr: str, *,
                  min_sync_period: float = 1.0, sync_period: float = 30.0,
                  burst: int = 2, mode: str = "iptables",
-                 guard_check_period: float = 10.0) -> None:
+                 guard_check_period: float = 10.0, local_nodes: tuple[str, ...] = (),
+                 health_host: str | None = None) -> None:
         if mode not in ("iptables", "nftables"):
             raise ValueError(f"unknown proxy mode {mode!r}")
         self.mode = mode
         self.nft = nftables.NftSyncer(ipt, service_cidr) if mode == "nftables" else None
         self.guard_check_period = guard_check_period
+        # the nodes whose endpoints are local (externalTrafficPolicy Local)
+        self.local_nodes = frozenset(local_nodes)
+        # health-check node ports (None: not served, as in the rule-only benchmarks)
+        self.health = ServiceHealthServer(self.healthy, health_host) \
+            if health_host is not None else None
+        self.localnet = False  # guard 127/8 too (route_localnet is on)
         self.node_ips: dict[str, tuple[str, ...]] = {}  # Node name -> its InternalIPs
         self.ipt = ipt
         self.config = config
@@ -158,6 +172,8 @@ class Proxier:
     async def check_guards(self) -> None:
         self.stats.guard_checks += 1
         self.stats.guards_reinserted += await ensure_guards(self.ipt, self.service_cidr)
+        if self.localnet:
+            self.stats.guards_reinserted += await ensure_localnet_guard(self.ipt)
 
     def _drop_slice(self, skey: str) -> None:
         owner = self._slice_owner.pop(skey, None)
@@ -187,7 +203,8 @@ class Proxier:
             if cached is None or key in touched:
                 sps = rules.service_ports(svc)
                 slices = list(self.slices.get(key, {}).values())
-                per = [(sp, rules.slice_endpoints(slices, sp.port_name, sp.protocol))
+                per = [(sp, rules.slice_endpoints(slices, sp.port_name, sp.protocol,
+                                                  self.local_nodes))
                        for sp in sps]
                 cached = self._computed[key] = (
                     per, tuple((sp, tuple(e)) for sp, e in per))
@@ -241,6 +258,8 @@ class Proxier:
                 self.stats.last_queued = queued
             raise
         await self._clear_udp_conntrack(ports, eps)
+        if self.health is not None:
+            await self._sync_health(ports, eps)
         self._fingerprints = fps
         self._active = ruleset.active_nat_chains
         self._top = ruleset.top
@@ -263,6 +282,21 @@ class Proxier:
                   ruleset.written_service_chains, ruleset.deleted_chains,
                   st.last_duration * 1000)
         return ruleset
+
+    async def _sync_health(self, ports: list[rules.ServicePortInfo],
+                           eps: dict[str, list[rules.EndpointInfo]]) -> None:
+        """The health-check node ports and each one's count of local endpoints (distinct
+        IPs over the Service's ports: LocalReadyEndpoints)."""
+        assert self.health is not None
+        hc: dict[str, int] = {}
+        local: dict[str, set[str]] = {}
+        for sp in ports:
+            if sp.health_check_node_port:
+                hc[sp.service_key] = sp.health_check_node_port
+                local.setdefault(sp.service_key, set()).update(
+                    e.ip for e in eps.get(sp.name_string, ()) if e.local)
+        await self.health.sync_services(hc)
+        self.health.sync_endpoints({k: len(v) for k, v in local.items()})
 
     async def _clear_udp_conntrack(self, ports: list[rules.ServicePortInfo],
                                    eps: dict[str, list[rules.EndpointInfo]]) -> None:

@@ -52,9 +52,10 @@ KUBE_POSTROUTING = "KUBE-POSTROUTING"
 KUBE_MARK_MASQ = "KUBE-MARK-MASQ"
 KUBE_FORWARD = "KUBE-FORWARD"
 SVC_PREFIX = "KUBE-SVC-"
+SVL_PREFIX = "KUBE-SVL-"
 EXT_PREFIX = "KUBE-EXT-"
 SEP_PREFIX = "KUBE-SEP-"
-SERVICE_CHAIN_PREFIXES = (SVC_PREFIX, EXT_PREFIX, SEP_PREFIX, "KUBE-SVL-", "KUBE-FW-")
+SERVICE_CHAIN_PREFIXES = (SVC_PREFIX, EXT_PREFIX, SEP_PREFIX, SVL_PREFIX, "KUBE-FW-")
 
 NAT_TOP_CHAINS = (KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ)
 FILTER_TOP_CHAINS = (KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD)
@@ -97,6 +98,15 @@ JUMP_RULES: tuple[JumpRule, ...] = (
 GUARD_COMMENT = "minik8s-proxy: nothing addressed to the service range leaves this host"
 
 
+LOCALNET_COMMENT = "block incoming localnet connections"
+# kube-proxy's KUBE-FIREWALL rule for route_localnet: with 127/8 routable (so that a
+# loopback load-balancer address can be DNATed to a pod), a packet from elsewhere
+# addressed to 127/8 is still dropped, unless it is a reply or was DNATed by a rule.
+LOCALNET_GUARD = ["!", "-s", "127.0.0.0/8", "-d", "127.0.0.0/8", "-m", "comment",
+                  "--comment", LOCALNET_COMMENT, "-m", "conntrack", "!", "--ctstate",
+                  "RELATED,ESTABLISHED,DNAT", "-j", "DROP"]
+
+
 def guard_rules(service_cidr: str) -> list[tuple[str, list[str]]]:
     """The REJECT rules for the service range in filter OUTPUT and FORWARD (DESIGN.md
     "Address ranges"): the filter table sees packets after nat's DNAT, so what a Service
@@ -114,6 +124,11 @@ def _hash16(text: str) -> str:
 def service_chain(port_name: str, protocol: str) -> str:
     """servicePortPolicyClusterChain: KUBE-SVC-<portProtoHash>."""
     return SVC_PREFIX + _hash16(port_name + protocol)
+
+
+def local_chain(port_name: str, protocol: str) -> str:
+    """servicePortPolicyLocalChainName: KUBE-SVL-<portProtoHash>."""
+    return SVL_PREFIX + _hash16(port_name + protocol)
 
 
 def external_chain(port_name: str, protocol: str) -> str:
@@ -144,6 +159,8 @@ class ServicePortInfo:
     affinity_seconds: int = 0  # > 0: ClientIP session affinity
     external_ips: tuple[str, ...] = ()
     load_balancer_ips: tuple[str, ...] = ()
+    external_local: bool = False  # externalTrafficPolicy Local
+    health_check_node_port: int = 0
 
     @property
     def service_key(self) -> str:
@@ -167,6 +184,10 @@ class ServicePortInfo:
         return external_chain(self.name_string, self.proto)
 
     @property
+    def svl_chain(self) -> str:
+        return local_chain(self.name_string, self.proto)
+
+    @property
     def uses_external(self) -> bool:
         return bool(self.node_port or self.external_ips or self.load_balancer_ips)
 
@@ -175,6 +196,7 @@ class ServicePortInfo:
 class EndpointInfo:
     ip: str
     port: int
+    local: bool = False  # on a node this proxy serves (kube-proxy's IsLocal)
 
     def __str__(self) -> str:
         return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
@@ -202,6 +224,10 @@ def service_ports(svc: Service) -> list[ServicePortInfo]:
     lb_ips: tuple[str, ...] = ()
     if spec.type == "LoadBalancer" and svc.status and svc.status.load_balancer:
         lb_ips = tuple(i.ip for i in svc.status.load_balancer.ingress or [] if i.ip)
+    external = spec.type in ("NodePort", "LoadBalancer") or bool(spec.external_ips)
+    external_local = external and spec.external_traffic_policy == "Local"
+    hc_port = (spec.health_check_node_port or 0) if spec.type == "LoadBalancer" and \
+        external_local else 0
     out = []
     for p in spec.ports or []:
         node_port = (p.node_port or 0) if spec.type in ("NodePort", "LoadBalancer") else 0
@@ -210,15 +236,18 @@ def service_ports(svc: Service) -> list[ServicePortInfo]:
             port_name=p.name or "", protocol=(p.protocol or "TCP").upper(),
             cluster_ip=cluster_ip, port=p.port, node_port=node_port,
             affinity_seconds=affinity, external_ips=tuple(spec.external_ips or ()),
-            load_balancer_ips=lb_ips))
+            load_balancer_ips=lb_ips, external_local=external_local,
+            health_check_node_port=hc_port))
     return out
 
 
 def slice_endpoints(slices: Iterable[EndpointSlice], port_name: str,
-                    protocol: str) -> list[EndpointInfo]:
+                    protocol: str, local_nodes: Iterable[str] = ()) -> list[EndpointInfo]:
     """The endpoints of one service port from its EndpointSlices (kube-proxy's
     EndpointSliceCache): ready endpoints; when none is ready, the serving terminating ones
-    (ProxyTerminatingEndpoints); one per ip:port, sorted."""
+    (ProxyTerminatingEndpoints); one per ip:port, sorted. Those whose nodeName is one of
+    ``local_nodes`` are local."""
+    local_nodes = frozenset(local_nodes)
     ready: set[EndpointInfo] = set()
     terminating: set[EndpointInfo] = set()
     for sl in slices:
@@ -236,7 +265,8 @@ def slice_endpoints(slices: Iterable[EndpointSlice], port_name: str,
                 is_ready = cond is None or cond.ready is None or cond.ready
                 serving = cond is None or (cond.serving if cond.serving is not None
                                            else is_ready)
-                info = EndpointInfo(ep.addresses[0], sp.port)
+                info = EndpointInfo(ep.addresses[0], sp.port,
+                                    bool(ep.node_name) and ep.node_name in local_nodes)
                 if is_ready and not (cond and cond.terminating):
                     ready.add(info)
                 elif serving and cond and cond.terminating:
@@ -292,13 +322,22 @@ def port_rules(sp: ServicePortInfo, eps: tuple[EndpointInfo, ...], cluster_cidr:
     svc_chain = sp.svc_chain
     ext_chain = sp.ext_chain
     ep_chains = [endpoint_chain(name, proto, str(ep)) for ep in eps]
+    # externalTrafficPolicy Local: external traffic from elsewhere goes to this node's
+    # endpoints only (KUBE-SVL), and is dropped when it has none
+    local = [(ep, c) for ep, c in zip(eps, ep_chains, strict=True) if ep.local] \
+        if sp.external_local else []
+    svl_chain = sp.svl_chain
+    no_external = sp.external_local and bool(eps) and not local
     if eps:
         out.active.add(svc_chain)
         out.active.update(ep_chains)
         if sp.uses_external:
             out.active.add(ext_chain)
+        if local:
+            out.active.add(svl_chain)
     cluster_ip = " ".join(_comment(f"{name} cluster IP"))
     no_eps = " ".join(_comment(f"{name} has no endpoints"))
+    no_local = " ".join(_comment(f"{name} has no local endpoints"))
 
     # ---- top-level chains
     if eps:
@@ -314,16 +353,19 @@ def port_rules(sp: ServicePortInfo, eps: tuple[EndpointInfo, ...], cluster_cidr:
                 c = " ".join(_comment(f"{name} {kind}"))
                 out.nat_svcs.append(f"-A {KUBE_SERVICES} {c} {match} -d {ip} "
                                     f"--dport {sp.port} -j {ext_chain}")
-            else:
-                out.filter_ext.append(f"-A {KUBE_EXTERNAL_SERVICES} {no_eps} {match} "
-                                      f"-d {ip} --dport {sp.port} -j REJECT")
+            if not eps or no_external:
+                out.filter_ext.append(f"-A {KUBE_EXTERNAL_SERVICES} "
+                                      f"{no_local if eps else no_eps} {match} -d {ip} "
+                                      f"--dport {sp.port} -j {'DROP' if eps else 'REJECT'}")
     if sp.node_port:
         if eps:
             out.nat_nodeports.append(f"-A {KUBE_NODEPORTS} {' '.join(_comment(name))} "
                                      f"{match} --dport {sp.node_port} -j {ext_chain}")
-        else:
-            out.filter_ext.append(f"-A {KUBE_EXTERNAL_SERVICES} {no_eps} -m addrtype "
-                                  f"--dst-type LOCAL {match} --dport {sp.node_port} -j REJECT")
+        if not eps or no_external:
+            out.filter_ext.append(f"-A {KUBE_EXTERNAL_SERVICES} "
+                                  f"{no_local if eps else no_eps} -m addrtype "
+                                  f"--dst-type LOCAL {match} --dport {sp.node_port} "
+                                  f"-j {'DROP' if eps else 'REJECT'}")
 
     if not eps:
         return out
@@ -337,22 +379,32 @@ def port_rules(sp: ServicePortInfo, eps: tuple[EndpointInfo, ...], cluster_cidr:
         out.rules.append(f"-A {svc_chain} {args} ! -s {cluster_cidr} -j {KUBE_MARK_MASQ}")
     if sp.uses_external:
         out.chains.append(f":{ext_chain} - [0:0]")
-        c = " ".join(_comment(f"masquerade traffic for {name} external destinations"))
-        out.rules.append(f"-A {ext_chain} {c} -j {KUBE_MARK_MASQ}")
-        out.rules.append(f"-A {ext_chain} -j {svc_chain}")
-    # writeServiceToEndpointRules
-    ep_comments = [" ".join(_comment(f"{name} -> {ep}")) for ep in eps]
-    if sp.affinity_seconds:
-        for ep_chain, c in zip(ep_chains, ep_comments, strict=True):
-            out.rules.append(f"-A {svc_chain} {c} -m recent --name {ep_chain} --rcheck "
-                             f"--seconds {sp.affinity_seconds} --reap -j {ep_chain}")
-    n = len(eps)
-    for i, (ep_chain, c) in enumerate(zip(ep_chains, ep_comments, strict=True)):
-        if i < n - 1:
-            out.rules.append(f"-A {svc_chain} {c} -m statistic --mode random "
-                             f"--probability {1.0 / (n - i):0.10f} -j {ep_chain}")
+        if not sp.external_local:
+            c = " ".join(_comment(f"masquerade traffic for {name} external destinations"))
+            out.rules.append(f"-A {ext_chain} {c} -j {KUBE_MARK_MASQ}")
+            out.rules.append(f"-A {ext_chain} -j {svc_chain}")
         else:
-            out.rules.append(f"-A {svc_chain} {c} -j {ep_chain}")
+            # pods and this host reach it as through the cluster policy (up to an
+            # external load balancer and back in); the host's traffic masqueraded, as
+            # its source is a local address (a loopback one for a loopback LB address)
+            if cluster_cidr:
+                c = " ".join(_comment(f"pod traffic for {name} external destinations"))
+                out.rules.append(f"-A {ext_chain} {c} -s {cluster_cidr} -j {svc_chain}")
+            c = " ".join(_comment(f"masquerade LOCAL traffic for {name} external "
+                                  "destinations"))
+            out.rules.append(f"-A {ext_chain} {c} -m addrtype --src-type LOCAL "
+                             f"-j {KUBE_MARK_MASQ}")
+            c = " ".join(_comment(f"route LOCAL traffic for {name} external destinations"))
+            out.rules.append(f"-A {ext_chain} {c} -m addrtype --src-type LOCAL "
+                             f"-j {svc_chain}")
+            if local:
+                out.rules.append(f"-A {ext_chain} -j {svl_chain}")
+    # writeServiceToEndpointRules
+    _to_endpoints(out.rules, name, svc_chain, list(zip(eps, ep_chains, strict=True)),
+                  sp.affinity_seconds)
+    if local:
+        out.chains.append(f":{svl_chain} - [0:0]")
+        _to_endpoints(out.rules, name, svl_chain, local, sp.affinity_seconds)
     short = " ".join(_comment(name))
     for ep, ep_chain in zip(eps, ep_chains, strict=True):
         out.chains.append(f":{ep_chain} - [0:0]")
@@ -361,6 +413,23 @@ def port_rules(sp: ServicePortInfo, eps: tuple[EndpointInfo, ...], cluster_cidr:
         out.rules.append(f"-A {ep_chain} {short}{recent} {match} -j DNAT "
                          f"--to-destination {ep}")
     return out
+
+def _to_endpoints(rules: list[str], name: str, chain: str,
+                  eps: list[tuple[EndpointInfo, str]], affinity_seconds: int) -> None:
+    """writeServiceToEndpointRules: affinity first, then a random pick of the endpoints."""
+    comments = [" ".join(_comment(f"{name} -> {ep}")) for ep, _ in eps]
+    if affinity_seconds:
+        for (_, ep_chain), c in zip(eps, comments, strict=True):
+            rules.append(f"-A {chain} {c} -m recent --name {ep_chain} --rcheck "
+                         f"--seconds {affinity_seconds} --reap -j {ep_chain}")
+    n = len(eps)
+    for i, ((_, ep_chain), c) in enumerate(zip(eps, comments, strict=True)):
+        if i < n - 1:
+            rules.append(f"-A {chain} {c} -m statistic --mode random "
+                         f"--probability {1.0 / (n - i):0.10f} -j {ep_chain}")
+        else:
+            rules.append(f"-A {chain} {c} -j {ep_chain}")
+
 
 def _comment(text: str) -> list[str]:
     return ["-m", "comment", "--comment", f'"{text}"' if " " in text else text]
