@@ -1,8 +1,8 @@
 """The watch cache: one etcd watch per resource type, fanned out to every client.
 
-Each ``WatchCache`` holds the current objects of one resource type (decoded, with
-their resourceVersion, and pre-encoded as the bytes a response carries) and a
-bounded ring of recent events. Client watches and cached lists are served from it,
+Each ``WatchCache`` holds the current objects of one resource type (each as the JSON a
+response carries, with its resourceVersion, plus the few attributes selectors look at:
+``CachedObject``) and a ring of recent events. Client watches and cached lists are served from it,
 so N watchers cost one etcd watch, and an event is encoded once for all of them.
 
 History: the ring covers every event with revision > ``window_start``. Its capacity
@@ -36,6 +36,7 @@ import ctypes
 import heapq
 import logging
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -43,6 +44,7 @@ from typing import Any
 
 import orjson
 
+from api.fields import supported_fields
 from api.resources import ResourceInfo
 from apiserver.metrics import watcher_terminated, write_held
 from apiserver.storage import CompactedError, Storage, StorageError, StorageEvent
@@ -122,31 +124,98 @@ def decode_object(value: bytes, rv: int) -> tuple[JSONDict, bytes]:
     return obj, orjson.dumps(obj)
 
 
-class CachedObject:
-    __slots__ = ("key", "obj", "raw", "rv")
+# The paths of a kind's field-selector fields (api.fields) that the attributes keep:
+# the fields whose value is computed read these.
+_FIELD_SOURCES = {"source": ("source", "component"), "status.successful": ("status", "succeeded")}
+_ATTR_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {}
 
-    def __init__(self, key: str, obj: JSONDict, raw: bytes, rv: int) -> None:
+
+def _attr_paths(kind: str) -> tuple[tuple[str, ...], ...]:
+    paths = _ATTR_PATHS.get(kind)
+    if paths is None:
+        fields = supported_fields(kind) | {"metadata.name", "metadata.namespace"}
+        paths = _ATTR_PATHS[kind] = tuple(sorted(
+            {_FIELD_SOURCES.get(f) or tuple(f.split(".")) for f in fields}
+            | {("metadata", "labels")}))
+    return paths
+
+
+def select_attrs(obj: JSONDict) -> JSONDict:
+    """What selectors look at in ``obj``: a skeleton of it with only its name,
+    namespace, labels and its kind's field-selector fields (a predicate from
+    apiserver.selectors gives the same answer on it as on the whole object). Repeated
+    strings (namespaces, node names, phases, label values) are interned."""
+    out: JSONDict = {}
+    for path in _attr_paths(str(obj.get("kind") or "")):
+        cur: Any = obj
+        for part in path:
+            if not isinstance(cur, dict):
+                break
+            cur = cur.get(part, _MISSING)
+            if cur is _MISSING:
+                break
+        else:
+            if isinstance(cur, str):
+                cur = sys.intern(cur)
+            elif isinstance(cur, dict):  # labels
+                cur = {k: sys.intern(v) if isinstance(v, str) else v for k, v in cur.items()}
+            node = out
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = cur
+    return out
+
+
+_MISSING: Any = object()
+
+
+class CachedObject:
+    """One stored object as the cache keeps it: its JSON (what answers and watch events
+    carry), its resourceVersion, and its selectable attributes (``select_attrs``), on
+    which selectors are evaluated, as Kubernetes' cacher keeps an object's labels and
+    fields beside it. The whole object (``obj``) is decoded from the JSON on each
+    access: a fresh dict the caller owns. Keeping the JSON alone costs a fraction of
+    the decoded dict (a running pod: ~4 KB of JSON, ~20 KB as a dict)."""
+
+    __slots__ = ("attrs", "key", "raw", "rv")
+
+    def __init__(self, key: str, obj: JSONDict | None, raw: bytes, rv: int,
+                 attrs: JSONDict | None = None) -> None:
+        """``obj``: what ``raw`` encodes, if at hand (for the attributes)."""
         self.key = key
-        self.obj = obj
-        self.raw = raw
+        self.raw = compact(raw)
         self.rv = rv
+        if attrs is None:
+            attrs = select_attrs(obj if obj is not None else orjson.loads(raw))
+        self.attrs = attrs
+
+    @property
+    def obj(self) -> JSONDict:
+        out: JSONDict = orjson.loads(self.raw)
+        return out
 
 
 class WatchEvent:
     """One change, as every watcher will see it (before selector translation)."""
 
-    __slots__ = ("_line", "key", "obj", "prev", "raw", "rv", "time", "type")
+    __slots__ = ("_line", "attrs", "key", "prev", "raw", "rv", "time", "type")
 
-    def __init__(self, type: str, rv: int, key: str, obj: JSONDict, raw: bytes,
+    def __init__(self, type: str, rv: int, key: str, raw: bytes, attrs: JSONDict,
                  prev: CachedObject | None) -> None:
         self.type = type
         self.rv = rv
         self.key = key
-        self.obj = obj
         self.raw = raw
+        self.attrs = attrs  # the object's select_attrs
         self.prev = prev
         self._line: bytes | None = None
         self.time = 0.0  # when the cache recorded it (its clock), for the history's sizing
+
+    @property
+    def obj(self) -> JSONDict:
+        """The object (decoded from ``raw`` on each access: the caller's own dict)."""
+        out: JSONDict = orjson.loads(self.raw)
+        return out
 
     def line(self) -> bytes:
         if self._line is None:
@@ -163,7 +232,14 @@ def _with_rv(obj: JSONDict, rv: int) -> tuple[JSONDict, bytes]:
     md = dict(new.get("metadata") or {})
     md["resourceVersion"] = str(rv)
     new["metadata"] = md
-    return new, orjson.dumps(new)
+    return new, compact(orjson.dumps(new))
+
+
+def compact(raw: bytes) -> bytes:
+    """``raw`` in a buffer of its own size. orjson.dumps hands out bytes whose buffer
+    is several KB larger than their content (at least ~4 KB, ~8 KB for a 4 KB pod), so
+    JSON kept for long is copied once: a copy costs well under a microsecond."""
+    return bytes(memoryview(raw))
 
 
 class Watcher:
@@ -203,11 +279,11 @@ class Watcher:
         if pred is None:
             self.push_line(ev.line())
         elif ev.type == ADDED or ev.type == DELETED:
-            if pred(ev.obj):
+            if pred(ev.attrs):
                 self.push_line(ev.line())
         else:
-            now = pred(ev.obj)
-            before = ev.prev is not None and pred(ev.prev.obj)
+            now = pred(ev.attrs)
+            before = ev.prev is not None and pred(ev.prev.attrs)
             if now and before:
                 self.push_line(ev.line())
             elif now:
@@ -303,9 +379,10 @@ class WatchCache:
         self._history_ok = False
         self._backfill_lock = asyncio.Lock()
         self.backfills = 0
-        # revision -> (key, stored bytes, decoded object, its JSON) of this server's own
-        # creates, so that their watch events need not decode what was just encoded.
-        self._written: dict[int, tuple[str, bytes, JSONDict, bytes]] = {}
+        # revision -> (key, stored bytes, its JSON with the resourceVersion, its
+        # attributes) of this server's own writes, so that their watch events need not
+        # decode what was just encoded.
+        self._written: dict[int, tuple[str, bytes, bytes, JSONDict]] = {}
         # Revisions this server wrote that the cache has not applied yet (a heap), and
         # the writes held until fewer are outstanding: see room_for_write.
         self._unseen: list[int] = []
@@ -386,14 +463,14 @@ class WatchCache:
         for key, co in fresh.items():
             old = self.objects.get(key)
             if old is None:
-                events.append(WatchEvent(ADDED, co.rv, key, co.obj, co.raw, None))
+                events.append(WatchEvent(ADDED, co.rv, key, co.raw, co.attrs, None))
             elif old.rv != co.rv:
-                events.append(WatchEvent(MODIFIED, co.rv, key, co.obj, co.raw, old))
+                events.append(WatchEvent(MODIFIED, co.rv, key, co.raw, co.attrs, old))
         events.sort(key=lambda e: e.rv)
         for key, old in self.objects.items():
             if key not in fresh:
-                obj, raw = _with_rv(old.obj, rev)
-                events.append(WatchEvent(DELETED, rev, key, obj, raw, old))
+                _, raw = _with_rv(old.obj, rev)
+                events.append(WatchEvent(DELETED, rev, key, raw, old.attrs, old))
         self.objects = fresh
         for ev in events:
             self._publish(ev)
@@ -409,8 +486,9 @@ class WatchCache:
     def remember_write(self, rev: int, key: str, value: bytes, obj: JSONDict,
                        raw: bytes) -> None:
         """This server stored ``value`` at ``key`` in ``rev``; ``obj``/``raw`` are exactly
-        ``decode_object(value, rev)`` and are never changed afterwards. The event for
-        ``rev`` then reuses them (checked against the event's own bytes)."""
+        ``decode_object(value, rev)``. The event for ``rev`` then reuses ``raw`` and the
+        attributes taken from ``obj`` now (checked against the event's own bytes), and
+        ``obj`` is not kept."""
         if rev <= self.revision:
             return  # the event came first
         if len(self._written) >= 1024:
@@ -420,15 +498,16 @@ class WatchCache:
             self._written = {r: w for r, w in self._written.items() if r > self.revision}
             if len(self._written) >= 512:
                 self._written.clear()
-        self._written[rev] = (key, value, obj, raw)
+        self._written[rev] = (key, value, raw, select_attrs(obj))
 
-    def _decode(self, se: StorageEvent) -> tuple[JSONDict, bytes]:
+    def _decode(self, se: StorageEvent) -> CachedObject:
         assert se.value is not None
         if self._written:
             w = self._written.pop(se.revision, None)
             if w is not None and w[0] == se.key and w[1] == se.value:
-                return w[2], w[3]
-        return decode_object(se.value, se.revision)
+                return CachedObject(se.key, None, w[2], se.revision, w[3])
+        obj, raw = decode_object(se.value, se.revision)
+        return CachedObject(se.key, obj, raw, se.revision)
 
     def _apply(self, batch: list[StorageEvent]) -> None:
         for se in batch:
@@ -436,18 +515,17 @@ class WatchCache:
                 continue  # already applied (one txn may touch several keys: not "<=")
             old = self.objects.get(se.key)
             if se.type == "PUT":
-                obj, raw = self._decode(se)
-                co = CachedObject(se.key, obj, raw, se.revision)
+                co = self._decode(se)
                 self.objects[se.key] = co
                 typ = MODIFIED if old is not None else ADDED
-                self._publish(WatchEvent(typ, se.revision, se.key, obj, raw, old))
+                self._publish(WatchEvent(typ, se.revision, se.key, co.raw, co.attrs, old))
             else:
                 if old is None:
                     self.revision = se.revision
                     continue
                 del self.objects[se.key]
-                obj, raw = _with_rv(old.obj, se.revision)
-                self._publish(WatchEvent(DELETED, se.revision, se.key, obj, raw, old))
+                _, raw = _with_rv(old.obj, se.revision)
+                self._publish(WatchEvent(DELETED, se.revision, se.key, raw, old.attrs, old))
             self.revision = se.revision
         self._wake_waiters()
 
@@ -466,8 +544,10 @@ class WatchCache:
         ring.append(ev)
         while len(ring) > self.capacity:
             self.window_start = ring.popleft().rv
-        for w in list(self.watchers):
-            w.offer(ev)
+        if self.watchers:
+            for w in list(self.watchers):
+                w.offer(ev)
+            ev._line = None  # sent: a resumed watch encodes it again, the ring keeps less
 
     # ---- history sizing ----------------------------------------------------------
 
@@ -596,7 +676,7 @@ class WatchCache:
         else:
             items = [co for k, co in self.objects.items() if k.startswith(key_prefix)]
         if pred is not None:
-            items = [co for co in items if pred(co.obj)]
+            items = [co for co in items if pred(co.attrs)]
         items.sort(key=lambda co: co.key)
         return items, self.revision
 
@@ -663,10 +743,11 @@ class WatchCache:
                 if se.type == "PUT":
                     obj, raw = decode_object(se.value or b"{}", se.revision)
                     older.append(WatchEvent(MODIFIED if prev is not None else ADDED,
-                                            se.revision, se.key, obj, raw, prev))
+                                            se.revision, se.key, raw, select_attrs(obj), prev))
                 elif prev is not None:
-                    obj, raw = _with_rv(prev.obj, se.revision)
-                    older.append(WatchEvent(DELETED, se.revision, se.key, obj, raw, prev))
+                    _, raw = _with_rv(prev.obj, se.revision)
+                    older.append(WatchEvent(DELETED, se.revision, se.key, raw, prev.attrs,
+                                            prev))
                 else:
                     return False  # a deletion whose object etcd no longer has
             # The older events take the age of the oldest one held (the ring stays in

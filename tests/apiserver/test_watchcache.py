@@ -234,7 +234,10 @@ async def test_own_writes_reuse_the_encoded_object(
     rev = store.rev + 1
     enc = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(rev)}}
     raw = orjson.dumps(enc)
-    cache.remember_write(rev, KEY + "w", value, enc, raw)
+    # The attributes come from the hint's object: a label that only it has shows the
+    # hint was used (a real hint's object is exactly what the bytes hold).
+    marked = {**enc, "metadata": {**enc["metadata"], "labels": {"hint": "used"}}}
+    cache.remember_write(rev, KEY + "w", value, marked, raw)
     assert store.put(KEY + "w", obj) == rev  # the same bytes as ``value``
     # A hint whose bytes are not the event's is not used.
     rev2 = store.rev + 1
@@ -242,7 +245,8 @@ async def test_own_writes_reuse_the_encoded_object(
     store.put(KEY + "x", pod("x"))
     await settle(cache, store)
     w, x = cache.get(KEY + "w"), cache.get(KEY + "x")
-    assert w is not None and w.obj is enc and w.raw == raw
+    assert w is not None and w.raw == raw and w.obj == enc
+    assert w.attrs["metadata"]["labels"] == {"hint": "used"}
     assert x is not None and x.obj["metadata"] == {"name": "x", "namespace": "ns", "labels": {},
                                                    "resourceVersion": str(rev2)}
     # A hint for an event already applied is dropped, not kept forever.
@@ -392,3 +396,60 @@ async def test_expiry_runs_on_its_own_timer() -> None:
         assert cache.capacity == 100 and len(cache.ring) == 100
     finally:
         await cache.stop()
+
+
+def _full_objects() -> list[tuple[Any, dict[str, Any], list[tuple[str, str]]]]:
+    """(kind, an object, [(label selector, field selector)]) with every field the kind
+    selects on, some set, some not."""
+    pod_obj = {"kind": "Pod", "apiVersion": "v1",
+               "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"},
+                            "annotations": {"a": "b"}, "uid": "u"},
+               "spec": {"nodeName": "n1", "restartPolicy": "Always", "hostNetwork": True,
+                        "containers": [{"name": "c", "image": "i"}]},
+               "status": {"phase": "Running", "podIP": "10.0.0.1"}}
+    event = {"kind": "Event", "apiVersion": "v1",
+             "metadata": {"name": "e", "namespace": "ns"},
+             "involvedObject": {"kind": "Pod", "name": "p", "namespace": "ns", "uid": "u"},
+             "reason": "Started", "source": {"component": "kubelet", "host": "n1"},
+             "type": "Normal", "message": "m"}
+    job = {"kind": "Job", "apiVersion": "batch/v1", "metadata": {"name": "j", "namespace": "ns"},
+           "spec": {"template": {}}, "status": {"succeeded": 2}}
+    node = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n1", "labels": {}},
+            "spec": {}}
+    secret = {"kind": "Secret", "apiVersion": "v1",
+              "metadata": {"name": "s", "namespace": "ns"}, "type": "Opaque", "data": {}}
+    return [
+        (resources.PODS, pod_obj, [
+            ("app=web", ""), ("app!=web", ""), ("", "spec.nodeName=n1"),
+            ("", "spec.nodeName!=n1,status.phase=Running"), ("", "spec.hostNetwork=true"),
+            ("", "status.podIP=10.0.0.1"), ("", "spec.schedulerName="),
+            ("", "status.nominatedNodeName=x"), ("", "spec.serviceAccountName="),
+            ("app in (web,db)", "metadata.name=p,metadata.namespace=ns"),
+            ("missing", ""), ("!missing", "spec.restartPolicy=Always")]),
+        (resources.EVENTS, event, [
+            ("", "source=kubelet"), ("", "involvedObject.name=p,involvedObject.uid=u"),
+            ("", "reason=Started,type=Normal"), ("", "involvedObject.fieldPath="),
+            ("", "reportingComponent=x")]),
+        (resources.JOBS, job, [("", "status.successful=2"), ("", "status.successful=0")]),
+        (resources.NODES, node, [("", "spec.unschedulable=false"),
+                                 ("", "spec.unschedulable=true")]),
+        (resources.SECRETS, secret, [("", "type=Opaque"), ("", "type!=Opaque")]),
+    ]
+
+
+def test_selectors_answer_the_same_on_the_attributes() -> None:
+    from apiserver.selectors import make_filter
+    from apiserver.watchcache import CachedObject, select_attrs
+
+    for info, obj, selectors in _full_objects():
+        attrs = select_attrs(obj)
+        assert len(orjson.dumps(attrs)) < len(orjson.dumps(obj))
+        co = CachedObject("k", obj, orjson.dumps(obj), 1)
+        assert co.attrs == attrs and co.obj == obj and co.obj is not co.obj
+        for label_sel, field_sel in selectors:
+            for ns in (None, "ns", "other"):
+                for name in (None, obj["metadata"]["name"], "x"):
+                    pred = make_filter(info, ns, label_sel, field_sel, name)
+                    assert pred is not None
+                    assert pred(attrs) == pred(obj), (info.kind, label_sel, field_sel, ns,
+                                                      name)

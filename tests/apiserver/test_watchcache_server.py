@@ -56,3 +56,16 @@ def test_history_follows_a_burst_and_shrinks_back(etcd: Etcd) -> None:
     finally:
         api.close()
         s.stop()
+
+
+def test_bench_smoke() -> None:
+    from bench.watchcache import main
+
+    out = main(["--pods", "300", "--server-pods", "20", "--fresh-seconds", "2"])
+    cache = out["cache"]
+    assert cache["after_add"]["objects"] == 300 and cache["after_window"]["capacity"] == 100
+    assert cache["after_window_again"]["objects"] == 0
+    assert cache["list_label_selector_items"] == 300
+    assert out["layout"]["json_bytes_per_pod"] > 0
+    server = out["server"]
+    assert server["after_create"]["pods"] >= 20 and server["after_window"]["pod_capacity"] == 100
