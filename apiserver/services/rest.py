@@ -48,10 +48,17 @@ def needs_cluster_ip(svc: JSONDict) -> bool:
 
 
 def needs_node_port(svc: JSONDict) -> bool:
+    """The type holds NodePorts (a LoadBalancer with allocateLoadBalancerNodePorts false
+    too: it keeps those it has or is given, it only gets none allocated)."""
+    return service_spec(svc).get("type") in ("NodePort", "LoadBalancer")
+
+
+def allocates_node_ports(svc: JSONDict) -> bool:
+    """shouldAllocateNodePorts: a port without a nodePort gets one."""
     spec = service_spec(svc)
-    t = spec.get("type")
-    return t == "NodePort" or (t == "LoadBalancer"
-                               and spec.get("allocateLoadBalancerNodePorts") is not False)
+    return spec.get("type") == "NodePort" or (
+        spec.get("type") == "LoadBalancer"
+        and spec.get("allocateLoadBalancerNodePorts") is not False)
 
 
 def needs_hc_node_port(svc: JSONDict) -> bool:
@@ -182,8 +189,11 @@ class ServiceAllocations:
         allocated."""
         wanted: list[tuple[str, JSONDict, str]] = []  # (path, dict holding it, key)
         if needs_node_port(svc):
+            dynamic_ok = allocates_node_ports(svc)
             for i, p in enumerate(service_spec(svc).get("ports") or []):
-                if isinstance(p, dict):
+                # initNodePorts / updateNodePorts: with allocateLoadBalancerNodePorts
+                # false, only the nodePorts given (or kept) are held
+                if isinstance(p, dict) and (dynamic_ok or p.get("nodePort")):
                     wanted.append((f"spec.ports[{i}].nodePort", p, "nodePort"))
         if needs_hc_node_port(svc):
             wanted.append(("spec.healthCheckNodePort", service_spec(svc), "healthCheckNodePort"))

@@ -42,10 +42,9 @@ def _needs_cluster_ip(svc: JSONDict) -> bool:
 
 
 def _needs_node_port(svc: JSONDict) -> bool:
-    spec = service_spec(svc)
-    return spec.get("type") == "NodePort" or (
-        spec.get("type") == "LoadBalancer"
-        and spec.get("allocateLoadBalancerNodePorts") is not False)
+    """needsNodePort: the type holds NodePorts (allocateLoadBalancerNodePorts false
+    only stops new ones being allocated; those held stay until the client removes them)."""
+    return service_spec(svc).get("type") in ("NodePort", "LoadBalancer")
 
 
 def _needs_hc_node_port(svc: JSONDict) -> bool:

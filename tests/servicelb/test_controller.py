@@ -221,3 +221,39 @@ def test_bad_range_flag_refused() -> None:
                              capture_output=True, text=True, timeout=60)
         assert res.returncode == 2 and "--load-balancer-ip-range" in res.stderr, res.stderr
         assert "Traceback" not in res.stderr
+
+
+def test_allocate_load_balancer_node_ports_false_keeps_what_is_held(
+        api: Api, server_url: str) -> None:
+    """As Kubernetes: false allocates none, but a nodePort given is held, and turning it
+    off keeps the ones allocated until the client removes them."""
+    ns = api.namespace()
+    path = SVCS.format(ns=ns)
+    given = lb(api, ns, "given", allocateLoadBalancerNodePorts=False,
+               ports=[{"name": "http", "port": 80, "nodePort": 30555}])
+    assert given["spec"]["ports"][0]["nodePort"] == 30555
+    code, out = api.call("POST", path, {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "clash"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30555}]}})
+    assert code == 422 and out["details"]["causes"][0]["field"] == "spec.ports[0].nodePort"
+
+    on = lb(api, ns, "on")
+    np = on["spec"]["ports"][0]["nodePort"]
+    patched = api.ok("PATCH", f"{path}/on", {"spec": {"allocateLoadBalancerNodePorts": False}},
+                     content_type="application/merge-patch+json")
+    assert patched["spec"]["ports"][0]["nodePort"] == np  # kept, still held
+    code, _ = api.call("POST", path, {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "clash2"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": np}]}})
+    assert code == 422
+    # left out, it is patched back in (patchAllocatedValues); a port that no longer
+    # has it (renamed here) gets none, and the old one is released
+    back = api.ok("PATCH", f"{path}/on", [{"op": "remove", "path": "/spec/ports/0/nodePort"}],
+                  content_type="application/json-patch+json")
+    assert back["spec"]["ports"][0]["nodePort"] == np
+    freed = api.ok("PATCH", f"{path}/on", {"spec": {"ports": [{"name": "web", "port": 80}]}},
+                   content_type="application/merge-patch+json")
+    assert "nodePort" not in freed["spec"]["ports"][0]
+    api.ok("POST", path, {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "takes"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": np}]}}, 201)
