@@ -757,7 +757,7 @@ class Registry:
         s = strategy_for(info)
 
         def mutate(old: JSONDict) -> JSONDict:
-            new = s.prepare_for_status_update(body.get("status"), old)
+            new = s.status_write(body, old)
             fieldmanager.track(info, s, old, new, manager, "status")
             s.validate(new, old)
             return new
@@ -810,7 +810,7 @@ class Registry:
                     f"the URL ({name})")
             if subresource == "status":
                 s = strategy_for(info)
-                new = s.prepare_for_status_update(patched.get("status"), old)
+                new = s.status_write(patched, old)
                 if applied is not None:
                     mf = (patched.get("metadata") or {}).get("managedFields")
                     if mf:

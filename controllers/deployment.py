@@ -35,11 +35,13 @@ API_VERSION = "apps/v1"
 
 
 class _Sync:
-    """One reconcile's working state: the Deployment copy and fresh ReplicaSet copies."""
+    """One reconcile's working state: the Deployment copy and fresh ReplicaSet copies.
+    ``revised``: the copy's revision annotation changed, to be written with its status."""
 
     def __init__(self, d: Deployment, rss: list[ReplicaSet]) -> None:
         self.d = d
         self.rss = rss
+        self.revised = False
 
     def replace(self, rs: ReplicaSet) -> None:
         self.rss = [rs if r.metadata.uid == rs.metadata.uid else r for r in self.rss]
@@ -322,7 +324,9 @@ class DeploymentController:
         return created
 
     async def _sync_revision(self, s: _Sync, revision: str) -> None:
-        """The Deployment carries its newest revision (kubectl rollout history shows it)."""
+        """The Deployment carries its newest revision (kubectl rollout history shows it),
+        written with the status at the end of the sync, as Kubernetes' UpdateStatus
+        carries it (a Deployment's /status keeps the request's annotations)."""
         d = s.d
         if not revision or (d.metadata.annotations or {}).get(wk.REVISION_ANNOTATION) == revision:
             return
@@ -332,13 +336,9 @@ class DeploymentController:
                 return
         except ValueError:
             pass
-        updated = await self.client.patch(
-            Deployment, d.metadata.name or "",
-            {"metadata": {"annotations": {wk.REVISION_ANNOTATION: revision},
-                          "resourceVersion": d.metadata.resource_version}},
-            d.metadata.namespace)
-        d.metadata.annotations = updated.metadata.annotations
-        d.metadata.resource_version = updated.metadata.resource_version
+        d.metadata.annotations = {**(d.metadata.annotations or {}),
+                                  wk.REVISION_ANNOTATION: revision}
+        s.revised = True
 
     async def _scale(self, s: _Sync, rs: ReplicaSet, size: int) -> bool:
         """Set ``rs`` to ``size`` (and its size annotations); True if the size changed."""
@@ -380,13 +380,14 @@ class DeploymentController:
     async def _write_status(self, cached: Deployment, s: _Sync,
                             status: DeploymentStatus) -> Result | None:
         d = s.d
-        if not du.status_equal(cached.status, status):
+        if s.revised or not du.status_equal(cached.status, status):
             d.status = status
             try:
                 updated = await self.client.update_status(d)
             except NotFound:
                 return None
             d.metadata.resource_version = updated.metadata.resource_version
+            s.revised = False
         after = du.progress_requeue_after(d, status, _now())
         return Result(requeue_after=after) if after else None
 

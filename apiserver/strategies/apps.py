@@ -36,6 +36,8 @@ def _desired(spec: JSONDict) -> int:
 class DeploymentStrategy(Strategy):
     status_subresource = True
     has_generation = True
+    # the deployment controller writes its revision annotation through /status
+    status_metadata = ("annotations",)
     columns = [NAME,
                column("Ready", description="Number of the pod with ready state"),
                column("Up-to-date", "integer", description="Total number of non-terminated "

@@ -99,6 +99,9 @@ class Strategy:
     spec_and_status: ClassVar[bool] = True
     #: The Table's columns, in the order of ``table_row``'s cells.
     columns: ClassVar[list[JSONDict]] = [NAME, AGE]
+    #: metadata fields a /status write takes from the request, as kinds whose status
+    #: strategy resets only some of the object (deploymentStatusStrategy: spec and labels).
+    status_metadata: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, info: ResourceInfo) -> None:
         self.info = info
@@ -164,6 +167,19 @@ class Strategy:
             new.pop("status", None)
         else:
             new["status"] = new_status
+        return new
+
+    def status_write(self, body: JSONDict, old: JSONDict) -> JSONDict:
+        """The object a /status write of ``body`` (the request's, or the patched object)
+        stores: its status, and its ``status_metadata`` fields."""
+        new = self.prepare_for_status_update(body.get("status"), old)
+        bmd = body.get("metadata")
+        bmd = bmd if isinstance(bmd, dict) else {}
+        for k in self.status_metadata:
+            if bmd.get(k) is not None:
+                new["metadata"][k] = bmd[k]
+            else:
+                new["metadata"].pop(k, None)
         return new
 
     def prepare_for_subresource_update(self, subresource: str, new: JSONDict,
