@@ -1,0 +1,292 @@
+"""The policy agent's state and its syncs: informer events mark what changed, a sync
+recomputes only the policies they touch and writes only the difference (``ipset restore``
+of the changed members, ``iptables-restore --noflush`` of the changed chains)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.iptables import Iptables, IptablesError, chains_in
+from proxy.netpol import rules
+from proxy.netpol.rules import Cluster, PodInfo, Policy
+
+log = logging.getLogger("netpol")
+
+SetState = dict[str, tuple[str, frozenset[str]]]
+
+
+@dataclass
+class Stats:
+    syncs: int = 0
+    full_syncs: int = 0
+    failures: int = 0
+    last_duration: float = 0.0
+    last_synced: float = 0.0
+    last_ipset_lines: int = 0
+    last_iptables_lines: int = 0
+
+
+def ipset_text(old: SetState, new: SetState) -> tuple[str, list[str]]:
+    """``ipset restore`` input that turns ``old`` into ``new`` (creates and member adds and
+    deletes), and the sets to destroy once no rule refers to them."""
+    lines: list[str] = []
+    for name, (typ, entries) in new.items():
+        prev = old.get(name)
+        if prev is None or prev[0] != typ:
+            if prev is not None:
+                lines.append(f"flush {name}")
+            extra = " family inet" if typ != "hash:ip,port" else ""
+            lines.append(f"create {name} {typ}{extra} -exist")
+            before: frozenset[str] = frozenset()
+        else:
+            before = prev[1]
+        for e in before - entries:
+            lines.append(f"del {name} {e.split(' ', 1)[0]} -exist")
+        for e in entries - before:
+            lines.append(f"add {name} {e} -exist")
+    gone = [n for n in old if n not in new]
+    return "\n".join(lines) + ("\n" if lines else ""), gone
+
+
+def iptables_text(old: dict[str, list[str]], new: dict[str, list[str]]) -> str:
+    """``iptables-restore --noflush`` input for the filter table: the chains whose rules
+    changed (declared, hence flushed, then refilled) and the chains that went away."""
+    changed = [c for c, r in new.items() if old.get(c) != r]
+    gone = [c for c in old if c not in new]
+    if not changed and not gone:
+        return ""
+    out = ["*filter"]
+    out += [f":{c} - [0:0]" for c in changed + gone]
+    for c in changed:
+        out += new[c]
+    out += [f"-X {c}" for c in gone]
+    out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
+class Agent:
+    def __init__(self, ipt: Iptables, *, min_sync_period: float = 0.0,
+                 resync_period: float = 30.0) -> None:
+        self.ipt = ipt
+        self.cluster = Cluster()
+        self.policies: dict[str, Policy] = {}
+        self.policy_raw: dict[str, Any] = {}
+        self.min_sync_period = min_sync_period
+        self.resync_period = resync_period
+        # what the kernel holds (after the last successful sync)
+        self.sets: SetState = {}
+        self.chains: dict[str, list[str]] = {}
+        # per policy: its chains and sets as last computed
+        self._chains: dict[str, dict[str, list[str]]] = {}
+        self._sets: dict[str, SetState] = {}
+        self._targets: dict[str, frozenset[str]] = {}
+        self._dirty_chains: set[str] = set()  # policies whose spec changed
+        self._dirty_sets: set[str] = set()  # policies whose members may have changed
+        self._dirty_ns: set[str] = set()  # namespaces whose pods changed
+        self._ns_labels_changed = False
+        self._full = True
+        self.wake = asyncio.Event()
+        self.stats = Stats()
+        self.synced_once = asyncio.Event()
+
+    # ---- events --------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        self.wake.set()
+
+    def set_pod(self, info: PodInfo | None, namespace: str, name: str) -> None:
+        old = (self.cluster.set_pod(info) if info is not None
+               else self.cluster.delete_pod(namespace, name))
+        if old != info:
+            self._dirty_ns.add(namespace)
+            self._kick()
+
+    def on_pod(self, obj: Any, new: Any = None) -> None:
+        pod = new if new is not None else obj
+        md = pod.metadata
+        self.set_pod(rules.pod_info(pod), md.namespace or "", md.name or "")
+
+    def on_pod_delete(self, obj: Any) -> None:
+        md = obj.metadata
+        self.set_pod(None, md.namespace or "", md.name or "")
+
+    def on_namespace(self, obj: Any, new: Any = None) -> None:
+        ns = new if new is not None else obj
+        name, labels = ns.metadata.name or "", dict(ns.metadata.labels or {})
+        if self.cluster.ns_labels.get(name) != labels:
+            self.cluster.ns_labels[name] = labels
+            self._ns_labels_changed = True
+            self._kick()
+
+    def on_namespace_delete(self, obj: Any) -> None:
+        if self.cluster.ns_labels.pop(obj.metadata.name or "", None) is not None:
+            self._ns_labels_changed = True
+            self._kick()
+
+    def set_policy(self, raw: dict[str, Any]) -> None:
+        md = raw.get("metadata") or {}
+        key = f"{md.get('namespace')}/{md.get('name')}"
+        if self.policy_raw.get(key) == raw.get("spec"):
+            return
+        self.policy_raw[key] = raw.get("spec")
+        self.policies[key] = rules.parse_policy(raw)
+        self._dirty_chains.add(key)
+        self._kick()
+
+    def delete_policy(self, namespace: str, name: str) -> None:
+        key = f"{namespace}/{name}"
+        if self.policies.pop(key, None) is not None:
+            self.policy_raw.pop(key, None)
+            self._dirty_chains.add(key)
+            self._kick()
+
+    def on_policy(self, obj: Any, new: Any = None) -> None:
+        self.set_policy((new if new is not None else obj).to_dict())
+
+    def on_policy_delete(self, obj: Any) -> None:
+        self.delete_policy(obj.metadata.namespace or "", obj.metadata.name or "")
+
+    # ---- computing ------------------------------------------------------------------
+
+    def _recompute(self) -> tuple[SetState, dict[str, list[str]]]:
+        """Bring the per-policy caches up to date; the whole desired state."""
+        spec_changed, self._dirty_chains = self._dirty_chains, set()
+        dirty_ns, self._dirty_ns = self._dirty_ns, set()
+        ns_changed, self._ns_labels_changed = self._ns_labels_changed, False
+        full, self._full = self._full, False
+        todo: set[str] = set(spec_changed)
+        if full:
+            todo |= set(self.policies)
+        else:
+            for key, pol in self.policies.items():
+                if key in todo:
+                    continue
+                if (ns_changed and pol.uses_ns_selector) or any(
+                        rules.affected_by_pod(pol, ns) for ns in dirty_ns):
+                    todo.add(key)
+        for key in todo:
+            cur = self.policies.get(key)
+            if cur is None:
+                self._chains.pop(key, None)
+                self._sets.pop(key, None)
+                self._targets.pop(key, None)
+                continue
+            if key in spec_changed or full or key not in self._chains:
+                self._chains[key] = rules.policy_chains(cur)
+            tg = rules.targets(cur, self.cluster)
+            self._targets[key] = frozenset(p.ip for p in tg)
+            self._sets[key] = rules.set_members(cur, self.cluster, tg)
+        sets: SetState = {}
+        for s in self._sets.values():
+            sets.update(s)
+        iso_in: set[str] = set()
+        iso_out: set[str] = set()
+        for key, pol in self.policies.items():
+            if pol.ingress is not None:
+                iso_in |= self._targets[key]
+            if pol.egress is not None:
+                iso_out |= self._targets[key]
+        sets[rules.ISO_IN] = ("hash:ip", frozenset(iso_in))
+        sets[rules.ISO_OUT] = ("hash:ip", frozenset(iso_out))
+        chains = rules.dispatch_chains(self.policies.values())
+        for c in self._chains.values():
+            chains.update(c)
+        return sets, chains
+
+    # ---- writing --------------------------------------------------------------------
+
+    async def ipset(self, text: str) -> None:
+        if text:
+            await self.ipt.run(["ipset", "restore"], stdin=text.encode())
+
+    async def ensure_jump(self) -> None:
+        await self.ipt.ensure_chain("filter", rules.TOP_CHAIN)
+        await self.ipt.ensure_rule_first("filter", "FORWARD", rules.JUMP_ARGS)
+
+    async def sync(self) -> None:
+        t0 = time.monotonic()
+        full = self._full
+        sets, chains = self._recompute()
+        set_text, gone_sets = ipset_text(self.sets, sets)
+        ipt_text = iptables_text(self.chains, chains)
+        try:
+            await self.ipset(set_text)
+            if ipt_text:
+                await self.ipt.restore(ipt_text)
+            if full:
+                await self.ensure_jump()
+            if gone_sets:
+                await self.ipset("".join(f"destroy {n}\n" for n in gone_sets))
+        except IptablesError as exc:
+            self.stats.failures += 1
+            log.error("sync failed, a full one follows: %s", exc)
+            self._full = True
+            self.sets, self.chains = {}, {}
+            raise
+        self.sets, self.chains = sets, chains
+        self.stats.syncs += 1
+        self.stats.full_syncs += full
+        self.stats.last_ipset_lines = set_text.count("\n")
+        self.stats.last_iptables_lines = ipt_text.count("\n")
+        self.stats.last_duration = time.monotonic() - t0
+        self.stats.last_synced = time.time()
+        self.synced_once.set()
+        log.debug("sync (%s): %d ipset lines, %d iptables lines, %.1f ms",
+                  "full" if full else "partial", self.stats.last_ipset_lines,
+                  self.stats.last_iptables_lines, self.stats.last_duration * 1000)
+
+    async def adopt(self) -> None:
+        """Before the first sync: what an earlier run left is rewritten from scratch (its
+        chains are declared again, its sets refilled), and what it had that is no longer
+        wanted is removed by that first sync."""
+        saved = await self.ipt.save("filter")
+        self.chains = {c: ["#"] for c in chains_in(saved) if c.startswith(rules.PREFIX)}
+        _, out = await self.ipt.run(["ipset", "list", "-n"])
+        self.sets = {n: ("?", frozenset()) for n in out.decode().split()
+                     if n.startswith(rules.PREFIX)}
+        self._full = True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.adopt()
+        last = 0.0
+        while not stop.is_set():
+            wait = max(0.0, last + self.min_sync_period - time.monotonic())
+            if wait:
+                await asyncio.sleep(wait)
+            self.wake.clear()
+            last = time.monotonic()
+            try:
+                await self.sync()
+            except IptablesError:
+                await asyncio.sleep(1.0)
+                continue
+            waiter = asyncio.ensure_future(self.wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            done, pending = await asyncio.wait({waiter, stopper},
+                                               timeout=self.resync_period,
+                                               return_when=asyncio.FIRST_COMPLETED)
+            for t in pending:
+                t.cancel()
+            if not done:  # periodic: everything again, and the jump checked
+                self._full = True
+
+
+async def cleanup(ipt: Iptables) -> tuple[int, int]:
+    """Remove the jump, every MK8S-NP chain and set: (chains, sets) removed."""
+    await ipt.delete_rule("filter", "FORWARD", rules.JUMP_ARGS)
+    ours = sorted(c for c in chains_in(await ipt.save("filter"))
+                  if c.startswith(rules.PREFIX))
+    if ours:
+        text = "\n".join(["*filter", *(f":{c} - [0:0]" for c in ours),
+                          *(f"-X {c}" for c in ours), "COMMIT", ""])
+        await ipt.restore(text)
+    rc, out = await ipt.run(["ipset", "list", "-n"], check=False)
+    sets = [n for n in out.decode().split() if n.startswith(rules.PREFIX)] if rc == 0 else []
+    if sets:
+        await ipt.run(["ipset", "restore"],
+                      stdin="".join(f"destroy {n}\n" for n in sets).encode())
+    return len(ours), len(sets)
