@@ -245,22 +245,31 @@ class NodeInfo:
 # passes a whole run through the filters, and scores it, in one step when it can.
 BLOCK_SIZE = 32
 _MEMO_LIMIT = 32  # pod shapes remembered per node before its score memo starts over
+_LOG_LIMIT = 64  # pods added to a run's nodes before its remembered bests start over
 
 
 class Block:
     """What every node of one run of the snapshot has in common (``fresh`` when known),
-    and scores already worked out for the run; any change to one of its nodes clears the
-    scores (so a cycle reuses them for every run that did not change since)."""
+    and scores already worked out for the run.
 
-    __slots__ = ("all_ready", "best", "fresh", "min_free_cpu", "min_free_memory",
+    A pod added to one of its nodes only shrinks what is free and grows one owner's count,
+    so the minima and ``owner_max`` follow at once, and the node's offset goes on
+    ``changed``: a remembered best is brought up to date by scoring just the nodes changed
+    since it was worked out. Anything else (a pod gone, a node changed) starts the run
+    over.
+    """
+
+    __slots__ = ("all_ready", "best", "changed", "fresh", "min_free_cpu", "min_free_memory",
                  "min_free_pods", "no_hard_taints", "no_ports", "owner_max")
 
     def __init__(self) -> None:
         self.fresh = False
         self.all_ready = self.no_hard_taints = self.no_ports = False
         self.min_free_cpu = self.min_free_memory = self.min_free_pods = 0
-        # score key -> (the best total in the run, the offset of the first node with it)
-        self.best: dict[tuple[object, ...], tuple[int, int]] = {}
+        # score key -> (the best total in the run, the offset of the first node with it,
+        # len(changed) when worked out)
+        self.best: dict[tuple[object, ...], tuple[int, int, int]] = {}
+        self.changed: list[int] = []  # offsets of nodes that got a pod, oldest first
         self.owner_max: dict[str, int] = {}  # owner uid -> most of its pods on one node
 
     def compute(self, nodes: Sequence[NodeInfo]) -> None:
@@ -287,6 +296,7 @@ class Block:
     def stale(self) -> None:
         self.fresh = False
         self.best.clear()
+        self.changed.clear()
         self.owner_max.clear()
 
     def pod_added(self, ni: NodeInfo, p: PodInfo) -> None:
@@ -303,8 +313,16 @@ class Block:
                 self.min_free_pods = k
             if p.host_ports:
                 self.no_ports = False
-        self.best.clear()
-        self.owner_max.clear()
+        uid = p.owner_uid
+        if uid is not None and uid in self.owner_max:
+            n = ni.owner_counts.get(uid, 0)
+            if n > self.owner_max[uid]:
+                self.owner_max[uid] = n
+        if len(self.changed) >= _LOG_LIMIT:
+            self.best.clear()
+            self.changed.clear()
+        elif self.best:
+            self.changed.append(ni.index % BLOCK_SIZE)
 
 
 class NodeSnapshot:
@@ -672,10 +690,24 @@ class Framework:
                 if b >= 0:
                     blk = snap.blocks[b]
                     hit = blk.best.get(bkey)
+                    changed = blk.changed
+                    if hit is not None and hit[2] < len(changed):
+                        # patch it with the nodes changed since (totals of the others
+                        # stand), unless its own best node is one of them
+                        t, o, seen = hit
+                        since = changed[seen:]
+                        if o in since:
+                            hit = None
+                        else:
+                            for c in since:
+                                ct = total(nl[lo + c])
+                                if ct > t or (ct == t and c < o):
+                                    t, o = ct, c
+                            hit = blk.best[bkey] = (t, o, len(changed))
                     if hit is None:
                         totals = [total(ni) for ni in nl[lo:hi]]
                         t = max(totals)
-                        hit = blk.best[bkey] = (t, totals.index(t))
+                        hit = blk.best[bkey] = (t, totals.index(t), len(changed))
                     if hit[0] > best_total:
                         best_total = hit[0]
                         best = nl[lo + hit[1]]

@@ -107,9 +107,9 @@ def test_snapshot_runs_follow_changes_in_place() -> None:
     assert not blk.fresh and snap.block(0).min_free_cpu == 2000  # a pod less: recomputed
     confirmed = PodInfo(make_pod("b", cpu="1"))
     cache.assume(confirmed, "n01")
-    blk.best[("k",)] = (1, 0)
+    blk.best[("k",)] = (1, 0, 0)
     cache.add_pod(PodInfo(make_pod("b", cpu="1")), "n01")  # the informer confirms
-    assert blk.best == {("k",): (1, 0)}  # same footprint: nothing to recompute
+    assert blk.best == {("k",): (1, 0, 0)} and not blk.changed  # same footprint: kept
     cache.update_node(make_node("n02", cpu="2", unschedulable=True))
     assert not snap.block(0).all_ready and snap.block(1).all_ready
     cache.remove_node("n00")
