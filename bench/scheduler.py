@@ -1,12 +1,18 @@
-"""Scheduler benchmark: 1,000 nodes, 10,000 pending pods, end to end through the API server.
+"""Scheduler benchmark: 5,000 nodes, 30,000 pending pods, end to end through the API server,
+beside the same run at 500 nodes.
 
-    /work/venv/bin/python bench/scheduler.py [--nodes 1000] [--pods 10000] [--pre 5000]
+    .venv/bin/python bench/scheduler.py [--nodes 5000] [--pods 30000] [--pre 10000]
+                                        [--compare-nodes 500]
 
-Starts its own etcd and API server, creates the nodes, measures a baseline (the rate at
-which the same client binds pods with no scheduling logic at all), creates ``--pre``
-pending pods, starts ``python -m scheduler`` and creates the rest while it runs. A watch
-in this process times every pod from its creation (the POST's return) to the moment its
-spec.nodeName shows up. Prints one JSON document.
+For each size (``--compare-nodes`` first, 0 to skip it) it starts its own etcd and API
+server, creates the nodes, measures the floor (the rate at which the same client binds
+pods with no scheduling logic at all), creates ``--pre`` pending pods, starts ``python -m
+scheduler`` and creates the rest while it runs. A watch in this process times every pod
+from its creation (the POST's return) to the moment its spec.nodeName shows up, and counts
+nodes used and pods whose node changed (bound twice). Prints one JSON document: each run,
+and the goals: steady-state rate / floor, pods/s, the scheduler's CPU per pod at the big
+size / the small one (whole process, and the scheduling cycles alone), every node used, no
+pod bound twice.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import re
 import statistics
 import sys
 import time
@@ -67,12 +75,18 @@ async def baseline(client: AsyncClient, n_pods: int, n_nodes: int,
     return {"pods": n_pods, "seconds": round(dt, 3), "binds_per_second": round(n_pods / dt, 1)}
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+CYCLE_LOG = re.compile(r"(\d+) attempts, (\d+) bound, (\d+) unschedulable, "
+                       r"(\d+) binding errors, ([\d.]+) ms per cycle")
+
+
+async def run(args: argparse.Namespace, n_nodes: int) -> dict[str, Any]:
+    args = argparse.Namespace(**{**vars(args), "nodes": n_nodes})
     etcd = Etcd().start()
     api = ApiServer(etcd.url).start()
     sched = None
     out: dict[str, Any] = {"nodes": args.nodes, "pods": args.pods,
-                           "pods_created_before_scheduler": args.pre}
+                           "pods_created_before_scheduler": args.pre,
+                           "machine_load_average_1m_at_start": round(os.getloadavg()[0], 2)}
     try:
         async with AsyncClient(api.url, timeout=120) as client:
             t = time.perf_counter()
@@ -188,30 +202,80 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             out["same_window_cpu_percent_of_one_core"] = {
                 k: round(100 * v / (t_end - t_start), 1) for k, v in others_cpu.items()}
+            out["scheduler_process"]["cpu_ms_per_pod"] = round(
+                1000 * (cpu.user + cpu.system) / max(n, 1), 3)
             out["machine_load_average_1m"] = round(psutil.getloadavg()[0], 2)
             base = out["baseline"]["binds_per_second"]
             r = out["result"]["pods_per_second_steady_state"]
             out["ratio_steady_state_to_baseline"] = round(r / base, 3) if base else None
-            out["goal_pods_per_second"] = 300
     finally:
         if sched is not None:
             sched.stop()
-            out["scheduler_log_tail"] = sched.log_tail(5).splitlines()
+            tail = sched.log_tail(20)
+            out["scheduler_log_tail"] = tail.splitlines()[-5:]
+            m = CYCLE_LOG.search(tail)
+            if m is not None:
+                sp = out.setdefault("scheduler_process", {})
+                sp["attempts"] = int(m[1])
+                sp["binding_errors"] = int(m[4])
+                sp["cycle_ms_per_pod"] = float(m[5])
         api.stop()
         etcd.stop()
     return out
 
 
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+async def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [n for n in (args.compare_nodes, args.nodes) if n]
+    runs = [await run(args, n) for n in sizes]
+    big = runs[-1]
+    res, proc = big.get("result", {}), big.get("scheduler_process", {})
+    floor = big["baseline"]["binds_per_second"]
+    doc: dict[str, Any] = {
+        "nodes": args.nodes, "pods": args.pods, "pods_created_before_scheduler": args.pre,
+        "cpus": os.cpu_count(),
+        "floor_binds_per_second": floor,
+        "pods_per_second_steady_state": res.get("pods_per_second_steady_state"),
+        "pods_per_second_end_to_end": res.get("pods_per_second_end_to_end"),
+        "ratio_to_floor": big.get("ratio_steady_state_to_baseline"),
+        "cpu_ms_per_pod": {str(r["nodes"]): r.get("scheduler_process", {}).get(
+            "cpu_ms_per_pod") for r in runs},
+        "cycle_ms_per_pod": {str(r["nodes"]): r.get("scheduler_process", {}).get(
+            "cycle_ms_per_pod") for r in runs},
+        "nodes_used": res.get("nodes_used"),
+        "all_nodes_used": res.get("nodes_used") == args.nodes,
+        "pods_bound_twice": res.get("rebinds"),
+        "binding_errors": proc.get("binding_errors"),
+        "machine_load_average_1m": [r.get("machine_load_average_1m_at_start") for r in runs]
+        + [big.get("machine_load_average_1m")],
+        "goals": {"ratio_to_floor": 0.8, "pods_per_second": 1000,
+                  "cpu_per_pod_big_vs_small": 1.2},
+        "runs": runs,
+    }
+    if len(runs) == 2:
+        small = runs[0].get("scheduler_process", {})
+        doc["cpu_per_pod_big_vs_small"] = _ratio(proc.get("cpu_ms_per_pod"),
+                                                 small.get("cpu_ms_per_pod"))
+        doc["cycle_per_pod_big_vs_small"] = _ratio(proc.get("cycle_ms_per_pod"),
+                                                   small.get("cycle_ms_per_pod"))
+    return doc
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--nodes", type=int, default=1000)
-    p.add_argument("--pods", type=int, default=10000)
-    p.add_argument("--pre", type=int, default=5000, help="pods created before the scheduler")
-    p.add_argument("--baseline-pods", type=int, default=2000)
+    p.add_argument("--nodes", type=int, default=5000)
+    p.add_argument("--compare-nodes", type=int, default=500,
+                   help="the same run at this many nodes first, for the CPU per pod (0: skip)")
+    p.add_argument("--pods", type=int, default=30000)
+    p.add_argument("--pre", type=int, default=10000, help="pods created before the scheduler")
+    p.add_argument("--baseline-pods", type=int, default=3000)
     p.add_argument("--bind-concurrency", type=int, default=64)
     p.add_argument("--timeout", type=float, default=600)
     args = p.parse_args()
-    print(json.dumps(asyncio.run(run(args)), indent=2))
+    print(json.dumps(asyncio.run(run_all(args)), indent=2))
 
 
 if __name__ == "__main__":
