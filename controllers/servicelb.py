@@ -140,7 +140,7 @@ def _ingress(svc: Service) -> list[dict[str, Any]]:
 class ServiceLBController:
     name = "servicelb"
 
-    def __init__(self, ctx: ControllerContext, workers: int = 2) -> None:
+    def __init__(self, ctx: ControllerContext, workers: int = 4) -> None:
         self.client: AsyncClient = ctx.client
         self.recorder: Recorder = ctx.recorder
         self.pool = LoopbackPool(ctx.options.load_balancer_ip_range)
