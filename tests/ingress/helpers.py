@@ -23,8 +23,11 @@ NETWORK = "minik8s-pods"
 LABEL = "minik8s.test/ingress"
 IMAGE = "nginx:latest"
 # Each backend answers "<app> <hostname> <uri>" for every path (nginx's return).
+# /big is 200 kB sent at 100 kB/s: a request that is in flight for about two seconds.
 _CONF = ('server { listen 80 default_server; keepalive_requests 100000; location / { '
-         'default_type text/plain; return 200 "%s $hostname $request_uri\\n"; } }\n')
+         'default_type text/plain; return 200 "%s $hostname $request_uri\\n"; } '
+         'location = /big { root /srv; limit_rate 100k; } }\n')
+BIG = 200_000
 
 
 def docker() -> Any:
@@ -51,7 +54,8 @@ def backends(apps: list[str]) -> Iterator[list[Backend]]:
     out: list[Backend] = []
     try:
         for app in apps:
-            cmd = (f"printf '{_CONF % app}' > /etc/nginx/conf.d/default.conf; "
+            cmd = (f"mkdir -p /srv; head -c {BIG} /dev/zero > /srv/big; "
+                   f"printf '{_CONF % app}' > /etc/nginx/conf.d/default.conf; "
                    "rm -f /etc/nginx/sites-enabled/*; exec nginx -g 'daemon off;'")
             c = dk.containers.run(IMAGE, ["-c", cmd], entrypoint="sh", detach=True,
                                   network=NETWORK, labels={LABEL: run}, auto_remove=False)
@@ -59,7 +63,7 @@ def backends(apps: list[str]) -> Iterator[list[Backend]]:
             ip = c.attrs["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
             out.append(Backend(app, c.id, ip))
         for b in out:
-            wait_for(functools.partial(_up, b.ip), timeout=20, message=f"backend {b.app} up")
+            wait_for(functools.partial(up, b.ip), timeout=20, message=f"backend {b.app} up")
         yield out
     finally:
         for c in dk.containers.list(all=True, filters={"label": f"{LABEL}={run}"}):
@@ -68,7 +72,7 @@ def backends(apps: list[str]) -> Iterator[list[Backend]]:
         dk.close()
 
 
-def _up(ip: str) -> bool:
+def up(ip: str) -> bool:
     try:
         with socket.create_connection((ip, 80), timeout=0.5):
             return True
@@ -122,11 +126,41 @@ class Controller:
     def get(self, host: str, uri: str = "/", timeout: float = 3) -> tuple[int, str]:
         return get(self.http_port, host, uri, timeout)
 
+    def workers(self) -> set[int]:
+        return workers(self.run_dir)
+
+    def settle(self, before: set[int], timeout: float = 20) -> None:
+        """Wait until every nginx worker of ``before`` (taken before a change) is gone and
+        new ones run: after a reload the old workers finish their requests and exit, and
+        until they have they may still take a request with the older configuration."""
+        def done() -> bool:
+            now = workers(self.run_dir)
+            return not (now & before) and len(now) >= 2
+        wait_for(done, timeout=timeout, message="old nginx workers gone")
+
     def healthy(self) -> bool:
         try:
             return get(self.health_port, "x", "/healthz")[0] == 200
         except OSError:
             return False
+
+
+def workers(run_dir: Path) -> set[int]:
+    """The pids of the nginx master's children."""
+    try:
+        master = int((run_dir / "nginx.pid").read_text().strip())
+    except (OSError, ValueError):
+        return set()
+    out = set()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
+                out.add(int(d.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
 
 
 def get(port: int, host: str, uri: str = "/", timeout: float = 3,
@@ -188,3 +222,65 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+@dataclass
+class Result:
+    t: float  # time.monotonic() when the request was sent
+    status: int  # 0: a connection error
+    error: str = ""
+    took: float = 0.0
+
+
+class Load:
+    """``workers`` threads sending GETs (a new connection each) to the ingress until stopped
+    or ``limit`` seconds pass; every answer recorded with its time."""
+
+    def __init__(self, port: int, host: str, uri: str = "/", workers: int = 4,
+                 limit: float = 60, check: Any = None) -> None:
+        import threading
+
+        self.port, self.host, self.uri, self.limit = port, host, uri, limit
+        self.check = check  # optional: body -> bool, a wrong body counts as status -1
+        self.results: list[Result] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True)
+                         for _ in range(workers)]
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=self.limit + 10)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.limit
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            t = time.monotonic()
+            try:
+                code, body = get(self.port, self.host, self.uri, timeout=10)
+                if code == 200 and self.check is not None and not self.check(body):
+                    r = Result(t, -1, body[:80])
+                else:
+                    r = Result(t, code)
+            except OSError as e:
+                r = Result(t, 0, repr(e))
+            r.took = time.monotonic() - t
+            with self._lock:
+                self.results.append(r)
+
+    def since(self, t0: float, t1: float = float("inf")) -> list[Result]:
+        with self._lock:
+            return [r for r in self.results if t0 <= r.t < t1]
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.results)
