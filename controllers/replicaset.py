@@ -19,9 +19,9 @@ from typing import Any
 
 from api.labels import Selector, SelectorError, from_label_selector
 from api.models import ObjectMeta, Pod, ReplicaSet, ReplicaSetStatus, TypedObject
-from api.podutil import is_pod_active, is_pod_ready
+from api.podutil import controller_ref, is_pod_active, is_pod_ready
 from client import AsyncClient, NotFound
-from client.cache import meta_key, split_key
+from client.cache import CONTROLLER_UID_INDEX, NAMESPACE_INDEX, meta_key, split_key
 from client.controller import Controller, Result
 from controllers import replicaset_util as ru
 from controllers.context import ControllerContext, namespace_terminating, retry_conflicts
@@ -182,7 +182,25 @@ class ReplicaSetController:
         if diff > 0:
             await self._create(key, owner, rs, diff)
         elif diff < 0:
-            await self._delete(key, owner, ru.pods_to_delete(pods, -diff))
+            await self._delete(key, owner,
+                               ru.pods_to_delete(pods, -diff, self._related_pods(owner)))
+
+    def _related_pods(self, owner: TypedObject) -> list[Pod]:
+        """getIndirectlyRelatedPods: the pods selected by each ReplicaSet that has the
+        same controller as ``owner`` (itself included); none without a controller."""
+        ref = controller_ref(owner)
+        if ref is None or not ref.uid:
+            return []
+        seen: dict[str, Pod] = {}
+        for other in self.rs_store.by_index(CONTROLLER_UID_INDEX, ref.uid):
+            try:
+                selector = self.selector_of(other)
+            except SelectorError:
+                continue
+            for pod in self.pod_store.by_index(NAMESPACE_INDEX, other.metadata.namespace or ""):
+                if selector.matches(pod.metadata.labels):
+                    seen.setdefault(pod.metadata.uid or "", pod)
+        return list(seen.values())
 
     async def _create(self, key: str, owner: TypedObject, rs: ReplicaSet, count: int) -> None:
         self.expectations.expect_creations(key, count)

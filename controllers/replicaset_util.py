@@ -6,16 +6,19 @@ how fast to create, what the status says) is tested without a cluster.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from api.labels import selector_from_set
 from api.models import Condition, Pod, ReplicaSet, ReplicaSetStatus
-from api.podutil import is_pod_available, is_pod_ready
+from api.podutil import is_pod_active, is_pod_available, is_pod_ready
 from api.timeutil import parse_time
 
 SLOW_START_INITIAL_BATCH = 1
 # One sync never creates or deletes more than this; the rest waits for the next sync.
 BURST_REPLICAS = 500
+POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+_DELETION_COST = re.compile(r"-[0-9]+|0|[1-9][0-9]*")
 
 
 def pod_key(pod: Pod) -> str:
@@ -76,8 +79,35 @@ def deletion_cost(pod: Pod) -> tuple[int, int, int, float, int, float]:
     )
 
 
-def pods_to_delete(pods: list[Pod], count: int) -> list[Pod]:
-    return sorted(pods, key=deletion_cost)[:count]
+def pod_deletion_cost(pod: Pod) -> int:
+    """The pod's ``controller.kubernetes.io/pod-deletion-cost`` (an int32; 0 when absent
+    or not one, as GetDeletionCostFromPodAnnotations' error is taken)."""
+    raw = (pod.metadata.annotations or {}).get(POD_DELETION_COST)
+    if raw is None or not _DELETION_COST.fullmatch(raw):
+        return 0  # "+10" and "008" are not valid either
+    value = int(raw)
+    return value if -(2**31) <= value < 2**31 else 0
+
+
+def pods_to_delete(pods: list[Pod], count: int, related: list[Pod] | None = None) -> list[Pod]:
+    """getPodsToDelete: ``count`` of ``pods`` in ActivePodsWithRanks' order, where after
+    the unscheduled, pending and not-ready pods come the lower pod-deletion-costs, then
+    the pods sharing their node with more active ``related`` pods (those of every
+    ReplicaSet of the same owner), then ready for less time, more restarts, newer."""
+    if count >= len(pods):
+        return pods[:count]
+    on_node: dict[str, int] = {}
+    for p in related or []:
+        if is_pod_active(p):
+            node = p.spec.node_name or ""
+            on_node[node] = on_node.get(node, 0) + 1
+
+    def key(pod: Pod) -> tuple[int, int, int, int, int, float, int, float]:
+        assigned, phase, ready, ready_since, restarts, created = deletion_cost(pod)
+        return (assigned, phase, ready, pod_deletion_cost(pod),
+                -on_node.get(pod.spec.node_name or "", 0), ready_since, restarts, created)
+
+    return sorted(pods, key=key)[:count]
 
 
 def replicas_diff(rs: ReplicaSet, active: int) -> int:

@@ -75,12 +75,40 @@ def test_pods_to_delete_least_valuable_first() -> None:
     pending = pod("pending", node="n", phase="Pending")
     unscheduled = pod("unscheduled")
     pods = [ready_old, ready_new, not_ready, pending, unscheduled]
-    order = [p.metadata.name for p in ru.pods_to_delete(pods, 5)]
-    assert order == ["unscheduled", "pending", "not-ready", "ready-new", "ready-old"]
+    order = [p.metadata.name for p in ru.pods_to_delete(pods, 4)]
+    assert order == ["unscheduled", "pending", "not-ready", "ready-new"]
     assert [p.metadata.name for p in ru.pods_to_delete(pods, 2)] == ["unscheduled", "pending"]
+    # all of them: as they are, unsorted (getPodsToDelete)
+    assert ru.pods_to_delete(pods, 5) == pods
     newer = pod("newer", created=1)
     older = pod("older", created=50)
     assert ru.pods_to_delete([older, newer], 1)[0].metadata.name == "newer"
+
+
+def test_pods_to_delete_by_deletion_cost_then_colocated() -> None:
+    def running(name: str, node: str, cost: str | None = None, created: float = 100) -> Pod:
+        p = pod(name, node=node, phase="Running", ready=True, ready_since=50, created=created)
+        if cost is not None:
+            p.metadata.annotations = {ru.POD_DELETION_COST: cost}
+        return p
+
+    cheap, dear, plain = running("cheap", "n1", "-5"), running("dear", "n1", "10"), \
+        running("plain", "n1")
+    names = [p.metadata.name for p in ru.pods_to_delete([dear, plain, cheap], 2)]
+    assert names == ["cheap", "plain"]
+    # not a valid int32: cost 0 (so the newer pod goes first among equals)
+    for bad in ("+10", "008", "1.5", "x", "4294967296", " 1"):
+        odd = running("odd", "n1", bad, created=1)
+        assert ru.pods_to_delete([plain, odd], 1)[0].metadata.name == "odd", bad
+    assert ru.pod_deletion_cost(running("z", "n1", "-0")) == 0
+    # a lower cost beats not sharing a node; at equal cost, the crowded node goes first
+    a, b = running("a", "busy"), running("b", "quiet", created=1)
+    related = [a, b, running("sib1", "busy"), running("sib2", "busy"),
+               pod("gone", node="quiet", phase="Succeeded")]
+    assert ru.pods_to_delete([a, b], 1, related)[0].metadata.name == "a"
+    assert ru.pods_to_delete([a, b], 1)[0].metadata.name == "b"  # newer, without ranks
+    b.metadata.annotations = {ru.POD_DELETION_COST: "-1"}
+    assert ru.pods_to_delete([a, b], 1, related)[0].metadata.name == "b"
 
 
 def _rs(replicas: int = 3, min_ready: int = 0, **status: Any) -> ReplicaSet:
