@@ -139,7 +139,7 @@ async def serve(args: argparse.Namespace, cfg: SchedulerConfig, stop: asyncio.Ev
         await cancel_and_wait([stopper, task])  # the elector releases the lease as it unwinds
         st = sched.stats
         log.info("shutting down: %d attempts, %d bound, %d unschedulable, %d binding errors, "
-                 "%.3f ms per cycle; queue %s", st.attempts, st.bound, st.unschedulable,
+                 "%.3f ms CPU per cycle; queue %s", st.attempts, st.bound, st.unschedulable,
                  st.bind_errors, 1000 * st.cycle_seconds / max(st.attempts, 1),
                  sched.queue.counts())
         await factory.stop_all()

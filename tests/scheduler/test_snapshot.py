@@ -49,6 +49,19 @@ def random_pod(rng: random.Random, i: int) -> PodInfo:
     return PodInfo(make_pod(f"p{i}", **kw))
 
 
+def check_runs(snap: NodeSnapshot) -> None:
+    """What each run remembers is what its nodes say now."""
+    for b, blk in enumerate(snap.blocks):
+        nodes = snap.nodes[b * BLOCK_SIZE:(b + 1) * BLOCK_SIZE]
+        for uid, m in blk.owner_max.items():
+            assert m == max(ni.owner_counts.get(uid, 0) for ni in nodes), (b, uid)
+        if blk.fresh:
+            assert blk.min_free_cpu == min(ni.alloc_cpu - ni.req_cpu for ni in nodes)
+            assert blk.min_free_memory == min(ni.alloc_memory - ni.req_memory for ni in nodes)
+            assert blk.min_free_pods == min(ni.alloc_pods - len(ni.pods) for ni in nodes)
+            assert blk.no_ports == (not any(ni.ports for ni in nodes))
+
+
 @pytest.mark.parametrize("seed,n_nodes,soft,odd", [
     (1, 70, False, 0.1), (2, 150, True, 0.01), (3, 260, False, 0.01), (4, 330, False, 0.0),
     (5, 40, False, 0.0)])
@@ -89,6 +102,8 @@ def test_fast_path_decides_as_every_node_would(seed: int, n_nodes: int, soft: bo
             for c in caches:
                 c.assume(pod, a.node)
             placed.append((pod, a.node))
+        if i % 50 == 0:
+            check_runs(caches[0].snapshot)
     snap = caches[0].snapshot
     assert [ni.index for ni in snap.nodes] == list(range(len(snap.nodes)))
     assert len(snap.blocks) == -(-len(snap.nodes) // BLOCK_SIZE)
