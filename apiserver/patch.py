@@ -161,16 +161,26 @@ def _json_patch(original: dict[str, Any], patch: bytes) -> dict[str, Any]:
 
 
 def merge_patch(original: Any, patch: Any) -> Any:
-    """JSON merge patch: objects merge recursively, null deletes, anything else replaces."""
+    """JSON merge patch: objects merge recursively, null deletes, anything else replaces.
+    ``original`` is left as it was (copied once, then merged into in place)."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     result = copy.deepcopy(original) if isinstance(original, dict) else {}
+    _merge_into(result, patch)
+    return result
+
+
+def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
     for key, value in patch.items():
         if value is None:
-            result.pop(key, None)
+            target.pop(key, None)
+        elif isinstance(value, dict):
+            cur = target.get(key)
+            if not isinstance(cur, dict):
+                cur = target[key] = {}
+            _merge_into(cur, value)
         else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
+            target[key] = copy.deepcopy(value)
 
 
 # ---- strategic merge patch -------------------------------------------------------

@@ -297,10 +297,10 @@ class Registry:
     def _ttl(self, info: ResourceInfo) -> int | None:
         return strategy_for(info).ttl(self.event_ttl)
 
-    def _wrote(self, info: ResourceInfo, rev: int) -> None:
+    def _wrote(self, info: ResourceInfo, rev: int, key: str | None = None) -> None:
         if rev > self.last_write[info.storage_resource]:
             self.last_write[info.storage_resource] = rev
-        self.cache(info).note_write(rev)
+        self.cache(info).note_write(rev, key)
 
     async def _room(self, info: ResourceInfo) -> None:
         await self.cache(info).room_for_write()
@@ -559,7 +559,7 @@ class Registry:
                 raise errors.already_exists(info, md["name"]) from None
             except StorageError as e:
                 raise _write_error(e) from None
-            self._wrote(info, rev)
+            self._wrote(info, rev, key)
             res = _result(obj, rev)
             # _result appends resourceVersion to metadata as decode_object does, so
             # (obj, raw) is what the watch cache would decode from ``value``. Callers
@@ -583,9 +583,11 @@ class Registry:
         should_delete_now = strategy_for(info).should_delete_now
         hooks = self.hooks.get(info.storage_resource)
         c = self.cache(info)
-        # The cache is as fresh as etcd once it has applied this server's last write of
-        # the type; otherwise read etcd. (A stale read would only cost a CAS retry.)
-        cur = c.get(key) if c.revision >= self.last_write[info.storage_resource] else None
+        # The cache's copy is as fresh as etcd's once it has applied this server's writes
+        # of the key (of the type, at the latest); otherwise read etcd. (A stale read
+        # would only cost a CAS retry.)
+        cur = c.get(key) if c.revision >= self.last_write[info.storage_resource] or \
+            c.fresh_for(key) else None
         if cur is None:
             cur = await self._read(info, key)
         pre = self._admission_for(operation, info, subresource)
@@ -659,7 +661,7 @@ class Registry:
         try:
             if delete:
                 rev = await self.storage.delete(key, cur.rv)
-                self._wrote(info, rev)
+                self._wrote(info, rev, key)
                 res = _result(deleted_view, rev)
                 res.deleted = True
                 hooks = self.hooks.get(info.storage_resource)
@@ -676,7 +678,7 @@ class Registry:
             raise errors.not_found(info, name) from None
         except StorageError as e:
             raise _write_error(e) from None
-        self._wrote(info, rev)
+        self._wrote(info, rev, key)
         res = _result(new, rev)
         # As on create: the watch event of this update reuses the JSON just encoded.
         self.cache(info).remember_write(rev, key, value, res.obj, res.raw)
@@ -839,7 +841,8 @@ class Registry:
         s.check_delete(name)
         plan = _delete_plan(info, name, opts)
         c = self.cache(info)
-        cached = c.get(key) if c.revision >= self.last_write[info.storage_resource] else None
+        cached = c.get(key) if c.revision >= self.last_write[info.storage_resource] or \
+            c.fresh_for(key) else None
         for _ in range(16):
             # The first try may use the cache: the guarded write catches staleness.
             cur = cached or await self._read(info, key)

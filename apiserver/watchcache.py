@@ -386,6 +386,9 @@ class WatchCache:
         # Revisions this server wrote that the cache has not applied yet (a heap), and
         # the writes held until fewer are outstanding: see room_for_write.
         self._unseen: list[int] = []
+        # key -> the newest revision of it this server wrote that the cache has not
+        # applied yet: see fresh_for.
+        self._pending: dict[str, int] = {}
         self._room_waiters: list[asyncio.Future[None]] = []
         self.write_ahead = WRITE_AHEAD
 
@@ -510,9 +513,12 @@ class WatchCache:
         return CachedObject(se.key, obj, raw, se.revision)
 
     def _apply(self, batch: list[StorageEvent]) -> None:
+        pending = self._pending
         for se in batch:
             if se.revision < self.revision:
                 continue  # already applied (one txn may touch several keys: not "<=")
+            if pending and pending.get(se.key, se.revision + 1) <= se.revision:
+                del pending[se.key]
             old = self.objects.get(se.key)
             if se.type == "PUT":
                 co = self._decode(se)
@@ -599,6 +605,8 @@ class WatchCache:
         unseen = self._unseen
         while unseen and unseen[0] <= self.revision:
             heapq.heappop(unseen)
+        if self._pending and not unseen:
+            self._pending.clear()  # every write this server made is applied
         if self._room_waiters and len(unseen) <= self.write_ahead // 2:
             for f in self._room_waiters:
                 _resolve(f)
@@ -616,10 +624,20 @@ class WatchCache:
 
     # ---- back-pressure -------------------------------------------------------------
 
-    def note_write(self, rev: int) -> None:
-        """This server wrote revision ``rev`` of this type; its event is yet to come."""
+    def note_write(self, rev: int, key: str | None = None) -> None:
+        """This server wrote revision ``rev`` of this type (of ``key``); its event is yet
+        to come."""
         if rev > self.revision:
             heapq.heappush(self._unseen, rev)
+            if key is not None and rev > self._pending.get(key, 0):
+                self._pending[key] = rev
+
+    def fresh_for(self, key: str) -> bool:
+        """Whether the cached state of ``key`` has every write this server made to it
+        (as the whole cache has once it applied the server's last write of the type):
+        a read-modify-write of ``key`` may start from it, as Kubernetes' GuaranteedUpdate
+        starts from the watch cache's copy, without reading etcd."""
+        return self.synced.is_set() and key not in self._pending
 
     async def room_for_write(self, timeout: float = 1.0) -> None:
         """Hold a write while ``write_ahead`` of this server's writes still wait for

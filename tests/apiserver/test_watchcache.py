@@ -453,3 +453,20 @@ def test_selectors_answer_the_same_on_the_attributes() -> None:
                     assert pred is not None
                     assert pred(attrs) == pred(obj), (info.kind, label_sel, field_sel, ns,
                                                       name)
+
+
+async def test_a_key_is_fresh_once_this_servers_writes_of_it_are_applied(
+        setup: tuple[FakeStorage, WatchCache]) -> None:
+    store, cache = setup
+    assert cache.fresh_for(KEY + "a") and cache.fresh_for(KEY + "new")
+    rev = store.rev + 1
+    cache.note_write(rev, KEY + "a")  # written, its event not applied yet
+    cache.note_write(rev + 1, KEY + "b")
+    assert not cache.fresh_for(KEY + "a") and not cache.fresh_for(KEY + "b")
+    assert cache.fresh_for(KEY + "c")  # untouched keys stay fresh
+    store.put(KEY + "a", pod("a", {"v": "2"}))
+    await settle(cache, store)
+    assert cache.fresh_for(KEY + "a") and not cache.fresh_for(KEY + "b")
+    store.put(KEY + "b", pod("b"))
+    await settle(cache, store)
+    assert cache.fresh_for(KEY + "b") and not cache._pending

@@ -69,3 +69,11 @@ def test_bench_smoke() -> None:
     assert out["layout"]["json_bytes_per_pod"] > 0
     server = out["server"]
     assert server["after_create"]["pods"] >= 20 and server["after_window"]["pod_capacity"] == 100
+
+
+def test_writepath_bench_smoke() -> None:
+    from bench.writepath import PHASES, main
+
+    out = main(["--pods", "20", "--reps", "1"])
+    for phase in PHASES:
+        assert out["current"][phase]["per_s"] > 0
