@@ -159,8 +159,8 @@ async def cleanup(ipt: Iptables, service_cidr: str | None = None, *,
                   guards: bool = True) -> int:
     """kube-proxy --cleanup: remove the jump rules, every chain the proxy made and (unless
     not ``guards``: the nftables mode removing what the iptables mode left) the guards
-    (those of ``service_cidr``, or any carrying the guard comment). Returns how many chains
-    were deleted."""
+    (those of ``service_cidr``, or any carrying the guard comment, and the localnet guard).
+    Returns how many chains were deleted."""
     for j in rules.JUMP_RULES:
         await ipt.delete_rule(j.table, j.chain, j.args())
     deleted = 0
@@ -185,6 +185,7 @@ async def cleanup(ipt: Iptables, service_cidr: str | None = None, *,
     if service_cidr and guards:
         for chain, args in rules.guard_rules(service_cidr):
             await ipt.delete_rule("filter", chain, args)
-    for chain in ("INPUT", "OUTPUT"):
-        await ipt.delete_rule("filter", chain, rules.LOCALNET_GUARD)
+    if guards:
+        for chain in ("INPUT", "OUTPUT"):
+            await ipt.delete_rule("filter", chain, rules.LOCALNET_GUARD)
     return deleted

@@ -100,6 +100,13 @@ def test_allocates_frees_and_reuses(api: Api, cm: dict[str, Process], kubectl: K
     assert ok(server_url, "-n", ns, "get", "svc", "a") == \
         kubectl("-n", ns, "get", "svc", "a").stdout
 
+    # describe as kubectl's (up to the events' ages)
+    mine = ok(server_url, "-n", ns, "describe", "svc", "a")
+    theirs = kubectl("-n", ns, "describe", "svc", "a").stdout
+    assert mine.split("Events:")[0] == theirs.split("Events:")[0]
+    assert f"LoadBalancer Ingress:     {ip_a} (VIP)" in mine
+    assert "EnsuredLoadBalancer" in mine.split("Events:")[1]
+
     lb(api, ns, "b")
     assert wait_ip(api, ns, "b") == "127.0.250.2"
     delete(api, ns, "a")  # the finalizer goes once the address is freed
@@ -214,13 +221,18 @@ def test_kubectl_expose_and_official_client(api: Api, cm: dict[str, Process],
     assert get(api, ns, "web") is None
 
 
-def test_bad_range_flag_refused() -> None:
-    for bad in ("10.0.0.0/8", "127.0.0.1/32", "nonsense"):
-        res = subprocess.run([sys.executable, "-m", "controllers", "--server",
-                              "http://127.0.0.1:1", f"--load-balancer-ip-range={bad}"],
-                             capture_output=True, text=True, timeout=60)
-        assert res.returncode == 2 and "--load-balancer-ip-range" in res.stderr, res.stderr
-        assert "Traceback" not in res.stderr
+def test_bad_range_flag_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from controllers.main import build_parser
+
+    assert build_parser().parse_args([]).load_balancer_ip_range == "127.0.240.0/20"
+    for bad, why in (("10.0.0.0/8", "is not inside 127.0.0.0/8"),
+                     ("127.0.0.1/32", "holds no address but 127.0.0.1"),
+                     ("nonsense", "invalid CIDR")):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args([f"--load-balancer-ip-range={bad}"])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "--load-balancer-ip-range" in err and why in err, err
 
 
 def test_allocate_load_balancer_node_ports_false_keeps_what_is_held(
