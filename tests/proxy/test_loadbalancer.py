@@ -1,5 +1,6 @@
 """LoadBalancer Services end to end on the host's real tables: the servicelb controller
-(a controller-manager process, range 127.0.241.0/28) gives each an address, minik8s-proxy
+(a controller-manager process, range 127.0.241.0/28, on an API server of the module's own)
+gives each an address, minik8s-proxy
 (both modes) makes it answer, nginx:latest containers on the pods' bridge serve, the test
 writes their EndpointSlices (with nodeName, for externalTrafficPolicy Local).
 
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from testing.apiclient import Api
-from testing.support import Process, unique, wait_for
+from testing.support import ApiServer, Process, unique, wait_for
 from tests.controllers.helpers import start_controller_manager
 from tests.proxy.helpers import (
     MODES,
@@ -46,6 +47,13 @@ NODE = "proxy-test"  # the proxy's --node-name (tests.proxy.helpers.ProxyProc)
 # answers "<name> <client address>": which backend, and whether the source was translated
 NGINX_CONF = ('server { listen 8080; location / { default_type text/plain; '
               'return 200 "%s $remote_addr\\n"; } }')
+
+
+@pytest.fixture(scope="module")
+def server_url(private_apiserver: ApiServer) -> str:
+    # the servicelb controller acts on every LoadBalancer Service: a server of this
+    # module's own, so that it adds no finalizer to other tests' Services
+    return private_apiserver.url
 
 
 @pytest.fixture(scope="module")

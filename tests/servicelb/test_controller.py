@@ -119,7 +119,7 @@ def test_allocates_frees_and_reuses(api: Api, cm: dict[str, Process], kubectl: K
 
 
 def test_requested_ip_class_and_type_change(api: Api, cm: dict[str, Process],
-                                            kubectl: Kubectl) -> None:
+                                            kubectl: Kubectl, server_url: str) -> None:
     ns = api.namespace()
     lb(api, ns, "want", loadBalancerIP="127.0.250.5")
     assert wait_ip(api, ns, "want") == "127.0.250.5"
@@ -132,8 +132,9 @@ def test_requested_ip_class_and_type_change(api: Api, cm: dict[str, Process],
                f"loadBalancerIP {why}")
         warned(api, ns, name, msg)
         assert ingress(api, ns, name) == []
-    row = kubectl("-n", ns, "get", "svc", "taken").stdout.splitlines()[1].split()
-    assert row[3] == "<pending>"
+    table = kubectl("-n", ns, "get", "svc", "taken").stdout
+    assert table.splitlines()[1].split()[3] == "<pending>"
+    assert ok(server_url, "-n", ns, "get", "svc", "taken") == table
     # the requested address freed: the waiting Service gets it
     delete(api, ns, "want")
     assert wait_ip(api, ns, "taken") == "127.0.250.5"
