@@ -192,6 +192,9 @@ fi
 step "default StorageClass (standard: minik8s.io/local-path, WaitForFirstConsumer)"
 "$MINICTL" apply "${ADMIN[@]}" -f "$ROOT/deploy/addons/storage.yaml" >>"$LOGDIR/addons.log" 2>&1 \
   || { cat "$LOGDIR/addons.log" >&2; die "applying deploy/addons/storage.yaml failed"; }
+step "ingress add-on (minik8s-ingress: nginx on 127.0.0.1:80 and :443, IngressClass nginx)"
+"$MINICTL" apply "${ADMIN[@]}" -f "$ROOT/deploy/addons/ingress.yaml" >>"$LOGDIR/addons.log" 2>&1 \
+  || { cat "$LOGDIR/addons.log" >&2; die "applying deploy/addons/ingress.yaml failed"; }
 dns_ready() {
   "${CURL[@]}" "$SERVER/apis/apps/v1/namespaces/kube-system/deployments/kube-dns" 2>/dev/null \
     | python3 -c 'import json, sys; sys.exit(0 if (json.load(sys.stdin).get("status") or {}).get("readyReplicas") else 1)'
