@@ -12,7 +12,7 @@ from typing import Any
 
 from proxy.iptables import Iptables, IptablesError, chains_in
 from proxy.netpol import rules
-from proxy.netpol.rules import Cluster, PodInfo, Policy
+from proxy.netpol.rules import Cluster, PodInfo, Policy, SetDef
 
 log = logging.getLogger("netpol")
 
@@ -30,11 +30,15 @@ class Stats:
     last_iptables_lines: int = 0
 
 
-def ipset_text(old: SetState, new: SetState) -> tuple[str, list[str]]:
+def ipset_text(old: SetState, new: SetState,
+               only: set[str] | None = None) -> tuple[str, list[str]]:
     """``ipset restore`` input that turns ``old`` into ``new`` (creates and member adds and
-    deletes), and the sets to destroy once no rule refers to them."""
+    deletes; only the sets named in ``only``, when given), and the sets to destroy once no
+    rule refers to them."""
     lines: list[str] = []
     for name, (typ, entries) in new.items():
+        if only is not None and name not in only:
+            continue
         prev = old.get(name)
         if prev is None or prev[0] != typ:
             if prev is not None:
@@ -80,14 +84,13 @@ class Agent:
         # what the kernel holds (after the last successful sync)
         self.sets: SetState = {}
         self.chains: dict[str, list[str]] = {}
-        # per policy: its chains and sets as last computed
-        self._chains: dict[str, dict[str, list[str]]] = {}
-        self._sets: dict[str, SetState] = {}
-        self._targets: dict[str, frozenset[str]] = {}
-        self._dirty_chains: set[str] = set()  # policies whose spec changed
-        self._dirty_sets: set[str] = set()  # policies whose members may have changed
-        self._dirty_ns: set[str] = set()  # namespaces whose pods changed
-        self._ns_labels_changed = False
+        # the sets the policies use (shared by content), their users and members
+        self.defs: dict[str, SetDef] = {}
+        self.refs: dict[str, int] = {}
+        self.members: dict[str, set[str]] = {}
+        self._chains: dict[str, dict[str, list[str]]] = {}  # per policy
+        self._dirty_sets: set[str] = set()
+        self._policies_changed = True
         self._full = True
         self.wake = asyncio.Event()
         self.stats = Stats()
@@ -101,9 +104,19 @@ class Agent:
     def set_pod(self, info: PodInfo | None, namespace: str, name: str) -> None:
         old = (self.cluster.set_pod(info) if info is not None
                else self.cluster.delete_pod(namespace, name))
-        if old != info:
-            self._dirty_ns.add(namespace)
-            self._kick()
+        if old == info:
+            return
+        labels = self.cluster.ns_labels
+        for sname, sd in self.defs.items():
+            if sd.kind == "block" or (not sd.all_ns and sd.namespace != namespace):
+                continue
+            before, after = sd.entries(old, labels), sd.entries(info, labels)
+            if before != after:
+                m = self.members[sname]
+                m -= before - after
+                m |= after
+                self._dirty_sets.add(sname)
+        self._kick()
 
     def on_pod(self, obj: Any, new: Any = None) -> None:
         pod = new if new is not None else obj
@@ -114,34 +127,60 @@ class Agent:
         md = obj.metadata
         self.set_pod(None, md.namespace or "", md.name or "")
 
+    def _namespace_changed(self) -> None:
+        for sname, sd in self.defs.items():
+            if sd.all_ns:
+                m = self.cluster.members(sd)
+                if m != self.members[sname]:
+                    self.members[sname] = m
+                    self._dirty_sets.add(sname)
+        self._kick()
+
     def on_namespace(self, obj: Any, new: Any = None) -> None:
         ns = new if new is not None else obj
         name, labels = ns.metadata.name or "", dict(ns.metadata.labels or {})
         if self.cluster.ns_labels.get(name) != labels:
             self.cluster.ns_labels[name] = labels
-            self._ns_labels_changed = True
-            self._kick()
+            self._namespace_changed()
 
     def on_namespace_delete(self, obj: Any) -> None:
         if self.cluster.ns_labels.pop(obj.metadata.name or "", None) is not None:
-            self._ns_labels_changed = True
-            self._kick()
+            self._namespace_changed()
+
+    def _release(self, pol: Policy) -> None:
+        for name in pol.sets:
+            self.refs[name] -= 1
+            if not self.refs[name]:
+                del self.refs[name], self.defs[name], self.members[name]
+                self._dirty_sets.discard(name)
 
     def set_policy(self, raw: dict[str, Any]) -> None:
         md = raw.get("metadata") or {}
         key = f"{md.get('namespace')}/{md.get('name')}"
-        if self.policy_raw.get(key) == raw.get("spec"):
+        if key in self.policy_raw and self.policy_raw[key] == raw.get("spec"):
             return
+        pol = rules.parse_policy(raw)
+        for name, sd in pol.sets.items():  # acquire first: a shared set keeps its members
+            if name not in self.defs:
+                self.defs[name], self.refs[name] = sd, 0
+                self.members[name] = self.cluster.members(sd)
+                self._dirty_sets.add(name)
+            self.refs[name] += 1
+        if (old := self.policies.get(key)) is not None:
+            self._release(old)
         self.policy_raw[key] = raw.get("spec")
-        self.policies[key] = rules.parse_policy(raw)
-        self._dirty_chains.add(key)
+        self.policies[key] = pol
+        self._chains[key] = rules.policy_chains(pol)
+        self._policies_changed = True
         self._kick()
 
     def delete_policy(self, namespace: str, name: str) -> None:
         key = f"{namespace}/{name}"
-        if self.policies.pop(key, None) is not None:
+        if (old := self.policies.pop(key, None)) is not None:
             self.policy_raw.pop(key, None)
-            self._dirty_chains.add(key)
+            self._chains.pop(key, None)
+            self._release(old)
+            self._policies_changed = True
             self._kick()
 
     def on_policy(self, obj: Any, new: Any = None) -> None:
@@ -152,50 +191,46 @@ class Agent:
 
     # ---- computing ------------------------------------------------------------------
 
-    def _recompute(self) -> tuple[SetState, dict[str, list[str]]]:
-        """Bring the per-policy caches up to date; the whole desired state."""
-        spec_changed, self._dirty_chains = self._dirty_chains, set()
-        dirty_ns, self._dirty_ns = self._dirty_ns, set()
-        ns_changed, self._ns_labels_changed = self._ns_labels_changed, False
+    def _desired(self) -> tuple[SetState, dict[str, list[str]], set[str]]:
+        """The desired sets (frozen only where they changed), chains, and the names of
+        the sets whose members may differ from the kernel's."""
         full, self._full = self._full, False
-        todo: set[str] = set(spec_changed)
+        dirty, self._dirty_sets = self._dirty_sets, set()
+        policies_changed, self._policies_changed = self._policies_changed, False
         if full:
-            todo |= set(self.policies)
-        else:
-            for key, pol in self.policies.items():
-                if key in todo:
-                    continue
-                if (ns_changed and pol.uses_ns_selector) or any(
-                        rules.affected_by_pod(pol, ns) for ns in dirty_ns):
-                    todo.add(key)
-        for key in todo:
-            cur = self.policies.get(key)
-            if cur is None:
-                self._chains.pop(key, None)
-                self._sets.pop(key, None)
-                self._targets.pop(key, None)
-                continue
-            if key in spec_changed or full or key not in self._chains:
-                self._chains[key] = rules.policy_chains(cur)
-            tg = rules.targets(cur, self.cluster)
-            self._targets[key] = frozenset(p.ip for p in tg)
-            self._sets[key] = rules.set_members(cur, self.cluster, tg)
+            dirty = set(self.defs)
         sets: SetState = {}
-        for s in self._sets.values():
-            sets.update(s)
-        iso_in: set[str] = set()
-        iso_out: set[str] = set()
-        for key, pol in self.policies.items():
-            if pol.ingress is not None:
-                iso_in |= self._targets[key]
-            if pol.egress is not None:
-                iso_out |= self._targets[key]
-        sets[rules.ISO_IN] = ("hash:ip", frozenset(iso_in))
-        sets[rules.ISO_OUT] = ("hash:ip", frozenset(iso_out))
-        chains = rules.dispatch_chains(self.policies.values())
-        for c in self._chains.values():
-            chains.update(c)
-        return sets, chains
+        for name, sd in self.defs.items():
+            prev = self.sets.get(name)
+            if name in dirty or prev is None:
+                sets[name] = (sd.ipset_type, frozenset(self.members[name]))
+            else:
+                sets[name] = prev
+        iso_dirty = full or policies_changed or any(
+            p.target.name in dirty for p in self.policies.values())
+        if iso_dirty:
+            iso_in: set[str] = set()
+            iso_out: set[str] = set()
+            for pol in self.policies.values():
+                if pol.ingress is not None:
+                    iso_in |= self.members[pol.target.name]
+                if pol.egress is not None:
+                    iso_out |= self.members[pol.target.name]
+            sets[rules.ISO_IN] = ("hash:ip", frozenset(iso_in))
+            sets[rules.ISO_OUT] = ("hash:ip", frozenset(iso_out))
+            dirty |= {rules.ISO_IN, rules.ISO_OUT}
+        else:
+            sets[rules.ISO_IN] = self.sets[rules.ISO_IN]
+            sets[rules.ISO_OUT] = self.sets[rules.ISO_OUT]
+        if full or policies_changed:
+            chains = rules.dispatch_chains(self.policies.values())
+            for c in self._chains.values():
+                chains.update(c)
+        else:
+            chains = self.chains
+        if full or policies_changed:
+            dirty |= set(self.sets) | set(sets)  # creates and destroys
+        return sets, chains, dirty
 
     # ---- writing --------------------------------------------------------------------
 
@@ -210,8 +245,8 @@ class Agent:
     async def sync(self) -> None:
         t0 = time.monotonic()
         full = self._full
-        sets, chains = self._recompute()
-        set_text, gone_sets = ipset_text(self.sets, sets)
+        sets, chains, dirty = self._desired()
+        set_text, gone_sets = ipset_text(self.sets, sets, dirty)
         ipt_text = iptables_text(self.chains, chains)
         try:
             await self.ipset(set_text)
@@ -225,7 +260,8 @@ class Agent:
             self.stats.failures += 1
             log.error("sync failed, a full one follows: %s", exc)
             self._full = True
-            self.sets, self.chains = {}, {}
+            self.sets = {n: ("?", frozenset()) for n in self.sets}
+            self.chains = {c: ["#"] for c in self.chains}
             raise
         self.sets, self.chains = sets, chains
         self.stats.syncs += 1

@@ -9,8 +9,9 @@ selecting policy's chain may set the allow bit of the packet mark, and a packet 
 it is rejected. The chains only ever RETURN or REJECT, so traffic that is not to or from
 a selected pod of this cluster is left to the rules after them (Docker's, kube-proxy's).
 
-A policy's chains depend on its spec alone (peers and named ports are ipsets), so a pod
-or namespace change rewrites set members only; a policy change rewrites its own chains.
+A policy's chains depend on its spec alone (peers and named ports are ipsets, named by
+their content and shared by the policies that use the same peers), so a pod or namespace
+change adds and deletes set members only; a policy change rewrites its own chains.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from api.labels import EVERYTHING, Selector, SelectorError, from_label_selector
+from api.labels import EVERYTHING, NOTHING, Selector, SelectorError, from_label_selector
 
 PREFIX = "MK8S-NP"
 TOP_CHAIN = "MK8S-NP-FORWARD"
@@ -60,14 +63,71 @@ class PodInfo:
         return f"{self.namespace}/{self.name}"
 
 
-@dataclass
-class Peer:
-    kind: str  # "pods" or "block"
-    set_name: str
-    pod_selector: Selector | None = None  # None: every pod of the namespaces
-    ns_selector: Selector | None = None  # None: the policy's own namespace
+@dataclass(frozen=True)
+class SetDef:
+    """What one ipset holds, named by its content so that policies with the same peers
+    share it. ``kind``: ``pods`` (addresses of pods matching ``pod_sel`` in ``namespace``,
+    or in the namespaces matching ``ns_sel`` when ``all_ns``), ``block`` (a CIDR with its
+    excepts as nomatch entries) or ``named`` (address,protocol:port of the pods so selected
+    that have a container port of that name)."""
+
+    kind: str
+    namespace: str = ""
+    all_ns: bool = False
+    pod_sel: str = ""  # the selector as canonical JSON ("" = every pod)
+    ns_sel: str = ""
     cidr: str = ""
     excepts: tuple[str, ...] = ()
+    port_name: str = ""
+    protocol: str = ""
+    pod_selector: Selector = field(default=EVERYTHING, compare=False, hash=False)
+    ns_selector: Selector = field(default=EVERYTHING, compare=False, hash=False)
+
+    @property
+    def ipset_type(self) -> str:
+        return {"pods": HASH_IP, "block": HASH_NET, "named": HASH_IP_PORT}[self.kind]
+
+    @cached_property
+    def name(self) -> str:
+        tag = {"pods": "S", "block": "B", "named": "N"}[self.kind]
+        ident = (self.kind, self.namespace, self.all_ns, self.pod_sel, self.ns_sel, self.cidr,
+                 self.excepts, self.port_name, self.protocol)
+        return f"{PREFIX}{tag}-{short_hash(repr(ident), 16)}"
+
+    def selects(self, pod: PodInfo, ns_labels: Mapping[str, Mapping[str, str]]) -> bool:
+        if self.all_ns:
+            if not self.ns_selector.matches(ns_labels.get(pod.namespace, {})):
+                return False
+        elif pod.namespace != self.namespace:
+            return False
+        return self.pod_selector.matches(pod.labels)
+
+    def entries(self, pod: PodInfo | None,
+                ns_labels: Mapping[str, Mapping[str, str]]) -> frozenset[str]:
+        """The entries ``pod`` puts in the set."""
+        if pod is None or self.kind == "block" or not self.selects(pod, ns_labels):
+            return frozenset()
+        if self.kind == "pods":
+            return frozenset((pod.ip,))
+        return frozenset(f"{pod.ip},{self.protocol.lower()}:{num}"
+                         for (n, pr, num) in pod.ports
+                         if n == self.port_name and pr == self.protocol)
+
+
+def _canon(raw: Any) -> str:
+    return json.dumps(raw if raw is not None else {}, sort_keys=True)
+
+
+def pods_set(namespace: str, pod_sel: Any, ns_sel: Any = None, all_ns: bool = False,
+             kind: str = "pods", port_name: str = "", protocol: str = "") -> SetDef:
+    return SetDef(kind, "" if all_ns else namespace, all_ns, _canon(pod_sel),
+                  _canon(ns_sel) if all_ns else "", port_name=port_name, protocol=protocol,
+                  pod_selector=_selector(pod_sel), ns_selector=_selector(ns_sel))
+
+
+@dataclass
+class Peer:
+    set: SetDef
 
 
 @dataclass
@@ -75,8 +135,7 @@ class PortMatch:
     protocol: str
     port: int | None = None
     end_port: int | None = None
-    name: str = ""  # a named port: its (ip, proto:port) set
-    set_name: str = ""
+    set: SetDef | None = None  # a named port: its (ip, proto:port) set
 
 
 @dataclass
@@ -91,15 +150,12 @@ class Policy:
 
     namespace: str
     name: str
-    selector: Selector
+    target: SetDef
     ingress: list[Rule] | None  # None: not an Ingress policy
     egress: list[Rule] | None
-    target_set: str
     in_chain: str
     out_chain: str
-    uses_ns_selector: bool = False
-    egress_named: bool = False
-    sets: dict[str, tuple[str, Any]] = field(default_factory=dict)  # name -> (type, source)
+    sets: dict[str, SetDef] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -110,46 +166,41 @@ def _selector(raw: Any) -> Selector:
     try:
         return from_label_selector(raw if raw is not None else {})
     except SelectorError:
-        from api.labels import NOTHING
         return NOTHING
 
 
-def _peers(pol_key: str, where: str, raw: Any, policy: Policy) -> list[Peer]:
+def _peers(pol: Policy, raw: Any) -> list[Peer]:
     out: list[Peer] = []
-    for j, p in enumerate(raw or []):
+    for p in raw or []:
         if not isinstance(p, Mapping):
             continue
-        h = short_hash(f"{pol_key}/{where}/{j}")
-        name = f"{PREFIX}S-{h}"
         block = p.get("ipBlock")
         if isinstance(block, Mapping):
-            name = f"{PREFIX}B-{h}"
-            peer = Peer("block", name, cidr=str(block.get("cidr") or ""),
-                        excepts=tuple(str(e) for e in block.get("except") or ()))
-            policy.sets[name] = (HASH_NET, peer)
+            sd = SetDef("block", cidr=str(block.get("cidr") or ""),
+                        excepts=tuple(sorted(str(e) for e in block.get("except") or ())))
         else:
             ps, nss = p.get("podSelector"), p.get("namespaceSelector")
-            peer = Peer("pods", name,
-                        pod_selector=None if ps is None else _selector(ps),
-                        ns_selector=None if nss is None else _selector(nss))
-            policy.uses_ns_selector |= nss is not None
-            policy.sets[name] = (HASH_IP, peer)
-        out.append(peer)
+            sd = pods_set(pol.namespace, ps, nss, all_ns=nss is not None)
+        pol.sets[sd.name] = sd
+        out.append(Peer(sd))
     return out
 
 
-def _ports(pol_key: str, where: str, raw: Any, policy: Policy, egress: bool) -> list[PortMatch]:
+def _ports(pol: Policy, raw: Any, spec: Mapping[str, Any], egress: bool) -> list[PortMatch]:
     out: list[PortMatch] = []
-    for j, p in enumerate(raw or []):
+    for p in raw or []:
         if not isinstance(p, Mapping):
             continue
         proto = str(p.get("protocol") or "TCP")
         port = p.get("port")
         if isinstance(port, str):
-            name = f"{PREFIX}N-{short_hash(f'{pol_key}/{where}/port/{j}')}"
-            pm = PortMatch(proto, name=port, set_name=name)
-            policy.sets[name] = (HASH_IP_PORT, (pm, egress))
-            policy.egress_named |= egress
+            # resolved on the destination: any pod for egress, the targets for ingress
+            sd = (pods_set("", {}, {}, all_ns=True, kind="named", port_name=port,
+                           protocol=proto) if egress else
+                  pods_set(pol.namespace, spec.get("podSelector"), kind="named",
+                           port_name=port, protocol=proto))
+            pol.sets[sd.name] = sd
+            pm = PortMatch(proto, set=sd)
         elif isinstance(port, int):
             end = p.get("endPort")
             pm = PortMatch(proto, port, end if isinstance(end, int) and end > port else None)
@@ -164,31 +215,26 @@ def parse_policy(obj: Mapping[str, Any]) -> Policy:
     md = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     ns, name = str(md.get("namespace") or ""), str(md.get("name") or "")
-    key = f"{ns}/{name}"
-    h = short_hash(key)
+    h = short_hash(f"{ns}/{name}")
     types = spec.get("policyTypes") or (
         ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"])
-    pol = Policy(ns, name, _selector(spec.get("podSelector")), None, None,
-                 target_set=f"{PREFIX}T-{h}", in_chain=f"{PREFIX}-I-{h}",
+    target = pods_set(ns, spec.get("podSelector"))
+    pol = Policy(ns, name, target, None, None, in_chain=f"{PREFIX}-I-{h}",
                  out_chain=f"{PREFIX}-E-{h}")
+    pol.sets[target.name] = target
     if "Ingress" in types:
-        pol.ingress = [Rule(_peers(key, f"in/{i}", r.get("from"), pol),
-                            _ports(key, f"in/{i}", r.get("ports"), pol, False))
-                       for i, r in enumerate(spec.get("ingress") or [])
-                       if isinstance(r, Mapping)]
+        pol.ingress = [Rule(_peers(pol, r.get("from")), _ports(pol, r.get("ports"), spec, False))
+                       for r in spec.get("ingress") or [] if isinstance(r, Mapping)]
     if "Egress" in types:
-        pol.egress = [Rule(_peers(key, f"out/{i}", r.get("to"), pol),
-                           _ports(key, f"out/{i}", r.get("ports"), pol, True))
-                      for i, r in enumerate(spec.get("egress") or [])
-                      if isinstance(r, Mapping)]
-    pol.sets[pol.target_set] = (HASH_IP, None)
+        pol.egress = [Rule(_peers(pol, r.get("to")), _ports(pol, r.get("ports"), spec, True))
+                      for r in spec.get("egress") or [] if isinstance(r, Mapping)]
     return pol
 
 
 def _port_args(pm: PortMatch, peer_dir: str) -> str:
     proto = pm.protocol.lower()
-    if pm.set_name:
-        return f"-p {proto} -m set --match-set {pm.set_name} dst,dst"
+    if pm.set is not None:
+        return f"-p {proto} -m set --match-set {pm.set.name} dst,dst"
     if pm.port is None:
         return f"-p {proto}"
     rng = f"{pm.port}:{pm.end_port}" if pm.end_port else str(pm.port)
@@ -205,7 +251,7 @@ def policy_chains(pol: Policy) -> dict[str, list[str]]:
         lines: list[str] = []
         for i, rule in enumerate(rules):
             comment = f'-m comment --comment "{pol.key} {direction}[{i}]"'
-            peers = [f"-m set --match-set {p.set_name} {peer_dir}" for p in rule.peers] or [""]
+            peers = [f"-m set --match-set {p.set.name} {peer_dir}" for p in rule.peers] or [""]
             ports = [_port_args(pm, peer_dir) for pm in rule.ports] or [""]
             for peer in peers:
                 for port in ports:
@@ -230,7 +276,7 @@ def dispatch_chains(policies: Iterable[Policy]) -> dict[str, list[str]]:
         for p in ps:
             if getattr(p, attr) is not None:
                 sub = p.in_chain if attr == "ingress" else p.out_chain
-                lines.append(f"-A {chain} -m set --match-set {p.target_set} {peer_dir} "
+                lines.append(f"-A {chain} -m set --match-set {p.target.name} {peer_dir} "
                              f"-j {sub}")
         lines += [f"-A {chain} -m mark --mark {ALLOW_MARK} -j RETURN",
                   f'-A {chain} -m comment --comment "{attr} {what} a pod that no '
@@ -265,29 +311,29 @@ class Cluster:
             del self.pods[namespace]
         return old
 
-    def namespaces_matching(self, sel: Selector) -> list[str]:
-        if sel is EVERYTHING:
-            return list(self.pods)
-        return [ns for ns in self.pods if sel.matches(self.ns_labels.get(ns, {}))]
+    def members(self, sd: SetDef) -> set[str]:
+        """Every entry of the set now (a scan of the pods it may select)."""
+        if sd.kind == "block":
+            return set(_block_entries(sd))
+        if sd.all_ns:
+            nss = [ns for ns in self.pods
+                   if sd.ns_selector.matches(self.ns_labels.get(ns, {}))]
+        else:
+            nss = [sd.namespace]
+        out: set[str] = set()
+        for ns in nss:
+            for p in self.pods.get(ns, {}).values():
+                if sd.pod_selector.matches(p.labels):
+                    if sd.kind == "pods":
+                        out.add(p.ip)
+                    else:
+                        out |= sd.entries(p, self.ns_labels)
+        return out
 
-    def all_pods(self) -> Iterable[PodInfo]:
-        for bucket in self.pods.values():
-            yield from bucket.values()
 
-
-def _matching(pods: Iterable[PodInfo], sel: Selector | None) -> Iterable[PodInfo]:
-    if sel is None or sel is EVERYTHING:
-        return pods
-    return (p for p in pods if sel.matches(p.labels))
-
-
-def targets(pol: Policy, cluster: Cluster) -> list[PodInfo]:
-    return list(_matching(cluster.pods.get(pol.namespace, {}).values(), pol.selector))
-
-
-def _block_entries(peer: Peer) -> frozenset[str]:
+def _block_entries(sd: SetDef) -> frozenset[str]:
     try:
-        net = ipaddress.ip_network(peer.cidr, strict=False)
+        net = ipaddress.ip_network(sd.cidr, strict=False)
     except ValueError:
         return frozenset()
     if net.version != 4:
@@ -295,7 +341,7 @@ def _block_entries(peer: Peer) -> frozenset[str]:
     # hash:net takes no /0: two halves instead
     nets = list(net.subnets(1)) if net.prefixlen == 0 else [net]
     out = {str(n) for n in nets}
-    for ex in peer.excepts:
+    for ex in sd.excepts:
         try:
             e = ipaddress.ip_network(ex, strict=False)
         except ValueError:
@@ -303,40 +349,6 @@ def _block_entries(peer: Peer) -> frozenset[str]:
         if e.version == 4 and e.prefixlen > 0:
             out.add(f"{e} nomatch")
     return frozenset(out)
-
-
-def set_members(pol: Policy, cluster: Cluster,
-                tgts: list[PodInfo] | None = None) -> dict[str, tuple[str, frozenset[str]]]:
-    """Every set of ``pol`` with its entries now."""
-    if tgts is None:
-        tgts = targets(pol, cluster)
-    out: dict[str, tuple[str, frozenset[str]]] = {}
-    for name, (typ, src) in pol.sets.items():
-        entries: frozenset[str]
-        if src is None:
-            entries = frozenset(p.ip for p in tgts)
-        elif isinstance(src, Peer):
-            if src.kind == "block":
-                entries = _block_entries(src)
-            else:
-                nss = ([pol.namespace] if src.ns_selector is None
-                       else cluster.namespaces_matching(src.ns_selector))
-                entries = frozenset(
-                    p.ip for ns in nss
-                    for p in _matching(cluster.pods.get(ns, {}).values(), src.pod_selector))
-        else:
-            pm, egress = src
-            pool = cluster.all_pods() if egress else tgts
-            proto = pm.protocol
-            entries = frozenset(f"{p.ip},{proto.lower()}:{num}" for p in pool
-                                for (n, pr, num) in p.ports if n == pm.name and pr == proto)
-        out[name] = (typ, entries)
-    return out
-
-
-def affected_by_pod(pol: Policy, namespace: str) -> bool:
-    """Whether a pod change in ``namespace`` may change the policy's sets."""
-    return pol.namespace == namespace or pol.uses_ns_selector or pol.egress_named
 
 
 def pod_info(obj: Any) -> PodInfo | None:
