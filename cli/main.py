@@ -33,6 +33,7 @@ from cli import (
     delete,
     describe,
     describe_ingress,  # noqa: F401  (describes Ingress and IngressClass)
+    describe_networkpolicy,  # noqa: F401  (describes NetworkPolicy)
     describe_policy,  # noqa: F401  (describes PodDisruptionBudget)
     describe_quota,  # noqa: F401  (describes ResourceQuota and LimitRange)
     describe_rbac,  # noqa: F401  (describes the RBAC kinds)

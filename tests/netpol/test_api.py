@@ -141,3 +141,45 @@ def test_official_client(server_url: str, ns: str) -> None:
         with pytest.raises(ApiException) as exc:
             net.read_namespaced_network_policy("db", ns)
         assert exc.value.status == 404
+
+
+DESCRIBED = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: full
+  labels: {team: a}
+  annotations: {note: x}
+spec:
+  podSelector:
+    matchExpressions: [{key: app, operator: In, values: [web, api]}]
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from:
+    - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16, 10.2.0.0/16]}
+    - namespaceSelector: {matchLabels: {team: b}}
+      podSelector: {matchLabels: {role: client}}
+    - podSelector: {}
+    ports:
+    - port: http
+    - port: 8000
+      endPort: 8080
+      protocol: UDP
+  - {}
+  egress:
+  - to:
+    - namespaceSelector: {}
+    ports: [{port: 53, protocol: UDP}]
+"""
+
+
+def test_describe_like_kubectl(server_url: str, kubectl_cmd: kubectl_cli.Kubectl,
+                               ns: str) -> None:
+    from tests.cli.helpers import ok
+    kubectl_cmd("apply", "-n", ns, "-f", "-", stdin=DESCRIBED)
+    kubectl_cmd("apply", "-n", ns, "-f", "-", stdin=MANIFEST)
+    for name in ("full", "web-allow", "default-deny"):
+        want = kubectl_cmd("describe", "networkpolicy", name, "-n", ns).stdout
+        assert ok(server_url, "describe", "networkpolicy", name, "-n", ns) == want, want
+    assert "Allowing egress traffic:\n    <none> (Selected pods are isolated for egress" in \
+        ok(server_url, "describe", "netpol", "default-deny", "-n", ns)
