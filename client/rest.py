@@ -2,8 +2,9 @@
 
 Every operation is written once, as a generator that yields ``Req`` values and receives
 the decoded JSON of each answer (a sans-IO core). ``AsyncClient`` and ``Client`` only
-drive those generators over httpx (async/sync), so request building, decoding, Status
--> exception mapping and retry decisions cannot drift apart between the two faces.
+drive those generators (the async face over aiohttp, the sync face over httpx), so request
+building, decoding, Status -> exception mapping and retry decisions cannot drift apart
+between the two faces: both hand the core an ``Answer``.
 Retries are the core's too: after a failed attempt, ``retry_delay`` says how long to wait
 before sending again or raises what the caller gets; a face only sends and sleeps.
 """
@@ -240,23 +241,43 @@ def parse_warning(value: str) -> str | None:
     return None
 
 
-def _warn(resp: httpx.Response) -> None:
+@dataclass(slots=True)
+class Answer:
+    """What the core reads of an HTTP answer, whichever library received it."""
+
+    status_code: int
+    content: bytes
+    content_type: str = ""
+    warnings: list[str] = field(default_factory=list)
+    charset: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(self.charset or "utf-8", errors="replace")
+
+    @classmethod
+    def of_httpx(cls, resp: httpx.Response) -> Answer:
+        return cls(resp.status_code, resp.content, resp.headers.get("content-type", ""),
+                   resp.headers.get_list("warning"), resp.charset_encoding)
+
+
+def _warn(resp: Answer) -> None:
     handler = warning_handler
     if handler is None:
         return
-    for value in resp.headers.get_list("warning"):
+    for value in resp.warnings:
         text = parse_warning(value)
         if text:
             handler(text)
 
 
-def decode_body(resp: httpx.Response, text: bool = False) -> Any:
+def decode_body(resp: Answer, text: bool = False) -> Any:
     content = resp.content
     if text:
         return resp.text
     if not content:
         return None
-    ctype = resp.headers.get("content-type", "")
+    ctype = resp.content_type
     if "json" in ctype or (not ctype and content[:1] in (b"{", b"[")):
         try:
             return orjson.loads(content)
@@ -480,6 +501,8 @@ class RetryPolicy:
 
 def _never_sent(exc: BaseException) -> bool:
     """True when the request provably did not reach the server (connect failed)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return True
     cause = exc.__cause__
     if isinstance(cause, aiohttp.ClientConnectorError):
         return True
@@ -489,14 +512,14 @@ def _never_sent(exc: BaseException) -> bool:
 
 
 def retry_delay(policy: RetryPolicy, server: str, req: Req, attempt: int,
-                failure: httpx.Response | BaseException) -> float:
+                failure: Answer | BaseException) -> float:
     """After attempt ``attempt`` (0-based) at ``req`` failed, with an error answer or a
     transport error: the delay before sending it again, or, when it may not be sent again
     or the retries are spent, raises what the caller gets (the answer's Status as an
     ApiError, or ServerUnavailable). Answers that mean "try again later" are retried for
     idempotent requests; a broken connection for idempotent requests and for any request
     that provably never left."""
-    if isinstance(failure, httpx.Response):
+    if isinstance(failure, Answer):
         code = failure.status_code
         if attempt < policy.retries and req.idempotent and code in _RETRY_CODES:
             return policy.delay(attempt)
@@ -590,11 +613,20 @@ class AsyncClient:
         self.server = cfg.server
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
+        # Streams (watches, logs) go through httpx over aiohttp; plain requests straight
+        # through an aiohttp session of their own: httpx's request and header models cost
+        # about as much CPU as aiohttp's whole request (bench/client_transport.py). A
+        # ``transport`` given (a test's httpx.MockTransport) carries everything.
         self._http = httpx.AsyncClient(
             base_url=self.server, transport=transport or default_async_transport(cfg),
             timeout=timeout, headers=_base_headers(cfg.token), auth=_auth(cfg),
             trust_env=False)
         self._http._cookies = _NoCookies()
+        self._direct = transport is None
+        self._base = self.server.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        self._token_source = cfg.token_source()
+        self._session_headers = _base_headers(cfg.token)
 
     async def __aenter__(self) -> Self:
         return self
@@ -605,13 +637,46 @@ class AsyncClient:
 
     async def close(self) -> None:
         await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        # Made on first use: an aiohttp session belongs to the running event loop.
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=200, ssl=_verify(self.config)),
+            # httpx's meaning of the timeout: per connect and per read, not for the whole
+            # answer (a relist of 100,000 objects may take longer and is still healthy)
+            timeout=aiohttp.ClientTimeout(total=None, connect=self.timeout,
+                                          sock_read=self.timeout),
+            headers=self._session_headers,
+            cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)
+        return self._session
+
+    async def _send(self, req: Req) -> Answer:
+        if not self._direct:
+            return Answer.of_httpx(await self._http.request(
+                req.method, req.path, params=req.params, content=req.body,
+                headers=_headers(req)))
+        headers = _headers(req)
+        if self._token_source is not None:
+            token = self._token_source.get()
+            if token:
+                headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
+        session = self._session or self._open_session()
+        async with session.request(req.method, self._base + req.path, params=req.params,
+                                   data=req.body, headers=headers,
+                                   allow_redirects=False) as r:
+            content = await r.read()
+            h = r.headers
+            return Answer(r.status, content, h.get("Content-Type", ""),
+                          h.getall("Warning", []) if "Warning" in h else [], r.charset)
 
     async def _execute(self, req: Req) -> Any:
         attempt = 0
         while True:
             try:
-                resp = await self._http.request(req.method, req.path, params=req.params,
-                                                content=req.body, headers=_headers(req))
+                resp = await self._send(req)
             except TRANSPORT_ERRORS as exc:
                 delay = retry_delay(self.retry, self.server, req, attempt, exc)
             else:
@@ -807,8 +872,9 @@ class Client:
         attempt = 0
         while True:
             try:
-                resp = self._http.request(req.method, req.path, params=req.params,
-                                          content=req.body, headers=_headers(req))
+                resp = Answer.of_httpx(self._http.request(
+                    req.method, req.path, params=req.params, content=req.body,
+                    headers=_headers(req)))
             except TRANSPORT_ERRORS as exc:
                 delay = retry_delay(self.retry, self.server, req, attempt, exc)
             else:
