@@ -198,18 +198,28 @@ class CachedObject:
 class WatchEvent:
     """One change, as every watcher will see it (before selector translation)."""
 
-    __slots__ = ("_line", "attrs", "key", "prev", "raw", "rv", "time", "type")
+    __slots__ = ("_line", "_raw", "attrs", "key", "prev", "rv", "time", "type")
 
-    def __init__(self, type: str, rv: int, key: str, raw: bytes, attrs: JSONDict,
+    def __init__(self, type: str, rv: int, key: str, raw: bytes | None, attrs: JSONDict,
                  prev: CachedObject | None) -> None:
+        """``raw`` None (a deletion): the object is ``prev``'s at ``rv``, encoded when
+        asked for, so that the history does not hold a second copy of each deleted
+        object."""
         self.type = type
         self.rv = rv
         self.key = key
-        self.raw = raw
+        self._raw = raw
         self.attrs = attrs  # the object's select_attrs
         self.prev = prev
         self._line: bytes | None = None
         self.time = 0.0  # when the cache recorded it (its clock), for the history's sizing
+
+    @property
+    def raw(self) -> bytes:
+        if self._raw is not None:
+            return self._raw
+        assert self.prev is not None
+        return _with_rv(self.prev.obj, self.rv)[1]
 
     @property
     def obj(self) -> JSONDict:
@@ -472,8 +482,7 @@ class WatchCache:
         events.sort(key=lambda e: e.rv)
         for key, old in self.objects.items():
             if key not in fresh:
-                _, raw = _with_rv(old.obj, rev)
-                events.append(WatchEvent(DELETED, rev, key, raw, old.attrs, old))
+                events.append(WatchEvent(DELETED, rev, key, None, old.attrs, old))
         self.objects = fresh
         for ev in events:
             self._publish(ev)
@@ -530,8 +539,7 @@ class WatchCache:
                     self.revision = se.revision
                     continue
                 del self.objects[se.key]
-                _, raw = _with_rv(old.obj, se.revision)
-                self._publish(WatchEvent(DELETED, se.revision, se.key, raw, old.attrs, old))
+                self._publish(WatchEvent(DELETED, se.revision, se.key, None, old.attrs, old))
             self.revision = se.revision
         self._wake_waiters()
 
@@ -763,8 +771,7 @@ class WatchCache:
                     older.append(WatchEvent(MODIFIED if prev is not None else ADDED,
                                             se.revision, se.key, raw, select_attrs(obj), prev))
                 elif prev is not None:
-                    _, raw = _with_rv(prev.obj, se.revision)
-                    older.append(WatchEvent(DELETED, se.revision, se.key, raw, prev.attrs,
+                    older.append(WatchEvent(DELETED, se.revision, se.key, None, prev.attrs,
                                             prev))
                 else:
                     return False  # a deletion whose object etcd no longer has
