@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from api.models import TypedObject
 from api.podutil import controller_ref
-from client.lazy import lazy, wire
+from client.lazy import lazy, lazy_key, wire
 
 _list = list  # Store.list shadows the builtin inside the class body
 
@@ -47,7 +47,10 @@ def _wire_meta(d: dict[str, Any]) -> dict[str, Any]:
 
 def meta_key(obj: TypedObject) -> str:
     """``namespace/name``, or ``name`` for cluster-scoped objects (client-go's key).
-    Reads a lazy object's wire form without validating it."""
+    Reads a lazy object's key or wire form without validating it."""
+    key = lazy_key(obj)
+    if key is not None:
+        return key
     d = wire(obj)
     if d is not None:
         md = _wire_meta(d)
@@ -115,24 +118,69 @@ DEFAULT_INDEXERS: dict[str, IndexFunc] = {
     LABEL_INDEX: _by_label,
 }
 
+_Values = str | tuple[str, ...]  # an object's values in one index: one value as itself
 _NO_VALUES: tuple[str, ...] = ()
-# an object's values in one index: the value itself when there is exactly one
-_Values = str | tuple[str, ...]
 _intern = sys.intern
 
 
-class _Entry:
-    """One stored object: its JSON (None for an object put typed), its resourceVersion,
-    the typed object when made (or put), and its values in each index (by position)."""
+def _values(vals: Iterable[str]) -> _Values:
+    # values repeat across objects (namespaces, labels, owners): one copy each
+    v = tuple(map(_intern, vals))
+    return v[0] if len(v) == 1 else v
 
-    __slots__ = ("idx", "obj", "raw", "rv")
 
-    def __init__(self, raw: bytes | None, rv: str | None, obj: Any,
-                 idx: tuple[_Values, ...]) -> None:
-        self.raw = raw
-        self.rv = rv
-        self.obj = obj
-        self.idx = idx
+# The default indexes straight from a wire dict (what put_wire stores), same values.
+def _w_namespace(d: dict[str, Any], md: dict[str, Any]) -> _Values:
+    ns = md.get("namespace")
+    return _intern(ns) if isinstance(ns, str) and ns else _NO_VALUES
+
+
+def _w_node_name(d: dict[str, Any], md: dict[str, Any]) -> _Values:
+    spec = d.get("spec")
+    node = spec.get("nodeName") if isinstance(spec, dict) else None
+    return _intern(node) if isinstance(node, str) and node else _NO_VALUES
+
+
+def _w_owner_uid(d: dict[str, Any], md: dict[str, Any]) -> _Values:
+    refs = md.get("ownerReferences")
+    if not refs or not isinstance(refs, list):
+        return _NO_VALUES
+    return _values(r["uid"] for r in refs
+                   if isinstance(r, dict) and isinstance(r.get("uid"), str))
+
+
+def _w_controller_uid(d: dict[str, Any], md: dict[str, Any]) -> _Values:
+    refs = md.get("ownerReferences")
+    if not refs or not isinstance(refs, list):
+        return _NO_VALUES
+    for r in refs:
+        if isinstance(r, dict) and r.get("controller") is True:
+            uid = r.get("uid")
+            return _intern(uid) if isinstance(uid, str) else _NO_VALUES
+    return _NO_VALUES
+
+
+def _w_label(d: dict[str, Any], md: dict[str, Any]) -> _Values:
+    labels = md.get("labels")
+    if not labels or not isinstance(labels, dict):
+        return _NO_VALUES
+    return _values(f"{k}={v}" for k, v in labels.items())
+
+
+_WIRE_TWINS: dict[Any, Callable[[dict[str, Any], dict[str, Any]], _Values]] = {
+    _by_namespace: _w_namespace,
+    _by_node_name: _w_node_name,
+    _by_owner_uid: _w_owner_uid,
+    _by_controller_uid: _w_controller_uid,
+    _by_label: _w_label,
+}
+
+
+
+# One stored object: (its JSON, or None for an object put typed; its resourceVersion;
+# its values in each index, by position). A tuple of strings and bytes: small, and left
+# alone by the cyclic GC.
+_Entry = tuple[bytes | None, str | None, tuple[_Values, ...]]
 
 
 class Store(Generic[T]):
@@ -150,52 +198,56 @@ class Store(Generic[T]):
         self._indexers: dict[str, IndexFunc] = dict(DEFAULT_INDEXERS if indexers is None
                                                     else indexers)
         self._names: list[str] = list(self._indexers)
+        # per index, the function computing its values from a wire dict (default indexes)
+        self._twins = [_WIRE_TWINS.get(fn) for fn in self._indexers.values()]
         # index name -> value -> keys
         self._indices: dict[str, dict[str, set[str]]] = {n: {} for n in self._indexers}
-        # keys whose entry holds a typed object made from its bytes, least recent first
-        self._made: dict[str, None] = {}
+        # typed objects made from stored bytes, least recently used first
+        self._made: dict[str, T] = {}
+        # objects put typed (``put``), kept as they are
+        self._pinned: dict[str, T] = {}
 
     # ---- reads -----------------------------------------------------------------------
 
     def _typed(self, key: str, e: _Entry) -> T:
-        obj = e.obj
+        raw = e[0]
+        if raw is None:
+            return self._pinned[key]
         made = self._made
+        obj = made.pop(key, None)
         if obj is not None:
-            if key in made:  # most recently used now
-                del made[key]
-                made[key] = None
-            return cast(T, obj)
-        assert self.model_cls is not None and e.raw is not None
-        made_obj = self.model_cls.model_validate(orjson.loads(e.raw))
-        self._remember(key, e, made_obj)
-        return made_obj
+            made[key] = obj  # the most recently used now
+            return obj
+        assert self.model_cls is not None
+        obj = self.model_cls.model_validate(orjson.loads(raw))
+        self._remember(key, obj)
+        return obj
 
-    def _remember(self, key: str, e: _Entry, obj: Any) -> None:
+    def _remember(self, key: str, obj: T) -> None:
         if self.cache_size <= 0:
             return
-        e.obj = obj
         made = self._made
-        made[key] = None
+        made[key] = obj
         if len(made) > self.cache_size:
-            old = next(iter(made))
-            del made[old]
-            oe = self._items.get(old)
-            if oe is not None and oe.raw is not None:
-                oe.obj = None
+            del made[next(iter(made))]
 
     def _view(self, key: str, e: _Entry) -> T:
         """The entry as an object without validating it now: the typed one if made, else
         a lazy one that joins the cache when validated."""
-        if e.obj is not None:
-            return cast(T, e.obj)
+        raw = e[0]
+        if raw is None:
+            return self._pinned[key]
+        obj = self._made.get(key)
+        if obj is not None:
+            return obj
         assert self.model_cls is not None
-        return lazy(self.model_cls, raw=e.raw, hook=self._hook(key, e))
+        return lazy(self.model_cls, raw=raw, key=key, owner=self)
 
-    def _hook(self, key: str, e: _Entry) -> Callable[[Any], None]:
-        def made(obj: Any) -> None:
-            if self._items.get(key) is e and e.obj is None:
-                self._remember(key, e, obj)
-        return made
+    def lazy_made(self, key: str, raw: bytes, obj: T) -> None:
+        """A lazy object this store handed out was validated: cached if still current."""
+        cur = self._items.get(key)
+        if cur is not None and cur[0] is raw and key not in self._made:
+            self._remember(key, obj)
 
     def get(self, key_or_obj: str | TypedObject) -> T | None:
         key = key_or_obj if isinstance(key_or_obj, str) else meta_key(key_or_obj)
@@ -232,7 +284,7 @@ class Store(Generic[T]):
     def resource_version(self, key: str) -> str | None:
         """The stored object's resourceVersion, without making the object."""
         e = self._items.get(key)
-        return None if e is None else e.rv
+        return None if e is None else e[1]
 
     def peek(self, key: str) -> T | None:
         """The stored object, validated only when first used (see client.lazy)."""
@@ -251,58 +303,91 @@ class Store(Generic[T]):
             raise ValueError(f"index {name!r} exists")
         self._indexers[name] = fn
         self._names.append(name)
+        self._twins.append(_WIRE_TWINS.get(fn))
         idx: dict[str, set[str]] = {}
         self._indices[name] = idx
-        for key, e in self._items.items():
-            vals = tuple(map(_intern, fn(self._view(key, e))))
-            e.idx = (*e.idx, vals[0] if len(vals) == 1 else vals)
-            for v in vals:
+        items = self._items
+        for key, e in list(items.items()):
+            vals = _values(fn(self._view(key, e)))
+            items[key] = (e[0], e[1], (*e[2], vals))
+            for v in ((vals,) if isinstance(vals, str) else vals):
                 idx.setdefault(v, set()).add(key)
 
     def put(self, obj: T) -> T | None:
         """Insert or replace a typed object, kept as it is; returns the previous object."""
         key = meta_key(obj)
         old = self._items.get(key)
-        e = _Entry(None, obj.metadata.resource_version, obj, ())
-        self._set(key, e, obj, old)
-        return None if old is None else self._view(key, old)
+        prev = None if old is None else self._view(key, old)
+        e: _Entry = (None, obj.metadata.resource_version,
+                     tuple(_values(fn(obj)) for fn in self._indexers.values()))
+        self._set(key, e, old)
+        self._pinned[key] = obj
+        return prev
+
+    def _wire_entry(self, data: dict[str, Any], raw: bytes | None
+                    ) -> tuple[str, _Entry, T | None]:
+        """(key, entry, the lazy object if an index needed one) of a wire object."""
+        md = _wire_meta(data)
+        ns, name = md.get("namespace"), md.get("name")
+        key = f"{ns}/{name}" if ns else (name or "")
+        if raw is None:
+            # orjson's result keeps its whole output buffer (4 KB for a pod): stored
+            # objects get an exact-size copy
+            raw = bytes(memoryview(orjson.dumps(data)))
+        view: T | None = None
+        vals: list[_Values] = []
+        for tw, fn in zip(self._twins, self._indexers.values(), strict=True):
+            if tw is not None:
+                vals.append(tw(data, md))
+            else:
+                if view is None:
+                    assert self.model_cls is not None
+                    view = lazy(self.model_cls, data=data, raw=raw, key=key, owner=self)
+                vals.append(_values(fn(view)))
+        return key, (raw, md.get("resourceVersion"), tuple(vals)), view
 
     def put_wire(self, data: dict[str, Any], raw: bytes | None = None) -> tuple[T, T | None]:
         """Insert or replace an object in its wire form (a decoded dict this store now
         owns; ``raw`` its JSON if at hand). Returns (the new object, the previous one),
         both validated only when first used."""
         assert self.model_cls is not None, "put_wire needs the store's model_cls"
-        md = _wire_meta(data)
-        ns, name = md.get("namespace"), md.get("name")
-        key = f"{ns}/{name}" if ns else (name or "")
-        # orjson's result keeps its whole output buffer (4 KB for a pod): stored objects
-        # get an exact-size copy
-        e = _Entry(raw if raw is not None else bytes(memoryview(orjson.dumps(data))),
-                   md.get("resourceVersion"), None, ())
-        new = lazy(self.model_cls, data=data, hook=self._hook(key, e))
+        key, e, new = self._wire_entry(data, raw)
+        if new is None:
+            new = lazy(self.model_cls, data=data, raw=e[0], key=key, owner=self)
         old = self._items.get(key)
-        self._set(key, e, new, old)
-        return new, None if old is None else self._view(key, old)
+        prev = None if old is None else self._view(key, old)
+        self._set(key, e, old)
+        return new, prev
 
-    def _set(self, key: str, e: _Entry, view: Any, old: _Entry | None) -> None:
+    def _set(self, key: str, e: _Entry, old: _Entry | None) -> None:
         self._items[key] = e
-        if old is not None:
-            self._unindex(key, old)
+        if old is None:
+            self._index(key, e[2], None)
+        else:
             self._made.pop(key, None)
-        e.idx = self._index(key, view)
+            self._pinned.pop(key, None)
+            self._index(key, e[2], old[2])
 
     def delete(self, key: str) -> T | None:
-        old = self._items.pop(key, None)
+        old = self._items.get(key)
         if old is None:
             return None
+        prev = self._view(key, old)
+        del self._items[key]
         self._unindex(key, old)
         self._made.pop(key, None)
-        return self._view(key, old)
+        self._pinned.pop(key, None)
+        return prev
 
     def fresh(self) -> Store[T]:
         """An empty store with this one's indexers, model and cache size (what a re-list
-        fills before ``adopt``)."""
+        fills with ``fill`` before ``adopt``)."""
         return Store(dict(self._indexers), model_cls=self.model_cls, cache_size=self.cache_size)
+
+    def fill(self, data: dict[str, Any]) -> None:
+        """``put_wire`` without making objects for anyone (a re-list's fresh store)."""
+        key, e, _ = self._wire_entry(data, None)
+        self._set(key, e, self._items.get(key))
 
     def adopt(self, fresh: Store[T]) -> _list[tuple[str, T, T | None]]:
         """Take the content of ``fresh`` (a re-list) as this store's, keeping the entries
@@ -310,64 +395,74 @@ class Store(Generic[T]):
         differences as client-go's Replace delivers them: ("delete", old, None),
         ("add", new, None), ("update", old, new), objects validated when first used."""
         mine, theirs = self._items, fresh._items
-        gone = [(k, e) for k, e in mine.items() if k not in theirs]
-        diff: list[tuple[str, _Entry | None]] = []  # (key, old entry or None for an add)
-        made: dict[str, None] = {}
+        notes: list[tuple[str, T, T | None]] = [
+            ("delete", self._view(k, e), None) for k, e in mine.items() if k not in theirs]
+        diff: list[tuple[str, T | None]] = []  # (key, old object or None for an add)
         for key, e in theirs.items():
             old = mine.get(key)
-            if old is None or old.rv != e.rv:
-                diff.append((key, old))
+            if old is None:
+                diff.append((key, None))
+            elif old[1] != e[1]:
+                diff.append((key, self._view(key, old)))
             else:
                 theirs[key] = old
-                if key in self._made:
-                    made[key] = None
+        self._made = {k: o for k, o in self._made.items() if theirs.get(k) is mine.get(k)}
+        self._pinned = {k: o for k, o in self._pinned.items() if theirs.get(k) is mine.get(k)}
         self._items = theirs
         self._indices = fresh._indices
-        self._made = made
         # views made after the swap: the new ones join this store's cache when validated
-        notes: list[tuple[str, T, T | None]] = [
-            ("delete", self._view(k, e), None) for k, e in gone]
-        for k, old_e in diff:
-            if old_e is None:
-                notes.append(("add", self._view(k, theirs[k]), None))
-            else:
-                notes.append(("update", self._view(k, old_e), self._view(k, theirs[k])))
+        for k, prev in diff:
+            new = self._view(k, theirs[k])
+            notes.append(("add", new, None) if prev is None else ("update", prev, new))
         return notes
 
     def replace(self, objs: Iterable[T]) -> None:
         self._items = {}
         self._indices = {n: {} for n in self._indexers}
         self._made = {}
+        self._pinned = {}
         for obj in objs:
             self.put(obj)
 
-    def _index(self, key: str, obj: Any) -> tuple[_Values, ...]:
-        out: list[_Values] = []
+    def _index(self, key: str, new: tuple[_Values, ...],
+               old: tuple[_Values, ...] | None) -> None:
+        """Move ``key`` from its ``old`` values to its ``new`` ones, index by index (an
+        update rarely changes any: then nothing moves)."""
         indices = self._indices
-        for name, fn in self._indexers.items():
-            # values repeat across objects (namespaces, labels, owners): one copy each
-            v = tuple(map(_intern, fn(obj)))
-            if v:
-                idx = indices[name]
-                for one in v:
-                    s = idx.get(one)
-                    if s is None:
-                        idx[one] = {key}
-                    else:
-                        s.add(key)
-                out.append(v[0] if len(v) == 1 else v)  # one value: the string itself
-            else:
-                out.append(_NO_VALUES)
-        return tuple(out)
-
-    def _unindex(self, key: str, e: _Entry) -> None:
-        for name, vals in zip(self._names, e.idx, strict=False):
+        for i, (name, vals) in enumerate(zip(self._names, new, strict=False)):
+            if old is not None:
+                was = old[i] if i < len(old) else _NO_VALUES
+                if vals == was:
+                    continue
+                if was:
+                    self._drop(indices[name], key, was)
             if not vals:
                 continue
-            idx = self._indices[name]
-            for v in ((vals,) if isinstance(vals, str) else vals):
-                s = idx.get(v)
-                if s is not None:
-                    s.discard(key)
-                    if not s:
-                        del idx[v]
+            idx = indices[name]
+            if type(vals) is str:
+                s = idx.get(vals)
+                if s is None:
+                    idx[vals] = {key}
+                else:
+                    s.add(key)
+                continue
+            for one in vals:
+                s = idx.get(one)
+                if s is None:
+                    idx[one] = {key}
+                else:
+                    s.add(key)
+
+    @staticmethod
+    def _drop(idx: dict[str, set[str]], key: str, vals: _Values) -> None:
+        for v in ((vals,) if isinstance(vals, str) else vals):
+            s = idx.get(v)
+            if s is not None:
+                s.discard(key)
+                if not s:
+                    del idx[v]
+
+    def _unindex(self, key: str, e: _Entry) -> None:
+        for name, vals in zip(self._names, e[2], strict=False):
+            if vals:
+                self._drop(self._indices[name], key, vals)

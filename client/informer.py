@@ -6,6 +6,10 @@ seen. A 410 Expired, a broken connection or any other failure leads to a fresh l
 (after a jittered backoff, except for the first 410), whose difference from the cache
 is delivered as adds, updates and deletes: a deletion that happened while we were
 disconnected still reaches the handlers, as a delete of the last state we knew.
+
+Objects are kept compactly (client.cache: JSON bytes and index values) and typed on
+access; handlers get typed objects that validate on first use (client.lazy), so an
+event whose handlers only read keys, names or labels costs no validation.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import inspect
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
+
+import orjson
 
 from api import resources
 from api.models import TypedObject
@@ -25,7 +31,13 @@ from client.backoff import Backoff
 from client.cache import DEFAULT_CACHE_SIZE, IndexFunc, Store, meta_key
 from client.errors import ApiError, Gone, ServerUnavailable
 from client.lazy import lazy
-from client.rest import AsyncClient, bulk_allocation
+from client.rest import (
+    AsyncClient,
+    EventDecoder,
+    bulk_allocation,
+    checked_watch_event,
+    raw_watch_req,
+)
 from client.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -43,6 +55,43 @@ class _HandlerSet:
     on_add: OnAdd | None
     on_update: OnUpdate | None
     on_delete: OnDelete | None
+
+
+# A watch line as Kubernetes and minik8s write it (metav1.WatchEvent: type, then object):
+# the object's own JSON is the line between this prefix and the final brace.
+_LINE_HEAD = b'{"type":"'
+_LINE_OBJECT = b'","object":'
+
+
+def _event_line(line: bytes) -> tuple[dict[str, Any], bytes | None]:
+    ev = checked_watch_event(orjson.loads(line))
+    if not line.startswith(_LINE_HEAD) or not line.endswith(b"}}"):
+        return ev, None
+    head = len(_LINE_HEAD) + len(ev["type"])
+    if line[head:head + len(_LINE_OBJECT)] != _LINE_OBJECT:
+        return ev, None
+    return ev, line[head + len(_LINE_OBJECT):-1]
+
+
+class WatchLines(EventDecoder[tuple[dict[str, Any], bytes | None]]):
+    """NDJSON watch lines -> (checked event dict, the object's JSON bytes when the line
+    has the usual form, else None): the store keeps those bytes instead of encoding the
+    object again."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda data: (checked_watch_event(data), None))
+
+    def feed(self, chunk: bytes) -> Iterator[tuple[dict[str, Any], bytes | None]]:
+        data = self._buf + chunk if self._buf else chunk
+        lines = data.split(b"\n")
+        self._buf = lines.pop()
+        for ln in lines:
+            if ln.strip():
+                yield _event_line(ln)
+
+    def flush(self) -> list[tuple[dict[str, Any], bytes | None]]:
+        rest, self._buf = self._buf, b""
+        return [_event_line(rest.strip())] if rest.strip() else []
 
 
 class Informer(Generic[T]):
@@ -214,7 +263,7 @@ class Informer(Generic[T]):
             data = await self.client.request("GET", path, params=page)
             with bulk_allocation():
                 for item in data.get("items") or ():
-                    fresh.put_wire(item)
+                    fresh.fill(item)
             meta = data.get("metadata") or {}
             rv = rv or str(meta.get("resourceVersion") or "")
             cont = meta.get("continue") or None
@@ -223,9 +272,14 @@ class Informer(Generic[T]):
                 break
         self.lists += 1
         notes = self.store.adopt(fresh)
+        del fresh
         self.resource_version = rv
-        for kind, a, b in notes:
+        # each note let go once delivered: what a handler decoded of it goes with it
+        notes.reverse()
+        while notes:
+            kind, a, b = notes.pop()
             await self._dispatch(kind, a, b)
+            del a, b
         self._synced.set()
 
     async def _watch_until_error(self) -> None:
@@ -241,9 +295,9 @@ class Informer(Generic[T]):
                       "labelSelector": self.label_selector,
                       "fieldSelector": self.field_selector,
                       "timeoutSeconds": random.randint(lo, hi), "allowWatchBookmarks": True}
-            async for ev in self.client.watch_raw(
+            async for ev, raw in self.events_from(
                     path, {k: v for k, v in params.items() if v is not None}):
-                await self._apply(ev)
+                await self._apply(ev, raw)
             if self.events > n_before or time.monotonic() - started > 1.0:
                 self.backoff.reset()
                 self._gone_in_a_row = 0
@@ -251,10 +305,16 @@ class Informer(Generic[T]):
                 # ended at once with nothing in it: don't spin on a misbehaving server
                 await asyncio.sleep(self.backoff.next())
 
-    async def _apply(self, ev: dict[str, Any]) -> None:
-        """One watch event as decoded from its line (``checked_watch_event``'s form): the
-        object is stored as compact bytes and handed to handlers as a typed object that
-        validates when first used (client.lazy)."""
+    def events_from(self, path: str, params: dict[str, Any]
+                    ) -> AsyncIterator[tuple[dict[str, Any], bytes | None]]:
+        """The watch of ``path`` (``watch=true`` added) as ``WatchLines`` pairs, with the
+        client's watch timeouts and errors (410 -> Gone)."""
+        return self.client._stream_events(raw_watch_req(path, params, None), WatchLines())
+
+    async def _apply(self, ev: dict[str, Any], raw: bytes | None = None) -> None:
+        """One watch event as decoded from its line (``checked_watch_event``'s form, with
+        the object's JSON if at hand): the object is stored as compact bytes and handed to
+        handlers as a typed object that validates when first used (client.lazy)."""
         obj: dict[str, Any] = ev["object"]
         md = obj.get("metadata")
         rv = md.get("resourceVersion") if isinstance(md, dict) else None
@@ -273,7 +333,7 @@ class Informer(Generic[T]):
             # the event carries the final state; deliver it even if we never cached it
             await self._dispatch("delete", final)
             return
-        new, prev = self.store.put_wire(obj)
+        new, prev = self.store.put_wire(obj, raw)
         if rv:
             self.resource_version = rv
         if prev is None:

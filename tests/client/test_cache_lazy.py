@@ -20,6 +20,8 @@ from client.cache import (
     Store,
     meta_key,
 )
+from client.errors import Gone
+from client.informer import WatchLines
 from client.lazy import is_lazy, lazy, wire
 
 
@@ -161,3 +163,22 @@ def test_typed_puts_and_custom_indexes() -> None:
     assert store.index_keys("phase", "Pending") == ["default/t", "default/w"]
     store.delete("default/w")
     assert store.index_keys("phase", "Pending") == ["default/t"]
+
+
+def test_watch_lines_keep_the_objects_json() -> None:
+    obj = wire_pod("a")
+    usual = orjson.dumps({"type": "MODIFIED", "object": obj})
+    spaced = b'{"type": "ADDED", "object": ' + orjson.dumps(obj) + b"}"
+    keys_swapped = b'{"object":' + orjson.dumps(obj) + b',"type":"ADDED"}'
+    dec = WatchLines()
+    got = list(dec.feed(usual + b"\n" + spaced + b"\n" + keys_swapped[:40]))
+    got += list(dec.feed(keys_swapped[40:] + b"\n")) + dec.flush()
+    assert [ev["type"] for ev, _ in got] == ["MODIFIED", "ADDED", "ADDED"]
+    assert all(ev["object"] == obj for ev, _ in got)
+    raw = got[0][1]
+    assert raw is not None and orjson.loads(raw) == obj
+    assert got[1][1] is None and got[2][1] is None  # other forms: encoded again when stored
+    gone = orjson.dumps({"type": "ERROR", "object": {"kind": "Status", "code": 410,
+                                                     "reason": "Expired", "message": "old"}})
+    with pytest.raises(Gone):
+        list(WatchLines().feed(gone + b"\n"))
