@@ -233,7 +233,8 @@ class ReplicaSetController:
                 annotations=dict(meta.annotations) if meta.annotations else None,
                 owner_references=[owner_reference(owner, self.api_version, self.kind)],
             ),
-            spec=template.spec.copy_deep(),
+            # ``rs`` is this sync's own copy and a create only reads the pod: no copy per pod
+            spec=template.spec,
         )
         try:
             created = await self.client.create(pod, rs.metadata.namespace)
