@@ -145,7 +145,7 @@ def _json_patch(original: dict[str, Any], patch: bytes) -> dict[str, Any]:
         raise PatchError("error decoding patch: a JSON patch must be a list of operations")
     try:
         compiled = jsonpatch.JsonPatch(ops)
-        result = compiled.apply(copy.deepcopy(original))
+        result = compiled.apply(_copy(original))
     except jsonpatch.InvalidJsonPatch as exc:
         raise PatchError(f"invalid JSON patch: {exc}") from None
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
@@ -165,9 +165,19 @@ def merge_patch(original: Any, patch: Any) -> Any:
     ``original`` is left as it was (copied once, then merged into in place)."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
-    result = copy.deepcopy(original) if isinstance(original, dict) else {}
+    result = _copy(original) if isinstance(original, dict) else {}
     _merge_into(result, patch)
     return result
+
+
+def _copy(obj: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON object: an orjson round trip, several times faster than
+    copy.deepcopy (which stays for what JSON cannot hold)."""
+    try:
+        out: dict[str, Any] = orjson.loads(orjson.dumps(obj))
+    except TypeError:
+        return copy.deepcopy(obj)
+    return out
 
 
 def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -195,7 +205,7 @@ def strategic_merge_patch(original: dict[str, Any], patch: dict[str, Any]) -> di
     or ``$patch: delete``. ``$setElementOrder`` and ``$deleteFromPrimitiveList``,
     which kubectl apply sends, are honoured; ``$retainKeys`` is accepted.
     """
-    result = _merge_map(copy.deepcopy(original), patch)
+    result = _merge_map(_copy(original), patch)
     if result is None:
         return {}
     return result
