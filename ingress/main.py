@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    if shutil.which(args.nginx) is None:
+        raise SystemExit(f"minik8s-ingress: {args.nginx} not found (--nginx names the binary)")
     client = AsyncClient(config=config_from_flags(args.server, args.kubeconfig, "minik8s-ingress"))
     ctl = IngressController(
         client, Path(args.run_dir),

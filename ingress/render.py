@@ -32,6 +32,7 @@ backend-protocol`` (HTTP, HTTPS, GRPC, GRPCS).
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -229,7 +230,9 @@ def _tls_certs(cluster: Cluster, plan: Plan, ing: Mapping[str, Any],
         except (ValueError, TypeError):
             warn.append(f'secret "{ns}/{secret_name}": data is not base64')
             continue
-        fname = f"{ns}-{secret_name}.pem"
+        # The content's hash in the name: a renewed certificate is a new file, so a new
+        # configuration and a reload.
+        fname = f"{ns}-{secret_name}-{hashlib.sha256(pem).hexdigest()[:12]}.pem"
         plan.files[fname] = pem
         for h in hosts:
             out.setdefault(str(h), fname)

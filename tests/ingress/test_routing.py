@@ -62,6 +62,7 @@ def test_hosts_paths_default_backend_and_missing_service(api: Api, ctl: Controll
     a, b = apps
     service_and_slice(api, ns, "web-a", [a.ip])
     service_and_slice(api, ns, "web-b", [b.ip])
+    before = ctl.workers()
     api.ok("POST", ING.format(ns=ns), _ingress("routes", ctl.ingress_class, {"rules": [
         {"host": "a.localhost", "http": {"paths": [path("/", "Prefix", "web-a")]}},
         {"host": "b.localhost", "http": {"paths": [path("/", "Prefix", "web-b")]}},
@@ -74,6 +75,7 @@ def test_hosts_paths_default_backend_and_missing_service(api: Api, ctl: Controll
     wait_for(lambda: _app(ctl, "a.localhost", "/") == (200, "app-a") and
              _app(ctl, "b.localhost", "/x/y") == (200, "app-b"), timeout=15,
              message="a.localhost and b.localhost routed")
+    ctl.settle(before)
     # Wildcard: exactly one label in front.
     assert _app(ctl, "x.wild.localhost", "/") == (200, "app-b")
     assert ctl.get("y.x.wild.localhost", "/")[0] == 404
@@ -98,10 +100,12 @@ def test_hosts_paths_default_backend_and_missing_service(api: Api, ctl: Controll
 
     # A default backend: every request no rule matches.
     assert ctl.get("nobody.localhost", "/")[0] == 404
+    before = ctl.workers()
     api.ok("POST", ING.format(ns=ns), _ingress("fallback", ctl.ingress_class, {
         "defaultBackend": backend("web-b")}), expect=201)
     wait_for(lambda: _app(ctl, "nobody.localhost", "/") == (200, "app-b"), timeout=15,
              message="default backend")
+    ctl.settle(before)
     assert _app(ctl, "paths.localhost", "/foob") == (200, "app-b")
     assert _app(ctl, "a.localhost", "/") == (200, "app-a")
 
@@ -129,6 +133,7 @@ def test_tls_sni_redirect_and_annotations(api: Api, ctl: Controller, apps: list[
             "metadata": {"name": host.split(".")[0] + "-tls"}, "type": "kubernetes.io/tls",
             "data": {"tls.crt": base64.b64encode(kc.cert_pem).decode(),
                      "tls.key": base64.b64encode(kc.key_pem).decode()}}, expect=201)
+    before = ctl.workers()
     api.ok("POST", ING.format(ns=ns), _ingress("tls", ctl.ingress_class, {
         "tls": [{"hosts": ["secure.localhost"], "secretName": "secure-tls"},
                 {"hosts": ["other.localhost"], "secretName": "other-tls"}],
@@ -138,15 +143,30 @@ def test_tls_sni_redirect_and_annotations(api: Api, ctl: Controller, apps: list[
     # One certificate per host (SNI), each verified against the CA.
     wait_for(lambda: _tls_ok(ctl, "secure.localhost", str(cafile)), timeout=15,
              message="TLS served")
+    ctl.settle(before)
     code, body, cn = get_tls(ctl.https_port, "secure.localhost", str(cafile), "/p")
     assert (code, body.split()[0], cn) == (200, "app-a", "secure.localhost")
     code, body, cn = get_tls(ctl.https_port, "other.localhost", str(cafile))
     assert (code, body.split()[0], cn) == (200, "app-b", "other.localhost")
+    # A renewed certificate (another CA's here) is served once the Secret changes.
+    ca2 = pki.new_ca("ingress-test-ca-2")
+    ca2file = tmp_path / "ca2.crt"
+    ca2file.write_bytes(ca2.cert_pem)
+    kc2 = pki.issue(ca2, "secure.localhost", dns_names=["secure.localhost"], server=True)
+    sec = api.ok("GET", f"/api/v1/namespaces/{ns}/secrets/secure-tls")
+    sec["data"] = {"tls.crt": base64.b64encode(kc2.cert_pem).decode(),
+                   "tls.key": base64.b64encode(kc2.key_pem).decode()}
+    before = ctl.workers()
+    api.ok("PUT", f"/api/v1/namespaces/{ns}/secrets/secure-tls", sec)
+    wait_for(lambda: _tls_ok(ctl, "secure.localhost", str(ca2file)), timeout=15,
+             message="the renewed certificate served")
+    ctl.settle(before)
     # ssl-redirect (default true): plain HTTP to a TLS host is redirected.
     code, _ = ctl.get("secure.localhost", "/x")
     assert code == 308
 
     # ssl-redirect "false", rewrite-target and backend-protocol HTTP.
+    before = ctl.workers()
     api.ok("POST", ING.format(ns=ns), _ingress("annotated", ctl.ingress_class, {
         "rules": [{"host": "rw.localhost", "http": {"paths": [path("/api", "Prefix", "web-a")]}}],
     }, {"nginx.ingress.kubernetes.io/rewrite-target": "/",
@@ -154,6 +174,7 @@ def test_tls_sni_redirect_and_annotations(api: Api, ctl: Controller, apps: list[
         "nginx.ingress.kubernetes.io/ssl-redirect": "false"}), expect=201)
     wait_for(lambda: ctl.get("rw.localhost", "/api/v1/things")[0] == 200, timeout=15,
              message="rewritten route")
+    ctl.settle(before)
     assert ctl.get("rw.localhost", "/api/v1/things")[1].split()[2] == "/"
 
     # An Ingress nginx refuses (an unknown variable) is left out and reported; the others
@@ -168,14 +189,16 @@ def test_tls_sni_redirect_and_annotations(api: Api, ctl: Controller, apps: list[
     assert ev["type"] == "Warning" and "no_such_variable" in ev["message"], ev
     assert ctl.get("broken.localhost", "/")[0] == 404
     assert ctl.get("rw.localhost", "/api/x")[0] == 200
-    assert get_tls(ctl.https_port, "secure.localhost", str(cafile))[0] == 200
+    assert get_tls(ctl.https_port, "secure.localhost", str(ca2file))[0] == 200
     st = api.ok("GET", ING.format(ns=ns) + "/broken").get("status") or {}
     assert not (st.get("loadBalancer") or {}).get("ingress"), st
     fixed = api.ok("GET", ING.format(ns=ns) + "/broken")
     fixed["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/rewrite-target": "/ok"}
+    before = ctl.workers()
     api.ok("PUT", ING.format(ns=ns) + "/broken", fixed)
     wait_for(lambda: ctl.get("broken.localhost", "/")[0] == 200, timeout=15,
              message="the fixed Ingress served")
+    ctl.settle(before)
     assert ctl.get("broken.localhost", "/zzz")[1].split()[2] == "/ok"
     for name in ("tls", "annotated", "broken"):
         api.ok("DELETE", ING.format(ns=ns) + f"/{name}")
