@@ -178,9 +178,13 @@ class ServiceLBController:
 
     def _freed(self, key: str) -> None:
         if self.pool.release(key) is not None:
-            for k in self._waiting:
-                self.controller.enqueue(k)
-            self._waiting.clear()
+            self._wake()
+
+    def _wake(self) -> None:
+        """An address was freed: the Services waiting for one try again."""
+        for k in self._waiting:
+            self.controller.enqueue(k)
+        self._waiting.clear()
 
     async def reconcile(self, key: str) -> Result | None:
         svc = self.store.get(key)
@@ -198,6 +202,13 @@ class ServiceLBController:
 
     def _choose(self, key: str, svc: Service) -> tuple[str | None, str]:
         """The address for ``svc``, or None and why not."""
+        before = self.pool.by_key.get(key)
+        ip, why = self._pick(key, svc)
+        if before is not None and self.pool.by_key.get(key) != before:
+            self._wake()  # it moved to another address: the old one is free
+        return ip, why
+
+    def _pick(self, key: str, svc: Service) -> tuple[str | None, str]:
         requested = svc.spec.load_balancer_ip or ""
         if requested:
             if not self.pool.contains(requested):
