@@ -243,6 +243,7 @@ class IngressController:
                     return
             await self.nginx.apply(text)
             self._text = text
+            self._remove_old_certs(plan)
             self.last_sync = time.monotonic()
             log.info("nginx configured: %d ingresses, %d upstreams", len(plan.included),
                      len(plan.upstreams))
@@ -275,6 +276,14 @@ class IngressController:
                 tmp.write_bytes(data)
                 os.chmod(tmp, 0o600)
                 os.replace(tmp, p)
+
+    def _remove_old_certs(self, plan: Plan) -> None:
+        """Certificates no configuration names any more (the old workers have their own
+        copy in memory)."""
+        for p in (self.run_dir / "certs").iterdir():
+            if p.name not in plan.files:
+                with contextlib.suppress(OSError):
+                    p.unlink()
 
     def _report(self, ingresses: list[JSON], plan: Plan) -> None:
         for ing in ingresses:
