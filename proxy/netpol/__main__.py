@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import shutil
 import signal
 import sys
 import time
@@ -88,6 +89,11 @@ def render_metrics(agent: Agent) -> str:
 
 
 async def serve(args: argparse.Namespace) -> int:
+    missing = [t for t in ("ipset", "iptables-restore") if shutil.which(t) is None]
+    if missing:
+        print(f"minik8s-netpol: {', '.join(missing)} not found (apt-get install ipset "
+              "iptables)", file=sys.stderr)
+        return 1
     ipt = Iptables(netns=args.netns)
     if args.cleanup:
         chains, sets = await cleanup(ipt)

@@ -72,6 +72,15 @@ class AgentProc(Process):
             raise RuntimeError(f"agent exited:\n{self.log_tail()}")
         return self
 
+    def metric(self, name: str) -> float:
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/metrics",
+                                    timeout=2) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(f"{name} "):
+                    return float(line.split()[1])
+        raise KeyError(name)
+
 
 def cleanup_host() -> None:
     subprocess.run([sys.executable, "-m", "proxy.netpol", "--cleanup"], check=True,

@@ -175,7 +175,7 @@ spec:
 
 def test_describe_like_kubectl(server_url: str, kubectl_cmd: kubectl_cli.Kubectl,
                                ns: str) -> None:
-    from tests.cli.helpers import ok
+    from tests.cli.helpers import fails, ok
     kubectl_cmd("apply", "-n", ns, "-f", "-", stdin=DESCRIBED)
     kubectl_cmd("apply", "-n", ns, "-f", "-", stdin=MANIFEST)
     for name in ("full", "web-allow", "default-deny"):
@@ -183,3 +183,11 @@ def test_describe_like_kubectl(server_url: str, kubectl_cmd: kubectl_cli.Kubectl
         assert ok(server_url, "describe", "networkpolicy", name, "-n", ns) == want, want
     assert "Allowing egress traffic:\n    <none> (Selected pods are isolated for egress" in \
         ok(server_url, "describe", "netpol", "default-deny", "-n", ns)
+    # get: the server's table, as kubectl prints it (AGE may tick between the two)
+    mine = ok(server_url, "get", "networkpolicies", "-n", ns).splitlines()
+    theirs = kubectl_cmd("get", "networkpolicies", "-n", ns).stdout.splitlines()
+    assert [r.rsplit(None, 1)[0] for r in mine] == [r.rsplit(None, 1)[0] for r in theirs]
+    # a bad policy: one line, exit 1, the API server's message
+    err = fails(server_url, "apply", "-n", ns, "-f", "-", input=DESCRIBED.replace(
+        "endPort: 8080", "endPort: 7000"))
+    assert len(err.splitlines()) == 1 and "must be greater than or equal to `port`" in err

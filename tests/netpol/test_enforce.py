@@ -106,11 +106,14 @@ def cluster(api: Api, agent: AgentProc) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def fresh(cluster: Cluster) -> Iterator[Cluster]:
-    """Each test starts and ends with no policy and the whole matrix open."""
+def fresh(cluster: Cluster, agent: AgentProc) -> Iterator[Cluster]:
+    """Each test starts with no policy programmed (test_policies_removed_traffic_restored
+    probes the open matrix after a removal)."""
     yield cluster
     cluster.delete_policies()
-    cluster.check(cluster.expect(lambda s, d: True))
+    wait_for(lambda: agent.metric("minik8s_netpol_policies") == 0
+             and agent.metric("minik8s_netpol_ipsets") == 2, timeout=20,
+             message="every policy unprogrammed")
 
 
 def test_guard_jump_and_sysctl(fresh: Cluster) -> None:
@@ -220,6 +223,15 @@ def test_ingress_and_egress_together_and_updates(fresh: Cluster) -> None:
     finally:
         api.ok("PATCH", f"/api/v1/namespaces/{fresh.nss['z']}/pods/b",
                {"metadata": {"labels": {"c": None}}}, content_type=MERGE)
+
+
+def test_policies_removed_traffic_restored(fresh: Cluster) -> None:
+    fresh.policy("x", "deny-all", policyTypes=["Ingress", "Egress"])
+    fresh.policy("y", "deny-in", policyTypes=["Ingress"])
+    fresh.check(fresh.expect(lambda s, d: not s.startswith("x/") and not d.startswith("x/")
+                             and not d.startswith("y/")))
+    fresh.delete_policies()
+    fresh.check(fresh.expect(lambda s, d: True))
 
 
 def test_namespace_deleted_leaves_nothing(api: Api, agent: AgentProc) -> None:
