@@ -165,7 +165,7 @@ class NodeInfo:
         self.index = -1  # position in the cache's NodeSnapshot, -1 when not listed
         # scores that depend only on this node's state and the pod's memo key, valid
         # until the node changes (cleared with every generation)
-        self.score_memo: dict[tuple[int, int, int], int] = {}
+        self.score_memo: dict[int, int] = {}  # pod shape id -> score
         if node is not None:
             self.set_node(node)
 
@@ -266,9 +266,9 @@ class Block:
         self.fresh = False
         self.all_ready = self.no_hard_taints = self.no_ports = False
         self.min_free_cpu = self.min_free_memory = self.min_free_pods = 0
-        # score key -> (the best total in the run, the offset of the first node with it,
-        # len(changed) when worked out)
-        self.best: dict[tuple[object, ...], tuple[int, int, int]] = {}
+        # score key -> [every node's total, the best total, the offset of the first node
+        # with it, len(changed) when worked out]
+        self.best: dict[tuple[object, ...], _RunScores] = {}
         self.changed: list[int] = []  # offsets of nodes that got a pod, oldest first
         self.owner_max: dict[str, int] = {}  # owner uid -> most of its pods on one node
 
@@ -323,6 +323,23 @@ class Block:
             self.changed.clear()
         elif self.best:
             self.changed.append(ni.index % BLOCK_SIZE)
+
+
+class _RunScores:
+    __slots__ = ("best", "offset", "seen", "totals")
+
+    def __init__(self, totals: list[int], seen: int) -> None:
+        self.totals = totals
+        self.best = max(totals)
+        self.offset = totals.index(self.best)  # the first node evaluated wins a tie
+        self.seen = seen
+
+    def patch(self, offsets: Iterable[int], totals: list[int], seen: int) -> None:
+        for o, t in zip(offsets, totals, strict=True):
+            self.totals[o] = t
+        self.best = max(self.totals)
+        self.offset = self.totals.index(self.best)
+        self.seen = seen
 
 
 class NodeSnapshot:
@@ -507,7 +524,9 @@ class Framework:
         self.percentage = percentage_of_nodes_to_score
         self.next_start_index = 0
         self.fast = fast
-        self._token = next(_FRAMEWORKS)  # score memo keys are per profile (its weights)
+        # pod shapes (non-zero cpu, memory) -> small ints, the per-node memo's keys; ids
+        # are unique across profiles (the memo is per node, the weights per profile)
+        self._shapes: dict[tuple[int, int], int] = {}
 
     def _filter_named(self, pod: PodInfo, named: list[NodeInfo],
                       filters: Sequence[Callable[[PodInfo, NodeInfo], Status]]
@@ -665,23 +684,30 @@ class Framework:
                         m = max(ni.owner_counts.get(uid, 0) for ni in nl[lo:hi])
                     if m > top:
                         top = m
-        key = (self._token, pod.nz_cpu, pod.nz_memory)
-        bkey = (key, uid, top) if top else key
+        shape = (pod.nz_cpu, pod.nz_memory)
+        mk = self._shapes.get(shape)
+        if mk is None:
+            mk = self._shapes[shape] = next(_SHAPES)
+        bkey: tuple[object, ...] = (mk, uid, top) if top else (mk,)
 
-        def total(ni: NodeInfo) -> int:
-            node_memo = ni.score_memo
-            v = node_memo.get(key)
-            if v is None:
-                v = 0
-                for p, w in memo:
-                    v += w * p.score(pod, ni)
-                if len(node_memo) >= _MEMO_LIMIT:
-                    node_memo.clear()
-                node_memo[key] = v
+        def totals(nodes: list[NodeInfo]) -> list[int]:
+            vals = [ni.score_memo.get(mk) for ni in nodes]
+            if None in vals:
+                for k, ni in enumerate(nodes):
+                    if vals[k] is None:
+                        v = 0
+                        for p, w in memo:
+                            v += w * p.score(pod, ni)
+                        node_memo = ni.score_memo
+                        if len(node_memo) >= _MEMO_LIMIT:
+                            node_memo.clear()
+                        node_memo[mk] = vals[k] = v
+            out: list[int] = vals  # type: ignore[assignment]  # no None left
             if top:
-                v += spread_weight * (MAX_NODE_SCORE
-                                      - MAX_NODE_SCORE * ni.owner_counts.get(uid, 0) // top)
-            return v
+                sw, mx = spread_weight, MAX_NODE_SCORE
+                out = [v + sw * (mx - mx * ni.owner_counts.get(uid, 0) // top)
+                       for v, ni in zip(out, nodes, strict=True)]
+            return out
 
         best: NodeInfo | None = None
         best_total = -1
@@ -689,38 +715,28 @@ class Framework:
             for lo, hi, b in _pieces(i, j, len(nl)):
                 if b >= 0:
                     blk = snap.blocks[b]
-                    hit = blk.best.get(bkey)
                     changed = blk.changed
-                    if hit is not None and hit[2] < len(changed):
-                        # patch it with the nodes changed since (totals of the others
-                        # stand), unless its own best node is one of them
-                        t, o, seen = hit
-                        since = changed[seen:]
-                        if o in since:
-                            hit = None
-                        else:
-                            for c in since:
-                                ct = total(nl[lo + c])
-                                if ct > t or (ct == t and c < o):
-                                    t, o = ct, c
-                            hit = blk.best[bkey] = (t, o, len(changed))
+                    hit = blk.best.get(bkey)
                     if hit is None:
-                        totals = [total(ni) for ni in nl[lo:hi]]
-                        t = max(totals)
-                        hit = blk.best[bkey] = (t, totals.index(t), len(changed))
-                    if hit[0] > best_total:
-                        best_total = hit[0]
-                        best = nl[lo + hit[1]]
+                        hit = blk.best[bkey] = _RunScores(totals(nl[lo:hi]), len(changed))
+                    elif hit.seen < len(changed):
+                        # rescore only the nodes that got a pod since; the rest stand
+                        since = sorted(set(changed[hit.seen:]))
+                        hit.patch(since, totals([nl[lo + c] for c in since]), len(changed))
+                    if hit.best > best_total:
+                        best_total = hit.best
+                        best = nl[lo + hit.offset]
                 else:
-                    for ni in nl[lo:hi]:
-                        t = total(ni)
-                        if t > best_total:
-                            best_total = t
-                            best = ni
+                    part = nl[lo:hi]
+                    ts = totals(part)
+                    t = max(ts)
+                    if t > best_total:
+                        best_total = t
+                        best = part[ts.index(t)]
         return best
 
 
-_FRAMEWORKS = itertools.count()
+_SHAPES = itertools.count()
 
 
 def _pieces(i: int, j: int, n: int) -> Iterator[tuple[int, int, int]]:
