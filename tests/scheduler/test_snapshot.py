@@ -131,3 +131,25 @@ def test_snapshot_runs_follow_changes_in_place() -> None:
     assert [ni.index for ni in snap.nodes] == list(range(BLOCK_SIZE + 2))
     assert snap.nodes[0].name == "n01" and len(snap.blocks) == 2
     assert len(NodeSnapshot.of(snap.nodes).blocks) == 2
+
+
+def test_profiles_sharing_a_cache_keep_their_own_scores() -> None:
+    # the per-node memo holds weighted sums: two profiles with other weights on one cache
+    # must not read each other's
+    rng = random.Random(7)
+    cache = SchedulerCache()
+    for i in range(100):
+        cache.add_node(random_node(rng, f"n{i:03d}", False, 0.0))
+    profiles = [default_framework(), default_framework(
+        {"NodeResourcesBalancedAllocation": 5, "NodeResourcesLeastAllocated": 0})]
+    for i in range(200):
+        fw = profiles[i % 2]
+        slow = default_framework({"NodeResourcesBalancedAllocation": 5,
+                                  "NodeResourcesLeastAllocated": 0} if i % 2 else None)
+        slow.fast, slow.next_start_index = False, fw.next_start_index
+        pod = random_pod(rng, i)
+        a = fw.schedule(pod, cache.snapshot)
+        b = slow.schedule(pod, cache.node_list)
+        assert (a.node, a.evaluated) == (b.node, b.evaluated), i
+        if a.node is not None:
+            cache.assume(pod, a.node)
