@@ -2,11 +2,13 @@
 time from an endpoint change to nginx routing by it, with same-run baselines.
 
     .venv/bin/python bench/ingress.py [--seconds 5] [--rounds 3] [--clients 16]
-                                      [--changes 20]
+                                      [--changes 20] [--server URL]
 
-A private etcd + API server, three nginx:latest containers on the pods' Docker network
+A private etcd + API server (or ``--server``'s, the objects in a namespace of their own),
+three nginx:latest containers on the pods' Docker network
 (minik8s-pods) behind a Service whose EndpointSlice the benchmark writes, an Ingress (a
-rule without host, path ``/`` Prefix) and ``python -m ingress`` with the host's nginx on
+rule without host, path ``/`` Prefix, an IngressClass name of its own) and
+``python -m ingress`` with the host's nginx on
 127.0.0.1 (free ports, 2 workers).
 
 1. Throughput and latency: ``--clients`` keep-alive connections (bench/httpload.py) each
@@ -149,11 +151,19 @@ def _ok(answer: tuple[int, Any]) -> Any:
     return body
 
 
+@contextlib.contextmanager
+def _api_server(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    with on_own_etcd(ApiServer) as api:
+        yield api.url
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    with on_own_etcd(ApiServer) as api, backends(3) as pods, \
+    with _api_server(args.server) as url, backends(3) as pods, \
             tempfile.TemporaryDirectory(prefix="bench-ingress-") as run_dir:
-        url = api.url
-        ns = "bench"
+        ns = unique("bench-ingress")
         _ok(json_request("POST", f"{url}/api/v1/namespaces", {"metadata": {"name": ns}}))
         _ok(json_request("POST", f"{url}/api/v1/namespaces/{ns}/services", {
             "metadata": {"name": "web"},
@@ -161,12 +171,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sl_url = f"{url}/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
         _ok(json_request("POST", sl_url, _slice([ip for _, ip in pods])))
         _ok(json_request("POST", f"{url}/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses", {
-            "metadata": {"name": "web"}, "spec": {"ingressClassName": "nginx", "rules": [
+            "metadata": {"name": "web"}, "spec": {"ingressClassName": ns, "rules": [
                 {"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
                     "service": {"name": "web", "port": {"number": 80}}}}]}}]}}))
         port, health = free_port(), free_port()
         ctl = service("ingress", "ingress", [
-            "--server", url, "--run-dir", run_dir, "--bind-address", "127.0.0.1",
+            "--server", url, "--ingress-class", ns, "--run-dir", run_dir, "--bind-address", "127.0.0.1",
             "--http-port", str(port), "--https-port", str(free_port()),
             "--health-port", str(health), "--worker-processes", "2"])
         try:
@@ -233,6 +243,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--changes", type=int, default=20)
+    p.add_argument("--server", help="an API server to use (default: a private etcd and API "
+                   "server); the benchmark's objects go in a namespace of their own")
     print(json.dumps(run(p.parse_args()), indent=2))
 
 

@@ -14,10 +14,10 @@ from testing.support import ROOT
 pytestmark = [pytest.mark.docker]
 
 
-def test_ingress_bench_smoke() -> None:
+def test_ingress_bench_smoke(server_url: str) -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "ingress.py"), "--seconds", "0.5", "--rounds",
-         "1", "--clients", "4", "--changes", "2"],
+         "1", "--clients", "4", "--changes", "2", "--server", server_url],
         capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads(out.stdout)
