@@ -41,10 +41,12 @@ def ipset_text(old: SetState, new: SetState,
             continue
         prev = old.get(name)
         if prev is None or prev[0] != typ:
-            if prev is not None:
-                lines.append(f"flush {name}")
+            # a set in an unknown state (adopted from an earlier run, or after a failed
+            # sync) is created if missing, then emptied: one error would abort the restore
             extra = " family inet" if typ != "hash:ip,port" else ""
             lines.append(f"create {name} {typ}{extra} -exist")
+            if prev is not None:
+                lines.append(f"flush {name}")
             before: frozenset[str] = frozenset()
         else:
             before = prev[1]

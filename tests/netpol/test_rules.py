@@ -85,6 +85,10 @@ def test_restore_texts() -> None:
         "del A 1.1.1.1 -exist", "add A 3.3.3.3 -exist",
         "create C hash:net family inet -exist", "add C 10.0.0.0/8 nomatch -exist"])
     assert gone == ["B"]
+    # a set in an unknown state (adopted, or after a failed sync): created, then emptied
+    text, _ = ipset_text({"A": ("?", frozenset())}, {"A": ("hash:ip", frozenset({"1.1.1.1"}))})
+    assert text.splitlines() == ["create A hash:ip family inet -exist", "flush A",
+                                 "add A 1.1.1.1 -exist"]
     assert iptables_text({"X": ["-A X -j RETURN"]}, {"X": ["-A X -j RETURN"]}) == ""
     assert iptables_text({"X": ["a"], "Y": ["b"]}, {"X": ["-A X -j DROP"]}) == (
         "*filter\n:X - [0:0]\n:Y - [0:0]\n-A X -j DROP\n-X Y\nCOMMIT\n")
