@@ -4,6 +4,7 @@ each way, two endpoint changes, and the JSON document it prints."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -15,6 +16,13 @@ pytestmark = [pytest.mark.docker]
 
 
 def test_ingress_bench_smoke(server_url: str) -> None:
+    from tests.ingress.helpers import IMAGE, docker
+
+    dk = docker()
+    present = bool(dk.images.list(name=IMAGE))
+    dk.close()
+    if not present or shutil.which("nginx") is None:
+        pytest.skip(f"needs {IMAGE} locally and the host's nginx")
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "ingress.py"), "--seconds", "0.5", "--rounds",
          "1", "--clients", "4", "--changes", "2", "--server", server_url],

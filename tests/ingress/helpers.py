@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.client
+import shutil
 import socket
 import ssl
 import tempfile
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from testing.apiclient import Api
 from testing.support import Process, free_port, service, unique, wait_for
@@ -47,6 +50,12 @@ class Backend:
 def backends(apps: list[str]) -> Iterator[list[Backend]]:
     """One nginx:latest container per app name, on the pods' network."""
     dk = docker()
+    if not dk.images.list(name=IMAGE):
+        dk.close()
+        pytest.skip(f"{IMAGE} is not present locally (never pulled here)")
+    if shutil.which("nginx") is None:
+        dk.close()
+        pytest.skip("nginx is not installed (.ci/run installs nginx-light)")
     if not dk.networks.list(names=[NETWORK]):
         with contextlib.suppress(Exception):  # another test may create it first
             dk.networks.create(NETWORK, driver="bridge", labels={"minik8s.network": "pods"})
