@@ -422,6 +422,15 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         'name': 'The header field name. This will be canonicalized upon output, so case-variant names will be understood as the same header.',
         'value': 'The header field value',
     },
+    'HTTPIngressPath': {
+        '': 'HTTPIngressPath associates a path with a backend. Incoming urls matching the path are forwarded to the backend.',
+        'path': 'path is matched against the path of an incoming request. Currently it can contain characters disallowed from the conventional "path" part of a URL as defined by RFC 3986. Paths must begin with a \'/\' and must be present when using PathType with value "Exact" or "Prefix".',
+        'pathType': "pathType determines the interpretation of the path matching. PathType can be one of the following values: * Exact: Matches the URL path exactly. * Prefix: Matches based on a URL path prefix split by '/'. Matching is   done on a path element by element basis. A path element refers is the   list of labels in the path split by the '/' separator. A request is a   match for path p if every p is an element-wise prefix of p of the   request path. Note that if the last element of the path is a substring   of the last element in request path, it is not a match (e.g. /foo/bar   matches /foo/bar/baz, but does not match /foo/barbaz). * ImplementationSpecific: Interpretation of the Path matching is up to   the IngressClass. Implementations can treat this as a separate PathType   or treat it identically to Prefix or Exact path types. Implementations are required to support all path types.",
+    },
+    'HTTPIngressRuleValue': {
+        '': "HTTPIngressRuleValue is a list of http selectors pointing to backends. In the example: http://<host>/<path>?<searchpart> -> backend where where parts of the url correspond to RFC 3986, this resource will be used to match against everything after the last '/' and before the first '?' or '#'.",
+        'paths': 'paths is a collection of paths that map requests to backends.',
+    },
     'HorizontalPodAutoscaler': {
         '': 'configuration of a horizontal pod autoscaler.',
         'apiVersion': 'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources',
@@ -461,6 +470,69 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         '': 'Represents a host path mapped into a pod. Host path volumes do not support ownership management or SELinux relabeling.',
         'path': 'path of the directory on the host. If the path is a symlink, it will follow the link to the real path. More info: https://kubernetes.io/docs/concepts/storage/volumes#hostpath',
         'type': 'type for HostPath Volume Defaults to "" More info: https://kubernetes.io/docs/concepts/storage/volumes#hostpath',
+    },
+    'Ingress': {
+        '': 'Ingress is a collection of rules that allow inbound connections to reach the endpoints defined by a backend. An Ingress can be configured to give services externally-reachable urls, load balance traffic, terminate SSL, offer name based virtual hosting etc.',
+        'apiVersion': 'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources',
+        'kind': 'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds',
+    },
+    'IngressBackend': {
+        '': 'IngressBackend describes all endpoints for a given service and port.',
+    },
+    'IngressClass': {
+        '': 'IngressClass represents the class of the Ingress, referenced by the Ingress Spec. The `ingressclass.kubernetes.io/is-default-class` annotation can be used to indicate that an IngressClass should be considered default. When a single IngressClass resource has this annotation set to true, new Ingress resources without a class specified will be assigned this default class.',
+        'apiVersion': 'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources',
+        'kind': 'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds',
+    },
+    'IngressClassParametersReference': {
+        '': 'IngressClassParametersReference identifies an API object. This can be used to specify a cluster or namespace-scoped resource.',
+        'apiGroup': 'apiGroup is the group for the resource being referenced. If APIGroup is not specified, the specified Kind must be in the core API group. For any other third-party types, APIGroup is required.',
+        'kind': 'kind is the type of resource being referenced.',
+        'name': 'name is the name of resource being referenced.',
+        'namespace': 'namespace is the namespace of the resource being referenced. This field is required when scope is set to "Namespace" and must be unset when scope is set to "Cluster".',
+        'scope': 'scope represents if this refers to a cluster or namespace scoped resource. This may be set to "Cluster" (default) or "Namespace".',
+    },
+    'IngressClassSpec': {
+        '': 'IngressClassSpec provides information about the class of an Ingress.',
+        'controller': 'controller refers to the name of the controller that should handle this class. This allows for different "flavors" that are controlled by the same controller. For example, you may have different parameters for the same implementing controller. This should be specified as a domain-prefixed path no more than 250 characters in length, e.g. "acme.io/ingress-controller". This field is immutable.',
+    },
+    'IngressLoadBalancerIngress': {
+        '': 'IngressLoadBalancerIngress represents the status of a load-balancer ingress point.',
+        'hostname': 'hostname is set for load-balancer ingress points that are DNS based.',
+        'ip': 'ip is set for load-balancer ingress points that are IP based.',
+        'ports': 'ports provides information about the ports exposed by this LoadBalancer.',
+    },
+    'IngressLoadBalancerStatus': {
+        '': 'IngressLoadBalancerStatus represents the status of a load-balancer.',
+        'ingress': 'ingress is a list containing ingress points for the load-balancer.',
+    },
+    'IngressPortStatus': {
+        '': 'IngressPortStatus represents the error condition of a service port',
+        'error': 'error is to record the problem with the service port The format of the error shall comply with the following rules: - built-in error values shall be specified in this file and those shall use   CamelCase names - cloud provider specific error values must have names that comply with the   format foo.example.com/CamelCase.',
+        'port': 'port is the port number of the ingress port.',
+        'protocol': 'protocol is the protocol of the ingress port. The supported values are: "TCP", "UDP", "SCTP"',
+    },
+    'IngressRule': {
+        '': 'IngressRule represents the rules mapping the paths under a specified host to the related backend services. Incoming requests are first evaluated for a host match, then routed to the backend associated with the matching IngressRuleValue.',
+        'host': 'host is the fully qualified domain name of a network host, as defined by RFC 3986. Note the following deviations from the "host" part of the URI as defined in RFC 3986: 1. IPs are not allowed. Currently an IngressRuleValue can only apply to    the IP in the Spec of the parent Ingress. 2. The `:` delimiter is not respected because ports are not allowed.    Currently the port of an Ingress is implicitly :80 for http and    :443 for https. Both these may change in the future. Incoming requests are matched against the host before the IngressRuleValue. If the host is unspecified, the Ingress routes all traffic based on the specified IngressRuleValue.  host can be "precise" which is a domain name without the terminating dot of a network host (e.g. "foo.bar.com") or "wildcard", which is a domain name prefixed with a single wildcard label (e.g. "*.foo.com"). The wildcard character \'*\' must appear by itself as the first DNS label and matches only a single label. You cannot have a wildcard label by itself (e.g. Host == "*"). Requests will be matched against the Host field in the following way: 1. If host is precise, the request matches this rule if the http host header is equal to Host. 2. If host is a wildcard, then the request matches this rule if the http host header is to equal to the suffix (removing the first label) of the wildcard rule.',
+    },
+    'IngressServiceBackend': {
+        '': 'IngressServiceBackend references a Kubernetes Service as a Backend.',
+        'name': 'name is the referenced service. The service must exist in the same namespace as the Ingress object.',
+    },
+    'IngressSpec': {
+        '': 'IngressSpec describes the Ingress the user wishes to exist.',
+        'ingressClassName': 'ingressClassName is the name of an IngressClass cluster resource. Ingress controller implementations use this field to know whether they should be serving this Ingress resource, by a transitive connection (controller -> IngressClass -> Ingress resource). Although the `kubernetes.io/ingress.class` annotation (simple constant name) was never formally defined, it was widely supported by Ingress controllers to create a direct binding between Ingress controller and Ingress resources. Newly created Ingress resources should prefer using the field. However, even though the annotation is officially deprecated, for backwards compatibility reasons, ingress controllers should still honor that annotation if present.',
+        'rules': 'rules is a list of host rules used to configure the Ingress. If unspecified, or no rule matches, all traffic is sent to the default backend.',
+        'tls': 'tls represents the TLS configuration. Currently the Ingress only supports a single TLS port, 443. If multiple members of this list specify different hosts, they will be multiplexed on the same port according to the hostname specified through the SNI TLS extension, if the ingress controller fulfilling the ingress supports SNI.',
+    },
+    'IngressStatus': {
+        '': 'IngressStatus describe the current state of the Ingress.',
+    },
+    'IngressTLS': {
+        '': 'IngressTLS describes the transport layer security associated with an ingress.',
+        'hosts': 'hosts is a list of hosts included in the TLS certificate. The values in this list must match the name/s used in the tlsSecret. Defaults to the wildcard host setting for the loadbalancer controller fulfilling this Ingress, if left unspecified.',
+        'secretName': 'secretName is the name of the secret used to terminate TLS traffic on port 443. Field is left optional to allow TLS routing based on SNI hostname alone. If the SNI host in a listener conflicts with the "Host" header field used by an IngressRule, the SNI host is used for termination and value of the "Host" header is used for routing.',
     },
     'Job': {
         '': 'Job represents the configuration of a single job.',
@@ -1155,6 +1227,11 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         'path': 'path is the path relative to the mount point of the file to project the token into.',
         'user': 'user is Optional: The owner UID of the created file. If specified, the item-level user field takes precedence over defaultUser. (Alpha) This field requires the AtomicWriteVolumeUserFields feature gate to be enabled.',
     },
+    'ServiceBackendPort': {
+        '': 'ServiceBackendPort is the service port being referenced.',
+        'name': 'name is the name of the port on the Service. This is a mutually exclusive setting with "Number".',
+        'number': 'number is the numerical port number (e.g. 80) on the Service. This is a mutually exclusive setting with "Name".',
+    },
     'ServicePort': {
         '': "ServicePort contains information on service's port.",
         'appProtocol': "The application protocol for this port. This is used as a hint for implementations to offer richer behavior for protocols that they understand. This field follows standard Kubernetes label syntax. Valid values are either:  * Un-prefixed protocol names - reserved for IANA standard service names (as per RFC-6335 and https://www.iana.org/assignments/service-names).  * Kubernetes-defined prefixed names:   * 'kubernetes.io/h2c' - HTTP/2 prior knowledge over cleartext as described in https://www.rfc-editor.org/rfc/rfc9113.html#name-starting-http-2-with-prior-   * 'kubernetes.io/ws'  - WebSocket over cleartext as described in https://www.rfc-editor.org/rfc/rfc6455   * 'kubernetes.io/wss' - WebSocket over TLS as described in https://www.rfc-editor.org/rfc/rfc6455  * Other protocols should use implementation-defined prefixed names such as mycompany.com/my-custom-protocol.",
@@ -1322,6 +1399,12 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         'operator': "Operator represents a key's relationship to the value. Valid operators are Exists, Equal, Lt, and Gt. Defaults to Equal. Exists is equivalent to wildcard for value, so that a pod can tolerate all taints of a particular category. Lt and Gt perform numeric comparisons (requires feature gate TaintTolerationComparisonOperators).",
         'tolerationSeconds': 'TolerationSeconds represents the period of time the toleration (which must be of effect NoExecute, otherwise this field is ignored) tolerates the taint. By default, it is not set, which means tolerate the taint forever (do not evict). Zero and negative values will be treated as 0 (evict immediately) by the system.',
         'value': 'Value is the taint value the toleration matches to. If the operator is Exists, the value should be empty, otherwise just a regular string.',
+    },
+    'TypedLocalObjectReference': {
+        '': 'TypedLocalObjectReference contains enough information to let you locate the typed referenced object inside the same namespace.',
+        'apiGroup': 'APIGroup is the group for the resource being referenced. If APIGroup is not specified, the specified Kind must be in the core API group. For any other third-party types, APIGroup is required.',
+        'kind': 'Kind is the type of resource being referenced',
+        'name': 'Name is the name of resource being referenced',
     },
     'UncountedTerminatedPods': {
         '': "UncountedTerminatedPods holds UIDs of Pods that have terminated but haven't been accounted in Job status counters.",
