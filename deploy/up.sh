@@ -25,8 +25,44 @@ SERVER=https://127.0.0.1:$API_PORT
 mkdir -p "$LOGDIR"
 export DEBIAN_FRONTEND=noninteractive COMPOSE_BAKE=false
 
-step() { printf '==> %s (%ss)\n' "$*" "$SECONDS"; }
-die() { printf 'up.sh: %s\n' "$*" >&2; exit 1; }
+# Each step's wall time is printed when it ends, and all of them again at the end.
+us() { echo "${EPOCHREALTIME/./}"; }
+secs() { printf '%d.%d' $(($1 / 1000000)) $(($1 / 100000 % 10)); }
+T0=$(us) STEP= STEP_T0= TIMES=()
+step_end() {
+  [ -n "$STEP" ] || return 0
+  local d=$(($(us) - STEP_T0))
+  printf '    %ss\n' "$(secs $d)"
+  TIMES+=("${STEP%% (*} $(secs $d)s")
+  STEP=
+}
+step() { step_end; STEP=$* STEP_T0=$(us); printf '==> %s\n' "$*"; }
+# Background jobs (the image builds run side by side): `job NAME cmd...` starts one, logging
+# to $LOGDIR/NAME.log; `job_wait NAME` waits for it and prints its own duration.
+declare -A JOB_PID=() JOB_T0=()
+job() {
+  local name=$1; shift
+  JOB_T0[$name]=$(us)
+  ( set +e; "$@"; rc=$?; us > "$LOGDIR/$name.end"; exit $rc ) >"$LOGDIR/$name.log" 2>&1 &
+  JOB_PID[$name]=$!
+}
+job_wait() {
+  local name
+  for name in "$@"; do
+    [ -n "${JOB_PID[$name]:-}" ] || continue
+    if ! wait "${JOB_PID[$name]}"; then
+      tail -n 30 "$LOGDIR/$name.log" >&2; die "$name failed (log: $LOGDIR/$name.log)"
+    fi
+    printf '    %-8s %5ss  %s\n' "$name" "$(secs $(($(cat "$LOGDIR/$name.end") - JOB_T0[$name])))" \
+      "$(grep -v '^WARNING: Location' "$LOGDIR/$name.log" | tail -n 1)"
+    unset "JOB_PID[$name]"
+  done
+}
+die() {
+  printf 'up.sh: %s\n' "$*" >&2
+  [ ${#JOB_PID[@]} -eq 0 ] || kill "${JOB_PID[@]}" 2>/dev/null || true
+  exit 1
+}
 SUDO=
 if [ "$(id -u)" != 0 ]; then
   command -v sudo >/dev/null && SUDO=sudo || die "run as root (or install sudo): apt and dockerd need it"
@@ -36,7 +72,7 @@ step "system packages"
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v etcd >/dev/null || need+=(etcd-server)
-command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v curl >/dev/null || need+=(curl)
@@ -79,42 +115,65 @@ COMPOSE="$DOCKER compose --project-directory $ROOT -f $ROOT/docker-compose.yml"
 # finds ruff, mypy and pytest there): minictl and the test tools, installed in the background
 # while the images build, since both take tens of seconds. An existing working venv is kept
 # (the install is editable: code changes need no reinstall; MINIK8S_REINSTALL=1 forces one).
+# Its pip also fetches the minik8s image's dependencies (below).
 VENV=${MINIK8S_VENV:-$ROOT/.venv}
-step "venv $VENV with minictl (in the background)"
-(
-  if [ -z "${MINIK8S_REINSTALL:-}" ] && [ -x "$VENV/bin/minictl" ] \
-     && "$VENV/bin/python" -I -c 'import cli.main, pytest' 2>/dev/null; then
-    echo "venv already complete"
-  else
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q -e "$ROOT[test]"
-  fi
-) >"$LOGDIR/pip-minictl.log" 2>&1 &
-PIP_PID=$!
+step "venv $VENV with minictl (installed in the background)"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" >"$LOGDIR/venv.log" 2>&1 \
+  || { cat "$LOGDIR/venv.log" >&2; die "python3 -m venv $VENV failed"; }
+if [ -n "${MINIK8S_REINSTALL:-}" ] || [ ! -x "$VENV/bin/minictl" ] \
+   || ! "$VENV/bin/python" -I -c 'import importlib.util as u, sys
+sys.exit(not all(u.find_spec(m) for m in ("cli", "pytest", "fastapi", "aetcd", "kubernetes")))' \
+        2>/dev/null; then
+  job minictl "$VENV/bin/pip" install -q -e "$ROOT[test]"
+fi
 
-step "images (no registry needed)"
-# debootstrap and docker need root: through sudo when not root.
-$SUDO sh deploy/images/base/build.sh
-$SUDO sh deploy/images/pause/build.sh
-$SUDO sh deploy/images/busybox/build.sh
+step "images (no registry needed, built side by side)"
+# The base (mmdebstrap, root), pause, busybox and the minik8s image's staged context
+# (dependencies and code, deploy/images/minik8s/stage.py) at once; then the images FROM the
+# base. Each does nothing when its image or staging is already up to date.
+job base $SUDO bash deploy/images/base/build.sh
+job pause $SUDO sh deploy/images/pause/build.sh
+job busybox $SUDO sh deploy/images/busybox/build.sh
+job stage "$VENV/bin/python" deploy/images/minik8s/stage.py
+rm -f deploy/.build/host-ca.crt  # what older images needed
+[ -d deploy/.build/etcd ] || rm -f deploy/.build/etcd
+mkdir -p deploy/.build/etcd
+cmp -s "$(command -v etcd)" deploy/.build/etcd/etcd || cp "$(command -v etcd)" deploy/.build/etcd/etcd
+job_wait base
 if ! $DOCKER image inspect nginx:latest >/dev/null 2>&1; then
-  $DOCKER build --force-rm -q -t nginx:latest deploy/images/nginx >"$LOGDIR/nginx-build.log" 2>&1 \
-    || { tail -20 "$LOGDIR/nginx-build.log" >&2; die "building the stand-in nginx:latest failed"; }
-  echo "built stand-in nginx:latest from Debian's nginx"
   # Debian's package is nginx 1.22, so the stand-in also answers to nginx:1.22, which gives
   # `minictl set image` an image to roll out to without a registry.
-  $DOCKER image inspect nginx:1.22 >/dev/null 2>&1 || $DOCKER tag nginx:latest nginx:1.22
+  job nginx sh -c "$DOCKER build --force-rm -q -t nginx:latest deploy/images/nginx && \
+    { $DOCKER image inspect nginx:1.22 >/dev/null 2>&1 || $DOCKER tag nginx:latest nginx:1.22; } && \
+    echo 'built stand-in nginx:latest (and nginx:1.22) from Debian nginx'"
 fi
-mkdir -p deploy/.build
-# The host's CA bundle: TLS to PyPI may need a CA only the host trusts (a proxy's).
-cmp -s /etc/ssl/certs/ca-certificates.crt deploy/.build/host-ca.crt \
-  || cp /etc/ssl/certs/ca-certificates.crt deploy/.build/host-ca.crt
-cmp -s "$(command -v etcd)" deploy/.build/etcd || cp "$(command -v etcd)" deploy/.build/etcd
+job_wait stage
+# docker compose build, unless nothing it builds from changed since the last build here: the
+# staged context's fingerprint, the Dockerfiles, the compose file, etcd and the base, with
+# the images' IDs as they were then (MINIK8S_REBUILD=1 builds anyway).
+IMAGES=$(sed -n 's/^ *image: *\([^ #]*\).*/\1/p' docker-compose.yml | sort -u)
+fingerprint() {
+  { cat deploy/.build/minik8s/.fingerprint deploy/images/*/Dockerfile docker-compose.yml
+    stat -c '%s %Y' deploy/.build/etcd/etcd
+    # shellcheck disable=SC2086
+    $DOCKER image inspect -f '{{.Id}}' minik8s/debian-base:bookworm $IMAGES 2>/dev/null || true
+  } | sha256sum | cut -c1-32
+}
+BUILD_STAMP=$MINIK8S_HOME/images.stamp
+if [ -z "${MINIK8S_REBUILD:-}" ] && [ -f "$BUILD_STAMP" ] && [ "$(fingerprint)" = "$(cat "$BUILD_STAMP")" ]; then
+  echo "    compose images up to date"
+else
+  rm -f "$BUILD_STAMP"
+  job compose $COMPOSE build
+  job_wait compose
+  fingerprint > "$BUILD_STAMP"
+fi
+job_wait pause busybox nginx
 
-step "cluster (docker compose up -d --build)"
+step "cluster (docker compose up -d)"
 $DOCKER network inspect minik8s-pods >/dev/null 2>&1 || $DOCKER network create minik8s-pods >/dev/null
 $SUDO mkdir -p /var/lib/minik8s
-if ! $COMPOSE up -d --build --quiet-pull >"$LOGDIR/compose-up.log" 2>&1; then
+if ! $COMPOSE up -d --quiet-pull >"$LOGDIR/compose-up.log" 2>&1; then
   tail -40 "$LOGDIR/compose-up.log" >&2
   $COMPOSE ps -a >&2 || true
   die "docker compose up failed (log: $LOGDIR/compose-up.log)"
@@ -154,9 +213,7 @@ if ! nodes_ready; then
 fi
 
 step "minictl"
-if ! wait $PIP_PID; then
-  tail -20 "$LOGDIR/pip-minictl.log" >&2; die "installing minictl failed (log: $LOGDIR/pip-minictl.log)"
-fi
+job_wait minictl
 MINICTL=$VENV/bin/minictl
 # The admin kubeconfig alone (context minik8s), and merged into the user's kubeconfig.
 rm -f "$MINIK8S_HOME/admin.conf"
