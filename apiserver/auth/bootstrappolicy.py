@@ -173,6 +173,11 @@ def cluster_roles() -> list[dict[str, Any]]:
             new_rule(["get", "list", "watch"], [CORE], ["nodes"]),
             *_events(),
             new_rule(["list", "watch"], [DISCOVERY], ["endpointslices"])]),
+        # the network policy agent (proxy/netpol), beside the proxy and as its user, as
+        # kube-router's ClusterRole
+        _role("system:minik8s-netpol", [
+            new_rule(["list", "watch"], [CORE], ["pods", "namespaces"]),
+            new_rule(["list", "watch"], ["networking.k8s.io"], ["networkpolicies"])]),
         _role("system:kube-scheduler", [
             *_events(),
             # leader election (scheduler/main.py: kube-system/minik8s-scheduler)
@@ -229,6 +234,7 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         _binding("system:service-account-issuer-discovery", groups=(SERVICE_ACCOUNTS_GROUP,)),
         _binding("system:node"),  # no subjects: nodes are the Node authorizer's
         _binding("system:node-proxier", users=("system:kube-proxy",)),
+        _binding("system:minik8s-netpol", users=("system:kube-proxy",)),
         _binding("system:kube-controller-manager", users=("system:kube-controller-manager",)),
         _binding("system:kube-scheduler", users=("system:kube-scheduler",)),
         _binding("system:kube-dns", sas=(("kube-system", "kube-dns"),)),

@@ -17,6 +17,7 @@ from proxy.netpol.rules import Cluster, PodInfo, Policy, SetDef
 log = logging.getLogger("netpol")
 
 SetState = dict[str, tuple[str, frozenset[str]]]
+NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 @dataclass
@@ -140,7 +141,10 @@ class Agent:
 
     def on_namespace(self, obj: Any, new: Any = None) -> None:
         ns = new if new is not None else obj
-        name, labels = ns.metadata.name or "", dict(ns.metadata.labels or {})
+        name = ns.metadata.name or ""
+        # the label Kubernetes puts on every namespace (the usual way to select kube-system
+        # for DNS), counted here even where the API server has not set it
+        labels = {**(ns.metadata.labels or {}), NAME_LABEL: name}
         if self.cluster.ns_labels.get(name) != labels:
             self.cluster.ns_labels[name] = labels
             self._namespace_changed()

@@ -191,3 +191,12 @@ def test_describe_like_kubectl(server_url: str, kubectl_cmd: kubectl_cli.Kubectl
     err = fails(server_url, "apply", "-n", ns, "-f", "-", input=DESCRIBED.replace(
         "endPort: 8080", "endPort: 7000"))
     assert len(err.splitlines()) == 1 and "must be greater than or equal to `port`" in err
+
+
+def test_agent_role(api: Api) -> None:
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    role = api.ok("GET", f"{rbac}/clusterroles/system:minik8s-netpol")
+    assert {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+            "verbs": ["list", "watch"]} in role["rules"]
+    binding = api.ok("GET", f"{rbac}/clusterrolebindings/system:minik8s-netpol")
+    assert [s["name"] for s in binding["subjects"]] == ["system:kube-proxy"]

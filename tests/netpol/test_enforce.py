@@ -187,8 +187,11 @@ def test_named_ports_and_end_port(fresh: Cluster) -> None:
 
 
 def test_egress_to_dns_only(fresh: Cluster) -> None:
+    # the usual idiom: DNS in one namespace, selected by its kubernetes.io/metadata.name
     fresh.policy("x", "dns-only", podSelector={}, policyTypes=["Egress"], egress=[
-        {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}])
+        {"to": [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": fresh.nss["z"]}}}],
+         "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}])
     fresh.check(fresh.expect(lambda s, d: not s.startswith("x/")))
     # port 53 itself stays open: a TCP listener there answers x's pods
     zc = fresh.pod("z/c")
