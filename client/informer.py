@@ -153,6 +153,8 @@ class Informer(Generic[T]):
         except Exception:
             log.exception("%r: handler %s failed", self, getattr(fn, "__qualname__", fn))
             return None
+        if res is None:  # most handlers: nothing to await, and no need to ask
+            return None
         if inspect.isawaitable(res):
             return self._guard(res)
         return None

@@ -7,8 +7,9 @@ form with the model, fills the instance and turns it into a plain instance of th
 (``type(obj) is Pod`` from then on): every read, ``==``, ``repr``, ``model_dump``, copies and
 pickling see exactly the object ``Pod.model_validate`` would have made.
 
-``obj.metadata`` alone validates only the metadata, so handlers that look at names,
-labels, owners or timestamps do not pay for the spec and status. ``wire(obj)`` gives the
+A model field read first (``obj.metadata``, ``obj.status``) is validated alone and kept
+(the same instance once the whole object is made), so handlers that look at names,
+labels, owners or a status do not pay for the rest. ``wire(obj)`` gives the
 wire dict of a lazy object not yet materialised (None otherwise), for accessors such as
 ``client.cache.meta_key`` that read a field or two without building anything.
 """
@@ -16,13 +17,15 @@ wire dict of a lazy object not yet materialised (None otherwise), for accessors 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import orjson
+from pydantic import TypeAdapter
 from pydantic._internal._model_construction import ModelMetaclass
+from pydantic.fields import FieldInfo
 
 from api import resources
-from api.models import ObjectMeta, TypedObject
+from api.models import TypedObject
 
 T = TypeVar("T", bound=TypedObject)
 
@@ -33,8 +36,8 @@ _object_setattr = object.__setattr__
 
 
 # A lazy instance's state, one list (cheap to make: informers make one per event):
-# [wire dict or None, JSON bytes or None, metadata made or None, hook or None, key or None,
-#  owner or None]; an owner's ``lazy_made(key, raw, obj)`` hears of the validated object.
+# [wire dict or None, JSON bytes or None, fields made {attribute: value} or None, hook or
+#  None, key or None, owner or None]; an owner's ``lazy_made(key, raw, obj)`` hears of the validated object.
 _DATA, _RAW, _META, _HOOK, _KEY, _OWNER = range(6)
 
 
@@ -45,9 +48,9 @@ def _wire_of(st: list[Any]) -> dict[str, Any]:
     return data  # type: ignore[no-any-return]
 
 
-# how many lazy objects were validated whole, and how many had only their metadata
-# validated (for the benchmark: what handlers make of what they get)
-made = {"object": 0, "metadata": 0}
+# how many lazy objects were validated whole, and how many fields were validated alone
+# (for the benchmark: what handlers make of what they get)
+made = {"object": 0, "field": 0}
 
 # lazy subclass -> its model; model -> lazy subclass
 _BASE: dict[type, type[TypedObject]] = {}
@@ -59,9 +62,33 @@ def _state(obj: object) -> list[Any] | None:
     return st if type(st) is list else None
 
 
+# (model, attribute) -> (wire name, validator, default placeholder) of a model field, or
+# None for anything else (methods, extra fields): what one field is validated with alone.
+_Field = tuple[str, TypeAdapter[Any], FieldInfo]
+_FIELD_ADAPTERS: dict[tuple[type, str], _Field | str | None] = {}
+_UNKNOWN = "unknown"  # neither a field nor anything of the class: an extra field, or none
+
+
+def _field(base: type[TypedObject], name: str) -> _Field | str | None:
+    k = (base, name)
+    try:
+        return _FIELD_ADAPTERS[k]
+    except KeyError:
+        pass
+    fi = base.model_fields.get(name)
+    found: _Field | str | None = None if hasattr(base, name) else _UNKNOWN
+    if fi is not None and fi.annotation is not None:
+        ann: Any = fi.annotation
+        if fi.metadata:
+            ann = Annotated[(ann, *fi.metadata)]
+        found = (fi.alias or name, TypeAdapter(ann), fi)
+    _FIELD_ADAPTERS[k] = found
+    return found
+
+
 def materialize(obj: object) -> None:
     """Validate a lazy object's wire form into it and make it a plain model instance
-    (a no-op for anything else)."""
+    (a no-op for anything else). Fields already handed out stay the object's fields."""
     base = _BASE.get(type(obj))
     if base is None:
         return
@@ -69,12 +96,21 @@ def materialize(obj: object) -> None:
     if st is not None:
         made["object"] += 1
         data = _wire_of(st)
-        if st[_META] is not None and isinstance(data, dict):
-            # the metadata already handed out stays the object's metadata
-            m = base.model_validate({**data, "metadata": {}})
-            m.__dict__["metadata"] = st[_META]
-        else:
-            m = base.model_validate(data)
+        done: dict[str, Any] | None = st[_META]
+        if done and isinstance(data, dict):
+            # fields made already need no second validation where a stand-in passes
+            data = dict(data)
+            for name in done:
+                f = _field(base, name)
+                if not isinstance(f, tuple) or f[0] not in data:
+                    continue
+                if name == "metadata":
+                    data[f[0]] = {}
+                elif not f[2].is_required() and f[2].default is None:
+                    data[f[0]] = None
+        m = base.model_validate(data)
+        if done:
+            m.__dict__.update(done)
         _object_setattr(obj, "__dict__", m.__dict__)
         _object_setattr(obj, "__pydantic_fields_set__", m.__pydantic_fields_set__)
         _object_setattr(obj, "__pydantic_extra__", m.__pydantic_extra__)
@@ -88,16 +124,50 @@ def materialize(obj: object) -> None:
 
 
 def _lazy_getattribute(self: Any, name: str) -> Any:
-    if name == "metadata":
-        st = _state(self)
-        if st is not None:
-            meta = st[_META]
-            if meta is None:
-                made["metadata"] += 1
-                meta = st[_META] = ObjectMeta.model_validate(_wire_of(st).get("metadata") or {})
-            return meta
+    # A model field read alone is validated alone (pod.status, pod.spec, pod.metadata):
+    # handlers that look at one part do not pay for the others.
+    st = _state(self)
+    if st is not None and name[:1] != "_":
+        done = st[_META]
+        if done is not None and name in done:
+            return done[name]
+        base = _BASE[type(self)]
+        f = _field(base, name)
+        if f is _UNKNOWN:
+            # only an extra field of the wire form can answer (as pydantic's __getattr__
+            # does): without one, no need to validate anything to say so
+            data = _wire_of(st)
+            if isinstance(data, dict) and name not in data:
+                raise AttributeError(f"{base.__name__!r} object has no attribute {name!r}")
+        elif isinstance(f, tuple):
+            data = _wire_of(st)
+            if isinstance(data, dict):
+                wire_name, adapter, info = f
+                if wire_name in data:
+                    value = adapter.validate_python(data[wire_name])
+                elif name in data:
+                    value = adapter.validate_python(data[name])
+                elif not info.is_required():
+                    value = info.get_default(call_default_factory=True)
+                else:
+                    value = _MISSING
+                if value is not _MISSING:
+                    made["field"] += 1
+                    if done is None:
+                        done = st[_META] = {}
+                    done[name] = value
+                    return value
     materialize(self)
     return getattr(self, name)
+
+
+_MISSING = object()
+
+
+def _lazy_getattr(self: Any, name: str) -> Any:
+    # Reached when _lazy_getattribute found no such attribute: say so (the model's own
+    # __getattr__ would read private state, validating the whole object for nothing).
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def lazy_class(model: type[T]) -> type[T]:
@@ -109,6 +179,7 @@ def lazy_class(model: type[T]) -> type[T]:
         # inherited, and the instance layout is the model's, so __class__ can be swapped.
         cls = type.__new__(ModelMetaclass, model.__name__, (model,), {
             "__getattribute__": _lazy_getattribute,
+            "__getattr__": _lazy_getattr,
             "__module__": model.__module__,
             "__qualname__": model.__qualname__,
             "__doc__": model.__doc__,

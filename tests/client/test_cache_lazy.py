@@ -49,10 +49,10 @@ def test_lazy_object_is_the_model_once_touched() -> None:
     obj = lazy(Pod, data=d)
     assert isinstance(obj, Pod) and is_lazy(obj)
     assert meta_key(obj) == "default/a" and is_lazy(obj)  # read from the wire form
-    assert obj.spec.node_name == "n1"
+    assert obj.spec.node_name == "n1" and is_lazy(obj)  # one field: validated alone
+    assert obj.model_dump() == expected.model_dump()
     assert type(obj) is Pod and not is_lazy(obj) and wire(obj) is None
     assert obj == expected and expected == obj
-    assert obj.model_dump() == expected.model_dump()
     assert obj.to_dict() == d
     # every way in sees the validated object, even as the first access
     for touch in (lambda o: o == expected, lambda o: expected == o, repr, dict,
@@ -65,15 +65,20 @@ def test_lazy_object_is_the_model_once_touched() -> None:
     assert resources.for_model(type(lazy(Pod, data=d))) is resources.PODS
 
 
-def test_metadata_alone_validates_only_the_metadata() -> None:
+def test_fields_read_alone_are_validated_alone() -> None:
     made: list[Pod] = []
     obj = lazy(Pod, raw=orjson.dumps(wire_pod("b", labels={"k": "v"})), hook=made.append)
     meta = obj.metadata
     assert isinstance(meta, ObjectMeta) and meta.labels == {"k": "v"}
     assert is_lazy(obj) and not made and obj.metadata is meta
-    assert obj.status is not None and obj.status.phase == "Pending"
-    assert type(obj) is Pod and obj.metadata is meta and made == [obj]
+    status = obj.status
+    assert status is not None and status.phase == "Pending" and is_lazy(obj) and not made
+    assert obj.kind == "Pod" and is_lazy(obj)
+    assert obj.to_dict()["spec"]["containers"][0]["name"] == "c"  # a method: the whole
+    assert type(obj) is Pod and made == [obj]
+    assert obj.metadata is meta and obj.status is status
     assert obj == Pod.model_validate(wire_pod("b", labels={"k": "v"}))
+    assert obj.model_fields_set == Pod.model_validate(wire_pod("b")).model_fields_set
 
 
 def test_invalid_wire_form_raises_on_access() -> None:
@@ -105,7 +110,12 @@ def test_store_keeps_bytes_and_makes_typed_objects_on_access() -> None:
     assert old2 is got
     assert store.index_keys(NODE_NAME_INDEX, "n1") == [] and \
         store.index_keys(NODE_NAME_INDEX, "n3") == ["default/a"]
-    assert new2.spec.node_name == "n3" and store.get("default/a") is new2
+    assert new2.spec.node_name == "n3" and is_lazy(new2)
+    assert store.get("default/a") == new2  # made again from the bytes: the same object
+    new3, _ = store.put_wire(wire_pod("a", rv="3", node="n3"))
+    new3.model_dump()  # validated whole: then it is the one readers get
+    assert store.get("default/a") is new3
+    new2 = new3
     gone = store.delete("default/a")
     assert gone is new2 and store.get("default/a") is None
     assert store.index_keys(LABEL_INDEX, "app=x") == ["other/b"]
@@ -149,6 +159,7 @@ def test_adopt_keeps_unchanged_entries_and_reports_differences() -> None:
     # a view handed to a handler joins the cache when it validates
     _, _, new_c = notes[1]
     assert new_c is not None and new_c.spec.node_name == "n9"
+    new_c.copy_deep()
     assert store.get("default/c") is new_c
 
 
@@ -182,3 +193,31 @@ def test_watch_lines_keep_the_objects_json() -> None:
                                                      "reason": "Expired", "message": "old"}})
     with pytest.raises(Gone):
         list(WatchLines().feed(gone + b"\n"))
+
+
+def test_unknown_attributes_and_extra_fields() -> None:
+    d = wire_pod("e") | {"extraTop": {"x": 1}}
+    obj = lazy(Pod, data=d)
+    assert getattr(obj, "obj", None) is None and not hasattr(obj, "nothing")
+    assert is_lazy(obj)  # answered without validating anything
+    assert getattr(obj, "extraTop") == {"x": 1}  # noqa: B009  an extra field of the wire form: the whole object
+    assert type(obj) is Pod and obj.spec.model_extra == {"x-unknown": {"kept": True}}
+    with pytest.raises(AttributeError):
+        _ = getattr(obj, "nothing")  # noqa: B009
+
+
+def test_default_indexes_from_the_wire_match_the_typed_ones() -> None:
+    typed: Store[Pod] = Store()
+    wired: Store[Pod] = Store(model_cls=Pod)
+    shapes = [wire_pod("a"), wire_pod("b", node="n", owner="o", labels={"x": "1", "y": "2"}),
+              wire_pod("c", labels={"only": "one"}), wire_pod("d", labels={})]
+    ref = {"apiVersion": "v1", "kind": "X", "name": "x"}
+    shapes[3]["metadata"]["ownerReferences"] = [ref | {"uid": "u1"},
+                                                ref | {"uid": "u2", "controller": True}]
+    for d in shapes:
+        typed.put(Pod.model_validate(d))
+        wired.put_wire(d)
+    for name in (NAMESPACE_INDEX, NODE_NAME_INDEX, OWNER_UID_INDEX, CONTROLLER_UID_INDEX,
+                 LABEL_INDEX):
+        for value in ("default", "n", "o", "u1", "u2", "x=1", "y=2", "only=one", "app=x"):
+            assert typed.index_keys(name, value) == wired.index_keys(name, value), (name, value)
