@@ -6,6 +6,7 @@
 #   python3, libstdc++6              the minik8s services (binary wheels such as grpcio need
 #                                    libstdc++; the dependencies bring tzdata)
 #   iptables, conntrack, nftables    minik8s-proxy programs the host's netfilter from here
+#   ipset                            and the network policy agent (proxy/netpol) its ipsets
 #   nginx                            the stand-in nginx:latest and the ingress controller
 #   bash, coreutils, grep, sed, hostname, findutils, gzip, dash    the healthchecks, kubelets'
 #                                    commands and `kubectl exec` into the stand-in nginx
@@ -22,7 +23,7 @@ set -euo pipefail
 IMAGE=${MINIK8S_BASE_IMAGE:-minik8s/debian-base:bookworm}
 SUITE=bookworm
 PACKAGES=base-files,base-passwd,libc-bin,dash,bash,coreutils,grep,sed,hostname,findutils,gzip
-PACKAGES=$PACKAGES,python3,libstdc++6,iptables,conntrack,nftables,nginx
+PACKAGES=$PACKAGES,python3,libstdc++6,iptables,conntrack,nftables,nginx,ipset
 # The hooks run on the host with the new root as $1, after the packages are unpacked.
 HOOKS=(
   # base-passwd, base-files, libc-bin: users, profiles, nsswitch.conf, the loader's cache
