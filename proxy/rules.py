@@ -223,7 +223,10 @@ def service_ports(svc: Service) -> list[ServicePortInfo]:
         affinity = timeout or DEFAULT_AFFINITY_SECONDS
     lb_ips: tuple[str, ...] = ()
     if spec.type == "LoadBalancer" and svc.status and svc.status.load_balancer:
-        lb_ips = tuple(i.ip for i in svc.status.load_balancer.ingress or [] if i.ip)
+        # an ingress point with ipMode Proxy is the load balancer's own (kube-proxy
+        # leaves it alone: traffic reaches the node from the load balancer)
+        lb_ips = tuple(i.ip for i in svc.status.load_balancer.ingress or []
+                       if i.ip and i.ip_mode in (None, "VIP"))
     external = spec.type in ("NodePort", "LoadBalancer") or bool(spec.external_ips)
     external_local = external and spec.external_traffic_policy == "Local"
     hc_port = (spec.health_check_node_port or 0) if spec.type == "LoadBalancer" and \

@@ -105,6 +105,9 @@ def test_service_ports_and_local_endpoints_from_the_api() -> None:
         "status": {"loadBalancer": {"ingress": [{"ip": "127.0.240.2", "ipMode": "VIP"}]}}})
     (sp,) = rules.service_ports(svc)
     assert sp == LOCAL
+    assert svc.status is not None and svc.status.load_balancer is not None
+    svc.status.load_balancer.ingress[0].ip_mode = "Proxy"  # type: ignore[index]
+    assert rules.service_ports(svc)[0].load_balancer_ips == ()  # not ours to answer
     sl = EndpointSlice.model_validate({
         "metadata": {"name": "s", "namespace": "ns"}, "addressType": "IPv4",
         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
