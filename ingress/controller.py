@@ -2,9 +2,9 @@
 Secrets, and keeps one nginx serving them (ingress/render.py says how they map).
 
 Each change marks the state dirty; one sync task renders the whole configuration, writes
-it as a candidate, checks it with ``nginx -t``, swaps it in and reloads nginx (``nginx
--s reload``: the master starts workers on the new configuration and the old ones finish
-their in-flight requests before they exit). An Ingress that nginx refuses is found by
+it as a candidate, checks it with ``nginx -t``, swaps it in and reloads nginx (SIGHUP to
+the master, what ``nginx -s reload`` sends: the master starts workers on the new
+configuration and the old ones finish their in-flight requests before they exit). An Ingress that nginx refuses is found by
 checking each Ingress's configuration alone, left out, and reported (a Warning event
 and no address in its status) while the others are served. Served Ingresses get
 ``status.loadBalancer.ingress`` = the ``--publish-address``.
@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,9 +81,9 @@ class Nginx:
             self.proc = await asyncio.create_subprocess_exec(
                 *self._args(self.conf), "-g", "daemon off;", stdin=asyncio.subprocess.DEVNULL)
             return
-        rc, out = await _run(*self._args(self.conf), "-s", "reload")
-        if rc != 0:
-            raise RuntimeError(f"nginx -s reload: {out.strip()}")
+        # What `nginx -s reload` does (SIGHUP to the master), without a third parse of the
+        # configuration by the signalling process to find the pid file: the master is ours.
+        self.proc.send_signal(signal.SIGHUP)
         self.reloads += 1
 
     async def stop(self) -> None:
