@@ -49,6 +49,8 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 # Characters that would let a value escape its place in nginx.conf.
 _UNSAFE = re.compile(r"[\"'`;{}\\\s#]")
+# A path nginx.conf can hold as it is: RFC 3986's path characters less quotes.
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9/\-._~%!$&()*+,=:@]*$")
 
 
 def key(obj: Mapping[str, Any]) -> str:
@@ -177,6 +179,16 @@ def _check_annotations(ann: Mapping[str, str]) -> list[str]:
     return out
 
 
+def _check_paths(ing: Mapping[str, Any]) -> list[str]:
+    out = []
+    for rule in (ing.get("spec") or {}).get("rules") or []:
+        for p in (rule.get("http") or {}).get("paths") or []:
+            path = str(p.get("path") or "/")
+            if not _SAFE_PATH.match(path):
+                out.append(f"path {path!r}: characters this controller cannot route by")
+    return out
+
+
 def _backend(cluster: Cluster, plan: Plan, namespace: str, backend: Mapping[str, Any],
              protocol: str, warn: list[str]) -> Backend:
     if not backend.get("service"):
@@ -251,7 +263,7 @@ def build(ingresses: Iterable[JSON], cluster: Cluster, exclude: Iterable[str] = 
         if k in excluded:
             continue
         ann = _annotations(ing)
-        bad = _check_annotations(ann)
+        bad = _check_annotations(ann) + _check_paths(ing)
         if bad:
             plan.problems[k] = bad
             continue

@@ -80,8 +80,11 @@ def test_annotations_and_tls() -> None:
             "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
             "nginx.ingress.kubernetes.io/rewrite-target": "/v2"},
         tls=[{"hosts": ["y"], "secretName": "missing"}])
-    plan = build([bad, proto], CLUSTER)
+    sneaky = _ing("sneaky", "2026-01-03T00:00:00Z", [{"host": "z", "http": {"paths": [
+        _p("/a;} server { listen 9999;", "ImplementationSpecific", "a")]}}])
+    plan = build([bad, proto, sneaky], CLUSTER)
     assert "ns/bad" in plan.problems and "ns/bad" not in plan.included
+    assert "ns/sneaky" in plan.problems and "z" not in plan.servers
     assert plan.warnings["ns/proto"] == ['secret "ns/missing" not found: its hosts get no TLS']
     conf = render(plan, Settings(run_dir="/r"))
     assert 'rewrite "(?i)^/api" /v2 break;' in conf and "proxy_pass https://ns-a-80;" in conf
