@@ -5,6 +5,9 @@
                            [--healthz-bind-address 0.0.0.0:10257]
     python -m proxy.netpol --cleanup   # remove every chain, rule and set it made, then exit
 
+Stopped (SIGTERM), it removes its rules unless --keep-rules-on-exit: no one would keep the
+addresses in its sets current, and a new pod may reuse one of them.
+
 It runs as root in the network namespace of the pods' bridge, next to minik8s-proxy.
 At start it makes sure bridged packets pass through iptables
 (net.bridge.bridge-nf-call-iptables = 1), then waits for the Pod, Namespace and
@@ -57,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="HOST:PORT", help="serve /healthz and /metrics here (port 0: off)")
     p.add_argument("--cleanup", action="store_true",
                    help="remove every chain, rule and set the agent made, then exit")
+    p.add_argument("--keep-rules-on-exit", action="store_true",
+                   help="leave the rules in place when stopped (by default they go: nothing "
+                        "would keep their addresses current, and a new pod may reuse one)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -140,6 +146,9 @@ async def serve(args: argparse.Namespace) -> int:
             server.close()
         await factory.stop_all()
         await client.close()
+        if not args.keep_rules_on_exit:
+            chains, sets = await cleanup(ipt)
+            log.info("stopped: %d chains and %d sets removed", chains, sets)
     return 0
 
 

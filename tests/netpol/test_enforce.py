@@ -82,7 +82,9 @@ def agent(server_url: str) -> Iterator[AgentProc]:
         yield a
     finally:
         a.stop()
+        gone = leftovers() == []  # stopped, it removed its own rules
         cleanup_host()
+    assert gone, "the stopped agent left rules or sets behind"
     assert leftovers() == [], "--cleanup left rules or sets behind"
 
 
