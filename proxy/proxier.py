@@ -64,6 +64,12 @@ class SyncStats:
     guard_checks: int = 0
 
 
+def _vips(sp: rules.ServicePortInfo) -> tuple[str, ...]:
+    """The addresses a port's traffic is sent to: its cluster IP, external IPs and
+    load-balancer IPs (the conntrack entries to clear are keyed by them)."""
+    return (sp.cluster_ip, *sp.external_ips, *sp.load_balancer_ips)
+
+
 def _key(ns: str | None, name: str | None) -> str:
     return f"{ns or 'default'}/{name or ''}"
 
@@ -314,11 +320,13 @@ class Proxier:
                 continue
             new = self._endpoints.get(name, []) if name in self._ports else []
             for ep in set(old_eps.get(name, [])) - set(new):
-                await self.ipt.conntrack_delete(["--orig-dst", sp.cluster_ip, "-p", "udp",
-                                                 "--dst-nat", ep.ip])
+                for vip in _vips(sp):
+                    await self.ipt.conntrack_delete(["--orig-dst", vip, "-p", "udp",
+                                                     "--dst-nat", ep.ip])
         for name, sp in self._ports.items():
             if sp.protocol == "UDP" and eps.get(name) and not old_eps.get(name):
-                await self.ipt.conntrack_delete(["--orig-dst", sp.cluster_ip, "-p", "udp"])
+                for vip in _vips(sp):
+                    await self.ipt.conntrack_delete(["--orig-dst", vip, "-p", "udp"])
 
     # ---- the loop -----------------------------------------------------------------------
 
