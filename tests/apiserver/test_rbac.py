@@ -109,10 +109,15 @@ def test_default_roles_of_components(server_url: str) -> None:
     assert not allowed(server_url, "system:kube-scheduler", "POST",
                        "/api/v1/namespaces/default/pods")
     assert not allowed(server_url, "system:kube-scheduler", "GET", "/api/v1/secrets")
-    # the proxy watches services and endpointslices, nothing else
+    # the proxy watches services and endpointslices; its identity also runs the network
+    # policy agent (system:minik8s-netpol), which lists and watches pods, namespaces and
+    # networkpolicies; nothing else
     assert allowed(server_url, "system:kube-proxy", "GET",
                    "/apis/discovery.k8s.io/v1/endpointslices")
-    assert not allowed(server_url, "system:kube-proxy", "GET", "/api/v1/pods")
+    assert allowed(server_url, "system:kube-proxy", "GET",
+                   "/apis/networking.k8s.io/v1/networkpolicies")
+    assert not allowed(server_url, "system:kube-proxy", "POST", "/api/v1/namespaces/default/pods")
+    assert not allowed(server_url, "system:kube-proxy", "GET", "/api/v1/secrets")
     # DNS, as its ServiceAccount
     sa = "system:serviceaccount:kube-system:kube-dns"
     assert allowed(server_url, sa, "GET", "/api/v1/services")
