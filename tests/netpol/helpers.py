@@ -118,24 +118,30 @@ def start_pods(api: Api, namespaces: list[str], names: list[str]) -> list[TestPo
     """A busybox container per (namespace, name) on the bridge serving HTTP on PORTS, and
     its Pod object (labels pod=<name>) with the container's address as podIP."""
     script = " & ".join(f"httpd -f -p {p} -h /www" for p in PORTS)
+
+    def run(name: str) -> tuple[str, str]:
+        cname = unique("netpoltest")
+        sh("docker", "run", "-d", "--name", cname, "--label", "minik8s.test=netpol",
+           "--network", PODS_NETWORK, BUSYBOX, "sh", "-c",
+           f"mkdir -p /www && echo {name} > /www/index.html && {script} & wait")
+        ip = sh("docker", "inspect", "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", cname).strip()
+        return cname, ip
+
+    wanted = [(ns, name) for ns in namespaces for name in names]
+    with ThreadPoolExecutor(min(8, len(wanted))) as ex:
+        started = list(ex.map(lambda w: run(w[1]), wanted))
     pods: list[TestPod] = []
-    for ns in namespaces:
-        for name in names:
-            cname = unique("netpoltest")
-            sh("docker", "run", "-d", "--name", cname, "--label", "minik8s.test=netpol",
-               "--network", PODS_NETWORK, BUSYBOX, "sh", "-c",
-               f"mkdir -p /www && echo {name} > /www/index.html && {script} & wait")
-            ip = sh("docker", "inspect", "-f",
-                    "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", cname).strip()
-            url = f"/api/v1/namespaces/{ns}/pods"
-            body = {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": name, "labels": {"pod": name}},
-                    "spec": {"containers": [container_spec(name)]}}
-            api.ok("POST", url, body, 201)
-            cur = api.ok("GET", f"{url}/{name}")
-            cur["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
-            api.ok("PUT", f"{url}/{name}/status", cur)
-            pods.append(TestPod(ns, name, cname, ip))
+    for (ns, name), (cname, ip) in zip(wanted, started, strict=True):
+        url = f"/api/v1/namespaces/{ns}/pods"
+        body = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "labels": {"pod": name}},
+                "spec": {"containers": [container_spec(name)]}}
+        api.ok("POST", url, body, 201)
+        cur = api.ok("GET", f"{url}/{name}")
+        cur["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
+        api.ok("PUT", f"{url}/{name}/status", cur)
+        pods.append(TestPod(ns, name, cname, ip))
     return pods
 
 
