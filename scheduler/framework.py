@@ -354,6 +354,7 @@ class NodeSnapshot:
         self.nodes: list[NodeInfo] = []
         self.blocks: list[Block] = []
         self._soft_tainted: int | None = None
+        self._by_name: dict[str, NodeInfo] | None = None
 
     @classmethod
     def of(cls, nodes: Iterable[NodeInfo]) -> NodeSnapshot:
@@ -371,6 +372,13 @@ class NodeSnapshot:
             blk.compute(self.nodes[b * BLOCK_SIZE:(b + 1) * BLOCK_SIZE])
         return blk
 
+    def named(self, names: Iterable[str]) -> list[NodeInfo]:
+        """The listed nodes among ``names`` (a DaemonSet pod's), without a scan."""
+        by_name = self._by_name
+        if by_name is None:
+            by_name = self._by_name = {ni.name: ni for ni in self.nodes}
+        return [by_name[n] for n in names if n in by_name]
+
     def soft_tainted(self) -> int:
         """How many nodes have PreferNoSchedule taints."""
         if self._soft_tainted is None:
@@ -387,6 +395,7 @@ class NodeSnapshot:
         else:
             self.blocks[-1].stale()
         self._soft_tainted = None
+        self._by_name = None
 
     def remove(self, ni: NodeInfo) -> None:
         i = ni.index
@@ -398,6 +407,7 @@ class NodeSnapshot:
         for blk in self.blocks[i // BLOCK_SIZE:]:
             blk.stale()
         self._soft_tainted = None
+        self._by_name = None
 
     def node_changed(self, ni: NodeInfo) -> None:
         if ni.index >= 0:
@@ -563,7 +573,8 @@ class Framework:
             # only the named nodes can pass NodeAffinity: filter those (when none fits,
             # every node is evaluated below so that the failure message counts them all;
             # several that fit are scored there too)
-            named = [ni for ni in nl if ni.name in pod.node_names]
+            named = snap.named(pod.node_names) if self.fast else \
+                [ni for ni in nl if ni.name in pod.node_names]
             result = self._filter_named(pod, named, filters)
             if result is not None:
                 return result

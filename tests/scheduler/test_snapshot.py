@@ -32,8 +32,12 @@ def random_node(rng: random.Random, name: str, soft_taints: bool, odd: float) ->
                      unschedulable=rng.random() < odd, ready=rng.random() > odd)
 
 
-def random_pod(rng: random.Random, i: int) -> PodInfo:
+def random_pod(rng: random.Random, i: int, names: list[str] | None = None) -> PodInfo:
     kw: dict[str, Any] = {}
+    if names and rng.random() < 0.05:  # a DaemonSet's pod: its node(s) by matchFields
+        kw["affinity_terms"] = [{"matchFields": [{
+            "key": "metadata.name", "operator": "In",
+            "values": rng.sample(names, rng.choice([1, 2]))}]}]
     if rng.random() < 0.8:
         kw["cpu"] = rng.choice(["100m", "250m", "500m", "1", "2"])
     if rng.random() < 0.6:
@@ -92,7 +96,7 @@ def test_fast_path_decides_as_every_node_would(seed: int, n_nodes: int, soft: bo
             p, _ = placed.pop(rng.randrange(len(placed)))
             for c in caches:
                 c.remove_pod(p.key)
-        pod = random_pod(rng, i)
+        pod = random_pod(rng, i, names)
         a = fast.schedule(pod, caches[0].snapshot)
         b = slow.schedule(pod, caches[1].node_list)
         assert (a.node, a.evaluated, a.feasible, a.message) == \
