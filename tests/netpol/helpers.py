@@ -5,13 +5,17 @@ probe matrix of Kubernetes' netpol e2e suite (every pod to every pod on one port
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 import pytest
@@ -22,7 +26,10 @@ from testing.support import Process, free_port, http_ok, unique, wait_for
 PODS_NETWORK = "minik8s-pods"
 BUSYBOX = "minik8s/busybox:latest"
 PREFIX = "MK8S-NP"
-PORTS = (80, 81)  # each pod serves HTTP on both: container ports serve-80 and serve-81
+PORTS = (80, 81)
+CLONE_NEWNET = 0x40000000
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+T = TypeVar("T")  # each pod serves HTTP on both: container ports serve-80 and serve-81
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 60) -> str:
@@ -103,6 +110,7 @@ class TestPod:
     name: str
     container: str
     ip: str
+    pid: int = 0  # the container's first process: its network namespace
 
     @property
     def label(self) -> str:
@@ -119,20 +127,21 @@ def start_pods(api: Api, namespaces: list[str], names: list[str]) -> list[TestPo
     its Pod object (labels pod=<name>) with the container's address as podIP."""
     script = " & ".join(f"httpd -f -p {p} -h /www" for p in PORTS)
 
-    def run(name: str) -> tuple[str, str]:
+    def run(name: str) -> tuple[str, str, int]:
         cname = unique("netpoltest")
         sh("docker", "run", "-d", "--name", cname, "--label", "minik8s.test=netpol",
            "--network", PODS_NETWORK, BUSYBOX, "sh", "-c",
            f"mkdir -p /www && echo {name} > /www/index.html && {script} & wait")
-        ip = sh("docker", "inspect", "-f",
-                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", cname).strip()
-        return cname, ip
+        ip, pid = sh("docker", "inspect", "-f",
+                     "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}} {{.State.Pid}}",
+                     cname).split()
+        return cname, ip, int(pid)
 
     wanted = [(ns, name) for ns in namespaces for name in names]
     with ThreadPoolExecutor(min(8, len(wanted))) as ex:
         started = list(ex.map(lambda w: run(w[1]), wanted))
     pods: list[TestPod] = []
-    for (ns, name), (cname, ip) in zip(wanted, started, strict=True):
+    for (ns, name), (cname, ip, pid) in zip(wanted, started, strict=True):
         url = f"/api/v1/namespaces/{ns}/pods"
         body = {"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": name, "labels": {"pod": name}},
@@ -141,7 +150,7 @@ def start_pods(api: Api, namespaces: list[str], names: list[str]) -> list[TestPo
         cur = api.ok("GET", f"{url}/{name}")
         cur["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
         api.ok("PUT", f"{url}/{name}/status", cur)
-        pods.append(TestPod(ns, name, cname, ip))
+        pods.append(TestPod(ns, name, cname, ip, pid))
     return pods
 
 
@@ -151,16 +160,50 @@ def remove_containers(pods: list[TestPod]) -> None:
                        capture_output=True, check=False, timeout=120)
 
 
+def http_get(ip: str, port: int, timeout: float = 2.0) -> str | None:
+    """One HTTP/1.0 GET on a new connection: the body stripped, None on any failure."""
+    try:
+        with socket.create_connection((ip, port), timeout=timeout) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+    except OSError:
+        return None
+    return data.partition(b"\r\n\r\n")[2].decode(errors="replace").strip()
+
+
+def in_pod(pod: TestPod, fn: Callable[[], T]) -> T:
+    """``fn()`` in a thread that has joined the pod's network namespace (setns(2), which
+    moves the calling thread only): its sockets are the pod's, its packets cross the
+    bridge as the pod's own. The thread ends with it."""
+    out: list[T] = []
+    err: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fd = os.open(f"/proc/{pod.pid}/ns/net", os.O_RDONLY)
+            try:
+                if _LIBC.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns into {pod.label}")
+            finally:
+                os.close(fd)
+            out.append(fn())
+        except BaseException as exc:  # handed to the caller's thread
+            err.append(exc)
+    t = threading.Thread(target=run, name=f"in-{pod.label}")
+    t.start()
+    t.join(60)
+    if err:
+        raise err[0]
+    if not out:
+        raise TimeoutError(f"probes from {pod.label}")
+    return out[0]
+
+
 def probe_from(src: TestPod, dsts: list[TestPod], port: int) -> dict[str, bool]:
-    """One docker exec: can ``src`` fetch / from each destination on ``port``? (HTTP/1.0
-    over busybox nc, whose wget crashes in this image; the body is the pod's name.)"""
-    get = r"printf 'GET / HTTP/1.0\r\n\r\n'"
-    loop = "; ".join(
-        f"[ \"$({get} | nc -w 2 {d.ip} {port} 2>/dev/null | tail -n 1)\" = {d.name} ] "
-        f"&& echo {i}:1 || echo {i}:0" for i, d in enumerate(dsts))
-    out = sh("docker", "exec", src.container, "sh", "-c", loop, timeout=60)
-    res = dict(line.split(":") for line in out.split())
-    return {d.label: res.get(str(i)) == "1" for i, d in enumerate(dsts)}
+    """Can ``src`` fetch / from each destination on ``port`` (the body is the pod's name)?"""
+    return in_pod(src, lambda: {d.label: http_get(d.ip, port) == d.name for d in dsts})
 
 
 def matrix(pods: list[TestPod], port: int = 80) -> dict[tuple[str, str], bool]:

@@ -22,6 +22,8 @@ from tests.netpol.helpers import (
     TestPod,
     cleanup_host,
     diff,
+    http_get,
+    in_pod,
     leftovers,
     matrix,
     other_agent_running,
@@ -201,9 +203,7 @@ def test_egress_to_dns_only(fresh: Cluster) -> None:
     xa = fresh.pod("x/a")
 
     def reach(port: int) -> bool:
-        out = sh("docker", "exec", xa.container, "sh", "-c",
-                 rf"printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 {zc.ip} {port} | tail -n 1")
-        return out.strip() == "c"
+        return in_pod(xa, lambda: http_get(zc.ip, port)) == "c"
     wait_for(lambda: reach(53), timeout=10, message="x/a -> z/c:53")
     assert not reach(80)
 
