@@ -30,4 +30,5 @@ def test_scheduler_bench_smoke() -> None:
         assert "cycle_ms_per_pod" in run["scheduler_process"]
     assert doc["all_nodes_used"] and doc["pods_bound_twice"] == 0
     assert doc["floor_binds_per_second"] > 0 and doc["ratio_to_floor"] is not None
+    assert all(f > 0 for f in doc["floor_before_and_after"])
     assert set(doc["cpu_ms_per_pod"]) == {"20", "40"} and doc["cpu_per_pod_big_vs_small"]
