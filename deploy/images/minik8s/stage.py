@@ -39,7 +39,7 @@ OUT = ROOT / "deploy" / ".build" / "minik8s"
 PYVER = "3.11"  # bookworm's python3, the base image's (deploy/images/base/build.sh)
 SITE = f"lib/python{PYVER}/site-packages"
 GLIBC_MINOR = 36  # bookworm's glibc 2.36: every manylinux_2_N wheel with N <= 36 runs
-STAGE_VERSION = "1"
+STAGE_VERSION = "2"
 COMPILE = sys.version_info[:2] == tuple(int(x) for x in PYVER.split("."))
 SCRIPT = """#!/venv/bin/python3
 import sys
@@ -88,7 +88,9 @@ def stage_deps(project: dict[str, Any], python: str) -> str:
     site.mkdir(parents=True)
     req = OUT / "requirements.txt"
     req.write_text("\n".join(deps) + "\n")
-    cmd = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+    # --no-compile: compile_tree below writes the .pyc files the image wants (pip's own
+    # would be timestamp-checked ones, and twice the work).
+    cmd = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile",
            "--no-warn-script-location", "--target", str(site), "--only-binary=:all:",
            "--implementation", "cp", "--python-version", PYVER]
     for tag in platforms(machine):
