@@ -278,9 +278,12 @@ def dispatch_chains(policies: Iterable[Policy]) -> dict[str, list[str]]:
                 sub = p.in_chain if attr == "ingress" else p.out_chain
                 lines.append(f"-A {chain} -m set --match-set {p.target.name} {peer_dir} "
                              f"-j {sub}")
+        # TCP gets a reset: ICMP errors are rate-limited per host (net.ipv4.icmp_ratelimit),
+        # so a burst of refused connects would otherwise wait for SYN retransmissions
+        comment = f'-m comment --comment "{attr} {what} a pod that no NetworkPolicy allows"'
         lines += [f"-A {chain} -m mark --mark {ALLOW_MARK} -j RETURN",
-                  f'-A {chain} -m comment --comment "{attr} {what} a pod that no '
-                  f'NetworkPolicy allows" -j REJECT']
+                  f"-A {chain} -p tcp {comment} -j REJECT --reject-with tcp-reset",
+                  f"-A {chain} {comment} -j REJECT"]
         out[chain] = lines
     return out
 
