@@ -70,9 +70,15 @@ class Cluster:
         self.api.ok("POST", NETPOLS.format(ns=self.nss[ns]), body, 201)
 
     def delete_policies(self) -> None:
+        """Delete this module's policies and wait until the agent has removed their chains
+        (other modules' policies elsewhere may stay)."""
+        gone = []
         for ns in self.nss.values():
             for p in self.api.ok("GET", NETPOLS.format(ns=ns))["items"]:
                 self.api.ok("DELETE", f"{NETPOLS.format(ns=ns)}/{p['metadata']['name']}")
+                gone.append(short_hash(f"{ns}/{p['metadata']['name']}"))
+        wait_for(lambda: not any(h in line for line in leftovers() for h in gone),
+                 timeout=20, message="the deleted policies' chains removed")
 
 
 @pytest.fixture(scope="module")
@@ -110,14 +116,11 @@ def cluster(api: Api, agent: AgentProc) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def fresh(cluster: Cluster, agent: AgentProc) -> Iterator[Cluster]:
-    """Each test starts with no policy programmed (test_policies_removed_traffic_restored
-    probes the open matrix after a removal)."""
+def fresh(cluster: Cluster) -> Iterator[Cluster]:
+    """Each test starts with none of this module's policies programmed
+    (test_policies_removed_traffic_restored probes the open matrix after a removal)."""
     yield cluster
     cluster.delete_policies()
-    wait_for(lambda: agent.metric("minik8s_netpol_policies") == 0
-             and agent.metric("minik8s_netpol_ipsets") == 2, timeout=20,
-             message="every policy unprogrammed")
 
 
 def test_guard_jump_and_sysctl(fresh: Cluster) -> None:
