@@ -430,31 +430,28 @@ class Store(Generic[T]):
         key, e, _ = self._wire_entry(data, None)
         self._set(key, e, self._items.get(key))
 
-    def adopt(self, fresh: Store[T]) -> _list[tuple[str, T, T | None]]:
+    def adopt(self, fresh: Store[T]) -> _list[tuple[str, str, T | None]]:
         """Take the content of ``fresh`` (a re-list) as this store's, keeping the entries
         (and typed objects) of those whose resourceVersion did not change. Returns the
-        differences as client-go's Replace delivers them: ("delete", old, None),
-        ("add", new, None), ("update", old, new), objects validated when first used."""
+        differences as client-go's Replace delivers them, as (kind, key, old object):
+        ("delete", key, old), ("add", key, None), ("update", key, old); the new objects
+        are this store's (``peek(key)``), made when delivered: a re-list of many objects
+        does not hold one object per difference at once."""
         mine, theirs = self._items, fresh._items
-        notes: list[tuple[str, T, T | None]] = [
-            ("delete", self._view(k, e), None) for k, e in mine.items() if k not in theirs]
-        diff: list[tuple[str, T | None]] = []  # (key, old object or None for an add)
+        notes: list[tuple[str, str, T | None]] = [
+            ("delete", k, self._view(k, e)) for k, e in mine.items() if k not in theirs]
         for key, e in theirs.items():
             old = mine.get(key)
             if old is None:
-                diff.append((key, None))
+                notes.append(("add", key, None))
             elif old[1] != e[1]:
-                diff.append((key, self._view(key, old)))
+                notes.append(("update", key, self._view(key, old)))
             else:
                 theirs[key] = old
         self._made = {k: o for k, o in self._made.items() if theirs.get(k) is mine.get(k)}
         self._pinned = {k: o for k, o in self._pinned.items() if theirs.get(k) is mine.get(k)}
         self._items = theirs
         self._indices = fresh._indices
-        # views made after the swap: the new ones join this store's cache when validated
-        for k, prev in diff:
-            new = self._view(k, theirs[k])
-            notes.append(("add", new, None) if prev is None else ("update", prev, new))
         return notes
 
     def replace(self, objs: Iterable[T]) -> None:

@@ -15,6 +15,7 @@ event whose handlers only read keys, names or labels costs no validation.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 import random
@@ -34,7 +35,6 @@ from client.lazy import lazy
 from client.rest import (
     AsyncClient,
     EventDecoder,
-    bulk_allocation,
     checked_watch_event,
     raw_watch_req,
 )
@@ -258,30 +258,49 @@ class Informer(Generic[T]):
         fresh = self.store.fresh()
         rv = ""
         cont: str | None = None
-        while True:
-            page = {k: v for k, v in params.items() if v is not None}
-            if cont:
-                page["continue"] = cont
-            data = await self.client.request("GET", path, params=page)
-            with bulk_allocation():
+        # The pages decode into many long-lived objects: the cyclic GC, left on, would
+        # traverse the growing store again and again (a third of a 100,000-pod sync).
+        # Paused for the list only (a bounded time), back on before any handler runs.
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            while True:
+                page = {k: v for k, v in params.items() if v is not None}
+                if cont:
+                    page["continue"] = cont
+                data = await self.client.request("GET", path, params=page)
                 for item in data.get("items") or ():
                     fresh.fill(item)
-            meta = data.get("metadata") or {}
-            rv = rv or str(meta.get("resourceVersion") or "")
-            cont = meta.get("continue") or None
-            del data
-            if not cont:
-                break
-        self.lists += 1
-        notes = self.store.adopt(fresh)
+                meta = data.get("metadata") or {}
+                rv = rv or str(meta.get("resourceVersion") or "")
+                cont = meta.get("continue") or None
+                del data
+                if not cont:
+                    break
+            self.lists += 1
+            notes = self.store.adopt(fresh)
+        finally:
+            if gc_was_on:
+                gc.enable()
         del fresh
         self.resource_version = rv
-        # each note let go once delivered: what a handler decoded of it goes with it
+        # the new objects are made as they are delivered, and let go once delivered: what
+        # a handler decoded of one goes with it
+        store = self.store
         notes.reverse()
         while notes:
-            kind, a, b = notes.pop()
-            await self._dispatch(kind, a, b)
-            del a, b
+            kind, key, old = notes.pop()
+            if kind == "delete":
+                assert old is not None
+                await self._dispatch(kind, old)
+                continue
+            new = store.peek(key)
+            assert new is not None
+            if old is None:
+                await self._dispatch("add", new)
+            else:
+                await self._dispatch("update", old, new)
+            del new, old
         self._synced.set()
 
     async def _watch_until_error(self) -> None:

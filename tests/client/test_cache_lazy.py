@@ -150,14 +150,14 @@ def test_adopt_keeps_unchanged_entries_and_reports_differences() -> None:
     fresh.put_wire(wire_pod("c", rv="5", node="n9"))
     fresh.put_wire(wire_pod("d"))
     notes = store.adopt(fresh)
-    assert [(k, meta_key(a), b and meta_key(b)) for k, a, b in notes] == [
-        ("delete", "default/b", None), ("update", "default/c", "default/c"),
+    assert [(k, key, old and meta_key(old)) for k, key, old in notes] == [
+        ("delete", "default/b", "default/b"), ("update", "default/c", "default/c"),
         ("add", "default/d", None)]
     assert store.get("default/a") is kept
     assert store.index_keys(NODE_NAME_INDEX, "n9") == ["default/c"]
     assert sorted(store.keys()) == ["default/a", "default/c", "default/d"]
     # a view handed to a handler joins the cache when it validates
-    _, _, new_c = notes[1]
+    new_c = store.peek("default/c")
     assert new_c is not None and new_c.spec.node_name == "n9"
     new_c.copy_deep()
     assert store.get("default/c") is new_c
