@@ -124,7 +124,9 @@ if [ -n "${MINIK8S_REINSTALL:-}" ] || [ ! -x "$VENV/bin/minictl" ] \
    || ! "$VENV/bin/python" -I -c 'import importlib.util as u, sys
 sys.exit(not all(u.find_spec(m) for m in ("cli", "pytest", "fastapi", "aetcd", "kubernetes")))' \
         2>/dev/null; then
-  job minictl "$VENV/bin/pip" install -q -e "$ROOT[test]"
+  # --no-compile: Python compiles what it imports on first use; compiling every module of the
+  # test tools and the kubernetes client up front was most of this install's CPU.
+  job minictl "$VENV/bin/pip" install -q --no-compile -e "$ROOT[test]"
 fi
 
 step "images (no registry needed, built side by side)"
@@ -232,6 +234,23 @@ if [ -w /usr/local/bin ] && { [ ! -e /usr/local/bin/minictl ] || [ -L /usr/local
   ln -sf "$MINICTL" /usr/local/bin/minictl && LINKED=1
 fi
 
+# The add-ons are applied again only when one of their files or the cluster (its CA) changed
+# since the last bring-up here, or one of their workloads or the StorageClass is missing:
+# each minictl run costs about a second of CPU.
+ADDON_STAMP=$MINIK8S_HOME/addons.stamp
+addons_fp() { cat "$ROOT"/deploy/addons/*.yaml "$MINIK8S_HOME/ca.crt" | sha256sum | cut -c1-32; }
+addons_there() {
+  local path
+  for path in apis/apps/v1/namespaces/kube-system/deployments/kube-dns \
+              apis/apps/v1/namespaces/minik8s-ingress/deployments/minik8s-ingress \
+              apis/storage.k8s.io/v1/storageclasses/standard; do
+    "${CURL[@]}" -o /dev/null "$SERVER/$path" 2>/dev/null || return 1
+  done
+}
+if [ -f "$ADDON_STAMP" ] && [ "$(cat "$ADDON_STAMP")" = "$(addons_fp)" ] && addons_there; then
+  step "add-ons unchanged since the last bring-up (deploy/addons/*.yaml)"
+else
+rm -f "$ADDON_STAMP"
 step "cluster DNS add-on (kube-dns in kube-system, Service 10.96.0.10)"
 # Idempotent: apply changes nothing when it is already there. Every kubelet names
 # 10.96.0.10 as its --cluster-dns (docker-compose.yml). The DNS pods run as the
@@ -252,6 +271,8 @@ step "default StorageClass (standard: minik8s.io/local-path, WaitForFirstConsume
 step "ingress add-on (minik8s-ingress: nginx on 127.0.0.1:80 and :443, IngressClass nginx)"
 "$MINICTL" apply "${ADMIN[@]}" -f "$ROOT/deploy/addons/ingress.yaml" >>"$LOGDIR/addons.log" 2>&1 \
   || { cat "$LOGDIR/addons.log" >&2; die "applying deploy/addons/ingress.yaml failed"; }
+addons_fp > "$ADDON_STAMP"
+fi
 dns_ready() {
   "${CURL[@]}" "$SERVER/apis/apps/v1/namespaces/kube-system/deployments/kube-dns" 2>/dev/null \
     | python3 -c 'import json, sys; sys.exit(0 if (json.load(sys.stdin).get("status") or {}).get("readyReplicas") else 1)'
@@ -260,8 +281,10 @@ for _ in $(seq 1 60); do dns_ready && break; sleep 1; done
 dns_ready || echo "warning: kube-dns is not ready yet (minictl get pods -n kube-system)" >&2
 
 "$MINICTL" get nodes "${ADMIN[@]}"
+step_end
 echo
-echo "minik8s is up in ${SECONDS}s: API server $SERVER (HTTPS, on 127.0.0.1 only)"
+echo "step times: $(IFS=,; echo "${TIMES[*]}" | sed 's/,/, /g')"
+echo "minik8s is up in $(secs $(($(us) - T0)))s: API server $SERVER (HTTPS, on 127.0.0.1 only)"
 echo "kubeconfig: context minik8s in $USER_KUBECONFIG (current), also $MINIK8S_HOME/admin.conf"
 if [ -n "$LINKED" ]; then
   echo "minictl is on your PATH (/usr/local/bin/minictl -> $MINICTL)"
