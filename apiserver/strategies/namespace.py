@@ -17,6 +17,7 @@ from apiserver.strategies.base import AGE, NAME, JSONDict, Row, Strategy, age_of
 BOOTSTRAP = ("default", "kube-system", "kube-node-lease")
 UNDELETABLE = frozenset({"default", "kube-system", "kube-public"})
 INFO = resources.NAMESPACES
+NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 def bootstrap_objects() -> list[JSONDict]:
@@ -42,6 +43,17 @@ class NamespaceStrategy(Strategy):
         spec["finalizers"] = ["kubernetes"]
         obj["spec"] = spec
         obj["status"] = {"phase": "Active"}
+
+    def canonicalize(self, obj: JSONDict) -> None:
+        # Every namespace carries its name as a label (SetDefaults_Namespace and the
+        # strategy's Canonicalize since 1.21), so that selectors can pick namespaces by
+        # name: a NetworkPolicy's namespaceSelector, Pod Security exemptions.
+        md = obj.get("metadata")
+        name = md.get("name") if isinstance(md, dict) else None
+        if isinstance(name, str) and name:
+            assert isinstance(md, dict)
+            labels = md.get("labels") if isinstance(md.get("labels"), dict) else {}
+            md["labels"] = {**(labels or {}), NAME_LABEL: name}
 
     def prepare_for_update(self, new: JSONDict, old: JSONDict) -> None:
         super().prepare_for_update(new, old)
