@@ -174,6 +174,16 @@ job_wait pause busybox nginx
 
 step "cluster (docker compose up -d)"
 $DOCKER network inspect minik8s-pods >/dev/null 2>&1 || $DOCKER network create minik8s-pods >/dev/null
+# The host's kernel settings the proxy and the network policy agent need, set here: their
+# containers share the host's network but see /proc/sys read-only, and privileged
+# containers cannot start on every Docker host (they check and warn at start).
+# route_localnet: loopback load-balancer addresses DNATed to pods (kube-proxy sets it);
+# bridge-nf-call-iptables: pods on the one bridge pass the FORWARD chain, where policies are.
+$SUDO modprobe br_netfilter >/dev/null 2>&1 || true
+$SUDO sysctl -qw net.ipv4.conf.all.route_localnet=1 >/dev/null 2>&1 \
+  || echo "    warning: cannot set net.ipv4.conf.all.route_localnet=1: LoadBalancer addresses will not reach pods" >&2
+$SUDO sysctl -qw net.bridge.bridge-nf-call-iptables=1 >/dev/null 2>&1 \
+  || echo "    warning: cannot set net.bridge.bridge-nf-call-iptables=1: NetworkPolicies will not be enforced" >&2
 $SUDO mkdir -p /var/lib/minik8s
 if ! $COMPOSE up -d --quiet-pull >"$LOGDIR/compose-up.log" 2>&1; then
   tail -40 "$LOGDIR/compose-up.log" >&2

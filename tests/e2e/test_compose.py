@@ -131,11 +131,14 @@ def test_listens_on_loopback_only(cluster: str) -> None:
     addrs = {f.rsplit(":", 1)[0] for f in listen if f.endswith(f":{PORT}")}
     assert addrs == {"127.0.0.1"}, listen
     # The proxy shares the host's network namespace: its sockets are host sockets, and
-    # loopback ones only.
-    pids = sh(["pgrep", "-f", "/venv/bin/minik8s-proxy"]).stdout.split()
-    sockets = [ln for ln in sh(["ss", "-Hltunp"]).stdout.splitlines()
-               if any(f"pid={pid}," in ln for pid in pids)]
-    assert sockets and all(ln.split()[4].startswith("127.0.0.1:") for ln in sockets), sockets
+    # loopback ones only (it may still be starting: the bring-up waits for the API server
+    # and the nodes, not for the proxy).
+    def proxy_sockets() -> list[str]:
+        pids = sh(["pgrep", "-f", "/venv/bin/minik8s-proxy"], check=False).stdout.split()
+        return [ln for ln in sh(["ss", "-Hltunp"]).stdout.splitlines()
+                if any(f"pid={pid}," in ln for pid in pids)]
+    sockets = wait_for(proxy_sockets, timeout=60, message="minik8s-proxy listening")
+    assert all(ln.split()[4].startswith("127.0.0.1:") for ln in sockets), sockets
 
 
 def test_tls_with_kubectl_minictl_the_official_client_and_curl(cluster: str) -> None:
