@@ -81,10 +81,12 @@ def sh(argv: list[str], timeout: float = 120, check: bool = True,
     return p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster() -> Iterator[str]:
-    """The compose cluster at SERVER, once per run. A cluster that was already up is left up;
-    one this fixture started is stopped at the end (deploy/down.sh, state kept)."""
+    """The compose cluster at SERVER, once for the e2e tests. A cluster that was already up
+    is left up; one this fixture started is stopped after the last e2e test (deploy/down.sh,
+    state kept), before the tests that run their own proxy or policy agent on this host's
+    tables (they skip while another one owns them)."""
     if not _docker_ok():
         pytest.skip("needs a Docker daemon (docker info failed)")
     was_up = _api_ready()
