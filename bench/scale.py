@@ -36,6 +36,7 @@ import asyncio
 import json
 import math
 import re
+import signal
 import sys
 import time
 import urllib.request
@@ -509,6 +510,9 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=1800.0,
                    help="bound of every wait, seconds")
     args = p.parse_args()
+    # A SIGTERM (timeout, kill) unwinds like ^C, so that every cluster process started is
+    # stopped by the finally blocks instead of being left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     doc = asyncio.run(run(args))
     print(json.dumps(doc, indent=2))
     print(table(doc), file=sys.stderr)
