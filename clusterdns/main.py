@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -35,6 +33,7 @@ from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.httpserve import PROMETHEUS, Reply, serve_http, text
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
+from client.service import run_until_signalled, setup_logging
 from clusterdns.records import ClusterRecords
 from clusterdns.server import (
     DnsHandler,
@@ -159,20 +158,6 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        for noisy in ("httpx", "httpcore"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await serve(args, stop)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    setup_logging(args.verbose)
+    run_until_signalled(lambda stop: serve(args, stop))
 

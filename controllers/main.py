@@ -18,6 +18,7 @@ from client.events import EventRecorder
 from client.informer import SharedInformerFactory
 from client.leaderelection import LeaderElector
 from client.rest import AsyncClient
+from client.service import setup_logging
 from client.tasks import cancel_and_wait
 from controllers import metrics
 from controllers.context import DEFAULT_LOAD_BALANCER_IP_RANGE, ControllerContext, Options
@@ -208,10 +209,7 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging(args.verbose)
     try:
         names = enabled_controllers(args.controllers)
     except ControllersFlagError as exc:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import shutil
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.httpserve import Reply, serve_http, text
 from client.rest import AsyncClient
+from client.service import run_until_signalled, setup_logging
 from ingress.controller import DEFAULT_CONTROLLER, IngressController
 from ingress.render import Settings
 
@@ -79,19 +78,5 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        for noisy in ("httpx", "httpcore"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await serve(args, stop)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    setup_logging(args.verbose)
+    run_until_signalled(lambda stop: serve(args, stop))

@@ -34,6 +34,7 @@ from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.httpserve import PROMETHEUS, Reply, serve_http
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
+from client.service import setup_logging
 from proxy.iptables import Iptables
 from proxy.main import bind_address
 from proxy.netpol.agent import Agent, cleanup
@@ -154,10 +155,7 @@ async def serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging(args.verbose)
     try:
         sys.exit(asyncio.run(serve(args)))
     except KeyboardInterrupt:
