@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, NoReturn
 
 
 def setup_logging(verbose: bool) -> None:
@@ -32,3 +34,11 @@ def run_until_signalled(serve: Callable[[asyncio.Event], Awaitable[None]]) -> No
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+def run_and_exit(main: Coroutine[Any, Any, int]) -> NoReturn:
+    """Run ``main`` on a new event loop and exit with its code (0 after ^C)."""
+    try:
+        sys.exit(asyncio.run(main))
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -18,7 +18,7 @@ from client.events import EventRecorder
 from client.informer import SharedInformerFactory
 from client.leaderelection import LeaderElector
 from client.rest import AsyncClient
-from client.service import setup_logging
+from client.service import run_and_exit, setup_logging
 from client.tasks import cancel_and_wait
 from controllers import metrics
 from controllers.context import DEFAULT_LOAD_BALANCER_IP_RANGE, ControllerContext, Options
@@ -218,10 +218,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Fewer, larger young-generation collections: controllers allocate many short-lived
     # objects per event and reconcile (JSON, models), almost no reference cycles.
     gc.set_threshold(50_000, 20, 50)
-    try:
-        sys.exit(asyncio.run(serve(args, names)))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    run_and_exit(serve(args, names))
 
 
 if __name__ == "__main__":

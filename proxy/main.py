@@ -22,7 +22,6 @@ import json
 import logging
 import signal
 import socket
-import sys
 import time
 from collections.abc import Sequence
 
@@ -35,7 +34,7 @@ from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.httpserve import PROMETHEUS, Reply, serve_http
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
-from client.service import setup_logging
+from client.service import run_and_exit, setup_logging
 from proxy import iptables, nftables, rules
 from proxy.proxier import Proxier
 
@@ -235,10 +234,7 @@ async def serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    try:
-        sys.exit(asyncio.run(serve(args)))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    run_and_exit(serve(args))
 
 
 if __name__ == "__main__":
