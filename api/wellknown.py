@@ -33,6 +33,9 @@ ROLLOUT_ANNOTATIONS = frozenset({
     DESIRED_REPLICAS_ANNOTATION, MAX_REPLICAS_ANNOTATION, DEPRECATED_ROLLBACK_TO_ANNOTATION,
 })
 
+# ---- namespaces (well_known_labels.go LabelMetadataName): every namespace carries its name
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
 # ---- nodes (well_known_labels.go, well_known_taints.go)
 LABEL_HOSTNAME = "kubernetes.io/hostname"
 LABEL_OS = "kubernetes.io/os"

@@ -11,13 +11,13 @@ from datetime import datetime
 
 from api import resources
 from api.base import dig
+from api.wellknown import NAMESPACE_NAME_LABEL
 from apiserver import errors
 from apiserver.strategies.base import AGE, NAME, JSONDict, Row, Strategy, age_of, column, name_of
 
 BOOTSTRAP = ("default", "kube-system", "kube-node-lease")
 UNDELETABLE = frozenset({"default", "kube-system", "kube-public"})
 INFO = resources.NAMESPACES
-NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 def bootstrap_objects() -> list[JSONDict]:
@@ -53,7 +53,7 @@ class NamespaceStrategy(Strategy):
         if isinstance(name, str) and name:
             assert isinstance(md, dict)
             labels = md.get("labels") if isinstance(md.get("labels"), dict) else {}
-            md["labels"] = {**(labels or {}), NAME_LABEL: name}
+            md["labels"] = {**(labels or {}), NAMESPACE_NAME_LABEL: name}
 
     def prepare_for_update(self, new: JSONDict, old: JSONDict) -> None:
         super().prepare_for_update(new, old)

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from api.wellknown import NAMESPACE_NAME_LABEL
 from proxy.iptables import Iptables, IptablesError, chains_in
 from proxy.netpol import rules
 from proxy.netpol.rules import Cluster, PodInfo, Policy, SetDef
@@ -17,7 +18,6 @@ from proxy.netpol.rules import Cluster, PodInfo, Policy, SetDef
 log = logging.getLogger("netpol")
 
 SetState = dict[str, tuple[str, frozenset[str]]]
-NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 @dataclass
@@ -144,7 +144,7 @@ class Agent:
         name = ns.metadata.name or ""
         # the label Kubernetes puts on every namespace (the usual way to select kube-system
         # for DNS), counted here even where the API server has not set it
-        labels = {**(ns.metadata.labels or {}), NAME_LABEL: name}
+        labels = {**(ns.metadata.labels or {}), NAMESPACE_NAME_LABEL: name}
         if self.cluster.ns_labels.get(name) != labels:
             self.cluster.ns_labels[name] = labels
             self._namespace_changed()
