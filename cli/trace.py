@@ -1,258 +1,22 @@
 """``minictl trace KIND/NAME``: how the cluster carried out a request, and where it is stuck.
 
-Built only from what the API already records: object creation times, status conditions,
-container states and the Events each component wrote (Scheduled, Pulled, Started, ...).
-The result is a tree (Deployment -> ReplicaSets -> Pods -> their steps; Job -> Pods), each
-step with its time and its offset from the root's creation, each pod with how long it took
-to be Ready, and a ``STUCK`` line where progress stopped (FailedScheduling, ImagePullBackOff, ...).
+The tree of steps comes from client.trace (the dashboard's timeline uses the same); this
+prints it, each step with its time and its offset from the root's creation.
 """
 
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime
 
 import click
 
-from api import printers, resources
+from api import resources
 from api.models import Deployment, Event, Node, Pod, ReplicaSet
 from api.models.batch import Job
-from api.models.core import TypedObject
-from api.resources import ResourceInfo
-from api.timeutil import parse_time
-from api.timeutil import parse_time_or_none as _t
-from api.wellknown import REVISION_ANNOTATION
-from cli.context import State, object_refs, state
+from cli.context import object_refs, state
 from cli.errors import CliError
 from cli.options import common
-
-# Container waiting reasons that mean "this will not fix itself soon".
-STUCK_REASONS = {
-    "ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "CreateContainerError",
-    "CreateContainerConfigError", "InvalidImageName", "RunContainerError", "ErrImageNeverPull",
-}
-
-
-@dataclass
-class Step:
-    text: str
-    at: datetime | None = None
-    children: list[Step] = field(default_factory=list)
-    warning: bool = False
-
-
-def _event_at(e: Event) -> datetime | None:
-    # The first occurrence is when the step happened; eventTime has sub-second precision.
-    return _t(e.event_time) or _t(e.first_timestamp) or _t(e.last_timestamp) or _t(
-        e.metadata.creation_timestamp)
-
-
-def _event_step(e: Event) -> Step:
-    src = (e.source.component if e.source else None) or e.reporting_component or ""
-    text = f"{e.reason}: {' '.join((e.message or '').split())}"
-    if (e.count or 1) > 1:
-        text += f" (x{e.count})"
-    if src:
-        text += f"  [{src}]"
-    return Step(text, _event_at(e), warning=e.type == "Warning")
-
-
-def _dur(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    m, s = divmod(int(seconds), 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m"
-
-
-class Tracer:
-    def __init__(self, st: State, namespace: str | None) -> None:
-        self.st = st
-        self.namespace = namespace
-        self.events: dict[str, list[Event]] = defaultdict(list)
-        self.by_name: dict[tuple[str, str], list[Event]] = defaultdict(list)
-        for e in st.client.list_all(Event, namespace).items:
-            ref = e.involved_object
-            if ref.uid:
-                self.events[ref.uid].append(e)
-            self.by_name[(ref.kind or "", ref.name or "")].append(e)
-
-    def events_of(self, obj: TypedObject) -> list[Event]:
-        uid = obj.metadata.uid
-        evs = list(self.events.get(uid, [])) if uid else []
-        if not evs:
-            evs = [e for e in self.by_name.get((obj.kind or "", obj.metadata.name or ""), [])
-                   if not e.involved_object.uid]
-        return sorted(evs, key=lambda e: _event_at(e) or _far())
-
-    def owned(self, model: type[TypedObject], owner: TypedObject) -> list[TypedObject]:
-        items = self.st.client.list_all(model, owner.metadata.namespace).items
-        uid = owner.metadata.uid
-        out = [o for o in items
-               if any(r.uid == uid for r in o.metadata.owner_references or [])]
-        return sorted(out, key=lambda o: o.metadata.creation_timestamp or "")
-
-    # ---- per kind ---------------------------------------------------------------------
-
-    def deployment(self, dep: Deployment) -> Step:
-        c = dep.spec.template.spec.containers
-        images = ", ".join(x.image or "" for x in c)
-        desired = dep.spec.replicas if dep.spec.replicas is not None else 1
-        s = dep.status
-        ready = (s.ready_replicas if s else 0) or 0
-        root = Step(f"deployment/{dep.metadata.name} created: {desired} "
-                    f"replica{'' if desired == 1 else 's'} of {images}",
-                    _t(dep.metadata.creation_timestamp))
-        root.children += [_event_step(e) for e in self.events_of(dep)]
-        for rs in self.owned(ReplicaSet, dep):
-            assert isinstance(rs, ReplicaSet)
-            root.children.append(self.replicaset(rs))
-        for cond in (s.conditions if s else None) or []:
-            if cond.type == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
-                root.children.append(Step(f"STUCK: {cond.message or cond.reason}",
-                                          _t(cond.last_update_time), warning=True))
-        summary = f"{ready}/{desired} ready"
-        if ready >= desired and (s and (s.updated_replicas or 0) >= desired):
-            done = self._latest_ready(dep)
-            start = _t(dep.metadata.creation_timestamp)
-            if done and start:
-                summary += f" (all ready {_dur((done - start).total_seconds())} after creation)"
-        root.text += f"  -> {summary}"
-        return root
-
-    def _latest_ready(self, dep: Deployment) -> datetime | None:
-        latest: datetime | None = None
-        for rs in self.owned(ReplicaSet, dep):
-            for pod in self.owned(Pod, rs):
-                assert isinstance(pod, Pod)
-                t = self._ready_at(pod)
-                if t and (latest is None or t > latest):
-                    latest = t
-        return latest
-
-    def replicaset(self, rs: ReplicaSet) -> Step:
-        desired = rs.spec.replicas if rs.spec.replicas is not None else 1
-        rev = (rs.metadata.annotations or {}).get(REVISION_ANNOTATION)
-        s = rs.status
-        text = (f"replicaset/{rs.metadata.name} created"
-                + (f" (revision {rev})" if rev else "")
-                + f": {(s.ready_replicas if s else 0) or 0}/{desired} ready")
-        node = Step(text, _t(rs.metadata.creation_timestamp))
-        node.children += [_event_step(e) for e in self.events_of(rs)]
-        for pod in self.owned(Pod, rs):
-            assert isinstance(pod, Pod)
-            node.children.append(self.pod(pod))
-        return node
-
-    def _ready_at(self, pod: Pod) -> datetime | None:
-        for c in (pod.status.conditions if pod.status else None) or []:
-            if c.type == "Ready" and c.status == "True":
-                return _t(c.last_transition_time)
-        return None
-
-    def pod(self, pod: Pod) -> Step:
-        created = _t(pod.metadata.creation_timestamp)
-        s = pod.status
-        phase = printers.pod_status_reason(pod.to_dict())
-        where = f" on {pod.spec.node_name}" if pod.spec.node_name else ""
-        ip = f" ({s.pod_ip})" if s and s.pod_ip else ""
-        node = Step(f"pod/{pod.metadata.name} created -> {phase}{where}{ip}", created)
-        events = self.events_of(pod)
-        node.children += [_event_step(e) for e in events]
-        reasons = {e.reason for e in events}
-        conds = {c.type: c for c in (s.conditions if s else None) or []}
-        sched = conds.get("PodScheduled")
-        if "Scheduled" not in reasons and pod.spec.node_name:
-            at = _t(sched.last_transition_time) if sched else None
-            node.children.append(Step(f"Scheduled to {pod.spec.node_name}", at))
-        ready_at = self._ready_at(pod)
-        if ready_at:
-            took = f" ({_dur((ready_at - created).total_seconds())} after creation)" if (
-                created) else ""
-            node.children.append(Step(f"Ready{took}", ready_at))
-        stuck = self._pod_stuck(pod, events)
-        if stuck:
-            node.children.append(stuck)
-        if pod.metadata.deletion_timestamp:
-            node.children.append(Step("Terminating", _t(pod.metadata.deletion_timestamp)))
-        return node
-
-    def _pod_stuck(self, pod: Pod, events: list[Event]) -> Step | None:
-        s = pod.status
-        if pod.metadata.deletion_timestamp:
-            return None
-        if not pod.spec.node_name:
-            failed = [e for e in events if e.reason == "FailedScheduling"]
-            conds = [c for c in (s.conditions if s else None) or [] if c.type == "PodScheduled"]
-            msg = (failed[-1].message if failed else None) or (
-                conds[0].message if conds else None)
-            return Step("STUCK: not scheduled" + (f": {msg}" if msg else
-                                                   " yet (is the scheduler running?)"),
-                        warning=True)
-        for cs in (s.container_statuses if s else None) or []:
-            w = cs.state.waiting if cs.state else None
-            if w and w.reason in STUCK_REASONS:
-                return Step(f"STUCK: container {cs.name} is waiting: {w.reason}"
-                            + (f": {w.message}" if w.message else ""), warning=True)
-        if not self._ready_at(pod) and not (s and s.phase in ("Succeeded", "Failed")):
-            kubelet_seen = any(e.reason in ("Pulling", "Pulled", "Created", "Started")
-                               for e in events)
-            if not kubelet_seen and not (s and s.container_statuses):
-                return Step(f"waiting for the kubelet of {pod.spec.node_name} to start the "
-                            "pod", warning=True)
-            return Step("not Ready yet", warning=True)
-        return None
-
-    def job(self, job: Job) -> Step:
-        """Job -> the pods it ran (each with its steps), its Complete or Failed condition."""
-        wire = job.to_dict()
-        images = ", ".join(x.image or "" for x in job.spec.template.spec.containers)
-        want = job.spec.completions
-        text = (f"job/{job.metadata.name} created: "
-                + (f"{want} completion{'' if want == 1 else 's'}" if want is not None
-                   else "work queue")
-                + f", parallelism {job.spec.parallelism or 1} of {images}")
-        root = Step(text, _t(job.metadata.creation_timestamp))
-        root.children += [_event_step(e) for e in self.events_of(job)]
-        for pod in self.owned(Pod, job):
-            assert isinstance(pod, Pod)
-            root.children.append(self.pod(pod))
-        for cond in (job.status.conditions if job.status else None) or []:
-            if cond.type == "Failed" and cond.status == "True":
-                root.children.append(Step(f"FAILED ({cond.reason}): {cond.message or ''}",
-                                          _t(cond.last_transition_time), warning=True))
-        summary = f"{printers.job_status(wire)} {printers.job_completions(wire)}"
-        took = printers.job_duration(wire)
-        if took:
-            summary += f" in {took}"
-        root.text += f"  -> {summary}"
-        return root
-
-    def node(self, node: Node) -> Step:
-        root = Step(f"node/{node.metadata.name} registered -> {printers.node_status(node.to_dict())}",
-                    _t(node.metadata.creation_timestamp))
-        root.children += [_event_step(e) for e in self.events_of(node)]
-        return root
-
-    def generic(self, info: ResourceInfo, obj: TypedObject) -> Step:
-        root = Step(f"{info.singular}/{obj.metadata.name} created",
-                    _t(obj.metadata.creation_timestamp))
-        root.children += [_event_step(e) for e in self.events_of(obj)]
-        return root
-
-
-def _far() -> datetime:
-    return parse_time("9999-01-01T00:00:00Z")
-
-
-def _sort_steps(steps: list[Step]) -> None:
-    steps.sort(key=lambda s: (s.at or _far(), 1 if s.text.startswith("STUCK") else 0))
-    for s in steps:
-        _sort_steps(s.children)
+from client.trace import Step, Tracer, _dur, _sort_steps
 
 
 def render(root: Step, ascii_only: bool = False) -> list[tuple[str, bool]]:
@@ -300,7 +64,9 @@ def trace_cmd(args: tuple[str, ...]) -> None:
     for info, name in object_refs(args):
         ns = st.namespace if info.namespaced else None
         obj = st.client.get(info.model, name, ns)
-        tracer = Tracer(st, obj.metadata.namespace if info.namespaced else None)
+        events_ns = obj.metadata.namespace if info.namespaced else None
+        tracer = Tracer(st.client.list_all(Event, events_ns).items,
+                        lambda model, ns: st.client.list_all(model, ns).items)
         if isinstance(obj, Deployment):
             root = tracer.deployment(obj)
         elif isinstance(obj, ReplicaSet):
