@@ -6,15 +6,18 @@
 #   deploy/down.sh --keep-pods   # stop the services only; pod containers keep running
 #   deploy/down.sh --purge       # also delete the cluster's state, its PKI (CA, certificates,
 #                                # kubeconfigs) and the pods network (-v: the same, network kept)
+# A cluster brought up with `up.sh --ha` is found by its etcd-1 container or volume (--ha
+# says so explicitly): its overlay's volumes (the three etcd members') go with --purge too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KEEP_PODS= PURGE= VOLUMES=
+KEEP_PODS= PURGE= VOLUMES= HA=
 for a in "$@"; do
   case $a in
     --keep-pods) KEEP_PODS=1 ;;
     --purge) PURGE=1 ;;
     -v|--volumes) VOLUMES=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --ha) HA=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "down.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -26,6 +29,12 @@ if ! $DOCKER info >/dev/null 2>&1; then
   exit 0
 fi
 COMPOSE="$DOCKER compose --project-directory $PWD -f $PWD/docker-compose.yml"
+PROJECT=${COMPOSE_PROJECT_NAME:-minik8s}
+if [ -n "$HA" ] || [ -n "$($DOCKER ps -aq --filter "label=com.docker.compose.project=$PROJECT" \
+                              --filter label=com.docker.compose.service=etcd-1)" ] \
+   || $DOCKER volume inspect "${PROJECT}_etcd-1-data" >/dev/null 2>&1; then
+  COMPOSE="$COMPOSE -f $PWD/deploy/compose/ha.yml"
+fi
 if [ -n "$PURGE" ] || [ -n "$VOLUMES" ]; then
   $COMPOSE down --remove-orphans --volumes
 else

@@ -6,6 +6,9 @@
 #
 #   deploy/up.sh            # everything
 #   MINIK8S_API_PORT=7443 deploy/up.sh    # publish the API server on another port
+#   deploy/up.sh --ha       # the HA profile (deploy/compose/ha.yml, docs/ha.md): 3 etcd
+#                           # members, 2 API servers behind HAProxy, 2 schedulers and
+#                           # controller-managers with leader election
 #
 # The cluster is secure by default, as kubeadm makes it: the API server serves HTTPS only,
 # published on 127.0.0.1 only; its CA, the components' certificates and an admin kubeconfig
@@ -16,6 +19,12 @@
 # $MINIK8S_HOME/ca.crt and the admin's bearer token at $MINIK8S_HOME/admin-token (the README's
 # curl tour uses both).
 set -euo pipefail
+HA=
+for a in "$@"; do
+  case $a in
+    --ha) HA=1 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 MINIK8S_HOME=${MINIK8S_HOME:-$HOME/.minik8s}
@@ -110,6 +119,7 @@ if ! $DOCKER compose version >/dev/null 2>&1; then
   $DOCKER compose version >/dev/null || die "docker compose still not available"
 fi
 COMPOSE="$DOCKER compose --project-directory $ROOT -f $ROOT/docker-compose.yml"
+[ -z "$HA" ] || COMPOSE="$COMPOSE -f $ROOT/deploy/compose/ha.yml"
 
 # The project's venv (the same one .ci/run makes, so Quickstart command 2, deploy/test.sh,
 # finds ruff, mypy and pytest there): minictl and the test tools, installed in the background
@@ -142,6 +152,7 @@ rm -f deploy/.build/host-ca.crt  # what older images needed
 mkdir -p deploy/.build/etcd
 cmp -s "$(command -v etcd)" deploy/.build/etcd/etcd || cp "$(command -v etcd)" deploy/.build/etcd/etcd
 job_wait base
+[ -z "$HA" ] || job haproxy $SUDO sh deploy/images/haproxy/build.sh  # FROM the base
 if ! $DOCKER image inspect nginx:latest >/dev/null 2>&1; then
   # Debian's package is nginx 1.22, so the stand-in also answers to nginx:1.22, which gives
   # `minictl set image` an image to roll out to without a registry.
@@ -170,7 +181,7 @@ else
   job_wait compose
   fingerprint > "$BUILD_STAMP"
 fi
-job_wait pause busybox nginx
+job_wait pause busybox nginx haproxy
 
 step "cluster (docker compose up -d)"
 $DOCKER network inspect minik8s-pods >/dev/null 2>&1 || $DOCKER network create minik8s-pods >/dev/null
