@@ -53,6 +53,13 @@ class Options:
     # --load-balancer-ip-range: the loopback addresses the servicelb controller gives
     # LoadBalancer Services (inside 127.0.0.0/8; 127.0.0.1 is never handed out)
     load_balancer_ip_range: str = DEFAULT_LOAD_BALANCER_IP_RANGE
+    # the node IPAM: --allocate-node-cidrs, --cluster-cidr ("": 10.244.0.0/16 when
+    # allocating), --node-cidr-mask-size (0: 24 for IPv4, 64 for IPv6) and the Service
+    # range kept out of the cluster CIDR (--service-cluster-ip-range)
+    allocate_node_cidrs: bool = False
+    cluster_cidr: str = ""
+    node_cidr_mask_size: int = 0
+    service_cluster_ip_range: str = ""
     workers: dict[str, int] = field(default_factory=dict)
 
 

@@ -28,6 +28,8 @@ from controllers.manager import (
     ControllersFlagError,
     enabled_controllers,
 )
+from controllers.nodeipam import DEFAULT_CLUSTER_CIDR
+from controllers.nodeipam_util import CIDRSet, CIDRSetError, parse_cidr
 from controllers.servicelb import RangeError, parse_range
 
 log = logging.getLogger("controller-manager")
@@ -40,6 +42,15 @@ def load_balancer_range(text: str) -> str:
     try:
         return str(parse_range(text))
     except RangeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def cidr_flag(text: str) -> str:
+    if not text:
+        return ""
+    try:
+        return str(parse_cidr(text))
+    except CIDRSetError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
@@ -111,6 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
                    default=DEFAULT_LOAD_BALANCER_IP_RANGE, metavar="CIDR",
                    help="the loopback addresses the servicelb controller gives LoadBalancer "
                         "Services (inside 127.0.0.0/8; 127.0.0.1 is never handed out)")
+    p.add_argument("--allocate-node-cidrs", action="store_true",
+                   help="give each Node a spec.podCIDR out of --cluster-cidr (the nodeipam "
+                        "controller; off: it does nothing)")
+    p.add_argument("--cluster-cidr", type=cidr_flag, default="", metavar="CIDR",
+                   help="the pods' range the node IPAM cuts (default with "
+                        f"--allocate-node-cidrs: {DEFAULT_CLUSTER_CIDR})")
+    p.add_argument("--node-cidr-mask-size", type=int, default=0, metavar="N",
+                   help="the size of each Node's pod CIDR (0: 24 for IPv4, 64 for IPv6)")
+    p.add_argument("--service-cluster-ip-range", type=cidr_flag, default="", metavar="CIDR",
+                   help="the Services' range, kept out of the Nodes' pod CIDRs when inside "
+                        "--cluster-cidr")
     p.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
                    help="serve /healthz and Prometheus /metrics here (0: off)")
     p.add_argument("--metrics-address", default="0.0.0.0", metavar="ADDR")
@@ -134,6 +156,10 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
         root_ca_file=args.root_ca_file,
         service_account_private_key_file=args.service_account_private_key_file,
         load_balancer_ip_range=args.load_balancer_ip_range,
+        allocate_node_cidrs=args.allocate_node_cidrs,
+        cluster_cidr=args.cluster_cidr,
+        node_cidr_mask_size=args.node_cidr_mask_size,
+        service_cluster_ip_range=args.service_cluster_ip_range,
         horizontal_pod_autoscaler_sync_period=args.horizontal_pod_autoscaler_sync_period,
         horizontal_pod_autoscaler_downscale_stabilization=(
             args.horizontal_pod_autoscaler_downscale_stabilization),
@@ -215,6 +241,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ControllersFlagError as exc:
         print(f"minik8s-controller-manager: --controllers: {exc}", file=sys.stderr)
         sys.exit(1)
+    if args.allocate_node_cidrs:
+        try:  # as kube-controller-manager, a cluster CIDR the mask cannot cut stops it here
+            CIDRSet(args.cluster_cidr or DEFAULT_CLUSTER_CIDR, args.node_cidr_mask_size or (
+                24 if ":" not in (args.cluster_cidr or DEFAULT_CLUSTER_CIDR) else 64))
+        except CIDRSetError as exc:
+            print(f"minik8s-controller-manager: --cluster-cidr/--node-cidr-mask-size: {exc}",
+                  file=sys.stderr)
+            sys.exit(1)
     # Fewer, larger young-generation collections: controllers allocate many short-lived
     # objects per event and reconcile (JSON, models), almost no reference cycles.
     gc.set_threshold(50_000, 20, 50)

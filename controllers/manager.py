@@ -24,6 +24,7 @@ from controllers.endpointslice import EndpointSliceController
 from controllers.garbagecollector import GarbageCollector
 from controllers.job import JobController
 from controllers.namespace import NamespaceController
+from controllers.nodeipam import NodeIpamController
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.podautoscaler import HorizontalPodAutoscalerController
 from controllers.replicaset import ReplicaSetController
@@ -78,6 +79,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "pvc-protection": PVCProtectionController,
     "pv-protection": PVProtectionController,
     "servicelb": ServiceLBController,
+    "nodeipam": NodeIpamController,
 }
 
 

@@ -321,14 +321,15 @@ def test_controllers_flag_and_durations() -> None:
                                         "serviceaccount-token", "root-ca-cert-publisher",
                                         "resourcequota", "clusterrole-aggregation",
                                         "disruption", "persistentvolume-binder",
-                                        "pvc-protection", "pv-protection", "servicelb"]
+                                        "pvc-protection", "pv-protection", "servicelb",
+                                        "nodeipam"]
     assert enabled_controllers("*,-nodelifecycle,-namespace") == [
         "deployment", "replicaset", "replicationcontroller", "garbagecollector", "endpoints",
         "endpointslice", "horizontalpodautoscaling", "job", "daemonset", "statefulset",
         "cronjob",
         "ttl-after-finished", "serviceaccount", "serviceaccount-token",
         "root-ca-cert-publisher", "resourcequota", "clusterrole-aggregation", "disruption",
-        "persistentvolume-binder", "pvc-protection", "pv-protection", "servicelb"]
+        "persistentvolume-binder", "pvc-protection", "pv-protection", "servicelb", "nodeipam"]
     assert enabled_controllers("replicaset") == ["replicaset"]
     with pytest.raises(ControllersFlagError):
         enabled_controllers("*,-nosuch")
