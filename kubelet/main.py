@@ -1,4 +1,5 @@
-"""``minik8s-kubelet``: run the pods bound to a node on Docker (or hollow, in memory)."""
+"""``minik8s-kubelet``: run the pods bound to a node on Docker, on a CRI runtime (containerd),
+or hollow, in memory."""
 
 from __future__ import annotations
 
@@ -28,7 +29,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--server", default=None, help="API server URL (else $MINIK8S_SERVER, config)")
     p.add_argument("--kubeconfig", help=KUBECONFIG_FLAG_HELP)
     p.add_argument("--node-name", default=os.environ.get("NODE_NAME") or os.uname().nodename)
-    p.add_argument("--runtime", choices=("docker", "fake"), default="docker")
+    p.add_argument("--runtime", choices=("docker", "cri", "fake"), default="docker",
+                   help="docker: the host's Docker; cri: a CRI runtime (containerd) at "
+                        "--container-runtime-endpoint; fake: hollow nodes")
+    p.add_argument("--container-runtime-endpoint",
+                   default="unix:///run/containerd/containerd.sock",
+                   help="the CRI runtime's gRPC endpoint (--runtime cri)")
+    p.add_argument("--pod-logs-dir", default="/var/log/pods",
+                   help="where the CRI runtime writes container logs (podLogsDir)")
     p.add_argument("--port", type=int, default=10250, help="log/health HTTP port")
     p.add_argument("--address", default="0.0.0.0", help="address the HTTP port binds")
     p.add_argument("--node-ip", default=os.environ.get("MINIK8S_NODE_IP"),
@@ -202,6 +210,13 @@ def build_agent(args: argparse.Namespace) -> KubeletAgent:
             from kubelet.runtime.fake import FakeRuntime
 
             return FakeRuntime()
+        if args.runtime == "cri":
+            from kubelet.runtime.cri import CRIRuntime
+
+            return CRIRuntime(args.container_runtime_endpoint, root_dir=root,
+                              pod_logs_dir=args.pod_logs_dir,
+                              request_timeout=args.runtime_request_timeout,
+                              use_cgroup_parent=not args.no_cgroup_parent)
         from kubelet.runtime.docker import DockerRuntime
 
         return DockerRuntime(args.docker_host, root_dir=root,
