@@ -8,6 +8,9 @@
 #                                # kubeconfigs) and the pods network (-v: the same, network kept)
 # A cluster brought up with `up.sh --ha` is found by its etcd-1 container or volume (--ha
 # says so explicitly): its overlay's volumes (the three etcd members') go with --purge too.
+# A cluster brought up with `up.sh --real-nodes` is found by its node containers or their
+# /var/lib volumes: the node containers go, and with --purge or -v their volumes (images and
+# containerd's state) too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP_PODS= PURGE= VOLUMES= HA=
@@ -34,6 +37,17 @@ if [ -n "$HA" ] || [ -n "$($DOCKER ps -aq --filter "label=com.docker.compose.pro
                               --filter label=com.docker.compose.service=etcd-1)" ] \
    || $DOCKER volume inspect "${PROJECT}_etcd-1-data" >/dev/null 2>&1; then
   COMPOSE="$COMPOSE -f $PWD/deploy/compose/ha.yml"
+fi
+# real nodes: as many as there are node containers or node volumes of this project
+NODES=$( { $DOCKER ps -a --filter "label=com.docker.compose.project=$PROJECT" \
+             --format '{{.Label "com.docker.compose.service"}}' 2>/dev/null
+           $DOCKER volume ls -q --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null \
+             | sed -n "s/^${PROJECT}_\(node-[0-9]*\)-var$/\1/p"; } \
+         | sed -n 's/^node-\([0-9]*\)$/\1/p' | sort -n | tail -n1)
+if [ -n "$NODES" ]; then
+  mkdir -p deploy/.build
+  bash deploy/images/node/compose.sh "$NODES" > deploy/.build/real-nodes.yml
+  COMPOSE="$COMPOSE -f $PWD/deploy/.build/real-nodes.yml"
 fi
 if [ -n "$PURGE" ] || [ -n "$VOLUMES" ]; then
   $COMPOSE down --remove-orphans --volumes

@@ -6,6 +6,9 @@
 #
 #   deploy/up.sh            # everything
 #   MINIK8S_API_PORT=7443 deploy/up.sh    # publish the API server on another port
+#   deploy/up.sh --real-nodes [--nodes N]  # N nodes (default 2) as containers, each with its
+#                           # own containerd, kubelet (CRI), proxy and network agent, and a
+#                           # CNI pod network across them (docs/real-nodes.md)
 #   deploy/up.sh --ha       # the HA profile (deploy/compose/ha.yml, docs/ha.md): 3 etcd
 #                           # members, 2 API servers behind HAProxy, 2 schedulers and
 #                           # controller-managers with leader election
@@ -31,6 +34,18 @@ MINIK8S_HOME=${MINIK8S_HOME:-$HOME/.minik8s}
 LOGDIR=$MINIK8S_HOME/logs
 API_PORT=${MINIK8S_API_PORT:-6443}
 SERVER=https://127.0.0.1:$API_PORT
+REAL_NODES= NODES=${MINIK8S_NODES:-2}
+ARGS=("$@")
+for i in "${!ARGS[@]}"; do
+  case ${ARGS[$i]} in
+    --real-nodes) REAL_NODES=1 ;;
+    --nodes) NODES=${ARGS[$((i + 1))]:-} ;;
+    --nodes=*) NODES=${ARGS[$i]#--nodes=} ;;
+  esac
+done
+case $NODES in ''|*[!0-9]*|0) echo "up.sh: --nodes needs a positive number" >&2; exit 2 ;; esac
+[ -n "$REAL_NODES" ] || [ "$NODES" = 2 ] || { echo "up.sh: --nodes N needs --real-nodes" >&2; exit 2; }
+NODE_NAMES=$(seq -s, -f 'node-%g' 1 "$NODES")
 mkdir -p "$LOGDIR"
 export DEBIAN_FRONTEND=noninteractive COMPOSE_BAKE=false
 
@@ -119,6 +134,11 @@ if ! $DOCKER compose version >/dev/null 2>&1; then
   $DOCKER compose version >/dev/null || die "docker compose still not available"
 fi
 COMPOSE="$DOCKER compose --project-directory $ROOT -f $ROOT/docker-compose.yml"
+if [ -n "$REAL_NODES" ]; then
+  # the overlay for N real nodes (deploy/images/node/compose.sh; written again below)
+  mkdir -p deploy/.build && bash deploy/images/node/compose.sh "$NODES" > deploy/.build/real-nodes.yml
+  COMPOSE="$COMPOSE -f $ROOT/deploy/.build/real-nodes.yml"
+fi
 [ -z "$HA" ] || COMPOSE="$COMPOSE -f $ROOT/deploy/compose/ha.yml"
 
 # The project's venv (the same one .ci/run makes, so Quickstart command 2, deploy/test.sh,
@@ -185,6 +205,11 @@ job_wait pause busybox nginx haproxy
 
 step "cluster (docker compose up -d)"
 $DOCKER network inspect minik8s-pods >/dev/null 2>&1 || $DOCKER network create minik8s-pods >/dev/null
+if [ -n "$REAL_NODES" ]; then
+  # the node image (FROM the minik8s image just built), the images the nodes import
+  bash deploy/images/node/prepare.sh "$NODES" $DOCKER >"$LOGDIR/node.log" 2>&1 \
+    || { tail -20 "$LOGDIR/node.log" >&2; die "preparing the real nodes failed (log: $LOGDIR/node.log)"; }
+fi
 # The host's kernel settings the proxy and the network policy agent need, set here: their
 # containers share the host's network but see /proc/sys read-only, and privileged
 # containers cannot start on every Docker host (they check and warn at start).
@@ -218,7 +243,7 @@ cut -d, -f1 "$TMP/tokens.csv" | head -n1 > "$MINIK8S_HOME/admin-token"
 umask 022
 CURL=(curl -fsS --cacert "$MINIK8S_HOME/ca.crt" -H "Authorization: Bearer $(cat "$MINIK8S_HOME/admin-token")")
 
-step "waiting for the API server and both nodes"
+step "waiting for the API server and the nodes ($NODE_NAMES)"
 nodes_ready() {
   "${CURL[@]}" "$SERVER/api/v1/nodes" 2>/dev/null | python3 -c '
 import json, sys
@@ -226,7 +251,7 @@ items = json.load(sys.stdin).get("items", [])
 ready = {n["metadata"]["name"] for n in items
          for c in (n.get("status") or {}).get("conditions") or []
          if c.get("type") == "Ready" and c.get("status") == "True"}
-sys.exit(0 if {"node-1", "node-2"} <= ready else 1)'
+sys.exit(0 if set(sys.argv[1].split(",")) <= ready else 1)' "$NODE_NAMES"
 }
 for _ in $(seq 1 120); do nodes_ready && break; sleep 1; done
 if ! nodes_ready; then

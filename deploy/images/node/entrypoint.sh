@@ -78,30 +78,42 @@ containerd_start || { log "containerd did not start"; exit 1; }
 log "containerd up ($(ctr --address "$SOCK" version 2>/dev/null | sed -n 's/^ *Version: *//p' | tail -n1))"
 
 # --- images --------------------------------------------------------------------------------
-# Each archive once per node volume: its size and modification time are the stamp.
+# Each archive once per node volume (its size and modification time are the stamp). The
+# minik8s image's archive (only the add-ons' pods run it; the largest, and new after every code
+# change) is imported in the background while the services start: a pod that needs it before
+# then backs off and retries, as after a failed pull.
 mkdir -p /var/lib/containerd/minik8s-imported
+import_images() {
+  local tar stamp t0 ms
+  for tar in "$@"; do
+    [ -f "$tar" ] || continue
+    stamp=/var/lib/containerd/minik8s-imported/$(basename "$tar").$(stat -c '%s.%Y' "$tar")
+    [ -e "$stamp" ] && continue
+    t0=${EPOCHREALTIME/./}
+    if ctr --address "$SOCK" -n k8s.io images import "$tar" >/dev/null; then
+      rm -f /var/lib/containerd/minik8s-imported/"$(basename "$tar")".*
+      : > "$stamp"
+      ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+      log "imported $tar in $((ms / 1000)).$((ms % 1000 / 100)) s"
+    else
+      log "warning: importing $tar failed"
+    fi
+  done
+}
+LATER=() NOW=()
 for tar in /images/*.tar; do
-  [ -f "$tar" ] || continue
-  stamp=/var/lib/containerd/minik8s-imported/$(basename "$tar").$(stat -c '%s.%Y' "$tar")
-  [ -e "$stamp" ] && continue
-  t0=${EPOCHREALTIME/./}
-  if ctr --address "$SOCK" -n k8s.io images import "$tar" >/dev/null; then
-    rm -f /var/lib/containerd/minik8s-imported/"$(basename "$tar")".*
-    : > "$stamp"
-    ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
-    log "imported $tar in $((ms / 1000)).$((ms % 1000 / 100)) s"
-  else
-    log "warning: importing $tar failed"
-  fi
+  case $(basename "$tar") in minik8s_minik8s_*) LATER+=("$tar") ;; *) NOW+=("$tar") ;; esac
 done
+import_images "${NOW[@]}"
 
 # --- the node's services -------------------------------------------------------------------
 read -r _ _ _ NODE_IP _ < <(ip -4 -o addr show dev eth0 2>/dev/null)
 NODE_IP=${NODE_IP%%/*}
 [ -n "$NODE_IP" ] || NODE_IP=$(hostname -i | cut -d' ' -f1)
 # shellcheck disable=SC2206
-cmd_netagent=(minik8s-netagent --kubeconfig "/etc/kubernetes/kubelet-$NODE.conf" --node-name "$NODE"
-              --cluster-cidr "$CLUSTER_CIDR" --cni-conf-dir /etc/cni/net.d ${MINIK8S_NETAGENT_ARGS:-})
+cmd_netagent=(minik8s-netagent --kubeconfig /etc/minik8s-proxy/proxy.conf --node-name "$NODE"
+              --cluster-cidr "$CLUSTER_CIDR" --cni-conf-dir /etc/cni/net.d
+              --healthz-bind-address 127.0.0.1:10266 ${MINIK8S_NETAGENT_ARGS:-})
 # shellcheck disable=SC2206
 cmd_kubelet=(minik8s-kubelet --kubeconfig "/etc/kubernetes/kubelet-$NODE.conf" --node-name "$NODE"
              --runtime cri --container-runtime-endpoint "unix://$SOCK"
@@ -170,6 +182,7 @@ for name in netagent kubelet proxy; do
   supervise "$name" "${cmd[@]}"
   unset -n cmd
 done
+import_images "${LATER[@]}" &
 log "node up: $NODE_IP, services: ${!PID[*]}"
 
 # containerd is supervised here: it comes back if it dies, the services keep running
