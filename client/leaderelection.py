@@ -8,7 +8,14 @@ read), so of two candidates racing for an expired lease exactly one wins.
 
 A leader that has not renewed successfully for ``renew_deadline`` stops acting at once
 (its ``on_started_leading`` task is cancelled); since renew_deadline < lease_duration,
-it has stopped before anyone else can consider the lease expired.
+it has stopped before anyone else can consider the lease expired. Its deadline counts from
+the moment it SENT its last successful acquire or renew, not from the answer: a slow or
+delayed connection makes it step down sooner, never later than the others' clock allows.
+
+A candidate waiting for someone else's lease polls every ``retry_period`` and, when the
+lease would expire (as observed locally) before its next poll, polls at that moment
+instead: a crashed leader's lease is taken over about lease_duration after its last
+renewal, not up to a retry period later.
 """
 
 from __future__ import annotations
@@ -67,30 +74,43 @@ class LeaderElector:
         until ``on_started_leading`` returns (then the lease is released and run returns;
         if it raised, run re-raises)."""
         while True:
-            await self._acquire()
-            finished = await self._lead()
+            acquired_at = await self._acquire()
+            finished = await self._lead(acquired_at)
             if finished:
                 return
 
     # ---- campaign --------------------------------------------------------------------
 
-    async def _acquire(self) -> None:
+    async def _acquire(self) -> float:
+        """Campaign until the lease is ours: the monotonic time the winning request was
+        sent (the lease's renewal happened after it)."""
         while True:
+            attempt_at = time.monotonic()
             try:
                 if await asyncio.wait_for(self._try_acquire_or_renew(), self.renew_deadline):
                     log.info("%r: acquired the lease", self)
-                    return
+                    return attempt_at
             except asyncio.CancelledError:
                 raise
             except (ApiError, TimeoutError) as exc:
                 log.info("%r: acquire attempt failed: %s", self, exc)
-            await asyncio.sleep(self.retry_period * random.uniform(1.0, 1.2))
+            await asyncio.sleep(self._next_poll())
 
-    async def _lead(self) -> bool:
+    def _next_poll(self) -> float:
+        delay = self.retry_period * random.uniform(1.0, 1.2)
+        if self.observed_holder not in (None, "", self.identity):
+            # a little after the lease expires as we saw it, if that comes first
+            # (not when it has expired already: then the attempt failed, retry as usual)
+            until_expiry = self._observed_at + self._observed_duration - time.monotonic()
+            if 0 < until_expiry < delay:
+                delay = until_expiry + 0.01
+        return delay
+
+    async def _lead(self, acquired_at: float) -> bool:
         """Act as leader until the lease is lost (False) or the work ended (True)."""
         self._leader = True
         self.transitions += 1
-        last_renew = time.monotonic()
+        last_renew = acquired_at
         work: asyncio.Future[None] = asyncio.ensure_future(self.on_started_leading())
         finished = False
         try:
