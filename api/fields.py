@@ -88,6 +88,8 @@ _SUPPORTED: dict[str, set[str]] = {
     "Secret": _META | {"type"},
     "ConfigMap": set(_META),
     "CustomResourceDefinition": set(_META),
+    # pkg/registry/certificates/certificates/strategy.go SelectableFields
+    "CertificateSigningRequest": _META | {"spec.signerName"},
 }
 
 # Fields whose value is not simply the string at that path.

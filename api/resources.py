@@ -33,6 +33,7 @@ from api.models.authorization import (
 )
 from api.models.autoscaling import HorizontalPodAutoscaler
 from api.models.batch import CronJob, Job
+from api.models.certificates import CertificateSigningRequest
 from api.models.componentstatus import ComponentStatus
 from api.models.core import ReplicationController, TypedObject
 from api.models.networking import Ingress, IngressClass
@@ -309,6 +310,15 @@ CUSTOMRESOURCEDEFINITIONS = _info(
     categories=("api-extensions",), subresources=("status",),
 )
 
+# certificates.k8s.io/v1: certificates requested by CSR, approved through /approval and issued
+# through /status by a signer (controllers/certificates*.py).
+CERTIFICATESIGNINGREQUESTS = _info(
+    kind="CertificateSigningRequest", plural="certificatesigningrequests",
+    singular="certificatesigningrequest", group="certificates.k8s.io", version="v1",
+    namespaced=False, model=CertificateSigningRequest, short_names=("csr",),
+    subresources=("status", "approval"),
+)
+
 ALL: tuple[ResourceInfo, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, DEPLOYMENTS, REPLICASETS, JOBS, LEASES, CONFIGMAPS, SECRETS,
     SERVICES, ENDPOINTS, ENDPOINTSLICES, COMPONENTSTATUSES,
@@ -326,6 +336,7 @@ ALL: tuple[ResourceInfo, ...] = (
     INGRESSES, INGRESSCLASSES,
     PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS, STORAGECLASSES,
     CUSTOMRESOURCEDEFINITIONS,
+    CERTIFICATESIGNINGREQUESTS,
 )
 
 _BY_KIND = {r.kind: r for r in ALL}

@@ -340,6 +340,21 @@ SCHEMA: dict[str, dict[int, Field]] = {
     "IngressClassParametersReference": {1: ("apiGroup", STRING, P), 2: ("kind", STRING),
                                         3: ("name", STRING), 4: ("scope", STRING, P),
                                         5: ("namespace", STRING, P)},
+    # certificates.k8s.io/v1 (kubectl certificate approve|deny PUT .../approval)
+    "CertificateSigningRequest": {1: ("metadata", "ObjectMeta"),
+                                  2: ("spec", "CertificateSigningRequestSpec"),
+                                  3: ("status", "CertificateSigningRequestStatus")},
+    "CertificateSigningRequestSpec": {1: ("request", BYTES), 7: ("signerName", STRING),
+                                      8: ("expirationSeconds", INT, P),
+                                      5: ("usages", STRING, R), 2: ("username", STRING),
+                                      3: ("uid", STRING), 4: ("groups", STRING, R)},
+    "CertificateSigningRequestStatus": {
+        1: ("conditions", "CertificateSigningRequestCondition", R),
+        2: ("certificate", BYTES)},
+    "CertificateSigningRequestCondition": {1: ("type", STRING), 6: ("status", STRING),
+                                           2: ("reason", STRING), 3: ("message", STRING),
+                                           4: ("lastUpdateTime", TIME),
+                                           5: ("lastTransitionTime", TIME)},
 }
 
 # apiVersion/kind of the envelope -> the top-level message.
@@ -357,6 +372,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("policy/v1", "PodDisruptionBudget"): "PodDisruptionBudget",
     ("networking.k8s.io/v1", "Ingress"): "Ingress",
     ("networking.k8s.io/v1", "IngressClass"): "IngressClass",
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"): "CertificateSigningRequest",
     ("policy/v1", "Eviction"): "Eviction", ("policy/v1beta1", "Eviction"): "Eviction",
     ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "HorizontalPodAutoscaler",

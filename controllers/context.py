@@ -60,6 +60,12 @@ class Options:
     cluster_cidr: str = ""
     node_cidr_mask_size: int = 0
     service_cluster_ip_range: str = ""
+    # --cluster-signing-cert-file / --cluster-signing-key-file: the CA the csrsigning
+    # controller issues certificates with ("": off); --cluster-signing-duration: the
+    # longest lifetime it gives (a CSR's expirationSeconds may ask for less)
+    cluster_signing_cert_file: str = ""
+    cluster_signing_key_file: str = ""
+    cluster_signing_duration: float = 365 * 24 * 3600.0
     workers: dict[str, int] = field(default_factory=dict)
 
 

@@ -133,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service-cluster-ip-range", type=cidr_flag, default="", metavar="CIDR",
                    help="the Services' range, kept out of the Nodes' pod CIDRs when inside "
                         "--cluster-cidr")
+    p.add_argument("--cluster-signing-cert-file", default="", metavar="FILE",
+                   help="the CA certificate (PEM) the csrsigning controller issues "
+                        "kubelet client and serving and API server client certificates with")
+    p.add_argument("--cluster-signing-key-file", default="", metavar="FILE",
+                   help="its private key (PEM); csrsigning is off without both")
+    p.add_argument("--cluster-signing-duration", type=duration_flag, default=365 * 24 * 3600.0,
+                   metavar="D", help="the longest lifetime of an issued certificate (a CSR's "
+                                     "expirationSeconds may ask for less)")
     p.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
                    help="serve /healthz and Prometheus /metrics here (0: off)")
     p.add_argument("--metrics-address", default="0.0.0.0", metavar="ADDR")
@@ -156,6 +164,9 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
         root_ca_file=args.root_ca_file,
         service_account_private_key_file=args.service_account_private_key_file,
         load_balancer_ip_range=args.load_balancer_ip_range,
+        cluster_signing_cert_file=args.cluster_signing_cert_file,
+        cluster_signing_key_file=args.cluster_signing_key_file,
+        cluster_signing_duration=args.cluster_signing_duration,
         allocate_node_cidrs=args.allocate_node_cidrs,
         cluster_cidr=args.cluster_cidr,
         node_cidr_mask_size=args.node_cidr_mask_size,

@@ -13,6 +13,12 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from client.controller import Controller
+from controllers.bootstrapsigner import BootstrapSignerController, TokenCleanerController
+from controllers.certificates import (
+    CSRApprovingController,
+    CSRCleanerController,
+    CSRSigningController,
+)
 from controllers.clusterroleaggregation import ClusterRoleAggregationController
 from controllers.context import ControllerContext
 from controllers.cronjob import CronJobController
@@ -80,6 +86,11 @@ REGISTRY: dict[str, Callable[[ControllerContext], Part]] = {
     "pv-protection": PVProtectionController,
     "servicelb": ServiceLBController,
     "nodeipam": NodeIpamController,
+    "csrapproving": CSRApprovingController,
+    "csrsigning": CSRSigningController,
+    "csrcleaner": CSRCleanerController,
+    "bootstrapsigner": BootstrapSignerController,
+    "tokencleaner": TokenCleanerController,
 }
 
 

@@ -36,6 +36,10 @@ from api.validation.apps import (
 )
 from api.validation.autoscaling import validate_hpa
 from api.validation.batch import validate_cronjob, validate_job, validate_job_update
+from api.validation.certificates import (
+    validate_certificate_signing_request,
+    validate_certificate_signing_request_update,
+)
 from api.validation.config import decode_bytes, validate_configmap, validate_secret
 from api.validation.coordination import validate_lease
 from api.validation.discovery import validate_endpoint_slice, validate_endpoint_slice_update
@@ -172,6 +176,7 @@ _KIND_VALIDATORS: dict[str, Callable[[JSON], Errs]] = {
     "NetworkPolicy": validate_network_policy,
     "Ingress": validate_ingress,
     "IngressClass": validate_ingress_class,
+    "CertificateSigningRequest": validate_certificate_signing_request,
 }
 
 
@@ -205,12 +210,14 @@ _UPDATE_VALIDATORS: dict[str, Callable[[JSON, JSON], Errs]] = {
     "PersistentVolumeClaim": validate_persistent_volume_claim_update,
     "StorageClass": validate_storage_class_update,
     "IngressClass": validate_ingress_class_update,
+    "CertificateSigningRequest": validate_certificate_signing_request_update,
 }
 
 
 # Writes through a subresource that replaces the kind's own update rules.
 _SUBRESOURCE_UPDATE_VALIDATORS: dict[tuple[str, str], Callable[[JSON, JSON], Errs]] = {
     ("Pod", "ephemeralcontainers"): validate_ephemeral_containers_update,
+    ("CertificateSigningRequest", "approval"): validate_certificate_signing_request_update,
 }
 
 

@@ -47,12 +47,14 @@ NAMESPACED_KINDS = frozenset(
      "Ingress"}
 )
 _CLUSTER_KINDS = frozenset({"Node", "Namespace", "ClusterRole", "ClusterRoleBinding",
-                            "PersistentVolume", "StorageClass", "IngressClass"})
+                            "PersistentVolume", "StorageClass", "IngressClass",
+                            "CertificateSigningRequest"})
 # ValidateServiceName is NameIsDNS1035Label; the rest are DNS-1123 subdomains.
 _NAME_CHECKS: dict[str, NameCheck] = {"Namespace": is_dns1123_label,
                                       "Service": is_dns1035_label,
                                       **dict.fromkeys(("Role", "ClusterRole", "RoleBinding",
-                                                       "ClusterRoleBinding"),
+                                                       "ClusterRoleBinding",
+                                                       "CertificateSigningRequest"),
                                                       is_valid_path_segment_name)}
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 

@@ -46,6 +46,10 @@ CORE, APPS, AUTOSCALING, BATCH = "", "apps", "autoscaling", "batch"
 AUTHN, AUTHZ = "authentication.k8s.io", "authorization.k8s.io"
 COORDINATION, DISCOVERY = "coordination.k8s.io", "discovery.k8s.io"
 EVENTS = "events.k8s.io"
+CERTIFICATES = "certificates.k8s.io"
+# kubeadm's group for the bootstrap tokens that join nodes, and the ConfigMap they read
+DEFAULT_NODE_TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token"
+CLUSTER_INFO = "cluster-info"
 Rule = dict[str, Any]
 
 
@@ -156,6 +160,19 @@ def cluster_roles() -> list[dict[str, Any]]:
         _role("system:node-bootstrapper", [
             new_rule(["create", "get", "list", "watch"], ["certificates.k8s.io"],
                      ["certificatesigningrequests"])]),
+        # the csrapproving controller's SubjectAccessReviews (controllers/certificates.py)
+        _role("system:certificates.k8s.io:certificatesigningrequests:nodeclient", [
+            new_rule(["create"], [CERTIFICATES], ["certificatesigningrequests/nodeclient"])]),
+        _role("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", [
+            new_rule(["create"], [CERTIFICATES],
+                     ["certificatesigningrequests/selfnodeclient"])]),
+        *(_role(f"system:certificates.k8s.io:{signer.split('/')[1]}-approver", [
+            new_rule(["approve"], [CERTIFICATES], ["signers"], names=[signer])])
+          for signer in ("kubernetes.io/kube-apiserver-client",
+                         "kubernetes.io/kube-apiserver-client-kubelet",
+                         "kubernetes.io/kubelet-serving", "kubernetes.io/legacy-unknown")),
+        # kubeadm's: a joining node reads its Node (kubeadm join's pre-flight)
+        _role("kubeadm:get-nodes", [new_rule(["get"], [CORE], ["nodes"])]),
         _role("system:auth-delegator", [
             new_rule(["create"], [AUTHN], ["tokenreviews"]),
             new_rule(["create"], [AUTHZ], ["subjectaccessreviews"])]),
@@ -238,7 +255,47 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         _binding("system:kube-controller-manager", users=("system:kube-controller-manager",)),
         _binding("system:kube-scheduler", users=("system:kube-scheduler",)),
         _binding("system:kube-dns", sas=(("kube-system", "kube-dns"),)),
+        # kubeadm's TLS bootstrap bindings (cmd/kubeadm/app/phases/bootstraptoken/node):
+        # bootstrap tokens of the default group create CSRs that are auto-approved, and
+        # nodes renew their own client certificates
+        _binding("system:node-bootstrapper", groups=(DEFAULT_NODE_TOKEN_GROUP,),
+                 name="kubeadm:kubelet-bootstrap"),
+        _binding("system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+                 groups=(DEFAULT_NODE_TOKEN_GROUP,), name="kubeadm:node-autoapprove-bootstrap"),
+        _binding("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+                 groups=("system:nodes",), name="kubeadm:node-autoapprove-certificate-rotation"),
+        _binding("kubeadm:get-nodes", groups=(DEFAULT_NODE_TOKEN_GROUP,),
+                 name="kubeadm:get-nodes"),
     ]
+
+
+def namespace_roles() -> list[dict[str, Any]]:
+    """Roles in kube-public: the bootstrap signer's (bootstrappolicy.NamespaceRoles) and
+    kubeadm's anonymous read of the cluster-info ConfigMap that ``join`` starts from."""
+    return [
+        _namespaced(_role("system:controller:bootstrap-signer", [
+            new_rule(["get", "list", "watch"], [CORE], ["configmaps"]),
+            new_rule(["update"], [CORE], ["configmaps"], names=[CLUSTER_INFO])])),
+        _namespaced(_role("kubeadm:bootstrap-signer-clusterinfo", [
+            new_rule(["get"], [CORE], ["configmaps"], names=[CLUSTER_INFO])])),
+    ]
+
+
+def namespace_role_bindings() -> list[dict[str, Any]]:
+    return [
+        _namespaced(_binding("system:controller:bootstrap-signer",
+                             sas=(("kube-system", "bootstrap-signer"),))),
+        _namespaced(_binding("kubeadm:bootstrap-signer-clusterinfo",
+                             users=("system:anonymous",))),
+    ]
+
+
+def _namespaced(obj: dict[str, Any], namespace: str = "kube-public") -> dict[str, Any]:
+    obj["kind"] = "Role" if obj["kind"] == "ClusterRole" else "RoleBinding"
+    obj["metadata"]["namespace"] = namespace
+    if "roleRef" in obj:
+        obj["roleRef"]["kind"] = "Role"
+    return obj
 
 
 # ---- reconciliation (pkg/registry/rbac/reconciliation) ---------------------------------
@@ -298,20 +355,25 @@ async def reconcile(registry: Any) -> None:
     plan: list[tuple[ResourceInfo, list[dict[str, Any]], Any]] = [
         (resources.CLUSTERROLES, cluster_roles(), _reconcile_role),
         (resources.CLUSTERROLEBINDINGS, cluster_role_bindings(), _reconcile_binding),
+        (resources.ROLES, namespace_roles(), _reconcile_role),
+        (resources.ROLEBINDINGS, namespace_role_bindings(), _reconcile_binding),
     ]
     for info, objs, merge in plan:
         cache = await registry.fresh_cache(info, 5.0)
         for want in objs:
             name = want["metadata"]["name"]
-            co = cache.get(f"/registry/{info.plural}/{name}") if cache is not None else None
+            ns = want["metadata"].get("namespace")
+            key = f"/registry/{info.plural}/{ns}/{name}" if ns else \
+                f"/registry/{info.plural}/{name}"
+            co = cache.get(key) if cache is not None else None
             if co is None:
                 try:
-                    await registry.create(info, None, copy.deepcopy(want))
+                    await registry.create(info, ns, copy.deepcopy(want))
                     continue
                 except Exception as e:  # created meanwhile (another server): reconcile it
                     if getattr(e, "code", 0) != 409:
                         raise
-                co = await registry.get(info, None, name)
+                co = await registry.get(info, ns, name)
             cur = copy.deepcopy(co.obj)
             if (cur.get("metadata", {}).get("annotations") or {}).get(AUTOUPDATE) == "false":
                 continue

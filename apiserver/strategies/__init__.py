@@ -32,6 +32,7 @@ from apiserver.strategies.apps import (
 from apiserver.strategies.autoscaling import HorizontalPodAutoscalerStrategy
 from apiserver.strategies.base import Strategy
 from apiserver.strategies.batch import CronJobStrategy, JobStrategy
+from apiserver.strategies.certificates import CertificateSigningRequestStrategy
 from apiserver.strategies.componentstatus import ComponentStatusStrategy
 from apiserver.strategies.config import ConfigMapStrategy, SecretStrategy
 from apiserver.strategies.coordination import LeaseStrategy
@@ -98,6 +99,7 @@ _STRATEGIES: tuple[Strategy, ...] = (
     IngressStrategy(resources.INGRESSES),
     IngressClassStrategy(resources.INGRESSCLASSES),
     CustomResourceDefinitionStrategy(resources.CUSTOMRESOURCEDEFINITIONS),
+    CertificateSigningRequestStrategy(resources.CERTIFICATESIGNINGREQUESTS),
 )
 
 # Keyed by plural, the resource's identity in storage (/registry/<plural>/...).

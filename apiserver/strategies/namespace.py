@@ -15,7 +15,7 @@ from api.wellknown import NAMESPACE_NAME_LABEL
 from apiserver import errors
 from apiserver.strategies.base import AGE, NAME, JSONDict, Row, Strategy, age_of, column, name_of
 
-BOOTSTRAP = ("default", "kube-system", "kube-node-lease")
+BOOTSTRAP = ("default", "kube-system", "kube-public", "kube-node-lease")
 UNDELETABLE = frozenset({"default", "kube-system", "kube-public"})
 INFO = resources.NAMESPACES
 

@@ -130,6 +130,15 @@ def sample(kind: str, name: str) -> dict[str, Any]:
                          "names": {"plural": f"{name}s", "kind": "Crud" + name.replace("-", "")},
                          "versions": [{"name": "v1", "served": True, "storage": True,
                                        "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+    if kind == "CertificateSigningRequest":
+        import base64
+
+        from pki.csr import new_key_pem, new_request
+
+        req = new_request(new_key_pem(), name)
+        return {"apiVersion": "certificates.k8s.io/v1", "kind": kind, "metadata": {"name": name},
+                "spec": {"request": base64.b64encode(req).decode(), "usages": ["client auth"],
+                         "signerName": "example.com/crud"}}
     raise AssertionError(kind)
 
 

@@ -37,7 +37,7 @@ def test_discovery_documents() -> None:
                                               "rbac.authorization.k8s.io",
                                               "authorization.k8s.io", "authentication.k8s.io",
                                               "policy", "networking.k8s.io", "storage.k8s.io",
-                                              "apiextensions.k8s.io",
+                                              "apiextensions.k8s.io", "certificates.k8s.io",
                                               "metrics.k8s.io"]
     assert groups[0]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
     assert discovery.api_versions()["versions"] == ["v1"]
@@ -178,7 +178,7 @@ def test_openapi_documents() -> None:
                           "apis/authorization.k8s.io/v1", "apis/authentication.k8s.io/v1",
                           "apis/policy/v1", "apis/networking.k8s.io/v1",
                           "apis/storage.k8s.io/v1",
-                          "apis/apiextensions.k8s.io/v1"}
+                          "apis/apiextensions.k8s.io/v1", "apis/certificates.k8s.io/v1"}
     doc = openapi.v3_document("apis/apps/v1")
     assert doc is not None
     dep = doc["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]
