@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -614,14 +614,22 @@ class Checker:
     """The invariants of one namespace after a run; each method returns a list of
     problems (empty: passed)."""
 
-    cluster: HACluster
+    url: str
     ns: str
+    audit_logs: list[Path] = field(default_factory=list)
+    docker_node: str = ""
+    netns: str = ""
     acked: dict[str, str] = field(default_factory=dict)
     results: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.api = Api(self.cluster.url)
+        self.api = Api(self.url)
         self.bound = 0
+
+    @classmethod
+    def of(cls, cluster: HACluster, ns: str) -> Checker:
+        return cls(cluster.url, ns, [a.audit_log for a in cluster.apiservers],
+                   cluster.docker_node, cluster.proxy_netns or "")
 
     def close(self) -> None:
         self.api.close()
@@ -670,7 +678,7 @@ class Checker:
         """No pod bound twice (two successful bindings of one pod uid in the audit logs),
         and every bound pod still on the node of its binding."""
         problems = []
-        bound = audit_bindings([a.audit_log for a in self.cluster.apiservers])
+        bound = audit_bindings(self.audit_logs)
         pods = {(p["metadata"]["name"], p["metadata"]["uid"]): p for p in self.pods()}
         for (ns, name, uid), binds in bound.items():
             if ns != self.ns:
@@ -686,13 +694,13 @@ class Checker:
 
     def leaks(self) -> list[str]:
         """No container on the Docker node of a pod that no longer exists."""
-        if not self.cluster.docker_node:
+        if not self.docker_node:
             return []
         uids = {p["metadata"]["uid"] for p in self.api.items("/api/v1/pods")}
         d = docker_client()
         try:
             cs = d.containers.list(all=True, filters={
-                "label": f"minik8s.node={self.cluster.docker_node}"})
+                "label": f"minik8s.node={self.docker_node}"})
             return [f"container {c.name} of gone pod "
                     f"{c.labels.get('io.kubernetes.pod.name')} ({c.status})"
                     for c in cs if c.labels.get("io.kubernetes.pod.uid") not in uids]
@@ -762,11 +770,6 @@ def table(rows: list[Row]) -> str:
                      f"{n}/{len(r.checks)} passed" + (f" (failed: {', '.join(failed)})"
                                                       if failed else ""))
     return "\n".join(lines)
-
-
-def log_paths(cluster: HACluster) -> Iterator[str]:
-    for p in cluster.all():
-        yield f"{p.name}: {p.log_path}"
 
 
 __all__ = ["FAULTS", "LOG_DIR", "TARGETS", "AckWriter", "Api", "Checker", "FaultThread",

@@ -75,7 +75,7 @@ def run_case(cluster: HACluster, fault: str, targets: tuple[str, ...],
         sc.act()
         fault_thread.join(120)
         assert not fault_thread.is_alive(), "the fault did not end"
-        checker = Checker(cluster, ns)
+        checker = Checker.of(cluster, ns)
         converged = True
         try:
             wait_for(lambda: sc.converged() and not checker.slots(), timeout=CONVERGE_BOUND,
