@@ -1,0 +1,3 @@
+from netagent.main import main
+
+main()

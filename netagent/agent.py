@@ -1,0 +1,339 @@
+"""The node's network agent: flannel's host-gw backend driven by the Node objects.
+
+Every sync (on a Node event, and every ``resync_period`` so that what was deleted behind
+the agent's back comes back) makes the node's state match the Nodes, in this order:
+
+1. the leak guard (filter chain + jumps) and ``unreachable <cluster-cidr>``: before any
+   route, and already before the first Node is seen (``install_guard``);
+2. the CNI config once the node's podCIDR is known (written to a temporary file and
+   renamed, so that the runtime never reads half of it);
+3. the masquerade of the node's own pods toward non-cluster addresses;
+4. one route ``podCIDR via InternalIP dev IFACE`` per other Node that has both (replaced
+   when the address changed, removed with the Node).
+
+Each step compares first (``iptables-save``, ``ip -j route``, the file) and writes only
+what differs, so a resync of an intact node writes nothing and keeps the counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from api.models import Node
+from netagent import rules
+from netagent.runner import CommandError, Runner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Config:
+    node_name: str
+    cluster_cidr: str
+    cni_conf_dir: str = "/etc/cni/net.d"
+    bridge: str = rules.DEFAULT_BRIDGE
+    iface: str | None = None  # None: the interface holding the Node's InternalIP
+    ipam_data_dir: str = ""
+    resync_period: float = 10.0
+
+
+@dataclass
+class Stats:
+    syncs: int = 0
+    failures: int = 0
+    last_synced: float = 0.0  # time.time() of the last successful sync
+    repairs: int = 0  # rules, routes or files found different from what they should be
+    last_error: str = ""
+    routes: dict[str, rules.Route] = field(default_factory=dict)
+
+
+def pod_cidr_of(node: Node) -> str | None:
+    spec = node.spec
+    if spec is None:
+        return None
+    cidrs = list(spec.pod_cidrs or []) or ([spec.pod_cidr] if spec.pod_cidr else [])
+    for c in cidrs:
+        try:
+            net = ipaddress.ip_network(c, strict=False)
+        except ValueError:
+            continue
+        if net.version == 4:
+            return str(net)
+    return None
+
+
+def internal_ip(node: Node) -> str | None:
+    for a in (node.status.addresses if node.status else None) or []:
+        if a.type == "InternalIP":
+            try:
+                if ipaddress.ip_address(a.address).version == 4:
+                    return a.address
+            except ValueError:
+                continue
+    return None
+
+
+class NetAgent:
+    def __init__(self, runner: Runner, config: Config,
+                 nodes: Callable[[], Iterable[Node]]) -> None:
+        self.runner = runner
+        self.config = config
+        self.cluster = rules.cidr(config.cluster_cidr)
+        self.nodes = nodes
+        self.stats = Stats()
+        self.own_cidr: str | None = None
+        self.iface: str | None = config.iface
+        self._iface_ip: str | None = None
+        self._own_ip: str | None = None
+        self._dirty = asyncio.Event()
+
+    def kick(self, *_args: object) -> None:
+        """A Node changed: sync soon (an informer handler for add, update and delete)."""
+        self._dirty.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sync on every change and every resync period until ``stop``; after a failure
+        again within a second."""
+        while not stop.is_set():
+            self._dirty.clear()
+            ok = await self.sync_once()
+            wait = self.config.resync_period if ok else min(1.0, self.config.resync_period)
+            dirty = asyncio.ensure_future(self._dirty.wait())
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({dirty, stopped}, timeout=wait,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in (dirty, stopped):
+                    t.cancel()
+
+    # ---- health -------------------------------------------------------------------------
+
+    def healthy(self) -> bool:
+        if not self.stats.last_synced:
+            return False
+        return time.time() - self.stats.last_synced < max(3 * self.config.resync_period, 30)
+
+    # ---- the state wanted --------------------------------------------------------------
+
+    def _peers(self) -> dict[str, tuple[str, str]]:
+        """node name -> (podCIDR, InternalIP) of every other Node that has both; own podCIDR
+        noted on the way."""
+        peers: dict[str, tuple[str, str]] = {}
+        own: str | None = None
+        self._own_ip = None
+        for node in self.nodes():
+            name = node.metadata.name or ""
+            pc = pod_cidr_of(node)
+            if name == self.config.node_name:
+                own = pc
+                self._own_ip = internal_ip(node)
+                continue
+            ip = internal_ip(node)
+            if pc and ip:
+                peers[name] = (pc, ip)
+        self.own_cidr = own
+        return peers
+
+    async def _find_iface(self) -> str | None:
+        if self.config.iface:
+            return self.config.iface
+        ip = self._own_ip
+        if ip is None:
+            return self.iface  # not known (yet): keep the last one found
+        if ip == self._iface_ip and self.iface:
+            return self.iface
+        for link in await self.runner.ip_json("-4", "addr", "show"):
+            for a in link.get("addr_info") or []:
+                if a.get("local") == ip:
+                    self.iface, self._iface_ip = str(link.get("ifname")), ip
+                    log.info("node interface %s (holds %s)", self.iface, ip)
+                    return self.iface
+        log.warning("no interface holds the node's InternalIP %s", ip)
+        return self.iface
+
+    # ---- the steps ---------------------------------------------------------------------
+
+    async def _ensure_chains(self, table: str, wanted: dict[str, list[str]],
+                             jumps: Iterable[rules.Jump]) -> None:
+        saved = await self.runner.save(table)
+        if any(rules.chain_rules(saved, c) != r or f":{c} " not in saved
+               for c, r in wanted.items()):
+            await self.runner.restore(rules.restore_text({table: wanted}))
+            self.stats.repairs += 1
+            saved = await self.runner.save(table)
+        for j in jumps:
+            if j.table != table:
+                continue
+            line = f'-A {j.chain} -m comment --comment "{j.comment}" -j {j.target}'
+            if line not in saved.splitlines():
+                await self.runner.iptables("-t", table, "-I", j.chain, "1", *j.args())
+                self.stats.repairs += 1
+
+    async def _ensure_guard(self, peers: Iterable[str]) -> None:
+        wanted = {rules.CHAIN: rules.guard_rules(self.cluster, self.own_cidr,
+                                                 self.config.bridge, self.iface, peers)}
+        await self._ensure_chains("filter", wanted, rules.NODE_JUMPS)
+
+    async def _routes(self) -> tuple[bool, dict[str, rules.Route]]:
+        """(the unreachable route is there, our other routes by destination)."""
+        unreachable = False
+        ours: dict[str, rules.Route] = {}
+        for r in await self.runner.ip_json("-4", "route", "show", "proto", rules.ROUTE_PROTO):
+            dst = str(r.get("dst", ""))
+            if r.get("type") == "unreachable":
+                unreachable = unreachable or dst == self.cluster
+            elif r.get("gateway"):
+                ours[dst] = rules.Route(dst, str(r["gateway"]), str(r.get("dev", "")))
+        return unreachable, ours
+
+    async def _ensure_unreachable(self) -> None:
+        unreachable, _ = await self._routes()
+        if not unreachable:
+            await self.runner.ip("route", "replace", "unreachable", self.cluster,
+                                 "proto", rules.ROUTE_PROTO)
+            self.stats.repairs += 1
+
+    async def install_guard(self) -> None:
+        """The guard with what is known now (at start: nothing): before any route."""
+        await self._ensure_guard(())
+        await self._ensure_unreachable()
+
+    def _write_if_changed(self, name: str, text: str) -> None:
+        path = os.path.join(self.config.cni_conf_dir, name)
+        with contextlib.suppress(OSError), open(path) as f:
+            if f.read() == text:
+                return
+        os.makedirs(self.config.cni_conf_dir, exist_ok=True)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self.stats.repairs += 1
+        log.info("wrote %s", path)
+
+    def _ensure_cni(self) -> None:
+        if not self.own_cidr:
+            return
+        self._write_if_changed(rules.CONFLIST_NAME, rules.dumps(rules.conflist(
+            self.own_cidr, self.config.bridge, ipam_data_dir=self.config.ipam_data_dir)))
+        self._write_if_changed(rules.LOOPBACK_NAME, rules.dumps(rules.loopback_conf()))
+
+    async def _ensure_masquerade(self) -> None:
+        wanted = {rules.MASQ_CHAIN: rules.masq_rules(self.cluster, self.own_cidr)}
+        await self._ensure_chains("nat", wanted, rules.NODE_JUMPS)
+
+    async def _ensure_routes(self, peers: dict[str, tuple[str, str]]) -> None:
+        unreachable, have = await self._routes()
+        if not unreachable:
+            await self.runner.ip("route", "replace", "unreachable", self.cluster,
+                                 "proto", rules.ROUTE_PROTO)
+            self.stats.repairs += 1
+        want = rules.peer_routes(peers, self.iface) if self.iface else {}
+        errors = []
+        for dst, route in want.items():
+            if have.get(dst) != route:
+                try:
+                    await self.runner.ip("route", "replace", *route.argv())
+                    log.info("route %s via %s dev %s", route.dst, route.via, route.dev)
+                    self.stats.repairs += 1
+                except CommandError as exc:
+                    errors.append(str(exc))
+        for dst in set(have) - set(want):
+            await self.runner.ip("route", "del", dst, "proto", rules.ROUTE_PROTO, check=False)
+            log.info("route %s removed", dst)
+            self.stats.repairs += 1
+        self.stats.routes = want
+        if errors:
+            raise CommandError("; ".join(errors))
+
+    async def sync(self) -> None:
+        peers = self._peers()
+        self.iface = await self._find_iface()
+        # the guard (with the peers' RETURNs) before the routes to them
+        await self._ensure_guard(p[0] for p in peers.values())
+        self._ensure_cni()
+        await self._ensure_masquerade()
+        await self._ensure_routes(peers)
+
+    async def sync_once(self) -> bool:
+        t0 = time.monotonic()
+        try:
+            await self.sync()
+        except (CommandError, OSError) as exc:
+            self.stats.failures += 1
+            self.stats.last_error = str(exc)
+            log.error("sync failed: %s", exc)
+            return False
+        self.stats.syncs += 1
+        self.stats.last_synced = time.time()
+        self.stats.last_error = ""
+        log.debug("synced in %.3fs", time.monotonic() - t0)
+        return True
+
+
+# ---- the host's guard, and cleanup -------------------------------------------------------
+
+async def install_host_guard(runner: Runner, cluster_cidr: str, node_bridge: str) -> int:
+    """The Docker host's chain (once, in the host's namespace): what stays on the nodes'
+    bridge passes, any other packet to or from the cluster CIDR is REJECTed. How many
+    chains or jumps were (re)written."""
+    wanted = {rules.HOST_CHAIN: rules.host_rules(rules.cidr(cluster_cidr), node_bridge)}
+    saved = await runner.save("filter")
+    n = 0
+    if rules.chain_rules(saved, rules.HOST_CHAIN) != wanted[rules.HOST_CHAIN] or \
+            f":{rules.HOST_CHAIN} " not in saved:
+        await runner.restore(rules.restore_text({"filter": wanted}))
+        n += 1
+    for j in rules.HOST_JUMPS:
+        line = f'-A {j.chain} -m comment --comment "{j.comment}" -j {j.target}'
+        if line not in saved.splitlines():
+            await runner.iptables("-t", j.table, "-I", j.chain, "1", *j.args())
+            n += 1
+    return n
+
+
+async def _delete_chains(runner: Runner, jumps: Iterable[rules.Jump]) -> int:
+    jumps = list(jumps)
+    deleted = 0
+    for table in sorted({j.table for j in jumps}):
+        for j in jumps:
+            if j.table != table:
+                continue
+            for _ in range(100):  # every copy of the jump
+                if await runner.iptables("-t", table, "-D", j.chain, *j.args(),
+                                         check=False) != 0:
+                    break
+        saved = await runner.save(table)
+        chains = sorted({j.target for j in jumps if j.table == table
+                         and f":{j.target} " in saved})
+        if chains:
+            await runner.restore("\n".join([f"*{table}", *(f":{c} - [0:0]" for c in chains),
+                                             *(f"-X {c}" for c in chains), "COMMIT", ""]))
+            deleted += len(chains)
+    return deleted
+
+
+async def cleanup(runner: Runner, *, host: bool = False, cni_conf_dir: str | None = None
+                  ) -> int:
+    """Remove what the agent added: its chains and their jumps, its routes (proto 77,
+    the unreachable one included) and, given the directory, its CNI config files. How many
+    chains were deleted."""
+    if host:
+        return await _delete_chains(runner, rules.HOST_JUMPS)
+    n = await _delete_chains(runner, rules.NODE_JUMPS)
+    await runner.ip("-4", "route", "flush", "proto", rules.ROUTE_PROTO, check=False)
+    if cni_conf_dir:
+        for name in (rules.CONFLIST_NAME, rules.LOOPBACK_NAME):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(cni_conf_dir, name))
+    return n

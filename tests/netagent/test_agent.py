@@ -1,0 +1,276 @@
+"""minik8s-netagent on three simulated nodes (network namespaces of this module's own, see
+tests/netagent/netns.py), against a real API server, with the real CNI plugins, iptables and
+``ip``: the conflist, the routes as Nodes come, change and go, two "pods" on different nodes
+reaching each other by pod IP, the leak guard (REJECT counters, the unreachable route, nothing
+arriving at the "host"), resync after tampering, the host guard, --cleanup."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.models import Node
+from client import AsyncClient, Client
+from netagent import rules
+from testing.support import ApiServer, Process, async_wait_for, service, wait_for
+from tests.netagent import netns as nt
+
+pytestmark = [pytest.mark.timeout(120)]
+
+why = nt.usable()
+if why:
+    pytest.skip(why, allow_module_level=True)
+
+NODES = (1, 2, 3)
+
+
+def cidr_of(n: int) -> str:
+    return f"10.251.{n}.0/24"
+
+
+@pytest.fixture(scope="module")
+def server_url(private_apiserver: ApiServer) -> str:
+    return private_apiserver.url
+
+
+@pytest.fixture(scope="module")
+def topology() -> Iterator[None]:
+    nt.remove_all()  # what a killed earlier run left
+    try:
+        nt.make_host()
+        for n in NODES:
+            nt.make_node(n)
+        yield
+    finally:
+        nt.remove_all()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Agents:
+    def __init__(self, server: str, base: Path) -> None:
+        self.server = server
+        self.base = base
+        self.procs: dict[int, Process] = {}
+        self.health_port = _free_port()
+
+    def conf_dir(self, n: int) -> Path:
+        return self.base / f"net.d-{n}"
+
+    def conflist(self, n: int) -> Path:
+        return self.conf_dir(n) / rules.CONFLIST_NAME
+
+    def argv(self, n: int) -> list[str]:
+        return ["--server", self.server, "--node-name", f"nt-{n}", "--cluster-cidr", nt.CLUSTER,
+                "--netns", nt.node_ns(n), "--cni-conf-dir", str(self.conf_dir(n)),
+                "--ipam-data-dir", str(self.base / f"ipam-{n}"), "--resync-period", "1s",
+                "--healthz-bind-address",
+                f"127.0.0.1:{self.health_port if n == 1 else 0}"]
+
+    def start(self, n: int) -> None:
+        self.procs[n] = service(f"netagent-{n}", "netagent", self.argv(n))
+
+    def stop_all(self) -> None:
+        for p in self.procs.values():
+            p.stop()
+
+
+def _node(n: int, ip: str | None = None) -> Node:
+    return Node.from_dict({
+        "metadata": {"name": f"nt-{n}"},
+        "spec": {"podCIDR": cidr_of(n), "podCIDRs": [cidr_of(n)]},
+        "status": {"addresses": [{"type": "InternalIP", "address": ip or nt.node_ip(n)},
+                                 {"type": "Hostname", "address": f"nt-{n}"}]}})
+
+
+@pytest.fixture(scope="module")
+def agents(topology: None, server_url: str, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Agents]:
+    with Client(server_url) as c:
+        for n in NODES:
+            c.create(_node(n))
+    a = Agents(server_url, tmp_path_factory.mktemp("netagent"))
+    for n in NODES:
+        a.start(n)
+    try:
+        yield a
+    finally:
+        a.stop_all()
+
+
+def routes(n: int) -> dict[str, str]:
+    """dst -> 'via GW dev DEV' (or 'unreachable') of the agent's routes in node n."""
+    out = json.loads(nt.in_ns(nt.node_ns(n), "ip", "-j", "-4", "route", "show", "proto",
+                              rules.ROUTE_PROTO).stdout or "[]")
+    return {r["dst"]: ("unreachable" if r.get("type") == "unreachable"
+                       else f"via {r.get('gateway')} dev {r.get('dev')}") for r in out}
+
+
+def expected_routes(n: int, peers: dict[int, str]) -> dict[str, str]:
+    want = {nt.CLUSTER: "unreachable"}
+    want.update({cidr_of(p): f"via {ip} dev eth0" for p, ip in peers.items() if p != n})
+    return want
+
+
+def saved(n: int | str, table: str = "filter") -> str:
+    ns = n if isinstance(n, str) else nt.node_ns(n)
+    return nt.in_ns(ns, "iptables-save", "-c", "-t", table).stdout
+
+
+def reject_count(n: int) -> int:
+    c = rules.counters(saved(n), f"-A {rules.CHAIN} -d {nt.CLUSTER} {rules.REJECT}")
+    assert c is not None, saved(n)
+    return c[0]
+
+
+def test_conflist_guard_and_routes(agents: Agents) -> None:
+    peers = {n: nt.node_ip(n) for n in NODES}
+    for n in NODES:
+        wait_for(lambda n=n: agents.conflist(n).exists(), timeout=20,  # type: ignore[misc]
+                 message=f"conflist of node {n}")
+        wait_for(lambda n=n: routes(n) == expected_routes(n, peers), timeout=10,  # type: ignore[misc]
+                 message=f"routes of node {n}")
+    conf = json.loads(agents.conflist(1).read_text())
+    assert conf["name"] == rules.CNI_NETWORK and conf["cniVersion"] == rules.CNI_VERSION
+    bridge, portmap = conf["plugins"]
+    assert bridge["type"] == "bridge" and bridge["bridge"] == "cni0"
+    assert bridge["isGateway"] is True and bridge["ipMasq"] is False
+    assert bridge["ipam"]["type"] == "host-local"
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.251.1.0/24", "gateway": "10.251.1.1"}]]
+    assert portmap == {"type": "portmap", "capabilities": {"portMappings": True}}
+    assert json.loads((agents.conf_dir(1) / rules.LOOPBACK_NAME).read_text())["type"] == \
+        "loopback"
+    # the guard: jumped to first from OUTPUT and FORWARD; peers' CIDRs via eth0, own on cni0
+    f = saved(1)
+    for chain in ("OUTPUT", "FORWARD"):
+        first = rules.chain_rules(f, chain)[0]
+        assert first.endswith(f"-j {rules.CHAIN}"), f
+    assert rules.chain_rules(f, rules.CHAIN) == [
+        f"-A {rules.CHAIN} -o lo -j RETURN",
+        f"-A {rules.CHAIN} -d 10.251.1.0/24 -o cni0 -j RETURN",
+        f"-A {rules.CHAIN} -s 10.251.1.0/24 ! -d {nt.CLUSTER} -i cni0 -j RETURN",
+        f"-A {rules.CHAIN} -d 10.251.2.0/24 -o eth0 -j RETURN",
+        f"-A {rules.CHAIN} -d 10.251.3.0/24 -o eth0 -j RETURN",
+        f"-A {rules.CHAIN} -d {nt.CLUSTER} {rules.REJECT}",
+        f"-A {rules.CHAIN} -s {nt.CLUSTER} {rules.REJECT}"]
+    assert rules.chain_rules(saved(1, "nat"), rules.MASQ_CHAIN) == [
+        f"-A {rules.MASQ_CHAIN} -s 10.251.1.0/24 ! -d {nt.CLUSTER} -j MASQUERADE"]
+    body = json.loads(urllib.request.urlopen(
+        f"http://127.0.0.1:{agents.health_port}/healthz", timeout=5).read())
+    assert body["podCIDR"] == "10.251.1.0/24" and body["iface"] == "eth0"
+    assert body["routes"] == ["10.251.2.0/24", "10.251.3.0/24"]
+
+
+def test_pods_on_two_nodes_reach_each_other_and_nothing_leaks(agents: Agents) -> None:
+    wait_for(lambda: agents.conflist(1).exists() and agents.conflist(2).exists(), timeout=20)
+    wait_for(lambda: cidr_of(2) in routes(1) and cidr_of(1) in routes(2), timeout=10)
+    a, b = f"{nt.PREFIX}1a", f"{nt.PREFIX}2a"
+    ip_a = nt.cni_add(1, a, agents.conflist(1))
+    ip_b = nt.cni_add(2, b, agents.conflist(2))
+    try:
+        assert ip_a.startswith("10.251.1.") and ip_b.startswith("10.251.2.")
+        r = nt.ping(a, ip_b, count=2)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert nt.ping(b, ip_a).returncode == 0
+        # the node reaches the other node's pod too (OUTPUT via eth0)
+        assert nt.ping(nt.node_ns(1), ip_b).returncode == 0
+        leaked = nt.host_leak_count()
+        # a cluster address no node has: the unreachable route answers at once
+        got = nt.in_ns(nt.node_ns(1), "ip", "route", "get", "10.251.9.9", check=False)
+        assert got.returncode != 0 and "No route to host" in got.stderr, got
+        for ns in (a, nt.node_ns(1)):  # from a pod and from the node: no route, at once
+            what, secs = nt.connect(ns, "10.251.9.9")
+            assert what == "OSError" and secs < 1.5, (ns, what, secs)
+        # the route removed behind the agent's back: the REJECT catches what would now
+        # follow the default route (and the agent puts the route back on its next resync)
+        before = reject_count(1)
+        nt.in_ns(nt.node_ns(1), "ip", "route", "del", "unreachable", nt.CLUSTER)
+        for ns in (a, nt.node_ns(1)):
+            what, secs = nt.connect(ns, "10.251.9.9")
+            assert what == "ConnectionRefusedError" and secs < 1.5, (ns, what, secs)
+        assert reject_count(1) >= before + 2
+        assert nt.host_leak_count() == leaked  # no packet took the default route
+        wait_for(lambda: routes(1).get(nt.CLUSTER) == "unreachable", timeout=5,
+                 message="the unreachable route back")
+        # a jump deleted behind its back comes back too
+        nt.in_ns(nt.node_ns(1), "iptables", "-D", "FORWARD", *rules.NODE_JUMPS[1].args())
+        wait_for(lambda: any(line.endswith(f"-j {rules.CHAIN}")
+                             for line in rules.chain_rules(saved(1), "FORWARD")), timeout=5,
+                 message="the FORWARD jump back")
+        assert nt.ping(a, ip_b).returncode == 0
+        # the host's guard: bridged node-to-node traffic passes, the host's own packets
+        # for the cluster CIDR are refused even with a route that would carry them
+        hg = Process("netagent-host", [sys.executable, "-m", "netagent", "--host-guard",
+                                       "--netns", nt.HOST_NS, "--cluster-cidr", nt.CLUSTER,
+                                       "--node-bridge", nt.BRIDGE]).start()
+        assert hg.proc is not None and hg.proc.wait(20) == 0, hg.log_tail()
+        h = saved(nt.HOST_NS)
+        assert rules.chain_rules(h, rules.HOST_CHAIN) == rules.host_rules(nt.CLUSTER, nt.BRIDGE)
+        assert nt.ping(a, ip_b).returncode == 0
+        nt.in_ns(nt.HOST_NS, "ip", "route", "add", nt.CLUSTER, "via", nt.node_ip(1))
+        r = nt.ping(nt.HOST_NS, ip_a, wait=3)
+        assert r.returncode != 0
+        c = rules.counters(saved(nt.HOST_NS),
+                           f"-A {rules.HOST_CHAIN} -d {nt.CLUSTER} {rules.REJECT}")
+        assert c is not None and c[0] >= 1
+        nt.in_ns(nt.HOST_NS, "ip", "route", "del", nt.CLUSTER)
+        clean = Process("netagent-host-clean", [
+            sys.executable, "-m", "netagent", "--host-guard", "--cleanup", "--netns",
+            nt.HOST_NS]).start()
+        assert clean.proc is not None and clean.proc.wait(20) == 0, clean.log_tail()
+        assert rules.HOST_CHAIN not in saved(nt.HOST_NS)
+    finally:
+        nt.cni_del(1, a, agents.conflist(1))
+        nt.cni_del(2, b, agents.conflist(2))
+
+
+async def test_routes_follow_the_nodes(agents: Agents, client: AsyncClient) -> None:
+    peers = {n: nt.node_ip(n) for n in NODES}
+    for n in NODES:
+        wait_for(lambda n=n: routes(n) == expected_routes(n, peers), timeout=20,  # type: ignore[misc]
+                 message=f"routes of node {n}")
+    # node 3 goes: its route goes everywhere, and its CIDR from the guards
+    await client.delete(Node, "nt-3")
+    del peers[3]
+    for n in (1, 2):
+        await async_wait_for(lambda n=n: routes(n) == expected_routes(n, peers),  # type: ignore[misc]
+                             timeout=10, message=f"route to nt-3 gone from node {n}")
+    assert f"-d {cidr_of(3)} " not in saved(1)
+    # node 2 changes address: the route is replaced
+    nt.in_ns(nt.node_ns(2), "ip", "addr", "add", "10.250.0.22/24", "dev", "eth0")
+    await client.patch(Node, "nt-2", {"status": {"addresses": [
+        {"type": "InternalIP", "address": "10.250.0.22"}]}}, subresource="status")
+    peers[2] = "10.250.0.22"
+    await async_wait_for(lambda: routes(1) == expected_routes(1, peers), timeout=10,
+                         message="route to nt-2 replaced")
+    # node 3 comes back
+    await client.create(_node(3))
+    peers[3] = nt.node_ip(3)
+    for n in (1, 2):
+        await async_wait_for(lambda n=n: routes(n) == expected_routes(n, peers),  # type: ignore[misc]
+                             timeout=10, message=f"route to nt-3 back on node {n}")
+
+
+def test_cleanup_leaves_nothing(agents: Agents) -> None:
+    wait_for(lambda: agents.conflist(3).exists() and len(routes(3)) > 1, timeout=20)
+    agents.procs[3].stop()
+    p = Process("netagent-clean-3", [sys.executable, "-m", "netagent", "--cleanup", "--netns",
+                                     nt.node_ns(3), "--cni-conf-dir",
+                                     str(agents.conf_dir(3))]).start()
+    assert p.proc is not None and p.proc.wait(20) == 0, p.log_tail()
+    f, nat = saved(3), saved(3, "nat")
+    assert "MINIK8S" not in f and "MINIK8S" not in nat, f + nat
+    assert routes(3) == {}
+    assert sorted(x.name for x in agents.conf_dir(3).iterdir()) == []
+    # the default route and the node's address are untouched
+    assert "default via 10.250.0.1" in nt.in_ns(nt.node_ns(3), "ip", "route").stdout
