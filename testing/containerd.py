@@ -28,7 +28,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 BRIDGE = "mk8scri0"
-SUBNET = "10.244.254.0/24"
+# Outside the cluster CIDR (10.244.0.0/16) on purpose: the pod network's leak guard on the
+# host (the network agent's MINIK8S-PODNET-HOST chain) rejects host traffic to 10.244/16
+# that is not between a node bridge's own ports, which would cut the host (probes,
+# hostPort's DNAT from loopback) off a private bridge inside that range.
+SUBNET = "10.254.254.0/24"
 NETWORK_NAME = "mk8s-cri-test"
 PAUSE_IMAGE = "minik8s/pause:3.9"
 CNI_BIN = "/usr/lib/cni"
@@ -147,8 +151,7 @@ class PrivateContainerd:
                 self.stop()
                 raise RuntimeError(f"private containerd did not start:\n{tail}")
             time.sleep(0.1)
-        for image in self.images:
-            self.import_image(image)
+        self.import_image(*self.images)
         return self
 
     def _ctr_ok(self) -> bool:
@@ -165,9 +168,9 @@ class PrivateContainerd:
             raise RuntimeError(f"ctr {' '.join(args)}: {r.stderr.decode(errors='replace')}")
         return r.stdout.decode(errors="replace")
 
-    def import_image(self, image: str) -> None:
-        """``docker save IMAGE | ctr -n k8s.io images import -``."""
-        saved = subprocess.run(["docker", "save", image], capture_output=True, timeout=120,
+    def import_image(self, *images: str) -> None:
+        """``docker save IMAGE... | ctr -n k8s.io images import -``."""
+        saved = subprocess.run(["docker", "save", *images], capture_output=True, timeout=120,
                                check=True).stdout
         self.ctr("images", "import", "-", input=saved, timeout=120)
 

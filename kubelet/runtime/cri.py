@@ -22,7 +22,8 @@ Mapping onto the kubelet's runtime interface (kubelet/runtime/base.py):
   (``<ns>_<pod>_<uid>/<container>/<restarts>.log``, lines ``<RFC3339Nano> <stream> <F|P>
   <msg>``), read here for ``kubectl logs`` (tail, since, timestamps, follow, previous).
 - Probes' commands are ExecSync; interactive exec/attach ask Exec/Attach for a URL on the
-  runtime's streaming server and bridge it with Kubernetes' websocket channel protocol.
+  runtime's streaming server and speak SPDY/3.1 to it (client/spdystream.py), as the
+  kubelet's streaming proxy does; kubectl's side stays the kubelet's websocket protocol.
 - containerd before 1.7 has no container event stream: ``watch_events`` lists containers
   every ``event_poll`` seconds and reports the ones whose state changed (a PLEG).
 
@@ -42,15 +43,16 @@ import logging
 import math
 import os
 import shutil
+import urllib.parse
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import grpc
 import grpc.aio
 
 from api import remotecommand as rc
+from client import spdystream
 from kubelet.runtime.base import (
     LABEL_CONTAINER_NAME,
     LABEL_NODE,
@@ -185,36 +187,110 @@ def render_log(data: bytes, tail: int | None, timestamps: bool,
     return out, consumed
 
 
-class _WsExecSession:
-    """An exec/attach on the runtime's streaming server, over the websocket channel
-    protocol (v4.channel.k8s.io): the same frames kubectl speaks to the kubelet."""
+STREAM_PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io",
+                    "channel.k8s.io")
 
-    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse,
+
+class _SpdyExecSession:
+    """An exec/attach on the runtime's streaming server (its URL from the CRI Exec/Attach
+    call), over SPDY/3.1 as Kubernetes' kubelet and client-go's remotecommand speak it:
+    one stream each for the error channel, stdin, stdout, stderr and (with a tty) resize.
+    SPDY rather than the websocket channel protocol because containerd's server speaks
+    only v4 over websockets, which cannot half-close stdin (``kubectl exec -i`` with piped
+    input); a SPDY stream can (FIN)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  attach: bool) -> None:
-        self._session = session
-        self._ws = ws
+        self._reader = reader
+        self._writer = writer
         self._attach = attach
+        self.conn = spdystream.Connection(self._send, server=False)
+        self._pump = asyncio.create_task(self._read_loop())
+        self.error: spdystream.Stream | None = None
+        self.stdin: spdystream.Stream | None = None
+        self.stdout: spdystream.Stream | None = None
+        self.stderr: spdystream.Stream | None = None
+        self.resize_stream: spdystream.Stream | None = None
         self._code: int | None = None
-        self._done = asyncio.Event()
+
+    async def _send(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def _read_loop(self) -> None:
+        try:
+            while chunk := await self._reader.read(65536):
+                await self.conn.feed(chunk)
+        except (OSError, ValueError) as exc:
+            log.debug("CRI stream connection ended: %s", exc)
+        finally:
+            self.conn.connection_lost()
+
+    async def open(self, stdin: bool, stderr: bool, tty: bool) -> None:
+        def kind(name: str) -> dict[str, list[str]]:
+            return {"streamType": [name]}
+        # client-go's order: the error stream first, then the data streams.
+        self.error = await self.conn.create_stream(kind("error"))
+        if stdin:
+            self.stdin = await self.conn.create_stream(kind("stdin"))
+        self.stdout = await self.conn.create_stream(kind("stdout"))
+        if stderr:
+            self.stderr = await self.conn.create_stream(kind("stderr"))
+        if tty:
+            self.resize_stream = await self.conn.create_stream(kind("resize"))
 
     async def output(self) -> AsyncIterator[tuple[int, bytes]]:
+        queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=64)
+        sources = [(rc.STDOUT, s) for s in (self.stdout,) if s is not None] + \
+            [(rc.STDERR, s) for s in (self.stderr,) if s is not None]
+
+        async def pump(channel: int, stream: spdystream.Stream) -> None:
+            try:
+                while chunk := await stream.read():
+                    await queue.put((channel, chunk))
+            finally:
+                await queue.put(None)
+        tasks = [asyncio.create_task(pump(ch, st)) for ch, st in sources]
+        left = len(tasks)
         try:
-            async for msg in self._ws:
-                if msg.type != aiohttp.WSMsgType.BINARY or not msg.data:
-                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
-                        break
+            while left:
+                item = await queue.get()
+                if item is None:
+                    left -= 1
                     continue
-                channel, data = msg.data[0], msg.data[1:]
-                if channel in (rc.STDOUT, rc.STDERR):
-                    if data:
-                        yield channel, bytes(data)
-                elif channel == rc.ERROR and data:
-                    self._code = self._exit_code(bytes(data))
+                yield item
         finally:
-            self._done.set()
+            for t in tasks:
+                t.cancel()
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self.stdin is None or self.stdin.local_closed or self.conn.closed.is_set():
+            raise OSError("stdin is closed")
+        await self.stdin.write(data)
+
+    async def close_stdin(self) -> None:
+        if self.stdin is not None:
+            await self.stdin.close()
+
+    async def resize(self, width: int, height: int) -> None:
+        if self.resize_stream is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.resize_stream.write(json.dumps(
+                    {"Width": width, "Height": height}).encode() + b"\n")
+
+    async def wait(self) -> int:
+        if self._attach:
+            return 0
+        if self._code is None and self.error is not None:
+            raw = await self.error.read_all()
+            self._code = self._exit_code(raw)
+        return self._code or 0
 
     @staticmethod
     def _exit_code(raw: bytes) -> int:
+        """The v4 error stream: a Status (Success, or NonZeroExitCode with the code)."""
+        if not raw.strip():
+            return 0
         try:
             status = json.loads(raw)
         except ValueError:
@@ -227,34 +303,55 @@ class _WsExecSession:
                     return int(cause.get("message", 1))
         return 1
 
-    async def write_stdin(self, data: bytes) -> None:
-        try:
-            await self._ws.send_bytes(bytes([rc.STDIN]) + data)
-        except (ConnectionError, RuntimeError) as exc:
-            raise OSError(str(exc)) from exc
-
-    async def close_stdin(self) -> None:
-        # v4 has no half-close; v5 (CLOSE frame) is what newer streaming servers take.
-        if self._ws.protocol == rc.PROTOCOL_V5:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await self._ws.send_bytes(bytes([rc.CLOSE, rc.STDIN]))
-
-    async def resize(self, width: int, height: int) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await self._ws.send_bytes(bytes([rc.RESIZE]) + json.dumps(
-                {"Width": width, "Height": height}).encode())
-
-    async def wait(self) -> int:
-        await self._done.wait()
-        if self._attach:
-            return 0
-        return self._code if self._code is not None else 0
-
     async def close(self) -> None:
-        self._done.set()
+        await self.conn.go_away()
+        self._writer.close()
         with contextlib.suppress(Exception):
-            await self._ws.close()
-        await self._session.close()
+            await self._writer.wait_closed()
+        self._pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._pump
+
+
+async def open_stream(url: str, stdin: bool, stderr: bool, tty: bool, attach: bool,
+                      timeout: float = 30.0) -> _SpdyExecSession:
+    """Upgrade a streaming-server URL to SPDY/3.1 and open the session's streams."""
+    u = urllib.parse.urlsplit(url)
+    if u.scheme != "http" or not u.hostname:
+        raise ExecError(f"unsupported streaming URL {url!r} (only http:// is spoken here)")
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(u.hostname, u.port or 80), timeout)
+    except (OSError, TimeoutError) as exc:
+        raise ExecError(f"cannot reach the runtime's streaming server at {url}: {exc}") from exc
+    path = u.path + (f"?{u.query}" if u.query else "")
+    request = (f"GET {path} HTTP/1.1\r\nHost: {u.netloc}\r\nConnection: Upgrade\r\n"
+               "Upgrade: SPDY/3.1\r\n"
+               + "".join(f"X-Stream-Protocol-Version: {p}\r\n" for p in STREAM_PROTOCOLS)
+               + "\r\n")
+    try:
+        writer.write(request.encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError) as exc:
+        writer.close()
+        raise ExecError(f"streaming server at {url}: {exc}") from exc
+    status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    if " 101 " not in status_line + " ":
+        body = b""
+        with contextlib.suppress(Exception):
+            body = await asyncio.wait_for(reader.read(4096), 2)
+        writer.close()
+        raise ExecError(f"streaming server refused the upgrade: {status_line} "
+                        f"{body.decode(errors='replace').strip()}")
+    session = _SpdyExecSession(reader, writer, attach)
+    try:
+        await session.open(stdin, stderr, tty)
+    except (spdystream.StreamError, ConnectionError) as exc:
+        await session.close()
+        raise ExecError(f"streaming server at {url}: {exc}") from exc
+    return session
 
 
 class CRIRuntime:
@@ -733,17 +830,6 @@ class CRIRuntime:
         out = (bytes(r.stdout) + bytes(r.stderr)).decode(errors="replace")
         return ExecResult(exit_code=int(r.exit_code), output=out)
 
-    async def _stream(self, url: str, attach: bool) -> ExecSession:
-        session = aiohttp.ClientSession()
-        try:
-            ws = await session.ws_connect(url, protocols=(rc.PROTOCOL_V4,), timeout=aiohttp.
-                                          ClientWSTimeout(ws_close=10.0),
-                                          max_msg_size=0)
-        except (aiohttp.ClientError, OSError) as exc:
-            await session.close()
-            raise ExecError(f"cannot reach the runtime's streaming server: {exc}") from exc
-        return _WsExecSession(session, ws, attach)
-
     async def exec_stream(self, container_id: str, command: list[str], stdin: bool,
                           tty: bool) -> ExecSession:
         try:
@@ -754,7 +840,7 @@ class CRIRuntime:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise KeyError(container_id) from exc
             raise ExecError(rpc_message(exc)) from exc
-        return await self._stream(str(r.url), attach=False)
+        return await open_stream(str(r.url), stdin, not tty, tty, attach=False)
 
     async def attach_stream(self, container_id: str, stdin: bool, tty: bool) -> ExecSession:
         try:
@@ -764,7 +850,7 @@ class CRIRuntime:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise KeyError(container_id) from exc
             raise ExecError(rpc_message(exc)) from exc
-        return await self._stream(str(r.url), attach=True)
+        return await open_stream(str(r.url), stdin, not tty, tty, attach=True)
 
     # ---- stats -----------------------------------------------------------
 

@@ -1,0 +1,268 @@
+"""The kubelet on containerd through the CRI (``--runtime cri``), driven through the real API
+server and real kubectl: a private containerd (testing/containerd.py) with its CRI plugin,
+the Debian CNI plugins on a bridge of its own (10.254.254.0/24, outside the cluster CIDR that
+the host's pod-network leak guard rejects) and portmap for hostPorts.
+
+Docker's own containerd is never touched. Skipped only when containerd, runc or the CNI
+plugins are not installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from api.models import Event, Pod
+from client.errors import NotFound
+from client.rest import Client
+from testing import containerd as private
+from testing.kubectl import Kubectl
+from testing.support import Process, free_port, http_ok, service, unique, wait_for
+from tests.kubelet import helpers
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+_why = private.missing()
+if _why:
+    pytest.skip(f"no CRI runtime here: {_why}", allow_module_level=True)
+
+from kubelet.runtime.base import LABEL_NODE, LABEL_POD_UID  # noqa: E402
+from kubelet.runtime.cri import CRIRuntime, remove_all_sandboxes  # noqa: E402
+
+SUBNET = ipaddress.ip_network(private.SUBNET)
+
+
+class CRINode:
+    def __init__(self, cd: private.PrivateContainerd, kubelet: Process, node: str) -> None:
+        self.cd = cd
+        self.kubelet = kubelet
+        self.node = node
+
+    def cri(self, selector: dict[str, str], sandboxes: bool = True) -> list[Any]:
+        """ListPodSandbox (or ListContainers) with a label selector, straight from the CRI."""
+        async def run() -> list[Any]:
+            from kubelet.runtime.cri_api import api_pb2 as pb
+
+            rt = CRIRuntime(self.cd.endpoint, request_timeout=10)
+            try:
+                if sandboxes:
+                    r = await rt.rt.ListPodSandbox(pb.ListPodSandboxRequest(
+                        filter=pb.PodSandboxFilter(label_selector=selector)), timeout=10)
+                    return list(r.items)
+                c = await rt.rt.ListContainers(pb.ListContainersRequest(
+                    filter=pb.ContainerFilter(label_selector=selector)), timeout=10)
+                return list(c.containers)
+            finally:
+                await rt.close()
+        return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def cri_node(server_url: str) -> Iterator[CRINode]:
+    cd = private.PrivateContainerd()
+    cd.before_stop.append(lambda: remove_all_sandboxes(cd.endpoint))
+    cd.start()
+    node = unique("crinode")
+    root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
+    port = free_port()
+    kubelet = service(f"kubelet-{node}", "kubelet", [
+        "--server", server_url, "--node-name", node, "--runtime", "cri",
+        "--container-runtime-endpoint", cd.endpoint, "--pod-logs-dir", f"{cd.root}/pods-logs",
+        "--port", str(port), "--address", "127.0.0.1", "--node-ip", "127.0.0.1",
+        "--root-dir", root, "--backoff-base", "1", "--relist-seconds", "2",
+        "--heartbeat-seconds", "1", "--healthz-port", "0"])
+    try:
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=20,
+                 message=f"kubelet healthz:\n{kubelet.log_tail()}")
+        yield CRINode(cd, kubelet, node)
+    finally:
+        kubelet.stop()
+        cd.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    log = kubelet.log_path.read_text(errors="replace")
+    assert "RuntimeWarning" not in log, log[-3000:]
+
+
+@pytest.fixture(scope="module")
+def api(server_url: str) -> Iterator[Client]:
+    c = Client(server_url)
+    yield c
+    c.close()
+
+
+def make_pod(api: Client, node: CRINode, containers: list[dict[str, Any]], **spec: Any) -> Pod:
+    return helpers.make_pod(api, node.node, containers, "cri", **spec)
+
+
+def wait_pod(api: Client, p: Pod, pred: Any, timeout: float = 30, what: str = "pod") -> Pod:
+    return helpers.wait_pod(api, p, pred, timeout, what, interval=0.1)
+
+
+def delete_and_wait(api: Client, node: CRINode, p: Pod, timeout: float = 30) -> None:
+    """Delete the pod; its sandbox and containers leave the runtime."""
+    uid = p.metadata.uid or ""
+    api.delete(Pod, p.metadata.name or "", "default")
+
+    def gone() -> bool:
+        try:
+            api.get(Pod, p.metadata.name or "", "default")
+            return False
+        except NotFound:
+            return True
+    wait_for(gone, timeout=timeout, message="pod deleted")
+    wait_for(lambda: not node.cri({LABEL_POD_UID: uid}) and
+             not node.cri({LABEL_POD_UID: uid}, sandboxes=False),
+             timeout=timeout, message="sandbox and containers removed")
+
+
+def running(p: Pod) -> bool:
+    return bool(p.status and p.status.phase == "Running")
+
+
+def test_node_reports_containerd(api: Client, cri_node: CRINode) -> None:
+    from api.models import Node
+
+    def ready() -> Node | None:
+        n = api.get(Node, cri_node.node)
+        conds = {c.type: c.status for c in (n.status.conditions if n.status else None) or []}
+        return n if conds.get("Ready") == "True" else None
+    n = wait_for(ready, timeout=20, message="node Ready")
+    assert n is not None and n.status is not None and n.status.node_info is not None
+    assert str(n.status.node_info.container_runtime_version).startswith("containerd://")
+
+
+def test_pod_runs_with_cni_ip_logs_exec_and_delete(api: Client, cri_node: CRINode,
+                                                    kubectl: Kubectl) -> None:
+    p = make_pod(api, cri_node, [{
+        "name": "app", "image": "minik8s/busybox:latest",
+        "command": ["sh", "-c", "echo one; sleep 0.2; echo two >&2; sleep 0.2; printf three; sleep 0.2; "
+                                "echo four; exec sleep 3600"],
+        "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}}])
+    got = wait_pod(api, p, lambda g: running(g) and g.status.pod_ip and any(
+        c.type == "Ready" and c.status == "True" for c in g.status.conditions or []),
+        what="Running and Ready")
+    assert got.status is not None and got.status.pod_ip
+    assert ipaddress.ip_address(got.status.pod_ip) in SUBNET
+    st = helpers.cstatus(got)
+    assert st["containerID"].startswith("containerd://")
+    assert st["imageID"].startswith("containerd://sha256:")
+    name = p.metadata.name or ""
+    wide = kubectl("get", "pod", name, "-o", "wide").stdout
+    assert got.status.pod_ip in wide
+
+    def logs() -> str | None:
+        out = kubectl("logs", name).stdout
+        return out if "four" in out else None
+    assert wait_for(logs, timeout=10, message="logs") == "one\ntwo\nthreefour\n"
+    assert kubectl("logs", name, "--tail", "1").stdout == "threefour\n"
+    stamped = kubectl("logs", name, "--timestamps").stdout.splitlines()
+    assert len(stamped) == 3 and all(line.split(" ", 1)[0].endswith("Z") for line in stamped)
+    assert stamped[0].split(" ", 1)[1] == "one"
+
+    r = kubectl("exec", name, "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert (r.returncode, r.stdout, r.stderr.splitlines()[0]) == (3, "out\n", "err")
+    r = kubectl("exec", "-i", name, "--", "cat", stdin="piped\n")
+    assert r.stdout == "piped\n"
+    r = kubectl("exec", name, "--", "hostname")
+    assert r.stdout.strip() == name
+
+    delete_and_wait(api, cri_node, got)
+
+
+def test_restart_previous_logs_and_liveness(api: Client, cri_node: CRINode,
+                                            kubectl: Kubectl) -> None:
+    p = make_pod(api, cri_node, [
+        {"name": "crash", "image": "minik8s/busybox:latest",
+         "command": ["sh", "-c", "echo run; sleep 0.3; exit 2"]},
+        {"name": "live", "image": "minik8s/busybox:latest",
+         "command": ["sh", "-c", "touch /tmp/ok; exec sleep 3600"],
+         "livenessProbe": {"exec": {"command": ["sh", "-c", "test -f /tmp/ok && rm /tmp/ok"]},
+                           "periodSeconds": 1, "failureThreshold": 1}}])
+    got = wait_pod(api, p, lambda g: all(
+        (c.restart_count or 0) >= 1 for c in g.status.container_statuses or []) and len(
+        g.status.container_statuses or []) == 2, timeout=40, what="both restarted")
+    by_name = {c.name: c.to_dict() for c in got.status.container_statuses or []}  # type: ignore[union-attr]
+    last = by_name["crash"]["lastState"]["terminated"]
+    assert (last["exitCode"], last["reason"]) == (2, "Error")
+    assert by_name["live"]["lastState"]["terminated"]["exitCode"] == 137
+    name = p.metadata.name or ""
+    assert kubectl("logs", name, "-c", "crash", "--previous").stdout == "run\n"
+    kinds = [e.reason for e in api.list(Event, "default").items
+             if e.involved_object and e.involved_object.name == name]
+    assert "Unhealthy" in kinds and "Killing" in kinds
+    delete_and_wait(api, cri_node, got)
+
+
+@pytest.mark.parametrize(("code", "phase", "reason"), [(0, "Succeeded", "Completed"),
+                                                        (7, "Failed", "Error")])
+def test_pod_ends_with_exit_code(api: Client, cri_node: CRINode, kubectl: Kubectl, code: int,
+                                 phase: str, reason: str) -> None:
+    p = make_pod(api, cri_node, [{"name": "job", "image": "minik8s/busybox:latest",
+                                  "command": ["sh", "-c", f"echo bye; exit {code}"]}],
+                 restartPolicy="Never")
+    got = wait_pod(api, p, lambda g: g.status.phase == phase, what=phase)
+    term = helpers.cstatus(got)["state"]["terminated"]
+    assert (term["exitCode"], term["reason"]) == (code, reason)
+    assert term["startedAt"] and term["finishedAt"]
+    # Follow ends with the container, as it does for a finished one.
+    assert kubectl("logs", "-f", p.metadata.name or "", timeout=15).stdout == "bye\n"
+    delete_and_wait(api, cri_node, got)
+
+
+def test_missing_image_is_err_image_pull(api: Client, cri_node: CRINode) -> None:
+    p = make_pod(api, cri_node, [{"name": "app", "image": "minik8s/not-here:1"}])
+
+    def waiting(g: Pod) -> bool:
+        st = (g.status.container_statuses or [None])[0]  # type: ignore[union-attr]
+        w = st.state.waiting if st is not None and st.state is not None else None
+        return w is not None and w.reason in ("ErrImagePull", "ImagePullBackOff")
+    got = wait_pod(api, p, waiting, what="ErrImagePull")
+    w = helpers.cstatus(got)["state"]["waiting"]
+    assert "failed to pull and unpack image" in w["message"]
+    assert "docker.io/minik8s/not-here:1" in w["message"]
+    wait_pod(api, p, lambda g: helpers.cstatus(g)["state"].get("waiting", {}).get(
+        "reason") == "ImagePullBackOff", what="ImagePullBackOff")
+    delete_and_wait(api, cri_node, got)
+
+
+def test_host_port_through_portmap(api: Client, cri_node: CRINode) -> None:
+    port = free_port()
+    p = make_pod(api, cri_node, [{
+        "name": "srv", "image": "minik8s/busybox:latest",
+        "command": ["nc", "-ll", "-p", "8080", "-e", "echo", "hello-from-pod"],
+        "ports": [{"containerPort": 8080, "hostPort": port}]}])
+    got = wait_pod(api, p, running, what="Running")
+
+    def answer() -> bytes | None:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.settimeout(2)
+            data = b""
+            deadline = time.monotonic() + 2
+            while b"\n" not in data and time.monotonic() < deadline:
+                chunk = s.recv(100)
+                if not chunk:
+                    break
+                data += chunk
+            return data or None
+    assert wait_for(answer, timeout=10, message="hostPort answer") == b"hello-from-pod\n"
+    delete_and_wait(api, cri_node, got)
+    # The sandbox's portmap rules went with it.
+    import subprocess
+
+    nat = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True,
+                         text=True, check=False).stdout
+    assert f"--dport {port} " not in nat
+
+
+def test_nothing_left_on_the_node(api: Client, cri_node: CRINode) -> None:
+    """Every test deleted its pods: the runtime lists nothing of this node."""
+    assert cri_node.cri({LABEL_NODE: cri_node.node}) == []
+    assert cri_node.cri({LABEL_NODE: cri_node.node}, sandboxes=False) == []
