@@ -31,6 +31,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -50,6 +51,7 @@ from testing.support import LOG_DIR, Process, etcd_binary, free_port, http_ok, u
 
 LEASE_ARGS = ["--leader-elect", "--leader-elect-lease-duration", "4",
               "--leader-elect-renew-deadline", "3", "--leader-elect-retry-period", "1"]
+SERVICE_COMMENT = re.compile(r'--comment "?([a-z0-9][-a-z0-9]*)/([a-z0-9][-a-z0-9.]*)[:" ]')
 STOP_SECONDS = 15.0
 RESTART_DELAY = 2.0
 FAULTS = ("kill9", "stop15", "restart")
@@ -310,7 +312,7 @@ class Target:
 
 
 class HACluster:
-    def __init__(self, docker: bool = True, proxy_netns: str | None = None,
+    def __init__(self, docker: bool = True, proxy: bool = False,
                  docker_max_pods: int = 4) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="minik8s-chaos-"))
         (self.dir / "policy.yaml").write_text(AUDIT_POLICY)
@@ -352,12 +354,17 @@ class HACluster:
                 "--max-pods", str(docker_max_pods)],
                 health=f"http://127.0.0.1:{hp2}/healthz"))
         self.proxy: Service | None = None
-        self.proxy_netns = proxy_netns
-        if proxy_netns:
+        self.proxy_netns = ""
+        if proxy:
+            # the rules go to a network namespace of their own: the host's tables (and any
+            # other proxy's) are never touched
+            self.proxy_netns = unique("chaosproxy")
+            hz = free_port()
             self.proxy = Service("proxy", "proxy", [
                 "--server", url, "--node-name", self.fake_node, "--proxy-mode", "iptables",
-                "--netns", proxy_netns, "--min-sync-period", "0.2",
-                "--healthz-bind-address", f"127.0.0.1:{free_port()}"])
+                "--netns", self.proxy_netns, "--min-sync-period", "0.2",
+                "--healthz-bind-address", f"127.0.0.1:{hz}"],
+                health=f"http://127.0.0.1:{hz}/healthz")
 
     # -- life cycle
 
@@ -369,6 +376,9 @@ class HACluster:
         return out
 
     def start(self) -> HACluster:
+        if self.proxy_netns:
+            subprocess.run(["ip", "netns", "add", self.proxy_netns], check=True,
+                           capture_output=True)
         for m in self.etcd:
             m.start()
         for m in self.etcd:
@@ -396,6 +406,9 @@ class HACluster:
             cleanup_containers(self.docker_node)
         shutil.rmtree(self.kubelet_root, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.proxy_netns:
+            subprocess.run(["ip", "netns", "del", self.proxy_netns], check=False,
+                           capture_output=True)
 
     def heal(self) -> None:
         """Every process running again (a stopped one continued, an exited one started)."""
@@ -625,6 +638,12 @@ class Checker:
     def __post_init__(self) -> None:
         self.api = Api(self.url)
         self.bound = 0
+        self.rules = 0
+
+    def facts(self) -> str:
+        """What the checks saw: acknowledged writes, pods bound, Services with rules."""
+        return f"acks {len(self.acked)}, bound {self.bound}" + \
+            (f", services in rules {self.rules}" if self.netns else "")
 
     @classmethod
     def of(cls, cluster: HACluster, ns: str) -> Checker:
@@ -707,6 +726,30 @@ class Checker:
         finally:
             d.close()
 
+    def service_rules(self) -> set[tuple[str, str]]:
+        """(namespace, Service) of every rule of the proxy's nat table (by its comment)."""
+        out = subprocess.run(["ip", "netns", "exec", self.netns, "iptables-save", "-t", "nat"],
+                             check=True, capture_output=True, text=True).stdout
+        return {(m.group(1), m.group(2)) for m in SERVICE_COMMENT.finditer(out)}
+
+    def iptables(self) -> list[str]:
+        """No rule left for a Service that is gone, and one for each Service of the
+        namespace that has ready endpoints (when a proxy runs)."""
+        if not self.netns:
+            return []
+        rules = self.service_rules()
+        self.rules = sum(1 for ns, _ in rules if ns == self.ns)
+        have = {(s["metadata"]["namespace"], s["metadata"]["name"])
+                for s in self.api.items("/api/v1/services")}
+        problems = [f"iptables rules left for Service {ns}/{name}, which is gone"
+                    for ns, name in sorted(rules - have)]
+        for sl in self.api.items(f"/apis/discovery.k8s.io/v1/namespaces/{self.ns}/endpointslices"):
+            svc = (sl["metadata"].get("labels") or {}).get("kubernetes.io/service-name", "")
+            ready = any((e.get("conditions") or {}).get("ready") for e in sl.get("endpoints") or [])
+            if ready and (self.ns, svc) in have and (self.ns, svc) not in rules:
+                problems.append(f"no iptables rule for Service {self.ns}/{svc} (ready endpoints)")
+        return problems
+
     def orphans(self) -> list[str]:
         """No pod, ReplicaSet or ControllerRevision whose owner is gone."""
         owners = set()
@@ -730,7 +773,8 @@ class Checker:
         """Every check; the eventual ones (containers, orphans) waited for (bounded)."""
         self.results = {"acks": self.acks(), "slots": self.slots(),
                         "bindings": self.bindings()}
-        for name, fn in (("leaks", self.leaks), ("orphans", self.orphans)):
+        for name, fn in (("leaks", self.leaks), ("orphans", self.orphans),
+                         ("iptables", self.iptables)):
             last: list[str] = []
 
             def ok(fn: Callable[[], list[str]] = fn, last: list[str] = last) -> bool:
@@ -754,6 +798,7 @@ class Row:
     scenario: str
     converge_s: float
     checks: dict[str, list[str]]
+    facts: str = ""
 
     @property
     def passed(self) -> bool:
@@ -768,7 +813,8 @@ def table(rows: list[Row]) -> str:
         failed = [k for k, v in r.checks.items() if v]
         lines.append(f"{r.fault:<8} {r.target:<36} {r.scenario:<9} {r.converge_s:>8.1f}s  "
                      f"{n}/{len(r.checks)} passed" + (f" (failed: {', '.join(failed)})"
-                                                      if failed else ""))
+                                                      if failed else "")
+                     + (f"  [{r.facts}]" if r.facts else ""))
     return "\n".join(lines)
 
 

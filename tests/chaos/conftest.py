@@ -8,6 +8,7 @@ subset). The table of every case run is printed at the end.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -57,13 +58,18 @@ def docker_answers() -> bool:
         return False
 
 
+def iptables_usable() -> bool:
+    """Root, iptables-restore and ip: the proxy can program a network namespace of its own."""
+    return os.geteuid() == 0 and all(shutil.which(t) for t in ("iptables-restore", "ip"))
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[HACluster]:
     if docker_answers():
         from testing.support import build_images
 
         build_images()
-    c = HACluster(docker=docker_answers())
+    c = HACluster(docker=docker_answers(), proxy=iptables_usable())
     try:
         c.start()
         yield c

@@ -29,6 +29,12 @@ def deployment(name: str, replicas: int = REPLICAS) -> dict[str, Any]:
                                   "spec": pod_spec(["sleep", "3600"])}}}
 
 
+def service(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"selector": {"app": name},
+                     "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+
+
 def statefulset(name: str) -> dict[str, Any]:
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
             "spec": {"replicas": STATEFUL, "serviceName": name, "podManagementPolicy": "Parallel",
@@ -91,6 +97,7 @@ class Create(Scenario):
     name = "create"
 
     def act(self) -> None:
+        self.write("POST", f"/api/v1/namespaces/{self.ns}/services", service("web"), (201, 409))
         self.write("POST", f"/apis/apps/v1/namespaces/{self.ns}/deployments", deployment("web"),
                    (201, 409))
         self.write("POST", f"/apis/apps/v1/namespaces/{self.ns}/statefulsets", statefulset("db"),
@@ -107,6 +114,7 @@ class Rolling(Scenario):
     name = "rolling"
 
     def prepare(self) -> None:
+        self.write("POST", f"/api/v1/namespaces/{self.ns}/services", service("web"), (201,))
         self.write("POST", f"/apis/apps/v1/namespaces/{self.ns}/deployments", deployment("web"),
                    (201,))
         self.wait_deployment("web")
@@ -142,6 +150,7 @@ class Cascade(Scenario):
     name = "cascade"
 
     def prepare(self) -> None:
+        self.write("POST", f"/api/v1/namespaces/{self.ns}/services", service("web"), (201,))
         self.write("POST", f"/apis/apps/v1/namespaces/{self.ns}/deployments", deployment("web"),
                    (201,))
         self.wait_deployment("web")
@@ -149,6 +158,7 @@ class Cascade(Scenario):
     def act(self) -> None:
         self.write("DELETE", f"/apis/apps/v1/namespaces/{self.ns}/deployments/web",
                    {"propagationPolicy": "Foreground"}, (200, 202, 404))
+        self.write("DELETE", f"/api/v1/namespaces/{self.ns}/services/web", None, (200, 404))
 
     def converged(self) -> bool:
         return self.api.get(f"/apis/apps/v1/namespaces/{self.ns}/deployments/web") is None and \

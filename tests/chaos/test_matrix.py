@@ -30,7 +30,8 @@ from testing.support import unique, wait_for
 from tests.chaos.scenarios import SCENARIOS, Scenario
 
 CONVERGE_BOUND = 120.0
-SINGLE = ("etcd-member", "etcd-leader", "apiserver", "scheduler-leader", "cm-leader", "kubelet")
+SINGLE = ("etcd-member", "etcd-leader", "apiserver", "scheduler-leader", "cm-leader", "kubelet",
+          "proxy")
 DOUBLE = (("apiserver", "cm-leader"), ("etcd-member", "scheduler-leader"))
 
 CI = {
@@ -39,6 +40,7 @@ CI = {
     ("stop15", ("etcd-leader",), "rolling"),
     ("restart", ("cm-leader",), "rolling"),
     ("kill9", ("kubelet",), "cascade"),
+    ("kill9", ("proxy",), "cascade"),
     ("restart", ("etcd-member",), "job"),
     ("kill9", ("apiserver", "cm-leader"), "create"),
     ("kill9", ("etcd-member", "scheduler-leader"), "job"),
@@ -89,10 +91,11 @@ def run_case(cluster: HACluster, fault: str, targets: tuple[str, ...],
         results = {"converged": [] if converged else [f"not within {CONVERGE_BOUND:.0f} s"]}
         results.update(checker.run())
         results["scenario"] = sc.check()
+        facts = checker.facts() + f", unanswered writes {writer.unanswered}"
         checker.close()
         return Row(fault, "+".join(f"{t}({p.name.removeprefix('chaos-')})"
                                    for t, p in zip(targets, procs, strict=True)),
-                   scenario.name, took, results)
+                   scenario.name, took, results, facts)
     finally:
         api.call_once("DELETE", f"/api/v1/namespaces/{ns}")
         api.close()
@@ -102,6 +105,8 @@ def run_case(cluster: HACluster, fault: str, targets: tuple[str, ...],
 @pytest.mark.parametrize(("fault", "targets", "scenario"), cases())
 def test_fault(cluster: HACluster, rows: list[Row], fault: str, targets: tuple[str, ...],
                scenario: str) -> None:
+    if "proxy" in targets and cluster.proxy is None:
+        pytest.skip("no proxy: it needs root, iptables-restore and ip for a network namespace")
     row = run_case(cluster, fault, targets, SCENARIOS[scenario])
     rows.append(row)
     print("\n" + table([row]))
