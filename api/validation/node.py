@@ -65,6 +65,23 @@ def validate_node(obj: JSON) -> Errs:
                     "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
                 )
             )
+    pod_cidrs = spec.get("podCIDRs")
+    if isinstance(pod_cidrs, list) and len(pod_cidrs) > 1:
+        # ValidateNode: one CIDR per IP family (dual stack), none twice
+        families: list[int | None] = []
+        for c in pod_cidrs:
+            try:
+                families.append(ipaddress.ip_network(str(c), strict=False).version)
+            except ValueError:
+                families.append(None)
+        if len(pod_cidrs) > 2 or None in families or families[0] == families[1]:
+            errs.append(invalid("spec.podCIDRs", pod_cidrs,
+                                "may specify no more than one CIDR for each IP family"))
+        seen_cidrs: set[str] = set()
+        for i, c in enumerate(pod_cidrs):
+            if str(c) in seen_cidrs:
+                errs.append(duplicate(at_index("spec.podCIDRs", i), c))
+            seen_cidrs.add(str(c))
     if spec.get("podCIDR"):
         try:
             ipaddress.ip_network(str(spec.get("podCIDR")), strict=False)

@@ -24,6 +24,20 @@ class NodeStrategy(Strategy):
                column("Container-Runtime", priority=1, description="Container runtime "
                       "version.")]
 
+    def canonicalize(self, obj: JSONDict) -> None:
+        """The v1 NodeSpec conversion (pkg/apis/core/v1/conversion.go): podCIDRs is what is
+        kept, and podCIDR reads as its first entry; a client that sets only podCIDR (an
+        older one) gets podCIDRs = [podCIDR]."""
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        cidrs, cidr = spec.get("podCIDRs"), spec.get("podCIDR")
+        if isinstance(cidrs, list) and cidrs:
+            if isinstance(cidrs[0], str):
+                spec["podCIDR"] = cidrs[0]
+        elif isinstance(cidr, str) and cidr:
+            spec["podCIDRs"] = [cidr]
+
     def table_row(self, obj: JSONDict, now: datetime | None) -> Row:
         meta = obj.get("metadata") or {}
         info = (obj.get("status") or {}).get("nodeInfo") or {}

@@ -16,7 +16,7 @@ from testing.kubectl import Kubectl
 from testing.support import ApiServer, Process, async_wait_for, unique
 from tests.controllers.helpers import start_controller_manager
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(180)
 
 CLUSTER = "10.250.0.0/22"  # four /24s: small enough to run out of
 
@@ -45,7 +45,7 @@ async def _cidr_of(client: AsyncClient, name: str) -> str:
     return n.spec.pod_cidr or ""
 
 
-async def _wait_cidr(client: AsyncClient, name: str, timeout: float = 15) -> str:
+async def _wait_cidr(client: AsyncClient, name: str, timeout: float = 40) -> str:
     return await async_wait_for(lambda: _cidr_of(client, name), timeout=timeout,
                                 message=f"podCIDR of {name}")
 
@@ -82,7 +82,7 @@ async def test_allocate_restart_exhaust_release(server_url: str, client: AsyncCl
             return [ev for ev in evs.items if ev.involved_object.name == e
                     and ev.reason == "CIDRNotAvailable"]
 
-        evs: list[Event] = await async_wait_for(not_available, timeout=15,
+        evs: list[Event] = await async_wait_for(not_available, timeout=40,
                                                 message="CIDRNotAvailable")
         assert evs[0].involved_object.kind == "Node" and evs[0].type == "Normal"
         assert evs[0].message == f"Node {e} status is now: CIDRNotAvailable"
@@ -99,6 +99,29 @@ async def test_allocate_restart_exhaust_release(server_url: str, client: AsyncCl
     finally:
         cm.stop()
         for n in (a, b, c, d, e):
+            try:
+                await client.delete(Node, n)
+            except Exception:
+                pass
+
+
+async def test_pod_cidr_fields_kept_in_step(client: AsyncClient) -> None:
+    # the v1 conversion: podCIDRs is what is kept, podCIDR reads as its first entry
+    old, new = unique("cidr-old"), unique("cidr-new")
+    try:
+        made = await client.create(Node.from_dict({"metadata": {"name": old},
+                                                   "spec": {"podCIDR": "10.99.1.0/24"}}))
+        assert made.spec is not None and made.spec.pod_cidrs == ["10.99.1.0/24"]
+        made = await client.create(Node.from_dict({
+            "metadata": {"name": new}, "spec": {"podCIDRs": ["10.99.2.0/24", "fd00:99::/64"]}}))
+        assert made.spec is not None and made.spec.pod_cidr == "10.99.2.0/24"
+        with pytest.raises(Invalid) as err:
+            await client.create(Node.from_dict({
+                "metadata": {"name": unique("cidr-bad")},
+                "spec": {"podCIDRs": ["10.99.3.0/24", "10.99.4.0/24"]}}))
+        assert "may specify no more than one CIDR for each IP family" in err.value.message
+    finally:
+        for n in (old, new):
             try:
                 await client.delete(Node, n)
             except Exception:

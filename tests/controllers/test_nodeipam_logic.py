@@ -80,3 +80,25 @@ def test_ipv6() -> None:
     assert s.max_cidrs == 256
     assert str(s.allocate_next()) == "fd00:10:244::/64"
     assert str(s.allocate_next()) == "fd00:10:244:1::/64"
+
+
+def test_node_pod_cidrs_validation_as_kubernetes() -> None:
+    # ValidateNode: one CIDR per IP family, no duplicates, each a CIDR
+    from api.validation.node import validate_node
+
+    def errors(cidrs: list[str]) -> list[str]:
+        return [str(e) for e in validate_node({"metadata": {"name": "n"},
+                                               "spec": {"podCIDRs": cidrs}})]
+
+    assert errors(["10.244.1.0/24"]) == []
+    assert errors(["10.244.1.0/24", "fd00:10:244:1::/64"]) == []
+    assert errors(["10.244.1.0/24", "10.244.2.0/24"]) == [
+        'spec.podCIDRs: Invalid value: ["10.244.1.0/24","10.244.2.0/24"]: may specify no '
+        "more than one CIDR for each IP family"]
+    assert "spec.podCIDRs[1]: Duplicate value" in " ".join(
+        errors(["10.244.1.0/24", "10.244.1.0/24"]))
+    assert any("more than one CIDR" in e for e in errors(
+        ["10.244.1.0/24", "fd00::/64", "10.244.3.0/24"]))
+    assert errors(["10.244.1.0/99"]) == [
+        'spec.podCIDRs[0]: Invalid value: "10.244.1.0/99": must be a valid CIDR value, '
+        "(e.g. 10.9.8.0/24 or 2001:db8::/64)"]
