@@ -26,7 +26,7 @@ SHOTS = Path(os.environ.get("MINIK8S_LOG_DIR") or os.environ.get("MINIK8S_TEST_L
 ALICE = StaticToken("alice-token-" + unique("a"), "alice", "alice-uid", ("dev",))
 
 
-def _skip_reason() -> str | None:
+def skip_reason() -> str | None:
     try:
         import playwright  # noqa: F401
     except ImportError:
@@ -61,7 +61,7 @@ def _apply(api: SecureApiServer, path: str, body: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="package")
 def cluster() -> Iterator[Cluster]:
-    reason = _skip_reason()
+    reason = skip_reason()
     if reason:
         pytest.skip(reason)
     etcd = Etcd().start()
