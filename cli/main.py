@@ -19,6 +19,7 @@ from cli import (
     auth_can_i,  # noqa: F401  (adds can-i to auth)
     auth_cmd,
     autoscale,
+    bootstrap_cmds,
     config_cmd,
     create,
     create_config,  # noqa: F401  (adds configmap and secret to create)
@@ -176,6 +177,9 @@ def _register() -> None:
     cli.add_command(auth_cmd.auth_cmd)
     config_cmd.register(cli)
     cli.add_command(explain.explain_cmd)
+    cli.add_command(bootstrap_cmds.token_cmd)
+    cli.add_command(bootstrap_cmds.certificate_cmd)
+    cli.add_command(bootstrap_cmds.join_cmd)
 
 
 _register()

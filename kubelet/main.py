@@ -14,10 +14,12 @@ import signal
 import socket
 import ssl
 import sys
+from pathlib import Path
 
-from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
+from client.config import KUBECONFIG_FLAG_HELP, ClientConfig, config_from_flags
 from kubelet.agent import KubeletAgent
 from kubelet.auth import AuthConfig, parse_duration, server_ssl_context
+from kubelet.bootstrap import BootstrapError, Rotator, Settings, bootstrap
 from kubelet.dns import ClusterDNSSettings, read_host_dns
 from kubelet.images import PullSettings
 from kubelet.kubelet import KubeletConfig
@@ -105,6 +107,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--healthz-port", type=int, default=10248,
                    help="open /healthz on a port of its own, plain HTTP (0: none)")
     p.add_argument("--healthz-bind-address", default="127.0.0.1")
+    # TLS bootstrap and client certificate rotation (kubelet/bootstrap.py)
+    p.add_argument("--bootstrap-kubeconfig", default=None,
+                   help="credentials (a bootstrap token) to request a client certificate "
+                        "with when --kubeconfig is missing or its certificate expired; "
+                        "--kubeconfig is then written")
+    p.add_argument("--cert-dir", default=None,
+                   help="where kubelet-client-current.pem is kept (default "
+                        "<root-dir>/pki)")
+    _bool(p, "--rotate-certificates", False,
+          "request a new client certificate before the current one expires (at 70-90%% of "
+          "its lifetime) and use it without a restart")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
@@ -238,7 +251,23 @@ def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
                               args.client_ca_file)
 
 
+def bootstrap_settings(args: argparse.Namespace) -> Settings:
+    root = args.root_dir or os.path.join("/var/lib/minik8s", args.node_name)
+    return Settings(node_name=args.node_name, kubeconfig=Path(args.kubeconfig),
+                    bootstrap_kubeconfig=Path(args.bootstrap_kubeconfig)
+                    if args.bootstrap_kubeconfig else None,
+                    cert_dir=Path(args.cert_dir or os.path.join(root, "pki")))
+
+
 async def run(args: argparse.Namespace) -> None:
+    if args.bootstrap_kubeconfig:
+        if not args.kubeconfig:
+            raise SystemExit("minik8s-kubelet: --bootstrap-kubeconfig needs --kubeconfig "
+                             "(the file it writes)")
+        try:
+            await bootstrap(bootstrap_settings(args))
+        except BootstrapError as e:
+            raise SystemExit(f"minik8s-kubelet: {e}") from None
     agent = build_agent(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -257,8 +286,13 @@ async def run(args: argparse.Namespace) -> None:
     logging.getLogger("kubelet").info(
         "kubelet %s up (%s runtime, %d node(s))", args.node_name, args.runtime,
         len(agent.kubelets))
+    rotator = None
+    if args.rotate_certificates and args.kubeconfig and isinstance(agent.server, ClientConfig):
+        rotator = asyncio.create_task(Rotator(agent.server, bootstrap_settings(args)).run(stop))
     await stop.wait()
     freezer.cancel()
+    if rotator is not None:
+        rotator.cancel()
     # Containers keep running: a restarted kubelet adopts them.
     await agent.stop()
 

@@ -102,14 +102,14 @@ class SecureApiServer(Process):
                  anonymous_auth: bool = False, tokens: Sequence[StaticToken] = (),
                  extra_args: Sequence[str] = (), insecure_port: bool = True,
                  healthz_port: bool = False, bootstrap_tokens: bool = True,
-                 directory: Path | None = None) -> None:
+                 directory: Path | None = None, bind_address: str = "127.0.0.1") -> None:
         self._own_dir = directory is None
         self.dir = Path(directory or tempfile.mkdtemp(prefix="minik8s-pki-"))
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ca = pki.new_ca()
         self.ca_file, _ = self.ca.write(self.dir, "ca")
         serving = pki.issue(self.ca, "kube-apiserver", dns_names=SERVER_DNS_NAMES,
-                            ip_addresses=["127.0.0.1"], server=True)
+                            ip_addresses=sorted({"127.0.0.1", bind_address}), server=True)
         self.serving_cert, self.serving_key = serving.write(self.dir, "apiserver")
         # ServiceAccount token signing keys (kubeadm's sa.key / sa.pub).
         sa_key, sa_pub = pki.new_service_account_key()
@@ -120,7 +120,9 @@ class SecureApiServer(Process):
         self.secure_port = free_port()
         self.port = free_port() if insecure_port else 0
         self.healthz_port = free_port() if healthz_port else 0
-        self.url = f"https://127.0.0.1:{self.secure_port}"
+        # HTTPS on ``bind_address`` (an address of this machine that another network
+        # namespace reaches); plain HTTP and healthz stay on 127.0.0.1
+        self.url = f"https://{bind_address}:{self.secure_port}"
         self.insecure_url = f"http://127.0.0.1:{self.port}" if self.port else ""
         self.healthz_url = f"http://127.0.0.1:{self.healthz_port}" if self.healthz_port else ""
         self.admin_token = StaticToken(_random_token(), "admin-token", "admin-token-uid",
@@ -134,7 +136,8 @@ class SecureApiServer(Process):
         self.admin = self.user("kubernetes-admin", groups=ADMIN_GROUPS)
         args = [
             sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url,
-            "--bind-address", "127.0.0.1", "--port", str(self.port),
+            "--bind-address", bind_address, "--insecure-bind-address", "127.0.0.1",
+            "--port", str(self.port),
             "--secure-port", str(self.secure_port),
             "--tls-cert-file", str(self.serving_cert),
             "--tls-private-key-file", str(self.serving_key),
