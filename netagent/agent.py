@@ -95,8 +95,14 @@ class NetAgent:
         self._dirty = asyncio.Event()
 
     def kick(self, *_args: object) -> None:
-        """A Node changed: sync soon (an informer handler for add, update and delete)."""
+        """A Node came or went: sync soon (the informer's add and delete handler)."""
         self._dirty.set()
+
+    def on_update(self, old: Node, new: Node) -> None:
+        """A Node changed: sync only if what the agent uses did (its podCIDR, its address);
+        the kubelets' status heartbeats change neither."""
+        if (pod_cidr_of(old), internal_ip(old)) != (pod_cidr_of(new), internal_ip(new)):
+            self._dirty.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync on every change and every resync period until ``stop``; after a failure

@@ -168,7 +168,7 @@ async def serve(args: argparse.Namespace) -> int:
         return 1
     log.info("cluster CIDR %s guarded (chain %s from filter OUTPUT and FORWARD, "
              "unreachable route)", args.cluster_cidr, rules.CHAIN)
-    nodes.add_handler(agent.kick, agent.kick, agent.kick)
+    nodes.add_handler(agent.kick, agent.on_update, agent.kick)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

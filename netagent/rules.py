@@ -11,9 +11,10 @@ chain RETURNs rather than ACCEPTs: what follows in OUTPUT and FORWARD (the proxy
 network policy agent's chains) still applies to what the guard lets through.
 
 On the Docker host (``--host-guard``), bridged traffic between node containers passes the
-host's FORWARD chain too: one chain there lets through what stays on the nodes' bridge and
-REJECTs any other packet to or from the cluster CIDR, so that nothing with a pod address is
-routed out of the machine.
+host's FORWARD chain too (bridge-nf-call-iptables): one chain there, from the top of FORWARD
+and OUTPUT, lets through what goes out onto the nodes' bridge and REJECTs any other packet to
+or from the cluster CIDR, so that nothing with a pod address is routed out of the machine
+(a node whose own guard is missing included).
 """
 
 from __future__ import annotations
@@ -129,7 +130,10 @@ def masq_rules(cluster_cidr: str, own_cidr: str | None) -> list[str]:
 
 
 def host_rules(cluster_cidr: str, node_bridge: str) -> list[str]:
-    return [f"-A {HOST_CHAIN} -i {node_bridge} -o {node_bridge} -j RETURN",
+    """What goes out onto the nodes' bridge stays on the machine (node to node, bridged,
+    and the host's own packets to pods if it has routes to them); any other packet to or
+    from the cluster CIDR is refused."""
+    return [f"-A {HOST_CHAIN} -o {node_bridge} -j RETURN",
             f"-A {HOST_CHAIN} -d {cluster_cidr} {REJECT}",
             f"-A {HOST_CHAIN} -s {cluster_cidr} {REJECT}"]
 

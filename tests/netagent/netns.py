@@ -3,7 +3,8 @@ and removes, nothing else.
 
 ``mk8s-nt-h`` stands in for the Docker host: the test bridge ``mk8snt0`` (10.250.0.1/24)
 lives there, so bridged node-to-node traffic crosses ITS FORWARD chain, never the real
-host's. Each node ``mk8s-nt-<n>`` has ``eth0`` (10.250.0.1<n>/24) on that bridge and a
+host's; ``mk8s-nt-x`` behind the host's default route stands for the world outside the
+machine (it counts what reaches it). Each node ``mk8s-nt-<n>`` has ``eth0`` (10.250.0.1<n>/24) on that bridge and a
 default route via 10.250.0.1, so that a packet the guard missed would have a default route
 to take (and the tests count what arrives there). A "pod" is a namespace ``mk8s-nt-<n><x>``
 wired by the real CNI plugins (/usr/lib/cni) from the agent's conflist, called with the CNI
@@ -22,6 +23,7 @@ from typing import Any
 
 PREFIX = "mk8s-nt-"
 HOST_NS = PREFIX + "h"
+OUTSIDE_NS = PREFIX + "x"
 BRIDGE = "mk8snt0"
 HOST_IP = "10.250.0.1"
 CNI_PATH = "/usr/lib/cni"
@@ -84,16 +86,48 @@ def make_host() -> None:
     # bridged frames through the namespace's iptables, as on the Docker host
     in_ns(HOST_NS, "sh", "-c", "f=/proc/sys/net/bridge/bridge-nf-call-iptables; "
           "[ -w $f ] && echo 1 > $f || true")
-    # count what reaches the "host" for the cluster CIDR (a leak would land here)
-    in_ns(HOST_NS, "iptables", "-t", "raw", "-A", "PREROUTING", "-d", CLUSTER, "-j", "ACCEPT")
+    # count what a node routes to the "host" for the cluster CIDR (a leak would land here;
+    # bridged node-to-node frames pass FORWARD too, but out through the bridge again)
+    in_ns(HOST_NS, "iptables", "-t", "mangle", "-A", "FORWARD", "-d", CLUSTER, "!", "-o",
+          BRIDGE, "-j", "ACCEPT")
+    in_ns(HOST_NS, "iptables", "-t", "mangle", "-A", "INPUT", "-d", CLUSTER, "-j", "ACCEPT")
+    # the world outside the "machine": the host's default route leads there
+    sh("ip", "netns", "add", OUTSIDE_NS)
+    in_ns(OUTSIDE_NS, "ip", "link", "set", "lo", "up")
+    in_ns(HOST_NS, "ip", "link", "add", "mk8snt-out", "type", "veth", "peer", "name", "eth0",
+          "netns", OUTSIDE_NS)
+    in_ns(HOST_NS, "ip", "addr", "add", "10.250.1.1/24", "dev", "mk8snt-out")
+    in_ns(HOST_NS, "ip", "link", "set", "mk8snt-out", "up")
+    in_ns(OUTSIDE_NS, "ip", "addr", "add", "10.250.1.2/24", "dev", "eth0")
+    in_ns(OUTSIDE_NS, "ip", "link", "set", "eth0", "up")
+    in_ns(HOST_NS, "ip", "route", "add", "default", "via", "10.250.1.2")
+    in_ns(HOST_NS, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    in_ns(OUTSIDE_NS, "iptables", "-t", "raw", "-A", "PREROUTING", "-s", CLUSTER, "-j",
+          "ACCEPT")
+    in_ns(OUTSIDE_NS, "iptables", "-t", "raw", "-A", "PREROUTING", "-d", CLUSTER, "-j",
+          "ACCEPT")
+
+
+def _count(ns: str, match: str, table: str = "raw") -> int:
+    out = in_ns(ns, "iptables-save", "-c", "-t", table).stdout
+    total, found = 0, False
+    for line in out.splitlines():
+        if line.startswith("[") and line.split("] ", 1)[-1].startswith(match):
+            total += int(line[1:].split(":")[0])
+            found = True
+    assert found, f"the counting rules of {ns} are gone"
+    return total
 
 
 def host_leak_count() -> int:
-    out = in_ns(HOST_NS, "iptables-save", "-c", "-t", "raw").stdout
-    for line in out.splitlines():
-        if f"-A PREROUTING -d {CLUSTER} -j ACCEPT" in line:
-            return int(line[1:].split(":")[0])
-    raise AssertionError("the counting rule is gone")
+    """Packets for the cluster CIDR that reached the "host" (a node's default route)."""
+    return _count(HOST_NS, f"-A FORWARD -d {CLUSTER} ", "mangle") + \
+        _count(HOST_NS, f"-A INPUT -d {CLUSTER} ", "mangle")
+
+
+def outside_count() -> int:
+    """Packets to or from the cluster CIDR that reached the outside (left the machine)."""
+    return _count(OUTSIDE_NS, "-A PREROUTING ")
 
 
 def make_node(n: int) -> None:

@@ -7,6 +7,8 @@ arriving at the "host"), resync after tampering, the host guard, --cleanup."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import sys
 import urllib.request
@@ -21,7 +23,7 @@ from netagent import rules
 from testing.support import ApiServer, Process, async_wait_for, service, wait_for
 from tests.netagent import netns as nt
 
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.timeout(180)]
 
 why = nt.usable()
 if why:
@@ -80,6 +82,16 @@ class Agents:
     def start(self, n: int) -> None:
         self.procs[n] = service(f"netagent-{n}", "netagent", self.argv(n))
 
+    def pause(self, n: int) -> None:
+        proc = self.procs[n].proc
+        assert proc is not None
+        os.killpg(proc.pid, signal.SIGSTOP)
+
+    def resume(self, n: int) -> None:
+        proc = self.procs[n].proc
+        assert proc is not None
+        os.killpg(proc.pid, signal.SIGCONT)
+
     def stop_all(self) -> None:
         for p in self.procs.values():
             p.stop()
@@ -127,6 +139,12 @@ def saved(n: int | str, table: str = "filter") -> str:
     return nt.in_ns(ns, "iptables-save", "-c", "-t", table).stdout
 
 
+def host_reject_count() -> int:
+    c = rules.counters(saved(nt.HOST_NS), f"-A {rules.HOST_CHAIN} -d {nt.CLUSTER} {rules.REJECT}")
+    assert c is not None, saved(nt.HOST_NS)
+    return c[0]
+
+
 def reject_count(n: int) -> int:
     c = rules.counters(saved(n), f"-A {rules.CHAIN} -d {nt.CLUSTER} {rules.REJECT}")
     assert c is not None, saved(n)
@@ -136,9 +154,9 @@ def reject_count(n: int) -> int:
 def test_conflist_guard_and_routes(agents: Agents) -> None:
     peers = {n: nt.node_ip(n) for n in NODES}
     for n in NODES:
-        wait_for(lambda n=n: agents.conflist(n).exists(), timeout=20,  # type: ignore[misc]
+        wait_for(lambda n=n: agents.conflist(n).exists(), timeout=60,  # type: ignore[misc]
                  message=f"conflist of node {n}")
-        wait_for(lambda n=n: routes(n) == expected_routes(n, peers), timeout=10,  # type: ignore[misc]
+        wait_for(lambda n=n: routes(n) == expected_routes(n, peers), timeout=30,  # type: ignore[misc]
                  message=f"routes of node {n}")
     conf = json.loads(agents.conflist(1).read_text())
     assert conf["name"] == rules.CNI_NETWORK and conf["cniVersion"] == rules.CNI_VERSION
@@ -166,14 +184,14 @@ def test_conflist_guard_and_routes(agents: Agents) -> None:
     assert rules.chain_rules(saved(1, "nat"), rules.MASQ_CHAIN) == [
         f"-A {rules.MASQ_CHAIN} -s 10.251.1.0/24 ! -d {nt.CLUSTER} -j MASQUERADE"]
     body = json.loads(urllib.request.urlopen(
-        f"http://127.0.0.1:{agents.health_port}/healthz", timeout=5).read())
+        f"http://127.0.0.1:{agents.health_port}/healthz", timeout=20).read())
     assert body["podCIDR"] == "10.251.1.0/24" and body["iface"] == "eth0"
     assert body["routes"] == ["10.251.2.0/24", "10.251.3.0/24"]
 
 
 def test_pods_on_two_nodes_reach_each_other_and_nothing_leaks(agents: Agents) -> None:
-    wait_for(lambda: agents.conflist(1).exists() and agents.conflist(2).exists(), timeout=20)
-    wait_for(lambda: cidr_of(2) in routes(1) and cidr_of(1) in routes(2), timeout=10)
+    wait_for(lambda: agents.conflist(1).exists() and agents.conflist(2).exists(), timeout=60)
+    wait_for(lambda: cidr_of(2) in routes(1) and cidr_of(1) in routes(2), timeout=30)
     a, b = f"{nt.PREFIX}1a", f"{nt.PREFIX}2a"
     ip_a = nt.cni_add(1, a, agents.conflist(1))
     ip_b = nt.cni_add(2, b, agents.conflist(2))
@@ -184,50 +202,62 @@ def test_pods_on_two_nodes_reach_each_other_and_nothing_leaks(agents: Agents) ->
         assert nt.ping(b, ip_a).returncode == 0
         # the node reaches the other node's pod too (OUTPUT via eth0)
         assert nt.ping(nt.node_ns(1), ip_b).returncode == 0
-        leaked = nt.host_leak_count()
+        leaked, out = nt.host_leak_count(), nt.outside_count()
         # a cluster address no node has: the unreachable route answers at once
         got = nt.in_ns(nt.node_ns(1), "ip", "route", "get", "10.251.9.9", check=False)
         assert got.returncode != 0 and "No route to host" in got.stderr, got
         for ns in (a, nt.node_ns(1)):  # from a pod and from the node: no route, at once
             what, secs = nt.connect(ns, "10.251.9.9")
             assert what == "OSError" and secs < 1.5, (ns, what, secs)
-        # the route removed behind the agent's back: the REJECT catches what would now
-        # follow the default route (and the agent puts the route back on its next resync)
-        before = reject_count(1)
-        nt.in_ns(nt.node_ns(1), "ip", "route", "del", "unreachable", nt.CLUSTER)
-        for ns in (a, nt.node_ns(1)):
-            what, secs = nt.connect(ns, "10.251.9.9")
-            assert what == "ConnectionRefusedError" and secs < 1.5, (ns, what, secs)
-        assert reject_count(1) >= before + 2
-        assert nt.host_leak_count() == leaked  # no packet took the default route
-        wait_for(lambda: routes(1).get(nt.CLUSTER) == "unreachable", timeout=5,
-                 message="the unreachable route back")
-        # a jump deleted behind its back comes back too
-        nt.in_ns(nt.node_ns(1), "iptables", "-D", "FORWARD", *rules.NODE_JUMPS[1].args())
-        wait_for(lambda: any(line.endswith(f"-j {rules.CHAIN}")
-                             for line in rules.chain_rules(saved(1), "FORWARD")), timeout=5,
-                 message="the FORWARD jump back")
-        assert nt.ping(a, ip_b).returncode == 0
-        # the host's guard: bridged node-to-node traffic passes, the host's own packets
-        # for the cluster CIDR are refused even with a route that would carry them
+        # the host's guard (bridged node-to-node traffic passes its FORWARD)
         hg = Process("netagent-host", [sys.executable, "-m", "netagent", "--host-guard",
                                        "--netns", nt.HOST_NS, "--cluster-cidr", nt.CLUSTER,
                                        "--node-bridge", nt.BRIDGE]).start()
-        assert hg.proc is not None and hg.proc.wait(20) == 0, hg.log_tail()
-        h = saved(nt.HOST_NS)
-        assert rules.chain_rules(h, rules.HOST_CHAIN) == rules.host_rules(nt.CLUSTER, nt.BRIDGE)
+        assert hg.proc is not None and hg.proc.wait(30) == 0, hg.log_tail()
+        assert rules.chain_rules(saved(nt.HOST_NS), rules.HOST_CHAIN) == \
+            rules.host_rules(nt.CLUSTER, nt.BRIDGE)
         assert nt.ping(a, ip_b).returncode == 0
-        nt.in_ns(nt.HOST_NS, "ip", "route", "add", nt.CLUSTER, "via", nt.node_ip(1))
-        r = nt.ping(nt.HOST_NS, ip_a, wait=3)
-        assert r.returncode != 0
-        c = rules.counters(saved(nt.HOST_NS),
-                           f"-A {rules.HOST_CHAIN} -d {nt.CLUSTER} {rules.REJECT}")
-        assert c is not None and c[0] >= 1
-        nt.in_ns(nt.HOST_NS, "ip", "route", "del", nt.CLUSTER)
+        # the agent paused; what it installed removed behind its back
+        agents.pause(1)
+        try:
+            # without the unreachable route, the REJECT catches what would now follow the
+            # node's default route
+            before = reject_count(1)
+            nt.in_ns(nt.node_ns(1), "ip", "route", "del", "unreachable", nt.CLUSTER)
+            for ns in (a, nt.node_ns(1)):
+                what, secs = nt.connect(ns, "10.251.9.9")
+                assert what == "ConnectionRefusedError" and secs < 1.5, (ns, what, secs)
+            assert reject_count(1) >= before + 2
+            assert nt.host_leak_count() == leaked  # no packet took the default route
+            # without the node's guard either, the host's refuses it on its way out
+            nt.in_ns(nt.node_ns(1), "iptables", "-D", "FORWARD", *rules.NODE_JUMPS[1].args())
+            # (its ICMP answer, addressed to the pod, would take the host's default route
+            # too: the guard drops that as well, so the pod sees no answer)
+            host_before = host_reject_count()
+            what, secs = nt.connect(a, "10.251.9.9", timeout=1.0)
+            assert what in ("ConnectionRefusedError", "TimeoutError"), (what, secs)
+            assert host_reject_count() > host_before
+            # and the host's own packets for the cluster CIDR through its default route
+            what, secs = nt.connect(nt.HOST_NS, "10.251.9.9")
+            assert what == "ConnectionRefusedError" and secs < 1.5, (what, secs)
+            assert nt.outside_count() == out  # nothing left the "machine"
+        finally:
+            agents.resume(1)
+        # the agent puts back what was removed
+        wait_for(lambda: routes(1).get(nt.CLUSTER) == "unreachable", timeout=20,
+                 message="the unreachable route back")
+        wait_for(lambda: any(line.endswith(f"-j {rules.CHAIN}")
+                             for line in rules.chain_rules(saved(1), "FORWARD")), timeout=20,
+                 message="the FORWARD jump back")
+        assert nt.ping(a, ip_b).returncode == 0
+        # packets the host routes onto the nodes' bridge stay on the machine: allowed
+        nt.in_ns(nt.HOST_NS, "ip", "route", "add", cidr_of(1), "via", nt.node_ip(1))
+        assert nt.ping(nt.HOST_NS, ip_a).returncode == 0
+        nt.in_ns(nt.HOST_NS, "ip", "route", "del", cidr_of(1))
         clean = Process("netagent-host-clean", [
             sys.executable, "-m", "netagent", "--host-guard", "--cleanup", "--netns",
             nt.HOST_NS]).start()
-        assert clean.proc is not None and clean.proc.wait(20) == 0, clean.log_tail()
+        assert clean.proc is not None and clean.proc.wait(30) == 0, clean.log_tail()
         assert rules.HOST_CHAIN not in saved(nt.HOST_NS)
     finally:
         nt.cni_del(1, a, agents.conflist(1))
@@ -237,32 +267,32 @@ def test_pods_on_two_nodes_reach_each_other_and_nothing_leaks(agents: Agents) ->
 async def test_routes_follow_the_nodes(agents: Agents, client: AsyncClient) -> None:
     peers = {n: nt.node_ip(n) for n in NODES}
     for n in NODES:
-        wait_for(lambda n=n: routes(n) == expected_routes(n, peers), timeout=20,  # type: ignore[misc]
+        wait_for(lambda n=n: routes(n) == expected_routes(n, peers), timeout=30,  # type: ignore[misc]
                  message=f"routes of node {n}")
     # node 3 goes: its route goes everywhere, and its CIDR from the guards
     await client.delete(Node, "nt-3")
     del peers[3]
     for n in (1, 2):
         await async_wait_for(lambda n=n: routes(n) == expected_routes(n, peers),  # type: ignore[misc]
-                             timeout=10, message=f"route to nt-3 gone from node {n}")
+                             timeout=30, message=f"route to nt-3 gone from node {n}")
     assert f"-d {cidr_of(3)} " not in saved(1)
     # node 2 changes address: the route is replaced
     nt.in_ns(nt.node_ns(2), "ip", "addr", "add", "10.250.0.22/24", "dev", "eth0")
     await client.patch(Node, "nt-2", {"status": {"addresses": [
         {"type": "InternalIP", "address": "10.250.0.22"}]}}, subresource="status")
     peers[2] = "10.250.0.22"
-    await async_wait_for(lambda: routes(1) == expected_routes(1, peers), timeout=10,
+    await async_wait_for(lambda: routes(1) == expected_routes(1, peers), timeout=30,
                          message="route to nt-2 replaced")
     # node 3 comes back
     await client.create(_node(3))
     peers[3] = nt.node_ip(3)
     for n in (1, 2):
         await async_wait_for(lambda n=n: routes(n) == expected_routes(n, peers),  # type: ignore[misc]
-                             timeout=10, message=f"route to nt-3 back on node {n}")
+                             timeout=30, message=f"route to nt-3 back on node {n}")
 
 
 def test_cleanup_leaves_nothing(agents: Agents) -> None:
-    wait_for(lambda: agents.conflist(3).exists() and len(routes(3)) > 1, timeout=20)
+    wait_for(lambda: agents.conflist(3).exists() and len(routes(3)) > 1, timeout=30)
     agents.procs[3].stop()
     p = Process("netagent-clean-3", [sys.executable, "-m", "netagent", "--cleanup", "--netns",
                                      nt.node_ns(3), "--cni-conf-dir",
