@@ -103,6 +103,7 @@ command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+command -v npm >/dev/null || need+=(npm)  # the dashboard's front-end assets (stage.py: npm ci)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get update -qq >"$LOGDIR/apt.log" 2>&1
@@ -253,11 +254,13 @@ ready = {n["metadata"]["name"] for n in items
          if c.get("type") == "Ready" and c.get("status") == "True"}
 sys.exit(0 if set(sys.argv[1].split(",")) <= ready else 1)' "$NODE_NAMES"
 }
-for _ in $(seq 1 120); do nodes_ready && break; sleep 1; done
+# real nodes import their images into their own containerd at their first start
+WAIT=120; [ -z "$REAL_NODES" ] || WAIT=300
+for _ in $(seq 1 "$WAIT"); do nodes_ready && break; sleep 1; done
 if ! nodes_ready; then
   $COMPOSE ps -a >&2 || true
   $COMPOSE logs --tail 20 >&2 || true
-  die "the cluster did not become ready within 120 s (API server $SERVER)"
+  die "the cluster did not become ready within $WAIT s (API server $SERVER)"
 fi
 
 step "minictl"

@@ -216,7 +216,9 @@ def component_files(nodes: Sequence[str]) -> dict[str, list[str]]:
     """Each component's files, relative to DIR (what its container needs, nothing more)."""
     files = {"scheduler": ["scheduler.conf"],
              "controller-manager": ["controller-manager.conf", "pki/ca.crt", "pki/sa.key"],
-             "proxy": ["proxy.conf"]}
+             "proxy": ["proxy.conf"],
+             # the dashboard has no identity of its own: it acts with its users' credentials
+             "dashboard": ["pki/ca.crt"]}
     for node in nodes:
         files[node] = [f"kubelet-{node}.conf", f"pki/{node}.crt", f"pki/{node}.key",
                        "pki/ca.crt"]

@@ -83,7 +83,7 @@ def test_share_gives_each_component_only_its_files(tmp_path: Path) -> None:
     got = {c.name: sorted(str(p.relative_to(c)) for p in c.rglob("*") if p.is_file())
            for c in out.iterdir()}
     assert got == {
-        "scheduler": ["scheduler.conf"], "proxy": ["proxy.conf"],
+        "scheduler": ["scheduler.conf"], "proxy": ["proxy.conf"], "dashboard": ["pki/ca.crt"],
         "controller-manager": ["controller-manager.conf", "pki/ca.crt", "pki/sa.key"],
         "node-1": ["kubelet-node-1.conf", "pki/ca.crt", "pki/node-1.crt", "pki/node-1.key"],
         "node-2": ["kubelet-node-2.conf", "pki/ca.crt", "pki/node-2.crt", "pki/node-2.key"]}

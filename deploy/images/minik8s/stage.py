@@ -11,6 +11,8 @@ network inside the build:
   .stamp); otherwise left as it is, so Docker's layer cache keeps the layer.
 - ``app/``: the project's packages ([tool.setuptools.packages.find] include), synced file by
   file (only changed files are rewritten, removed ones deleted) and byte-compiled likewise.
+  The dashboard's front-end dependencies (dashboard/web/node_modules: xterm.js) are installed
+  first with ``npm ci`` from its package-lock.json, when they are missing or older than it.
 
 The .pyc files are unchecked-hash ones (PEP 552): the image is immutable, so Python loads them
 without looking at the sources' mtimes, which COPY does not promise to keep.
@@ -176,6 +178,24 @@ def stage_app(project: dict[str, Any]) -> str:
             f"{compiled} compiled)")
 
 
+def stage_dashboard_assets() -> str:
+    """``npm ci`` in dashboard/web when its node_modules is missing or older than the lock
+    file (npm writes node_modules/.package-lock.json on every install)."""
+    web = ROOT / "dashboard" / "web"
+    lock = web / "package-lock.json"
+    done = web / "node_modules" / ".package-lock.json"
+    if not lock.is_file():
+        return "no dashboard assets"
+    if done.is_file() and done.stat().st_mtime_ns >= lock.stat().st_mtime_ns:
+        return "dashboard assets up to date"
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("npm is needed for the dashboard's assets (apt-get install npm)")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=web,
+                   check=True)
+    return "dashboard assets installed (npm ci)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pip", default=sys.executable,
@@ -187,6 +207,7 @@ def main() -> None:
     if args.only != "app":
         print(stage_deps(project, args.pip))
     if args.only != "deps":
+        print(stage_dashboard_assets())
         print(stage_app(project))
 
 
