@@ -26,6 +26,10 @@ class Config:
     advertise_address: str | None = None  # the `kubernetes` endpoints; None: the host's
     service_repair_interval: float = 180.0  # seconds between allocator repair passes
     endpoint_reconcile_interval: float = 10.0  # seconds between `kubernetes` reconciles
+    # Graceful termination (apiserver/serving.py): seconds still served after SIGTERM
+    # with /readyz failing, then the most in-flight requests get once listeners close.
+    shutdown_delay_duration: float = 0.0
+    shutdown_timeout: float = 60.0
     # --authorization-mode, in order (apiserver.auth.authorizer.MODES)
     authorization_modes: list[str] = field(default_factory=lambda: ["AlwaysAllow"])
     anonymous_auth: bool = False  # unauthenticated requests: system:anonymous, else 401

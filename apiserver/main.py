@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -55,6 +56,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
                    help=argparse.SUPPRESS)
     p.add_argument("--endpoint-reconcile-interval", type=float, default=10.0,
                    help=argparse.SUPPRESS)
+    p.add_argument("--shutdown-delay-duration", type=_seconds, default=0.0,
+                   help="on SIGTERM, /readyz fails at once and requests are still served "
+                        "for this long (seconds, or a duration as 5s), so that load "
+                        "balancers take the server out first")
+    p.add_argument("--shutdown-timeout", type=_seconds, default=60.0,
+                   help="after that, the time in-flight requests get to finish once new "
+                        "connections are refused and watches have ended")
     p.add_argument("--authorization-mode", default="AlwaysAllow",
                    help="comma-separated authorizers, asked in order: AlwaysAllow, AlwaysDeny, "
                         "Node, RBAC")
@@ -94,6 +102,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   advertise_address=a.advertise_address,
                   service_repair_interval=a.service_repair_interval,
                   endpoint_reconcile_interval=a.endpoint_reconcile_interval,
+                  shutdown_delay_duration=a.shutdown_delay_duration,
+                  shutdown_timeout=a.shutdown_timeout,
                   authorization_modes=[m.strip() for m in a.authorization_mode.split(",")
                                        if m.strip()],
                   enable_admission_plugins=_names(a.enable_admission_plugins),
@@ -172,6 +182,23 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _seconds(value: str) -> float:
+    """Seconds, as a number or a Go duration of one unit (``500ms``, ``5s``, ``1m``)."""
+    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if value.endswith(suffix) and not (suffix == "s" and value.endswith("ms")):
+            value, factor = value[:-len(suffix)], scale
+            break
+    else:
+        factor = 1.0
+    try:
+        out = float(value) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {value!r}") from None
+    if out < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return out
 
 
 def _names(flag: str) -> list[str]:
@@ -257,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("grpc").setLevel(logging.WARNING)
     from apiserver.app import create_app
+    from apiserver.watchcache import drain_watches
 
     try:
         app = create_app(config)
@@ -290,7 +318,11 @@ def main(argv: list[str] | None = None) -> None:
         # retry interval (drain's evictions): a request sent as the server closed the
         # connection was reset.
         timeout_keep_alive=90,
-        timeout_graceful_shutdown=2, lifespan="on"))
+        timeout_graceful_shutdown=max(1, round(config.shutdown_timeout)), lifespan="on"))
+    # Graceful termination (apiserver/serving.py ListeningServer).
+    server.shutdown_delay = config.shutdown_delay_duration
+    server.on_shutdown_initiated = functools.partial(setattr, app.state, "shutting_down", True)
+    server.on_drain = lambda: drain_watches(list(app.state.caches.values()))
     try:
         server.listeners = _listeners(config)
     except (OSError, ssl.SSLError) as e:  # an unreadable or mismatched key/certificate

@@ -38,10 +38,20 @@ from apiserver.storage import (
 from apiserver.strategies import namespace as namespaces
 from apiserver.strategies import strategy_for
 from apiserver.strategies.base import generate_name, meta
-from apiserver.watchcache import CachedObject, WatchCache, decode_object, set_resource_version
+from apiserver.watchcache import (
+    CachedObject,
+    CurrentRevision,
+    WatchCache,
+    decode_object,
+    set_resource_version,
+)
 
 JSONDict = dict[str, Any]
 Mutator = Callable[[JSONDict], JSONDict]
+
+# Seconds a consistent read waits for the watch cache to catch up with etcd's current
+# revision before it reads etcd instead (Kubernetes' blockTimeout of 3 s).
+CONSISTENT_READ_WAIT = 3.0
 Predicate = Callable[[JSONDict], bool]
 Finish = Callable[[bool], Awaitable[None]]
 
@@ -281,10 +291,14 @@ class Registry:
         self.hooks: dict[str, StoreHooks] = dict(hooks or {})
         # --event-ttl (one hour as in Kubernetes), for the strategies that expire writes.
         self.event_ttl = event_ttl
-        # The newest revision this server wrote per resource type: a cached read
-        # waits for the cache to reach it, which makes it as fresh as an etcd read
-        # (this server is the only writer).
+        # The newest revision this server wrote per resource type: fresh_cache waits
+        # for the cache to reach it (read-your-own-writes for this server's admission
+        # and bootstrap lookups, as an informer that saw its own writes); reads that
+        # must see every API server's writes use consistent_cache.
         self.last_write: dict[str, int] = defaultdict(int)
+        # etcd's current revision by a quorum read, concurrent requests coalesced.
+        self.revisions = CurrentRevision(storage.current_revision)
+        self.consistent_fallbacks = 0  # consistent reads the cache did not catch up for
         # The admission chain (apiserver.admission_plugins), set by the app from
         # --enable-admission-plugins; None: no admission.
         self.admission: Admission | None = None
@@ -369,16 +383,36 @@ class Registry:
 
     # ---- read ----------------------------------------------------------------------
 
+    async def consistent_cache(self, info: ResourceInfo,
+                               timeout: float = CONSISTENT_READ_WAIT) -> WatchCache | None:
+        """The cache once it reflects every write acknowledged before this call by any
+        API server (Kubernetes' consistent reads from cache, KEP-2340): etcd's current
+        revision by a quorum read, then the cache caught up to it (etcd's progress
+        answers vouch for a type with no event since); None when it has not within
+        ``timeout`` (the caller reads etcd, as Kubernetes falls back)."""
+        try:
+            rev = await self.revisions.get()
+        except StorageError as e:
+            raise errors.unavailable(str(e)) from None
+        c = self.cache(info)
+        if await c.wait_for_revision(rev, timeout):
+            return c
+        self.consistent_fallbacks += 1
+        return None
+
     async def get(self, info: ResourceInfo, namespace: str | None, name: str,
                   resource_version: str | None = None) -> CachedObject:
         key = object_key(info, namespace, name)
-        if resource_version == "0":
+        if resource_version == "0" or (resource_version and self.cache(info).synced.is_set()
+                                       and self.cache(info).fresh_revision
+                                       >= _parse_rv(resource_version, info, name)):
+            # Any copy (0), or one at least as new as the given version: the cache's.
             co = self.cache(info).get(key)
         else:
-            # Consistent read from the cache once it holds this server's last write
-            # of the type (this server is etcd's only writer); etcd if it lags.
-            c = await self.fresh_cache(info, 1.0)
-            co = c.get(key) if c is not None else await self._read(info, key)
+            # Unset: the current object, read from etcd with a quorum read, as
+            # Kubernetes' cacher hands a GET without resourceVersion to etcd (so it
+            # reflects the writes of every API server).
+            co = await self._read(info, key)
         if co is None:
             raise errors.not_found(info, name)
         return co
@@ -403,7 +437,7 @@ class Registry:
                 raise errors.timeout(f"Timeout: Too large resource version: {want}, current: "
                                      f"{c.revision}")
         else:
-            c = await self.fresh_cache(info)
+            c = await self.consistent_cache(info)
         if c is None:
             return await self._list_etcd(info, prefix, pred, None, None, 0, None)
         items, rev = c.list_objects(pred, prefix if namespace is not None else None)
@@ -588,6 +622,10 @@ class Registry:
         # would only cost a CAS retry.)
         cur = c.get(key) if c.revision >= self.last_write[info.storage_resource] or \
             c.fresh_for(key) else None
+        # Whether ``cur`` is etcd's own answer. The cache's copy has every write of this
+        # server, not those of other API servers: a decision that only a stale copy
+        # could make (a failed precondition, nothing to write) is checked on etcd's.
+        current = cur is None
         if cur is None:
             cur = await self._read(info, key)
         pre = self._admission_for(operation, info, subresource)
@@ -597,12 +635,18 @@ class Registry:
             if cur is None:
                 raise errors.not_found(info, name)
             if precondition_rv is not None and cur.rv != precondition_rv:
+                if not current:
+                    cur, current = await self._read(info, key), True
+                    continue
                 raise errors.conflict(info, name)
             # The current object, for the checks below (cur.obj decodes a fresh copy on
             # each access: one for them, one for ``mutate`` to change).
             cur_obj = cur.obj
             if precondition_uid is not None and (cur_obj.get("metadata") or {}).get("uid") \
                     != precondition_uid:
+                if not current:
+                    cur, current = await self._read(info, key), True
+                    continue
                 raise errors.conflict(
                     info, name, f"Precondition failed: UID in precondition: {precondition_uid},"
                                 f" UID in object meta: "
@@ -630,10 +674,14 @@ class Registry:
                 return Result(new, orjson.dumps(new), deleted=delete)
             try:
                 res = await self._write_over(info, key, name, cur, new, delete=delete,
-                                             deleted_view=new, cur_obj=cur_obj)
+                                             deleted_view=new, cur_obj=cur_obj,
+                                             current=current)
             except BaseException as e:
                 if finish is not None:
                     await finish(False)
+                if isinstance(e, _Unverified):
+                    cur, current = await self._read(info, key), True
+                    continue
                 if not isinstance(e, ConflictError):
                     raise
                 if precondition_rv is not None:
@@ -642,6 +690,7 @@ class Registry:
                     raise errors.not_found(info, name) from None
                 obj, raw = decode_object(e.current.value, e.current.mod_revision)
                 cur = CachedObject(key, obj, raw, e.current.mod_revision)
+                current = True
             else:
                 if finish is not None:
                     await finish(True)
@@ -650,10 +699,13 @@ class Registry:
 
     async def _write_over(self, info: ResourceInfo, key: str, name: str, cur: CachedObject,
                           new: JSONDict, *, delete: bool, deleted_view: JSONDict,
-                          cur_obj: JSONDict | None = None) -> Result:
+                          cur_obj: JSONDict | None = None, current: bool = True) -> Result:
         """Write ``new`` over ``cur``, or delete it (answering with ``deleted_view``), only
         while it is still at cur's revision: a ConflictError says it is not. An update that
-        would change nothing but the resourceVersion writes nothing. ``cur_obj``: cur's
+        would change nothing but the resourceVersion writes nothing; if ``cur`` came
+        from the cache (``current`` False: another API server may have written since),
+        such an update raises _Unverified instead, to be tried again on etcd's copy, as
+        Kubernetes' GuaranteedUpdate does when it skipped the read. ``cur_obj``: cur's
         object if already decoded (not changed here)."""
         await self._room(info)
         if cur_obj is None:
@@ -669,6 +721,8 @@ class Registry:
                     await hooks.after_delete(cur_obj)
                 return res
             if _strip_rv(new) == _strip_rv(cur_obj):
+                if not current:
+                    raise _Unverified()
                 return Result(cur_obj, cur.raw)
             value = encode_for_storage(new)
             rev = await self.storage.update(key, value, cur.rv, self._ttl(info))
@@ -844,14 +898,22 @@ class Registry:
         cached = c.get(key) if c.revision >= self.last_write[info.storage_resource] or \
             c.fresh_for(key) else None
         for _ in range(16):
-            # The first try may use the cache: the guarded write catches staleness.
+            # The first try may use the cache: the guarded write catches staleness, and
+            # what only a stale copy could decide (a failed precondition, nothing to
+            # write) is checked again on etcd's copy.
+            current = cached is None
             cur = cached or await self._read(info, key)
             cached = None
             if cur is None:
                 raise errors.not_found(info, name)
             cur_obj = cur.obj  # a fresh copy on each access: one to read, one to change
             md = cur_obj.get("metadata") or {}
-            _check_delete_preconditions(info, name, plan, cur.rv, md.get("uid"))
+            try:
+                _check_delete_preconditions(info, name, plan, cur.rv, md.get("uid"))
+            except errors.ApiError:
+                if current:
+                    raise
+                continue
             new = cur.obj
             nmd = meta(new)
             finalizers = _finalizers_for(plan.policy, nmd.get("finalizers") or [])
@@ -875,7 +937,9 @@ class Registry:
             try:
                 return await self._write_over(info, key, name, cur, new, delete=not pending,
                                               deleted_view=new if already else cur_obj,
-                                              cur_obj=cur_obj)
+                                              cur_obj=cur_obj, current=current)
+            except _Unverified:
+                continue
             except ConflictError:
                 if plan.precondition_rv is not None:
                     raise errors.conflict(info, name) from None
@@ -883,7 +947,7 @@ class Registry:
 
     async def delete_collection(self, info: ResourceInfo, namespace: str | None,
                                 pred: Predicate | None, opts: DeleteOptions) -> bytes:
-        c = await self.fresh_cache(info)
+        c = await self.consistent_cache(info)
         if c is not None:
             items, _ = c.list_objects(pred, collection_prefix(info, namespace)
                               if namespace is not None else None)
@@ -925,6 +989,10 @@ class Registry:
                 self._wrote(info, rev)
             except KeyExistsError:
                 pass
+
+
+class _Unverified(Exception):
+    """An update decided on the cache's copy that must be tried again on etcd's."""
 
 
 def _check_body_namespace(md: JSONDict, namespace: str | None) -> None:

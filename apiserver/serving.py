@@ -17,8 +17,10 @@ a Status: ``StatusHttpProtocol``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import signal
 import ssl
 import sys
 import uuid
@@ -206,11 +208,53 @@ class Listener:
 
 class ListeningServer(uvicorn.Server):
     """uvicorn's server on several listeners (``self.listeners``) after one lifespan
-    startup; shutdown (uvicorn's) closes them all."""
+    startup; shutdown (uvicorn's) closes them all.
+
+    Graceful termination as kube-apiserver's: on the first SIGTERM (or SIGINT)
+    ``on_shutdown_initiated`` runs at once (/readyz then fails, so a load balancer
+    drains the server) and the server keeps serving for ``shutdown_delay`` seconds
+    (--shutdown-delay-duration); then it closes its listeners (new connections are
+    refused), ``on_drain`` runs (open watches end cleanly, so their clients resume
+    elsewhere from their last resourceVersion), and in-flight requests get uvicorn's
+    ``timeout_graceful_shutdown`` (--shutdown-timeout) to finish before the lifespan
+    shutdown. A second signal during the delay skips the rest of it."""
 
     listeners: Sequence[Listener] = ()
+    shutdown_delay: float = 0.0
+    on_shutdown_initiated: Callable[[], None] | None = None
+    on_drain: Callable[[], None] | None = None
+    _shutdown_initiated = False
+    _serve_loop: asyncio.AbstractEventLoop | None = None
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if not self._shutdown_initiated:
+            self._shutdown_initiated = True
+            if self.on_shutdown_initiated is not None:
+                self.on_shutdown_initiated()
+            loop = self._serve_loop
+            if self.shutdown_delay > 0 and loop is not None and not self.should_exit:
+                log.info("shutdown initiated: /readyz fails, serving for %.1f s more",
+                         self.shutdown_delay)
+                with contextlib.suppress(RuntimeError):  # the loop is closed
+                    loop.call_soon_threadsafe(loop.call_later, self.shutdown_delay,
+                                              self.handle_exit, sig, None)
+                    return
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connection from here on (uvicorn closes them again)
+        if self.on_drain is not None:
+            self.on_drain()
+        await super().shutdown(sockets)
+        # uvicorn raises the signal that stopped it again once it is done, which kills
+        # the process by the signal; a graceful termination exits 0, as kube-apiserver.
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured[:] = [s for s in captured if s not in (signal.SIGTERM, signal.SIGINT)]
 
     async def startup(self, sockets: list[Any] | None = None) -> None:
+        self._serve_loop = asyncio.get_running_loop()
         if not self.listeners:
             await super().startup(sockets)
             return

@@ -39,7 +39,7 @@ import random
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -55,6 +55,11 @@ JSONDict = dict[str, Any]
 Predicate = Callable[[JSONDict], bool]
 
 ADDED, MODIFIED, DELETED, BOOKMARK, ERROR = "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"
+PROGRESS = "PROGRESS"  # apiserver.storage: a watch's progress answer
+
+# Seconds after a watch stream opens during which etcd's progress answers are not
+# taken (etcd 3.4 answers while the watch still replays its history).
+PROGRESS_SETTLE = 1.0
 
 # History sizing (Kubernetes' watch_cache.go): events younger than this many seconds
 # make a full ring double (eventFreshDuration, DefaultEventFreshDuration), between these
@@ -268,6 +273,7 @@ class Watcher:
         self.overflowed = False
         self.last_rv = 0
         self.start_rv = 0
+        self.final = False  # closed by the server's shutdown: a last BOOKMARK, then the end
 
     def push_line(self, line: bytes) -> None:
         if self.closed:
@@ -324,9 +330,12 @@ class Watcher:
             timer.cancel()
             self.waiter = None
 
-    def close(self) -> None:
+    def close(self, final: bool = False) -> None:
+        """Stop this watch; ``final``: the server is shutting down (the stream ends
+        normally after a last BOOKMARK, so the client resumes elsewhere from there)."""
         if not self.closed:
             self.closed = True
+            self.final = final
             self.cache.watchers.discard(self)
             self._wake()
 
@@ -341,6 +350,49 @@ class Watcher:
 def _resolve(f: asyncio.Future[None]) -> None:
     if not f.done():
         f.set_result(None)
+
+
+class CurrentRevision:
+    """etcd's current revision by a linearizable (quorum) read, for consistent reads
+    from the cache (Kubernetes' GetCurrentResourceVersion), with concurrent callers
+    coalesced: a caller joins the next read that starts after it asked (never one
+    already on its way, whose answer might predate a write acknowledged before the
+    caller asked), so any number of concurrent callers cost at most two reads in
+    flight and one round trip each, and every answer is at least as new as every
+    write acknowledged before its caller asked."""
+
+    def __init__(self, read: Callable[[], Any]) -> None:
+        self._read = read
+        self._running: asyncio.Future[int] | None = None
+        self._next: asyncio.Future[int] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.reads = 0
+
+    async def get(self) -> int:
+        loop = asyncio.get_running_loop()
+        if self._running is None:
+            fut = self._running = loop.create_future()
+            self._task = loop.create_task(self._run(fut))
+        else:
+            if self._next is None:
+                self._next = loop.create_future()
+            fut = self._next
+        return await asyncio.shield(fut)
+
+    async def _run(self, fut: asyncio.Future[int]) -> None:
+        self.reads += 1
+        try:
+            fut.set_result(int(await self._read()))
+        except Exception as e:
+            fut.set_exception(e)
+            fut.exception()  # retrieved: no "never retrieved" warning if all left
+        finally:
+            if not fut.done():
+                fut.cancel()
+            nxt, self._next = self._next, None
+            self._running = nxt
+            if nxt is not None:
+                self._task = asyncio.get_running_loop().create_task(self._run(nxt))
 
 
 class TooOldError(Exception):
@@ -378,6 +430,7 @@ class WatchCache:
         self.revision = 0  # the newest revision applied
         self.window_start = 0  # every event with rv > window_start is in the ring
         self.watchers: set[Watcher] = set()
+        self.draining = False  # see drain()
         self.synced = asyncio.Event()
         self.healthy = False
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -401,6 +454,24 @@ class WatchCache:
         self._pending: dict[str, int] = {}
         self._room_waiters: list[asyncio.Future[None]] = []
         self.write_ahead = WRITE_AHEAD
+        # Progress (Kubernetes' RequestWatchProgress): etcd's answer to a progress
+        # request says every event of the prefix up to its revision was sent, so the
+        # cache is fresh up to there although the prefix had no event: ``progress_rev``.
+        # etcd 3.4 before 3.4.25 (etcd#15220) sends that answer on a control channel
+        # that can overtake events already queued for the stream, and even while the
+        # watch is still catching up: an answer is taken only once a second request's
+        # answer has come back behind it, and not in the stream's first second. An
+        # event that still arrives at or below ``progress_rev`` is counted
+        # (``progress_overtaken``) and the cache stops relying on progress (reads that
+        # must be fresher than its events then go to etcd).
+        self.progress_rev = 0
+        self.trust_progress = True
+        self.progress_overtaken = 0
+        self.progress_requests = 0
+        self._progress_q: asyncio.Queue[bool] | None = None
+        self._progress_phase = 0  # 0 idle, 1 first answer awaited, 2 confirmation awaited
+        self._progress_candidate = 0
+        self._stream_opened = 0.0
 
     # ---- lifecycle -------------------------------------------------------------
 
@@ -419,6 +490,14 @@ class WatchCache:
         for w in list(self.watchers):
             w.close()
 
+    def drain(self) -> None:
+        """The server is shutting down: end every watch cleanly (each stream sends what
+        it has queued and a BOOKMARK of where it got to, then ends), and every watch
+        opened from now on right after its initial events."""
+        self.draining = True
+        for w in list(self.watchers):
+            w.close(final=True)
+
     async def _run(self) -> None:
         need_list = True
         backoff = 0.1
@@ -428,7 +507,14 @@ class WatchCache:
                     await self._relist()
                     need_list = False
                 self.healthy = True
-                async for batch in self.storage.watch(self.prefix, self.revision + 1):
+                q: asyncio.Queue[bool] = asyncio.Queue()
+                self._progress_q = q
+                self._progress_phase = 0
+                self._stream_opened = time.monotonic()
+                async for batch in self.storage.watch(self.prefix, self.revision + 1, q):
+                    if batch and batch[0].type == PROGRESS:
+                        self._progress(batch[0].revision)
+                        continue
                     self._apply(batch)
                     backoff = 0.1
             except asyncio.CancelledError:
@@ -443,6 +529,7 @@ class WatchCache:
                 log.exception("watch cache %s failed; re-listing", self.prefix)
                 need_list = True
             self.healthy = False
+            self._progress_q = None
             self.restarts += 1
             await asyncio.sleep(backoff * (1 + random.random() / 2))
             backoff = min(backoff * 2, 5.0)
@@ -526,6 +613,8 @@ class WatchCache:
         for se in batch:
             if se.revision < self.revision:
                 continue  # already applied (one txn may touch several keys: not "<=")
+            if se.revision <= self.progress_rev and self.trust_progress:
+                self._overtaken(se.revision)
             if pending and pending.get(se.key, se.revision + 1) <= se.revision:
                 del pending[se.key]
             old = self.objects.get(se.key)
@@ -622,8 +711,9 @@ class WatchCache:
         if not self._waiters:
             return
         keep = []
+        fresh = self.fresh_revision
         for rev, fut in self._waiters:
-            if self.revision >= rev:
+            if fresh >= rev:
                 if not fut.done():
                     fut.set_result(None)
             else:
@@ -679,15 +769,68 @@ class WatchCache:
                 await asyncio.wait_for(self.synced.wait(), timeout)
             except TimeoutError:
                 return False
-        if self.revision >= rev:
+        if self.fresh_revision >= rev:
             return True
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((rev, fut))
+        self._request_progress()
         try:
             await asyncio.wait_for(fut, timeout)
             return True
         except TimeoutError:
             return False
+        finally:
+            if not fut.done():
+                self._waiters = [(r, f) for r, f in self._waiters if f is not fut]
+
+    @property
+    def fresh_revision(self) -> int:
+        """The revision the cached state is known to be current at: its last event's,
+        or a later one etcd's progress answer vouched for."""
+        return self.progress_rev if self.progress_rev > self.revision else self.revision
+
+    def _request_progress(self) -> None:
+        """Ask etcd for this watch's progress, unless a request is on its way (one
+        request in flight serves every waiter; the answer asks again if some still
+        wait)."""
+        q = self._progress_q
+        if q is None or self._progress_phase or not self.trust_progress:
+            return
+        self._progress_phase = 1
+        self.progress_requests += 1
+        q.put_nowait(True)
+
+    def _progress(self, rev: int) -> None:
+        """etcd's progress answer (or periodic notification) at ``rev``."""
+        q = self._progress_q
+        if self._progress_phase == 1 and q is not None:
+            # First answer: confirmed by the answer to a second request sent after it
+            # (see progress_rev).
+            self._progress_candidate = rev
+            self._progress_phase = 2
+            q.put_nowait(True)
+            return
+        if self._progress_phase == 2:
+            self._progress_phase = 0
+            young = time.monotonic() - self._stream_opened < PROGRESS_SETTLE
+            if self.trust_progress and not young and \
+                    self._progress_candidate > self.progress_rev:
+                self.progress_rev = self._progress_candidate
+                self._wake_waiters()
+            if any(r > self.fresh_revision for r, _ in self._waiters):
+                if young:
+                    asyncio.get_running_loop().call_later(
+                        PROGRESS_SETTLE, self._request_progress)
+                else:
+                    self._request_progress()
+
+    def _overtaken(self, rev: int) -> None:
+        log.warning("watch cache %s: event %d came after etcd's progress answer at %d; "
+                    "not relying on progress answers from now on", self.prefix, rev,
+                    self.progress_rev)
+        self.progress_overtaken += 1
+        self.trust_progress = False
+        self.progress_rev = 0
 
     # ---- reading -----------------------------------------------------------------
 
@@ -704,7 +847,7 @@ class WatchCache:
         if pred is not None:
             items = [co for co in items if pred(co.attrs)]
         items.sort(key=lambda co: co.key)
-        return items, self.revision
+        return items, self.fresh_revision
 
     def watch(self, pred: Predicate | None, resource_version: int | None,
               initial_events: bool) -> Watcher:
@@ -733,6 +876,9 @@ class WatchCache:
             w.max_queue = self.watcher_queue + len(backlog)
             for ev in backlog:
                 w.offer(ev)
+        if self.draining:
+            w.closed = w.final = True
+            return w
         self.watchers.add(w)
         return w
 
@@ -853,8 +999,17 @@ async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
                 break
         if w.queue:
             yield w.drain()
+        if w.final and bookmarks:
+            # Where this stream got to, for the client's next watch on another server.
+            yield _bookmark(api_version, kind, max(w.last_rv, w.cache.revision))
     finally:
         w.close()
+
+
+def drain_watches(caches: Iterable[WatchCache]) -> None:
+    """End every open watch of the server cleanly (graceful shutdown)."""
+    for c in caches:
+        c.drain()
 
 
 # How many of its own writes of one type the server may have acknowledged before the

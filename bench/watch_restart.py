@@ -166,7 +166,11 @@ async def _run(url: str, etcd: Etcd, server: ApiServer, n: int, objects: int,
             total=None, sock_connect=30)) as session:
         tasks = [asyncio.create_task(w.run(i, session)) for i in range(n)]
         try:
-            # All connected and current: each sees one more write.
+            # All connected and current: each sees one more write (written once every
+            # watch is open, so that no watcher's list already holds it).
+            deadline = time.monotonic() + timeout
+            while any(c is None for c in w.connected) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             w.expect("warm")
             async with httpx.AsyncClient(base_url=url, timeout=30) as c:
                 (await c.post(f"/api/v1/namespaces/{ns}/configmaps",

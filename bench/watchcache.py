@@ -186,7 +186,8 @@ class FeedStorage:
 
         return ListResult([], 1, False)
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[Any]]:
+    async def watch(self, prefix: str, start_revision: int,
+                    progress_requests: Any = None) -> AsyncIterator[list[Any]]:
         await asyncio.Event().wait()
         yield []  # pragma: no cover
 

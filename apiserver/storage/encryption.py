@@ -19,6 +19,7 @@ that key is listed.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import os
@@ -273,8 +274,11 @@ class EncryptingStorage:
     async def delete(self, key: str, expected_mod_revision: int | None = None) -> int:
         return await self.inner.delete(key, expected_mod_revision)
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[StorageEvent]]:
-        async for batch in self.inner.watch(prefix, start_revision):
+    async def watch(self, prefix: str, start_revision: int,
+                    progress_requests: asyncio.Queue[bool] | None = None
+                    ) -> AsyncIterator[list[StorageEvent]]:
+        async for batch in self.inner.watch(prefix, start_revision,
+                                            progress_requests):
             yield [StorageEvent(ev.type, ev.key, self._open(ev.key, ev.value),
                                 self._open(ev.key, ev.prev_value), ev.revision)
                    for ev in batch]

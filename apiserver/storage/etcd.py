@@ -289,7 +289,13 @@ class EtcdStorage:
             done.set()
             call.cancel()
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[StorageEvent]]:
+    async def watch(self, prefix: str, start_revision: int,
+                    progress_requests: asyncio.Queue[bool] | None = None
+                    ) -> AsyncIterator[list[StorageEvent]]:
+        """``progress_requests``: each True put there sends etcd a progress request on
+        this watch's stream; etcd's answers (and its periodic progress notifications)
+        come as a batch of one ``PROGRESS`` event whose revision is the response
+        header's (Kubernetes' RequestWatchProgress). Without it they are skipped."""
         p = prefix.encode()
         done = asyncio.Event()
 
@@ -297,7 +303,11 @@ class EtcdStorage:
             yield rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
                 key=p, range_end=prefix_end(p), start_revision=start_revision,
                 progress_notify=True))
-            await done.wait()
+            if progress_requests is None:
+                await done.wait()
+                return
+            while await progress_requests.get():
+                yield rpc.WatchRequest(progress_request=rpc.WatchProgressRequest())
 
         call = self._watch.Watch(requests())
         try:
@@ -307,6 +317,9 @@ class EtcdStorage:
                 if resp.canceled:
                     raise StorageError(f"etcd watch canceled: {resp.cancel_reason}")
                 if not resp.events:
+                    if progress_requests is not None and not resp.created:
+                        yield [StorageEvent("PROGRESS", "", None, None,
+                                            int(resp.header.revision))]
                     continue
                 batch: list[StorageEvent] = []
                 for ev in resp.events:
@@ -326,4 +339,6 @@ class EtcdStorage:
             raise _wrap(e) from None
         finally:
             done.set()
+            if progress_requests is not None:
+                progress_requests.put_nowait(False)  # ends the request stream
             call.cancel()

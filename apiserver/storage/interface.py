@@ -6,6 +6,7 @@ the API server hands out as resourceVersions.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,7 +29,7 @@ class ListResult:
 
 @dataclass(slots=True)
 class StorageEvent:
-    type: str  # "PUT" or "DELETE"
+    type: str  # "PUT" or "DELETE" (or "PROGRESS": a watch's progress notification)
     key: str
     value: bytes | None  # None for DELETE
     prev_value: bytes | None  # None when the key did not exist before
@@ -108,9 +109,13 @@ class Storage(Protocol):
         """Delete (guarded when a revision is given); the deletion's revision."""
         ...
 
-    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[StorageEvent]]:
+    def watch(self, prefix: str, start_revision: int,
+              progress_requests: asyncio.Queue[bool] | None = None
+              ) -> AsyncIterator[list[StorageEvent]]:
         """Batches of events from ``start_revision`` (inclusive), one batch per revision
-        group etcd sends. Raises CompactedError if that revision is gone."""
+        group etcd sends. Raises CompactedError if that revision is gone. With
+        ``progress_requests``: a True put there asks etcd for the watch's progress,
+        answered by a batch of one ``PROGRESS`` event (its revision: etcd's header's)."""
         ...
 
     async def current_revision(self) -> int: ...

@@ -50,7 +50,8 @@ class FakeStorage:
                      key=lambda kv: kv.key)
         return ListResult(kvs, self.rev, False)
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[StorageEvent]]:
+    async def watch(self, prefix: str, start_revision: int,
+                    progress_requests: Any = None) -> AsyncIterator[list[StorageEvent]]:
         self.watch_starts.append(start_revision)
         if start_revision < self.compacted_below:
             raise CompactedError(self.compacted_below)
