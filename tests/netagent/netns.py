@@ -147,12 +147,13 @@ def make_node(n: int) -> None:
 # ---- a CNI "runtime" ------------------------------------------------------------------
 
 def _call(node: str, plugin: dict[str, Any], conf: dict[str, Any], command: str,
-          pod_ns: str, cid: str, prev: dict[str, Any] | None) -> dict[str, Any]:
+          pod_ns: str, cid: str, prev: dict[str, Any] | None,
+          ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     netconf = {**plugin, "cniVersion": conf["cniVersion"], "name": conf["name"]}
     if prev is not None:
         netconf["prevResult"] = prev
     if plugin.get("capabilities", {}).get("portMappings"):
-        netconf["runtimeConfig"] = {"portMappings": []}
+        netconf["runtimeConfig"] = {"portMappings": ports or []}
     env = {"CNI_COMMAND": command, "CNI_CONTAINERID": cid,
            "CNI_NETNS": f"/var/run/netns/{pod_ns}", "CNI_IFNAME": "eth0",
            "CNI_PATH": CNI_PATH}
@@ -164,22 +165,25 @@ def _call(node: str, plugin: dict[str, Any], conf: dict[str, Any], command: str,
     return json.loads(r.stdout) if r.stdout.strip() else {}
 
 
-def cni_add(n: int, pod: str, conflist: Path) -> str:
-    """Create pod namespace ``pod`` and wire it with the node's conflist; its IP."""
+def cni_add(n: int, pod: str, conflist: Path,
+            ports: list[dict[str, Any]] | None = None) -> str:
+    """Create pod namespace ``pod`` and wire it with the node's conflist (``ports``: the
+    runtime's portMappings, hostPort); its IP."""
     sh("ip", "netns", "add", pod)
     conf = json.loads(conflist.read_text())
     prev: dict[str, Any] | None = None
     for plugin in conf["plugins"]:
-        prev = _call(node_ns(n), plugin, conf, "ADD", pod, pod, prev)
+        prev = _call(node_ns(n), plugin, conf, "ADD", pod, pod, prev, ports)
     assert prev is not None
     in_ns(pod, "ip", "link", "set", "lo", "up")
     return str(prev["ips"][0]["address"]).split("/")[0]
 
 
-def cni_del(n: int, pod: str, conflist: Path) -> None:
+def cni_del(n: int, pod: str, conflist: Path,
+            ports: list[dict[str, Any]] | None = None) -> None:
     conf = json.loads(conflist.read_text())
     for plugin in reversed(conf["plugins"]):
-        _call(node_ns(n), plugin, conf, "DEL", pod, pod, None)
+        _call(node_ns(n), plugin, conf, "DEL", pod, pod, None, ports)
     sh("ip", "netns", "del", pod, check=False)
 
 
@@ -208,3 +212,33 @@ def connect(ns: str, ip: str, port: int = 80, timeout: float = 3.0) -> tuple[str
               timeout=timeout + 10)
     what, secs = r.stdout.split()[:2]
     return what, float(secs)
+
+
+SERVE_ONCE = """
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(1)
+s.settimeout(float(sys.argv[2]))
+c, _ = s.accept()
+c.sendall(b"hello from the pod")
+c.close()
+"""
+
+FETCH = """
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+print(s.recv(100).decode())
+"""
+
+
+def serve_once(ns: str, port: int, timeout: float = 20) -> subprocess.Popen[str]:
+    """A one-connection TCP server in ``ns`` (a pod's process), started in the background."""
+    return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", SERVE_ONCE,
+                             str(port), str(timeout)], text=True)
+
+
+def fetch(ns: str, ip: str, port: int) -> str:
+    r = in_ns(ns, sys.executable, "-c", FETCH, ip, str(port), check=False, timeout=15)
+    return r.stdout.strip() or r.stderr.strip()

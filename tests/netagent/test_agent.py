@@ -264,6 +264,30 @@ def test_pods_on_two_nodes_reach_each_other_and_nothing_leaks(agents: Agents) ->
         nt.cni_del(2, b, agents.conflist(2))
 
 
+def test_host_port_through_portmap(agents: Agents) -> None:
+    # the conflist's portmap plugin: hostPort on node 2's address reaches the pod, from
+    # another node and from a pod there
+    wait_for(lambda: agents.conflist(2).exists(), timeout=60)
+    wait_for(lambda: cidr_of(2) in routes(1), timeout=30)
+    pod, client_pod = f"{nt.PREFIX}2p", f"{nt.PREFIX}1p"
+    ports = [{"hostPort": 18080, "containerPort": 8080, "protocol": "tcp"}]
+    nt.cni_add(2, pod, agents.conflist(2), ports)
+    nt.cni_add(1, client_pod, agents.conflist(1))
+    try:
+        for ns in (nt.node_ns(1), client_pod):
+            server = nt.serve_once(pod, 8080)
+            try:
+                wait_for(lambda: "8080" in nt.in_ns(pod, "ss", "-ltn").stdout, timeout=20,
+                         message="the pod listening")
+                assert nt.fetch(ns, nt.node_ip(2), 18080) == "hello from the pod"
+            finally:
+                server.kill()
+                server.wait(10)
+    finally:
+        nt.cni_del(2, pod, agents.conflist(2), ports)
+        nt.cni_del(1, client_pod, agents.conflist(1))
+
+
 async def test_routes_follow_the_nodes(agents: Agents, client: AsyncClient) -> None:
     peers = {n: nt.node_ip(n) for n in NODES}
     for n in NODES:
