@@ -96,6 +96,7 @@ step "system packages"
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v etcd >/dev/null || need+=(etcd-server)
+[ -z "$HA" ] || command -v etcdctl >/dev/null || need+=(etcd-client)  # deploy/etcd.sh
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
