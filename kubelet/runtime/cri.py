@@ -552,6 +552,11 @@ class CRIRuntime:
         uid = config.labels.get(LABEL_POD_UID, "")
         if not sb.linux.cgroup_parent:
             sb.linux.cgroup_parent = self._cgroup_parent(config.cgroup_parent, uid)
+        if config.privileged:
+            # The runtime checks the sandbox config given with the create: a privileged
+            # container needs a privileged sandbox (the kubelet's rule: any container
+            # privileged makes the sandbox so).
+            sb.linux.security_context.privileged = True
         restarts = int(config.labels.get(LABEL_RESTART_COUNT, "0") or 0)
         cname = config.labels.get(LABEL_CONTAINER_NAME, "")
         log_path = f"{cname}/{restarts}.log"

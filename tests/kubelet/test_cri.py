@@ -41,10 +41,26 @@ SUBNET = ipaddress.ip_network(private.SUBNET)
 
 
 class CRINode:
-    def __init__(self, cd: private.PrivateContainerd, kubelet: Process, node: str) -> None:
+    def __init__(self, cd: private.PrivateContainerd, node: str, args: list[str],
+                 port: int) -> None:
         self.cd = cd
-        self.kubelet = kubelet
         self.node = node
+        self.args = args
+        self.port = port
+        self.kubelet: Process | None = None
+        self.logs: list[str] = []
+
+    def start(self) -> None:
+        self.kubelet = service(f"kubelet-{self.node}", "kubelet", self.args)
+        kubelet = self.kubelet
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{self.port}/healthz"), timeout=20,
+                 message=f"kubelet healthz:\n{kubelet.log_tail()}")
+
+    def stop(self) -> None:
+        if self.kubelet is not None:
+            self.kubelet.stop()
+            self.logs.append(self.kubelet.log_path.read_text(errors="replace"))
+            self.kubelet = None
 
     def cri(self, selector: dict[str, str], sandboxes: bool = True) -> list[Any]:
         """ListPodSandbox (or ListContainers) with a label selector, straight from the CRI."""
@@ -73,22 +89,21 @@ def cri_node(server_url: str) -> Iterator[CRINode]:
     node = unique("crinode")
     root = tempfile.mkdtemp(prefix="minik8s-kubelet-")
     port = free_port()
-    kubelet = service(f"kubelet-{node}", "kubelet", [
+    n = CRINode(cd, node, [
         "--server", server_url, "--node-name", node, "--runtime", "cri",
         "--container-runtime-endpoint", cd.endpoint, "--pod-logs-dir", f"{cd.root}/pods-logs",
         "--port", str(port), "--address", "127.0.0.1", "--node-ip", "127.0.0.1",
         "--root-dir", root, "--backoff-base", "1", "--relist-seconds", "2",
-        "--heartbeat-seconds", "1", "--healthz-port", "0"])
+        "--heartbeat-seconds", "1", "--healthz-port", "0", "--cluster-dns", "10.96.0.10"], port)
     try:
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=20,
-                 message=f"kubelet healthz:\n{kubelet.log_tail()}")
-        yield CRINode(cd, kubelet, node)
+        n.start()
+        yield n
     finally:
-        kubelet.stop()
+        n.stop()
         cd.stop()
         shutil.rmtree(root, ignore_errors=True)
-    log = kubelet.log_path.read_text(errors="replace")
-    assert "RuntimeWarning" not in log, log[-3000:]
+    for log in n.logs:
+        assert "RuntimeWarning" not in log, log[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +160,9 @@ def test_pod_runs_with_cni_ip_logs_exec_and_delete(api: Client, cri_node: CRINod
         "name": "app", "image": "minik8s/busybox:latest",
         "command": ["sh", "-c", "echo one; sleep 0.2; echo two >&2; sleep 0.2; printf three; sleep 0.2; "
                                 "echo four; exec sleep 3600"],
-        "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}}])
+        "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}},
+        {"name": "priv", "image": "minik8s/busybox:latest", "command": ["sleep", "3600"],
+         "securityContext": {"privileged": True}}])
     got = wait_pod(api, p, lambda g: running(g) and g.status.pod_ip and any(
         c.type == "Ready" and c.status == "True" for c in g.status.conditions or []),
         what="Running and Ready")
@@ -159,20 +176,27 @@ def test_pod_runs_with_cni_ip_logs_exec_and_delete(api: Client, cri_node: CRINod
     assert got.status.pod_ip in wide
 
     def logs() -> str | None:
-        out = kubectl("logs", name).stdout
+        out = kubectl("logs", name, "-c", "app").stdout
         return out if "four" in out else None
     assert wait_for(logs, timeout=10, message="logs") == "one\ntwo\nthreefour\n"
-    assert kubectl("logs", name, "--tail", "1").stdout == "threefour\n"
-    stamped = kubectl("logs", name, "--timestamps").stdout.splitlines()
+    assert kubectl("logs", name, "-c", "app", "--tail", "1").stdout == "threefour\n"
+    stamped = kubectl("logs", name, "-c", "app", "--timestamps").stdout.splitlines()
     assert len(stamped) == 3 and all(line.split(" ", 1)[0].endswith("Z") for line in stamped)
     assert stamped[0].split(" ", 1)[1] == "one"
 
-    r = kubectl("exec", name, "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    r = kubectl("exec", name, "-c", "app", "--", "sh", "-c", "echo out; echo err >&2; exit 3",
+                check=False)
     assert (r.returncode, r.stdout, r.stderr.splitlines()[0]) == (3, "out\n", "err")
-    r = kubectl("exec", "-i", name, "--", "cat", stdin="piped\n")
+    r = kubectl("exec", "-i", name, "-c", "app", "--", "cat", stdin="piped\n")
     assert r.stdout == "piped\n"
-    r = kubectl("exec", name, "--", "hostname")
+    r = kubectl("exec", name, "-c", "app", "--", "hostname")
     assert r.stdout.strip() == name
+    resolv = kubectl("exec", name, "-c", "app", "--", "cat", "/etc/resolv.conf").stdout
+    assert "nameserver 10.96.0.10" in resolv and "search default.svc.cluster.local" in resolv
+    # The privileged container sees the host's devices (an unprivileged one a handful).
+    many = kubectl("exec", name, "-c", "priv", "--", "ls", "/dev").stdout.split()
+    few = kubectl("exec", name, "-c", "app", "--", "ls", "/dev").stdout.split()
+    assert len(many) > len(few) + 10
 
     delete_and_wait(api, cri_node, got)
 
@@ -260,6 +284,46 @@ def test_host_port_through_portmap(api: Client, cri_node: CRINode) -> None:
     nat = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True,
                          text=True, check=False).stdout
     assert f"--dport {port} " not in nat
+
+
+def test_attach_with_stdin_once(api: Client, cri_node: CRINode, kubectl: Kubectl) -> None:
+    p = make_pod(api, cri_node, [{
+        "name": "app", "image": "minik8s/busybox:latest", "stdin": True, "stdinOnce": True,
+        "command": ["sh", "-c", "while read l; do echo got $l; done; echo bye"]}],
+                 restartPolicy="Never")
+    got = wait_pod(api, p, running, what="Running")
+    r = kubectl("attach", "-i", p.metadata.name or "", stdin="a\nb\n", timeout=20)
+    assert r.stdout == "got a\ngot b\nbye\n"
+    wait_pod(api, p, lambda g: g.status.phase == "Succeeded", what="Succeeded")
+    delete_and_wait(api, cri_node, got)
+
+
+def test_restarted_kubelet_adopts_its_pods(api: Client, cri_node: CRINode,
+                                          kubectl: Kubectl) -> None:
+    """A new kubelet process finds the pod's sandbox and containers by their labels: the
+    same container keeps running, and a crashing one restarts in the same sandbox."""
+    p = make_pod(api, cri_node, [
+        {"name": "app", "image": "minik8s/busybox:latest", "command": ["sleep", "3600"]},
+        {"name": "crash", "image": "minik8s/busybox:latest",
+         "command": ["sh", "-c", "sleep 1; exit 1"]}])
+    got = wait_pod(api, p, lambda g: running(g) and all(
+        c.started for c in g.status.container_statuses or []), what="Running")
+    before = {c.name: c.container_id for c in got.status.container_statuses or []}  # type: ignore[union-attr]
+    sandboxes = [s.id for s in cri_node.cri({LABEL_POD_UID: got.metadata.uid or ""})]
+    cri_node.stop()
+    crashes = len(cri_node.cri({LABEL_POD_UID: got.metadata.uid or "",
+                                "io.kubernetes.container.name": "crash"}, sandboxes=False))
+    cri_node.start()
+
+    def restarted(g: Pod) -> bool:
+        st = {c.name: c for c in g.status.container_statuses or []}  # type: ignore[union-attr]
+        return "crash" in st and (st["crash"].restart_count or 0) >= crashes
+    again = wait_pod(api, p, restarted, timeout=40, what="crash restarted under the new kubelet")
+    after = {c.name: c.container_id for c in again.status.container_statuses or []}  # type: ignore[union-attr]
+    assert after["app"] == before["app"]
+    assert [s.id for s in cri_node.cri({LABEL_POD_UID: got.metadata.uid or ""})] == sandboxes
+    assert kubectl("exec", p.metadata.name or "", "-c", "app", "--", "echo", "ok").stdout == "ok\n"
+    delete_and_wait(api, cri_node, got)
 
 
 def test_nothing_left_on_the_node(api: Client, cri_node: CRINode) -> None:
