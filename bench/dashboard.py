@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -265,6 +266,11 @@ def main() -> None:
     p.add_argument("--burst", type=int, default=200)
     p.add_argument("--timeout", type=float, default=180)
     args = p.parse_args()
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt  # unwind like ^C: the cluster's processes are stopped
+
+    signal.signal(signal.SIGTERM, stop)
     print(json.dumps(asyncio.run(run(args)), indent=2))
 
 

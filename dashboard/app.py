@@ -111,6 +111,10 @@ async def healthz(request: web.Request) -> web.StreamResponse:
     return web.Response(text="ok")
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=204)
+
+
 # ---- sign-in -------------------------------------------------------------------------
 
 
@@ -387,6 +391,7 @@ def make_app(sessions: Sessions) -> web.Application:
     r.add_get("/static/{name}", asset)
     r.add_get("/vendor/{name}", vendor)
     r.add_get("/healthz", healthz)
+    r.add_get("/favicon.ico", favicon)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
     r.add_get("/api/session", who)

@@ -8,7 +8,7 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) =>
 const CSRF = { "X-Requested-By": "minik8s-dashboard" };
 const TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 // Pods per node box beyond which the box groups its pods by workload and status.
-const GROUP_ABOVE = 40;
+const GROUP_ABOVE = 150;
 
 const KINDS = [
   ["pods", "v1", true, "Pod"], ["deployments", "apps/v1", true, "Deployment"],

@@ -159,3 +159,54 @@ def test_a_bad_token_is_refused(browser: Any, cluster: Cluster) -> None:
         assert page.locator("#tabs").is_hidden()
     finally:
         page.close()
+
+
+def test_events_scale_and_delete_from_the_page(admin_page: Any, cluster: Cluster) -> None:
+    page, ns = admin_page, cluster.namespace
+    page.goto(cluster.dashboard_url + "/#/events")
+    page.fill("#ev-filter", "ScalingReplicaSet")
+    page.wait_for_selector("#ev-body tr:has-text('Scaled up replica set nginx-')")
+    assert all("ScalingReplicaSet" in r for r in page.locator("#ev-body tr").all_inner_texts())
+    page.goto(cluster.dashboard_url + "/#/resources")
+    page.select_option("#res-kind", "deployments")
+    page.get_by_role("button", name="List").click()
+    row = page.locator('tr[data-name="nginx"]')
+    assert "nginx" in row.inner_text()
+    page.once("dialog", lambda d: d.accept("1"))
+    row.get_by_role("button", name="Scale").click()
+    page.goto(cluster.dashboard_url + "/#/topology")
+    running_pods(page, f"Deployment/{ns}/nginx", 1)
+    page.goto(cluster.dashboard_url + "/#/resources")
+    page.get_by_role("button", name="List").click()
+    page.locator('tr[data-name="nginx"] select').select_option("Foreground")
+    page.once("dialog", lambda d: d.accept())
+    page.locator('tr[data-name="nginx"]').get_by_role("button", name="Delete").click()
+    page.goto(cluster.dashboard_url + "/#/topology")
+    page.wait_for_function(
+        "(k) => !document.querySelector(`[data-workload=\"${k}\"]`) && "
+        "!document.querySelector('.pod[data-key^=\"Pod/" + ns + "/nginx-\"]')",
+        arg=f"Deployment/{ns}/nginx", timeout=30000)
+
+
+def test_guards_without_a_browser(cluster: Cluster) -> None:
+    import httpx
+
+    with httpx.Client(base_url=cluster.dashboard_url, timeout=10) as c:
+        # no session: a Status 401, never the API server's data
+        r = c.get("/k8s/api/v1/namespaces")
+        assert r.status_code == 401 and r.json()["kind"] == "Status"
+        # a change without the dashboard's header (a cross-site form) is refused
+        r = c.post("/api/login", json={"token": cluster.api.admin_token.token})
+        assert r.status_code == 403
+        r = c.post("/api/login", json={"token": cluster.api.admin_token.token},
+                   headers={"X-Requested-By": "minik8s-dashboard"})
+        assert r.status_code == 200 and r.json()["user"] == "admin-token"
+        assert "httponly" in r.headers["set-cookie"].lower()
+        assert "samesite=strict" in r.headers["set-cookie"].lower()
+        # only API paths pass through
+        assert c.get("/k8s/etc/passwd").status_code == 404
+        r = c.get("/k8s/api/v1/namespaces/" + cluster.namespace)
+        assert r.status_code == 200 and r.json()["metadata"]["name"] == cluster.namespace
+        r = c.post("/api/logout", headers={"X-Requested-By": "minik8s-dashboard"})
+        assert r.status_code == 200
+        assert c.get("/k8s/api/v1/namespaces").status_code == 401
