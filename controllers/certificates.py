@@ -229,9 +229,14 @@ class CSRSigningController:
         self.duration = datetime.timedelta(seconds=opts.cluster_signing_duration)
         self.ca: pki.KeyCert | None = None
         if opts.cluster_signing_cert_file and opts.cluster_signing_key_file:
-            with open(opts.cluster_signing_cert_file, "rb") as c, \
-                    open(opts.cluster_signing_key_file, "rb") as k:
-                self.ca = pki.KeyCert(k.read(), c.read())
+            try:
+                with open(opts.cluster_signing_cert_file, "rb") as c, \
+                        open(opts.cluster_signing_key_file, "rb") as k:
+                    self.ca = pki.KeyCert(k.read(), c.read())
+                self.ca.cert  # noqa: B018  (a certificate that does not parse: off, said once)
+            except (OSError, ValueError) as e:
+                log.error("csrsigning off: cannot load the signing CA: %s", e)
+                self.ca = None
         self.controller = Controller(self.name, retry_conflicts(self.reconcile),
                                      workers=ctx.options.workers.get(self.name, workers))
         self.parts: list[Controller] = []

@@ -233,7 +233,16 @@ def cluster_roles() -> list[dict[str, Any]]:
             new_rule(["create"], [AUTHN], ["tokenreviews"]),
             new_rule(["create"], [AUTHZ], ["subjectaccessreviews"]),
             # the clusterrole-aggregation controller writes rules it need not hold
-            new_rule(["escalate"], [GROUP], ["clusterroles"])]),
+            new_rule(["escalate"], [GROUP], ["clusterroles"]),
+            # csrapproving approves kubelet client CSRs, csrsigning issues for its signers
+            # (system:controller:certificate-controller)
+            new_rule(["approve"], [CERTIFICATES], ["signers"],
+                     names=["kubernetes.io/kube-apiserver-client-kubelet"]),
+            new_rule(["sign"], [CERTIFICATES], ["signers"],
+                     names=["kubernetes.io/kube-apiserver-client",
+                            "kubernetes.io/kube-apiserver-client-kubelet",
+                            "kubernetes.io/kubelet-serving",
+                            "kubernetes.io/legacy-unknown"])]),
         _role("system:kube-dns", [
             new_rule(["list", "watch"], [CORE], ["endpoints", "services", "namespaces",
                                                  "pods"]),

@@ -242,3 +242,75 @@ def test_not_auto_approved_without_permission(server: SecureApiServer, root: htt
     assert "certificate" not in got["status"]
     pending = root.get(f"{CSRS}/{name}").json()
     assert pending["status"] == {}
+
+
+def test_admission_approve_sign_and_masters(server: SecureApiServer, root: httpx.Client) -> None:
+    """CertificateApproval, CertificateSigning, CertificateSubjectRestriction."""
+    who = unique("approver")
+    role = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": who}
+    root.post("/apis/rbac.authorization.k8s.io/v1/clusterroles", json={
+        "metadata": {"name": who}, "rules": [
+            {"apiGroups": ["certificates.k8s.io"], "verbs": ["get", "update"],
+             "resources": ["certificatesigningrequests/approval",
+                           "certificatesigningrequests/status", "certificatesigningrequests"]}]})
+    root.post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json={
+        "metadata": {"name": who}, "roleRef": role,
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": who}]})
+    name = unique("adm")
+    assert root.post(CSRS, json=csr_body(name, "x", (), "example.com/team-a",
+                                         ("client auth",))).status_code == 201
+    obj = root.get(f"{CSRS}/{name}").json()
+    obj["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "R"}]}
+    with server.client(server.user(who)) as c:
+        r = c.put(f"{CSRS}/{name}/approval", json=obj)
+        assert r.status_code == 403, r.text
+        assert r.json()["message"] == (
+            f'certificatesigningrequests.certificates.k8s.io "{name}" is forbidden: user not '
+            'permitted to approve requests with signerName "example.com/team-a"')
+        # approve on <domain>/* is enough
+        grant = unique("signers")
+        root.post("/apis/rbac.authorization.k8s.io/v1/clusterroles", json={
+            "metadata": {"name": grant}, "rules": [
+                {"apiGroups": ["certificates.k8s.io"], "verbs": ["approve"],
+                 "resources": ["signers"], "resourceNames": ["example.com/*"]}]})
+        root.post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json={
+            "metadata": {"name": grant},
+            "roleRef": {**role, "name": grant},
+            "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
+                          "name": who}]})
+        wait_for(lambda: c.put(f"{CSRS}/{name}/approval", json=obj).status_code == 200,
+                 timeout=10, message="approval allowed")
+        # issuing needs sign
+        from pki.csr import sign_request
+
+        issued = root.get(f"{CSRS}/{name}").json()
+        import pki as _pki
+        from cryptography import x509 as _x509
+
+        req = _x509.load_pem_x509_csr(base64.b64decode(issued["spec"]["request"]))
+        cert = sign_request(_pki.KeyCert((server.dir / "ca.key").read_bytes(),
+                                         server.ca.cert_pem), req, ["client auth"],
+                            datetime.timedelta(hours=1))
+        issued["status"]["certificate"] = base64.b64encode(cert).decode()
+        r = c.put(f"{CSRS}/{name}/status", json=issued)
+        assert r.status_code == 403
+        assert 'user not permitted to sign requests with signerName "example.com/team-a"' \
+            in r.json()["message"]
+    assert root.put(f"{CSRS}/{name}/status", json=issued).status_code == 200
+    # minictl get csr prints what kubectl prints (the AGE column aside)
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    mine = CliRunner().invoke(cli, ["--kubeconfig", str(server.admin.kubeconfig), "get",
+                                    "csr", name]).stdout.splitlines()
+    theirs = server.kubectl(server.admin)("get", "csr", name).stdout.splitlines()
+    assert mine[0] == theirs[0]
+    assert mine[1].split()[2:] == theirs[1].split()[2:] == [
+        "example.com/team-a", "system:unsecured", "<none>", "Approved,Issued"]
+    # no kube-apiserver-client certificate for system:masters
+    r = root.post(CSRS, json=csr_body(unique("masters"), "evil", ("system:masters",),
+                                      "kubernetes.io/kube-apiserver-client", ("client auth",)))
+    assert r.status_code == 403
+    assert "use of kubernetes.io/kube-apiserver-client signer with system:masters group is " \
+        "not allowed" in r.json()["message"]
