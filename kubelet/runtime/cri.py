@@ -474,9 +474,13 @@ class CRIRuntime:
     # ---- sandboxes -------------------------------------------------------
 
     def _cgroup_parent(self, requested: str | None, uid: str) -> str:
+        """The kubelet's QoS parent (/kubepods/<qos>), as the Docker runtime uses it: each
+        container's cgroup is <parent>/<id>, where the kubelet's cgroup reader
+        (kubelet/stats.py) finds it for the Summary API."""
+        del uid  # no pod-level cgroup between the QoS class and the containers, as with Docker
         if not requested or not self.use_cgroup_parent:
             return ""
-        return f"{requested.rstrip('/')}/pod{uid}"
+        return requested.rstrip("/")
 
     def _sandbox_proto(self, config: PodSandboxConfig) -> pb.PodSandboxConfig:
         labels = config.labels

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import shutil
 import socket
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -198,6 +200,15 @@ def test_pod_runs_with_cni_ip_logs_exec_and_delete(api: Client, cri_node: CRINod
     few = kubectl("exec", name, "-c", "app", "--", "ls", "/dev").stdout.split()
     assert len(many) > len(few) + 10
 
+    # The Summary API finds the containers' cgroups (cpu and memory of the pod).
+    def summary() -> dict[str, Any] | None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{cri_node.port}/stats/summary",
+                                    timeout=10) as r:
+            doc = json.loads(r.read())
+        pods = [x for x in doc.get("pods", []) if x["podRef"]["name"] == name]
+        return pods[0] if pods and pods[0].get("memory", {}).get("workingSetBytes") else None
+    stats = wait_for(summary, timeout=15, message="pod in /stats/summary")
+    assert {c["name"] for c in stats["containers"]} == {"app", "priv"}
     delete_and_wait(api, cri_node, got)
 
 
