@@ -21,6 +21,7 @@ from api.models import Node
 from client import AsyncClient, Client
 from netagent import rules
 from testing.support import ApiServer, Process, async_wait_for, service, wait_for
+from tests.controllers.helpers import start_controller_manager
 from tests.netagent import netns as nt
 
 pytestmark = [pytest.mark.timeout(180)]
@@ -307,12 +308,28 @@ async def test_routes_follow_the_nodes(agents: Agents, client: AsyncClient) -> N
     peers[2] = "10.250.0.22"
     await async_wait_for(lambda: routes(1) == expected_routes(1, peers), timeout=30,
                          message="route to nt-2 replaced")
-    # node 3 comes back
-    await client.create(_node(3))
-    peers[3] = nt.node_ip(3)
-    for n in (1, 2):
-        await async_wait_for(lambda n=n: routes(n) == expected_routes(n, peers),  # type: ignore[misc]
-                             timeout=30, message=f"route to nt-3 back on node {n}")
+    # node 3 comes back without a podCIDR, and the controller-manager's node IPAM gives it
+    # the first free one (10.251.0.0/24: .1 and .2 are taken); its agent rewrites its
+    # conflist, the others route the new CIDR to it
+    node3 = _node(3)
+    assert node3.spec is not None
+    node3.spec.pod_cidr, node3.spec.pod_cidrs = None, None
+    await client.create(node3)
+    cm = start_controller_manager(agents.server, "--controllers=nodeipam",
+                                  "--allocate-node-cidrs", "--cluster-cidr", nt.CLUSTER)
+    try:
+        peers[3] = nt.node_ip(3)
+        for n in (1, 2):
+            await async_wait_for(
+                lambda n=n: routes(n) == {**expected_routes(n, {k: v for k, v in peers.items()  # type: ignore[misc]
+                                                                if k != 3}),
+                                          "10.251.0.0/24": f"via {nt.node_ip(3)} dev eth0"},
+                timeout=40, message=f"route to nt-3's new podCIDR on node {n}")
+        await async_wait_for(
+            lambda: '"subnet": "10.251.0.0/24"' in agents.conflist(3).read_text(),
+            timeout=30, message="node 3's conflist rewritten")
+    finally:
+        cm.stop()
 
 
 def test_cleanup_leaves_nothing(agents: Agents) -> None:
