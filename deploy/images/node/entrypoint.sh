@@ -50,6 +50,11 @@ state = "/run/containerd"
   address = "$SOCK"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "docker.io/minik8s/pause:3.9"
+  # no CAP_SYS_RESOURCE in the node: the pause container's oom_score_adj -998 cannot be set
+  restrict_oom_score_adj = true
+  # exec/attach/port-forward streams: the kubelet beside it connects locally
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -60,6 +65,16 @@ state = "/run/containerd"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "/etc/cni/net.d"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "/etc/containerd/certs.d"
+TOML
+# No registry: an image that was not imported fails to pull at once, locally, instead of
+# containerd asking docker.io.
+mkdir -p /etc/containerd/certs.d/docker.io
+cat > /etc/containerd/certs.d/docker.io/hosts.toml <<TOML
+server = "http://127.0.0.1:9"
+[host."http://127.0.0.1:9"]
+  capabilities = ["pull", "resolve"]
 TOML
 
 STOPPING=
@@ -176,8 +191,14 @@ for name in netagent kubelet proxy; do
   case " $SERVICES " in *" $name "*) ;; *) continue ;; esac
   declare -n cmd="cmd_$name"
   if ! command -v "${cmd[0]}" >/dev/null; then
-    log "warning: ${cmd[0]} is not in this image: $name not started"
-    continue
+    # a service whose console script is not installed, but whose package is: python -m
+    mod=${cmd[0]#minik8s-}
+    if python3 -c "import $mod.__main__" 2>/dev/null; then
+      cmd=(python3 -m "$mod" "${cmd[@]:1}")
+    else
+      log "warning: ${cmd[0]} is not in this image: $name not started"
+      continue
+    fi
   fi
   supervise "$name" "${cmd[@]}"
   unset -n cmd
