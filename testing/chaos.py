@@ -74,7 +74,14 @@ rules:
 
 
 class Restartable(Process):
-    """A process that can be signalled and started again with the same argv and log."""
+    """A process that can be signalled and started again with the same argv and log.
+
+    ``held`` while a fault owns it (the supervisor leaves it alone); ``restarts`` counts the
+    supervisor's restarts of it after it exited on its own (a controller-manager that lost
+    its lease exits, as kube-controller-manager does)."""
+
+    held = False
+    restarts = 0
 
     def signal(self, sig: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -394,9 +401,13 @@ class HACluster:
         if self.proxy:
             self.proxy.start()
         self.wait_healthy(90)
+        self.supervise()
         return self
 
     def stop(self) -> None:
+        supervising = getattr(self, "_supervising", None)
+        if supervising is not None:
+            supervising.set()
         for p in reversed(self.all()):
             p.signal(signal.SIGCONT)
             p.stop()
@@ -413,9 +424,34 @@ class HACluster:
     def heal(self) -> None:
         """Every process running again (a stopped one continued, an exited one started)."""
         for p in self.all():
-            p.signal(signal.SIGCONT)
-            if not p.alive():
+            if not p.held:
+                p.signal(signal.SIGCONT)
+            if not p.held and not p.alive():
                 p.start()
+
+    def supervise(self) -> None:
+        """A supervisor (systemd's Restart=always, a kubelet's static pods): in the
+        background, a process that exited on its own is started again after
+        ``RESTART_DELAY``; one a fault holds is left alone."""
+        self._supervising = threading.Event()
+
+        def loop() -> None:
+            seen: dict[str, float] = {}
+            while not self._supervising.wait(0.5):
+                now = time.monotonic()
+                for p in self.all():
+                    if p.held or p.alive():
+                        seen.pop(p.name, None)
+                        continue
+                    since = seen.setdefault(p.name, now)
+                    if now - since >= RESTART_DELAY:
+                        p.restarts += 1
+                        p.start()
+                        seen.pop(p.name, None)
+        threading.Thread(target=loop, daemon=True, name="chaos-supervisor").start()
+
+    def supervisor_restarts(self) -> dict[str, int]:
+        return {p.name.removeprefix("chaos-"): p.restarts for p in self.all() if p.restarts}
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         """Every process up, etcd with a leader, both API servers ready, a leader for the
@@ -493,6 +529,14 @@ class HACluster:
 
 def inject(fault: str, proc: Restartable, stop_seconds: float = STOP_SECONDS) -> None:
     """Apply ``fault`` to ``proc`` and return once it is over (the process running again)."""
+    proc.held = True
+    try:
+        _inject(fault, proc, stop_seconds)
+    finally:
+        proc.held = False
+
+
+def _inject(fault: str, proc: Restartable, stop_seconds: float) -> None:
     if fault == "kill9":
         proc.signal(signal.SIGKILL)
         proc.wait_exit(10)
@@ -538,6 +582,70 @@ class FaultThread(threading.Thread):
 
 
 # ---------------------------------------------------------------------------- the checks
+
+
+class NodeNameWatch(threading.Thread):
+    """Every nodeName each pod of ``ns`` (by uid) is seen with, from a watch through the
+    balancer that resumes from its last resourceVersion after a broken stream and lists
+    again after a 410: a pod's nodeName must never change once set."""
+
+    def __init__(self, url: str, ns: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.ns = ns
+        self.seen: dict[str, set[str]] = {}
+        self.names: dict[str, str] = {}
+        self.relists = 0
+        self.listed = threading.Event()
+        self._halt = threading.Event()
+
+    def note(self, pod: dict[str, Any]) -> None:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            uid = pod["metadata"]["uid"]
+            self.seen.setdefault(uid, set()).add(node)
+            self.names[uid] = pod["metadata"]["name"]
+
+    def run(self) -> None:
+        path = f"/api/v1/namespaces/{self.ns}/pods"
+        rv = ""
+        with httpx.Client(base_url=self.url, timeout=httpx.Timeout(5.0, read=15.0)) as c:
+            while not self._halt.is_set():
+                try:
+                    if not rv:
+                        out = c.get(path).json()
+                        for p in out.get("items") or []:
+                            self.note(p)
+                        rv = out["metadata"]["resourceVersion"]
+                        self.relists += 1
+                        self.listed.set()
+                    with c.stream("GET", path, params={
+                            "watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "true",
+                            "timeoutSeconds": "3"}) as r:
+                        for line in r.iter_lines():
+                            if self._halt.is_set():
+                                return
+                            if not line:
+                                continue
+                            ev = json.loads(line)
+                            obj = ev.get("object") or {}
+                            if ev.get("type") == "ERROR":
+                                if obj.get("code") == 410:
+                                    rv = ""
+                                break
+                            rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                            if ev.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                                self.note(obj)
+                except (httpx.HTTPError, ValueError, KeyError):
+                    self._halt.wait(0.2)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(20)
+
+    def moved(self) -> list[str]:
+        return [f"pod {self.names[uid]} ({uid}) seen on {sorted(nodes)}"
+                for uid, nodes in self.seen.items() if len(nodes) > 1]
 
 
 class AckWriter(threading.Thread):

@@ -1,4 +1,4 @@
-"""The chaos suite's cluster (one per session: 3 etcd members, 2 API servers behind a
+"""The chaos suite's cluster (one for the package: 3 etcd members, 2 API servers behind a
 balancer, 2 schedulers and 2 controller-managers electing leaders, 2 kubelets) and its
 selection: every test is marked ``chaos``; the whole matrix is also ``chaos_full`` and runs
 only with ``-m chaos_full`` or ``MINIK8S_CHAOS_FULL=1`` (a plain ``pytest`` runs the bounded
@@ -63,8 +63,9 @@ def iptables_usable() -> bool:
     return os.geteuid() == 0 and all(shutil.which(t) for t in ("iptables-restore", "ip"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster() -> Iterator[HACluster]:
+    """Stopped after the package's last test, not at the end of the whole run."""
     if docker_answers():
         from testing.support import build_images
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from testing.chaos import Checker, Row, audit_bindings, table
+from testing.chaos import Checker, NodeNameWatch, Row, audit_bindings, table
 from testing.support import unique
 from tests.chaos.scenarios import deployment, pod_spec, statefulset
 
@@ -34,6 +34,16 @@ def test_audit_bindings_are_counted_per_pod_uid(tmp_path: Path) -> None:
     assert len(got[("n", "p", "u1")]) == 2
     assert [node for _, node in got[("n", "q", "u2")]] == ["node1"]
     assert len(got[("n", "p", "u3")]) == 1
+
+
+def test_a_pod_seen_on_two_nodes_is_reported() -> None:
+    w = NodeNameWatch("http://127.0.0.1:1", "n")
+    pod = {"metadata": {"name": "p", "uid": "u1"}, "spec": {"nodeName": "node1"}}
+    w.note(pod)
+    w.note({"metadata": {"name": "q", "uid": "u2"}, "spec": {}})
+    assert w.moved() == []
+    w.note({**pod, "spec": {"nodeName": "node2"}})
+    assert w.moved() == ["pod p (u1) seen on ['node1', 'node2']"]
 
 
 def owned(name: str, kind: str, owner: dict[str, Any], node: str = "") -> dict[str, Any]:

@@ -12,6 +12,7 @@ each fault kind and each target class at least once.
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -23,6 +24,7 @@ from testing.chaos import (
     Checker,
     FaultThread,
     HACluster,
+    NodeNameWatch,
     Row,
     table,
 )
@@ -62,6 +64,7 @@ def cases() -> list[object]:
 def run_case(cluster: HACluster, fault: str, targets: tuple[str, ...],
              scenario: type[Scenario]) -> Row:
     cluster.wait_healthy(90)
+    restarts_before = cluster.supervisor_restarts()
     api = Api(cluster.url)
     ns = unique("chaos")
     try:
@@ -72,6 +75,9 @@ def run_case(cluster: HACluster, fault: str, targets: tuple[str, ...],
         procs = [cluster.target(t) for t in targets]
         writer = AckWriter(cluster.url, ns)
         writer.start()
+        watch = NodeNameWatch(cluster.url, ns)
+        watch.start()
+        assert watch.listed.wait(30), "the pods' watch never listed"
         fault_thread = FaultThread(fault, procs)
         fault_thread.start()
         sc.act()
@@ -86,12 +92,21 @@ def run_case(cluster: HACluster, fault: str, targets: tuple[str, ...],
             converged = False
         took = time.monotonic() - fault_thread.started_at
         writer.stop()
+        watch.stop()
         cluster.wait_healthy(90)
         checker.acked = writer.acked
         results = {"converged": [] if converged else [f"not within {CONVERGE_BOUND:.0f} s"]}
         results.update(checker.run())
+        results["bindings"] += watch.moved()
         results["scenario"] = sc.check()
-        facts = checker.facts() + f", unanswered writes {writer.unanswered}"
+        facts = checker.facts() + (f", watched {len(watch.seen)} pods ({watch.relists} lists), "
+                                   f"unanswered writes "
+                                   f"{writer.unanswered}")
+        restarted = {k: v - restarts_before.get(k, 0)
+                     for k, v in cluster.supervisor_restarts().items()}
+        if any(restarted.values()):
+            facts += ", restarted after exiting: " + " ".join(
+                f"{k} x{v}" for k, v in restarted.items() if v)
         checker.close()
         return Row(fault, "+".join(f"{t}({p.name.removeprefix('chaos-')})"
                                    for t, p in zip(targets, procs, strict=True)),
@@ -110,6 +125,13 @@ def test_fault(cluster: HACluster, rows: list[Row], fault: str, targets: tuple[s
     row = run_case(cluster, fault, targets, SCENARIOS[scenario])
     rows.append(row)
     print("\n" + table([row]))
+    report = os.environ.get("MINIK8S_CHAOS_REPORT")
+    if report:  # a long run's rows as they come, with what failed
+        with open(report, "a") as f:
+            f.write(table([row]).splitlines()[-1] + "\n")
+            for k, v in row.checks.items():
+                for problem in v:
+                    f.write(f"    {k}: {problem}\n")
     problems = {k: v for k, v in row.checks.items() if v}
     assert not problems, problems
 
