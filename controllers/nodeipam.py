@@ -103,7 +103,10 @@ class NodeIpamController:
         else:
             self.controller.enqueue(node.metadata.name or "")
 
-    def _on_update(self, _old: Node, node: Node) -> None:
+    def _on_update(self, old: Node, node: Node) -> None:
+        cidrs = node_cidrs(node)
+        if cidrs and cidrs == node_cidrs(old):
+            return  # a status heartbeat: its CIDR (immutable) was taken when it was set
         self._on_add(node)
 
     def _on_delete(self, node: Node) -> None:
