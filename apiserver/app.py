@@ -238,7 +238,8 @@ def create_app(config: Config) -> FastAPI:
         lambda namespace, event: registry.create(resources.EVENTS, namespace, event)))
     kubernetes_service = KubernetesService(
         registry, first_service_ip(config.service_cluster_ip_range), config.api_port,
-        config.advertise_address or host_address())
+        config.advertise_address or host_address(), config.endpoint_reconciler_type,
+        config.endpoint_reconciler_lease_ttl)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -276,6 +277,7 @@ def create_app(config: Config) -> FastAPI:
     app.state.storage = storage
     app.state.caches = caches
     app.state.registry = registry
+    app.state.kubernetes_service = kubernetes_service  # stop_soon() on SIGTERM
     app.state.bootstrapped = False
     app.state.open_watches = 0
     app.state.bookmark_interval = config.bookmark_interval

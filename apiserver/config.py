@@ -26,6 +26,10 @@ class Config:
     advertise_address: str | None = None  # the `kubernetes` endpoints; None: the host's
     service_repair_interval: float = 180.0  # seconds between allocator repair passes
     endpoint_reconcile_interval: float = 10.0  # seconds between `kubernetes` reconciles
+    # "lease": every live server's address in the `kubernetes` endpoints (a TTL'd lease
+    # per server in etcd); "none": this server's own only
+    endpoint_reconciler_type: str = "lease"
+    endpoint_reconciler_lease_ttl: int = 15  # seconds (Kubernetes' fixed 15 s)
     # Graceful termination (apiserver/serving.py): seconds still served after SIGTERM
     # with /readyz failing, then the most in-flight requests get once listeners close.
     shutdown_delay_duration: float = 0.0

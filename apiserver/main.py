@@ -12,6 +12,7 @@ import os
 import ssl
 import sys
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -55,6 +56,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--service-repair-interval", type=float, default=180.0,
                    help=argparse.SUPPRESS)
     p.add_argument("--endpoint-reconcile-interval", type=float, default=10.0,
+                   help=argparse.SUPPRESS)
+    p.add_argument("--endpoint-reconciler-type", default="lease", choices=["lease", "none"],
+                   help="lease: the kubernetes Service's endpoints list every live API "
+                        "server (each keeps a lease in etcd); none: this server's address")
+    p.add_argument("--endpoint-reconciler-lease-ttl", type=int, default=15,
                    help=argparse.SUPPRESS)
     p.add_argument("--shutdown-delay-duration", type=_seconds, default=0.0,
                    help="on SIGTERM, /readyz fails at once and requests are still served "
@@ -102,6 +108,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   advertise_address=a.advertise_address,
                   service_repair_interval=a.service_repair_interval,
                   endpoint_reconcile_interval=a.endpoint_reconcile_interval,
+                  endpoint_reconciler_type=a.endpoint_reconciler_type,
+                  endpoint_reconciler_lease_ttl=a.endpoint_reconciler_lease_ttl,
                   shutdown_delay_duration=a.shutdown_delay_duration,
                   shutdown_timeout=a.shutdown_timeout,
                   authorization_modes=[m.strip() for m in a.authorization_mode.split(",")
@@ -261,6 +269,15 @@ class _Server(serving.ListeningServer):
                 self._loop.call_soon_threadsafe(self._wake.set)
 
 
+def _shutdown_initiated(state: Any) -> None:
+    """SIGTERM: /readyz fails from now on, and this server leaves the kubernetes
+    Service's endpoints (kube-apiserver's pre-shutdown hook)."""
+    state.shutting_down = True
+    svc = getattr(state, "kubernetes_service", None)
+    if svc is not None:
+        svc.stop_soon()
+
+
 def _listeners(config: Config) -> list[serving.Listener]:
     out = []
     if config.port:
@@ -321,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=max(1, round(config.shutdown_timeout)), lifespan="on"))
     # Graceful termination (apiserver/serving.py ListeningServer).
     server.shutdown_delay = config.shutdown_delay_duration
-    server.on_shutdown_initiated = functools.partial(setattr, app.state, "shutting_down", True)
+    server.on_shutdown_initiated = functools.partial(_shutdown_initiated, app.state)
     server.on_drain = lambda: drain_watches(list(app.state.caches.values()))
     try:
         server.listeners = _listeners(config)
