@@ -48,6 +48,8 @@ const state = {
   feeds: {},
   dirty: new Set(),
   detail: null,
+  // topology keys changed since the last redraw; null: redraw it all
+  topoChanged: null,
 };
 
 // ---- requests ---------------------------------------------------------------------
@@ -178,7 +180,11 @@ function flush() {
   frame = 0;
   const d = state.dirty;
   state.dirty = new Set();
-  if (d.has("topology") && !$("view-topology").hidden) renderTopology();
+  if (d.has("topology") && !$("view-topology").hidden) {
+    const keys = state.topoChanged;
+    state.topoChanged = new Set();
+    if (!keys || !patchTopology(keys)) renderTopology();
+  }
   if (d.has("events") && !$("view-events").hidden) renderEvents();
   if (d.has("topology") && !$("view-timeline").hidden) timelineChanged();
   if (d.has("topology") && state.detail) renderDetail();
@@ -233,6 +239,31 @@ function byKind(kind) {
   return out.sort((a, b) => (a.ns + a.name).localeCompare(b.ns + b.name));
 }
 
+// The fast path of a redraw: only pods whose chips are all on the page, on the same node,
+// changed (a status, a readiness, a restart); their chips are updated in place.
+function patchTopology(keys) {
+  const work = [];
+  for (const k of keys) {
+    const o = state.topo.get(k);
+    if (!o || o.kind !== "Pod") return false;
+    const els = document.querySelectorAll(`.pod[data-key="${CSS.escape(k)}"]`);
+    const box = els.length ? els[0].closest("section.node") : null;
+    if (!box || box.dataset.node !== (o.node || "")) return false;
+    work.push([o, els]);
+  }
+  for (const [o, els] of work) {
+    const html = podChip(o);
+    for (const el of els) {
+      const t = document.createElement("template");
+      t.innerHTML = html;
+      const fresh = t.content.firstChild;
+      for (const a of ["class", "data-status", "data-ready", "title", "aria-label"]) el.setAttribute(a, fresh.getAttribute(a));
+    }
+  }
+  renderServices(byKind("Pod"));
+  return true;
+}
+
 function renderTopology() {
   const focused = document.activeElement && document.activeElement.dataset
     ? document.activeElement.dataset.key : null;
@@ -244,10 +275,10 @@ function renderTopology() {
     if (!p.node) unscheduled.push(p);
     else { if (!perNode.has(p.node)) perNode.set(p.node, []); perNode.get(p.node).push(p); }
   }
-  const box = (title, status, list, key) => {
+  const box = (title, status, list, key, node) => {
     const bad = status && status !== "Ready";
     const inner = list.length > GROUP_ABOVE ? podGroups(list) : list.map(podChip).join("");
-    return `<section class="node${bad ? " notready" : ""}" aria-label="${esc(title)}">` +
+    return `<section class="node${bad ? " notready" : ""}" data-node="${esc(node)}" aria-label="${esc(title)}">` +
       `<h4>${key ? `<button type="button" class="link" data-key="${esc(key)}">${esc(title)}</button>` : esc(title)}` +
       `<small>${esc(status || "")} · ${list.length} pods</small></h4>` +
       `<div class="pods">${inner}</div></section>`;
@@ -255,9 +286,9 @@ function renderTopology() {
   let html = "";
   for (const [name, list] of perNode) {
     const n = state.topo.get(`Node//${name}`);
-    html += box(name, n ? n.status : "", list, n ? n.key : null);
+    html += box(name, n ? n.status : "", list, n ? n.key : null, name);
   }
-  if (unscheduled.length) html += box("Not scheduled", "", unscheduled, null);
+  if (unscheduled.length) html += box("Not scheduled", "", unscheduled, null, "");
   $("nodes").innerHTML = html || "<p>No nodes visible.</p>";
 
   // Workloads: Deployment -> ReplicaSets -> Pods; other controllers -> Pods.
@@ -297,6 +328,17 @@ function renderTopology() {
   }
   $("workloads").innerHTML = wl || "<p>No workloads.</p>";
 
+  renderServices(pods);
+  $("topo-count").textContent = `${nodes.length} nodes · ${pods.length} pods`;
+  if (focused) {
+    const el = document.querySelector(`[data-key="${CSS.escape(focused)}"]`);
+    if (el) el.focus();
+  }
+}
+
+function renderServices(pods) {
+  const chips = (list) => list.length > GROUP_ABOVE * 2 ? podGroups(list) : list.map(podChip).join("");
+  const link = (o) => `<button type="button" class="link" data-key="${esc(o.key)}">${esc(o.kind.toLowerCase())}/${esc(o.name)}</button>`;
   let sv = "";
   for (const s of byKind("Service")) {
     const sel = Object.entries(s.selector || {});
@@ -305,11 +347,6 @@ function renderTopology() {
     sv += `<div class="wl">${link(s)} <small>${esc(s.type)} ${esc(s.clusterIP)} ${esc(s.ports)} → ${ready}/${matched.length} endpoints ready</small> <span class="pods">${chips(matched)}</span></div>`;
   }
   $("services").innerHTML = sv || "<p>No services.</p>";
-  $("topo-count").textContent = `${nodes.length} nodes · ${pods.length} pods`;
-  if (focused) {
-    const el = document.querySelector(`[data-key="${CSS.escape(focused)}"]`);
-    if (el) el.focus();
-  }
 }
 
 document.addEventListener("click", (e) => {
@@ -606,12 +643,14 @@ function route() {
   }
   // the topology feed also drives the detail panel and the timeline's refresh
   openFeed("topology", TOPOLOGY, state.topo, (d) => {
+    if (d.deleted === undefined || d.deleted.length || state.topoChanged === null) state.topoChanged = null;
+    else for (const it of d.items) state.topoChanged.add(it.key);
     if (d.forbidden && d.forbidden.length) {
       $("topo-denied").textContent = "Not allowed to list: " + d.forbidden.map((f) => f.kind).join(", ");
     } else if (d.forbidden) $("topo-denied").textContent = "";
     schedule("topology");
   });
-  if (view === "topology") schedule("topology");
+  if (view === "topology") { state.topoChanged = null; schedule("topology"); }
   if (view === "events") { openFeed("events", ["Event"], state.events, () => schedule("events")); schedule("events"); }
   if (view === "resources") listResources();
   if (view === "yaml") loadYaml();
