@@ -16,6 +16,7 @@ import ssl
 import sys
 from pathlib import Path
 
+from api.quantity import to_bytes
 from client.config import KUBECONFIG_FLAG_HELP, ClientConfig, config_from_flags
 from kubelet.agent import KubeletAgent
 from kubelet.auth import AuthConfig, parse_duration, server_ssl_context
@@ -39,6 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the CRI runtime's gRPC endpoint (--runtime cri)")
     p.add_argument("--pod-logs-dir", default="/var/log/pods",
                    help="where the CRI runtime writes container logs (podLogsDir)")
+    p.add_argument("--container-log-max-size", default="10Mi",
+                   help="--runtime cri: a container's log file is rotated past this size")
+    p.add_argument("--container-log-max-files", type=int, default=5,
+                   help="--runtime cri: log files kept per container, the current included")
+    p.add_argument("--container-log-monitor-interval", default="10s",
+                   help="--runtime cri: how often the log files' sizes are checked")
     p.add_argument("--port", type=int, default=10250, help="log/health HTTP port")
     p.add_argument("--address", default="0.0.0.0", help="address the HTTP port binds")
     p.add_argument("--node-ip", default=os.environ.get("MINIK8S_NODE_IP"),
@@ -132,11 +139,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             unauthorized_ttl=parse_duration(args.authorization_webhook_cache_unauthorized_ttl))
         args.image_pull_progress_deadline = parse_duration(args.image_pull_progress_deadline)
         args.runtime_request_timeout = parse_duration(args.runtime_request_timeout)
+        args.container_log_monitor_interval = parse_duration(args.container_log_monitor_interval)
     except ValueError as e:
         p.error(str(e))
     errs = pull_settings(args).validate()
     if args.runtime_request_timeout <= 0:
         errs.append("invalid configuration: runtimeRequestTimeout must be positive")
+    try:
+        if to_bytes(args.container_log_max_size) <= 0:
+            raise ValueError
+    except (ValueError, TypeError):
+        errs.append(f"invalid configuration: containerLogMaxSize {args.container_log_max_size!r} "
+                    "must be a positive quantity")
+    if args.container_log_max_files < 2:
+        errs.append("invalid configuration: containerLogMaxFiles must be greater than 1")
     if errs:
         p.error("; ".join(errs))
     if not args.node_ip:
@@ -228,6 +244,9 @@ def build_agent(args: argparse.Namespace) -> KubeletAgent:
 
             return CRIRuntime(args.container_runtime_endpoint, root_dir=root,
                               pod_logs_dir=args.pod_logs_dir,
+                              log_max_size=int(to_bytes(args.container_log_max_size)),
+                              log_max_files=args.container_log_max_files,
+                              log_check_seconds=args.container_log_monitor_interval,
                               request_timeout=args.runtime_request_timeout,
                               use_cgroup_parent=not args.no_cgroup_parent)
         from kubelet.runtime.docker import DockerRuntime

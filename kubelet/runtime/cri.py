@@ -25,7 +25,8 @@ Mapping onto the kubelet's runtime interface (kubelet/runtime/base.py):
   runtime's streaming server and speak SPDY/3.1 to it (client/spdystream.py), as the
   kubelet's streaming proxy does; kubectl's side stays the kubelet's websocket protocol.
 - containerd before 1.7 has no container event stream: ``watch_events`` lists containers
-  every ``event_poll`` seconds and reports the ones whose state changed (a PLEG).
+  every ``event_poll`` seconds and reports the ones whose state changed (a PLEG); the same
+  loop rotates the log files grown past ``--container-log-max-size``.
 
 Every call has a deadline (``--runtime-request-timeout``; a stop: that plus its grace
 period). A runtime that cannot be reached (socket gone, daemon down) raises
@@ -361,13 +362,21 @@ class CRIRuntime:
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, root_dir: str = "/var/lib/minik8s",
                  pod_logs_dir: str = POD_LOGS_DIR, request_timeout: float = 120.0,
-                 use_cgroup_parent: bool = True, event_poll: float = 1.0) -> None:
+                 use_cgroup_parent: bool = True, event_poll: float = 1.0,
+                 log_max_size: int = 10 * 1024 * 1024, log_max_files: int = 5,
+                 log_check_seconds: float = 10.0) -> None:
         self.endpoint = endpoint if "://" in endpoint else "unix://" + endpoint
         self.root_dir = root_dir
         self.pod_logs_dir = pod_logs_dir
         self.request_timeout = request_timeout
         self.use_cgroup_parent = use_cgroup_parent
         self.event_poll = event_poll
+        # containerLogMaxSize / containerLogMaxFiles: the runtime writes the log files, the
+        # kubelet rotates them (as Kubernetes' container log manager does).
+        self.log_max_size = log_max_size
+        self.log_max_files = max(2, log_max_files)
+        self.log_check_seconds = log_check_seconds
+        self._log_checked = 0.0
         self._channel: grpc.aio.Channel | None = None
         self._rt: pb_grpc.RuntimeServiceStub | None = None
         self._img: pb_grpc.ImageServiceStub | None = None
@@ -873,12 +882,62 @@ class CRIRuntime:
         s = r.stats
         return int(s.cpu.usage_core_nano_seconds.value), int(s.memory.working_set_bytes.value)
 
+    # ---- log rotation ----------------------------------------------------
+
+    def _container_log_path(self, labels: dict[str, str]) -> str:
+        """Where start_container told the runtime to write the container's log."""
+        return os.path.join(
+            pod_log_dir(self.pod_logs_dir, labels.get(LABEL_POD_NAMESPACE, ""),
+                        labels.get(LABEL_POD_NAME, ""), labels.get(LABEL_POD_UID, "")),
+            labels.get(LABEL_CONTAINER_NAME, ""), f"{labels.get(LABEL_RESTART_COUNT, '0')}.log")
+
+    async def rotate_logs(self, running: list[tuple[str, dict[str, str]]]) -> int:
+        """Rotate the log of every running container (id, labels) grown past
+        ``log_max_size``: the file moves to ``<log>.<time>``, the runtime reopens the log
+        (ReopenContainerLog), and rotated files beyond ``log_max_files - 1`` are removed.
+        Returns how many were rotated."""
+        rotated = 0
+        for cid, labels in running:
+            path = self._container_log_path(labels)
+            try:
+                size = (await asyncio.to_thread(os.stat, path)).st_size
+            except OSError:
+                continue
+            if size <= self.log_max_size:
+                continue
+            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S.%f")
+            target = f"{path}.{stamp}"
+            try:
+                await asyncio.to_thread(os.rename, path, target)
+            except OSError as exc:
+                log.warning("rotating %s: %s", path, exc)
+                continue
+            try:
+                await self._call(self.rt.ReopenContainerLog,
+                                 pb.ReopenContainerLogRequest(container_id=cid))
+            except (grpc.aio.AioRpcError, RuntimeUnavailable) as exc:
+                # As the kubelet: put the file back so that the runtime keeps writing it.
+                log.warning("reopening the log of %s: %s", cid, exc)
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(os.rename, target, path)
+                continue
+            rotated += 1
+
+            def prune(path: str = path) -> None:
+                old = sorted(glob.glob(glob.escape(path) + ".*"))
+                for f in old[:max(0, len(old) - (self.log_max_files - 1))]:
+                    with contextlib.suppress(OSError):
+                        os.unlink(f)
+            await asyncio.to_thread(prune)
+        return rotated
+
     # ---- events ----------------------------------------------------------
 
     async def watch_events(self, node: str) -> AsyncIterator[tuple[str, str]]:
         """State changes of the node's containers and sandboxes, by listing them every
         ``event_poll`` seconds (containerd 1.6 has no CRI event stream)."""
         known: dict[str, tuple[str, int]] = {}  # id -> (pod uid, state)
+        loop = asyncio.get_running_loop()
         connected = False
         selector = {LABEL_NODE: node}
         while not self._closed:
@@ -916,6 +975,13 @@ class CRIRuntime:
                 if key not in now and uid:
                     yield uid, "destroy"
             known = now
+            if loop.time() - self._log_checked >= self.log_check_seconds:
+                self._log_checked = loop.time()
+                try:
+                    await self.rotate_logs([(c.id, dict(c.labels)) for c in cs.containers
+                                            if c.state == pb.CONTAINER_RUNNING])
+                except Exception:
+                    log.exception("container log rotation failed")
             await asyncio.sleep(self.event_poll)
 
 

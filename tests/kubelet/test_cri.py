@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,7 +97,9 @@ def cri_node(server_url: str) -> Iterator[CRINode]:
         "--container-runtime-endpoint", cd.endpoint, "--pod-logs-dir", f"{cd.root}/pods-logs",
         "--port", str(port), "--address", "127.0.0.1", "--node-ip", "127.0.0.1",
         "--root-dir", root, "--backoff-base", "1", "--relist-seconds", "2",
-        "--heartbeat-seconds", "1", "--healthz-port", "0", "--cluster-dns", "10.96.0.10"], port)
+        "--heartbeat-seconds", "1", "--healthz-port", "0", "--cluster-dns", "10.96.0.10",
+        "--container-log-max-size", "64Ki", "--container-log-max-files", "2",
+        "--container-log-monitor-interval", "1s"], port)
     try:
         n.start()
         yield n
@@ -295,6 +298,34 @@ def test_host_port_through_portmap(api: Client, cri_node: CRINode) -> None:
     nat = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True,
                          text=True, check=False).stdout
     assert f"--dport {port} " not in nat
+
+
+def test_log_rotation(api: Client, cri_node: CRINode, kubectl: Kubectl) -> None:
+    """A log past --container-log-max-size is rotated (the runtime reopens its file); one
+    rotated file is kept with --container-log-max-files 2; kubectl logs reads the current."""
+    p = make_pod(api, cri_node, [{
+        "name": "app", "image": "minik8s/busybox:latest",
+        "command": ["sh", "-c", "i=0; while [ $i -lt 3 ]; do i=$((i+1)); "
+                                "head -c 60000 /dev/zero | tr '\\0' x; echo; sleep 1.5; done; "
+                                "echo last; exec sleep 3600"]}])
+    got = wait_pod(api, p, running, what="Running")
+    name = p.metadata.name or ""
+    d = Path(private_log_dir(cri_node, got)) / "app"
+
+    def rotated() -> list[Path] | None:
+        files = sorted(d.glob("0.log.*"))
+        out = kubectl("logs", name).stdout
+        return files if len(files) == 1 and out.endswith("last\n") and len(out) < 130000 \
+            else None
+    files = wait_for(rotated, timeout=25, message="a rotated log")
+    assert files is not None and files[0].stat().st_size > 64 * 1024
+    assert (d / "0.log").stat().st_size < 64 * 1024
+    delete_and_wait(api, cri_node, got)
+
+
+def private_log_dir(node: CRINode, p: Pod) -> str:
+    m = p.metadata
+    return f"{node.cd.root}/pods-logs/{m.namespace}_{m.name}_{m.uid}"
 
 
 def test_attach_with_stdin_once(api: Client, cri_node: CRINode, kubectl: Kubectl) -> None:

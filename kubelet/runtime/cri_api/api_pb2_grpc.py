@@ -94,6 +94,11 @@ class RuntimeServiceStub:
                 request_serializer=kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ContainerStatusRequest.SerializeToString,
                 response_deserializer=kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ContainerStatusResponse.FromString,
                 _registered_method=True)
+        self.ReopenContainerLog = channel.unary_unary(
+                '/runtime.v1.RuntimeService/ReopenContainerLog',
+                request_serializer=kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ReopenContainerLogRequest.SerializeToString,
+                response_deserializer=kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ReopenContainerLogResponse.FromString,
+                _registered_method=True)
         self.ExecSync = channel.unary_unary(
                 '/runtime.v1.RuntimeService/ExecSync',
                 request_serializer=kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ExecSyncRequest.SerializeToString,
@@ -196,6 +201,12 @@ class RuntimeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReopenContainerLog(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExecSync(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -288,6 +299,11 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     servicer.ContainerStatus,
                     request_deserializer=kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ContainerStatusRequest.FromString,
                     response_serializer=kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ContainerStatusResponse.SerializeToString,
+            ),
+            'ReopenContainerLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReopenContainerLog,
+                    request_deserializer=kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ReopenContainerLogRequest.FromString,
+                    response_serializer=kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ReopenContainerLogResponse.SerializeToString,
             ),
             'ExecSync': grpc.unary_unary_rpc_method_handler(
                     servicer.ExecSync,
@@ -639,6 +655,33 @@ class RuntimeService:
             '/runtime.v1.RuntimeService/ContainerStatus',
             kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ContainerStatusRequest.SerializeToString,
             kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ContainerStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReopenContainerLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/ReopenContainerLog',
+            kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ReopenContainerLogRequest.SerializeToString,
+            kubelet_dot_runtime_dot_cri__api_dot_api__pb2.ReopenContainerLogResponse.FromString,
             options,
             channel_credentials,
             insecure,
