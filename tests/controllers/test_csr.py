@@ -15,11 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+import pki
 from api import bootstraptoken as bt
-from pki.csr import new_key_pem, new_request
+from cli.main import cli
+from pki.csr import new_key_pem, new_request, sign_request
 from testing.secure import SecureApiServer
 from testing.support import Process, on_own_etcd, unique, wait_for
 from tests.controllers.helpers import start_controller_manager
@@ -281,15 +284,10 @@ def test_admission_approve_sign_and_masters(server: SecureApiServer, root: httpx
         wait_for(lambda: c.put(f"{CSRS}/{name}/approval", json=obj).status_code == 200,
                  timeout=10, message="approval allowed")
         # issuing needs sign
-        from pki.csr import sign_request
-
         issued = root.get(f"{CSRS}/{name}").json()
-        import pki as _pki
-        from cryptography import x509 as _x509
-
-        req = _x509.load_pem_x509_csr(base64.b64decode(issued["spec"]["request"]))
-        cert = sign_request(_pki.KeyCert((server.dir / "ca.key").read_bytes(),
-                                         server.ca.cert_pem), req, ["client auth"],
+        req = x509.load_pem_x509_csr(base64.b64decode(issued["spec"]["request"]))
+        cert = sign_request(pki.KeyCert((server.dir / "ca.key").read_bytes(),
+                                        server.ca.cert_pem), req, ["client auth"],
                             datetime.timedelta(hours=1))
         issued["status"]["certificate"] = base64.b64encode(cert).decode()
         r = c.put(f"{CSRS}/{name}/status", json=issued)
@@ -298,10 +296,6 @@ def test_admission_approve_sign_and_masters(server: SecureApiServer, root: httpx
             in r.json()["message"]
     assert root.put(f"{CSRS}/{name}/status", json=issued).status_code == 200
     # minictl get csr prints what kubectl prints (the AGE column aside)
-    from click.testing import CliRunner
-
-    from cli.main import cli
-
     mine = CliRunner().invoke(cli, ["--kubeconfig", str(server.admin.kubeconfig), "get",
                                     "csr", name]).stdout.splitlines()
     theirs = server.kubectl(server.admin)("get", "csr", name).stdout.splitlines()

@@ -1,6 +1,6 @@
 """Joining a node with a bootstrap token (kubeadm's TLS bootstrap), end to end on a secure API
 server (Node,RBAC, anonymous cluster-info), a real controller-manager (csrapproving,
-csrsigning, bootstrapsigner; certificates of 15 s so that rotation happens here) and kubelets
+csrsigning, bootstrapsigner; certificates of 12 s so that rotation happens here) and kubelets
 on the fake runtime: ``minictl token create`` then ``minictl join`` makes a node that shows
 Ready with its approved CSR and renews its certificate without a restart; a wrong or expired
 token is refused (401) and leaves no Node and no CSR; a denied CSR leaves the kubelet waiting
@@ -36,7 +36,7 @@ from testing.support import Process, on_own_etcd, unique, wait_for
 from tests.controllers.helpers import start_controller_manager
 
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
-SIGNING_DURATION = "15s"
+SIGNING_DURATION = "12s"
 
 
 @dataclass(frozen=True)
@@ -240,6 +240,7 @@ def test_wrong_or_expired_token_refused(server: SecureApiServer, root: httpx.Cli
     expired = _token_secret(root, past)
     good = _token_secret(root, None)
     wrong = good.split(".")[0] + "." + "x" * 16
+    runs = []
     for i, token in enumerate((wrong, expired)):
         with server.client(server.token_user(token, f"bad{i}")) as c:
             r = c.get("/api/v1/namespaces/default/pods")
@@ -247,16 +248,19 @@ def test_wrong_or_expired_token_refused(server: SecureApiServer, root: httpx.Cli
         node = unique(f"refused{i}")
         d = tmp_path / node
         d.mkdir()
-        k = _kubelet(server, token, node, d)
-        try:
-            wait_for(lambda k=k: not k.alive(), timeout=20, message="kubelet gives up")  # type: ignore[misc]
+        runs.append((token, node, d, _kubelet(server, token, node, d)))
+    try:
+        for token, node, d, k in runs:
+            wait_for(lambda k=k: not k.alive(), timeout=30,  # type: ignore[misc]
+                     message="kubelet gives up")
             assert k.proc is not None and k.proc.returncode != 0
             assert "bootstrap credentials were refused" in k.log_tail()
-        finally:
+            assert root.get(f"/api/v1/nodes/{node}").status_code == 404
+            assert not csrs_of(root, "system:bootstrap:" + token.split(".")[0])
+            assert not (d / "kubelet.conf").exists()
+    finally:
+        for *_, k in runs:
             k.stop()
-        assert root.get(f"/api/v1/nodes/{node}").status_code == 404
-        assert not csrs_of(root, "system:bootstrap:" + token.split(".")[0])
-        assert not (d / "kubelet.conf").exists()
     # join itself refuses the expired token: the bootstrap signer does not sign for it
     p = minictl(server, "join", "--server", server.url, "--token", expired,
                 "--discovery-token-ca-cert-hash", ca_cert_hash(server.ca.cert_pem),
