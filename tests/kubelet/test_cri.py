@@ -271,7 +271,7 @@ def test_missing_image_is_err_image_pull(api: Client, cri_node: CRINode) -> None
     delete_and_wait(api, cri_node, got)
 
 
-def test_host_port_through_portmap(api: Client, cri_node: CRINode) -> None:
+def test_host_port_through_portmap(api: Client, cri_node: CRINode, kubectl: Kubectl) -> None:
     port = free_port()
     p = make_pod(api, cri_node, [{
         "name": "srv", "image": "minik8s/busybox:latest",
@@ -279,7 +279,7 @@ def test_host_port_through_portmap(api: Client, cri_node: CRINode) -> None:
         "ports": [{"containerPort": 8080, "hostPort": port}]}])
     got = wait_pod(api, p, running, what="Running")
 
-    def answer() -> bytes | None:
+    def answer(port: int = port) -> bytes | None:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
             s.settimeout(2)
             data = b""
@@ -291,6 +291,15 @@ def test_host_port_through_portmap(api: Client, cri_node: CRINode) -> None:
                 data += chunk
             return data or None
     assert wait_for(answer, timeout=10, message="hostPort answer") == b"hello-from-pod\n"
+    # kubectl port-forward reaches the pod's IP through the kubelet.
+    local = free_port()
+    fwd = kubectl.popen("port-forward", f"pod/{p.metadata.name}", f"{local}:8080")
+    try:
+        assert wait_for(lambda: answer(local), timeout=15,
+                        message="port-forward answer") == b"hello-from-pod\n"
+    finally:
+        fwd.terminate()
+        fwd.wait(10)
     delete_and_wait(api, cri_node, got)
     # The sandbox's portmap rules went with it.
     import subprocess
