@@ -10,7 +10,7 @@
 # says so explicitly): its overlay's volumes (the three etcd members') go with --purge too.
 # A cluster brought up with `up.sh --real-nodes` is found by its node containers or their
 # /var/lib volumes: the node containers go, and with --purge or -v their volumes (images and
-# containerd's state) too.
+# containerd's state) too; the host's pod CIDR guard goes once no real-nodes cluster is left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP_PODS= PURGE= VOLUMES= HA=
@@ -63,5 +63,10 @@ if [ -z "$KEEP_PODS" ]; then
 fi
 if [ -n "$PURGE" ]; then
   $DOCKER network rm minik8s-pods >/dev/null 2>&1 || true
+fi
+if [ -n "$NODES" ] && [ -z "$($DOCKER ps -q --filter label=com.docker.compose.service=node-1 2>/dev/null)" ]; then
+  # the host's pod CIDR guard (the host-guard step), once no real-nodes cluster runs here
+  $DOCKER run --rm --network host --cap-add NET_ADMIN --cap-add NET_RAW minik8s/minik8s:latest \
+    minik8s-netagent --host-guard --cleanup >/dev/null 2>&1 || true
 fi
 echo "minik8s is down"
