@@ -11,8 +11,10 @@ the agent's back comes back) makes the node's state match the Nodes, in this ord
 4. one route ``podCIDR via InternalIP dev IFACE`` per other Node that has both (replaced
    when the address changed, removed with the Node).
 
-Each step compares first (``iptables-save``, ``ip -j route``, the file) and writes only
-what differs, so a resync of an intact node writes nothing and keeps the counters.
+On a resync each step reads the kernel's state back (``iptables-save``, ``ip -j route``, the
+file) and writes only what differs, so an intact node is left alone and keeps its counters;
+a Node event only writes what the Nodes changed since the last pass (the guard chain, one
+route), without reading anything back, so that a new peer is routed within a few commands.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ class NetAgent:
         self._iface_ip: str | None = None
         self._own_ip: str | None = None
         self._dirty = asyncio.Event()
+        # table -> the chains' rules last written or verified (the incremental syncs)
+        self._applied: dict[str, dict[str, list[str]]] = {}
 
     def kick(self, *_args: object) -> None:
         """A Node came or went: sync soon (the informer's add and delete handler)."""
@@ -107,9 +111,10 @@ class NetAgent:
     async def run(self, stop: asyncio.Event) -> None:
         """Sync on every change and every resync period until ``stop``; after a failure
         again within a second."""
+        full = True
         while not stop.is_set():
             self._dirty.clear()
-            ok = await self.sync_once()
+            ok = await self.sync_once(full)
             wait = self.config.resync_period if ok else min(1.0, self.config.resync_period)
             dirty = asyncio.ensure_future(self._dirty.wait())
             stopped = asyncio.ensure_future(stop.wait())
@@ -119,6 +124,8 @@ class NetAgent:
             finally:
                 for t in (dirty, stopped):
                     t.cancel()
+            # a Node event: write what changed; the resync period (or a failure): check all
+            full = not ok or not self._dirty.is_set()
 
     # ---- health -------------------------------------------------------------------------
 
@@ -168,13 +175,22 @@ class NetAgent:
     # ---- the steps ---------------------------------------------------------------------
 
     async def _ensure_chains(self, table: str, wanted: dict[str, list[str]],
-                             jumps: Iterable[rules.Jump]) -> None:
+                             jumps: Iterable[rules.Jump], full: bool = True) -> None:
+        """Make the chains hold ``wanted`` and the jumps to them exist. ``full``: read the
+        table and compare (what someone else changed comes back); else trust what was
+        written last and write only if the wanted rules differ from it."""
+        if not full:
+            if self._applied.get(table) != wanted:
+                await self.runner.restore(rules.restore_text({table: wanted}))
+                self._applied[table] = wanted
+            return
         saved = await self.runner.save(table)
         if any(rules.chain_rules(saved, c) != r or f":{c} " not in saved
                for c, r in wanted.items()):
             await self.runner.restore(rules.restore_text({table: wanted}))
             self.stats.repairs += 1
-            saved = await self.runner.save(table)
+        self._applied[table] = wanted
+        # (a restore of our own chains leaves the built-in chains, and the jumps, as saved)
         for j in jumps:
             if j.table != table:
                 continue
@@ -183,10 +199,10 @@ class NetAgent:
                 await self.runner.iptables("-t", table, "-I", j.chain, "1", *j.args())
                 self.stats.repairs += 1
 
-    async def _ensure_guard(self, peers: Iterable[str]) -> None:
+    async def _ensure_guard(self, peers: Iterable[str], full: bool = True) -> None:
         wanted = {rules.CHAIN: rules.guard_rules(self.cluster, self.own_cidr,
                                                  self.config.bridge, self.iface, peers)}
-        await self._ensure_chains("filter", wanted, rules.NODE_JUMPS)
+        await self._ensure_chains("filter", wanted, rules.NODE_JUMPS, full)
 
     async def _routes(self) -> tuple[bool, dict[str, rules.Route]]:
         """(the unreachable route is there, our other routes by destination)."""
@@ -234,12 +250,16 @@ class NetAgent:
             self.own_cidr, self.config.bridge, ipam_data_dir=self.config.ipam_data_dir)))
         self._write_if_changed(rules.LOOPBACK_NAME, rules.dumps(rules.loopback_conf()))
 
-    async def _ensure_masquerade(self) -> None:
+    async def _ensure_masquerade(self, full: bool = True) -> None:
         wanted = {rules.MASQ_CHAIN: rules.masq_rules(self.cluster, self.own_cidr)}
-        await self._ensure_chains("nat", wanted, rules.NODE_JUMPS)
+        await self._ensure_chains("nat", wanted, rules.NODE_JUMPS, full)
 
-    async def _ensure_routes(self, peers: dict[str, tuple[str, str]]) -> None:
-        unreachable, have = await self._routes()
+    async def _ensure_routes(self, peers: dict[str, tuple[str, str]],
+                             full: bool = True) -> None:
+        if full:
+            unreachable, have = await self._routes()
+        else:  # what was installed last
+            unreachable, have = True, dict(self.stats.routes)
         if not unreachable:
             await self.runner.ip("route", "replace", "unreachable", self.cluster,
                                  "proto", rules.ROUTE_PROTO)
@@ -262,20 +282,23 @@ class NetAgent:
         if errors:
             raise CommandError("; ".join(errors))
 
-    async def sync(self) -> None:
+    async def sync(self, full: bool = True) -> None:
+        """One pass over the steps; ``full`` reads the kernel's state back (the resync),
+        otherwise only what the Nodes changed since the last pass is written."""
         peers = self._peers()
         self.iface = await self._find_iface()
         # the guard (with the peers' RETURNs) before the routes to them
-        await self._ensure_guard(p[0] for p in peers.values())
+        await self._ensure_guard((p[0] for p in peers.values()), full)
         self._ensure_cni()
-        await self._ensure_masquerade()
-        await self._ensure_routes(peers)
+        await self._ensure_masquerade(full)
+        await self._ensure_routes(peers, full)
 
-    async def sync_once(self) -> bool:
+    async def sync_once(self, full: bool = True) -> bool:
         t0 = time.monotonic()
         try:
-            await self.sync()
+            await self.sync(full)
         except (CommandError, OSError) as exc:
+            self._applied.clear()
             self.stats.failures += 1
             self.stats.last_error = str(exc)
             log.error("sync failed: %s", exc)
