@@ -473,20 +473,27 @@ class CRIRuntime:
         # The CRI has no progress report: the deadline bounds the whole pull.
         limit = max(progress_deadline or 0.0, self.request_timeout)
         try:
-            r = await self._call(self.img.PullImage, pb.PullImageRequest(
+            r = await self.img.PullImage(pb.PullImageRequest(
                 image=pb.ImageSpec(image=ref, user_specified_image=image)), timeout=limit)
         except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                raise RuntimeUnavailable(
+                    f"container runtime at {self.endpoint} is unavailable: {exc.details()}"
+                ) from exc
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ImagePullError(f'Cancel pulling image "{ref}": not pulled in {limit:g}s '
+                                     "(rpc error: code = DeadlineExceeded desc = context "
+                                     "deadline exceeded)") from exc
             raise ImagePullError(rpc_message(exc)) from exc
         got = await self.image_id(ref)
         return got or str(r.image_ref)
 
     # ---- sandboxes -------------------------------------------------------
 
-    def _cgroup_parent(self, requested: str | None, uid: str) -> str:
+    def _cgroup_parent(self, requested: str | None) -> str:
         """The kubelet's QoS parent (/kubepods/<qos>), as the Docker runtime uses it: each
-        container's cgroup is <parent>/<id>, where the kubelet's cgroup reader
-        (kubelet/stats.py) finds it for the Summary API."""
-        del uid  # no pod-level cgroup between the QoS class and the containers, as with Docker
+        container's cgroup is <parent>/<id> (no pod-level cgroup between), where the
+        kubelet's cgroup reader (kubelet/stats.py) finds it for the Summary API."""
         if not requested or not self.use_cgroup_parent:
             return ""
         return requested.rstrip("/")
@@ -517,7 +524,7 @@ class CRIRuntime:
             log_directory=pod_log_dir(self.pod_logs_dir, ns, name, uid),
             dns_config=dns, port_mappings=ports, labels=labels,
             linux=pb.LinuxPodSandboxConfig(
-                cgroup_parent=self._cgroup_parent(config.cgroup_parent, uid),
+                cgroup_parent=self._cgroup_parent(config.cgroup_parent),
                 security_context=pb.LinuxSandboxSecurityContext(namespace_options=nsopt)))
 
     async def run_sandbox(self, config: PodSandboxConfig) -> SandboxInfo:
@@ -562,9 +569,8 @@ class CRIRuntime:
     async def start_container(self, config: ContainerConfig, sandbox: SandboxInfo) -> str:
         sb = pb.PodSandboxConfig()
         sb.CopyFrom(await self._sandbox_config(sandbox.id))
-        uid = config.labels.get(LABEL_POD_UID, "")
         if not sb.linux.cgroup_parent:
-            sb.linux.cgroup_parent = self._cgroup_parent(config.cgroup_parent, uid)
+            sb.linux.cgroup_parent = self._cgroup_parent(config.cgroup_parent)
         if config.privileged:
             # The runtime checks the sandbox config given with the create: a privileged
             # container needs a privileged sandbox (the kubelet's rule: any container
