@@ -18,6 +18,7 @@ request, so a token bound to a deleted pod is refused at once.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import logging
 import os
@@ -34,6 +35,7 @@ from api import serviceaccount as sat
 from api.resources import ResourceInfo
 from apiserver.auth.authenticator import Unauthorized
 from apiserver.auth.user import UserInfo, service_account_groups
+from apiserver.storage import StorageError
 from apiserver.watchcache import WatchCache
 
 log = logging.getLogger("apiserver.auth.serviceaccount")
@@ -132,7 +134,30 @@ class ServiceAccountAuthenticator:
         if v.exp and time.time() > v.exp + self.config.leeway:
             self._cache.pop(token, None)
             raise Unauthorized("service account token has expired")
-        return self._validate(v, token)
+        try:
+            return self._validate(v, token)
+        except Unauthorized:
+            # What the token names may have been written through another API server a
+            # moment ago: once the caches have caught up with etcd, look again (as
+            # Kubernetes' token getters fall back to a live read when a lister misses).
+            if not await self._catch_up():
+                raise
+            return self._validate(v, token)
+
+    async def _catch_up(self) -> bool:
+        """Wait (1 s at most) until the caches the checks read reflect every write
+        acknowledged before now, by any API server; False if they could not."""
+        caches = [c for c in (self.caches.get(i.plural) for i in (
+            resources.SERVICEACCOUNTS, resources.SECRETS, resources.PODS, resources.NODES))
+            if c is not None]
+        if not caches:
+            return False
+        try:
+            rev = await caches[0].storage.current_revision()
+        except StorageError:
+            return False
+        waits = await asyncio.gather(*(c.wait_for_revision(rev, 1.0) for c in caches))
+        return all(waits)
 
     # ---- the signature and the claims (once per token) ----------------------------------
 

@@ -14,6 +14,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from pki import new_service_account_key
 from testing.apiclient import Api, Watch
 from testing.kubectl import Kubectl
 from testing.kubectl import installed as kubectl_installed
@@ -21,12 +22,19 @@ from testing.support import ApiServer, Etcd, unique
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[ApiServer, ApiServer]]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, ApiServer]]:
+    # Both servers sign and verify ServiceAccount tokens with one key pair.
+    keys = tmp_path_factory.mktemp("sa")
+    key, pub = new_service_account_key()
+    (keys / "sa.key").write_bytes(key)
+    (keys / "sa.pub").write_bytes(pub)
+    args = ["--service-account-key-file", str(keys / "sa.pub"),
+            "--service-account-signing-key-file", str(keys / "sa.key")]
     etcd = Etcd().start()
     started: list[ApiServer] = []
     try:
         for _ in range(2):
-            started.append(ApiServer(etcd.url).start())
+            started.append(ApiServer(etcd.url, args).start())
         yield started[0], started[1]
     finally:
         for s in started:
@@ -176,3 +184,22 @@ def test_kubectl_and_official_client_against_each(
             with pytest.raises(ApiException) as e:
                 core.replace_namespaced_config_map(name, ns, got)  # its rv is now stale
             assert e.value.status == 409
+
+
+def test_token_of_a_new_service_account_is_accepted_by_the_other(
+        apis: tuple[Api, Api, str]) -> None:
+    """A ServiceAccount and its token made through one server authenticate on the other
+    at once (its token check looks again once its caches caught up with etcd)."""
+    a, b, ns = apis
+    for i in range(5):
+        sa = f"robot{i}"
+        a.ok("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": sa}},
+             201)
+        token = a.ok("POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token",
+                     {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                      "spec": {}}, 201)["status"]["token"]
+        review = b.ok("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                      {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                       "spec": {"token": token}}, 201)
+        assert review["status"].get("authenticated") is True, review
+        assert review["status"]["user"]["username"] == f"system:serviceaccount:{ns}:{sa}"
