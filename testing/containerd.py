@@ -139,7 +139,12 @@ class PrivateContainerd:
             'server = "http://127.0.0.1:9"\n\n[host."http://127.0.0.1:9"]\n'
             '  capabilities = ["pull", "resolve"]\n')
         (self.root / "config.toml").write_text(_config(self.root))
-        log = open(self.log_path, "wb")  # closed below: the child keeps its copy
+        self._launch(timeout)
+        self.import_image(*self.images)
+        return self
+
+    def _launch(self, timeout: float) -> None:
+        log = open(self.log_path, "ab")  # closed below: the child keeps its copy
         self.proc = subprocess.Popen(["containerd", "--config", str(self.root / "config.toml")],
                                      stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -151,8 +156,17 @@ class PrivateContainerd:
                 self.stop()
                 raise RuntimeError(f"private containerd did not start:\n{tail}")
             time.sleep(0.1)
-        self.import_image(*self.images)
-        return self
+
+    def kill_daemon(self) -> None:
+        """End containerd alone (SIGTERM), as a crash of the daemon: the shims and the
+        containers keep running, and ``restart_daemon`` brings it back to them."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+
+    def restart_daemon(self, timeout: float = 20.0) -> None:
+        self.kill_daemon()
+        self._launch(timeout)
 
     def _ctr_ok(self) -> bool:
         if not os.path.exists(self.socket):

@@ -377,6 +377,34 @@ def test_restarted_kubelet_adopts_its_pods(api: Client, cri_node: CRINode,
     delete_and_wait(api, cri_node, got)
 
 
+def test_runtime_down_makes_the_node_not_ready(api: Client, cri_node: CRINode,
+                                               kubectl: Kubectl) -> None:
+    """containerd gone: the CRI calls fail as RuntimeUnavailable and the node turns NotReady;
+    back: Ready again, and the pod's container (kept by its shim) is the same."""
+    from api.models import Node
+
+    p = make_pod(api, cri_node, [{"name": "app", "image": "minik8s/busybox:latest",
+                                  "command": ["sleep", "3600"]}])
+    got = wait_pod(api, p, running, what="Running")
+    cid = helpers.cstatus(got)["containerID"]
+
+    def ready() -> str:
+        n = api.get(Node, cri_node.node)
+        c = next(c for c in (n.status.conditions if n.status else None) or [] if c.type == "Ready")
+        return f"{c.status}: {c.message}"
+    cri_node.cd.kill_daemon()
+    try:
+        down = wait_for(lambda: (r := ready()).startswith("False") and r, timeout=20,
+                        message="node NotReady")
+        assert "container runtime is down" in str(down)
+    finally:
+        cri_node.cd.restart_daemon()
+    wait_for(lambda: ready().startswith("True"), timeout=20, message="node Ready again")
+    assert helpers.cstatus(wait_pod(api, p, running, what="Running"))["containerID"] == cid
+    assert kubectl("exec", p.metadata.name or "", "--", "echo", "ok").stdout == "ok\n"
+    delete_and_wait(api, cri_node, got)
+
+
 def test_nothing_left_on_the_node(api: Client, cri_node: CRINode) -> None:
     """Every test deleted its pods: the runtime lists nothing of this node."""
     assert cri_node.cri({LABEL_NODE: cri_node.node}) == []
