@@ -5,6 +5,8 @@ reported as denied)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from typing import Any
 
 import aiohttp
@@ -43,12 +45,12 @@ def _metrics(text: str) -> dict[str, float]:
 
 
 async def overview(s: Session) -> dict[str, Any]:
-    (rz, rtext), (lz, ltext), (mz, mtext), (cz, ctext), (vz, vtext) = await asyncio.gather(
-        _get(s, CHECKS[0], "text/plain"), _get(s, CHECKS[1], "text/plain"),
-        _get(s, "/metrics", "text/plain"),
-        _get(s, "/apis/coordination.k8s.io/v1/leases"),
-        _get(s, "/version"))
-    import json
+    (rz, rtext), (lz, ltext), (mz, mtext), (cz, ctext), (vz, vtext), (nz, ntext) = \
+        await asyncio.gather(
+            _get(s, CHECKS[0], "text/plain"), _get(s, CHECKS[1], "text/plain"),
+            _get(s, "/metrics", "text/plain"),
+            _get(s, "/apis/coordination.k8s.io/v1/leases"),
+            _get(s, "/version"), _get(s, "/api/v1/namespaces?limit=1"))
 
     leases: list[dict[str, Any]] = []
     if cz == 200:
@@ -65,4 +67,8 @@ async def overview(s: Session) -> dict[str, Any]:
         "version": json.loads(vtext) if vz == 200 else None,
         "leases": leases if cz == 200 else None, "leasesCode": cz,
         "metrics": _metrics(mtext) if mz == 200 else None, "metricsCode": mz,
+        # a list's resourceVersion is the etcd revision it was read at
+        "revision": (json.loads(ntext).get("metadata") or {}).get("resourceVersion")
+        if nz == 200 else None,
+        "at": time.time(),
     }

@@ -608,15 +608,48 @@ function connectTerminal() {
 // ---- cluster ----------------------------------------------------------------------
 
 $("cl-refresh").addEventListener("click", showCluster);
+// /metrics cannot be watched: while the Cluster view is open it is read every 5 s, and the
+// last 60 samples make the charts (request rate and mean latency between samples).
+const samples = [];
+let clusterTimer = null;
+function spark(values, label, unit) {
+  const w = 240, h = 40;
+  const vs = values.filter((v) => Number.isFinite(v));
+  if (vs.length < 2) return `<span>${esc(label)}: collecting…</span>`;
+  const max = Math.max(...vs, 1e-9);
+  const pts = values.map((v, i) => `${(i / (values.length - 1)) * w},${h - (Number.isFinite(v) ? v / max : 0) * (h - 2) - 1}`).join(" ");
+  const last = vs[vs.length - 1];
+  return `<figure class="spark"><svg width="${w}" height="${h}" role="img" aria-label="${esc(label)}: ${last.toFixed(1)} ${unit} now, max ${max.toFixed(1)}">` +
+    `<polyline fill="none" stroke="#0550ae" stroke-width="1.5" points="${pts}"/></svg>` +
+    `<figcaption>${esc(label)}: <strong>${last.toFixed(1)}</strong> ${unit} (max ${max.toFixed(1)})</figcaption></figure>`;
+}
 async function showCluster() {
+  if (clusterTimer) clearTimeout(clusterTimer);
+  clusterTimer = null;
+  if ($("view-cluster").hidden) return;
+  clusterTimer = setTimeout(showCluster, 5000);
   const res = await api("GET", "/api/cluster");
   if (!res.ok) { $("cl-body").textContent = statusMessage(res); return; }
   const d = res.data;
   const m = d.metrics || {};
+  if (d.metrics) {
+    samples.push({ at: d.at, m });
+    if (samples.length > 61) samples.shift();
+  }
+  const rate = [], latency = [];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1], b = samples[i], dt = b.at - a.at;
+    const dn = (b.m.apiserver_request_duration_seconds_count || 0) - (a.m.apiserver_request_duration_seconds_count || 0);
+    const ds = (b.m.apiserver_request_duration_seconds_sum || 0) - (a.m.apiserver_request_duration_seconds_sum || 0);
+    rate.push(dt > 0 ? ((b.m.apiserver_request_total || 0) - (a.m.apiserver_request_total || 0)) / dt : NaN);
+    latency.push(dn > 0 ? (1000 * ds) / dn : 0);
+  }
   const lat = m.apiserver_request_duration_seconds_count ? (1000 * m.apiserver_request_duration_seconds_sum / m.apiserver_request_duration_seconds_count).toFixed(1) : "?";
   let html = `<h3>API server ${esc(d.version ? d.version.gitVersion : "")}</h3>` +
     `<p>readyz: <strong>${d.readyz.code === 200 ? "ok" : esc(d.readyz.code)}</strong>, livez: <strong>${d.livez.code === 200 ? "ok" : esc(d.livez.code)}</strong></p>` +
-    `<details><summary>checks</summary><pre>${esc(d.readyz.text)}</pre></details>`;
+    `<details><summary>checks</summary><pre>${esc(d.readyz.text)}</pre></details>` +
+    (d.revision ? `<p>etcd revision: <strong>${esc(d.revision)}</strong></p>` : "") +
+    (d.metrics ? `<div class="bar">${spark(rate, "requests", "/s")}${spark(latency, "mean latency", "ms")}</div>` : "");
   html += d.metrics ? `<table class="grid" aria-label="metrics"><tbody>` +
     `<tr><th>requests served</th><td>${esc(m.apiserver_request_total)}</td></tr>` +
     `<tr><th>mean request latency</th><td>${lat} ms</td></tr>` +
@@ -638,6 +671,7 @@ function route() {
   if (!$("login").hidden) return;
   const view = (location.hash.replace(/^#\//, "") || "topology").split("?")[0];
   for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== `view-${view}`;
+  if (view !== "topology") { state.detail = null; $("detail").hidden = true; }
   for (const a of document.querySelectorAll("#tabs a")) {
     if (a.dataset.view === view) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }

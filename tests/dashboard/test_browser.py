@@ -210,3 +210,15 @@ def test_guards_without_a_browser(cluster: Cluster) -> None:
         r = c.post("/api/logout", headers={"X-Requested-By": "minik8s-dashboard"})
         assert r.status_code == 200
         assert c.get("/k8s/api/v1/namespaces").status_code == 401
+
+
+def test_cluster_view_shows_health_revision_and_charts(admin_page: Any,
+                                                      cluster: Cluster) -> None:
+    page = admin_page
+    page.goto(cluster.dashboard_url + "/#/cluster")
+    page.wait_for_selector("#cl-body:has-text('readyz: ok')")
+    assert "etcd revision" in page.inner_text("#cl-body")
+    assert "Leader leases" in page.inner_text("#cl-body")
+    # the second sample (5 s later) gives the first rate: the charts draw
+    page.wait_for_selector("#cl-body svg polyline", timeout=20000)
+    shot(page, "cluster")
