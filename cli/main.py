@@ -33,6 +33,7 @@ from cli import (
     debug_cmd,
     delete,
     describe,
+    describe_certificates,  # noqa: F401  (describes CertificateSigningRequest)
     describe_ingress,  # noqa: F401  (describes Ingress and IngressClass)
     describe_networkpolicy,  # noqa: F401  (describes NetworkPolicy)
     describe_policy,  # noqa: F401  (describes PodDisruptionBudget)

@@ -276,14 +276,29 @@ class Rotator:
                     return
             try:
                 await self.rotate()
-            except (ApiError, OSError, ValueError) as e:
+            except (ApiError, OSError, ValueError, KubeconfigError) as e:
                 log.warning("certificate rotation failed: %s; retrying in 5s", e)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), 5.0)
 
+    def _credentials(self) -> ClientConfig:
+        """The current certificate while it is valid; once it has expired (the kubelet was
+        stopped past it, or renewals kept failing), the bootstrap credentials if any."""
+        boot = self.settings.bootstrap_kubeconfig
+        try:
+            _, not_after = pki.csr.lifetime(self._current().read_bytes())
+            expired = not_after <= _now()
+        except (OSError, ValueError):
+            expired = True
+        if expired and boot is not None:
+            log.warning("the client certificate has expired; renewing with the bootstrap "
+                        "kubeconfig %s", boot)
+            return kubeconfig_config(boot)
+        return self.config
+
     async def rotate(self) -> None:
         key_pem = pki.csr.new_key_pem()
-        async with AsyncClient(config=self.config) as client:
+        async with AsyncClient(config=self._credentials()) as client:
             cert = await request_certificate(client, self.settings, key_pem)
         link = store(self.settings.cert_dir, cert, key_pem)
         ctx = self.config.ssl_context()

@@ -114,6 +114,17 @@ def test_kubectl_get_approve_deny(server: SecureApiServer, root: httpx.Client,
     r2 = root.put(f"{CSRS}/{a}/approval", json=both)
     assert r2.status_code == 422
     assert "Approved and Denied conditions are mutually exclusive" in r2.json()["message"]
+    # minictl describe prints what kubectl describe prints, SANs and lists included
+    sans = unique("csr-s")
+    req = new_request(new_key_pem(), "system:node:s", ("o1", "o2"), ("a.example", "b.example"),
+                      ("10.0.0.1",))
+    assert root.post(CSRS, json={**csr_body(sans, "x"), "spec": {
+        "request": base64.b64encode(req).decode(), "signerName": "kubernetes.io/kubelet-serving",
+        "usages": ["digital signature", "server auth"]}}).status_code == 201
+    for name in (a, sans):
+        mine = CliRunner().invoke(cli, ["--kubeconfig", str(server.admin.kubeconfig),
+                                        "describe", "csr", name]).stdout
+        assert mine == k("describe", "csr", name).stdout
     # the official client reads them
     from kubernetes import client as k8s
 
