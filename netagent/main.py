@@ -121,12 +121,14 @@ def render_metrics(a: agentmod.NetAgent) -> str:
 async def serve_health(host: str, port: int, a: agentmod.NetAgent) -> asyncio.Server:
     def health() -> Reply:
         fmt = "%Y-%m-%dT%H:%M:%SZ"
-        body = {"lastUpdated": time.strftime(fmt, time.gmtime(a.stats.last_synced)),
+        body: dict[str, object] = {"lastUpdated": time.strftime(fmt, time.gmtime(a.stats.last_synced)),
                 "currentTime": time.strftime(fmt, time.gmtime()),
                 "podCIDR": a.own_cidr or "", "iface": a.iface or "",
                 "routes": sorted(a.stats.routes)}
         if a.stats.last_error:
             body["error"] = a.stats.last_error
+        if a.stats.route_errors:
+            body["routeErrors"] = dict(sorted(a.stats.route_errors.items()))
         return (200 if a.healthy() else 503), "application/json", json.dumps(body).encode()
 
     return await serve_http(host, port, {

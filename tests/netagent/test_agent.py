@@ -294,6 +294,22 @@ async def test_routes_follow_the_nodes(agents: Agents, client: AsyncClient) -> N
     for n in NODES:
         wait_for(lambda n=n: routes(n) == expected_routes(n, peers), timeout=30,  # type: ignore[misc]
                  message=f"routes of node {n}")
+    # a Node the kernel will not route to (its address is off the nodes' link): reported,
+    # and the other routes stay
+    await client.create(Node.from_dict({
+        "metadata": {"name": "nt-99"}, "spec": {"podCIDR": "10.251.99.0/24"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.99"}]}}))
+
+    def route_errors() -> dict[str, str]:
+        body = json.loads(urllib.request.urlopen(
+            f"http://127.0.0.1:{agents.health_port}/healthz", timeout=20).read())
+        return dict(body.get("routeErrors") or {})
+
+    await async_wait_for(lambda: "10.251.99.0/24" in route_errors(), timeout=30,
+                         message="the unroutable peer reported")
+    assert routes(1) == expected_routes(1, peers)
+    await client.delete(Node, "nt-99")
+    await async_wait_for(lambda: not route_errors(), timeout=30, message="report gone")
     # node 3 goes: its route goes everywhere, and its CIDR from the guards
     await client.delete(Node, "nt-3")
     del peers[3]
