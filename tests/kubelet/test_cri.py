@@ -196,6 +196,13 @@ def test_pod_runs_with_cni_ip_logs_exec_and_delete(api: Client, cri_node: CRINod
     assert r.stdout == "piped\n"
     r = kubectl("exec", name, "-c", "app", "--", "hostname")
     assert r.stdout.strip() == name
+    # A terminal: the runtime's tty, resized to kubectl's 33x101 through the resize stream.
+    script = ('tty; until stty size >/tmp/sz 2>/dev/null && [ -s /tmp/sz ]; do sleep 0.1; done; '
+              'echo "size $(cat /tmp/sz)"; exit 4')
+    code, text = helpers.on_pty([*kubectl.argv, "exec", "-it", name, "-c", "app", "--", "sh",
+                                 "-c", script], kubectl.env)
+    assert code == 4, text
+    assert "/dev/pts/" in text and "size 33 101" in text
     resolv = kubectl("exec", name, "-c", "app", "--", "cat", "/etc/resolv.conf").stdout
     assert "nameserver 10.96.0.10" in resolv and "search default.svc.cluster.local" in resolv
     # The privileged container sees the host's devices (an unprivileged one a handful).
