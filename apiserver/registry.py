@@ -341,7 +341,11 @@ class Registry:
             return
         ns_key = object_key(namespaces.INFO, None, namespace)
         c = await self.fresh_cache(namespaces.INFO)
-        co = c.get(ns_key) if c is not None else await self._read(namespaces.INFO, ns_key)
+        co = c.get(ns_key) if c is not None else None
+        if co is None:
+            # Not in the cache: perhaps created through another API server a moment
+            # ago; etcd decides (the plugin's live lookup when its lister misses).
+            co = await self._read(namespaces.INFO, ns_key)
         if co is None:
             raise errors.not_found(namespaces.INFO, namespace)
         if namespaces.is_terminating(co.obj):

@@ -83,6 +83,13 @@ def test_write_on_one_is_read_on_the_other_at_once(apis: tuple[Api, Api, str]) -
         assert r.call("GET", f"{path}/{name}")[0] == 404
 
 
+def test_namespace_made_on_one_is_usable_on_the_other(apis: tuple[Api, Api, str]) -> None:
+    a, b, _ = apis
+    for _ in range(5):
+        ns = a.namespace()
+        b.ok("POST", f"/api/v1/namespaces/{ns}/configmaps", cm("x"), 201)
+
+
 def test_quiet_type_is_current_after_other_writes(apis: tuple[Api, Api, str]) -> None:
     """A list of a type nobody wrote since reports a resourceVersion at least as new
     as the other server's last write (its cache is vouched for by etcd's progress)."""
