@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -90,14 +91,17 @@ class Pair:
         leader = wait_for(current, timeout=120, interval=0.1,
                           message=f"a {self.component} leader")
         for ident, proc in self.procs.items():
-            log = proc.log_path
-            wait_for(lambda: "campaigning" in log.read_text(), timeout=120, interval=0.1,
+            wait_for(partial(campaigning, proc.log_path), timeout=120, interval=0.1,
                      message=f"{ident} campaigning")
         return str(leader)
 
     def stop(self) -> None:
         for p in self.procs.values():
             p.stop()
+
+
+def campaigning(log: Path) -> bool:
+    return "campaigning" in log.read_text()
 
 
 def make_pod(name: str) -> Pod:
