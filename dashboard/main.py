@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(args.verbose)
     try:
         cfg = base_config(args)
+        cfg.ssl_context()  # an unreadable CA or client certificate fails here, not at sign-in
     except (KubeconfigError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
     run_until_signalled(lambda stop: serve(args, cfg, stop))
