@@ -544,7 +544,35 @@ class CRIRuntime:
             st = await self._call(self.rt.PodSandboxStatus,
                                   pb.PodSandboxStatusRequest(pod_sandbox_id=sid))
             ip = str(st.status.network.ip)
+            try:
+                await asyncio.to_thread(self._write_hosts, config, ip)
+            except OSError as exc:
+                raise ContainerCreateError(f"cannot write the pod's hosts file: {exc}") from exc
         return SandboxInfo(id=sid, ip=ip)
+
+    def hosts_path(self, pod_uid: str) -> str:
+        return os.path.join(self.root_dir, "pods", pod_uid, "etc-hosts")
+
+    def _write_hosts(self, config: PodSandboxConfig, ip: str) -> None:
+        """The kubelet-managed /etc/hosts of a pod (kubelet_pods.go managedHostsFileContent):
+        localhost, and the pod's IP with its name (``<hostname>.<subdomain>.<ns>.svc.<domain>``
+        first when spec.subdomain is set, which ``hostname -f`` then gives)."""
+        uid = config.labels.get(LABEL_POD_UID, "")
+        if not uid or "/" in uid or uid in (".", ".."):
+            return
+        names = ([f"{config.hostname}.{config.domainname}"] if config.domainname else []) + \
+            [config.hostname]
+        text = ("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
+                "::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+                "fe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n"
+                + (f"{ip}\t" + "\t".join(names) + "\n" if ip else ""))
+        path = self.hosts_path(uid)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
 
     async def _sandbox_config(self, sandbox_id: str) -> pb.PodSandboxConfig:
         """The sandbox's config as it was run (rebuilt from its status after a restart)."""
@@ -597,6 +625,13 @@ class CRIRuntime:
             capabilities=pb.Capability(add_capabilities=config.cap_add,
                                        drop_capabilities=config.cap_drop),
             privileged=config.privileged, namespace_options=nsopt)
+        mounts = [pb.Mount(container_path=m.container_path, host_path=m.host_path,
+                           readonly=m.readonly) for m in config.mounts]
+        hosts = self.hosts_path(config.labels.get(LABEL_POD_UID, "") or "-")
+        if network != pb.NODE and not any(m.container_path == "/etc/hosts"
+                                          for m in config.mounts) \
+                and await asyncio.to_thread(os.path.exists, hosts):
+            mounts.append(pb.Mount(container_path="/etc/hosts", host_path=hosts))
         proto = pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=cname, attempt=restarts),
             image=pb.ImageSpec(image=normalize_image(config.image),
@@ -604,8 +639,7 @@ class CRIRuntime:
             command=config.command or [], args=config.args or [],
             working_dir=config.working_dir or "",
             envs=[pb.KeyValue(key=k, value=v) for k, v in config.envs.items()],
-            mounts=[pb.Mount(container_path=m.container_path, host_path=m.host_path,
-                             readonly=m.readonly) for m in config.mounts],
+            mounts=mounts,
             labels=config.labels, log_path=log_path,
             stdin=config.stdin, stdin_once=config.stdin_once, tty=config.tty,
             linux=pb.LinuxContainerConfig(resources=resources, security_context=security))

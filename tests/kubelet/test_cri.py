@@ -262,6 +262,20 @@ def test_pod_ends_with_exit_code(api: Client, cri_node: CRINode, kubectl: Kubect
     delete_and_wait(api, cri_node, got)
 
 
+def test_hostname_subdomain_and_hosts_file(api: Client, cri_node: CRINode,
+                                           kubectl: Kubectl) -> None:
+    p = make_pod(api, cri_node, [{"name": "app", "image": "minik8s/busybox:latest",
+                                  "command": ["sh", "-c", "hostname; hostname -f; "
+                                              "grep -v '^#' /etc/hosts | grep h1"]}],
+                 restartPolicy="Never", hostname="h1", subdomain="sd")
+    got = wait_pod(api, p, lambda g: g.status.phase == "Succeeded", what="Succeeded")
+    assert got.status is not None
+    fqdn = "h1.sd.default.svc.cluster.local"
+    assert kubectl("logs", p.metadata.name or "").stdout == (
+        f"h1\n{fqdn}\n{got.status.pod_ip}\t{fqdn}\th1\n")
+    delete_and_wait(api, cri_node, got)
+
+
 def test_missing_image_is_err_image_pull(api: Client, cri_node: CRINode) -> None:
     p = make_pod(api, cri_node, [{"name": "app", "image": "minik8s/not-here:1"}])
 
