@@ -230,7 +230,7 @@ def _kubelet(server: SecureApiServer, token: str, node: str, d: Path) -> Process
     return Process(f"kubelet-{node}", [
         sys.executable, "-m", "kubelet", "--node-name", node, "--runtime", "fake", "--no-http",
         "--bootstrap-kubeconfig", str(boot), "--kubeconfig", str(d / "kubelet.conf"),
-        "--cert-dir", str(d / "pki")]).start()
+        "--cert-dir", str(d / "pki"), "--root-dir", str(d)]).start()
 
 
 def test_wrong_or_expired_token_refused(server: SecureApiServer, root: httpx.Client,
