@@ -276,7 +276,11 @@ async def watch(request: Request, info: ResourceInfo, namespace: str | None,
         c = await reg.fresh_cache(info)
         if c is None:
             raise errors.unavailable("the watch cache is not ready")
-    if rv is None:
+    if rv is None and initial and rv_s == "":
+        # A watch-list (sendInitialEvents, resourceVersion unset): its initial state
+        # is a consistent read, as a list's (every API server's acknowledged writes).
+        await reg.consistent_cache(info)
+    elif rv is None:
         # Unset/0 means "now": include every write this server already acknowledged.
         await reg.fresh_cache(info, 5.0)
     elif rv > cache.revision:

@@ -160,6 +160,22 @@ def test_watch_on_one_sees_the_others_writes_in_order(
     assert rvs[:10] == [int(m["metadata"]["resourceVersion"]) for m in made]
 
 
+def test_watch_list_on_one_starts_with_the_others_writes(
+        servers: tuple[ApiServer, ApiServer], apis: tuple[Api, Api, str]) -> None:
+    a, _, ns = apis
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    for i in range(5):
+        name = f"wl{i}"
+        a.ok("POST", path, cm(name), 201)
+        w = Watch(servers[1].url, path, sendInitialEvents="true", allowWatchBookmarks="true",
+                  resourceVersionMatch="NotOlderThan", fieldSelector=f"metadata.name={name}")
+        try:
+            first = w.next(timeout=10)
+        finally:
+            w.close()
+        assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", name), first
+
+
 def test_kubectl_and_official_client_against_each(
         servers: tuple[ApiServer, ApiServer], apis: tuple[Api, Api, str],
         tmp_path: Path) -> None:
