@@ -319,3 +319,29 @@ def test_admission_approve_sign_and_masters(server: SecureApiServer, root: httpx
     assert r.status_code == 403
     assert "use of kubernetes.io/kube-apiserver-client signer with system:masters group is " \
         "not allowed" in r.json()["message"]
+
+
+def test_kubelet_serving_issued_once_approved(server: SecureApiServer, root: httpx.Client,
+                                              manager: Process) -> None:
+    """kubernetes.io/kubelet-serving: never auto-approved; approved by an admin, issued with
+    the request's SANs for server auth, for --cluster-signing-duration (2h here)."""
+    name = unique("serving")
+    req = new_request(new_key_pem(), "system:node:web-1", ("system:nodes",), ("web-1",),
+                      ("10.1.2.3",))
+    assert root.post(CSRS, json={**csr_body(name, "x"), "spec": {
+        "request": base64.b64encode(req).decode(), "signerName": "kubernetes.io/kubelet-serving",
+        "usages": ["digital signature", "server auth"]}}).status_code == 201
+    obj = root.get(f"{CSRS}/{name}").json()
+    assert obj["status"] == {}
+    obj["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "Admin"}]}
+    assert root.put(f"{CSRS}/{name}/approval", json=obj).status_code == 200
+    got = wait_for(lambda: (b := root.get(f"{CSRS}/{name}").json())["status"].get(
+        "certificate") and b, timeout=20, message="serving certificate issued")
+    cert = x509.load_pem_x509_certificate(base64.b64decode(got["status"]["certificate"]))
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["web-1"]
+    assert [str(i) for i in san.get_values_for_type(x509.IPAddress)] == ["10.1.2.3"]
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    life = cert.not_valid_after_utc - cert.not_valid_before_utc
+    assert datetime.timedelta(hours=2) <= life <= datetime.timedelta(hours=2, minutes=5)
