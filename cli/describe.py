@@ -602,6 +602,12 @@ def describe_node(st: State, node: Node) -> str:
                              ("Container Runtime Version", info.container_runtime_version),
                              ("Kubelet Version", info.kubelet_version)):
             w.kv(1, label, value or "")
+    spec = node.spec
+    if spec is not None and spec.pod_cidr:  # describeNode: the node IPAM's allocation
+        w.kv(0, "PodCIDR", spec.pod_cidr)
+        w.kv(0, "PodCIDRs", ",".join(spec.pod_cidrs or []))
+    if spec is not None and spec.provider_id:
+        w.kv(0, "ProviderID", spec.provider_id)
     pods = st.client.list_all(Pod, None, field_selector=f"spec.nodeName={node.metadata.name}").items
     live = [p for p in pods if not (p.status and p.status.phase in ("Succeeded", "Failed"))]
     w.kv(0, "Non-terminated Pods", f"({len(live)} in total)")

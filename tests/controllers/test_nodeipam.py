@@ -14,6 +14,7 @@ from api.models import Event, Node
 from client import AsyncClient, Invalid
 from testing.kubectl import Kubectl
 from testing.support import ApiServer, Process, async_wait_for, unique
+from tests.cli.helpers import ok
 from tests.controllers.helpers import start_controller_manager
 
 pytestmark = pytest.mark.timeout(180)
@@ -64,6 +65,14 @@ async def test_allocate_restart_exhaust_release(server_url: str, client: AsyncCl
         out = kubectl("get", "node", b, c, "-o",
                       "jsonpath={range .items[*]}{.spec.podCIDR} {.spec.podCIDRs[0]}\n{end}")
         assert sorted(out.stdout.split("\n")[:2]) == sorted(f"{x} {x}" for x in got)
+        # describe shows the allocation where kubectl does, as kubectl does
+        # (the column differs: kubectl prints an empty System Info whose longest key
+        # widens it, minictl leaves the section out when the node reports nothing)
+        theirs = [ln.split() for ln in kubectl("describe", "node", b).stdout.splitlines()
+                  if ln.startswith("PodCIDR")]
+        mine = [ln.split() for ln in ok(server_url, "describe", "node", b).splitlines()
+                if ln.startswith("PodCIDR")]
+        assert mine == theirs and len(theirs) == 2, (mine, theirs)
     finally:
         cm.stop()
     # a Node that registers while the controller is down gets the only free subnet once
