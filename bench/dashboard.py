@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -233,6 +234,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                            (await cdp.send("Performance.getMetrics"))["metrics"]}
                 watch.task.cancel()
             await browser.close()
+        assert dash.proc is not None
+        dash_rss = psutil.Process(dash.proc.pid).memory_info().rss
         dom_s, base_s = summary(dom), summary(base)
         return {
             "nodes": args.nodes, "pods": args.pods,
@@ -249,6 +252,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "js_heap_used_mb": round(metrics.get("JSHeapUsedSize", 0) / 2**20, 1),
             "js_heap_total_mb": round(metrics.get("JSHeapTotalSize", 0) / 2**20, 1),
             "dom_nodes": int(metrics.get("Nodes", 0)),
+            "dashboard_rss_mb": round(dash_rss / 2**20, 1),
             "load": os.getloadavg()[0],
         }
     finally:

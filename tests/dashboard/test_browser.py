@@ -41,6 +41,14 @@ def test_topology_follows_create_and_scale_live(admin_page: Any, cluster: Cluste
     running_pods(page, f"Deployment/{ns}/nginx", 5)
     assert page.evaluate("window.__reloaded") is False  # the same page, no reload
     shot(page, "topology-5")
+    # keyboard: a pod is a labelled button; Enter opens its details, Escape closes them
+    chip = page.locator(f'#nodes .pod[data-key^="Pod/{ns}/nginx-"]').first
+    assert chip.get_attribute("aria-label").startswith("pod nginx-")
+    chip.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#detail:not([hidden]) #detail-h:has-text('pod/nginx-')")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#detail", state="hidden")
 
 
 def test_timeline_shows_the_deployments_steps_in_order(admin_page: Any,
