@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import random
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ import pki.csr
 from api.models import ObjectMeta
 from api.models.certificates import (
     KUBE_APISERVER_CLIENT_KUBELET,
+    KUBELET_SERVING,
     CertificateSigningRequest,
     CertificateSigningRequestSpec,
 )
@@ -104,13 +106,34 @@ def kubeconfig_valid(path: Path) -> bool:
     return not_after > _now()
 
 
-def _csr(node_name: str, key_pem: bytes) -> CertificateSigningRequest:
-    req = pki.csr.new_request(key_pem, f"system:node:{node_name}", [NODE_GROUP])
+@dataclass(frozen=True)
+class Kind:
+    """Which certificate: the client one (auto-approved) or the serving one (its SANs; an
+    administrator approves it: kubernetes.io/kubelet-serving is never auto-approved)."""
+
+    signer: str = KUBE_APISERVER_CLIENT_KUBELET
+    usages: tuple[str, ...] = tuple(USAGES)
+    prefix: str = "kubelet-client"
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+
+
+CLIENT = Kind()
+
+
+def serving(dns_names: tuple[str, ...], ip_addresses: tuple[str, ...]) -> Kind:
+    return Kind(KUBELET_SERVING, ("digital signature", "server auth"), "kubelet-server",
+                dns_names, ip_addresses)
+
+
+def _csr(node_name: str, key_pem: bytes, kind: Kind = CLIENT) -> CertificateSigningRequest:
+    req = pki.csr.new_request(key_pem, f"system:node:{node_name}", [NODE_GROUP],
+                              kind.dns_names, kind.ip_addresses)
     return CertificateSigningRequest(
         metadata=ObjectMeta(generate_name="csr-"),
         spec=CertificateSigningRequestSpec(
-            request=base64.b64encode(req).decode(), signer_name=KUBE_APISERVER_CLIENT_KUBELET,
-            usages=list(USAGES)))
+            request=base64.b64encode(req).decode(), signer_name=kind.signer,
+            usages=list(kind.usages)))
 
 
 async def _wait_issued(client: AsyncClient, name: str) -> CertificateSigningRequest:
@@ -136,14 +159,15 @@ async def _wait_issued(client: AsyncClient, name: str) -> CertificateSigningRequ
 
 
 async def request_certificate(client: AsyncClient, settings: Settings,
-                              key_pem: bytes) -> bytes:
+                              key_pem: bytes, kind: Kind = CLIENT) -> bytes:
     """Create CSRs until one is issued; the PEM certificate."""
     delay = settings.denied_retry
+    what = "client" if kind.signer == KUBE_APISERVER_CLIENT_KUBELET else "serving"
     while True:
-        csr = await client.create(_csr(settings.node_name, key_pem))
+        csr = await client.create(_csr(settings.node_name, key_pem, kind))
         name = csr.metadata.name or ""
-        log.info("requested a client certificate: certificatesigningrequest %s; waiting for "
-                 "its approval and signing", name)
+        log.info("requested a %s certificate: certificatesigningrequest %s; waiting for "
+                 "its approval and signing", what, name)
         try:
             done = await _wait_issued(client, name)
         except (NotFound, _Deleted):
@@ -161,17 +185,19 @@ async def request_certificate(client: AsyncClient, settings: Settings,
         delay = min(delay * 2, settings.denied_max)
 
 
-def store(cert_dir: Path, cert_pem: bytes, key_pem: bytes) -> Path:
-    """kubelet-client-<time>.pem (certificate + key, 0600) and the kubelet-client-current.pem
-    link to it, replaced atomically; the link's path."""
+def store(cert_dir: Path, cert_pem: bytes, key_pem: bytes,
+          prefix: str = "kubelet-client") -> Path:
+    """<prefix>-<time>.pem (certificate + key, 0600) and the <prefix>-current.pem link to
+    it, replaced atomically; the link's path."""
     cert_dir.mkdir(parents=True, exist_ok=True)
     stamp = _now().strftime("%Y-%m-%d-%H-%M-%S-%f")
-    path = cert_dir / f"kubelet-client-{stamp}.pem"
+    path = cert_dir / f"{prefix}-{stamp}.pem"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(cert_pem + key_pem)
-    link = cert_dir / CURRENT
-    tmp = cert_dir / f".{CURRENT}.{os.getpid()}"
+    current = f"{prefix}-current.pem"
+    link = cert_dir / current
+    tmp = cert_dir / f".{current}.{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     tmp.symlink_to(path.name)
@@ -307,3 +333,54 @@ class Rotator:
         self.rotations += 1
         _, na = pki.csr.lifetime(cert)
         log.info("rotated the client certificate (now expires %s)", na.isoformat())
+
+
+class ServingRotator:
+    """--rotate-server-certificates: the kubelet's serving certificate comes from a
+    kubernetes.io/kubelet-serving CSR (CN system:node:<name>, its host name and addresses as
+    SANs), approved by an administrator; until then HTTPS handshakes fail. It is loaded into
+    ``ctx`` (the kubelet API's TLS context) and renewed at 70-90 % of its lifetime."""
+
+    def __init__(self, config: ClientConfig, settings: Settings, ctx: ssl.SSLContext,
+                 dns_names: tuple[str, ...], ip_addresses: tuple[str, ...]) -> None:
+        self.config = config
+        self.settings = settings
+        self.ctx = ctx
+        self.kind = serving(dns_names, ip_addresses)
+        self.current = settings.cert_dir / f"{self.kind.prefix}-current.pem"
+
+    def _load_current(self) -> bytes | None:
+        try:
+            pem = self.current.read_bytes()
+            _, not_after = pki.csr.lifetime(pem)
+        except (OSError, ValueError):
+            return None
+        if not_after <= _now():
+            return None
+        self.ctx.load_cert_chain(str(self.current))
+        return pem
+
+    async def run(self, stop: asyncio.Event) -> None:
+        pem = self._load_current()
+        while not stop.is_set():
+            if pem is not None:
+                wait = (rotation_deadline(pem) - _now()).total_seconds()
+                if wait > 0:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stop.wait(), wait)
+                    if stop.is_set():
+                        return
+            try:
+                key_pem = pki.csr.new_key_pem()
+                async with AsyncClient(config=self.config) as client:
+                    cert = await request_certificate(client, self.settings, key_pem,
+                                                     self.kind)
+                link = store(self.settings.cert_dir, cert, key_pem, self.kind.prefix)
+                self.ctx.load_cert_chain(str(link))
+                pem = cert
+                log.info("serving certificate loaded (expires %s)",
+                         pki.csr.lifetime(cert)[1].isoformat())
+            except (ApiError, OSError, ValueError) as e:
+                log.warning("serving certificate request failed: %s; retrying in 5s", e)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 5.0)

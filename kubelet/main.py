@@ -20,7 +20,7 @@ from api.quantity import to_bytes
 from client.config import KUBECONFIG_FLAG_HELP, ClientConfig, config_from_flags
 from kubelet.agent import KubeletAgent
 from kubelet.auth import AuthConfig, parse_duration, server_ssl_context
-from kubelet.bootstrap import BootstrapError, Rotator, Settings, bootstrap
+from kubelet.bootstrap import BootstrapError, Rotator, ServingRotator, Settings, bootstrap
 from kubelet.dns import ClusterDNSSettings, read_host_dns
 from kubelet.images import PullSettings
 from kubelet.kubelet import KubeletConfig
@@ -125,6 +125,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     _bool(p, "--rotate-certificates", False,
           "request a new client certificate before the current one expires (at 70-90%% of "
           "its lifetime) and use it without a restart")
+    _bool(p, "--rotate-server-certificates", False,
+          "without --tls-cert-file: serve HTTPS with a certificate requested by CSR "
+          "(kubernetes.io/kubelet-serving, approved by an administrator), renewed before it "
+          "expires")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
@@ -264,6 +268,14 @@ def build_agent(args: argparse.Namespace) -> KubeletAgent:
 
 
 def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.tls_cert_file and args.rotate_server_certificates:
+        # no certificate until the serving CSR is issued (kubelet/bootstrap.ServingRotator)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if args.client_ca_file:
+            ctx.load_verify_locations(cafile=args.client_ca_file)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+        return ctx
     if not args.tls_cert_file:
         return None
     return server_ssl_context(args.tls_cert_file, args.tls_private_key_file,
@@ -308,10 +320,17 @@ async def run(args: argparse.Namespace) -> None:
     rotator = None
     if args.rotate_certificates and args.kubeconfig and isinstance(agent.server, ClientConfig):
         rotator = asyncio.create_task(Rotator(agent.server, bootstrap_settings(args)).run(stop))
+    serving = None
+    if args.rotate_server_certificates and not args.tls_cert_file and agent.tls is not None \
+            and isinstance(agent.server, ClientConfig):
+        serving = asyncio.create_task(ServingRotator(
+            agent.server, bootstrap_settings(args), agent.tls, (args.node_name,),
+            (args.node_ip,)).run(stop))
     await stop.wait()
     freezer.cancel()
-    if rotator is not None:
-        rotator.cancel()
+    for task in (rotator, serving):
+        if task is not None:
+            task.cancel()
     # Containers keep running: a restarted kubelet adopts them.
     await agent.stop()
 

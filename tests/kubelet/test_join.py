@@ -327,3 +327,43 @@ def test_ca_hash_mismatch_refused(server: SecureApiServer, root: httpx.Client,
     assert "--bootstrap-kubeconfig" in p.stdout
     conf = (tmp_path / "bootstrap-kubelet.conf").read_text()
     assert token in conf and base64.b64encode(server.ca.cert_pem).decode() in conf
+
+
+def test_serving_certificate_by_csr(server: SecureApiServer, root: httpx.Client,
+                                    manager: Process, tmp_path: Path) -> None:
+    """--rotate-server-certificates: the kubelet API has no certificate until its
+    kubernetes.io/kubelet-serving CSR (never auto-approved) is approved; then it serves HTTPS
+    with the issued one (its node name and address as SANs)."""
+    import ssl
+
+    from testing.support import free_port
+
+    node = unique("serving")
+    creds = server.user(f"system:node:{node}", groups=["system:nodes"])
+    port = free_port()
+    k = Process(f"kubelet-{node}", [
+        sys.executable, "-m", "kubelet", "--node-name", node, "--runtime", "fake",
+        "--kubeconfig", str(creds.kubeconfig), "--root-dir", str(tmp_path),
+        "--cert-dir", str(tmp_path / "pki"), "--port", str(port), "--address", "127.0.0.1",
+        "--node-ip", "127.0.0.1", "--healthz-port", "0", "--client-ca-file",
+        str(server.ca_file), "--rotate-server-certificates"]).start()
+    ctx = ssl.create_default_context(cafile=str(server.ca_file))
+
+    def healthz() -> int | None:
+        try:
+            with httpx.Client(verify=ctx, timeout=5) as c:
+                return c.get(f"https://127.0.0.1:{port}/healthz").status_code
+        except httpx.HTTPError:
+            return None
+
+    try:
+        user = f"system:node:{node}"
+        (csr,) = wait_for(lambda: [c for c in csrs_of(root, user) if c["spec"]["signerName"]
+                                   == "kubernetes.io/kubelet-serving"], timeout=30,
+                          message="serving CSR")
+        assert csr["status"] == {} and healthz() is None  # no certificate yet
+        minictl(server, "certificate", "approve", csr["metadata"]["name"])
+        assert wait_for(healthz, timeout=20, message="kubelet HTTPS") == 200
+        assert (tmp_path / "pki" / "kubelet-server-current.pem").exists()
+    finally:
+        k.stop()
