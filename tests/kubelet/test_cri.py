@@ -336,7 +336,7 @@ def test_log_rotation(api: Client, cri_node: CRINode, kubectl: Kubectl) -> None:
     p = make_pod(api, cri_node, [{
         "name": "app", "image": "minik8s/busybox:latest",
         "command": ["sh", "-c", "i=0; while [ $i -lt 3 ]; do i=$((i+1)); "
-                                "head -c 60000 /dev/zero | tr '\\0' x; echo; sleep 1.5; done; "
+                                "head -c 60000 /dev/zero | tr '\\0' x; echo; sleep 0.7; done; "
                                 "echo last; exec sleep 3600"]}])
     got = wait_pod(api, p, running, what="Running")
     name = p.metadata.name or ""
