@@ -34,6 +34,7 @@ _SUBRESOURCES: dict[str, tuple[str | None, tuple[str, ...], str | None, str | No
     "scale": ("Scale", ("get", "patch", "update"), "autoscaling", "v1"),
     "binding": ("Binding", ("create",), None, None),
     "ephemeralcontainers": ("Pod", ("get", "patch", "update"), None, None),
+    "approval": (None, ("get", "patch", "update"), None, None),
     "eviction": ("Eviction", ("create",), "policy", "v1"),
     "token": ("TokenRequest", ("create",), "authentication.k8s.io", "v1"),
     "log": ("Pod", ("get",), None, None),
