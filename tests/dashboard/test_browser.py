@@ -77,6 +77,15 @@ def test_timeline_shows_the_deployments_steps_in_order(admin_page: Any,
         "parseFloat((e.children[1].textContent || '+0').slice(1))])")
     pod_rows = offsets[pods[0] + 1:pods[1]]
     assert [o for _, o in pod_rows] == sorted(o for _, o in pod_rows), pod_rows
+    # a rolling update: the open timeline redraws itself, old and new ReplicaSets side by side
+    cluster.minictl("set", "image", "deployment/nginx", "nginx=nginx:1.22", "-n",
+                    cluster.namespace)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#tl-chart .step .label')].filter(e => "
+        "/^replicaset\\/nginx-.*\\(revision 2\\): 5\\/5 ready/.test(e.textContent)).length === 1",
+        timeout=60000)
+    rows = page.locator("#tl-chart .step .label").all_inner_texts()
+    assert len([r for r in rows if r.startswith("replicaset/nginx-")]) == 2, rows
     shot(page, "timeline")
 
 
