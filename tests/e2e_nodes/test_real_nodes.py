@@ -159,6 +159,27 @@ def test_pod_reaches_pods_on_other_nodes_by_ip_and_service(
     assert logs.count("ok ") == len(targets), logs
 
 
+def test_cluster_dns_from_a_real_node(cluster: Cluster, ns: str,
+                                      web: dict[str, tuple[str, str]]) -> None:
+    """A pod on node-3 finds the Service by name through cluster DNS (kube-dns, running on
+    some node as the add-on) and reaches it by that name."""
+    name = unique("dns")
+    script = (f"nslookup web.{ns}.svc.cluster.local && printf 'GET / HTTP/1.0\\r\\n\\r\\n' "
+              "| timeout 5 nc -w 3 web 80 | grep -q 'Welcome to nginx' && echo reached")
+    d = pod(name, "node-3", image="minik8s/busybox:latest", command=["sh", "-c", script],
+            restart="Never")
+    cluster.kubectl("apply", "-n", ns, "-f", "-", stdin=json.dumps(d))
+
+    def done() -> str | None:
+        phase = cluster.get("pod", name, "-n", ns).get("status", {}).get("phase")
+        return phase if phase in ("Succeeded", "Failed") else None
+    phase = wait_for(done, timeout=90, interval=0.5, message="the DNS probe pod ends")
+    logs = cluster.kubectl("logs", name, "-n", ns).stdout
+    assert phase == "Succeeded" and "reached" in logs, logs
+    svc = cluster.get("service", "web", "-n", ns)["spec"]["clusterIP"]
+    assert svc in logs, logs
+
+
 def test_host_port_reaches_the_pod(cluster: Cluster, web: dict[str, tuple[str, str]]) -> None:
     for i, node in enumerate(NODES, 1):
         with socket.create_connection((node_ip(node), 18080 + i), timeout=5) as s:

@@ -47,8 +47,8 @@ for f in "$CTX"/debs/*.deb; do
   p=$(basename "$f"); p=${p%%_*}
   grep -qx "$p" <<<"$WANT" || rm -f "$f"
 done
-cp deploy/images/node/Dockerfile deploy/images/node/entrypoint.sh "$CTX/"
-STAMP=$( { ls "$CTX/debs"; cat "$CTX/Dockerfile" "$CTX/entrypoint.sh"
+cp deploy/images/node/Dockerfile deploy/images/node/entrypoint.sh deploy/images/node/dns-relay.py "$CTX/"
+STAMP=$( { ls "$CTX/debs"; cat "$CTX/Dockerfile" "$CTX/entrypoint.sh" "$CTX/dns-relay.py"
            "${DOCKER[@]}" image inspect -f '{{.Id}}' "$MINIK8S_IMAGE" minik8s/debian-base:bookworm; } \
          | sha256sum | cut -c1-16)
 LABEL=$("${DOCKER[@]}" image inspect -f '{{index .Config.Labels "io.minik8s.node"}}' "$IMAGE" 2>/dev/null || true)

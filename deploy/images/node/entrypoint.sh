@@ -7,6 +7,7 @@
 # /usr/lib/cni and /etc/cni/net.d); start containerd; import the image archives handed in
 # under /images (`docker save` output; each archive once per node volume); then start the
 # node's services, each supervised (restarted with a back-off when it exits):
+#   dns        the DNS relay from the node's address to Docker's resolver (dns-relay.py)
 #   netagent   minik8s-netagent: the CNI config from the Node's podCIDR, routes to the peers,
 #              the pod CIDR leak guard
 #   kubelet    minik8s-kubelet --runtime cri over containerd's socket
@@ -17,7 +18,7 @@
 #   MINIK8S_NODE_NAME       the node's name (default: the hostname)
 #   MINIK8S_CLUSTER_CIDR    the pod network (10.244.0.0/16)
 #   MINIK8S_CLUSTER_DNS     the kube-dns Service address given to pods (10.96.0.10)
-#   MINIK8S_NODE_SERVICES   which of "netagent kubelet proxy" to start (default: all three)
+#   MINIK8S_NODE_SERVICES   which of "dns netagent kubelet proxy" to start (default: all)
 #   MINIK8S_KUBELET_ARGS, MINIK8S_PROXY_ARGS, MINIK8S_NETAGENT_ARGS   extra flags
 # Files: /etc/kubernetes (the node's PKI share: kubelet-NODE.conf, pki/ca.crt, pki/NODE.*),
 # /etc/minik8s-proxy/proxy.conf (the proxy's), /images/*.tar, /var/lib on a volume of its own.
@@ -25,7 +26,7 @@ set -uo pipefail
 NODE=${MINIK8S_NODE_NAME:-$(hostname)}
 CLUSTER_CIDR=${MINIK8S_CLUSTER_CIDR:-10.244.0.0/16}
 CLUSTER_DNS=${MINIK8S_CLUSTER_DNS:-10.96.0.10}
-SERVICES=${MINIK8S_NODE_SERVICES-netagent kubelet proxy}
+SERVICES=${MINIK8S_NODE_SERVICES-dns netagent kubelet proxy}
 SOCK=/run/containerd/containerd.sock
 log() { printf '%s minik8s-node[%s]: %s\n' "$(date -u +%H:%M:%S.%3N)" "$NODE" "$*"; }
 
@@ -125,6 +126,15 @@ import_images "${NOW[@]}"
 read -r _ _ _ NODE_IP _ < <(ip -4 -o addr show dev eth0 2>/dev/null)
 NODE_IP=${NODE_IP%%/*}
 [ -n "$NODE_IP" ] || NODE_IP=$(hostname -i | cut -d' ' -f1)
+# Pods reach the node's resolver (Docker's embedded DNS, 127.0.0.11 in this namespace only)
+# through the relay on the node's address. The node's own resolv.conf names the relay too: the
+# runtime gives it to dnsPolicy Default pods (and cluster DNS takes its upstreams from it), and
+# the node's services resolve through the relay as well.
+if ! grep -q "^nameserver $NODE_IP\$" /etc/resolv.conf; then
+  { echo "nameserver $NODE_IP"; grep -E '^(search|options)' /etc/resolv.conf; } > /tmp/resolv.conf
+  cat /tmp/resolv.conf > /etc/resolv.conf && rm -f /tmp/resolv.conf
+fi
+cmd_dns=(/usr/bin/python3 /usr/local/bin/minik8s-node-dns "$NODE_IP")
 # shellcheck disable=SC2206
 cmd_netagent=(minik8s-netagent --kubeconfig /etc/minik8s-proxy/proxy.conf --node-name "$NODE"
               --cluster-cidr "$CLUSTER_CIDR" --cni-conf-dir /etc/cni/net.d
@@ -174,10 +184,10 @@ shutdown() {
   STOPPING=1
   log "stopping"
   local name
-  for name in proxy kubelet netagent; do
+  for name in proxy kubelet netagent dns; do
     [ -n "${PID[$name]:-}" ] && kill -TERM "${PID[$name]}" 2>/dev/null
   done
-  for name in proxy kubelet netagent; do
+  for name in proxy kubelet netagent dns; do
     [ -n "${PID[$name]:-}" ] && wait "${PID[$name]}" 2>/dev/null
   done
   kill -TERM "${PID[containerd]}" 2>/dev/null
@@ -187,7 +197,7 @@ shutdown() {
 }
 trap shutdown TERM INT
 
-for name in netagent kubelet proxy; do
+for name in dns netagent kubelet proxy; do
   case " $SERVICES " in *" $name "*) ;; *) continue ;; esac
   declare -n cmd="cmd_$name"
   if ! command -v "${cmd[0]}" >/dev/null; then
