@@ -58,7 +58,9 @@ def node_cidrs(node: Node) -> list[str]:
 class NodeIpamController:
     name = "nodeipam"
 
-    def __init__(self, ctx: ControllerContext, workers: int = 2) -> None:
+    # cidrUpdateWorkers: the patches are the slow part, and a burst of new Nodes (a scale-up)
+    # should not wait for them one by one
+    def __init__(self, ctx: ControllerContext, workers: int = 30) -> None:
         opts = ctx.options
         self.enabled = opts.allocate_node_cidrs
         self.client: AsyncClient = ctx.client
