@@ -8,6 +8,7 @@ mode (``--kubeconfig``) every browser acts with that kubeconfig's credentials.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 import time
@@ -97,6 +98,7 @@ class Sessions:
         self.base = base
         self.single: Session | None = Session(base) if single else None
         self._by_id: dict[str, Session] = {}
+        self._closing: set[asyncio.Future[None]] = set()
 
     async def sign_in(self, token: str) -> tuple[str, Session]:
         cfg = dataclasses.replace(self.base, token=token, token_file=None, cert_file=None,
@@ -122,6 +124,8 @@ class Sessions:
         now = time.monotonic()
         if now - s.last_used > IDLE_SECONDS:
             self._by_id.pop(sid, None)
+            self._closing.add(task := asyncio.ensure_future(s.close()))
+            task.add_done_callback(self._closing.discard)
             return None
         s.last_used = now
         return s
