@@ -170,7 +170,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await client.close()
         for p in procs.values():
             p.stop()
-        cd.stop()
+        await asyncio.to_thread(cd.stop)  # its clean-up runs a loop of its own
         api.stop()
         etcd.stop()
         for d in roots.values():

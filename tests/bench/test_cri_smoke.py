@@ -23,6 +23,7 @@ def test_cri_bench_smoke() -> None:
         [sys.executable, str(ROOT / "bench" / "cri.py"), "--pods", "1", "--burst", "1"],
         capture_output=True, text=True, timeout=220, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
+    assert "never awaited" not in out.stderr, out.stderr[-3000:]
     doc = json.loads(out.stdout)
     assert (doc["pods"], doc["burst_pods"], doc["repeats"]) == (1, 1, 1)
     for part in ("one_at_a_time", "burst"):
