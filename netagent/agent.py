@@ -266,28 +266,33 @@ class NetAgent:
                                  "proto", rules.ROUTE_PROTO)
             self.stats.repairs += 1
         want = rules.peer_routes(peers, self.iface) if self.iface else {}
-        installed: dict[str, rules.Route] = {}
+        installed = {dst: r for dst, r in want.items() if have.get(dst) == r}
+        todo = [r for dst, r in want.items() if have.get(dst) != r]
+        gone = sorted(set(have) - set(want))
         errors: dict[str, str] = {}
-        for dst, route in want.items():
-            if have.get(dst) == route:
-                installed[dst] = route
-                continue
-            try:
-                await self.runner.ip("route", "replace", *route.argv())
-                log.info("route %s via %s dev %s", route.dst, route.via, route.dev)
-                self.stats.repairs += 1
-                installed[dst] = route
-            except CommandError as exc:
-                # one peer the kernel will not route to (an address off this node's
-                # subnet: host-gw needs the nodes on one link) must not stall the others;
-                # it is tried again on each full sync and reported in /healthz
-                errors[dst] = str(exc)
-                if self.stats.route_errors.get(dst) != str(exc):
-                    log.error("route %s via %s: %s", dst, route.via, exc)
-        for dst in set(have) - set(want):
-            await self.runner.ip("route", "del", dst, "proto", rules.ROUTE_PROTO, check=False)
-            log.info("route %s removed", dst)
-            self.stats.repairs += 1
+        if todo or gone:
+            # one `ip -batch` for the lot (a burst of new Nodes is one command, not one each)
+            batch = [f"route replace {' '.join(r.argv())}" for r in todo]
+            batch += [f"route del {dst} proto {rules.ROUTE_PROTO}" for dst in gone]
+            rc, _ = await self.runner.run(["ip", "-force", "-batch", "-"],
+                                          stdin="\n".join(batch) + "\n", check=False)
+            for r in todo:
+                if rc != 0:  # which one failed: each again on its own
+                    try:
+                        await self.runner.ip("route", "replace", *r.argv())
+                    except CommandError as exc:
+                        # a peer the kernel will not route to (an address off this node's
+                        # link: host-gw needs the nodes on one) must not stall the others;
+                        # tried again on each sync and reported in /healthz
+                        errors[r.dst] = str(exc)
+                        if self.stats.route_errors.get(r.dst) != str(exc):
+                            log.error("route %s via %s: %s", r.dst, r.via, exc)
+                        continue
+                installed[r.dst] = r
+                log.info("route %s via %s dev %s", r.dst, r.via, r.dev)
+            for dst in gone:
+                log.info("route %s removed", dst)
+            self.stats.repairs += len(todo) + len(gone) - len(errors)
         self.stats.routes = installed
         self.stats.route_errors = errors
 
