@@ -8,7 +8,7 @@ for the previous one, the runtimes taking turns, so that noise on a shared machi
 both alike) and for a burst created at once on each node. The issue's goal: a real
 node's start-up <= 1.3x the shared-Docker mode's (``ratio_p50`` = cri / docker).
 
-Usage: python bench/cri.py [--pods 20] [--burst 10] [--repeats 1]
+Usage: python bench/cri.py [--pods 20] [--burst 10] [--repeats 1] [--warmup 2]
 """
 
 from __future__ import annotations
@@ -124,8 +124,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             watchers[k] = Watcher(client, nodes[k])
             await watchers[k].start()
         # Warm-up: first-run costs (the network, image metadata, the shims) are not measured.
-        for k in nodes:
-            await asyncio.gather(*(one(client, watchers[k], nodes[k], "warm") for _ in range(2)))
+        for k in nodes if args.warmup else ():
+            await asyncio.gather(*(one(client, watchers[k], nodes[k], "warm")
+                                   for _ in range(args.warmup)))
             await delete_all(client, nodes[k])
         seq: dict[str, list[float]] = {"cri": [], "docker": []}
         bursts: dict[str, list[float]] = {"cri": [], "docker": []}
@@ -182,6 +183,7 @@ def main() -> None:
     p.add_argument("--pods", type=int, default=20, help="pods per runtime, one at a time")
     p.add_argument("--burst", type=int, default=10, help="pods per runtime created at once")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--warmup", type=int, default=2, help="pods per runtime before measuring")
     args = p.parse_args()
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 
