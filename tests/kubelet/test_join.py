@@ -367,3 +367,37 @@ def test_serving_certificate_by_csr(server: SecureApiServer, root: httpx.Client,
         assert (tmp_path / "pki" / "kubelet-server-current.pem").exists()
     finally:
         k.stop()
+
+
+def test_token_commands(server: SecureApiServer, root: httpx.Client) -> None:
+    """minictl token create|list|delete: kubeadm's Secret, its errors as one line."""
+    token = "abcdef.0123456789abcdef"
+    out = minictl(server, "token", "create", token, "--ttl", "0", "--usages", "authentication",
+                  "--print-join-command").stdout.strip()
+    assert out == (f"minictl join --server {server.url} --token {token} "
+                   f"--discovery-token-ca-cert-hash {ca_cert_hash(server.ca.cert_pem)}")
+    sec = root.get("/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef").json()
+    assert sec["type"] == "bootstrap.kubernetes.io/token"
+    data = {k: base64.b64decode(v).decode() for k, v in sec["data"].items()}
+    assert data == {"token-id": "abcdef", "token-secret": "0123456789abcdef",
+                    "usage-bootstrap-authentication": "true",
+                    "auth-extra-groups": bt.DEFAULT_GROUP}
+    row = next(r for r in minictl(server, "token", "list").stdout.splitlines()
+               if r.startswith(token))
+    assert row.split()[1:4] == ["<forever>", "<never>", "authentication"]
+    for args, msg in (
+            (("create", "nope"), 'the bootstrap token "nope" was not of the form'),
+            (("create", token), 'a token with id "abcdef" already exists'),
+            (("create", "--usages", "signing,nope"), 'invalid bootstrap token usage string '
+                                                     '"nope"'),
+            (("create", "--groups", "admins"), 'bootstrap group "admins" is invalid'),
+            (("delete", "zzzzzz"), 'bootstrap token "zzzzzz" not found'),
+            (("delete", "x"), "given token didn't match pattern")):
+        r = minictl(server, "token", *args, check=False)
+        assert r.exit_code == 1 and r.stdout == ""
+        assert r.stderr.startswith("error: " + msg) and len(r.stderr.splitlines()) == 1, \
+            r.stderr
+    assert minictl(server, "token", "delete", token).stdout == \
+        'bootstrap token "abcdef" deleted\n'
+    assert root.get("/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef"
+                    ).status_code == 404
