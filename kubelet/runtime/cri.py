@@ -397,8 +397,9 @@ class CRIRuntime:
                 # Reconnect quickly after a runtime restart.
                 ("grpc.initial_reconnect_backoff_ms", 200),
                 ("grpc.max_reconnect_backoff_ms", 2000)])
-            self._rt = pb_grpc.RuntimeServiceStub(self._channel)
-            self._img = pb_grpc.ImageServiceStub(self._channel)
+            stubs: Any = pb_grpc  # generated without annotations
+            self._rt = stubs.RuntimeServiceStub(self._channel)
+            self._img = stubs.ImageServiceStub(self._channel)
         return self._rt, self._img
 
     @property
