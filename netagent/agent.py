@@ -225,8 +225,19 @@ class NetAgent:
             self.stats.repairs += 1
 
     async def install_guard(self) -> None:
-        """The guard with what is known now (at start: nothing): before any route."""
-        await self._ensure_guard(())
+        """The guard before any route. A guard already there (an agent restarted) is kept as
+        it is until the first sync: rewriting it with what is known at start (nothing) would
+        cut the node's pods off their peers for that time."""
+        saved = await self.runner.save("filter")
+        tail = rules.guard_rules(self.cluster, None, self.config.bridge, None, ())[-2:]
+        if rules.chain_rules(saved, rules.CHAIN)[-2:] == tail:
+            for j in rules.NODE_JUMPS:
+                line = f'-A {j.chain} -m comment --comment "{j.comment}" -j {j.target}'
+                if j.table == "filter" and line not in saved.splitlines():
+                    await self.runner.iptables("-t", "filter", "-I", j.chain, "1", *j.args())
+                    self.stats.repairs += 1
+        else:
+            await self._ensure_guard(())
         await self._ensure_unreachable()
 
     def _write_if_changed(self, name: str, text: str) -> None:

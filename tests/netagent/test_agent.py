@@ -348,6 +348,32 @@ async def test_routes_follow_the_nodes(agents: Agents, client: AsyncClient) -> N
         cm.stop()
 
 
+def test_a_restarted_agent_rewrites_nothing(agents: Agents) -> None:
+    # the state it left is what it wants: nothing written again (no window without the
+    # peers' RETURN rules), and healthy again
+    peers = {n: nt.node_ip(n) for n in (1, 2)}
+    wait_for(lambda: all(cidr_of(p) in routes(1) for p in peers if p != 1), timeout=30)
+    agents.procs[1].stop()
+    agents.start(1)
+
+    def metrics() -> dict[str, float]:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{agents.health_port}/metrics",
+                                      timeout=20).read().decode()
+        return {ln.split()[0]: float(ln.split()[1]) for ln in text.splitlines()
+                if ln and not ln.startswith("#")}
+
+    def back() -> dict[str, float] | None:
+        try:
+            d = metrics()
+        except OSError:
+            return None
+        return d if d.get("minik8s_netagent_syncs_total", 0) >= 2 else None
+
+    m = wait_for(back, timeout=60, message="the agent back")
+    assert m is not None and m["minik8s_netagent_repairs_total"] == 0, m
+    assert m["minik8s_netagent_sync_failures_total"] == 0, m
+
+
 def test_cleanup_leaves_nothing(agents: Agents) -> None:
     wait_for(lambda: agents.conflist(3).exists() and len(routes(3)) > 1, timeout=30)
     agents.procs[3].stop()
