@@ -7,7 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 from api import printers
-from api.models import Deployment, Event, Node, Pod, ReplicaSet, Service, TypedObject
+from api.models import (
+    Deployment,
+    EndpointSlice,
+    Event,
+    Node,
+    Pod,
+    ReplicaSet,
+    Service,
+    TypedObject,
+)
 from api.models.apps import DaemonSet, StatefulSet
 from api.models.batch import Job
 
@@ -83,6 +92,18 @@ def service(d: JSON) -> JSON:
     return out
 
 
+def endpoint_slice(d: JSON) -> JSON:
+    out = _base("EndpointSlice", d)
+    eps = d.get("endpoints") or []
+    # an endpoint whose ready condition is unset counts as ready (discovery/v1)
+    ready = [e for e in eps if (e.get("conditions") or {}).get("ready") is not False]
+    out.update(service=(out.pop("labels", None) or {}).get("kubernetes.io/service-name", ""),
+               total=len(eps), readyCount=len(ready),
+               pods=[(e.get("targetRef") or {}).get("name") for e in ready
+                     if (e.get("targetRef") or {}).get("kind") == "Pod"])
+    return out
+
+
 def event(d: JSON) -> JSON:
     out = _base("Event", d)
     out.update(type=d.get("type") or "Normal", reason=d.get("reason") or "",
@@ -102,8 +123,9 @@ SUMMARIES: dict[str, tuple[type[TypedObject], Callable[[JSON], JSON]]] = {
     "DaemonSet": (DaemonSet, lambda d: _workload("DaemonSet", d)),
     "Job": (Job, job),
     "Service": (Service, service),
+    "EndpointSlice": (EndpointSlice, endpoint_slice),
     "Event": (Event, event),
 }
 
 TOPOLOGY = ("Node", "Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job",
-            "Service")
+            "Service", "EndpointSlice")

@@ -339,12 +339,20 @@ function renderTopology() {
 function renderServices(pods) {
   const chips = (list) => list.length > GROUP_ABOVE * 2 ? podGroups(list) : list.map(podChip).join("");
   const link = (o) => `<button type="button" class="link" data-key="${esc(o.key)}">${esc(o.kind.toLowerCase())}/${esc(o.name)}</button>`;
+  // Service -> its EndpointSlices' endpoints (ready/all), and the pods they point at
+  const slices = new Map();
+  for (const es of byKind("EndpointSlice")) {
+    const k = `${es.ns}/${es.service}`;
+    const acc = slices.get(k) || { ready: 0, total: 0, pods: new Set() };
+    acc.ready += es.readyCount; acc.total += es.total;
+    for (const p of es.pods || []) acc.pods.add(`Pod/${es.ns}/${p}`);
+    slices.set(k, acc);
+  }
   let sv = "";
   for (const s of byKind("Service")) {
-    const sel = Object.entries(s.selector || {});
-    const matched = sel.length ? pods.filter((p) => p.ns === s.ns && sel.every(([k, v]) => (p.labels || {})[k] === v)) : [];
-    const ready = matched.filter((p) => p.isReady).length;
-    sv += `<div class="wl">${link(s)} <small>${esc(s.type)} ${esc(s.clusterIP)} ${esc(s.ports)} → ${ready}/${matched.length} endpoints ready</small> <span class="pods">${chips(matched)}</span></div>`;
+    const e = slices.get(`${s.ns}/${s.name}`) || { ready: 0, total: 0, pods: new Set() };
+    const backing = pods.filter((p) => e.pods.has(p.key));
+    sv += `<div class="wl" data-service="${esc(s.key)}" data-endpoints="${e.ready}/${e.total}">${link(s)} <small>${esc(s.type)} ${esc(s.clusterIP)} ${esc(s.ports)} → ${e.ready}/${e.total} endpoints ready</small> <span class="pods">${chips(backing)}</span></div>`;
   }
   $("services").innerHTML = sv || "<p>No services.</p>";
 }
@@ -460,6 +468,7 @@ async function loadYaml() {
   if (!res.ok) { $("yaml-error").textContent = statusMessage({ ...res, data: safeJson(res.data) }); return; }
   $("yaml-text").value = res.data;
   state.yamlOriginal = res.data;
+  state.yamlLoads = (state.yamlLoads || 0) + 1;
 }
 function safeJson(t) { try { return JSON.parse(t); } catch { return t; } }
 $("yaml-reload").addEventListener("click", loadYaml);
@@ -665,7 +674,7 @@ async function showCluster() {
 
 // ---- routing ----------------------------------------------------------------------
 
-const TOPOLOGY = ["Node", "Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Service"];
+const TOPOLOGY = ["Node", "Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Service", "EndpointSlice"];
 
 function route() {
   if (!$("login").hidden) return;

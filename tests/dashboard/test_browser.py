@@ -41,6 +41,10 @@ def test_topology_follows_create_and_scale_live(admin_page: Any, cluster: Cluste
     running_pods(page, f"Deployment/{ns}/nginx", 5)
     assert page.evaluate("window.__reloaded") is False  # the same page, no reload
     shot(page, "topology-5")
+    # a Service -> its EndpointSlices' ready endpoints and the pods behind them
+    cluster.minictl("expose", "deployment", "nginx", "--port", "80", "-n", ns)
+    page.wait_for_selector(f'[data-service="Service/{ns}/nginx"][data-endpoints="5/5"]')
+    assert page.locator(f'[data-service="Service/{ns}/nginx"] .pod').count() == 5
     # keyboard: a pod is a labelled button; Enter opens its details, Escape closes them
     chip = page.locator(f'#nodes .pod[data-key^="Pod/{ns}/nginx-"]').first
     assert chip.get_attribute("aria-label").startswith("pod nginx-")
@@ -96,7 +100,8 @@ def test_yaml_edit_takes_effect_and_validation_errors_show(admin_page: Any,
     page.select_option("#res-kind", "deployments")
     page.get_by_role("button", name="List").click()
     page.locator('tr[data-name="nginx"] a', has_text="YAML").click()
-    page.wait_for_function("() => document.querySelector('#yaml-text').value.includes('replicas: 5')")
+    page.wait_for_function("() => window.__dashboard.yamlLoads > 0")
+    assert "replicas: 5" in page.input_value("#yaml-text")
     text = page.input_value("#yaml-text")
     page.fill("#yaml-text", text.replace("replicas: 5", "replicas: 2", 1))
     page.get_by_role("button", name="Save").click()
@@ -104,8 +109,10 @@ def test_yaml_edit_takes_effect_and_validation_errors_show(admin_page: Any,
     page.goto(cluster.dashboard_url + "/#/topology")
     running_pods(page, f"Deployment/{ns}/nginx", 2)
     # an invalid value: the API server's 422 and its cause are shown, not swallowed
+    loads = page.evaluate("() => window.__dashboard.yamlLoads")
     page.goto(cluster.dashboard_url + "/#/yaml")
-    page.wait_for_function("() => document.querySelector('#yaml-text').value.includes('replicas: 2')")
+    page.wait_for_function("(n) => window.__dashboard.yamlLoads > n", arg=loads)
+    assert "replicas: 2" in page.input_value("#yaml-text")
     text = page.input_value("#yaml-text")
     page.fill("#yaml-text", text.replace("replicas: 2", "replicas: -1", 1))
     page.get_by_role("button", name="Save").click()
