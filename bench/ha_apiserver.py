@@ -162,6 +162,7 @@ class Watchers:
         self.lists = 0
         self.gone = 0
         self.resumes = 0
+        self.errors: dict[str, int] = {}  # broken streams and refused connections, by type
         self.marker = ""
         self.seen: list[float | None] = [None] * n
         self.open = [False] * n
@@ -205,7 +206,8 @@ class Watchers:
                 # the stream ended (the server is going away): the next server
                 self.server[i] = (self.server[i] + 1) % len(self.urls)
                 self.resumes += 1
-            except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as e:
+                self.errors[type(e).__name__] = self.errors.get(type(e).__name__, 0) + 1
                 self.open[i] = False
                 self.server[i] = (self.server[i] + 1) % len(self.urls)
                 await asyncio.sleep(0.05 + random.random() * 0.1)
@@ -258,7 +260,7 @@ async def failover(a: ApiServer, b: ApiServer, ns: str, n: int, timeout: float
             "all_saw_a_later_write": done, "saw": len(seen),
             "write_to_all_seen_s": round(max(seen) - t_write, 3) if done else None,
             "relists": w.lists - lists0, "gone_410": w.gone,
-            "stream_ends_resumed": w.resumes, "exit_code": code}
+            "stream_ends_resumed": w.resumes, "errors_resumed": w.errors, "exit_code": code}
 
 
 async def _main(a: argparse.Namespace) -> dict[str, Any]:
