@@ -636,7 +636,8 @@ async function showCluster() {
   if (clusterTimer) clearTimeout(clusterTimer);
   clusterTimer = null;
   if ($("view-cluster").hidden) return;
-  clusterTimer = setTimeout(showCluster, 5000);
+  // the second sample 1 s after the first, so the charts start at once
+  clusterTimer = setTimeout(showCluster, samples.length < 1 ? 1000 : 5000);
   const res = await api("GET", "/api/cluster");
   if (!res.ok) { $("cl-body").textContent = statusMessage(res); return; }
   const d = res.data;
