@@ -511,6 +511,9 @@ class WatchCache:
                 self._progress_q = q
                 self._progress_phase = 0
                 self._stream_opened = time.monotonic()
+                if self._waiters:  # reads waiting since the last stream broke
+                    asyncio.get_running_loop().call_later(PROGRESS_SETTLE,
+                                                          self._request_progress)
                 async for batch in self.storage.watch(self.prefix, self.revision + 1, q):
                     if batch and batch[0].type == PROGRESS:
                         self._progress(batch[0].revision)
