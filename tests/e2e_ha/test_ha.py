@@ -59,6 +59,11 @@ def test_deployment_runs_through_the_balancer(ha: HaCluster, ns: str) -> None:
     published = {line.split()[0] for line in ps.splitlines() if "->" in line}
     assert "apiserver" in published, ps
     assert not published & {"apiserver-1", "apiserver-2", "etcd-1", "etcd-2", "etcd-3"}, ps
+    # the kubernetes Service leads to both API servers at their addresses on the pods'
+    # network (the control network's are on another bridge, out of the pods' reach)
+    ep = get_json(ha, "endpoints", "kubernetes", "-n", "default")
+    ips = [a["ip"] for sub in ep.get("subsets") or [] for a in sub.get("addresses") or []]
+    assert len(ips) == 2 and not any(ip.startswith("10.218.18.") for ip in ips), ips
 
 
 def test_scheduler_leader_killed_other_takes_over(ha: HaCluster, ns: str) -> None:
