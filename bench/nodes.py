@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -294,6 +295,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--bringup", action="store_true")
     args = ap.parse_args(argv)
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds like ^C: the kubelet started here is stopped
+    signal.signal(signal.SIGTERM, terminate)
     res = asyncio.run(main_async(args))
     print(json.dumps(res, indent=2))
     return res
