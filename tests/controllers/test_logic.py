@@ -322,14 +322,16 @@ def test_controllers_flag_and_durations() -> None:
                                         "resourcequota", "clusterrole-aggregation",
                                         "disruption", "persistentvolume-binder",
                                         "pvc-protection", "pv-protection", "servicelb",
-                                        "nodeipam"]
+                                        "nodeipam", "csrapproving", "csrsigning",
+                                        "csrcleaner", "bootstrapsigner", "tokencleaner"]
     assert enabled_controllers("*,-nodelifecycle,-namespace") == [
         "deployment", "replicaset", "replicationcontroller", "garbagecollector", "endpoints",
         "endpointslice", "horizontalpodautoscaling", "job", "daemonset", "statefulset",
         "cronjob",
         "ttl-after-finished", "serviceaccount", "serviceaccount-token",
         "root-ca-cert-publisher", "resourcequota", "clusterrole-aggregation", "disruption",
-        "persistentvolume-binder", "pvc-protection", "pv-protection", "servicelb", "nodeipam"]
+        "persistentvolume-binder", "pvc-protection", "pv-protection", "servicelb", "nodeipam",
+        "csrapproving", "csrsigning", "csrcleaner", "bootstrapsigner", "tokencleaner"]
     assert enabled_controllers("replicaset") == ["replicaset"]
     with pytest.raises(ControllersFlagError):
         enabled_controllers("*,-nosuch")
