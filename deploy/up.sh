@@ -253,7 +253,13 @@ items = json.load(sys.stdin).get("items", [])
 ready = {n["metadata"]["name"] for n in items
          for c in (n.get("status") or {}).get("conditions") or []
          if c.get("type") == "Ready" and c.get("status") == "True"}
-sys.exit(0 if set(sys.argv[1].split(",")) <= ready else 1)' "$NODE_NAMES"
+sys.exit(0 if set(sys.argv[1].split(",")) <= ready else 1)' "$NODE_NAMES" || return 1
+  # a Node keeps its last Ready status for a while after its kubelet is gone: with real
+  # nodes, each node container's kubelet must answer too (the nodes may have just restarted)
+  [ -z "$REAL_NODES" ] || for i in $(seq 1 "$NODES"); do
+    $DOCKER exec "${COMPOSE_PROJECT_NAME:-minik8s}-node-$i" bash -c "exec 3<>/dev/tcp/127.0.0.1/10248 \
+      && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -n1 <&3 | grep -q ' 200 '" 2>/dev/null || return 1
+  done
 }
 # real nodes import their images into their own containerd at their first start
 WAIT=120; [ -z "$REAL_NODES" ] || WAIT=300
