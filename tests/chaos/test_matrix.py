@@ -49,6 +49,16 @@ CI = {
 }
 
 
+# A race seen once in the full matrix (restart of an API server during the create: one pod
+# never reached the schedulers); not every run hits it, so the mark is not strict.
+GRACEFUL_RESTART_RACE = (
+    "SIGTERM of an API server: at the end of a watch closed by the graceful shutdown the "
+    "watch cache sends a last BOOKMARK at max(last sent, the cache's revision) computed when "
+    "the stream ends, not when the watcher was closed; an event the cache applied in between "
+    "was never queued to that watcher, and the client resuming from the bookmark on the other "
+    "server skips it (a pod the scheduler never sees, left Pending)")
+
+
 def cases() -> list[object]:
     out: list[object] = []
     for fault in FAULTS:
@@ -56,6 +66,8 @@ def cases() -> list[object]:
             for scenario in SCENARIOS:
                 key = (fault, targets, scenario)
                 marks = [pytest.mark.chaos] + ([] if key in CI else [pytest.mark.chaos_full])
+                if fault == "restart" and "apiserver" in targets:
+                    marks.append(pytest.mark.xfail(strict=False, reason=GRACEFUL_RESTART_RACE))
                 out.append(pytest.param(fault, targets, scenario, marks=marks,
                                         id=f"{fault}-{'+'.join(targets)}-{scenario}"))
     return out
