@@ -19,8 +19,9 @@ ROWS: list[Row] = []
 
 
 def full_matrix(config: pytest.Config) -> bool:
+    expr = config.getoption("markexpr", "") or ""
     return os.environ.get("MINIK8S_CHAOS_FULL") == "1" or \
-        "chaos_full" in (config.getoption("markexpr", "") or "")
+        ("chaos_full" in expr and "not chaos_full" not in expr)
 
 
 @pytest.hookimpl(tryfirst=True)
