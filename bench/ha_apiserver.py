@@ -270,10 +270,13 @@ async def _main(a: argparse.Namespace) -> dict[str, Any]:
     try:
         for s in servers:
             await asyncio.to_thread(s.start)
-        ns = f"ha-{int(time.time())}"
+        # a namespace per phase: the reads and the watchers' lists see only their own
+        stamp = int(time.time())
+        ns, ns_reads, ns_watch = f"ha-{stamp}", f"ha-reads-{stamp}", f"ha-watch-{stamp}"
         async with httpx.AsyncClient(timeout=30) as c:
-            (await c.post(servers[0].url + "/api/v1/namespaces",
-                          json={"metadata": {"name": ns}})).raise_for_status()
+            for name in (ns, ns_reads, ns_watch):
+                (await c.post(servers[0].url + "/api/v1/namespaces",
+                              json={"metadata": {"name": name}})).raise_for_status()
         urls = [s.url for s in servers]
         out: dict[str, Any] = {"etcd_members": 3, "load": os.getloadavg()}
         one = await creates(urls[:1], ns, a.creates, a.concurrency, "one")
@@ -281,9 +284,9 @@ async def _main(a: argparse.Namespace) -> dict[str, Any]:
         out["creates_one_server"] = one
         out["creates_two_servers"] = two
         out["creates_ratio_two_over_one"] = round(two["per_second"] / one["per_second"], 2)
-        out["consistent_reads"] = await read_cost(urls[0], ns, a.list_items, a.reads)
-        out["graceful_failover"] = await failover(servers[0], servers[1], ns, a.watchers,
-                                                  a.timeout)
+        out["consistent_reads"] = await read_cost(urls[0], ns_reads, a.list_items, a.reads)
+        out["graceful_failover"] = await failover(servers[0], servers[1], ns_watch,
+                                                  a.watchers, a.timeout)
         out["load_after"] = os.getloadavg()
         return out
     finally:
@@ -301,7 +304,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--watchers", type=int, default=1000)
     p.add_argument("--timeout", type=float, default=120.0)
     args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # unwind: stop the processes started
     return asyncio.run(_main(args))
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
