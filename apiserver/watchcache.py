@@ -274,6 +274,7 @@ class Watcher:
         self.last_rv = 0
         self.start_rv = 0
         self.final = False  # closed by the server's shutdown: a last BOOKMARK, then the end
+        self.final_rv = 0  # the resourceVersion of that BOOKMARK (set on close)
 
     def push_line(self, line: bytes) -> None:
         if self.closed:
@@ -336,6 +337,10 @@ class Watcher:
         if not self.closed:
             self.closed = True
             self.final = final
+            # Every event up to the cache's revision has been offered to this watcher
+            # (synchronously): what its last BOOKMARK may claim, fixed now, before the
+            # cache applies events it will no longer get.
+            self.final_rv = max(self.last_rv, self.cache.revision)
             self.cache.watchers.discard(self)
             self._wake()
 
@@ -881,6 +886,7 @@ class WatchCache:
                 w.offer(ev)
         if self.draining:
             w.closed = w.final = True
+            w.final_rv = max(w.last_rv, self.revision)
             return w
         self.watchers.add(w)
         return w
@@ -1004,7 +1010,7 @@ async def stream_watch(w: Watcher, *, timeout: float | None, bookmarks: bool,
             yield w.drain()
         if w.final and bookmarks:
             # Where this stream got to, for the client's next watch on another server.
-            yield _bookmark(api_version, kind, max(w.last_rv, w.cache.revision))
+            yield _bookmark(api_version, kind, w.final_rv)
     finally:
         w.close()
 

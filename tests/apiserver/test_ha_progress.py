@@ -145,3 +145,33 @@ async def test_current_revision_coalesced_and_never_older_than_the_ask() -> None
     assert await first == 0
     assert [await t for t in later] == [5] * 10
     assert reads == [0, 5] and cr.reads == 2  # 11 callers, two reads
+
+
+async def test_last_bookmark_of_a_drained_watch_is_where_it_left() -> None:
+    """The BOOKMARK that ends a watch closed by the server's shutdown names the revision
+    the watch had reached when it was closed, not a later event it never got."""
+    store = ProgressStorage()
+    cache = WatchCache(resources.PODS, store)  # type: ignore[arg-type]
+    cache.start()
+    try:
+        await asyncio.wait_for(cache.synced.wait(), 5)
+        await settle()
+        store.event(11, "a")
+        await settle()
+        w = cache.watch(None, 10, False)
+        cache.drain()
+        store.event(12, "b")  # applied after the close: not this watcher's
+        await settle()
+        assert cache.revision == 12
+        lines = [line async for chunk in watchcache.stream_watch(
+            w, timeout=5.0, bookmarks=True, bookmark_interval=60.0,
+            initial_end_bookmark=False, api_version="v1", kind="Pod")
+            for line in chunk.splitlines()]
+        events = [orjson.loads(line) for line in lines]
+        assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+        assert events[-1]["object"]["metadata"]["resourceVersion"] == "11"
+        # a watch opened while draining ends at once, after its backlog, the same way
+        late = cache.watch(None, 10, False)
+        assert late.closed and late.final and late.final_rv == 12
+    finally:
+        await cache.stop()
