@@ -10,13 +10,10 @@ import sys
 
 import click
 
-from api import resources
-from api.models import Deployment, Event, Node, Pod, ReplicaSet
-from api.models.batch import Job
+from api.models import Event
 from cli.context import object_refs, state
-from cli.errors import CliError
 from cli.options import common
-from client.trace import Step, Tracer, _dur, _sort_steps
+from client.trace import Step, Tracer, _dur
 
 
 def render(root: Step, ascii_only: bool = False) -> list[tuple[str, bool]]:
@@ -67,21 +64,7 @@ def trace_cmd(args: tuple[str, ...]) -> None:
         events_ns = obj.metadata.namespace if info.namespaced else None
         tracer = Tracer(st.client.list_all(Event, events_ns).items,
                         lambda model, ns: st.client.list_all(model, ns).items)
-        if isinstance(obj, Deployment):
-            root = tracer.deployment(obj)
-        elif isinstance(obj, ReplicaSet):
-            root = tracer.replicaset(obj)
-        elif isinstance(obj, Pod):
-            root = tracer.pod(obj)
-        elif isinstance(obj, Node):
-            root = tracer.node(obj)
-        elif isinstance(obj, Job):
-            root = tracer.job(obj)
-        elif info in resources.ALL:
-            root = tracer.generic(info, obj)
-        else:  # pragma: no cover - lookup only returns served kinds
-            raise CliError(f"cannot trace {info.plural}")
-        _sort_steps(root.children)
+        root = tracer.tree(info, obj)
         enc = (getattr(sys.stdout, "encoding", None) or "").lower()
         ascii_only = "utf" not in enc
         for line, warn in render(root, ascii_only):

@@ -245,6 +245,24 @@ class Tracer:
         root.children += [_event_step(e) for e in self.events_of(obj)]
         return root
 
+    def tree(self, info: ResourceInfo, obj: TypedObject) -> Step:
+        """The trace of any object: the kinds above get their own tree, any other its
+        creation and Events; steps in time order at every level."""
+        if isinstance(obj, Deployment):
+            root = self.deployment(obj)
+        elif isinstance(obj, ReplicaSet):
+            root = self.replicaset(obj)
+        elif isinstance(obj, Pod):
+            root = self.pod(obj)
+        elif isinstance(obj, Node):
+            root = self.node(obj)
+        elif isinstance(obj, Job):
+            root = self.job(obj)
+        else:
+            root = self.generic(info, obj)
+        _sort_steps(root.children)
+        return root
+
 
 def _far() -> datetime:
     return parse_time("9999-01-01T00:00:00Z")

@@ -7,10 +7,9 @@ import asyncio
 from typing import Any
 
 from api import resources
-from api.models import Deployment, Event, Node, Pod, ReplicaSet, TypedObject
-from api.models.batch import Job
+from api.models import Event, Pod, ReplicaSet, TypedObject
 from client.rest import AsyncClient
-from client.trace import Step, Tracer, _sort_steps
+from client.trace import Step, Tracer
 
 
 def _json(s: Step) -> dict[str, Any]:
@@ -38,18 +37,5 @@ async def trace(client: AsyncClient, kind: str, namespace: str | None, name: str
     def lister(model: type[TypedObject], _ns: str | None) -> list[TypedObject]:
         return have.get(model, [])
 
-    tracer = Tracer(getattr(events, "items", []), lister)
-    if isinstance(obj, Deployment):
-        root = tracer.deployment(obj)
-    elif isinstance(obj, ReplicaSet):
-        root = tracer.replicaset(obj)
-    elif isinstance(obj, Pod):
-        root = tracer.pod(obj)
-    elif isinstance(obj, Node):
-        root = tracer.node(obj)
-    elif isinstance(obj, Job):
-        root = tracer.job(obj)
-    else:
-        root = tracer.generic(info, obj)
-    _sort_steps(root.children)
+    root = Tracer(getattr(events, "items", []), lister).tree(info, obj)
     return _json(root)
