@@ -1,10 +1,12 @@
-"""What every minik8s service's entry point does the same way: its log format, and running
-until SIGTERM or SIGINT asks it to stop."""
+"""What every minik8s service's entry point does the same way: its log format, the types of
+its address flags, and running until SIGTERM or SIGINT asks it to stop."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import sys
@@ -20,6 +22,23 @@ def setup_logging(verbose: bool) -> None:
     if not verbose:
         for noisy in ("httpx", "httpcore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cidr_flag(text: str) -> str:
+    """An argparse type: a CIDR, normalised (10.244.1.7/16 -> 10.244.0.0/16)."""
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"invalid CIDR {text!r}") from exc
+
+
+def bind_address_flag(text: str) -> tuple[str, int]:
+    """An argparse type: HOST:PORT (an empty host is 0.0.0.0), as --healthz-bind-address."""
+    host, _, port = text.rpartition(":")
+    try:
+        return host or "0.0.0.0", int(port)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"invalid address {text!r} (HOST:PORT)") from exc
 
 
 def run_until_signalled(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import logging
 import signal
@@ -30,7 +29,7 @@ from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.httpserve import PROMETHEUS, Reply, serve_http
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
-from client.service import run_and_exit, setup_logging
+from client.service import bind_address_flag, cidr_flag, run_and_exit, setup_logging
 from netagent import agent as agentmod
 from netagent import rules
 from netagent.runner import CommandError, Runner
@@ -39,21 +38,6 @@ log = logging.getLogger("netagent")
 
 DEFAULT_CLUSTER_CIDR = "10.244.0.0/16"
 DEFAULT_HEALTHZ = ("0.0.0.0", 10266)
-
-
-def cidr(text: str) -> str:
-    try:
-        return str(ipaddress.ip_network(text, strict=False))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"invalid CIDR {text!r}") from exc
-
-
-def bind_address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    try:
-        return host or "0.0.0.0", int(port)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"invalid address {text!r} (HOST:PORT)") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kubeconfig", help=KUBECONFIG_FLAG_HELP)
     p.add_argument("--node-name", default=socket.gethostname(),
                    help="this node's Node name (default: the hostname)")
-    p.add_argument("--cluster-cidr", type=cidr, default=DEFAULT_CLUSTER_CIDR,
+    p.add_argument("--cluster-cidr", type=cidr_flag, default=DEFAULT_CLUSTER_CIDR,
                    help="the pods' range, cut into the Nodes' podCIDRs")
     p.add_argument("--cni-conf-dir", default="/etc/cni/net.d", metavar="DIR",
                    help=f"where {rules.CONFLIST_NAME} is written")
@@ -80,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the Node's InternalIP)")
     p.add_argument("--resync-period", type=duration_flag, default=10.0, metavar="D",
                    help="how often everything is checked again even without a Node change")
-    p.add_argument("--healthz-bind-address", type=bind_address, default=DEFAULT_HEALTHZ,
+    p.add_argument("--healthz-bind-address", type=bind_address_flag, default=DEFAULT_HEALTHZ,
                    metavar="HOST:PORT", help="serve /healthz and /metrics here (port 0: off)")
     p.add_argument("--netns", default=None, metavar="NAME",
                    help="work on this named network namespace (ip netns exec) instead of "

@@ -34,27 +34,18 @@ from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.httpserve import PROMETHEUS, Reply, serve_http
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
-from client.service import run_and_exit, setup_logging
+from client.service import bind_address_flag, cidr_flag, run_and_exit, setup_logging
 from proxy import iptables, nftables, rules
 from proxy.proxier import Proxier
 
 log = logging.getLogger("proxy")
 
 def cidr(text: str) -> str:
-    if not text:
-        return ""
-    try:
-        return str(ipaddress.ip_network(text, strict=False))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"invalid CIDR {text!r}") from exc
+    """A CIDR flag that may be left empty (no cluster CIDR)."""
+    return cidr_flag(text) if text else ""
 
 
-def bind_address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    try:
-        return host or "0.0.0.0", int(port)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"invalid address {text!r} (HOST:PORT)") from exc
+bind_address = bind_address_flag
 
 
 def build_parser() -> argparse.ArgumentParser:
