@@ -27,6 +27,7 @@ import pytest
 from testing.support import ROOT
 
 PORT = int(os.environ.get("MINIK8S_API_PORT", "6443"))
+DASHBOARD_PORT = int(os.environ.get("MINIK8S_DASHBOARD_PORT", "9090"))
 SERVER = f"https://127.0.0.1:{PORT}"
 HOME = Path(os.environ.get("MINIK8S_HOME") or Path.home() / ".minik8s")
 ADMIN_KUBECONFIG = HOME / "admin.conf"

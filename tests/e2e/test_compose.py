@@ -32,6 +32,7 @@ from tests.e2e.conftest import (
     ADMIN_KUBECONFIG,
     CA_FILE,
     COMPOSE,
+    DASHBOARD_PORT,
     PORT,
     SERVER,
     _api_ready,
@@ -115,8 +116,9 @@ def all_containers(ns: str) -> list[str]:
 
 
 def test_listens_on_loopback_only(cluster: str) -> None:
-    """Nothing of the compose project is published on a host address other than 127.0.0.1,
-    and on the host the API port is bound to 127.0.0.1 alone."""
+    """Nothing of the compose project is published on a host address other than 127.0.0.1
+    (the API server's port and the dashboard's), and on the host the API port is bound to
+    127.0.0.1 alone."""
     out = sh([*COMPOSE, "ps", "--format", "json"]).stdout
     rows = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
     if len(rows) == 1 and isinstance(rows[0], list):
@@ -126,7 +128,7 @@ def test_listens_on_loopback_only(cluster: str) -> None:
     assert published, rows
     assert all(p["URL"] == "127.0.0.1" for _, p in published), published
     assert {(svc, p["PublishedPort"], p["TargetPort"]) for svc, p in published} == {
-        ("apiserver", PORT, 6443)}
+        ("apiserver", PORT, 6443), ("dashboard", DASHBOARD_PORT, 9090)}
     listen = sh(["ss", "-Hltn", f"sport = :{PORT}"]).stdout.split()
     addrs = {f.rsplit(":", 1)[0] for f in listen if f.endswith(f":{PORT}")}
     assert addrs == {"127.0.0.1"}, listen
