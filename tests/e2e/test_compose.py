@@ -231,9 +231,13 @@ def test_components_run_least_privileged(cluster: str, tmp_path: Path) -> None:
         '"secrets"' in secrets.stderr, secrets.stderr
     dns = pods("kube-system", "k8s-app=kube-dns")
     assert dns and all(p["spec"]["serviceAccountName"] == "kube-dns" for p in dns)
-    running = sh(["docker", "ps", "-q", "--filter", "label=io.kubernetes.container.name=dns",
-                  "--filter", "label=io.kubernetes.pod.namespace=kube-system"]).stdout.split()
-    assert running
+    # The pods exist once the bring-up's add-ons are applied; their containers may still be
+    # starting (or restarting) when this test comes first after the bring-up.
+    running = wait_for(
+        lambda: sh(["docker", "ps", "-q", "--filter", "label=io.kubernetes.container.name=dns",
+                    "--filter", "label=io.kubernetes.pod.namespace=kube-system"]
+                   ).stdout.split(),
+        timeout=120, interval=1, message="a running kube-dns container")
     sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
     assert sh(["docker", "exec", running[0], "cat", f"{sa_dir}/namespace"]).stdout == \
         "kube-system"
