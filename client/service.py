@@ -41,15 +41,20 @@ def bind_address_flag(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"invalid address {text!r} (HOST:PORT)") from exc
 
 
+def stop_on_signals() -> asyncio.Event:
+    """An event that SIGTERM and SIGINT set, on the running loop: a service's ``stop``."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 def run_until_signalled(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run ``serve(stop)`` on a new event loop; SIGTERM and SIGINT set ``stop``."""
     async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await serve(stop)
+        await serve(stop_on_signals())
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())

@@ -7,7 +7,6 @@ import asyncio
 import gc
 import logging
 import os
-import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from client.events import EventRecorder
 from client.informer import SharedInformerFactory
 from client.leaderelection import LeaderElector
 from client.rest import AsyncClient
-from client.service import run_and_exit, setup_logging
+from client.service import run_and_exit, setup_logging, stop_on_signals
 from client.tasks import cancel_and_wait
 from controllers import metrics
 from controllers.context import DEFAULT_LOAD_BALANCER_IP_RANGE, ControllerContext, Options
@@ -185,10 +184,7 @@ async def serve(args: argparse.Namespace, names: list[str]) -> int:
                  "ttl-after-finished": args.concurrent_ttl_after_finished_syncs})
     ctx = ControllerContext(client, SharedInformerFactory(client), recorder, options)
     manager = ControllerManager(ctx, names)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     lost = False
     leading = not args.leader_elect
     server = None

@@ -10,7 +10,6 @@ import gc
 import ipaddress
 import logging
 import os
-import signal
 import socket
 import ssl
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from api.quantity import to_bytes
 from client.config import KUBECONFIG_FLAG_HELP, ClientConfig, config_from_flags
+from client.service import stop_on_signals
 from kubelet.agent import KubeletAgent
 from kubelet.auth import AuthConfig, parse_duration, server_ssl_context
 from kubelet.bootstrap import BootstrapError, Rotator, ServingRotator, Settings, bootstrap
@@ -300,11 +300,7 @@ async def run(args: argparse.Namespace) -> None:
         except BootstrapError as e:
             raise SystemExit(f"minik8s-kubelet: {e}") from None
     agent = build_agent(args)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await agent.start()
 
     async def freeze_when_synced() -> None:

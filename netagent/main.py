@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import socket
 import time
 from collections.abc import Sequence
@@ -29,7 +28,13 @@ from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.httpserve import PROMETHEUS, Reply, serve_http
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
-from client.service import bind_address_flag, cidr_flag, run_and_exit, setup_logging
+from client.service import (
+    bind_address_flag,
+    cidr_flag,
+    run_and_exit,
+    setup_logging,
+    stop_on_signals,
+)
 from netagent import agent as agentmod
 from netagent import rules
 from netagent.runner import CommandError, Runner
@@ -155,10 +160,7 @@ async def serve(args: argparse.Namespace) -> int:
     log.info("cluster CIDR %s guarded (chain %s from filter OUTPUT and FORWARD, "
              "unreachable route)", args.cluster_cidr, rules.CHAIN)
     nodes.add_handler(agent.kick, agent.on_update, agent.kick)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     server = None
     host, port = args.healthz_bind_address
     try:

@@ -20,7 +20,6 @@ import asyncio
 import ipaddress
 import json
 import logging
-import signal
 import socket
 import time
 from collections.abc import Sequence
@@ -34,7 +33,13 @@ from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.httpserve import PROMETHEUS, Reply, serve_http
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
-from client.service import bind_address_flag, cidr_flag, run_and_exit, setup_logging
+from client.service import (
+    bind_address_flag,
+    cidr_flag,
+    run_and_exit,
+    setup_logging,
+    stop_on_signals,
+)
 from proxy import iptables, nftables, rules
 from proxy.proxier import Proxier
 
@@ -195,10 +200,7 @@ async def serve(args: argparse.Namespace) -> int:
     slice_inf.add_handler(px.on_slice, px.on_slice, px.on_slice_delete)
     node_inf = factory.informer(Node)
     node_inf.add_handler(px.on_node, px.on_node, px.on_node_delete)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     server = None
     host, port = args.healthz_bind_address
     try:

@@ -7,7 +7,6 @@ import asyncio
 import gc
 import logging
 import os
-import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from client.events import EventRecorder
 from client.informer import SharedInformerFactory
 from client.leaderelection import LeaderElector
 from client.rest import AsyncClient
+from client.service import stop_on_signals
 from client.tasks import cancel_and_wait
 from scheduler.config import ConfigError, SchedulerConfig, load_config, parse_weight_flag
 from scheduler.plugins import SCORES, default_framework
@@ -173,10 +173,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     gc.set_threshold(50_000, 20, 50)
 
     async def runner() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         await serve(args, cfg, stop)
 
     asyncio.run(runner())

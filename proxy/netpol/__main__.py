@@ -17,11 +17,9 @@ NetworkPolicy caches to sync before its first (full) sync.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -34,7 +32,7 @@ from client.config import KUBECONFIG_FLAG_HELP, config_from_flags
 from client.httpserve import PROMETHEUS, Reply, serve_http
 from client.informer import SharedInformerFactory
 from client.rest import AsyncClient
-from client.service import run_and_exit, setup_logging
+from client.service import run_and_exit, setup_logging, stop_on_signals
 from proxy.iptables import Iptables
 from proxy.main import bind_address
 from proxy.netpol.agent import Agent, cleanup
@@ -117,10 +115,7 @@ async def serve(args: argparse.Namespace) -> int:
                                             agent.on_namespace_delete)
     factory.informer(NetworkPolicy).add_handler(agent.on_policy, agent.on_policy,
                                                 agent.on_policy_delete)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
 
     def health() -> Reply:
         fmt = "%Y-%m-%dT%H:%M:%SZ"
