@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.models import Namespace, ObjectMeta, Service
 from api.models.discovery import EndpointSlice
-from bench.stats import pct
+from bench.stats import latency_summary, pct
 from client.rest import AsyncClient
 from testing.support import ApiServer, Etcd, Process, free_port, http_ok, service, wait_for
 
@@ -60,12 +60,6 @@ def now() -> float:
 
 def sh(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
-
-
-def summary(xs: list[float]) -> dict[str, Any]:
-    ms = [x * 1000 for x in xs]
-    return {"n": len(ms), "p50_ms": round(pct(ms, 50), 1), "p99_ms": round(pct(ms, 99), 1),
-            "max_ms": round(max(ms), 1) if ms else None}
 
 
 class Prober:
@@ -158,7 +152,8 @@ async def run(args: argparse.Namespace, node: str) -> dict[str, Any]:
                 cluster.append(t_cluster)
                 lb.append(t_lb)
         return {"services": args.services, "min_sync_period": args.min_sync_period,
-                "baseline_cluster_ip": summary(cluster), "load_balancer_ip": summary(lb),
+                "baseline_cluster_ip": latency_summary(cluster),
+                "load_balancer_ip": latency_summary(lb),
                 "ratio_p50": round(pct(lb, 50) / pct(cluster, 50), 2) if lb else None}
     finally:
         if os.environ.get("BENCH_DEBUG"):

@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.models import Node
-from bench.stats import gather_limited, pct
+from bench.stats import gather_limited, latency_summary, pct
 from client.rest import AsyncClient
 from testing.support import ApiServer, Etcd, Process, service
 
@@ -44,12 +44,6 @@ NODE_NET = ipaddress.ip_network("10.252.0.0/21")  # the nodes' addresses: 2,000 
 
 def now() -> float:
     return time.perf_counter()
-
-
-def summary(xs: list[float]) -> dict[str, Any]:
-    ms = [x * 1000 for x in xs]
-    return {"n": len(ms), "p50_ms": round(pct(ms, 50), 1), "p99_ms": round(pct(ms, 99), 1),
-            "max_ms": round(max(ms), 1) if ms else None}
 
 
 def sh(*argv: str, check: bool = True) -> None:
@@ -179,9 +173,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             rd = [unrouted[n] - del_sent[n] for n in names if n in unrouted]
             return {
                 "peers": args.peers, "concurrency": args.concurrency,
-                "baseline_watch_added": summary(w), "route_added": summary(r),
+                "baseline_watch_added": latency_summary(w), "route_added": latency_summary(r),
                 "ratio_added_p50": round(pct(r, 50) / pct(w, 50), 2) if r and w else None,
-                "baseline_watch_deleted": summary(wd), "route_removed": summary(rd),
+                "baseline_watch_deleted": latency_summary(wd), "route_removed": latency_summary(rd),
                 "ratio_removed_p50": round(pct(rd, 50) / pct(wd, 50), 2) if rd and wd
                 else None,
                 "all_routed_s": round(all_routed, 3), "all_removed_s": round(all_unrouted, 3),

@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.models import Node
-from bench.stats import gather_limited, pct
+from bench.stats import gather_limited, latency_summary, pct
 from client.rest import AsyncClient
 from testing.support import ApiServer, Etcd, Process, service
 
@@ -41,12 +41,6 @@ CLUSTER = "10.64.0.0/12"
 
 def now() -> float:
     return time.perf_counter()
-
-
-def summary(xs: list[float]) -> dict[str, Any]:
-    ms = [x * 1000 for x in xs]
-    return {"n": len(ms), "p50_ms": round(pct(ms, 50), 1), "p99_ms": round(pct(ms, 99), 1),
-            "max_ms": round(max(ms), 1) if ms else None}
 
 
 def ipam(server: str) -> Process:
@@ -117,7 +111,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         c = [cidrs[n][0] - sent[n] for n in names if n in cidrs]
         return {
             "nodes": args.nodes, "concurrency": args.concurrency,
-            "baseline_watch": summary(w), "cidr": summary(c),
+            "baseline_watch": latency_summary(w), "cidr": latency_summary(c),
             "ratio_p50": round(pct(c, 50) / pct(w, 50), 2) if c and w else None,
             "all_allocated_s": round(all_allocated, 3),
             "allocated_per_s": round(len(c) / all_allocated, 1) if all_allocated else None,

@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.models import Namespace, ObjectMeta, Service
-from bench.stats import gather_limited, pct
+from bench.stats import gather_limited, latency_summary, pct
 from client.rest import AsyncClient
 from testing.support import ApiServer, Etcd, Process, service
 
@@ -39,12 +39,6 @@ NS = "bench-servicelb"
 
 def now() -> float:
     return time.perf_counter()
-
-
-def summary(xs: list[float]) -> dict[str, Any]:
-    ms = [x * 1000 for x in xs]
-    return {"n": len(ms), "p50_ms": round(pct(ms, 50), 1), "p99_ms": round(pct(ms, 99), 1),
-            "max_ms": round(max(ms), 1) if ms else None}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -116,7 +110,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         a = [addressed[n][0] - sent[n] for n in names if n in addressed]
         return {
             "services": args.services, "concurrency": args.concurrency,
-            "baseline_watch": summary(w), "address": summary(a),
+            "baseline_watch": latency_summary(w), "address": latency_summary(a),
             "ratio_p50": round(pct(a, 50) / pct(w, 50), 2) if a and w else None,
             "distinct_addresses": len(ips), "all_addressed_s": round(all_addressed, 3),
             "all_deleted_s": round(all_freed, 3),

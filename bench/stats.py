@@ -1,4 +1,5 @@
-"""What several benchmarks share: bounded concurrency and nearest-rank percentiles."""
+"""What several benchmarks share: bounded concurrency, nearest-rank percentiles and latency
+summaries."""
 
 from __future__ import annotations
 
@@ -22,3 +23,10 @@ def pct(xs: list[float], p: float) -> float:
         return float("nan")
     s = sorted(xs)
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+def latency_summary(xs: list[float]) -> dict[str, Any]:
+    """Latencies in seconds as n, p50, p99 and max in milliseconds (one decimal)."""
+    ms = [x * 1000 for x in xs]
+    return {"n": len(ms), "p50_ms": round(pct(ms, 50), 1), "p99_ms": round(pct(ms, 99), 1),
+            "max_ms": round(max(ms), 1) if ms else None}
